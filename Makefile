@@ -1,0 +1,109 @@
+# shopd — build, run, test, bench.
+#
+#   make            optimised ./shopd (and build/release/libshop.a)
+#   make run        install deps, build, migrate + seed ./data/shop.db, serve :8080
+#   make test       ASan+UBSan build, Criterion unit tests, API tests (pytest)
+#   make bench      optimised build, seeded shop, wrk against it and nginx
+#   make clean
+#
+# Every entry point first runs scripts/install-deps.sh (a quick check when
+# everything is installed), so a fresh Debian machine needs nothing else.
+
+CC      ?= gcc
+PKGS    := libmicrohttpd jansson libsodium sqlite3 libcurl
+# Recursive (=) on purpose: pkg-config runs when a recipe needs it, after the
+# deps stamp has installed the packages.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lstemmer -lpthread -lm
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
+BASE    := -std=c17 -D_GNU_SOURCE $(WARN) -Isrc -Ibuild/gen -MMD -MP
+RELEASE := -O2 -g
+SANITIZE:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+LIB_SRC := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
+MIGRATIONS := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
+GEN_SRC := build/gen/migrations_sqlite.c
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+
+REL_OBJ  := $(patsubst %.c,build/release/%.o,$(LIB_SRC) $(GEN_SRC))
+ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC) $(GEN_SRC))
+UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
+
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all deps run test unit api openapi bench clean format
+all: shopd
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps.sh
+	@scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+build/gen/migrations_sqlite.c: $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh migrations_sqlite $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+build/release/%.o: %.c | $(DEPS_STAMP) build/gen/migrations_sqlite.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(BASE) $(RELEASE) $(PKG_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c | $(DEPS_STAMP) build/gen/migrations_sqlite.c
+	@mkdir -p $(dir $@)
+	@echo "  CC-ASAN $<"
+	@$(CC) $(BASE) $(SANITIZE) $(PKG_CFLAGS) -c $< -o $@
+
+build/release/libshop.a: $(REL_OBJ)
+	ar rcs $@ $^
+build/asan/libshop.a: $(ASAN_OBJ)
+	ar rcs $@ $^
+
+shopd: build/release/src/main.o build/release/libshop.a
+	$(CC) $(RELEASE) -o $@ $^ $(PKG_LIBS)
+
+build/asan/shopd: build/asan/src/main.o build/asan/libshop.a
+	$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS)
+
+build/asan/unit-tests: $(UNIT_OBJ) build/asan/libshop.a
+	$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -lcriterion
+
+# ---- run -------------------------------------------------------------------
+DB   ?= data/shop.db
+PORT ?= 8080
+run: shopd
+	@mkdir -p $(dir $(DB))
+	./shopd migrate --db $(DB)
+	./shopd seed --if-empty --products 2000 --users 50 --db $(DB)
+	./shopd serve --port $(PORT) --db $(DB)
+
+# ---- test ------------------------------------------------------------------
+# ASan reports leaks at exit; the server's shutdown path frees everything, so
+# leaks stay fatal.
+TEST_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+PYTEST   := /usr/bin/python3 -m pytest
+JOBS     ?= 2
+
+test: unit openapi api
+	@echo "make test: all suites passed"
+
+unit: build/asan/unit-tests
+	$(TEST_ENV) build/asan/unit-tests --jobs $(JOBS)
+
+api: build/asan/shopd
+	$(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
+
+openapi: $(DEPS_STAMP)
+	node tests/openapi/validate.mjs docs/openapi.yaml
+
+# ---- bench -----------------------------------------------------------------
+bench: shopd
+	bench/run.sh
+
+format:
+	clang-format -i $$(find src tests/unit -name '*.[ch]')
+
+clean:
+	rm -rf build shopd
+
+-include $(shell find build -name '*.d' 2>/dev/null)

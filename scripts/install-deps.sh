@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything shopd needs to build, test and benchmark, from Debian
+# packages (and the npm registry for the OpenAPI validator). Idempotent: when
+# everything is present it only checks and exits. Uses sudo when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential pkg-config
+  libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
+  libstemmer-dev libcurl4-openssl-dev libcriterion-dev
+  python3 python3-pytest python3-pytest-xdist python3-jsonschema python3-yaml
+  wrk nginx-light nodejs npm
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may carry its own node/npm outside Debian's packages; accept those.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  tmp=()
+  for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || tmp+=("$p"); done
+  missing=("${tmp[@]}")
+fi
+
+if ((${#missing[@]})); then
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The OpenAPI validator (npm), pinned by tests/openapi/package-lock.json.
+if [[ -f tests/openapi/package.json && ! -d tests/openapi/node_modules ]]; then
+  echo "install-deps: installing the OpenAPI validator (npm)"
+  (cd tests/openapi && npm ci --silent --no-audit --no-fund)
+fi
+exit 0

@@ -1,0 +1,79 @@
+/* auth.c — register, login, logout, guest sessions, the current user. */
+#include "api/common.h"
+#include "api/handlers.h"
+#include "shop/shop.h"
+#include "util/clock.h"
+#include "util/jsonx.h"
+
+/* Reads {email, password[, name]}; names every missing or mistyped field. */
+static enum shop_err credentials(struct req *r, bool with_name, const char **email,
+                                 const char **password, const char **name)
+{
+    json_t *body;
+    if (req_json(r, &body) != SHOP_OK)
+        return r->pb.err;
+    jx_str(body, "email", NULL, JX_REQUIRED, 1, ACCOUNT_EMAIL_MAX, email, &r->pb);
+    jx_str(body, "password", NULL, JX_REQUIRED, 1, ACCOUNT_PASSWORD_MAX, password, &r->pb);
+    if (with_name)
+        jx_str(body, "name", NULL, JX_REQUIRED, 1, ACCOUNT_NAME_MAX, name, &r->pb);
+    return r->pb.err;
+}
+
+static enum shop_err answer_session(struct req *r, int status, const struct user *u,
+                                    const char *token)
+{
+    api_session_cookie(r, token, r->shop->cfg.session_ttl_ms / 1000);
+    return resp_json(r, status, json_pack("{s:o, s:s}", "user", api_user_json(u), "token", token));
+}
+
+enum shop_err api_register(struct req *r)
+{
+    const char *email = NULL, *password = NULL, *name = NULL;
+    if (credentials(r, true, &email, &password, &name) != SHOP_OK)
+        return r->pb.err;
+    struct user u;
+    char token[TOKEN_LEN + 1];
+    if (account_register(r->shop, r->arena, email, password, name, r->who.guest_id, &u, token,
+                         &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return answer_session(r, 201, &u, token);
+}
+
+enum shop_err api_login(struct req *r)
+{
+    const char *email = NULL, *password = NULL;
+    if (credentials(r, false, &email, &password, NULL) != SHOP_OK)
+        return r->pb.err;
+    struct user u;
+    char token[TOKEN_LEN + 1];
+    if (account_login(r->shop, r->arena, email, password, r->ip, r->who.guest_id, &u, token,
+                      &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return answer_session(r, 200, &u, token);
+}
+
+enum shop_err api_logout(struct req *r)
+{
+    if (account_logout(r->shop, &r->who, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    api_session_cookie(r, "", 0);
+    return resp_empty(r, 204);
+}
+
+enum shop_err api_guest_new(struct req *r)
+{
+    char token[TOKEN_LEN + 1];
+    int64_t id;
+    if (account_guest_new(r->shop, token, &id, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return resp_json(r, 201, json_pack("{s:s, s:o}", "guest_token", token, "expires_at",
+                                       api_time(clock_now_ms() + r->shop->cfg.guest_ttl_ms)));
+}
+
+enum shop_err api_me(struct req *r)
+{
+    struct user u;
+    if (account_get(r->shop, r->arena, r->who.user_id, &u, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return resp_json(r, 200, api_user_json(&u));
+}

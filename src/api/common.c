@@ -1,0 +1,30 @@
+#include "api/common.h"
+
+#include <stdio.h>
+
+#include "util/clock.h"
+
+json_t *api_time(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char ts[RFC3339_LEN];
+    return json_string(clock_fmt(ms, ts));
+}
+
+json_t *api_user_json(const struct user *u)
+{
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)u->id, "email", u->email,
+                          "name", u->name, "role", role_name(u->role));
+    if (u->role == ROLE_SELLER)
+        json_object_set_new(o, "trusted", json_boolean(u->trusted));
+    json_object_set_new(o, "created_at", api_time(u->created_at));
+    return o;
+}
+
+void api_session_cookie(struct req *r, const char *token, int64_t max_age_s)
+{
+    resp_header(r, "Set-Cookie",
+                arena_printf(r->arena, "shopd_session=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld",
+                             token, (long long)max_age_s));
+}

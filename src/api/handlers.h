@@ -1,0 +1,28 @@
+/* handlers.h — every API handler, grouped by the file that defines it.
+ * Each takes the request and returns SHOP_OK after answering, or an error
+ * with r->pb filled (http/req.h).
+ */
+#ifndef SHOP_API_HANDLERS_H
+#define SHOP_API_HANDLERS_H
+
+#include "http/req.h"
+
+/* health.c */
+enum shop_err api_healthz(struct req *r);
+enum shop_err api_readyz(struct req *r);
+enum shop_err api_metrics(struct req *r);
+
+/* auth.c */
+enum shop_err api_register(struct req *r);
+enum shop_err api_login(struct req *r);
+enum shop_err api_logout(struct req *r);
+enum shop_err api_guest_new(struct req *r);
+enum shop_err api_me(struct req *r);
+
+/* addresses.c */
+enum shop_err api_addresses_list(struct req *r);
+enum shop_err api_address_create(struct req *r);
+enum shop_err api_address_update(struct req *r);
+enum shop_err api_address_delete(struct req *r);
+
+#endif

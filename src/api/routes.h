@@ -1,0 +1,12 @@
+/* routes.h — the API's route table (routes.c): one place to read the API. */
+#ifndef SHOP_API_ROUTES_H
+#define SHOP_API_ROUTES_H
+
+#include <stddef.h>
+
+#include "http/router.h"
+
+extern const struct route api_routes[];
+extern const size_t api_routes_count;
+
+#endif

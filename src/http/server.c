@@ -1,0 +1,401 @@
+/* server.c — libmicrohttpd glue: request lifecycle, auth, dispatch, answer.
+ *
+ * libmicrohttpd calls on_request several times per request (the two-call
+ * pattern keep-alive depends on): first with no body (we set up the request
+ * state), then once per body chunk (we append, bounded), then a final time
+ * with no data (we dispatch and queue the answer). on_completed frees the
+ * request state after the answer has been sent or the connection dropped.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/routes.h"
+#include "http/accesslog.h"
+#include "http/metrics.h"
+#include "http/problem_http.h"
+#include "http/router.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/jsonx.h"
+#include "util/log.h"
+#include "util/token.h"
+#include "util/xalloc.h"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    struct shop *shop;
+    struct router *router;
+    struct metrics *metrics;
+    int port;
+    _Atomic int inflight;
+};
+
+/* A body over HTTP_MAX_BODY is read and dropped (so an ordinary client sees
+ * the 413 instead of a reset connection) unless it declares more than this. */
+#define HTTP_DISCARD_MAX (64 * 1024 * 1024)
+
+/* Per-request state, from the first call to on_completed. */
+struct rstate {
+    struct req req;
+    struct buf body;
+    bool too_large;
+    size_t seen; /* body bytes received, kept or not */
+    int64_t t0;
+    int64_t db0; /* the thread's database time when dispatch began */
+    int route_idx;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void request_id(struct req *r)
+{
+    const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t n = strlen(given);
+        bool ok = n > 0 && n <= REQ_ID_LEN;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = given[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.';
+        }
+        if (ok) {
+            memcpy(r->id, given, n + 1);
+            return;
+        }
+    }
+    static _Thread_local uint64_t state;
+    if (!state)
+        state = token_rand64() | 1;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)state);
+}
+
+static void client_ip(struct req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(r->ip, sizeof r->ip, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof r->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof r->ip);
+}
+
+/* Resolves the caller and checks the route's requirement. A bad token only
+ * matters where credentials are needed: public pages ignore it. */
+static enum shop_err authenticate(struct req *r, enum auth_need need)
+{
+    struct problem bad = {0};
+    const char *authz = req_header(r, "Authorization");
+    const char *token = NULL;
+    if (authz && !strncasecmp(authz, "Bearer ", 7))
+        token = authz + 7;
+    else if (!authz)
+        token = req_cookie(r, "shopd_session");
+    else
+        problem_set(&bad, SHOP_UNAUTHENTICATED, "use Authorization: Bearer <token>");
+    if (token && account_authenticate(r->shop, token, &r->who, &bad) != SHOP_OK)
+        memset(&r->who, 0, sizeof r->who);
+    const char *guest = req_header(r, "X-Guest-Token");
+    if (guest) {
+        struct problem gpb = {0};
+        if (account_guest_resolve(r->shop, guest, &r->who.guest_id, &gpb) != SHOP_OK && !bad.err)
+            bad = gpb;
+    }
+    switch (need) {
+    case AUTH_NONE:
+        return SHOP_OK;
+    case AUTH_ANY:
+        if (r->who.user_id || r->who.guest_id)
+            return SHOP_OK;
+        break;
+    case AUTH_USER:
+        if (r->who.user_id)
+            return SHOP_OK;
+        break;
+    case AUTH_SELLER:
+        if (r->who.user_id && (r->who.role == ROLE_SELLER || r->who.role == ROLE_ADMIN))
+            return SHOP_OK;
+        if (r->who.user_id)
+            return problem_set(&r->pb, SHOP_FORBIDDEN, "this needs a seller or admin account");
+        break;
+    case AUTH_ADMIN:
+        if (r->who.role == ROLE_ADMIN)
+            return SHOP_OK;
+        if (r->who.user_id)
+            return problem_set(&r->pb, SHOP_FORBIDDEN, "this needs an admin account");
+        break;
+    }
+    if (bad.err) {
+        r->pb = bad;
+        return bad.err;
+    }
+    return problem_set(&r->pb, SHOP_UNAUTHENTICATED,
+                       need == AUTH_ANY ? "log in or send a guest token (X-Guest-Token)"
+                                        : "log in first (Authorization: Bearer <token>)");
+}
+
+static void render_problem(struct req *r)
+{
+    if (r->pb.err == SHOP_OK)
+        problem_set(&r->pb, SHOP_INTERNAL, "the handler gave no answer");
+    json_t *body = problem_body(&r->pb, r->id);
+    int status = problem_status(r->pb.err);
+    if (r->out_free)
+        r->out_free(r->out_free_cls);
+    r->out_free = NULL;
+    r->nheaders = 0;
+    resp_json(r, status, body);
+    r->ctype = "application/problem+json";
+    if (r->pb.retry_after > 0)
+        resp_header(r, "Retry-After", arena_printf(r->arena, "%d", r->pb.retry_after));
+    if (r->pb.err == SHOP_METHOD && r->pb.extra) {
+        json_t *allow = json_object_get(r->pb.extra, "allow");
+        if (json_is_string(allow))
+            resp_header(r, "Allow", json_string_value(allow));
+    }
+    if (r->pb.err == SHOP_UNAUTHENTICATED)
+        resp_header(r, "WWW-Authenticate", "Bearer");
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static void dispatch(struct http_server *hs, struct rstate *rs, const char *url, const char *method)
+{
+    struct req *r = &rs->req;
+    r->method = http_method_parse(method);
+    r->path = url;
+    rs->route_idx = -1;
+    rs->db0 = store_thread_db_ns();
+
+    enum shop_err e;
+    if (rs->too_large) {
+        e = problem_set(&r->pb, SHOP_TOO_LARGE, "the request body is over %d bytes", HTTP_MAX_BODY);
+    } else if (!r->method) {
+        e = problem_set(&r->pb, SHOP_METHOD, "method %s is not supported", method);
+    } else {
+        char allow[128];
+        int idx = router_match(hs->router, r->method, url, r, allow, sizeof allow);
+        if (idx == ROUTER_NOT_FOUND) {
+            e = problem_set(&r->pb, SHOP_NOT_FOUND, "no resource at %s", url);
+        } else if (idx == ROUTER_BAD_METHOD && r->method == HTTP_OPTIONS) {
+            resp_header(r, "Allow", allow);
+            e = resp_empty(r, 204);
+        } else if (idx == ROUTER_BAD_METHOD) {
+            problem_extra(&r->pb, "allow", json_string(allow));
+            e = problem_set(&r->pb, SHOP_METHOD, "%s is not allowed here; use %s", method, allow);
+        } else {
+            rs->route_idx = idx;
+            r->body = rs->body.data ? rs->body.data : "";
+            r->body_len = rs->body.len;
+            e = authenticate(r, r->route->auth);
+            if (e == SHOP_OK)
+                e = r->route->handler(r);
+        }
+    }
+    if (e != SHOP_OK || r->status == 0)
+        render_problem(r);
+    db_release(store_db(hs->shop->store));
+}
+
+static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
+{
+    struct req *r = &rs->req;
+    struct MHD_Response *resp;
+    if (r->out_free)
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(r->out_len, r->out,
+                                                                      r->out_free, r->out_free_cls);
+    else
+        resp = MHD_create_response_from_buffer(r->out_len, r->out ? r->out : (char *)"",
+                                               MHD_RESPMEM_MUST_COPY);
+    r->out_free = NULL; /* MHD owns it now */
+    if (!resp)
+        return MHD_NO;
+    if (r->ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+
+    int64_t dur = clock_mono_ns() - rs->t0;
+    metrics_observe(hs->metrics, rs->route_idx, r->status, dur, store_thread_db_ns() - rs->db0);
+    accesslog_write(r, http_method_name(r->method), r->path ? r->path : "?", r->status, r->out_len,
+                    dur);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct http_server *hs = cls;
+    struct rstate *rs = *con_cls;
+    if (!rs) {
+        rs = xcalloc(1, sizeof *rs);
+        rs->t0 = clock_mono_ns();
+        rs->req.shop = hs->shop;
+        rs->req.server = hs;
+        rs->req.conn = c;
+        rs->req.arena = arena_new();
+        buf_init(&rs->body, HTTP_MAX_BODY);
+        request_id(&rs->req);
+        client_ip(&rs->req);
+        *con_cls = rs;
+        atomic_fetch_add(&hs->inflight, 1);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (declared > HTTP_MAX_BODY)
+            rs->too_large = true;
+        if (declared > HTTP_DISCARD_MAX) {
+            /* Too big even to read and discard: answer now; the connection
+             * closes after the answer. */
+            dispatch(hs, rs, url, method);
+            return answer(hs, rs);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        rs->seen += *upload_size;
+        if (rs->seen > HTTP_DISCARD_MAX)
+            return MHD_NO; /* a stream without end: drop the connection */
+        if (!rs->too_large && !buf_append(&rs->body, upload, *upload_size))
+            rs->too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rs->req.status) /* answered on the first call */
+        return MHD_YES;
+    dispatch(hs, rs, url, method);
+    return answer(hs, rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)c;
+    (void)code;
+    struct http_server *hs = cls;
+    struct rstate *rs = *con_cls;
+    if (!rs)
+        return;
+    if (rs->req.out_free)
+        rs->req.out_free(rs->req.out_free_cls);
+    json_decref(rs->req.json);
+    problem_clear(&rs->req.pb);
+    buf_free(&rs->body);
+    arena_free(rs->req.arena);
+    free(rs);
+    *con_cls = NULL;
+    atomic_fetch_sub(&hs->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(LOG_WARN, "http.mhd", "{s:s}", "message", msg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+struct http_server *http_start(struct shop *shop, const struct http_opts *o, struct problem *pb)
+{
+    struct http_server *hs = xcalloc(1, sizeof *hs);
+    hs->shop = shop;
+    hs->router = router_new(api_routes, api_routes_count);
+    hs->metrics = metrics_new(hs->router);
+    if (!accesslog_open(o->access_log)) {
+        problem_set(pb, SHOP_INVALID, "cannot open the access log %s", o->access_log);
+        goto fail;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = o->threads > 0 ? (unsigned)o->threads
+                                      : (unsigned)(ncpu > 0 ? ncpu * 8 : 16);
+    if (threads < 2)
+        threads = 2; /* a pool of one stalls under many connections */
+
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    const char *host = o->host ? o->host : "127.0.0.1";
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        problem_set(pb, SHOP_INVALID, "--host must be an IPv4 address, not %s", host);
+        goto fail;
+    }
+    hs->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                                 MHD_USE_ERROR_LOG,
+                             (uint16_t)o->port, NULL, NULL, on_request, hs,
+                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                             MHD_OPTION_THREAD_POOL_SIZE, threads,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs,
+                             MHD_OPTION_END);
+    if (!hs->d) {
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot listen on %s:%d (in use?)", host, o->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_BIND_PORT);
+    hs->port = di ? di->port : o->port;
+    log_event(LOG_INFO, "http.listening", "{s:s, s:i, s:i}", "host", host, "port", hs->port,
+              "threads", (int)threads);
+    return hs;
+fail:
+    accesslog_close();
+    metrics_free(hs->metrics);
+    router_free(hs->router);
+    free(hs);
+    return NULL;
+}
+
+int http_port(const struct http_server *hs)
+{
+    return hs->port;
+}
+
+void http_stop(struct http_server *hs, int grace_ms)
+{
+    if (!hs)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(hs->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = clock_mono_ns() + (int64_t)grace_ms * 1000000;
+    while (atomic_load(&hs->inflight) > 0 && clock_mono_ns() < deadline)
+        clock_sleep_ms(10);
+    int left = atomic_load(&hs->inflight);
+    MHD_stop_daemon(hs->d);
+    log_event(LOG_INFO, "http.stopped", "{s:i}", "unfinished", left);
+    accesslog_close();
+    metrics_free(hs->metrics);
+    router_free(hs->router);
+    free(hs);
+}
+
+void http_render_metrics(struct http_server *hs, struct buf *out)
+{
+    metrics_render(hs->metrics, out);
+}

@@ -1,0 +1,34 @@
+#include "shop/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "util/log.h"
+
+/* An integer from the environment, or `dflt` when unset or malformed. */
+static int64_t env_i64(const char *name, int64_t dflt, int64_t min, int64_t max)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        log_event(LOG_WARN, "config.ignored", "{s:s, s:s}", "variable", name, "value", s);
+        return dflt;
+    }
+    return v;
+}
+
+void config_load(struct shop_config *cfg)
+{
+    cfg->session_ttl_ms = env_i64("SHOPD_SESSION_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
+    cfg->guest_ttl_ms = env_i64("SHOPD_GUEST_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
+    cfg->login_max_failures = (int)env_i64("SHOPD_LOGIN_MAX_FAILURES", 5, 1, 1000);
+    cfg->login_ip_max_failures = (int)env_i64("SHOPD_LOGIN_IP_MAX_FAILURES", 50, 1, 100000);
+    cfg->login_window_ms = env_i64("SHOPD_LOGIN_WINDOW", 15 * 60, 1, 86400) * 1000;
+    cfg->pwhash_memlimit = env_i64("SHOPD_PWHASH_MEMLIMIT", 19 * 1024 * 1024, 8192, 1LL << 32);
+    cfg->pwhash_opslimit = env_i64("SHOPD_PWHASH_OPSLIMIT", 2, 1, 10);
+    cfg->product_cache_max = env_i64("SHOPD_PRODUCT_CACHE_MAX", 200000, 0, 10000000);
+}

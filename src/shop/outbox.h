@@ -1,0 +1,19 @@
+/* outbox.h — events written in the same transaction as the change they
+ * describe (SPEC §0). Workers read them in id order; see work/dispatcher.c.
+ */
+#ifndef SHOP_SHOP_OUTBOX_H
+#define SHOP_SHOP_OUTBOX_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "util/problem.h"
+
+struct db;
+
+/** Appends an event; call it inside a write function. Steals `payload`
+ *  (NULL means {}). */
+enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
+                          struct problem *pb);
+
+#endif

@@ -1,0 +1,29 @@
+#include "shop/stats.h"
+
+#include "shop/shop.h"
+#include "store/store.h"
+
+void shop_render_metrics(struct shop *shop, struct buf *out)
+{
+    struct store_stats s;
+    store_stats(shop->store, &s);
+    buf_printf(out,
+               "# HELP shopd_store_commits_total Write transactions committed (group commits).\n"
+               "# TYPE shopd_store_commits_total counter\n"
+               "shopd_store_commits_total %llu\n"
+               "# HELP shopd_store_writes_total Write functions run by the writer.\n"
+               "# TYPE shopd_store_writes_total counter\n"
+               "shopd_store_writes_total %llu\n"
+               "# HELP shopd_store_failed_writes_total Write functions that changed nothing.\n"
+               "# TYPE shopd_store_failed_writes_total counter\n"
+               "shopd_store_failed_writes_total %llu\n"
+               "# HELP shopd_store_busy_retries_total Times the write lock was busy.\n"
+               "# TYPE shopd_store_busy_retries_total counter\n"
+               "shopd_store_busy_retries_total %llu\n"
+               "# HELP shopd_store_max_batch Largest group commit so far.\n"
+               "# TYPE shopd_store_max_batch gauge\n"
+               "shopd_store_max_batch %llu\n",
+               (unsigned long long)s.commits, (unsigned long long)s.writes,
+               (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
+               (unsigned long long)s.max_batch);
+}

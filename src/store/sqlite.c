@@ -1,0 +1,668 @@
+/* sqlite.c — the SQLite backend of store.h: connections, the statement
+ * cache, and the group-commit writer thread.
+ *
+ * Connections are opened SQLITE_OPEN_NOMUTEX (each is used by one thread at a
+ * time) with WAL, foreign keys, a busy timeout, and a shared mmap so the
+ * per-thread readers share the OS page cache. Readers are query_only: a write
+ * that does not go through the writer is a bug, and SQLite refuses it.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/migrate.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MAX_ACTIVE 64
+#define MAX_BATCH 256
+
+struct cached {
+    const char *sql;
+    sqlite3_stmt *st;
+};
+
+struct db {
+    sqlite3 *h;
+    struct store *store;
+    struct cached *cache;
+    size_t cap, n;
+    sqlite3_stmt *active[MAX_ACTIVE];
+    int nactive;
+    struct db *next;
+    bool writer;
+};
+
+struct wjob {
+    store_write_fn fn;
+    void *arg;
+    struct problem *pb;
+    enum shop_err result;
+    bool done;
+    struct wjob *next;
+};
+
+struct store {
+    char *path;
+    struct store_opts opts;
+    pthread_key_t key;
+
+    pthread_mutex_t conns_mu;
+    struct db *conns;
+
+    struct db *wdb;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t wmu;
+    pthread_cond_t work_cv, done_cv;
+    struct wjob *qhead, *qtail;
+    bool stopping;
+
+    _Atomic uint64_t commits, writes, failed_writes, busy_retries, max_batch;
+};
+
+static _Thread_local int64_t tl_db_ns;
+static _Thread_local struct store *tl_writer_of;
+
+int64_t store_thread_db_ns(void)
+{
+    return tl_db_ns;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void sqlite_global_init(void)
+{
+    /* Memory statistics take a global mutex on every allocation. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_initialize();
+}
+
+static void global_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_init);
+}
+
+static bool exec_simple(sqlite3 *h, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK) {
+        log_event(LOG_ERROR, "db.exec", "{s:s, s:s}", "sql", sql, "error", err ? err : "?");
+        sqlite3_free(err);
+        return false;
+    }
+    return true;
+}
+
+static struct db *db_open(struct store *s, bool writer, struct problem *pb)
+{
+    sqlite3 *h = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(s->path, &h, flags, NULL) != SQLITE_OK) {
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot open database %s: %s", s->path,
+                    h ? sqlite3_errmsg(h) : "out of memory");
+        sqlite3_close(h);
+        return NULL;
+    }
+    sqlite3_busy_timeout(h, s->opts.busy_timeout_ms);
+    char pragmas[512];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
+             "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-8000;%s",
+             s->opts.sync_normal ? "NORMAL" : "FULL",
+             writer ? "" : "PRAGMA query_only=ON;");
+    if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot switch %s to WAL: %s", s->path, sqlite3_errmsg(h));
+        sqlite3_close(h);
+        return NULL;
+    }
+    if (!exec_simple(h, pragmas)) {
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot configure %s", s->path);
+        sqlite3_close(h);
+        return NULL;
+    }
+    struct db *db = xcalloc(1, sizeof *db);
+    db->h = h;
+    db->store = s;
+    db->writer = writer;
+    pthread_mutex_lock(&s->conns_mu);
+    db->next = s->conns;
+    s->conns = db;
+    pthread_mutex_unlock(&s->conns_mu);
+    return db;
+}
+
+static void db_close(struct db *db)
+{
+    for (size_t i = 0; i < db->cap; i++)
+        if (db->cache[i].st)
+            sqlite3_finalize(db->cache[i].st);
+    free(db->cache);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+struct store *store_open(const char *path, const struct store_opts *opts, struct problem *pb)
+{
+    global_init();
+    struct store *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+    if (opts)
+        s->opts = *opts;
+    if (s->opts.busy_timeout_ms <= 0)
+        s->opts.busy_timeout_ms = 5000;
+    pthread_key_create(&s->key, NULL);
+    pthread_mutex_init(&s->conns_mu, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    s->wdb = db_open(s, true, pb);
+    if (!s->wdb) {
+        pthread_key_delete(s->key);
+        free(s->path);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct db *store_db(struct store *s)
+{
+    if (tl_writer_of == s)
+        return s->wdb;
+    struct db *db = pthread_getspecific(s->key);
+    if (db)
+        return db;
+    struct problem pb = {0};
+    db = db_open(s, false, &pb);
+    if (!db) {
+        log_event(LOG_ERROR, "db.open", "{s:s}", "detail", pb.detail);
+        abort();
+    }
+    pthread_setspecific(s->key, db);
+    return db;
+}
+
+/* ---- statements --------------------------------------------------------- */
+
+static size_t slot_of(const char *sql, size_t cap)
+{
+    uintptr_t p = (uintptr_t)sql;
+    p ^= p >> 17;
+    p *= 0x9E3779B97F4A7C15u;
+    return (size_t)(p >> 20) & (cap - 1);
+}
+
+static void cache_grow(struct db *db)
+{
+    size_t cap = db->cap ? db->cap * 2 : 128;
+    struct cached *c = xcalloc(cap, sizeof *c);
+    for (size_t i = 0; i < db->cap; i++) {
+        if (!db->cache[i].sql)
+            continue;
+        size_t j = slot_of(db->cache[i].sql, cap);
+        while (c[j].sql)
+            j = (j + 1) & (cap - 1);
+        c[j] = db->cache[i];
+    }
+    free(db->cache);
+    db->cache = c;
+    db->cap = cap;
+}
+
+struct stmt *db_prepare(struct db *db, const char *sql)
+{
+    if (db->n * 2 >= db->cap)
+        cache_grow(db);
+    size_t j = slot_of(sql, db->cap);
+    while (db->cache[j].sql && db->cache[j].sql != sql)
+        j = (j + 1) & (db->cap - 1);
+    sqlite3_stmt *st = db->cache[j].st;
+    if (!st) {
+        if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+            log_event(LOG_ERROR, "db.prepare", "{s:s, s:s}", "sql", sql, "error",
+                      sqlite3_errmsg(db->h));
+            return NULL;
+        }
+        db->cache[j].sql = sql;
+        db->cache[j].st = st;
+        db->n++;
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    int i;
+    for (i = 0; i < db->nactive; i++)
+        if (db->active[i] == st)
+            break;
+    if (i == db->nactive) {
+        if (db->nactive == MAX_ACTIVE)
+            db_release(db);
+        db->active[db->nactive++] = st;
+    }
+    return (struct stmt *)st;
+}
+
+void db_release(struct db *db)
+{
+    for (int i = 0; i < db->nactive; i++)
+        sqlite3_reset(db->active[i]);
+    db->nactive = 0;
+}
+
+#define ST(x) ((sqlite3_stmt *)(x))
+
+void stmt_bind_i64(struct stmt *st, int idx, int64_t v)
+{
+    sqlite3_bind_int64(ST(st), idx, v);
+}
+
+void stmt_bind_double(struct stmt *st, int idx, double v)
+{
+    sqlite3_bind_double(ST(st), idx, v);
+}
+
+void stmt_bind_text(struct stmt *st, int idx, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(ST(st), idx, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(ST(st), idx);
+}
+
+void stmt_bind_textn(struct stmt *st, int idx, const char *s, int len)
+{
+    sqlite3_bind_text(ST(st), idx, s, len, SQLITE_TRANSIENT);
+}
+
+void stmt_bind_null(struct stmt *st, int idx)
+{
+    sqlite3_bind_null(ST(st), idx);
+}
+
+int stmt_step(struct stmt *st)
+{
+    int64_t t0 = clock_mono_ns();
+    int rc = sqlite3_step(ST(st));
+    tl_db_ns += clock_mono_ns() - t0;
+    switch (rc) {
+    case SQLITE_ROW:
+        return STMT_ROW;
+    case SQLITE_DONE:
+        return STMT_DONE;
+    case SQLITE_CONSTRAINT:
+        return STMT_CONSTRAINT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STMT_BUSY;
+    default:
+        log_event(LOG_ERROR, "db.step", "{s:s, s:s, s:i}", "sql", sqlite3_sql(ST(st)), "error",
+                  sqlite3_errmsg(sqlite3_db_handle(ST(st))), "code", rc);
+        return STMT_ERROR;
+    }
+}
+
+int64_t stmt_i64(struct stmt *st, int col)
+{
+    return sqlite3_column_int64(ST(st), col);
+}
+
+double stmt_double(struct stmt *st, int col)
+{
+    return sqlite3_column_double(ST(st), col);
+}
+
+const char *stmt_text(struct stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(ST(st), col);
+    return t ? (const char *)t : "";
+}
+
+int stmt_len(struct stmt *st, int col)
+{
+    return sqlite3_column_bytes(ST(st), col);
+}
+
+bool stmt_is_null(struct stmt *st, int col)
+{
+    return sqlite3_column_type(ST(st), col) == SQLITE_NULL;
+}
+
+int64_t db_changes(struct db *db)
+{
+    return sqlite3_changes64(db->h);
+}
+
+enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb)
+{
+    int64_t t0 = clock_mono_ns();
+    bool ok = exec_simple(db->h, sql);
+    tl_db_ns += clock_mono_ns() - t0;
+    if (!ok)
+        return problem_set(pb, SHOP_INTERNAL, "database error");
+    return SHOP_OK;
+}
+
+void db_read_begin(struct db *db)
+{
+    struct stmt *st = db_prepare(db, "BEGIN");
+    if (st)
+        stmt_step(st);
+}
+
+void db_read_end(struct db *db)
+{
+    db_release(db);
+    struct stmt *st = db_prepare(db, "COMMIT");
+    if (st)
+        stmt_step(st);
+    db_release(db);
+}
+
+enum shop_err db_fail(struct db *db, struct problem *pb, const char *what)
+{
+    log_event(LOG_ERROR, "db.fail", "{s:s, s:s}", "what", what, "error", sqlite3_errmsg(db->h));
+    return problem_set(pb, SHOP_INTERNAL, "database error while %s", what);
+}
+
+int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt)
+{
+    struct stmt *st = db_prepare(db, sql);
+    if (!st)
+        return dflt;
+    stmt_bind_i64(st, 1, arg);
+    return stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
+}
+
+/* ---- the writer --------------------------------------------------------- */
+
+static bool wexec(struct db *db, const char *sql)
+{
+    struct stmt *st = db_prepare(db, sql);
+    bool ok = st && stmt_step(st) == STMT_DONE;
+    sqlite3_reset(ST(st));
+    return ok;
+}
+
+/* BEGIN IMMEDIATE, retrying while another process holds the write lock. */
+static bool begin_immediate(struct store *s)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        if (wexec(s->wdb, "BEGIN IMMEDIATE"))
+            return true;
+        if (sqlite3_errcode(s->wdb->h) != SQLITE_BUSY)
+            return false;
+        atomic_fetch_add_explicit(&s->busy_retries, 1, memory_order_relaxed);
+        clock_sleep_ms(1 + (int64_t)(attempt * attempt));
+    }
+    return false;
+}
+
+/* Runs one job in a savepoint. Returns false when the job left the whole
+ * transaction aborted (SQLite rolled it back under us). */
+static bool run_job(struct store *s, struct wjob *j)
+{
+    struct db *db = s->wdb;
+    if (!wexec(db, "SAVEPOINT w")) {
+        j->result = db_fail(db, j->pb, "opening a savepoint");
+        return !sqlite3_get_autocommit(db->h);
+    }
+    problem_clear(j->pb);
+    j->result = j->fn(db, j->arg, j->pb);
+    db_release(db);
+    if (sqlite3_get_autocommit(db->h)) {
+        if (j->result == SHOP_OK)
+            j->result = problem_set(j->pb, SHOP_INTERNAL, "the transaction was aborted");
+        return false;
+    }
+    if (j->result == SHOP_OK) {
+        if (!wexec(db, "RELEASE w"))
+            j->result = db_fail(db, j->pb, "releasing a savepoint");
+    } else {
+        wexec(db, "ROLLBACK TO w");
+        wexec(db, "RELEASE w");
+    }
+    return !sqlite3_get_autocommit(db->h);
+}
+
+/* Runs a batch in one transaction. A job that aborts the transaction is
+ * failed on its own and the rest of the batch is run again without it. */
+static void run_batch(struct store *s, struct wjob **jobs, int n)
+{
+    bool finished[MAX_BATCH] = {false};
+    int remaining = n;
+    while (remaining > 0) {
+        if (!begin_immediate(s)) {
+            for (int i = 0; i < n; i++)
+                if (!finished[i]) {
+                    jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
+                                                  "the database is busy; try again");
+                    finished[i] = true;
+                }
+            return;
+        }
+        int aborted = -1;
+        for (int i = 0; i < n && aborted < 0; i++)
+            if (!finished[i] && !run_job(s, jobs[i]))
+                aborted = i;
+        if (aborted >= 0) {
+            finished[aborted] = true;
+            remaining--;
+            if (!sqlite3_get_autocommit(s->wdb->h))
+                wexec(s->wdb, "ROLLBACK");
+            continue;
+        }
+        if (!wexec(s->wdb, "COMMIT")) {
+            log_event(LOG_ERROR, "db.commit", "{s:s}", "error", sqlite3_errmsg(s->wdb->h));
+            if (!sqlite3_get_autocommit(s->wdb->h))
+                wexec(s->wdb, "ROLLBACK");
+            for (int i = 0; i < n; i++)
+                if (!finished[i] && jobs[i]->result == SHOP_OK)
+                    jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
+                                                  "the database could not commit; try again");
+        } else {
+            atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
+        }
+        return;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *s = arg;
+    tl_writer_of = s;
+    struct wjob *batch[MAX_BATCH];
+    pthread_mutex_lock(&s->wmu);
+    for (;;) {
+        while (!s->qhead && !s->stopping)
+            pthread_cond_wait(&s->work_cv, &s->wmu);
+        if (!s->qhead)
+            break;
+        int n = 0;
+        while (s->qhead && n < MAX_BATCH) {
+            batch[n++] = s->qhead;
+            s->qhead = s->qhead->next;
+        }
+        if (!s->qhead)
+            s->qtail = NULL;
+        pthread_mutex_unlock(&s->wmu);
+
+        run_batch(s, batch, n);
+
+        uint64_t failed = 0;
+        for (int i = 0; i < n; i++)
+            failed += batch[i]->result != SHOP_OK;
+        atomic_fetch_add_explicit(&s->writes, (uint64_t)n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->failed_writes, failed, memory_order_relaxed);
+        if ((uint64_t)n > atomic_load_explicit(&s->max_batch, memory_order_relaxed))
+            atomic_store_explicit(&s->max_batch, (uint64_t)n, memory_order_relaxed);
+
+        pthread_mutex_lock(&s->wmu);
+        for (int i = 0; i < n; i++)
+            batch[i]->done = true;
+        pthread_cond_broadcast(&s->done_cv);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct problem *pb)
+{
+    if (tl_writer_of == s) {
+        /* Nested: already inside a write function on the writer thread. */
+        if (!wexec(s->wdb, "SAVEPOINT nested"))
+            return db_fail(s->wdb, pb, "opening a savepoint");
+        enum shop_err r = fn(s->wdb, arg, pb);
+        if (r != SHOP_OK)
+            wexec(s->wdb, "ROLLBACK TO nested");
+        wexec(s->wdb, "RELEASE nested");
+        return r;
+    }
+    struct wjob job = {.fn = fn, .arg = arg, .pb = pb};
+    pthread_mutex_lock(&s->wmu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->wmu);
+        return problem_set(pb, SHOP_UNAVAILABLE, "shutting down");
+    }
+    if (!s->writer_started) {
+        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+            pthread_mutex_unlock(&s->wmu);
+            return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
+        }
+        s->writer_started = true;
+    }
+    if (s->qtail)
+        s->qtail->next = &job;
+    else
+        s->qhead = &job;
+    s->qtail = &job;
+    pthread_cond_signal(&s->work_cv);
+    while (!job.done)
+        pthread_cond_wait(&s->done_cv, &s->wmu);
+    pthread_mutex_unlock(&s->wmu);
+    return job.result;
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+    out->commits = atomic_load(&s->commits);
+    out->writes = atomic_load(&s->writes);
+    out->failed_writes = atomic_load(&s->failed_writes);
+    out->busy_retries = atomic_load(&s->busy_retries);
+    out->max_batch = atomic_load(&s->max_batch);
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->wmu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->work_cv);
+    bool started = s->writer_started;
+    pthread_mutex_unlock(&s->wmu);
+    if (started)
+        pthread_join(s->writer, NULL);
+    pthread_mutex_lock(&s->conns_mu);
+    struct db *db = s->conns;
+    s->conns = NULL;
+    pthread_mutex_unlock(&s->conns_mu);
+    /* The writer connection last, so its close checkpoints the WAL. */
+    struct db *wdb = NULL;
+    while (db) {
+        struct db *next = db->next;
+        if (db->writer)
+            wdb = db;
+        else
+            db_close(db);
+        db = next;
+    }
+    if (wdb)
+        db_close(wdb);
+    pthread_key_delete(s->key);
+    pthread_mutex_destroy(&s->conns_mu);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    free(s->path);
+    free(s);
+}
+
+/* ---- migrations ---------------------------------------------------------- */
+
+int store_schema_latest(void)
+{
+    int v = 0;
+    for (const struct migration *m = migrations_sqlite; m->name; m++)
+        v = m->version;
+    return v;
+}
+
+int store_schema_version(struct store *s)
+{
+    struct db *db = store_db(s);
+    sqlite3_stmt *st = NULL;
+    int v = 0;
+    if (sqlite3_prepare_v2(db->h, "SELECT max(version) FROM schema_migrations", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb)
+{
+    struct db *db = s->wdb;
+    *applied = 0;
+    if (s->writer_started)
+        return problem_set(pb, SHOP_INTERNAL, "migrate before the first write");
+    if (!exec_simple(db->h, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                            " applied_at INTEGER NOT NULL)"))
+        return problem_set(pb, SHOP_UNAVAILABLE, "cannot create schema_migrations");
+    for (const struct migration *m = migrations_sqlite; m->name; m++) {
+        if (!begin_immediate(s))
+            return problem_set(pb, SHOP_UNAVAILABLE, "database busy while migrating");
+        sqlite3_stmt *st = NULL;
+        bool present = false;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM schema_migrations WHERE version = ?", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int(st, 1, m->version);
+            present = sqlite3_step(st) == SQLITE_ROW;
+        }
+        sqlite3_finalize(st);
+        if (present) {
+            exec_simple(db->h, "COMMIT");
+            continue;
+        }
+        char *err = NULL;
+        if (sqlite3_exec(db->h, m->sql, NULL, NULL, &err) != SQLITE_OK) {
+            problem_set(pb, SHOP_INTERNAL, "migration %s failed: %s", m->name, err ? err : "?");
+            sqlite3_free(err);
+            exec_simple(db->h, "ROLLBACK");
+            return pb->err;
+        }
+        st = NULL;
+        sqlite3_prepare_v2(db->h, "INSERT INTO schema_migrations VALUES (?, ?, ?)", -1, &st, NULL);
+        sqlite3_bind_int(st, 1, m->version);
+        sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, clock_now_ms());
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE || !exec_simple(db->h, "COMMIT")) {
+            exec_simple(db->h, "ROLLBACK");
+            return problem_set(pb, SHOP_INTERNAL, "cannot record migration %s", m->name);
+        }
+        (*applied)++;
+        log_event(LOG_INFO, "db.migrated", "{s:s}", "migration", m->name);
+    }
+    return SHOP_OK;
+}

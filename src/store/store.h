@@ -1,0 +1,144 @@
+/* store.h — the database behind shopd, as an opaque handle.
+ *
+ * One `struct store` per process. Reads run on the calling thread's own
+ * connection (`store_db`), which sees everything committed before the read
+ * began. Writes never run on the caller's connection: the caller hands a
+ * function to `store_write`, and one writer thread runs it inside a
+ * transaction shared with whatever other writes are queued at that moment
+ * (group commit), each write in a savepoint of its own:
+ *
+ *     caller threads            writer thread
+ *     store_write(fn, arg) ──►  BEGIN IMMEDIATE
+ *     (blocks)                  SAVEPOINT; fn₁(db, arg₁); RELEASE | ROLLBACK TO
+ *     store_write(fn, arg) ──►  SAVEPOINT; fn₂(db, arg₂); RELEASE | ROLLBACK TO
+ *                               COMMIT  (one fsync for the whole batch)
+ *     returns fn's result  ◄──  wakes every caller of the batch
+ *
+ * Invariants:
+ *  - `store_write` returns SHOP_OK only after the COMMIT that contains the
+ *    write is durable (synchronous=FULL unless configured otherwise), so a 2xx
+ *    built on it survives a crash.
+ *  - A write function that returns an error has changed nothing: its
+ *    savepoint is rolled back. Other writes in the same batch are unaffected.
+ *  - A write function may run more than once (when a batch must be retried
+ *    after a fatal error of another write); it must derive everything from its
+ *    argument and the database and reset its outputs at the start.
+ *  - All writes of one process are serialised by the writer thread; writes of
+ *    several processes are serialised by the database's own lock
+ *    (BEGIN IMMEDIATE, retried while busy). Conditional statements
+ *    (`UPDATE … WHERE available >= ?`, then check `db_changes`) keep
+ *    invariants that span processes.
+ *
+ * SQL is written in the portable subset of SQLite and PostgreSQL
+ * (ENGINEERING.md §4) with `?` placeholders; a second backend implements
+ * this header.
+ */
+#ifndef SHOP_STORE_STORE_H
+#define SHOP_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/problem.h"
+
+struct store;
+struct db;
+struct stmt;
+
+struct store_opts {
+    bool sync_normal;    /* synchronous=NORMAL instead of FULL (benchmarks of the raw ceiling only) */
+    int busy_timeout_ms; /* 0 → 5000 */
+};
+
+/** Opens (creating if needed) the database at `path`. NULL on failure, with
+ *  the reason in `pb`. The schema is not touched: call store_migrate. */
+struct store *store_open(const char *path, const struct store_opts *opts, struct problem *pb);
+
+/** Finishes queued writes, stops the writer and closes every connection.
+ *  No other thread may use the store during or after this call. */
+void store_close(struct store *s);
+
+/** Applies pending migrations (each in its own transaction; safe when
+ *  several processes start at once). `*applied` gets how many ran. */
+enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb);
+
+/** The schema version in the database (0 when empty). */
+int store_schema_version(struct store *s);
+
+/** The highest migration this binary knows. */
+int store_schema_latest(void);
+
+/** This thread's read connection (the writer's own inside a write function).
+ *  Opened on first use; query_only. Never NULL (aborts when the database
+ *  cannot be opened). */
+struct db *store_db(struct store *s);
+
+typedef enum shop_err (*store_write_fn)(struct db *db, void *arg, struct problem *pb);
+
+/** Runs `fn(db, arg, pb)` in the writer thread inside a transaction and
+ *  returns its result once committed. On failure nothing `fn` did remains
+ *  and `pb` says why (fn's own problem, or SHOP_INTERNAL/SHOP_UNAVAILABLE
+ *  when the commit itself failed or the database stayed busy). Called from
+ *  inside a write function, runs `fn` inline in a nested savepoint. */
+enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct problem *pb);
+
+/** Group-commit counters since start (for /metrics and benchmarks). */
+struct store_stats {
+    uint64_t commits, writes, failed_writes, busy_retries, max_batch;
+};
+void store_stats(struct store *s, struct store_stats *out);
+
+/** Nanoseconds this thread has spent inside the database (for metrics). */
+int64_t store_thread_db_ns(void);
+
+/* ---- statements --------------------------------------------------------- */
+
+enum { STMT_DONE = 0, STMT_ROW = 1, STMT_ERROR = -1, STMT_CONSTRAINT = -2, STMT_BUSY = -3 };
+
+/** The cached prepared statement for `sql` (a string literal: the cache is
+ *  keyed by its address), reset and with bindings cleared. NULL on a SQL
+ *  error (logged). The statement stays usable until `db_release` — do not
+ *  prepare the same literal again while iterating it. */
+struct stmt *db_prepare(struct db *db, const char *sql);
+
+/** Resets every statement handed out since the last release, ending any
+ *  implicit read transaction. The HTTP layer calls this after each request
+ *  and the writer after each write function. */
+void db_release(struct db *db);
+
+void stmt_bind_i64(struct stmt *st, int idx, int64_t v);
+void stmt_bind_double(struct stmt *st, int idx, double v);
+/** Binds a copy of `s` (NULL binds SQL NULL). */
+void stmt_bind_text(struct stmt *st, int idx, const char *s);
+void stmt_bind_textn(struct stmt *st, int idx, const char *s, int len);
+void stmt_bind_null(struct stmt *st, int idx);
+
+/** STMT_ROW, STMT_DONE, STMT_CONSTRAINT (a constraint refused the change;
+ *  the statement had no effect), STMT_BUSY or STMT_ERROR (logged). */
+int stmt_step(struct stmt *st);
+
+int64_t stmt_i64(struct stmt *st, int col);
+double stmt_double(struct stmt *st, int col);
+/** Valid until the next step/reset; "" for NULL. */
+const char *stmt_text(struct stmt *st, int col);
+int stmt_len(struct stmt *st, int col);
+bool stmt_is_null(struct stmt *st, int col);
+
+/** Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
+int64_t db_changes(struct db *db);
+
+/** Runs SQL without parameters or results (DDL, pragmas, several statements). */
+enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);
+
+/** A consistent snapshot across several reads on a read connection. */
+void db_read_begin(struct db *db);
+void db_read_end(struct db *db);
+
+/** Fills `pb` with SHOP_INTERNAL for a failed statement and returns it. */
+enum shop_err db_fail(struct db *db, struct problem *pb, const char *what);
+
+/** Shorthand: prepare, bind one integer, step once; returns the first
+ *  column of the first row, or `dflt` when there is no row. */
+int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt);
+
+#endif

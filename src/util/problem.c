@@ -1,0 +1,69 @@
+#include "util/problem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+enum shop_err problem_set(struct problem *pb, enum shop_err err, const char *fmt, ...)
+{
+    va_list ap;
+    pb->err = err;
+    va_start(ap, fmt);
+    vsnprintf(pb->detail, sizeof pb->detail, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+enum shop_err problem_field(struct problem *pb, enum shop_err err, const char *field,
+                            const char *fmt, ...)
+{
+    va_list ap;
+    char msg[sizeof pb->fields[0].message];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pb->err = err;
+    if (pb->detail[0] == '\0')
+        snprintf(pb->detail, sizeof pb->detail, "%s: %s", field, msg);
+    if (pb->nfields < PROBLEM_MAX_FIELDS) {
+        struct problem_field *f = &pb->fields[pb->nfields++];
+        snprintf(f->field, sizeof f->field, "%s", field);
+        snprintf(f->message, sizeof f->message, "%s", msg);
+    }
+    return err;
+}
+
+void problem_extra(struct problem *pb, const char *key, json_t *value)
+{
+    if (!pb->extra)
+        pb->extra = json_object();
+    json_object_set_new(pb->extra, key, value);
+}
+
+void problem_clear(struct problem *pb)
+{
+    json_decref(pb->extra);
+    memset(pb, 0, sizeof *pb);
+}
+
+const char *shop_err_name(enum shop_err err)
+{
+    static const char *const names[SHOP_ERR_COUNT] = {
+        [SHOP_OK] = "ok",
+        [SHOP_BAD_REQUEST] = "bad-request",
+        [SHOP_UNAUTHENTICATED] = "unauthenticated",
+        [SHOP_PAYMENT] = "payment-declined",
+        [SHOP_FORBIDDEN] = "forbidden",
+        [SHOP_NOT_FOUND] = "not-found",
+        [SHOP_METHOD] = "method-not-allowed",
+        [SHOP_CONFLICT] = "conflict",
+        [SHOP_PRECONDITION] = "precondition-failed",
+        [SHOP_TOO_LARGE] = "payload-too-large",
+        [SHOP_MEDIA_TYPE] = "unsupported-media-type",
+        [SHOP_INVALID] = "validation-failed",
+        [SHOP_RATE_LIMITED] = "rate-limited",
+        [SHOP_INTERNAL] = "internal-error",
+        [SHOP_UNAVAILABLE] = "unavailable",
+    };
+    return (unsigned)err < SHOP_ERR_COUNT ? names[err] : "unknown";
+}

@@ -1,0 +1,234 @@
+"""Black-box API tests: start the real shopd on a free port with a fresh
+database and talk HTTP to it, as a client would.
+
+Fixtures:
+  server        one server per test module (fresh database)
+  make_server   factory for servers with their own environment (short TTLs…)
+Helpers on Server: request(), cli(), user(), shop(), product(), kill()/start().
+Every response is checked against docs/openapi.yaml (openapi_check.py).
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import openapi_check  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("SHOPD_BIN") or os.path.join(ROOT, "shopd")
+PASSWORD = "correct-horse-9"
+
+# Fast password hashing in tests: the cost is a configuration, not a behaviour.
+BASE_ENV = {"SHOPD_PWHASH_MEMLIMIT": "65536", "SHOPD_PWHASH_OPSLIMIT": "1",
+            "SHOPD_LOG_LEVEL": "warn"}
+
+
+def uid():
+    return uuid.uuid4().hex[:10]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        self.body = None
+        ctype = headers.get("content-type", "")
+        if raw and "json" in ctype:
+            self.body = json.loads(raw)
+        elif raw:
+            self.body = raw.decode(errors="replace")
+
+    def __getitem__(self, key):
+        return self.body[key]
+
+    def get(self, key, default=None):
+        return self.body.get(key, default) if isinstance(self.body, dict) else default
+
+    def __repr__(self):
+        return f"<{self.status} {self.body!r}>"[:2000]
+
+
+class Server:
+    def __init__(self, env=None, db=None):
+        self.dir = tempfile.mkdtemp(prefix="shopd-test-")
+        self.db = db or os.path.join(self.dir, "shop.db")
+        self.port = free_port()
+        self.env = dict(os.environ, **BASE_ENV, **(env or {}))
+        self.proc = None
+        self.local = threading.local()
+        self.check_openapi = True
+
+    # ---- process -------------------------------------------------------
+    def cli(self, *args, check=True):
+        r = subprocess.run([BIN, *args, "--db", self.db], capture_output=True, text=True,
+                           env=self.env, timeout=300)
+        if check and r.returncode != 0:
+            raise AssertionError(f"shopd {' '.join(args)} failed: {r.stderr}")
+        return r
+
+    def start(self, extra_args=()):
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen([BIN, "serve", "--port", str(self.port), "--db", self.db,
+                                      "--access-log", os.path.join(self.dir, "access.log"),
+                                      *extra_args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"shopd exited with {self.proc.returncode}: {self.logtext()}")
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("shopd did not become healthy")
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("shopd did not stop on SIGTERM")
+        self.local = threading.local()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def logtext(self):
+        with open(os.path.join(self.dir, "server.log"), "rb") as f:
+            return f.read().decode(errors="replace")[-5000:]
+
+    def cleanup(self):
+        code = self.stop()
+        if code not in (0, None, -9):
+            raise AssertionError(f"shopd exited with {code} (sanitizer report?):\n{self.logtext()}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- HTTP ----------------------------------------------------------
+    def _conn(self):
+        c = getattr(self.local, "conn", None)
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.local.conn = c
+        return c
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, guest=None,
+                check=None):
+        h = {"Accept": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if guest:
+            h["X-Guest-Token"] = guest
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if headers:
+            h.update(headers)
+        for attempt in range(2):
+            c = self._conn()
+            try:
+                c.request(method, path, body=data, headers=h)
+                r = c.getresponse()
+                payload = r.read()
+                break
+            except (http.client.HTTPException, ConnectionError, OSError):
+                c.close()
+                self.local.conn = None
+                if attempt:
+                    raise
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        resp = Response(r.status, hdrs, payload)
+        if (self.check_openapi if check is None else check):
+            openapi_check.check(method, path, r.status, hdrs, resp.body)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # ---- fixtures of a shop ---------------------------------------------
+    def user(self, role="customer", email=None, password=PASSWORD, trusted=False):
+        """Creates a user and logs in. Returns (token, user dict)."""
+        email = email or f"{role}-{uid()}@example.com"
+        if role == "customer":
+            r = self.post("/v1/auth/register", {"email": email, "password": password,
+                                                "name": "Test " + role})
+            assert r.status == 201, r
+            return r["token"], r["user"]
+        args = ["user", "create", "--email", email, "--password", password, "--role", role]
+        if trusted:
+            args.append("--trusted")
+        self.cli(*args)
+        r = self.post("/v1/auth/login", {"email": email, "password": password})
+        assert r.status == 200, r
+        return r["token"], r["user"]
+
+
+def assert_problem(resp, status, field=None):
+    """The response is an RFC 9457 problem with `status` (naming `field`)."""
+    assert resp.status == status, resp
+    assert resp.headers.get("content-type", "").startswith("application/problem+json"), resp.headers
+    assert isinstance(resp.body, dict) and resp.body["status"] == status, resp
+    for k in ("type", "title", "detail", "errors"):
+        assert k in resp.body, resp
+    if field is not None:
+        fields = [e["field"] for e in resp.body["errors"]]
+        assert field in fields, f"expected a problem naming {field!r}, got {resp.body}"
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server().start()
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def make_server():
+    made = []
+
+    def make(env=None, start=True):
+        s = Server(env)
+        made.append(s)
+        return s.start() if start else s
+
+    yield make
+    for s in made:
+        s.cleanup()

@@ -1,0 +1,20 @@
+/* helpers.h — shared setup for unit tests: a shop on a fresh temporary
+ * database, removed afterwards. */
+#ifndef SHOP_TESTS_HELPERS_H
+#define SHOP_TESTS_HELPERS_H
+
+#include "shop/shop.h"
+
+/** A migrated shop on a new temporary database (fast password hashing). */
+struct shop *test_shop_open(void);
+
+/** Closes the shop and deletes its database files. */
+void test_shop_close(struct shop *shop);
+
+/** Deletes the test database (after shop_close). */
+void test_db_remove(void);
+
+/** The path of the current test database. */
+const char *test_db_path(void);
+
+#endif

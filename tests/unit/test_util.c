@@ -1,0 +1,140 @@
+/* Unit tests for src/util: clock, buf, arena, jsonx, tokens, problems. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/jsonx.h"
+#include "util/problem.h"
+#include "util/token.h"
+
+Test(clock, formats_and_parses_rfc3339)
+{
+    char out[RFC3339_LEN];
+    cr_assert_str_eq(clock_fmt(0, out), "1970-01-01T00:00:00Z");
+    cr_assert_str_eq(clock_fmt(1795000000123, out), "2026-11-18T11:06:40.123Z");
+    int64_t ms;
+    cr_assert(clock_parse("2026-11-18T11:06:40.123Z", &ms));
+    cr_assert_eq(ms, 1795000000123);
+    cr_assert(clock_parse("2026-11-18T13:06:40+02:00", &ms));
+    cr_assert_eq(ms, 1795000000000);
+    cr_assert(clock_parse("2024-02-29T00:00:00Z", &ms), "leap day");
+    cr_assert_not(clock_parse("2023-02-29T00:00:00Z", &ms), "not a leap year");
+    cr_assert_not(clock_parse("2026-13-01T00:00:00Z", &ms));
+    cr_assert_not(clock_parse("2026-11-18 10:26:40Z", &ms));
+    cr_assert_not(clock_parse("2026-11-18T10:26:40", &ms), "an offset is required");
+    cr_assert_not(clock_parse("2026-11-18T10:26:40Zjunk", &ms));
+    cr_assert_not(clock_parse("", &ms));
+}
+
+Test(buf, refuses_to_grow_past_its_maximum)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    cr_assert(buf_puts(&b, "12345"));
+    cr_assert_not(buf_puts(&b, "6789"), "would be 9 bytes");
+    cr_assert_str_eq(b.data, "12345", "unchanged after a refused append");
+    cr_assert(buf_printf(&b, "%d", 678));
+    cr_assert_eq(b.len, 8);
+    cr_assert_not(buf_append(&b, "x", 1));
+    buf_free(&b);
+}
+
+Test(arena, allocates_aligned_zeroed_memory)
+{
+    struct arena *a = arena_new();
+    for (int i = 1; i < 5000; i += 37) {
+        unsigned char *p = arena_alloc(a, (size_t)i);
+        cr_assert_eq((uintptr_t)p % 16, 0);
+        for (int k = 0; k < i; k++)
+            cr_assert_eq(p[k], 0);
+        memset(p, 0xAB, (size_t)i);
+    }
+    char *big = arena_alloc(a, 100000);
+    big[99999] = 1;
+    cr_assert_str_eq(arena_printf(a, "%s-%d", "x", 42), "x-42");
+    cr_assert_null(arena_strdup(a, NULL));
+    arena_free(a);
+}
+
+Test(jsonx, names_every_bad_field)
+{
+    struct problem pb = {0};
+    json_t *o;
+    const char *text = "{\"a\": 1, \"b\": \"x\", \"c\": 2.5}";
+    cr_assert_eq(jx_parse_object(text, strlen(text), &o, &pb), SHOP_OK);
+    const char *s = NULL;
+    int64_t i = 0;
+    cr_assert_not(jx_str(o, "a", NULL, JX_REQUIRED, 1, 10, &s, &pb));
+    cr_assert_not(jx_int(o, "c", NULL, JX_REQUIRED, 0, 10, &i, &pb));
+    cr_assert_not(jx_int(o, "missing", NULL, JX_OPTIONAL, 0, 10, &i, &pb));
+    cr_assert_not(jx_str(o, "gone", "items[0].gone", JX_REQUIRED, 1, 10, &s, &pb));
+    cr_assert(jx_str(o, "b", NULL, JX_REQUIRED, 1, 10, &s, &pb));
+    cr_assert_eq(pb.err, SHOP_INVALID);
+    cr_assert_eq(pb.nfields, 3);
+    cr_assert_str_eq(pb.fields[0].field, "a");
+    cr_assert_str_eq(pb.fields[1].field, "c");
+    cr_assert_str_eq(pb.fields[2].field, "items[0].gone");
+    json_decref(o);
+    problem_clear(&pb);
+}
+
+Test(jsonx, refuses_malformed_deep_and_duplicate)
+{
+    struct problem pb = {0};
+    json_t *o = NULL;
+    cr_assert_eq(jx_parse_object("{", 1, &o, &pb), SHOP_BAD_REQUEST);
+    problem_clear(&pb);
+    cr_assert_eq(jx_parse_object("{\"a\":1,\"a\":2}", 13, &o, &pb), SHOP_BAD_REQUEST);
+    problem_clear(&pb);
+    cr_assert_eq(jx_parse_object("[]", 2, &o, &pb), SHOP_BAD_REQUEST);
+    problem_clear(&pb);
+    char deep[200] = "{\"a\":";
+    for (int k = 0; k < 40; k++)
+        strcat(deep, "[");
+    for (int k = 0; k < 40; k++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    cr_assert_eq(jx_parse_object(deep, strlen(deep), &o, &pb), SHOP_BAD_REQUEST);
+    problem_clear(&pb);
+}
+
+Test(jsonx, counts_characters_not_bytes)
+{
+    struct problem pb = {0};
+    json_t *o = json_pack("{s:s}", "t", "ééé");
+    const char *s;
+    cr_assert(jx_str(o, "t", NULL, JX_REQUIRED, 1, 3, &s, &pb));
+    cr_assert_eq(jx_utf8_len("ééé"), 3);
+    json_decref(o);
+}
+
+Test(token, digests_and_plausibility)
+{
+    cr_assert(token_init());
+    char t[TOKEN_LEN + 1], u[TOKEN_LEN + 1], h1[TOKEN_HASH_LEN + 1], h2[TOKEN_HASH_LEN + 1];
+    token_new(t);
+    token_new(u);
+    cr_assert_eq(strlen(t), TOKEN_LEN);
+    cr_assert_str_neq(t, u);
+    cr_assert(token_plausible(t));
+    cr_assert_not(token_plausible("short"));
+    token_hash(t, strlen(t), h1);
+    token_hash(t, strlen(t), h2);
+    cr_assert_str_eq(h1, h2);
+    cr_assert_eq(strlen(h1), TOKEN_HASH_LEN);
+}
+
+Test(problem, first_detail_wins_fields_accumulate)
+{
+    struct problem pb = {0};
+    problem_field(&pb, SHOP_INVALID, "a", "bad %d", 1);
+    problem_field(&pb, SHOP_INVALID, "b", "worse");
+    cr_assert_str_eq(pb.detail, "a: bad 1");
+    cr_assert_eq(pb.nfields, 2);
+    problem_extra(&pb, "available", json_integer(3));
+    problem_clear(&pb);
+    cr_assert_eq(pb.err, SHOP_OK);
+    cr_assert_null(pb.extra);
+}
