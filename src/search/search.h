@@ -30,6 +30,7 @@
 
 #include "util/problem.h"
 
+struct arena;
 struct search;
 struct store;
 struct db;
@@ -47,5 +48,157 @@ enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id
 
 /** Re-reads the category tree through `db`. */
 enum shop_err search_refresh_categories(struct search *s, struct db *db, struct problem *pb);
+
+/* ---- queries (browse and search) --------------------------------------------- */
+
+enum search_sort {
+    SEARCH_SORT_RELEVANCE,  /* search only; the default there */
+    SEARCH_SORT_POPULARITY, /* sales, most first; the default of browse */
+    SEARCH_SORT_PRICE_ASC,  /* lowest variant price */
+    SEARCH_SORT_PRICE_DESC,
+    SEARCH_SORT_RATING, /* average rating, then number of ratings */
+    SEARCH_SORT_NEWEST,
+};
+
+/** "relevance", "price_asc", … → the sort; false when unknown. */
+bool search_sort_parse(const char *name, enum search_sort *out);
+const char *search_sort_name(enum search_sort sort);
+
+#define SEARCH_Q_MAX            200 /* code points in a query */
+#define SEARCH_PREFIX_MAX       100 /* code points in a suggest prefix */
+#define SEARCH_BRAND_MAX        100
+#define SEARCH_LIMIT_MAX        100
+#define SEARCH_CURSOR_MAX       256
+#define SEARCH_QUERY_TERMS      10 /* distinct terms of a query that count; the rest are ignored */
+#define SEARCH_FACET_BRANDS     30 /* brand facet: the most frequent ones */
+#define SEARCH_FACET_CATEGORIES 30
+#define SEARCH_SUGGESTIONS      10
+
+/** What to find. Strings are borrowed for the call. */
+struct search_params {
+    const char *q;                /* NULL or "" for browse */
+    int64_t category_id;          /* 0: any; else this category and its descendants */
+    const char *brand;            /* NULL: any; else equal ignoring case and accents */
+    int64_t min_price, max_price; /* cents, inclusive, on the lowest variant price; -1: open */
+    int32_t min_rating_milli;     /* average rating ≥ this/1000; 0: no filter */
+    int in_stock;                 /* -1: any; 1: in stock only; 0: out of stock only */
+    enum search_sort sort;
+    int limit;          /* 1..SEARCH_LIMIT_MAX */
+    const char *cursor; /* NULL: the first page; else a next_cursor */
+    bool facets;        /* count facets over the whole match set */
+};
+
+/** One product of a result page (strings in the caller's arena). */
+struct search_item {
+    int64_t id;
+    const char *title, *brand, *currency;
+    const char *image; /* NULL when the product has none */
+    int64_t category_id;
+    const char *category_name;
+    int64_t price_cents, max_price_cents;
+    int32_t rating_sum, rating_count;
+    bool in_stock;
+    int64_t created_at;
+};
+
+struct search_value_count {
+    const char *value; /* brand (display form) or category name */
+    int64_t id;        /* category id (0 for brands) */
+    int64_t count;
+};
+
+struct search_price_bucket {
+    int64_t from_cents, to_cents; /* [from, to); to = -1: no upper bound */
+    int64_t count;
+};
+
+#define SEARCH_RATING_BUCKETS 4 /* ≥4, ≥3, ≥2, ≥1 stars */
+#define SEARCH_PRICE_BUCKETS  9
+
+struct search_result {
+    struct search_item *items;
+    int nitems;
+    int64_t total;               /* matches, all pages */
+    const char *next_cursor;     /* NULL on the last page */
+    const char *corrected_query; /* NULL unless a word was corrected */
+    bool has_facets;
+    struct search_value_count *brands, *categories;
+    int nbrands, ncategories;
+    struct search_price_bucket prices[SEARCH_PRICE_BUCKETS];
+    int nprices; /* only non-empty buckets, ascending */
+    int64_t rating_min[SEARCH_RATING_BUCKETS], rating_count[SEARCH_RATING_BUCKETS];
+    uint64_t version; /* the catalog version the answer was computed at */
+};
+
+/** Runs a query. SHOP_INVALID naming "category" for an unknown category,
+ *  "cursor" for a malformed cursor or one from another sort. Nothing
+ *  changes either way. Strings of `out` live in `a`. */
+enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
+                           struct search_result *out, struct problem *pb);
+
+/* ---- suggestions ------------------------------------------------------------------ */
+
+struct search_suggestion {
+    const char *text;
+    int64_t product_id; /* 0 for a popular query */
+};
+
+/** Up to `limit` completions of `prefix`: popular queries first, then
+ *  product titles (best sellers first). Strings live in `a`. */
+int search_suggest(struct search *s, const char *prefix, int limit, struct arena *a,
+                   struct search_suggestion **out, uint64_t *version);
+
+/** Counts a query someone ran that found something (for suggestions). */
+void search_record_query(struct search *s, const char *q);
+
+/* ---- result cache --------------------------------------------------------------------- *
+ * Rendered answers of hot queries, keyed by the normalised request and
+ * tagged with the catalog version they were computed at: any change to the
+ * index bumps the version, and a lookup only returns an answer of the
+ * current version. Entries are reference-counted so an answer can be sent
+ * while the cache drops it. */
+
+struct search_cached;
+
+/** The cache's key for a request: `kind` (the endpoint) then the
+ *  normalised parameters. In `a`. */
+char *search_cache_key(const char *kind, const struct search_params *p, struct arena *a,
+                       size_t *len);
+
+/** A current answer for `key` (a reference: release it), or NULL. */
+struct search_cached *search_cache_get(struct search *s, const char *key, size_t klen);
+
+/** Stores an answer computed at `version` and returns a reference to it
+ *  (NULL when the cache is off). `ttl_ms` > 0 also expires it (for answers
+ *  that depend on more than the catalog); `aux` is kept with it. */
+struct search_cached *search_cache_put(struct search *s, const char *key, size_t klen,
+                                       uint64_t version, int64_t ttl_ms, const char *data,
+                                       size_t len, int64_t aux);
+
+/** Whether the result cache is on. */
+bool search_cache_enabled(const struct search *s);
+
+const char *search_cached_data(const struct search_cached *c, size_t *len, int64_t *aux);
+
+/** Drops a reference (the signature resp_shared wants). */
+void search_cached_release(void *c);
+
+/** Cache limits (0 entries turns it off); applied before serving. */
+void search_cache_configure(struct search *s, size_t max_entries, size_t max_bytes);
+
+/** Popular queries must have been run this many times to be suggested. */
+void search_suggest_configure(struct search *s, int min_count);
+
+/* ---- figures ------------------------------------------------------------------------ */
+
+uint64_t search_version(struct search *s);
+
+struct search_stats {
+    uint64_t products, terms, words, bytes, version;
+    int64_t build_ms;
+    uint64_t cache_hits, cache_misses, cache_entries, cache_bytes;
+    uint64_t queries, refreshes;
+};
+void search_stats(struct search *s, struct search_stats *out);
 
 #endif

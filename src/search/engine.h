@@ -1,0 +1,77 @@
+/* engine.h — the search object's insides, shared by search.c (lifecycle,
+ * updates), query.c (browse and search) and suggest.c. Not for use outside
+ * src/search.
+ */
+#ifndef SHOP_SEARCH_ENGINE_H
+#define SHOP_SEARCH_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "search/index.h"
+#include "search/search.h"
+
+struct rcache;
+struct qlog;
+struct text_stemmers;
+
+/* A text match: a document and its text score so far. */
+struct cand {
+    uint32_t slot;
+    float score;
+};
+
+/* A ranked result: sort keys (ascending), then the slot. */
+struct hit {
+    int64_t k1, k2;
+    uint32_t slot;
+    float score;
+};
+
+/* Per-query working memory, reused across queries (a pool in `struct
+ * search`): growable arrays, never shrunk. */
+struct scratch {
+    struct cand *a, *b;
+    size_t acap, bcap;
+    struct cand *lists[SEARCH_QUERY_TERMS];
+    size_t lcap[SEARCH_QUERY_TERMS];
+    uint32_t *brand_count, *cat_count; /* zero between queries */
+    size_t bccap, cccap;
+    uint32_t *touched_b, *touched_c;
+    size_t tbcap, tccap;
+    struct hit *heap;
+    size_t hcap;
+    struct scratch *next;
+};
+
+struct search {
+    /* Queries hold `lock` for reading while they look at `ix`; an update
+     * holds it for writing while it changes `ix` (microseconds). `write_mu`
+     * makes updates one at a time, from reading the database to applying,
+     * so the last read is always the last applied. */
+    pthread_rwlock_t lock;
+    pthread_mutex_t write_mu;
+    struct index *ix;
+    _Atomic uint64_t version; /* bumped, under `lock`, by every visible change */
+
+    struct text_stemmers *stem;
+    struct rcache *cache; /* NULL when off */
+    struct qlog *qlog;
+
+    pthread_mutex_t pool_mu;
+    struct scratch *pool;
+
+    int64_t build_ms;
+    size_t cache_entries, cache_bytes;
+    atomic_uint_fast64_t nqueries, nrefresh;
+};
+
+struct scratch *scratch_get(struct search *s);
+void scratch_put(struct search *s, struct scratch *sc);
+
+/** Ensures `*p` holds at least `n` elements of `size` bytes (contents kept). */
+void scratch_reserve(void **p, size_t *cap, size_t n, size_t size);
+
+#endif

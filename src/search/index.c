@@ -1,0 +1,428 @@
+/* index.c — documents in slots: insert, replace, remove; the category tree
+ * and brands (index.h). The SQL that feeds it is in load.c.
+ */
+#include "search/index.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search/text.h"
+#include "util/xalloc.h"
+
+struct index *index_new(void)
+{
+    struct index *ix = xcalloc(1, sizeof *ix);
+    lex_init(&ix->lx);
+    idmap_init(&ix->by_id);
+    idmap_init(&ix->cat_by_id);
+    intern_init(&ix->brand_ix);
+    return ix;
+}
+
+void index_free(struct index *ix)
+{
+    if (!ix)
+        return;
+    for (uint32_t i = 0; i < ix->nslots; i++) {
+        free(ix->text[i].strings);
+        free(ix->text[i].words);
+    }
+    free(ix->docs);
+    free(ix->text);
+    free(ix->free_slots);
+    idmap_free(&ix->by_id);
+    for (uint32_t i = 0; i < ix->ncats; i++) {
+        free(ix->cats[i].name);
+        free(ix->cats[i].docs);
+    }
+    free(ix->cats);
+    free(ix->cat_at_pre);
+    idmap_free(&ix->cat_by_id);
+    for (uint32_t i = 0; i < ix->brand_ix.n; i++)
+        free(ix->brand_name[i]);
+    free(ix->brand_name);
+    intern_free(&ix->brand_ix);
+    free(ix->wstamp);
+    free(ix->wpos);
+    free(ix->tstamp);
+    free(ix->tpos);
+    free(ix->dw);
+    free(ix->dt);
+    lex_free(&ix->lx);
+    free(ix);
+}
+
+uint32_t index_cat(const struct index *ix, int64_t id)
+{
+    return idmap_get(&ix->cat_by_id, id);
+}
+
+/* ---- small sorted sets of slots (category members) ---------------------------- */
+
+static uint32_t slots_lower(const uint32_t *a, uint32_t n, uint32_t v)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void cat_doc_add(struct cat *c, uint32_t slot)
+{
+    if (c->ndocs == c->dcap) {
+        c->dcap = c->dcap ? c->dcap * 2 : 16;
+        c->docs = xrealloc(c->docs, c->dcap * sizeof *c->docs);
+    }
+    uint32_t at =
+        c->ndocs && c->docs[c->ndocs - 1] > slot ? slots_lower(c->docs, c->ndocs, slot) : c->ndocs;
+    memmove(&c->docs[at + 1], &c->docs[at], (c->ndocs - at) * sizeof *c->docs);
+    c->docs[at] = slot;
+    c->ndocs++;
+}
+
+static void cat_doc_del(struct cat *c, uint32_t slot)
+{
+    uint32_t at = slots_lower(c->docs, c->ndocs, slot);
+    if (at < c->ndocs && c->docs[at] == slot) {
+        memmove(&c->docs[at], &c->docs[at + 1], (c->ndocs - at - 1) * sizeof *c->docs);
+        c->ndocs--;
+    }
+}
+
+/* ---- brands ----------------------------------------------------------------- */
+
+static uint32_t brand_id(struct index *ix, const char *brand)
+{
+    char key[256];
+    size_t n = text_fold(brand, strlen(brand), key, sizeof key);
+    int added;
+    uint32_t b = intern_add(&ix->brand_ix, key, n, &added);
+    if (added) {
+        if (b >= ix->bcap) {
+            ix->bcap = ix->bcap ? ix->bcap * 2 : 64;
+            ix->brand_name = xrealloc(ix->brand_name, ix->bcap * sizeof *ix->brand_name);
+        }
+        ix->brand_name[b] = xstrdup(brand);
+    }
+    return b;
+}
+
+/* ---- slots --------------------------------------------------------------------- */
+
+static uint32_t slot_alloc(struct index *ix)
+{
+    if (ix->nfree)
+        return ix->free_slots[--ix->nfree];
+    if (ix->nslots == ix->scap) {
+        ix->scap = ix->scap ? ix->scap * 2 : 1024;
+        ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
+        ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
+    }
+    uint32_t s = ix->nslots++;
+    memset(&ix->docs[s], 0, sizeof ix->docs[s]);
+    memset(&ix->text[s], 0, sizeof ix->text[s]);
+    return s;
+}
+
+static void slot_release(struct index *ix, uint32_t s)
+{
+    if (ix->nfree == ix->fcap) {
+        ix->fcap = ix->fcap ? ix->fcap * 2 : 64;
+        ix->free_slots = xrealloc(ix->free_slots, ix->fcap * sizeof *ix->free_slots);
+    }
+    ix->free_slots[ix->nfree++] = s;
+}
+
+/* ---- documents ------------------------------------------------------------------ */
+
+/* The relevance multiplier of a document: being in stock, a good rating
+ * from enough reviews, and sales (log-scaled, saturating at 10,000). */
+static float doc_boost(const struct doc *d)
+{
+    double b = 1.0;
+    if (d->in_stock)
+        b += 0.2;
+    if (d->rating_count >= 3) {
+        double avg = (double)d->rating_sum / d->rating_count;
+        double r = (avg - 2.5) / 2.5;
+        b += 0.15 * (r < 0 ? 0 : r > 1 ? 1 : r);
+    }
+    if (d->sales > 0) {
+        double p = log1p((double)d->sales) / log1p(10000.0);
+        b += 0.15 * (p > 1 ? 1 : p);
+    }
+    return (float)b;
+}
+
+static uint64_t text_hash(const struct doc_src *src)
+{
+    uint64_t h = hash_bytes(src->title, strlen(src->title));
+    h = h * 31 + hash_bytes(src->brand, strlen(src->brand));
+    h = h * 31 + hash_bytes(src->description, strlen(src->description));
+    return h * 31 + (uint64_t)src->category_id;
+}
+
+/* The first URL of the images JSON array, or NULL. */
+static char *first_image(const char *images)
+{
+    json_error_t e;
+    json_t *a = json_loads(images ? images : "[]", JSON_REJECT_DUPLICATES, &e);
+    char *url = NULL;
+    if (json_is_array(a) && json_is_string(json_array_get(a, 0)))
+        url = xstrdup(json_string_value(json_array_get(a, 0)));
+    json_decref(a);
+    return url;
+}
+
+/* Fills the display strings of `t` in one block; true when they differ from
+ * what `t` held. */
+static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
+{
+    char *img = first_image(src->images);
+    size_t lt = strlen(src->title) + 1, lb = strlen(src->brand) + 1, lc = strlen(src->currency) + 1,
+           li = img ? strlen(img) + 1 : 0;
+    char *blk = xmalloc(lt + lb + lc + li);
+    memcpy(blk, src->title, lt);
+    memcpy(blk + lt, src->brand, lb);
+    memcpy(blk + lt + lb, src->currency, lc);
+    if (img)
+        memcpy(blk + lt + lb + lc, img, li);
+    free(img);
+    bool same = t->strings && !strcmp(t->title, blk) && !strcmp(t->brand, blk + lt) &&
+                !strcmp(t->currency, blk + lt + lb) &&
+                (img ? t->image && !strcmp(t->image, blk + lt + lb + lc) : !t->image);
+    if (same) {
+        free(blk);
+        return false;
+    }
+    free(t->strings);
+    t->strings = blk;
+    t->title = blk;
+    t->brand = blk + lt;
+    t->currency = blk + lt + lb;
+    t->image = li ? blk + lt + lb + lc : NULL;
+    return true;
+}
+
+/* Sets the attributes; true when any differs from before. */
+static bool doc_set_attrs(struct doc *d, const struct doc_src *src)
+{
+    struct doc old = *d;
+    d->id = src->id;
+    d->price = src->price;
+    d->created_at = src->created_at;
+    d->sales = src->sales;
+    d->rating_sum = src->rating_sum;
+    d->rating_count = src->rating_count;
+    d->in_stock = src->in_stock;
+    d->boost = doc_boost(d);
+    return old.price != d->price || old.created_at != d->created_at || old.sales != d->sales ||
+           old.rating_sum != d->rating_sum || old.rating_count != d->rating_count ||
+           old.in_stock != d->in_stock || old.id != d->id;
+}
+
+static void stamps_reserve(uint32_t **stamp, uint32_t **pos, uint32_t *cap, uint32_t n)
+{
+    if (n <= *cap)
+        return;
+    uint32_t c = *cap ? *cap : 1024;
+    while (c < n)
+        c *= 2;
+    *stamp = xrealloc(*stamp, c * sizeof **stamp);
+    *pos = xrealloc(*pos, c * sizeof **pos);
+    memset(*stamp + *cap, 0, (c - *cap) * sizeof **stamp);
+    *cap = c;
+}
+
+static void next_seq(struct index *ix)
+{
+    if (++ix->seq == 0) {
+        memset(ix->wstamp, 0, ix->wscap * sizeof *ix->wstamp);
+        memset(ix->tstamp, 0, ix->tscap * sizeof *ix->tstamp);
+        ix->seq = 1;
+    }
+}
+
+/* Adds the tokens of `s` in field `f` to the document's word list. */
+static uint32_t tokens_add(struct index *ix, struct text_stemmers *sp, const char *s, int f,
+                           uint32_t count)
+{
+    struct text_iter it;
+    char tok[TEXT_TOKEN_MAX + 1];
+    size_t n;
+    text_iter_init(&it, s, strlen(s));
+    while (count < FIELD_MAX_TOKENS && (n = text_next(&it, tok, NULL)) > 0) {
+        uint32_t w = lex_word_add(&ix->lx, sp, tok, n);
+        if (ix->lx.words[w].stop)
+            continue;
+        stamps_reserve(&ix->wstamp, &ix->wpos, &ix->wscap, w + 1);
+        if (ix->wstamp[w] != ix->seq) {
+            if (ix->ndw == ix->dwcap) {
+                ix->dwcap = ix->dwcap ? ix->dwcap * 2 : 256;
+                ix->dw = xrealloc(ix->dw, ix->dwcap * sizeof *ix->dw);
+            }
+            ix->wstamp[w] = ix->seq;
+            ix->wpos[w] = ix->ndw;
+            ix->dw[ix->ndw].id = w;
+            memset(ix->dw[ix->ndw].tf, 0, NFIELDS);
+            ix->ndw++;
+        }
+        uint8_t *tf = &ix->dw[ix->wpos[w]].tf[f];
+        if (*tf < 255)
+            (*tf)++;
+        count++;
+    }
+    return count;
+}
+
+/* Indexes the text of `src` into `slot` (which holds no postings). */
+static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
+                     const struct doc_src *src, uint32_t cat, bool bulk)
+{
+    struct doc *d = &ix->docs[slot];
+    next_seq(ix);
+    ix->ndw = 0;
+    d->flen[F_TITLE] = (uint16_t)tokens_add(ix, sp, src->title, F_TITLE, 0);
+    d->flen[F_BRAND] = (uint16_t)tokens_add(ix, sp, src->brand, F_BRAND, 0);
+    uint32_t n = 0;
+    const struct cat *c = &ix->cats[cat];
+    for (uint32_t i = 0; i < c->nchain; i++)
+        n = tokens_add(ix, sp, ix->cats[c->chain[i]].name, F_CATEGORY, n);
+    d->flen[F_CATEGORY] = (uint16_t)n;
+    d->flen[F_DESC] = (uint16_t)tokens_add(ix, sp, src->description, F_DESC, 0);
+
+    /* Words → terms: "headphone" and "headphones" share one posting. */
+    ix->ndt = 0;
+    stamps_reserve(&ix->tstamp, &ix->tpos, &ix->tscap, ix->lx.term_ix.n);
+    if (ix->dtcap < ix->ndw) {
+        ix->dtcap = ix->ndw;
+        ix->dt = xrealloc(ix->dt, ix->dtcap * sizeof *ix->dt);
+    }
+    for (uint32_t i = 0; i < ix->ndw; i++) {
+        uint32_t t = ix->lx.words[ix->dw[i].id].term;
+        if (ix->tstamp[t] != ix->seq) {
+            ix->tstamp[t] = ix->seq;
+            ix->tpos[t] = ix->ndt;
+            ix->dt[ix->ndt].id = t;
+            memset(ix->dt[ix->ndt].tf, 0, NFIELDS);
+            ix->ndt++;
+        }
+        uint8_t *tf = ix->dt[ix->tpos[t]].tf;
+        for (int f = 0; f < NFIELDS; f++) {
+            unsigned v = (unsigned)tf[f] + ix->dw[i].tf[f];
+            tf[f] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+    for (uint32_t i = 0; i < ix->ndt; i++)
+        lex_posting_add(&ix->lx.terms[ix->dt[i].id], slot, ix->dt[i].tf);
+    struct doc_text *t = &ix->text[slot];
+    t->words = xmalloc((ix->ndw ? ix->ndw : 1) * sizeof *t->words);
+    t->nwords = ix->ndw;
+    for (uint32_t i = 0; i < ix->ndw; i++) {
+        t->words[i] = ix->dw[i].id;
+        lex_word_count(&ix->lx, ix->dw[i].id, +1, !bulk);
+    }
+    d->cat = cat;
+    d->live = 1;
+    cat_doc_add(&ix->cats[cat], slot);
+    for (int f = 0; f < NFIELDS; f++)
+        ix->flen_sum[f] += d->flen[f];
+    ix->nlive++;
+}
+
+/* Takes the document in `slot` out of postings, counts and its category. */
+static void doc_unpost(struct index *ix, uint32_t slot)
+{
+    struct doc *d = &ix->docs[slot];
+    struct doc_text *t = &ix->text[slot];
+    next_seq(ix);
+    stamps_reserve(&ix->tstamp, &ix->tpos, &ix->tscap, ix->lx.term_ix.n);
+    for (uint32_t i = 0; i < t->nwords; i++) {
+        uint32_t w = t->words[i], term = ix->lx.words[w].term;
+        lex_word_count(&ix->lx, w, -1, false);
+        if (ix->tstamp[term] != ix->seq) {
+            ix->tstamp[term] = ix->seq;
+            lex_posting_del(&ix->lx.terms[term], slot);
+        }
+    }
+    free(t->words);
+    t->words = NULL;
+    t->nwords = 0;
+    cat_doc_del(&ix->cats[d->cat], slot);
+    for (int f = 0; f < NFIELDS; f++)
+        ix->flen_sum[f] -= d->flen[f];
+    ix->nlive--;
+    d->live = 0;
+}
+
+enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
+                            bool bulk)
+{
+    uint32_t cat = idmap_get(&ix->cat_by_id, src->category_id);
+    if (cat == MAP_NONE)
+        return INDEX_NO_CATEGORY;
+    uint64_t th = text_hash(src);
+    uint32_t slot = idmap_get(&ix->by_id, src->id);
+    if (slot != MAP_NONE && ix->text[slot].text_hash == th) {
+        /* Same words: only attributes and display strings may differ. */
+        bool changed = doc_set_attrs(&ix->docs[slot], src);
+        changed |= text_set_strings(&ix->text[slot], src);
+        changed |= ix->text[slot].max_price != src->max_price;
+        ix->text[slot].max_price = src->max_price;
+        return changed ? INDEX_CHANGED : INDEX_SAME;
+    }
+    if (slot != MAP_NONE) {
+        doc_unpost(ix, slot);
+    } else {
+        slot = slot_alloc(ix);
+        idmap_put(&ix->by_id, src->id, slot);
+    }
+    struct doc *d = &ix->docs[slot];
+    doc_set_attrs(d, src);
+    d->brand = brand_id(ix, src->brand);
+    text_set_strings(&ix->text[slot], src);
+    ix->text[slot].max_price = src->max_price;
+    ix->text[slot].text_hash = th;
+    doc_post(ix, sp, slot, src, cat, bulk);
+    return INDEX_CHANGED;
+}
+
+bool index_remove(struct index *ix, int64_t product_id)
+{
+    uint32_t slot = idmap_get(&ix->by_id, product_id);
+    if (slot == MAP_NONE)
+        return false;
+    doc_unpost(ix, slot);
+    free(ix->text[slot].strings);
+    memset(&ix->text[slot], 0, sizeof ix->text[slot]);
+    memset(&ix->docs[slot], 0, sizeof ix->docs[slot]);
+    idmap_del(&ix->by_id, product_id);
+    slot_release(ix, slot);
+    return true;
+}
+
+size_t index_bytes(const struct index *ix)
+{
+    size_t b = sizeof *ix + lex_bytes(&ix->lx);
+    b += ix->scap * (sizeof *ix->docs + sizeof *ix->text) + idmap_bytes(&ix->by_id);
+    for (uint32_t i = 0; i < ix->nslots; i++) {
+        const struct doc_text *t = &ix->text[i];
+        if (!t->strings)
+            continue;
+        b += strlen(t->title) + strlen(t->brand) + strlen(t->currency) + 3;
+        b += t->image ? strlen(t->image) + 1 : 0;
+        b += t->nwords * sizeof *t->words;
+    }
+    for (uint32_t i = 0; i < ix->ncats; i++)
+        b += sizeof ix->cats[i] + ix->cats[i].dcap * sizeof(uint32_t);
+    b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
+    b += ix->wscap * 8 + ix->tscap * 8;
+    return b;
+}

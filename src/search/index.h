@@ -1,0 +1,136 @@
+/* index.h — the in-memory catalog index (internal to src/search).
+ *
+ * One `struct index` holds every published product as a *document* in a
+ * slot: its hot attributes (what filters, sorts and boosts read, packed in
+ * `docs[]` for scanning), its display strings and word list (`text[]`), and
+ * its postings in the lexicon. The category tree and the interned brands
+ * live beside it. See search.c for the design and the locking; nothing here
+ * locks.
+ */
+#ifndef SHOP_SEARCH_INDEX_H
+#define SHOP_SEARCH_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "search/lexicon.h"
+#include "search/maps.h"
+#include "util/problem.h"
+
+struct db;
+struct text_stemmers;
+
+#define CAT_MAX_DEPTH    16
+#define FIELD_MAX_TOKENS 1000 /* tokens indexed per field (long descriptions are cut) */
+
+struct cat {
+    int64_t id, parent_id;
+    char *name;
+    uint32_t parent; /* index, or MAP_NONE for a root */
+    uint32_t depth;  /* 0 for a root */
+    uint32_t nchain; /* chain[0..nchain) = root … self (capped at CAT_MAX_DEPTH) */
+    uint32_t chain[CAT_MAX_DEPTH];
+    uint32_t pre, post;                 /* the subtree is [pre, post) in depth-first order */
+    uint32_t first_child, next_sibling; /* MAP_NONE-terminated */
+    uint32_t *docs; /* slots of live documents directly in this category, ascending */
+    uint32_t ndocs, dcap;
+};
+
+/* Hot attributes: 64 bytes, scanned by browse. */
+struct doc {
+    int64_t id;
+    int64_t price; /* lowest variant price, cents */
+    int64_t created_at;
+    int64_t sales;
+    int32_t rating_sum, rating_count;
+    uint32_t cat, brand;
+    uint16_t flen[NFIELDS]; /* indexed tokens per field */
+    float boost;            /* relevance multiplier: stock, rating, popularity */
+    uint8_t live, in_stock;
+};
+
+struct doc_text {
+    char *strings;                                /* one block: title, brand, currency, image */
+    const char *title, *brand, *currency, *image; /* image NULL when none */
+    uint32_t *words;                              /* distinct word ids of every field */
+    uint32_t nwords;
+    int64_t max_price;
+    uint64_t text_hash; /* of what the postings were made from */
+};
+
+struct index {
+    struct lexicon lx;
+    struct doc *docs;
+    struct doc_text *text;
+    uint32_t nslots, scap;
+    uint32_t *free_slots;
+    uint32_t nfree, fcap;
+    struct idmap by_id; /* product id → slot */
+    uint32_t nlive;
+    uint64_t flen_sum[NFIELDS];
+
+    struct cat *cats;
+    uint32_t ncats, ccap;
+    struct idmap cat_by_id;
+    uint32_t *cat_at_pre; /* depth-first position → category index */
+
+    struct intern brand_ix; /* folded brand → brand id */
+    char **brand_name;      /* display form, as first seen */
+    uint32_t bcap;
+
+    /* Indexing scratch (the index has one writer at a time). */
+    uint32_t seq;
+    uint32_t *wstamp, *wpos, wscap;
+    uint32_t *tstamp, *tpos, tscap;
+    struct {
+        uint32_t id;
+        uint8_t tf[NFIELDS];
+    } * dw, *dt;
+    uint32_t ndw, ndt, dwcap, dtcap;
+};
+
+/* A product as read from the database, before it is indexed. */
+struct doc_src {
+    int64_t id, category_id, price, max_price, created_at, sales;
+    int32_t rating_sum, rating_count;
+    bool published, in_stock, exists;
+    const char *title, *description, *brand, *currency, *images;
+};
+
+struct index *index_new(void);
+void index_free(struct index *ix);
+
+/** Reads the category tree. On a fresh index it is simply loaded. On a
+ *  loaded one, new categories are added in place; if an existing category
+ *  was renamed, moved or removed, `*structural` is set and nothing changes
+ *  (the caller rebuilds, since documents carry category names). */
+enum shop_err index_load_categories(struct index *ix, struct db *db, bool *structural,
+                                    struct problem *pb);
+
+/** Loads every published product into a fresh index (categories first). */
+enum shop_err index_load_all(struct index *ix, struct db *db, struct text_stemmers *sp,
+                             struct problem *pb);
+
+/** Reads one product (`src->exists` false when there is no such row).
+ *  Strings are copies in `*owned` (free it). */
+enum shop_err index_read_product(struct db *db, int64_t id, struct doc_src *src, char **owned,
+                                 struct problem *pb);
+
+enum index_change { INDEX_SAME, INDEX_CHANGED, INDEX_NO_CATEGORY };
+
+/** Inserts or replaces the product. INDEX_SAME when nothing visible
+ *  changed; INDEX_NO_CATEGORY (and no change) when its category is unknown.
+ *  `bulk` skips per-word trie upkeep (call lex_trie_finish after). */
+enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
+                            bool bulk);
+
+/** Removes the product; false when it was not indexed. */
+bool index_remove(struct index *ix, int64_t product_id);
+
+/** The category index of an id, or MAP_NONE. */
+uint32_t index_cat(const struct index *ix, int64_t id);
+
+/** Bytes held by the index (approximate; for the memory-per-product figure). */
+size_t index_bytes(const struct index *ix);
+
+#endif

@@ -1,0 +1,736 @@
+/* query.c — browse and search over the index (search.h: search_query).
+ *
+ * One query is four steps, all but the first under the index's read lock:
+ *
+ *  1. Words. The query is tokenized and stemmed (text.c) outside the lock.
+ *  2. Terms. Each word that is not a stop word becomes a set of
+ *     alternatives: its own stem if any live document has it; else, for the
+ *     last word still being typed, the most frequent words it begins
+ *     ("headph" → headphones); else the best word within one edit (3–6
+ *     characters) or two (7 and more), which also goes into
+ *     `corrected_query`. Model numbers (words with digits) are never
+ *     corrected.
+ *  3. Candidates. With text: the documents matching every word (AND), by
+ *     walking the rarest word's postings and galloping through the others',
+ *     BM25F-scored; when nothing matches every word of a query of two or
+ *     more, the documents matching all but one. Without text (browse): the
+ *     documents of the category subtree, or all of them.
+ *  4. One pass over the candidates applies the filters, counts the total
+ *     and the facets (over every match, not just the page), computes the
+ *     sort key and keeps the best `limit` after the cursor in a heap.
+ *
+ * Sort keys are two int64 compared ascending — (−score, id) for relevance,
+ * (price, id) for price_asc, (−created, −id) for newest … — and a cursor is
+ * the last key of a page, so the next page is "keys after this one": stable
+ * for a fixed catalog, whatever the page size, with no duplicates or skips.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search/engine.h"
+#include "search/text.h"
+#include "util/arena.h"
+
+#define QALT   8  /* alternatives per query word (prefix completions) */
+#define QWORDS 32 /* words of a query looked at (stop words included) */
+
+static const float FIELD_W[NFIELDS] = {3.0f, 2.0f, 1.5f, 1.0f};
+static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
+#define K1 1.2f
+
+/* Price facet buckets, cents: [edge[i], edge[i+1]). */
+static const int64_t price_edges[SEARCH_PRICE_BUCKETS] = {0,     1000,  2500,   5000,  10000,
+                                                          25000, 50000, 100000, 250000};
+
+struct qword {
+    char tok[TEXT_TOKEN_MAX + 1];
+    char stem[TEXT_TOKEN_MAX + 1];
+    size_t len, slen;
+    bool stop, partial;
+    const char *shown; /* the correction, when there is one */
+};
+
+struct qterm {
+    int nalt;
+    uint32_t alt[QALT];
+    float w[QALT], idf[QALT];
+    uint64_t est;
+};
+
+struct qctx {
+    const struct index *ix;
+    struct scratch *sc;
+    const struct search_params *p;
+    enum search_sort sort;
+    bool score; /* relevance needs text scores; other sorts skip them */
+    float inv_avg[NFIELDS];
+    /* filters */
+    bool by_cat, by_brand;
+    uint32_t cat_lo, cat_hi, brand;
+    int64_t min_price, max_price;
+    /* cursor */
+    bool has_cursor;
+    int64_t c1, c2;
+    /* results */
+    int64_t total, after;
+    int nheap, limit;
+    uint32_t facet_depth;
+    size_t ntb, ntc;
+    int64_t prices[SEARCH_PRICE_BUCKETS];
+    int64_t ratings[SEARCH_RATING_BUCKETS];
+};
+
+/* ---- cursors --------------------------------------------------------------------- */
+
+static const char sort_code[] = {
+    [SEARCH_SORT_RELEVANCE] = 'r',  [SEARCH_SORT_POPULARITY] = 'p', [SEARCH_SORT_PRICE_ASC] = 'a',
+    [SEARCH_SORT_PRICE_DESC] = 'd', [SEARCH_SORT_RATING] = 'g',     [SEARCH_SORT_NEWEST] = 'n',
+};
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *cursor_encode(struct arena *a, enum search_sort sort, int64_t k1, int64_t k2)
+{
+    char raw[64];
+    int n =
+        snprintf(raw, sizeof raw, "%c:%lld:%lld", sort_code[sort], (long long)k1, (long long)k2);
+    char *out = arena_alloc(a, (size_t)n * 4 / 3 + 4);
+    size_t o = 0;
+    for (int i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)raw[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)raw[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)raw[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = b64[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = b64[v & 63];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool parse_i64(const char *s, const char *end, int64_t *out)
+{
+    bool neg = *s == '-';
+    if (neg)
+        s++;
+    if (s == end || end - s > 19)
+        return false;
+    uint64_t v = 0;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return false;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return true;
+}
+
+/* Decodes a cursor of `sort`; false when malformed or from another sort. */
+static bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int64_t *k2)
+{
+    size_t n = strlen(c);
+    if (n < 2 || n > 64 || n % 4 == 1)
+        return false;
+    char raw[64];
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = memchr(b64, c[i], 64);
+        if (!p || !c[i])
+            return false;
+        acc = (acc << 6) | (uint32_t)(p - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            raw[o++] = (char)((acc >> bits) & 0xFF);
+        }
+    }
+    raw[o] = '\0';
+    if (o < 5 || raw[0] != sort_code[sort] || raw[1] != ':')
+        return false;
+    char *colon = memchr(raw + 2, ':', o - 2);
+    return colon && parse_i64(raw + 2, colon, k1) && parse_i64(colon + 1, raw + o, k2);
+}
+
+/* ---- scoring and keys ---------------------------------------------------------------- */
+
+static inline float bm25f(const struct qctx *q, const struct doc *d, const uint8_t tf[NFIELDS],
+                          float idf)
+{
+    float t = 0;
+    for (int f = 0; f < NFIELDS; f++)
+        if (tf[f])
+            t += FIELD_W[f] * tf[f] /
+                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)d->flen[f] * q->inv_avg[f]);
+    return idf * t / (K1 + t);
+}
+
+static inline void sort_key(const struct qctx *q, const struct doc *d, float score, int64_t *k1,
+                            int64_t *k2)
+{
+    *k2 = d->id;
+    switch (q->sort) {
+    case SEARCH_SORT_RELEVANCE:
+        *k1 = -llround((double)score * 1e9);
+        break;
+    case SEARCH_SORT_POPULARITY:
+        *k1 = -d->sales;
+        break;
+    case SEARCH_SORT_PRICE_ASC:
+        *k1 = d->price;
+        break;
+    case SEARCH_SORT_PRICE_DESC:
+        *k1 = -d->price;
+        break;
+    case SEARCH_SORT_RATING: {
+        int64_t avg = d->rating_count ? (int64_t)d->rating_sum * 1000000 / d->rating_count : 0;
+        int64_t cnt = d->rating_count < (1 << 20) ? d->rating_count : (1 << 20) - 1;
+        *k1 = -(avg * (1 << 20) + cnt);
+        break;
+    }
+    case SEARCH_SORT_NEWEST:
+        *k1 = -d->created_at;
+        *k2 = -d->id;
+        break;
+    }
+}
+
+static inline bool key_less(int64_t a1, int64_t a2, int64_t b1, int64_t b2)
+{
+    return a1 < b1 || (a1 == b1 && a2 < b2);
+}
+
+/* ---- the top-k heap: the worst kept hit at the root ------------------------------------ */
+
+static void heap_offer(struct qctx *q, int64_t k1, int64_t k2, uint32_t slot, float score)
+{
+    struct hit *h = q->sc->heap;
+    int n = q->nheap;
+    if (n == q->limit) {
+        if (!key_less(k1, k2, h[0].k1, h[0].k2))
+            return;
+        /* Replace the root and sift down. */
+        int i = 0;
+        for (;;) {
+            int c = 2 * i + 1;
+            if (c >= n)
+                break;
+            if (c + 1 < n && key_less(h[c].k1, h[c].k2, h[c + 1].k1, h[c + 1].k2))
+                c++;
+            if (!key_less(k1, k2, h[c].k1, h[c].k2))
+                break;
+            h[i] = h[c];
+            i = c;
+        }
+        h[i] = (struct hit){k1, k2, slot, score};
+        return;
+    }
+    int i = q->nheap++;
+    while (i > 0 && key_less(h[(i - 1) / 2].k1, h[(i - 1) / 2].k2, k1, k2)) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = (struct hit){k1, k2, slot, score};
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    if (key_less(x->k1, x->k2, y->k1, y->k2))
+        return -1;
+    return key_less(y->k1, y->k2, x->k1, x->k2) ? 1 : 0;
+}
+
+/* ---- filters, facets, ranking: one candidate ----------------------------------------------- */
+
+static inline bool passes(const struct qctx *q, const struct doc *d)
+{
+    const struct search_params *p = q->p;
+    if (q->by_cat) {
+        uint32_t pre = q->ix->cats[d->cat].pre;
+        if (pre < q->cat_lo || pre >= q->cat_hi)
+            return false;
+    }
+    if (q->by_brand && d->brand != q->brand)
+        return false;
+    if (d->price < q->min_price || d->price > q->max_price)
+        return false;
+    if (p->min_rating_milli > 0 &&
+        (d->rating_count == 0 ||
+         (int64_t)d->rating_sum * 1000 < (int64_t)p->min_rating_milli * d->rating_count))
+        return false;
+    if (p->in_stock >= 0 && d->in_stock != (p->in_stock != 0))
+        return false;
+    return true;
+}
+
+static inline void count_facets(struct qctx *q, const struct doc *d)
+{
+    struct scratch *sc = q->sc;
+    if (sc->brand_count[d->brand]++ == 0)
+        sc->touched_b[q->ntb++] = d->brand;
+    const struct cat *c = &q->ix->cats[d->cat];
+    if (c->nchain > q->facet_depth) {
+        uint32_t fc = c->chain[q->facet_depth];
+        if (sc->cat_count[fc]++ == 0)
+            sc->touched_c[q->ntc++] = fc;
+    }
+    int b = SEARCH_PRICE_BUCKETS - 1;
+    while (b > 0 && d->price < price_edges[b])
+        b--;
+    q->prices[b]++;
+    if (d->rating_count > 0)
+        for (int k = 0; k < SEARCH_RATING_BUCKETS; k++)
+            if ((int64_t)d->rating_sum >= (int64_t)(SEARCH_RATING_BUCKETS - k) * d->rating_count)
+                q->ratings[k]++;
+}
+
+static inline void consider(struct qctx *q, uint32_t slot, float text)
+{
+    const struct doc *d = &q->ix->docs[slot];
+    if (!passes(q, d))
+        return;
+    q->total++;
+    if (q->p->facets)
+        count_facets(q, d);
+    int64_t k1 = 0, k2 = 0;
+    float score = text * d->boost;
+    sort_key(q, d, score, &k1, &k2);
+    if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
+        return;
+    q->after++;
+    heap_offer(q, k1, k2, slot, score);
+}
+
+/* ---- matching ----------------------------------------------------------------------------- */
+
+/* All documents of one query word (the union of its alternatives), scored
+ * with the best alternative. Returns how many, in `*out`. */
+static size_t materialize(const struct qctx *q, const struct qterm *qt, struct cand **out,
+                          size_t *cap)
+{
+    const struct term *t[QALT];
+    size_t total = 0;
+    for (int a = 0; a < qt->nalt; a++) {
+        t[a] = &q->ix->lx.terms[qt->alt[a]];
+        total += t[a]->n;
+    }
+    scratch_reserve((void **)out, cap, total + 1, sizeof **out);
+    struct cand *o = *out;
+    if (qt->nalt == 1) {
+        for (uint32_t i = 0; i < t[0]->n; i++) {
+            const struct posting *p = &t[0]->p[i];
+            o[i].slot = p->slot;
+            o[i].score =
+                q->score ? qt->w[0] * bm25f(q, &q->ix->docs[p->slot], p->tf, qt->idf[0]) : 0;
+        }
+        return t[0]->n;
+    }
+    uint32_t pos[QALT] = {0};
+    size_t n = 0;
+    for (;;) {
+        uint32_t min = UINT32_MAX;
+        for (int a = 0; a < qt->nalt; a++)
+            if (pos[a] < t[a]->n && t[a]->p[pos[a]].slot < min)
+                min = t[a]->p[pos[a]].slot;
+        if (min == UINT32_MAX)
+            break;
+        float best = 0;
+        for (int a = 0; a < qt->nalt; a++) {
+            if (pos[a] < t[a]->n && t[a]->p[pos[a]].slot == min) {
+                if (q->score) {
+                    float s =
+                        qt->w[a] * bm25f(q, &q->ix->docs[min], t[a]->p[pos[a]].tf, qt->idf[a]);
+                    if (s > best)
+                        best = s;
+                }
+                pos[a]++;
+            }
+        }
+        o[n].slot = min;
+        o[n].score = best;
+        n++;
+    }
+    return n;
+}
+
+/* Keeps the candidates of `c` that also match `qt`, adding its score. */
+static size_t intersect(struct qctx *q, struct cand *c, size_t n, const struct qterm *qt)
+{
+    size_t k = 0;
+    if (qt->nalt == 1) {
+        const struct term *t = &q->ix->lx.terms[qt->alt[0]];
+        uint32_t pos = 0;
+        for (size_t i = 0; i < n && pos < t->n; i++) {
+            pos = lex_posting_seek(t, pos, c[i].slot);
+            if (pos < t->n && t->p[pos].slot == c[i].slot) {
+                float s = q->score ? qt->w[0] *
+                                         bm25f(q, &q->ix->docs[c[i].slot], t->p[pos].tf, qt->idf[0])
+                                   : 0;
+                c[k].slot = c[i].slot;
+                c[k].score = c[i].score + s;
+                k++;
+            }
+        }
+        return k;
+    }
+    struct scratch *sc = q->sc;
+    size_t m = materialize(q, qt, &sc->b, &sc->bcap);
+    size_t j = 0;
+    for (size_t i = 0; i < n && j < m; i++) {
+        while (j < m && sc->b[j].slot < c[i].slot)
+            j++;
+        if (j < m && sc->b[j].slot == c[i].slot) {
+            c[k].slot = c[i].slot;
+            c[k].score = c[i].score + sc->b[j].score;
+            k++;
+        }
+    }
+    return k;
+}
+
+static int qterm_cmp(const void *a, const void *b)
+{
+    const struct qterm *x = a, *y = b;
+    if (x->est != y->est)
+        return x->est < y->est ? -1 : 1;
+    return x->alt[0] < y->alt[0] ? -1 : x->alt[0] > y->alt[0];
+}
+
+/* The documents matching at least `need` of the `m` words, scores summed. */
+static size_t match_some(struct qctx *q, struct qterm *qt, int m, int need, struct cand **out,
+                         size_t *cap)
+{
+    struct scratch *sc = q->sc;
+    size_t len[SEARCH_QUERY_TERMS], pos[SEARCH_QUERY_TERMS] = {0}, total = 0;
+    for (int i = 0; i < m; i++)
+        total += len[i] = qt[i].nalt ? materialize(q, &qt[i], &sc->lists[i], &sc->lcap[i]) : 0;
+    scratch_reserve((void **)out, cap, total + 1, sizeof **out);
+    size_t n = 0;
+    for (;;) {
+        uint32_t min = UINT32_MAX;
+        for (int i = 0; i < m; i++)
+            if (pos[i] < len[i] && sc->lists[i][pos[i]].slot < min)
+                min = sc->lists[i][pos[i]].slot;
+        if (min == UINT32_MAX)
+            break;
+        int hits = 0;
+        float s = 0;
+        for (int i = 0; i < m; i++)
+            if (pos[i] < len[i] && sc->lists[i][pos[i]].slot == min) {
+                s += sc->lists[i][pos[i]].score;
+                hits++;
+                pos[i]++;
+            }
+        if (hits >= need)
+            (*out)[n++] = (struct cand){min, s};
+    }
+    return n;
+}
+
+static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, float w)
+{
+    for (int i = 0; i < qt->nalt; i++)
+        if (qt->alt[i] == term)
+            return;
+    if (qt->nalt == QALT)
+        return;
+    uint32_t df = ix->lx.terms[term].n;
+    double n = ix->nlive;
+    qt->alt[qt->nalt] = term;
+    qt->w[qt->nalt] = w;
+    qt->idf[qt->nalt] = (float)log(1.0 + (n - df + 0.5) / (df + 0.5));
+    qt->est += df;
+    qt->nalt++;
+}
+
+/* Step 2: a word's alternatives (see the top of the file). */
+static void resolve(const struct index *ix, struct qword *w, bool last, struct qterm *qt,
+                    struct arena *a, bool *corrected)
+{
+    const struct lexicon *lx = &ix->lx;
+    memset(qt, 0, sizeof *qt);
+    uint32_t t = lex_term_find(lx, w->stem, w->slen);
+    if (t != MAP_NONE && lx->terms[t].n > 0) {
+        add_alt(ix, qt, t, 1.0f);
+        return;
+    }
+    if (last && w->partial && w->len >= 2) {
+        uint32_t ws[QALT];
+        int n = lex_prefix(lx, w->tok, w->len, ws, QALT);
+        for (int i = 0; i < n; i++)
+            if (lx->terms[lx->words[ws[i]].term].n > 0)
+                add_alt(ix, qt, lx->words[ws[i]].term, 0.9f);
+        if (qt->nalt)
+            return;
+    }
+    size_t cp = text_codepoints(w->tok, w->len);
+    if (cp >= 3 && !text_has_digit(w->tok, w->len)) {
+        int dist;
+        uint32_t best = lex_correct(lx, w->tok, w->len, cp >= 7 ? 2 : 1, &dist);
+        if (best != MAP_NONE && lx->terms[lx->words[best].term].n > 0) {
+            add_alt(ix, qt, lx->words[best].term, 1.0f);
+            w->shown = arena_strdup(a, intern_str(&lx->word_ix, best, NULL));
+            *corrected = true;
+        }
+    }
+}
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+static int vc_cmp(const void *a, const void *b)
+{
+    const struct search_value_count *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return strcmp(x->value, y->value);
+}
+
+static void facets_out(struct qctx *q, struct arena *a, struct search_result *out)
+{
+    struct scratch *sc = q->sc;
+    const struct index *ix = q->ix;
+    out->has_facets = true;
+    struct search_value_count *v = arena_alloc(a, (q->ntb + 1) * sizeof *v);
+    for (size_t i = 0; i < q->ntb; i++) {
+        uint32_t b = sc->touched_b[i];
+        v[i] = (struct search_value_count){.value = ix->brand_name[b], .count = sc->brand_count[b]};
+        sc->brand_count[b] = 0;
+    }
+    qsort(v, q->ntb, sizeof *v, vc_cmp);
+    out->nbrands = q->ntb < SEARCH_FACET_BRANDS ? (int)q->ntb : SEARCH_FACET_BRANDS;
+    for (int i = 0; i < out->nbrands; i++)
+        v[i].value = arena_strdup(a, v[i].value);
+    out->brands = v;
+
+    v = arena_alloc(a, (q->ntc + 1) * sizeof *v);
+    for (size_t i = 0; i < q->ntc; i++) {
+        uint32_t c = sc->touched_c[i];
+        v[i] = (struct search_value_count){
+            .value = ix->cats[c].name, .id = ix->cats[c].id, .count = sc->cat_count[c]};
+        sc->cat_count[c] = 0;
+    }
+    qsort(v, q->ntc, sizeof *v, vc_cmp);
+    out->ncategories = q->ntc < SEARCH_FACET_CATEGORIES ? (int)q->ntc : SEARCH_FACET_CATEGORIES;
+    for (int i = 0; i < out->ncategories; i++)
+        v[i].value = arena_strdup(a, v[i].value);
+    out->categories = v;
+
+    for (int b = 0; b < SEARCH_PRICE_BUCKETS; b++)
+        if (q->prices[b])
+            out->prices[out->nprices++] = (struct search_price_bucket){
+                .from_cents = price_edges[b],
+                .to_cents = b + 1 < SEARCH_PRICE_BUCKETS ? price_edges[b + 1] : -1,
+                .count = q->prices[b]};
+    for (int k = 0; k < SEARCH_RATING_BUCKETS; k++) {
+        out->rating_min[k] = SEARCH_RATING_BUCKETS - k;
+        out->rating_count[k] = q->ratings[k];
+    }
+}
+
+static void items_out(struct qctx *q, struct arena *a, struct search_result *out)
+{
+    struct hit *h = q->sc->heap;
+    qsort(h, (size_t)q->nheap, sizeof *h, hit_cmp);
+    out->items = arena_alloc(a, ((size_t)q->nheap + 1) * sizeof *out->items);
+    out->nitems = q->nheap;
+    for (int i = 0; i < q->nheap; i++) {
+        const struct doc *d = &q->ix->docs[h[i].slot];
+        const struct doc_text *t = &q->ix->text[h[i].slot];
+        const struct cat *c = &q->ix->cats[d->cat];
+        out->items[i] = (struct search_item){
+            .id = d->id,
+            .title = arena_strdup(a, t->title),
+            .brand = arena_strdup(a, t->brand),
+            .currency = arena_strdup(a, t->currency),
+            .image = t->image ? arena_strdup(a, t->image) : NULL,
+            .category_id = c->id,
+            .category_name = arena_strdup(a, c->name),
+            .price_cents = d->price,
+            .max_price_cents = t->max_price,
+            .rating_sum = d->rating_sum,
+            .rating_count = d->rating_count,
+            .in_stock = d->in_stock,
+            .created_at = d->created_at,
+        };
+    }
+    if (q->after > q->limit && q->nheap > 0)
+        out->next_cursor = cursor_encode(a, q->sort, h[q->nheap - 1].k1, h[q->nheap - 1].k2);
+}
+
+/* ---- the query ---------------------------------------------------------------------------- */
+
+/* Step 1: the words of the query (outside the lock). */
+static int query_words(struct search *s, const char *text, struct qword *w)
+{
+    struct text_iter it;
+    int n = 0;
+    text_iter_init(&it, text, strlen(text));
+    while (n < QWORDS) {
+        struct qword *x = &w[n];
+        memset(x, 0, sizeof *x);
+        x->len = text_next(&it, x->tok, &x->partial);
+        if (!x->len)
+            break;
+        x->stop = text_is_stopword(x->tok, x->len);
+        if (!x->stop)
+            x->slen = text_stem(s->stem, x->tok, x->len, x->stem);
+        n++;
+    }
+    return n;
+}
+
+static void run(struct qctx *q, struct qword *words, int nwords, struct arena *a,
+                struct search_result *out)
+{
+    const struct index *ix = q->ix;
+    struct scratch *sc = q->sc;
+    if (nwords == 0) {
+        if (q->by_cat) {
+            for (uint32_t pos = q->cat_lo; pos < q->cat_hi; pos++) {
+                const struct cat *c = &ix->cats[ix->cat_at_pre[pos]];
+                for (uint32_t i = 0; i < c->ndocs; i++)
+                    consider(q, c->docs[i], 0);
+            }
+        } else {
+            for (uint32_t slot = 0; slot < ix->nslots; slot++)
+                if (ix->docs[slot].live)
+                    consider(q, slot, 0);
+        }
+        return;
+    }
+    /* Step 2. */
+    struct qterm qt[SEARCH_QUERY_TERMS];
+    int m = 0, last = -1;
+    bool corrected = false, seen_unmatched = false;
+    for (int i = 0; i < nwords; i++)
+        if (!words[i].stop)
+            last = i;
+    for (int i = 0; i < nwords && m < SEARCH_QUERY_TERMS; i++) {
+        if (words[i].stop)
+            continue;
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = !words[j].stop && words[j].slen == words[i].slen &&
+                  !memcmp(words[j].stem, words[i].stem, words[i].slen);
+        if (dup)
+            continue;
+        resolve(ix, &words[i], i == last, &qt[m], a, &corrected);
+        seen_unmatched |= qt[m].nalt == 0;
+        m++;
+    }
+    if (corrected) {
+        size_t len = 0;
+        for (int i = 0; i < nwords; i++)
+            len += (words[i].shown ? strlen(words[i].shown) : words[i].len) + 1;
+        char *cq = arena_alloc(a, len + 1), *p = cq;
+        for (int i = 0; i < nwords; i++) {
+            const char *wd = words[i].shown ? words[i].shown : words[i].tok;
+            size_t l = strlen(wd);
+            if (p != cq)
+                *p++ = ' ';
+            memcpy(p, wd, l);
+            p += l;
+        }
+        *p = '\0';
+        out->corrected_query = cq;
+    }
+    if (m == 0)
+        return;
+    /* Step 3. */
+    size_t n = 0;
+    if (!seen_unmatched) {
+        qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
+        n = materialize(q, &qt[0], &sc->a, &sc->acap);
+        for (int i = 1; i < m && n; i++)
+            n = intersect(q, sc->a, n, &qt[i]);
+    }
+    if (n == 0 && m >= 2)
+        n = match_some(q, qt, m, m - 1, &sc->a, &sc->acap);
+    /* Step 4. */
+    for (size_t i = 0; i < n; i++)
+        consider(q, sc->a[i].slot, sc->a[i].score);
+}
+
+enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
+                           struct search_result *out, struct problem *pb)
+{
+    memset(out, 0, sizeof *out);
+    struct qctx q = {.p = p, .sort = p->sort, .min_price = INT64_MIN, .max_price = INT64_MAX};
+    q.limit = p->limit < 1 ? 1 : p->limit > SEARCH_LIMIT_MAX ? SEARCH_LIMIT_MAX : p->limit;
+    if (p->min_price >= 0)
+        q.min_price = p->min_price;
+    if (p->max_price >= 0)
+        q.max_price = p->max_price;
+    bool text = p->q && *p->q;
+    if (!text && q.sort == SEARCH_SORT_RELEVANCE)
+        q.sort = SEARCH_SORT_POPULARITY;
+    q.score = text && q.sort == SEARCH_SORT_RELEVANCE;
+    if (p->cursor && *p->cursor) {
+        if (!cursor_decode(p->cursor, q.sort, &q.c1, &q.c2))
+            return problem_field(pb, SHOP_INVALID, "cursor",
+                                 "is not a next_cursor of this listing and sort");
+        q.has_cursor = true;
+    }
+    struct qword words[QWORDS];
+    int nwords = text ? query_words(s, p->q, words) : 0;
+    if (text && nwords == 0)
+        nwords = -1; /* text without a word: matches nothing */
+    char brand[4 * SEARCH_BRAND_MAX + 8];
+    size_t blen = p->brand ? text_fold(p->brand, strlen(p->brand), brand, sizeof brand) : 0;
+
+    struct scratch *sc = scratch_get(s);
+    q.sc = sc;
+    pthread_rwlock_rdlock(&s->lock);
+    const struct index *ix = s->ix;
+    q.ix = ix;
+    out->version = atomic_load(&s->version);
+    if (p->category_id) {
+        uint32_t c = index_cat(ix, p->category_id);
+        if (c == MAP_NONE) {
+            pthread_rwlock_unlock(&s->lock);
+            scratch_put(s, sc);
+            return problem_field(pb, SHOP_INVALID, "category", "there is no category %lld",
+                                 (long long)p->category_id);
+        }
+        q.by_cat = true;
+        q.cat_lo = ix->cats[c].pre;
+        q.cat_hi = ix->cats[c].post;
+        q.facet_depth = ix->cats[c].depth + 1;
+    }
+    if (p->brand) {
+        q.by_brand = true;
+        q.brand = intern_find(&ix->brand_ix, brand, blen); /* MAP_NONE matches nothing */
+    }
+    for (int f = 0; f < NFIELDS; f++)
+        q.inv_avg[f] = ix->flen_sum[f] ? (float)ix->nlive / (float)ix->flen_sum[f] : 0;
+    scratch_reserve((void **)&sc->heap, &sc->hcap, (size_t)q.limit + 1, sizeof *sc->heap);
+    if (p->facets) {
+        scratch_reserve((void **)&sc->brand_count, &sc->bccap, ix->brand_ix.n + 1,
+                        sizeof(uint32_t));
+        scratch_reserve((void **)&sc->touched_b, &sc->tbcap, ix->brand_ix.n + 1, sizeof(uint32_t));
+        scratch_reserve((void **)&sc->cat_count, &sc->cccap, ix->ncats + 1, sizeof(uint32_t));
+        scratch_reserve((void **)&sc->touched_c, &sc->tccap, ix->ncats + 1, sizeof(uint32_t));
+    }
+    if (nwords >= 0)
+        run(&q, words, nwords, a, out);
+    out->total = q.total;
+    if (p->facets)
+        facets_out(&q, a, out);
+    items_out(&q, a, out);
+    pthread_rwlock_unlock(&s->lock);
+    scratch_put(s, sc);
+    atomic_fetch_add_explicit(&s->nqueries, 1, memory_order_relaxed);
+    return SHOP_OK;
+}

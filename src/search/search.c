@@ -1,0 +1,443 @@
+/* search.c — the in-memory catalog index: lifecycle, updates, locking.
+ *
+ * WHAT IT IS
+ *
+ * Every published product lives in memory as a *document* in a numbered
+ * slot, so that browse (GET /v1/products), search (GET /v1/search) and
+ * suggestions (GET /v1/search/suggest) never touch the database. The files:
+ *
+ *   text.c     tokenizer: UTF-8, case and accent folding, stop words,
+ *              Snowball stemmers (a pool: one stemmer is not thread-safe)
+ *   maps.c     string interning (dense ids) and an int64 → uint32 map
+ *   lexicon.c  terms (stems) with posting lists; words (surface forms)
+ *              with a trie for prefix completion and typo correction
+ *   index.c    documents in slots, categories, brands; insert/replace/remove
+ *   load.c     the SQL that feeds the index
+ *   query.c    browse and search: matching, BM25F, boosts, filters, facets,
+ *              sorting, cursors
+ *   suggest.c  completions from popular queries (qlog.c) and titles
+ *   cache.c    the result cache
+ *
+ * DATA STRUCTURES
+ *
+ *   docs[slot]   64 bytes of hot attributes — product id, lowest price,
+ *                created, sales, rating sum/count, category, brand, field
+ *                lengths, a precomputed boost, live and in-stock flags —
+ *                packed so that browse scans them quickly.
+ *   text[slot]   display strings (title, brand, currency, first image) in
+ *                one block, the highest price, the document's distinct word
+ *                ids (to undo its postings) and a hash of its indexed text.
+ *   terms        stem → posting list of (slot, tf per field), slots
+ *                ascending: AND is a merge with galloping search, and a
+ *                document appended at the end is O(1).
+ *   words        folded surface word → its term and its live document
+ *                count; a byte trie over the words serves "headph" →
+ *                headphones (best-first on a per-node frequency bound) and
+ *                "hedphones" → headphones (edit-distance rows along trie
+ *                paths, pruned as soon as a row exceeds the budget).
+ *   categories   the tree with each node's ancestor chain (for the facet
+ *                one level below the filter) and a depth-first interval,
+ *                so "in the subtree of c" is pre(c) ≤ pre(x) < post(c);
+ *                each category lists its documents, so browsing a category
+ *                reads only its subtree's documents.
+ *   brands       folded brand → id (filters compare ids; "SONY" = "Sony").
+ *
+ * Fields and weights (BM25F, k1 = 1.2): title 3.0 (b 0.75), brand 2.0
+ * (b 0.3), category names of the product's category and its ancestors 1.5
+ * (b 0.3), description 1.0 (b 0.75); a description counts its first 1,000
+ * tokens. Relevance = text score × boost, where boost = 1 + 0.2 in stock
+ * + up to 0.15 for a good average rating (only with ≥ 3 reviews) + up to
+ * 0.15 for sales (log-scaled, full at 10,000 units).
+ *
+ * UPDATE PATH
+ *
+ * search_refresh(product) takes `write_mu`, reads the product in one
+ * statement (row, price range, any stock), then takes the write lock:
+ *   - not found or not published → the document is removed: its postings
+ *     are deleted (binary search and memmove per term: microseconds even
+ *     for a term in every document), its slot goes to a free list;
+ *   - same indexed text (hash of title, brand, description, category) →
+ *     only attributes and display strings change, postings untouched;
+ *   - otherwise the old postings go and the new ones are inserted into
+ *     the same slot (sorted insertion keeps posting lists ascending).
+ * If anything visible changed, the catalog version is bumped under the same
+ * write lock. A product whose category the index has not seen makes it
+ * reload the category tree first. When existing categories are renamed or
+ * moved (documents carry their names), the whole index is rebuilt from
+ * the database beside the live one — queries keep using the old one — and
+ * swapped in under the write lock.
+ *
+ * CONCURRENCY
+ *
+ * One rwlock, writer-preferring so a refresh is never starved by a stream
+ * of queries. A query holds it for reading from resolving its words to
+ * copying its page of results into the request's arena, so it never sees
+ * half a product; the HTTP layer renders after the lock is released. An
+ * update holds it for writing only while it changes memory (typically
+ * 10–100 µs); the database read happens before, under `write_mu` only.
+ * Query working memory (candidate lists, facet counters, the top-k heap)
+ * comes from a pool of scratch areas, so a query allocates nothing big.
+ * The result cache and the query log have their own sharded mutexes.
+ *
+ * MEMORY PER PRODUCT
+ *
+ * 64 B hot attributes + ~90 B of text bookkeeping + display strings
+ * (~100–200 B) + 4 B per distinct word + 8 B per posting (one per distinct
+ * term; ~40–60 for a product with a paragraph of description) + the
+ * id map: about 0.7–1 KB per product, measured and logged at start as
+ * `search.built` {products, ms, bytes, bytes_per_product}.
+ */
+#include "search/search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "search/cache.h"
+#include "search/engine.h"
+#include "search/qlog.h"
+#include "search/text.h"
+#include "store/store.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define DEFAULT_CACHE_ENTRIES 20000
+#define DEFAULT_CACHE_BYTES   (128u * 1024 * 1024)
+
+struct search *search_new(void)
+{
+    struct search *s = xcalloc(1, sizeof *s);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    s->ix = index_new();
+    s->stem = text_stemmers_new();
+    s->qlog = qlog_new();
+    s->cache_entries = DEFAULT_CACHE_ENTRIES;
+    s->cache_bytes = DEFAULT_CACHE_BYTES;
+    s->cache = rcache_new(s->cache_entries, s->cache_bytes);
+    return s;
+}
+
+void search_free(struct search *s)
+{
+    if (!s)
+        return;
+    index_free(s->ix);
+    text_stemmers_free(s->stem);
+    qlog_free(s->qlog);
+    rcache_free(s->cache);
+    for (struct scratch *sc = s->pool, *next; sc; sc = next) {
+        next = sc->next;
+        free(sc->a);
+        free(sc->b);
+        for (int i = 0; i < SEARCH_QUERY_TERMS; i++)
+            free(sc->lists[i]);
+        free(sc->brand_count);
+        free(sc->cat_count);
+        free(sc->touched_b);
+        free(sc->touched_c);
+        free(sc->heap);
+        free(sc);
+    }
+    pthread_rwlock_destroy(&s->lock);
+    pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s);
+}
+
+void search_cache_configure(struct search *s, size_t max_entries, size_t max_bytes)
+{
+    rcache_free(s->cache);
+    s->cache_entries = max_entries;
+    s->cache_bytes = max_bytes;
+    s->cache = max_entries ? rcache_new(max_entries, max_bytes) : NULL;
+}
+
+void search_suggest_configure(struct search *s, int min_count)
+{
+    qlog_set_min_count(s->qlog, min_count);
+}
+
+/* ---- scratch pool ------------------------------------------------------------------ */
+
+struct scratch *scratch_get(struct search *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    struct scratch *sc = s->pool;
+    if (sc)
+        s->pool = sc->next;
+    pthread_mutex_unlock(&s->pool_mu);
+    return sc ? sc : xcalloc(1, sizeof *sc);
+}
+
+void scratch_put(struct search *s, struct scratch *sc)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    sc->next = s->pool;
+    s->pool = sc;
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+void scratch_reserve(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return;
+    size_t c = *cap ? *cap : 256;
+    while (c < n)
+        c *= 2;
+    void *q = xrealloc(*p, c * size);
+    memset((char *)q + *cap * size, 0, (c - *cap) * size);
+    *p = q;
+    *cap = c;
+}
+
+/* ---- building and updating ------------------------------------------------------------ */
+
+/* Builds a whole index from `db` and swaps it in. Caller holds write_mu. */
+static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb)
+{
+    int64_t t0 = clock_mono_ns();
+    struct index *fresh = index_new();
+    enum shop_err err = index_load_all(fresh, db, s->stem, pb);
+    if (err != SHOP_OK) {
+        index_free(fresh);
+        return err;
+    }
+    pthread_rwlock_wrlock(&s->lock);
+    struct index *old = s->ix;
+    s->ix = fresh;
+    atomic_fetch_add(&s->version, 1);
+    pthread_rwlock_unlock(&s->lock);
+    index_free(old);
+    s->build_ms = (clock_mono_ns() - t0) / 1000000;
+    size_t bytes = index_bytes(fresh);
+    log_event(LOG_INFO, "search.built", "{s:I, s:I, s:I, s:I, s:I, s:I}", "products",
+              (json_int_t)fresh->nlive, "ms", (json_int_t)s->build_ms, "bytes", (json_int_t)bytes,
+              "bytes_per_product", (json_int_t)(fresh->nlive ? bytes / fresh->nlive : 0), "terms",
+              (json_int_t)fresh->lx.term_ix.n, "words", (json_int_t)fresh->lx.word_ix.n);
+    return SHOP_OK;
+}
+
+enum shop_err search_build(struct search *s, struct store *store, struct problem *pb)
+{
+    struct db *db = store_db(store);
+    db_release(db);
+    pthread_mutex_lock(&s->write_mu);
+    enum shop_err err = rebuild(s, db, pb);
+    pthread_mutex_unlock(&s->write_mu);
+    db_release(db);
+    return err;
+}
+
+/* Reloads the category tree: in place when categories were only added, by a
+ * rebuild otherwise. Caller holds write_mu. */
+static enum shop_err categories_locked(struct search *s, struct db *db, struct problem *pb)
+{
+    /* Read into a scratch index first: the live one must not change outside
+     * the write lock. */
+    struct index *probe = index_new();
+    bool structural = false;
+    enum shop_err err;
+    pthread_rwlock_rdlock(&s->lock);
+    /* Copying the category table is cheap; compare against the live one. */
+    struct index *live = s->ix;
+    for (uint32_t i = 0; i < live->ncats; i++) {
+        if (probe->ncats == probe->ccap) {
+            probe->ccap = probe->ccap ? probe->ccap * 2 : 64;
+            probe->cats = xrealloc(probe->cats, probe->ccap * sizeof *probe->cats);
+        }
+        probe->cats[probe->ncats] = (struct cat){.id = live->cats[i].id,
+                                                 .parent_id = live->cats[i].parent_id,
+                                                 .name = xstrdup(live->cats[i].name)};
+        idmap_put(&probe->cat_by_id, live->cats[i].id, probe->ncats++);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    err = index_load_categories(probe, db, &structural, pb);
+    db_release(db);
+    if (err == SHOP_OK && structural) {
+        err = rebuild(s, db, pb);
+    } else if (err == SHOP_OK && probe->ncats != live->ncats) {
+        /* Only additions: apply them to the live index. */
+        pthread_rwlock_wrlock(&s->lock);
+        err = index_load_categories(s->ix, db, &structural, pb);
+        atomic_fetch_add(&s->version, 1);
+        pthread_rwlock_unlock(&s->lock);
+        db_release(db);
+        if (err == SHOP_OK && structural)
+            err = rebuild(s, db, pb); /* changed again meanwhile */
+    }
+    index_free(probe);
+    return err;
+}
+
+enum shop_err search_refresh_categories(struct search *s, struct db *db, struct problem *pb)
+{
+    pthread_mutex_lock(&s->write_mu);
+    enum shop_err err = categories_locked(s, db, pb);
+    pthread_mutex_unlock(&s->write_mu);
+    return err;
+}
+
+/* Applies one product read from the database. Caller holds write_mu. */
+static enum index_change apply(struct search *s, const struct doc_src *src)
+{
+    enum index_change ch;
+    pthread_rwlock_wrlock(&s->lock);
+    if (!src->exists || !src->published)
+        ch = index_remove(s->ix, src->id) ? INDEX_CHANGED : INDEX_SAME;
+    else
+        ch = index_put(s->ix, s->stem, src, false);
+    if (ch == INDEX_CHANGED)
+        atomic_fetch_add(&s->version, 1);
+    pthread_rwlock_unlock(&s->lock);
+    return ch;
+}
+
+enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id,
+                             struct problem *pb)
+{
+    struct doc_src src;
+    char *owned = NULL;
+    pthread_mutex_lock(&s->write_mu);
+    enum shop_err err = index_read_product(db, product_id, &src, &owned, pb);
+    if (err != SHOP_OK)
+        goto done;
+    src.id = product_id;
+    if (apply(s, &src) == INDEX_NO_CATEGORY) {
+        err = categories_locked(s, db, pb);
+        if (err == SHOP_OK && apply(s, &src) == INDEX_NO_CATEGORY) {
+            /* The row names a category that does not exist: keep it out. */
+            src.exists = false;
+            apply(s, &src);
+            log_event(LOG_WARN, "search.skipped", "{s:I, s:s}", "product", (json_int_t)product_id,
+                      "reason", "unknown category");
+        }
+    }
+    atomic_fetch_add_explicit(&s->nrefresh, 1, memory_order_relaxed);
+done:
+    pthread_mutex_unlock(&s->write_mu);
+    free(owned);
+    return err;
+}
+
+/* ---- small public helpers ----------------------------------------------------------- */
+
+static const char *const sort_names[] = {
+    [SEARCH_SORT_RELEVANCE] = "relevance", [SEARCH_SORT_POPULARITY] = "popularity",
+    [SEARCH_SORT_PRICE_ASC] = "price_asc", [SEARCH_SORT_PRICE_DESC] = "price_desc",
+    [SEARCH_SORT_RATING] = "rating",       [SEARCH_SORT_NEWEST] = "newest",
+};
+
+bool search_sort_parse(const char *name, enum search_sort *out)
+{
+    for (size_t i = 0; i < sizeof sort_names / sizeof sort_names[0]; i++)
+        if (!strcmp(name, sort_names[i])) {
+            *out = (enum search_sort)i;
+            return true;
+        }
+    return false;
+}
+
+const char *search_sort_name(enum search_sort sort)
+{
+    return sort_names[sort];
+}
+
+uint64_t search_version(struct search *s)
+{
+    return atomic_load(&s->version);
+}
+
+void search_record_query(struct search *s, const char *q)
+{
+    char norm[QLOG_TEXT_MAX + 1];
+    size_t n = text_fold(q, strlen(q), norm, sizeof norm);
+    qlog_record(s->qlog, norm, n);
+}
+
+void search_stats(struct search *s, struct search_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&s->lock);
+    out->products = s->ix->nlive;
+    out->terms = s->ix->lx.term_ix.n;
+    out->words = s->ix->lx.word_ix.n;
+    out->bytes = index_bytes(s->ix);
+    out->version = atomic_load(&s->version);
+    pthread_rwlock_unlock(&s->lock);
+    out->build_ms = s->build_ms;
+    out->queries = atomic_load(&s->nqueries);
+    out->refreshes = atomic_load(&s->nrefresh);
+    if (s->cache) {
+        struct rcache_stats cs;
+        rcache_stats(s->cache, &cs);
+        out->cache_hits = cs.hits;
+        out->cache_misses = cs.misses;
+        out->cache_entries = cs.entries;
+        out->cache_bytes = cs.bytes;
+    }
+}
+
+/* ---- result cache ------------------------------------------------------------------ */
+
+char *search_cache_key(const char *kind, const struct search_params *p, struct arena *a,
+                       size_t *len)
+{
+    char q[4 * SEARCH_Q_MAX + 8] = "", brand[4 * SEARCH_BRAND_MAX + 8] = "";
+    if (p->q && *p->q) {
+        size_t n = text_fold(p->q, strlen(p->q), q, sizeof q - 2);
+        /* "headph" completes a word, "headph " does not: keep the difference. */
+        size_t ql = strlen(p->q);
+        if (n && ql && strchr(" \t\r\n,.;:!?", p->q[ql - 1]) == NULL)
+            q[n++] = '*', q[n] = '\0';
+    }
+    if (p->brand)
+        text_fold(p->brand, strlen(p->brand), brand, sizeof brand);
+    char *key = arena_printf(
+        a, "%s\x1f%s\x1f%lld\x1f%s\x1f%s\x1f%lld\x1f%lld\x1f%d\x1f%d\x1f%s\x1f%d\x1f%d\x1f%s", kind,
+        q, (long long)p->category_id, p->brand ? "b" : "", brand, (long long)p->min_price,
+        (long long)p->max_price, p->min_rating_milli, p->in_stock, search_sort_name(p->sort),
+        p->limit, p->facets, p->cursor ? p->cursor : "");
+    *len = strlen(key);
+    return key;
+}
+
+bool search_cache_enabled(const struct search *s)
+{
+    return s->cache != NULL;
+}
+
+struct search_cached *search_cache_get(struct search *s, const char *key, size_t klen)
+{
+    if (!s->cache)
+        return NULL;
+    return (struct search_cached *)rcache_get(s->cache, key, klen, search_version(s),
+                                              clock_now_ms());
+}
+
+struct search_cached *search_cache_put(struct search *s, const char *key, size_t klen,
+                                       uint64_t version, int64_t ttl_ms, const char *data,
+                                       size_t len, int64_t aux)
+{
+    if (!s->cache)
+        return NULL;
+    return (struct search_cached *)rcache_put(s->cache, key, klen, version,
+                                              ttl_ms ? clock_now_ms() + ttl_ms : 0, data, len, aux);
+}
+
+const char *search_cached_data(const struct search_cached *c, size_t *len, int64_t *aux)
+{
+    return rc_blob_data((const struct rc_blob *)c, len, aux);
+}
+
+void search_cached_release(void *c)
+{
+    rc_blob_release(c);
+}
