@@ -25,4 +25,11 @@ enum shop_err api_address_create(struct req *r);
 enum shop_err api_address_update(struct req *r);
 enum shop_err api_address_delete(struct req *r);
 
+/* browse.c */
+enum shop_err api_products_browse(struct req *r);
+
+/* search.c */
+enum shop_err api_search(struct req *r);
+enum shop_err api_search_suggest(struct req *r);
+
 #endif

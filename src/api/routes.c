@@ -21,6 +21,11 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/me/addresses", api_address_create, AUTH_USER, RATE_WRITE},
     {HTTP_PATCH, "/v1/me/addresses/{id}", api_address_update, AUTH_USER, RATE_WRITE},
     {HTTP_DELETE, "/v1/me/addresses/{id}", api_address_delete, AUTH_USER, RATE_WRITE},
+
+    /* catalog browse and search */
+    {HTTP_GET, "/v1/products", api_products_browse, AUTH_NONE, RATE_SEARCH},
+    {HTTP_GET, "/v1/search", api_search, AUTH_NONE, RATE_SEARCH},
+    {HTTP_GET, "/v1/search/suggest", api_search_suggest, AUTH_NONE, RATE_SEARCH},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

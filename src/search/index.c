@@ -148,15 +148,15 @@ static float doc_boost(const struct doc *d)
 {
     double b = 1.0;
     if (d->in_stock)
-        b += 0.2;
+        b += 0.12;
     if (d->rating_count >= 3) {
         double avg = (double)d->rating_sum / d->rating_count;
         double r = (avg - 2.5) / 2.5;
-        b += 0.15 * (r < 0 ? 0 : r > 1 ? 1 : r);
+        b += 0.08 * (r < 0 ? 0 : r > 1 ? 1 : r);
     }
     if (d->sales > 0) {
         double p = log1p((double)d->sales) / log1p(10000.0);
-        b += 0.15 * (p > 1 ? 1 : p);
+        b += 0.08 * (p > 1 ? 1 : p);
     }
     return (float)b;
 }

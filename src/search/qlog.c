@@ -13,7 +13,7 @@
 #include "util/xalloc.h"
 
 #define SHARDS            16
-#define SNAPSHOT_EVERY_MS 1000
+#define SNAPSHOT_EVERY_MS 250
 
 struct qentry {
     char *text;

@@ -6,7 +6,7 @@
  * fashions fade and the table stays bounded.
  *
  * Lookup by prefix reads a sorted snapshot of the queries counted at least
- * `min_count` times; the snapshot is rebuilt at most once a second, by the
+ * `min_count` times; the snapshot is rebuilt at most every 250 ms, by the
  * first lookup that finds it stale, and is reference-counted so lookups
  * never wait for a rebuild in progress for long.
  */

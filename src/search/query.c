@@ -36,9 +36,12 @@
 #define QALT   8  /* alternatives per query word (prefix completions) */
 #define QWORDS 32 /* words of a query looked at (stop words included) */
 
-static const float FIELD_W[NFIELDS] = {3.0f, 2.0f, 1.5f, 1.0f};
+static const float FIELD_W[NFIELDS] = {4.0f, 2.5f, 1.5f, 1.0f};
 static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
 #define K1 1.2f
+/* Added to a word's saturated score when it is in the title: however many
+ * times a word occurs elsewhere, a title that has it is what people mean. */
+#define TITLE_BONUS 0.5f
 
 /* Price facet buckets, cents: [edge[i], edge[i+1]). */
 static const int64_t price_edges[SEARCH_PRICE_BUCKETS] = {0,     1000,  2500,   5000,  10000,
@@ -171,7 +174,7 @@ static inline float bm25f(const struct qctx *q, const struct doc *d, const uint8
         if (tf[f])
             t += FIELD_W[f] * tf[f] /
                  (1.0f - FIELD_B[f] + FIELD_B[f] * (float)d->flen[f] * q->inv_avg[f]);
-    return idf * t / (K1 + t);
+    return idf * (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f));
 }
 
 static inline void sort_key(const struct qctx *q, const struct doc *d, float score, int64_t *k1,

@@ -42,12 +42,16 @@
  *                reads only its subtree's documents.
  *   brands       folded brand → id (filters compare ids; "SONY" = "Sony").
  *
- * Fields and weights (BM25F, k1 = 1.2): title 3.0 (b 0.75), brand 2.0
+ * Fields and weights (BM25F, k1 = 1.2): title 4.0 (b 0.75), brand 2.5
  * (b 0.3), category names of the product's category and its ancestors 1.5
  * (b 0.3), description 1.0 (b 0.75); a description counts its first 1,000
- * tokens. Relevance = text score × boost, where boost = 1 + 0.2 in stock
- * + up to 0.15 for a good average rating (only with ≥ 3 reviews) + up to
- * 0.15 for sales (log-scaled, full at 10,000 units).
+ * tokens. Each query word scores idf × (saturated tf + 0.5 when it is in
+ * the title): a title with every word beats a short title with one word
+ * and a category with the other. Relevance = text score × boost, where
+ * boost = 1 + 0.12 in stock + up to 0.08 for a good average rating (only
+ * with ≥ 3 reviews) + up to 0.08 for sales (log-scaled, full at 10,000
+ * units): business signals order products of similar relevance, they do
+ * not overturn it.
  *
  * UPDATE PATH
  *

@@ -31,4 +31,9 @@ void config_load(struct shop_config *cfg)
     cfg->pwhash_memlimit = env_i64("SHOPD_PWHASH_MEMLIMIT", 19 * 1024 * 1024, 8192, 1LL << 32);
     cfg->pwhash_opslimit = env_i64("SHOPD_PWHASH_OPSLIMIT", 2, 1, 10);
     cfg->product_cache_max = env_i64("SHOPD_PRODUCT_CACHE_MAX", 200000, 0, 10000000);
+    cfg->search_cache_entries = env_i64("SHOPD_SEARCH_CACHE", 1, 0, 1)
+                                    ? env_i64("SHOPD_SEARCH_CACHE_ENTRIES", 20000, 0, 10000000)
+                                    : 0;
+    cfg->search_cache_mb = env_i64("SHOPD_SEARCH_CACHE_MB", 128, 1, 65536);
+    cfg->suggest_min_count = env_i64("SHOPD_SUGGEST_MIN_COUNT", 3, 1, 1000000);
 }

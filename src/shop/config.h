@@ -15,6 +15,10 @@ struct shop_config {
     int64_t pwhash_memlimit;  /* argon2id memory, bytes; default 19 MiB */
     int64_t pwhash_opslimit;  /* argon2id passes, default 2 */
     int64_t product_cache_max;/* product pages kept rendered, default 200,000 */
+    int64_t search_cache_entries; /* SHOPD_SEARCH_CACHE_ENTRIES: search/browse answers kept,
+                                     default 20,000; SHOPD_SEARCH_CACHE=0 turns the cache off */
+    int64_t search_cache_mb;  /* SHOPD_SEARCH_CACHE_MB: their size limit, default 128 */
+    int64_t suggest_min_count;/* SHOPD_SUGGEST_MIN_COUNT: runs before a query is suggested, default 3 */
 };
 
 /** Defaults, then the environment. */

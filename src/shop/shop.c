@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "search/search.h"
 #include "shop/account.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -29,8 +30,15 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                     db_path, db_path);
         goto fail;
     }
+    shop->search = search_new();
+    search_cache_configure(shop->search, (size_t)shop->cfg.search_cache_entries,
+                           (size_t)shop->cfg.search_cache_mb * 1024 * 1024);
+    search_suggest_configure(shop->search, (int)shop->cfg.suggest_min_count);
+    if (search_build(shop->search, shop->store, pb) != SHOP_OK)
+        goto fail;
     return shop;
 fail:
+    search_free(shop->search);
     store_close(shop->store);
     free(shop);
     return NULL;
@@ -49,5 +57,6 @@ void shop_close(struct shop *shop)
         return;
     atomic_store(&shop->stopping, true);
     store_close(shop->store);
+    search_free(shop->search);
     free(shop);
 }

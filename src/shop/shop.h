@@ -16,11 +16,13 @@
 
 struct store;
 struct catalog_cache;
+struct search;
 
 struct shop {
     struct store *store;
     struct shop_config cfg;
     struct catalog_cache *catalog; /* product detail cache (catalog_cache.c) */
+    struct search *search;         /* in-memory catalog index (search/search.h) */
     _Atomic bool stopping;
 };
 

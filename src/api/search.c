@@ -1,0 +1,311 @@
+/* search.c — GET /v1/search and GET /v1/search/suggest (SRC-1…6), and the
+ * argument parsing and answer path browse shares (search_params.h).
+ *
+ * Answers are rendered once and kept in the search module's result cache,
+ * keyed by the normalised request and valid for the catalog version they
+ * were computed at; a hit is sent from the shared buffer without a copy
+ * (X-Cache: hit|miss says which).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/common.h"
+#include "api/handlers.h"
+#include "api/search_params.h"
+#include "shop/shop.h"
+#include "util/jsonx.h"
+
+#define SUGGEST_TTL_MS 2000 /* suggestions also depend on the query log */
+
+/* ---- arguments ------------------------------------------------------------------- */
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80                  ? 0
+                : *p >= 0xC2 && *p <= 0xDF ? 1
+                : *p >= 0xE0 && *p <= 0xEF ? 2
+                : *p >= 0xF0 && *p <= 0xF4 ? 3
+                                           : -1;
+        if (n < 0)
+            return false;
+        for (int i = 1; i <= n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+        if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
+            (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!strchr(" \t\r\n", *s))
+            return false;
+    return true;
+}
+
+/* A text argument of 1..max code points (not only spaces) or absent. */
+static const char *text_arg(struct req *r, const char *key, size_t max, bool required)
+{
+    const char *v = req_query(r, key);
+    if (!v || blank(v)) {
+        if (required || v)
+            problem_field(&r->pb, SHOP_INVALID, key,
+                          required ? "is required" : "must not be empty");
+        return NULL;
+    }
+    if (!utf8_valid(v)) {
+        problem_field(&r->pb, SHOP_INVALID, key, "must be UTF-8 text");
+        return NULL;
+    }
+    if (jx_utf8_len(v) > max) {
+        problem_field(&r->pb, SHOP_INVALID, key, "must be at most %zu characters", max);
+        return NULL;
+    }
+    return v;
+}
+
+/* "0".."5" with up to three decimals → thousandths. */
+static bool parse_rating(const char *s, int32_t *milli)
+{
+    if (s[0] < '0' || s[0] > '5')
+        return false;
+    int32_t v = (s[0] - '0') * 1000, scale = 100;
+    const char *p = s + 1;
+    if (*p == '.') {
+        p++;
+        if (!*p)
+            return false;
+        for (; *p && scale > 0; p++, scale /= 10) {
+            if (*p < '0' || *p > '9')
+                return false;
+            v += (*p - '0') * scale;
+        }
+    }
+    if (*p || v > 5000)
+        return false;
+    *milli = v;
+    return true;
+}
+
+static bool parse_positive(const char *s, int64_t *out)
+{
+    if (!*s || strlen(s) > 18)
+        return false;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return v > 0;
+}
+
+bool api_search_params(struct req *r, bool text, struct search_params *p)
+{
+    *p = (struct search_params){.min_price = -1,
+                                .max_price = -1,
+                                .in_stock = -1,
+                                .limit = 20,
+                                .facets = true,
+                                .sort = text ? SEARCH_SORT_RELEVANCE : SEARCH_SORT_POPULARITY};
+    if (text)
+        p->q = text_arg(r, "q", SEARCH_Q_MAX, true);
+    const char *v = req_query(r, "category");
+    if (v && !parse_positive(v, &p->category_id))
+        problem_field(&r->pb, SHOP_INVALID, "category", "must be a category id");
+    p->brand = text_arg(r, "brand", SEARCH_BRAND_MAX, false);
+    int64_t lo = -1, hi = -1;
+    req_query_int(r, "min_price", 0, 1000000000000LL, &lo);
+    req_query_int(r, "max_price", 0, 1000000000000LL, &hi);
+    if (lo >= 0 && hi >= 0 && lo > hi)
+        problem_field(&r->pb, SHOP_INVALID, "min_price", "must not be more than max_price");
+    p->min_price = lo;
+    p->max_price = hi;
+    v = req_query(r, "min_rating");
+    if (v && !parse_rating(v, &p->min_rating_milli))
+        problem_field(&r->pb, SHOP_INVALID, "min_rating",
+                      "must be a number from 0 to 5 (at most three decimals)");
+    v = req_query(r, "in_stock");
+    if (v) {
+        if (!strcmp(v, "true"))
+            p->in_stock = 1;
+        else if (!strcmp(v, "false"))
+            p->in_stock = 0;
+        else
+            problem_field(&r->pb, SHOP_INVALID, "in_stock", "must be true or false");
+    }
+    v = req_query(r, "sort");
+    if (v && (!search_sort_parse(v, &p->sort) || (!text && p->sort == SEARCH_SORT_RELEVANCE)))
+        problem_field(&r->pb, SHOP_INVALID, "sort", "must be one of %s",
+                      text ? "relevance, price_asc, price_desc, rating, newest, popularity"
+                           : "price_asc, price_desc, rating, newest, popularity");
+    int64_t limit = 20;
+    req_query_int(r, "limit", 1, SEARCH_LIMIT_MAX, &limit);
+    p->limit = (int)limit;
+    v = req_query(r, "cursor");
+    if (v && strlen(v) > SEARCH_CURSOR_MAX)
+        problem_field(&r->pb, SHOP_INVALID, "cursor", "is not a next_cursor of this listing");
+    else if (v && *v)
+        p->cursor = v;
+    return r->pb.err == SHOP_OK;
+}
+
+/* ---- rendering ----------------------------------------------------------------------- */
+
+static json_t *item_json(const struct search_item *it)
+{
+    /* The average to two decimals, rounded half up, from integers. */
+    int64_t c = it->rating_count, a100 = c ? ((int64_t)it->rating_sum * 200 + c) / (2 * c) : 0;
+    double avg = (double)a100 / 100.0;
+    return json_pack("{s:I, s:s, s:s, s:{s:I, s:s}, s:s, s:I, s:I, s:{s:f, s:i}, s:b, s:o, s:o}",
+                     "id", (json_int_t)it->id, "title", it->title, "brand", it->brand, "category",
+                     "id", (json_int_t)it->category_id, "name", it->category_name, "currency",
+                     it->currency, "price_cents", (json_int_t)it->price_cents, "max_price_cents",
+                     (json_int_t)it->max_price_cents, "rating", "average", avg, "count",
+                     (int)it->rating_count, "in_stock", it->in_stock, "image",
+                     it->image ? json_string(it->image) : json_null(), "created_at",
+                     api_time(it->created_at));
+}
+
+static json_t *facets_json(const struct search_result *res)
+{
+    json_t *brands = json_array(), *cats = json_array(), *prices = json_array(),
+           *ratings = json_array();
+    for (int i = 0; i < res->nbrands; i++)
+        json_array_append_new(brands, json_pack("{s:s, s:I}", "value", res->brands[i].value,
+                                                "count", (json_int_t)res->brands[i].count));
+    for (int i = 0; i < res->ncategories; i++)
+        json_array_append_new(cats, json_pack("{s:I, s:s, s:I}", "value",
+                                              (json_int_t)res->categories[i].id, "name",
+                                              res->categories[i].value, "count",
+                                              (json_int_t)res->categories[i].count));
+    for (int i = 0; i < res->nprices; i++) {
+        const struct search_price_bucket *b = &res->prices[i];
+        json_array_append_new(
+            prices, json_pack("{s:I, s:o, s:I}", "from_cents", (json_int_t)b->from_cents,
+                              "to_cents", b->to_cents < 0 ? json_null() : json_integer(b->to_cents),
+                              "count", (json_int_t)b->count));
+    }
+    for (int i = 0; i < SEARCH_RATING_BUCKETS; i++)
+        json_array_append_new(ratings,
+                              json_pack("{s:I, s:I}", "min", (json_int_t)res->rating_min[i],
+                                        "count", (json_int_t)res->rating_count[i]));
+    return json_pack("{s:o, s:o, s:o, s:o}", "brand", brands, "category", cats, "price", prices,
+                     "rating", ratings);
+}
+
+static json_t *result_json(const struct search_result *res, bool text)
+{
+    json_t *data = json_array();
+    for (int i = 0; i < res->nitems; i++)
+        json_array_append_new(data, item_json(&res->items[i]));
+    json_t *o =
+        json_pack("{s:o, s:I, s:o}", "data", data, "total", (json_int_t)res->total, "next_cursor",
+                  res->next_cursor ? json_string(res->next_cursor) : json_null());
+    if (res->has_facets)
+        json_object_set_new(o, "facets", facets_json(res));
+    if (text)
+        json_object_set_new(o, "corrected_query",
+                            res->corrected_query ? json_string(res->corrected_query) : json_null());
+    return o;
+}
+
+/* Sends `body` and keeps it in the cache under `key` (when there is one). */
+static enum shop_err answer(struct req *r, const char *key, size_t klen, uint64_t version,
+                            int64_t ttl_ms, json_t *body, int64_t aux)
+{
+    struct search *s = r->shop->search;
+    if (!key)
+        return resp_json(r, 200, body);
+    size_t len;
+    char *data = jx_dump(body, &len);
+    json_decref(body);
+    if (!data)
+        return problem_set(&r->pb, SHOP_INTERNAL, "cannot encode the answer");
+    struct search_cached *c = search_cache_put(s, key, klen, version, ttl_ms, data, len, aux);
+    free(data);
+    const char *bytes = search_cached_data(c, &len, NULL);
+    resp_header(r, "X-Cache", "miss");
+    return resp_shared(r, 200, "application/json", bytes, len, search_cached_release, c);
+}
+
+static bool cached(struct req *r, const char *key, size_t klen, int64_t *aux)
+{
+    struct search_cached *c = key ? search_cache_get(r->shop->search, key, klen) : NULL;
+    if (!c)
+        return false;
+    size_t len;
+    const char *data = search_cached_data(c, &len, aux);
+    resp_header(r, "X-Cache", "hit");
+    resp_shared(r, 200, "application/json", data, len, search_cached_release, c);
+    return true;
+}
+
+enum shop_err api_search_answer(struct req *r, bool text)
+{
+    struct search_params p;
+    if (!api_search_params(r, text, &p))
+        return r->pb.err;
+    struct search *s = r->shop->search;
+    char *key = NULL;
+    size_t klen = 0;
+    int64_t total;
+    if (search_cache_enabled(s)) {
+        key = search_cache_key(text ? "search" : "browse", &p, r->arena, &klen);
+        if (cached(r, key, klen, &total)) {
+            if (text && total > 0)
+                search_record_query(s, p.q);
+            return SHOP_OK;
+        }
+    }
+    struct search_result res;
+    if (search_query(s, &p, r->arena, &res, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    if (text && res.total > 0)
+        search_record_query(s, p.q);
+    return answer(r, key, klen, res.version, 0, result_json(&res, text), res.total);
+}
+
+/* ---- handlers ----------------------------------------------------------------------------- */
+
+enum shop_err api_search(struct req *r)
+{
+    return api_search_answer(r, true);
+}
+
+enum shop_err api_search_suggest(struct req *r)
+{
+    const char *q = text_arg(r, "q", SEARCH_PREFIX_MAX, true);
+    int64_t limit = SEARCH_SUGGESTIONS;
+    req_query_int(r, "limit", 1, SEARCH_SUGGESTIONS, &limit);
+    if (r->pb.err != SHOP_OK)
+        return r->pb.err;
+    struct search *s = r->shop->search;
+    char *key = NULL;
+    size_t klen = 0;
+    if (search_cache_enabled(s)) {
+        struct search_params p = {.q = q, .limit = (int)limit};
+        key = search_cache_key("suggest", &p, r->arena, &klen);
+        if (cached(r, key, klen, NULL))
+            return SHOP_OK;
+    }
+    struct search_suggestion *sug;
+    uint64_t version;
+    int n = search_suggest(s, q, (int)limit, r->arena, &sug, &version);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s}", "text", sug[i].text);
+        if (sug[i].product_id)
+            json_object_set_new(o, "product_id", json_integer(sug[i].product_id));
+        json_array_append_new(list, o);
+    }
+    return answer(r, key, klen, version, SUGGEST_TTL_MS, json_pack("{s:o}", "suggestions", list),
+                  n);
+}
