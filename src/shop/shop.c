@@ -3,7 +3,11 @@
 #include <stdlib.h>
 
 #include "shop/account.h"
+#include "shop/category.h"
+#include "shop/outbox.h"
+#include "shop/product_cache.h"
 #include "store/store.h"
+#include "work/changefeed.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -29,18 +33,22 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                     db_path, db_path);
         goto fail;
     }
+    shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
+    outbox_set_origin(shop->instance_id);
+    shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->categories = category_tree_new();
+    if (category_tree_load(shop->categories, store_db(shop->store), pb) != SHOP_OK)
+        goto fail;
     return shop;
 fail:
-    store_close(shop->store);
-    free(shop);
+    shop_close(shop);
     return NULL;
 }
 
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
 {
-    (void)shop;
-    (void)pb;
-    return SHOP_OK;
+    shop->changefeed = changefeed_start(shop, pb);
+    return shop->changefeed ? SHOP_OK : pb->err;
 }
 
 void shop_close(struct shop *shop)
@@ -48,6 +56,9 @@ void shop_close(struct shop *shop)
     if (!shop)
         return;
     atomic_store(&shop->stopping, true);
+    changefeed_stop(shop->changefeed);
     store_close(shop->store);
+    category_tree_free(shop->categories);
+    product_cache_free(shop->products);
     free(shop);
 }

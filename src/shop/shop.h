@@ -15,12 +15,17 @@
 #include "util/problem.h"
 
 struct store;
-struct catalog_cache;
+struct category_tree;
+struct product_cache;
+struct changefeed;
 
 struct shop {
     struct store *store;
     struct shop_config cfg;
-    struct catalog_cache *catalog; /* product detail cache (catalog_cache.c) */
+    int64_t instance_id;              /* this process, in the events it writes */
+    struct category_tree *categories; /* category.c */
+    struct product_cache *products;   /* rendered product pages (product_cache.c) */
+    struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     _Atomic bool stopping;
 };
 

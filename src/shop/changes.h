@@ -1,0 +1,25 @@
+/* changes.h — what must happen after a committed change, in one place.
+ *
+ * Domain code calls these after its write has committed (never inside a
+ * write function): they drop the product's rendered page from the cache and
+ * refresh the search index, so the next read in this process sees the
+ * change. Changes made by other processes on the same database arrive through
+ * the change feed (work/changefeed.c), which calls the same functions.
+ */
+#ifndef SHOP_SHOP_CHANGES_H
+#define SHOP_SHOP_CHANGES_H
+
+#include <stdint.h>
+
+struct shop;
+
+/** A product, its variants, its stock or its ratings changed. */
+void shop_product_changed(struct shop *shop, int64_t product_id);
+
+/** The category tree changed. */
+void shop_categories_changed(struct shop *shop);
+
+/** Many products changed at once (seed, import): rebuild everything. */
+void shop_catalog_reloaded(struct shop *shop);
+
+#endif
