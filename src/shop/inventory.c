@@ -127,13 +127,34 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "auditing a stock movement");
 }
 
-enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
-                                      struct problem *pb)
+int64_t inventory_available(struct db *db, int64_t variant_id)
 {
-    return outbox_emit(db, "stock.changed", product_id,
-                       json_pack("{s:I, s:I}", "variant_id", (json_int_t)variant_id, "product_id",
-                                 (json_int_t)product_id),
-                       pb);
+    return db_scalar_i64(db, "SELECT coalesce(sum(on_hand - reserved), 0) FROM stock"
+                             " WHERE variant_id = ?", variant_id, 0);
+}
+
+enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
+                                      int64_t available_before, struct problem *pb)
+{
+    int64_t after = inventory_available(db, variant_id);
+    enum shop_err e = outbox_emit(db, "stock.changed", product_id,
+                                  json_pack("{s:I, s:I, s:I}", "variant_id", (json_int_t)variant_id,
+                                            "product_id", (json_int_t)product_id, "available",
+                                            (json_int_t)after),
+                                  pb);
+    if (e == SHOP_OK && available_before <= 0 && after > 0)
+        e = outbox_emit(db, "stock.back_in_stock", product_id,
+                        json_pack("{s:I, s:I, s:I}", "variant_id", (json_int_t)variant_id,
+                                  "product_id", (json_int_t)product_id, "available",
+                                  (json_int_t)after),
+                        pb);
+    if (e == SHOP_OK && available_before > INVENTORY_LOW_STOCK && after <= INVENTORY_LOW_STOCK)
+        e = outbox_emit(db, "stock.low", product_id,
+                        json_pack("{s:I, s:I, s:I, s:i}", "variant_id", (json_int_t)variant_id,
+                                  "product_id", (json_int_t)product_id, "available",
+                                  (json_int_t)after, "threshold", INVENTORY_LOW_STOCK),
+                        pb);
+    return e;
 }
 
 struct set_job {
@@ -166,6 +187,7 @@ static enum shop_err set_write(struct db *db, void *arg, struct problem *pb)
     if (!db_scalar_i64(db, "SELECT count(*) FROM warehouses WHERE id = ?", j->warehouse_id, 0))
         return problem_set(pb, SHOP_NOT_FOUND, "no warehouse %lld", (long long)j->warehouse_id);
     struct stock_row before = {j->variant_id, j->warehouse_id, 0, 0};
+    int64_t available_before = inventory_available(db, j->variant_id);
     struct stmt *st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ?"
                                      " AND warehouse_id = ?");
     if (!st)
@@ -202,7 +224,7 @@ static enum shop_err set_write(struct db *db, void *arg, struct problem *pb)
                                       &j->after, j->who->user_id, NULL, pb);
     if (e != SHOP_OK)
         return e;
-    return inventory_changed_event(db, j->variant_id, j->product_id, pb);
+    return inventory_changed_event(db, j->variant_id, j->product_id, available_before, pb);
 }
 
 enum shop_err inventory_set_on_hand(struct shop *shop, const struct principal *who,

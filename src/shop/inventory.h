@@ -25,6 +25,7 @@ struct shop;
 struct db;
 
 #define STOCK_MAX 1000000000LL
+#define INVENTORY_LOW_STOCK 5 /* units available at which stock.low fires */
 
 struct stock_row {
     int64_t variant_id, warehouse_id, on_hand, reserved;
@@ -55,8 +56,14 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
                               const struct stock_row *after, int64_t actor, const char *ref,
                               struct problem *pb);
 
-/** Writes the stock.changed event for a variant's product. */
+/** A variant's available units over every warehouse (inside a transaction). */
+int64_t inventory_available(struct db *db, int64_t variant_id);
+
+/** Writes the events of a stock movement for a variant's product, given its
+ *  availability before the movement: stock.changed always,
+ *  stock.back_in_stock when it rose from 0, stock.low when it fell to
+ *  INVENTORY_LOW_STOCK or below (INV-5). */
 enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
-                                      struct problem *pb);
+                                      int64_t available_before, struct problem *pb);
 
 #endif

@@ -8,6 +8,8 @@
 #include "shop/product_cache.h"
 #include "store/store.h"
 #include "work/changefeed.h"
+#include "work/consumers.h"
+#include "work/dispatcher.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -45,10 +47,22 @@ fail:
     return NULL;
 }
 
+static void kick_dispatcher(void *cls)
+{
+    dispatcher_kick(cls);
+}
+
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
 {
     shop->changefeed = changefeed_start(shop, pb);
-    return shop->changefeed ? SHOP_OK : pb->err;
+    if (!shop->changefeed)
+        return pb->err;
+    shop->dispatcher = dispatcher_new(shop);
+    consumers_register(shop, shop->dispatcher);
+    if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
+        return pb->err;
+    store_on_commit(shop->store, kick_dispatcher, shop->dispatcher);
+    return SHOP_OK;
 }
 
 void shop_close(struct shop *shop)
@@ -57,6 +71,9 @@ void shop_close(struct shop *shop)
         return;
     atomic_store(&shop->stopping, true);
     changefeed_stop(shop->changefeed);
+    if (shop->store)
+        store_on_commit(shop->store, NULL, NULL);
+    dispatcher_free(shop->dispatcher);
     store_close(shop->store);
     category_tree_free(shop->categories);
     product_cache_free(shop->products);

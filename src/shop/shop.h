@@ -18,6 +18,7 @@ struct store;
 struct category_tree;
 struct product_cache;
 struct changefeed;
+struct dispatcher;
 
 struct shop {
     struct store *store;
@@ -26,6 +27,7 @@ struct shop {
     struct category_tree *categories; /* category.c */
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
+    struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
     _Atomic bool stopping;
 };
 
