@@ -25,6 +25,25 @@ enum shop_err api_address_create(struct req *r);
 enum shop_err api_address_update(struct req *r);
 enum shop_err api_address_delete(struct req *r);
 
+/* catalog.c */
+enum shop_err api_categories_list(struct req *r);
+enum shop_err api_category_create(struct req *r);
+enum shop_err api_product_get(struct req *r);
+enum shop_err api_product_create(struct req *r);
+enum shop_err api_product_update(struct req *r);
+enum shop_err api_variant_update(struct req *r);
+enum shop_err api_product_submit(struct req *r);
+enum shop_err api_product_unpublish(struct req *r);
+enum shop_err api_product_approve(struct req *r);
+enum shop_err api_product_reject(struct req *r);
+enum shop_err api_seller_products(struct req *r);
+
+/* inventory.c */
+enum shop_err api_warehouse_create(struct req *r);
+enum shop_err api_warehouses_list(struct req *r);
+enum shop_err api_stock_put(struct req *r);
+enum shop_err api_stock_get(struct req *r);
+
 /* browse.c */
 enum shop_err api_products_browse(struct req *r);
 

@@ -22,8 +22,27 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/v1/me/addresses/{id}", api_address_update, AUTH_USER, RATE_WRITE},
     {HTTP_DELETE, "/v1/me/addresses/{id}", api_address_delete, AUTH_USER, RATE_WRITE},
 
-    /* catalog browse and search */
+    /* catalog */
+    {HTTP_GET, "/v1/categories", api_categories_list, AUTH_NONE, RATE_READ},
+    {HTTP_POST, "/v1/categories", api_category_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/products", api_products_browse, AUTH_NONE, RATE_SEARCH},
+    {HTTP_GET, "/v1/products/{id}", api_product_get, AUTH_NONE, RATE_READ},
+    {HTTP_POST, "/v1/products", api_product_create, AUTH_SELLER, RATE_WRITE},
+    {HTTP_PATCH, "/v1/products/{id}", api_product_update, AUTH_SELLER, RATE_WRITE},
+    {HTTP_PATCH, "/v1/variants/{id}", api_variant_update, AUTH_SELLER, RATE_WRITE},
+    {HTTP_POST, "/v1/products/{id}/submit", api_product_submit, AUTH_SELLER, RATE_WRITE},
+    {HTTP_POST, "/v1/products/{id}/unpublish", api_product_unpublish, AUTH_SELLER, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/products/{id}/approve", api_product_approve, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/products/{id}/reject", api_product_reject, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/seller/products", api_seller_products, AUTH_SELLER, RATE_READ},
+
+    /* warehouses and stock */
+    {HTTP_POST, "/v1/warehouses", api_warehouse_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/warehouses", api_warehouses_list, AUTH_SELLER, RATE_READ},
+    {HTTP_PUT, "/v1/inventory/{variant_id}/{warehouse_id}", api_stock_put, AUTH_SELLER, RATE_WRITE},
+    {HTTP_GET, "/v1/inventory/{variant_id}", api_stock_get, AUTH_SELLER, RATE_READ},
+
+    /* search */
     {HTTP_GET, "/v1/search", api_search, AUTH_NONE, RATE_SEARCH},
     {HTTP_GET, "/v1/search/suggest", api_search_suggest, AUTH_NONE, RATE_SEARCH},
 };

@@ -1,13 +1,18 @@
-/* changes.c — fan-out of committed product changes to in-memory views. */
+/* changes.c — fan-out of committed changes to the in-memory views: product
+ * pages (product_cache.c), the category tree (category.c) and the search
+ * index (search/search.h). */
 #include "shop/changes.h"
 
 #include "search/search.h"
+#include "shop/category.h"
+#include "shop/product_cache.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/log.h"
 
 void shop_product_changed(struct shop *shop, int64_t product_id)
 {
+    product_cache_invalidate(shop->products, product_id);
     if (!shop->search)
         return;
     struct db *db = store_db(shop->store);
@@ -22,14 +27,34 @@ void shop_product_changed(struct shop *shop, int64_t product_id)
 
 void shop_categories_changed(struct shop *shop)
 {
-    if (!shop->search)
-        return;
-    struct db *db = store_db(shop->store);
     struct problem pb = {0};
+    struct db *db = store_db(shop->store);
     db_release(db);
-    if (search_refresh_categories(shop->search, db, &pb) != SHOP_OK)
+    if (category_tree_load(shop->categories, db, &pb) != SHOP_OK)
+        log_event(LOG_ERROR, "categories.reload", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+    /* Pages show their category's name and path. */
+    product_cache_clear(shop->products);
+    db_release(db);
+    if (shop->search && search_refresh_categories(shop->search, db, &pb) != SHOP_OK)
         log_event(LOG_WARN, "search.refresh_failed", "{s:s, s:s}", "what", "categories", "detail",
                   pb.detail);
     db_release(db);
+    problem_clear(&pb);
+}
+
+void shop_catalog_reloaded(struct shop *shop)
+{
+    struct problem pb = {0};
+    struct db *db = store_db(shop->store);
+    db_release(db);
+    if (category_tree_load(shop->categories, db, &pb) != SHOP_OK)
+        log_event(LOG_ERROR, "categories.reload", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+    product_cache_clear(shop->products);
+    db_release(db);
+    if (shop->search && search_build(shop->search, shop->store, &pb) != SHOP_OK)
+        log_event(LOG_WARN, "search.refresh_failed", "{s:s, s:s}", "what", "catalog", "detail",
+                  pb.detail);
     problem_clear(&pb);
 }

@@ -1,17 +1,14 @@
-/* changes.h — what the rest of the shop must hear when a product changed.
+/* changes.h — what must happen after a committed change, in one place.
  *
- * The catalog (and inventory, reviews, orders …) call shop_product_changed
- * after a write that can affect how a product is listed has COMMITTED:
- * title, description, brand, category, images, status, a variant price,
- * stock, rating or sales count. It brings the in-memory views up to date
- * before the caller answers, so a client reads its own writes.
+ * Domain code calls these after its write has committed (never inside a
+ * write function): they drop the product's rendered page from the cache and
+ * refresh the search index, so the next read in this process sees the
+ * change. Changes made by other processes on the same database arrive through
+ * the change feed (work/changefeed.c), which calls the same functions.
  *
- * It reads the product through this thread's read connection and first ends
- * that connection's read snapshot (db_release), so that the read sees the
- * commit: call it between statements, never while iterating one, and never
- * from inside a store_write function (the change is not committed there).
- * Changes made by other processes reach the index through the outbox
- * poller, which calls search_refresh itself.
+ * They read through this thread's read connection and first end its read
+ * snapshot (db_release), so the read sees the commit: call them between
+ * statements, never while iterating one.
  */
 #ifndef SHOP_SHOP_CHANGES_H
 #define SHOP_SHOP_CHANGES_H
@@ -20,12 +17,14 @@
 
 struct shop;
 
-/** Refreshes every in-memory view of `product_id` (the search index).
- *  Failures are logged, not returned: the write itself succeeded, and the
- *  outbox poller will bring the view up to date. */
+/** A product, its variants, its stock or its ratings changed. Failures are
+ *  logged, not returned: the write itself succeeded. */
 void shop_product_changed(struct shop *shop, int64_t product_id);
 
-/** The same after the category tree changed. */
+/** The category tree changed. */
 void shop_categories_changed(struct shop *shop);
+
+/** Many products changed at once (seed, import): rebuild everything. */
+void shop_catalog_reloaded(struct shop *shop);
 
 #endif

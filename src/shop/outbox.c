@@ -6,13 +6,25 @@
 #include "util/clock.h"
 #include "util/jsonx.h"
 
+static int64_t origin;
+
+void outbox_set_origin(int64_t id)
+{
+    origin = id;
+}
+
+int64_t outbox_origin(void)
+{
+    return origin;
+}
+
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
                           struct problem *pb)
 {
     char *text = payload ? jx_dump(payload, NULL) : NULL;
     json_decref(payload);
-    struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, created_at)"
-                                     " VALUES (?, ?, ?, ?)");
+    struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, origin,"
+                                     " created_at) VALUES (?, ?, ?, ?, ?)");
     if (!st) {
         free(text);
         return db_fail(db, pb, "writing an event");
@@ -20,7 +32,8 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
     stmt_bind_text(st, 1, topic);
     stmt_bind_i64(st, 2, aggregate_id);
     stmt_bind_text(st, 3, text ? text : "{}");
-    stmt_bind_i64(st, 4, clock_now_ms());
+    stmt_bind_i64(st, 4, origin);
+    stmt_bind_i64(st, 5, clock_now_ms());
     free(text);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "writing an event");
 }

@@ -11,6 +11,11 @@
 
 struct db;
 
+/** This process's instance id, stored with every event it writes so its
+ * own change feed can skip what it already applied (shop_open sets it). */
+void outbox_set_origin(int64_t id);
+int64_t outbox_origin(void);
+
 /** Appends an event; call it inside a write function. Steals `payload`
  *  (NULL means {}). */
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,

@@ -4,7 +4,13 @@
 
 #include "search/search.h"
 #include "shop/account.h"
+#include "shop/category.h"
+#include "shop/outbox.h"
+#include "shop/product_cache.h"
 #include "store/store.h"
+#include "work/changefeed.h"
+#include "work/consumers.h"
+#include "work/dispatcher.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -30,6 +36,12 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                     db_path, db_path);
         goto fail;
     }
+    shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
+    outbox_set_origin(shop->instance_id);
+    shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->categories = category_tree_new();
+    if (category_tree_load(shop->categories, store_db(shop->store), pb) != SHOP_OK)
+        goto fail;
     shop->search = search_new();
     search_cache_configure(shop->search, (size_t)shop->cfg.search_cache_entries,
                            (size_t)shop->cfg.search_cache_mb * 1024 * 1024);
@@ -38,16 +50,25 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
         goto fail;
     return shop;
 fail:
-    search_free(shop->search);
-    store_close(shop->store);
-    free(shop);
+    shop_close(shop);
     return NULL;
+}
+
+static void kick_dispatcher(void *cls)
+{
+    dispatcher_kick(cls);
 }
 
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
 {
-    (void)shop;
-    (void)pb;
+    shop->changefeed = changefeed_start(shop, pb);
+    if (!shop->changefeed)
+        return pb->err;
+    shop->dispatcher = dispatcher_new(shop);
+    consumers_register(shop, shop->dispatcher);
+    if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
+        return pb->err;
+    store_on_commit(shop->store, kick_dispatcher, shop->dispatcher);
     return SHOP_OK;
 }
 
@@ -56,7 +77,13 @@ void shop_close(struct shop *shop)
     if (!shop)
         return;
     atomic_store(&shop->stopping, true);
+    changefeed_stop(shop->changefeed);
+    if (shop->store)
+        store_on_commit(shop->store, NULL, NULL);
+    dispatcher_free(shop->dispatcher);
     store_close(shop->store);
+    category_tree_free(shop->categories);
+    product_cache_free(shop->products);
     search_free(shop->search);
     free(shop);
 }

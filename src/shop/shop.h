@@ -15,14 +15,21 @@
 #include "util/problem.h"
 
 struct store;
-struct catalog_cache;
+struct category_tree;
+struct product_cache;
+struct changefeed;
+struct dispatcher;
 struct search;
 
 struct shop {
     struct store *store;
     struct shop_config cfg;
-    struct catalog_cache *catalog; /* product detail cache (catalog_cache.c) */
-    struct search *search;         /* in-memory catalog index (search/search.h) */
+    int64_t instance_id;              /* this process, in the events it writes */
+    struct category_tree *categories; /* category.c */
+    struct product_cache *products;   /* rendered product pages (product_cache.c) */
+    struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
+    struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
+    struct search *search;            /* the in-memory catalog index (search/search.h) */
     _Atomic bool stopping;
 };
 

@@ -1,7 +1,9 @@
 #include "shop/stats.h"
 
 #include "shop/shop.h"
+#include "shop/product_cache.h"
 #include "store/store.h"
+#include "work/dispatcher.h"
 
 void shop_render_metrics(struct shop *shop, struct buf *out)
 {
@@ -26,4 +28,20 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
                (unsigned long long)s.max_batch);
+    struct product_cache_stats pc;
+    product_cache_stats(shop->products, &pc);
+    buf_printf(out,
+               "# HELP shopd_product_cache_hits_total Product pages served from memory.\n"
+               "# TYPE shopd_product_cache_hits_total counter\n"
+               "shopd_product_cache_hits_total %llu\n"
+               "# HELP shopd_product_cache_misses_total Product pages rendered from the database.\n"
+               "# TYPE shopd_product_cache_misses_total counter\n"
+               "shopd_product_cache_misses_total %llu\n"
+               "# HELP shopd_product_cache_entries Product pages held.\n"
+               "# TYPE shopd_product_cache_entries gauge\n"
+               "shopd_product_cache_entries %llu\n",
+               (unsigned long long)pc.hits, (unsigned long long)pc.misses,
+               (unsigned long long)pc.entries);
+    if (shop->dispatcher)
+        dispatcher_render_metrics(shop->dispatcher, out);
 }

@@ -65,6 +65,8 @@ struct store {
     bool stopping;
 
     _Atomic uint64_t commits, writes, failed_writes, busy_retries, max_batch;
+    void (*on_commit)(void *cls);
+    void *on_commit_cls;
 };
 
 static _Thread_local int64_t tl_db_ns;
@@ -469,6 +471,8 @@ static void run_batch(struct store *s, struct wjob **jobs, int n)
                                                   "the database could not commit; try again");
         } else {
             atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
+            if (s->on_commit)
+                s->on_commit(s->on_commit_cls);
         }
         return;
     }
@@ -548,6 +552,12 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         pthread_cond_wait(&s->done_cv, &s->wmu);
     pthread_mutex_unlock(&s->wmu);
     return job.result;
+}
+
+void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls)
+{
+    s->on_commit = fn;
+    s->on_commit_cls = cls;
 }
 
 void store_stats(struct store *s, struct store_stats *out)

@@ -151,6 +151,7 @@ CREATE TABLE outbox (
     topic        TEXT NOT NULL,                  -- 'product.changed', 'stock.changed', ...
     aggregate_id INTEGER,
     payload      TEXT NOT NULL,                  -- JSON
+    origin       INTEGER NOT NULL DEFAULT 0,     -- the writing process's instance id
     created_at   INTEGER NOT NULL
 );
 

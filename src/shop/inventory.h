@@ -1,0 +1,69 @@
+/* inventory.h — warehouses and stock (INV-1, INV-3, INV-4 data).
+ *
+ * Stock is one row per (variant, warehouse): on_hand and reserved, with
+ * available = on_hand − reserved. Invariants, kept by conditional UPDATEs
+ * and backed by a CHECK constraint:
+ *     0 ≤ reserved ≤ on_hand
+ * Every movement appends to stock_movements (kind, before/after, actor,
+ * reference) in the same transaction, and writes a `stock.changed` event.
+ *
+ * Here: warehouses, setting on_hand by hand (an "adjust"), reading stock and
+ * its audit trail. Reservations (reserve → consume | release) build on the
+ * same rows and helpers.
+ */
+#ifndef SHOP_SHOP_INVENTORY_H
+#define SHOP_SHOP_INVENTORY_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "shop/account.h"
+#include "util/arena.h"
+#include "util/problem.h"
+
+struct shop;
+struct db;
+
+#define STOCK_MAX 1000000000LL
+#define INVENTORY_LOW_STOCK 5 /* units available at which stock.low fires */
+
+struct stock_row {
+    int64_t variant_id, warehouse_id, on_hand, reserved;
+};
+
+/** Creates a warehouse from {code, name, country, postal_code, lat, lon}. */
+enum shop_err warehouse_create(struct shop *shop, json_t *body, json_t **out, struct problem *pb);
+
+/** Every warehouse: [{id, code, name, country, postal_code, lat, lon}]. */
+enum shop_err warehouse_list(struct shop *shop, json_t **out, struct problem *pb);
+
+/** Sets on_hand of a variant in a warehouse (creating the row), as `who`: a
+ *  seller for their own variants, or an admin. Refused with SHOP_CONFLICT
+ *  when below what is reserved. The movement is audited as an "adjust". */
+enum shop_err inventory_set_on_hand(struct shop *shop, const struct principal *who,
+                                    int64_t variant_id, int64_t warehouse_id, int64_t on_hand,
+                                    struct stock_row *out, struct problem *pb);
+
+/** A variant's stock rows, totals and its latest movements (up to `limit`,
+ *  older than movement id `before` when not 0). */
+enum shop_err inventory_get(struct shop *shop, const struct principal *who, int64_t variant_id,
+                            int limit, int64_t before, json_t **out, struct problem *pb);
+
+/** Records one movement of a stock row; call inside a write function after
+ *  changing the row. `actor` 0 is the system; `ref` names the cause. */
+enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehouse_id,
+                              const char *kind, const struct stock_row *before,
+                              const struct stock_row *after, int64_t actor, const char *ref,
+                              struct problem *pb);
+
+/** A variant's available units over every warehouse (inside a transaction). */
+int64_t inventory_available(struct db *db, int64_t variant_id);
+
+/** Writes the events of a stock movement for a variant's product, given its
+ *  availability before the movement: stock.changed always,
+ *  stock.back_in_stock when it rose from 0, stock.low when it fell to
+ *  INVENTORY_LOW_STOCK or below (INV-5). */
+enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
+                                      int64_t available_before, struct problem *pb);
+
+#endif

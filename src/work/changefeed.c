@@ -1,0 +1,104 @@
+#include "work/changefeed.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/changes.h"
+#include "shop/outbox.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define BATCH 2000
+
+struct changefeed {
+    struct shop *shop;
+    pthread_t thread;
+    atomic_bool stop;
+    int64_t position;
+};
+
+/* Applies one batch of other processes' events; returns how many were read. */
+static int poll_once(struct changefeed *cf)
+{
+    struct shop *shop = cf->shop;
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
+                                     " WHERE id > ? AND origin <> ? ORDER BY id LIMIT ?");
+    if (!st)
+        return 0;
+    stmt_bind_i64(st, 1, cf->position);
+    stmt_bind_i64(st, 2, outbox_origin());
+    stmt_bind_i64(st, 3, BATCH);
+    int64_t products[BATCH];
+    int nproducts = 0, read = 0;
+    bool categories = false, reload = false;
+    while (stmt_step(st) == STMT_ROW) {
+        read++;
+        cf->position = stmt_i64(st, 0);
+        const char *topic = stmt_text(st, 1);
+        if (!strcmp(topic, "product.changed") || !strcmp(topic, "stock.changed") ||
+            !strcmp(topic, "price.changed") || !strcmp(topic, "rating.changed"))
+            products[nproducts++] = stmt_i64(st, 2);
+        else if (!strcmp(topic, "category.changed"))
+            categories = true;
+        else if (!strcmp(topic, "catalog.reloaded"))
+            reload = true;
+    }
+    db_release(db);
+    if (reload) {
+        shop_catalog_reloaded(shop);
+        return read;
+    }
+    if (categories)
+        shop_categories_changed(shop);
+    for (int i = 0; i < nproducts; i++) {
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = products[k] == products[i];
+        if (!seen)
+            shop_product_changed(shop, products[i]);
+    }
+    return read;
+}
+
+static void *feed_main(void *arg)
+{
+    struct changefeed *cf = arg;
+    while (!atomic_load(&cf->stop)) {
+        if (poll_once(cf) < BATCH)
+            clock_sleep_ms(CHANGEFEED_PERIOD_MS);
+    }
+    return NULL;
+}
+
+struct changefeed *changefeed_start(struct shop *shop, struct problem *pb)
+{
+    struct changefeed *cf = xcalloc(1, sizeof *cf);
+    cf->shop = shop;
+    /* Everything up to now is already in the views built at start. */
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
+    if (st && stmt_step(st) == STMT_ROW)
+        cf->position = stmt_i64(st, 0);
+    db_release(db);
+    if (pthread_create(&cf->thread, NULL, feed_main, cf) != 0) {
+        free(cf);
+        problem_set(pb, SHOP_INTERNAL, "cannot start the change feed");
+        return NULL;
+    }
+    return cf;
+}
+
+void changefeed_stop(struct changefeed *cf)
+{
+    if (!cf)
+        return;
+    atomic_store(&cf->stop, true);
+    pthread_join(cf->thread, NULL);
+    free(cf);
+}

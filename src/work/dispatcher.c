@@ -1,0 +1,252 @@
+#include "work/dispatcher.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MAX_CONSUMERS 16
+
+struct worker {
+    struct dispatcher *d;
+    struct consumer c;
+    pthread_t thread;
+    bool started;
+    _Atomic int64_t position, failures;
+};
+
+struct dispatcher {
+    struct shop *shop;
+    struct worker workers[MAX_CONSUMERS];
+    int n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t kicks;
+    atomic_bool stop;
+};
+
+struct dispatcher *dispatcher_new(struct shop *shop)
+{
+    struct dispatcher *d = xcalloc(1, sizeof *d);
+    d->shop = shop;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    return d;
+}
+
+void dispatcher_add(struct dispatcher *d, const struct consumer *c)
+{
+    if (d->n == MAX_CONSUMERS)
+        abort();
+    struct worker *w = &d->workers[d->n++];
+    w->d = d;
+    w->c = *c;
+    if (w->c.batch <= 0)
+        w->c.batch = 256;
+}
+
+static bool wants(const char *topics, const char *topic)
+{
+    if (!topics)
+        return true;
+    for (const char *p = topics; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n && !strncmp(topic, p, n))
+            return true;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+struct position_job {
+    const char *name;
+    int64_t position;
+    bool from_now;
+};
+
+/* Reads (creating when new) the stored position. */
+static enum shop_err position_init(struct db *db, void *arg, struct problem *pb)
+{
+    struct position_job *j = arg;
+    struct stmt *st = db_prepare(db, "INSERT INTO outbox_consumers (name, position, updated_at)"
+                                     " VALUES (?, CASE WHEN ? THEN (SELECT coalesce(max(id), 0)"
+                                     " FROM outbox) ELSE 0 END, ?) ON CONFLICT (name) DO NOTHING");
+    if (!st)
+        return db_fail(db, pb, "registering a consumer");
+    stmt_bind_text(st, 1, j->name);
+    stmt_bind_i64(st, 2, j->from_now);
+    stmt_bind_i64(st, 3, clock_now_ms());
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "registering a consumer");
+    st = db_prepare(db, "SELECT position FROM outbox_consumers WHERE name = ?");
+    stmt_bind_text(st, 1, j->name);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading a consumer position");
+    j->position = stmt_i64(st, 0);
+    return SHOP_OK;
+}
+
+/* Moves the position forward only (another process may be ahead). */
+static enum shop_err position_store(struct db *db, void *arg, struct problem *pb)
+{
+    struct position_job *j = arg;
+    struct stmt *st = db_prepare(db, "UPDATE outbox_consumers SET position = ?, updated_at = ?"
+                                     " WHERE name = ? AND position < ?");
+    if (!st)
+        return db_fail(db, pb, "storing a consumer position");
+    stmt_bind_i64(st, 1, j->position);
+    stmt_bind_i64(st, 2, clock_now_ms());
+    stmt_bind_text(st, 3, j->name);
+    stmt_bind_i64(st, 4, j->position);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing a consumer position");
+}
+
+/* Waits for a kick or the poll period, whichever comes first. */
+static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->kicks == *seen && !atomic_load(&d->stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    *seen = d->kicks;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Handles one batch; returns events read, or -1 when a handler failed. */
+static int run_batch(struct worker *w)
+{
+    struct shop *shop = w->d->shop;
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT id, topic, aggregate_id, payload, created_at"
+                                     " FROM outbox WHERE id > ? ORDER BY id LIMIT ?");
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, atomic_load(&w->position));
+    stmt_bind_i64(st, 2, w->c.batch);
+    int read = 0;
+    int64_t last = atomic_load(&w->position);
+    bool failed = false;
+    while (!failed && stmt_step(st) == STMT_ROW) {
+        struct outbox_event ev = {.id = stmt_i64(st, 0), .topic = stmt_text(st, 1),
+                                  .aggregate_id = stmt_i64(st, 2), .payload = stmt_text(st, 3),
+                                  .created_at = stmt_i64(st, 4)};
+        if (wants(w->c.topics, ev.topic)) {
+            struct problem pb = {0};
+            if (w->c.fn(shop, &ev, w->c.cls, &pb) != SHOP_OK) {
+                log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer",
+                          w->c.name, "event", (json_int_t)ev.id, "topic", ev.topic, "detail",
+                          pb.detail);
+                problem_clear(&pb);
+                failed = true;
+                break;
+            }
+        }
+        last = ev.id;
+        read++;
+    }
+    db_release(db);
+    if (last > atomic_load(&w->position)) {
+        struct position_job j = {.name = w->c.name, .position = last};
+        struct problem pb = {0};
+        if (store_write(shop->store, position_store, &j, &pb) == SHOP_OK)
+            atomic_store(&w->position, last);
+        problem_clear(&pb);
+    }
+    return failed ? -1 : read;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct dispatcher *d = w->d;
+    uint64_t seen = 0;
+    int64_t backoff = 0;
+    while (!atomic_load(&d->stop)) {
+        int r = run_batch(w);
+        if (r < 0) {
+            atomic_fetch_add(&w->failures, 1);
+            backoff = backoff ? backoff * 2 : 100;
+            if (backoff > DISPATCH_MAX_BACKOFF_MS)
+                backoff = DISPATCH_MAX_BACKOFF_MS;
+            /* Sleep in slices so a stop is noticed. */
+            for (int64_t slept = 0; slept < backoff && !atomic_load(&d->stop); slept += 50)
+                clock_sleep_ms(50);
+            continue;
+        }
+        backoff = 0;
+        if (r < w->c.batch)
+            wait_for_work(d, &seen, DISPATCH_POLL_MS);
+    }
+    return NULL;
+}
+
+enum shop_err dispatcher_start(struct dispatcher *d, struct problem *pb)
+{
+    for (int i = 0; i < d->n; i++) {
+        struct worker *w = &d->workers[i];
+        struct position_job j = {.name = w->c.name, .from_now = w->c.from_now};
+        if (store_write(d->shop->store, position_init, &j, pb) != SHOP_OK)
+            return pb->err;
+        atomic_store(&w->position, j.position);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            return problem_set(pb, SHOP_INTERNAL, "cannot start consumer %s", w->c.name);
+        w->started = true;
+    }
+    return SHOP_OK;
+}
+
+void dispatcher_kick(struct dispatcher *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->kicks++;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void dispatcher_free(struct dispatcher *d)
+{
+    if (!d)
+        return;
+    atomic_store(&d->stop, true);
+    dispatcher_kick(d);
+    for (int i = 0; i < d->n; i++)
+        if (d->workers[i].started)
+            pthread_join(d->workers[i].thread, NULL);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    free(d);
+}
+
+void dispatcher_render_metrics(struct dispatcher *d, struct buf *out)
+{
+    struct db *db = store_db(d->shop->store);
+    int64_t newest = db_scalar_i64(db, "SELECT coalesce(max(id), 0) + ? FROM outbox", 0, 0);
+    db_release(db);
+    buf_puts(out, "# HELP shopd_outbox_consumer_lag Events not yet handled, by consumer.\n"
+                  "# TYPE shopd_outbox_consumer_lag gauge\n");
+    for (int i = 0; i < d->n; i++)
+        buf_printf(out, "shopd_outbox_consumer_lag{consumer=\"%s\"} %lld\n", d->workers[i].c.name,
+                   (long long)(newest - atomic_load(&d->workers[i].position)));
+    buf_puts(out, "# HELP shopd_outbox_consumer_failures_total Handler failures, by consumer.\n"
+                  "# TYPE shopd_outbox_consumer_failures_total counter\n");
+    for (int i = 0; i < d->n; i++)
+        buf_printf(out, "shopd_outbox_consumer_failures_total{consumer=\"%s\"} %lld\n",
+                   d->workers[i].c.name, (long long)atomic_load(&d->workers[i].failures));
+}

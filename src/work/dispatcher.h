@@ -1,0 +1,66 @@
+/* dispatcher.h — delivers outbox events to in-process consumers, at least
+ * once, in id order, with a stored position per consumer.
+ *
+ * Each registered consumer gets a thread. It reads events after its stored
+ * position (outbox_consumers), calls the handler for each event whose topic
+ * it wants, and stores the new position after the batch. A crash between
+ * handling and storing redelivers the batch, so handlers must be idempotent
+ * (a dedup key, a conditional update). A handler that fails stops its
+ * consumer at that event and retries it with exponential backoff (capped at
+ * DISPATCH_MAX_BACKOFF_MS); other consumers are not held up.
+ *
+ * Consumers wake when this process commits (store commit hook) and poll
+ * every DISPATCH_POLL_MS for other processes' events.
+ */
+#ifndef SHOP_WORK_DISPATCHER_H
+#define SHOP_WORK_DISPATCHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/problem.h"
+
+#define DISPATCH_POLL_MS 100
+#define DISPATCH_MAX_BACKOFF_MS 30000
+
+struct shop;
+struct dispatcher;
+
+struct outbox_event {
+    int64_t id;
+    const char *topic;
+    int64_t aggregate_id;
+    const char *payload; /* JSON text */
+    int64_t created_at;
+};
+
+typedef enum shop_err (*consumer_fn)(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                     struct problem *pb);
+
+struct consumer {
+    const char *name;   /* its stored position's key; never rename */
+    const char *topics; /* comma-separated prefixes ("order.,payment."); NULL: all */
+    consumer_fn fn;
+    void *cls;
+    int batch;          /* events per read; 0: 256 */
+    bool from_now;      /* a new consumer starts at the newest event, not the oldest */
+};
+
+struct dispatcher *dispatcher_new(struct shop *shop);
+
+/** Adds a consumer (before dispatcher_start). */
+void dispatcher_add(struct dispatcher *d, const struct consumer *c);
+
+enum shop_err dispatcher_start(struct dispatcher *d, struct problem *pb);
+
+/** Wakes every consumer (called after a commit). */
+void dispatcher_kick(struct dispatcher *d);
+
+/** Stops the consumers (finishing the event in hand) and frees. */
+void dispatcher_free(struct dispatcher *d);
+
+/** Appends each consumer's lag (newest event id − position) for /metrics. */
+void dispatcher_render_metrics(struct dispatcher *d, struct buf *out);
+
+#endif

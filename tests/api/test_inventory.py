@@ -1,0 +1,66 @@
+"""Warehouses and stock levels with their audit trail."""
+import pytest
+
+from conftest import assert_problem, uid
+from shop_fixtures import Shop
+
+
+@pytest.fixture(scope="module")
+def shop(server):
+    return Shop(server)
+
+
+WH = {"name": "Depot", "country": "US", "postal_code": "10001", "lat": 40.7, "lon": -74.0}
+
+
+def test_warehouses(server, shop):
+    code = "NY" + uid()[:4]
+    r = server.post("/v1/warehouses", dict(WH, code=code), token=shop.admin)
+    assert r.status == 201 and r["code"] == code
+    assert_problem(server.post("/v1/warehouses", dict(WH, code=code), token=shop.admin), 409, "code")
+    for bad, field in [({"lat": 91}, "lat"), ({"lon": "x"}, "lon"), ({"country": "ZZ"}, "country"),
+                       ({"postal_code": "ABCDE"}, "postal_code"), ({"code": "has space"}, "code"),
+                       ({"name": ""}, "name")]:
+        body = dict(WH, code="C" + uid()[:5])
+        body.update(bad)
+        assert_problem(server.post("/v1/warehouses", body, token=shop.admin), 422, field)
+    assert_problem(server.post("/v1/warehouses", dict(WH, code="S" + uid()[:5]), token=shop.seller), 403)
+    codes = [w["code"] for w in server.get("/v1/warehouses", token=shop.seller)["data"]]
+    assert code in codes
+
+
+def test_stock_levels_and_audit(server, shop):
+    p = shop.product(stock=None, seller=shop.seller, publish=False)
+    vid = p["variants"][0]["id"]
+    wh2 = server.post("/v1/warehouses", dict(WH, code="B" + uid()[:5]), token=shop.admin)["id"]
+    r = server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 12}, token=shop.seller)
+    assert r.body == {"variant_id": vid, "warehouse_id": shop.warehouse, "on_hand": 12,
+                      "reserved": 0, "available": 12}
+    server.put(f"/v1/inventory/{vid}/{wh2}", {"on_hand": 5}, token=shop.admin)
+    server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 8}, token=shop.seller)
+    inv = server.get(f"/v1/inventory/{vid}", token=shop.seller)
+    assert inv["total"] == {"on_hand": 13, "reserved": 0, "available": 13}
+    assert [(m["kind"], m["on_hand_before"], m["on_hand_after"]) for m in inv["movements"]] == [
+        ("adjust", 12, 8), ("adjust", 0, 5), ("adjust", 0, 12)]
+    assert inv["movements"][1]["actor_user_id"] != inv["movements"][0]["actor_user_id"]
+    page = server.get(f"/v1/inventory/{vid}?limit=2", token=shop.seller)
+    rest = server.get(f"/v1/inventory/{vid}?limit=2&cursor={page['movements_next_cursor']}",
+                      token=shop.seller)
+    assert len(page["movements"]) == 2 and len(rest["movements"]) == 1
+    assert server.get(f"/v1/products/{p['id']}", token=shop.seller)["variants"][0]["available"] == 13
+
+
+def test_stock_bad_input_changes_nothing(server, shop):
+    p = shop.product(stock=4, seller=shop.seller, publish=False)
+    vid = p["variants"][0]["id"]
+    for body, field in [({"on_hand": -1}, "on_hand"), ({"on_hand": 10**13}, "on_hand"),
+                        ({"on_hand": "5"}, "on_hand"), ({}, "on_hand"), ({"on_hand": 2.5}, "on_hand")]:
+        assert_problem(server.put(f"/v1/inventory/{vid}/{shop.warehouse}", body, token=shop.seller),
+                       422, field)
+    assert_problem(server.put(f"/v1/inventory/{vid}/999999", {"on_hand": 1}, token=shop.seller), 404)
+    assert_problem(server.put(f"/v1/inventory/999999/{shop.warehouse}", {"on_hand": 1},
+                              token=shop.seller), 404)
+    assert_problem(server.put(f"/v1/inventory/{vid}/{shop.warehouse}", raw=b"{", token=shop.seller,
+                              headers={"Content-Type": "application/json"}), 400)
+    inv = server.get(f"/v1/inventory/{vid}", token=shop.seller)
+    assert inv["total"]["on_hand"] == 4 and len(inv["movements"]) == 1
