@@ -7,7 +7,7 @@
  * the facets of the whole listing.
  */
 #include "api/handlers.h"
-#include "api/search_params.h"
+#include "api/search_api.h"
 
 enum shop_err api_products_browse(struct req *r)
 {

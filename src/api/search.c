@@ -1,5 +1,5 @@
 /* search.c — GET /v1/search and GET /v1/search/suggest (SRC-1…6), and the
- * argument parsing and answer path browse shares (search_params.h).
+ * argument parsing and answer path browse shares (search_api.h).
  *
  * Answers are rendered once and kept in the search module's result cache,
  * keyed by the normalised request and valid for the catalog version they
@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/common.h"
 #include "api/handlers.h"
-#include "api/search_params.h"
+#include "api/search_api.h"
 #include "shop/shop.h"
 #include "util/jsonx.h"
 
@@ -157,79 +156,24 @@ bool api_search_params(struct req *r, bool text, struct search_params *p)
     return r->pb.err == SHOP_OK;
 }
 
-/* ---- rendering ----------------------------------------------------------------------- */
+/* ---- answering ----------------------------------------------------------------------- */
 
-static json_t *item_json(const struct search_item *it)
+static void free_cls(void *p)
 {
-    /* The average to two decimals, rounded half up, from integers. */
-    int64_t c = it->rating_count, a100 = c ? ((int64_t)it->rating_sum * 200 + c) / (2 * c) : 0;
-    double avg = (double)a100 / 100.0;
-    return json_pack("{s:I, s:s, s:s, s:{s:I, s:s}, s:s, s:I, s:I, s:{s:f, s:i}, s:b, s:o, s:o}",
-                     "id", (json_int_t)it->id, "title", it->title, "brand", it->brand, "category",
-                     "id", (json_int_t)it->category_id, "name", it->category_name, "currency",
-                     it->currency, "price_cents", (json_int_t)it->price_cents, "max_price_cents",
-                     (json_int_t)it->max_price_cents, "rating", "average", avg, "count",
-                     (int)it->rating_count, "in_stock", it->in_stock, "image",
-                     it->image ? json_string(it->image) : json_null(), "created_at",
-                     api_time(it->created_at));
+    free(p);
 }
 
-static json_t *facets_json(const struct search_result *res)
-{
-    json_t *brands = json_array(), *cats = json_array(), *prices = json_array(),
-           *ratings = json_array();
-    for (int i = 0; i < res->nbrands; i++)
-        json_array_append_new(brands, json_pack("{s:s, s:I}", "value", res->brands[i].value,
-                                                "count", (json_int_t)res->brands[i].count));
-    for (int i = 0; i < res->ncategories; i++)
-        json_array_append_new(cats, json_pack("{s:I, s:s, s:I}", "value",
-                                              (json_int_t)res->categories[i].id, "name",
-                                              res->categories[i].value, "count",
-                                              (json_int_t)res->categories[i].count));
-    for (int i = 0; i < res->nprices; i++) {
-        const struct search_price_bucket *b = &res->prices[i];
-        json_array_append_new(
-            prices, json_pack("{s:I, s:o, s:I}", "from_cents", (json_int_t)b->from_cents,
-                              "to_cents", b->to_cents < 0 ? json_null() : json_integer(b->to_cents),
-                              "count", (json_int_t)b->count));
-    }
-    for (int i = 0; i < SEARCH_RATING_BUCKETS; i++)
-        json_array_append_new(ratings,
-                              json_pack("{s:I, s:I}", "min", (json_int_t)res->rating_min[i],
-                                        "count", (json_int_t)res->rating_count[i]));
-    return json_pack("{s:o, s:o, s:o, s:o}", "brand", brands, "category", cats, "price", prices,
-                     "rating", ratings);
-}
-
-static json_t *result_json(const struct search_result *res, bool text)
-{
-    json_t *data = json_array();
-    for (int i = 0; i < res->nitems; i++)
-        json_array_append_new(data, item_json(&res->items[i]));
-    json_t *o =
-        json_pack("{s:o, s:I, s:o}", "data", data, "total", (json_int_t)res->total, "next_cursor",
-                  res->next_cursor ? json_string(res->next_cursor) : json_null());
-    if (res->has_facets)
-        json_object_set_new(o, "facets", facets_json(res));
-    if (text)
-        json_object_set_new(o, "corrected_query",
-                            res->corrected_query ? json_string(res->corrected_query) : json_null());
-    return o;
-}
-
-/* Sends `body` and keeps it in the cache under `key` (when there is one). */
+/* Sends the rendered `data` (taking it) and keeps it in the cache under
+ * `key` when there is one. */
 static enum shop_err answer(struct req *r, const char *key, size_t klen, uint64_t version,
-                            int64_t ttl_ms, json_t *body, int64_t aux)
+                            int64_t ttl_ms, char *data, size_t len, int64_t aux)
 {
-    struct search *s = r->shop->search;
-    if (!key)
-        return resp_json(r, 200, body);
-    size_t len;
-    char *data = jx_dump(body, &len);
-    json_decref(body);
     if (!data)
         return problem_set(&r->pb, SHOP_INTERNAL, "cannot encode the answer");
-    struct search_cached *c = search_cache_put(s, key, klen, version, ttl_ms, data, len, aux);
+    if (!key)
+        return resp_shared(r, 200, "application/json", data, len, free_cls, data);
+    struct search_cached *c =
+        search_cache_put(r->shop->search, key, klen, version, ttl_ms, data, len, aux);
     free(data);
     const char *bytes = search_cached_data(c, &len, NULL);
     resp_header(r, "X-Cache", "miss");
@@ -255,7 +199,7 @@ enum shop_err api_search_answer(struct req *r, bool text)
         return r->pb.err;
     struct search *s = r->shop->search;
     char *key = NULL;
-    size_t klen = 0;
+    size_t klen = 0, len;
     int64_t total;
     if (search_cache_enabled(s)) {
         key = search_cache_key(text ? "search" : "browse", &p, r->arena, &klen);
@@ -270,7 +214,8 @@ enum shop_err api_search_answer(struct req *r, bool text)
         return r->pb.err;
     if (text && res.total > 0)
         search_record_query(s, p.q);
-    return answer(r, key, klen, res.version, 0, result_json(&res, text), res.total);
+    char *data = api_search_render(&res, text, &len);
+    return answer(r, key, klen, res.version, 0, data, len, res.total);
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -299,13 +244,7 @@ enum shop_err api_search_suggest(struct req *r)
     struct search_suggestion *sug;
     uint64_t version;
     int n = search_suggest(s, q, (int)limit, r->arena, &sug, &version);
-    json_t *list = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s}", "text", sug[i].text);
-        if (sug[i].product_id)
-            json_object_set_new(o, "product_id", json_integer(sug[i].product_id));
-        json_array_append_new(list, o);
-    }
-    return answer(r, key, klen, version, SUGGEST_TTL_MS, json_pack("{s:o}", "suggestions", list),
-                  n);
+    size_t len;
+    char *data = api_suggest_render(sug, n, &len);
+    return answer(r, key, klen, version, SUGGEST_TTL_MS, data, len, n);
 }

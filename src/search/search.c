@@ -389,6 +389,51 @@ void search_stats(struct search *s, struct search_stats *out)
     }
 }
 
+void search_render_metrics(struct search *s, struct buf *out)
+{
+    struct search_stats st;
+    search_stats(s, &st);
+    buf_printf(out,
+               "# HELP shopd_search_products Products in the search index.\n"
+               "# TYPE shopd_search_products gauge\n"
+               "shopd_search_products %llu\n"
+               "# HELP shopd_search_index_bytes Memory held by the search index.\n"
+               "# TYPE shopd_search_index_bytes gauge\n"
+               "shopd_search_index_bytes %llu\n"
+               "# HELP shopd_search_terms Distinct stems in the search index.\n"
+               "# TYPE shopd_search_terms gauge\n"
+               "shopd_search_terms %llu\n"
+               "# HELP shopd_search_build_ms Milliseconds the last full index build took.\n"
+               "# TYPE shopd_search_build_ms gauge\n"
+               "shopd_search_build_ms %lld\n"
+               "# HELP shopd_search_catalog_version Index changes since start.\n"
+               "# TYPE shopd_search_catalog_version counter\n"
+               "shopd_search_catalog_version %llu\n"
+               "# HELP shopd_search_queries_total Browse and search queries run on the index.\n"
+               "# TYPE shopd_search_queries_total counter\n"
+               "shopd_search_queries_total %llu\n"
+               "# HELP shopd_search_refreshes_total Products re-read after a change.\n"
+               "# TYPE shopd_search_refreshes_total counter\n"
+               "shopd_search_refreshes_total %llu\n"
+               "# HELP shopd_search_cache_hits_total Answers served from the result cache.\n"
+               "# TYPE shopd_search_cache_hits_total counter\n"
+               "shopd_search_cache_hits_total %llu\n"
+               "# HELP shopd_search_cache_misses_total Lookups the result cache could not answer.\n"
+               "# TYPE shopd_search_cache_misses_total counter\n"
+               "shopd_search_cache_misses_total %llu\n"
+               "# HELP shopd_search_cache_entries Answers held by the result cache.\n"
+               "# TYPE shopd_search_cache_entries gauge\n"
+               "shopd_search_cache_entries %llu\n"
+               "# HELP shopd_search_cache_bytes Memory held by the result cache.\n"
+               "# TYPE shopd_search_cache_bytes gauge\n"
+               "shopd_search_cache_bytes %llu\n",
+               (unsigned long long)st.products, (unsigned long long)st.bytes,
+               (unsigned long long)st.terms, (long long)st.build_ms, (unsigned long long)st.version,
+               (unsigned long long)st.queries, (unsigned long long)st.refreshes,
+               (unsigned long long)st.cache_hits, (unsigned long long)st.cache_misses,
+               (unsigned long long)st.cache_entries, (unsigned long long)st.cache_bytes);
+}
+
 /* ---- result cache ------------------------------------------------------------------ */
 
 char *search_cache_key(const char *kind, const struct search_params *p, struct arena *a,

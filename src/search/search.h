@@ -201,4 +201,8 @@ struct search_stats {
 };
 void search_stats(struct search *s, struct search_stats *out);
 
+struct buf;
+/** Appends the figures above in Prometheus text (for /metrics). */
+void search_render_metrics(struct search *s, struct buf *out);
+
 #endif

@@ -1,5 +1,6 @@
 #include "shop/stats.h"
 
+#include "search/search.h"
 #include "shop/shop.h"
 #include "shop/product_cache.h"
 #include "store/store.h"
@@ -44,4 +45,6 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)pc.entries);
     if (shop->dispatcher)
         dispatcher_render_metrics(shop->dispatcher, out);
+    if (shop->search)
+        search_render_metrics(shop->search, out);
 }
