@@ -17,12 +17,6 @@ struct rcache;
 struct qlog;
 struct text_stemmers;
 
-/* A text match: a document and its text score so far. */
-struct cand {
-    uint32_t slot;
-    float score;
-};
-
 /* A ranked result: sort keys (ascending), then the slot. */
 struct hit {
     int64_t k1, k2;
@@ -33,10 +27,8 @@ struct hit {
 /* Per-query working memory, reused across queries (a pool in `struct
  * search`): growable arrays, never shrunk. */
 struct scratch {
-    struct cand *a, *b;
-    size_t acap, bcap;
-    struct cand *lists[SEARCH_QUERY_TERMS];
-    size_t lcap[SEARCH_QUERY_TERMS];
+    uint32_t *slots; /* matching documents */
+    size_t slcap;
     uint32_t *brand_count, *cat_count; /* zero between queries */
     size_t bccap, cccap;
     uint32_t *touched_b, *touched_c;

@@ -2,22 +2,16 @@
  *
  * One query is four steps, all but the first under the index's read lock:
  *
- *  1. Words. The query is tokenized and stemmed (text.c) outside the lock.
- *  2. Terms. Each word that is not a stop word becomes a set of
- *     alternatives: its own stem if any live document has it; else, for the
- *     last word still being typed, the most frequent words it begins
- *     ("headph" → headphones); else the best word within one edit (3–6
- *     characters) or two (7 and more), which also goes into
- *     `corrected_query`. Model numbers (words with digits) are never
- *     corrected.
- *  3. Candidates. With text: the documents matching every word (AND), by
- *     walking the rarest word's postings and galloping through the others',
- *     BM25F-scored; when nothing matches every word of a query of two or
- *     more, the documents matching all but one. Without text (browse): the
- *     documents of the category subtree, or all of them.
- *  4. One pass over the candidates applies the filters, counts the total
- *     and the facets (over every match, not just the page), computes the
- *     sort key and keeps the best `limit` after the cursor in a heap.
+ *  1. Words: tokenized and stemmed (match.c).
+ *  2. Terms: each word's alternatives — itself, completions of an
+ *     unfinished last word, or a typo correction (match.c).
+ *  3. Candidates: with text, the documents matching every word (else all
+ *     but one), found on posting lists alone (match.c); without text
+ *     (browse), the documents of the category subtree, or all of them.
+ *  4. One pass over the candidates (query_consider) applies the filters,
+ *     counts the total and the facets (over every match, not just the page),
+ *     asks for the text score of what passed, computes the sort key and
+ *     keeps the best `limit` after the cursor in a heap.
  *
  * Sort keys are two int64 compared ascending — (−score, id) for relevance,
  * (price, id) for price_asc, (−created, −id) for newest … — and a cursor is
@@ -29,61 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "search/engine.h"
-#include "search/text.h"
+#include "search/query.h"
 #include "util/arena.h"
-
-#define QALT   8  /* alternatives per query word (prefix completions) */
-#define QWORDS 32 /* words of a query looked at (stop words included) */
-
-static const float FIELD_W[NFIELDS] = {4.0f, 2.5f, 1.5f, 1.0f};
-static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
-#define K1 1.2f
-/* Added to a word's saturated score when it is in the title: however many
- * times a word occurs elsewhere, a title that has it is what people mean. */
-#define TITLE_BONUS 0.5f
 
 /* Price facet buckets, cents: [edge[i], edge[i+1]). */
 static const int64_t price_edges[SEARCH_PRICE_BUCKETS] = {0,     1000,  2500,   5000,  10000,
                                                           25000, 50000, 100000, 250000};
-
-struct qword {
-    char tok[TEXT_TOKEN_MAX + 1];
-    char stem[TEXT_TOKEN_MAX + 1];
-    size_t len, slen;
-    bool stop, partial;
-    const char *shown; /* the correction, when there is one */
-};
-
-struct qterm {
-    int nalt;
-    uint32_t alt[QALT];
-    float w[QALT], idf[QALT];
-    uint64_t est;
-};
-
-struct qctx {
-    const struct index *ix;
-    struct scratch *sc;
-    const struct search_params *p;
-    enum search_sort sort;
-    bool score; /* relevance needs text scores; other sorts skip them */
-    float inv_avg[NFIELDS];
-    /* filters */
-    bool by_cat, by_brand;
-    uint32_t cat_lo, cat_hi, brand;
-    int64_t min_price, max_price;
-    /* cursor */
-    bool has_cursor;
-    int64_t c1, c2;
-    /* results */
-    int64_t total, after;
-    int nheap, limit;
-    uint32_t facet_depth;
-    size_t ntb, ntc;
-    int64_t prices[SEARCH_PRICE_BUCKETS];
-    int64_t ratings[SEARCH_RATING_BUCKETS];
-};
 
 /* ---- cursors --------------------------------------------------------------------- */
 
@@ -164,18 +109,7 @@ static bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int
     return colon && parse_i64(raw + 2, colon, k1) && parse_i64(colon + 1, raw + o, k2);
 }
 
-/* ---- scoring and keys ---------------------------------------------------------------- */
-
-static inline float bm25f(const struct qctx *q, const struct doc *d, const uint8_t tf[NFIELDS],
-                          float idf)
-{
-    float t = 0;
-    for (int f = 0; f < NFIELDS; f++)
-        if (tf[f])
-            t += FIELD_W[f] * tf[f] /
-                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)d->flen[f] * q->inv_avg[f]);
-    return idf * (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f));
-}
+/* ---- sort keys ---------------------------------------------------------------- */
 
 static inline void sort_key(const struct qctx *q, const struct doc *d, float score, int64_t *k1,
                             int64_t *k2)
@@ -297,7 +231,7 @@ static inline void count_facets(struct qctx *q, const struct doc *d)
                 q->ratings[k]++;
 }
 
-static inline void consider(struct qctx *q, uint32_t slot, float text)
+void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
 {
     const struct doc *d = &q->ix->docs[slot];
     if (!passes(q, d))
@@ -306,186 +240,12 @@ static inline void consider(struct qctx *q, uint32_t slot, float text)
     if (q->p->facets)
         count_facets(q, d);
     int64_t k1 = 0, k2 = 0;
-    float score = text * d->boost;
+    float score = q->score ? match_score(q, slot, d, single) * d->boost : 0;
     sort_key(q, d, score, &k1, &k2);
     if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
         return;
     q->after++;
     heap_offer(q, k1, k2, slot, score);
-}
-
-/* ---- matching ----------------------------------------------------------------------------- */
-
-/* All documents of one query word (the union of its alternatives), scored
- * with the best alternative. Returns how many, in `*out`. */
-static size_t materialize(const struct qctx *q, const struct qterm *qt, struct cand **out,
-                          size_t *cap)
-{
-    const struct term *t[QALT];
-    size_t total = 0;
-    for (int a = 0; a < qt->nalt; a++) {
-        t[a] = &q->ix->lx.terms[qt->alt[a]];
-        total += t[a]->n;
-    }
-    scratch_reserve((void **)out, cap, total + 1, sizeof **out);
-    struct cand *o = *out;
-    if (qt->nalt == 1) {
-        for (uint32_t i = 0; i < t[0]->n; i++) {
-            const struct posting *p = &t[0]->p[i];
-            o[i].slot = p->slot;
-            o[i].score =
-                q->score ? qt->w[0] * bm25f(q, &q->ix->docs[p->slot], p->tf, qt->idf[0]) : 0;
-        }
-        return t[0]->n;
-    }
-    uint32_t pos[QALT] = {0};
-    size_t n = 0;
-    for (;;) {
-        uint32_t min = UINT32_MAX;
-        for (int a = 0; a < qt->nalt; a++)
-            if (pos[a] < t[a]->n && t[a]->p[pos[a]].slot < min)
-                min = t[a]->p[pos[a]].slot;
-        if (min == UINT32_MAX)
-            break;
-        float best = 0;
-        for (int a = 0; a < qt->nalt; a++) {
-            if (pos[a] < t[a]->n && t[a]->p[pos[a]].slot == min) {
-                if (q->score) {
-                    float s =
-                        qt->w[a] * bm25f(q, &q->ix->docs[min], t[a]->p[pos[a]].tf, qt->idf[a]);
-                    if (s > best)
-                        best = s;
-                }
-                pos[a]++;
-            }
-        }
-        o[n].slot = min;
-        o[n].score = best;
-        n++;
-    }
-    return n;
-}
-
-/* Keeps the candidates of `c` that also match `qt`, adding its score. */
-static size_t intersect(struct qctx *q, struct cand *c, size_t n, const struct qterm *qt)
-{
-    size_t k = 0;
-    if (qt->nalt == 1) {
-        const struct term *t = &q->ix->lx.terms[qt->alt[0]];
-        uint32_t pos = 0;
-        for (size_t i = 0; i < n && pos < t->n; i++) {
-            pos = lex_posting_seek(t, pos, c[i].slot);
-            if (pos < t->n && t->p[pos].slot == c[i].slot) {
-                float s = q->score ? qt->w[0] *
-                                         bm25f(q, &q->ix->docs[c[i].slot], t->p[pos].tf, qt->idf[0])
-                                   : 0;
-                c[k].slot = c[i].slot;
-                c[k].score = c[i].score + s;
-                k++;
-            }
-        }
-        return k;
-    }
-    struct scratch *sc = q->sc;
-    size_t m = materialize(q, qt, &sc->b, &sc->bcap);
-    size_t j = 0;
-    for (size_t i = 0; i < n && j < m; i++) {
-        while (j < m && sc->b[j].slot < c[i].slot)
-            j++;
-        if (j < m && sc->b[j].slot == c[i].slot) {
-            c[k].slot = c[i].slot;
-            c[k].score = c[i].score + sc->b[j].score;
-            k++;
-        }
-    }
-    return k;
-}
-
-static int qterm_cmp(const void *a, const void *b)
-{
-    const struct qterm *x = a, *y = b;
-    if (x->est != y->est)
-        return x->est < y->est ? -1 : 1;
-    return x->alt[0] < y->alt[0] ? -1 : x->alt[0] > y->alt[0];
-}
-
-/* The documents matching at least `need` of the `m` words, scores summed. */
-static size_t match_some(struct qctx *q, struct qterm *qt, int m, int need, struct cand **out,
-                         size_t *cap)
-{
-    struct scratch *sc = q->sc;
-    size_t len[SEARCH_QUERY_TERMS], pos[SEARCH_QUERY_TERMS] = {0}, total = 0;
-    for (int i = 0; i < m; i++)
-        total += len[i] = qt[i].nalt ? materialize(q, &qt[i], &sc->lists[i], &sc->lcap[i]) : 0;
-    scratch_reserve((void **)out, cap, total + 1, sizeof **out);
-    size_t n = 0;
-    for (;;) {
-        uint32_t min = UINT32_MAX;
-        for (int i = 0; i < m; i++)
-            if (pos[i] < len[i] && sc->lists[i][pos[i]].slot < min)
-                min = sc->lists[i][pos[i]].slot;
-        if (min == UINT32_MAX)
-            break;
-        int hits = 0;
-        float s = 0;
-        for (int i = 0; i < m; i++)
-            if (pos[i] < len[i] && sc->lists[i][pos[i]].slot == min) {
-                s += sc->lists[i][pos[i]].score;
-                hits++;
-                pos[i]++;
-            }
-        if (hits >= need)
-            (*out)[n++] = (struct cand){min, s};
-    }
-    return n;
-}
-
-static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, float w)
-{
-    for (int i = 0; i < qt->nalt; i++)
-        if (qt->alt[i] == term)
-            return;
-    if (qt->nalt == QALT)
-        return;
-    uint32_t df = ix->lx.terms[term].n;
-    double n = ix->nlive;
-    qt->alt[qt->nalt] = term;
-    qt->w[qt->nalt] = w;
-    qt->idf[qt->nalt] = (float)log(1.0 + (n - df + 0.5) / (df + 0.5));
-    qt->est += df;
-    qt->nalt++;
-}
-
-/* Step 2: a word's alternatives (see the top of the file). */
-static void resolve(const struct index *ix, struct qword *w, bool last, struct qterm *qt,
-                    struct arena *a, bool *corrected)
-{
-    const struct lexicon *lx = &ix->lx;
-    memset(qt, 0, sizeof *qt);
-    uint32_t t = lex_term_find(lx, w->stem, w->slen);
-    if (t != MAP_NONE && lx->terms[t].n > 0) {
-        add_alt(ix, qt, t, 1.0f);
-        return;
-    }
-    if (last && w->partial && w->len >= 2) {
-        uint32_t ws[QALT];
-        int n = lex_prefix(lx, w->tok, w->len, ws, QALT);
-        for (int i = 0; i < n; i++)
-            if (lx->terms[lx->words[ws[i]].term].n > 0)
-                add_alt(ix, qt, lx->words[ws[i]].term, 0.9f);
-        if (qt->nalt)
-            return;
-    }
-    size_t cp = text_codepoints(w->tok, w->len);
-    if (cp >= 3 && !text_has_digit(w->tok, w->len)) {
-        int dist;
-        uint32_t best = lex_correct(lx, w->tok, w->len, cp >= 7 ? 2 : 1, &dist);
-        if (best != MAP_NONE && lx->terms[lx->words[best].term].n > 0) {
-            add_alt(ix, qt, lx->words[best].term, 1.0f);
-            w->shown = arena_strdup(a, intern_str(&lx->word_ix, best, NULL));
-            *corrected = true;
-        }
-    }
 }
 
 /* ---- results -------------------------------------------------------------------------------- */
@@ -574,96 +334,21 @@ static void items_out(struct qctx *q, struct arena *a, struct search_result *out
 
 /* ---- the query ---------------------------------------------------------------------------- */
 
-/* Step 1: the words of the query (outside the lock). */
-static int query_words(struct search *s, const char *text, struct qword *w)
-{
-    struct text_iter it;
-    int n = 0;
-    text_iter_init(&it, text, strlen(text));
-    while (n < QWORDS) {
-        struct qword *x = &w[n];
-        memset(x, 0, sizeof *x);
-        x->len = text_next(&it, x->tok, &x->partial);
-        if (!x->len)
-            break;
-        x->stop = text_is_stopword(x->tok, x->len);
-        if (!x->stop)
-            x->slen = text_stem(s->stem, x->tok, x->len, x->stem);
-        n++;
-    }
-    return n;
-}
-
-static void run(struct qctx *q, struct qword *words, int nwords, struct arena *a,
-                struct search_result *out)
+/* Step 3 without text: the category subtree's documents, or all. */
+static void browse(struct qctx *q)
 {
     const struct index *ix = q->ix;
-    struct scratch *sc = q->sc;
-    if (nwords == 0) {
-        if (q->by_cat) {
-            for (uint32_t pos = q->cat_lo; pos < q->cat_hi; pos++) {
-                const struct cat *c = &ix->cats[ix->cat_at_pre[pos]];
-                for (uint32_t i = 0; i < c->ndocs; i++)
-                    consider(q, c->docs[i], 0);
-            }
-        } else {
-            for (uint32_t slot = 0; slot < ix->nslots; slot++)
-                if (ix->docs[slot].live)
-                    consider(q, slot, 0);
+    if (q->by_cat) {
+        for (uint32_t pos = q->cat_lo; pos < q->cat_hi; pos++) {
+            const struct cat *c = &ix->cats[ix->cat_at_pre[pos]];
+            for (uint32_t i = 0; i < c->ndocs; i++)
+                query_consider(q, c->docs[i], NULL);
         }
-        return;
+    } else {
+        for (uint32_t slot = 0; slot < ix->nslots; slot++)
+            if (ix->docs[slot].live)
+                query_consider(q, slot, NULL);
     }
-    /* Step 2. */
-    struct qterm qt[SEARCH_QUERY_TERMS];
-    int m = 0, last = -1;
-    bool corrected = false, seen_unmatched = false;
-    for (int i = 0; i < nwords; i++)
-        if (!words[i].stop)
-            last = i;
-    for (int i = 0; i < nwords && m < SEARCH_QUERY_TERMS; i++) {
-        if (words[i].stop)
-            continue;
-        bool dup = false;
-        for (int j = 0; j < i && !dup; j++)
-            dup = !words[j].stop && words[j].slen == words[i].slen &&
-                  !memcmp(words[j].stem, words[i].stem, words[i].slen);
-        if (dup)
-            continue;
-        resolve(ix, &words[i], i == last, &qt[m], a, &corrected);
-        seen_unmatched |= qt[m].nalt == 0;
-        m++;
-    }
-    if (corrected) {
-        size_t len = 0;
-        for (int i = 0; i < nwords; i++)
-            len += (words[i].shown ? strlen(words[i].shown) : words[i].len) + 1;
-        char *cq = arena_alloc(a, len + 1), *p = cq;
-        for (int i = 0; i < nwords; i++) {
-            const char *wd = words[i].shown ? words[i].shown : words[i].tok;
-            size_t l = strlen(wd);
-            if (p != cq)
-                *p++ = ' ';
-            memcpy(p, wd, l);
-            p += l;
-        }
-        *p = '\0';
-        out->corrected_query = cq;
-    }
-    if (m == 0)
-        return;
-    /* Step 3. */
-    size_t n = 0;
-    if (!seen_unmatched) {
-        qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
-        n = materialize(q, &qt[0], &sc->a, &sc->acap);
-        for (int i = 1; i < m && n; i++)
-            n = intersect(q, sc->a, n, &qt[i]);
-    }
-    if (n == 0 && m >= 2)
-        n = match_some(q, qt, m, m - 1, &sc->a, &sc->acap);
-    /* Step 4. */
-    for (size_t i = 0; i < n; i++)
-        consider(q, sc->a[i].slot, sc->a[i].score);
 }
 
 enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
@@ -687,7 +372,7 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         q.has_cursor = true;
     }
     struct qword words[QWORDS];
-    int nwords = text ? query_words(s, p->q, words) : 0;
+    int nwords = text ? match_words(s, p->q, words) : 0;
     if (text && nwords == 0)
         nwords = -1; /* text without a word: matches nothing */
     char brand[4 * SEARCH_BRAND_MAX + 8];
@@ -726,8 +411,14 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         scratch_reserve((void **)&sc->cat_count, &sc->cccap, ix->ncats + 1, sizeof(uint32_t));
         scratch_reserve((void **)&sc->touched_c, &sc->tccap, ix->ncats + 1, sizeof(uint32_t));
     }
-    if (nwords >= 0)
-        run(&q, words, nwords, a, out);
+    struct qterm terms[SEARCH_QUERY_TERMS];
+    if (nwords > 0) {
+        q.terms = terms;
+        q.nterms = match_terms(ix, words, nwords, terms, a, &out->corrected_query);
+        match_run(&q);
+    } else if (nwords == 0) {
+        browse(&q);
+    }
     out->total = q.total;
     if (p->facets)
         facets_out(&q, a, out);

@@ -13,8 +13,9 @@
  *              with a trie for prefix completion and typo correction
  *   index.c    documents in slots, categories, brands; insert/replace/remove
  *   load.c     the SQL that feeds the index
- *   query.c    browse and search: matching, BM25F, boosts, filters, facets,
- *              sorting, cursors
+ *   match.c    query words → terms (completions, typos) → matching documents,
+ *              BM25F text scores
+ *   query.c    browse and search: filters, facets, boosts, sorting, cursors
  *   suggest.c  completions from popular queries (qlog.c) and titles
  *   cache.c    the result cache
  *
@@ -139,10 +140,7 @@ void search_free(struct search *s)
     rcache_free(s->cache);
     for (struct scratch *sc = s->pool, *next; sc; sc = next) {
         next = sc->next;
-        free(sc->a);
-        free(sc->b);
-        for (int i = 0; i < SEARCH_QUERY_TERMS; i++)
-            free(sc->lists[i]);
+        free(sc->slots);
         free(sc->brand_count);
         free(sc->cat_count);
         free(sc->touched_b);

@@ -1,0 +1,286 @@
+/* match.c — from the text of a query to the documents it matches and their
+ * text scores (query.h). Steps 1–3 of a query; query.c has the overview.
+ *
+ * Words. The query is tokenized and stemmed (text.c) outside the lock.
+ *
+ * Terms. Each distinct word that is not a stop word becomes a set of
+ * alternatives: its own stem if any live document has it; else, for the
+ * last word still being typed, the most frequent words it begins ("headph"
+ * → headphones); else the best word within one edit (3–6 characters) or two
+ * (7 and more), which also goes into `corrected_query`. Model numbers
+ * (words with digits) are never corrected.
+ *
+ * Matching works on slots only, reading posting lists front to back and
+ * never touching a document: the rarest word's slots (the union of its
+ * alternatives) are filtered by galloping through each other word's
+ * postings. When no document has every word of a query of two or more, the
+ * documents with all but one are taken instead. Single-word, single-
+ * alternative queries skip all this and walk the one posting list.
+ *
+ * Scoring is lazy: query.c asks for a document's text score only after it
+ * passed the filters, so a filtered-out document costs no BM25F, and every
+ * document is read once. A word scores idf × (saturated BM25F tf + 0.5 if
+ * the word is in the title) with the best of its alternatives, times the
+ * alternative's weight (1 for the word itself or a correction, 0.9 for a
+ * completion); a document's text score is the sum over the words.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search/query.h"
+#include "util/arena.h"
+
+/* BM25F: field weights, length normalisation, saturation. */
+static const float FIELD_W[NFIELDS] = {4.0f, 2.5f, 1.5f, 1.0f};
+static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
+#define K1 1.2f
+/* Added to a word's saturated score when it is in the title: however many
+ * times a word occurs elsewhere, a title that has it is what people mean. */
+#define TITLE_BONUS 0.5f
+
+static inline float bm25f(const struct qctx *q, const struct doc *d, const uint8_t tf[NFIELDS],
+                          float idf)
+{
+    float t = 0;
+    for (int f = 0; f < NFIELDS; f++)
+        if (tf[f])
+            t += FIELD_W[f] * tf[f] /
+                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)d->flen[f] * q->inv_avg[f]);
+    return idf * (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+}
+
+/* ---- words and terms ------------------------------------------------------------------ */
+
+int match_words(struct search *s, const char *text, struct qword *w)
+{
+    struct text_iter it;
+    int n = 0;
+    text_iter_init(&it, text, strlen(text));
+    while (n < QWORDS) {
+        struct qword *x = &w[n];
+        memset(x, 0, sizeof *x);
+        x->len = text_next(&it, x->tok, &x->partial);
+        if (!x->len)
+            break;
+        x->stop = text_is_stopword(x->tok, x->len);
+        if (!x->stop)
+            x->slen = text_stem(s->stem, x->tok, x->len, x->stem);
+        n++;
+    }
+    return n;
+}
+
+static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, float w)
+{
+    for (int i = 0; i < qt->nalt; i++)
+        if (qt->ids[i] == term)
+            return;
+    if (qt->nalt == QALT)
+        return;
+    const struct term *t = &ix->lx.terms[term];
+    double n = ix->nlive, df = t->n;
+    qt->ids[qt->nalt] = term;
+    qt->alt[qt->nalt] =
+        (struct qalt){.t = t, .w = w, .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
+    qt->est += t->n;
+    qt->nalt++;
+}
+
+/* A word's alternatives (see the top of the file). */
+static void resolve(const struct index *ix, struct qword *w, bool last, struct qterm *qt,
+                    struct arena *a, bool *corrected)
+{
+    const struct lexicon *lx = &ix->lx;
+    memset(qt, 0, sizeof *qt);
+    uint32_t t = lex_term_find(lx, w->stem, w->slen);
+    if (t != MAP_NONE && lx->terms[t].n > 0) {
+        add_alt(ix, qt, t, 1.0f);
+        return;
+    }
+    if (last && w->partial && w->len >= 2) {
+        uint32_t ws[QALT];
+        int n = lex_prefix(lx, w->tok, w->len, ws, QALT);
+        for (int i = 0; i < n; i++)
+            if (lx->terms[lx->words[ws[i]].term].n > 0)
+                add_alt(ix, qt, lx->words[ws[i]].term, 0.9f);
+        if (qt->nalt)
+            return;
+    }
+    size_t cp = text_codepoints(w->tok, w->len);
+    if (cp >= 3 && !text_has_digit(w->tok, w->len)) {
+        int dist;
+        uint32_t best = lex_correct(lx, w->tok, w->len, cp >= 7 ? 2 : 1, &dist);
+        if (best != MAP_NONE && lx->terms[lx->words[best].term].n > 0) {
+            add_alt(ix, qt, lx->words[best].term, 1.0f);
+            w->shown = arena_strdup(a, intern_str(&lx->word_ix, best, NULL));
+            *corrected = true;
+        }
+    }
+}
+
+int match_terms(const struct index *ix, struct qword *w, int nwords, struct qterm *qt,
+                struct arena *a, const char **corrected)
+{
+    int m = 0, last = -1;
+    bool fixed = false;
+    for (int i = 0; i < nwords; i++)
+        if (!w[i].stop)
+            last = i;
+    for (int i = 0; i < nwords && m < SEARCH_QUERY_TERMS; i++) {
+        if (w[i].stop)
+            continue;
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = !w[j].stop && w[j].slen == w[i].slen && !memcmp(w[j].stem, w[i].stem, w[i].slen);
+        if (!dup)
+            resolve(ix, &w[i], i == last, &qt[m++], a, &fixed);
+    }
+    *corrected = NULL;
+    if (fixed) {
+        size_t len = 0;
+        for (int i = 0; i < nwords; i++)
+            len += (w[i].shown ? strlen(w[i].shown) : w[i].len) + 1;
+        char *cq = arena_alloc(a, len + 1), *p = cq;
+        for (int i = 0; i < nwords; i++) {
+            const char *wd = w[i].shown ? w[i].shown : w[i].tok;
+            size_t l = strlen(wd);
+            if (p != cq)
+                *p++ = ' ';
+            memcpy(p, wd, l);
+            p += l;
+        }
+        *p = '\0';
+        *corrected = cq;
+    }
+    return m;
+}
+
+/* ---- matching ------------------------------------------------------------------------- */
+
+static void rewind_all(struct qterm *qt, int m)
+{
+    for (int i = 0; i < m; i++)
+        for (int a = 0; a < qt[i].nalt; a++)
+            qt[i].alt[a].pos = 0;
+}
+
+/* Whether some alternative of `qt` has `slot` (cursors only move forward). */
+static bool term_has(struct qterm *qt, uint32_t slot)
+{
+    for (int a = 0; a < qt->nalt; a++) {
+        struct qalt *x = &qt->alt[a];
+        x->pos = lex_posting_seek(x->t, x->pos, slot);
+        if (x->pos < x->t->n && x->t->p[x->pos].slot == slot)
+            return true;
+    }
+    return false;
+}
+
+/* The smallest slot at any cursor of the first `m` terms, or UINT32_MAX. */
+static uint32_t next_slot(const struct qterm *qt, int m)
+{
+    uint32_t min = UINT32_MAX;
+    for (int i = 0; i < m; i++)
+        for (int a = 0; a < qt[i].nalt; a++) {
+            const struct qalt *x = &qt[i].alt[a];
+            if (x->pos < x->t->n && x->t->p[x->pos].slot < min)
+                min = x->t->p[x->pos].slot;
+        }
+    return min;
+}
+
+/* How many of the `m` terms have `slot` at their cursors; moves past it. */
+static int take_slot(struct qterm *qt, int m, uint32_t slot)
+{
+    int hits = 0;
+    for (int i = 0; i < m; i++) {
+        bool hit = false;
+        for (int a = 0; a < qt[i].nalt; a++) {
+            struct qalt *x = &qt[i].alt[a];
+            if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
+                x->pos++;
+                hit = true;
+            }
+        }
+        hits += hit;
+    }
+    return hits;
+}
+
+static void push_slot(struct scratch *sc, size_t *n, uint32_t slot)
+{
+    if (*n == sc->slcap)
+        scratch_reserve((void **)&sc->slots, &sc->slcap, *n + 1, sizeof *sc->slots);
+    sc->slots[(*n)++] = slot;
+}
+
+static int qterm_cmp(const void *a, const void *b)
+{
+    const struct qterm *x = a, *y = b;
+    if (x->est != y->est)
+        return x->est < y->est ? -1 : 1;
+    return x->ids[0] < y->ids[0] ? -1 : x->ids[0] > y->ids[0];
+}
+
+void match_run(struct qctx *q)
+{
+    struct qterm *qt = q->terms;
+    int m = q->nterms;
+    struct scratch *sc = q->sc;
+    bool unmatched = false;
+    for (int i = 0; i < m; i++)
+        unmatched |= qt[i].nalt == 0;
+    if (m == 0)
+        return;
+    if (m == 1 && qt[0].nalt == 1) {
+        const struct term *t = qt[0].alt[0].t;
+        for (uint32_t i = 0; i < t->n; i++)
+            query_consider(q, t->p[i].slot, &t->p[i]);
+        return;
+    }
+    size_t n = 0;
+    if (!unmatched) {
+        /* Every word: the rarest word's slots, kept when every other has them. */
+        qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
+        for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
+            take_slot(qt, 1, s);
+            bool all = true;
+            for (int i = 1; i < m && all; i++)
+                all = term_has(&qt[i], s);
+            if (all)
+                push_slot(sc, &n, s);
+        }
+    }
+    if (n == 0 && m >= 2) {
+        /* All but one word. */
+        rewind_all(qt, m);
+        for (uint32_t s = next_slot(qt, m); s != UINT32_MAX; s = next_slot(qt, m))
+            if (take_slot(qt, m, s) >= m - 1)
+                push_slot(sc, &n, s);
+    }
+    rewind_all(qt, m); /* scoring walks the postings again, in the same order */
+    for (size_t i = 0; i < n; i++)
+        query_consider(q, sc->slots[i], NULL);
+}
+
+float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const struct posting *single)
+{
+    if (single)
+        return q->terms[0].alt[0].w * bm25f(q, d, single->tf, q->terms[0].alt[0].idf);
+    float s = 0;
+    for (int i = 0; i < q->nterms; i++) {
+        float best = 0;
+        for (int a = 0; a < q->terms[i].nalt; a++) {
+            struct qalt *x = &q->terms[i].alt[a];
+            x->pos = lex_posting_seek(x->t, x->pos, slot);
+            if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
+                float v = x->w * bm25f(q, d, x->t->p[x->pos].tf, x->idf);
+                if (v > best)
+                    best = v;
+            }
+        }
+        s += best;
+    }
+    return s;
+}

@@ -1,0 +1,94 @@
+/* query.h — one query's state, shared by query.c (filters, facets, ranking,
+ * cursors, results) and match.c (words, terms, matching, text scores).
+ * Internal to src/search.
+ */
+#ifndef SHOP_SEARCH_QUERY_H
+#define SHOP_SEARCH_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "search/engine.h"
+#include "search/text.h"
+
+#define QALT   8  /* alternatives per query word (prefix completions) */
+#define QWORDS 32 /* words of a query looked at (stop words included) */
+
+struct arena;
+
+struct qword {
+    char tok[TEXT_TOKEN_MAX + 1];
+    char stem[TEXT_TOKEN_MAX + 1];
+    size_t len, slen;
+    bool stop, partial;
+    const char *shown; /* the correction, when there is one */
+};
+
+/* One alternative of a query word: a term, its weight and idf, and a
+ * cursor into its postings (scoring walks documents in ascending order). */
+struct qalt {
+    const struct term *t;
+    float w, idf;
+    uint32_t pos;
+};
+
+struct qterm {
+    int nalt;
+    struct qalt alt[QALT];
+    uint32_t ids[QALT]; /* term ids, to drop duplicates */
+    uint64_t est;       /* postings of all alternatives: the cost of walking it */
+};
+
+struct qctx {
+    const struct index *ix;
+    struct scratch *sc;
+    const struct search_params *p;
+    enum search_sort sort;
+    bool score; /* relevance needs text scores; other sorts skip them */
+    float inv_avg[NFIELDS];
+    struct qterm *terms;
+    int nterms;
+    /* filters */
+    bool by_cat, by_brand;
+    uint32_t cat_lo, cat_hi, brand;
+    int64_t min_price, max_price;
+    /* cursor */
+    bool has_cursor;
+    int64_t c1, c2;
+    /* results */
+    int64_t total, after;
+    int nheap, limit;
+    uint32_t facet_depth;
+    size_t ntb, ntc;
+    int64_t prices[SEARCH_PRICE_BUCKETS];
+    int64_t ratings[SEARCH_RATING_BUCKETS];
+};
+
+/* ---- match.c ------------------------------------------------------------------------ */
+
+/** Step 1, outside the lock: the folded, stemmed words of `text`. */
+int match_words(struct search *s, const char *text, struct qword *w);
+
+/** Step 2: each distinct non-stop word's alternatives into `qt` (at most
+ *  SEARCH_QUERY_TERMS); the corrected query (in `a`) when a word was
+ *  corrected. Returns how many terms. */
+int match_terms(const struct index *ix, struct qword *w, int nwords, struct qterm *qt,
+                struct arena *a, const char **corrected);
+
+/** Step 3: calls query_consider for every document matching the terms of
+ *  `q` (every word; else, for two words or more, all but one), in
+ *  ascending slot order. */
+void match_run(struct qctx *q);
+
+/** The text score of a document: the sum over the query's words of the best
+ *  alternative's BM25F (only words present count). `single` is the posting
+ *  when the query is one single-alternative word (no lookup needed). */
+float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const struct posting *single);
+
+/* ---- query.c ------------------------------------------------------------------------ */
+
+/** Step 4 for one matching document: filters, total, facets, score (only
+ *  when it passes), sort key, the top-k heap. */
+void query_consider(struct qctx *q, uint32_t slot, const struct posting *single);
+
+#endif
