@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # search.sh — load benchmark of search, suggest and browse with wrk.
 #
-#   bench/search.sh --db PATH [--bin ./shopd] [--runs 3] [--duration 10s]
+#   bench/search.sh --db PATH [--bin ./shopd] [--threads N] [--runs 3] [--duration 10s]
 #   bench/search.sh --db PATH --url URL [--nocache-url URL]
 #
 # PATH is a database seeded with `./shopd seed --products 100000`; the
@@ -13,18 +13,20 @@
 #   suggest             1,000 distinct prefixes (cache on)
 #   browse              GET /v1/products?category=…&sort=price_asc&limit=20
 #                       over every category (cache on)
+#   suggest and browse are also run with the cache off, for reference.
 #
 # Each scenario: a 3 s warm-up, then --runs runs of
 # `wrk -t1 -c64 -d<duration> --latency`; the median req/s, p50 and p99 are
 # printed, with the index build time and memory per product read from
 # /metrics. Without --url the script starts the optimised binary twice on
 # the database (result cache on; and off, for the cache-off scenario) and
-# stops both at the end; with --url it uses that server (cache on) and, for
-# the cache-off scenario, --nocache-url or a server it starts itself.
+# stops both at the end (--threads N is passed to them as serve --threads);
+# with --url it uses that server (cache on) and, for the cache-off
+# scenarios, --nocache-url or a server it starts itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=./shopd DB="" URL="" NOCACHE_URL="" RUNS=3 DURATION=10s STARTED=""
+BIN=./shopd DB="" URL="" NOCACHE_URL="" RUNS=3 DURATION=10s STARTED="" THREADS=0
 PIDS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -33,8 +35,9 @@ while [ $# -gt 0 ]; do
     --url) URL="$2"; shift 2 ;;
     --nocache-url) NOCACHE_URL="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "search.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -54,7 +57,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # sets STARTED to its URL.
 start() { # env assignments…
     local port; port=$(free_port)
-    env "$@" SHOPD_LOG_LEVEL=info "$BIN" serve --db "$DB" --port "$port" --access-log off \
+    env "$@" SHOPD_LOG_LEVEL=info "$BIN" serve --db "$DB" --port "$port" --threads "$THREADS" \
+        --access-log off \
         >"$OUT/server-$port.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 600); do
@@ -188,9 +192,9 @@ bad = int(sum(r[3] for r in rows))
 ok = rps >= target_rps and (target_p99 == "-" or p99 < float(target_p99)) and bad == 0
 goal = f">= {target_rps:,.0f} req/s" + ("" if target_p99 == "-" else f", p99 < {target_p99} ms")
 runs = " ".join(f"{r[0]:.0f}" for r in rows)
-verdict = "met" if ok else "NOT met"
+verdict = f"[{goal}: " + ("met]" if ok else "NOT met]") if target_rps > 0 else "[reference]"
 print(f"{name:<22} {rps:>9,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-      f"[{goal}: {verdict}]  runs: {runs}" + (f"  non-2xx: {bad}" if bad else ""))
+      f"{verdict}  runs: {runs}" + (f"  non-2xx: {bad}" if bad else ""))
 ' "$name" "$5" "$6"
 }
 
@@ -202,9 +206,12 @@ build_ms=$(metric "$URL" shopd_search_build_ms)
 echo "shopd search benchmark — $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $DB"
 echo "index: ${products} products built in ${build_ms} ms, $((bytes / 1024 / 1024)) MiB," \
      "$((bytes / (products > 0 ? products : 1))) bytes per product"
-echo "wrk -t1 -c64 -d$DURATION --latency, median of $RUNS runs"
+echo "wrk -t1 -c64 -d$DURATION --latency, median of $RUNS runs;" \
+     "server threads: $([ "$THREADS" = 0 ] && echo default || echo "$THREADS")"
 scenario "search, cache off" "$NOCACHE_URL" "$OUT/nocache.txt" uniform 3000 20
 scenario "search, cache on" "$URL" "$OUT/zipf.txt" zipf 15000 10
 scenario "suggest" "$URL" "$OUT/suggest.txt" uniform 20000 -
 scenario "browse category" "$URL" "$OUT/browse.txt" uniform 10000 -
+scenario "suggest, cache off" "$NOCACHE_URL" "$OUT/suggest.txt" uniform 0 -
+scenario "browse, cache off" "$NOCACHE_URL" "$OUT/browse.txt" uniform 0 -
 if [ -s "$OUT/wrk.err" ]; then echo "wrk said:"; head -5 "$OUT/wrk.err"; fi
