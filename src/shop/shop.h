@@ -19,6 +19,9 @@ struct category_tree;
 struct product_cache;
 struct changefeed;
 struct dispatcher;
+struct pricing;
+struct payments;
+struct housekeeping;
 
 struct shop {
     struct store *store;
@@ -28,6 +31,9 @@ struct shop {
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
+    struct pricing *pricing;          /* shipping and tax (pricing.c) */
+    struct payments *payments;        /* gateway, retries, breaker (payment.c) */
+    struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
     _Atomic bool stopping;
 };
 
