@@ -68,4 +68,13 @@ enum shop_err api_admin_order_status(struct req *r);
 enum shop_err api_admin_order_events(struct req *r);
 enum shop_err api_admin_payments(struct req *r);
 
+/* flashsales.c */
+enum shop_err api_flash_sale_create(struct req *r);
+enum shop_err api_flash_sales_list(struct req *r);
+enum shop_err api_flash_sale_get(struct req *r);
+enum shop_err api_flash_sale_end(struct req *r);
+enum shop_err api_flash_queue_join(struct req *r);
+enum shop_err api_flash_queue_me(struct req *r);
+enum shop_err api_flash_purchase(struct req *r);
+
 #endif

@@ -62,6 +62,15 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/admin/orders/{id}/status", api_admin_order_status, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/orders/{id}/events", api_admin_order_events, AUTH_ADMIN, RATE_READ},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
+
+    /* flash sales */
+    {HTTP_POST, "/v1/admin/flash-sales", api_flash_sale_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/flash-sales", api_flash_sales_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_POST, "/v1/admin/flash-sales/{id}/end", api_flash_sale_end, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/flash-sales/{id}", api_flash_sale_get, AUTH_NONE, RATE_READ},
+    {HTTP_POST, "/v1/flash-sales/{id}/queue", api_flash_queue_join, AUTH_USER, RATE_QUEUE},
+    {HTTP_GET, "/v1/flash-sales/{id}/queue/me", api_flash_queue_me, AUTH_USER, RATE_QUEUE},
+    {HTTP_POST, "/v1/flash-sales/{id}/purchase", api_flash_purchase, AUTH_USER, RATE_CHECKOUT},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

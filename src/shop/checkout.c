@@ -60,6 +60,7 @@
 #include "shop/cart.h"
 #include "shop/catalog.h"
 #include "shop/changes.h"
+#include "shop/flashsale.h"
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -183,11 +184,18 @@ struct line {
     bool for_sale;
 };
 
+/* A flash-sale purchase instead of the cart. */
+struct flash_req {
+    int64_t sale_id, quantity;
+    const char *token;
+};
+
 struct begin_job {
     struct shop *shop;
     const struct principal *who;
     const char *key, *hash;
     struct checkout_in *in;
+    const struct flash_req *flash; /* NULL: the cart */
     struct arena *a;
     int64_t now;
     /* out */
@@ -312,8 +320,8 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
         db, "INSERT INTO orders (user_id, status, currency, subtotal_cents, shipping_cents,"
             " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
             " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
-            " created_at, updated_at) VALUES"
-            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+            " created_at, updated_at, flash_sale_id) VALUES"
+            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (!st)
         return db_fail(db, pb, "creating the order");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -334,6 +342,8 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
     stmt_bind_text(st, 16, j->key);
     stmt_bind_i64(st, 17, j->now);
     stmt_bind_i64(st, 18, j->now);
+    if (j->flash)
+        stmt_bind_i64(st, 19, j->flash->sale_id);
     if (stmt_step(st) != STMT_ROW)
         return db_fail(db, pb, "creating the order");
     j->order_id = stmt_i64(st, 0);
@@ -411,6 +421,27 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
     return SHOP_OK;
 }
 
+/* The line of a flash-sale purchase, at the sale's price. */
+static enum shop_err flash_line(struct db *db, const struct flash_claim *c, struct line *l,
+                                struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title"
+                                     " FROM variants v JOIN products p ON p.id = v.product_id"
+                                     " WHERE v.id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the variant");
+    stmt_bind_i64(st, 1, c->variant_id);
+    if (stmt_step(st) != STMT_ROW)
+        return problem_set(pb, SHOP_CONFLICT, "the sale's item is gone");
+    *l = (struct line){.variant_id = c->variant_id, .product_id = c->product_id,
+                       .quantity = c->quantity, .price = c->price_cents,
+                       .weight = stmt_i64(st, 2), .for_sale = true};
+    snprintf(l->sku, sizeof l->sku, "%s", stmt_text(st, 0));
+    snprintf(l->options, sizeof l->options, "%s", stmt_text(st, 1));
+    snprintf(l->title, sizeof l->title, "%s", stmt_text(st, 3));
+    return SHOP_OK;
+}
+
 static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
 {
     struct begin_job *j = arg;
@@ -422,24 +453,36 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
     if (check_key(db, j, &seen, pb) != SHOP_OK || seen)
         return pb->err;
 
-    /* The cart. */
-    struct stmt *st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, '')"
-                                     " FROM carts WHERE user_id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the cart");
-    stmt_bind_i64(st, 1, j->who->user_id);
-    if (stmt_step(st) != STMT_ROW)
-        return problem_set(pb, SHOP_INVALID, "your cart is empty");
-    int64_t cart = stmt_i64(st, 0);
-    if (*stmt_text(st, 1))
-        return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
-    snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
+    /* The lines: the cart, or the flash sale's one line. */
     struct line *lines = arena_alloc(j->a, sizeof *lines * CART_LINES_MAX);
     int n = 0;
-    if (read_lines(db, cart, lines, &n, pb) != SHOP_OK)
-        return pb->err;
-    if (n == 0)
-        return problem_set(pb, SHOP_INVALID, "your cart is empty");
+    int64_t cart = 0;
+    struct flash_claim claim;
+    struct stmt *st;
+    if (j->flash) {
+        if (flashsale_check(db, j->shop->token_key, j->flash->sale_id, j->who->user_id,
+                            j->flash->token, j->flash->quantity, j->now, &claim, pb) != SHOP_OK ||
+            flash_line(db, &claim, &lines[0], pb) != SHOP_OK)
+            return pb->err;
+        n = 1;
+        snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
+    } else {
+        st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, '')"
+                            " FROM carts WHERE user_id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the cart");
+        stmt_bind_i64(st, 1, j->who->user_id);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_set(pb, SHOP_INVALID, "your cart is empty");
+        cart = stmt_i64(st, 0);
+        if (*stmt_text(st, 1))
+            return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
+        snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
+        if (read_lines(db, cart, lines, &n, pb) != SHOP_OK)
+            return pb->err;
+        if (n == 0)
+            return problem_set(pb, SHOP_INVALID, "your cart is empty");
+    }
 
     /* Where it goes. */
     struct address ad = j->in->addr;
@@ -490,15 +533,20 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
         problem_extra(pb, "lines", gone);
         return problem_set(pb, SHOP_CONFLICT, "some items are no longer for sale; see lines");
     }
-    struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)n);
-    for (int i = 0; i < n; i++)
-        rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
-                                      .product_id = lines[i].product_id,
-                                      .quantity = lines[i].quantity, .sku = lines[i].sku,
-                                      .title = lines[i].title};
-    if (reservation_reserve(db, j->order_id, rl, n, j->now + j->shop->cfg.reservation_ttl_ms,
-                            j->who->user_id, pb) != SHOP_OK)
-        return pb->err;
+    int64_t expires = j->now + j->shop->cfg.reservation_ttl_ms;
+    if (j->flash) {
+        if (flashsale_take(db, &claim, j->who->user_id, j->order_id, expires, pb) != SHOP_OK)
+            return pb->err;
+    } else {
+        struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)n);
+        for (int i = 0; i < n; i++)
+            rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
+                                          .product_id = lines[i].product_id,
+                                          .quantity = lines[i].quantity, .sku = lines[i].sku,
+                                          .title = lines[i].title};
+        if (reservation_reserve(db, j->order_id, rl, n, expires, j->who->user_id, pb) != SHOP_OK)
+            return pb->err;
+    }
 
     /* The tenders: store credit is taken now, the card after commit. */
     int64_t pid;
@@ -525,13 +573,15 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 5, j->now);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording the idempotency key");
-    st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "locking the cart");
-    stmt_bind_text(st, 1, j->key);
-    stmt_bind_i64(st, 2, cart);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "locking the cart");
+    if (cart) {
+        st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "locking the cart");
+        stmt_bind_text(st, 1, j->key);
+        stmt_bind_i64(st, 2, cart);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "locking the cart");
+    }
     return outbox_emit(db, "order.placed", j->order_id,
                        json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)j->order_id,
                                  "user_id", (json_int_t)j->who->user_id, "total_cents",
@@ -628,6 +678,7 @@ static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb
     }
     if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", pb) != SHOP_OK ||
         reservation_consume(db, j->order_id, pb) != SHOP_OK ||
+        flashsale_order_paid(db, j->order_id, pb) != SHOP_OK ||
         cart_settle(db, j->order_id, true, pb) != SHOP_OK)
         return pb->err;
     struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + (SELECT"
@@ -681,7 +732,8 @@ static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
     struct settle_job *j = arg;
     json_decref(j->order);
     j->order = NULL;
-    if (undo_begin(db, j->order_id, pb) != SHOP_OK)
+    if (flashsale_order_failed(db, j->order_id, pb) != SHOP_OK ||
+        undo_begin(db, j->order_id, pb) != SHOP_OK)
         return pb->err;
     if (j->cancel_reason) {
         /* The client may already hold this order: keep it, cancelled. */
@@ -802,8 +854,9 @@ static enum shop_err settle_failure(struct shop *shop, struct settle_job *sj, en
     return problem_set(pb, err, "%s", sj->detail);
 }
 
-enum shop_err checkout_place(struct shop *shop, const struct principal *who, const char *key,
-                             json_t *body, struct checkout_result *out, struct problem *pb)
+static enum shop_err place(struct shop *shop, const struct principal *who, const char *key,
+                           json_t *body, const struct flash_req *flash,
+                           struct checkout_result *out, struct problem *pb)
 {
     memset(out, 0, sizeof *out);
     struct arena *a = arena_new();
@@ -816,7 +869,7 @@ enum shop_err checkout_place(struct shop *shop, const struct principal *who, con
     }
     request_hash(body, hash);
     struct begin_job j = {.shop = shop, .who = who, .key = key, .hash = hash, .in = &in, .a = a,
-                          .now = clock_now_ms()};
+                          .flash = flash, .now = clock_now_ms()};
     e = store_write(shop->store, begin_write, &j, pb);
     arena_free(a);
     if (e != SHOP_OK)
@@ -889,6 +942,21 @@ enum shop_err checkout_place(struct shop *shop, const struct principal *who, con
     else
         json_decref(sj.order);
     return e;
+}
+
+enum shop_err checkout_place(struct shop *shop, const struct principal *who, const char *key,
+                             json_t *body, struct checkout_result *out, struct problem *pb)
+{
+    return place(shop, who, key, body, NULL, out, pb);
+}
+
+enum shop_err checkout_place_flash(struct shop *shop, const struct principal *who, const char *key,
+                                   json_t *body, int64_t sale_id, const char *token,
+                                   int64_t quantity, struct checkout_result *out,
+                                   struct problem *pb)
+{
+    struct flash_req f = {.sale_id = sale_id, .quantity = quantity, .token = token};
+    return place(shop, who, key, body, &f, out, pb);
 }
 
 /* ---- reconciliation ------------------------------------------------------------------ */

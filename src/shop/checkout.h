@@ -30,6 +30,14 @@ struct checkout_result {
 enum shop_err checkout_place(struct shop *shop, const struct principal *who, const char *key,
                              json_t *body, struct checkout_result *out, struct problem *pb);
 
+/** A flash-sale purchase: the same saga, with the sale (at its price, with
+ *  the caller's purchase token) instead of the cart as the source of the one
+ *  line. `body` has the checkout fields (address, payments, method). */
+enum shop_err checkout_place_flash(struct shop *shop, const struct principal *who, const char *key,
+                                   json_t *body, int64_t sale_id, const char *token,
+                                   int64_t quantity, struct checkout_result *out,
+                                   struct problem *pb);
+
 /** Settles orders whose card payment is unknown (a timeout) or was left
  *  pending by a process that died, by asking the gateway what happened:
  *  captured → the order proceeds; not captured → it is cancelled and its

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shop/flashsale.h"
 #include "shop/inventory.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -134,6 +135,22 @@ enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserv
                        k == 1 ? "" : "s");
 }
 
+/* Units a flash-sale order took go back to the sale's pool while the sale
+ * runs (they stay in stock.reserved: nothing moves in stock). */
+static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t warehouse_id, int64_t q,
+                                  struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
+                                     " VALUES (?1, ?2, ?3) ON CONFLICT (sale_id, warehouse_id)"
+                                     " DO UPDATE SET left_qty = left_qty + ?3");
+    if (!st)
+        return db_fail(db, pb, "returning units to the sale");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, warehouse_id);
+    stmt_bind_i64(st, 3, q);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "returning units to the sale");
+}
+
 /* Ends every active reservation of an order with `sql` (consume or
  * release), marking the rows `to`. */
 static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, const char *kind,
@@ -143,11 +160,12 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
     /* Settled rows stop matching 'active', so read in slices until none. */
     for (;;) {
         struct {
-            int64_t id, variant_id, warehouse_id, quantity;
+            int64_t id, variant_id, warehouse_id, quantity, sale_id;
         } rows[128];
         int n = 0;
-        struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity FROM"
-                                         " reservations WHERE order_id = ? AND status = 'active'"
+        struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity,"
+                                         " coalesce(sale_id, 0) FROM reservations"
+                                         " WHERE order_id = ? AND status = 'active'"
                                          " ORDER BY id LIMIT 128");
         if (!st)
             return db_fail(db, pb, "reading reservations");
@@ -157,6 +175,7 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
             rows[n].variant_id = stmt_i64(st, 1);
             rows[n].warehouse_id = stmt_i64(st, 2);
             rows[n].quantity = stmt_i64(st, 3);
+            rows[n].sale_id = stmt_i64(st, 4);
             n++;
         }
         if (n == 0)
@@ -164,8 +183,12 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
         for (int i = 0; i < n; i++) {
             int64_t before = inventory_available(db, rows[i].variant_id);
             int64_t q = rows[i].quantity;
-            enum shop_err e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, q,
-                                   consuming ? -q : 0, -q, 0, order_id, pb);
+            enum shop_err e;
+            if (!consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id))
+                e = back_to_sale(db, rows[i].sale_id, rows[i].warehouse_id, q, pb);
+            else
+                e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, q,
+                         consuming ? -q : 0, -q, 0, order_id, pb);
             if (e != SHOP_OK)
                 return e;
             st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?"

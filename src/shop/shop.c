@@ -4,6 +4,7 @@
 
 #include "shop/account.h"
 #include "shop/category.h"
+#include "shop/flashsale.h"
 #include "ext/gateway.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -14,6 +15,7 @@
 #include "work/consumers.h"
 #include "work/dispatcher.h"
 #include "work/housekeeping.h"
+#include "work/scheduler.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -46,6 +48,8 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     if (!shop->pricing)
         goto fail;
     shop->payments = payments_new(shop, gateway_sim_new(shop->store, shop->cfg.sim_timeout_ms));
+    if (flashsale_load_key(shop, pb) != SHOP_OK)
+        goto fail;
     shop->categories = category_tree_new();
     if (category_tree_load(shop->categories, store_db(shop->store), pb) != SHOP_OK)
         goto fail;
@@ -71,7 +75,10 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
         return pb->err;
     store_on_commit(shop->store, kick_dispatcher, shop->dispatcher);
     shop->housekeeping = housekeeping_start(shop, pb);
-    return shop->housekeeping ? SHOP_OK : pb->err;
+    if (!shop->housekeeping)
+        return pb->err;
+    shop->scheduler = scheduler_start(shop, pb);
+    return shop->scheduler ? SHOP_OK : pb->err;
 }
 
 void shop_close(struct shop *shop)
@@ -79,6 +86,7 @@ void shop_close(struct shop *shop)
     if (!shop)
         return;
     atomic_store(&shop->stopping, true);
+    scheduler_stop(shop->scheduler);
     housekeeping_stop(shop->housekeeping);
     changefeed_stop(shop->changefeed);
     if (shop->store)

@@ -22,6 +22,7 @@ struct dispatcher;
 struct pricing;
 struct payments;
 struct housekeeping;
+struct scheduler;
 
 struct shop {
     struct store *store;
@@ -34,6 +35,8 @@ struct shop {
     struct pricing *pricing;          /* shipping and tax (pricing.c) */
     struct payments *payments;        /* gateway, retries, breaker (payment.c) */
     struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
+    struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
+    unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     _Atomic bool stopping;
 };
 

@@ -77,6 +77,7 @@ CREATE TABLE orders (
     ship_country    TEXT NOT NULL,
     ship_phone      TEXT,
     idempotency_key TEXT NOT NULL,
+    flash_sale_id   INTEGER,                     -- bought in a flash sale
     cancel_reason   TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
@@ -111,10 +112,13 @@ CREATE TABLE order_history (
 );
 CREATE INDEX order_history_order ON order_history (order_id, id);
 
--- INV-2: stock held for an order between checkout and payment.
+-- INV-2: stock held for an order between checkout and payment. A row with
+-- a sale_id took its units from that flash sale's set-aside pool, and a
+-- released one gives them back to the pool, not to general stock.
 CREATE TABLE reservations (
     id           INTEGER PRIMARY KEY,
     order_id     INTEGER NOT NULL,
+    sale_id      INTEGER,
     variant_id   INTEGER NOT NULL,
     warehouse_id INTEGER NOT NULL,
     quantity     INTEGER NOT NULL CHECK (quantity > 0),
