@@ -1,6 +1,7 @@
 #include "shop/config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "util/log.h"
@@ -21,6 +22,12 @@ static int64_t env_i64(const char *name, int64_t dflt, int64_t min, int64_t max)
     return v;
 }
 
+static const char *env_str(const char *name, const char *dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? s : dflt;
+}
+
 void config_load(struct shop_config *cfg)
 {
     cfg->session_ttl_ms = env_i64("SHOPD_SESSION_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
@@ -36,4 +43,22 @@ void config_load(struct shop_config *cfg)
                                     : 0;
     cfg->search_cache_mb = env_i64("SHOPD_SEARCH_CACHE_MB", 128, 1, 65536);
     cfg->suggest_min_count = env_i64("SHOPD_SUGGEST_MIN_COUNT", 3, 1, 1000000);
+
+    snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
+    cfg->reservation_ttl_ms = env_i64("SHOPD_RESERVATION_TTL", 600, 1, 86400) * 1000;
+    cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
+    cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
+    cfg->idempotency_ttl_ms = env_i64("SHOPD_IDEMPOTENCY_TTL", 86400, 1, 30 * 86400) * 1000;
+    cfg->free_shipping_cents = env_i64("SHOPD_FREE_SHIPPING_CENTS", 3500, 0, 100000000);
+    cfg->shipping_rates = env_str("SHOPD_SHIPPING", "standard=499+100,express=1499+200");
+    cfg->tax_rates = env_str("SHOPD_TAX_RATES", NULL);
+    cfg->gateway_attempts = (int)env_i64("SHOPD_GATEWAY_ATTEMPTS", 3, 1, 10);
+    cfg->gateway_backoff_ms = env_i64("SHOPD_GATEWAY_BACKOFF_MS", 40, 0, 10000);
+    cfg->breaker_failures = (int)env_i64("SHOPD_BREAKER_FAILURES", 10, 1, 10000);
+    cfg->breaker_open_ms = env_i64("SHOPD_BREAKER_OPEN_MS", 5000, 1, 600000);
+    cfg->sim_timeout_ms = env_i64("SHOPD_SIM_TIMEOUT_MS", 0, 0, 60000);
+    cfg->payment_deadline_ms = env_i64("SHOPD_PAYMENT_DEADLINE", 30, 1, 3600) * 1000;
+    cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
+    cfg->flash_token_ttl_ms = env_i64("SHOPD_FLASH_TOKEN_TTL", 300, 1, 86400) * 1000;
+    cfg->flash_tick_ms = env_i64("SHOPD_FLASH_TICK_MS", 50, 5, 10000);
 }

@@ -20,6 +20,10 @@ struct product_cache;
 struct changefeed;
 struct dispatcher;
 struct search;
+struct pricing;
+struct payments;
+struct housekeeping;
+struct scheduler;
 
 struct shop {
     struct store *store;
@@ -30,6 +34,11 @@ struct shop {
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
     struct search *search;            /* the in-memory catalog index (search/search.h) */
+    struct pricing *pricing;          /* shipping and tax (pricing.c) */
+    struct payments *payments;        /* gateway, retries, breaker (payment.c) */
+    struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
+    struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
+    unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     _Atomic bool stopping;
 };
 

@@ -3,9 +3,11 @@
 #include "work/consumers.h"
 
 #include "work/dispatcher.h"
+#include "work/order_log.h"
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
-    (void)d;
+    dispatcher_add(d, &(struct consumer){.name = "order-log", .topics = "order.",
+                                         .fn = order_log_consume});
 }
