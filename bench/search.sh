@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # search.sh — load benchmark of search, suggest and browse with wrk.
 #
-#   bench/search.sh --db PATH [--bin ./shopd] [--threads N] [--runs 3] [--duration 10s]
-#   bench/search.sh --db PATH --url URL [--nocache-url URL]
+#   bench/search.sh [--db PATH] [--bin ./shopd] [--threads N] [--runs 3] [--duration 10s]
+#   bench/search.sh [--db PATH] --url URL [--nocache-url URL]
 #
-# PATH is a database seeded with `./shopd seed --products 100000`; the
+# PATH (default bench/out/bench.db, which bench/run.py seeds) is a database
+# seeded with `./shopd seed --products 100000`; the
 # queries are generated from its vocabulary (titles, brands, categories):
 #
 #   search, cache off   1,000 distinct queries of 1–3 words, 20 % with filters,
@@ -17,8 +18,8 @@
 #
 # Each scenario: a 3 s warm-up, then --runs runs of
 # `wrk -t1 -c64 -d<duration> --latency`; the median req/s, p50 and p99 are
-# printed, with the index build time and memory per product read from
-# /metrics. Without --url the script starts the optimised binary twice on
+# printed as a Markdown table (bench/run.py appends it to RESULTS.md), with
+# the index build time and memory per product read from /metrics. Without --url the script starts the optimised binary twice on
 # the database (result cache on; and off, for the cache-off scenario) and
 # stops both at the end (--threads N is passed to them as serve --threads);
 # with --url it uses that server (cache on) and, for the cache-off
@@ -26,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=./shopd DB="" URL="" NOCACHE_URL="" RUNS=3 DURATION=10s STARTED="" THREADS=0
+BIN=./shopd DB=bench/out/bench.db URL="" NOCACHE_URL="" RUNS=3 DURATION=10s STARTED="" THREADS=0
 PIDS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) echo "search.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ -n "$DB" ] && [ -f "$DB" ] || { echo "search.sh: --db PATH of a seeded database is required" >&2; exit 2; }
+[ -f "$DB" ] || { echo "search.sh: no database $DB; seed one (./shopd seed --products 100000 --db $DB) or pass --db" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "search.sh: wrk is not installed" >&2; exit 2; }
 
 OUT=$(mktemp -d /tmp/shopd-bench-search.XXXXXX)
@@ -57,7 +58,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # sets STARTED to its URL.
 start() { # env assignments…
     local port; port=$(free_port)
-    env "$@" SHOPD_LOG_LEVEL=info "$BIN" serve --db "$DB" --port "$port" --threads "$THREADS" \
+    env SHOPD_RATE_LIMIT=off "$@" SHOPD_LOG_LEVEL=info "$BIN" serve --db "$DB" --port "$port" --threads "$THREADS" \
         --access-log off \
         >"$OUT/server-$port.log" 2>&1 &
     PIDS+=($!)
@@ -191,10 +192,11 @@ p99 = statistics.median(r[2] for r in rows)
 bad = int(sum(r[3] for r in rows))
 ok = rps >= target_rps and (target_p99 == "-" or p99 < float(target_p99)) and bad == 0
 goal = f">= {target_rps:,.0f} req/s" + ("" if target_p99 == "-" else f", p99 < {target_p99} ms")
-runs = " ".join(f"{r[0]:.0f}" for r in rows)
-verdict = f"[{goal}: " + ("met]" if ok else "NOT met]") if target_rps > 0 else "[reference]"
-print(f"{name:<22} {rps:>9,.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-      f"{verdict}  runs: {runs}" + (f"  non-2xx: {bad}" if bad else ""))
+verdict = ("met" if ok else "**not met**") if target_rps > 0 else "reference"
+target = goal if target_rps > 0 else "—"
+runs = " / ".join(f"{r[0]:,.0f}" for r in rows)
+print(f"| {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {target} | {verdict} | {runs} |"
+      + (f" non-2xx: {bad}" if bad else ""))
 ' "$name" "$5" "$6"
 }
 
@@ -203,15 +205,21 @@ metric() { curl -sf "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 products=$(metric "$URL" shopd_search_products)
 bytes=$(metric "$URL" shopd_search_index_bytes)
 build_ms=$(metric "$URL" shopd_search_build_ms)
-echo "shopd search benchmark — $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $DB"
-echo "index: ${products} products built in ${build_ms} ms, $((bytes / 1024 / 1024)) MiB," \
-     "$((bytes / (products > 0 ? products : 1))) bytes per product"
-echo "wrk -t1 -c64 -d$DURATION --latency, median of $RUNS runs;" \
-     "server threads: $([ "$THREADS" = 0 ] && echo default || echo "$THREADS")"
-scenario "search, cache off" "$NOCACHE_URL" "$OUT/nocache.txt" uniform 3000 20
-scenario "search, cache on" "$URL" "$OUT/zipf.txt" zipf 15000 10
-scenario "suggest" "$URL" "$OUT/suggest.txt" uniform 20000 -
-scenario "browse category" "$URL" "$OUT/browse.txt" uniform 10000 -
+echo "## Search, suggest and browse (bench/search.sh)"
+echo
+echo "Commit \`$(git rev-parse --short HEAD 2>/dev/null || echo '?')\`, $(nproc) cores, $(basename "$DB")." \
+     "Index: ${products} products built in ${build_ms} ms, $((bytes / 1024 / 1024)) MiB," \
+     "$((bytes / (products > 0 ? products : 1))) bytes per product." \
+     "wrk -t1 -c64 -d$DURATION --latency, median of $RUNS runs; server threads:" \
+     "$([ "$THREADS" = 0 ] && echo default || echo "$THREADS")."
+echo
+echo "| scenario | req/s (median) | p50 ms | p99 ms | target | | runs |"
+echo "|---|---|---|---|---|---|---|"
+scenario "GET /v1/search, cache off (1,000 queries)" "$NOCACHE_URL" "$OUT/nocache.txt" uniform 3000 20
+scenario "GET /v1/search, cache on (Zipf, 10,000)" "$URL" "$OUT/zipf.txt" zipf 15000 10
+scenario "GET /v1/search/suggest (1,000 prefixes)" "$URL" "$OUT/suggest.txt" uniform 20000 -
+scenario "GET /v1/products?category=…&sort=price_asc" "$URL" "$OUT/browse.txt" uniform 10000 -
 scenario "suggest, cache off" "$NOCACHE_URL" "$OUT/suggest.txt" uniform 0 -
 scenario "browse, cache off" "$NOCACHE_URL" "$OUT/browse.txt" uniform 0 -
-if [ -s "$OUT/wrk.err" ]; then echo "wrk said:"; head -5 "$OUT/wrk.err"; fi
+echo
+if [ -s "$OUT/wrk.err" ]; then echo "wrk said: $(head -3 "$OUT/wrk.err")"; echo; fi
