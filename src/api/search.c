@@ -166,27 +166,29 @@ static void free_cls(void *p)
 /* Sends the rendered `data` (taking it) and keeps it in the cache under
  * `key` when there is one. */
 static enum shop_err answer(struct req *r, const char *key, size_t klen, uint64_t version,
-                            int64_t ttl_ms, char *data, size_t len, int64_t aux)
+                            int64_t ttl_ms, char *data, size_t len, int64_t aux, const char *note)
 {
     if (!data)
         return problem_set(&r->pb, SHOP_INTERNAL, "cannot encode the answer");
     if (!key)
         return resp_shared(r, 200, "application/json", data, len, free_cls, data);
     struct search_cached *c =
-        search_cache_put(r->shop->search, key, klen, version, ttl_ms, data, len, aux);
+        search_cache_put(r->shop->search, key, klen, version, ttl_ms, data, len, aux, note);
     free(data);
     const char *bytes = search_cached_data(c, &len, NULL);
     resp_header(r, "X-Cache", "miss");
     return resp_shared(r, 200, "application/json", bytes, len, search_cached_release, c);
 }
 
-static bool cached(struct req *r, const char *key, size_t klen, int64_t *aux)
+static bool cached(struct req *r, const char *key, size_t klen, int64_t *aux, const char **note)
 {
     struct search_cached *c = key ? search_cache_get(r->shop->search, key, klen) : NULL;
     if (!c)
         return false;
     size_t len;
     const char *data = search_cached_data(c, &len, aux);
+    if (note)
+        *note = search_cached_note(c); /* lives as long as the response holds c */
     resp_header(r, "X-Cache", "hit");
     resp_shared(r, 200, "application/json", data, len, search_cached_release, c);
     return true;
@@ -203,9 +205,10 @@ enum shop_err api_search_answer(struct req *r, bool text)
     int64_t total;
     if (search_cache_enabled(s)) {
         key = search_cache_key(text ? "search" : "browse", &p, r->arena, &klen);
-        if (cached(r, key, klen, &total)) {
+        const char *ran;
+        if (cached(r, key, klen, &total, &ran)) {
             if (text && total > 0)
-                search_record_query(s, p.q);
+                search_record_query(s, ran ? ran : p.q);
             return SHOP_OK;
         }
     }
@@ -213,9 +216,9 @@ enum shop_err api_search_answer(struct req *r, bool text)
     if (search_query(s, &p, r->arena, &res, &r->pb) != SHOP_OK)
         return r->pb.err;
     if (text && res.total > 0)
-        search_record_query(s, p.q);
+        search_record_query(s, res.corrected_query ? res.corrected_query : p.q);
     char *data = api_search_render(&res, text, &len);
-    return answer(r, key, klen, res.version, 0, data, len, res.total);
+    return answer(r, key, klen, res.version, 0, data, len, res.total, res.corrected_query);
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -238,7 +241,7 @@ enum shop_err api_search_suggest(struct req *r)
     if (search_cache_enabled(s)) {
         struct search_params p = {.q = q, .limit = (int)limit};
         key = search_cache_key("suggest", &p, r->arena, &klen);
-        if (cached(r, key, klen, NULL))
+        if (cached(r, key, klen, NULL, NULL))
             return SHOP_OK;
     }
     struct search_suggestion *sug;
@@ -246,5 +249,5 @@ enum shop_err api_search_suggest(struct req *r)
     int n = search_suggest(s, q, (int)limit, r->arena, &sug, &version);
     size_t len;
     char *data = api_suggest_render(sug, n, &len);
-    return answer(r, key, klen, version, SUGGEST_TTL_MS, data, len, n);
+    return answer(r, key, klen, version, SUGGEST_TTL_MS, data, len, n, NULL);
 }

@@ -16,6 +16,7 @@ struct rc_blob {
     atomic_int refs;
     size_t len;
     int64_t aux;
+    const char *note; /* in data[], after the answer; NULL when none */
     char data[];
 };
 
@@ -65,7 +66,8 @@ void rc_blob_release(struct rc_blob *b)
 
 static size_t entry_bytes(const struct rc_entry *e)
 {
-    return sizeof *e + e->klen + sizeof *e->blob + e->blob->len;
+    size_t nl = e->blob->note ? strlen(e->blob->note) + 1 : 0;
+    return sizeof *e + e->klen + sizeof *e->blob + e->blob->len + nl;
 }
 
 static void lru_unlink(struct rc_entry *e)
@@ -157,14 +159,17 @@ static void grow(struct rc_shard *s)
 }
 
 struct rc_blob *rcache_put(struct rcache *c, const char *key, size_t klen, uint64_t version,
-                           int64_t expires_ms, const char *data, size_t len, int64_t aux)
+                           int64_t expires_ms, const char *data, size_t len, int64_t aux,
+                           const char *note)
 {
-    struct rc_blob *b = xmalloc(sizeof *b + len);
+    size_t nl = note ? strlen(note) + 1 : 0;
+    struct rc_blob *b = xmalloc(sizeof *b + len + nl);
     atomic_init(&b->refs, 1);
     b->len = len;
     b->aux = aux;
     memcpy(b->data, data, len);
-    size_t need = sizeof(struct rc_entry) + klen + sizeof *b + len;
+    b->note = note ? memcpy(b->data + len, note, nl) : NULL;
+    size_t need = sizeof(struct rc_entry) + klen + sizeof *b + len + nl;
     if (need > c->max_bytes || c->max_entries <= 1)
         return b;
     uint64_t h = hash_bytes(key, klen);
@@ -209,6 +214,11 @@ const char *rc_blob_data(const struct rc_blob *b, size_t *len, int64_t *aux)
     if (aux)
         *aux = b->aux;
     return b->data;
+}
+
+const char *rc_blob_note(const struct rc_blob *b)
+{
+    return b->note;
 }
 
 void rcache_stats(struct rcache *c, struct rcache_stats *out)

@@ -23,13 +23,18 @@ void rcache_free(struct rcache *c);
 struct rc_blob *rcache_get(struct rcache *c, const char *key, size_t klen, uint64_t version,
                            int64_t now_ms);
 
-/** Stores (or replaces) an answer; returns a reference for the caller. An
- *  answer bigger than a shard's byte budget is not kept, but the reference
- *  is still returned. `expires_ms` 0 means never. */
+/** Stores (or replaces) an answer with `aux` and an optional `note` string
+ *  kept beside it; returns a reference for the caller. An answer bigger
+ *  than a shard's byte budget is not kept, but the reference is still
+ *  returned. `expires_ms` 0 means never. */
 struct rc_blob *rcache_put(struct rcache *c, const char *key, size_t klen, uint64_t version,
-                           int64_t expires_ms, const char *data, size_t len, int64_t aux);
+                           int64_t expires_ms, const char *data, size_t len, int64_t aux,
+                           const char *note);
 
 const char *rc_blob_data(const struct rc_blob *b, size_t *len, int64_t *aux);
+
+/** The note stored with the answer, or NULL. */
+const char *rc_blob_note(const struct rc_blob *b);
 void rc_blob_release(struct rc_blob *b);
 
 struct rcache_stats {

@@ -55,7 +55,7 @@ struct search {
     pthread_mutex_t pool_mu;
     struct scratch *pool;
 
-    int64_t build_ms;
+    _Atomic int64_t build_ms;
     size_t cache_entries, cache_bytes;
     atomic_uint_fast64_t nqueries, nrefresh;
 };

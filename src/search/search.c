@@ -471,17 +471,22 @@ struct search_cached *search_cache_get(struct search *s, const char *key, size_t
 
 struct search_cached *search_cache_put(struct search *s, const char *key, size_t klen,
                                        uint64_t version, int64_t ttl_ms, const char *data,
-                                       size_t len, int64_t aux)
+                                       size_t len, int64_t aux, const char *note)
 {
     if (!s->cache)
         return NULL;
-    return (struct search_cached *)rcache_put(s->cache, key, klen, version,
-                                              ttl_ms ? clock_now_ms() + ttl_ms : 0, data, len, aux);
+    return (struct search_cached *)rcache_put(
+        s->cache, key, klen, version, ttl_ms ? clock_now_ms() + ttl_ms : 0, data, len, aux, note);
 }
 
 const char *search_cached_data(const struct search_cached *c, size_t *len, int64_t *aux)
 {
     return rc_blob_data((const struct rc_blob *)c, len, aux);
+}
+
+const char *search_cached_note(const struct search_cached *c)
+{
+    return rc_blob_note((const struct rc_blob *)c);
 }
 
 void search_cached_release(void *c)

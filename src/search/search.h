@@ -148,7 +148,9 @@ struct search_suggestion {
 int search_suggest(struct search *s, const char *prefix, int limit, struct arena *a,
                    struct search_suggestion **out, uint64_t *version);
 
-/** Counts a query someone ran that found something (for suggestions). */
+/** Counts a query someone ran that found something (for suggestions); pass
+ *  the corrected query when a word was corrected, so that typos are never
+ *  suggested. */
 void search_record_query(struct search *s, const char *q);
 
 /* ---- result cache --------------------------------------------------------------------- *
@@ -170,15 +172,17 @@ struct search_cached *search_cache_get(struct search *s, const char *key, size_t
 
 /** Stores an answer computed at `version` and returns a reference to it
  *  (NULL when the cache is off). `ttl_ms` > 0 also expires it (for answers
- *  that depend on more than the catalog); `aux` is kept with it. */
+ *  that depend on more than the catalog); `aux` and `note` (a string, or
+ *  NULL) are kept with it — the total, and the query to count as run. */
 struct search_cached *search_cache_put(struct search *s, const char *key, size_t klen,
                                        uint64_t version, int64_t ttl_ms, const char *data,
-                                       size_t len, int64_t aux);
+                                       size_t len, int64_t aux, const char *note);
 
 /** Whether the result cache is on. */
 bool search_cache_enabled(const struct search *s);
 
 const char *search_cached_data(const struct search_cached *c, size_t *len, int64_t *aux);
+const char *search_cached_note(const struct search_cached *c);
 
 /** Drops a reference (the signature resp_shared wants). */
 void search_cached_release(void *c);

@@ -109,6 +109,17 @@ def test_popular_queries_are_suggested(server, shop):
     got, _ = until(suggested, timeout=4.0)
     assert got and got[0]["text"] == query
 
+    # A query with a typo counts as the query that was run instead, from the
+    # cache too: the typo is never suggested.
+    typo = f"{word.lower()} pilow"
+    for _ in range(4):
+        r = server.get(q("/v1/search", q=typo))
+        assert r["corrected_query"] == query and r["total"] == 1
+    time.sleep(0.4)  # past the popular-query snapshot's refresh period
+    r = server.get(q("/v1/search/suggest", q=f"{word.lower()} p"))  # a prefix not asked before
+    texts = [s["text"] for s in r["suggestions"] if "product_id" not in s]
+    assert texts == [query], texts
+
 
 def test_bad_input_is_a_problem_naming_the_field(server, shop):
     cases = [

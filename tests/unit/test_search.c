@@ -319,7 +319,7 @@ Test(search, cache_answers_only_the_current_catalog)
                       "an unfinished word differs");
     cr_assert_null(search_cache_get(s, key, klen));
     struct search_result r = fx_query(&fx, &p);
-    search_cached_release(search_cache_put(s, key, klen, r.version, 0, "ANSWER", 6, r.total));
+    search_cached_release(search_cache_put(s, key, klen, r.version, 0, "ANSWER", 6, r.total, NULL));
     struct search_cached *c = search_cache_get(s, key, klen);
     cr_assert_not_null(c);
     size_t len;
