@@ -1,10 +1,12 @@
 /* suggest.c — completions for what someone is typing (search.h:
  * search_suggest).
  *
- * Two sources, in this order:
+ * Three sources, in this order:
  *  - popular queries that start with the normalised prefix (qlog.c: only
  *    queries that found something, run at least min_count times — so one
  *    person's query is never shown to others);
+ *  - when the prefix is one unfinished word and few popular queries match,
+ *    the most frequent words it begins ("wirel" → wireless), at most two;
  *  - product titles that contain every complete word of the prefix and a
  *    word beginning with the last, unfinished one ("wireless headph" →
  *    titles with "wireless" and a word starting "headph"), best sellers
@@ -19,8 +21,9 @@
 #include "search/text.h"
 #include "util/arena.h"
 
-#define PREFIX_WORDS 16 /* completions of the unfinished word that are tried */
-#define MAX_TOKENS   8
+#define PREFIX_WORDS     16 /* completions of the unfinished word that are tried */
+#define MAX_TOKENS       8
+#define WORD_COMPLETIONS 2 /* words completing a one-word prefix */
 
 struct ranked {
     uint32_t slot;
@@ -180,6 +183,15 @@ int search_suggest(struct search *s, const char *prefix, int limit, struct arena
     struct ranked top[2 * SEARCH_SUGGESTIONS];
     pthread_rwlock_rdlock(&s->lock);
     *version = atomic_load(&s->version);
+    if (ntok == 1 && plen && nq < 2) {
+        uint32_t ws[WORD_COMPLETIONS];
+        int nw = lex_prefix(&s->ix->lx, partial, plen, ws, WORD_COMPLETIONS);
+        for (int i = 0; i < nw && n < limit; i++) {
+            const char *w = intern_str(&s->ix->lx.word_ix, ws[i], NULL);
+            if (strcmp(w, partial) && !seen_text(res, n, w))
+                res[n++] = (struct search_suggestion){.text = arena_strdup(a, w)};
+        }
+    }
     int nt = titles(s->ix, stems, slen, ncomplete, partial, plen, top, 2 * limit);
     for (int i = 0; i < nt && n < limit; i++) {
         const char *title = s->ix->text[top[i].slot].title;
