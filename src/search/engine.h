@@ -27,8 +27,6 @@ struct hit {
 /* Per-query working memory, reused across queries (a pool in `struct
  * search`): growable arrays, never shrunk. */
 struct scratch {
-    uint32_t *slots; /* matching documents */
-    size_t slcap;
     uint32_t *brand_count, *cat_count; /* zero between queries */
     size_t bccap, cccap;
     uint32_t *touched_b, *touched_c;

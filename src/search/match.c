@@ -17,12 +17,13 @@
  * documents with all but one are taken instead. Single-word, single-
  * alternative queries skip all this and walk the one posting list.
  *
- * Scoring is lazy: query.c asks for a document's text score only after it
- * passed the filters, so a filtered-out document costs no BM25F, and every
- * document is read once. A word scores idf × (saturated BM25F tf + 0.5 if
- * the word is in the title) with the best of its alternatives, times the
- * alternative's weight (1 for the word itself or a correction, 0.9 for a
- * completion); a document's text score is the sum over the words.
+ * Scoring is lazy: each matching document goes to query.c as soon as it is
+ * found, which asks for its text score only after it passed the filters —
+ * a filtered-out document costs no BM25F, and every document is read once.
+ * The posting cursors are at the document then, so scoring seeks nothing. A word scores idf ×
+ * (saturated BM25F tf + 0.5 if the word is in the title) with the best of its alternatives, times
+ * the alternative's weight (1 for the word itself or a correction, 0.9 for a completion); a
+ * document's text score is the sum over the words.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -190,29 +191,30 @@ static uint32_t next_slot(const struct qterm *qt, int m)
     return min;
 }
 
-/* How many of the `m` terms have `slot` at their cursors; moves past it. */
-static int take_slot(struct qterm *qt, int m, uint32_t slot)
+/* How many of the `m` terms have `slot` at their cursors. */
+static int count_at(const struct qterm *qt, int m, uint32_t slot)
 {
     int hits = 0;
-    for (int i = 0; i < m; i++) {
-        bool hit = false;
+    for (int i = 0; i < m; i++)
         for (int a = 0; a < qt[i].nalt; a++) {
-            struct qalt *x = &qt[i].alt[a];
+            const struct qalt *x = &qt[i].alt[a];
             if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                x->pos++;
-                hit = true;
+                hits++;
+                break;
             }
         }
-        hits += hit;
-    }
     return hits;
 }
 
-static void push_slot(struct scratch *sc, size_t *n, uint32_t slot)
+/* Moves every cursor of the first `m` terms that is at `slot` past it. */
+static void step_past(struct qterm *qt, int m, uint32_t slot)
 {
-    if (*n == sc->slcap)
-        scratch_reserve((void **)&sc->slots, &sc->slcap, *n + 1, sizeof *sc->slots);
-    sc->slots[(*n)++] = slot;
+    for (int i = 0; i < m; i++)
+        for (int a = 0; a < qt[i].nalt; a++) {
+            struct qalt *x = &qt[i].alt[a];
+            if (x->pos < x->t->n && x->t->p[x->pos].slot == slot)
+                x->pos++;
+        }
 }
 
 static int qterm_cmp(const void *a, const void *b)
@@ -223,11 +225,12 @@ static int qterm_cmp(const void *a, const void *b)
     return x->ids[0] < y->ids[0] ? -1 : x->ids[0] > y->ids[0];
 }
 
+/* Each matching document goes to query_consider as soon as it is found,
+ * with every cursor at (or just before) it, so scoring it seeks nothing. */
 void match_run(struct qctx *q)
 {
     struct qterm *qt = q->terms;
     int m = q->nterms;
-    struct scratch *sc = q->sc;
     bool unmatched = false;
     for (int i = 0; i < m; i++)
         unmatched |= qt[i].nalt == 0;
@@ -239,29 +242,30 @@ void match_run(struct qctx *q)
             query_consider(q, t->p[i].slot, &t->p[i]);
         return;
     }
-    size_t n = 0;
+    bool found = false;
     if (!unmatched) {
         /* Every word: the rarest word's slots, kept when every other has them. */
         qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
         for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
-            take_slot(qt, 1, s);
             bool all = true;
             for (int i = 1; i < m && all; i++)
                 all = term_has(&qt[i], s);
-            if (all)
-                push_slot(sc, &n, s);
+            if (all) {
+                found = true;
+                query_consider(q, s, NULL);
+            }
+            step_past(qt, 1, s);
         }
     }
-    if (n == 0 && m >= 2) {
+    if (!found && m >= 2) {
         /* All but one word. */
         rewind_all(qt, m);
-        for (uint32_t s = next_slot(qt, m); s != UINT32_MAX; s = next_slot(qt, m))
-            if (take_slot(qt, m, s) >= m - 1)
-                push_slot(sc, &n, s);
+        for (uint32_t s = next_slot(qt, m); s != UINT32_MAX; s = next_slot(qt, m)) {
+            if (count_at(qt, m, s) >= m - 1)
+                query_consider(q, s, NULL);
+            step_past(qt, m, s);
+        }
     }
-    rewind_all(qt, m); /* scoring walks the postings again, in the same order */
-    for (size_t i = 0; i < n; i++)
-        query_consider(q, sc->slots[i], NULL);
 }
 
 float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const struct posting *single)

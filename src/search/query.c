@@ -18,7 +18,6 @@
  * the last key of a page, so the next page is "keys after this one": stable
  * for a fixed catalog, whatever the page size, with no duplicates or skips.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +115,13 @@ static inline void sort_key(const struct qctx *q, const struct doc *d, float sco
 {
     *k2 = d->id;
     switch (q->sort) {
-    case SEARCH_SORT_RELEVANCE:
-        *k1 = -llround((double)score * 1e9);
+    case SEARCH_SORT_RELEVANCE: {
+        /* A non-negative float's bits order like the float: exact and cheap. */
+        uint32_t bits;
+        memcpy(&bits, &score, sizeof bits);
+        *k1 = -(int64_t)bits;
         break;
+    }
     case SEARCH_SORT_POPULARITY:
         *k1 = -d->sales;
         break;

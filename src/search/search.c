@@ -140,7 +140,6 @@ void search_free(struct search *s)
     rcache_free(s->cache);
     for (struct scratch *sc = s->pool, *next; sc; sc = next) {
         next = sc->next;
-        free(sc->slots);
         free(sc->brand_count);
         free(sc->cat_count);
         free(sc->touched_b);
