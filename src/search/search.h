@@ -172,7 +172,8 @@ struct search_cached *search_cache_get(struct search *s, const char *key, size_t
 
 /** Stores an answer computed at `version` and returns a reference to it
  *  (NULL when the cache is off). `ttl_ms` > 0 also expires it (for answers
- *  that depend on more than the catalog); `aux` and `note` (a string, or
+ *  that depend on more than the catalog) after 3/4 to 5/4 of it, spread by
+ *  key so that answers cached together expire apart; `aux` and `note` (a string, or
  *  NULL) are kept with it — the total, and the query to count as run. */
 struct search_cached *search_cache_put(struct search *s, const char *key, size_t klen,
                                        uint64_t version, int64_t ttl_ms, const char *data,
