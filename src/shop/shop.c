@@ -1,5 +1,6 @@
 #include "shop/shop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "shop/account.h"
@@ -47,7 +48,13 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
-    shop->payments = payments_new(shop, gateway_sim_new(shop->store, shop->cfg.sim_timeout_ms));
+    /* The simulated gateway keeps its books beside the shop's database. */
+    char gw_path[4096];
+    snprintf(gw_path, sizeof gw_path, "%s-gateway.db", db_path);
+    struct gateway *gw = gateway_sim_new(gw_path, shop->cfg.sim_timeout_ms, pb);
+    if (!gw)
+        goto fail;
+    shop->payments = payments_new(shop, gw);
     if (flashsale_load_key(shop, pb) != SHOP_OK)
         goto fail;
     shop->categories = category_tree_new();
