@@ -161,8 +161,34 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
     return db;
 }
 
+/* SHOPD_SQL_AUDIT=path: appends the query plan of every statement this
+ * connection prepared, for finding full scans (tests/api/test_sql_plans.py). */
+static void audit_plans(struct db *db)
+{
+    const char *path = getenv("SHOPD_SQL_AUDIT");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    for (size_t i = 0; i < db->cap; i++) {
+        if (!db->cache[i].st)
+            continue;
+        const char *sql = sqlite3_sql(db->cache[i].st);
+        char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+        sqlite3_stmt *p = NULL;
+        if (q && sqlite3_prepare_v2(db->h, q, -1, &p, NULL) == SQLITE_OK)
+            while (sqlite3_step(p) == SQLITE_ROW)
+                fprintf(f, "%s\t%s\n", (const char *)sqlite3_column_text(p, 3), sql);
+        sqlite3_finalize(p);
+        sqlite3_free(q);
+    }
+    fclose(f);
+}
+
 static void db_close(struct db *db)
 {
+    audit_plans(db);
     for (size_t i = 0; i < db->cap; i++)
         if (db->cache[i].st)
             sqlite3_finalize(db->cache[i].st);

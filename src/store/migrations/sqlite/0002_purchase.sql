@@ -178,6 +178,7 @@ CREATE TABLE refund_allocations (
     next_attempt_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX refund_allocations_refund ON refund_allocations (refund_id);
+CREATE INDEX refund_allocations_payment ON refund_allocations (payment_id);
 CREATE INDEX refund_allocations_pending ON refund_allocations (status, next_attempt_at);
 
 -- Idempotency-Key (IETF draft): the first request's outcome, kept 24 h.
