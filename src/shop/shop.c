@@ -11,6 +11,7 @@
 #include "shop/payment.h"
 #include "shop/pricing.h"
 #include "shop/product_cache.h"
+#include "shop/session_cache.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/consumers.h"
@@ -45,6 +46,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->sessions = session_cache_new(200000);
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
@@ -104,5 +106,6 @@ void shop_close(struct shop *shop)
     payments_free(shop->payments);
     pricing_free(shop->pricing);
     product_cache_free(shop->products);
+    session_cache_free(shop->sessions);
     free(shop);
 }

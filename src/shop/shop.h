@@ -23,6 +23,7 @@ struct pricing;
 struct payments;
 struct housekeeping;
 struct scheduler;
+struct session_cache;
 
 struct shop {
     struct store *store;
@@ -30,6 +31,7 @@ struct shop {
     int64_t instance_id;              /* this process, in the events it writes */
     struct category_tree *categories; /* category.c */
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
+    struct session_cache *sessions;   /* resolved tokens (session_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
     struct pricing *pricing;          /* shipping and tax (pricing.c) */
