@@ -50,7 +50,7 @@ def main():
     out = os.path.join(run.OUT, "flash")
     os.makedirs(out, exist_ok=True)
     db = os.path.join(out, "flash.db")
-    for f in (db, db + "-wal", db + "-shm"):
+    for f in (db + suffix for base in ("", "-gateway.db") for suffix in (base, base + "-wal", base + "-shm")):
         if os.path.exists(f):
             os.remove(f)
     subprocess.run([run.SHOPD, "seed", "--products", "1000", "--users", "100", "--db", db],
