@@ -88,9 +88,10 @@
  *
  * 64 B hot attributes + ~90 B of text bookkeeping + display strings
  * (~100–200 B) + 4 B per distinct word + 8 B per posting (one per distinct
- * term; ~40–60 for a product with a paragraph of description) + the
- * id map: about 0.7–1 KB per product, measured and logged at start as
- * `search.built` {products, ms, bytes, bytes_per_product}.
+ * term, ~25–60 for a title and a paragraph of description) + the id map.
+ * Measured on `shopd seed --products 100000` (95,880 published): 623 B per
+ * product, 57 MiB, built in 0.7 s — logged at start as `search.built`
+ * {products, ms, bytes, bytes_per_product} and exported in /metrics.
  */
 #include "search/search.h"
 
