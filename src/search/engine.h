@@ -45,6 +45,11 @@ struct search {
     pthread_mutex_t write_mu;
     struct index *ix;
     _Atomic uint64_t version; /* bumped, under `lock`, by every visible change */
+    /* A change of sales counts alone (every order makes one) bumps the
+     * version at most once a second — the popularity order of cached answers
+     * may lag by that much — so that orders do not empty the result cache. */
+    _Atomic int64_t bumped_ms; /* when the version last changed */
+    atomic_bool sales_pending; /* a sales change is not yet in the version */
 
     struct text_stemmers *stem;
     struct rcache *cache; /* NULL when off */

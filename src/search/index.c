@@ -211,8 +211,9 @@ static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
     return true;
 }
 
-/* Sets the attributes; true when any differs from before. */
-static bool doc_set_attrs(struct doc *d, const struct doc_src *src)
+/* Sets the attributes; INDEX_CHANGED when a shown one differs, INDEX_SALES
+ * when only the sales count does, INDEX_SAME otherwise. */
+static enum index_change doc_set_attrs(struct doc *d, const struct doc_src *src)
 {
     struct doc old = *d;
     d->id = src->id;
@@ -223,9 +224,11 @@ static bool doc_set_attrs(struct doc *d, const struct doc_src *src)
     d->rating_count = src->rating_count;
     d->in_stock = src->in_stock;
     d->boost = doc_boost(d);
-    return old.price != d->price || old.created_at != d->created_at || old.sales != d->sales ||
-           old.rating_sum != d->rating_sum || old.rating_count != d->rating_count ||
-           old.in_stock != d->in_stock || old.id != d->id;
+    if (old.price != d->price || old.created_at != d->created_at ||
+        old.rating_sum != d->rating_sum || old.rating_count != d->rating_count ||
+        old.in_stock != d->in_stock || old.id != d->id)
+        return INDEX_CHANGED;
+    return old.sales != d->sales ? INDEX_SALES : INDEX_SAME;
 }
 
 static void stamps_reserve(uint32_t **stamp, uint32_t **pos, uint32_t *cap, uint32_t n)
@@ -372,11 +375,11 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     uint32_t slot = idmap_get(&ix->by_id, src->id);
     if (slot != MAP_NONE && ix->text[slot].text_hash == th) {
         /* Same words: only attributes and display strings may differ. */
-        bool changed = doc_set_attrs(&ix->docs[slot], src);
-        changed |= text_set_strings(&ix->text[slot], src);
-        changed |= ix->text[slot].max_price != src->max_price;
+        enum index_change ch = doc_set_attrs(&ix->docs[slot], src);
+        if (text_set_strings(&ix->text[slot], src) || ix->text[slot].max_price != src->max_price)
+            ch = INDEX_CHANGED;
         ix->text[slot].max_price = src->max_price;
-        return changed ? INDEX_CHANGED : INDEX_SAME;
+        return ch;
     }
     if (slot != MAP_NONE) {
         doc_unpost(ix, slot);

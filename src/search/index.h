@@ -116,10 +116,12 @@ enum shop_err index_load_all(struct index *ix, struct db *db, struct text_stemme
 enum shop_err index_read_product(struct db *db, int64_t id, struct doc_src *src, char **owned,
                                  struct problem *pb);
 
-enum index_change { INDEX_SAME, INDEX_CHANGED, INDEX_NO_CATEGORY };
+enum index_change { INDEX_SAME, INDEX_SALES, INDEX_CHANGED, INDEX_NO_CATEGORY };
 
-/** Inserts or replaces the product. INDEX_SAME when nothing visible
- *  changed; INDEX_NO_CATEGORY (and no change) when its category is unknown.
+/** Inserts or replaces the product. INDEX_CHANGED when something shown
+ *  changed; INDEX_SALES when only the sales count did (it orders, it is not
+ *  shown); INDEX_SAME when nothing did; INDEX_NO_CATEGORY (and no change)
+ *  when its category is unknown.
  *  `bulk` skips per-word trie upkeep (call lex_trie_finish after). */
 enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
                             bool bulk);

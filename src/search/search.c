@@ -65,12 +65,14 @@
  *     only attributes and display strings change, postings untouched;
  *   - otherwise the old postings go and the new ones are inserted into
  *     the same slot (sorted insertion keeps posting lists ascending).
- * If anything visible changed, the catalog version is bumped under the same
- * write lock. A product whose category the index has not seen makes it
- * reload the category tree first. When existing categories are renamed or
- * moved (documents carry their names), the whole index is rebuilt from
- * the database beside the live one — queries keep using the old one — and
- * swapped in under the write lock.
+ * If anything shown changed, the catalog version is bumped under the same
+ * write lock; a change of the sales count alone (every order makes some)
+ * only marks the version stale, and the next cache lookup a second or more
+ * after the last bump bumps it — so orders cannot empty the result cache,
+ * and popularity order in cached answers lags by at most a second. A product whose category the
+ * index has not seen makes it reload the category tree first. When existing categories are renamed
+ * or moved (documents carry their names), the whole index is rebuilt from the database beside the
+ * live one — queries keep using the old one — and swapped in under the write lock.
  *
  * CONCURRENCY
  *
@@ -203,6 +205,14 @@ void scratch_reserve(void **p, size_t *cap, size_t n, size_t size)
 
 /* ---- building and updating ------------------------------------------------------------ */
 
+/* A new catalog version: cached answers of older ones are not served. */
+static void bump(struct search *s)
+{
+    atomic_store(&s->sales_pending, false);
+    atomic_fetch_add(&s->version, 1);
+    atomic_store(&s->bumped_ms, clock_mono_ns() / 1000000);
+}
+
 /* Builds a whole index from `db` and swaps it in. Caller holds write_mu. */
 static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb)
 {
@@ -216,7 +226,7 @@ static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb
     pthread_rwlock_wrlock(&s->lock);
     struct index *old = s->ix;
     s->ix = fresh;
-    atomic_fetch_add(&s->version, 1);
+    bump(s);
     pthread_rwlock_unlock(&s->lock);
     index_free(old);
     s->build_ms = (clock_mono_ns() - t0) / 1000000;
@@ -270,7 +280,7 @@ static enum shop_err categories_locked(struct search *s, struct db *db, struct p
         /* Only additions: apply them to the live index. */
         pthread_rwlock_wrlock(&s->lock);
         err = index_load_categories(s->ix, db, &structural, pb);
-        atomic_fetch_add(&s->version, 1);
+        bump(s);
         pthread_rwlock_unlock(&s->lock);
         db_release(db);
         if (err == SHOP_OK && structural)
@@ -298,7 +308,9 @@ static enum index_change apply(struct search *s, const struct doc_src *src)
     else
         ch = index_put(s->ix, s->stem, src, false);
     if (ch == INDEX_CHANGED)
-        atomic_fetch_add(&s->version, 1);
+        bump(s);
+    else if (ch == INDEX_SALES)
+        atomic_store(&s->sales_pending, true); /* search_version bumps within a second */
     pthread_rwlock_unlock(&s->lock);
     return ch;
 }
@@ -355,6 +367,12 @@ const char *search_sort_name(enum search_sort sort)
 
 uint64_t search_version(struct search *s)
 {
+    if (atomic_load_explicit(&s->sales_pending, memory_order_relaxed) &&
+        clock_mono_ns() / 1000000 - atomic_load(&s->bumped_ms) >= 1000 &&
+        atomic_exchange(&s->sales_pending, false)) {
+        atomic_fetch_add(&s->version, 1);
+        atomic_store(&s->bumped_ms, clock_mono_ns() / 1000000);
+    }
     return atomic_load(&s->version);
 }
 

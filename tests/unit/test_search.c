@@ -331,6 +331,25 @@ Test(search, cache_answers_only_the_current_catalog)
     fx_write(&fx, 7);
     fx_refresh(&fx, 7);
     cr_assert_null(search_cache_get(s, key, klen), "a price change invalidates");
+
+    /* Sales alone (every order) invalidate within a second, not at once. */
+    r = fx_query(&fx, &p);
+    search_cached_release(search_cache_put(s, key, klen, r.version, 0, "B", 1, r.total, NULL));
+    uint64_t v = search_version(s);
+    fx.p[7].sales = 1000000;
+    fx_write(&fx, 7);
+    fx_refresh(&fx, 7);
+    cr_assert_eq(search_version(s), v);
+    c = search_cache_get(s, key, klen);
+    cr_assert_not_null(c, "still served for up to a second");
+    search_cached_release(c);
+    struct search_params pop = fx_params();
+    pop.sort = SEARCH_SORT_POPULARITY;
+    pop.limit = 1;
+    cr_assert_eq(fx_query(&fx, &pop).items[0].id, pid(7), "the index itself has it at once");
+    usleep(1100 * 1000);
+    cr_assert_gt(search_version(s), v);
+    cr_assert_null(search_cache_get(s, key, klen));
     arena_free(a);
     fx_close(&fx);
 }
