@@ -21,6 +21,14 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/me/addresses", api_address_create, AUTH_USER, RATE_WRITE},
     {HTTP_PATCH, "/v1/me/addresses/{id}", api_address_update, AUTH_USER, RATE_WRITE},
     {HTTP_DELETE, "/v1/me/addresses/{id}", api_address_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/wishlist", api_wishlist_list, AUTH_USER, RATE_READ},
+    {HTTP_PUT, "/v1/me/wishlist/{product_id}", api_wishlist_put, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/me/wishlist/{product_id}", api_wishlist_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/devices", api_devices_list, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/me/devices", api_device_register, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/me/devices/{id}", api_device_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/notification-preferences", api_notify_prefs_get, AUTH_USER, RATE_READ},
+    {HTTP_PUT, "/v1/me/notification-preferences", api_notify_prefs_put, AUTH_USER, RATE_WRITE},
 
     /* catalog */
     {HTTP_GET, "/v1/categories", api_categories_list, AUTH_NONE, RATE_READ},
@@ -40,6 +48,14 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/warehouses", api_warehouses_list, AUTH_SELLER, RATE_READ},
     {HTTP_PUT, "/v1/inventory/{variant_id}/{warehouse_id}", api_stock_put, AUTH_SELLER, RATE_WRITE},
     {HTTP_GET, "/v1/inventory/{variant_id}", api_stock_get, AUTH_SELLER, RATE_READ},
+
+    /* notifications (admin) */
+    {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/notifications/fanouts/{id}", api_fanout_get, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/notifications/dead-letters", api_dead_letters_list, AUTH_ADMIN,
+     RATE_READ},
+    {HTTP_POST, "/v1/admin/notifications/dead-letters/{id}/retry", api_dead_letter_retry,
+     AUTH_ADMIN, RATE_WRITE},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

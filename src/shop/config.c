@@ -1,7 +1,10 @@
 #include "shop/config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/log.h"
 
@@ -21,6 +24,19 @@ static int64_t env_i64(const char *name, int64_t dflt, int64_t min, int64_t max)
     return v;
 }
 
+/* A string from the environment (truncated to `len`), or `dflt`. */
+static void env_str(const char *name, const char *dflt, char *out, size_t len)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        s = dflt;
+    if (strlen(s) >= len) {
+        log_event(LOG_WARN, "config.ignored", "{s:s, s:s}", "variable", name, "value", s);
+        s = dflt;
+    }
+    snprintf(out, len, "%s", s);
+}
+
 void config_load(struct shop_config *cfg)
 {
     cfg->session_ttl_ms = env_i64("SHOPD_SESSION_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
@@ -31,4 +47,57 @@ void config_load(struct shop_config *cfg)
     cfg->pwhash_memlimit = env_i64("SHOPD_PWHASH_MEMLIMIT", 19 * 1024 * 1024, 8192, 1LL << 32);
     cfg->pwhash_opslimit = env_i64("SHOPD_PWHASH_OPSLIMIT", 2, 1, 10);
     cfg->product_cache_max = env_i64("SHOPD_PRODUCT_CACHE_MAX", 200000, 0, 10000000);
+
+    const char *rl = getenv("SHOPD_RATE_LIMIT");
+    cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
+
+    env_str("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
+    static const char *const channel_vars[3] = {"SHOPD_NOTIFY_PROVIDER_PUSH",
+                                                "SHOPD_NOTIFY_PROVIDER_EMAIL",
+                                                "SHOPD_NOTIFY_PROVIDER_SMS"};
+    char all[16];
+    env_str("SHOPD_NOTIFY_PROVIDER", "file", all, sizeof all);
+    for (int i = 0; i < 3; i++)
+        env_str(channel_vars[i], all, cfg->notify_provider[i], sizeof cfg->notify_provider[i]);
+    env_str("SHOPD_NOTIFY_WEBHOOK_URL", "", cfg->notify_webhook_url,
+            sizeof cfg->notify_webhook_url);
+    cfg->notify_webhook_conns = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_CONNS", 8, 1, 256);
+    cfg->notify_webhook_batch = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_BATCH", 100, 1, 10000);
+    cfg->notify_webhook_timeout_ms =
+        (int)env_i64("SHOPD_NOTIFY_WEBHOOK_TIMEOUT_MS", 5000, 10, 600000);
+    cfg->notify_senders = (int)env_i64("SHOPD_NOTIFY_SENDERS", 3, 1, 64);
+    cfg->notify_batch = (int)env_i64("SHOPD_NOTIFY_BATCH", 500, 1, 10000);
+    cfg->notify_inflight = (int)env_i64("SHOPD_NOTIFY_INFLIGHT", 20000, 100, 1000000);
+    cfg->notify_max_attempts = (int)env_i64("SHOPD_NOTIFY_MAX_ATTEMPTS", 6, 1, 100);
+    cfg->notify_backoff_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MS", 2000, 1, 86400000);
+    cfg->notify_backoff_max_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);
+    cfg->notify_scan_ms = env_i64("SHOPD_NOTIFY_SCAN_MS", 500, 10, 60000);
+    cfg->fanout_chunk = (int)env_i64("SHOPD_FANOUT_CHUNK", 2000, 1, 100000);
+    cfg->fanout_pause_ms = env_i64("SHOPD_FANOUT_PAUSE_MS", 0, 0, 60000);
+}
+
+bool config_rate(const char *cls, const char *scope, double *rate, int64_t *burst)
+{
+    char name[64];
+    snprintf(name, sizeof name, "SHOPD_RATE_%s_%s", cls, scope);
+    for (char *p = name; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    double r = strtod(s, &end);
+    if (errno || end == s || *end != '/' || !(r >= 0 && r <= 1e9))
+        goto bad;
+    const char *b = end + 1;
+    long long n = strtoll(b, &end, 10);
+    if (errno || end == b || *end || n < 0 || n > 1000000000 || (r > 0 && n < 1))
+        goto bad;
+    *rate = r;
+    *burst = n;
+    return true;
+bad:
+    log_event(LOG_WARN, "config.ignored", "{s:s, s:s}", "variable", name, "value", s);
+    return false;
 }

@@ -1,6 +1,8 @@
 #include "shop/shop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shop/account.h"
 #include "shop/category.h"
@@ -10,6 +12,7 @@
 #include "work/changefeed.h"
 #include "work/consumers.h"
 #include "work/dispatcher.h"
+#include "work/notify_worker.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -22,6 +25,13 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     }
     struct shop *shop = xcalloc(1, sizeof *shop);
     config_load(&shop->cfg);
+    if (!shop->cfg.notify_dir[0]) {
+        /* The file sink lives next to the database by default. */
+        const char *slash = strrchr(db_path, '/');
+        int dirlen = slash ? (int)(slash - db_path) : 1;
+        snprintf(shop->cfg.notify_dir, sizeof shop->cfg.notify_dir, "%.*s/notifications", dirlen,
+                 slash ? db_path : ".");
+    }
     account_set_hash_cost(shop->cfg.pwhash_opslimit, shop->cfg.pwhash_memlimit);
     shop->store = store_open(db_path, NULL, pb);
     if (!shop->store)
@@ -62,6 +72,9 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
         return pb->err;
     store_on_commit(shop->store, kick_dispatcher, shop->dispatcher);
+    shop->notify = notify_engine_start(shop, pb);
+    if (!shop->notify)
+        return pb->err;
     return SHOP_OK;
 }
 
@@ -74,6 +87,7 @@ void shop_close(struct shop *shop)
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
+    notify_engine_stop(shop->notify);
     store_close(shop->store);
     category_tree_free(shop->categories);
     product_cache_free(shop->products);

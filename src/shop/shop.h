@@ -19,6 +19,7 @@ struct category_tree;
 struct product_cache;
 struct changefeed;
 struct dispatcher;
+struct notify_engine;
 
 struct shop {
     struct store *store;
@@ -28,6 +29,7 @@ struct shop {
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
+    struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     _Atomic bool stopping;
 };
 

@@ -4,6 +4,7 @@
 #include "shop/product_cache.h"
 #include "store/store.h"
 #include "work/dispatcher.h"
+#include "work/notify_worker.h"
 
 void shop_render_metrics(struct shop *shop, struct buf *out)
 {
@@ -44,4 +45,6 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)pc.entries);
     if (shop->dispatcher)
         dispatcher_render_metrics(shop->dispatcher, out);
+    if (shop->notify)
+        notify_engine_render_metrics(shop->notify, out);
 }

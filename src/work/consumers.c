@@ -3,9 +3,19 @@
 #include "work/consumers.h"
 
 #include "work/dispatcher.h"
+#include "work/notify_triggers.h"
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
-    (void)d;
+    /* NTF-2: a new shop's consumers start at the newest event, so an old
+     * database does not notify about its history. */
+    dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
+                                         .topics = "price.changed,stock.back_in_stock",
+                                         .fn = notify_on_wishlist_event,
+                                         .from_now = true});
+    dispatcher_add(d, &(struct consumer){.name = "notify.orders",
+                                         .topics = "order.",
+                                         .fn = notify_on_order_event,
+                                         .from_now = true});
 }
