@@ -37,7 +37,7 @@ bool fanout_next_running(struct shop *shop, struct fanout *f)
 
 struct chunk_job {
     const struct fanout *f;
-    int64_t upper, total, now;
+    int64_t upper, total, now, due;
     bool last;
     struct notify_rows *rows;
     int base;  /* rows->n before this chunk (the write may run twice) */
@@ -52,7 +52,7 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
         db,
         "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
         " created_at, updated_at)"
-        " SELECT ?1, w.user_id, c.ch, 0, 0, ?2, ?2, ?2"
+        " SELECT ?1, w.user_id, c.ch, 0, 0, ?6, ?2, ?2"
         " FROM wishlist w LEFT JOIN notification_prefs p ON p.user_id = w.user_id,"
         " " NOTIFY_CHANNELS_FROM " WHERE w.product_id = ?3 AND w.user_id > ?4 AND w.user_id <= ?5"
         " AND " NOTIFY_ELIGIBLE("w.user_id") " ON CONFLICT DO NOTHING"
@@ -64,6 +64,7 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 3, j->f->product_id);
     stmt_bind_i64(st, 4, j->f->cursor);
     stmt_bind_i64(st, 5, j->upper);
+    stmt_bind_i64(st, 6, j->due);
     int rc;
     while ((rc = stmt_step(st)) == STMT_ROW) {
         struct notify_row row = {.id = stmt_i64(st, 0),
@@ -108,8 +109,8 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
     return SHOP_OK;
 }
 
-enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, struct notify_rows *rows,
-                          bool *done, struct problem *pb)
+enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, int64_t lease_ms,
+                          struct notify_rows *rows, bool *done, struct problem *pb)
 {
     struct db *db = store_db(shop->store);
     int64_t total = f->users_total;
@@ -129,6 +130,7 @@ enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, struct
     stmt_bind_i64(st, 3, chunk - 1);
     struct chunk_job j = {
         .f = f, .total = total, .now = clock_now_ms(), .rows = rows, .base = rows->n};
+    j.due = j.now + lease_ms;
     if (stmt_step(st) == STMT_ROW) {
         j.upper = stmt_i64(st, 0);
     } else {

@@ -42,10 +42,12 @@ struct fanout {
 bool fanout_next_running(struct shop *shop, struct fanout *f);
 
 /** Creates the rows of the next chunk of `f`, appends them to `rows` and
- *  advances `f`. *done is set when the fan-out has finished. SHOP_CONFLICT
+ *  advances `f`. The rows are due `lease_ms` from now: the caller queues
+ *  them at once, and the due scan only looks at them if that lease runs
+ *  out (notify_worker.h). *done is set when the fan-out has finished. SHOP_CONFLICT
  *  when another worker moved the cursor first (re-read the fan-out); other
  *  errors come from the store. Either way nothing of this chunk changed. */
-enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, struct notify_rows *rows,
-                          bool *done, struct problem *pb);
+enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, int64_t lease_ms,
+                          struct notify_rows *rows, bool *done, struct problem *pb);
 
 #endif

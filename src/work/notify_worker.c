@@ -104,6 +104,7 @@ struct notify_engine {
     struct idset inflight;
     int inflight_max;
     bool kicked, stop;
+    bool recovering; /* until the first complete due scan (scan_due) */
 
     pthread_t pump;
     pthread_t *senders;
@@ -167,22 +168,34 @@ static void pump_wait(struct notify_engine *e, int64_t ms)
 
 /* Queues rows whose attempt is due and that are not in flight. The set's
  * lock is taken before the read starts, so no sender can take a row out of
- * the set between our snapshot and our check (notify_worker.h). */
+ * the set between our snapshot and our check (notify_worker.h).
+ *
+ * Rows a fan-out queued itself are due only when their lease runs out, so
+ * in steady state this touches failed rows whose backoff is over and
+ * nothing else. Right after start (`e->recovering`) nothing is in flight in
+ * this process, so every pending row — a crashed run's queue — is taken at
+ * once, lease or not, until a scan finds no more than it had room for. */
 static void scan_due(struct notify_engine *e)
 {
     struct db *db = store_db(e->shop->store);
     int queued = 0;
+    bool exhausted = true;
     pthread_mutex_lock(&e->mu);
     int free_slots = e->inflight_max - (int)e->inflight.n;
-    struct stmt *st = free_slots > 0 ? db_prepare(db, "SELECT id, user_id, message_id, channel,"
-                                                      " attempts FROM notifications"
-                                                      " WHERE state IN (0, 2) AND next_at <= ?"
-                                                      " ORDER BY next_at LIMIT ?")
-                                     : NULL;
+    struct stmt *st = NULL;
+    if (free_slots <= 0)
+        exhausted = false;
+    else if (e->recovering)
+        st = db_prepare(db, "SELECT id, user_id, message_id, channel, attempts FROM notifications"
+                            " WHERE state IN (0, 2) AND (state = 0 OR next_at <= ?)"
+                            " ORDER BY next_at LIMIT ?");
+    else
+        st = db_prepare(db, "SELECT id, user_id, message_id, channel, attempts FROM notifications"
+                            " WHERE state IN (0, 2) AND next_at <= ? ORDER BY next_at LIMIT ?");
     if (st) {
         stmt_bind_i64(st, 1, clock_now_ms());
         stmt_bind_i64(st, 2, (int64_t)e->inflight.n + free_slots);
-        while (queued < free_slots && stmt_step(st) == STMT_ROW) {
+        while (stmt_step(st) == STMT_ROW) {
             struct notify_row r = {.id = stmt_i64(st, 0),
                                    .user_id = stmt_i64(st, 1),
                                    .message_id = stmt_i64(st, 2),
@@ -190,11 +203,17 @@ static void scan_due(struct notify_engine *e)
                                    .attempts = (int32_t)stmt_i64(st, 4)};
             if (idset_has(&e->inflight, r.id))
                 continue;
+            if (queued == free_slots) {
+                exhausted = false;
+                break;
+            }
             queue_push(e, &r);
             queued++;
         }
     }
     db_release(db);
+    if (st && exhausted)
+        e->recovering = false;
     if (queued)
         pthread_cond_broadcast(&e->work_cv);
     pthread_mutex_unlock(&e->mu);
@@ -233,7 +252,8 @@ static void *pump_main(void *arg)
                 bool done = false;
                 int64_t before = f.users_done;
                 rows.n = 0;
-                enum shop_err err = fanout_step(e->shop, &f, cfg->fanout_chunk, &rows, &done, &pb);
+                enum shop_err err = fanout_step(e->shop, &f, cfg->fanout_chunk,
+                                                cfg->notify_lease_ms, &rows, &done, &pb);
                 if (err == SHOP_OK) {
                     enqueue(e, rows.v, rows.n);
                     atomic_fetch_add(&e->fanout_users, (uint64_t)(f.users_done - before));
@@ -526,6 +546,7 @@ struct notify_engine *notify_engine_start(struct shop *shop, struct problem *pb)
     e->shop = shop;
     e->cfg = &shop->cfg;
     e->inflight_max = shop->cfg.notify_inflight;
+    e->recovering = true;
     e->ring_cap = e->inflight_max;
     e->ring = xmalloc((size_t)e->ring_cap * sizeof *e->ring);
     idset_init(&e->inflight, (size_t)e->inflight_max);

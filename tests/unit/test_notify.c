@@ -260,13 +260,13 @@ Test(fanout, a_chunk_is_created_once_when_two_workers_race)
     cr_assert(fanout_next_running(shop, &b));
     struct notify_rows rows = {0};
     bool done = false;
-    cr_assert_eq(fanout_step(shop, &a, 2, &rows, &done, &pb), SHOP_OK, "%s", pb.detail);
+    cr_assert_eq(fanout_step(shop, &a, 2, 60000, &rows, &done, &pb), SHOP_OK, "%s", pb.detail);
     cr_assert_not(done);
     cr_assert_eq(rows.n, 2, "user 1: push and email; user 2: nothing");
-    cr_assert_eq(fanout_step(shop, &b, 2, &rows, &done, &pb), SHOP_CONFLICT);
+    cr_assert_eq(fanout_step(shop, &b, 2, 60000, &rows, &done, &pb), SHOP_CONFLICT);
     problem_clear(&pb);
     cr_assert_eq(rows.n, 2, "the losing worker created nothing");
-    cr_assert_eq(fanout_step(shop, &a, 2, &rows, &done, &pb), SHOP_OK);
+    cr_assert_eq(fanout_step(shop, &a, 2, 60000, &rows, &done, &pb), SHOP_OK);
     cr_assert(done);
     cr_assert_eq(rows.n, 3);
     cr_assert_eq(count(shop,
