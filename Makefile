@@ -98,7 +98,7 @@ openapi: $(DEPS_STAMP)
 
 # ---- bench -----------------------------------------------------------------
 bench: shopd
-	bench/run.sh
+	/usr/bin/python3 bench/run.py
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')

@@ -44,6 +44,39 @@ enum shop_err api_warehouses_list(struct req *r);
 enum shop_err api_stock_put(struct req *r);
 enum shop_err api_stock_get(struct req *r);
 
+/* cart.c */
+enum shop_err api_cart_get(struct req *r);
+enum shop_err api_cart_add(struct req *r);
+enum shop_err api_cart_line_update(struct req *r);
+enum shop_err api_cart_line_delete(struct req *r);
+enum shop_err api_cart_save_for_later(struct req *r);
+enum shop_err api_cart_move_to_cart(struct req *r);
+
+/* payments.c */
+enum shop_err api_payment_methods_list(struct req *r);
+enum shop_err api_payment_method_add(struct req *r);
+enum shop_err api_payment_method_delete(struct req *r);
+enum shop_err api_store_credit_get(struct req *r);
+enum shop_err api_store_credit_grant(struct req *r);
+
+/* orders.c */
+enum shop_err api_order_create(struct req *r);
+enum shop_err api_orders_list(struct req *r);
+enum shop_err api_order_get(struct req *r);
+enum shop_err api_order_cancel(struct req *r);
+enum shop_err api_admin_order_status(struct req *r);
+enum shop_err api_admin_order_events(struct req *r);
+enum shop_err api_admin_payments(struct req *r);
+
+/* flashsales.c */
+enum shop_err api_flash_sale_create(struct req *r);
+enum shop_err api_flash_sales_list(struct req *r);
+enum shop_err api_flash_sale_get(struct req *r);
+enum shop_err api_flash_sale_end(struct req *r);
+enum shop_err api_flash_queue_join(struct req *r);
+enum shop_err api_flash_queue_me(struct req *r);
+enum shop_err api_flash_purchase(struct req *r);
+
 /* wishlist.c */
 enum shop_err api_wishlist_list(struct req *r);
 enum shop_err api_wishlist_put(struct req *r);

@@ -21,6 +21,11 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/me/addresses", api_address_create, AUTH_USER, RATE_WRITE},
     {HTTP_PATCH, "/v1/me/addresses/{id}", api_address_update, AUTH_USER, RATE_WRITE},
     {HTTP_DELETE, "/v1/me/addresses/{id}", api_address_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/payment-methods", api_payment_methods_list, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/me/payment-methods", api_payment_method_add, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/me/payment-methods/{id}", api_payment_method_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/store-credit", api_store_credit_get, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/admin/users/{id}/store-credit", api_store_credit_grant, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/me/wishlist", api_wishlist_list, AUTH_USER, RATE_READ},
     {HTTP_PUT, "/v1/me/wishlist/{product_id}", api_wishlist_put, AUTH_USER, RATE_WRITE},
     {HTTP_DELETE, "/v1/me/wishlist/{product_id}", api_wishlist_delete, AUTH_USER, RATE_WRITE},
@@ -48,6 +53,32 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/warehouses", api_warehouses_list, AUTH_SELLER, RATE_READ},
     {HTTP_PUT, "/v1/inventory/{variant_id}/{warehouse_id}", api_stock_put, AUTH_SELLER, RATE_WRITE},
     {HTTP_GET, "/v1/inventory/{variant_id}", api_stock_get, AUTH_SELLER, RATE_READ},
+
+    /* cart */
+    {HTTP_GET, "/v1/cart", api_cart_get, AUTH_ANY, RATE_READ},
+    {HTTP_POST, "/v1/cart/lines", api_cart_add, AUTH_ANY, RATE_WRITE},
+    {HTTP_PATCH, "/v1/cart/lines/{id}", api_cart_line_update, AUTH_ANY, RATE_WRITE},
+    {HTTP_DELETE, "/v1/cart/lines/{id}", api_cart_line_delete, AUTH_ANY, RATE_WRITE},
+    {HTTP_POST, "/v1/cart/lines/{id}/save-for-later", api_cart_save_for_later, AUTH_ANY, RATE_WRITE},
+    {HTTP_POST, "/v1/cart/lines/{id}/move-to-cart", api_cart_move_to_cart, AUTH_ANY, RATE_WRITE},
+
+    /* orders */
+    {HTTP_POST, "/v1/orders", api_order_create, AUTH_USER, RATE_CHECKOUT},
+    {HTTP_GET, "/v1/orders", api_orders_list, AUTH_USER, RATE_READ},
+    {HTTP_GET, "/v1/orders/{id}", api_order_get, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/orders/{id}/cancel", api_order_cancel, AUTH_USER, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/orders/{id}/status", api_admin_order_status, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/orders/{id}/events", api_admin_order_events, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
+
+    /* flash sales */
+    {HTTP_POST, "/v1/admin/flash-sales", api_flash_sale_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/flash-sales", api_flash_sales_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_POST, "/v1/admin/flash-sales/{id}/end", api_flash_sale_end, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/flash-sales/{id}", api_flash_sale_get, AUTH_NONE, RATE_READ},
+    {HTTP_POST, "/v1/flash-sales/{id}/queue", api_flash_queue_join, AUTH_USER, RATE_QUEUE},
+    {HTTP_GET, "/v1/flash-sales/{id}/queue/me", api_flash_queue_me, AUTH_USER, RATE_QUEUE},
+    {HTTP_POST, "/v1/flash-sales/{id}/purchase", api_flash_purchase, AUTH_USER, RATE_CHECKOUT},
 
     /* notifications (admin) */
     {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},

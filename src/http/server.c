@@ -161,7 +161,6 @@ static void render_problem(struct req *r)
     if (r->out_free)
         r->out_free(r->out_free_cls);
     r->out_free = NULL;
-    r->nheaders = 0;
     resp_json(r, status, body);
     r->ctype = "application/problem+json";
     if (r->pb.retry_after > 0)

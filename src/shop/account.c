@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shop/cart.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -139,7 +140,9 @@ static enum shop_err guest_end(struct db *db, int64_t guest_id, int64_t user_id,
 {
     if (!guest_id)
         return SHOP_OK;
-    (void)user_id;
+    enum shop_err e = cart_merge_guest(db, guest_id, user_id, pb);
+    if (e != SHOP_OK)
+        return e;
     struct stmt *st = db_prepare(db, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND"
                                      " kind = 'guest' AND revoked_at IS NULL");
     if (!st)

@@ -25,7 +25,7 @@ static int64_t env_i64(const char *name, int64_t dflt, int64_t min, int64_t max)
 }
 
 /* A string from the environment (truncated to `len`), or `dflt`. */
-static void env_str(const char *name, const char *dflt, char *out, size_t len)
+static void env_copy(const char *name, const char *dflt, char *out, size_t len)
 {
     const char *s = getenv(name);
     if (!s || !*s)
@@ -35,6 +35,12 @@ static void env_str(const char *name, const char *dflt, char *out, size_t len)
         s = dflt;
     }
     snprintf(out, len, "%s", s);
+}
+
+static const char *env_str(const char *name, const char *dflt)
+{
+    const char *s = getenv(name);
+    return s && *s ? s : dflt;
 }
 
 void config_load(struct shop_config *cfg)
@@ -48,18 +54,36 @@ void config_load(struct shop_config *cfg)
     cfg->pwhash_opslimit = env_i64("SHOPD_PWHASH_OPSLIMIT", 2, 1, 10);
     cfg->product_cache_max = env_i64("SHOPD_PRODUCT_CACHE_MAX", 200000, 0, 10000000);
 
+    snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
+    cfg->reservation_ttl_ms = env_i64("SHOPD_RESERVATION_TTL", 600, 1, 86400) * 1000;
+    cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
+    cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
+    cfg->idempotency_ttl_ms = env_i64("SHOPD_IDEMPOTENCY_TTL", 86400, 1, 30 * 86400) * 1000;
+    cfg->free_shipping_cents = env_i64("SHOPD_FREE_SHIPPING_CENTS", 3500, 0, 100000000);
+    cfg->shipping_rates = env_str("SHOPD_SHIPPING", "standard=499+100,express=1499+200");
+    cfg->tax_rates = env_str("SHOPD_TAX_RATES", NULL);
+    cfg->gateway_attempts = (int)env_i64("SHOPD_GATEWAY_ATTEMPTS", 3, 1, 10);
+    cfg->gateway_backoff_ms = env_i64("SHOPD_GATEWAY_BACKOFF_MS", 40, 0, 10000);
+    cfg->breaker_failures = (int)env_i64("SHOPD_BREAKER_FAILURES", 10, 1, 10000);
+    cfg->breaker_open_ms = env_i64("SHOPD_BREAKER_OPEN_MS", 5000, 1, 600000);
+    cfg->sim_timeout_ms = env_i64("SHOPD_SIM_TIMEOUT_MS", 0, 0, 60000);
+    cfg->payment_deadline_ms = env_i64("SHOPD_PAYMENT_DEADLINE", 30, 1, 3600) * 1000;
+    cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
+    cfg->flash_token_ttl_ms = env_i64("SHOPD_FLASH_TOKEN_TTL", 300, 1, 86400) * 1000;
+    cfg->flash_tick_ms = env_i64("SHOPD_FLASH_TICK_MS", 50, 5, 10000);
+
     const char *rl = getenv("SHOPD_RATE_LIMIT");
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
 
-    env_str("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
+    env_copy("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
     static const char *const channel_vars[3] = {"SHOPD_NOTIFY_PROVIDER_PUSH",
                                                 "SHOPD_NOTIFY_PROVIDER_EMAIL",
                                                 "SHOPD_NOTIFY_PROVIDER_SMS"};
     char all[16];
-    env_str("SHOPD_NOTIFY_PROVIDER", "file", all, sizeof all);
+    env_copy("SHOPD_NOTIFY_PROVIDER", "file", all, sizeof all);
     for (int i = 0; i < 3; i++)
-        env_str(channel_vars[i], all, cfg->notify_provider[i], sizeof cfg->notify_provider[i]);
-    env_str("SHOPD_NOTIFY_WEBHOOK_URL", "", cfg->notify_webhook_url,
+        env_copy(channel_vars[i], all, cfg->notify_provider[i], sizeof cfg->notify_provider[i]);
+    env_copy("SHOPD_NOTIFY_WEBHOOK_URL", "", cfg->notify_webhook_url,
             sizeof cfg->notify_webhook_url);
     cfg->notify_webhook_conns = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_CONNS", 8, 1, 256);
     cfg->notify_webhook_batch = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_BATCH", 100, 1, 10000);

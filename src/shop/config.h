@@ -17,6 +17,30 @@ struct shop_config {
     int64_t pwhash_opslimit;  /* argon2id passes, default 2 */
     int64_t product_cache_max;/* product pages kept rendered, default 200,000 */
 
+    /* purchase path */
+    char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */
+    int64_t reservation_ttl_ms;    /* SHOPD_RESERVATION_TTL (s), default 600 */
+    int64_t guest_cart_ttl_ms;     /* SHOPD_GUEST_CART_TTL (s), idle guest carts, default 7 days */
+    int64_t user_cart_ttl_ms;      /* SHOPD_USER_CART_TTL (s), idle user carts, default 30 days */
+    int64_t idempotency_ttl_ms;    /* SHOPD_IDEMPOTENCY_TTL (s), default 24 h */
+    int64_t free_shipping_cents;   /* SHOPD_FREE_SHIPPING_CENTS, standard is free above, default 3500 */
+    const char *shipping_rates;    /* SHOPD_SHIPPING: "standard=499+100,express=1499+200"
+                                      (base + per started kg above the first) */
+    const char *tax_rates;         /* SHOPD_TAX_RATES: "US-WA=650,GB=2000,…" basis points;
+                                      replaces the built-in table when set */
+    int gateway_attempts;          /* SHOPD_GATEWAY_ATTEMPTS, tries per call, default 3 */
+    int64_t gateway_backoff_ms;    /* SHOPD_GATEWAY_BACKOFF_MS, first retry delay, default 40 */
+    int breaker_failures;          /* SHOPD_BREAKER_FAILURES, consecutive failures to open, default 10 */
+    int64_t breaker_open_ms;       /* SHOPD_BREAKER_OPEN_MS, how long it stays open, default 5000 */
+    int64_t sim_timeout_ms;        /* SHOPD_SIM_TIMEOUT_MS, the simulated gateway's timeouts, default 0 */
+    int64_t payment_deadline_ms;   /* SHOPD_PAYMENT_DEADLINE (s): after it, reconciliation may
+                                      settle a payment still pending, default 30 */
+    int64_t housekeeping_ms;       /* SHOPD_HOUSEKEEPING_MS, sweeper period, default 1000 */
+
+    /* flash sales */
+    int64_t flash_token_ttl_ms;    /* SHOPD_FLASH_TOKEN_TTL (s), purchase tokens, default 300 */
+    int64_t flash_tick_ms;         /* SHOPD_FLASH_TICK_MS, scheduler period, default 50 */
+
     /* Rate limiting (http/ratelimit.c holds the table of rates and bursts;
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */
     bool rate_limit;          /* SHOPD_RATE_LIMIT=off disables it (benchmarks), default on */

@@ -258,8 +258,9 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
         snprintf(title, sizeof title, "%s %s %s %s %s", brand, adj, adj2, leaf->noun, model);
     else
         snprintf(title, sizeof title, "%s %s %s %s", brand, adj, leaf->noun, model);
-    const char *f1 = seed_features[below(rng, seed_features_count)];
-    const char *f2 = seed_features[below(rng, seed_features_count)];
+    int i1 = below(rng, seed_features_count);
+    const char *f1 = seed_features[i1];
+    const char *f2 = seed_features[(i1 + 1 + below(rng, seed_features_count - 1)) % seed_features_count];
     snprintf(desc, sizeof desc,
              "The %s %s %s is made for %s. It comes with %s and %s. "
              "A %s choice among %s, backed by %s customer support.",

@@ -6,12 +6,18 @@
 
 #include "shop/account.h"
 #include "shop/category.h"
+#include "shop/flashsale.h"
+#include "ext/gateway.h"
 #include "shop/outbox.h"
+#include "shop/payment.h"
+#include "shop/pricing.h"
 #include "shop/product_cache.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/consumers.h"
 #include "work/dispatcher.h"
+#include "work/housekeeping.h"
+#include "work/scheduler.h"
 #include "work/notify_worker.h"
 #include "util/log.h"
 #include "util/token.h"
@@ -48,6 +54,12 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->pricing = pricing_new(&shop->cfg, pb);
+    if (!shop->pricing)
+        goto fail;
+    shop->payments = payments_new(shop, gateway_sim_new(shop->store, shop->cfg.sim_timeout_ms));
+    if (flashsale_load_key(shop, pb) != SHOP_OK)
+        goto fail;
     shop->categories = category_tree_new();
     if (category_tree_load(shop->categories, store_db(shop->store), pb) != SHOP_OK)
         goto fail;
@@ -67,15 +79,20 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     shop->changefeed = changefeed_start(shop, pb);
     if (!shop->changefeed)
         return pb->err;
+    /* Before the threads that trigger notifications (consumers, scheduler). */
+    shop->notify = notify_engine_start(shop, pb);
+    if (!shop->notify)
+        return pb->err;
     shop->dispatcher = dispatcher_new(shop);
     consumers_register(shop, shop->dispatcher);
     if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
         return pb->err;
     store_on_commit(shop->store, kick_dispatcher, shop->dispatcher);
-    shop->notify = notify_engine_start(shop, pb);
-    if (!shop->notify)
+    shop->housekeeping = housekeeping_start(shop, pb);
+    if (!shop->housekeeping)
         return pb->err;
-    return SHOP_OK;
+    shop->scheduler = scheduler_start(shop, pb);
+    return shop->scheduler ? SHOP_OK : pb->err;
 }
 
 void shop_close(struct shop *shop)
@@ -83,6 +100,8 @@ void shop_close(struct shop *shop)
     if (!shop)
         return;
     atomic_store(&shop->stopping, true);
+    scheduler_stop(shop->scheduler);
+    housekeeping_stop(shop->housekeeping);
     changefeed_stop(shop->changefeed);
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
@@ -90,6 +109,8 @@ void shop_close(struct shop *shop)
     notify_engine_stop(shop->notify);
     store_close(shop->store);
     category_tree_free(shop->categories);
+    payments_free(shop->payments);
+    pricing_free(shop->pricing);
     product_cache_free(shop->products);
     free(shop);
 }

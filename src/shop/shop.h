@@ -19,6 +19,10 @@ struct category_tree;
 struct product_cache;
 struct changefeed;
 struct dispatcher;
+struct pricing;
+struct payments;
+struct housekeeping;
+struct scheduler;
 struct notify_engine;
 
 struct shop {
@@ -29,6 +33,11 @@ struct shop {
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
+    struct pricing *pricing;          /* shipping and tax (pricing.c) */
+    struct payments *payments;        /* gateway, retries, breaker (payment.c) */
+    struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
+    struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
+    unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     _Atomic bool stopping;
 };

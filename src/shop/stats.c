@@ -1,6 +1,8 @@
 #include "shop/stats.h"
 
 #include "shop/shop.h"
+#include "shop/flashsale.h"
+#include "shop/payment.h"
 #include "shop/product_cache.h"
 #include "store/store.h"
 #include "work/dispatcher.h"
@@ -43,6 +45,9 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "shopd_product_cache_entries %llu\n",
                (unsigned long long)pc.hits, (unsigned long long)pc.misses,
                (unsigned long long)pc.entries);
+    flashsale_render_metrics(shop, out);
+    if (shop->payments)
+        payments_render_metrics(shop->payments, out);
     if (shop->dispatcher)
         dispatcher_render_metrics(shop->dispatcher, out);
     if (shop->notify)

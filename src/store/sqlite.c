@@ -117,7 +117,7 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
-             "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-8000;%s",
+             "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-8000;%s",
              s->opts.sync_normal ? "NORMAL" : "FULL",
              writer ? "" : "PRAGMA query_only=ON;");
     if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
@@ -129,6 +129,13 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
         problem_set(pb, SHOP_UNAVAILABLE, "cannot configure %s", s->path);
         sqlite3_close(h);
         return NULL;
+    }
+    if (writer) {
+        /* Grow the file in large steps: every connection maps the file, and
+         * each change of its size makes all of them remap (TLB shootdowns
+         * on every core). */
+        int chunk = 64 << 20;
+        sqlite3_file_control(h, "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
     }
     struct db *db = xcalloc(1, sizeof *db);
     db->h = h;

@@ -4,10 +4,13 @@
 
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
+#include "work/order_log.h"
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
+    dispatcher_add(d, &(struct consumer){.name = "order-log", .topics = "order.",
+                                         .fn = order_log_consume});
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",

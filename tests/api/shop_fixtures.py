@@ -50,3 +50,60 @@ class Shop:
                 assert r.status == 200, r
             p = r.body
         return p
+
+
+ADDRESS = {"name": "Ann Buyer", "line1": "1 Pike St", "city": "Seattle", "region": "WA",
+           "postal_code": "98101", "country": "US"}
+CARDS = {"visa": "4242424242424242", "mastercard": "5555555555554444", "amex": "378282246310005",
+         "declined": "4000000000000002", "insufficient": "4000000000009995",
+         "expired": "4000000000000069", "cvc": "4000000000000127", "error": "4000000000000119",
+         "flaky": "4000000000000226", "timeout_captured": "4000000000000333",
+         "timeout_none": "4000000000000440"}
+
+
+class Buyer:
+    """A customer with a default address and a card."""
+
+    def __init__(self, server, card="visa", address=None):
+        self.s = server
+        self.token, self.user = server.user()
+        r = server.post("/v1/me/addresses", address or ADDRESS, token=self.token)
+        assert r.status == 201, r
+        self.address = r["id"]
+        self.card = self.add_card(card)
+
+    def add_card(self, which="visa"):
+        r = self.s.post("/v1/me/payment-methods", {"type": "card", "number": CARDS[which],
+                                                   "exp_month": 12, "exp_year": 2031,
+                                                   "cvc": "1234" if which == "amex" else "123"},
+                        token=self.token)
+        assert r.status == 201, r
+        return r["id"]
+
+    def add(self, variant_id, quantity=1):
+        return self.s.post("/v1/cart/lines", {"variant_id": variant_id, "quantity": quantity},
+                           token=self.token)
+
+    def checkout(self, key=None, card=None, body=None, **kw):
+        body = body or {"shipping_address_id": self.address,
+                        "payments": [{"payment_method_id": card or self.card}],
+                        "shipping_method": "standard"}
+        return self.s.post("/v1/orders", body, token=self.token,
+                           headers={"Idempotency-Key": key or "k-" + uid()}, **kw)
+
+    def buy(self, variant_id, quantity=1, **kw):
+        r = self.add(variant_id, quantity)
+        assert r.status == 201, r
+        return self.checkout(**kw)
+
+
+def stock_of(server, shop, variant_id):
+    r = server.get(f"/v1/inventory/{variant_id}", token=shop.admin)
+    assert r.status == 200, r
+    return r["total"]
+
+
+def ledger(server, shop, order_id):
+    r = server.get(f"/v1/admin/payments?order_id={order_id}", token=shop.admin)
+    assert r.status == 200, r
+    return r["data"]

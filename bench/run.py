@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""shopd load benchmarks (`make bench`).
+
+Seeds a 100,000-product shop, starts the optimised ./shopd and, as the
+reference, nginx serving one product page's JSON bytes as a static file, then
+drives both with wrk over loopback (-t1 -c64 -d10s --latency, 3 runs, the
+median) and prints each figure beside its target and the nginx ratio. Writes
+bench/RESULTS.md.
+
+usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
+names: product, browse, cart_add, cart_get, checkout, ceiling, search, fanout
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+OUT = os.path.join(BENCH, "out")
+SHOPD = os.path.join(ROOT, "shopd")
+PRODUCTS = 100000
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+
+def wrk_once(url, duration, script=None, args=(), connections=64):
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", os.path.join(BENCH, "lua", script)]
+    cmd.append(url)
+    if args:
+        cmd += ["--", *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    bad = int(non2xx.group(1)) if non2xx else 0
+    lat = dict(re.findall(r"\s+(50|99)%\s+(\S+)", out))
+    return {"rps": rps, "ok_rps": rps * (total - bad) / total if total else 0, "non2xx": bad,
+            "total": total, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"])}
+
+
+def wrk_median(url, runs, duration, script=None, args_for_run=lambda i: (), warmup=0):
+    if warmup:
+        wrk_once(url, warmup, script, args_for_run(-1))
+    results = [wrk_once(url, duration, script, args_for_run(i)) for i in range(runs)]
+    med = {k: statistics.median(r[k] for r in results) for k in ("rps", "ok_rps", "p50", "p99")}
+    med["non2xx"] = sum(r["non2xx"] for r in results)
+    med["runs"] = [round(r["ok_rps"]) for r in results]
+    return med
+
+
+class Shopd:
+    def __init__(self, db, env=None):
+        self.port = free_port()
+        self.db = db
+        self.log = open(os.path.join(OUT, "shopd.log"), "ab")
+        self.env = dict(os.environ, SHOPD_LOG_LEVEL="warn", **(env or {}))
+        self.proc = subprocess.Popen([SHOPD, "serve", "--port", str(self.port), "--db", db,
+                                      "--access-log", os.path.join(OUT, "access.log")],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_http(self.url + "/healthz")
+
+    def metric(self, name):
+        with urllib.request.urlopen(self.url + "/metrics") as r:
+            text = r.read().decode()
+        m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+        return float(m.group(1)) if m else None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+class Nginx:
+    """nginx serving one product page's bytes as a static file."""
+
+    def __init__(self, body):
+        self.port = free_port()
+        d = os.path.join(OUT, "nginx")
+        os.makedirs(os.path.join(d, "www"), exist_ok=True)
+        with open(os.path.join(d, "www", "product.json"), "wb") as f:
+            f.write(body)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes auto;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {d}/access.log;
+  default_type application/json;
+  client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;
+  uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;
+  server {{ listen 127.0.0.1:{self.port}; root {d}/www; }}
+}}
+""")
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        sh("nginx", "-c", conf, "-p", d)
+        self.pidfile = os.path.join(d, "nginx.pid")
+        self.url = f"http://127.0.0.1:{self.port}/product.json"
+        wait_http(self.url)
+
+    def stop(self):
+        with open(self.pidfile) as f:
+            os.kill(int(f.read()), signal.SIGQUIT)
+
+
+def fmt_row(name, m, target, ref=None):
+    ratio = f"{m['ok_rps'] / ref:.2f}×" if ref else ""
+    return (f"| {name} | {m['ok_rps']:,.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio} | {target} |"
+            f" {' / '.join(f'{r:,}' for r in m['runs'])} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    only = set(filter(None, a.only.split(",")))
+    want = lambda n: not only or n in only  # noqa: E731
+
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    db = os.path.join(OUT, "bench.db")
+    rows, notes = [], []
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+
+    t0 = time.time()
+    sh(SHOPD, "seed", "--products", str(PRODUCTS), "--users", "1000", "--db", db,
+       stdout=subprocess.DEVNULL)
+    notes.append(f"seed: {PRODUCTS:,} products in {time.time() - t0:.1f} s")
+    runs, dur = a.runs, a.duration
+    per_run = 70000
+    sh(sys.executable, os.path.join(BENCH, "setup_buyers.py"), db, OUT,
+       str(per_run * (runs + 1) if want("checkout") else 1000), "20000")
+
+    srv = Shopd(db, {"SHOPD_RATE_LIMIT": "off"})
+    try:
+        first = open(os.path.join(OUT, "products.txt")).readline().strip()
+        with urllib.request.urlopen(f"{srv.url}/v1/products/{first}") as r:
+            page = r.read()
+        ref = None
+        if want("product") or want("browse"):
+            ngx = Nginx(page)
+            try:
+                n = wrk_median(ngx.url, runs, dur, warmup=2)
+                ref = n["ok_rps"]
+                rows.append(fmt_row(f"nginx static ({len(page)} B product JSON)", n, "reference"))
+            finally:
+                ngx.stop()
+        if want("product"):
+            m = wrk_median(srv.url, runs, dur, "products.lua",
+                           lambda i: [os.path.join(OUT, "products.txt")], warmup=5)
+            rows.append(fmt_row("GET /v1/products/{random id}", m, "≥ 40,000, p99 < 10 ms", ref))
+        if want("browse"):
+            with urllib.request.urlopen(f"{srv.url}/v1/categories") as r:
+                cats = json.loads(r.read())
+            leaf = cats[0]["children"][0]["id"]
+            m = wrk_median(f"{srv.url}/v1/products?category={leaf}&sort=price_asc&limit=20", runs,
+                           dur, warmup=2)
+            rows.append(fmt_row(f"GET /v1/products?category={leaf}&sort=price_asc&limit=20", m,
+                                "≥ 10,000", ref))
+        if want("cart_add"):
+            m = wrk_median(srv.url, runs, dur, "cart_add.lua",
+                           lambda i: [os.path.join(OUT, "shoppers.csv"),
+                                      os.path.join(OUT, "variants.txt")])
+            rows.append(fmt_row("POST /v1/cart/lines (20,000 shoppers)", m, "≥ 15,000, p99 < 20 ms"))
+        if want("cart_get"):
+            m = wrk_median(srv.url, runs, dur, "cart_get.lua",
+                           lambda i: [os.path.join(OUT, "shoppers.csv")])
+            rows.append(fmt_row("GET /v1/cart (20,000 shoppers)", m, "≥ 20,000"))
+        if want("checkout"):
+            w0, c0 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
+            m = wrk_median(srv.url, runs, dur, "checkout.lua",
+                           lambda i: [os.path.join(OUT, "buyers.csv"), str((i + 1) * per_run)],
+                           warmup=2)
+            w1, c1 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
+            rows.append(fmt_row("POST /v1/orders, durable (distinct buyers, simulated gateway)", m,
+                                "≥ 5,000 orders/s, p99 < 50 ms"))
+            notes.append(f"checkout: {m['non2xx']} non-2xx answers over all runs; group commit"
+                         f" averaged {(w1 - w0) / max(1, c1 - c0):.1f} writes per commit"
+                         f" (largest batch {srv.metric('shopd_store_max_batch'):.0f})")
+    finally:
+        srv.stop()
+
+    if want("ceiling") or want("checkout"):
+        exe = os.path.join(OUT, "sqlite_ceiling")
+        sh("cc", "-O2", "-o", exe, os.path.join(BENCH, "sqlite_ceiling.c"), "-lsqlite3")
+        one = statistics.median(float(subprocess.run([exe, os.path.join(OUT, f"ceil{i}.db"), "3", "1"],
+                                                     check=True, capture_output=True, text=True).stdout)
+                                for i in range(3))
+        grp = statistics.median(float(subprocess.run([exe, os.path.join(OUT, f"ceilg{i}.db"), "3", "32"],
+                                                     check=True, capture_output=True, text=True).stdout)
+                                for i in range(3))
+        notes.append(f"raw SQLite ceiling (checkout-like transaction, WAL, synchronous=FULL):"
+                     f" {one:,.0f}/s one per commit, {grp:,.0f}/s with 32 per commit")
+
+    extra = []
+    for name, script in (("search", "search.sh"), ("fanout", "fanout.sh")):
+        path = os.path.join(BENCH, script)
+        if want(name) and only and os.path.exists(path):
+            extra.append(subprocess.run([path], cwd=ROOT, capture_output=True, text=True).stdout)
+
+    header = ("| scenario | req/s (2xx, median) | p50 ms | p99 ms | vs nginx | target | runs |\n"
+              "|---|---|---|---|---|---|---|")
+    table = header + "\n" + "\n".join(rows)
+    report = (f"# Benchmark results\n\nCommit `{commit}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
+              f" this 2-core machine, loopback. Command: `make bench` (`bench/run.py"
+              f"{' --only ' + a.only if a.only else ''}`).\nwrk -t1 -c64 -d{dur}s --latency,"
+              f" median of {runs} runs (each run listed).\n\n{table}\n\n"
+              + "".join(f"- {n}\n" for n in notes) + "".join(extra))
+    print(report)
+    if not a.no_write and not only:
+        with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
+            f.write(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,472 @@
+#include "shop/cart.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "shop/address.h"
+#include "shop/catalog.h"
+#include "shop/inventory.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+/* ---- finding the cart -------------------------------------------------------- */
+
+/* The caller's cart id (0 when there is none yet). */
+static int64_t cart_of(struct db *db, const struct principal *who, char *checkout_key, size_t len)
+{
+    struct stmt *st = who->user_id
+                          ? db_prepare(db, "SELECT id, coalesce(checkout_key, '') FROM carts"
+                                           " WHERE user_id = ?")
+                          : db_prepare(db, "SELECT id, coalesce(checkout_key, '') FROM carts"
+                                           " WHERE guest_id = ?");
+    if (!st)
+        return 0;
+    stmt_bind_i64(st, 1, who->user_id ? who->user_id : who->guest_id);
+    if (stmt_step(st) != STMT_ROW)
+        return 0;
+    if (checkout_key)
+        snprintf(checkout_key, len, "%s", stmt_text(st, 1));
+    return stmt_i64(st, 0);
+}
+
+/* The caller's cart, created when missing; refuses a cart being checked out. */
+static enum shop_err cart_for_write(struct db *db, const struct principal *who, int64_t now,
+                                    int64_t *id, struct problem *pb)
+{
+    char key[256] = "";
+    *id = cart_of(db, who, key, sizeof key);
+    if (*id && key[0])
+        return problem_set(pb, SHOP_CONFLICT, "the cart is being checked out; try again shortly");
+    if (*id) {
+        struct stmt *st = db_prepare(db, "UPDATE carts SET updated_at = ? WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "touching the cart");
+        stmt_bind_i64(st, 1, now);
+        stmt_bind_i64(st, 2, *id);
+        return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "touching the cart");
+    }
+    struct stmt *st = db_prepare(db, "INSERT INTO carts (user_id, guest_id, created_at, updated_at)"
+                                     " VALUES (?, ?, ?, ?) RETURNING id");
+    if (!st)
+        return db_fail(db, pb, "creating the cart");
+    if (who->user_id) {
+        stmt_bind_i64(st, 1, who->user_id);
+        stmt_bind_null(st, 2);
+    } else {
+        stmt_bind_null(st, 1);
+        stmt_bind_i64(st, 2, who->guest_id);
+    }
+    stmt_bind_i64(st, 3, now);
+    stmt_bind_i64(st, 4, now);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "creating the cart");
+    *id = stmt_i64(st, 0);
+    return SHOP_OK;
+}
+
+/* ---- writes -------------------------------------------------------------------- */
+
+enum cart_op { OP_ADD, OP_SET, OP_REMOVE, OP_SAVE, OP_UNSAVE };
+
+struct cart_job {
+    const struct principal *who;
+    enum cart_op op;
+    int64_t variant_id, line_id, quantity, now;
+};
+
+/* Refuses a quantity above what is available, saying how many are. */
+static enum shop_err check_available(struct db *db, int64_t variant_id, int64_t want,
+                                     struct problem *pb)
+{
+    int64_t available = inventory_available(db, variant_id);
+    if (want <= available)
+        return SHOP_OK;
+    problem_extra(pb, "available", json_integer(available));
+    problem_extra(pb, "variant_id", json_integer(variant_id));
+    return problem_field(pb, SHOP_CONFLICT, "quantity", "only %lld available",
+                         (long long)available);
+}
+
+static enum shop_err add_line(struct db *db, struct cart_job *j, int64_t cart, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT v.price_cents, p.status, p.currency FROM variants v"
+                                     " JOIN products p ON p.id = v.product_id WHERE v.id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the variant");
+    stmt_bind_i64(st, 1, j->variant_id);
+    if (stmt_step(st) != STMT_ROW || strcmp(stmt_text(st, 1), "published") != 0)
+        return problem_field(pb, SHOP_INVALID, "variant_id", "no variant %lld for sale",
+                             (long long)j->variant_id);
+    int64_t price = stmt_i64(st, 0);
+    char currency[4];
+    snprintf(currency, sizeof currency, "%s", stmt_text(st, 2));
+
+    st = db_prepare(db, "SELECT coalesce(currency, ''), (SELECT count(*) FROM cart_lines"
+                        " WHERE cart_id = carts.id) FROM carts WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the cart");
+    stmt_bind_i64(st, 1, cart);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading the cart");
+    const char *cart_currency = stmt_text(st, 0);
+    int64_t nlines = stmt_i64(st, 1);
+    if (*cart_currency && strcmp(cart_currency, currency) != 0)
+        return problem_field(pb, SHOP_INVALID, "variant_id",
+                             "priced in %s; this cart is in %s", currency, cart_currency);
+    bool set_currency = !*cart_currency;
+
+    int64_t have = 0;
+    st = db_prepare(db, "SELECT quantity FROM cart_lines WHERE cart_id = ? AND variant_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the cart");
+    stmt_bind_i64(st, 1, cart);
+    stmt_bind_i64(st, 2, j->variant_id);
+    bool exists = stmt_step(st) == STMT_ROW;
+    if (exists)
+        have = stmt_i64(st, 0);
+    else if (nlines >= CART_LINES_MAX)
+        return problem_field(pb, SHOP_INVALID, "variant_id", "a cart holds at most %d lines",
+                             CART_LINES_MAX);
+    if (have + j->quantity > CART_QTY_MAX)
+        return problem_field(pb, SHOP_INVALID, "quantity",
+                             "at most %d of one item per cart (%lld already in it)", CART_QTY_MAX,
+                             (long long)have);
+    if (check_available(db, j->variant_id, have + j->quantity, pb) != SHOP_OK)
+        return pb->err;
+    st = db_prepare(db, "INSERT INTO cart_lines (cart_id, variant_id, quantity, price_at_add_cents,"
+                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (cart_id, variant_id) DO UPDATE SET"
+                        " quantity = cart_lines.quantity + excluded.quantity, saved_for_later = 0,"
+                        " updated_at = excluded.updated_at");
+    if (!st)
+        return db_fail(db, pb, "adding to the cart");
+    stmt_bind_i64(st, 1, cart);
+    stmt_bind_i64(st, 2, j->variant_id);
+    stmt_bind_i64(st, 3, j->quantity);
+    stmt_bind_i64(st, 4, price);
+    stmt_bind_i64(st, 5, j->now);
+    stmt_bind_i64(st, 6, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "adding to the cart");
+    if (!set_currency)
+        return SHOP_OK;
+    st = db_prepare(db, "UPDATE carts SET currency = ? WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "adding to the cart");
+    stmt_bind_text(st, 1, currency);
+    stmt_bind_i64(st, 2, cart);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "adding to the cart");
+}
+
+static enum shop_err change_line(struct db *db, struct cart_job *j, int64_t cart, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT variant_id, quantity FROM cart_lines WHERE id = ?"
+                                     " AND cart_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the cart");
+    stmt_bind_i64(st, 1, j->line_id);
+    stmt_bind_i64(st, 2, cart);
+    if (stmt_step(st) != STMT_ROW)
+        return problem_set(pb, SHOP_NOT_FOUND, "no line %lld in your cart", (long long)j->line_id);
+    int64_t variant = stmt_i64(st, 0), quantity = stmt_i64(st, 1);
+    switch (j->op) {
+    case OP_REMOVE:
+        st = db_prepare(db, "DELETE FROM cart_lines WHERE id = ?");
+        break;
+    case OP_SET:
+        if (j->quantity > quantity && check_available(db, variant, j->quantity, pb) != SHOP_OK)
+            return pb->err;
+        st = db_prepare(db, "UPDATE cart_lines SET quantity = ?2, updated_at = ?3 WHERE id = ?1");
+        break;
+    case OP_SAVE:
+        st = db_prepare(db, "UPDATE cart_lines SET saved_for_later = 1, updated_at = ?3"
+                            " WHERE id = ?1 AND ?2 = ?2");
+        break;
+    case OP_UNSAVE:
+        if (check_available(db, variant, quantity, pb) != SHOP_OK)
+            return pb->err;
+        st = db_prepare(db, "UPDATE cart_lines SET saved_for_later = 0, updated_at = ?3"
+                            " WHERE id = ?1 AND ?2 = ?2");
+        break;
+    default:
+        return problem_set(pb, SHOP_INTERNAL, "unknown cart operation");
+    }
+    if (!st)
+        return db_fail(db, pb, "changing the cart");
+    stmt_bind_i64(st, 1, j->line_id);
+    if (j->op != OP_REMOVE) {
+        stmt_bind_i64(st, 2, j->quantity);
+        stmt_bind_i64(st, 3, j->now);
+    }
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "changing the cart");
+}
+
+static enum shop_err cart_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct cart_job *j = arg;
+    int64_t cart;
+    if (j->op != OP_ADD) {
+        char key[256] = "";
+        cart = cart_of(db, j->who, key, sizeof key);
+        if (!cart)
+            return problem_set(pb, SHOP_NOT_FOUND, "no line %lld in your cart",
+                               (long long)j->line_id);
+        if (key[0])
+            return problem_set(pb, SHOP_CONFLICT, "the cart is being checked out; try again shortly");
+        return change_line(db, j, cart, pb);
+    }
+    if (cart_for_write(db, j->who, j->now, &cart, pb) != SHOP_OK)
+        return pb->err;
+    return add_line(db, j, cart, pb);
+}
+
+static enum shop_err run(struct shop *shop, struct cart_job *j, struct problem *pb)
+{
+    j->now = clock_now_ms();
+    return store_write(shop->store, cart_write, j, pb);
+}
+
+enum shop_err cart_add(struct shop *shop, const struct principal *who, int64_t variant_id,
+                       int64_t quantity, struct problem *pb)
+{
+    if (quantity < 1 || quantity > CART_QTY_MAX)
+        return problem_field(pb, SHOP_INVALID, "quantity", "must be between 1 and %d",
+                             CART_QTY_MAX);
+    return run(shop, &(struct cart_job){.who = who, .op = OP_ADD, .variant_id = variant_id,
+                                        .quantity = quantity}, pb);
+}
+
+enum shop_err cart_set_quantity(struct shop *shop, const struct principal *who, int64_t line_id,
+                                int64_t quantity, struct problem *pb)
+{
+    if (quantity < 1 || quantity > CART_QTY_MAX)
+        return problem_field(pb, SHOP_INVALID, "quantity", "must be between 1 and %d",
+                             CART_QTY_MAX);
+    return run(shop, &(struct cart_job){.who = who, .op = OP_SET, .line_id = line_id,
+                                        .quantity = quantity}, pb);
+}
+
+enum shop_err cart_remove(struct shop *shop, const struct principal *who, int64_t line_id,
+                          struct problem *pb)
+{
+    return run(shop, &(struct cart_job){.who = who, .op = OP_REMOVE, .line_id = line_id}, pb);
+}
+
+enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who, int64_t line_id,
+                                  bool saved, struct problem *pb)
+{
+    return run(shop, &(struct cart_job){.who = who, .op = saved ? OP_SAVE : OP_UNSAVE,
+                                        .line_id = line_id}, pb);
+}
+
+/* ---- the summary ----------------------------------------------------------------- */
+
+static void default_destination(struct db *db, int64_t user_id, char *country, char *region)
+{
+    struct stmt *st = db_prepare(db, "SELECT country, coalesce(region, '') FROM addresses"
+                                     " WHERE user_id = ? AND is_default = 1");
+    if (st) {
+        stmt_bind_i64(st, 1, user_id);
+        if (stmt_step(st) == STMT_ROW) {
+            snprintf(country, 3, "%s", stmt_text(st, 0));
+            snprintf(region, 101, "%s", stmt_text(st, 1));
+        }
+    }
+}
+
+static json_t *warning(const char *type, int64_t line_id, const char *message)
+{
+    return json_pack("{s:s, s:I, s:s}", "type", type, "line_id", (json_int_t)line_id, "message",
+                     message);
+}
+
+enum shop_err cart_get(struct shop *shop, const struct principal *who, const struct cart_dest *dest,
+                       json_t **out, struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    char key[256] = "";
+    int64_t cart = cart_of(db, who, key, sizeof key);
+    char country[3] = "", region[101] = "";
+    if (dest && dest->country) {
+        snprintf(country, sizeof country, "%s", dest->country);
+        snprintf(region, sizeof region, "%s", dest->region ? dest->region : "");
+    } else if (who->user_id) {
+        default_destination(db, who->user_id, country, region);
+    }
+    enum ship_method method = dest ? dest->method : SHIP_STANDARD;
+
+    json_t *lines = json_array(), *warnings = json_array();
+    int64_t subtotal = 0, weight = 0, items = 0;
+    const char *currency = shop->cfg.currency;
+    char cur[4] = "";
+    struct stmt *st = db_prepare(
+        db, "SELECT l.id, l.variant_id, v.product_id, p.title, v.sku, v.options, l.quantity,"
+            " v.price_cents, l.price_at_add_cents, l.saved_for_later, v.weight_grams, p.status,"
+            " p.currency, (SELECT coalesce(sum(s.on_hand - s.reserved), 0) FROM stock s"
+            "   WHERE s.variant_id = v.id)"
+            " FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
+            " JOIN products p ON p.id = v.product_id WHERE l.cart_id = ? ORDER BY l.id");
+    if (cart && st) {
+        stmt_bind_i64(st, 1, cart);
+        while (stmt_step(st) == STMT_ROW) {
+            int64_t id = stmt_i64(st, 0), qty = stmt_i64(st, 6), price = stmt_i64(st, 7);
+            int64_t at_add = stmt_i64(st, 8), available = stmt_i64(st, 13);
+            bool saved = stmt_i64(st, 9) != 0;
+            bool for_sale = !strcmp(stmt_text(st, 11), "published");
+            snprintf(cur, sizeof cur, "%s", stmt_text(st, 12));
+            json_t *opts = json_loads(stmt_text(st, 5), 0, NULL);
+            json_array_append_new(
+                lines, json_pack("{s:I, s:I, s:I, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:b, s:I, s:b}",
+                                 "id", (json_int_t)id, "variant_id", (json_int_t)stmt_i64(st, 1),
+                                 "product_id", (json_int_t)stmt_i64(st, 2), "title",
+                                 stmt_text(st, 3), "sku", stmt_text(st, 4), "options",
+                                 opts ? opts : json_object(), "quantity", (json_int_t)qty,
+                                 "unit_price_cents", (json_int_t)price, "line_total_cents",
+                                 (json_int_t)(price * qty), "price_at_add_cents",
+                                 (json_int_t)at_add, "saved_for_later", saved, "available",
+                                 (json_int_t)available, "in_stock", available > 0));
+            if (saved)
+                continue;
+            char msg[120];
+            if (!for_sale) {
+                json_array_append_new(warnings,
+                                      warning("unavailable", id, "this item is no longer for sale"));
+                continue;
+            }
+            if (price != at_add) {
+                snprintf(msg, sizeof msg, "the price changed from %lld to %lld cents since you"
+                         " added it", (long long)at_add, (long long)price);
+                json_array_append_new(warnings, warning(price < at_add ? "price_dropped"
+                                                                        : "price_increased",
+                                                        id, msg));
+            }
+            if (available < qty) {
+                snprintf(msg, sizeof msg, "only %lld available; %lld in your cart",
+                         (long long)available, (long long)qty);
+                json_array_append_new(warnings, warning("insufficient_stock", id, msg));
+            }
+            subtotal += price * qty;
+            weight += stmt_i64(st, 10) * qty;
+            items += qty;
+        }
+    }
+    if (cur[0])
+        currency = cur;
+    int64_t shipping = items ? pricing_shipping(shop->pricing, method, weight, subtotal) : 0;
+    int64_t tax = country[0] ? pricing_apply_bp(subtotal, pricing_tax_bp(shop->pricing, country,
+                                                                          region))
+                             : 0;
+    json_t *destination = country[0] ? json_pack("{s:s, s:s?}", "country", country, "region",
+                                                 region[0] ? region : NULL)
+                                     : json_null();
+    *out = json_pack("{s:o, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:b, s:o, s:o}",
+                     "id", cart ? json_integer(cart) : json_null(), "currency", currency, "lines",
+                     lines, "item_count", (json_int_t)items, "subtotal_cents",
+                     (json_int_t)subtotal, "discount_cents", (json_int_t)0, "shipping_cents",
+                     (json_int_t)shipping, "tax_cents", (json_int_t)tax, "total_cents",
+                     (json_int_t)(subtotal + shipping + tax), "shipping_method",
+                     pricing_method_name(method), "destination", destination, "tax_estimated",
+                     country[0] != 0, "promotions", json_array(), "warnings", warnings);
+    json_object_set_new(*out, "checkout_in_progress", json_boolean(key[0] != 0));
+    db_read_end(db);
+    (void)pb;
+    return SHOP_OK;
+}
+
+/* ---- merge and purge -------------------------------------------------------------- */
+
+enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
+                               struct problem *pb)
+{
+    int64_t guest = db_scalar_i64(db, "SELECT id FROM carts WHERE guest_id = ?", guest_id, 0);
+    if (!guest)
+        return SHOP_OK;
+    struct principal who = {.user_id = user_id};
+    int64_t mine;
+    int64_t now = clock_now_ms();
+    if (cart_for_write(db, &who, now, &mine, pb) != SHOP_OK) {
+        /* The user's cart is being checked out: keep the guest cart as is. */
+        problem_clear(pb);
+        return SHOP_OK;
+    }
+    /* Larger quantity wins for variants in both carts; the others move over
+     * while the line limit and the currency allow. */
+    struct stmt *st = db_prepare(db, "UPDATE cart_lines SET quantity = max(quantity, (SELECT"
+                                     " g.quantity FROM cart_lines g WHERE g.cart_id = ?1 AND"
+                                     " g.variant_id = cart_lines.variant_id)), updated_at = ?3"
+                                     " WHERE cart_id = ?2 AND variant_id IN (SELECT variant_id"
+                                     " FROM cart_lines WHERE cart_id = ?1)");
+    if (!st)
+        return db_fail(db, pb, "merging carts");
+    stmt_bind_i64(st, 1, guest);
+    stmt_bind_i64(st, 2, mine);
+    stmt_bind_i64(st, 3, now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "merging carts");
+    st = db_prepare(db, "UPDATE carts SET currency = coalesce(currency, (SELECT currency FROM carts"
+                        " WHERE id = ?1)) WHERE id = ?2");
+    if (!st)
+        return db_fail(db, pb, "merging carts");
+    stmt_bind_i64(st, 1, guest);
+    stmt_bind_i64(st, 2, mine);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "merging carts");
+    st = db_prepare(db, "UPDATE cart_lines SET cart_id = ?2 WHERE id IN (SELECT g.id FROM cart_lines g"
+                        " WHERE g.cart_id = ?1 AND NOT EXISTS (SELECT 1 FROM cart_lines u WHERE"
+                        " u.cart_id = ?2 AND u.variant_id = g.variant_id)"
+                        " AND (SELECT currency FROM carts WHERE id = ?1) IS"
+                        " (SELECT currency FROM carts WHERE id = ?2)"
+                        " ORDER BY g.id LIMIT max(0, ?3 - (SELECT count(*) FROM cart_lines"
+                        " WHERE cart_id = ?2)))");
+    if (!st)
+        return db_fail(db, pb, "merging carts");
+    stmt_bind_i64(st, 1, guest);
+    stmt_bind_i64(st, 2, mine);
+    stmt_bind_i64(st, 3, CART_LINES_MAX);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "merging carts");
+    st = db_prepare(db, "DELETE FROM carts WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "merging carts");
+    stmt_bind_i64(st, 1, guest);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "merging carts");
+}
+
+struct purge_job {
+    int64_t guest_before, user_before, deleted;
+};
+
+static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct purge_job *j = arg;
+    struct stmt *st = db_prepare(db, "DELETE FROM carts WHERE checkout_key IS NULL AND"
+                                     " ((guest_id IS NOT NULL AND updated_at < ?) OR"
+                                     " (user_id IS NOT NULL AND updated_at < ?))");
+    if (!st)
+        return db_fail(db, pb, "purging carts");
+    stmt_bind_i64(st, 1, j->guest_before);
+    stmt_bind_i64(st, 2, j->user_before);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "purging carts");
+    j->deleted = db_changes(db);
+    /* Guest sessions that have expired and own no cart any more. */
+    st = db_prepare(db, "DELETE FROM sessions WHERE kind = 'guest' AND expires_at < ? AND"
+                        " NOT EXISTS (SELECT 1 FROM carts WHERE guest_id = sessions.id)");
+    if (!st)
+        return db_fail(db, pb, "purging guest sessions");
+    stmt_bind_i64(st, 1, clock_now_ms());
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "purging guest sessions");
+}
+
+enum shop_err cart_purge(struct shop *shop, int64_t *deleted, struct problem *pb)
+{
+    int64_t now = clock_now_ms();
+    struct purge_job j = {.guest_before = now - shop->cfg.guest_cart_ttl_ms,
+                          .user_before = now - shop->cfg.user_cart_ttl_ms};
+    enum shop_err e = store_write(shop->store, purge_write, &j, pb);
+    if (deleted)
+        *deleted = j.deleted;
+    return e;
+}

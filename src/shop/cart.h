@@ -1,0 +1,69 @@
+/* cart.h — carts for users and guests (CRT-1…4, ACC-2).
+ *
+ * A cart belongs to a user or to a guest session. Lines are per variant
+ * (quantity 1–CART_QTY_MAX, at most CART_LINES_MAX lines, one currency per
+ * cart). Adding checks live availability (409 with `available` when short)
+ * but reserves nothing: stock is only held at checkout. While a checkout of
+ * the cart is in flight the cart is locked (409).
+ *
+ * The summary is recomputed from live prices on every read: lines, subtotal,
+ * discount (promotions arrive with their own module), shipping and tax for a
+ * destination (query, else the user's default address), total, and warnings
+ * when a price changed since the line was added or stock fell below the
+ * quantity.
+ *
+ * On login or registration the guest cart merges into the user's: per
+ * variant the larger quantity wins; then the guest cart is gone.
+ * Idle carts are purged: guests' after cfg.guest_cart_ttl_ms, users' after
+ * cfg.user_cart_ttl_ms.
+ */
+#ifndef SHOP_SHOP_CART_H
+#define SHOP_SHOP_CART_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shop/account.h"
+#include "shop/pricing.h"
+#include "util/problem.h"
+
+struct shop;
+struct db;
+
+#define CART_LINES_MAX 100
+#define CART_QTY_MAX 99
+
+/** Where the summary prices shipping and tax; all optional. */
+struct cart_dest {
+    const char *country, *region;
+    enum ship_method method;
+};
+
+enum shop_err cart_get(struct shop *shop, const struct principal *who, const struct cart_dest *dest,
+                       json_t **out, struct problem *pb);
+
+/** Adds `quantity` of a variant (to an existing line of it, or a new one). */
+enum shop_err cart_add(struct shop *shop, const struct principal *who, int64_t variant_id,
+                       int64_t quantity, struct problem *pb);
+
+/** Sets a line's quantity. */
+enum shop_err cart_set_quantity(struct shop *shop, const struct principal *who, int64_t line_id,
+                                int64_t quantity, struct problem *pb);
+
+enum shop_err cart_remove(struct shop *shop, const struct principal *who, int64_t line_id,
+                          struct problem *pb);
+
+/** Moves a line to "saved for later" or back to the cart. */
+enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who, int64_t line_id,
+                                  bool saved, struct problem *pb);
+
+/** Inside a write function: merges guest `guest_id`'s cart into user
+ *  `user_id`'s (larger quantity wins) and deletes the guest cart. */
+enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
+                               struct problem *pb);
+
+/** Deletes idle carts; *deleted gets how many. */
+enum shop_err cart_purge(struct shop *shop, int64_t *deleted, struct problem *pb);
+
+#endif

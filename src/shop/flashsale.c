@@ -1,0 +1,976 @@
+/* flashsale.c — flash sales: units set aside, a FIFO waiting room, purchase
+ * tokens, exactly N units sold (FLS-1…3).
+ *
+ * Units. Creating a sale reserves its N units in stock (stock.reserved,
+ * audited as "reserve" with ref flash_sale:<id>; per warehouse in
+ * flash_sale_stock), so ordinary shoppers cannot buy them. The sale then
+ * accounts for every unit in exactly one bucket:
+ *
+ *     quantity = sold + in_flight + held + remaining
+ *
+ *   held       admitted customers' tokens hold units (FIFO fairness: the
+ *              earliest joiners are guaranteed theirs)
+ *   in_flight  a checkout took them (they sit in the order's reservations)
+ *   sold       the order was paid
+ *   remaining  unallocated
+ *
+ * Every move between buckets is a conditional UPDATE inside one write
+ * transaction, and CHECK (sold + in_flight + held <= quantity) backs it, so
+ * no interleaving of buyers, processes or crashes can sell unit N+1.
+ *
+ * Waiting room, per customer (flash_sale_queue.status):
+ *
+ *     waiting ──admit (scheduler, in position order, admit_per_second)──► admitted
+ *     admitted ──purchase begins──► purchasing ──paid──► purchased
+ *                                       └──payment failed──► admitted (token still good)
+ *     admitted ──token expires (its units return to remaining)──► expired
+ *     waiting | admitted ──sale ends──► expired
+ *
+ * Positions are assigned in the writer transaction (max + 1), so they follow
+ * commit order: first come, first served. An admission holds
+ * min(per_customer_limit, remaining) units; admissions continue when none
+ * are left (such a token can still buy what others' tokens give back).
+ *
+ * Tokens are HMAC-SHA256(key, "sale:user:admitted_at"), base64url: nothing
+ * to store or leak, and a token for one customer or sale is useless for
+ * another. The key is generated once per database (settings table) so every
+ * process agrees.
+ *
+ * Sale status: scheduled → live (scheduler, at starts_at; writes
+ * flash_sale.started, which notifies wishlisters) → ended (at ends_at or by
+ * an admin: unsold units go back to stock, open admissions expire). Shown
+ * as sold_out while live with every unit sold.
+ */
+#include "shop/flashsale.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/catalog.h"
+#include "shop/changes.h"
+#include "shop/inventory.h"
+#include "shop/outbox.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/jsonx.h"
+#include "util/log.h"
+
+#define ADMIT_PER_TICK_MAX 5000
+#define MAX_WAREHOUSES 64
+
+/* ---- tokens ------------------------------------------------------------------------ */
+
+static void token_for(const unsigned char key[32], int64_t sale, int64_t user, int64_t admitted_at,
+                      char out[FLASH_TOKEN_LEN + 1])
+{
+    char msg[80];
+    int n = snprintf(msg, sizeof msg, "%lld:%lld:%lld", (long long)sale, (long long)user,
+                     (long long)admitted_at);
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256(mac, (const unsigned char *)msg, (unsigned long long)n, key);
+    sodium_bin2base64(out, FLASH_TOKEN_LEN + 1, mac, sizeof mac,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+struct key_job {
+    unsigned char key[32];
+};
+
+static enum shop_err key_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct key_job *j = arg;
+    unsigned char fresh[32];
+    char hex[65];
+    randombytes_buf(fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+    struct stmt *st = db_prepare(db, "INSERT INTO settings (key, value) VALUES"
+                                     " ('flash_token_key', ?) ON CONFLICT (key) DO NOTHING");
+    if (!st)
+        return db_fail(db, pb, "creating the token key");
+    stmt_bind_text(st, 1, hex);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "creating the token key");
+    st = db_prepare(db, "SELECT value FROM settings WHERE key = 'flash_token_key'");
+    if (!st || stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading the token key");
+    size_t len = 0;
+    if (sodium_hex2bin(j->key, sizeof j->key, stmt_text(st, 0), (size_t)stmt_len(st, 0), NULL, &len,
+                       NULL) != 0 ||
+        len != sizeof j->key)
+        return problem_set(pb, SHOP_INTERNAL, "the token key is corrupt");
+    return SHOP_OK;
+}
+
+enum shop_err flashsale_load_key(struct shop *shop, struct problem *pb)
+{
+    struct key_job j;
+    if (store_write(shop->store, key_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    memcpy(shop->token_key, j.key, sizeof shop->token_key);
+    return SHOP_OK;
+}
+
+/* ---- reading a sale ------------------------------------------------------------------ */
+
+struct sale {
+    int64_t id, variant_id, product_id, quantity, sold, in_flight, held, price_cents;
+    int64_t starts_at, ends_at, per_customer_limit, admit_per_second, admitted_through;
+    int64_t last_admit_at, created_at, started_at, ended_at;
+    char status[12], currency[4];
+};
+
+#define SALE_COLS                                                                                 \
+    "id, variant_id, product_id, quantity, sold, in_flight, held, price_cents, starts_at,"       \
+    " ends_at, per_customer_limit, admit_per_second, admitted_through, last_admit_at,"           \
+    " created_at, coalesce(started_at, 0), coalesce(ended_at, 0), status, currency"
+
+static void row_to_sale(struct stmt *st, struct sale *s)
+{
+    int64_t *f[] = {&s->id, &s->variant_id, &s->product_id, &s->quantity, &s->sold,
+                    &s->in_flight, &s->held, &s->price_cents, &s->starts_at, &s->ends_at,
+                    &s->per_customer_limit, &s->admit_per_second, &s->admitted_through,
+                    &s->last_admit_at, &s->created_at, &s->started_at, &s->ended_at};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        *f[i] = stmt_i64(st, (int)i);
+    snprintf(s->status, sizeof s->status, "%s", stmt_text(st, 17));
+    snprintf(s->currency, sizeof s->currency, "%s", stmt_text(st, 18));
+}
+
+static bool read_sale(struct db *db, int64_t id, struct sale *s)
+{
+    struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE id = ?");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, id);
+    if (stmt_step(st) != STMT_ROW)
+        return false;
+    row_to_sale(st, s);
+    return true;
+}
+
+static int64_t remaining(const struct sale *s)
+{
+    return s->quantity - s->sold - s->in_flight - s->held;
+}
+
+static const char *shown_status(const struct sale *s, int64_t now)
+{
+    if (!strcmp(s->status, "ended") || now >= s->ends_at)
+        return "ended";
+    if (!strcmp(s->status, "scheduled"))
+        return "scheduled";
+    return s->sold >= s->quantity ? "sold_out" : "live";
+}
+
+static json_t *sale_json(const struct sale *s, int64_t queue_length)
+{
+    char a[RFC3339_LEN], b[RFC3339_LEN], c[RFC3339_LEN];
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:s}",
+        "id", (json_int_t)s->id, "variant_id", (json_int_t)s->variant_id, "product_id",
+        (json_int_t)s->product_id, "quantity", (json_int_t)s->quantity, "sold",
+        (json_int_t)s->sold, "in_flight", (json_int_t)s->in_flight, "held", (json_int_t)s->held,
+        "remaining", (json_int_t)remaining(s), "price_cents", (json_int_t)s->price_cents,
+        "currency", s->currency, "starts_at", clock_fmt(s->starts_at, a), "ends_at",
+        clock_fmt(s->ends_at, b), "per_customer_limit", (json_int_t)s->per_customer_limit,
+        "admit_per_second", (json_int_t)s->admit_per_second, "status",
+        shown_status(s, clock_now_ms()), "queue_length", (json_int_t)queue_length,
+        "admitted_through", (json_int_t)s->admitted_through, "created_at",
+        clock_fmt(s->created_at, c));
+    json_object_set_new(o, "started_at", s->started_at ? json_string(clock_fmt(s->started_at, a))
+                                                       : json_null());
+    json_object_set_new(o, "ended_at", s->ended_at ? json_string(clock_fmt(s->ended_at, b))
+                                                   : json_null());
+    return o;
+}
+
+static int64_t queue_length(struct db *db, int64_t sale)
+{
+    return db_scalar_i64(db, "SELECT coalesce(max(position), 0) FROM flash_sale_queue"
+                             " WHERE sale_id = ?", sale, 0);
+}
+
+enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    struct sale s;
+    bool found = read_sale(db, id, &s);
+    int64_t len = found ? queue_length(db, id) : 0;
+    db_read_end(db);
+    if (!found)
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
+    *out = sale_json(&s, len);
+    return SHOP_OK;
+}
+
+enum shop_err flashsale_list(struct shop *shop, json_t **out, struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales ORDER BY id DESC LIMIT 100");
+    json_t *data = json_array();
+    struct sale rows[100];
+    int n = 0;
+    if (st)
+        while (n < 100 && stmt_step(st) == STMT_ROW)
+            row_to_sale(st, &rows[n++]);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, sale_json(&rows[i], queue_length(db, rows[i].id)));
+    db_read_end(db);
+    (void)pb;
+    *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
+    return SHOP_OK;
+}
+
+/* ---- creating and ending ------------------------------------------------------------- */
+
+struct create_job {
+    const struct principal *who;
+    int64_t variant_id, quantity, price, starts_at, ends_at, limit, rate, now;
+    int64_t id, product_id; /* out */
+};
+
+/* Moves `q` units of the sale's pool in warehouse `wh` back to free stock. */
+static enum shop_err release_pool(struct db *db, int64_t sale_id, int64_t variant_id,
+                                  int64_t product_id, struct problem *pb)
+{
+    struct {
+        int64_t wh, q;
+    } rows[MAX_WAREHOUSES];
+    int n = 0;
+    struct stmt *st = db_prepare(db, "SELECT warehouse_id, left_qty FROM flash_sale_stock"
+                                     " WHERE sale_id = ? AND left_qty > 0 LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "reading the sale's stock");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, MAX_WAREHOUSES);
+    while (stmt_step(st) == STMT_ROW) {
+        rows[n].wh = stmt_i64(st, 0);
+        rows[n].q = stmt_i64(st, 1);
+        n++;
+    }
+    if (n == 0)
+        return SHOP_OK;
+    int64_t before = inventory_available(db, variant_id);
+    char ref[40];
+    snprintf(ref, sizeof ref, "flash_sale:%lld", (long long)sale_id);
+    for (int i = 0; i < n; i++) {
+        st = db_prepare(db, "UPDATE stock SET reserved = reserved - ?1, updated_at = ?2"
+                            " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1"
+                            " RETURNING on_hand, reserved");
+        if (!st)
+            return db_fail(db, pb, "releasing the sale's stock");
+        stmt_bind_i64(st, 1, rows[i].q);
+        stmt_bind_i64(st, 2, clock_now_ms());
+        stmt_bind_i64(st, 3, variant_id);
+        stmt_bind_i64(st, 4, rows[i].wh);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_set(pb, SHOP_INTERNAL, "the sale's stock is not reserved");
+        struct stock_row after = {variant_id, rows[i].wh, stmt_i64(st, 0), stmt_i64(st, 1)};
+        struct stock_row was = {variant_id, rows[i].wh, after.on_hand, after.reserved + rows[i].q};
+        if (inventory_audit(db, variant_id, rows[i].wh, "release", &was, &after, 0, ref, pb))
+            return pb->err;
+    }
+    st = db_prepare(db, "UPDATE flash_sale_stock SET left_qty = 0 WHERE sale_id = ?");
+    if (!st)
+        return db_fail(db, pb, "releasing the sale's stock");
+    stmt_bind_i64(st, 1, sale_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "releasing the sale's stock");
+    return inventory_changed_event(db, variant_id, product_id, before, pb);
+}
+
+static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct create_job *j = arg;
+    struct stmt *st = db_prepare(db, "SELECT p.id, p.currency, p.status FROM variants v"
+                                     " JOIN products p ON p.id = v.product_id WHERE v.id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the variant");
+    stmt_bind_i64(st, 1, j->variant_id);
+    if (stmt_step(st) != STMT_ROW)
+        return problem_field(pb, SHOP_INVALID, "variant_id", "no variant %lld",
+                             (long long)j->variant_id);
+    j->product_id = stmt_i64(st, 0);
+    char currency[4];
+    snprintf(currency, sizeof currency, "%s", stmt_text(st, 1));
+    if (strcmp(stmt_text(st, 2), "published") != 0)
+        return problem_field(pb, SHOP_INVALID, "variant_id", "the product is not published");
+
+    st = db_prepare(db, "INSERT INTO flash_sales (variant_id, product_id, quantity, price_cents,"
+                        " currency, starts_at, ends_at, per_customer_limit, admit_per_second,"
+                        " status, created_by, created_at) VALUES"
+                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) RETURNING id");
+    if (!st)
+        return db_fail(db, pb, "creating the sale");
+    stmt_bind_i64(st, 1, j->variant_id);
+    stmt_bind_i64(st, 2, j->product_id);
+    stmt_bind_i64(st, 3, j->quantity);
+    stmt_bind_i64(st, 4, j->price);
+    stmt_bind_text(st, 5, currency);
+    stmt_bind_i64(st, 6, j->starts_at);
+    stmt_bind_i64(st, 7, j->ends_at);
+    stmt_bind_i64(st, 8, j->limit);
+    stmt_bind_i64(st, 9, j->rate);
+    stmt_bind_i64(st, 10, j->who->user_id);
+    stmt_bind_i64(st, 11, j->now);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "creating the sale");
+    j->id = stmt_i64(st, 0);
+
+    /* Set the units aside, most available warehouse first. */
+    struct {
+        int64_t wh, avail;
+    } rows[MAX_WAREHOUSES];
+    int n = 0;
+    int64_t total = 0;
+    st = db_prepare(db, "SELECT warehouse_id, on_hand - reserved FROM stock WHERE variant_id = ?"
+                        " AND on_hand - reserved > 0 ORDER BY on_hand - reserved DESC LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "reading stock");
+    stmt_bind_i64(st, 1, j->variant_id);
+    stmt_bind_i64(st, 2, MAX_WAREHOUSES);
+    while (stmt_step(st) == STMT_ROW) {
+        rows[n].wh = stmt_i64(st, 0);
+        rows[n].avail = stmt_i64(st, 1);
+        total += rows[n++].avail;
+    }
+    if (total < j->quantity) {
+        problem_extra(pb, "available", json_integer(total));
+        return problem_field(pb, SHOP_CONFLICT, "quantity", "only %lld units are available",
+                             (long long)total);
+    }
+    char ref[40];
+    snprintf(ref, sizeof ref, "flash_sale:%lld", (long long)j->id);
+    int64_t need = j->quantity;
+    for (int i = 0; i < n && need > 0; i++) {
+        int64_t take = rows[i].avail < need ? rows[i].avail : need;
+        st = db_prepare(db, "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2"
+                            " WHERE variant_id = ?3 AND warehouse_id = ?4 AND on_hand - reserved >= ?1"
+                            " RETURNING on_hand, reserved");
+        if (!st)
+            return db_fail(db, pb, "setting units aside");
+        stmt_bind_i64(st, 1, take);
+        stmt_bind_i64(st, 2, j->now);
+        stmt_bind_i64(st, 3, j->variant_id);
+        stmt_bind_i64(st, 4, rows[i].wh);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_set(pb, SHOP_CONFLICT, "stock changed meanwhile");
+        struct stock_row after = {j->variant_id, rows[i].wh, stmt_i64(st, 0), stmt_i64(st, 1)};
+        struct stock_row was = {j->variant_id, rows[i].wh, after.on_hand, after.reserved - take};
+        if (inventory_audit(db, j->variant_id, rows[i].wh, "reserve", &was, &after,
+                            j->who->user_id, ref, pb) != SHOP_OK)
+            return pb->err;
+        st = db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
+                            " VALUES (?, ?, ?)");
+        if (!st)
+            return db_fail(db, pb, "setting units aside");
+        stmt_bind_i64(st, 1, j->id);
+        stmt_bind_i64(st, 2, rows[i].wh);
+        stmt_bind_i64(st, 3, take);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "setting units aside");
+        need -= take;
+    }
+    enum shop_err e = inventory_changed_event(db, j->variant_id, j->product_id, total, pb);
+    if (e != SHOP_OK)
+        return e;
+    return outbox_emit(db, "flash_sale.created", j->id,
+                       json_pack("{s:I, s:I, s:I}", "sale_id", (json_int_t)j->id, "product_id",
+                                 (json_int_t)j->product_id, "variant_id",
+                                 (json_int_t)j->variant_id),
+                       pb);
+}
+
+static bool time_field(json_t *body, const char *key, int64_t *out, struct problem *pb)
+{
+    const char *s;
+    if (!jx_str(body, key, NULL, JX_REQUIRED, 20, 40, &s, pb))
+        return false;
+    if (!clock_parse(s, out)) {
+        problem_field(pb, SHOP_INVALID, key, "must be an RFC 3339 time such as 2026-11-21T09:00:00Z");
+        return false;
+    }
+    return true;
+}
+
+enum shop_err flashsale_create(struct shop *shop, const struct principal *who, json_t *body,
+                               json_t **out, struct problem *pb)
+{
+    struct create_job j = {.who = who, .limit = 1, .rate = 100, .now = clock_now_ms()};
+    jx_int(body, "variant_id", NULL, JX_REQUIRED, 1, INT64_MAX, &j.variant_id, pb);
+    jx_int(body, "quantity", NULL, JX_REQUIRED, 1, 1000000, &j.quantity, pb);
+    jx_int(body, "price_cents", NULL, JX_REQUIRED, 1, PRICE_MAX_CENTS, &j.price, pb);
+    jx_int(body, "per_customer_limit", NULL, JX_OPTIONAL, 1, 100, &j.limit, pb);
+    jx_int(body, "admit_per_second", NULL, JX_OPTIONAL, 1, 100000, &j.rate, pb);
+    bool s_ok = time_field(body, "starts_at", &j.starts_at, pb);
+    bool e_ok = time_field(body, "ends_at", &j.ends_at, pb);
+    if (s_ok && e_ok && j.ends_at <= j.starts_at)
+        problem_field(pb, SHOP_INVALID, "ends_at", "must be after starts_at");
+    else if (e_ok && j.ends_at <= j.now)
+        problem_field(pb, SHOP_INVALID, "ends_at", "must be in the future");
+    if (pb->err)
+        return pb->err;
+    if (store_write(shop->store, create_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    shop_product_changed(shop, j.product_id);
+    return flashsale_get(shop, j.id, out, pb);
+}
+
+/* Ends a sale inside a write: unsold units back to stock, open admissions
+ * expire. Conditional on it not having ended already. */
+static enum shop_err end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb)
+{
+    struct sale s;
+    if (!read_sale(db, id, &s))
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
+    if (!strcmp(s.status, "ended"))
+        return problem_set(pb, SHOP_CONFLICT, "the sale has already ended");
+    struct stmt *st = db_prepare(db, "UPDATE flash_sales SET status = 'ended', ended_at = ?,"
+                                     " held = 0 WHERE id = ? AND status <> 'ended'");
+    if (!st)
+        return db_fail(db, pb, "ending the sale");
+    stmt_bind_i64(st, 1, now);
+    stmt_bind_i64(st, 2, id);
+    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        return problem_set(pb, SHOP_CONFLICT, "the sale changed meanwhile");
+    st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'expired', held = 0"
+                        " WHERE sale_id = ? AND status IN ('waiting', 'admitted')");
+    if (!st)
+        return db_fail(db, pb, "ending the sale");
+    stmt_bind_i64(st, 1, id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "ending the sale");
+    if (release_pool(db, id, s.variant_id, s.product_id, pb) != SHOP_OK)
+        return pb->err;
+    return outbox_emit(db, "flash_sale.ended", id,
+                       json_pack("{s:I, s:I, s:I}", "sale_id", (json_int_t)id, "product_id",
+                                 (json_int_t)s.product_id, "sold", (json_int_t)s.sold),
+                       pb);
+}
+
+struct end_job {
+    int64_t id, now, product_id;
+};
+
+static enum shop_err end_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct end_job *j = arg;
+    j->product_id = db_scalar_i64(db, "SELECT product_id FROM flash_sales WHERE id = ?", j->id, 0);
+    return end_sale(db, j->id, j->now, pb);
+}
+
+enum shop_err flashsale_end(struct shop *shop, int64_t id, json_t **out, struct problem *pb)
+{
+    struct end_job j = {.id = id, .now = clock_now_ms()};
+    if (store_write(shop->store, end_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    shop_product_changed(shop, j.product_id);
+    return flashsale_get(shop, id, out, pb);
+}
+
+/* ---- the waiting room --------------------------------------------------------------- */
+
+static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int64_t user_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT q.position, q.status, q.held, coalesce(q.admitted_at, 0),"
+                                     " coalesce(q.token_expires_at, 0), q.order_id,"
+                                     " s.admitted_through FROM flash_sale_queue q JOIN flash_sales s"
+                                     " ON s.id = q.sale_id WHERE q.sale_id = ? AND q.user_id = ?");
+    if (!st)
+        return NULL;
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, user_id);
+    if (stmt_step(st) != STMT_ROW)
+        return NULL;
+    int64_t position = stmt_i64(st, 0), through = stmt_i64(st, 6);
+    const char *status = stmt_text(st, 1);
+    int64_t admitted_at = stmt_i64(st, 3), expires = stmt_i64(st, 4);
+    bool waiting = !strcmp(status, "waiting");
+    bool admitted = !strcmp(status, "admitted") && expires > clock_now_ms();
+    if (!strcmp(status, "admitted") && !admitted)
+        status = "expired";
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I}", "sale_id", (json_int_t)sale_id, "position",
+                          (json_int_t)position, "ahead",
+                          (json_int_t)(waiting && position > through + 1 ? position - through - 1 : 0),
+                          "status", status, "held", (json_int_t)stmt_i64(st, 2));
+    if (!stmt_is_null(st, 5))
+        json_object_set_new(o, "order_id", json_integer(stmt_i64(st, 5)));
+    if (admitted || !strcmp(status, "purchasing")) {
+        char token[FLASH_TOKEN_LEN + 1], ts[RFC3339_LEN];
+        token_for(shop->token_key, sale_id, user_id, admitted_at, token);
+        json_object_set_new(o, "token", json_string(token));
+        json_object_set_new(o, "token_expires_at", json_string(clock_fmt(expires, ts)));
+    }
+    return o;
+}
+
+struct join_job {
+    int64_t sale_id, user_id, now;
+    bool created;
+};
+
+static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct join_job *j = arg;
+    struct sale s;
+    if (!read_sale(db, j->sale_id, &s))
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)j->sale_id);
+    struct stmt *st = db_prepare(db, "SELECT 1 FROM flash_sale_queue WHERE sale_id = ? AND user_id = ?");
+    if (!st)
+        return db_fail(db, pb, "joining the queue");
+    stmt_bind_i64(st, 1, j->sale_id);
+    stmt_bind_i64(st, 2, j->user_id);
+    j->created = false;
+    if (stmt_step(st) == STMT_ROW)
+        return SHOP_OK; /* already in the room */
+    const char *shown = shown_status(&s, j->now);
+    if (!strcmp(shown, "ended"))
+        return problem_set(pb, SHOP_CONFLICT, "the sale has ended");
+    if (!strcmp(shown, "sold_out"))
+        return problem_set(pb, SHOP_CONFLICT, "the sale is sold out");
+    st = db_prepare(db, "INSERT INTO flash_sale_queue (sale_id, user_id, position, status, joined_at)"
+                        " SELECT ?1, ?2, coalesce(max(position), 0) + 1, 'waiting', ?3"
+                        " FROM flash_sale_queue WHERE sale_id = ?1");
+    if (!st)
+        return db_fail(db, pb, "joining the queue");
+    stmt_bind_i64(st, 1, j->sale_id);
+    stmt_bind_i64(st, 2, j->user_id);
+    stmt_bind_i64(st, 3, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "joining the queue");
+    j->created = true;
+    return SHOP_OK;
+}
+
+enum shop_err flashsale_join(struct shop *shop, int64_t user_id, int64_t sale_id, json_t **out,
+                             bool *created, struct problem *pb)
+{
+    struct join_job j = {.sale_id = sale_id, .user_id = user_id, .now = clock_now_ms()};
+    if (store_write(shop->store, join_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    *created = j.created;
+    return flashsale_queue_me(shop, user_id, sale_id, out, pb);
+}
+
+enum shop_err flashsale_queue_me(struct shop *shop, int64_t user_id, int64_t sale_id,
+                                 json_t **out, struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    bool sale = db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE id = ?", sale_id, 0) > 0;
+    json_t *o = sale ? entry_json(shop, db, sale_id, user_id) : NULL;
+    db_read_end(db);
+    if (!sale)
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
+    if (!o)
+        return problem_set(pb, SHOP_NOT_FOUND, "you are not in this sale's waiting room; join it"
+                                               " with POST /v1/flash-sales/%lld/queue",
+                           (long long)sale_id);
+    *out = o;
+    return SHOP_OK;
+}
+
+/* ---- the scheduler ---------------------------------------------------------------------- */
+
+struct tick_job {
+    int64_t now, token_ttl;
+    int64_t changed[64]; /* products whose availability changed */
+    int nchanged;
+};
+
+static void note_product(struct tick_job *j, int64_t product_id)
+{
+    for (int i = 0; i < j->nchanged; i++)
+        if (j->changed[i] == product_id)
+            return;
+    if (j->nchanged < 64)
+        j->changed[j->nchanged++] = product_id;
+}
+
+/* Admits up to the sale's rate since its last admission, in position order. */
+static enum shop_err admit(struct db *db, struct tick_job *j, struct sale *s, struct problem *pb)
+{
+    /* A token bucket of one second: idle time does not bank admissions. */
+    int64_t base = s->last_admit_at ? s->last_admit_at : s->started_at;
+    if (base < j->now - 1000)
+        base = j->now - 1000;
+    int64_t budget = s->admit_per_second * (j->now - base) / 1000;
+    if (budget > ADMIT_PER_TICK_MAX)
+        budget = ADMIT_PER_TICK_MAX;
+    if (budget < 1)
+        return SHOP_OK;
+    struct stmt *st = db_prepare(db, "SELECT user_id, position FROM flash_sale_queue WHERE sale_id = ?"
+                                     " AND status = 'waiting' ORDER BY position LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "admitting");
+    stmt_bind_i64(st, 1, s->id);
+    stmt_bind_i64(st, 2, budget);
+    int64_t *users = malloc(sizeof *users * (size_t)budget * 2);
+    if (!users)
+        return problem_set(pb, SHOP_INTERNAL, "out of memory");
+    int n = 0;
+    while (stmt_step(st) == STMT_ROW) {
+        users[2 * n] = stmt_i64(st, 0);
+        users[2 * n + 1] = stmt_i64(st, 1);
+        n++;
+    }
+    int64_t free_units = remaining(s), held = 0, through = s->admitted_through;
+    enum shop_err e = SHOP_OK;
+    for (int i = 0; i < n && e == SHOP_OK; i++) {
+        int64_t h = free_units < s->per_customer_limit ? free_units : s->per_customer_limit;
+        st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'admitted', admitted_at = ?,"
+                            " token_expires_at = ?, held = ? WHERE sale_id = ? AND user_id = ?"
+                            " AND status = 'waiting'");
+        if (!st) {
+            e = db_fail(db, pb, "admitting");
+            break;
+        }
+        stmt_bind_i64(st, 1, j->now);
+        stmt_bind_i64(st, 2, j->now + j->token_ttl);
+        stmt_bind_i64(st, 3, h);
+        stmt_bind_i64(st, 4, s->id);
+        stmt_bind_i64(st, 5, users[2 * i]);
+        if (stmt_step(st) != STMT_DONE)
+            e = db_fail(db, pb, "admitting");
+        free_units -= h;
+        held += h;
+        through = users[2 * i + 1];
+    }
+    free(users);
+    if (e != SHOP_OK)
+        return e;
+    /* Advance the bucket by what was spent (to now when the room is empty). */
+    st = db_prepare(db, "UPDATE flash_sales SET held = held + ?1, admitted_through = max(admitted_through, ?2),"
+                        " last_admit_at = ?3 WHERE id = ?4 AND quantity - sold - in_flight - held >= ?1");
+    if (!st)
+        return db_fail(db, pb, "admitting");
+    stmt_bind_i64(st, 1, held);
+    stmt_bind_i64(st, 2, through);
+    stmt_bind_i64(st, 3, n < budget ? j->now : base + n * 1000 / s->admit_per_second);
+    stmt_bind_i64(st, 4, s->id);
+    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        return problem_set(pb, SHOP_CONFLICT, "the sale changed while admitting");
+    return SHOP_OK;
+}
+
+/* Expired admissions give their units back. */
+static enum shop_err expire_tokens(struct db *db, struct tick_job *j, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT sale_id, sum(held), count(*) FROM flash_sale_queue"
+                                     " WHERE status = 'admitted' AND token_expires_at <= ?"
+                                     " GROUP BY sale_id");
+    if (!st)
+        return db_fail(db, pb, "expiring tokens");
+    stmt_bind_i64(st, 1, j->now);
+    struct {
+        int64_t sale, held;
+    } back[64];
+    int n = 0;
+    while (n < 64 && stmt_step(st) == STMT_ROW) {
+        back[n].sale = stmt_i64(st, 0);
+        back[n].held = stmt_i64(st, 1);
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'expired', held = 0"
+                            " WHERE sale_id = ? AND status = 'admitted' AND token_expires_at <= ?");
+        if (!st)
+            return db_fail(db, pb, "expiring tokens");
+        stmt_bind_i64(st, 1, back[i].sale);
+        stmt_bind_i64(st, 2, j->now);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "expiring tokens");
+        st = db_prepare(db, "UPDATE flash_sales SET held = held - ? WHERE id = ? AND held >= ?");
+        if (!st)
+            return db_fail(db, pb, "expiring tokens");
+        stmt_bind_i64(st, 1, back[i].held);
+        stmt_bind_i64(st, 2, back[i].sale);
+        stmt_bind_i64(st, 3, back[i].held);
+        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+            return problem_set(pb, SHOP_INTERNAL, "held units out of balance for sale %lld",
+                               (long long)back[i].sale);
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err tick_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct tick_job *j = arg;
+    j->nchanged = 0;
+    /* Start what is due. */
+    struct stmt *st = db_prepare(db, "UPDATE flash_sales SET status = 'live', started_at = ?1,"
+                                     " last_admit_at = ?1 WHERE status = 'scheduled'"
+                                     " AND starts_at <= ?1 AND ends_at > ?1"
+                                     " RETURNING id, product_id, variant_id");
+    if (!st)
+        return db_fail(db, pb, "starting sales");
+    stmt_bind_i64(st, 1, j->now);
+    struct {
+        int64_t id, product, variant;
+    } started[64];
+    int ns = 0;
+    while (ns < 64 && stmt_step(st) == STMT_ROW) {
+        started[ns].id = stmt_i64(st, 0);
+        started[ns].product = stmt_i64(st, 1);
+        started[ns].variant = stmt_i64(st, 2);
+        ns++;
+    }
+    db_release(db);
+    for (int i = 0; i < ns; i++) {
+        enum shop_err e = outbox_emit(db, "flash_sale.started", started[i].id,
+                                      json_pack("{s:I, s:I, s:I}", "sale_id",
+                                                (json_int_t)started[i].id, "product_id",
+                                                (json_int_t)started[i].product, "variant_id",
+                                                (json_int_t)started[i].variant),
+                                      pb);
+        if (e != SHOP_OK)
+            return e;
+    }
+    /* End what is over. */
+    int64_t ending[64];
+    int ne = 0;
+    st = db_prepare(db, "SELECT id, product_id FROM flash_sales WHERE status <> 'ended'"
+                        " AND ends_at <= ? LIMIT 64");
+    if (!st)
+        return db_fail(db, pb, "ending sales");
+    stmt_bind_i64(st, 1, j->now);
+    while (ne < 64 && stmt_step(st) == STMT_ROW) {
+        ending[ne++] = stmt_i64(st, 0);
+        note_product(j, stmt_i64(st, 1));
+    }
+    for (int i = 0; i < ne; i++)
+        if (end_sale(db, ending[i], j->now, pb) != SHOP_OK)
+            return pb->err;
+    if (expire_tokens(db, j, pb) != SHOP_OK)
+        return pb->err;
+    /* Admit. */
+    struct sale live[64];
+    int nl = 0;
+    st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE status = 'live'"
+                        " AND ends_at > ? LIMIT 64");
+    if (!st)
+        return db_fail(db, pb, "admitting");
+    stmt_bind_i64(st, 1, j->now);
+    while (nl < 64 && stmt_step(st) == STMT_ROW)
+        row_to_sale(st, &live[nl++]);
+    for (int i = 0; i < nl; i++)
+        if (admit(db, j, &live[i], pb) != SHOP_OK)
+            return pb->err;
+    return SHOP_OK;
+}
+
+enum shop_err flashsale_tick(struct shop *shop, struct problem *pb)
+{
+    struct tick_job j = {.now = clock_now_ms(), .token_ttl = shop->cfg.flash_token_ttl_ms};
+    /* Nothing to do most of the time: check cheaply before writing. */
+    struct db *db = store_db(shop->store);
+    int64_t active = db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE status <> 'ended'"
+                                       " AND ? >= 0", 0, 0);
+    db_release(db);
+    if (!active)
+        return SHOP_OK;
+    if (store_write(shop->store, tick_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    for (int i = 0; i < j.nchanged; i++)
+        shop_product_changed(shop, j.changed[i]);
+    return SHOP_OK;
+}
+
+/* ---- checkout integration ---------------------------------------------------------------- */
+
+enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_t sale_id,
+                              int64_t user_id, const char *token, int64_t quantity, int64_t now,
+                              struct flash_claim *out, struct problem *pb)
+{
+    struct sale s;
+    if (!read_sale(db, sale_id, &s))
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
+    if (strcmp(s.status, "live") != 0 || now >= s.ends_at || now < s.starts_at)
+        return problem_set(pb, SHOP_CONFLICT, "the sale is %s", shown_status(&s, now));
+    struct stmt *st = db_prepare(db, "SELECT status, coalesce(admitted_at, 0),"
+                                     " coalesce(token_expires_at, 0), held FROM flash_sale_queue"
+                                     " WHERE sale_id = ? AND user_id = ?");
+    if (!st)
+        return db_fail(db, pb, "checking the token");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, user_id);
+    if (stmt_step(st) != STMT_ROW || !token)
+        return problem_set(pb, SHOP_FORBIDDEN, "a valid purchase token from the waiting room is"
+                                               " required");
+    char status[16];
+    snprintf(status, sizeof status, "%s", stmt_text(st, 0));
+    int64_t admitted_at = stmt_i64(st, 1), expires = stmt_i64(st, 2);
+    char want[FLASH_TOKEN_LEN + 1];
+    token_for(key, sale_id, user_id, admitted_at, want);
+    if (!admitted_at || strlen(token) != FLASH_TOKEN_LEN ||
+        sodium_memcmp(want, token, FLASH_TOKEN_LEN) != 0)
+        return problem_set(pb, SHOP_FORBIDDEN, "the purchase token is not valid for you");
+    if (!strcmp(status, "purchased"))
+        return problem_set(pb, SHOP_FORBIDDEN, "the token has been used: %lld per customer",
+                           (long long)s.per_customer_limit);
+    if (!strcmp(status, "purchasing"))
+        return problem_set(pb, SHOP_CONFLICT, "a purchase with this token is in progress");
+    if (strcmp(status, "admitted") != 0 || expires <= now)
+        return problem_set(pb, SHOP_FORBIDDEN, "the purchase token has expired");
+    if (quantity > s.per_customer_limit)
+        return problem_field(pb, SHOP_INVALID, "quantity", "at most %lld per customer",
+                             (long long)s.per_customer_limit);
+    int64_t held = stmt_i64(st, 3);
+    int64_t extra = quantity > held ? quantity - held : 0;
+    if (extra > remaining(&s)) {
+        problem_extra(pb, "remaining", json_integer(remaining(&s)));
+        return problem_set(pb, SHOP_CONFLICT, "sold out");
+    }
+    *out = (struct flash_claim){.sale_id = sale_id, .variant_id = s.variant_id,
+                                .product_id = s.product_id, .price_cents = s.price_cents,
+                                .quantity = quantity, .entry_held = held};
+    snprintf(out->currency, sizeof out->currency, "%s", s.currency);
+    return SHOP_OK;
+}
+
+enum shop_err flashsale_take(struct db *db, const struct flash_claim *c, int64_t user_id,
+                             int64_t order_id, int64_t expires_at, struct problem *pb)
+{
+    /* The hold is given up whole; units beyond it come from what is left. */
+    struct stmt *st = db_prepare(db, "UPDATE flash_sales SET held = held - ?1, in_flight = in_flight + ?2"
+                                     " WHERE id = ?3 AND held >= ?1 AND quantity - sold - in_flight -"
+                                     " (held - ?1) >= ?2");
+    if (!st)
+        return db_fail(db, pb, "claiming units");
+    stmt_bind_i64(st, 1, c->entry_held);
+    stmt_bind_i64(st, 2, c->quantity);
+    stmt_bind_i64(st, 3, c->sale_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "claiming units");
+    if (db_changes(db) != 1)
+        return problem_set(pb, SHOP_CONFLICT, "sold out");
+    st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchasing', held = 0, order_id = ?"
+                        " WHERE sale_id = ? AND user_id = ? AND status = 'admitted'");
+    if (!st)
+        return db_fail(db, pb, "claiming units");
+    stmt_bind_i64(st, 1, order_id);
+    stmt_bind_i64(st, 2, c->sale_id);
+    stmt_bind_i64(st, 3, user_id);
+    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        return problem_set(pb, SHOP_CONFLICT, "the token was used meanwhile");
+    /* Move the units from the sale's pool to the order's reservations. */
+    int64_t need = c->quantity;
+    while (need > 0) {
+        st = db_prepare(db, "SELECT warehouse_id, left_qty FROM flash_sale_stock WHERE sale_id = ?"
+                            " AND left_qty > 0 ORDER BY left_qty DESC LIMIT 1");
+        if (!st)
+            return db_fail(db, pb, "claiming units");
+        stmt_bind_i64(st, 1, c->sale_id);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_set(pb, SHOP_INTERNAL, "the sale's pool is short");
+        int64_t wh = stmt_i64(st, 0), left = stmt_i64(st, 1);
+        int64_t take = left < need ? left : need;
+        st = db_prepare(db, "UPDATE flash_sale_stock SET left_qty = left_qty - ?1 WHERE sale_id = ?2"
+                            " AND warehouse_id = ?3 AND left_qty >= ?1");
+        if (!st)
+            return db_fail(db, pb, "claiming units");
+        stmt_bind_i64(st, 1, take);
+        stmt_bind_i64(st, 2, c->sale_id);
+        stmt_bind_i64(st, 3, wh);
+        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+            return problem_set(pb, SHOP_INTERNAL, "the sale's pool changed");
+        st = db_prepare(db, "INSERT INTO reservations (order_id, sale_id, variant_id, warehouse_id,"
+                            " quantity, status, expires_at, created_at, updated_at)"
+                            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
+        if (!st)
+            return db_fail(db, pb, "claiming units");
+        int64_t now = clock_now_ms();
+        stmt_bind_i64(st, 1, order_id);
+        stmt_bind_i64(st, 2, c->sale_id);
+        stmt_bind_i64(st, 3, c->variant_id);
+        stmt_bind_i64(st, 4, wh);
+        stmt_bind_i64(st, 5, take);
+        stmt_bind_i64(st, 6, expires_at);
+        stmt_bind_i64(st, 7, now);
+        stmt_bind_i64(st, 8, now);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "claiming units");
+        need -= take;
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err settle(struct db *db, int64_t order_id, bool paid, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT o.flash_sale_id, o.user_id, (SELECT sum(quantity) FROM"
+                                     " order_lines WHERE order_id = o.id) FROM orders o WHERE o.id = ?");
+    if (!st)
+        return db_fail(db, pb, "settling the sale");
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW || stmt_is_null(st, 0))
+        return SHOP_OK; /* not a flash-sale order */
+    int64_t sale = stmt_i64(st, 0), user = stmt_i64(st, 1), q = stmt_i64(st, 2);
+    st = paid ? db_prepare(db, "UPDATE flash_sales SET in_flight = in_flight - ?1, sold = sold + ?1"
+                               " WHERE id = ?2 AND in_flight >= ?1")
+              : db_prepare(db, "UPDATE flash_sales SET in_flight = in_flight - ?1"
+                               " WHERE id = ?2 AND in_flight >= ?1");
+    if (!st)
+        return db_fail(db, pb, "settling the sale");
+    stmt_bind_i64(st, 1, q);
+    stmt_bind_i64(st, 2, sale);
+    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        return problem_set(pb, SHOP_INTERNAL, "flash sale %lld out of balance", (long long)sale);
+    st = paid ? db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchased' WHERE sale_id = ?"
+                               " AND user_id = ? AND order_id = ?")
+              : db_prepare(db, "UPDATE flash_sale_queue SET status = 'admitted', order_id = NULL"
+                               " WHERE sale_id = ? AND user_id = ? AND order_id = ?");
+    if (!st)
+        return db_fail(db, pb, "settling the sale");
+    stmt_bind_i64(st, 1, sale);
+    stmt_bind_i64(st, 2, user);
+    stmt_bind_i64(st, 3, order_id);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "settling the sale");
+}
+
+enum shop_err flashsale_order_paid(struct db *db, int64_t order_id, struct problem *pb)
+{
+    return settle(db, order_id, true, pb);
+}
+
+enum shop_err flashsale_order_failed(struct db *db, int64_t order_id, struct problem *pb)
+{
+    return settle(db, order_id, false, pb);
+}
+
+bool flashsale_pool_open(struct db *db, int64_t sale_id)
+{
+    return db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE id = ? AND status <> 'ended'",
+                         sale_id, 0) > 0;
+}
+
+void flashsale_render_metrics(struct shop *shop, struct buf *out)
+{
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT id, quantity, sold, in_flight, held, (SELECT count(*)"
+                                     " FROM flash_sale_queue q WHERE q.sale_id = s.id AND"
+                                     " q.status = 'waiting') FROM flash_sales s WHERE status = 'live'"
+                                     " LIMIT 20");
+    buf_puts(out, "# HELP shopd_flash_sale_units Units of live flash sales, by bucket.\n"
+                  "# TYPE shopd_flash_sale_units gauge\n"
+                  "# HELP shopd_flash_sale_waiting Customers waiting in a live sale's room.\n"
+                  "# TYPE shopd_flash_sale_waiting gauge\n");
+    while (st && stmt_step(st) == STMT_ROW) {
+        long long id = (long long)stmt_i64(st, 0), qty = (long long)stmt_i64(st, 1);
+        long long sold = (long long)stmt_i64(st, 2), fl = (long long)stmt_i64(st, 3);
+        long long held = (long long)stmt_i64(st, 4);
+        buf_printf(out,
+                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"sold\"} %lld\n"
+                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"in_flight\"} %lld\n"
+                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"held\"} %lld\n"
+                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"remaining\"} %lld\n"
+                   "shopd_flash_sale_waiting{sale=\"%lld\"} %lld\n",
+                   id, sold, id, fl, id, held, id, qty - sold - fl - held, id,
+                   (long long)stmt_i64(st, 5));
+    }
+    db_release(db);
+}

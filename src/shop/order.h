@@ -1,0 +1,90 @@
+/* order.h — orders: the state machine, reads, cancellation and refunds
+ * (ORD-1, ORD-2, ORD-3, ORD-6).
+ *
+ * State machine (order_transition is the only way to change status; every
+ * change is a conditional UPDATE … WHERE status = <from> and appends to the
+ * order's history):
+ *
+ *     pending_payment ──► paid ──► fulfilling ──► partially_shipped ──► shipped ──► delivered
+ *            │             │           │                                  ▲
+ *            │             │           └──────────────────────────────────┘
+ *            └──► cancelled ◄──────────┴── (all lines cancelled before shipping)
+ *
+ * Who moves it: checkout (pending_payment → paid | cancelled), cancellation
+ * (→ cancelled when no open line is left), fulfilment and admins (the rest).
+ * Anything else is refused with SHOP_CONFLICT.
+ *
+ * Refunds (order_cancel.c) are allocated over the order's original tenders:
+ * the card first (up to what it captured and has not refunded), then store
+ * credit — the reverse of how checkout charged them. A card refund is sent to
+ * the gateway with an idempotency key per allocation, so retrying it (the
+ * housekeeping worker does, with backoff) can never refund twice. The
+ * order's refund_status is none | partially_refunded | refunded.
+ */
+#ifndef SHOP_SHOP_ORDER_H
+#define SHOP_SHOP_ORDER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shop/account.h"
+#include "util/problem.h"
+
+struct shop;
+struct db;
+
+enum order_status {
+    ORDER_PENDING_PAYMENT,
+    ORDER_PAID,
+    ORDER_FULFILLING,
+    ORDER_PARTIALLY_SHIPPED,
+    ORDER_SHIPPED,
+    ORDER_DELIVERED,
+    ORDER_CANCELLED,
+    ORDER_STATUS_COUNT
+};
+
+const char *order_status_name(enum order_status s);
+/** -1 when unknown. */
+int order_status_parse(const char *s);
+bool order_transition_allowed(enum order_status from, enum order_status to);
+
+/** Inside a write function: moves the order to `to` when the state machine
+ *  allows it from its current status; appends history. SHOP_CONFLICT
+ *  (naming both states) otherwise, SHOP_NOT_FOUND when absent. */
+enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
+                               const char *note, struct problem *pb);
+
+/** The order document (inside a transaction); NULL when absent. */
+json_t *order_render(struct db *db, int64_t order_id);
+
+/** One of the caller's orders (any order for an admin). */
+enum shop_err order_get(struct shop *shop, const struct principal *who, int64_t id, json_t **out,
+                        struct problem *pb);
+
+/** The caller's orders, newest first: {data, next_cursor}. */
+enum shop_err order_list(struct shop *shop, const struct principal *who, int limit,
+                         const char *cursor, json_t **out, struct problem *pb);
+
+/** Admin: moves an order along the state machine (not to cancelled: that
+ *  is order_cancel, which refunds). */
+enum shop_err order_admin_transition(struct shop *shop, int64_t id, const char *to,
+                                     const char *note, json_t **out, struct problem *pb);
+
+/** Cancels the whole order (`line_ids` NULL) or some open lines, before
+ *  they ship: refunds to the original tenders, restocks, writes events.
+ *  The caller's own order, or any for an admin. */
+enum shop_err order_cancel(struct shop *shop, const struct principal *who, int64_t id,
+                           json_t *line_ids, json_t **out, struct problem *pb);
+
+/** Sends card refunds still pending at the gateway (housekeeping). */
+enum shop_err order_refunds_retry(struct shop *shop, int *sent, struct problem *pb);
+
+/** The order events the order-log consumer recorded (admin). */
+enum shop_err order_events(struct shop *shop, int64_t id, json_t **out, struct problem *pb);
+
+/** The product ids of an order's lines (for cache invalidation); returns n. */
+int order_products(struct db *db, int64_t order_id, int64_t *out, int max);
+
+#endif

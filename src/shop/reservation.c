@@ -1,0 +1,250 @@
+#include "shop/reservation.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "shop/flashsale.h"
+#include "shop/inventory.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+#define MAX_WAREHOUSES 64
+
+struct wh_avail {
+    int64_t warehouse_id, available;
+};
+
+static int64_t product_of(struct db *db, int64_t variant_id)
+{
+    return db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0);
+}
+
+/* Applies one conditional stock change and audits it. Returns SHOP_CONFLICT
+ * when the condition did not hold (the row changed under us). */
+static enum shop_err move(struct db *db, const char *sql, const char *kind, int64_t variant_id,
+                          int64_t warehouse_id, int64_t q, int64_t dh, int64_t dr, int64_t actor,
+                          int64_t order_id, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, sql);
+    if (!st)
+        return db_fail(db, pb, "moving stock");
+    stmt_bind_i64(st, 1, q);
+    stmt_bind_i64(st, 2, clock_now_ms());
+    stmt_bind_i64(st, 3, variant_id);
+    stmt_bind_i64(st, 4, warehouse_id);
+    int rc = stmt_step(st);
+    if (rc == STMT_DONE || rc == STMT_CONSTRAINT)
+        return problem_set(pb, SHOP_CONFLICT, "stock of variant %lld changed", (long long)variant_id);
+    if (rc != STMT_ROW)
+        return db_fail(db, pb, "moving stock");
+    struct stock_row after = {variant_id, warehouse_id, stmt_i64(st, 0), stmt_i64(st, 1)};
+    struct stock_row before = {variant_id, warehouse_id, after.on_hand - dh, after.reserved - dr};
+    char ref[32];
+    snprintf(ref, sizeof ref, "order:%lld", (long long)order_id);
+    return inventory_audit(db, variant_id, warehouse_id, kind, &before, &after, actor, ref, pb);
+}
+
+static const char sql_reserve[] =
+    "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2 WHERE variant_id = ?3"
+    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1 RETURNING on_hand, reserved";
+static const char sql_consume[] =
+    "UPDATE stock SET on_hand = on_hand - ?1, reserved = reserved - ?1, updated_at = ?2"
+    " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1 RETURNING on_hand, reserved";
+static const char sql_release[] =
+    "UPDATE stock SET reserved = reserved - ?1, updated_at = ?2 WHERE variant_id = ?3"
+    " AND warehouse_id = ?4 AND reserved >= ?1 RETURNING on_hand, reserved";
+static const char sql_restock[] =
+    "UPDATE stock SET on_hand = on_hand + ?1, updated_at = ?2 WHERE variant_id = ?3"
+    " AND warehouse_id = ?4 RETURNING on_hand, reserved";
+
+static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
+                                  int64_t expires_at, int64_t actor, bool *short_line,
+                                  struct problem *pb)
+{
+    struct wh_avail wh[MAX_WAREHOUSES];
+    int n = 0;
+    int64_t total = 0;
+    struct stmt *st = db_prepare(db, "SELECT warehouse_id, on_hand - reserved FROM stock"
+                                     " WHERE variant_id = ? AND on_hand - reserved > 0"
+                                     " ORDER BY on_hand - reserved DESC, warehouse_id LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "reading stock");
+    stmt_bind_i64(st, 1, l->variant_id);
+    stmt_bind_i64(st, 2, MAX_WAREHOUSES);
+    while (stmt_step(st) == STMT_ROW) {
+        wh[n] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1)};
+        total += wh[n++].available;
+    }
+    l->available = total;
+    *short_line = total < l->quantity;
+    if (*short_line)
+        return SHOP_OK;
+    int64_t need = l->quantity;
+    for (int i = 0; i < n && need > 0; i++) {
+        int64_t take = wh[i].available < need ? wh[i].available : need;
+        enum shop_err e = move(db, sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id, take,
+                               0, take, actor, order_id, pb);
+        if (e != SHOP_OK)
+            return e;
+        st = db_prepare(db, "INSERT INTO reservations (order_id, variant_id, warehouse_id,"
+                            " quantity, status, expires_at, created_at, updated_at)"
+                            " VALUES (?, ?, ?, ?, 'active', ?, ?, ?)");
+        if (!st)
+            return db_fail(db, pb, "recording a reservation");
+        int64_t now = clock_now_ms();
+        stmt_bind_i64(st, 1, order_id);
+        stmt_bind_i64(st, 2, l->variant_id);
+        stmt_bind_i64(st, 3, wh[i].warehouse_id);
+        stmt_bind_i64(st, 4, take);
+        stmt_bind_i64(st, 5, expires_at);
+        stmt_bind_i64(st, 6, now);
+        stmt_bind_i64(st, 7, now);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording a reservation");
+        need -= take;
+    }
+    return inventory_changed_event(db, l->variant_id, l->product_id, total, pb);
+}
+
+enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,
+                                  int n, int64_t expires_at, int64_t actor, struct problem *pb)
+{
+    json_t *shorts = NULL;
+    for (int i = 0; i < n; i++) {
+        bool is_short;
+        enum shop_err e = reserve_line(db, order_id, &lines[i], expires_at, actor, &is_short, pb);
+        if (e != SHOP_OK) {
+            json_decref(shorts);
+            return e;
+        }
+        if (!is_short)
+            continue;
+        if (!shorts)
+            shorts = json_array();
+        json_array_append_new(shorts, json_pack("{s:I, s:s?, s:s?, s:I, s:I}", "variant_id",
+                                                (json_int_t)lines[i].variant_id, "sku",
+                                                lines[i].sku, "title", lines[i].title, "requested",
+                                                (json_int_t)lines[i].quantity, "available",
+                                                (json_int_t)lines[i].available));
+    }
+    if (!shorts)
+        return SHOP_OK;
+    size_t k = json_array_size(shorts);
+    problem_extra(pb, "lines", shorts);
+    return problem_set(pb, SHOP_CONFLICT, "%zu line%s cannot be fully supplied; see lines", k,
+                       k == 1 ? "" : "s");
+}
+
+/* Units a flash-sale order took go back to the sale's pool while the sale
+ * runs (they stay in stock.reserved: nothing moves in stock). */
+static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t warehouse_id, int64_t q,
+                                  struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
+                                     " VALUES (?1, ?2, ?3) ON CONFLICT (sale_id, warehouse_id)"
+                                     " DO UPDATE SET left_qty = left_qty + ?3");
+    if (!st)
+        return db_fail(db, pb, "returning units to the sale");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, warehouse_id);
+    stmt_bind_i64(st, 3, q);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "returning units to the sale");
+}
+
+/* Ends every active reservation of an order with `sql` (consume or
+ * release), marking the rows `to`. */
+static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, const char *kind,
+                            const char *to, struct problem *pb)
+{
+    bool consuming = !strcmp(to, "consumed");
+    /* Settled rows stop matching 'active', so read in slices until none. */
+    for (;;) {
+        struct {
+            int64_t id, variant_id, warehouse_id, quantity, sale_id;
+        } rows[128];
+        int n = 0;
+        struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity,"
+                                         " coalesce(sale_id, 0) FROM reservations"
+                                         " WHERE order_id = ? AND status = 'active'"
+                                         " ORDER BY id LIMIT 128");
+        if (!st)
+            return db_fail(db, pb, "reading reservations");
+        stmt_bind_i64(st, 1, order_id);
+        while (stmt_step(st) == STMT_ROW) {
+            rows[n].id = stmt_i64(st, 0);
+            rows[n].variant_id = stmt_i64(st, 1);
+            rows[n].warehouse_id = stmt_i64(st, 2);
+            rows[n].quantity = stmt_i64(st, 3);
+            rows[n].sale_id = stmt_i64(st, 4);
+            n++;
+        }
+        if (n == 0)
+            return SHOP_OK;
+        for (int i = 0; i < n; i++) {
+            int64_t before = inventory_available(db, rows[i].variant_id);
+            int64_t q = rows[i].quantity;
+            enum shop_err e;
+            if (!consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id))
+                e = back_to_sale(db, rows[i].sale_id, rows[i].warehouse_id, q, pb);
+            else
+                e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, q,
+                         consuming ? -q : 0, -q, 0, order_id, pb);
+            if (e != SHOP_OK)
+                return e;
+            st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?"
+                                " AND status = 'active'");
+            if (!st)
+                return db_fail(db, pb, "updating a reservation");
+            stmt_bind_text(st, 1, to);
+            stmt_bind_i64(st, 2, clock_now_ms());
+            stmt_bind_i64(st, 3, rows[i].id);
+            if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+                return db_fail(db, pb, "updating a reservation");
+            e = inventory_changed_event(db, rows[i].variant_id, product_of(db, rows[i].variant_id),
+                                        before, pb);
+            if (e != SHOP_OK)
+                return e;
+        }
+    }
+}
+
+enum shop_err reservation_consume(struct db *db, int64_t order_id, struct problem *pb)
+{
+    return settle(db, order_id, sql_consume, "consume", "consumed", pb);
+}
+
+enum shop_err reservation_release(struct db *db, int64_t order_id, struct problem *pb)
+{
+    return settle(db, order_id, sql_release, "release", "released", pb);
+}
+
+enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t variant_id,
+                                  int64_t quantity, int64_t actor, struct problem *pb)
+{
+    /* Back to the warehouses the units left from, in the order they left. */
+    struct stmt *st = db_prepare(db, "SELECT warehouse_id, quantity FROM reservations"
+                                     " WHERE order_id = ? AND variant_id = ? AND status = 'consumed'"
+                                     " ORDER BY id");
+    if (!st)
+        return db_fail(db, pb, "reading reservations");
+    stmt_bind_i64(st, 1, order_id);
+    stmt_bind_i64(st, 2, variant_id);
+    struct wh_avail from[MAX_WAREHOUSES];
+    int n = 0;
+    while (n < MAX_WAREHOUSES && stmt_step(st) == STMT_ROW)
+        from[n++] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1)};
+    if (n == 0)
+        return problem_set(pb, SHOP_INTERNAL, "no consumed stock to return for variant %lld",
+                           (long long)variant_id);
+    int64_t before = inventory_available(db, variant_id);
+    int64_t left = quantity;
+    for (int i = 0; i < n && left > 0; i++) {
+        int64_t q = i == n - 1 || from[i].available > left ? left : from[i].available;
+        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, q, q, 0,
+                               actor, order_id, pb);
+        if (e != SHOP_OK)
+            return e;
+        left -= q;
+    }
+    return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
+}

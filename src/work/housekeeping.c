@@ -1,0 +1,94 @@
+#include "work/housekeeping.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "shop/account.h"
+#include "shop/cart.h"
+#include "shop/checkout.h"
+#include "shop/order.h"
+#include "shop/shop.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define PURGE_EVERY_MS 60000
+
+struct housekeeping {
+    struct shop *shop;
+    pthread_t thread;
+    atomic_bool stop;
+};
+
+static void settle(struct shop *shop)
+{
+    struct problem pb = {0};
+    int settled = 0, sent = 0;
+    if (checkout_reconcile(shop, &settled, &pb) != SHOP_OK)
+        log_event(LOG_WARN, "housekeeping.reconcile", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+    if (order_refunds_retry(shop, &sent, &pb) != SHOP_OK)
+        log_event(LOG_WARN, "housekeeping.refunds", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+}
+
+static void purge(struct shop *shop)
+{
+    struct problem pb = {0};
+    int64_t carts = 0, keys = 0, sessions = 0;
+    cart_purge(shop, &carts, &pb);
+    problem_clear(&pb);
+    checkout_purge_keys(shop, &keys, &pb);
+    problem_clear(&pb);
+    account_purge(shop, &sessions, &pb);
+    problem_clear(&pb);
+    if (carts || keys || sessions)
+        log_event(LOG_INFO, "housekeeping.purged", "{s:I, s:I, s:I}", "carts", (json_int_t)carts,
+                  "idempotency_keys", (json_int_t)keys, "sessions", (json_int_t)sessions);
+}
+
+void housekeeping_run_once(struct shop *shop)
+{
+    settle(shop);
+    purge(shop);
+}
+
+static void *main_loop(void *arg)
+{
+    struct housekeeping *h = arg;
+    int64_t last_purge = 0;
+    while (!atomic_load(&h->stop)) {
+        settle(h->shop);
+        int64_t now = clock_now_ms();
+        if (now - last_purge >= PURGE_EVERY_MS) {
+            purge(h->shop);
+            last_purge = now;
+        }
+        for (int64_t slept = 0; slept < h->shop->cfg.housekeeping_ms && !atomic_load(&h->stop);
+             slept += 10)
+            clock_sleep_ms(10);
+    }
+    return NULL;
+}
+
+struct housekeeping *housekeeping_start(struct shop *shop, struct problem *pb)
+{
+    struct housekeeping *h = xcalloc(1, sizeof *h);
+    h->shop = shop;
+    if (pthread_create(&h->thread, NULL, main_loop, h) != 0) {
+        free(h);
+        problem_set(pb, SHOP_INTERNAL, "cannot start housekeeping");
+        return NULL;
+    }
+    return h;
+}
+
+void housekeeping_stop(struct housekeeping *h)
+{
+    if (!h)
+        return;
+    atomic_store(&h->stop, true);
+    pthread_join(h->thread, NULL);
+    free(h);
+}

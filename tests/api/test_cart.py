@@ -1,0 +1,186 @@
+"""Carts: lines, limits, save for later, live summary with shipping, tax and
+warnings, guest carts and their merge, privacy."""
+import time
+
+import pytest
+
+from conftest import assert_problem, uid
+from shop_fixtures import ADDRESS, Shop
+
+
+@pytest.fixture(scope="module")
+def shop(server):
+    return Shop(server)
+
+
+def test_add_update_remove(server, shop):
+    p = shop.product(price=1250, stock=20)
+    vid = p["variants"][0]["id"]
+    tok, _ = server.user()
+    r = server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 2}, token=tok)
+    assert r.status == 201 and r["subtotal_cents"] == 2500 and len(r["lines"]) == 1
+    line = r["lines"][0]
+    assert line["title"] == p["title"] and line["unit_price_cents"] == 1250
+    assert line["line_total_cents"] == 2500 and line["product_id"] == p["id"]
+    r = server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 3}, token=tok)
+    assert r["lines"][0]["quantity"] == 5, "adding an existing variant adds to its line"
+    r = server.patch(f"/v1/cart/lines/{line['id']}", {"quantity": 1}, token=tok)
+    assert r.status == 200 and r["lines"][0]["quantity"] == 1 and r["subtotal_cents"] == 1250
+    r = server.delete(f"/v1/cart/lines/{line['id']}", token=tok)
+    assert r.status == 200 and r["lines"] == [] and r["total_cents"] == 0
+
+
+def test_limits_and_bad_input(server, shop):
+    p = shop.product(stock=500)
+    vid = p["variants"][0]["id"]
+    tok, _ = server.user()
+    for body, field in [({"variant_id": vid, "quantity": 0}, "quantity"),
+                        ({"variant_id": vid, "quantity": 100}, "quantity"),
+                        ({"variant_id": vid, "quantity": -1}, "quantity"),
+                        ({"variant_id": vid, "quantity": "2"}, "quantity"),
+                        ({"variant_id": vid}, "quantity"), ({"quantity": 1}, "variant_id"),
+                        ({"variant_id": 999999, "quantity": 1}, "variant_id")]:
+        assert_problem(server.post("/v1/cart/lines", body, token=tok), 422, field)
+    assert server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 60}, token=tok).status == 201
+    r = server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 40}, token=tok)
+    assert_problem(r, 422, "quantity")
+    line = server.get("/v1/cart", token=tok)["lines"][0]
+    assert line["quantity"] == 60, "a refused add changes nothing"
+    assert_problem(server.patch(f"/v1/cart/lines/{line['id']}", {"quantity": 0}, token=tok), 422,
+                   "quantity")
+    assert_problem(server.patch(f"/v1/cart/lines/{line['id']}", {"quantity": 100}, token=tok), 422,
+                   "quantity")
+    assert_problem(server.patch("/v1/cart/lines/999999", {"quantity": 1}, token=tok), 404)
+    draft = shop.product(publish=False)
+    assert_problem(server.post("/v1/cart/lines", {"variant_id": draft["variants"][0]["id"],
+                                                  "quantity": 1}, token=tok), 422, "variant_id")
+    assert_problem(server.get("/v1/cart?shipping_method=boat", token=tok), 422, "shipping_method")
+    assert_problem(server.get("/v1/cart?country=usa", token=tok), 422, "country")
+
+
+def test_short_stock_says_what_is_available(server, shop):
+    p = shop.product(stock=3)
+    tok, _ = server.user()
+    r = server.post("/v1/cart/lines", {"variant_id": p["variants"][0]["id"], "quantity": 5}, token=tok)
+    assert_problem(r, 409, "quantity")
+    assert r["available"] == 3
+    assert server.get("/v1/cart", token=tok)["lines"] == []
+
+
+def test_line_limit(server, shop):
+    variants = [{"sku": f"L{i}-{uid()}", "price_cents": 100} for i in range(100)]
+    big = shop.product(variants=variants, stock=5)
+    extra = shop.product(stock=5)
+    tok, _ = server.user()
+    for v in big["variants"]:
+        assert server.post("/v1/cart/lines", {"variant_id": v["id"], "quantity": 1},
+                           token=tok, check=False).status == 201
+    r = server.post("/v1/cart/lines", {"variant_id": extra["variants"][0]["id"], "quantity": 1},
+                    token=tok)
+    assert_problem(r, 422, "variant_id")
+    assert len(server.get("/v1/cart", token=tok)["lines"]) == 100
+
+
+def test_save_for_later(server, shop):
+    a, b = shop.product(price=1000, stock=5), shop.product(price=500, stock=5)
+    tok, _ = server.user()
+    server.post("/v1/cart/lines", {"variant_id": a["variants"][0]["id"], "quantity": 1}, token=tok)
+    cart = server.post("/v1/cart/lines", {"variant_id": b["variants"][0]["id"], "quantity": 2},
+                       token=tok)
+    lb = next(l for l in cart["lines"] if l["variant_id"] == b["variants"][0]["id"])
+    r = server.post(f"/v1/cart/lines/{lb['id']}/save-for-later", token=tok)
+    assert r["subtotal_cents"] == 1000
+    assert next(l for l in r["lines"] if l["id"] == lb["id"])["saved_for_later"] is True
+    r = server.post(f"/v1/cart/lines/{lb['id']}/move-to-cart", token=tok)
+    assert r["subtotal_cents"] == 2000
+
+
+def test_shipping_and_tax(server, shop):
+    cheap = shop.product(price=1000, stock=50, variants=[{"sku": "W-" + uid(), "price_cents": 1000,
+                                                          "weight_grams": 2500}])
+    vid = cheap["variants"][0]["id"]
+    tok, _ = server.user()
+    r = server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1}, token=tok)
+    assert r["shipping_cents"] == 499 + 2 * 100, "standard: base plus each started kg above 1"
+    assert r["tax_cents"] == 0 and r["tax_estimated"] is False
+    r = server.get("/v1/cart?country=US&region=WA&shipping_method=express", token=tok)
+    assert r["shipping_cents"] == 1499 + 2 * 200
+    assert r["tax_cents"] == 65 and r["total_cents"] == 1000 + 1899 + 65
+    assert server.get("/v1/cart?country=GB", token=tok)["tax_cents"] == 200
+    server.post("/v1/me/addresses", dict(ADDRESS, region="CA", postal_code="94105",
+                                         city="San Francisco"), token=tok)
+    assert server.get("/v1/cart", token=tok)["tax_cents"] == 73, "the default address: 7.25 %"
+    r = server.post("/v1/cart/lines", {"variant_id": vid, "quantity": 3}, token=tok)
+    assert r["subtotal_cents"] == 4000 and r["shipping_cents"] == 0, "free standard shipping"
+
+
+def test_warnings(server, shop):
+    p = shop.product(price=2000, stock=5)
+    v = p["variants"][0]
+    tok, _ = server.user()
+    server.post("/v1/cart/lines", {"variant_id": v["id"], "quantity": 4}, token=tok)
+    server.patch(f"/v1/variants/{v['id']}", {"price_cents": 1800}, token=shop.trusted)
+    server.put(f"/v1/inventory/{v['id']}/{shop.warehouse}", {"on_hand": 2}, token=shop.trusted)
+    r = server.get("/v1/cart", token=tok)
+    kinds = sorted(w["type"] for w in r["warnings"])
+    assert kinds == ["insufficient_stock", "price_dropped"], r["warnings"]
+    assert r["lines"][0]["unit_price_cents"] == 1800 and r["subtotal_cents"] == 7200
+    server.post(f"/v1/products/{p['id']}/unpublish", token=shop.trusted)
+    r = server.get("/v1/cart", token=tok)
+    assert [w["type"] for w in r["warnings"]] == ["unavailable"] and r["subtotal_cents"] == 0
+
+
+def test_guest_cart_merges_on_register_and_login(server, shop):
+    a, b = shop.product(stock=50), shop.product(stock=50)
+    va, vb = a["variants"][0]["id"], b["variants"][0]["id"]
+    guest = server.post("/v1/guest")["guest_token"]
+    assert_problem(server.get("/v1/cart"), 401)
+    r = server.post("/v1/cart/lines", {"variant_id": va, "quantity": 2}, guest=guest)
+    assert r.status == 201 and r["subtotal_cents"] == 2 * 2599
+    email = f"g-{uid()}@example.com"
+    reg = server.post("/v1/auth/register", {"email": email, "password": "correct-horse-9",
+                                            "name": "G"}, guest=guest)
+    assert reg.status == 201
+    tok = reg["token"]
+    assert [(l["variant_id"], l["quantity"]) for l in server.get("/v1/cart", token=tok)["lines"]] == [(va, 2)]
+    assert_problem(server.get("/v1/cart", guest=guest), 401), "the guest session ended"
+    # login merge: per line the larger quantity wins
+    guest2 = server.post("/v1/guest")["guest_token"]
+    server.post("/v1/cart/lines", {"variant_id": va, "quantity": 5}, guest=guest2)
+    server.post("/v1/cart/lines", {"variant_id": vb, "quantity": 1}, guest=guest2)
+    server.post("/v1/cart/lines", {"variant_id": va, "quantity": 1}, token=tok)  # user has 3 now
+    tok2 = server.post("/v1/auth/login", {"email": email, "password": "correct-horse-9"},
+                       guest=guest2)["token"]
+    lines = {l["variant_id"]: l["quantity"] for l in server.get("/v1/cart", token=tok2)["lines"]}
+    assert lines == {va: 5, vb: 1}
+
+
+def test_carts_are_private(server, shop):
+    p = shop.product(stock=5)
+    t1, _ = server.user()
+    t2, _ = server.user()
+    line = server.post("/v1/cart/lines", {"variant_id": p["variants"][0]["id"], "quantity": 1},
+                       token=t1)["lines"][0]
+    assert_problem(server.patch(f"/v1/cart/lines/{line['id']}", {"quantity": 2}, token=t2), 404)
+    assert_problem(server.delete(f"/v1/cart/lines/{line['id']}", token=t2), 404)
+    assert_problem(server.post(f"/v1/cart/lines/{line['id']}/save-for-later", token=t2), 404)
+    assert server.get("/v1/cart", token=t2)["lines"] == []
+    assert server.get("/v1/cart", token=t1)["lines"][0]["quantity"] == 1
+
+
+def test_idle_guest_carts_are_purged(make_server):
+    s = make_server({"SHOPD_GUEST_CART_TTL": "1", "SHOPD_HOUSEKEEPING_MS": "100"})
+    shop = Shop(s)
+    p = shop.product(stock=5)
+    guest = s.post("/v1/guest")["guest_token"]
+    assert s.post("/v1/cart/lines", {"variant_id": p["variants"][0]["id"], "quantity": 1},
+                  guest=guest).status == 201
+    time.sleep(1.5)
+    s.stop()
+    s.start()  # the purge runs when housekeeping starts, then every minute
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if s.get("/v1/cart", guest=guest)["id"] is None:
+            break
+        time.sleep(0.1)
+    assert s.get("/v1/cart", guest=guest)["id"] is None
