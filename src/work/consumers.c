@@ -14,7 +14,8 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
-                                         .topics = "price.changed,stock.back_in_stock",
+                                         .topics = "flash_sale.started,price.changed,"
+                                                   "stock.back_in_stock",
                                          .fn = notify_on_wishlist_event,
                                          .from_now = true});
     dispatcher_add(d, &(struct consumer){.name = "notify.orders",

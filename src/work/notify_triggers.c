@@ -55,6 +55,19 @@ enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_ev
     json_int_t product = member(o, "product_id"), variant = member(o, "variant_id");
     struct product_info p;
     enum shop_err e = SHOP_OK;
+    if (!strcmp(ev->topic, "flash_sale.started")) {
+        json_int_t sale = member(o, "sale_id");
+        if (sale > 0 && product > 0)
+            e = notify_flash_sale_started(shop, sale, product, pb);
+        else
+            skip(ev, "no sale_id or product_id");
+        if (e == SHOP_NOT_FOUND || e == SHOP_CONFLICT) {
+            skip(ev, pb->detail); /* never retried into success */
+            problem_clear(pb);
+            e = SHOP_OK;
+        }
+        goto done;
+    }
     if (product <= 0 || variant <= 0) {
         skip(ev, "no product_id or variant_id");
         goto done;
@@ -105,7 +118,7 @@ static const struct {
 } order_texts[] = {
     {"order.confirmed", "order_confirmed", "confirmed", "We have your order of ", ".", false},
     {"order.cancelled", "order_cancelled", "cancelled",
-     "Your order was cancelled; anything charged (", ") is refunded.", false},
+     "Your order was cancelled; anything charged (", ") is refunded.", true},
     {"order.refunded", "order_refunded", "refunded", "We refunded ", " to you.", true},
     {"order.shipped", "order_shipped", "shipped", "Your order (", ") is on its way.", true},
     {"order.delivered", "order_delivered", "delivered", "Your order (", ") was delivered.", false},
@@ -124,7 +137,10 @@ enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event
     json_int_t order = member(o, "order_id"), user = member(o, "user_id");
     json_int_t amount = member(o, "amount_cents");
     if (amount < 0)
+        amount = member(o, "refund_cents");
+    if (amount < 0)
         amount = member(o, "total_cents");
+    bool partly = json_is_false(json_object_get(o, "whole"));
     const char *currency = json_string_value(json_object_get(o, "currency"));
     enum shop_err e = SHOP_OK;
     if (order <= 0 || user <= 0) {
@@ -138,7 +154,8 @@ enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event
             snprintf(key, sizeof key, "%s:%lld", ev->topic, (long long)order);
         if (amount >= 0)
             notify_money(amount, currency && strlen(currency) < 8 ? currency : "", money);
-        snprintf(title, sizeof title, "Order #%lld %s", (long long)order, order_texts[k].verb);
+        snprintf(title, sizeof title, "Order #%lld %s%s", (long long)order, partly ? "partly " : "",
+                 order_texts[k].verb);
         snprintf(body, sizeof body, "%s%s%s", order_texts[k].before,
                  amount >= 0 ? money : "the amount", order_texts[k].after);
         json_t *data = json_pack("{s:I}", "order_id", order);

@@ -2,16 +2,19 @@
  * (NTF-2). Registered in work/consumers.c. Each is idempotent: the event key
  * of the message it records makes a redelivered event a no-op.
  *
+ *   flash_sale.started          → notify_flash_sale_started(): fan-out to the
+ *                                 product's wishlisters, key flash_sale:<sale>
  *   price.changed (new < old)   → fan-out to the product's wishlisters,
  *                                 key price_drop:<variant>:<new price>
  *                                 (the same drop told once, however often
  *                                 the price moves back and forth)
  *   stock.back_in_stock         → fan-out, key back_in_stock:<variant>:<UTC day>
  *                                 (at most once a day per variant)
- *   order.confirmed|cancelled|delivered → the order's user,
- *                                 key <topic>:<order_id>
- *   order.refunded|shipped      → the order's user, key <topic>:<order_id>:<event id>
- *                                 (an order may have several)
+ *   order.confirmed|delivered   → the order's user, key <topic>:<order_id>
+ *   order.cancelled|refunded|shipped → the order's user,
+ *                                 key <topic>:<order_id>:<event id>
+ *                                 (an order may have several: lines cancel
+ *                                 and ship separately)
  *
  * Events about unpublished products or without the fields they need are
  * skipped (logged), never retried forever.
@@ -21,7 +24,7 @@
 
 #include "work/dispatcher.h"
 
-/** Consumer of price.changed and stock.back_in_stock. */
+/** Consumer of flash_sale.started, price.changed and stock.back_in_stock. */
 enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_event *ev, void *cls,
                                        struct problem *pb);
 

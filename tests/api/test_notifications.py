@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import assert_problem, uid
-from shop_fixtures import Shop
+from shop_fixtures import Buyer, Shop
 
 FAST = {"SHOPD_NOTIFY_SCAN_MS": "50", "SHOPD_NOTIFY_BACKOFF_MS": "50",
         "SHOPD_NOTIFY_BACKOFF_MAX_MS": "200"}
@@ -232,6 +232,59 @@ def test_price_drop_and_back_in_stock_reach_wishlisters(server, shop):
     drop = next(n for n in got if n["kind"] == "price_drop")
     assert drop["key"] == f"price_drop:{vid}:3999" and "39.99 USD" in drop["body"]
     assert drop["data"]["old_price_cents"] == 5500
+
+
+def test_flash_sale_start_notifies_every_wishlister_once(make_server):
+    """The flash-sale scheduler's flash_sale.started event reaches
+    notify_flash_sale_started through the outbox: one fan-out per sale."""
+    import datetime
+
+    def iso(seconds):
+        t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    s = make_server(dict(FAST, SHOPD_FLASH_TICK_MS="20"))
+    shop = Shop(s)
+    p = shop.product(price=5000, stock=20)
+    tok, user = s.user()
+    assert s.put(f"/v1/me/wishlist/{p['id']}", token=tok).status == 201
+    fans = bulk_wishlisters(s, p["id"], 40) + [user["id"]]
+    r = s.post("/v1/admin/flash-sales", {
+        "variant_id": p["variants"][0]["id"], "quantity": 5, "price_cents": 999,
+        "starts_at": iso(0.3), "ends_at": iso(3600), "per_customer_limit": 1,
+        "admit_per_second": 100}, token=shop.admin)
+    assert r.status == 201, r
+    key = f"flash_sale:{r['id']}"
+
+    def told():
+        return [n for n in sink_lines(s, "email") if n["key"] == key]
+    wait_for("the sale's notifications", lambda: len(told()) >= len(fans))
+    time.sleep(0.3)
+    got = told()
+    assert sorted(n["user_id"] for n in got) == sorted(fans)
+    assert got[0]["kind"] == "flash_sale" and got[0]["data"]["sale_id"] == r["id"]
+    assert got[0]["data"]["url"] == f"/v1/flash-sales/{r['id']}"
+    assert len([n for n in sink_lines(s, "push") if n["key"] == key]) == 40
+
+
+def test_order_confirmed_and_cancelled_reach_the_buyer(server, shop):
+    """The purchase path's order events, through the outbox, to the buyer."""
+    p = shop.product(price=2500, stock=5)
+    b = Buyer(server)
+    r = b.buy(p["variants"][0]["id"], 2)
+    assert r.status == 201, r
+    order = r.body
+    assert server.post(f"/v1/orders/{order['id']}/cancel", {}, token=b.token).status == 200
+
+    def mine():
+        return [n for n in sink_lines(server, "email") if n["user_id"] == b.user["id"]]
+    got = wait_for("the order's notifications", lambda: len(mine()) >= 2 and mine())
+    kinds = {n["kind"]: n for n in got}
+    assert set(kinds) >= {"order_confirmed", "order_cancelled"}, got
+    confirmed = kinds["order_confirmed"]
+    assert confirmed["key"] == f"order.confirmed:{order['id']}"
+    assert confirmed["title"] == f"Order #{order['id']} confirmed"
+    assert f"{order['total_cents'] // 100}.{order['total_cents'] % 100:02d} USD" in confirmed["body"]
+    assert confirmed["to"] == [b.user["email"]]
 
 
 # ---- SIGKILL in the middle of a fan-out ----------------------------------------------

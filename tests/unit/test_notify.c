@@ -171,7 +171,7 @@ Test(notify, order_events_notify_their_user_once_even_when_redelivered)
     close_shop(shop);
 }
 
-Test(notify, price_drop_and_back_in_stock_fan_out_to_wishlisters)
+Test(notify, sales_price_drops_and_restocks_fan_out_to_wishlisters)
 {
     struct shop *shop = open_shop(true);
     sql(shop, fixture);
@@ -185,15 +185,26 @@ Test(notify, price_drop_and_back_in_stock_fan_out_to_wishlisters)
               " ('stock.back_in_stock', 10, '{\"product_id\":10,\"variant_id\":100,"
               "\"available\":3}', 0),"
               " ('stock.back_in_stock', 10, '{\"product_id\":10,\"variant_id\":100,"
-              "\"available\":5}', 0);");
-    /* The rise, the draft product and the second back-in-stock of the day
-     * make nothing: two fan-outs, each user 1 push + email and user 3 sms. */
-    wait_count(shop, "SELECT count(*) FROM notify_fanouts WHERE state = 'done' AND ? > 0", 1, 2);
-    wait_count(shop, "SELECT count(*) FROM notifications WHERE state = 1 AND ? > 0", 1, 6);
+              "\"available\":5}', 0),"
+              " ('flash_sale.started', 8, '{\"sale_id\":8,\"product_id\":10,"
+              "\"variant_id\":100}', 0),"
+              " ('flash_sale.started', 9, '{\"sale_id\":9,\"product_id\":999}', 0),"
+              " ('flash_sale.started', 8, '{\"sale_id\":8,\"product_id\":10}', 0);");
+    /* The rise, the draft product, the second back-in-stock of the day, the
+     * sale of an unknown product and the repeated sale make nothing: three
+     * fan-outs, each user 1 push + email and user 3 sms. */
+    wait_count(shop, "SELECT count(*) FROM notify_fanouts WHERE state = 'done' AND ? > 0", 1, 3);
+    wait_count(shop, "SELECT count(*) FROM notifications WHERE state = 1 AND ? > 0", 1, 9);
     cr_assert_eq(count(shop, "SELECT count(*) FROM notifications WHERE user_id = ?", 2), 0);
     cr_assert_eq(sink_count("email", "\"key\":\"price_drop:100:1999\""), 1);
     cr_assert_eq(sink_count("sms", "Now 19.99 USD (was 25.99 USD)."), 1);
     cr_assert_eq(sink_count("push", "\"kind\":\"back_in_stock\""), 1);
+    cr_assert_eq(sink_count("sms", "\"key\":\"flash_sale:8\""), 1);
+    cr_assert_eq(count(shop,
+                       "SELECT count(*) FROM outbox_consumers WHERE name = 'notify.wishlist'"
+                       " AND position = (SELECT max(id) FROM outbox) AND ? > 0",
+                       1),
+                 1, "the unknown product's sale did not hold the consumer up");
     close_shop(shop);
 }
 
