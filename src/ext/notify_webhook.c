@@ -129,6 +129,7 @@ static void finish_request(struct request *r, CURLcode rc)
 static void *io_main(void *arg)
 {
     struct webhook *w = arg;
+    pthread_setname_np(pthread_self(), "notify-http");
     for (;;) {
         pthread_mutex_lock(&w->mu);
         while (w->qhead && w->active < w->conns) {

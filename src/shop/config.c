@@ -90,7 +90,7 @@ void config_load(struct shop_config *cfg)
     cfg->notify_webhook_timeout_ms =
         (int)env_i64("SHOPD_NOTIFY_WEBHOOK_TIMEOUT_MS", 5000, 10, 600000);
     cfg->notify_senders = (int)env_i64("SHOPD_NOTIFY_SENDERS", 3, 1, 64);
-    cfg->notify_batch = (int)env_i64("SHOPD_NOTIFY_BATCH", 500, 1, 10000);
+    cfg->notify_batch = (int)env_i64("SHOPD_NOTIFY_BATCH", 1000, 1, 10000);
     cfg->notify_inflight = (int)env_i64("SHOPD_NOTIFY_INFLIGHT", 20000, 100, 1000000);
     cfg->notify_max_attempts = (int)env_i64("SHOPD_NOTIFY_MAX_ATTEMPTS", 6, 1, 100);
     cfg->notify_backoff_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MS", 2000, 1, 86400000);

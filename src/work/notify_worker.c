@@ -223,6 +223,7 @@ static void scan_due(struct notify_engine *e)
 static void *pump_main(void *arg)
 {
     struct notify_engine *e = arg;
+    pthread_setname_np(pthread_self(), "notify-pump");
     const struct shop_config *cfg = e->cfg;
     int need = cfg->fanout_chunk * NOTIFY_CHANNELS; /* rows one chunk may create */
     if (need > e->inflight_max)
@@ -363,12 +364,49 @@ struct ack_job {
     int64_t now;
 };
 
-/* pending|failed → sent | failed | dead | skipped, for one batch. */
+#define Q8        "?,?,?,?,?,?,?,?"
+#define ACK_GROUP 64
+
+/* pending|failed → sent for up to ACK_GROUP rows in one statement. */
+static enum shop_err ack_sent(struct db *db, const int64_t *ids, int n, int64_t now,
+                              struct problem *pb)
+{
+    struct stmt *st =
+        db_prepare(db, "UPDATE notifications SET state = 1, attempts = attempts + 1,"
+                       " last_error = NULL, updated_at = ? WHERE state IN (0, 2)"
+                       " AND id IN (" Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8 "," Q8 ")");
+    if (!st)
+        return db_fail(db, pb, "recording deliveries");
+    stmt_bind_i64(st, 1, now);
+    for (int k = 0; k < ACK_GROUP; k++) /* repeats are harmless in IN */
+        stmt_bind_i64(st, 2 + k, ids[k < n ? k : n - 1]);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording deliveries");
+}
+
+/* pending|failed → sent | failed | dead | skipped, for one batch. Sent rows,
+ * nearly all of them, go ACK_GROUP to a statement: at a million rows the
+ * per-statement cost on the one writer thread is what adds up. */
 static enum shop_err ack_write(struct db *db, void *arg, struct problem *pb)
 {
     struct ack_job *j = arg;
+    int64_t group[ACK_GROUP];
+    int ng = 0;
+    for (int i = 0; i < j->n; i++) {
+        if (j->o[i].state != NOTIFY_SENT)
+            continue;
+        group[ng++] = j->o[i].id;
+        if (ng == ACK_GROUP) {
+            if (ack_sent(db, group, ng, j->now, pb) != SHOP_OK)
+                return pb->err;
+            ng = 0;
+        }
+    }
+    if (ng && ack_sent(db, group, ng, j->now, pb) != SHOP_OK)
+        return pb->err;
     for (int i = 0; i < j->n; i++) {
         const struct outcome *o = &j->o[i];
+        if (o->state == NOTIFY_SENT)
+            continue;
         struct stmt *st = db_prepare(db, "UPDATE notifications SET state = ?, attempts ="
                                          " attempts + ?, next_at = ?, last_error = ?,"
                                          " updated_at = ? WHERE id = ? AND state IN (0, 2)");
@@ -418,6 +456,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
     int *attempts = arena_alloc(ar, (size_t)n * sizeof *attempts); /* of items[i] so far */
     int nitems = 0, nout = 0;
     qsort(rows, (size_t)n, sizeof *rows, by_channel);
+    db_read_begin(db); /* one snapshot (and one lock) for the batch's lookups */
     for (int i = 0; i < n; i++) {
         struct notify_row *r = &rows[i];
         const char *why = NULL;
@@ -435,7 +474,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
         else
             attempts[nitems++] = r->attempts + 1;
     }
-    db_release(db);
+    db_read_end(db);
     for (int i = 0; i < nitems;) {
         int k = i;
         while (k < nitems && items[k].channel == items[i].channel)
@@ -478,6 +517,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
 static void *sender_main(void *arg)
 {
     struct sender *s = arg;
+    pthread_setname_np(pthread_self(), "notify-send");
     struct notify_engine *e = s->e;
     int cap = e->cfg->notify_batch;
     struct notify_row *batch = xmalloc((size_t)cap * sizeof *batch);
