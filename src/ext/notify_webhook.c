@@ -147,6 +147,7 @@ static void *io_main(void *arg)
         curl_multi_perform(w->multi, &running);
         CURLMsg *m;
         int left;
+        bool freed = false;
         while ((m = curl_multi_info_read(w->multi, &left))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
@@ -162,10 +163,14 @@ static void *io_main(void *arg)
             else
                 curl_easy_cleanup(r->easy);
             r->call->pending--;
+            freed = true;
             pthread_cond_broadcast(&w->done_cv);
             pthread_mutex_unlock(&w->mu);
         }
-        curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
+        /* A connection came free: start what waits for one before sleeping
+         * (nothing else would wake the poll). */
+        if (!freed)
+            curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
     }
     return NULL;
 }

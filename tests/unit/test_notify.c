@@ -335,3 +335,112 @@ Test(notify_file, skips_ids_written_before_a_crash_and_cuts_a_torn_line)
     cr_assert_eq(sink_count("push", "\"body\":\"say \\\"hi\\\"\\n\""), 2);
     sink_dir_remove();
 }
+
+/* ---- the webhook against a tiny keep-alive receiver ------------------------------ */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+struct receiver {
+    int listen_fd, port;
+    _Atomic int items, requests;
+};
+
+static void *receive_conn(void *arg)
+{
+    struct receiver *rv = ((void **)arg)[0];
+    int fd = (int)(intptr_t)((void **)arg)[1];
+    free(arg);
+    char buf[1 << 16];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n"))) {
+            char *cl = strcasestr(buf, "content-length:");
+            size_t body = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+            size_t total = (size_t)(end - buf) + 4 + body;
+            if (len < total)
+                break;
+            for (char *p = end; (p = strstr(p, "{\"id\":")) && p < buf + total; p++)
+                rv->items++;
+            rv->requests++;
+            static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            if (write(fd, ok, sizeof ok - 1) < 0)
+                break;
+            memmove(buf, buf + total, len - total);
+            len -= total;
+            buf[len] = '\0';
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *receive_main(void *arg)
+{
+    struct receiver *rv = arg;
+    int fd;
+    while ((fd = accept(rv->listen_fd, NULL, NULL)) >= 0) {
+        void **a = malloc(2 * sizeof *a);
+        a[0] = rv;
+        a[1] = (void *)(intptr_t)fd;
+        pthread_t t;
+        pthread_create(&t, NULL, receive_conn, a);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* A hang guard, not a speed test: with fewer connections than requests, a
+ * request waiting for a connection must start as soon as one comes free
+ * (it once waited for curl's one-second poll, so this took 20 s). */
+Test(notify_webhook, more_requests_than_connections_all_complete, .timeout = 10)
+{
+    struct receiver rv = {0};
+    rv.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(rv.listen_fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t alen = sizeof a;
+    getsockname(rv.listen_fd, (struct sockaddr *)&a, &alen);
+    cr_assert_eq(listen(rv.listen_fd, 16), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, receive_main, &rv);
+
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", ntohs(a.sin_port));
+    struct notify_webhook_opts o = {
+        .url = url, .connections = 2, .per_request = 5, .timeout_ms = 5000};
+    struct notify_provider *p = notify_webhook_new(&o, NOTIFY_EMAIL, err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    struct notify_message m = {.key = strdup("k"),
+                               .kind = strdup("test"),
+                               .title = strdup("T"),
+                               .body = strdup("B"),
+                               .data = strdup("{}")};
+    notify_message_render(&m);
+    struct notify_item items[200];
+    for (int i = 0; i < 200; i++)
+        items[i] = (struct notify_item){.id = i + 1,
+                                        .user_id = i + 1,
+                                        .channel = NOTIFY_EMAIL,
+                                        .msg = &m,
+                                        .to = {"a@x.test"},
+                                        .nto = 1};
+    p->send_batch(p, items, 200);
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(items[i].result, NOTIFY_OK, "item %d: %s", i, items[i].error);
+    cr_assert_eq(rv.items, 200);
+    cr_assert_eq(rv.requests, 40);
+    p->destroy(p);
+    notify_message_clear(&m);
+    shutdown(rv.listen_fd, SHUT_RDWR);
+    close(rv.listen_fd);
+    pthread_join(t, NULL);
+}
