@@ -75,20 +75,30 @@ static enum shop_err message_upsert(struct db *db, const struct notify_spec *s, 
     return SHOP_OK;
 }
 
-enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
-                                      const struct notify_spec *spec, int64_t *id, bool *created,
-                                      struct problem *pb)
+/* The fan-out of `spec` to the wishlisters of `product_id`; a spec without a
+ * title is titled `prefix` + the product's title. */
+static enum shop_err fanout_in(struct db *db, int64_t product_id, const struct notify_spec *spec,
+                               const char *prefix, int64_t *id, bool *created, struct problem *pb)
 {
     *created = false;
-    if (db_scalar_i64(db, "SELECT count(*) FROM products WHERE id = ?", product_id, 0) == 0)
+    struct stmt *st = db_prepare(db, "SELECT title FROM products WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the product");
+    stmt_bind_i64(st, 1, product_id);
+    if (stmt_step(st) != STMT_ROW)
         return problem_field(pb, SHOP_NOT_FOUND, "product_id", "no product with id %lld",
                              (long long)product_id);
+    char title[NOTIFY_TITLE_MAX * 4 + 64];
+    struct notify_spec s = *spec;
+    if (!s.title) {
+        snprintf(title, sizeof title, "%s%s", prefix, stmt_text(st, 0));
+        s.title = title;
+    }
     int64_t now = clock_now_ms(), message;
-    if (message_upsert(db, spec, now, &message, pb) != SHOP_OK)
+    if (message_upsert(db, &s, now, &message, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st = db_prepare(db, "INSERT INTO notify_fanouts (message_id, product_id,"
-                                     " created_at) VALUES (?, ?, ?)"
-                                     " ON CONFLICT (message_id) DO NOTHING RETURNING id");
+    st = db_prepare(db, "INSERT INTO notify_fanouts (message_id, product_id, created_at)"
+                        " VALUES (?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING id");
     if (!st)
         return db_fail(db, pb, "recording a fan-out");
     stmt_bind_i64(st, 1, message);
@@ -115,9 +125,17 @@ enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
     return SHOP_OK;
 }
 
+enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
+                                      const struct notify_spec *spec, int64_t *id, bool *created,
+                                      struct problem *pb)
+{
+    return fanout_in(db, product_id, spec, "", id, created, pb);
+}
+
 struct fanout_job {
     int64_t product_id;
     const struct notify_spec *spec;
+    const char *prefix;
     int64_t id;
     bool created;
 };
@@ -125,51 +143,29 @@ struct fanout_job {
 static enum shop_err fanout_write(struct db *db, void *arg, struct problem *pb)
 {
     struct fanout_job *j = arg;
-    return notify_fanout_create_in(db, j->product_id, j->spec, &j->id, &j->created, pb);
+    return fanout_in(db, j->product_id, j->spec, j->prefix, &j->id, &j->created, pb);
+}
+
+/* Records the fan-out (committing with the caller's transaction when called
+ * inside a write function) and wakes the engine. */
+static enum shop_err fanout_record(struct shop *shop, struct fanout_job *j, struct problem *pb)
+{
+    if (store_write(shop->store, fanout_write, j, pb) != SHOP_OK)
+        return pb->err;
+    notify_kick(shop);
+    return SHOP_OK;
 }
 
 enum shop_err notify_fanout_create(struct shop *shop, int64_t product_id,
                                    const struct notify_spec *spec, int64_t *id, bool *created,
                                    struct problem *pb)
 {
-    struct fanout_job j = {.product_id = product_id, .spec = spec};
-    if (store_write(shop->store, fanout_write, &j, pb) != SHOP_OK)
+    struct fanout_job j = {.product_id = product_id, .spec = spec, .prefix = ""};
+    if (fanout_record(shop, &j, pb) != SHOP_OK)
         return pb->err;
     *id = j.id;
     *created = j.created;
-    notify_kick(shop);
     return SHOP_OK;
-}
-
-struct custom_job {
-    int64_t product_id;
-    const char *key, *title, *body;
-    int64_t id;
-    bool created;
-};
-
-static enum shop_err custom_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct custom_job *j = arg;
-    struct stmt *st = db_prepare(db, "SELECT title FROM products WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the product");
-    stmt_bind_i64(st, 1, j->product_id);
-    if (stmt_step(st) != STMT_ROW)
-        return problem_field(pb, SHOP_NOT_FOUND, "product_id", "no product with id %lld",
-                             (long long)j->product_id);
-    char key[NOTIFY_KEY_MAX + 16], title[NOTIFY_TITLE_MAX * 4 + 64];
-    snprintf(key, sizeof key, "fanout:%s", j->key);
-    snprintf(title, sizeof title, "%s", j->title ? j->title : stmt_text(st, 0));
-    json_t *data = json_pack("{s:I, s:s}", "product_id", (json_int_t)j->product_id, "key", j->key);
-    struct notify_spec spec = {.key = key,
-                               .kind = "announcement",
-                               .title = title,
-                               .body = j->body ? j->body : "News about a product on your wishlist.",
-                               .data = data};
-    enum shop_err e = notify_fanout_create_in(db, j->product_id, &spec, &j->id, &j->created, pb);
-    json_decref(data);
-    return e;
 }
 
 enum shop_err notify_fanout_custom(struct shop *shop, int64_t product_id, const char *key,
@@ -189,57 +185,40 @@ enum shop_err notify_fanout_custom(struct shop *shop, int64_t product_id, const 
         problem_field(pb, SHOP_INVALID, "body", "must be 1-%d characters", NOTIFY_BODY_MAX);
     if (pb->err)
         return pb->err;
-    struct custom_job j = {.product_id = product_id, .key = key, .title = title, .body = body};
-    if (store_write(shop->store, custom_write, &j, pb) != SHOP_OK)
-        return pb->err;
+    char event_key[NOTIFY_KEY_MAX + 16];
+    snprintf(event_key, sizeof event_key, "fanout:%s", key);
+    json_t *data = json_pack("{s:I, s:s}", "product_id", (json_int_t)product_id, "key", key);
+    struct notify_spec spec = {.key = event_key,
+                               .kind = "announcement",
+                               .title = title, /* NULL: the product's title */
+                               .body = body ? body : "News about a product on your wishlist.",
+                               .data = data};
+    struct fanout_job j = {.product_id = product_id, .spec = &spec, .prefix = ""};
+    enum shop_err e = fanout_record(shop, &j, pb);
+    json_decref(data);
     *id = j.id;
     *created = j.created;
-    notify_kick(shop);
-    return SHOP_OK;
-}
-
-struct sale_job {
-    int64_t sale_id, product_id;
-};
-
-static enum shop_err sale_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct sale_job *j = arg;
-    struct stmt *st = db_prepare(db, "SELECT title FROM products WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the product");
-    stmt_bind_i64(st, 1, j->product_id);
-    if (stmt_step(st) != STMT_ROW)
-        return problem_field(pb, SHOP_NOT_FOUND, "product_id", "no product with id %lld",
-                             (long long)j->product_id);
-    char key[64], title[NOTIFY_TITLE_MAX + 64], url[64];
-    snprintf(key, sizeof key, "flash_sale:%lld", (long long)j->sale_id);
-    snprintf(title, sizeof title, "Flash sale: %s", stmt_text(st, 0));
-    snprintf(url, sizeof url, "/v1/flash-sales/%lld", (long long)j->sale_id);
-    json_t *data = json_pack("{s:I, s:I, s:s}", "sale_id", (json_int_t)j->sale_id, "product_id",
-                             (json_int_t)j->product_id, "url", url);
-    struct notify_spec spec = {
-        .key = key,
-        .kind = "flash_sale",
-        .title = title,
-        .body = "A product on your wishlist is on sale now, in limited numbers. Join the queue.",
-        .data = data,
-    };
-    int64_t id;
-    bool created;
-    enum shop_err e = notify_fanout_create_in(db, j->product_id, &spec, &id, &created, pb);
-    json_decref(data);
     return e;
 }
 
 enum shop_err notify_flash_sale_started(struct shop *shop, int64_t sale_id, int64_t product_id,
                                         struct problem *pb)
 {
-    struct sale_job j = {.sale_id = sale_id, .product_id = product_id};
-    if (store_write(shop->store, sale_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    notify_kick(shop);
-    return SHOP_OK;
+    char key[64], url[64];
+    snprintf(key, sizeof key, "flash_sale:%lld", (long long)sale_id);
+    snprintf(url, sizeof url, "/v1/flash-sales/%lld", (long long)sale_id);
+    json_t *data = json_pack("{s:I, s:I, s:s}", "sale_id", (json_int_t)sale_id, "product_id",
+                             (json_int_t)product_id, "url", url);
+    struct notify_spec spec = {
+        .key = key,
+        .kind = "flash_sale",
+        .body = "A product on your wishlist is on sale now, in limited numbers. Join the queue.",
+        .data = data,
+    };
+    struct fanout_job j = {.product_id = product_id, .spec = &spec, .prefix = "Flash sale: "};
+    enum shop_err e = fanout_record(shop, &j, pb);
+    json_decref(data);
+    return e;
 }
 
 struct user_job {
