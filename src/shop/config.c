@@ -97,6 +97,8 @@ void config_load(struct shop_config *cfg)
     cfg->notify_backoff_max_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);
     cfg->notify_scan_ms = env_i64("SHOPD_NOTIFY_SCAN_MS", 500, 10, 60000);
     cfg->notify_lease_ms = env_i64("SHOPD_NOTIFY_LEASE_MS", 60000, 100, 86400000);
+    cfg->notify_rate = env_i64("SHOPD_NOTIFY_RATE", 0, 0, 100000000);
+    cfg->notify_nice = (int)env_i64("SHOPD_NOTIFY_NICE", 10, 0, 19);
     cfg->fanout_chunk = (int)env_i64("SHOPD_FANOUT_CHUNK", 2000, 1, 100000);
     cfg->fanout_pause_ms = env_i64("SHOPD_FANOUT_PAUSE_MS", 0, 0, 60000);
 }

@@ -61,6 +61,9 @@ struct shop_config {
     int64_t notify_backoff_max_ms; /* SHOPD_NOTIFY_BACKOFF_MAX_MS, default 10 minutes */
     int64_t notify_scan_ms;   /* SHOPD_NOTIFY_SCAN_MS, due-retry scan period, default 500 */
     int64_t notify_lease_ms;  /* SHOPD_NOTIFY_LEASE_MS, a queued row's hold, default 60 s */
+    int64_t notify_rate;      /* SHOPD_NOTIFY_RATE, hand-overs per second per channel (a
+                               * provider's quota, e.g. FCM's 10,000/s); 0: unlimited */
+    int notify_nice;          /* SHOPD_NOTIFY_NICE, the engine threads' nice, default 10 */
     int fanout_chunk;         /* SHOPD_FANOUT_CHUNK, wishlisters per transaction, default 2000 */
     int64_t fanout_pause_ms;  /* SHOPD_FANOUT_PAUSE_MS, pause between chunks, default 0 */
 };

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ext/notify_provider.h"
 #include "shop/notify.h"
@@ -91,6 +93,14 @@ static void idset_del(struct idset *s, int64_t id)
 
 /* ---- the engine ------------------------------------------------------------------- */
 
+/* The engine's threads yield the CPU to the request threads: a fan-out of
+ * half a million takes a little longer on a busy box, the shop does not. */
+static void background_priority(int nice)
+{
+    if (nice > 0)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
 struct notify_engine {
     struct shop *shop;
     const struct shop_config *cfg;
@@ -110,6 +120,9 @@ struct notify_engine {
     pthread_t *senders;
     int nsenders;
     bool pump_started;
+
+    pthread_mutex_t rate_mu;
+    int64_t rate_tat[NOTIFY_CHANNELS]; /* when the channel's next hand-over may start, ns */
 
     _Atomic uint64_t queued, sent[NOTIFY_CHANNELS], retried, dead, skipped, fanout_users,
         fanout_rows;
@@ -224,6 +237,7 @@ static void *pump_main(void *arg)
 {
     struct notify_engine *e = arg;
     pthread_setname_np(pthread_self(), "notify-pump");
+    background_priority(e->cfg->notify_nice);
     const struct shop_config *cfg = e->cfg;
     int need = cfg->fanout_chunk * NOTIFY_CHANNELS; /* rows one chunk may create */
     if (need > e->inflight_max)
@@ -436,6 +450,25 @@ static int64_t backoff_ms(const struct shop_config *cfg, int attempts)
     return d - half + (int64_t)token_uniform((uint32_t)cap);
 }
 
+/* Keeps each channel's hand-overs under SHOPD_NOTIFY_RATE a second: a batch
+ * of n waits until the channel's schedule reaches it, then moves the
+ * schedule on by n intervals (so senders share the quota). */
+static void throttle(struct notify_engine *e, int channel, int n)
+{
+    int64_t rate = e->cfg->notify_rate;
+    if (rate <= 0)
+        return;
+    pthread_mutex_lock(&e->rate_mu);
+    int64_t now = clock_mono_ns(), start = e->rate_tat[channel] > now ? e->rate_tat[channel] : now;
+    e->rate_tat[channel] = start + (int64_t)n * (1000000000 / rate);
+    pthread_mutex_unlock(&e->rate_mu);
+    while (start > now && !atomic_load(&e->shop->stopping)) {
+        int64_t ms = (start - now) / 1000000;
+        clock_sleep_ms(ms < 1 ? 1 : ms > 100 ? 100 : ms);
+        now = clock_mono_ns();
+    }
+}
+
 static int by_channel(const void *a, const void *b)
 {
     const struct notify_row *x = a, *y = b;
@@ -480,6 +513,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
         while (k < nitems && items[k].channel == items[i].channel)
             k++;
         struct notify_provider *p = e->providers[items[i].channel];
+        throttle(e, items[i].channel, k - i);
         p->send_batch(p, items + i, k - i);
         i = k;
     }
@@ -518,6 +552,7 @@ static void *sender_main(void *arg)
 {
     struct sender *s = arg;
     pthread_setname_np(pthread_self(), "notify-send");
+    background_priority(s->e->cfg->notify_nice);
     struct notify_engine *e = s->e;
     int cap = e->cfg->notify_batch;
     struct notify_row *batch = xmalloc((size_t)cap * sizeof *batch);
@@ -591,6 +626,7 @@ struct notify_engine *notify_engine_start(struct shop *shop, struct problem *pb)
     e->ring = xmalloc((size_t)e->ring_cap * sizeof *e->ring);
     idset_init(&e->inflight, (size_t)e->inflight_max);
     pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->rate_mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->pump_cv, NULL);
     for (int c = 0; c < NOTIFY_CHANNELS; c++) {
@@ -639,6 +675,7 @@ void notify_engine_stop(struct notify_engine *e)
     pthread_cond_destroy(&e->pump_cv);
     pthread_cond_destroy(&e->work_cv);
     pthread_mutex_destroy(&e->mu);
+    pthread_mutex_destroy(&e->rate_mu);
     free(e->senders);
     free(e->inflight.slot);
     free(e->ring);

@@ -287,6 +287,21 @@ def test_order_confirmed_and_cancelled_reach_the_buyer(server, shop):
     assert confirmed["to"] == [b.user["email"]]
 
 
+def test_rate_cap_spaces_hand_overs(make_server):
+    """SHOPD_NOTIFY_RATE keeps a channel under a provider's quota: 300 emails
+    in batches of 50 at 200/s cannot be handed over in less than 1.25 s."""
+    s = make_server(dict(FAST, SHOPD_NOTIFY_RATE="200", SHOPD_NOTIFY_BATCH="50"))
+    shop = Shop(s)
+    p = shop.product(stock=None)
+    bulk_wishlisters(s, p["id"], 300, devices=False)
+    t0 = time.monotonic()
+    r = s.post("/v1/admin/notifications/fanout", {"product_id": p["id"], "key": "capped"},
+               token=shop.admin)
+    fanout_done(s, shop.admin, r["id"], 300)
+    assert time.monotonic() - t0 >= 1.2
+    assert len([n for n in sink_lines(s, "email") if n["key"] == "fanout:capped"]) == 300
+
+
 # ---- SIGKILL in the middle of a fan-out ----------------------------------------------
 
 
