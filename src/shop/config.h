@@ -55,7 +55,8 @@ struct shop_config {
     int notify_webhook_timeout_ms; /* SHOPD_NOTIFY_WEBHOOK_TIMEOUT_MS, default 5000 */
     int notify_senders;       /* SHOPD_NOTIFY_SENDERS, sender threads, default 3 */
     int notify_batch;         /* SHOPD_NOTIFY_BATCH, notifications per hand-over, default 1000 */
-    int notify_inflight;      /* SHOPD_NOTIFY_INFLIGHT, queued + being sent, default 20,000 */
+    int notify_inflight;      /* SHOPD_NOTIFY_INFLIGHT, queued + being sent, default 20,000
+                               * (raised to two fan-out chunks' rows when smaller) */
     int notify_max_attempts;  /* SHOPD_NOTIFY_MAX_ATTEMPTS before dead, default 6 */
     int64_t notify_backoff_ms;/* SHOPD_NOTIFY_BACKOFF_MS, first retry delay, default 2000 */
     int64_t notify_backoff_max_ms; /* SHOPD_NOTIFY_BACKOFF_MAX_MS, default 10 minutes */

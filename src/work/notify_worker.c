@@ -128,7 +128,8 @@ struct notify_engine {
         fanout_rows;
 };
 
-/* With mu held. */
+/* With mu held; the caller has checked there is room (inflight.n <
+ * inflight_max, and ring_cap == inflight_max). */
 static void queue_push(struct notify_engine *e, const struct notify_row *r)
 {
     e->ring[(e->ring_head + e->ring_len) % e->ring_cap] = *r;
@@ -137,12 +138,14 @@ static void queue_push(struct notify_engine *e, const struct notify_row *r)
 }
 
 /* Queues rows that are not in flight yet (their commit is done); wakes the
- * senders. Returns how many were queued. */
+ * senders. Returns how many were queued. The pump only creates a chunk when
+ * the set has room for all its rows, so none is left out; if one were, it
+ * would stay pending and be picked up when its lease ran out. */
 static int enqueue(struct notify_engine *e, const struct notify_row *rows, int n)
 {
     int q = 0;
     pthread_mutex_lock(&e->mu);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && (int)e->inflight.n < e->inflight_max; i++)
         if (!idset_has(&e->inflight, rows[i].id)) {
             queue_push(e, &rows[i]);
             q++;
@@ -240,8 +243,6 @@ static void *pump_main(void *arg)
     background_priority(e->cfg->notify_nice);
     const struct shop_config *cfg = e->cfg;
     int need = cfg->fanout_chunk * NOTIFY_CHANNELS; /* rows one chunk may create */
-    if (need > e->inflight_max)
-        need = e->inflight_max;
     struct notify_rows rows = {0};
     struct fanout f;
     bool have = false;
@@ -620,7 +621,11 @@ struct notify_engine *notify_engine_start(struct shop *shop, struct problem *pb)
     struct notify_engine *e = xcalloc(1, sizeof *e);
     e->shop = shop;
     e->cfg = &shop->cfg;
+    /* Room for at least two chunks' rows: one being sent while the next
+     * is created. */
     e->inflight_max = shop->cfg.notify_inflight;
+    if (e->inflight_max < 2 * shop->cfg.fanout_chunk * NOTIFY_CHANNELS)
+        e->inflight_max = 2 * shop->cfg.fanout_chunk * NOTIFY_CHANNELS;
     e->recovering = true;
     e->ring_cap = e->inflight_max;
     e->ring = xmalloc((size_t)e->ring_cap * sizeof *e->ring);
