@@ -8,7 +8,7 @@ median) and prints each figure beside its target and the nginx ratio. Writes
 bench/RESULTS.md.
 
 usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
-names: product, browse, cart_add, cart_get, checkout, ceiling, search, fanout
+names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout
 """
 import argparse
 import json
@@ -238,10 +238,10 @@ def main():
                      f" {one:,.0f}/s one per commit, {grp:,.0f}/s with 32 per commit")
 
     extra = []
-    for name, script in (("search", "search.sh"), ("fanout", "fanout.sh")):
-        path = os.path.join(BENCH, script)
-        if want(name) and only and os.path.exists(path):
-            extra.append(subprocess.run([path], cwd=ROOT, capture_output=True, text=True).stdout)
+    for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
+                      ("fanout", ["bench/fanout.sh"])):
+        if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
+            extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
 
     header = ("| scenario | req/s (2xx, median) | p50 ms | p99 ms | vs nginx | target | runs |\n"
               "|---|---|---|---|---|---|---|")

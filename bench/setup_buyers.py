@@ -64,9 +64,11 @@ def main():
                    " country, is_default, created_at, updated_at) VALUES"
                    " (?, ?, 'Bench Buyer', '1 Pike St', 'Seattle', 'WA', '98101', 'US', 1, ?, ?)",
                    [(abase + i, u, now, now) for i, u in enumerate(uids)])
-    db.executemany("INSERT INTO gw_sim_tokens (token, brand, last4, behavior, created_at)"
-                   " VALUES (?, 'visa', '4242', 'ok', ?)",
-                   [(f"tok_bench_{u}", now) for u in uids])
+    gw = sqlite3.connect(db_path + "-gateway.db")  # the simulated gateway's own books
+    gw.executemany("INSERT INTO gw_sim_tokens (token, brand, last4, behavior, created_at)"
+                   " VALUES (?, 'visa', '4242', 'ok', ?)", [(f"tok_bench_{u}", now) for u in uids])
+    gw.commit()
+    gw.close()
     db.executemany("INSERT INTO payment_methods (id, user_id, gateway_token, brand, last4, exp_month,"
                    " exp_year, created_at) VALUES (?, ?, ?, 'visa', '4242', 12, 2031, ?)",
                    [(pbase + i, u, f"tok_bench_{u}", now) for i, u in enumerate(uids)])

@@ -23,7 +23,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-struct store;
+#include "util/problem.h"
 
 enum gw_status { GW_OK, GW_DECLINED, GW_UNAVAILABLE, GW_TIMEOUT, GW_NOT_FOUND };
 
@@ -68,9 +68,9 @@ struct gateway {
     void (*destroy)(struct gateway *gw);
 };
 
-/** The simulated gateway; its books live in the gw_sim_* tables of `store`
- *  (written in transactions of their own, as an outside system's would be).
- *  The timing-out test cards take `timeout_ms` to time out. */
-struct gateway *gateway_sim_new(struct store *store, int64_t timeout_ms);
+/** The simulated gateway, keeping its books in the SQLite file `path`
+ *  (created when missing). The timing-out test cards take `timeout_ms` to
+ *  time out. NULL with the reason in `pb` when the file cannot be opened. */
+struct gateway *gateway_sim_new(const char *path, int64_t timeout_ms, struct problem *pb);
 
 #endif

@@ -1,9 +1,11 @@
 /* gateway_sim.c — the built-in simulated payment gateway.
  *
  * It keeps books like a real provider would: tokens (with what the test card
- * does, never the number), charges keyed by idempotency key, refunds. Each
- * call is one transaction of its own, so a charge the gateway acknowledged
- * survives a crash of shopd just as it would at a real provider.
+ * does, never the number), charges keyed by idempotency key, refunds — in a
+ * database file of its own next to the shop's (<db>-gateway.db), with its
+ * own writer, as an outside system would. Each call is one transaction of
+ * its own, so a charge the gateway acknowledged survives a crash of shopd
+ * just as it would at a real provider.
  *
  * Test cards (API.md):
  *   4242 4242 4242 4242, 5555 5555 5555 4444, 3782 822463 10005 → succeed
@@ -26,6 +28,23 @@
 #include "util/xalloc.h"
 
 #define FLAKY_SLOTS 4096
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS gw_sim_tokens ("
+    " token TEXT PRIMARY KEY, brand TEXT NOT NULL, last4 TEXT NOT NULL,"
+    " behavior TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS gw_sim_charges ("
+    " id INTEGER PRIMARY KEY, charge_id TEXT NOT NULL UNIQUE,"
+    " idempotency_key TEXT NOT NULL UNIQUE, token TEXT NOT NULL, order_ref TEXT,"
+    " amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('authorized', 'captured', 'declined', 'voided')),"
+    " decline_code TEXT, refunded_cents INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS gw_sim_charges_order ON gw_sim_charges (order_ref);"
+    "CREATE TABLE IF NOT EXISTS gw_sim_refunds ("
+    " id INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE,"
+    " idempotency_key TEXT NOT NULL UNIQUE, charge_id TEXT NOT NULL, order_ref TEXT,"
+    " amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS gw_sim_refunds_order ON gw_sim_refunds (order_ref);";
 
 struct sim {
     struct store *store;
@@ -424,13 +443,27 @@ static json_t *sim_ledger(struct gateway *gw, const char *order_ref)
 static void sim_destroy(struct gateway *gw)
 {
     struct sim *s = gw->impl;
+    store_close(s->store);
     pthread_mutex_destroy(&s->mu);
     free(s);
     free(gw);
 }
 
-struct gateway *gateway_sim_new(struct store *store, int64_t timeout_ms)
+static enum shop_err schema_write(struct db *db, void *arg, struct problem *pb)
 {
+    (void)arg;
+    return db_exec(db, schema, pb);
+}
+
+struct gateway *gateway_sim_new(const char *path, int64_t timeout_ms, struct problem *pb)
+{
+    struct store *store = store_open(path, NULL, pb);
+    if (!store)
+        return NULL;
+    if (store_write(store, schema_write, NULL, pb) != SHOP_OK) {
+        store_close(store);
+        return NULL;
+    }
     struct sim *s = xcalloc(1, sizeof *s);
     s->store = store;
     s->timeout_ms = timeout_ms;

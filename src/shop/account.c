@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "shop/cart.h"
+#include "shop/outbox.h"
+#include "shop/session_cache.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -149,7 +151,9 @@ static enum shop_err guest_end(struct db *db, int64_t guest_id, int64_t user_id,
         return db_fail(db, pb, "ending the guest session");
     stmt_bind_i64(st, 1, now);
     stmt_bind_i64(st, 2, guest_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "ending the guest session");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "ending the guest session");
+    return outbox_emit(db, "session.revoked", guest_id, NULL, pb);
 }
 
 /* ---- register ----------------------------------------------------------- */
@@ -221,6 +225,8 @@ enum shop_err account_register(struct shop *shop, struct arena *a, const char *e
     enum shop_err e = store_write(shop->store, register_write, &j, pb);
     if (e != SHOP_OK)
         return e;
+    if (guest_id)
+        session_cache_revoke(shop->sessions, guest_id);
     *out = (struct user){.id = j.user_id, .email = arena_strdup(a, norm),
                          .name = arena_strdup(a, name), .role = ROLE_CUSTOMER,
                          .created_at = j.now};
@@ -375,7 +381,10 @@ enum shop_err account_login(struct shop *shop, struct arena *a, const char *emai
     j.guest_id = guest_id;
     j.ttl = shop->cfg.session_ttl_ms;
     j.token_hash = th;
-    return store_write(shop->store, login_open, &j, pb);
+    enum shop_err e2 = store_write(shop->store, login_open, &j, pb);
+    if (e2 == SHOP_OK && guest_id)
+        session_cache_revoke(shop->sessions, guest_id);
+    return e2;
 }
 
 /* ---- logout, authenticate, guests ---------------------------------------- */
@@ -393,13 +402,18 @@ static enum shop_err revoke_write(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "ending the session");
     stmt_bind_i64(st, 1, j->now);
     stmt_bind_i64(st, 2, j->session_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "ending the session");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "ending the session");
+    return outbox_emit(db, "session.revoked", j->session_id, NULL, pb);
 }
 
 enum shop_err account_logout(struct shop *shop, const struct principal *who, struct problem *pb)
 {
     struct revoke_job j = {.session_id = who->session_id, .now = clock_now_ms()};
-    return store_write(shop->store, revoke_write, &j, pb);
+    enum shop_err e = store_write(shop->store, revoke_write, &j, pb);
+    if (e == SHOP_OK)
+        session_cache_revoke(shop->sessions, who->session_id);
+    return e;
 }
 
 /* Looks a token up; fills the session id, user (0 for guests), kind. */
@@ -411,6 +425,20 @@ static enum shop_err session_lookup(struct shop *shop, const char *token, bool g
                            guest ? "guest" : "session");
     char th[TOKEN_HASH_LEN + 1];
     token_hash(token, TOKEN_LEN, th);
+    int64_t now = clock_now_ms();
+    struct principal cached;
+    bool cached_guest;
+    if (session_cache_get(shop->sessions, th, now, &cached, &cached_guest) && cached_guest == guest) {
+        if (guest)
+            who->guest_id = cached.guest_id;
+        else {
+            who->session_id = cached.session_id;
+            who->user_id = cached.user_id;
+            who->role = cached.role;
+            who->trusted = cached.trusted;
+        }
+        return SHOP_OK;
+    }
     struct db *db = store_db(shop->store);
     struct stmt *st = db_prepare(db, "SELECT s.id, s.user_id, s.kind, s.expires_at, s.revoked_at,"
                                      " u.role, u.trusted FROM sessions s"
@@ -425,16 +453,28 @@ static enum shop_err session_lookup(struct shop *shop, const char *token, bool g
     else if (!stmt_is_null(st, 4))
         e = problem_set(pb, SHOP_UNAUTHENTICATED, "the %s has ended; log in again",
                         guest ? "guest session" : "session");
-    else if (stmt_i64(st, 3) <= clock_now_ms())
+    else if (stmt_i64(st, 3) <= now)
         e = problem_set(pb, SHOP_UNAUTHENTICATED, "the %s has expired",
                         guest ? "guest session" : "session");
-    else if (guest)
-        who->guest_id = stmt_i64(st, 0);
     else {
-        who->session_id = stmt_i64(st, 0);
-        who->user_id = stmt_i64(st, 1);
-        who->role = role_parse(stmt_text(st, 5));
-        who->trusted = stmt_i64(st, 6) != 0;
+        struct principal found = {0};
+        if (guest)
+            found.guest_id = stmt_i64(st, 0);
+        else {
+            found.session_id = stmt_i64(st, 0);
+            found.user_id = stmt_i64(st, 1);
+            found.role = role_parse(stmt_text(st, 5));
+            found.trusted = stmt_i64(st, 6) != 0;
+        }
+        session_cache_put(shop->sessions, th, &found, guest, stmt_i64(st, 3));
+        if (guest)
+            who->guest_id = found.guest_id;
+        else {
+            who->session_id = found.session_id;
+            who->user_id = found.user_id;
+            who->role = found.role;
+            who->trusted = found.trusted;
+        }
     }
     db_release(db);
     return e;

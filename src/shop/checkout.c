@@ -606,8 +606,10 @@ struct settle_job {
 static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, const char *body,
                               struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?,"
-                                     " response_body = ? WHERE order_id = ?");
+    /* By its primary key (user, key), which the order remembers. */
+    struct stmt *st = db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
+                                     " response_body = ?2 WHERE (user_id, key) ="
+                                     " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
     if (!st)
         return db_fail(db, pb, "storing the answer");
     stmt_bind_i64(st, 1, outcome);
@@ -767,7 +769,8 @@ static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
     /* Nothing is left of the attempt but the key's answer (or not even that). */
     struct stmt *st;
     if (j->forget_key) {
-        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE order_id = ?");
+        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE (user_id, key) ="
+                            " (SELECT user_id, idempotency_key FROM orders WHERE id = ?)");
         if (!st)
             return db_fail(db, pb, "forgetting the idempotency key");
         stmt_bind_i64(st, 1, j->order_id);

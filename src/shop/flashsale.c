@@ -790,8 +790,8 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
     struct sale s;
     if (!read_sale(db, sale_id, &s))
         return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
-    if (strcmp(s.status, "live") != 0 || now >= s.ends_at || now < s.starts_at)
-        return problem_set(pb, SHOP_CONFLICT, "the sale is %s", shown_status(&s, now));
+    /* The token first: without a valid one the answer is 403 whatever the
+     * sale is doing. */
     struct stmt *st = db_prepare(db, "SELECT status, coalesce(admitted_at, 0),"
                                      " coalesce(token_expires_at, 0), held FROM flash_sale_queue"
                                      " WHERE sale_id = ? AND user_id = ?");
@@ -815,6 +815,8 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
                            (long long)s.per_customer_limit);
     if (!strcmp(status, "purchasing"))
         return problem_set(pb, SHOP_CONFLICT, "a purchase with this token is in progress");
+    if (strcmp(s.status, "live") != 0 || now >= s.ends_at || now < s.starts_at)
+        return problem_set(pb, SHOP_CONFLICT, "the sale is %s", shown_status(&s, now));
     if (strcmp(status, "admitted") != 0 || expires <= now)
         return problem_set(pb, SHOP_FORBIDDEN, "the purchase token has expired");
     if (quantity > s.per_customer_limit)

@@ -235,10 +235,7 @@ static enum shop_err user_write(struct db *db, void *arg, struct problem *pb)
     struct stmt *st = db_prepare(
         db, "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
             " created_at, updated_at)"
-            " SELECT ?1, u.id, c.ch, 0, 0, ?2, ?2, ?2"
-            " FROM users u LEFT JOIN notification_prefs p ON p.user_id = u.id,"
-            " " NOTIFY_CHANNELS_FROM
-            " WHERE u.id = ?3 AND " NOTIFY_ELIGIBLE("u.id") " ON CONFLICT DO NOTHING");
+            " " NOTIFY_ROWS("u.id", "users u", "u.id = ?3", "?2") " ON CONFLICT DO NOTHING");
     if (!st)
         return db_fail(db, pb, "recording notifications");
     stmt_bind_i64(st, 1, message);

@@ -154,16 +154,23 @@ void notify_kick(struct shop *shop);
 
 /* ---- shared by notify's files ---------------------------------------------- */
 
-/** The channels a user `U` (an SQL expression) is to get rows on, for a
- *  SELECT over `c.ch` (NOTIFY_CHANNELS_FROM) with their preferences joined
- *  as `p`: opted in, and an address on that channel exists. */
-#define NOTIFY_CHANNELS_FROM "(SELECT 0 AS ch UNION ALL SELECT 1 UNION ALL SELECT 2) c"
-#define NOTIFY_ELIGIBLE(U)                                                                         \
-    "((c.ch = 0 AND coalesce(p.push, 1) AND EXISTS (SELECT 1 FROM devices d"                       \
-    "   WHERE d.user_id = " U "))"                                                                 \
-    " OR (c.ch = 1 AND coalesce(p.email, 1))"                                                      \
-    " OR (c.ch = 2 AND coalesce(p.sms, 0) AND EXISTS (SELECT 1 FROM addresses a"                   \
-    "   WHERE a.user_id = " U " AND a.is_default = 1 AND coalesce(a.phone, '') <> '')))"
+/** The notification rows owed to the users that FROM and WHERE select (SQL
+ *  text; U names the user's id): one SELECT arm per channel, so a user gets
+ *  a row on each channel they have opted into (preferences joined as p; no
+ *  row means the defaults) and can be reached on. Columns: message (?1),
+ *  user, channel, state 0, attempts 0, next_at (NEXT), created_at and
+ *  updated_at (?2). A new channel is a new arm. */
+#define NOTIFY_ROWS(U, FROM, WHERE, NEXT)                                                          \
+    NOTIFY_ARM(U, FROM, WHERE, NEXT, "0",                                                          \
+               "coalesce(p.push, 1) AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = " U ")") \
+    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "1", "coalesce(p.email, 1)")                    \
+    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "2",                                            \
+                             "coalesce(p.sms, 0) AND EXISTS (SELECT 1 FROM addresses a"            \
+                             " WHERE a.user_id = " U " AND a.is_default = 1"                       \
+                             " AND coalesce(a.phone, '') <> '')")
+#define NOTIFY_ARM(U, FROM, WHERE, NEXT, CH, OPTED_IN)                                             \
+    "SELECT ?1, " U ", " CH ", 0, 0, " NEXT ", ?2, ?2 FROM " FROM                                  \
+    " LEFT JOIN notification_prefs p ON p.user_id = " U " WHERE " WHERE " AND " OPTED_IN
 
 /** "12.34 USD" for 1234 cents (into out[64]). */
 const char *notify_money(int64_t cents, const char *currency, char out[64]);

@@ -181,10 +181,15 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
         if (n == 0)
             return SHOP_OK;
         for (int i = 0; i < n; i++) {
-            int64_t before = inventory_available(db, rows[i].variant_id);
+            /* Consuming leaves availability as it was (on hand and reserved
+             * fall together), and so does handing units back to a running
+             * flash sale: only a release to stock is news. */
+            bool to_sale = !consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id);
+            bool news = !consuming && !to_sale;
+            int64_t before = news ? inventory_available(db, rows[i].variant_id) : 0;
             int64_t q = rows[i].quantity;
             enum shop_err e;
-            if (!consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id))
+            if (to_sale)
                 e = back_to_sale(db, rows[i].sale_id, rows[i].warehouse_id, q, pb);
             else
                 e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, q,
@@ -200,9 +205,9 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
             stmt_bind_i64(st, 3, rows[i].id);
             if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
                 return db_fail(db, pb, "updating a reservation");
-            e = inventory_changed_event(db, rows[i].variant_id, product_of(db, rows[i].variant_id),
-                                        before, pb);
-            if (e != SHOP_OK)
+            if (news && (e = inventory_changed_event(db, rows[i].variant_id,
+                                                     product_of(db, rows[i].variant_id), before,
+                                                     pb)) != SHOP_OK)
                 return e;
         }
     }

@@ -12,6 +12,7 @@
 #include "shop/payment.h"
 #include "shop/pricing.h"
 #include "shop/product_cache.h"
+#include "shop/session_cache.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/consumers.h"
@@ -54,10 +55,17 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->sessions = session_cache_new(200000);
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
-    shop->payments = payments_new(shop, gateway_sim_new(shop->store, shop->cfg.sim_timeout_ms));
+    /* The simulated gateway keeps its books beside the shop's database. */
+    char gw_path[4096];
+    snprintf(gw_path, sizeof gw_path, "%s-gateway.db", db_path);
+    struct gateway *gw = gateway_sim_new(gw_path, shop->cfg.sim_timeout_ms, pb);
+    if (!gw)
+        goto fail;
+    shop->payments = payments_new(shop, gw);
     if (flashsale_load_key(shop, pb) != SHOP_OK)
         goto fail;
     shop->categories = category_tree_new();
@@ -112,5 +120,6 @@ void shop_close(struct shop *shop)
     payments_free(shop->payments);
     pricing_free(shop->pricing);
     product_cache_free(shop->products);
+    session_cache_free(shop->sessions);
     free(shop);
 }

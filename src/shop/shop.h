@@ -24,6 +24,7 @@ struct payments;
 struct housekeeping;
 struct scheduler;
 struct notify_engine;
+struct session_cache;
 
 struct shop {
     struct store *store;
@@ -31,6 +32,7 @@ struct shop {
     int64_t instance_id;              /* this process, in the events it writes */
     struct category_tree *categories; /* category.c */
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
+    struct session_cache *sessions;   /* resolved tokens (session_cache.c) */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
     struct pricing *pricing;          /* shipping and tax (pricing.c) */

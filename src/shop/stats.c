@@ -27,10 +27,18 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "shopd_store_busy_retries_total %llu\n"
                "# HELP shopd_store_max_batch Largest group commit so far.\n"
                "# TYPE shopd_store_max_batch gauge\n"
-               "shopd_store_max_batch %llu\n",
+               "shopd_store_max_batch %llu\n"
+               "# HELP shopd_store_wal_frames Pages in the write-ahead log after the last commit.\n"
+               "# TYPE shopd_store_wal_frames gauge\n"
+               "shopd_store_wal_frames %llu\n"
+               "# HELP shopd_store_checkpoints_total WAL checkpoints run (restarts among them).\n"
+               "# TYPE shopd_store_checkpoints_total counter\n"
+               "shopd_store_checkpoints_total %llu\n"
+               "shopd_store_wal_restarts_total %llu\n",
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
-               (unsigned long long)s.max_batch);
+               (unsigned long long)s.max_batch, (unsigned long long)s.wal_frames,
+               (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts);
     struct product_cache_stats pc;
     product_cache_stats(shop->products, &pc);
     buf_printf(out,

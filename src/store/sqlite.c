@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/migrate.h"
 #include "util/clock.h"
@@ -67,7 +68,19 @@ struct store {
     _Atomic uint64_t commits, writes, failed_writes, busy_retries, max_batch;
     void (*on_commit)(void *cls);
     void *on_commit_cls;
+
+    /* The checkpointer: copies the WAL back into the database on its own
+     * connection and thread, so the writer never does. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_started;
+    pthread_cond_t ckpt_cv;
+    int wal_frames; /* as of the last commit (wal hook) */
+    _Atomic uint64_t checkpoints, restarts;
 };
+
+#define CHECKPOINT_FRAMES 2000    /* wake the checkpointer past this WAL size */
+#define RESTART_FRAMES 16384      /* 64 MiB: insist on starting the WAL over */
 
 static _Thread_local int64_t tl_db_ns;
 static _Thread_local struct store *tl_writer_of;
@@ -148,8 +161,34 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
     return db;
 }
 
+/* SHOPD_SQL_AUDIT=path: appends the query plan of every statement this
+ * connection prepared, for finding full scans (tests/api/test_sql_plans.py). */
+static void audit_plans(struct db *db)
+{
+    const char *path = getenv("SHOPD_SQL_AUDIT");
+    if (!path || !*path)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    for (size_t i = 0; i < db->cap; i++) {
+        if (!db->cache[i].st)
+            continue;
+        const char *sql = sqlite3_sql(db->cache[i].st);
+        char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+        sqlite3_stmt *p = NULL;
+        if (q && sqlite3_prepare_v2(db->h, q, -1, &p, NULL) == SQLITE_OK)
+            while (sqlite3_step(p) == SQLITE_ROW)
+                fprintf(f, "%s\t%s\n", (const char *)sqlite3_column_text(p, 3), sql);
+        sqlite3_finalize(p);
+        sqlite3_free(q);
+    }
+    fclose(f);
+}
+
 static void db_close(struct db *db)
 {
+    audit_plans(db);
     for (size_t i = 0; i < db->cap; i++)
         if (db->cache[i].st)
             sqlite3_finalize(db->cache[i].st);
@@ -390,6 +429,75 @@ int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt)
     return stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
 }
 
+/* ---- the checkpointer ---------------------------------------------------- */
+
+/* Called by SQLite on the writer's connection after each commit. */
+static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
+{
+    (void)h;
+    (void)dbname;
+    struct store *s = arg;
+    s->wal_frames = frames;
+    if (frames >= CHECKPOINT_FRAMES)
+        pthread_cond_signal(&s->ckpt_cv); /* wmu is not needed: a missed wake-up waits 200 ms */
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->wmu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->ckpt_cv, &s->wmu, &ts);
+        if (s->stopping)
+            break;
+        int frames = s->wal_frames;
+        pthread_mutex_unlock(&s->wmu);
+        int log = 0, done = 0;
+        /* Passive: runs beside readers and the writer, blocks nobody. When
+         * the WAL keeps growing because readers never all leave it, restart
+         * it (a short wait for the writer lock and for readers to move on). */
+        int mode = frames >= RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
+        if (frames > 0 &&
+            sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, mode, &log, &done) == SQLITE_OK) {
+            atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
+            if (mode == SQLITE_CHECKPOINT_RESTART)
+                atomic_fetch_add_explicit(&s->restarts, 1, memory_order_relaxed);
+        }
+        pthread_mutex_lock(&s->wmu);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+static void ckpt_start(struct store *s)
+{
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return; /* SQLite's own auto-checkpoint stays on */
+    }
+    sqlite3_busy_timeout(s->ckpt_db, 100);
+    exec_simple(s->ckpt_db, "PRAGMA synchronous=FULL;");
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+        sqlite3_close(s->ckpt_db);
+        s->ckpt_db = NULL;
+        return;
+    }
+    s->ckpt_started = true;
+    exec_simple(s->wdb->h, "PRAGMA wal_autocheckpoint=0;");
+    sqlite3_wal_hook(s->wdb->h, wal_hook, s);
+}
+
 /* ---- the writer --------------------------------------------------------- */
 
 static bool wexec(struct db *db, const char *sql)
@@ -548,6 +656,7 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
             return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
         }
         s->writer_started = true;
+        ckpt_start(s);
     }
     if (s->qtail)
         s->qtail->next = &job;
@@ -574,6 +683,9 @@ void store_stats(struct store *s, struct store_stats *out)
     out->failed_writes = atomic_load(&s->failed_writes);
     out->busy_retries = atomic_load(&s->busy_retries);
     out->max_batch = atomic_load(&s->max_batch);
+    out->checkpoints = atomic_load(&s->checkpoints);
+    out->wal_restarts = atomic_load(&s->restarts);
+    out->wal_frames = (uint64_t)s->wal_frames;
 }
 
 void store_close(struct store *s)
@@ -587,6 +699,14 @@ void store_close(struct store *s)
     pthread_mutex_unlock(&s->wmu);
     if (started)
         pthread_join(s->writer, NULL);
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->wmu);
+        pthread_cond_broadcast(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->ckpt_thread, NULL);
+        pthread_cond_destroy(&s->ckpt_cv);
+        sqlite3_close(s->ckpt_db);
+    }
     pthread_mutex_lock(&s->conns_mu);
     struct db *db = s->conns;
     s->conns = NULL;

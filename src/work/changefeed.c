@@ -7,6 +7,7 @@
 
 #include "shop/changes.h"
 #include "shop/outbox.h"
+#include "shop/session_cache.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -48,6 +49,8 @@ static int poll_once(struct changefeed *cf)
             categories = true;
         else if (!strcmp(topic, "catalog.reloaded"))
             reload = true;
+        else if (!strcmp(topic, "session.revoked"))
+            session_cache_revoke(shop->sessions, stmt_i64(st, 2));
     }
     db_release(db);
     if (reload) {

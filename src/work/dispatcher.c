@@ -129,7 +129,10 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Handles one batch; returns events read, or -1 when a handler failed. */
+/* Handles one batch; returns events read, or -1 when a handler failed.
+ * The batch is copied out of the database first: handlers write, and a read
+ * snapshot held open across their writes would keep the WAL from ever being
+ * checkpointed. */
 static int run_batch(struct worker *w)
 {
     struct shop *shop = w->d->shop;
@@ -140,28 +143,40 @@ static int run_batch(struct worker *w)
         return -1;
     stmt_bind_i64(st, 1, atomic_load(&w->position));
     stmt_bind_i64(st, 2, w->c.batch);
-    int read = 0;
+    struct outbox_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
+    int n = 0;
+    while (n < w->c.batch && stmt_step(st) == STMT_ROW) {
+        evs[n] = (struct outbox_event){.id = stmt_i64(st, 0), .topic = xstrdup(stmt_text(st, 1)),
+                                       .aggregate_id = stmt_i64(st, 2),
+                                       .payload = xstrdup(stmt_text(st, 3)),
+                                       .created_at = stmt_i64(st, 4)};
+        n++;
+    }
+    db_release(db);
+
     int64_t last = atomic_load(&w->position);
     bool failed = false;
-    while (!failed && stmt_step(st) == STMT_ROW) {
-        struct outbox_event ev = {.id = stmt_i64(st, 0), .topic = stmt_text(st, 1),
-                                  .aggregate_id = stmt_i64(st, 2), .payload = stmt_text(st, 3),
-                                  .created_at = stmt_i64(st, 4)};
-        if (wants(w->c.topics, ev.topic)) {
+    int read = 0;
+    for (int i = 0; i < n && !failed; i++) {
+        if (wants(w->c.topics, evs[i].topic)) {
             struct problem pb = {0};
-            if (w->c.fn(shop, &ev, w->c.cls, &pb) != SHOP_OK) {
+            if (w->c.fn(shop, &evs[i], w->c.cls, &pb) != SHOP_OK) {
                 log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer",
-                          w->c.name, "event", (json_int_t)ev.id, "topic", ev.topic, "detail",
-                          pb.detail);
+                          w->c.name, "event", (json_int_t)evs[i].id, "topic", evs[i].topic,
+                          "detail", pb.detail);
                 problem_clear(&pb);
                 failed = true;
                 break;
             }
         }
-        last = ev.id;
+        last = evs[i].id;
         read++;
     }
-    db_release(db);
+    for (int i = 0; i < n; i++) {
+        free((char *)evs[i].topic);
+        free((char *)evs[i].payload);
+    }
+    free(evs);
     if (last > atomic_load(&w->position)) {
         struct position_job j = {.name = w->c.name, .position = last};
         struct problem pb = {0};

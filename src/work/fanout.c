@@ -49,14 +49,11 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
     struct chunk_job *j = arg;
     j->rows->n = j->base;
     struct stmt *st = db_prepare(
-        db,
-        "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
-        " created_at, updated_at)"
-        " SELECT ?1, w.user_id, c.ch, 0, 0, ?6, ?2, ?2"
-        " FROM wishlist w LEFT JOIN notification_prefs p ON p.user_id = w.user_id,"
-        " " NOTIFY_CHANNELS_FROM " WHERE w.product_id = ?3 AND w.user_id > ?4 AND w.user_id <= ?5"
-        " AND " NOTIFY_ELIGIBLE("w.user_id") " ON CONFLICT DO NOTHING"
-                                             " RETURNING id, user_id, channel");
+        db, "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
+            " created_at, updated_at)"
+            " " NOTIFY_ROWS("w.user_id", "wishlist w",
+                            "w.product_id = ?3 AND w.user_id > ?4 AND w.user_id <= ?5",
+                            "?6") " ON CONFLICT DO NOTHING RETURNING id, user_id, channel");
     if (!st)
         return db_fail(db, pb, "creating a fan-out chunk");
     stmt_bind_i64(st, 1, j->f->message_id);

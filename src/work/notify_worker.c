@@ -189,8 +189,9 @@ static void pump_wait(struct notify_engine *e, int64_t ms)
  * Rows a fan-out queued itself are due only when their lease runs out, so
  * in steady state this touches failed rows whose backoff is over and
  * nothing else. Right after start (`e->recovering`) nothing is in flight in
- * this process, so every pending row — a crashed run's queue — is taken at
- * once, lease or not, until a scan finds no more than it had room for. */
+ * this process, so every row due within a lease — a crashed run's queue,
+ * and failed rows a little early — is taken at once, until a scan finds no
+ * more than it had room for. */
 static void scan_due(struct notify_engine *e)
 {
     struct db *db = store_db(e->shop->store);
@@ -201,15 +202,12 @@ static void scan_due(struct notify_engine *e)
     struct stmt *st = NULL;
     if (free_slots <= 0)
         exhausted = false;
-    else if (e->recovering)
-        st = db_prepare(db, "SELECT id, user_id, message_id, channel, attempts FROM notifications"
-                            " WHERE state IN (0, 2) AND (state = 0 OR next_at <= ?)"
-                            " ORDER BY next_at LIMIT ?");
     else
         st = db_prepare(db, "SELECT id, user_id, message_id, channel, attempts FROM notifications"
                             " WHERE state IN (0, 2) AND next_at <= ? ORDER BY next_at LIMIT ?");
     if (st) {
-        stmt_bind_i64(st, 1, clock_now_ms());
+        /* Every row's lease ends within notify_lease_ms of its creation. */
+        stmt_bind_i64(st, 1, clock_now_ms() + (e->recovering ? e->cfg->notify_lease_ms : 0));
         stmt_bind_i64(st, 2, (int64_t)e->inflight.n + free_slots);
         while (stmt_step(st) == STMT_ROW) {
             struct notify_row r = {.id = stmt_i64(st, 0),

@@ -200,3 +200,22 @@ def test_sigterm_is_clean(make_server):
     s = make_server()
     s.user()
     assert s.stop() == 0
+
+
+def test_logout_reaches_other_processes(make_server):
+    """Two shopd processes on one database: a token revoked through one is
+    refused by the other within a second (its session cache follows the
+    change feed)."""
+    from conftest import Server
+    a = make_server()
+    b = Server(db=a.db).start()
+    try:
+        tok, _ = a.user()
+        assert b.get("/v1/me", token=tok).status == 200  # now cached in b
+        assert a.post("/v1/auth/logout", token=tok).status == 204
+        deadline = time.time() + 1.0
+        while time.time() < deadline and b.get("/v1/me", token=tok).status == 200:
+            time.sleep(0.05)
+        assert_problem(b.get("/v1/me", token=tok), 401)
+    finally:
+        b.stop()

@@ -254,9 +254,10 @@ def test_payment_methods(srv, shop):
     assert srv.delete(f"/v1/me/payment-methods/{b.card}", token=b.token).status == 204
     assert srv.get("/v1/me/payment-methods", token=b.token)["data"] == []
     # no card number or CVC anywhere in the database
-    with sqlite3.connect(srv.db) as db:
-        dump = "\n".join(db.iterdump())
-    assert "4242424242424242" not in dump and "4242 4242" not in dump
+    for path in (srv.db, srv.db + "-gateway.db"):
+        with sqlite3.connect(path) as db:
+            dump = "\n".join(db.iterdump())
+        assert "4242424242424242" not in dump and "4242 4242" not in dump
 
 
 def test_split_tender_store_credit_first(srv, shop):

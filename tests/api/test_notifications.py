@@ -415,3 +415,54 @@ def test_unreachable_webhook_is_retried(make_server):
     assert d["attempts"] == 2 and d["last_error"].startswith("webhook:")
     metrics = s.get("/metrics").body
     assert "shopd_notify_dead_total 1" in metrics and "shopd_notify_failed_total 1" in metrics
+
+
+def test_no_full_scans_in_the_notification_paths(make_server, hook):
+    """The plan audit of tests/api/test_sql_plans.py over this module's paths:
+    wishlists, devices, preferences, fan-outs, retries and dead letters."""
+    import re
+    url = f"http://127.0.0.1:{hook.server_address[1]}/notify"
+    s = make_server(dict(FAST, SHOPD_NOTIFY_PROVIDER="webhook", SHOPD_NOTIFY_WEBHOOK_URL=url,
+                         SHOPD_NOTIFY_MAX_ATTEMPTS="2"), start=False)
+    plans = os.path.join(s.dir, "plans.txt")
+    s.env["SHOPD_SQL_AUDIT"] = plans
+    s.start()
+    shop = Shop(s)
+    p = shop.product(stock=None)
+    tok, _ = s.user()
+    s.put(f"/v1/me/wishlist/{p['id']}", token=tok)
+    s.get("/v1/me/wishlist?limit=1", token=tok)
+    s.post("/v1/me/devices", {"platform": "web", "token": "w-" + uid()}, token=tok)
+    s.get("/v1/me/devices", token=tok)
+    s.put("/v1/me/notification-preferences", {"sms": False}, token=tok)
+    s.get("/v1/me/notification-preferences", token=tok)
+    f = s.post("/v1/admin/notifications/fanout", {"product_id": p["id"], "key": "audit"},
+               token=shop.admin)
+    letters = wait_for("dead letters (push and email)", lambda: (lambda d: d if len(d) == 2 else None)(
+        s.get("/v1/admin/notifications/dead-letters", token=shop.admin)["data"]))
+    page = s.get("/v1/admin/notifications/dead-letters?limit=1", token=shop.admin)
+    rest = s.get(f"/v1/admin/notifications/dead-letters?limit=1&cursor={page['next_cursor']}",
+                 token=shop.admin)
+    assert [d["id"] for d in page["data"] + rest["data"]] == [d["id"] for d in letters]
+    Hook.status = 200
+    s.post(f"/v1/admin/notifications/dead-letters/{letters[0]['id']}/retry", token=shop.admin)
+    s.get(f"/v1/admin/notifications/fanouts/{f['id']}", token=shop.admin)
+    s.delete(f"/v1/me/wishlist/{p['id']}", token=tok)
+    s.get("/metrics")
+    s.stop()
+    scans = set()
+    with open(plans) as fh:
+        for line in fh:
+            detail, _, sql = line.rstrip("\n").partition("\t")
+            m = re.match(r"SCAN (\w+)", detail)
+            if not m or "USING COVERING INDEX" in detail:
+                continue
+            if m.group(1) in {"categories", "warehouses", "settings", "flash_sales",
+                              "schema_migrations", "outbox_consumers", "flash_sale_stock"}:
+                continue
+            if sql.lstrip().upper().startswith("INSERT") and m.group(1) not in sql:
+                continue
+            if "orders_pending" in detail:  # housekeeping's partial index (test_sql_plans.py)
+                continue
+            scans.add(f"{detail} :: {sql[:120]}")
+    assert not scans, "full scans:\n" + "\n".join(sorted(scans))

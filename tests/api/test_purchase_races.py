@@ -51,7 +51,7 @@ def test_200_buyers_50_units(make_server):
     with sqlite3.connect(s.db) as db:
         assert db.execute("SELECT count(*) FROM orders WHERE status = 'paid'").fetchone()[0] == 50
         assert db.execute("SELECT min(on_hand), min(reserved) FROM stock").fetchone() >= (0, 0)
-        assert db.execute("SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'"
+        assert sqlite3.connect(s.db + "-gateway.db").execute("SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'"
                           ).fetchone()[0] == 50
 
 
@@ -75,7 +75,8 @@ def test_same_key_twenty_times_at_once(make_server):
     assert len({r["id"] for r in ok}) == 1, "one order"
     with sqlite3.connect(s.db) as db:
         assert db.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
-        assert db.execute("SELECT count(*) FROM gw_sim_charges").fetchone()[0] == 1, "one charge"
+    with sqlite3.connect(s.db + "-gateway.db") as gw:
+        assert gw.execute("SELECT count(*) FROM gw_sim_charges").fetchone()[0] == 1, "one charge"
     assert stock_of(s, shop, p["variants"][0]["id"])["on_hand"] == 9
 
 
@@ -141,8 +142,9 @@ def test_checkout_storm_with_sigkills(make_server):
         for oid in acked:
             assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
         paid = {oid for oid, st in statuses.items() if st == "paid"}
-        captured = db.execute("SELECT order_ref, count(*) FROM gw_sim_charges WHERE status ="
-                              " 'captured' GROUP BY order_ref").fetchall()
+        with sqlite3.connect(s.db + "-gateway.db") as gw:
+            captured = gw.execute("SELECT order_ref, count(*) FROM gw_sim_charges WHERE status ="
+                                  " 'captured' GROUP BY order_ref").fetchall()
         assert all(n == 1 for _, n in captured), "never two charges for one order"
         charged = {int(ref.split("-")[1]) for ref, _ in captured}
         assert charged == paid, "a charge for every paid order and no charge without one"

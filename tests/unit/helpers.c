@@ -36,8 +36,9 @@ void test_shop_close(struct shop *shop)
 void test_db_remove(void)
 {
     char f[160];
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
+    const char *suffixes[] = {"", "-wal", "-shm", "-gateway.db", "-gateway.db-wal",
+                              "-gateway.db-shm"};
+    for (int i = 0; i < 6; i++) {
         snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
         unlink(f);
     }

@@ -21,6 +21,7 @@ CREATE TABLE sessions (
     revoked_at INTEGER
 );
 CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
 
 CREATE TABLE login_failures (
     id    INTEGER PRIMARY KEY,
@@ -30,6 +31,7 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_email ON login_failures (email, at);
 CREATE INDEX login_failures_ip ON login_failures (ip, at);
+CREATE INDEX login_failures_at ON login_failures (at);
 
 CREATE TABLE addresses (
     id          INTEGER PRIMARY KEY,

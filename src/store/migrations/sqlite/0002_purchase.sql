@@ -85,7 +85,7 @@ CREATE TABLE orders (
     cancelled_at    INTEGER
 );
 CREATE INDEX orders_user ON orders (user_id, id);
-CREATE INDEX orders_status ON orders (status);
+CREATE INDEX orders_pending ON orders (id) WHERE status = 'pending_payment';
 
 CREATE TABLE order_lines (
     id               INTEGER PRIMARY KEY,
@@ -128,7 +128,7 @@ CREATE TABLE reservations (
     updated_at   INTEGER NOT NULL
 );
 CREATE INDEX reservations_order ON reservations (order_id);
-CREATE INDEX reservations_active ON reservations (status, expires_at);
+CREATE INDEX reservations_active ON reservations (expires_at) WHERE status = 'active';
 
 -- One row per tender of an order (store credit first, then a card).
 CREATE TABLE payments (
@@ -152,7 +152,7 @@ CREATE TABLE payments (
     updated_at        INTEGER NOT NULL
 );
 CREATE INDEX payments_order ON payments (order_id);
-CREATE INDEX payments_status ON payments (status);
+CREATE INDEX payments_open ON payments (order_id) WHERE status IN ('pending', 'unknown');
 
 CREATE TABLE refunds (
     id           INTEGER PRIMARY KEY,
@@ -178,6 +178,7 @@ CREATE TABLE refund_allocations (
     next_attempt_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX refund_allocations_refund ON refund_allocations (refund_id);
+CREATE INDEX refund_allocations_payment ON refund_allocations (payment_id);
 CREATE INDEX refund_allocations_pending ON refund_allocations (status, next_attempt_at);
 
 -- Idempotency-Key (IETF draft): the first request's outcome, kept 24 h.
@@ -203,39 +204,3 @@ CREATE TABLE order_event_log (
     recorded_at INTEGER NOT NULL
 );
 CREATE INDEX order_event_log_order ON order_event_log (order_id);
-
--- The simulated payment gateway's own books (src/ext/gateway_sim.c). In a
--- real deployment these live at the payment provider, not here.
-CREATE TABLE gw_sim_tokens (
-    token      TEXT PRIMARY KEY,
-    brand      TEXT NOT NULL,
-    last4      TEXT NOT NULL,
-    behavior   TEXT NOT NULL,                    -- what the test card does
-    created_at INTEGER NOT NULL
-);
-
-CREATE TABLE gw_sim_charges (
-    id              INTEGER PRIMARY KEY,
-    charge_id       TEXT NOT NULL UNIQUE,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    token           TEXT NOT NULL,
-    order_ref       TEXT,
-    amount_cents    INTEGER NOT NULL,
-    currency        TEXT NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('authorized', 'captured', 'declined', 'voided')),
-    decline_code    TEXT,
-    refunded_cents  INTEGER NOT NULL DEFAULT 0,
-    created_at      INTEGER NOT NULL
-);
-CREATE INDEX gw_sim_charges_order ON gw_sim_charges (order_ref);
-
-CREATE TABLE gw_sim_refunds (
-    id              INTEGER PRIMARY KEY,
-    refund_id       TEXT NOT NULL UNIQUE,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    charge_id       TEXT NOT NULL,
-    order_ref       TEXT,
-    amount_cents    INTEGER NOT NULL,
-    created_at      INTEGER NOT NULL
-);
-CREATE INDEX gw_sim_refunds_order ON gw_sim_refunds (order_ref);

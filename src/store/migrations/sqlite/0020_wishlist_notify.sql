@@ -84,4 +84,4 @@ CREATE TABLE notify_fanouts (
     created_at    INTEGER NOT NULL,
     finished_at   INTEGER
 );
-CREATE INDEX notify_fanouts_running ON notify_fanouts (id) WHERE state = 'running';
+CREATE INDEX notify_fanouts_running ON notify_fanouts (state, id) WHERE state = 'running';
