@@ -42,8 +42,7 @@ static bool product_read(struct shop *shop, int64_t id, struct product_info *p)
         snprintf(p->currency, sizeof p->currency, "%s", stmt_text(st, 1));
         p->published = stmt_i64(st, 2) != 0;
     }
-    /* No db_release: a consumer runs while the dispatcher iterates its batch
-     * on this thread's connection; the dispatcher releases it afterwards. */
+    db_release(db); /* no snapshot held while the handler waits on the writer */
     return found;
 }
 
