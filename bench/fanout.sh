@@ -93,17 +93,23 @@ start_server() { # extra environment as arguments
 }
 stop_server() { kill "$server"; wait "$server" || true; server=""; }
 
+cpu_ms() { # the server's user + system CPU so far
+    awk '{print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"'}' "/proc/$server/stat"
+}
+
 sent_total() {
     curl -sf "http://127.0.0.1:$port/metrics" | awk '/^shopd_notify_sent_total/ {s += $2} END {print s + 0}'
 }
 
-# One run: triggers key $1 and prints the milliseconds until $EXPECT are sent.
+# One run: triggers key $1 and prints the milliseconds until $EXPECT are sent,
+# and the server's CPU milliseconds meanwhile.
 run_once() {
-    local key=$1 token base t0 sent
+    local key=$1 token base t0 sent c0
     token=$(curl -sf "http://127.0.0.1:$port/v1/auth/login" -H 'Content-Type: application/json' \
         -d '{"email":"bench-admin@example.com","password":"bench-password-1"}' |
         /usr/bin/python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
     base=$(sent_total)
+    c0=$(cpu_ms)
     t0=$(now_ms)
     curl -sf "http://127.0.0.1:$port/v1/admin/notifications/fanout" \
         -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
@@ -117,41 +123,46 @@ run_once() {
         fi
         sleep 0.02
     done
-    echo $(($(now_ms) - t0))
+    echo "$(($(now_ms) - t0)) $(($(cpu_ms) - c0))"
 }
 
 median() { tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-report() { # label, times...
-    local label=$1 m
-    shift
-    m=$(echo "$@" | median)
-    printf -- '- %s: **%d ms** median (runs: %s ms) = %d notifications/s; target < 10,000 ms\n' \
-        "$label" "$m" "$(echo "$@" | tr ' ' ',')" $((EXPECT * 1000 / (m > 0 ? m : 1)))
+report() { # label; then the globals times=() and cpus=()
+    local m c
+    m=$(echo "${times[@]}" | median)
+    c=$(echo "${cpus[@]}" | median)
+    printf -- '- %s: **%d ms** median (runs: %s ms) = %d notifications/s, shopd CPU %d ms; target < 10,000 ms\n' \
+        "$1" "$m" "$(echo "${times[@]}" | tr ' ' ',')" $((EXPECT * 1000 / (m > 0 ? m : 1))) "$c"
 }
 
 printf '\n### Notification fan-out (NTF-4)\n\n'
 printf -- '- %d users wishlisting one product, each with a device; %s = %d notifications per run;\n' \
     "$USERS" "$([ "$CHANNELS" = push ] && echo "push only" || echo "push + email")" "$EXPECT"
-printf -- '  time from POST /v1/admin/notifications/fanout until shopd_notify_sent_total has grown by that (`bench/fanout.sh %d %d`)\n' "$USERS" "$RUNS"
+printf -- '  time from POST /v1/admin/notifications/fanout until shopd_notify_sent_total has grown by that (`bench/fanout.sh %d %d`);\n' "$USERS" "$RUNS"
+printf -- '  load average at the start: %s (other work on this shared 2-core box stretches wall times; CPU does not)\n' \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- file sink ----
 start_server SHOPD_NOTIFY_DIR="$work/sink"
 times=()
+cpus=()
 for r in $(seq "$RUNS"); do
-    times+=("$(run_once "file-$r")")
-    log "file run $r: ${times[-1]} ms"
+    read -r ms cpu < <(run_once "file-$r")
+    times+=("$ms")
+    cpus+=("$cpu")
+    log "file run $r: $ms ms, CPU $cpu ms"
     lines=$(cat "$work"/sink/*.jsonl | wc -l)
     [ "$lines" -eq $((EXPECT * r)) ] || log "the file sink has $lines lines, expected $((EXPECT * r))"
 done
-report "file sink (JSON lines)" "${times[@]}"
+report "file sink (JSON lines)"
 
 # ---- the product page meanwhile ----
 probe_s=$(( ($(echo "${times[@]}" | median) + 999) / 1000 ))
 idle=$(/usr/bin/python3 bench/fanout_probe.py "$port" /v1/products/1000000 "$probe_s")
 /usr/bin/python3 bench/fanout_probe.py "$port" /v1/products/1000000 "$probe_s" >"$work/probe" &
 probe=$!
-during_ms=$(run_once "file-probe")
+read -r during_ms _ < <(run_once "file-probe")
 wait "$probe"
 read -r i50 i99 _ <<<"$idle"
 read -r d50 d99 dmax dn derr <"$work/probe"
@@ -166,9 +177,12 @@ sink=$!
 sleep 0.2
 start_server SHOPD_NOTIFY_PROVIDER=webhook SHOPD_NOTIFY_WEBHOOK_URL="http://127.0.0.1:$sport/notify"
 times=()
+cpus=()
 for r in $(seq "$RUNS"); do
-    times+=("$(run_once "webhook-$r")")
-    log "webhook run $r: ${times[-1]} ms"
+    read -r ms cpu < <(run_once "webhook-$r")
+    times+=("$ms")
+    cpus+=("$cpu")
+    log "webhook run $r: $ms ms, CPU $cpu ms"
 done
 stop_server
 kill "$sink"
@@ -176,5 +190,5 @@ wait "$sink" || true
 sink=""
 read -r received requests <"$work/sink.count"
 [ "$received" -eq $((EXPECT * RUNS)) ] || log "the sink received $received, expected $((EXPECT * RUNS))"
-report "loopback webhook (${SHOPD_NOTIFY_WEBHOOK_CONNS:-8} keep-alive connections, ${SHOPD_NOTIFY_WEBHOOK_BATCH:-100} per POST)" "${times[@]}"
+report "loopback webhook (${SHOPD_NOTIFY_WEBHOOK_CONNS:-8} keep-alive connections, ${SHOPD_NOTIFY_WEBHOOK_BATCH:-100} per POST)"
 printf -- '- the webhook receiver counted %d notifications in %d POSTs\n' "$received" "$requests"
