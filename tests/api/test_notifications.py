@@ -197,7 +197,15 @@ def test_fanout_notifies_each_wishlister_once_per_opted_in_channel(server, shop)
     ({"product_id": 1, "key": "k", "body": "b" * 1001}, "body", 422),
     ({"product_id": 99999999, "key": "k"}, "product_id", 404)])
 def test_fanout_bad_input(server, shop, body, field, status):
+    def counts():
+        con = sqlite3.connect(server.db, timeout=30)
+        n = con.execute("SELECT (SELECT count(*) FROM notify_fanouts),"
+                        " (SELECT count(*) FROM notify_messages)").fetchone()
+        con.close()
+        return n
+    before = counts()
     assert_problem(server.post("/v1/admin/notifications/fanout", body, token=shop.admin), status, field)
+    assert counts() == before
 
 
 def test_fanout_authorization(server, shop):
