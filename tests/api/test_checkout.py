@@ -323,3 +323,28 @@ def test_orders_are_private(srv, shop):
     assert srv.get("/v1/orders", token=other.token)["data"] == []
     assert srv.get(f"/v1/orders/{o['id']}", token=shop.admin).status == 200
     assert_problem(srv.get(f"/v1/admin/payments?order_id={o['id']}", token=b.token), 403)
+
+
+def test_circuit_breaker_opens_and_recovers(make_server):
+    """Consecutive gateway failures open the breaker: calls fail fast (even
+    for a good card) until it has been open for its period; then a trial call
+    goes through and closes it."""
+    s = make_server(dict(ENV, SHOPD_BREAKER_FAILURES="3", SHOPD_BREAKER_OPEN_MS="800",
+                         SHOPD_GATEWAY_ATTEMPTS="3"))
+    shop = Shop(s)
+    p = shop.product(stock=50)
+    vid = p["variants"][0]["id"]
+    broken, good = Buyer(s, "error"), Buyer(s)
+    broken.add(vid)
+    r = broken.checkout()
+    assert_problem(r, 503)  # three failing attempts open the breaker
+    good.add(vid)
+    t0 = time.time()
+    r = good.checkout()
+    assert_problem(r, 503)
+    assert r["code"] == "circuit_open" and time.time() - t0 < 0.5, "failed fast"
+    assert "shopd_gateway_breaker_open 1" in s.get("/metrics").body
+    time.sleep(1.0)
+    r = good.checkout()
+    assert r.status == 201 and r["status"] == "paid", "a trial call closed it"
+    assert "shopd_gateway_breaker_open 0" in s.get("/metrics").body

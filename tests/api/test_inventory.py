@@ -1,4 +1,6 @@
 """Warehouses and stock levels with their audit trail."""
+import json
+
 import pytest
 
 from conftest import assert_problem, uid
@@ -64,3 +66,28 @@ def test_stock_bad_input_changes_nothing(server, shop):
                               headers={"Content-Type": "application/json"}), 400)
     inv = server.get(f"/v1/inventory/{vid}", token=shop.seller)
     assert inv["total"]["on_hand"] == 4 and len(inv["movements"]) == 1
+
+
+def test_back_in_stock_and_low_stock_events(server, shop):
+    """INV-5: availability rising from zero and falling to the low-stock line
+    each write their event, in the same transaction as the movement."""
+    import sqlite3
+    p = shop.product(stock=0, seller=shop.seller, publish=False)
+    vid = p["variants"][0]["id"]
+
+    def events(topic):
+        with sqlite3.connect(server.db) as db:
+            return [json.loads(r[0]) for r in db.execute(
+                "SELECT payload FROM outbox WHERE topic = ? AND aggregate_id = ? ORDER BY id",
+                (topic, p["id"]))]
+
+    server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 20}, token=shop.seller)
+    assert [e["available"] for e in events("stock.back_in_stock")] == [20]
+    server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 12}, token=shop.seller)
+    assert events("stock.low") == []
+    server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 4}, token=shop.seller)
+    low = events("stock.low")
+    assert len(low) == 1 and low[0]["available"] == 4 and low[0]["threshold"] == 5
+    server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 3}, token=shop.seller)
+    assert len(events("stock.low")) == 1, "only when crossing the line"
+    assert [e["available"] for e in events("stock.changed")] == [0, 20, 12, 4, 3]
