@@ -83,4 +83,20 @@ enum shop_err api_flash_queue_join(struct req *r);
 enum shop_err api_flash_queue_me(struct req *r);
 enum shop_err api_flash_purchase(struct req *r);
 
+/* wishlist.c */
+enum shop_err api_wishlist_list(struct req *r);
+enum shop_err api_wishlist_put(struct req *r);
+enum shop_err api_wishlist_delete(struct req *r);
+
+/* notifications.c */
+enum shop_err api_device_register(struct req *r);
+enum shop_err api_devices_list(struct req *r);
+enum shop_err api_device_delete(struct req *r);
+enum shop_err api_notify_prefs_get(struct req *r);
+enum shop_err api_notify_prefs_put(struct req *r);
+enum shop_err api_fanout_create(struct req *r);
+enum shop_err api_fanout_get(struct req *r);
+enum shop_err api_dead_letters_list(struct req *r);
+enum shop_err api_dead_letter_retry(struct req *r);
+
 #endif

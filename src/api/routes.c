@@ -26,6 +26,14 @@ const struct route api_routes[] = {
     {HTTP_DELETE, "/v1/me/payment-methods/{id}", api_payment_method_delete, AUTH_USER, RATE_WRITE},
     {HTTP_GET, "/v1/me/store-credit", api_store_credit_get, AUTH_USER, RATE_READ},
     {HTTP_POST, "/v1/admin/users/{id}/store-credit", api_store_credit_grant, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/me/wishlist", api_wishlist_list, AUTH_USER, RATE_READ},
+    {HTTP_PUT, "/v1/me/wishlist/{product_id}", api_wishlist_put, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/me/wishlist/{product_id}", api_wishlist_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/devices", api_devices_list, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/me/devices", api_device_register, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/me/devices/{id}", api_device_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/me/notification-preferences", api_notify_prefs_get, AUTH_USER, RATE_READ},
+    {HTTP_PUT, "/v1/me/notification-preferences", api_notify_prefs_put, AUTH_USER, RATE_WRITE},
 
     /* catalog */
     {HTTP_GET, "/v1/categories", api_categories_list, AUTH_NONE, RATE_READ},
@@ -75,6 +83,14 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/flash-sales/{id}/queue", api_flash_queue_join, AUTH_USER, RATE_QUEUE},
     {HTTP_GET, "/v1/flash-sales/{id}/queue/me", api_flash_queue_me, AUTH_USER, RATE_QUEUE},
     {HTTP_POST, "/v1/flash-sales/{id}/purchase", api_flash_purchase, AUTH_USER, RATE_CHECKOUT},
+
+    /* notifications (admin) */
+    {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/notifications/fanouts/{id}", api_fanout_get, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/notifications/dead-letters", api_dead_letters_list, AUTH_ADMIN,
+     RATE_READ},
+    {HTTP_POST, "/v1/admin/notifications/dead-letters/{id}/retry", api_dead_letter_retry,
+     AUTH_ADMIN, RATE_WRITE},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

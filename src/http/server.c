@@ -21,6 +21,7 @@
 #include "http/accesslog.h"
 #include "http/metrics.h"
 #include "http/problem_http.h"
+#include "http/ratelimit.h"
 #include "http/router.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -36,6 +37,7 @@ struct http_server {
     struct shop *shop;
     struct router *router;
     struct metrics *metrics;
+    struct ratelimit *rl;
     int port;
     _Atomic int inflight;
 };
@@ -174,6 +176,28 @@ static void render_problem(struct req *r)
 
 /* ---- dispatch ------------------------------------------------------------- */
 
+/* OPS-3: takes a token from the route class's global and per-address
+ * buckets (before authentication) or from its per-user bucket (after). */
+static enum shop_err admit(struct http_server *hs, struct req *r, struct rl_result *rl, bool user)
+{
+    enum rate_class cls = r->route->rate;
+    int64_t now = clock_mono_ns();
+    bool ok;
+    if (user)
+        ok = !r->who.user_id ||
+             ratelimit_take(hs->rl, cls, RL_USER, (uint64_t)r->who.user_id, now, rl);
+    else
+        ok = ratelimit_take(hs->rl, cls, RL_GLOBAL, 0, now, rl) &&
+             ratelimit_take(hs->rl, cls, RL_IP, ratelimit_key(r->ip), now, rl);
+    if (ok)
+        return SHOP_OK;
+    r->pb.retry_after = rl->retry_after_s;
+    return problem_set(&r->pb, SHOP_RATE_LIMITED,
+                       "too many %s requests from this %s; retry in %d s",
+                       ratelimit_class_name(cls),
+                       user ? "account" : "address", rl->retry_after_s);
+}
+
 static void dispatch(struct http_server *hs, struct rstate *rs, const char *url, const char *method)
 {
     struct req *r = &rs->req;
@@ -181,6 +205,7 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
     r->path = url;
     rs->route_idx = -1;
     rs->db0 = store_thread_db_ns();
+    struct rl_result rl = {0};
 
     enum shop_err e;
     if (rs->too_large) {
@@ -202,13 +227,23 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
             rs->route_idx = idx;
             r->body = rs->body.data ? rs->body.data : "";
             r->body_len = rs->body.len;
-            e = authenticate(r, r->route->auth);
+            e = admit(hs, r, &rl, false);
+            if (e == SHOP_OK)
+                e = authenticate(r, r->route->auth);
+            if (e == SHOP_OK)
+                e = admit(hs, r, &rl, true);
             if (e == SHOP_OK)
                 e = r->route->handler(r);
         }
     }
     if (e != SHOP_OK || r->status == 0)
         render_problem(r);
+    if (rl.n) {
+        char policy[256], state[256];
+        ratelimit_format(&rl, policy, sizeof policy, state, sizeof state);
+        resp_header(r, "RateLimit-Policy", policy);
+        resp_header(r, "RateLimit", state);
+    }
     db_release(store_db(hs->shop->store));
 }
 
@@ -325,6 +360,7 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
     hs->shop = shop;
     hs->router = router_new(api_routes, api_routes_count);
     hs->metrics = metrics_new(hs->router);
+    hs->rl = ratelimit_new(shop->cfg.rate_limit);
     if (!accesslog_open(o->access_log)) {
         problem_set(pb, SHOP_INVALID, "cannot open the access log %s", o->access_log);
         goto fail;
@@ -364,6 +400,7 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
     return hs;
 fail:
     accesslog_close();
+    ratelimit_free(hs->rl);
     metrics_free(hs->metrics);
     router_free(hs->router);
     free(hs);
@@ -389,6 +426,7 @@ void http_stop(struct http_server *hs, int grace_ms)
     MHD_stop_daemon(hs->d);
     log_event(LOG_INFO, "http.stopped", "{s:i}", "unfinished", left);
     accesslog_close();
+    ratelimit_free(hs->rl);
     metrics_free(hs->metrics);
     router_free(hs->router);
     free(hs);
@@ -397,4 +435,5 @@ void http_stop(struct http_server *hs, int grace_ms)
 void http_render_metrics(struct http_server *hs, struct buf *out)
 {
     metrics_render(hs->metrics, out);
+    ratelimit_render_metrics(hs->rl, out);
 }

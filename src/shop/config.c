@@ -1,8 +1,10 @@
 #include "shop/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/log.h"
 
@@ -20,6 +22,19 @@ static int64_t env_i64(const char *name, int64_t dflt, int64_t min, int64_t max)
         return dflt;
     }
     return v;
+}
+
+/* A string from the environment (truncated to `len`), or `dflt`. */
+static void env_copy(const char *name, const char *dflt, char *out, size_t len)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        s = dflt;
+    if (strlen(s) >= len) {
+        log_event(LOG_WARN, "config.ignored", "{s:s, s:s}", "variable", name, "value", s);
+        s = dflt;
+    }
+    snprintf(out, len, "%s", s);
 }
 
 static const char *env_str(const char *name, const char *dflt)
@@ -61,4 +76,60 @@ void config_load(struct shop_config *cfg)
     cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
     cfg->flash_token_ttl_ms = env_i64("SHOPD_FLASH_TOKEN_TTL", 300, 1, 86400) * 1000;
     cfg->flash_tick_ms = env_i64("SHOPD_FLASH_TICK_MS", 50, 5, 10000);
+
+    const char *rl = getenv("SHOPD_RATE_LIMIT");
+    cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
+
+    env_copy("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
+    static const char *const channel_vars[3] = {"SHOPD_NOTIFY_PROVIDER_PUSH",
+                                                "SHOPD_NOTIFY_PROVIDER_EMAIL",
+                                                "SHOPD_NOTIFY_PROVIDER_SMS"};
+    char all[16];
+    env_copy("SHOPD_NOTIFY_PROVIDER", "file", all, sizeof all);
+    for (int i = 0; i < 3; i++)
+        env_copy(channel_vars[i], all, cfg->notify_provider[i], sizeof cfg->notify_provider[i]);
+    env_copy("SHOPD_NOTIFY_WEBHOOK_URL", "", cfg->notify_webhook_url,
+            sizeof cfg->notify_webhook_url);
+    cfg->notify_webhook_conns = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_CONNS", 8, 1, 256);
+    cfg->notify_webhook_batch = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_BATCH", 100, 1, 10000);
+    cfg->notify_webhook_timeout_ms =
+        (int)env_i64("SHOPD_NOTIFY_WEBHOOK_TIMEOUT_MS", 5000, 10, 600000);
+    cfg->notify_senders = (int)env_i64("SHOPD_NOTIFY_SENDERS", 3, 1, 64);
+    cfg->notify_batch = (int)env_i64("SHOPD_NOTIFY_BATCH", 1000, 1, 10000);
+    cfg->notify_inflight = (int)env_i64("SHOPD_NOTIFY_INFLIGHT", 20000, 100, 1000000);
+    cfg->notify_max_attempts = (int)env_i64("SHOPD_NOTIFY_MAX_ATTEMPTS", 6, 1, 100);
+    cfg->notify_backoff_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MS", 2000, 1, 86400000);
+    cfg->notify_backoff_max_ms = env_i64("SHOPD_NOTIFY_BACKOFF_MAX_MS", 600000, 1, 86400000);
+    cfg->notify_scan_ms = env_i64("SHOPD_NOTIFY_SCAN_MS", 500, 10, 60000);
+    cfg->notify_lease_ms = env_i64("SHOPD_NOTIFY_LEASE_MS", 60000, 100, 86400000);
+    cfg->notify_rate = env_i64("SHOPD_NOTIFY_RATE", 0, 0, 100000000);
+    cfg->notify_nice = (int)env_i64("SHOPD_NOTIFY_NICE", 10, 0, 19);
+    cfg->fanout_chunk = (int)env_i64("SHOPD_FANOUT_CHUNK", 2000, 1, 100000);
+    cfg->fanout_pause_ms = env_i64("SHOPD_FANOUT_PAUSE_MS", 0, 0, 60000);
+}
+
+bool config_rate(const char *cls, const char *scope, double *rate, int64_t *burst)
+{
+    char name[64];
+    snprintf(name, sizeof name, "SHOPD_RATE_%s_%s", cls, scope);
+    for (char *p = name; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    double r = strtod(s, &end);
+    if (errno || end == s || *end != '/' || !(r >= 0 && r <= 1e9))
+        goto bad;
+    const char *b = end + 1;
+    long long n = strtoll(b, &end, 10);
+    if (errno || end == b || *end || n < 0 || n > 1000000000 || (r > 0 && n < 1))
+        goto bad;
+    *rate = r;
+    *burst = n;
+    return true;
+bad:
+    log_event(LOG_WARN, "config.ignored", "{s:s, s:s}", "variable", name, "value", s);
+    return false;
 }

@@ -4,6 +4,7 @@
 #ifndef SHOP_SHOP_CONFIG_H
 #define SHOP_SHOP_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct shop_config {
@@ -43,9 +44,41 @@ struct shop_config {
     /* flash sales */
     int64_t flash_token_ttl_ms;    /* SHOPD_FLASH_TOKEN_TTL (s), purchase tokens, default 300 */
     int64_t flash_tick_ms;         /* SHOPD_FLASH_TICK_MS, scheduler period, default 50 */
+
+    /* Rate limiting (http/ratelimit.c holds the table of rates and bursts;
+     * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */
+    bool rate_limit;          /* SHOPD_RATE_LIMIT=off disables it (benchmarks), default on */
+
+    /* Notifications (shop/notify.h, work/notify_worker.c). */
+    char notify_dir[512];     /* SHOPD_NOTIFY_DIR, file sink; default <db dir>/notifications */
+    char notify_provider[3][16]; /* per channel (push, email, sms): file | webhook | off;
+                               * SHOPD_NOTIFY_PROVIDER for all, SHOPD_NOTIFY_PROVIDER_PUSH … */
+    char notify_webhook_url[512]; /* SHOPD_NOTIFY_WEBHOOK_URL */
+    int notify_webhook_conns; /* SHOPD_NOTIFY_WEBHOOK_CONNS, keep-alive connections, default 8 */
+    int notify_webhook_batch; /* SHOPD_NOTIFY_WEBHOOK_BATCH, notifications per POST, default 100 */
+    int notify_webhook_timeout_ms; /* SHOPD_NOTIFY_WEBHOOK_TIMEOUT_MS, default 5000 */
+    int notify_senders;       /* SHOPD_NOTIFY_SENDERS, sender threads, default 3 */
+    int notify_batch;         /* SHOPD_NOTIFY_BATCH, notifications per hand-over, default 1000 */
+    int notify_inflight;      /* SHOPD_NOTIFY_INFLIGHT, queued + being sent, default 20,000
+                               * (raised to two fan-out chunks' rows when smaller) */
+    int notify_max_attempts;  /* SHOPD_NOTIFY_MAX_ATTEMPTS before dead, default 6 */
+    int64_t notify_backoff_ms;/* SHOPD_NOTIFY_BACKOFF_MS, first retry delay, default 2000 */
+    int64_t notify_backoff_max_ms; /* SHOPD_NOTIFY_BACKOFF_MAX_MS, default 10 minutes */
+    int64_t notify_scan_ms;   /* SHOPD_NOTIFY_SCAN_MS, due-retry scan period, default 500 */
+    int64_t notify_lease_ms;  /* SHOPD_NOTIFY_LEASE_MS, a queued row's hold, default 60 s */
+    int64_t notify_rate;      /* SHOPD_NOTIFY_RATE, hand-overs per second per channel (a
+                               * provider's quota, e.g. FCM's 10,000/s); 0: unlimited */
+    int notify_nice;          /* SHOPD_NOTIFY_NICE, the engine threads' nice, default 10 */
+    int fanout_chunk;         /* SHOPD_FANOUT_CHUNK, wishlisters per transaction, default 2000 */
+    int64_t fanout_pause_ms;  /* SHOPD_FANOUT_PAUSE_MS, pause between chunks, default 0 */
 };
 
 /** Defaults, then the environment. */
 void config_load(struct shop_config *cfg);
+
+/** Reads SHOPD_RATE_<cls>_<scope> ("rate/burst", rate per second, may have
+ *  a fraction; "0/0" means unlimited) into *rate and *burst. False (and
+ *  nothing changed) when unset; a malformed value is logged and ignored. */
+bool config_rate(const char *cls, const char *scope, double *rate, int64_t *burst);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "search/search.h"
 #include "shop/account.h"
@@ -19,6 +20,7 @@
 #include "work/dispatcher.h"
 #include "work/housekeeping.h"
 #include "work/scheduler.h"
+#include "work/notify_worker.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -31,6 +33,13 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     }
     struct shop *shop = xcalloc(1, sizeof *shop);
     config_load(&shop->cfg);
+    if (!shop->cfg.notify_dir[0]) {
+        /* The file sink lives next to the database by default. */
+        const char *slash = strrchr(db_path, '/');
+        int dirlen = slash ? (int)(slash - db_path) : 1;
+        snprintf(shop->cfg.notify_dir, sizeof shop->cfg.notify_dir, "%.*s/notifications", dirlen,
+                 slash ? db_path : ".");
+    }
     account_set_hash_cost(shop->cfg.pwhash_opslimit, shop->cfg.pwhash_memlimit);
     shop->store = store_open(db_path, NULL, pb);
     if (!shop->store)
@@ -85,6 +94,10 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     shop->changefeed = changefeed_start(shop, pb);
     if (!shop->changefeed)
         return pb->err;
+    /* Before the threads that trigger notifications (consumers, scheduler). */
+    shop->notify = notify_engine_start(shop, pb);
+    if (!shop->notify)
+        return pb->err;
     shop->dispatcher = dispatcher_new(shop);
     consumers_register(shop, shop->dispatcher);
     if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
@@ -108,6 +121,7 @@ void shop_close(struct shop *shop)
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
+    notify_engine_stop(shop->notify);
     store_close(shop->store);
     category_tree_free(shop->categories);
     payments_free(shop->payments);

@@ -24,6 +24,7 @@ struct pricing;
 struct payments;
 struct housekeeping;
 struct scheduler;
+struct notify_engine;
 struct session_cache;
 
 struct shop {
@@ -41,6 +42,7 @@ struct shop {
     struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
     struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
     unsigned char token_key[32];      /* signs flash-sale purchase tokens */
+    struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     _Atomic bool stopping;
 };
 

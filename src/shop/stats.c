@@ -7,6 +7,7 @@
 #include "shop/product_cache.h"
 #include "store/store.h"
 #include "work/dispatcher.h"
+#include "work/notify_worker.h"
 
 void shop_render_metrics(struct shop *shop, struct buf *out)
 {
@@ -58,6 +59,8 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         payments_render_metrics(shop->payments, out);
     if (shop->dispatcher)
         dispatcher_render_metrics(shop->dispatcher, out);
+    if (shop->notify)
+        notify_engine_render_metrics(shop->notify, out);
     if (shop->search)
         search_render_metrics(shop->search, out);
 }

@@ -3,6 +3,7 @@
 #include "work/consumers.h"
 
 #include "work/dispatcher.h"
+#include "work/notify_triggers.h"
 #include "work/order_log.h"
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
@@ -10,4 +11,15 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
     (void)shop;
     dispatcher_add(d, &(struct consumer){.name = "order-log", .topics = "order.",
                                          .fn = order_log_consume});
+    /* NTF-2: a new shop's consumers start at the newest event, so an old
+     * database does not notify about its history. */
+    dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
+                                         .topics = "flash_sale.started,price.changed,"
+                                                   "stock.back_in_stock",
+                                         .fn = notify_on_wishlist_event,
+                                         .from_now = true});
+    dispatcher_add(d, &(struct consumer){.name = "notify.orders",
+                                         .topics = "order.",
+                                         .fn = notify_on_order_event,
+                                         .from_now = true});
 }

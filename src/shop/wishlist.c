@@ -1,0 +1,179 @@
+#include "shop/wishlist.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+struct add_job {
+    int64_t user_id, product_id, now;
+    bool created;
+};
+
+static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct add_job *j = arg;
+    j->created = false;
+    struct stmt *st =
+        db_prepare(db, "SELECT 1 FROM products WHERE id = ? AND status = 'published'");
+    if (!st)
+        return db_fail(db, pb, "reading the product");
+    stmt_bind_i64(st, 1, j->product_id);
+    if (stmt_step(st) != STMT_ROW)
+        return problem_set(pb, SHOP_NOT_FOUND, "no product with id %lld", (long long)j->product_id);
+    st = db_prepare(db, "SELECT 1 FROM wishlist WHERE user_id = ? AND product_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the wishlist");
+    stmt_bind_i64(st, 1, j->user_id);
+    stmt_bind_i64(st, 2, j->product_id);
+    if (stmt_step(st) == STMT_ROW)
+        return SHOP_OK; /* already there: adding again changes nothing */
+    if (db_scalar_i64(db, "SELECT count(*) FROM wishlist WHERE user_id = ?", j->user_id, 0) >=
+        WISHLIST_MAX)
+        return problem_set(pb, SHOP_CONFLICT,
+                           "a wishlist holds at most %d products; remove one first", WISHLIST_MAX);
+    st = db_prepare(db, "INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "adding to the wishlist");
+    stmt_bind_i64(st, 1, j->user_id);
+    stmt_bind_i64(st, 2, j->product_id);
+    stmt_bind_i64(st, 3, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "adding to the wishlist");
+    j->created = true;
+    return SHOP_OK;
+}
+
+enum shop_err wishlist_add(struct shop *shop, int64_t user_id, int64_t product_id, bool *created,
+                           struct problem *pb)
+{
+    struct add_job j = {.user_id = user_id, .product_id = product_id, .now = clock_now_ms()};
+    if (store_write(shop->store, add_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    *created = j.created;
+    return SHOP_OK;
+}
+
+struct remove_job {
+    int64_t user_id, product_id;
+};
+
+static enum shop_err remove_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct remove_job *j = arg;
+    struct stmt *st = db_prepare(db, "DELETE FROM wishlist WHERE user_id = ? AND product_id = ?");
+    if (!st)
+        return db_fail(db, pb, "removing from the wishlist");
+    stmt_bind_i64(st, 1, j->user_id);
+    stmt_bind_i64(st, 2, j->product_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "removing from the wishlist");
+    if (db_changes(db) == 0)
+        return problem_set(pb, SHOP_NOT_FOUND, "product %lld is not on your wishlist",
+                           (long long)j->product_id);
+    return SHOP_OK;
+}
+
+enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t product_id,
+                              struct problem *pb)
+{
+    struct remove_job j = {.user_id = user_id, .product_id = product_id};
+    return store_write(shop->store, remove_write, &j, pb);
+}
+
+/* The columns of an item, after the wishlist row `w` and its product `p`. */
+#define ITEM_SQL                                                                                   \
+    "SELECT w.product_id, p.title, (SELECT min(price_cents) FROM variants v"                       \
+    "   WHERE v.product_id = p.id), p.currency,"                                                   \
+    " p.status = 'published' AND EXISTS (SELECT 1 FROM variants v JOIN stock s"                    \
+    "   ON s.variant_id = v.id WHERE v.product_id = p.id AND s.on_hand > s.reserved),"             \
+    " w.created_at FROM wishlist w JOIN products p ON p.id = w.product_id"
+
+static json_t *item_json(struct stmt *st)
+{
+    char added[RFC3339_LEN];
+    return json_pack("{s:I, s:s, s:I, s:s, s:b, s:s}", "product_id", (json_int_t)stmt_i64(st, 0),
+                     "title", stmt_text(st, 1), "price_cents", (json_int_t)stmt_i64(st, 2),
+                     "currency", stmt_text(st, 3), "in_stock", stmt_i64(st, 4) != 0, "added_at",
+                     clock_fmt(stmt_i64(st, 5), added));
+}
+
+enum shop_err wishlist_get(struct shop *shop, int64_t user_id, int64_t product_id, json_t **out,
+                           struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, ITEM_SQL " WHERE w.user_id = ? AND w.product_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the wishlist");
+    stmt_bind_i64(st, 1, user_id);
+    stmt_bind_i64(st, 2, product_id);
+    enum shop_err e = SHOP_OK;
+    if (stmt_step(st) == STMT_ROW)
+        *out = item_json(st);
+    else
+        e = problem_set(pb, SHOP_NOT_FOUND, "product %lld is not on your wishlist",
+                        (long long)product_id);
+    db_release(db);
+    return e;
+}
+
+/* A cursor is "<added_at>.<product_id>" of the last item of the page. */
+static bool cursor_parse(const char *s, int64_t *added, int64_t *product)
+{
+    char *end;
+    errno = 0;
+    long long a = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '.' || a < 0)
+        return false;
+    const char *p = end + 1;
+    long long b = strtoll(p, &end, 10);
+    if (errno || end == p || *end || b <= 0)
+        return false;
+    *added = a;
+    *product = b;
+    return true;
+}
+
+enum shop_err wishlist_list(struct shop *shop, int64_t user_id, int limit, const char *cursor,
+                            json_t **out, struct problem *pb)
+{
+    int64_t before_at = INT64_MAX, before_id = INT64_MAX;
+    if (cursor && !cursor_parse(cursor, &before_at, &before_id))
+        return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
+    struct db *db = store_db(shop->store);
+    /* At most WISHLIST_MAX rows per user: the sort is bounded. */
+    struct stmt *st = db_prepare(db, ITEM_SQL " WHERE w.user_id = ?"
+                                              " AND (w.created_at < ? OR (w.created_at = ?"
+                                              "      AND w.product_id < ?))"
+                                              " ORDER BY w.created_at DESC, w.product_id DESC"
+                                              " LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "listing the wishlist");
+    stmt_bind_i64(st, 1, user_id);
+    stmt_bind_i64(st, 2, before_at);
+    stmt_bind_i64(st, 3, before_at);
+    stmt_bind_i64(st, 4, before_id);
+    stmt_bind_i64(st, 5, limit + 1);
+    json_t *data = json_array();
+    int n = 0;
+    int64_t last_at = 0, last_id = 0;
+    bool more = false;
+    while (stmt_step(st) == STMT_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        last_id = stmt_i64(st, 0);
+        last_at = stmt_i64(st, 5);
+        json_array_append_new(data, item_json(st));
+        n++;
+    }
+    db_release(db);
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     more ? json_sprintf("%lld.%lld", (long long)last_at, (long long)last_id)
+                          : json_null());
+    return SHOP_OK;
+}

@@ -1,0 +1,172 @@
+#include "work/notify_triggers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "shop/notify.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/log.h"
+
+/* An integer member, or -1 when absent or not an integer. */
+static json_int_t member(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+static void skip(const struct outbox_event *ev, const char *why)
+{
+    log_event(LOG_INFO, "notify.trigger_skipped", "{s:I, s:s, s:s}", "event", (json_int_t)ev->id,
+              "topic", ev->topic, "why", why);
+}
+
+struct product_info {
+    char title[NOTIFY_TITLE_MAX * 4 + 1];
+    char currency[8];
+    bool published;
+};
+
+static bool product_read(struct shop *shop, int64_t id, struct product_info *p)
+{
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT title, currency, status = 'published'"
+                                     " FROM products WHERE id = ?");
+    bool found = false;
+    if (st) {
+        stmt_bind_i64(st, 1, id);
+        found = stmt_step(st) == STMT_ROW;
+    }
+    if (found) {
+        snprintf(p->title, sizeof p->title, "%s", stmt_text(st, 0));
+        snprintf(p->currency, sizeof p->currency, "%s", stmt_text(st, 1));
+        p->published = stmt_i64(st, 2) != 0;
+    }
+    db_release(db); /* no snapshot held while the handler waits on the writer */
+    return found;
+}
+
+enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                       struct problem *pb)
+{
+    (void)cls;
+    json_t *o = json_loads(ev->payload, 0, NULL);
+    json_int_t product = member(o, "product_id"), variant = member(o, "variant_id");
+    struct product_info p;
+    enum shop_err e = SHOP_OK;
+    if (!strcmp(ev->topic, "flash_sale.started")) {
+        json_int_t sale = member(o, "sale_id");
+        if (sale > 0 && product > 0)
+            e = notify_flash_sale_started(shop, sale, product, pb);
+        else
+            skip(ev, "no sale_id or product_id");
+        if (e == SHOP_NOT_FOUND || e == SHOP_CONFLICT) {
+            skip(ev, pb->detail); /* never retried into success */
+            problem_clear(pb);
+            e = SHOP_OK;
+        }
+        goto done;
+    }
+    if (product <= 0 || variant <= 0) {
+        skip(ev, "no product_id or variant_id");
+        goto done;
+    }
+    if (!product_read(shop, product, &p) || !p.published) {
+        skip(ev, "product not published");
+        goto done;
+    }
+    char key[96], title[sizeof p.title + 32], body[160];
+    struct notify_spec spec = {.key = key, .title = title, .body = body};
+    if (!strcmp(ev->topic, "price.changed")) {
+        json_int_t was = member(o, "old_price_cents"), now = member(o, "new_price_cents");
+        if (was < 0 || now < 0 || now >= was)
+            goto done; /* not a drop */
+        char a[64], b[64];
+        snprintf(key, sizeof key, "price_drop:%lld:%lld", (long long)variant, (long long)now);
+        snprintf(title, sizeof title, "Price drop: %s", p.title);
+        snprintf(body, sizeof body, "Now %s (was %s).", notify_money(now, p.currency, a),
+                 notify_money(was, p.currency, b));
+        spec.kind = "price_drop";
+        spec.data =
+            json_pack("{s:I, s:I, s:I, s:I, s:s}", "product_id", product, "variant_id", variant,
+                      "old_price_cents", was, "new_price_cents", now, "currency", p.currency);
+    } else {
+        json_int_t available = member(o, "available");
+        snprintf(key, sizeof key, "back_in_stock:%lld:%lld", (long long)variant,
+                 (long long)(ev->created_at / 86400000));
+        snprintf(title, sizeof title, "Back in stock: %s", p.title);
+        snprintf(body, sizeof body, "It is available again%s.",
+                 available > 0 && available < 10 ? ", while few last" : "");
+        spec.kind = "back_in_stock";
+        spec.data = json_pack("{s:I, s:I, s:I}", "product_id", product, "variant_id", variant,
+                              "available", available < 0 ? 0 : available);
+    }
+    int64_t id;
+    bool created;
+    e = notify_fanout_create(shop, product, &spec, &id, &created, pb);
+    json_decref(spec.data);
+done:
+    json_decref(o);
+    return e;
+}
+
+/* Title "Order #<id> <verb>"; body before + amount + after. */
+static const struct {
+    const char *topic, *kind, *verb, *before, *after;
+    bool per_event; /* several per order: the event id joins the key */
+} order_texts[] = {
+    {"order.confirmed", "order_confirmed", "confirmed", "We have your order of ", ".", false},
+    {"order.cancelled", "order_cancelled", "cancelled",
+     "Your order was cancelled; anything charged (", ") is refunded.", true},
+    {"order.refunded", "order_refunded", "refunded", "We refunded ", " to you.", true},
+    {"order.shipped", "order_shipped", "shipped", "Your order (", ") is on its way.", true},
+    {"order.delivered", "order_delivered", "delivered", "Your order (", ") was delivered.", false},
+};
+
+enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                    struct problem *pb)
+{
+    (void)cls;
+    size_t k = 0, n = sizeof order_texts / sizeof order_texts[0];
+    while (k < n && strcmp(order_texts[k].topic, ev->topic))
+        k++;
+    if (k == n)
+        return SHOP_OK; /* an order event nobody is told about */
+    json_t *o = json_loads(ev->payload, 0, NULL);
+    json_int_t order = member(o, "order_id"), user = member(o, "user_id");
+    json_int_t amount = member(o, "amount_cents");
+    if (amount < 0)
+        amount = member(o, "refund_cents");
+    if (amount < 0)
+        amount = member(o, "total_cents");
+    bool partly = json_is_false(json_object_get(o, "whole"));
+    const char *currency = json_string_value(json_object_get(o, "currency"));
+    enum shop_err e = SHOP_OK;
+    if (order <= 0 || user <= 0) {
+        skip(ev, "no order_id or user_id");
+    } else {
+        char key[96], title[96], body[200], money[64] = "";
+        if (order_texts[k].per_event)
+            snprintf(key, sizeof key, "%s:%lld:%lld", ev->topic, (long long)order,
+                     (long long)ev->id);
+        else
+            snprintf(key, sizeof key, "%s:%lld", ev->topic, (long long)order);
+        if (amount >= 0)
+            notify_money(amount, currency && strlen(currency) < 8 ? currency : "", money);
+        snprintf(title, sizeof title, "Order #%lld %s%s", (long long)order, partly ? "partly " : "",
+                 order_texts[k].verb);
+        snprintf(body, sizeof body, "%s%s%s", order_texts[k].before,
+                 amount >= 0 ? money : "the amount", order_texts[k].after);
+        json_t *data = json_pack("{s:I}", "order_id", order);
+        if (amount >= 0)
+            json_object_set_new(data, "amount_cents", json_integer(amount));
+        if (currency)
+            json_object_set_new(data, "currency", json_string(currency));
+        struct notify_spec spec = {
+            .key = key, .kind = order_texts[k].kind, .title = title, .body = body, .data = data};
+        e = notify_user(shop, user, &spec, pb);
+        json_decref(data);
+    }
+    json_decref(o);
+    return e;
+}
