@@ -21,11 +21,12 @@ int cli_serve(int argc, char **argv)
 {
     const char *host = getenv("SHOPD_HOST"), *db = NULL, *access_log = getenv("SHOPD_ACCESS_LOG");
     long long port = env_int("SHOPD_PORT", 8080), threads = env_int("SHOPD_THREADS", 0);
+    long long workers = env_int("SHOPD_WORKERS", 0);
     const struct opt opts[] = {
         {"--host", OPT_STR, &host, "address to listen on (default 127.0.0.1; $SHOPD_HOST)"},
         {"--port", OPT_INT, &port, "port (default 8080; $SHOPD_PORT)"},
         {"--db", OPT_STR, &db, "database file (default data/shop.db; $SHOPD_DB)"},
-        {"--threads", OPT_INT, &threads, "HTTP worker threads (default 8 per core)"},
+        {"--threads", OPT_INT, &threads, "HTTP worker threads (default 64)"},
         {"--access-log", OPT_STR, &access_log, "access log: a path, - for stdout, or off"},
         {NULL, 0, NULL, NULL},
     };
@@ -33,8 +34,9 @@ int cli_serve(int argc, char **argv)
     if (!cli_parse(argc, argv, opts, "usage: shopd serve [options]\n\nRuns the shop's HTTP API.",
                    &code))
         return code;
-    if (port < 0 || port > 65535 || threads < 0 || threads > 1024) {
-        fprintf(stderr, "shopd: --port must be 0-65535 and --threads 0-1024\n");
+    if (port < 0 || port > 65535 || threads < 0 || threads > 1024 || workers < 0 ||
+        workers > 4096) {
+        fprintf(stderr, "shopd: --port must be 0-65535, --threads 0-1024, --workers 0-4096\n");
         return 2;
     }
 
@@ -59,7 +61,7 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     struct http_opts ho = {.host = host, .port = (int)port, .threads = (int)threads,
-                           .access_log = access_log};
+                           .workers = (int)workers, .access_log = access_log};
     struct http_server *hs = http_start(shop, &ho, &pb);
     if (!hs) {
         fprintf(stderr, "shopd: %s\n", pb.detail);

@@ -9,6 +9,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -32,11 +33,24 @@
 #include "util/token.h"
 #include "util/xalloc.h"
 
+struct rstate;
+
+/* The blocking workers and their queue of suspended requests. */
+struct workers {
+    pthread_t *threads;
+    int n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct rstate *head, *tail;
+    bool stop;
+};
+
 struct http_server {
     struct MHD_Daemon *d;
     struct shop *shop;
     struct router *router;
     struct metrics *metrics;
+    struct workers workers;
     struct ratelimit *rl;
     int port;
     _Atomic int inflight;
@@ -55,6 +69,10 @@ struct rstate {
     int64_t t0;
     int64_t db0; /* the thread's database time when dispatch began */
     int route_idx;
+    /* handed to a worker */
+    const char *url, *method;
+    bool ready; /* the worker has answered; written before the resume */
+    struct rstate *next;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -275,6 +293,77 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
     return ok;
 }
 
+/* ---- the blocking workers ----------------------------------------------- */
+
+static bool writes(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+static void workers_push(struct workers *w, struct rstate *rs)
+{
+    rs->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = rs;
+    else
+        w->head = rs;
+    w->tail = rs;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    struct http_server *hs = arg;
+    struct workers *w = &hs->workers;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        struct rstate *rs = w->head;
+        if (!rs)
+            break; /* stopping and drained */
+        w->head = rs->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        dispatch(hs, rs, rs->url, rs->method);
+        rs->ready = true;
+        MHD_resume_connection(rs->req.conn);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static bool workers_start(struct http_server *hs, int n)
+{
+    struct workers *w = &hs->workers;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->threads = xcalloc((size_t)n, sizeof *w->threads);
+    for (; w->n < n; w->n++)
+        if (pthread_create(&w->threads[w->n], NULL, worker_main, hs) != 0)
+            return false;
+    return true;
+}
+
+/* Finishes the queue, then stops the workers. */
+static void workers_stop(struct workers *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->n; i++)
+        pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -315,8 +404,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (rs->ready) /* a worker answered while the connection was suspended */
+        return answer(hs, rs);
     if (rs->req.status) /* answered on the first call */
         return MHD_YES;
+    if (writes(method) && hs->workers.n > 0) {
+        rs->url = arena_strdup(rs->req.arena, url);
+        rs->method = arena_strdup(rs->req.arena, method);
+        MHD_suspend_connection(c);
+        workers_push(&hs->workers, rs);
+        return MHD_YES;
+    }
     dispatch(hs, rs, url, method);
     return answer(hs, rs);
 }
@@ -377,8 +475,13 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
         problem_set(pb, SHOP_INVALID, "--host must be an IPv4 address, not %s", host);
         goto fail;
     }
+    int nworkers = o->workers > 0 ? o->workers : HTTP_DEFAULT_WORKERS;
+    if (!workers_start(hs, nworkers)) {
+        problem_set(pb, SHOP_INTERNAL, "cannot start %d HTTP workers", nworkers);
+        goto fail;
+    }
     hs->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
-                                 MHD_USE_ERROR_LOG,
+                                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
                              (uint16_t)o->port, NULL, NULL, on_request, hs,
                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -395,10 +498,12 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(hs->d, MHD_DAEMON_INFO_BIND_PORT);
     hs->port = di ? di->port : o->port;
-    log_event(LOG_INFO, "http.listening", "{s:s, s:i, s:i}", "host", host, "port", hs->port,
-              "threads", (int)threads);
+    log_event(LOG_INFO, "http.listening", "{s:s, s:i, s:i, s:i}", "host", host, "port", hs->port,
+              "threads", (int)threads, "workers", nworkers);
     return hs;
 fail:
+    if (hs->workers.threads)
+        workers_stop(&hs->workers);
     accesslog_close();
     ratelimit_free(hs->rl);
     metrics_free(hs->metrics);
@@ -423,6 +528,8 @@ void http_stop(struct http_server *hs, int grace_ms)
     while (atomic_load(&hs->inflight) > 0 && clock_mono_ns() < deadline)
         clock_sleep_ms(10);
     int left = atomic_load(&hs->inflight);
+    /* Every suspended connection is resumed before the daemon stops. */
+    workers_stop(&hs->workers);
     MHD_stop_daemon(hs->d);
     log_event(LOG_INFO, "http.stopped", "{s:i}", "unfinished", left);
     accesslog_close();

@@ -20,11 +20,15 @@ struct buf;
 struct http_opts {
     const char *host; /* NULL: 127.0.0.1 */
     int port;         /* 0: any free port */
-    int threads;      /* worker threads; 0: a default for this machine */
+    int threads;      /* event threads (reads); 0: 8 per core */
+    int workers;      /* blocking workers (writes); 0: HTTP_DEFAULT_WORKERS */
     const char *access_log; /* path, "-" or "off" */
 };
 
 #define HTTP_MAX_BODY (1024 * 1024)
+/* Writes block until they commit and group commit needs many in flight to
+ * batch them (Little's law: 5,000 orders/s at 10 ms is 50 at once). */
+#define HTTP_DEFAULT_WORKERS 64
 
 /** Starts serving. NULL on failure with the reason in `pb`. */
 struct http_server *http_start(struct shop *shop, const struct http_opts *o, struct problem *pb);

@@ -8,6 +8,7 @@
 #include "shop/product_cache.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/idset.h"
 #include "util/log.h"
 
 void shop_product_changed(struct shop *shop, int64_t product_id)
@@ -23,6 +24,29 @@ void shop_product_changed(struct shop *shop, int64_t product_id)
                   (json_int_t)product_id, "detail", pb.detail);
     db_release(db);
     problem_clear(&pb);
+}
+
+void shop_product_stock_moved(struct shop *shop, int64_t product_id)
+{
+    product_cache_invalidate(shop->products, product_id);
+    if (shop->search)
+        idset_add(shop->stale_search, product_id);
+}
+
+void shop_flush_stock_moves(struct shop *shop)
+{
+    int64_t ids[512];
+    bool overflowed = false;
+    size_t n;
+    while ((n = idset_drain(shop->stale_search, ids, 512, &overflowed)) > 0 || overflowed) {
+        if (overflowed) {
+            shop_catalog_reloaded(shop); /* too many to track: rebuild */
+            overflowed = false;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            shop_product_changed(shop, ids[i]);
+    }
 }
 
 void shop_categories_changed(struct shop *shop)

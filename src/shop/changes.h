@@ -21,6 +21,15 @@ struct shop;
  *  logged, not returned: the write itself succeeded. */
 void shop_product_changed(struct shop *shop, int64_t product_id);
 
+/** An order moved a product's stock (reserve, consume, release): its page
+ *  goes at once; its search entry follows within CHANGEFEED_PERIOD_MS, when
+ *  the change feed calls shop_flush_stock_moves (one refresh per product
+ *  however many orders touched it). */
+void shop_product_stock_moved(struct shop *shop, int64_t product_id);
+
+/** Refreshes the search entries of products queued by the function above. */
+void shop_flush_stock_moves(struct shop *shop);
+
 /** The category tree changed. */
 void shop_categories_changed(struct shop *shop);
 

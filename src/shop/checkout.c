@@ -201,7 +201,8 @@ struct begin_job {
     /* out */
     bool replay;
     int replay_outcome;
-    char *replay_body; /* malloc'd */
+    int64_t replay_order; /* the order of a replayed success */
+    char *replay_body;    /* malloc'd: the problem of a replayed failure */
     int64_t order_id, card_payment_id, card_amount;
     char card_token[64], card_key[64], currency[4];
 };
@@ -211,8 +212,8 @@ struct begin_job {
 static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT request_hash, status, coalesce(outcome, 0),"
-                                     " coalesce(response_body, '') FROM idempotency_keys"
-                                     " WHERE user_id = ? AND key = ?");
+                                     " coalesce(response_body, ''), coalesce(order_id, 0)"
+                                     " FROM idempotency_keys WHERE user_id = ? AND key = ?");
     if (!st)
         return db_fail(db, pb, "reading the idempotency key");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -229,6 +230,7 @@ static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, s
     j->replay = true;
     j->replay_outcome = (int)stmt_i64(st, 2);
     j->replay_body = xstrdup(stmt_text(st, 3));
+    j->replay_order = stmt_i64(st, 4);
     return SHOP_OK;
 }
 
@@ -692,10 +694,9 @@ static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb
     stmt_bind_i64(st, 1, j->order_id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "counting sales");
-    j->order = order_render(db, j->order_id);
-    char *body = jx_dump(j->order, NULL);
-    enum shop_err e = key_done(db, j->order_id, SHOP_OK, body, pb);
-    free(body);
+    /* The key's answer is the order itself, rendered when asked (after this
+     * commit, on the caller's thread: the writer only writes). */
+    enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;
     return order_event(db, j->order_id, "order.confirmed", pb);
@@ -758,10 +759,7 @@ static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
         stmt_bind_i64(st, 2, j->order_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "cancelling the order");
-        j->order = order_render(db, j->order_id);
-        char *body = jx_dump(j->order, NULL);
-        enum shop_err e = key_done(db, j->order_id, SHOP_OK, body, pb);
-        free(body);
+        enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
         if (e != SHOP_OK)
             return e;
         return order_event(db, j->order_id, "order.cancelled", pb);
@@ -818,10 +816,20 @@ static void products_changed(struct shop *shop, int64_t order_id)
     int n = order_products(db, order_id, ids, CART_LINES_MAX);
     db_release(db);
     for (int i = 0; i < n; i++)
-        shop_product_changed(shop, ids[i]);
+        shop_product_stock_moved(shop, ids[i]);
 }
 
 /* ---- the saga ---------------------------------------------------------------------- */
+
+/* The order document as committed, read on this thread's connection. */
+static json_t *render_order(struct shop *shop, int64_t order_id)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    json_t *o = order_render(db, order_id);
+    db_read_end(db);
+    return o;
+}
 
 static const char *decline_detail(const char *code)
 {
@@ -880,12 +888,14 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
 
     if (j.replay) {
         out->replayed = true;
+        if (j.replay_outcome == SHOP_OK) {
+            /* The first request created this order: answer with it. */
+            free(j.replay_body);
+            out->order = render_order(shop, j.replay_order);
+            return out->order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
+        }
         json_t *stored = json_loads(j.replay_body, 0, NULL);
         free(j.replay_body);
-        if (j.replay_outcome == SHOP_OK) {
-            out->order = stored;
-            return SHOP_OK;
-        }
         const char *code = json_string_value(json_object_get(stored, "code"));
         if (code)
             problem_extra(pb, "code", json_string(code));
@@ -909,6 +919,8 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     case PAY_OK:
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", r.id);
         e = store_write(shop->store, complete_write, &sj, pb);
+        if (e == SHOP_OK)
+            sj.order = render_order(shop, j.order_id);
         if (e == SHOP_CONFLICT && j.card_payment_id) {
             /* Reconciliation cancelled the order first: give the money back. */
             struct gw_result vr;
@@ -931,10 +943,7 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         struct problem upb = {0};
         store_write(shop->store, unknown_write, &uj, &upb);
         problem_clear(&upb);
-        struct db *db = store_db(shop->store);
-        db_read_begin(db);
-        sj.order = order_render(db, j.order_id);
-        db_read_end(db);
+        sj.order = render_order(shop, j.order_id);
         e = sj.order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         break;
     }

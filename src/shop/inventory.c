@@ -136,7 +136,13 @@ int64_t inventory_available(struct db *db, int64_t variant_id)
 enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
                                       int64_t available_before, struct problem *pb)
 {
-    int64_t after = inventory_available(db, variant_id);
+    return inventory_moved_event(db, variant_id, product_id, available_before,
+                                 inventory_available(db, variant_id), pb);
+}
+
+enum shop_err inventory_moved_event(struct db *db, int64_t variant_id, int64_t product_id,
+                                    int64_t available_before, int64_t after, struct problem *pb)
+{
     enum shop_err e = outbox_emit(db, "stock.changed", product_id,
                                   json_pack("{s:I, s:I, s:I}", "variant_id", (json_int_t)variant_id,
                                             "product_id", (json_int_t)product_id, "available",

@@ -66,4 +66,9 @@ int64_t inventory_available(struct db *db, int64_t variant_id);
 enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
                                       int64_t available_before, struct problem *pb);
 
+/** The same, when the caller already knows the availability after. */
+enum shop_err inventory_moved_event(struct db *db, int64_t variant_id, int64_t product_id,
+                                    int64_t available_before, int64_t available_after,
+                                    struct problem *pb);
+
 #endif

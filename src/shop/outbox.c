@@ -8,6 +8,18 @@
 
 static int64_t origin;
 
+/* Events written by this thread since outbox_take_emitted last asked: the
+ * writer thread runs every write, so after a commit this says whether the
+ * commit carried events. */
+static _Thread_local int emitted;
+
+int outbox_take_emitted(void)
+{
+    int n = emitted;
+    emitted = 0;
+    return n;
+}
+
 void outbox_set_origin(int64_t id)
 {
     origin = id;
@@ -35,5 +47,8 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
     stmt_bind_i64(st, 4, origin);
     stmt_bind_i64(st, 5, clock_now_ms());
     free(text);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "writing an event");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "writing an event");
+    emitted++;
+    return SHOP_OK;
 }

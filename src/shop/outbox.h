@@ -16,6 +16,10 @@ struct db;
 void outbox_set_origin(int64_t id);
 int64_t outbox_origin(void);
 
+/** How many events this thread wrote since the last call (which resets it).
+ *  The store's commit hook uses it to wake consumers only when needed. */
+int outbox_take_emitted(void);
+
 /** Appends an event; call it inside a write function. Steals `payload`
  *  (NULL means {}). */
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,

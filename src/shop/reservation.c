@@ -103,7 +103,7 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
             return db_fail(db, pb, "recording a reservation");
         need -= take;
     }
-    return inventory_changed_event(db, l->variant_id, l->product_id, total, pb);
+    return inventory_moved_event(db, l->variant_id, l->product_id, total, total - l->quantity, pb);
 }
 
 enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,

@@ -21,6 +21,7 @@
 #include "work/housekeeping.h"
 #include "work/scheduler.h"
 #include "work/notify_worker.h"
+#include "util/idset.h"
 #include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
@@ -57,6 +58,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
     shop->sessions = session_cache_new(200000);
+    shop->stale_search = idset_new(65536);
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
@@ -84,9 +86,13 @@ fail:
     return NULL;
 }
 
+/* After each commit, on the writer thread: wake the consumers when the
+ * commit carried events (a rolled-back write may make a wake-up spurious,
+ * never a missed one). */
 static void kick_dispatcher(void *cls)
 {
-    dispatcher_kick(cls);
+    if (outbox_take_emitted())
+        dispatcher_kick(cls);
 }
 
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
@@ -128,6 +134,7 @@ void shop_close(struct shop *shop)
     pricing_free(shop->pricing);
     product_cache_free(shop->products);
     session_cache_free(shop->sessions);
+    idset_free(shop->stale_search);
     search_free(shop->search);
     free(shop);
 }

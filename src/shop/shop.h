@@ -26,6 +26,7 @@ struct housekeeping;
 struct scheduler;
 struct notify_engine;
 struct session_cache;
+struct idset;
 
 struct shop {
     struct store *store;
@@ -34,6 +35,7 @@ struct shop {
     struct category_tree *categories; /* category.c */
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
     struct session_cache *sessions;   /* resolved tokens (session_cache.c) */
+    struct idset *stale_search;       /* products whose search entry awaits a refresh */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */
     struct dispatcher *dispatcher;    /* outbox consumers (work/dispatcher.c) */
     struct search *search;            /* the in-memory catalog index (search/search.h) */

@@ -35,11 +35,15 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "# HELP shopd_store_checkpoints_total WAL checkpoints run (restarts among them).\n"
                "# TYPE shopd_store_checkpoints_total counter\n"
                "shopd_store_checkpoints_total %llu\n"
-               "shopd_store_wal_restarts_total %llu\n",
+               "shopd_store_wal_restarts_total %llu\n"
+               "# HELP shopd_store_wal_pages_written_total Pages appended to the WAL by commits.\n"
+               "# TYPE shopd_store_wal_pages_written_total counter\n"
+               "shopd_store_wal_pages_written_total %llu\n",
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
                (unsigned long long)s.max_batch, (unsigned long long)s.wal_frames,
-               (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts);
+               (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts,
+               (unsigned long long)s.frames_written);
     struct product_cache_stats pc;
     product_cache_stats(shop->products, &pc);
     buf_printf(out,

@@ -46,6 +46,7 @@ struct wjob {
     struct problem *pb;
     enum shop_err result;
     bool done;
+    pthread_cond_t cv; /* its caller waits here (no herd on one condition) */
     struct wjob *next;
 };
 
@@ -61,7 +62,7 @@ struct store {
     pthread_t writer;
     bool writer_started;
     pthread_mutex_t wmu;
-    pthread_cond_t work_cv, done_cv;
+    pthread_cond_t work_cv;
     struct wjob *qhead, *qtail;
     bool stopping;
 
@@ -76,6 +77,7 @@ struct store {
     bool ckpt_started;
     pthread_cond_t ckpt_cv;
     int wal_frames; /* as of the last commit (wal hook) */
+    _Atomic uint64_t frames_written; /* pages appended to the WAL, ever */
     _Atomic uint64_t checkpoints, restarts;
 };
 
@@ -130,7 +132,7 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
-             "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-8000;%s",
+             "PRAGMA mmap_size=0; PRAGMA cache_size=-16000;%s",
              s->opts.sync_normal ? "NORMAL" : "FULL",
              writer ? "" : "PRAGMA query_only=ON;");
     if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
@@ -210,7 +212,6 @@ struct store *store_open(const char *path, const struct store_opts *opts, struct
     pthread_mutex_init(&s->conns_mu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
-    pthread_cond_init(&s->done_cv, NULL);
     s->wdb = db_open(s, true, pb);
     if (!s->wdb) {
         pthread_key_delete(s->key);
@@ -437,6 +438,9 @@ static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
     (void)h;
     (void)dbname;
     struct store *s = arg;
+    /* The WAL restarts from zero after a checkpoint: then all are new. */
+    uint64_t added = frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
+    atomic_fetch_add_explicit(&s->frames_written, added, memory_order_relaxed);
     s->wal_frames = frames;
     if (frames >= CHECKPOINT_FRAMES)
         pthread_cond_signal(&s->ckpt_cv); /* wmu is not needed: a missed wake-up waits 200 ms */
@@ -624,9 +628,10 @@ static void *writer_main(void *arg)
             atomic_store_explicit(&s->max_batch, (uint64_t)n, memory_order_relaxed);
 
         pthread_mutex_lock(&s->wmu);
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             batch[i]->done = true;
-        pthread_cond_broadcast(&s->done_cv);
+            pthread_cond_signal(&batch[i]->cv);
+        }
     }
     pthread_mutex_unlock(&s->wmu);
     return NULL;
@@ -645,14 +650,17 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         return r;
     }
     struct wjob job = {.fn = fn, .arg = arg, .pb = pb};
+    pthread_cond_init(&job.cv, NULL);
     pthread_mutex_lock(&s->wmu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->wmu);
+        pthread_cond_destroy(&job.cv);
         return problem_set(pb, SHOP_UNAVAILABLE, "shutting down");
     }
     if (!s->writer_started) {
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             pthread_mutex_unlock(&s->wmu);
+            pthread_cond_destroy(&job.cv);
             return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
         }
         s->writer_started = true;
@@ -665,8 +673,9 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
     s->qtail = &job;
     pthread_cond_signal(&s->work_cv);
     while (!job.done)
-        pthread_cond_wait(&s->done_cv, &s->wmu);
+        pthread_cond_wait(&job.cv, &s->wmu);
     pthread_mutex_unlock(&s->wmu);
+    pthread_cond_destroy(&job.cv);
     return job.result;
 }
 
@@ -686,6 +695,7 @@ void store_stats(struct store *s, struct store_stats *out)
     out->checkpoints = atomic_load(&s->checkpoints);
     out->wal_restarts = atomic_load(&s->restarts);
     out->wal_frames = (uint64_t)s->wal_frames;
+    out->frames_written = atomic_load(&s->frames_written);
 }
 
 void store_close(struct store *s)
@@ -727,7 +737,6 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->conns_mu);
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->work_cv);
-    pthread_cond_destroy(&s->done_cv);
     free(s->path);
     free(s);
 }

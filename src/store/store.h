@@ -89,7 +89,7 @@ void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {
     uint64_t commits, writes, failed_writes, busy_retries, max_batch;
-    uint64_t checkpoints, wal_restarts, wal_frames;
+    uint64_t checkpoints, wal_restarts, wal_frames, frames_written;
 };
 void store_stats(struct store *s, struct store_stats *out);
 

@@ -73,7 +73,9 @@ static void *feed_main(void *arg)
 {
     struct changefeed *cf = arg;
     while (!atomic_load(&cf->stop)) {
-        if (poll_once(cf) < BATCH)
+        int read = poll_once(cf);
+        shop_flush_stock_moves(cf->shop);
+        if (read < BATCH)
             clock_sleep_ms(CHANGEFEED_PERIOD_MS);
     }
     return NULL;
