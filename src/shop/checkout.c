@@ -694,8 +694,10 @@ static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb
     stmt_bind_i64(st, 1, j->order_id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "counting sales");
-    /* The key's answer is the order itself, rendered when asked (after this
-     * commit, on the caller's thread: the writer only writes). */
+    /* The key's answer is the order itself, rendered when a replay asks.
+     * This answer is rendered here, where every page is already in the
+     * writer's cache (a reader's cache starts cold after each commit). */
+    j->order = order_render(db, j->order_id);
     enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;
@@ -919,8 +921,6 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     case PAY_OK:
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", r.id);
         e = store_write(shop->store, complete_write, &sj, pb);
-        if (e == SHOP_OK)
-            sj.order = render_order(shop, j.order_id);
         if (e == SHOP_CONFLICT && j.card_payment_id) {
             /* Reconciliation cancelled the order first: give the money back. */
             struct gw_result vr;
