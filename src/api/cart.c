@@ -24,18 +24,13 @@ static bool destination(struct req *r, struct cart_dest *d)
     return r->pb.err == SHOP_OK;
 }
 
-static enum shop_err answer(struct req *r, int status)
+enum shop_err api_cart_get(struct req *r)
 {
     struct cart_dest d;
     json_t *cart;
     if (!destination(r, &d) || cart_get(r->shop, &r->who, &d, &cart, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return resp_json(r, status, cart);
-}
-
-enum shop_err api_cart_get(struct req *r)
-{
-    return answer(r, 200);
+    return resp_json(r, 200, cart);
 }
 
 enum shop_err api_cart_add(struct req *r)
@@ -46,9 +41,12 @@ enum shop_err api_cart_add(struct req *r)
         return r->pb.err;
     jx_int(body, "variant_id", NULL, JX_REQUIRED, 1, INT64_MAX, &variant, &r->pb);
     jx_int(body, "quantity", NULL, JX_REQUIRED, 1, CART_QTY_MAX, &quantity, &r->pb);
-    if (r->pb.err || cart_add(r->shop, &r->who, variant, quantity, &r->pb) != SHOP_OK)
+    struct cart_dest d;
+    json_t *cart;
+    if (r->pb.err || !destination(r, &d) ||
+        cart_add(r->shop, &r->who, variant, quantity, &d, &cart, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer(r, 201);
+    return resp_json(r, 201, cart);
 }
 
 enum shop_err api_cart_line_update(struct req *r)
@@ -57,34 +55,44 @@ enum shop_err api_cart_line_update(struct req *r)
     json_t *body;
     if (!req_param_id(r, "id", "cart line", &id) || req_json(r, &body) != SHOP_OK)
         return r->pb.err;
+    struct cart_dest d;
+    json_t *cart;
     if (!jx_int(body, "quantity", NULL, JX_REQUIRED, 1, CART_QTY_MAX, &quantity, &r->pb) ||
-        cart_set_quantity(r->shop, &r->who, id, quantity, &r->pb) != SHOP_OK)
+        !destination(r, &d) ||
+        cart_set_quantity(r->shop, &r->who, id, quantity, &d, &cart, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer(r, 200);
+    return resp_json(r, 200, cart);
 }
 
 enum shop_err api_cart_line_delete(struct req *r)
 {
     int64_t id;
-    if (!req_param_id(r, "id", "cart line", &id) || cart_remove(r->shop, &r->who, id, &r->pb))
+    struct cart_dest d;
+    json_t *cart;
+    if (!req_param_id(r, "id", "cart line", &id) || !destination(r, &d) ||
+        cart_remove(r->shop, &r->who, id, &d, &cart, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer(r, 200);
+    return resp_json(r, 200, cart);
+}
+
+/* Save for later (saved) or move back to the cart. */
+static enum shop_err save(struct req *r, bool saved)
+{
+    int64_t id;
+    struct cart_dest d;
+    json_t *cart;
+    if (!req_param_id(r, "id", "cart line", &id) || !destination(r, &d) ||
+        cart_save_for_later(r->shop, &r->who, id, saved, &d, &cart, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return resp_json(r, 200, cart);
 }
 
 enum shop_err api_cart_save_for_later(struct req *r)
 {
-    int64_t id;
-    if (!req_param_id(r, "id", "cart line", &id) ||
-        cart_save_for_later(r->shop, &r->who, id, true, &r->pb))
-        return r->pb.err;
-    return answer(r, 200);
+    return save(r, true);
 }
 
 enum shop_err api_cart_move_to_cart(struct req *r)
 {
-    int64_t id;
-    if (!req_param_id(r, "id", "cart line", &id) ||
-        cart_save_for_later(r->shop, &r->who, id, false, &r->pb))
-        return r->pb.err;
-    return answer(r, 200);
+    return save(r, false);
 }

@@ -70,9 +70,12 @@ static enum shop_err cart_for_write(struct db *db, const struct principal *who, 
 enum cart_op { OP_ADD, OP_SET, OP_REMOVE, OP_SAVE, OP_UNSAVE };
 
 struct cart_job {
+    struct shop *shop;
     const struct principal *who;
+    const struct cart_dest *dest;
     enum cart_op op;
     int64_t variant_id, line_id, quantity, now;
+    json_t *cart; /* out: the cart after the change */
 };
 
 /* Refuses a quantity above what is available, saying how many are. */
@@ -202,9 +205,8 @@ static enum shop_err change_line(struct db *db, struct cart_job *j, int64_t cart
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "changing the cart");
 }
 
-static enum shop_err cart_write(struct db *db, void *arg, struct problem *pb)
+static enum shop_err change(struct db *db, struct cart_job *j, struct problem *pb)
 {
-    struct cart_job *j = arg;
     int64_t cart;
     if (j->op != OP_ADD) {
         char key[256] = "";
@@ -221,43 +223,74 @@ static enum shop_err cart_write(struct db *db, void *arg, struct problem *pb)
     return add_line(db, j, cart, pb);
 }
 
-static enum shop_err run(struct shop *shop, struct cart_job *j, struct problem *pb)
+static json_t *summary(struct shop *shop, struct db *db, const struct principal *who,
+                       const struct cart_dest *dest);
+
+/* Changes the cart and answers with it, read in the same transaction on the
+ * writer's connection: its pages are warm there, while a reader's cache
+ * starts cold after every commit. */
+static enum shop_err cart_write(struct db *db, void *arg, struct problem *pb)
 {
+    struct cart_job *j = arg;
+    json_decref(j->cart);
+    j->cart = NULL;
+    if (change(db, j, pb) != SHOP_OK)
+        return pb->err;
+    j->cart = summary(j->shop, db, j->who, j->dest);
+    return j->cart ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "cannot read the cart");
+}
+
+static enum shop_err run(struct shop *shop, struct cart_job *j, json_t **out, struct problem *pb)
+{
+    j->shop = shop;
     j->now = clock_now_ms();
-    return store_write(shop->store, cart_write, j, pb);
+    enum shop_err e = store_write(shop->store, cart_write, j, pb);
+    if (e == SHOP_OK)
+        *out = j->cart;
+    else
+        json_decref(j->cart);
+    return e;
 }
 
 enum shop_err cart_add(struct shop *shop, const struct principal *who, int64_t variant_id,
-                       int64_t quantity, struct problem *pb)
+                       int64_t quantity, const struct cart_dest *dest, json_t **out,
+                       struct problem *pb)
 {
     if (quantity < 1 || quantity > CART_QTY_MAX)
         return problem_field(pb, SHOP_INVALID, "quantity", "must be between 1 and %d",
                              CART_QTY_MAX);
-    return run(shop, &(struct cart_job){.who = who, .op = OP_ADD, .variant_id = variant_id,
-                                        .quantity = quantity}, pb);
+    return run(shop, &(struct cart_job){.who = who, .dest = dest, .op = OP_ADD,
+                                        .variant_id = variant_id, .quantity = quantity},
+               out, pb);
 }
 
 enum shop_err cart_set_quantity(struct shop *shop, const struct principal *who, int64_t line_id,
-                                int64_t quantity, struct problem *pb)
+                                int64_t quantity, const struct cart_dest *dest, json_t **out,
+                                struct problem *pb)
 {
     if (quantity < 1 || quantity > CART_QTY_MAX)
         return problem_field(pb, SHOP_INVALID, "quantity", "must be between 1 and %d",
                              CART_QTY_MAX);
-    return run(shop, &(struct cart_job){.who = who, .op = OP_SET, .line_id = line_id,
-                                        .quantity = quantity}, pb);
+    return run(shop, &(struct cart_job){.who = who, .dest = dest, .op = OP_SET,
+                                        .line_id = line_id, .quantity = quantity},
+               out, pb);
 }
 
 enum shop_err cart_remove(struct shop *shop, const struct principal *who, int64_t line_id,
-                          struct problem *pb)
+                          const struct cart_dest *dest, json_t **out, struct problem *pb)
 {
-    return run(shop, &(struct cart_job){.who = who, .op = OP_REMOVE, .line_id = line_id}, pb);
+    return run(shop, &(struct cart_job){.who = who, .dest = dest, .op = OP_REMOVE,
+                                        .line_id = line_id},
+               out, pb);
 }
 
 enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who, int64_t line_id,
-                                  bool saved, struct problem *pb)
+                                  bool saved, const struct cart_dest *dest, json_t **out,
+                                  struct problem *pb)
 {
-    return run(shop, &(struct cart_job){.who = who, .op = saved ? OP_SAVE : OP_UNSAVE,
-                                        .line_id = line_id}, pb);
+    return run(shop, &(struct cart_job){.who = who, .dest = dest,
+                                        .op = saved ? OP_SAVE : OP_UNSAVE, .line_id = line_id},
+               out, pb);
 }
 
 /* ---- the summary ----------------------------------------------------------------- */
@@ -281,11 +314,10 @@ static json_t *warning(const char *type, int64_t line_id, const char *message)
                      message);
 }
 
-enum shop_err cart_get(struct shop *shop, const struct principal *who, const struct cart_dest *dest,
-                       json_t **out, struct problem *pb)
+/* The cart as seen through `db` (inside the caller's transaction). */
+static json_t *summary(struct shop *shop, struct db *db, const struct principal *who,
+                       const struct cart_dest *dest)
 {
-    struct db *db = store_db(shop->store);
-    db_read_begin(db);
     char key[256] = "";
     int64_t cart = cart_of(db, who, key, sizeof key);
     char country[3] = "", region[101] = "";
@@ -361,7 +393,7 @@ enum shop_err cart_get(struct shop *shop, const struct principal *who, const str
     json_t *destination = country[0] ? json_pack("{s:s, s:s?}", "country", country, "region",
                                                  region[0] ? region : NULL)
                                      : json_null();
-    *out = json_pack("{s:o, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:b, s:o, s:o}",
+    json_t *doc = json_pack("{s:o, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:b, s:o, s:o}",
                      "id", cart ? json_integer(cart) : json_null(), "currency", currency, "lines",
                      lines, "item_count", (json_int_t)items, "subtotal_cents",
                      (json_int_t)subtotal, "discount_cents", (json_int_t)0, "shipping_cents",
@@ -369,10 +401,18 @@ enum shop_err cart_get(struct shop *shop, const struct principal *who, const str
                      (json_int_t)(subtotal + shipping + tax), "shipping_method",
                      pricing_method_name(method), "destination", destination, "tax_estimated",
                      country[0] != 0, "promotions", json_array(), "warnings", warnings);
-    json_object_set_new(*out, "checkout_in_progress", json_boolean(key[0] != 0));
+    json_object_set_new(doc, "checkout_in_progress", json_boolean(key[0] != 0));
+    return doc;
+}
+
+enum shop_err cart_get(struct shop *shop, const struct principal *who, const struct cart_dest *dest,
+                       json_t **out, struct problem *pb)
+{
+    struct db *db = store_db(shop->store);
+    db_read_begin(db);
+    *out = summary(shop, db, who, dest);
     db_read_end(db);
-    (void)pb;
-    return SHOP_OK;
+    return *out ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "cannot read the cart");
 }
 
 /* ---- merge and purge -------------------------------------------------------------- */

@@ -43,20 +43,26 @@ struct cart_dest {
 enum shop_err cart_get(struct shop *shop, const struct principal *who, const struct cart_dest *dest,
                        json_t **out, struct problem *pb);
 
+/* Every change answers with the cart as it is after the change (*out, a new
+ * reference), priced for `dest`. */
+
 /** Adds `quantity` of a variant (to an existing line of it, or a new one). */
 enum shop_err cart_add(struct shop *shop, const struct principal *who, int64_t variant_id,
-                       int64_t quantity, struct problem *pb);
+                       int64_t quantity, const struct cart_dest *dest, json_t **out,
+                       struct problem *pb);
 
 /** Sets a line's quantity. */
 enum shop_err cart_set_quantity(struct shop *shop, const struct principal *who, int64_t line_id,
-                                int64_t quantity, struct problem *pb);
+                                int64_t quantity, const struct cart_dest *dest, json_t **out,
+                                struct problem *pb);
 
 enum shop_err cart_remove(struct shop *shop, const struct principal *who, int64_t line_id,
-                          struct problem *pb);
+                          const struct cart_dest *dest, json_t **out, struct problem *pb);
 
 /** Moves a line to "saved for later" or back to the cart. */
 enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who, int64_t line_id,
-                                  bool saved, struct problem *pb);
+                                  bool saved, const struct cart_dest *dest, json_t **out,
+                                  struct problem *pb);
 
 /** Inside a write function: merges guest `guest_id`'s cart into user
  *  `user_id`'s (larger quantity wins) and deletes the guest cart. */
