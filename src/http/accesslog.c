@@ -57,6 +57,7 @@ static void flush_all(void)
 
 static void *flusher_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "access-log");
     (void)arg;
     while (!atomic_load(&flusher_stop)) {
         clock_sleep_ms(200);

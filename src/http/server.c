@@ -316,6 +316,7 @@ static void workers_push(struct workers *w, struct rstate *rs)
 
 static void *worker_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "http-worker");
     struct http_server *hs = arg;
     struct workers *w = &hs->workers;
     pthread_mutex_lock(&w->mu);

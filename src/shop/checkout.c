@@ -180,7 +180,7 @@ static void request_hash(json_t *body, char out[65])
 
 struct line {
     int64_t variant_id, product_id, quantity, price, weight, tax;
-    char sku[VARIANT_SKU_MAX + 1], title[PRODUCT_TITLE_MAX * 4 + 1], options[1024];
+    const char *sku, *title, *options; /* in the job's arena */
     bool for_sale;
 };
 
@@ -205,6 +205,8 @@ struct begin_job {
     char *replay_body;    /* malloc'd: the problem of a replayed failure */
     int64_t order_id, card_payment_id, card_amount;
     char card_token[64], card_key[64], currency[4];
+    int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
+    int nproducts;
 };
 
 /* Looks the key up. Returns SHOP_OK with j->replay when there is a stored
@@ -234,8 +236,8 @@ static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, s
     return SHOP_OK;
 }
 
-static enum shop_err read_lines(struct db *db, int64_t cart, struct line *lines, int *n,
-                                struct problem *pb)
+static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, struct line *lines,
+                                int *n, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
                                      " v.weight_grams, v.sku, p.title, v.options, p.status"
@@ -255,9 +257,9 @@ static enum shop_err read_lines(struct db *db, int64_t cart, struct line *lines,
         l->quantity = stmt_i64(st, 2);
         l->price = stmt_i64(st, 3);
         l->weight = stmt_i64(st, 4);
-        snprintf(l->sku, sizeof l->sku, "%s", stmt_text(st, 5));
-        snprintf(l->title, sizeof l->title, "%s", stmt_text(st, 6));
-        snprintf(l->options, sizeof l->options, "%s", stmt_text(st, 7));
+        l->sku = arena_strdup(a, stmt_text(st, 5));
+        l->title = arena_strdup(a, stmt_text(st, 6));
+        l->options = arena_strdup(a, stmt_text(st, 7));
         l->for_sale = !strcmp(stmt_text(st, 8), "published");
     }
     return SHOP_OK;
@@ -323,7 +325,7 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
             " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
             " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
             " created_at, updated_at, flash_sale_id) VALUES"
-            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the order");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -346,9 +348,9 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
     stmt_bind_i64(st, 18, j->now);
     if (j->flash)
         stmt_bind_i64(st, 19, j->flash->sale_id);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the order");
-    j->order_id = stmt_i64(st, 0);
+    j->order_id = db_last_id(db);
     st = db_prepare(db, "INSERT INTO order_history (order_id, status, at)"
                         " VALUES (?, 'pending_payment', ?)");
     if (!st)
@@ -389,8 +391,7 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
     struct stmt *st = db_prepare(db, "INSERT INTO payments (order_id, tender, payment_method_id,"
                                      " brand, last4, amount_cents, currency, status,"
                                      " idempotency_key, owner_instance, deadline_at, created_at,"
-                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                                     " RETURNING id");
+                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "recording the payment");
     /* Unique per attempt for ever: the order id never repeats, and the random
@@ -413,9 +414,9 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
     stmt_bind_i64(st, 11, j->now + j->shop->cfg.payment_deadline_ms);
     stmt_bind_i64(st, 12, j->now);
     stmt_bind_i64(st, 13, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording the payment");
-    *id = stmt_i64(st, 0);
+    *id = db_last_id(db);
     if (card) {
         snprintf(j->card_key, sizeof j->card_key, "%s", key);
         snprintf(j->card_token, sizeof j->card_token, "%s", card->token);
@@ -424,8 +425,8 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
 }
 
 /* The line of a flash-sale purchase, at the sale's price. */
-static enum shop_err flash_line(struct db *db, const struct flash_claim *c, struct line *l,
-                                struct problem *pb)
+static enum shop_err flash_line(struct db *db, struct arena *a, const struct flash_claim *c,
+                                struct line *l, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title"
                                      " FROM variants v JOIN products p ON p.id = v.product_id"
@@ -437,10 +438,10 @@ static enum shop_err flash_line(struct db *db, const struct flash_claim *c, stru
         return problem_set(pb, SHOP_CONFLICT, "the sale's item is gone");
     *l = (struct line){.variant_id = c->variant_id, .product_id = c->product_id,
                        .quantity = c->quantity, .price = c->price_cents,
-                       .weight = stmt_i64(st, 2), .for_sale = true};
-    snprintf(l->sku, sizeof l->sku, "%s", stmt_text(st, 0));
-    snprintf(l->options, sizeof l->options, "%s", stmt_text(st, 1));
-    snprintf(l->title, sizeof l->title, "%s", stmt_text(st, 3));
+                       .weight = stmt_i64(st, 2), .for_sale = true,
+                       .sku = arena_strdup(a, stmt_text(st, 0)),
+                       .options = arena_strdup(a, stmt_text(st, 1)),
+                       .title = arena_strdup(a, stmt_text(st, 3))};
     return SHOP_OK;
 }
 
@@ -464,7 +465,7 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
     if (j->flash) {
         if (flashsale_check(db, j->shop->token_key, j->flash->sale_id, j->who->user_id,
                             j->flash->token, j->flash->quantity, j->now, &claim, pb) != SHOP_OK ||
-            flash_line(db, &claim, &lines[0], pb) != SHOP_OK)
+            flash_line(db, j->a, &claim, &lines[0], pb) != SHOP_OK)
             return pb->err;
         n = 1;
         snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
@@ -480,10 +481,19 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
         if (*stmt_text(st, 1))
             return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
         snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
-        if (read_lines(db, cart, lines, &n, pb) != SHOP_OK)
+        if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
             return pb->err;
         if (n == 0)
             return problem_set(pb, SHOP_INVALID, "your cart is empty");
+    }
+
+    j->nproducts = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < j->nproducts && j->products[k] != lines[i].product_id)
+            k++;
+        if (k == j->nproducts)
+            j->products[j->nproducts++] = lines[i].product_id;
     }
 
     /* Where it goes. */
@@ -620,30 +630,68 @@ static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, cons
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing the answer");
 }
 
-/* Unlocks the cart, removing the purchased lines when `bought`. */
-static enum shop_err cart_settle(struct db *db, int64_t order_id, bool bought, struct problem *pb)
+/* What an order bought, for its cart and its products' sales counts. */
+struct bought {
+    int64_t product_id, variant_id, quantity;
+};
+
+static int read_bought(struct db *db, int64_t order_id, struct bought *out)
 {
+    struct stmt *st = db_prepare(db, "SELECT product_id, variant_id, quantity FROM order_lines"
+                                     " WHERE order_id = ?");
+    int n = 0;
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, order_id);
+    while (n < CART_LINES_MAX && stmt_step(st) == STMT_ROW)
+        out[n++] = (struct bought){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
+    return n;
+}
+
+/* Unlocks the cart the order came from (if any), first removing the `n`
+ * purchased lines. Statement by statement: `IN (SELECT …)` would cost a
+ * temporary table each time. */
+static enum shop_err cart_settle(struct db *db, int64_t order_id, const struct bought *lines, int n,
+                                 struct problem *pb)
+{
+    int64_t cart = db_scalar_i64(db, "SELECT c.id FROM carts c JOIN orders o"
+                                     " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
+                                     " WHERE o.id = ?", order_id, 0);
+    if (!cart)
+        return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
     struct stmt *st;
-    if (bought) {
-        st = db_prepare(db, "DELETE FROM cart_lines WHERE saved_for_later = 0 AND cart_id ="
-                            " (SELECT c.id FROM carts c JOIN orders o ON o.user_id = c.user_id"
-                            "  AND c.checkout_key = o.idempotency_key WHERE o.id = ?1)"
-                            " AND variant_id IN (SELECT variant_id FROM order_lines"
-                            "  WHERE order_id = ?1)");
+    for (int i = 0; i < n; i++) {
+        st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"
+                            " AND saved_for_later = 0");
         if (!st)
             return db_fail(db, pb, "emptying the cart");
-        stmt_bind_i64(st, 1, order_id);
+        stmt_bind_i64(st, 1, cart);
+        stmt_bind_i64(st, 2, lines[i].variant_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "emptying the cart");
     }
-    st = db_prepare(db, "UPDATE carts SET checkout_key = NULL, updated_at = ?2 WHERE id ="
-                        " (SELECT c.id FROM carts c JOIN orders o ON o.user_id = c.user_id"
-                        "  AND c.checkout_key = o.idempotency_key WHERE o.id = ?1)");
+    st = db_prepare(db, "UPDATE carts SET checkout_key = NULL, updated_at = ? WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "unlocking the cart");
-    stmt_bind_i64(st, 1, order_id);
-    stmt_bind_i64(st, 2, clock_now_ms());
+    stmt_bind_i64(st, 1, clock_now_ms());
+    stmt_bind_i64(st, 2, cart);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "unlocking the cart");
+}
+
+static enum shop_err count_sales(struct db *db, const struct bought *lines, int n,
+                                 struct problem *pb)
+{
+    for (int i = 0; i < n; i++) {
+        struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + ?"
+                                         " WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "counting sales");
+        stmt_bind_i64(st, 1, lines[i].quantity);
+        stmt_bind_i64(st, 2, lines[i].product_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "counting sales");
+    }
+    return SHOP_OK;
 }
 
 static enum shop_err order_event(struct db *db, int64_t order_id, const char *topic,
@@ -680,20 +728,16 @@ static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb
         if (db_changes(db) != 1)
             return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
     }
+    struct bought lines[CART_LINES_MAX];
+    int n = read_bought(db, j->order_id, lines);
+    if (n < 0)
+        return db_fail(db, pb, "reading the order lines");
     if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", pb) != SHOP_OK ||
         reservation_consume(db, j->order_id, pb) != SHOP_OK ||
         flashsale_order_paid(db, j->order_id, pb) != SHOP_OK ||
-        cart_settle(db, j->order_id, true, pb) != SHOP_OK)
+        cart_settle(db, j->order_id, lines, n, pb) != SHOP_OK ||
+        count_sales(db, lines, n, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + (SELECT"
-                                     " sum(quantity) FROM order_lines WHERE order_id = ?1 AND"
-                                     " product_id = products.id) WHERE id IN (SELECT product_id"
-                                     " FROM order_lines WHERE order_id = ?1)");
-    if (!st)
-        return db_fail(db, pb, "counting sales");
-    stmt_bind_i64(st, 1, j->order_id);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "counting sales");
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
@@ -729,7 +773,7 @@ static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem 
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "returning store credit");
     }
-    return cart_settle(db, order_id, false, pb);
+    return cart_settle(db, order_id, NULL, 0, pb);
 }
 
 static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
@@ -811,12 +855,8 @@ static enum shop_err unknown_write(struct db *db, void *arg, struct problem *pb)
 }
 
 /* After an order's stock moved, pages and search must show it. */
-static void products_changed(struct shop *shop, int64_t order_id)
+static void products_changed(struct shop *shop, const int64_t *ids, int n)
 {
-    int64_t ids[CART_LINES_MAX];
-    struct db *db = store_db(shop->store);
-    int n = order_products(db, order_id, ids, CART_LINES_MAX);
-    db_release(db);
     for (int i = 0; i < n; i++)
         shop_product_stock_moved(shop, ids[i]);
 }
@@ -948,7 +988,7 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         break;
     }
     }
-    products_changed(shop, j.order_id);
+    products_changed(shop, j.products, j.nproducts);
     if (e == SHOP_OK)
         out->order = sj.order;
     else
@@ -1001,7 +1041,11 @@ static bool settle_order(struct shop *shop, const struct pending *p)
         log_event(LOG_WARN, "reconcile.failed", "{s:I, s:s}", "order", (json_int_t)p->order_id,
                   "detail", pb.detail);
     problem_clear(&pb);
-    products_changed(shop, p->order_id);
+    int64_t ids[CART_LINES_MAX];
+    struct db *db = store_db(shop->store);
+    int n = order_products(db, p->order_id, ids, CART_LINES_MAX);
+    db_release(db);
+    products_changed(shop, ids, n);
     log_event(LOG_INFO, "reconcile.settled", "{s:I, s:s}", "order", (json_int_t)p->order_id,
               "outcome", pay == PAY_OK ? "captured" : "cancelled");
     return e == SHOP_OK;

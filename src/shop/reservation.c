@@ -33,9 +33,17 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
     stmt_bind_i64(st, 3, variant_id);
     stmt_bind_i64(st, 4, warehouse_id);
     int rc = stmt_step(st);
-    if (rc == STMT_DONE || rc == STMT_CONSTRAINT)
+    if ((rc == STMT_DONE && db_changes(db) == 0) || rc == STMT_CONSTRAINT)
         return problem_set(pb, SHOP_CONFLICT, "stock of variant %lld changed", (long long)variant_id);
-    if (rc != STMT_ROW)
+    if (rc != STMT_DONE)
+        return db_fail(db, pb, "moving stock");
+    /* Read back rather than RETURNING, which costs a temporary table. */
+    st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ? AND warehouse_id = ?");
+    if (!st)
+        return db_fail(db, pb, "moving stock");
+    stmt_bind_i64(st, 1, variant_id);
+    stmt_bind_i64(st, 2, warehouse_id);
+    if (stmt_step(st) != STMT_ROW)
         return db_fail(db, pb, "moving stock");
     struct stock_row after = {variant_id, warehouse_id, stmt_i64(st, 0), stmt_i64(st, 1)};
     struct stock_row before = {variant_id, warehouse_id, after.on_hand - dh, after.reserved - dr};
@@ -46,16 +54,16 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
 
 static const char sql_reserve[] =
     "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1 RETURNING on_hand, reserved";
+    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1";
 static const char sql_consume[] =
     "UPDATE stock SET on_hand = on_hand - ?1, reserved = reserved - ?1, updated_at = ?2"
-    " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1 RETURNING on_hand, reserved";
+    " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1";
 static const char sql_release[] =
     "UPDATE stock SET reserved = reserved - ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4 AND reserved >= ?1 RETURNING on_hand, reserved";
+    " AND warehouse_id = ?4 AND reserved >= ?1";
 static const char sql_restock[] =
     "UPDATE stock SET on_hand = on_hand + ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4 RETURNING on_hand, reserved";
+    " AND warehouse_id = ?4";
 
 static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
                                   int64_t expires_at, int64_t actor, bool *short_line,

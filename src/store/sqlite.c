@@ -8,7 +8,9 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,8 +47,10 @@ struct wjob {
     void *arg;
     struct problem *pb;
     enum shop_err result;
-    bool done;
-    pthread_cond_t cv; /* its caller waits here (no herd on one condition) */
+    /* Its caller waits here. A semaphore, not a condition: the writer posts
+     * without holding the queue's lock, so a woken caller does not block
+     * again on that lock (a context switch per write, seen in profiles). */
+    sem_t done;
     struct wjob *next;
 };
 
@@ -389,6 +393,11 @@ int64_t db_changes(struct db *db)
     return sqlite3_changes64(db->h);
 }
 
+int64_t db_last_id(struct db *db)
+{
+    return sqlite3_last_insert_rowid(db->h);
+}
+
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb)
 {
     int64_t t0 = clock_mono_ns();
@@ -449,6 +458,7 @@ static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
 
 static void *ckpt_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "db-checkpoint");
     struct store *s = arg;
     pthread_mutex_lock(&s->wmu);
     while (!s->stopping) {
@@ -599,6 +609,7 @@ static void run_batch(struct store *s, struct wjob **jobs, int n)
 
 static void *writer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "db-writer");
     struct store *s = arg;
     tl_writer_of = s;
     struct wjob *batch[MAX_BATCH];
@@ -627,11 +638,10 @@ static void *writer_main(void *arg)
         if ((uint64_t)n > atomic_load_explicit(&s->max_batch, memory_order_relaxed))
             atomic_store_explicit(&s->max_batch, (uint64_t)n, memory_order_relaxed);
 
+        /* A posted job may be gone at once (it lives on its caller's stack). */
+        for (int i = 0; i < n; i++)
+            sem_post(&batch[i]->done);
         pthread_mutex_lock(&s->wmu);
-        for (int i = 0; i < n; i++) {
-            batch[i]->done = true;
-            pthread_cond_signal(&batch[i]->cv);
-        }
     }
     pthread_mutex_unlock(&s->wmu);
     return NULL;
@@ -650,17 +660,17 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         return r;
     }
     struct wjob job = {.fn = fn, .arg = arg, .pb = pb};
-    pthread_cond_init(&job.cv, NULL);
+    sem_init(&job.done, 0, 0);
     pthread_mutex_lock(&s->wmu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->wmu);
-        pthread_cond_destroy(&job.cv);
+        sem_destroy(&job.done);
         return problem_set(pb, SHOP_UNAVAILABLE, "shutting down");
     }
     if (!s->writer_started) {
         if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
             pthread_mutex_unlock(&s->wmu);
-            pthread_cond_destroy(&job.cv);
+            sem_destroy(&job.done);
             return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
         }
         s->writer_started = true;
@@ -672,10 +682,10 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         s->qhead = &job;
     s->qtail = &job;
     pthread_cond_signal(&s->work_cv);
-    while (!job.done)
-        pthread_cond_wait(&job.cv, &s->wmu);
     pthread_mutex_unlock(&s->wmu);
-    pthread_cond_destroy(&job.cv);
+    while (sem_wait(&job.done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&job.done);
     return job.result;
 }
 

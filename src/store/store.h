@@ -132,6 +132,10 @@ bool stmt_is_null(struct stmt *st, int col);
 /** Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t db_changes(struct db *db);
 
+/** The id (rowid) the last successful INSERT on this connection gave its row.
+ *  Cheaper than `RETURNING id`, which SQLite runs through a temporary table. */
+int64_t db_last_id(struct db *db);
+
 /** Runs SQL without parameters or results (DDL, pragmas, several statements). */
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);
 

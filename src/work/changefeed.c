@@ -71,6 +71,7 @@ static int poll_once(struct changefeed *cf)
 
 static void *feed_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "changefeed");
     struct changefeed *cf = arg;
     while (!atomic_load(&cf->stop)) {
         int read = poll_once(cf);

@@ -189,6 +189,7 @@ static int run_batch(struct worker *w)
 
 static void *worker_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "outbox");
     struct worker *w = arg;
     struct dispatcher *d = w->d;
     uint64_t seen = 0;

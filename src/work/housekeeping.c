@@ -56,6 +56,7 @@ void housekeeping_run_once(struct shop *shop)
 
 static void *main_loop(void *arg)
 {
+    pthread_setname_np(pthread_self(), "housekeeping");
     struct housekeeping *h = arg;
     int64_t last_purge = 0;
     while (!atomic_load(&h->stop)) {

@@ -18,6 +18,7 @@ struct scheduler {
 
 static void *main_loop(void *arg)
 {
+    pthread_setname_np(pthread_self(), "scheduler");
     struct scheduler *s = arg;
     while (!atomic_load(&s->stop)) {
         struct problem pb = {0};

@@ -1,12 +1,16 @@
 -- Foundation: accounts, catalog, warehouses and stock, the outbox.
 -- Time columns are UTC milliseconds since the epoch; money is integer cents.
+-- Enumerations are checked with `col = 'a' OR col = 'b' …`, not `col IN (…)`:
+-- SQLite builds a temporary table for an IN list of more than two constants
+-- on every statement that checks it, which showed in the checkout profile.
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     email         TEXT NOT NULL UNIQUE,          -- lower-cased
     name          TEXT NOT NULL,
     password_hash TEXT NOT NULL,                 -- argon2id, libsodium's string form
-    role          TEXT NOT NULL CHECK (role IN ('customer', 'seller', 'admin')),
+    role          TEXT NOT NULL CHECK (role = 'customer' OR role = 'seller' OR
+                                       role = 'admin'),
     trusted       INTEGER NOT NULL DEFAULT 0,    -- sellers: publish without review
     created_at    INTEGER NOT NULL
 );
@@ -73,7 +77,8 @@ CREATE TABLE products (
     specs        TEXT NOT NULL DEFAULT '{}',     -- JSON object of strings
     returnable   INTEGER NOT NULL DEFAULT 1,
     status       TEXT NOT NULL DEFAULT 'draft'
-                 CHECK (status IN ('draft', 'pending_review', 'published', 'rejected')),
+                 CHECK (status = 'draft' OR status = 'pending_review' OR
+                        status = 'published' OR status = 'rejected'),
     review_note  TEXT,                           -- why a listing was rejected
     rating_count INTEGER NOT NULL DEFAULT 0,     -- approved reviews only
     rating_sum   INTEGER NOT NULL DEFAULT 0,
@@ -133,7 +138,8 @@ CREATE TABLE stock_movements (
     variant_id      INTEGER NOT NULL,
     warehouse_id    INTEGER NOT NULL,
     kind            TEXT NOT NULL
-                    CHECK (kind IN ('adjust', 'reserve', 'release', 'consume', 'restock', 'return')),
+                    CHECK (kind = 'adjust' OR kind = 'reserve' OR kind = 'release' OR
+                           kind = 'consume' OR kind = 'restock' OR kind = 'return'),
     on_hand_before  INTEGER NOT NULL,
     on_hand_after   INTEGER NOT NULL,
     reserved_before INTEGER NOT NULL,

@@ -56,10 +56,13 @@ CREATE INDEX store_credit_user ON store_credit_entries (user_id, id);
 CREATE TABLE orders (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id         INTEGER NOT NULL REFERENCES users (id),
-    status          TEXT NOT NULL CHECK (status IN ('pending_payment', 'paid', 'fulfilling',
-                        'partially_shipped', 'shipped', 'delivered', 'cancelled')),
+    status          TEXT NOT NULL
+                    CHECK (status = 'pending_payment' OR status = 'paid' OR status = 'fulfilling' OR
+                           status = 'partially_shipped' OR status = 'shipped' OR
+                           status = 'delivered' OR status = 'cancelled'),
     refund_status   TEXT NOT NULL DEFAULT 'none'
-                    CHECK (refund_status IN ('none', 'partially_refunded', 'refunded')),
+                    CHECK (refund_status = 'none' OR refund_status = 'partially_refunded' OR
+                           refund_status = 'refunded'),
     currency        TEXT NOT NULL,
     subtotal_cents  INTEGER NOT NULL,
     discount_cents  INTEGER NOT NULL DEFAULT 0,
@@ -98,7 +101,8 @@ CREATE TABLE order_lines (
     quantity         INTEGER NOT NULL CHECK (quantity > 0),
     unit_price_cents INTEGER NOT NULL,
     tax_cents        INTEGER NOT NULL,           -- this line's share of the order's tax
-    status           TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'cancelled', 'shipped')),
+    status           TEXT NOT NULL DEFAULT 'open'
+                     CHECK (status = 'open' OR status = 'cancelled' OR status = 'shipped'),
     cancelled_at     INTEGER
 );
 CREATE INDEX order_lines_order ON order_lines (order_id);
@@ -122,7 +126,8 @@ CREATE TABLE reservations (
     variant_id   INTEGER NOT NULL,
     warehouse_id INTEGER NOT NULL,
     quantity     INTEGER NOT NULL CHECK (quantity > 0),
-    status       TEXT NOT NULL CHECK (status IN ('active', 'consumed', 'released')),
+    status       TEXT NOT NULL CHECK (status = 'active' OR status = 'consumed' OR
+                                      status = 'released'),
     expires_at   INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
@@ -141,7 +146,8 @@ CREATE TABLE payments (
     amount_cents      INTEGER NOT NULL CHECK (amount_cents > 0),
     currency          TEXT NOT NULL,
     status            TEXT NOT NULL
-                      CHECK (status IN ('pending', 'unknown', 'captured', 'failed', 'voided')),
+                      CHECK (status = 'pending' OR status = 'unknown' OR status = 'captured' OR
+                             status = 'failed' OR status = 'voided'),
     gateway_ref       TEXT,                      -- the gateway's charge id
     idempotency_key   TEXT NOT NULL,             -- sent with every gateway call for this tender
     failure_code      TEXT,

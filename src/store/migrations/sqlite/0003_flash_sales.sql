@@ -22,7 +22,8 @@ CREATE TABLE flash_sales (
     ends_at            INTEGER NOT NULL,
     per_customer_limit INTEGER NOT NULL CHECK (per_customer_limit > 0),
     admit_per_second   INTEGER NOT NULL CHECK (admit_per_second > 0),
-    status             TEXT NOT NULL CHECK (status IN ('scheduled', 'live', 'ended')),
+    status             TEXT NOT NULL CHECK (status = 'scheduled' OR status = 'live' OR
+                                            status = 'ended'),
     admitted_through   INTEGER NOT NULL DEFAULT 0, -- highest queue position admitted
     last_admit_at      INTEGER NOT NULL DEFAULT 0,
     created_by         INTEGER,
@@ -47,7 +48,9 @@ CREATE TABLE flash_sale_queue (
     user_id          INTEGER NOT NULL REFERENCES users (id),
     position         INTEGER NOT NULL,           -- 1, 2, 3 … in join order
     status           TEXT NOT NULL
-                     CHECK (status IN ('waiting', 'admitted', 'purchasing', 'purchased', 'expired')),
+                     CHECK (status = 'waiting' OR status = 'admitted' OR
+                            status = 'purchasing' OR status = 'purchased' OR
+                            status = 'expired'),
     held             INTEGER NOT NULL DEFAULT 0, -- units this admission holds
     joined_at        INTEGER NOT NULL,
     admitted_at      INTEGER,

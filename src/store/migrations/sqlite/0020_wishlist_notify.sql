@@ -18,7 +18,8 @@ CREATE INDEX wishlist_product ON wishlist (product_id, user_id);
 CREATE TABLE devices (
     id         INTEGER PRIMARY KEY,
     user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    platform   TEXT NOT NULL CHECK (platform IN ('ios', 'android', 'web')),
+    platform   TEXT NOT NULL CHECK (platform = 'ios' OR platform = 'android' OR
+                                    platform = 'web'),
     token      TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
