@@ -37,7 +37,8 @@ static const char schema[] =
     " id INTEGER PRIMARY KEY, charge_id TEXT NOT NULL UNIQUE,"
     " idempotency_key TEXT NOT NULL UNIQUE, token TEXT NOT NULL, order_ref TEXT,"
     " amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,"
-    " status TEXT NOT NULL CHECK (status IN ('authorized', 'captured', 'declined', 'voided')),"
+    " status TEXT NOT NULL CHECK (status = 'authorized' OR status = 'captured' OR"
+    "   status = 'declined' OR status = 'voided')," /* no IN list: see 0001_foundation.sql */
     " decline_code TEXT, refunded_cents INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS gw_sim_charges_order ON gw_sim_charges (order_ref);"
     "CREATE TABLE IF NOT EXISTS gw_sim_refunds ("

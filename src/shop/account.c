@@ -118,7 +118,7 @@ static enum shop_err session_insert(struct db *db, int64_t user_id, const char *
                                     int64_t *id, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "INSERT INTO sessions (token_hash, user_id, kind, created_at,"
-                                     " expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id");
+                                     " expires_at) VALUES (?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "opening a session");
     stmt_bind_text(st, 1, token_hash);
@@ -129,10 +129,10 @@ static enum shop_err session_insert(struct db *db, int64_t user_id, const char *
     stmt_bind_text(st, 3, kind);
     stmt_bind_i64(st, 4, now);
     stmt_bind_i64(st, 5, now + ttl);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "opening a session");
     if (id)
-        *id = stmt_i64(st, 0);
+        *id = db_last_id(db);
     return SHOP_OK;
 }
 
@@ -170,7 +170,7 @@ static enum shop_err register_write(struct db *db, void *arg, struct problem *pb
 {
     struct register_job *j = arg;
     struct stmt *st = db_prepare(db, "INSERT INTO users (email, name, password_hash, role, trusted,"
-                                     " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+                                     " created_at) VALUES (?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the account");
     stmt_bind_text(st, 1, j->email);
@@ -182,9 +182,9 @@ static enum shop_err register_write(struct db *db, void *arg, struct problem *pb
     int rc = stmt_step(st);
     if (rc == STMT_CONSTRAINT)
         return problem_field(pb, SHOP_CONFLICT, "email", "an account with this email already exists");
-    if (rc != STMT_ROW)
+    if (rc != STMT_DONE)
         return db_fail(db, pb, "creating the account");
-    j->user_id = stmt_i64(st, 0);
+    j->user_id = db_last_id(db);
     if (!j->token_hash)
         return SHOP_OK;
     enum shop_err e = session_insert(db, j->user_id, "user", j->token_hash, j->now, j->ttl, NULL, pb);
@@ -297,16 +297,15 @@ static enum shop_err login_claim(struct db *db, void *arg, struct problem *pb)
                            "too many failed logins; try again in %lld seconds",
                            (long long)(j->retry_after_ms + 999) / 1000);
     }
-    struct stmt *st = db_prepare(db, "INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?)"
-                                     " RETURNING id");
+    struct stmt *st = db_prepare(db, "INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "recording a login attempt");
     stmt_bind_text(st, 1, j->email);
     stmt_bind_text(st, 2, j->ip);
     stmt_bind_i64(st, 3, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording a login attempt");
-    j->attempt_id = stmt_i64(st, 0);
+    j->attempt_id = db_last_id(db);
     return SHOP_OK;
 }
 

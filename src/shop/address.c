@@ -283,17 +283,16 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         j->a.is_default = true;
     struct stmt *st = db_prepare(db, "INSERT INTO addresses (name, line1, line2, city, region,"
                                      " postal_code, country, phone, is_default, user_id, created_at,"
-                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                                     " RETURNING id");
+                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "saving the address");
     bind_fields(st, &j->a);
     stmt_bind_i64(st, 10, j->user_id);
     stmt_bind_i64(st, 11, j->now);
     stmt_bind_i64(st, 12, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the address");
-    j->a.id = stmt_i64(st, 0);
+    j->a.id = db_last_id(db);
     j->a.user_id = j->user_id;
     j->a.created_at = j->now;
     return j->a.is_default ? clear_default(db, j->user_id, j->a.id, pb) : SHOP_OK;

@@ -47,7 +47,7 @@ static enum shop_err cart_for_write(struct db *db, const struct principal *who, 
         return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "touching the cart");
     }
     struct stmt *st = db_prepare(db, "INSERT INTO carts (user_id, guest_id, created_at, updated_at)"
-                                     " VALUES (?, ?, ?, ?) RETURNING id");
+                                     " VALUES (?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the cart");
     if (who->user_id) {
@@ -59,9 +59,9 @@ static enum shop_err cart_for_write(struct db *db, const struct principal *who, 
     }
     stmt_bind_i64(st, 3, now);
     stmt_bind_i64(st, 4, now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the cart");
-    *id = stmt_i64(st, 0);
+    *id = db_last_id(db);
     return SHOP_OK;
 }
 

@@ -309,7 +309,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     struct stmt *st = db_prepare(db, "INSERT INTO products (seller_id, category_id, title,"
                                      " description, brand, currency, images, specs, returnable,"
                                      " status, created_at, updated_at) VALUES"
-                                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?) RETURNING id");
+                                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)");
     if (!st)
         return db_fail(db, pb, "saving the product");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -323,9 +323,9 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 9, in->returnable != 0);
     stmt_bind_i64(st, 10, j->now);
     stmt_bind_i64(st, 11, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the product");
-    j->id = stmt_i64(st, 0);
+    j->id = db_last_id(db);
     enum shop_err e = write_variants(db, j, pb);
     if (e != SHOP_OK)
         return e;

@@ -226,7 +226,7 @@ enum shop_err category_insert(struct db *db, const char *name, int64_t parent_id
         snprintf(slug, sizeof slug, "%s-%d", base, k);
     }
     struct stmt *st = db_prepare(db, "INSERT INTO categories (parent_id, name, slug, path, depth,"
-                                     " created_at) VALUES (?, ?, ?, '', ?, ?) RETURNING id");
+                                     " created_at) VALUES (?, ?, ?, '', ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the category");
     if (parent_id)
@@ -237,9 +237,9 @@ enum shop_err category_insert(struct db *db, const char *name, int64_t parent_id
     stmt_bind_text(st, 3, slug);
     stmt_bind_i64(st, 4, depth);
     stmt_bind_i64(st, 5, now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the category");
-    *id = stmt_i64(st, 0);
+    *id = db_last_id(db);
     char path[300];
     snprintf(path, sizeof path, "%s%lld/", parent_path, (long long)*id);
     st = db_prepare(db, "UPDATE categories SET path = ? WHERE id = ?");

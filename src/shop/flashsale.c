@@ -304,7 +304,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     st = db_prepare(db, "INSERT INTO flash_sales (variant_id, product_id, quantity, price_cents,"
                         " currency, starts_at, ends_at, per_customer_limit, admit_per_second,"
                         " status, created_by, created_at) VALUES"
-                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) RETURNING id");
+                        " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the sale");
     stmt_bind_i64(st, 1, j->variant_id);
@@ -318,9 +318,9 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 9, j->rate);
     stmt_bind_i64(st, 10, j->who->user_id);
     stmt_bind_i64(st, 11, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the sale");
-    j->id = stmt_i64(st, 0);
+    j->id = db_last_id(db);
 
     /* Set the units aside, most available warehouse first. */
     struct {
@@ -863,14 +863,21 @@ enum shop_err flashsale_take(struct db *db, const struct flash_claim *c, int64_t
     /* Move the units from the sale's pool to the order's reservations. */
     int64_t need = c->quantity;
     while (need > 0) {
+        /* The fullest warehouse, found here: ORDER BY … LIMIT 1 would sort
+         * in a temporary table. */
         st = db_prepare(db, "SELECT warehouse_id, left_qty FROM flash_sale_stock WHERE sale_id = ?"
-                            " AND left_qty > 0 ORDER BY left_qty DESC LIMIT 1");
+                            " AND left_qty > 0");
         if (!st)
             return db_fail(db, pb, "claiming units");
         stmt_bind_i64(st, 1, c->sale_id);
-        if (stmt_step(st) != STMT_ROW)
+        int64_t wh = 0, left = 0;
+        while (stmt_step(st) == STMT_ROW)
+            if (stmt_i64(st, 1) > left) {
+                wh = stmt_i64(st, 0);
+                left = stmt_i64(st, 1);
+            }
+        if (left == 0)
             return problem_set(pb, SHOP_INTERNAL, "the sale's pool is short");
-        int64_t wh = stmt_i64(st, 0), left = stmt_i64(st, 1);
         int64_t take = left < need ? left : need;
         st = db_prepare(db, "UPDATE flash_sale_stock SET left_qty = left_qty - ?1 WHERE sale_id = ?2"
                             " AND warehouse_id = ?3 AND left_qty >= ?1");

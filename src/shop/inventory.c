@@ -25,8 +25,7 @@ static enum shop_err warehouse_write(struct db *db, void *arg, struct problem *p
 {
     struct warehouse_job *j = arg;
     struct stmt *st = db_prepare(db, "INSERT INTO warehouses (code, name, country, postal_code,"
-                                     " lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                                     " RETURNING id");
+                                     " lat, lon, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the warehouse");
     stmt_bind_text(st, 1, j->code);
@@ -39,9 +38,9 @@ static enum shop_err warehouse_write(struct db *db, void *arg, struct problem *p
     int rc = stmt_step(st);
     if (rc == STMT_CONSTRAINT)
         return problem_field(pb, SHOP_CONFLICT, "code", "warehouse %s already exists", j->code);
-    if (rc != STMT_ROW)
+    if (rc != STMT_DONE)
         return db_fail(db, pb, "creating the warehouse");
-    j->id = stmt_i64(st, 0);
+    j->id = db_last_id(db);
     return SHOP_OK;
 }
 

@@ -46,7 +46,7 @@ static enum shop_err message_upsert(struct db *db, const struct notify_spec *s, 
     char *data = s->data ? jx_dump(s->data, NULL) : NULL;
     struct stmt *st = db_prepare(db, "INSERT INTO notify_messages (event_key, kind, title, body,"
                                      " data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-                                     " ON CONFLICT (event_key) DO NOTHING RETURNING id");
+                                     " ON CONFLICT (event_key) DO NOTHING");
     if (!st) {
         free(data);
         return db_fail(db, pb, "recording a notification");
@@ -58,13 +58,12 @@ static enum shop_err message_upsert(struct db *db, const struct notify_spec *s, 
     stmt_bind_text(st, 5, data ? data : "{}");
     stmt_bind_i64(st, 6, now);
     free(data);
-    int rc = stmt_step(st);
-    if (rc == STMT_ROW) {
-        *id = stmt_i64(st, 0);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording a notification");
+    if (db_changes(db) == 1) {
+        *id = db_last_id(db);
         return SHOP_OK;
     }
-    if (rc != STMT_DONE)
-        return db_fail(db, pb, "recording a notification");
     st = db_prepare(db, "SELECT id FROM notify_messages WHERE event_key = ?");
     if (!st)
         return db_fail(db, pb, "recording a notification");
@@ -98,20 +97,19 @@ static enum shop_err fanout_in(struct db *db, int64_t product_id, const struct n
     if (message_upsert(db, &s, now, &message, pb) != SHOP_OK)
         return pb->err;
     st = db_prepare(db, "INSERT INTO notify_fanouts (message_id, product_id, created_at)"
-                        " VALUES (?, ?, ?) ON CONFLICT (message_id) DO NOTHING RETURNING id");
+                        " VALUES (?, ?, ?) ON CONFLICT (message_id) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "recording a fan-out");
     stmt_bind_i64(st, 1, message);
     stmt_bind_i64(st, 2, product_id);
     stmt_bind_i64(st, 3, now);
-    int rc = stmt_step(st);
-    if (rc == STMT_ROW) {
-        *id = stmt_i64(st, 0);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording a fan-out");
+    if (db_changes(db) == 1) {
+        *id = db_last_id(db);
         *created = true;
         return SHOP_OK;
     }
-    if (rc != STMT_DONE)
-        return db_fail(db, pb, "recording a fan-out");
     st = db_prepare(db, "SELECT id, product_id FROM notify_fanouts WHERE message_id = ?");
     if (!st)
         return db_fail(db, pb, "reading a fan-out");

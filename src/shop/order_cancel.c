@@ -185,17 +185,16 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
 
     if (amount > 0) {
         st = db_prepare(db, "INSERT INTO refunds (order_id, amount_cents, reason, status,"
-                            " created_at, updated_at) VALUES (?, ?, 'cancellation', 'pending', ?, ?)"
-                            " RETURNING id");
+                            " created_at, updated_at) VALUES (?, ?, 'cancellation', 'pending', ?, ?)");
         if (!st)
             return db_fail(db, pb, "recording the refund");
         stmt_bind_i64(st, 1, j->order_id);
         stmt_bind_i64(st, 2, amount);
         stmt_bind_i64(st, 3, j->now);
         stmt_bind_i64(st, 4, j->now);
-        if (stmt_step(st) != STMT_ROW)
+        if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the refund");
-        j->refund_id = stmt_i64(st, 0);
+        j->refund_id = db_last_id(db);
         bool pending_card = false;
         if (allocate_refund(db, j->order_id, j->refund_id, user, amount, currency, &pending_card,
                             pb) != SHOP_OK)

@@ -266,7 +266,7 @@ static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
         return problem_set(pb, SHOP_CONFLICT, "at most %d payment methods", METHODS_MAX);
     struct stmt *st = db_prepare(db, "INSERT INTO payment_methods (user_id, gateway_token, brand,"
                                      " last4, exp_month, exp_year, created_at)"
-                                     " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "saving the payment method");
     stmt_bind_i64(st, 1, j->m.user_id);
@@ -276,9 +276,9 @@ static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 5, j->m.exp_month);
     stmt_bind_i64(st, 6, j->m.exp_year);
     stmt_bind_i64(st, 7, j->now);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the payment method");
-    j->m.id = stmt_i64(st, 0);
+    j->m.id = db_last_id(db);
     return SHOP_OK;
 }
 

@@ -1,6 +1,7 @@
 #include "shop/reservation.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shop/flashsale.h"
@@ -13,6 +14,15 @@
 struct wh_avail {
     int64_t warehouse_id, available;
 };
+
+/* Most available first; ties by warehouse id. */
+static int most_available_first(const void *a, const void *b)
+{
+    const struct wh_avail *x = a, *y = b;
+    if (x->available != y->available)
+        return x->available > y->available ? -1 : 1;
+    return (x->warehouse_id > y->warehouse_id) - (x->warehouse_id < y->warehouse_id);
+}
 
 static int64_t product_of(struct db *db, int64_t variant_id)
 {
@@ -72,17 +82,17 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
     struct wh_avail wh[MAX_WAREHOUSES];
     int n = 0;
     int64_t total = 0;
+    /* Sorted here, not by ORDER BY: SQLite would sort in a temporary table. */
     struct stmt *st = db_prepare(db, "SELECT warehouse_id, on_hand - reserved FROM stock"
-                                     " WHERE variant_id = ? AND on_hand - reserved > 0"
-                                     " ORDER BY on_hand - reserved DESC, warehouse_id LIMIT ?");
+                                     " WHERE variant_id = ? AND on_hand - reserved > 0");
     if (!st)
         return db_fail(db, pb, "reading stock");
     stmt_bind_i64(st, 1, l->variant_id);
-    stmt_bind_i64(st, 2, MAX_WAREHOUSES);
-    while (stmt_step(st) == STMT_ROW) {
+    while (n < MAX_WAREHOUSES && stmt_step(st) == STMT_ROW) {
         wh[n] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1)};
         total += wh[n++].available;
     }
+    qsort(wh, (size_t)n, sizeof *wh, most_available_first);
     l->available = total;
     *short_line = total < l->quantity;
     if (*short_line)

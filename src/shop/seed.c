@@ -275,7 +275,7 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
     struct stmt *st = db_prepare(db, "INSERT INTO products (seller_id, category_id, title,"
                                      " description, brand, currency, images, specs, returnable,"
                                      " status, created_at, updated_at, published_at) VALUES"
-                                     " (?, ?, ?, ?, ?, 'USD', '[]', ?, ?, ?, ?, ?, ?) RETURNING id");
+                                     " (?, ?, ?, ?, ?, 'USD', '[]', ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "seeding a product");
     stmt_bind_i64(st, 1, c->sellers[below(rng, c->nsellers)]);
@@ -290,9 +290,9 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
     stmt_bind_i64(st, 10, created);
     if (!strcmp(status, "published"))
         stmt_bind_i64(st, 11, created);
-    if (stmt_step(st) != STMT_ROW)
+    if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "seeding a product");
-    int64_t pid = stmt_i64(st, 0);
+    int64_t pid = db_last_id(db);
 
     char images[128];
     snprintf(images, sizeof images, "[\"https://img.shopd.dev/p/%lld/1.jpg\"]", (long long)pid);
@@ -320,7 +320,7 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
         price = price / 100 * 100 + 99;
         st = db_prepare(db, "INSERT INTO variants (product_id, sku, options, price_cents,"
                             " weight_grams, position, created_at, updated_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         if (!st)
             return db_fail(db, pb, "seeding a variant");
         stmt_bind_i64(st, 1, pid);
@@ -331,9 +331,9 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
         stmt_bind_i64(st, 6, v);
         stmt_bind_i64(st, 7, created);
         stmt_bind_i64(st, 8, created);
-        if (stmt_step(st) != STMT_ROW)
+        if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "seeding a variant");
-        int64_t vid = stmt_i64(st, 0);
+        int64_t vid = db_last_id(db);
         j->variants++;
         for (int w = 0; w < NWAREHOUSES; w++) {
             int64_t on_hand = below(rng, 100) < 12 ? 0 : 1 + below(rng, 250);

@@ -1,8 +1,10 @@
 -- Foundation: accounts, catalog, warehouses and stock, the outbox.
 -- Time columns are UTC milliseconds since the epoch; money is integer cents.
--- Enumerations are checked with `col = 'a' OR col = 'b' …`, not `col IN (…)`:
--- SQLite builds a temporary table for an IN list of more than two constants
--- on every statement that checks it, which showed in the checkout profile.
+-- Enumerations of more than two values are checked with `col = 'a' OR …`,
+-- not `col IN (…)`: SQLite builds a temporary table for an IN list of more
+-- than two constants each time a statement checks it, which showed in the
+-- checkout profile (tests/api/test_sql_plans.py keeps the purchase path free
+-- of temporary tables).
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,

@@ -25,6 +25,7 @@ CREATE TABLE cart_lines (
     updated_at         INTEGER NOT NULL,
     UNIQUE (cart_id, variant_id)
 );
+CREATE INDEX cart_lines_cart ON cart_lines (cart_id, id); -- a cart in the order it was filled
 
 CREATE TABLE payment_methods (
     id            INTEGER PRIMARY KEY,
