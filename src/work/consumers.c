@@ -2,9 +2,17 @@
  * consumer's name is its stored position: never rename one. */
 #include "work/consumers.h"
 
+#include "shop/notify.h"
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
 #include "work/order_log.h"
+
+/* Notifications the handlers queued are sent once they are committed. */
+static void wake_senders(struct shop *shop, void *cls)
+{
+    (void)cls;
+    notify_kick(shop);
+}
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
@@ -17,9 +25,9 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .topics = "flash_sale.started,price.changed,"
                                                    "stock.back_in_stock",
                                          .fn = notify_on_wishlist_event,
-                                         .from_now = true});
+                                         .committed = wake_senders, .from_now = true});
     dispatcher_add(d, &(struct consumer){.name = "notify.orders",
                                          .topics = "order.",
                                          .fn = notify_on_order_event,
-                                         .from_now = true});
+                                         .committed = wake_senders, .from_now = true});
 }

@@ -129,10 +129,51 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* One slice of events, handled in one write. */
+struct slice_job {
+    struct worker *w;
+    const struct outbox_event *evs;
+    int n;
+    /* out */
+    int read, handled; /* events passed, and of those handled */
+    int64_t last;      /* the position after the slice */
+    bool failed;
+};
+
+static enum shop_err slice_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct slice_job *j = arg;
+    struct worker *w = j->w;
+    int64_t from = atomic_load(&w->position);
+    j->read = j->handled = 0; /* a write may run again */
+    j->last = from;
+    j->failed = false;
+    for (int i = 0; i < j->n; i++) {
+        const struct outbox_event *ev = &j->evs[i];
+        if (wants(w->c.topics, ev->topic)) {
+            struct problem hpb = {0};
+            if (w->c.fn(w->d->shop, ev, w->c.cls, &hpb) != SHOP_OK) {
+                log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer",
+                          w->c.name, "event", (json_int_t)ev->id, "topic", ev->topic, "detail",
+                          hpb.detail);
+                problem_clear(&hpb);
+                j->failed = true;
+                break;
+            }
+            j->handled++;
+        }
+        j->last = ev->id;
+        j->read++;
+    }
+    if (j->last == from)
+        return SHOP_OK;
+    struct position_job pj = {.name = w->c.name, .position = j->last};
+    return position_store(db, &pj, pb);
+}
+
 /* Handles one batch; returns events read, or -1 when a handler failed.
- * The batch is copied out of the database first: handlers write, and a read
- * snapshot held open across their writes would keep the WAL from ever being
- * checkpointed. */
+ * The batch is copied out of the database first: a read snapshot held open
+ * while the slices are written would keep the WAL from being checkpointed. */
 static int run_batch(struct worker *w)
 {
     struct shop *shop = w->d->shop;
@@ -154,36 +195,30 @@ static int run_batch(struct worker *w)
     }
     db_release(db);
 
-    int64_t last = atomic_load(&w->position);
-    bool failed = false;
     int read = 0;
-    for (int i = 0; i < n && !failed; i++) {
-        if (wants(w->c.topics, evs[i].topic)) {
-            struct problem pb = {0};
-            if (w->c.fn(shop, &evs[i], w->c.cls, &pb) != SHOP_OK) {
-                log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer",
-                          w->c.name, "event", (json_int_t)evs[i].id, "topic", evs[i].topic,
-                          "detail", pb.detail);
-                problem_clear(&pb);
-                failed = true;
-                break;
-            }
+    bool failed = false;
+    for (int at = 0; at < n && !failed; at += DISPATCH_SLICE) {
+        struct slice_job j = {.w = w, .evs = evs + at,
+                              .n = n - at < DISPATCH_SLICE ? n - at : DISPATCH_SLICE};
+        struct problem pb = {0};
+        if (store_write(shop->store, slice_write, &j, &pb) != SHOP_OK) {
+            log_event(LOG_WARN, "dispatch.failed", "{s:s, s:s}", "consumer", w->c.name, "detail",
+                      pb.detail);
+            problem_clear(&pb);
+            failed = true;
+            break;
         }
-        last = evs[i].id;
-        read++;
+        atomic_store(&w->position, j.last);
+        read += j.read;
+        failed = j.failed;
+        if (j.handled > 0 && w->c.committed)
+            w->c.committed(shop, w->c.cls);
     }
     for (int i = 0; i < n; i++) {
         free((char *)evs[i].topic);
         free((char *)evs[i].payload);
     }
     free(evs);
-    if (last > atomic_load(&w->position)) {
-        struct position_job j = {.name = w->c.name, .position = last};
-        struct problem pb = {0};
-        if (store_write(shop->store, position_store, &j, &pb) == SHOP_OK)
-            atomic_store(&w->position, last);
-        problem_clear(&pb);
-    }
     return failed ? -1 : read;
 }
 

@@ -2,12 +2,18 @@
  * once, in id order, with a stored position per consumer.
  *
  * Each registered consumer gets a thread. It reads events after its stored
- * position (outbox_consumers), calls the handler for each event whose topic
- * it wants, and stores the new position after the batch. A crash between
- * handling and storing redelivers the batch, so handlers must be idempotent
- * (a dedup key, a conditional update). A handler that fails stops its
- * consumer at that event and retries it with exponential backoff (capped at
- * DISPATCH_MAX_BACKOFF_MS); other consumers are not held up.
+ * position (outbox_consumers) and handles them in slices of up to
+ * DISPATCH_SLICE: one write transaction per slice runs the handler of every
+ * event whose topic it wants and stores the new position, so a consumer keeps
+ * up with a busy shop (one commit per slice, not per event) and what a
+ * handler writes commits together with the position that says it is done.
+ * Handlers therefore run on the database writer: they may read (store_db is
+ * the writer's connection there) and call store_write (it nests), and must
+ * not block on anything else. A handler that fails has its own writes rolled
+ * back and stops its consumer at that event, which is retried with
+ * exponential backoff (capped at DISPATCH_MAX_BACKOFF_MS); the events before
+ * it stay done, and other consumers are not held up. Handlers must still be
+ * idempotent: another process's consumer of the same name may race.
  *
  * Consumers wake when this process commits (store commit hook) and poll
  * every DISPATCH_POLL_MS for other processes' events.
@@ -22,6 +28,7 @@
 #include "util/problem.h"
 
 #define DISPATCH_POLL_MS 100
+#define DISPATCH_SLICE 64 /* events per write: bounds how long a slice holds the writer */
 #define DISPATCH_MAX_BACKOFF_MS 30000
 
 struct shop;
@@ -45,6 +52,9 @@ struct consumer {
     void *cls;
     int batch;          /* events per read; 0: 256 */
     bool from_now;      /* a new consumer starts at the newest event, not the oldest */
+    /* Optional: called after a slice that handled events has committed
+     * (e.g. to wake whoever acts on what the handlers wrote). */
+    void (*committed)(struct shop *shop, void *cls);
 };
 
 struct dispatcher *dispatcher_new(struct shop *shop);
