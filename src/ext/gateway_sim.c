@@ -47,18 +47,12 @@ static const char schema[] =
     " amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS gw_sim_refunds_order ON gw_sim_refunds (order_ref);";
 
-#define BEHAVIOR_SLOTS 65536
 
 struct sim {
     struct store *store;
     int64_t timeout_ms;
     pthread_mutex_t mu;
     uint64_t flaky_seen[FLAKY_SLOTS]; /* hashes of keys whose first attempt failed */
-    /* Tokens never change: their behaviours are cached (direct-mapped). */
-    struct {
-        uint64_t hash;
-        char behavior[32];
-    } behaviors[BEHAVIOR_SLOTS];
 };
 
 static const struct {
@@ -142,20 +136,45 @@ static enum gw_status sim_tokenize(struct gateway *gw, const struct gw_card *car
 /* ---- charges -------------------------------------------------------------- */
 
 struct charge_job {
-    const char *token, *currency, *key, *order_ref, *status, *decline_code;
+    const char *token, *currency, *key, *order_ref;
     int64_t amount;
+    bool capture;
+    bool flaky_retry;       /* the flaky card's second attempt: record it */
+    char behavior[32];      /* out: the token's, "" for an unknown token */
+    bool recorded;          /* out: a charge is stored for the key */
     char charge_id[48];     /* in: a fresh id; out: the stored one */
     char stored_status[16]; /* out */
     char stored_code[32];   /* out */
     int64_t stored_amount;
 };
 
-/* Records the charge unless the key was seen; either way reports what is
- * stored for the key, so a repeated call gets the first call's outcome. */
+/* Whether a card that behaves so leaves a charge behind. The flaky card
+ * fails its first attempt without one (the caller decides which is first). */
+static bool leaves_charge(const char *behavior, bool flaky_retry)
+{
+    return strcmp(behavior, "processing_error") && strcmp(behavior, "timeout_not_captured") &&
+           (strcmp(behavior, "flaky") || flaky_retry);
+}
+
+/* Looks the token up and, when its card leaves a charge, records the charge
+ * unless the key was seen; either way reports what is stored for the key, so
+ * a repeated call gets the first call's outcome. The lookup is done here, on
+ * the writer, whose cache is warm (a reader's starts cold after each commit). */
 static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
 {
     struct charge_job *j = arg;
-    struct stmt *st = db_prepare(db, "INSERT INTO gw_sim_charges (charge_id, idempotency_key, token,"
+    j->recorded = false;
+    struct stmt *st = db_prepare(db, "SELECT behavior FROM gw_sim_tokens WHERE token = ?");
+    if (!st)
+        return db_fail(db, pb, "gateway: reading a token");
+    stmt_bind_text(st, 1, j->token);
+    snprintf(j->behavior, sizeof j->behavior, "%s",
+             stmt_step(st) == STMT_ROW ? stmt_text(st, 0) : "");
+    if (!*j->behavior || !leaves_charge(j->behavior, j->flaky_retry))
+        return SHOP_OK;
+    bool ok = !strcmp(j->behavior, "ok") || !strcmp(j->behavior, "flaky") ||
+              !strncmp(j->behavior, "timeout_", 8);
+    st = db_prepare(db, "INSERT INTO gw_sim_charges (charge_id, idempotency_key, token,"
                                      " order_ref, amount_cents, currency, status, decline_code,"
                                      " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                                      " ON CONFLICT (idempotency_key) DO NOTHING");
@@ -167,8 +186,8 @@ static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_text(st, 4, j->order_ref);
     stmt_bind_i64(st, 5, j->amount);
     stmt_bind_text(st, 6, j->currency);
-    stmt_bind_text(st, 7, j->status);
-    stmt_bind_text(st, 8, j->decline_code);
+    stmt_bind_text(st, 7, ok ? (j->capture ? "captured" : "authorized") : "declined");
+    stmt_bind_text(st, 8, ok ? NULL : j->behavior);
     stmt_bind_i64(st, 9, clock_now_ms());
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "gateway: recording a charge");
@@ -183,38 +202,8 @@ static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
     snprintf(j->stored_status, sizeof j->stored_status, "%s", stmt_text(st, 1));
     snprintf(j->stored_code, sizeof j->stored_code, "%s", stmt_text(st, 2));
     j->stored_amount = stmt_i64(st, 3);
+    j->recorded = true;
     return SHOP_OK;
-}
-
-static bool token_behavior(struct sim *s, const char *token, char *out, size_t len)
-{
-    uint64_t h = key_hash(token);
-    size_t slot = (size_t)(h % BEHAVIOR_SLOTS);
-    pthread_mutex_lock(&s->mu);
-    bool cached = s->behaviors[slot].hash == h;
-    if (cached)
-        snprintf(out, len, "%s", s->behaviors[slot].behavior);
-    pthread_mutex_unlock(&s->mu);
-    if (cached)
-        return true;
-    struct db *db = store_db(s->store);
-    struct stmt *st = db_prepare(db, "SELECT behavior FROM gw_sim_tokens WHERE token = ?");
-    bool found = false;
-    if (st) {
-        stmt_bind_text(st, 1, token);
-        if (stmt_step(st) == STMT_ROW) {
-            snprintf(out, len, "%s", stmt_text(st, 0));
-            found = true;
-        }
-    }
-    db_release(db);
-    if (found) {
-        pthread_mutex_lock(&s->mu);
-        s->behaviors[slot].hash = h;
-        snprintf(s->behaviors[slot].behavior, sizeof s->behaviors[slot].behavior, "%s", out);
-        pthread_mutex_unlock(&s->mu);
-    }
-    return found;
 }
 
 /* True the first time a key is seen (the flaky card fails then). */
@@ -243,36 +232,27 @@ static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64
 {
     struct sim *s = gw->impl;
     memset(out, 0, sizeof *out);
-    char behavior[32];
-    if (!token_behavior(s, token, behavior, sizeof behavior)) {
-        snprintf(out->code, sizeof out->code, "invalid_token");
-        return GW_DECLINED;
-    }
-    if (!strcmp(behavior, "processing_error")) {
-        snprintf(out->code, sizeof out->code, "processing_error");
-        return GW_UNAVAILABLE;
-    }
-    if (!strcmp(behavior, "flaky") && first_attempt(s, key)) {
-        snprintf(out->code, sizeof out->code, "processing_error");
-        return GW_UNAVAILABLE;
-    }
-    bool timeout = !strncmp(behavior, "timeout_", 8);
-    if (!strcmp(behavior, "timeout_not_captured")) {
-        clock_sleep_ms(s->timeout_ms);
-        return GW_TIMEOUT;
-    }
-    bool ok = !strcmp(behavior, "ok") || !strcmp(behavior, "flaky") || timeout;
     struct charge_job j = {.token = token, .currency = currency, .key = key,
-                           .order_ref = order_ref, .amount = amount,
-                           .status = ok ? (capture ? "captured" : "authorized") : "declined",
-                           .decline_code = ok ? NULL : behavior};
+                           .order_ref = order_ref, .amount = amount, .capture = capture};
     random_id("ch_", j.charge_id, sizeof j.charge_id);
     struct problem pb = {0};
     enum shop_err e = store_write(s->store, charge_write, &j, &pb);
+    if (e == SHOP_OK && !strcmp(j.behavior, "flaky") && !j.recorded && !first_attempt(s, key)) {
+        j.flaky_retry = true;
+        e = store_write(s->store, charge_write, &j, &pb);
+    }
     problem_clear(&pb);
     if (e != SHOP_OK)
         return GW_UNAVAILABLE;
-    if (timeout) {
+    if (!*j.behavior) {
+        snprintf(out->code, sizeof out->code, "invalid_token");
+        return GW_DECLINED;
+    }
+    if (!j.recorded && strcmp(j.behavior, "timeout_not_captured")) {
+        snprintf(out->code, sizeof out->code, "processing_error"); /* or the flaky card's first */
+        return GW_UNAVAILABLE;
+    }
+    if (!strncmp(j.behavior, "timeout_", 8)) {
         clock_sleep_ms(s->timeout_ms);
         return GW_TIMEOUT;
     }

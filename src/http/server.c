@@ -9,8 +9,10 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <microhttpd.h>
+#include <semaphore.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,12 +37,21 @@
 
 struct rstate;
 
-/* The blocking workers and their queue of suspended requests. */
+/* A worker waiting for a request. It is handed one directly and woken on its
+ * own semaphore, so it does not wake into contention for the pool's lock (a
+ * condition variable shared by all made a context switch per request). */
+struct idle_worker {
+    sem_t wake;
+    struct rstate *rs; /* the request handed over; NULL: stop */
+    struct idle_worker *next;
+};
+
+/* The blocking workers, those idle, and the requests waiting for one. */
 struct workers {
     pthread_t *threads;
     int n;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct idle_worker *idle;
     struct rstate *head, *tail;
     bool stop;
 };
@@ -305,37 +316,59 @@ static void workers_push(struct workers *w, struct rstate *rs)
 {
     rs->next = NULL;
     pthread_mutex_lock(&w->mu);
-    if (w->tail)
+    struct idle_worker *iw = w->idle;
+    if (iw) {
+        w->idle = iw->next;
+        iw->rs = rs;
+    } else if (w->tail) {
         w->tail->next = rs;
-    else
-        w->head = rs;
-    w->tail = rs;
-    pthread_cond_signal(&w->cv);
+        w->tail = rs;
+    } else {
+        w->head = w->tail = rs;
+    }
     pthread_mutex_unlock(&w->mu);
+    if (iw)
+        sem_post(&iw->wake);
+}
+
+/* The next request: a queued one, else one handed over while idle. NULL
+ * when stopping with the queue drained. */
+static struct rstate *workers_next(struct workers *w, struct idle_worker *self)
+{
+    pthread_mutex_lock(&w->mu);
+    struct rstate *rs = w->head;
+    bool wait = false;
+    if (rs) {
+        w->head = rs->next;
+        if (!w->head)
+            w->tail = NULL;
+    } else if (!w->stop) {
+        self->rs = NULL;
+        self->next = w->idle;
+        w->idle = self;
+        wait = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!wait)
+        return rs;
+    while (sem_wait(&self->wake) != 0 && errno == EINTR)
+        ;
+    return self->rs;
 }
 
 static void *worker_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "http-worker");
     struct http_server *hs = arg;
-    struct workers *w = &hs->workers;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (!w->head && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        struct rstate *rs = w->head;
-        if (!rs)
-            break; /* stopping and drained */
-        w->head = rs->next;
-        if (!w->head)
-            w->tail = NULL;
-        pthread_mutex_unlock(&w->mu);
+    struct idle_worker self = {0};
+    sem_init(&self.wake, 0, 0);
+    struct rstate *rs;
+    while ((rs = workers_next(&hs->workers, &self))) {
         dispatch(hs, rs, rs->url, rs->method);
         rs->ready = true;
         MHD_resume_connection(rs->req.conn);
-        pthread_mutex_lock(&w->mu);
     }
-    pthread_mutex_unlock(&w->mu);
+    sem_destroy(&self.wake);
     return NULL;
 }
 
@@ -343,7 +376,6 @@ static bool workers_start(struct http_server *hs, int n)
 {
     struct workers *w = &hs->workers;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
     w->threads = xcalloc((size_t)n, sizeof *w->threads);
     for (; w->n < n; w->n++)
         if (pthread_create(&w->threads[w->n], NULL, worker_main, hs) != 0)
@@ -356,13 +388,19 @@ static void workers_stop(struct workers *w)
 {
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    pthread_cond_broadcast(&w->cv);
+    struct idle_worker *iw = w->idle;
+    w->idle = NULL;
     pthread_mutex_unlock(&w->mu);
+    while (iw) {
+        struct idle_worker *next = iw->next; /* read first: a woken worker's slot goes away */
+        iw->rs = NULL;
+        sem_post(&iw->wake);
+        iw = next;
+    }
     for (int i = 0; i < w->n; i++)
         pthread_join(w->threads[i], NULL);
     free(w->threads);
     pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

@@ -129,51 +129,45 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* One slice of events, handled in one write. */
+/* One slice of wanted events, handled in one write. */
 struct slice_job {
     struct worker *w;
     const struct outbox_event *evs;
     int n;
+    int64_t upto; /* the position once all are handled (past unwanted events too) */
     /* out */
-    int read, handled; /* events passed, and of those handled */
-    int64_t last;      /* the position after the slice */
-    bool failed;
+    int64_t position; /* the position stored */
+    bool failed;      /* a handler failed: the position stops before its event */
 };
 
 static enum shop_err slice_write(struct db *db, void *arg, struct problem *pb)
 {
     struct slice_job *j = arg;
     struct worker *w = j->w;
-    int64_t from = atomic_load(&w->position);
-    j->read = j->handled = 0; /* a write may run again */
-    j->last = from;
+    j->position = j->upto; /* a write may run again: outputs start over */
     j->failed = false;
     for (int i = 0; i < j->n; i++) {
         const struct outbox_event *ev = &j->evs[i];
-        if (wants(w->c.topics, ev->topic)) {
-            struct problem hpb = {0};
-            if (w->c.fn(w->d->shop, ev, w->c.cls, &hpb) != SHOP_OK) {
-                log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer",
-                          w->c.name, "event", (json_int_t)ev->id, "topic", ev->topic, "detail",
-                          hpb.detail);
-                problem_clear(&hpb);
-                j->failed = true;
-                break;
-            }
-            j->handled++;
+        struct problem hpb = {0};
+        if (w->c.fn(w->d->shop, ev, w->c.cls, &hpb) != SHOP_OK) {
+            log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer", w->c.name,
+                      "event", (json_int_t)ev->id, "topic", ev->topic, "detail", hpb.detail);
+            problem_clear(&hpb);
+            j->position = ev->id - 1; /* everything before it is handled or unwanted */
+            j->failed = true;
+            break;
         }
-        j->last = ev->id;
-        j->read++;
     }
-    if (j->last == from)
+    if (j->position <= atomic_load(&w->position))
         return SHOP_OK;
-    struct position_job pj = {.name = w->c.name, .position = j->last};
+    struct position_job pj = {.name = w->c.name, .position = j->position};
     return position_store(db, &pj, pb);
 }
 
 /* Handles one batch; returns events read, or -1 when a handler failed.
- * The batch is copied out of the database first: a read snapshot held open
- * while the slices are written would keep the WAL from being checkpointed. */
+ * The events the consumer wants are copied out of the database first: a read
+ * snapshot held open while the slices are written would keep the WAL from
+ * being checkpointed. */
 static int run_batch(struct worker *w)
 {
     struct shop *shop = w->d->shop;
@@ -182,24 +176,29 @@ static int run_batch(struct worker *w)
                                      " FROM outbox WHERE id > ? ORDER BY id LIMIT ?");
     if (!st)
         return -1;
-    stmt_bind_i64(st, 1, atomic_load(&w->position));
+    int64_t from = atomic_load(&w->position), seen = from;
+    stmt_bind_i64(st, 1, from);
     stmt_bind_i64(st, 2, w->c.batch);
     struct outbox_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
-    int n = 0;
-    while (n < w->c.batch && stmt_step(st) == STMT_ROW) {
-        evs[n] = (struct outbox_event){.id = stmt_i64(st, 0), .topic = xstrdup(stmt_text(st, 1)),
-                                       .aggregate_id = stmt_i64(st, 2),
-                                       .payload = xstrdup(stmt_text(st, 3)),
-                                       .created_at = stmt_i64(st, 4)};
-        n++;
+    int n = 0, read = 0;
+    while (read < w->c.batch && stmt_step(st) == STMT_ROW) {
+        read++;
+        seen = stmt_i64(st, 0);
+        const char *topic = stmt_text(st, 1);
+        if (!wants(w->c.topics, topic))
+            continue;
+        evs[n++] = (struct outbox_event){.id = seen, .topic = xstrdup(topic),
+                                         .aggregate_id = stmt_i64(st, 2),
+                                         .payload = xstrdup(stmt_text(st, 3)),
+                                         .created_at = stmt_i64(st, 4)};
     }
     db_release(db);
 
-    int read = 0;
     bool failed = false;
-    for (int at = 0; at < n && !failed; at += DISPATCH_SLICE) {
-        struct slice_job j = {.w = w, .evs = evs + at,
-                              .n = n - at < DISPATCH_SLICE ? n - at : DISPATCH_SLICE};
+    for (int at = 0; seen > atomic_load(&w->position) && !failed; at += DISPATCH_SLICE) {
+        int k = n - at < DISPATCH_SLICE ? n - at : DISPATCH_SLICE;
+        struct slice_job j = {.w = w, .evs = evs + at, .n = k,
+                              .upto = at + k < n ? evs[at + k - 1].id : seen};
         struct problem pb = {0};
         if (store_write(shop->store, slice_write, &j, &pb) != SHOP_OK) {
             log_event(LOG_WARN, "dispatch.failed", "{s:s, s:s}", "consumer", w->c.name, "detail",
@@ -208,10 +207,10 @@ static int run_batch(struct worker *w)
             failed = true;
             break;
         }
-        atomic_store(&w->position, j.last);
-        read += j.read;
+        if (j.position > atomic_load(&w->position))
+            atomic_store(&w->position, j.position);
         failed = j.failed;
-        if (j.handled > 0 && w->c.committed)
+        if (k > 0 && w->c.committed)
             w->c.committed(shop, w->c.cls);
     }
     for (int i = 0; i < n; i++) {
