@@ -81,24 +81,23 @@ enum shop_err api_flash_purchase(struct req *r)
         return problem_field(&r->pb, SHOP_FORBIDDEN, "token", "is not a purchase token");
     token = json_string_value(t);
     jx_int(body, "quantity", NULL, JX_OPTIONAL, 1, 100, &quantity, &r->pb);
-    bool has_card = jx_int(body, "payment_method_id", NULL, JX_OPTIONAL, 1, INT64_MAX, &card,
-                           &r->pb);
+    bool has_card =
+        jx_int(body, "payment_method_id", NULL, JX_OPTIONAL, 1, INT64_MAX, &card, &r->pb);
     if (r->pb.err)
         return r->pb.err;
     /* The checkout's shape: payment_method_id is shorthand for one card tender. */
     json_t *co = json_deep_copy(body);
     if (has_card && !json_object_get(co, "payments"))
-        json_object_set_new(co, "payments", json_pack("[{s:I}]", "payment_method_id",
-                                                      (json_int_t)card));
+        json_object_set_new(co, "payments",
+                            json_pack("[{s:I}]", "payment_method_id", (json_int_t)card));
     struct checkout_result res;
-    enum shop_err e = checkout_place_flash(r->shop, &r->who, key, co, id, token, quantity, &res,
-                                           &r->pb);
+    enum shop_err e =
+        checkout_place_flash(r->shop, &r->who, key, co, id, token, quantity, &res, &r->pb);
     json_decref(co);
     if (res.replayed)
         resp_header(r, "Idempotent-Replayed", "true");
     if (e != SHOP_OK)
         return e;
-    json_int_t oid = json_integer_value(json_object_get(res.order, "id"));
-    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)oid));
-    return resp_json(r, 201, res.order);
+    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)res.order_id));
+    return resp_json_text(r, 201, res.order, res.order_len);
 }

@@ -40,9 +40,8 @@ enum shop_err api_order_create(struct req *r)
         resp_header(r, "Idempotent-Replayed", "true");
     if (e != SHOP_OK)
         return e;
-    json_int_t id = json_integer_value(json_object_get(res.order, "id"));
-    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)id));
-    return resp_json(r, 201, res.order);
+    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)res.order_id));
+    return resp_json_text(r, 201, res.order, res.order_len);
 }
 
 enum shop_err api_orders_list(struct req *r)
@@ -112,6 +111,7 @@ enum shop_err api_admin_payments(struct req *r)
     char ref[32];
     snprintf(ref, sizeof ref, "order-%lld", (long long)order);
     struct gateway *gw = payments_gateway(r->shop->payments);
-    return resp_json(r, 200, json_pack("{s:s, s:o, s:n}", "gateway", gw->name, "data",
-                                       gw->ledger(gw, ref), "next_cursor"));
+    return resp_json(r, 200,
+                     json_pack("{s:s, s:o, s:n}", "gateway", gw->name, "data", gw->ledger(gw, ref),
+                               "next_cursor"));
 }

@@ -47,7 +47,6 @@ static const char schema[] =
     " amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS gw_sim_refunds_order ON gw_sim_refunds (order_ref);";
 
-
 struct sim {
     struct store *store;
     int64_t timeout_ms;
@@ -58,8 +57,8 @@ struct sim {
 static const struct {
     const char *number, *behavior;
 } cards[] = {
-    {"4000000000000002", "card_declined"},   {"4000000000009995", "insufficient_funds"},
-    {"4000000000000069", "expired_card"},    {"4000000000000127", "incorrect_cvc"},
+    {"4000000000000002", "card_declined"},    {"4000000000009995", "insufficient_funds"},
+    {"4000000000000069", "expired_card"},     {"4000000000000127", "incorrect_cvc"},
     {"4000000000000119", "processing_error"}, {"4000000000000226", "flaky"},
     {"4000000000000333", "timeout_captured"}, {"4000000000000440", "timeout_not_captured"},
 };
@@ -175,9 +174,9 @@ static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
     bool ok = !strcmp(j->behavior, "ok") || !strcmp(j->behavior, "flaky") ||
               !strncmp(j->behavior, "timeout_", 8);
     st = db_prepare(db, "INSERT INTO gw_sim_charges (charge_id, idempotency_key, token,"
-                                     " order_ref, amount_cents, currency, status, decline_code,"
-                                     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                                     " ON CONFLICT (idempotency_key) DO NOTHING");
+                        " order_ref, amount_cents, currency, status, decline_code,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (idempotency_key) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "gateway: recording a charge");
     stmt_bind_text(st, 1, j->charge_id);
@@ -232,8 +231,12 @@ static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64
 {
     struct sim *s = gw->impl;
     memset(out, 0, sizeof *out);
-    struct charge_job j = {.token = token, .currency = currency, .key = key,
-                           .order_ref = order_ref, .amount = amount, .capture = capture};
+    struct charge_job j = {.token = token,
+                           .currency = currency,
+                           .key = key,
+                           .order_ref = order_ref,
+                           .amount = amount,
+                           .capture = capture};
     random_id("ch_", j.charge_id, sizeof j.charge_id);
     struct problem pb = {0};
     enum shop_err e = store_write(s->store, charge_write, &j, &pb);
@@ -349,7 +352,8 @@ static enum shop_err refund_write(struct db *db, void *arg, struct problem *pb)
 {
     struct refund_job *j = arg;
     j->refused = false;
-    struct stmt *st = db_prepare(db, "SELECT refund_id FROM gw_sim_refunds WHERE idempotency_key = ?");
+    struct stmt *st =
+        db_prepare(db, "SELECT refund_id FROM gw_sim_refunds WHERE idempotency_key = ?");
     if (!st)
         return db_fail(db, pb, "gateway: reading a refund");
     stmt_bind_text(st, 1, j->key);
@@ -389,8 +393,8 @@ static enum gw_status sim_refund(struct gateway *gw, const char *charge_id, int6
 {
     struct sim *s = gw->impl;
     memset(out, 0, sizeof *out);
-    struct refund_job j = {.charge_id = charge_id, .key = key, .order_ref = order_ref,
-                           .amount = amount};
+    struct refund_job j = {
+        .charge_id = charge_id, .key = key, .order_ref = order_ref, .amount = amount};
     random_id("re_", j.refund_id, sizeof j.refund_id);
     struct problem pb = {0};
     enum shop_err e = store_write(s->store, refund_write, &j, &pb);
@@ -433,11 +437,12 @@ static json_t *sim_ledger(struct gateway *gw, const char *order_ref)
     if (st) {
         stmt_bind_text(st, 1, order_ref);
         while (stmt_step(st) == STMT_ROW)
-            json_array_append_new(
-                out, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "type", "refund", "id",
-                               stmt_text(st, 0), "idempotency_key", stmt_text(st, 1), "charge_id",
-                               stmt_text(st, 2), "amount_cents", (json_int_t)stmt_i64(st, 3),
-                               "status", "succeeded", "created_at", clock_fmt(stmt_i64(st, 4), ts)));
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "type",
+                                                 "refund", "id", stmt_text(st, 0),
+                                                 "idempotency_key", stmt_text(st, 1), "charge_id",
+                                                 stmt_text(st, 2), "amount_cents",
+                                                 (json_int_t)stmt_i64(st, 3), "status", "succeeded",
+                                                 "created_at", clock_fmt(stmt_i64(st, 4), ts)));
     }
     db_read_end(db);
     return out;
@@ -477,9 +482,15 @@ struct gateway *gateway_sim_new(const char *path, int64_t timeout_ms, struct pro
     s->timeout_ms = timeout_ms;
     pthread_mutex_init(&s->mu, NULL);
     struct gateway *gw = xcalloc(1, sizeof *gw);
-    *gw = (struct gateway){.name = "simulated", .impl = s, .tokenize = sim_tokenize,
-                           .authorize = sim_authorize, .capture = sim_capture,
-                           .void_charge = sim_void, .refund = sim_refund, .status = sim_status,
-                           .ledger = sim_ledger, .destroy = sim_destroy};
+    *gw = (struct gateway){.name = "simulated",
+                           .impl = s,
+                           .tokenize = sim_tokenize,
+                           .authorize = sim_authorize,
+                           .capture = sim_capture,
+                           .void_charge = sim_void,
+                           .refund = sim_refund,
+                           .status = sim_status,
+                           .ledger = sim_ledger,
+                           .destroy = sim_destroy};
     return gw;
 }

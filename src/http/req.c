@@ -140,6 +140,12 @@ enum shop_err resp_json(struct req *r, int status, json_t *v)
     return SHOP_OK;
 }
 
+enum shop_err resp_json_text(struct req *r, int status, char *text, size_t len)
+{
+    set_out(r, status, "application/json", text, len, free_cls, text);
+    return SHOP_OK;
+}
+
 enum shop_err resp_bytes(struct req *r, int status, const char *ctype, const char *data, size_t len)
 {
     char *copy = malloc(len ? len : 1);
@@ -150,8 +156,8 @@ enum shop_err resp_bytes(struct req *r, int status, const char *ctype, const cha
     return SHOP_OK;
 }
 
-enum shop_err resp_shared(struct req *r, int status, const char *ctype, const char *data, size_t len,
-                          void (*release)(void *cls), void *cls)
+enum shop_err resp_shared(struct req *r, int status, const char *ctype, const char *data,
+                          size_t len, void (*release)(void *cls), void *cls)
 {
     set_out(r, status, ctype, (char *)data, len, release, cls);
     return SHOP_OK;

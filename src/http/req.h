@@ -103,6 +103,9 @@ bool req_query_int(struct req *r, const char *key, int64_t min, int64_t max, int
 /** Answers with JSON (steals `v`). Returns SHOP_OK. */
 enum shop_err resp_json(struct req *r, int status, json_t *v);
 
+/** Answers with JSON already encoded (steals `text`, malloc'd). */
+enum shop_err resp_json_text(struct req *r, int status, char *text, size_t len);
+
 /** Answers with a copy of `len` bytes. */
 enum shop_err resp_bytes(struct req *r, int status, const char *ctype, const char *data, size_t len);
 

@@ -223,8 +223,7 @@ static enum shop_err admit(struct http_server *hs, struct req *r, struct rl_resu
     r->pb.retry_after = rl->retry_after_s;
     return problem_set(&r->pb, SHOP_RATE_LIMITED,
                        "too many %s requests from this %s; retry in %d s",
-                       ratelimit_class_name(cls),
-                       user ? "account" : "address", rl->retry_after_s);
+                       ratelimit_class_name(cls), user ? "account" : "address", rl->retry_after_s);
 }
 
 static void dispatch(struct http_server *hs, struct rstate *rs, const char *url, const char *method)
@@ -503,8 +502,7 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
         goto fail;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned threads = o->threads > 0 ? (unsigned)o->threads
-                                      : (unsigned)(ncpu > 0 ? ncpu * 8 : 16);
+    unsigned threads = o->threads > 0 ? (unsigned)o->threads : (unsigned)(ncpu > 0 ? ncpu * 8 : 16);
     if (threads < 2)
         threads = 2; /* a pool of one stalls under many connections */
 
@@ -519,18 +517,14 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
         problem_set(pb, SHOP_INTERNAL, "cannot start %d HTTP workers", nworkers);
         goto fail;
     }
-    hs->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
-                                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-                             (uint16_t)o->port, NULL, NULL, on_request, hs,
-                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                             MHD_OPTION_THREAD_POOL_SIZE, threads,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs,
-                             MHD_OPTION_END);
+    hs->d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
+        (uint16_t)o->port, NULL, NULL, on_request, hs, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
     if (!hs->d) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot listen on %s:%d (in use?)", host, o->port);
         goto fail;

@@ -98,8 +98,8 @@ static enum shop_err read_request(json_t *body, struct arena *a, struct checkout
 {
     memset(in, 0, sizeof *in);
     json_t *inline_addr = NULL;
-    bool has_id = jx_int(body, "shipping_address_id", NULL, JX_OPTIONAL, 1, INT64_MAX,
-                         &in->address_id, pb);
+    bool has_id =
+        jx_int(body, "shipping_address_id", NULL, JX_OPTIONAL, 1, INT64_MAX, &in->address_id, pb);
     bool has_inline = jx_object(body, "shipping_address", NULL, JX_OPTIONAL, 16, &inline_addr, pb);
     if (has_id && has_inline)
         problem_field(pb, SHOP_INVALID, "shipping_address",
@@ -144,11 +144,12 @@ static enum shop_err read_request(json_t *body, struct arena *a, struct checkout
         snprintf(fm, sizeof fm, "%s.payment_method_id", f);
         snprintf(fs, sizeof fs, "%s.store_credit", f);
         snprintf(fa, sizeof fa, "%s.amount_cents", f);
-        bool has_method = jx_int(p, "payment_method_id", fm, JX_OPTIONAL, 1, INT64_MAX,
-                                 &t->method_id, pb);
+        bool has_method =
+            jx_int(p, "payment_method_id", fm, JX_OPTIONAL, 1, INT64_MAX, &t->method_id, pb);
         jx_bool(p, "store_credit", fs, JX_OPTIONAL, &sc, pb);
         t->store_credit = sc;
-        t->has_amount = jx_int(p, "amount_cents", fa, JX_OPTIONAL, 1, 10000000000LL, &t->amount, pb);
+        t->has_amount =
+            jx_int(p, "amount_cents", fa, JX_OPTIONAL, 1, 10000000000LL, &t->amount, pb);
         if (has_method == sc)
             problem_field(pb, SHOP_INVALID, fm, "give payment_method_id or store_credit: true");
         cards += has_method;
@@ -298,8 +299,8 @@ static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t to
             int64_t balance = store_credit_balance(db, j->who->user_id);
             if (amount > balance) {
                 problem_extra(pb, "store_credit_balance_cents", json_integer(balance));
-                return problem_field(pb, SHOP_INVALID, f,
-                                     "the store credit balance is %lld cents", (long long)balance);
+                return problem_field(pb, SHOP_INVALID, f, "the store credit balance is %lld cents",
+                                     (long long)balance);
             }
             *credit_amount = amount;
         } else {
@@ -364,9 +365,10 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
                                   struct problem *pb)
 {
     for (int i = 0; i < n; i++) {
-        struct stmt *st = db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
-                                         " sku, title, options, quantity, unit_price_cents,"
-                                         " tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        struct stmt *st =
+            db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
+                           " sku, title, options, quantity, unit_price_cents,"
+                           " tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!st)
             return db_fail(db, pb, "creating the order lines");
         stmt_bind_i64(st, 1, order_id);
@@ -436,9 +438,12 @@ static enum shop_err flash_line(struct db *db, struct arena *a, const struct fla
     stmt_bind_i64(st, 1, c->variant_id);
     if (stmt_step(st) != STMT_ROW)
         return problem_set(pb, SHOP_CONFLICT, "the sale's item is gone");
-    *l = (struct line){.variant_id = c->variant_id, .product_id = c->product_id,
-                       .quantity = c->quantity, .price = c->price_cents,
-                       .weight = stmt_i64(st, 2), .for_sale = true,
+    *l = (struct line){.variant_id = c->variant_id,
+                       .product_id = c->product_id,
+                       .quantity = c->quantity,
+                       .price = c->price_cents,
+                       .weight = stmt_i64(st, 2),
+                       .for_sale = true,
                        .sku = arena_strdup(a, stmt_text(st, 0)),
                        .options = arena_strdup(a, stmt_text(st, 1)),
                        .title = arena_strdup(a, stmt_text(st, 3))};
@@ -513,7 +518,8 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
         weight += lines[i].weight * lines[i].quantity;
     }
     int64_t shipping = pricing_shipping(j->shop->pricing, j->in->method, weight, subtotal);
-    int64_t tax = pricing_apply_bp(subtotal, pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
+    int64_t tax =
+        pricing_apply_bp(subtotal, pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
     pricing_allocate(tax, line_totals, n, taxes);
     for (int i = 0; i < n; i++)
         lines[i].tax = taxes[i];
@@ -554,7 +560,8 @@ static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
         for (int i = 0; i < n; i++)
             rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
                                           .product_id = lines[i].product_id,
-                                          .quantity = lines[i].quantity, .sku = lines[i].sku,
+                                          .quantity = lines[i].quantity,
+                                          .sku = lines[i].sku,
                                           .title = lines[i].title};
         if (reservation_reserve(db, j->order_id, rl, n, expires, j->who->user_id, pb) != SHOP_OK)
             return pb->err;
@@ -607,11 +614,12 @@ struct settle_job {
     int64_t order_id, payment_id;
     char charge_id[48];
     /* failing */
-    enum shop_err err;          /* the answer to store, for a kept key */
-    const char *detail, *code;  /* its detail and decline code */
-    const char *cancel_reason;  /* keep the order, cancelled, with this reason */
-    bool forget_key;            /* transient failure: the key may be used again */
-    json_t *order;              /* out: the rendered order */
+    enum shop_err err;         /* the answer to store, for a kept key */
+    const char *detail, *code; /* its detail and decline code */
+    const char *cancel_reason; /* keep the order, cancelled, with this reason */
+    bool forget_key;           /* transient failure: the key may be used again */
+    char *order;               /* out: the rendered order, JSON text (malloc'd) */
+    size_t order_len;
 };
 
 /* Finishes the order's idempotency record with its answer. */
@@ -619,9 +627,10 @@ static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, cons
                               struct problem *pb)
 {
     /* By its primary key (user, key), which the order remembers. */
-    struct stmt *st = db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
-                                     " response_body = ?2 WHERE (user_id, key) ="
-                                     " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
+    struct stmt *st =
+        db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
+                       " response_body = ?2 WHERE (user_id, key) ="
+                       " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
     if (!st)
         return db_fail(db, pb, "storing the answer");
     stmt_bind_i64(st, 1, outcome);
@@ -654,9 +663,11 @@ static int read_bought(struct db *db, int64_t order_id, struct bought *out)
 static enum shop_err cart_settle(struct db *db, int64_t order_id, const struct bought *lines, int n,
                                  struct problem *pb)
 {
-    int64_t cart = db_scalar_i64(db, "SELECT c.id FROM carts c JOIN orders o"
-                                     " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
-                                     " WHERE o.id = ?", order_id, 0);
+    int64_t cart = db_scalar_i64(db,
+                                 "SELECT c.id FROM carts c JOIN orders o"
+                                 " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
+                                 " WHERE o.id = ?",
+                                 order_id, 0);
     if (!cart)
         return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
     struct stmt *st;
@@ -697,22 +708,34 @@ static enum shop_err count_sales(struct db *db, const struct bought *lines, int 
 static enum shop_err order_event(struct db *db, int64_t order_id, const char *topic,
                                  struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT user_id, total_cents, currency FROM orders WHERE id = ?");
+    struct stmt *st =
+        db_prepare(db, "SELECT user_id, total_cents, currency FROM orders WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(st, 1, order_id);
     if (stmt_step(st) != STMT_ROW)
         return db_fail(db, pb, "reading the order");
-    json_t *payload = json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id,
-                                "user_id", (json_int_t)stmt_i64(st, 0), "total_cents",
+    json_t *payload = json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id, "user_id",
+                                (json_int_t)stmt_i64(st, 0), "total_cents",
                                 (json_int_t)stmt_i64(st, 1), "currency", stmt_text(st, 2));
     return outbox_emit(db, topic, order_id, payload, pb);
+}
+
+/* The order document as JSON text. Encoded where it is rendered: a tree
+ * built on one thread and freed on another costs a malloc arena lock per
+ * node (they contended in checkout's profile). */
+static char *order_text(struct db *db, int64_t order_id, size_t *len)
+{
+    json_t *o = order_render(db, order_id);
+    char *text = o ? jx_dump(o, len) : NULL;
+    json_decref(o);
+    return text;
 }
 
 static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb)
 {
     struct settle_job *j = arg;
-    json_decref(j->order);
+    free(j->order);
     j->order = NULL;
     if (j->payment_id) {
         struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'captured', gateway_ref = ?,"
@@ -741,7 +764,7 @@ static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
-    j->order = order_render(db, j->order_id);
+    j->order = order_text(db, j->order_id, &j->order_len);
     enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;
@@ -779,7 +802,7 @@ static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem 
 static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
 {
     struct settle_job *j = arg;
-    json_decref(j->order);
+    free(j->order);
     j->order = NULL;
     if (flashsale_order_failed(db, j->order_id, pb) != SHOP_OK ||
         undo_begin(db, j->order_id, pb) != SHOP_OK)
@@ -864,13 +887,13 @@ static void products_changed(struct shop *shop, const int64_t *ids, int n)
 /* ---- the saga ---------------------------------------------------------------------- */
 
 /* The order document as committed, read on this thread's connection. */
-static json_t *render_order(struct shop *shop, int64_t order_id)
+static char *render_order(struct shop *shop, int64_t order_id, size_t *len)
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    json_t *o = order_render(db, order_id);
+    char *text = order_text(db, order_id, len);
     db_read_end(db);
-    return o;
+    return text;
 }
 
 static const char *decline_detail(const char *code)
@@ -908,8 +931,8 @@ static enum shop_err settle_failure(struct shop *shop, struct settle_job *sj, en
 }
 
 static enum shop_err place(struct shop *shop, const struct principal *who, const char *key,
-                           json_t *body, const struct flash_req *flash,
-                           struct checkout_result *out, struct problem *pb)
+                           json_t *body, const struct flash_req *flash, struct checkout_result *out,
+                           struct problem *pb)
 {
     memset(out, 0, sizeof *out);
     struct arena *a = arena_new();
@@ -921,8 +944,14 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         return e;
     }
     request_hash(body, hash);
-    struct begin_job j = {.shop = shop, .who = who, .key = key, .hash = hash, .in = &in, .a = a,
-                          .flash = flash, .now = clock_now_ms()};
+    struct begin_job j = {.shop = shop,
+                          .who = who,
+                          .key = key,
+                          .hash = hash,
+                          .in = &in,
+                          .a = a,
+                          .flash = flash,
+                          .now = clock_now_ms()};
     e = store_write(shop->store, begin_write, &j, pb);
     arena_free(a);
     if (e != SHOP_OK)
@@ -933,7 +962,8 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         if (j.replay_outcome == SHOP_OK) {
             /* The first request created this order: answer with it. */
             free(j.replay_body);
-            out->order = render_order(shop, j.replay_order);
+            out->order_id = j.replay_order;
+            out->order = render_order(shop, j.replay_order, &out->order_len);
             return out->order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         }
         json_t *stored = json_loads(j.replay_body, 0, NULL);
@@ -983,16 +1013,19 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         struct problem upb = {0};
         store_write(shop->store, unknown_write, &uj, &upb);
         problem_clear(&upb);
-        sj.order = render_order(shop, j.order_id);
+        sj.order = render_order(shop, j.order_id, &sj.order_len);
         e = sj.order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         break;
     }
     }
     products_changed(shop, j.products, j.nproducts);
-    if (e == SHOP_OK)
+    if (e == SHOP_OK) {
         out->order = sj.order;
-    else
-        json_decref(sj.order);
+        out->order_len = sj.order_len;
+        out->order_id = j.order_id;
+    } else {
+        free(sj.order);
+    }
     return e;
 }
 
@@ -1036,7 +1069,7 @@ static bool settle_order(struct shop *shop, const struct pending *p)
     } else {
         return false; /* the gateway cannot say now; try again later */
     }
-    json_decref(sj.order);
+    free(sj.order);
     if (e != SHOP_OK)
         log_event(LOG_WARN, "reconcile.failed", "{s:I, s:s}", "order", (json_int_t)p->order_id,
                   "detail", pb.detail);

@@ -20,7 +20,9 @@ struct shop;
  *  earlier request with the same Idempotency-Key. On SHOP_OK `order` is the
  *  order (201); on an error `pb` says why. */
 struct checkout_result {
-    json_t *order;
+    char *order;      /* the order document, JSON text (malloc'd: the caller frees) */
+    size_t order_len;
+    int64_t order_id;
     bool replayed;
 };
 

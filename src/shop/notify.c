@@ -37,6 +37,15 @@ void notify_kick(struct shop *shop)
         notify_engine_kick(shop->notify);
 }
 
+/* Wakes the engine for what was just recorded, unless it is not committed
+ * yet: inside a write function the caller kicks once the write commits (the
+ * outbox consumers do so after each slice). */
+static void kick_if_committed(struct shop *shop)
+{
+    if (!store_in_write(shop->store))
+        notify_kick(shop);
+}
+
 /* ---- recording ------------------------------------------------------------- */
 
 /* The message of an event, created on first use. */
@@ -150,7 +159,7 @@ static enum shop_err fanout_record(struct shop *shop, struct fanout_job *j, stru
 {
     if (store_write(shop->store, fanout_write, j, pb) != SHOP_OK)
         return pb->err;
-    notify_kick(shop);
+    kick_if_committed(shop);
     return SHOP_OK;
 }
 
@@ -248,7 +257,7 @@ enum shop_err notify_user(struct shop *shop, int64_t user_id, const struct notif
     struct user_job j = {.user_id = user_id, .spec = spec};
     if (store_write(shop->store, user_write, &j, pb) != SHOP_OK)
         return pb->err;
-    notify_kick(shop);
+    kick_if_committed(shop);
     return SHOP_OK;
 }
 

@@ -103,7 +103,8 @@ struct notify_spec {
  *  "flash_sale:<sale_id>"). Records the fan-out durably and returns; the
  *  engine does the rest in the background. Idempotent: calling it again for
  *  the same sale changes nothing. May be called inside a write function, and
- *  then commits with the caller's transaction. Errors: SHOP_NOT_FOUND (no
+ *  then commits with the caller's transaction (whose committer wakes the
+ *  engine with notify_kick; else its next scan finds the work). Errors: SHOP_NOT_FOUND (no
  *  such product), SHOP_CONFLICT (the sale was announced for another
  *  product); nothing changed. */
 enum shop_err notify_flash_sale_started(struct shop *shop, int64_t sale_id, int64_t product_id,
@@ -130,7 +131,8 @@ enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
                                       struct problem *pb);
 
 /** Notifies one user of `spec` on each channel they opted into and can be
- *  reached on (rows created at once). Idempotent per (key, user). */
+ *  reached on (rows created at once). Idempotent per (key, user). Inside a
+ *  write function, the caller wakes the engine once it commits. */
 enum shop_err notify_user(struct shop *shop, int64_t user_id, const struct notify_spec *spec,
                           struct problem *pb);
 

@@ -44,11 +44,13 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
     stmt_bind_i64(st, 4, warehouse_id);
     int rc = stmt_step(st);
     if ((rc == STMT_DONE && db_changes(db) == 0) || rc == STMT_CONSTRAINT)
-        return problem_set(pb, SHOP_CONFLICT, "stock of variant %lld changed", (long long)variant_id);
+        return problem_set(pb, SHOP_CONFLICT, "stock of variant %lld changed",
+                           (long long)variant_id);
     if (rc != STMT_DONE)
         return db_fail(db, pb, "moving stock");
     /* Read back rather than RETURNING, which costs a temporary table. */
-    st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ? AND warehouse_id = ?");
+    st = db_prepare(
+        db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ? AND warehouse_id = ?");
     if (!st)
         return db_fail(db, pb, "moving stock");
     stmt_bind_i64(st, 1, variant_id);
@@ -158,9 +160,10 @@ enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserv
 static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t warehouse_id, int64_t q,
                                   struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
-                                     " VALUES (?1, ?2, ?3) ON CONFLICT (sale_id, warehouse_id)"
-                                     " DO UPDATE SET left_qty = left_qty + ?3");
+    struct stmt *st =
+        db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
+                       " VALUES (?1, ?2, ?3) ON CONFLICT (sale_id, warehouse_id)"
+                       " DO UPDATE SET left_qty = left_qty + ?3");
     if (!st)
         return db_fail(db, pb, "returning units to the sale");
     stmt_bind_i64(st, 1, sale_id);
@@ -202,7 +205,8 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
             /* Consuming leaves availability as it was (on hand and reserved
              * fall together), and so does handing units back to a running
              * flash sale: only a release to stock is news. */
-            bool to_sale = !consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id);
+            bool to_sale =
+                !consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id);
             bool news = !consuming && !to_sale;
             int64_t before = news ? inventory_available(db, rows[i].variant_id) : 0;
             int64_t q = rows[i].quantity;
@@ -245,9 +249,10 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
                                   int64_t quantity, int64_t actor, struct problem *pb)
 {
     /* Back to the warehouses the units left from, in the order they left. */
-    struct stmt *st = db_prepare(db, "SELECT warehouse_id, quantity FROM reservations"
-                                     " WHERE order_id = ? AND variant_id = ? AND status = 'consumed'"
-                                     " ORDER BY id");
+    struct stmt *st =
+        db_prepare(db, "SELECT warehouse_id, quantity FROM reservations"
+                       " WHERE order_id = ? AND variant_id = ? AND status = 'consumed'"
+                       " ORDER BY id");
     if (!st)
         return db_fail(db, pb, "reading reservations");
     stmt_bind_i64(st, 1, order_id);
@@ -263,8 +268,8 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
     int64_t left = quantity;
     for (int i = 0; i < n && left > 0; i++) {
         int64_t q = i == n - 1 || from[i].available > left ? left : from[i].available;
-        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, q, q, 0,
-                               actor, order_id, pb);
+        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, q, q,
+                               0, actor, order_id, pb);
         if (e != SHOP_OK)
             return e;
         left -= q;

@@ -28,7 +28,7 @@
 #include "util/xalloc.h"
 
 #define MAX_ACTIVE 64
-#define MAX_BATCH 256
+#define MAX_BATCH  256
 
 struct cached {
     const char *sql;
@@ -84,13 +84,13 @@ struct store {
     pthread_t ckpt_thread;
     bool ckpt_started;
     pthread_cond_t ckpt_cv;
-    int wal_frames; /* as of the last commit (wal hook) */
+    int wal_frames;                  /* as of the last commit (wal hook) */
     _Atomic uint64_t frames_written; /* pages appended to the WAL, ever */
     _Atomic uint64_t checkpoints, restarts;
 };
 
-#define CHECKPOINT_FRAMES 2000    /* wake the checkpointer past this WAL size */
-#define RESTART_FRAMES 16384      /* 64 MiB: insist on starting the WAL over */
+#define CHECKPOINT_FRAMES 2000  /* wake the checkpointer past this WAL size */
+#define RESTART_FRAMES    16384 /* 64 MiB: insist on starting the WAL over */
 
 static _Thread_local int64_t tl_db_ns;
 static _Thread_local struct store *tl_writer_of;
@@ -141,10 +141,10 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
              "PRAGMA mmap_size=0; PRAGMA cache_size=-16000;%s",
-             s->opts.sync_normal ? "NORMAL" : "FULL",
-             writer ? "" : "PRAGMA query_only=ON;");
+             s->opts.sync_normal ? "NORMAL" : "FULL", writer ? "" : "PRAGMA query_only=ON;");
     if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
-        problem_set(pb, SHOP_UNAVAILABLE, "cannot switch %s to WAL: %s", s->path, sqlite3_errmsg(h));
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot switch %s to WAL: %s", s->path,
+                    sqlite3_errmsg(h));
         sqlite3_close(h);
         return NULL;
     }
@@ -471,7 +471,8 @@ static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
     (void)dbname;
     struct store *s = arg;
     /* The WAL restarts from zero after a checkpoint: then all are new. */
-    uint64_t added = frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
+    uint64_t added =
+        frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
     atomic_fetch_add_explicit(&s->frames_written, added, memory_order_relaxed);
     s->wal_frames = frames;
     if (frames >= CHECKPOINT_FRAMES)
@@ -710,6 +711,11 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         ;
     sem_destroy(&job.done);
     return job.result;
+}
+
+bool store_in_write(struct store *s)
+{
+    return tl_writer_of == s;
 }
 
 void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls)

@@ -82,6 +82,10 @@ typedef enum shop_err (*store_write_fn)(struct db *db, void *arg, struct problem
  *  inside a write function, runs `fn` inline in a nested savepoint. */
 enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct problem *pb);
 
+/** True inside a write function of `s` (its changes are not committed yet:
+ *  whoever waits for the commit should announce them). */
+bool store_in_write(struct store *s);
+
 /** Calls `fn(cls)` on the writer thread after every successful commit
  *  (e.g. to wake the outbox dispatcher). One hook; set it before writes. */
 void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);

@@ -17,17 +17,19 @@ static void wake_senders(struct shop *shop, void *cls)
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
-    dispatcher_add(d, &(struct consumer){.name = "order-log", .topics = "order.",
-                                         .fn = order_log_consume});
+    dispatcher_add(
+        d, &(struct consumer){.name = "order-log", .topics = "order.", .fn = order_log_consume});
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
                                          .topics = "flash_sale.started,price.changed,"
                                                    "stock.back_in_stock",
                                          .fn = notify_on_wishlist_event,
-                                         .committed = wake_senders, .from_now = true});
+                                         .committed = wake_senders,
+                                         .from_now = true});
     dispatcher_add(d, &(struct consumer){.name = "notify.orders",
                                          .topics = "order.",
                                          .fn = notify_on_order_event,
-                                         .committed = wake_senders, .from_now = true});
+                                         .committed = wake_senders,
+                                         .from_now = true});
 }

@@ -187,7 +187,8 @@ static int run_batch(struct worker *w)
         const char *topic = stmt_text(st, 1);
         if (!wants(w->c.topics, topic))
             continue;
-        evs[n++] = (struct outbox_event){.id = seen, .topic = xstrdup(topic),
+        evs[n++] = (struct outbox_event){.id = seen,
+                                         .topic = xstrdup(topic),
                                          .aggregate_id = stmt_i64(st, 2),
                                          .payload = xstrdup(stmt_text(st, 3)),
                                          .created_at = stmt_i64(st, 4)};
@@ -197,8 +198,8 @@ static int run_batch(struct worker *w)
     bool failed = false;
     for (int at = 0; seen > atomic_load(&w->position) && !failed; at += DISPATCH_SLICE) {
         int k = n - at < DISPATCH_SLICE ? n - at : DISPATCH_SLICE;
-        struct slice_job j = {.w = w, .evs = evs + at, .n = k,
-                              .upto = at + k < n ? evs[at + k - 1].id : seen};
+        struct slice_job j = {
+            .w = w, .evs = evs + at, .n = k, .upto = at + k < n ? evs[at + k - 1].id : seen};
         struct problem pb = {0};
         if (store_write(shop->store, slice_write, &j, &pb) != SHOP_OK) {
             log_event(LOG_WARN, "dispatch.failed", "{s:s, s:s}", "consumer", w->c.name, "detail",
