@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "store/migrate.h"
+#include "store/walbuf.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -107,6 +108,15 @@ static void sqlite_global_init(void)
     /* Memory statistics take a global mutex on every allocation. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_initialize();
+    if (walbuf_register() != SQLITE_OK)
+        log_event(LOG_WARN, "db.vfs", "{s:s}", "error", "cannot register " WALBUF_VFS);
+}
+
+/* The VFS for a store's connections: WAL writes gathered per commit when
+ * every commit syncs (walbuf.h). */
+static const char *vfs_for(const struct store *s)
+{
+    return s->opts.sync_normal || !sqlite3_vfs_find(WALBUF_VFS) ? NULL : WALBUF_VFS;
 }
 
 static void global_init(void)
@@ -130,7 +140,7 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
 {
     sqlite3 *h = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(s->path, &h, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &h, flags, vfs_for(s)) != SQLITE_OK) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot open database %s: %s", s->path,
                     h ? sqlite3_errmsg(h) : "out of memory");
         sqlite3_close(h);
@@ -517,8 +527,8 @@ static void *ckpt_main(void *arg)
 
 static void ckpt_start(struct store *s)
 {
-    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        vfs_for(s)) != SQLITE_OK) {
         sqlite3_close(s->ckpt_db);
         s->ckpt_db = NULL;
         return; /* SQLite's own auto-checkpoint stays on */
