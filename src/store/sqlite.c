@@ -86,11 +86,12 @@ struct store {
     bool ckpt_started;
     pthread_cond_t ckpt_cv;
     int wal_frames;                  /* as of the last commit (wal hook) */
+    _Atomic int ckpt_frames;         /* WAL size at the last checkpoint */
     _Atomic uint64_t frames_written; /* pages appended to the WAL, ever */
     _Atomic uint64_t checkpoints, restarts;
 };
 
-#define CHECKPOINT_FRAMES 2000  /* wake the checkpointer past this WAL size */
+#define CHECKPOINT_FRAMES 2000  /* wake the checkpointer when the WAL grew this much */
 #define RESTART_FRAMES    16384 /* 64 MiB: insist on starting the WAL over */
 
 static _Thread_local int64_t tl_db_ns;
@@ -485,7 +486,11 @@ static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
         frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
     atomic_fetch_add_explicit(&s->frames_written, added, memory_order_relaxed);
     s->wal_frames = frames;
-    if (frames >= CHECKPOINT_FRAMES)
+    /* Each checkpoint syncs twice, and a disk serves one sync at a time:
+     * checkpointing after every commit (while readers keep the WAL from
+     * starting over) would make the commits' own syncs wait behind them. */
+    int last = atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed);
+    if (frames - (frames >= last ? last : 0) >= CHECKPOINT_FRAMES)
         pthread_cond_signal(&s->ckpt_cv); /* wmu is not needed: a missed wake-up waits 200 ms */
     return SQLITE_OK;
 }
@@ -507,6 +512,8 @@ static void *ckpt_main(void *arg)
         if (s->stopping)
             break;
         int frames = s->wal_frames;
+        if (frames == atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed))
+            continue; /* nothing new since the last one */
         pthread_mutex_unlock(&s->wmu);
         int log = 0, done = 0;
         /* Passive: runs beside readers and the writer, blocks nobody. When
@@ -518,6 +525,7 @@ static void *ckpt_main(void *arg)
             atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
             if (mode == SQLITE_CHECKPOINT_RESTART)
                 atomic_fetch_add_explicit(&s->restarts, 1, memory_order_relaxed);
+            atomic_store_explicit(&s->ckpt_frames, frames, memory_order_relaxed);
         }
         pthread_mutex_lock(&s->wmu);
     }

@@ -5,6 +5,7 @@
 
 #include "helpers.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 struct add_job {
     int64_t id, value;
@@ -27,9 +28,9 @@ static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
 
 static int64_t count_rows(struct shop *shop, int64_t value)
 {
-    int64_t n = db_scalar_i64(store_db(shop->store),
-                              "SELECT count(*) FROM outbox WHERE topic = 'test' AND aggregate_id = ?",
-                              value, -1);
+    int64_t n = db_scalar_i64(
+        store_db(shop->store),
+        "SELECT count(*) FROM outbox WHERE topic = 'test' AND aggregate_id = ?", value, -1);
     db_release(store_db(shop->store));
     return n;
 }
@@ -148,5 +149,44 @@ Test(store, readers_are_query_only)
     struct problem pb = {0};
     cr_assert_neq(db_exec(store_db(shop->store), "DELETE FROM outbox", &pb), SHOP_OK);
     problem_clear(&pb);
+    test_shop_close(shop);
+}
+
+/* Inserts a ~30 KB row: about eight WAL pages per commit. */
+static enum shop_err page_write(struct db *db, void *arg, struct problem *pb)
+{
+    (void)arg;
+    struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, created_at)"
+                                     " VALUES ('pages', 0, printf('%.30000c', 'x'), 0)");
+    return st && stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "insert");
+}
+
+Test(store, checkpoints_follow_wal_growth_not_every_commit)
+{
+    /* A reader holding a snapshot keeps the WAL from starting over, so its
+     * size stays past the checkpoint threshold: the checkpointer must
+     * still wait for new growth (each checkpoint costs two disk syncs). */
+    struct shop *shop = test_shop_open();
+    struct problem pb = {0};
+    cr_assert_eq(store_write(shop->store, page_write, NULL, &pb), SHOP_OK);
+    struct db *reader = store_db(shop->store);
+    db_read_begin(reader);
+    cr_assert_eq(db_scalar_i64(reader, "SELECT count(*) FROM outbox WHERE aggregate_id = ?", 0, -1),
+                 1);
+    struct store_stats before, after;
+    store_stats(shop->store, &before);
+    int64_t t0 = clock_now_ms();
+    for (int i = 0; i < 750; i++)
+        cr_assert_eq(store_write(shop->store, page_write, NULL, &pb), SHOP_OK);
+    int64_t ms = clock_now_ms() - t0;
+    store_stats(shop->store, &after);
+    db_read_end(reader);
+    uint64_t frames = after.frames_written - before.frames_written;
+    uint64_t checkpoints = after.checkpoints - before.checkpoints;
+    cr_assert_geq(frames, 6000);
+    /* One per 2,000 new frames, one per 200 ms tick, and some slack. */
+    uint64_t bound = frames / 2000 + (uint64_t)(ms / 200) + 3;
+    cr_assert_leq(checkpoints, bound, "%llu checkpoints for %llu frames in %lld ms",
+                  (unsigned long long)checkpoints, (unsigned long long)frames, (long long)ms);
     test_shop_close(shop);
 }
