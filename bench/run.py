@@ -78,12 +78,12 @@ def wrk_once(url, duration, script=None, args=(), connections=64):
 
 
 def wrk_median(url, runs, duration, script=None, args_for_run=lambda i: (), warmup=0):
-    if warmup:
-        wrk_once(url, warmup, script, args_for_run(-1))
+    warm = wrk_once(url, warmup, script, args_for_run(-1)) if warmup else {"total": 0}
     results = [wrk_once(url, duration, script, args_for_run(i)) for i in range(runs)]
     med = {k: statistics.median(r[k] for r in results) for k in ("rps", "ok_rps", "p50", "p99")}
     med["non2xx"] = sum(r["non2xx"] for r in results)
     med["runs"] = [round(r["ok_rps"]) for r in results]
+    med["requests"] = warm["total"] + sum(r["total"] for r in results)  # warm-up included
     return med
 
 
@@ -104,6 +104,18 @@ class Shopd:
             text = r.read().decode()
         m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
         return float(m.group(1)) if m else None
+
+    def lag(self):
+        """Outbox events not yet handled by the slowest consumer."""
+        with urllib.request.urlopen(self.url + "/metrics") as r:
+            text = r.read().decode()
+        return max((int(float(v)) for v in re.findall(
+            r"^shopd_outbox_consumer_lag{[^}]*} (\S+)$", text, re.M)), default=0)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -213,15 +225,28 @@ def main():
             rows.append(fmt_row("GET /v1/cart (20,000 shoppers)", m, "≥ 20,000"))
         if want("checkout"):
             w0, c0 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
+            cpu0 = srv.cpu_seconds()
             m = wrk_median(srv.url, runs, dur, "checkout.lua",
                            lambda i: [os.path.join(OUT, "buyers.csv"), str((i + 1) * per_run)],
                            warmup=2)
             w1, c1 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
+            # The order's consumers (order log, notifications) run beside the
+            # checkouts: report how far behind they were and how long they
+            # took to catch up, and the CPU it all cost per order.
+            behind, t_lag = srv.lag(), time.time()
+            while srv.lag() > 0 and time.time() - t_lag < 120:
+                time.sleep(0.1)
+            caught_up = time.time() - t_lag
+            orders, cpu = m["requests"], srv.cpu_seconds() - cpu0
             rows.append(fmt_row("POST /v1/orders, durable (distinct buyers, simulated gateway)", m,
                                 "≥ 5,000 orders/s, p99 < 50 ms"))
             notes.append(f"checkout: {m['non2xx']} non-2xx answers over all runs; group commit"
                          f" averaged {(w1 - w0) / max(1, c1 - c0):.1f} writes per commit"
-                         f" (largest batch {srv.metric('shopd_store_max_batch'):.0f})")
+                         f" (largest batch {srv.metric('shopd_store_max_batch'):.0f}); the order"
+                         f" consumers were {behind:,} events behind when the load stopped and"
+                         f" caught up {caught_up:.1f} s later"
+                         f"; server CPU {cpu * 1e6 / max(1, orders):.0f} us per order,"
+                         f" consumers and access log included")
     finally:
         srv.stop()
 
