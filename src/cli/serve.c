@@ -26,7 +26,10 @@ int cli_serve(int argc, char **argv)
         {"--host", OPT_STR, &host, "address to listen on (default 127.0.0.1; $SHOPD_HOST)"},
         {"--port", OPT_INT, &port, "port (default 8080; $SHOPD_PORT)"},
         {"--db", OPT_STR, &db, "database file (default data/shop.db; $SHOPD_DB)"},
-        {"--threads", OPT_INT, &threads, "HTTP worker threads (default 64)"},
+        {"--threads", OPT_INT, &threads,
+         "threads parsing requests and answering reads (default 8 per core; $SHOPD_THREADS)"},
+        {"--workers", OPT_INT, &workers,
+         "threads running requests that write (default 64; $SHOPD_WORKERS)"},
         {"--access-log", OPT_STR, &access_log, "access log: a path, - for stdout, or off"},
         {NULL, 0, NULL, NULL},
     };
@@ -60,8 +63,11 @@ int cli_serve(int argc, char **argv)
         shop_close(shop);
         return 1;
     }
-    struct http_opts ho = {.host = host, .port = (int)port, .threads = (int)threads,
-                           .workers = (int)workers, .access_log = access_log};
+    struct http_opts ho = {.host = host,
+                           .port = (int)port,
+                           .threads = (int)threads,
+                           .workers = (int)workers,
+                           .access_log = access_log};
     struct http_server *hs = http_start(shop, &ho, &pb);
     if (!hs) {
         fprintf(stderr, "shopd: %s\n", pb.detail);

@@ -43,6 +43,10 @@
  *    409 while the first runs, 422 when its body differs, else the stored
  *    answer with Idempotent-Replayed.
  *
+ * Files: this one has the request, the saga (place) and reconciliation;
+ * checkout_begin.c step 1, checkout_settle.c step 3, checkout_steps.h what
+ * they share.
+ *
  * Reconciliation (checkout_reconcile, run by housekeeping) picks card
  * payments that are unknown, or pending past their deadline, or pending
  * under a process instance that is not this one (it died), asks the
@@ -58,40 +62,17 @@
 
 #include "shop/address.h"
 #include "shop/cart.h"
-#include "shop/catalog.h"
-#include "shop/changes.h"
-#include "shop/flashsale.h"
+#include "shop/checkout_steps.h"
 #include "shop/order.h"
-#include "shop/outbox.h"
 #include "shop/payment.h"
 #include "shop/pricing.h"
-#include "shop/reservation.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
 #include "util/log.h"
-#include "util/token.h"
-#include "util/xalloc.h"
-
-#define TENDERS_MAX 3
 
 /* ---- the request ---------------------------------------------------------------- */
-
-struct tender_in {
-    bool store_credit;
-    int64_t method_id;
-    int64_t amount;
-    bool has_amount;
-};
-
-struct checkout_in {
-    int64_t address_id;
-    struct address addr; /* inline address, when no id */
-    enum ship_method method;
-    struct tender_in tenders[TENDERS_MAX];
-    int ntenders;
-};
 
 static enum shop_err read_request(json_t *body, struct arena *a, struct checkout_in *in,
                                   struct problem *pb)
@@ -177,713 +158,6 @@ static void request_hash(json_t *body, char out[65])
     sodium_bin2hex(out, 65, h, sizeof h);
 }
 
-/* ---- step 1: begin ------------------------------------------------------------- */
-
-struct line {
-    int64_t variant_id, product_id, quantity, price, weight, tax;
-    const char *sku, *title, *options; /* in the job's arena */
-    bool for_sale;
-};
-
-/* A flash-sale purchase instead of the cart. */
-struct flash_req {
-    int64_t sale_id, quantity;
-    const char *token;
-};
-
-struct begin_job {
-    struct shop *shop;
-    const struct principal *who;
-    const char *key, *hash;
-    struct checkout_in *in;
-    const struct flash_req *flash; /* NULL: the cart */
-    struct arena *a;
-    int64_t now;
-    /* out */
-    bool replay;
-    int replay_outcome;
-    int64_t replay_order; /* the order of a replayed success */
-    char *replay_body;    /* malloc'd: the problem of a replayed failure */
-    int64_t order_id, card_payment_id, card_amount;
-    char card_token[64], card_key[64], currency[4];
-    int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
-    int nproducts;
-};
-
-/* Looks the key up. Returns SHOP_OK with j->replay when there is a stored
- * answer, SHOP_OK when the key is new, or the conflict. */
-static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT request_hash, status, coalesce(outcome, 0),"
-                                     " coalesce(response_body, ''), coalesce(order_id, 0)"
-                                     " FROM idempotency_keys WHERE user_id = ? AND key = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the idempotency key");
-    stmt_bind_i64(st, 1, j->who->user_id);
-    stmt_bind_text(st, 2, j->key);
-    *seen = stmt_step(st) == STMT_ROW;
-    if (!*seen)
-        return SHOP_OK;
-    if (strcmp(stmt_text(st, 0), j->hash) != 0)
-        return problem_field(pb, SHOP_INVALID, "Idempotency-Key",
-                             "was already used with a different request");
-    if (!strcmp(stmt_text(st, 1), "in_progress"))
-        return problem_set(pb, SHOP_CONFLICT,
-                           "a request with this Idempotency-Key is still being processed");
-    j->replay = true;
-    j->replay_outcome = (int)stmt_i64(st, 2);
-    j->replay_body = xstrdup(stmt_text(st, 3));
-    j->replay_order = stmt_i64(st, 4);
-    return SHOP_OK;
-}
-
-static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, struct line *lines,
-                                int *n, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
-                                     " v.weight_grams, v.sku, p.title, v.options, p.status"
-                                     " FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
-                                     " JOIN products p ON p.id = v.product_id"
-                                     " WHERE l.cart_id = ? AND l.saved_for_later = 0 ORDER BY l.id"
-                                     " LIMIT ?");
-    if (!st)
-        return db_fail(db, pb, "reading the cart");
-    stmt_bind_i64(st, 1, cart);
-    stmt_bind_i64(st, 2, CART_LINES_MAX);
-    *n = 0;
-    while (stmt_step(st) == STMT_ROW) {
-        struct line *l = &lines[(*n)++];
-        l->variant_id = stmt_i64(st, 0);
-        l->product_id = stmt_i64(st, 1);
-        l->quantity = stmt_i64(st, 2);
-        l->price = stmt_i64(st, 3);
-        l->weight = stmt_i64(st, 4);
-        l->sku = arena_strdup(a, stmt_text(st, 5));
-        l->title = arena_strdup(a, stmt_text(st, 6));
-        l->options = arena_strdup(a, stmt_text(st, 7));
-        l->for_sale = !strcmp(stmt_text(st, 8), "published");
-    }
-    return SHOP_OK;
-}
-
-/* Works out how much each tender pays (store credit first). */
-static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t total,
-                                  struct payment_method *card, int64_t *credit_amount,
-                                  int64_t *card_amount, struct problem *pb)
-{
-    struct checkout_in *in = j->in;
-    int64_t fixed = 0;
-    int open = -1;
-    for (int i = 0; i < in->ntenders; i++) {
-        if (in->tenders[i].has_amount)
-            fixed += in->tenders[i].amount;
-        else
-            open = i;
-    }
-    if (fixed > total || (open < 0 && fixed != total)) {
-        problem_extra(pb, "total_cents", json_integer(total));
-        return problem_field(pb, SHOP_INVALID, "payments",
-                             "the tenders must add up to the total of %lld cents",
-                             (long long)total);
-    }
-    *credit_amount = *card_amount = 0;
-    for (int i = 0; i < in->ntenders; i++) {
-        struct tender_in *t = &in->tenders[i];
-        int64_t amount = t->has_amount ? t->amount : total - fixed;
-        char f[64];
-        if (t->store_credit) {
-            snprintf(f, sizeof f, "payments[%d].store_credit", i);
-            if (strcmp(j->currency, j->shop->cfg.currency) != 0)
-                return problem_field(pb, SHOP_INVALID, f, "store credit is in %s, the order in %s",
-                                     j->shop->cfg.currency, j->currency);
-            int64_t balance = store_credit_balance(db, j->who->user_id);
-            if (amount > balance) {
-                problem_extra(pb, "store_credit_balance_cents", json_integer(balance));
-                return problem_field(pb, SHOP_INVALID, f, "the store credit balance is %lld cents",
-                                     (long long)balance);
-            }
-            *credit_amount = amount;
-        } else {
-            snprintf(f, sizeof f, "payments[%d].payment_method_id", i);
-            if (!payment_method_read(db, j->who->user_id, t->method_id, card))
-                return problem_field(pb, SHOP_INVALID, f, "no payment method %lld",
-                                     (long long)t->method_id);
-            if (payment_method_expired(card, j->now))
-                return problem_field(pb, SHOP_INVALID, f, "the card expired %02d/%d",
-                                     card->exp_month, card->exp_year);
-            *card_amount = amount;
-        }
-    }
-    return SHOP_OK;
-}
-
-static enum shop_err insert_order(struct db *db, struct begin_job *j, const struct address *ad,
-                                  int64_t subtotal, int64_t shipping, int64_t tax, int64_t total,
-                                  struct problem *pb)
-{
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO orders (user_id, status, currency, subtotal_cents, shipping_cents,"
-            " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
-            " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
-            " created_at, updated_at, flash_sale_id) VALUES"
-            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return db_fail(db, pb, "creating the order");
-    stmt_bind_i64(st, 1, j->who->user_id);
-    stmt_bind_text(st, 2, j->currency);
-    stmt_bind_i64(st, 3, subtotal);
-    stmt_bind_i64(st, 4, shipping);
-    stmt_bind_i64(st, 5, tax);
-    stmt_bind_i64(st, 6, total);
-    stmt_bind_text(st, 7, pricing_method_name(j->in->method));
-    stmt_bind_text(st, 8, ad->name);
-    stmt_bind_text(st, 9, ad->line1);
-    stmt_bind_text(st, 10, ad->line2);
-    stmt_bind_text(st, 11, ad->city);
-    stmt_bind_text(st, 12, ad->region);
-    stmt_bind_text(st, 13, ad->postal_code);
-    stmt_bind_text(st, 14, ad->country);
-    stmt_bind_text(st, 15, ad->phone);
-    stmt_bind_text(st, 16, j->key);
-    stmt_bind_i64(st, 17, j->now);
-    stmt_bind_i64(st, 18, j->now);
-    if (j->flash)
-        stmt_bind_i64(st, 19, j->flash->sale_id);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "creating the order");
-    j->order_id = db_last_id(db);
-    st = db_prepare(db, "INSERT INTO order_history (order_id, status, at)"
-                        " VALUES (?, 'pending_payment', ?)");
-    if (!st)
-        return db_fail(db, pb, "creating the order");
-    stmt_bind_i64(st, 1, j->order_id);
-    stmt_bind_i64(st, 2, j->now);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "creating the order");
-}
-
-static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct line *lines, int n,
-                                  struct problem *pb)
-{
-    for (int i = 0; i < n; i++) {
-        struct stmt *st =
-            db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
-                           " sku, title, options, quantity, unit_price_cents,"
-                           " tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        if (!st)
-            return db_fail(db, pb, "creating the order lines");
-        stmt_bind_i64(st, 1, order_id);
-        stmt_bind_i64(st, 2, lines[i].product_id);
-        stmt_bind_i64(st, 3, lines[i].variant_id);
-        stmt_bind_text(st, 4, lines[i].sku);
-        stmt_bind_text(st, 5, lines[i].title);
-        stmt_bind_text(st, 6, lines[i].options);
-        stmt_bind_i64(st, 7, lines[i].quantity);
-        stmt_bind_i64(st, 8, lines[i].price);
-        stmt_bind_i64(st, 9, lines[i].tax);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "creating the order lines");
-    }
-    return SHOP_OK;
-}
-
-static enum shop_err insert_payment(struct db *db, struct begin_job *j, const char *tender,
-                                    const struct payment_method *card, int64_t amount,
-                                    const char *status, int64_t *id, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "INSERT INTO payments (order_id, tender, payment_method_id,"
-                                     " brand, last4, amount_cents, currency, status,"
-                                     " idempotency_key, owner_instance, deadline_at, created_at,"
-                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!st)
-        return db_fail(db, pb, "recording the payment");
-    /* Unique per attempt for ever: the order id never repeats, and the random
-     * part keeps it unique even against a restored backup. */
-    char key[64];
-    snprintf(key, sizeof key, "order-%lld-%s-%08x", (long long)j->order_id, tender,
-             (unsigned)token_rand64());
-    stmt_bind_i64(st, 1, j->order_id);
-    stmt_bind_text(st, 2, tender);
-    if (card) {
-        stmt_bind_i64(st, 3, card->id);
-        stmt_bind_text(st, 4, card->brand);
-        stmt_bind_text(st, 5, card->last4);
-    }
-    stmt_bind_i64(st, 6, amount);
-    stmt_bind_text(st, 7, j->currency);
-    stmt_bind_text(st, 8, status);
-    stmt_bind_text(st, 9, key);
-    stmt_bind_i64(st, 10, j->shop->instance_id);
-    stmt_bind_i64(st, 11, j->now + j->shop->cfg.payment_deadline_ms);
-    stmt_bind_i64(st, 12, j->now);
-    stmt_bind_i64(st, 13, j->now);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "recording the payment");
-    *id = db_last_id(db);
-    if (card) {
-        snprintf(j->card_key, sizeof j->card_key, "%s", key);
-        snprintf(j->card_token, sizeof j->card_token, "%s", card->token);
-    }
-    return SHOP_OK;
-}
-
-/* The line of a flash-sale purchase, at the sale's price. */
-static enum shop_err flash_line(struct db *db, struct arena *a, const struct flash_claim *c,
-                                struct line *l, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title"
-                                     " FROM variants v JOIN products p ON p.id = v.product_id"
-                                     " WHERE v.id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the variant");
-    stmt_bind_i64(st, 1, c->variant_id);
-    if (stmt_step(st) != STMT_ROW)
-        return problem_set(pb, SHOP_CONFLICT, "the sale's item is gone");
-    *l = (struct line){.variant_id = c->variant_id,
-                       .product_id = c->product_id,
-                       .quantity = c->quantity,
-                       .price = c->price_cents,
-                       .weight = stmt_i64(st, 2),
-                       .for_sale = true,
-                       .sku = arena_strdup(a, stmt_text(st, 0)),
-                       .options = arena_strdup(a, stmt_text(st, 1)),
-                       .title = arena_strdup(a, stmt_text(st, 3))};
-    return SHOP_OK;
-}
-
-static enum shop_err begin_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct begin_job *j = arg;
-    j->replay = false;
-    free(j->replay_body);
-    j->replay_body = NULL;
-    j->order_id = j->card_payment_id = j->card_amount = 0;
-    bool seen = false;
-    if (check_key(db, j, &seen, pb) != SHOP_OK || seen)
-        return pb->err;
-
-    /* The lines: the cart, or the flash sale's one line. */
-    struct line *lines = arena_alloc(j->a, sizeof *lines * CART_LINES_MAX);
-    int n = 0;
-    int64_t cart = 0;
-    struct flash_claim claim;
-    struct stmt *st;
-    if (j->flash) {
-        if (flashsale_check(db, j->shop->token_key, j->flash->sale_id, j->who->user_id,
-                            j->flash->token, j->flash->quantity, j->now, &claim, pb) != SHOP_OK ||
-            flash_line(db, j->a, &claim, &lines[0], pb) != SHOP_OK)
-            return pb->err;
-        n = 1;
-        snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
-    } else {
-        st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, '')"
-                            " FROM carts WHERE user_id = ?");
-        if (!st)
-            return db_fail(db, pb, "reading the cart");
-        stmt_bind_i64(st, 1, j->who->user_id);
-        if (stmt_step(st) != STMT_ROW)
-            return problem_set(pb, SHOP_INVALID, "your cart is empty");
-        cart = stmt_i64(st, 0);
-        if (*stmt_text(st, 1))
-            return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
-        snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
-        if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
-            return pb->err;
-        if (n == 0)
-            return problem_set(pb, SHOP_INVALID, "your cart is empty");
-    }
-
-    j->nproducts = 0;
-    for (int i = 0; i < n; i++) {
-        int k = 0;
-        while (k < j->nproducts && j->products[k] != lines[i].product_id)
-            k++;
-        if (k == j->nproducts)
-            j->products[j->nproducts++] = lines[i].product_id;
-    }
-
-    /* Where it goes. */
-    struct address ad = j->in->addr;
-    if (j->in->address_id &&
-        address_read(db, j->a, j->who->user_id, j->in->address_id, &ad, pb) != SHOP_OK) {
-        problem_clear(pb);
-        return problem_field(pb, SHOP_INVALID, "shipping_address_id", "no address %lld",
-                             (long long)j->in->address_id);
-    }
-
-    /* The price. */
-    int64_t subtotal = 0, weight = 0, line_totals[CART_LINES_MAX], taxes[CART_LINES_MAX];
-    for (int i = 0; i < n; i++) {
-        line_totals[i] = lines[i].price * lines[i].quantity;
-        subtotal += line_totals[i];
-        weight += lines[i].weight * lines[i].quantity;
-    }
-    int64_t shipping = pricing_shipping(j->shop->pricing, j->in->method, weight, subtotal);
-    int64_t tax =
-        pricing_apply_bp(subtotal, pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
-    pricing_allocate(tax, line_totals, n, taxes);
-    for (int i = 0; i < n; i++)
-        lines[i].tax = taxes[i];
-    int64_t total = subtotal + shipping + tax;
-
-    /* The tenders — before anything is written. */
-    struct payment_method card = {0};
-    int64_t credit_amount = 0, card_amount = 0;
-    if (plan_tenders(db, j, total, &card, &credit_amount, &card_amount, pb) != SHOP_OK)
-        return pb->err;
-
-    /* The order, its lines, its reservations. */
-    if (insert_order(db, j, &ad, subtotal, shipping, tax, total, pb) != SHOP_OK ||
-        insert_lines(db, j->order_id, lines, n, pb) != SHOP_OK)
-        return pb->err;
-    /* Lines no longer for sale are reported like short ones. */
-    json_t *gone = NULL;
-    for (int i = 0; i < n; i++)
-        if (!lines[i].for_sale) {
-            if (!gone)
-                gone = json_array();
-            json_array_append_new(gone, json_pack("{s:I, s:s, s:s, s:I, s:i, s:s}", "variant_id",
-                                                  (json_int_t)lines[i].variant_id, "sku",
-                                                  lines[i].sku, "title", lines[i].title,
-                                                  "requested", (json_int_t)lines[i].quantity,
-                                                  "available", 0, "reason", "not_for_sale"));
-        }
-    if (gone) {
-        problem_extra(pb, "lines", gone);
-        return problem_set(pb, SHOP_CONFLICT, "some items are no longer for sale; see lines");
-    }
-    int64_t expires = j->now + j->shop->cfg.reservation_ttl_ms;
-    if (j->flash) {
-        if (flashsale_take(db, &claim, j->who->user_id, j->order_id, expires, pb) != SHOP_OK)
-            return pb->err;
-    } else {
-        struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)n);
-        for (int i = 0; i < n; i++)
-            rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
-                                          .product_id = lines[i].product_id,
-                                          .quantity = lines[i].quantity,
-                                          .sku = lines[i].sku,
-                                          .title = lines[i].title};
-        if (reservation_reserve(db, j->order_id, rl, n, expires, j->who->user_id, pb) != SHOP_OK)
-            return pb->err;
-    }
-
-    /* The tenders: store credit is taken now, the card after commit. */
-    int64_t pid;
-    if (credit_amount > 0 &&
-        (insert_payment(db, j, "store_credit", NULL, credit_amount, "captured", &pid, pb) ||
-         store_credit_add(db, j->who->user_id, -credit_amount, j->currency, "order", j->order_id,
-                          pb)))
-        return pb->err;
-    if (card_amount > 0) {
-        if (insert_payment(db, j, "card", &card, card_amount, "pending", &j->card_payment_id, pb))
-            return pb->err;
-        j->card_amount = card_amount;
-    }
-
-    /* The key and the cart lock. */
-    st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
-                        " order_id, created_at) VALUES (?, ?, ?, 'in_progress', ?, ?)");
-    if (!st)
-        return db_fail(db, pb, "recording the idempotency key");
-    stmt_bind_i64(st, 1, j->who->user_id);
-    stmt_bind_text(st, 2, j->key);
-    stmt_bind_text(st, 3, j->hash);
-    stmt_bind_i64(st, 4, j->order_id);
-    stmt_bind_i64(st, 5, j->now);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "recording the idempotency key");
-    if (cart) {
-        st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
-        if (!st)
-            return db_fail(db, pb, "locking the cart");
-        stmt_bind_text(st, 1, j->key);
-        stmt_bind_i64(st, 2, cart);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "locking the cart");
-    }
-    return outbox_emit(db, "order.placed", j->order_id,
-                       json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)j->order_id,
-                                 "user_id", (json_int_t)j->who->user_id, "total_cents",
-                                 (json_int_t)total, "currency", j->currency),
-                       pb);
-}
-
-/* ---- step 3: complete or fail --------------------------------------------------- */
-
-struct settle_job {
-    int64_t order_id, payment_id;
-    char charge_id[48];
-    /* failing */
-    enum shop_err err;         /* the answer to store, for a kept key */
-    const char *detail, *code; /* its detail and decline code */
-    const char *cancel_reason; /* keep the order, cancelled, with this reason */
-    bool forget_key;           /* transient failure: the key may be used again */
-    char *order;               /* out: the rendered order, JSON text (malloc'd) */
-    size_t order_len;
-};
-
-/* Finishes the order's idempotency record with its answer. */
-static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, const char *body,
-                              struct problem *pb)
-{
-    /* By its primary key (user, key), which the order remembers. */
-    struct stmt *st =
-        db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
-                       " response_body = ?2 WHERE (user_id, key) ="
-                       " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
-    if (!st)
-        return db_fail(db, pb, "storing the answer");
-    stmt_bind_i64(st, 1, outcome);
-    stmt_bind_text(st, 2, body);
-    stmt_bind_i64(st, 3, order_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing the answer");
-}
-
-/* What an order bought, for its cart and its products' sales counts. */
-struct bought {
-    int64_t product_id, variant_id, quantity;
-};
-
-static int read_bought(struct db *db, int64_t order_id, struct bought *out)
-{
-    struct stmt *st = db_prepare(db, "SELECT product_id, variant_id, quantity FROM order_lines"
-                                     " WHERE order_id = ?");
-    int n = 0;
-    if (!st)
-        return -1;
-    stmt_bind_i64(st, 1, order_id);
-    while (n < CART_LINES_MAX && stmt_step(st) == STMT_ROW)
-        out[n++] = (struct bought){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
-    return n;
-}
-
-/* Unlocks the cart the order came from (if any), first removing the `n`
- * purchased lines. Statement by statement: `IN (SELECT …)` would cost a
- * temporary table each time. */
-static enum shop_err cart_settle(struct db *db, int64_t order_id, const struct bought *lines, int n,
-                                 struct problem *pb)
-{
-    int64_t cart = db_scalar_i64(db,
-                                 "SELECT c.id FROM carts c JOIN orders o"
-                                 " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
-                                 " WHERE o.id = ?",
-                                 order_id, 0);
-    if (!cart)
-        return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
-    struct stmt *st;
-    for (int i = 0; i < n; i++) {
-        st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"
-                            " AND saved_for_later = 0");
-        if (!st)
-            return db_fail(db, pb, "emptying the cart");
-        stmt_bind_i64(st, 1, cart);
-        stmt_bind_i64(st, 2, lines[i].variant_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "emptying the cart");
-    }
-    st = db_prepare(db, "UPDATE carts SET checkout_key = NULL, updated_at = ? WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "unlocking the cart");
-    stmt_bind_i64(st, 1, clock_now_ms());
-    stmt_bind_i64(st, 2, cart);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "unlocking the cart");
-}
-
-static enum shop_err count_sales(struct db *db, const struct bought *lines, int n,
-                                 struct problem *pb)
-{
-    for (int i = 0; i < n; i++) {
-        struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + ?"
-                                         " WHERE id = ?");
-        if (!st)
-            return db_fail(db, pb, "counting sales");
-        stmt_bind_i64(st, 1, lines[i].quantity);
-        stmt_bind_i64(st, 2, lines[i].product_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "counting sales");
-    }
-    return SHOP_OK;
-}
-
-static enum shop_err order_event(struct db *db, int64_t order_id, const char *topic,
-                                 struct problem *pb)
-{
-    struct stmt *st =
-        db_prepare(db, "SELECT user_id, total_cents, currency FROM orders WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the order");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "reading the order");
-    json_t *payload = json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id, "user_id",
-                                (json_int_t)stmt_i64(st, 0), "total_cents",
-                                (json_int_t)stmt_i64(st, 1), "currency", stmt_text(st, 2));
-    return outbox_emit(db, topic, order_id, payload, pb);
-}
-
-/* The order document as JSON text. Encoded where it is rendered: a tree
- * built on one thread and freed on another costs a malloc arena lock per
- * node (they contended in checkout's profile). */
-static char *order_text(struct db *db, int64_t order_id, size_t *len)
-{
-    json_t *o = order_render(db, order_id);
-    char *text = o ? jx_dump(o, len) : NULL;
-    json_decref(o);
-    return text;
-}
-
-static enum shop_err complete_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct settle_job *j = arg;
-    free(j->order);
-    j->order = NULL;
-    if (j->payment_id) {
-        struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'captured', gateway_ref = ?,"
-                                         " updated_at = ? WHERE id = ? AND status IN ('pending',"
-                                         " 'unknown')");
-        if (!st)
-            return db_fail(db, pb, "recording the payment");
-        stmt_bind_text(st, 1, j->charge_id);
-        stmt_bind_i64(st, 2, clock_now_ms());
-        stmt_bind_i64(st, 3, j->payment_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "recording the payment");
-        if (db_changes(db) != 1)
-            return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
-    }
-    struct bought lines[CART_LINES_MAX];
-    int n = read_bought(db, j->order_id, lines);
-    if (n < 0)
-        return db_fail(db, pb, "reading the order lines");
-    if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", pb) != SHOP_OK ||
-        reservation_consume(db, j->order_id, pb) != SHOP_OK ||
-        flashsale_order_paid(db, j->order_id, pb) != SHOP_OK ||
-        cart_settle(db, j->order_id, lines, n, pb) != SHOP_OK ||
-        count_sales(db, lines, n, pb) != SHOP_OK)
-        return pb->err;
-    /* The key's answer is the order itself, rendered when a replay asks.
-     * This answer is rendered here, where every page is already in the
-     * writer's cache (a reader's cache starts cold after each commit). */
-    j->order = order_text(db, j->order_id, &j->order_len);
-    enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
-    if (e != SHOP_OK)
-        return e;
-    return order_event(db, j->order_id, "order.confirmed", pb);
-}
-
-/* Gives back what begin took: reservations, store credit, the cart lock. */
-static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem *pb)
-{
-    if (reservation_release(db, order_id, pb) != SHOP_OK)
-        return pb->err;
-    struct stmt *st = db_prepare(db, "SELECT o.user_id, p.amount_cents, p.currency FROM payments p"
-                                     " JOIN orders o ON o.id = p.order_id WHERE p.order_id = ?"
-                                     " AND p.tender = 'store_credit' AND p.status = 'captured'");
-    if (!st)
-        return db_fail(db, pb, "returning store credit");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) == STMT_ROW) {
-        int64_t user = stmt_i64(st, 0), amount = stmt_i64(st, 1);
-        char currency[4];
-        snprintf(currency, sizeof currency, "%s", stmt_text(st, 2));
-        if (store_credit_add(db, user, amount, currency, "order_failed", order_id, pb) != SHOP_OK)
-            return pb->err;
-        st = db_prepare(db, "UPDATE payments SET status = 'voided' WHERE order_id = ? AND"
-                            " tender = 'store_credit'");
-        if (!st)
-            return db_fail(db, pb, "returning store credit");
-        stmt_bind_i64(st, 1, order_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "returning store credit");
-    }
-    return cart_settle(db, order_id, NULL, 0, pb);
-}
-
-static enum shop_err fail_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct settle_job *j = arg;
-    free(j->order);
-    j->order = NULL;
-    if (flashsale_order_failed(db, j->order_id, pb) != SHOP_OK ||
-        undo_begin(db, j->order_id, pb) != SHOP_OK)
-        return pb->err;
-    if (j->cancel_reason) {
-        /* The client may already hold this order: keep it, cancelled. */
-        struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'failed', failure_code = ?,"
-                                         " updated_at = ? WHERE order_id = ? AND tender = 'card'"
-                                         " AND status IN ('pending', 'unknown')");
-        if (!st)
-            return db_fail(db, pb, "recording the payment");
-        stmt_bind_text(st, 1, j->code);
-        stmt_bind_i64(st, 2, clock_now_ms());
-        stmt_bind_i64(st, 3, j->order_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "recording the payment");
-        if (order_transition(db, j->order_id, ORDER_CANCELLED, j->cancel_reason, pb) != SHOP_OK)
-            return pb->err;
-        st = db_prepare(db, "UPDATE orders SET cancel_reason = ? WHERE id = ?");
-        if (!st)
-            return db_fail(db, pb, "cancelling the order");
-        stmt_bind_text(st, 1, j->cancel_reason);
-        stmt_bind_i64(st, 2, j->order_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "cancelling the order");
-        enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
-        if (e != SHOP_OK)
-            return e;
-        return order_event(db, j->order_id, "order.cancelled", pb);
-    }
-    /* Nothing is left of the attempt but the key's answer (or not even that). */
-    struct stmt *st;
-    if (j->forget_key) {
-        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE (user_id, key) ="
-                            " (SELECT user_id, idempotency_key FROM orders WHERE id = ?)");
-        if (!st)
-            return db_fail(db, pb, "forgetting the idempotency key");
-        stmt_bind_i64(st, 1, j->order_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "forgetting the idempotency key");
-    } else {
-        json_t *ans = json_pack("{s:s, s:s?}", "detail", j->detail, "code", j->code);
-        char *body = jx_dump(ans, NULL);
-        json_decref(ans);
-        enum shop_err e = key_done(db, j->order_id, (int)j->err, body, pb);
-        free(body);
-        if (e != SHOP_OK)
-            return e;
-    }
-    st = db_prepare(db, "DELETE FROM orders WHERE id = ? AND status = 'pending_payment'");
-    if (!st)
-        return db_fail(db, pb, "removing the order");
-    stmt_bind_i64(st, 1, j->order_id);
-    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "the order was settled meanwhile");
-    return SHOP_OK;
-}
-
-struct unknown_job {
-    int64_t payment_id;
-};
-
-static enum shop_err unknown_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct unknown_job *j = arg;
-    struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'unknown', updated_at = ?"
-                                     " WHERE id = ? AND status = 'pending'");
-    if (!st)
-        return db_fail(db, pb, "recording the payment");
-    stmt_bind_i64(st, 1, clock_now_ms());
-    stmt_bind_i64(st, 2, j->payment_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording the payment");
-}
-
-/* After an order's stock moved, pages and search must show it. */
-static void products_changed(struct shop *shop, const int64_t *ids, int n)
-{
-    for (int i = 0; i < n; i++)
-        shop_product_stock_moved(shop, ids[i]);
-}
-
 /* ---- the saga ---------------------------------------------------------------------- */
 
 /* The order document as committed, read on this thread's connection. */
@@ -891,7 +165,7 @@ static char *render_order(struct shop *shop, int64_t order_id, size_t *len)
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    char *text = order_text(db, order_id, len);
+    char *text = checkout_order_text(db, order_id, len);
     db_read_end(db);
     return text;
 }
@@ -918,7 +192,7 @@ static enum shop_err settle_failure(struct shop *shop, struct settle_job *sj, en
                                      : "the payment gateway is unavailable; try again shortly";
     sj->forget_key = err != SHOP_PAYMENT;
     struct problem wpb = {0};
-    if (store_write(shop->store, fail_write, sj, &wpb) != SHOP_OK) {
+    if (store_write(shop->store, checkout_fail_write, sj, &wpb) != SHOP_OK) {
         /* Reconciliation will settle it; the answer stays "try again". */
         log_event(LOG_ERROR, "checkout.fail", "{s:I, s:s}", "order", (json_int_t)sj->order_id,
                   "detail", wpb.detail);
@@ -952,7 +226,7 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
                           .a = a,
                           .flash = flash,
                           .now = clock_now_ms()};
-    e = store_write(shop->store, begin_write, &j, pb);
+    e = store_write(shop->store, checkout_begin_write, &j, pb);
     arena_free(a);
     if (e != SHOP_OK)
         return e;
@@ -990,7 +264,7 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     switch (pay) {
     case PAY_OK:
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", r.id);
-        e = store_write(shop->store, complete_write, &sj, pb);
+        e = store_write(shop->store, checkout_complete_write, &sj, pb);
         if (e == SHOP_CONFLICT && j.card_payment_id) {
             /* Reconciliation cancelled the order first: give the money back. */
             struct gw_result vr;
@@ -1011,14 +285,14 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         /* Leave it to reconciliation; the client gets the pending order. */
         struct unknown_job uj = {.payment_id = j.card_payment_id};
         struct problem upb = {0};
-        store_write(shop->store, unknown_write, &uj, &upb);
+        store_write(shop->store, checkout_unknown_write, &uj, &upb);
         problem_clear(&upb);
         sj.order = render_order(shop, j.order_id, &sj.order_len);
         e = sj.order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         break;
     }
     }
-    products_changed(shop, j.products, j.nproducts);
+    checkout_products_changed(shop, j.products, j.nproducts);
     if (e == SHOP_OK) {
         out->order = sj.order;
         out->order_len = sj.order_len;
@@ -1061,11 +335,11 @@ static bool settle_order(struct shop *shop, const struct pending *p)
     enum shop_err e;
     if (pay == PAY_OK) {
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", p->payment_id ? r.id : "");
-        e = store_write(shop->store, complete_write, &sj, &pb);
+        e = store_write(shop->store, checkout_complete_write, &sj, &pb);
     } else if (pay == PAY_NOT_FOUND || pay == PAY_DECLINED) {
         sj.cancel_reason = "payment_not_captured";
         sj.code = pay == PAY_DECLINED && r.code[0] ? r.code : "not_captured";
-        e = store_write(shop->store, fail_write, &sj, &pb);
+        e = store_write(shop->store, checkout_fail_write, &sj, &pb);
     } else {
         return false; /* the gateway cannot say now; try again later */
     }
@@ -1078,7 +352,7 @@ static bool settle_order(struct shop *shop, const struct pending *p)
     struct db *db = store_db(shop->store);
     int n = order_products(db, p->order_id, ids, CART_LINES_MAX);
     db_release(db);
-    products_changed(shop, ids, n);
+    checkout_products_changed(shop, ids, n);
     log_event(LOG_INFO, "reconcile.settled", "{s:I, s:s}", "order", (json_int_t)p->order_id,
               "outcome", pay == PAY_OK ? "captured" : "cancelled");
     return e == SHOP_OK;

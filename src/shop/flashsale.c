@@ -36,6 +36,9 @@
  * another. The key is generated once per database (settings table) so every
  * process agrees.
  *
+ * Files: this one creates, reads and ends sales and runs the waiting room;
+ * flashsale_sell.c admits, expires tokens and sells through the checkout.
+ *
  * Sale status: scheduled → live (scheduler, at starts_at; writes
  * flash_sale.started, which notifies wishlisters) → ended (at ends_at or by
  * an admin: unsold units go back to stock, open admissions expire). Shown
@@ -50,6 +53,7 @@
 
 #include "shop/catalog.h"
 #include "shop/changes.h"
+#include "shop/flashsale_sale.h"
 #include "shop/inventory.h"
 #include "shop/outbox.h"
 #include "shop/shop.h"
@@ -58,13 +62,12 @@
 #include "util/jsonx.h"
 #include "util/log.h"
 
-#define ADMIT_PER_TICK_MAX 5000
 #define MAX_WAREHOUSES 64
 
 /* ---- tokens ------------------------------------------------------------------------ */
 
-static void token_for(const unsigned char key[32], int64_t sale, int64_t user, int64_t admitted_at,
-                      char out[FLASH_TOKEN_LEN + 1])
+void flashsale_token_for(const unsigned char key[32], int64_t sale, int64_t user,
+                         int64_t admitted_at, char out[FLASH_TOKEN_LEN + 1])
 {
     char msg[80];
     int n = snprintf(msg, sizeof msg, "%lld:%lld:%lld", (long long)sale, (long long)user,
@@ -115,31 +118,21 @@ enum shop_err flashsale_load_key(struct shop *shop, struct problem *pb)
 
 /* ---- reading a sale ------------------------------------------------------------------ */
 
-struct sale {
-    int64_t id, variant_id, product_id, quantity, sold, in_flight, held, price_cents;
-    int64_t starts_at, ends_at, per_customer_limit, admit_per_second, admitted_through;
-    int64_t last_admit_at, created_at, started_at, ended_at;
-    char status[12], currency[4];
-};
-
-#define SALE_COLS                                                                                 \
-    "id, variant_id, product_id, quantity, sold, in_flight, held, price_cents, starts_at,"       \
-    " ends_at, per_customer_limit, admit_per_second, admitted_through, last_admit_at,"           \
-    " created_at, coalesce(started_at, 0), coalesce(ended_at, 0), status, currency"
-
-static void row_to_sale(struct stmt *st, struct sale *s)
+void flashsale_row_to_sale(struct stmt *st, struct sale *s)
 {
+    /* clang-format off */
     int64_t *f[] = {&s->id, &s->variant_id, &s->product_id, &s->quantity, &s->sold,
                     &s->in_flight, &s->held, &s->price_cents, &s->starts_at, &s->ends_at,
                     &s->per_customer_limit, &s->admit_per_second, &s->admitted_through,
                     &s->last_admit_at, &s->created_at, &s->started_at, &s->ended_at};
+    /* clang-format on */
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         *f[i] = stmt_i64(st, (int)i);
     snprintf(s->status, sizeof s->status, "%s", stmt_text(st, 17));
     snprintf(s->currency, sizeof s->currency, "%s", stmt_text(st, 18));
 }
 
-static bool read_sale(struct db *db, int64_t id, struct sale *s)
+bool flashsale_read_sale(struct db *db, int64_t id, struct sale *s)
 {
     struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE id = ?");
     if (!st)
@@ -147,16 +140,16 @@ static bool read_sale(struct db *db, int64_t id, struct sale *s)
     stmt_bind_i64(st, 1, id);
     if (stmt_step(st) != STMT_ROW)
         return false;
-    row_to_sale(st, s);
+    flashsale_row_to_sale(st, s);
     return true;
 }
 
-static int64_t remaining(const struct sale *s)
+int64_t flashsale_remaining(const struct sale *s)
 {
     return s->quantity - s->sold - s->in_flight - s->held;
 }
 
-static const char *shown_status(const struct sale *s, int64_t now)
+const char *flashsale_shown_status(const struct sale *s, int64_t now)
 {
     if (!strcmp(s->status, "ended") || now >= s->ends_at)
         return "ended";
@@ -169,28 +162,30 @@ static json_t *sale_json(const struct sale *s, int64_t queue_length)
 {
     char a[RFC3339_LEN], b[RFC3339_LEN], c[RFC3339_LEN];
     json_t *o = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:s}",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I, "
+        "s:s}",
         "id", (json_int_t)s->id, "variant_id", (json_int_t)s->variant_id, "product_id",
-        (json_int_t)s->product_id, "quantity", (json_int_t)s->quantity, "sold",
-        (json_int_t)s->sold, "in_flight", (json_int_t)s->in_flight, "held", (json_int_t)s->held,
-        "remaining", (json_int_t)remaining(s), "price_cents", (json_int_t)s->price_cents,
-        "currency", s->currency, "starts_at", clock_fmt(s->starts_at, a), "ends_at",
-        clock_fmt(s->ends_at, b), "per_customer_limit", (json_int_t)s->per_customer_limit,
-        "admit_per_second", (json_int_t)s->admit_per_second, "status",
-        shown_status(s, clock_now_ms()), "queue_length", (json_int_t)queue_length,
-        "admitted_through", (json_int_t)s->admitted_through, "created_at",
-        clock_fmt(s->created_at, c));
-    json_object_set_new(o, "started_at", s->started_at ? json_string(clock_fmt(s->started_at, a))
-                                                       : json_null());
-    json_object_set_new(o, "ended_at", s->ended_at ? json_string(clock_fmt(s->ended_at, b))
-                                                   : json_null());
+        (json_int_t)s->product_id, "quantity", (json_int_t)s->quantity, "sold", (json_int_t)s->sold,
+        "in_flight", (json_int_t)s->in_flight, "held", (json_int_t)s->held, "remaining",
+        (json_int_t)flashsale_remaining(s), "price_cents", (json_int_t)s->price_cents, "currency",
+        s->currency, "starts_at", clock_fmt(s->starts_at, a), "ends_at", clock_fmt(s->ends_at, b),
+        "per_customer_limit", (json_int_t)s->per_customer_limit, "admit_per_second",
+        (json_int_t)s->admit_per_second, "status", flashsale_shown_status(s, clock_now_ms()),
+        "queue_length", (json_int_t)queue_length, "admitted_through",
+        (json_int_t)s->admitted_through, "created_at", clock_fmt(s->created_at, c));
+    json_object_set_new(o, "started_at",
+                        s->started_at ? json_string(clock_fmt(s->started_at, a)) : json_null());
+    json_object_set_new(o, "ended_at",
+                        s->ended_at ? json_string(clock_fmt(s->ended_at, b)) : json_null());
     return o;
 }
 
 static int64_t queue_length(struct db *db, int64_t sale)
 {
-    return db_scalar_i64(db, "SELECT coalesce(max(position), 0) FROM flash_sale_queue"
-                             " WHERE sale_id = ?", sale, 0);
+    return db_scalar_i64(db,
+                         "SELECT coalesce(max(position), 0) FROM flash_sale_queue"
+                         " WHERE sale_id = ?",
+                         sale, 0);
 }
 
 enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct problem *pb)
@@ -198,7 +193,7 @@ enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct 
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     struct sale s;
-    bool found = read_sale(db, id, &s);
+    bool found = flashsale_read_sale(db, id, &s);
     int64_t len = found ? queue_length(db, id) : 0;
     db_read_end(db);
     if (!found)
@@ -211,13 +206,14 @@ enum shop_err flashsale_list(struct shop *shop, json_t **out, struct problem *pb
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales ORDER BY id DESC LIMIT 100");
+    struct stmt *st =
+        db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales ORDER BY id DESC LIMIT 100");
     json_t *data = json_array();
     struct sale rows[100];
     int n = 0;
     if (st)
         while (n < 100 && stmt_step(st) == STMT_ROW)
-            row_to_sale(st, &rows[n++]);
+            flashsale_row_to_sale(st, &rows[n++]);
     for (int i = 0; i < n; i++)
         json_array_append_new(data, sale_json(&rows[i], queue_length(db, rows[i].id)));
     db_read_end(db);
@@ -349,9 +345,10 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     int64_t need = j->quantity;
     for (int i = 0; i < n && need > 0; i++) {
         int64_t take = rows[i].avail < need ? rows[i].avail : need;
-        st = db_prepare(db, "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2"
-                            " WHERE variant_id = ?3 AND warehouse_id = ?4 AND on_hand - reserved >= ?1"
-                            " RETURNING on_hand, reserved");
+        st = db_prepare(db,
+                        "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2"
+                        " WHERE variant_id = ?3 AND warehouse_id = ?4 AND on_hand - reserved >= ?1"
+                        " RETURNING on_hand, reserved");
         if (!st)
             return db_fail(db, pb, "setting units aside");
         stmt_bind_i64(st, 1, take);
@@ -362,8 +359,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             return problem_set(pb, SHOP_CONFLICT, "stock changed meanwhile");
         struct stock_row after = {j->variant_id, rows[i].wh, stmt_i64(st, 0), stmt_i64(st, 1)};
         struct stock_row was = {j->variant_id, rows[i].wh, after.on_hand, after.reserved - take};
-        if (inventory_audit(db, j->variant_id, rows[i].wh, "reserve", &was, &after,
-                            j->who->user_id, ref, pb) != SHOP_OK)
+        if (inventory_audit(db, j->variant_id, rows[i].wh, "reserve", &was, &after, j->who->user_id,
+                            ref, pb) != SHOP_OK)
             return pb->err;
         st = db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
                             " VALUES (?, ?, ?)");
@@ -392,7 +389,8 @@ static bool time_field(json_t *body, const char *key, int64_t *out, struct probl
     if (!jx_str(body, key, NULL, JX_REQUIRED, 20, 40, &s, pb))
         return false;
     if (!clock_parse(s, out)) {
-        problem_field(pb, SHOP_INVALID, key, "must be an RFC 3339 time such as 2026-11-21T09:00:00Z");
+        problem_field(pb, SHOP_INVALID, key,
+                      "must be an RFC 3339 time such as 2026-11-21T09:00:00Z");
         return false;
     }
     return true;
@@ -423,10 +421,10 @@ enum shop_err flashsale_create(struct shop *shop, const struct principal *who, j
 
 /* Ends a sale inside a write: unsold units back to stock, open admissions
  * expire. Conditional on it not having ended already. */
-static enum shop_err end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb)
+enum shop_err flashsale_end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb)
 {
     struct sale s;
-    if (!read_sale(db, id, &s))
+    if (!flashsale_read_sale(db, id, &s))
         return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
     if (!strcmp(s.status, "ended"))
         return problem_set(pb, SHOP_CONFLICT, "the sale has already ended");
@@ -461,7 +459,7 @@ static enum shop_err end_write(struct db *db, void *arg, struct problem *pb)
 {
     struct end_job *j = arg;
     j->product_id = db_scalar_i64(db, "SELECT product_id FROM flash_sales WHERE id = ?", j->id, 0);
-    return end_sale(db, j->id, j->now, pb);
+    return flashsale_end_sale(db, j->id, j->now, pb);
 }
 
 enum shop_err flashsale_end(struct shop *shop, int64_t id, json_t **out, struct problem *pb)
@@ -477,10 +475,11 @@ enum shop_err flashsale_end(struct shop *shop, int64_t id, json_t **out, struct 
 
 static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int64_t user_id)
 {
-    struct stmt *st = db_prepare(db, "SELECT q.position, q.status, q.held, coalesce(q.admitted_at, 0),"
-                                     " coalesce(q.token_expires_at, 0), q.order_id,"
-                                     " s.admitted_through FROM flash_sale_queue q JOIN flash_sales s"
-                                     " ON s.id = q.sale_id WHERE q.sale_id = ? AND q.user_id = ?");
+    struct stmt *st =
+        db_prepare(db, "SELECT q.position, q.status, q.held, coalesce(q.admitted_at, 0),"
+                       " coalesce(q.token_expires_at, 0), q.order_id,"
+                       " s.admitted_through FROM flash_sale_queue q JOIN flash_sales s"
+                       " ON s.id = q.sale_id WHERE q.sale_id = ? AND q.user_id = ?");
     if (!st)
         return NULL;
     stmt_bind_i64(st, 1, sale_id);
@@ -494,15 +493,16 @@ static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int
     bool admitted = !strcmp(status, "admitted") && expires > clock_now_ms();
     if (!strcmp(status, "admitted") && !admitted)
         status = "expired";
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I}", "sale_id", (json_int_t)sale_id, "position",
-                          (json_int_t)position, "ahead",
-                          (json_int_t)(waiting && position > through + 1 ? position - through - 1 : 0),
-                          "status", status, "held", (json_int_t)stmt_i64(st, 2));
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:s, s:I}", "sale_id", (json_int_t)sale_id, "position",
+                  (json_int_t)position, "ahead",
+                  (json_int_t)(waiting && position > through + 1 ? position - through - 1 : 0),
+                  "status", status, "held", (json_int_t)stmt_i64(st, 2));
     if (!stmt_is_null(st, 5))
         json_object_set_new(o, "order_id", json_integer(stmt_i64(st, 5)));
     if (admitted || !strcmp(status, "purchasing")) {
         char token[FLASH_TOKEN_LEN + 1], ts[RFC3339_LEN];
-        token_for(shop->token_key, sale_id, user_id, admitted_at, token);
+        flashsale_token_for(shop->token_key, sale_id, user_id, admitted_at, token);
         json_object_set_new(o, "token", json_string(token));
         json_object_set_new(o, "token_expires_at", json_string(clock_fmt(expires, ts)));
     }
@@ -518,9 +518,10 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
 {
     struct join_job *j = arg;
     struct sale s;
-    if (!read_sale(db, j->sale_id, &s))
+    if (!flashsale_read_sale(db, j->sale_id, &s))
         return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)j->sale_id);
-    struct stmt *st = db_prepare(db, "SELECT 1 FROM flash_sale_queue WHERE sale_id = ? AND user_id = ?");
+    struct stmt *st =
+        db_prepare(db, "SELECT 1 FROM flash_sale_queue WHERE sale_id = ? AND user_id = ?");
     if (!st)
         return db_fail(db, pb, "joining the queue");
     stmt_bind_i64(st, 1, j->sale_id);
@@ -528,14 +529,15 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
     j->created = false;
     if (stmt_step(st) == STMT_ROW)
         return SHOP_OK; /* already in the room */
-    const char *shown = shown_status(&s, j->now);
+    const char *shown = flashsale_shown_status(&s, j->now);
     if (!strcmp(shown, "ended"))
         return problem_set(pb, SHOP_CONFLICT, "the sale has ended");
     if (!strcmp(shown, "sold_out"))
         return problem_set(pb, SHOP_CONFLICT, "the sale is sold out");
-    st = db_prepare(db, "INSERT INTO flash_sale_queue (sale_id, user_id, position, status, joined_at)"
-                        " SELECT ?1, ?2, coalesce(max(position), 0) + 1, 'waiting', ?3"
-                        " FROM flash_sale_queue WHERE sale_id = ?1");
+    st = db_prepare(db,
+                    "INSERT INTO flash_sale_queue (sale_id, user_id, position, status, joined_at)"
+                    " SELECT ?1, ?2, coalesce(max(position), 0) + 1, 'waiting', ?3"
+                    " FROM flash_sale_queue WHERE sale_id = ?1");
     if (!st)
         return db_fail(db, pb, "joining the queue");
     stmt_bind_i64(st, 1, j->sale_id);
@@ -557,8 +559,8 @@ enum shop_err flashsale_join(struct shop *shop, int64_t user_id, int64_t sale_id
     return flashsale_queue_me(shop, user_id, sale_id, out, pb);
 }
 
-enum shop_err flashsale_queue_me(struct shop *shop, int64_t user_id, int64_t sale_id,
-                                 json_t **out, struct problem *pb)
+enum shop_err flashsale_queue_me(struct shop *shop, int64_t user_id, int64_t sale_id, json_t **out,
+                                 struct problem *pb)
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
@@ -568,418 +570,10 @@ enum shop_err flashsale_queue_me(struct shop *shop, int64_t user_id, int64_t sal
     if (!sale)
         return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
     if (!o)
-        return problem_set(pb, SHOP_NOT_FOUND, "you are not in this sale's waiting room; join it"
-                                               " with POST /v1/flash-sales/%lld/queue",
+        return problem_set(pb, SHOP_NOT_FOUND,
+                           "you are not in this sale's waiting room; join it"
+                           " with POST /v1/flash-sales/%lld/queue",
                            (long long)sale_id);
     *out = o;
     return SHOP_OK;
-}
-
-/* ---- the scheduler ---------------------------------------------------------------------- */
-
-struct tick_job {
-    int64_t now, token_ttl;
-    int64_t changed[64]; /* products whose availability changed */
-    int nchanged;
-};
-
-static void note_product(struct tick_job *j, int64_t product_id)
-{
-    for (int i = 0; i < j->nchanged; i++)
-        if (j->changed[i] == product_id)
-            return;
-    if (j->nchanged < 64)
-        j->changed[j->nchanged++] = product_id;
-}
-
-/* Admits up to the sale's rate since its last admission, in position order. */
-static enum shop_err admit(struct db *db, struct tick_job *j, struct sale *s, struct problem *pb)
-{
-    /* A token bucket of one second: idle time does not bank admissions. */
-    int64_t base = s->last_admit_at ? s->last_admit_at : s->started_at;
-    if (base < j->now - 1000)
-        base = j->now - 1000;
-    int64_t budget = s->admit_per_second * (j->now - base) / 1000;
-    if (budget > ADMIT_PER_TICK_MAX)
-        budget = ADMIT_PER_TICK_MAX;
-    if (budget < 1)
-        return SHOP_OK;
-    struct stmt *st = db_prepare(db, "SELECT user_id, position FROM flash_sale_queue WHERE sale_id = ?"
-                                     " AND status = 'waiting' ORDER BY position LIMIT ?");
-    if (!st)
-        return db_fail(db, pb, "admitting");
-    stmt_bind_i64(st, 1, s->id);
-    stmt_bind_i64(st, 2, budget);
-    int64_t *users = malloc(sizeof *users * (size_t)budget * 2);
-    if (!users)
-        return problem_set(pb, SHOP_INTERNAL, "out of memory");
-    int n = 0;
-    while (stmt_step(st) == STMT_ROW) {
-        users[2 * n] = stmt_i64(st, 0);
-        users[2 * n + 1] = stmt_i64(st, 1);
-        n++;
-    }
-    int64_t free_units = remaining(s), held = 0, through = s->admitted_through;
-    enum shop_err e = SHOP_OK;
-    for (int i = 0; i < n && e == SHOP_OK; i++) {
-        int64_t h = free_units < s->per_customer_limit ? free_units : s->per_customer_limit;
-        st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'admitted', admitted_at = ?,"
-                            " token_expires_at = ?, held = ? WHERE sale_id = ? AND user_id = ?"
-                            " AND status = 'waiting'");
-        if (!st) {
-            e = db_fail(db, pb, "admitting");
-            break;
-        }
-        stmt_bind_i64(st, 1, j->now);
-        stmt_bind_i64(st, 2, j->now + j->token_ttl);
-        stmt_bind_i64(st, 3, h);
-        stmt_bind_i64(st, 4, s->id);
-        stmt_bind_i64(st, 5, users[2 * i]);
-        if (stmt_step(st) != STMT_DONE)
-            e = db_fail(db, pb, "admitting");
-        free_units -= h;
-        held += h;
-        through = users[2 * i + 1];
-    }
-    free(users);
-    if (e != SHOP_OK)
-        return e;
-    /* Advance the bucket by what was spent (to now when the room is empty). */
-    st = db_prepare(db, "UPDATE flash_sales SET held = held + ?1, admitted_through = max(admitted_through, ?2),"
-                        " last_admit_at = ?3 WHERE id = ?4 AND quantity - sold - in_flight - held >= ?1");
-    if (!st)
-        return db_fail(db, pb, "admitting");
-    stmt_bind_i64(st, 1, held);
-    stmt_bind_i64(st, 2, through);
-    stmt_bind_i64(st, 3, n < budget ? j->now : base + n * 1000 / s->admit_per_second);
-    stmt_bind_i64(st, 4, s->id);
-    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "the sale changed while admitting");
-    return SHOP_OK;
-}
-
-/* Expired admissions give their units back. */
-static enum shop_err expire_tokens(struct db *db, struct tick_job *j, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT sale_id, sum(held), count(*) FROM flash_sale_queue"
-                                     " WHERE status = 'admitted' AND token_expires_at <= ?"
-                                     " GROUP BY sale_id");
-    if (!st)
-        return db_fail(db, pb, "expiring tokens");
-    stmt_bind_i64(st, 1, j->now);
-    struct {
-        int64_t sale, held;
-    } back[64];
-    int n = 0;
-    while (n < 64 && stmt_step(st) == STMT_ROW) {
-        back[n].sale = stmt_i64(st, 0);
-        back[n].held = stmt_i64(st, 1);
-        n++;
-    }
-    for (int i = 0; i < n; i++) {
-        st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'expired', held = 0"
-                            " WHERE sale_id = ? AND status = 'admitted' AND token_expires_at <= ?");
-        if (!st)
-            return db_fail(db, pb, "expiring tokens");
-        stmt_bind_i64(st, 1, back[i].sale);
-        stmt_bind_i64(st, 2, j->now);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "expiring tokens");
-        st = db_prepare(db, "UPDATE flash_sales SET held = held - ? WHERE id = ? AND held >= ?");
-        if (!st)
-            return db_fail(db, pb, "expiring tokens");
-        stmt_bind_i64(st, 1, back[i].held);
-        stmt_bind_i64(st, 2, back[i].sale);
-        stmt_bind_i64(st, 3, back[i].held);
-        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-            return problem_set(pb, SHOP_INTERNAL, "held units out of balance for sale %lld",
-                               (long long)back[i].sale);
-    }
-    return SHOP_OK;
-}
-
-static enum shop_err tick_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct tick_job *j = arg;
-    j->nchanged = 0;
-    /* Start what is due. */
-    struct stmt *st = db_prepare(db, "UPDATE flash_sales SET status = 'live', started_at = ?1,"
-                                     " last_admit_at = ?1 WHERE status = 'scheduled'"
-                                     " AND starts_at <= ?1 AND ends_at > ?1"
-                                     " RETURNING id, product_id, variant_id");
-    if (!st)
-        return db_fail(db, pb, "starting sales");
-    stmt_bind_i64(st, 1, j->now);
-    struct {
-        int64_t id, product, variant;
-    } started[64];
-    int ns = 0;
-    while (ns < 64 && stmt_step(st) == STMT_ROW) {
-        started[ns].id = stmt_i64(st, 0);
-        started[ns].product = stmt_i64(st, 1);
-        started[ns].variant = stmt_i64(st, 2);
-        ns++;
-    }
-    db_release(db);
-    for (int i = 0; i < ns; i++) {
-        enum shop_err e = outbox_emit(db, "flash_sale.started", started[i].id,
-                                      json_pack("{s:I, s:I, s:I}", "sale_id",
-                                                (json_int_t)started[i].id, "product_id",
-                                                (json_int_t)started[i].product, "variant_id",
-                                                (json_int_t)started[i].variant),
-                                      pb);
-        if (e != SHOP_OK)
-            return e;
-    }
-    /* End what is over. */
-    int64_t ending[64];
-    int ne = 0;
-    st = db_prepare(db, "SELECT id, product_id FROM flash_sales WHERE status <> 'ended'"
-                        " AND ends_at <= ? LIMIT 64");
-    if (!st)
-        return db_fail(db, pb, "ending sales");
-    stmt_bind_i64(st, 1, j->now);
-    while (ne < 64 && stmt_step(st) == STMT_ROW) {
-        ending[ne++] = stmt_i64(st, 0);
-        note_product(j, stmt_i64(st, 1));
-    }
-    for (int i = 0; i < ne; i++)
-        if (end_sale(db, ending[i], j->now, pb) != SHOP_OK)
-            return pb->err;
-    if (expire_tokens(db, j, pb) != SHOP_OK)
-        return pb->err;
-    /* Admit. */
-    struct sale live[64];
-    int nl = 0;
-    st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE status = 'live'"
-                        " AND ends_at > ? LIMIT 64");
-    if (!st)
-        return db_fail(db, pb, "admitting");
-    stmt_bind_i64(st, 1, j->now);
-    while (nl < 64 && stmt_step(st) == STMT_ROW)
-        row_to_sale(st, &live[nl++]);
-    for (int i = 0; i < nl; i++)
-        if (admit(db, j, &live[i], pb) != SHOP_OK)
-            return pb->err;
-    return SHOP_OK;
-}
-
-enum shop_err flashsale_tick(struct shop *shop, struct problem *pb)
-{
-    struct tick_job j = {.now = clock_now_ms(), .token_ttl = shop->cfg.flash_token_ttl_ms};
-    /* Nothing to do most of the time: check cheaply before writing. */
-    struct db *db = store_db(shop->store);
-    int64_t active = db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE status <> 'ended'"
-                                       " AND ? >= 0", 0, 0);
-    db_release(db);
-    if (!active)
-        return SHOP_OK;
-    if (store_write(shop->store, tick_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    for (int i = 0; i < j.nchanged; i++)
-        shop_product_changed(shop, j.changed[i]);
-    return SHOP_OK;
-}
-
-/* ---- checkout integration ---------------------------------------------------------------- */
-
-enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_t sale_id,
-                              int64_t user_id, const char *token, int64_t quantity, int64_t now,
-                              struct flash_claim *out, struct problem *pb)
-{
-    struct sale s;
-    if (!read_sale(db, sale_id, &s))
-        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
-    /* The token first: without a valid one the answer is 403 whatever the
-     * sale is doing. */
-    struct stmt *st = db_prepare(db, "SELECT status, coalesce(admitted_at, 0),"
-                                     " coalesce(token_expires_at, 0), held FROM flash_sale_queue"
-                                     " WHERE sale_id = ? AND user_id = ?");
-    if (!st)
-        return db_fail(db, pb, "checking the token");
-    stmt_bind_i64(st, 1, sale_id);
-    stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW || !token)
-        return problem_set(pb, SHOP_FORBIDDEN, "a valid purchase token from the waiting room is"
-                                               " required");
-    char status[16];
-    snprintf(status, sizeof status, "%s", stmt_text(st, 0));
-    int64_t admitted_at = stmt_i64(st, 1), expires = stmt_i64(st, 2);
-    char want[FLASH_TOKEN_LEN + 1];
-    token_for(key, sale_id, user_id, admitted_at, want);
-    if (!admitted_at || strlen(token) != FLASH_TOKEN_LEN ||
-        sodium_memcmp(want, token, FLASH_TOKEN_LEN) != 0)
-        return problem_set(pb, SHOP_FORBIDDEN, "the purchase token is not valid for you");
-    if (!strcmp(status, "purchased"))
-        return problem_set(pb, SHOP_FORBIDDEN, "the token has been used: %lld per customer",
-                           (long long)s.per_customer_limit);
-    if (!strcmp(status, "purchasing"))
-        return problem_set(pb, SHOP_CONFLICT, "a purchase with this token is in progress");
-    if (strcmp(s.status, "live") != 0 || now >= s.ends_at || now < s.starts_at)
-        return problem_set(pb, SHOP_CONFLICT, "the sale is %s", shown_status(&s, now));
-    if (strcmp(status, "admitted") != 0 || expires <= now)
-        return problem_set(pb, SHOP_FORBIDDEN, "the purchase token has expired");
-    if (quantity > s.per_customer_limit)
-        return problem_field(pb, SHOP_INVALID, "quantity", "at most %lld per customer",
-                             (long long)s.per_customer_limit);
-    int64_t held = stmt_i64(st, 3);
-    int64_t extra = quantity > held ? quantity - held : 0;
-    if (extra > remaining(&s)) {
-        problem_extra(pb, "remaining", json_integer(remaining(&s)));
-        return problem_set(pb, SHOP_CONFLICT, "sold out");
-    }
-    *out = (struct flash_claim){.sale_id = sale_id, .variant_id = s.variant_id,
-                                .product_id = s.product_id, .price_cents = s.price_cents,
-                                .quantity = quantity, .entry_held = held};
-    snprintf(out->currency, sizeof out->currency, "%s", s.currency);
-    return SHOP_OK;
-}
-
-enum shop_err flashsale_take(struct db *db, const struct flash_claim *c, int64_t user_id,
-                             int64_t order_id, int64_t expires_at, struct problem *pb)
-{
-    /* The hold is given up whole; units beyond it come from what is left. */
-    struct stmt *st = db_prepare(db, "UPDATE flash_sales SET held = held - ?1, in_flight = in_flight + ?2"
-                                     " WHERE id = ?3 AND held >= ?1 AND quantity - sold - in_flight -"
-                                     " (held - ?1) >= ?2");
-    if (!st)
-        return db_fail(db, pb, "claiming units");
-    stmt_bind_i64(st, 1, c->entry_held);
-    stmt_bind_i64(st, 2, c->quantity);
-    stmt_bind_i64(st, 3, c->sale_id);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "claiming units");
-    if (db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "sold out");
-    st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchasing', held = 0, order_id = ?"
-                        " WHERE sale_id = ? AND user_id = ? AND status = 'admitted'");
-    if (!st)
-        return db_fail(db, pb, "claiming units");
-    stmt_bind_i64(st, 1, order_id);
-    stmt_bind_i64(st, 2, c->sale_id);
-    stmt_bind_i64(st, 3, user_id);
-    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "the token was used meanwhile");
-    /* Move the units from the sale's pool to the order's reservations. */
-    int64_t need = c->quantity;
-    while (need > 0) {
-        /* The fullest warehouse, found here: ORDER BY … LIMIT 1 would sort
-         * in a temporary table. */
-        st = db_prepare(db, "SELECT warehouse_id, left_qty FROM flash_sale_stock WHERE sale_id = ?"
-                            " AND left_qty > 0");
-        if (!st)
-            return db_fail(db, pb, "claiming units");
-        stmt_bind_i64(st, 1, c->sale_id);
-        int64_t wh = 0, left = 0;
-        while (stmt_step(st) == STMT_ROW)
-            if (stmt_i64(st, 1) > left) {
-                wh = stmt_i64(st, 0);
-                left = stmt_i64(st, 1);
-            }
-        if (left == 0)
-            return problem_set(pb, SHOP_INTERNAL, "the sale's pool is short");
-        int64_t take = left < need ? left : need;
-        st = db_prepare(db, "UPDATE flash_sale_stock SET left_qty = left_qty - ?1 WHERE sale_id = ?2"
-                            " AND warehouse_id = ?3 AND left_qty >= ?1");
-        if (!st)
-            return db_fail(db, pb, "claiming units");
-        stmt_bind_i64(st, 1, take);
-        stmt_bind_i64(st, 2, c->sale_id);
-        stmt_bind_i64(st, 3, wh);
-        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-            return problem_set(pb, SHOP_INTERNAL, "the sale's pool changed");
-        st = db_prepare(db, "INSERT INTO reservations (order_id, sale_id, variant_id, warehouse_id,"
-                            " quantity, status, expires_at, created_at, updated_at)"
-                            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)");
-        if (!st)
-            return db_fail(db, pb, "claiming units");
-        int64_t now = clock_now_ms();
-        stmt_bind_i64(st, 1, order_id);
-        stmt_bind_i64(st, 2, c->sale_id);
-        stmt_bind_i64(st, 3, c->variant_id);
-        stmt_bind_i64(st, 4, wh);
-        stmt_bind_i64(st, 5, take);
-        stmt_bind_i64(st, 6, expires_at);
-        stmt_bind_i64(st, 7, now);
-        stmt_bind_i64(st, 8, now);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "claiming units");
-        need -= take;
-    }
-    return SHOP_OK;
-}
-
-static enum shop_err settle(struct db *db, int64_t order_id, bool paid, struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT o.flash_sale_id, o.user_id, (SELECT sum(quantity) FROM"
-                                     " order_lines WHERE order_id = o.id) FROM orders o WHERE o.id = ?");
-    if (!st)
-        return db_fail(db, pb, "settling the sale");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW || stmt_is_null(st, 0))
-        return SHOP_OK; /* not a flash-sale order */
-    int64_t sale = stmt_i64(st, 0), user = stmt_i64(st, 1), q = stmt_i64(st, 2);
-    st = paid ? db_prepare(db, "UPDATE flash_sales SET in_flight = in_flight - ?1, sold = sold + ?1"
-                               " WHERE id = ?2 AND in_flight >= ?1")
-              : db_prepare(db, "UPDATE flash_sales SET in_flight = in_flight - ?1"
-                               " WHERE id = ?2 AND in_flight >= ?1");
-    if (!st)
-        return db_fail(db, pb, "settling the sale");
-    stmt_bind_i64(st, 1, q);
-    stmt_bind_i64(st, 2, sale);
-    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-        return problem_set(pb, SHOP_INTERNAL, "flash sale %lld out of balance", (long long)sale);
-    st = paid ? db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchased' WHERE sale_id = ?"
-                               " AND user_id = ? AND order_id = ?")
-              : db_prepare(db, "UPDATE flash_sale_queue SET status = 'admitted', order_id = NULL"
-                               " WHERE sale_id = ? AND user_id = ? AND order_id = ?");
-    if (!st)
-        return db_fail(db, pb, "settling the sale");
-    stmt_bind_i64(st, 1, sale);
-    stmt_bind_i64(st, 2, user);
-    stmt_bind_i64(st, 3, order_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "settling the sale");
-}
-
-enum shop_err flashsale_order_paid(struct db *db, int64_t order_id, struct problem *pb)
-{
-    return settle(db, order_id, true, pb);
-}
-
-enum shop_err flashsale_order_failed(struct db *db, int64_t order_id, struct problem *pb)
-{
-    return settle(db, order_id, false, pb);
-}
-
-bool flashsale_pool_open(struct db *db, int64_t sale_id)
-{
-    return db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE id = ? AND status <> 'ended'",
-                         sale_id, 0) > 0;
-}
-
-void flashsale_render_metrics(struct shop *shop, struct buf *out)
-{
-    struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT id, quantity, sold, in_flight, held, (SELECT count(*)"
-                                     " FROM flash_sale_queue q WHERE q.sale_id = s.id AND"
-                                     " q.status = 'waiting') FROM flash_sales s WHERE status = 'live'"
-                                     " LIMIT 20");
-    buf_puts(out, "# HELP shopd_flash_sale_units Units of live flash sales, by bucket.\n"
-                  "# TYPE shopd_flash_sale_units gauge\n"
-                  "# HELP shopd_flash_sale_waiting Customers waiting in a live sale's room.\n"
-                  "# TYPE shopd_flash_sale_waiting gauge\n");
-    while (st && stmt_step(st) == STMT_ROW) {
-        long long id = (long long)stmt_i64(st, 0), qty = (long long)stmt_i64(st, 1);
-        long long sold = (long long)stmt_i64(st, 2), fl = (long long)stmt_i64(st, 3);
-        long long held = (long long)stmt_i64(st, 4);
-        buf_printf(out,
-                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"sold\"} %lld\n"
-                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"in_flight\"} %lld\n"
-                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"held\"} %lld\n"
-                   "shopd_flash_sale_units{sale=\"%lld\",bucket=\"remaining\"} %lld\n"
-                   "shopd_flash_sale_waiting{sale=\"%lld\"} %lld\n",
-                   id, sold, id, fl, id, held, id, qty - sold - fl - held, id,
-                   (long long)stmt_i64(st, 5));
-    }
-    db_release(db);
 }

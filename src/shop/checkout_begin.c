@@ -1,0 +1,426 @@
+/* checkout_begin.c — step 1 of the checkout saga (checkout.c has the
+ * essay): in one transaction, claim the key, price the cart, check the
+ * tenders, create the order, reserve its lines, debit store credit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/address.h"
+#include "shop/cart.h"
+#include "shop/checkout_steps.h"
+#include "shop/flashsale.h"
+#include "shop/outbox.h"
+#include "shop/payment.h"
+#include "shop/pricing.h"
+#include "shop/reservation.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/token.h"
+#include "util/xalloc.h"
+
+/* ---- step 1: begin ------------------------------------------------------------- */
+
+struct line {
+    int64_t variant_id, product_id, quantity, price, weight, tax;
+    const char *sku, *title, *options; /* in the job's arena */
+    bool for_sale;
+};
+
+/* Looks the key up. Returns SHOP_OK with j->replay when there is a stored
+ * answer, SHOP_OK when the key is new, or the conflict. */
+static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT request_hash, status, coalesce(outcome, 0),"
+                                     " coalesce(response_body, ''), coalesce(order_id, 0)"
+                                     " FROM idempotency_keys WHERE user_id = ? AND key = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the idempotency key");
+    stmt_bind_i64(st, 1, j->who->user_id);
+    stmt_bind_text(st, 2, j->key);
+    *seen = stmt_step(st) == STMT_ROW;
+    if (!*seen)
+        return SHOP_OK;
+    if (strcmp(stmt_text(st, 0), j->hash) != 0)
+        return problem_field(pb, SHOP_INVALID, "Idempotency-Key",
+                             "was already used with a different request");
+    if (!strcmp(stmt_text(st, 1), "in_progress"))
+        return problem_set(pb, SHOP_CONFLICT,
+                           "a request with this Idempotency-Key is still being processed");
+    j->replay = true;
+    j->replay_outcome = (int)stmt_i64(st, 2);
+    j->replay_body = xstrdup(stmt_text(st, 3));
+    j->replay_order = stmt_i64(st, 4);
+    return SHOP_OK;
+}
+
+static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, struct line *lines,
+                                int *n, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
+                                     " v.weight_grams, v.sku, p.title, v.options, p.status"
+                                     " FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
+                                     " JOIN products p ON p.id = v.product_id"
+                                     " WHERE l.cart_id = ? AND l.saved_for_later = 0 ORDER BY l.id"
+                                     " LIMIT ?");
+    if (!st)
+        return db_fail(db, pb, "reading the cart");
+    stmt_bind_i64(st, 1, cart);
+    stmt_bind_i64(st, 2, CART_LINES_MAX);
+    *n = 0;
+    while (stmt_step(st) == STMT_ROW) {
+        struct line *l = &lines[(*n)++];
+        l->variant_id = stmt_i64(st, 0);
+        l->product_id = stmt_i64(st, 1);
+        l->quantity = stmt_i64(st, 2);
+        l->price = stmt_i64(st, 3);
+        l->weight = stmt_i64(st, 4);
+        l->sku = arena_strdup(a, stmt_text(st, 5));
+        l->title = arena_strdup(a, stmt_text(st, 6));
+        l->options = arena_strdup(a, stmt_text(st, 7));
+        l->for_sale = !strcmp(stmt_text(st, 8), "published");
+    }
+    return SHOP_OK;
+}
+
+/* Works out how much each tender pays (store credit first). */
+static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t total,
+                                  struct payment_method *card, int64_t *credit_amount,
+                                  int64_t *card_amount, struct problem *pb)
+{
+    struct checkout_in *in = j->in;
+    int64_t fixed = 0;
+    int open = -1;
+    for (int i = 0; i < in->ntenders; i++) {
+        if (in->tenders[i].has_amount)
+            fixed += in->tenders[i].amount;
+        else
+            open = i;
+    }
+    if (fixed > total || (open < 0 && fixed != total)) {
+        problem_extra(pb, "total_cents", json_integer(total));
+        return problem_field(pb, SHOP_INVALID, "payments",
+                             "the tenders must add up to the total of %lld cents",
+                             (long long)total);
+    }
+    *credit_amount = *card_amount = 0;
+    for (int i = 0; i < in->ntenders; i++) {
+        struct tender_in *t = &in->tenders[i];
+        int64_t amount = t->has_amount ? t->amount : total - fixed;
+        char f[64];
+        if (t->store_credit) {
+            snprintf(f, sizeof f, "payments[%d].store_credit", i);
+            if (strcmp(j->currency, j->shop->cfg.currency) != 0)
+                return problem_field(pb, SHOP_INVALID, f, "store credit is in %s, the order in %s",
+                                     j->shop->cfg.currency, j->currency);
+            int64_t balance = store_credit_balance(db, j->who->user_id);
+            if (amount > balance) {
+                problem_extra(pb, "store_credit_balance_cents", json_integer(balance));
+                return problem_field(pb, SHOP_INVALID, f, "the store credit balance is %lld cents",
+                                     (long long)balance);
+            }
+            *credit_amount = amount;
+        } else {
+            snprintf(f, sizeof f, "payments[%d].payment_method_id", i);
+            if (!payment_method_read(db, j->who->user_id, t->method_id, card))
+                return problem_field(pb, SHOP_INVALID, f, "no payment method %lld",
+                                     (long long)t->method_id);
+            if (payment_method_expired(card, j->now))
+                return problem_field(pb, SHOP_INVALID, f, "the card expired %02d/%d",
+                                     card->exp_month, card->exp_year);
+            *card_amount = amount;
+        }
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err insert_order(struct db *db, struct begin_job *j, const struct address *ad,
+                                  int64_t subtotal, int64_t shipping, int64_t tax, int64_t total,
+                                  struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO orders (user_id, status, currency, subtotal_cents, shipping_cents,"
+            " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
+            " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
+            " created_at, updated_at, flash_sale_id) VALUES"
+            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "creating the order");
+    stmt_bind_i64(st, 1, j->who->user_id);
+    stmt_bind_text(st, 2, j->currency);
+    stmt_bind_i64(st, 3, subtotal);
+    stmt_bind_i64(st, 4, shipping);
+    stmt_bind_i64(st, 5, tax);
+    stmt_bind_i64(st, 6, total);
+    stmt_bind_text(st, 7, pricing_method_name(j->in->method));
+    stmt_bind_text(st, 8, ad->name);
+    stmt_bind_text(st, 9, ad->line1);
+    stmt_bind_text(st, 10, ad->line2);
+    stmt_bind_text(st, 11, ad->city);
+    stmt_bind_text(st, 12, ad->region);
+    stmt_bind_text(st, 13, ad->postal_code);
+    stmt_bind_text(st, 14, ad->country);
+    stmt_bind_text(st, 15, ad->phone);
+    stmt_bind_text(st, 16, j->key);
+    stmt_bind_i64(st, 17, j->now);
+    stmt_bind_i64(st, 18, j->now);
+    if (j->flash)
+        stmt_bind_i64(st, 19, j->flash->sale_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "creating the order");
+    j->order_id = db_last_id(db);
+    st = db_prepare(db, "INSERT INTO order_history (order_id, status, at)"
+                        " VALUES (?, 'pending_payment', ?)");
+    if (!st)
+        return db_fail(db, pb, "creating the order");
+    stmt_bind_i64(st, 1, j->order_id);
+    stmt_bind_i64(st, 2, j->now);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "creating the order");
+}
+
+static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct line *lines, int n,
+                                  struct problem *pb)
+{
+    for (int i = 0; i < n; i++) {
+        struct stmt *st =
+            db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
+                           " sku, title, options, quantity, unit_price_cents,"
+                           " tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!st)
+            return db_fail(db, pb, "creating the order lines");
+        stmt_bind_i64(st, 1, order_id);
+        stmt_bind_i64(st, 2, lines[i].product_id);
+        stmt_bind_i64(st, 3, lines[i].variant_id);
+        stmt_bind_text(st, 4, lines[i].sku);
+        stmt_bind_text(st, 5, lines[i].title);
+        stmt_bind_text(st, 6, lines[i].options);
+        stmt_bind_i64(st, 7, lines[i].quantity);
+        stmt_bind_i64(st, 8, lines[i].price);
+        stmt_bind_i64(st, 9, lines[i].tax);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "creating the order lines");
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err insert_payment(struct db *db, struct begin_job *j, const char *tender,
+                                    const struct payment_method *card, int64_t amount,
+                                    const char *status, int64_t *id, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO payments (order_id, tender, payment_method_id,"
+                                     " brand, last4, amount_cents, currency, status,"
+                                     " idempotency_key, owner_instance, deadline_at, created_at,"
+                                     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "recording the payment");
+    /* Unique per attempt for ever: the order id never repeats, and the random
+     * part keeps it unique even against a restored backup. */
+    char key[64];
+    snprintf(key, sizeof key, "order-%lld-%s-%08x", (long long)j->order_id, tender,
+             (unsigned)token_rand64());
+    stmt_bind_i64(st, 1, j->order_id);
+    stmt_bind_text(st, 2, tender);
+    if (card) {
+        stmt_bind_i64(st, 3, card->id);
+        stmt_bind_text(st, 4, card->brand);
+        stmt_bind_text(st, 5, card->last4);
+    }
+    stmt_bind_i64(st, 6, amount);
+    stmt_bind_text(st, 7, j->currency);
+    stmt_bind_text(st, 8, status);
+    stmt_bind_text(st, 9, key);
+    stmt_bind_i64(st, 10, j->shop->instance_id);
+    stmt_bind_i64(st, 11, j->now + j->shop->cfg.payment_deadline_ms);
+    stmt_bind_i64(st, 12, j->now);
+    stmt_bind_i64(st, 13, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording the payment");
+    *id = db_last_id(db);
+    if (card) {
+        snprintf(j->card_key, sizeof j->card_key, "%s", key);
+        snprintf(j->card_token, sizeof j->card_token, "%s", card->token);
+    }
+    return SHOP_OK;
+}
+
+/* The line of a flash-sale purchase, at the sale's price. */
+static enum shop_err flash_line(struct db *db, struct arena *a, const struct flash_claim *c,
+                                struct line *l, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title"
+                                     " FROM variants v JOIN products p ON p.id = v.product_id"
+                                     " WHERE v.id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the variant");
+    stmt_bind_i64(st, 1, c->variant_id);
+    if (stmt_step(st) != STMT_ROW)
+        return problem_set(pb, SHOP_CONFLICT, "the sale's item is gone");
+    *l = (struct line){.variant_id = c->variant_id,
+                       .product_id = c->product_id,
+                       .quantity = c->quantity,
+                       .price = c->price_cents,
+                       .weight = stmt_i64(st, 2),
+                       .for_sale = true,
+                       .sku = arena_strdup(a, stmt_text(st, 0)),
+                       .options = arena_strdup(a, stmt_text(st, 1)),
+                       .title = arena_strdup(a, stmt_text(st, 3))};
+    return SHOP_OK;
+}
+
+enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct begin_job *j = arg;
+    j->replay = false;
+    free(j->replay_body);
+    j->replay_body = NULL;
+    j->order_id = j->card_payment_id = j->card_amount = 0;
+    bool seen = false;
+    if (check_key(db, j, &seen, pb) != SHOP_OK || seen)
+        return pb->err;
+
+    /* The lines: the cart, or the flash sale's one line. */
+    struct line *lines = arena_alloc(j->a, sizeof *lines * CART_LINES_MAX);
+    int n = 0;
+    int64_t cart = 0;
+    struct flash_claim claim;
+    struct stmt *st;
+    if (j->flash) {
+        if (flashsale_check(db, j->shop->token_key, j->flash->sale_id, j->who->user_id,
+                            j->flash->token, j->flash->quantity, j->now, &claim, pb) != SHOP_OK ||
+            flash_line(db, j->a, &claim, &lines[0], pb) != SHOP_OK)
+            return pb->err;
+        n = 1;
+        snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
+    } else {
+        st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, '')"
+                            " FROM carts WHERE user_id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the cart");
+        stmt_bind_i64(st, 1, j->who->user_id);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_set(pb, SHOP_INVALID, "your cart is empty");
+        cart = stmt_i64(st, 0);
+        if (*stmt_text(st, 1))
+            return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
+        snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
+        if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
+            return pb->err;
+        if (n == 0)
+            return problem_set(pb, SHOP_INVALID, "your cart is empty");
+    }
+
+    j->nproducts = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < j->nproducts && j->products[k] != lines[i].product_id)
+            k++;
+        if (k == j->nproducts)
+            j->products[j->nproducts++] = lines[i].product_id;
+    }
+
+    /* Where it goes. */
+    struct address ad = j->in->addr;
+    if (j->in->address_id &&
+        address_read(db, j->a, j->who->user_id, j->in->address_id, &ad, pb) != SHOP_OK) {
+        problem_clear(pb);
+        return problem_field(pb, SHOP_INVALID, "shipping_address_id", "no address %lld",
+                             (long long)j->in->address_id);
+    }
+
+    /* The price. */
+    int64_t subtotal = 0, weight = 0, line_totals[CART_LINES_MAX], taxes[CART_LINES_MAX];
+    for (int i = 0; i < n; i++) {
+        line_totals[i] = lines[i].price * lines[i].quantity;
+        subtotal += line_totals[i];
+        weight += lines[i].weight * lines[i].quantity;
+    }
+    int64_t shipping = pricing_shipping(j->shop->pricing, j->in->method, weight, subtotal);
+    int64_t tax =
+        pricing_apply_bp(subtotal, pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
+    pricing_allocate(tax, line_totals, n, taxes);
+    for (int i = 0; i < n; i++)
+        lines[i].tax = taxes[i];
+    int64_t total = subtotal + shipping + tax;
+
+    /* The tenders — before anything is written. */
+    struct payment_method card = {0};
+    int64_t credit_amount = 0, card_amount = 0;
+    if (plan_tenders(db, j, total, &card, &credit_amount, &card_amount, pb) != SHOP_OK)
+        return pb->err;
+
+    /* The order, its lines, its reservations. */
+    if (insert_order(db, j, &ad, subtotal, shipping, tax, total, pb) != SHOP_OK ||
+        insert_lines(db, j->order_id, lines, n, pb) != SHOP_OK)
+        return pb->err;
+    /* Lines no longer for sale are reported like short ones. */
+    json_t *gone = NULL;
+    for (int i = 0; i < n; i++)
+        if (!lines[i].for_sale) {
+            if (!gone)
+                gone = json_array();
+            json_array_append_new(gone, json_pack("{s:I, s:s, s:s, s:I, s:i, s:s}", "variant_id",
+                                                  (json_int_t)lines[i].variant_id, "sku",
+                                                  lines[i].sku, "title", lines[i].title,
+                                                  "requested", (json_int_t)lines[i].quantity,
+                                                  "available", 0, "reason", "not_for_sale"));
+        }
+    if (gone) {
+        problem_extra(pb, "lines", gone);
+        return problem_set(pb, SHOP_CONFLICT, "some items are no longer for sale; see lines");
+    }
+    int64_t expires = j->now + j->shop->cfg.reservation_ttl_ms;
+    if (j->flash) {
+        if (flashsale_take(db, &claim, j->who->user_id, j->order_id, expires, pb) != SHOP_OK)
+            return pb->err;
+    } else {
+        struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)n);
+        for (int i = 0; i < n; i++)
+            rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
+                                          .product_id = lines[i].product_id,
+                                          .quantity = lines[i].quantity,
+                                          .sku = lines[i].sku,
+                                          .title = lines[i].title};
+        if (reservation_reserve(db, j->order_id, rl, n, expires, j->who->user_id, pb) != SHOP_OK)
+            return pb->err;
+    }
+
+    /* The tenders: store credit is taken now, the card after commit. */
+    int64_t pid;
+    if (credit_amount > 0 &&
+        (insert_payment(db, j, "store_credit", NULL, credit_amount, "captured", &pid, pb) ||
+         store_credit_add(db, j->who->user_id, -credit_amount, j->currency, "order", j->order_id,
+                          pb)))
+        return pb->err;
+    if (card_amount > 0) {
+        if (insert_payment(db, j, "card", &card, card_amount, "pending", &j->card_payment_id, pb))
+            return pb->err;
+        j->card_amount = card_amount;
+    }
+
+    /* The key and the cart lock. */
+    st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
+                        " order_id, created_at) VALUES (?, ?, ?, 'in_progress', ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "recording the idempotency key");
+    stmt_bind_i64(st, 1, j->who->user_id);
+    stmt_bind_text(st, 2, j->key);
+    stmt_bind_text(st, 3, j->hash);
+    stmt_bind_i64(st, 4, j->order_id);
+    stmt_bind_i64(st, 5, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording the idempotency key");
+    if (cart) {
+        st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "locking the cart");
+        stmt_bind_text(st, 1, j->key);
+        stmt_bind_i64(st, 2, cart);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "locking the cart");
+    }
+    return outbox_emit(db, "order.placed", j->order_id,
+                       json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)j->order_id,
+                                 "user_id", (json_int_t)j->who->user_id, "total_cents",
+                                 (json_int_t)total, "currency", j->currency),
+                       pb);
+}

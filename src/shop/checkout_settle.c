@@ -1,0 +1,279 @@
+/* checkout_settle.c — step 3 of the checkout saga (checkout.c has the
+ * essay): complete a paid order, or fail it and give back what step 1 took.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/cart.h"
+#include "shop/changes.h"
+#include "shop/checkout_steps.h"
+#include "shop/flashsale.h"
+#include "shop/order.h"
+#include "shop/outbox.h"
+#include "shop/payment.h"
+#include "shop/reservation.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/jsonx.h"
+
+/* ---- step 3: complete or fail --------------------------------------------------- */
+
+/* Finishes the order's idempotency record with its answer. */
+static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, const char *body,
+                              struct problem *pb)
+{
+    /* By its primary key (user, key), which the order remembers. */
+    struct stmt *st =
+        db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
+                       " response_body = ?2 WHERE (user_id, key) ="
+                       " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
+    if (!st)
+        return db_fail(db, pb, "storing the answer");
+    stmt_bind_i64(st, 1, outcome);
+    stmt_bind_text(st, 2, body);
+    stmt_bind_i64(st, 3, order_id);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing the answer");
+}
+
+/* What an order bought, for its cart and its products' sales counts. */
+struct bought {
+    int64_t product_id, variant_id, quantity;
+};
+
+static int read_bought(struct db *db, int64_t order_id, struct bought *out)
+{
+    struct stmt *st = db_prepare(db, "SELECT product_id, variant_id, quantity FROM order_lines"
+                                     " WHERE order_id = ?");
+    int n = 0;
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, order_id);
+    while (n < CART_LINES_MAX && stmt_step(st) == STMT_ROW)
+        out[n++] = (struct bought){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
+    return n;
+}
+
+/* Unlocks the cart the order came from (if any), first removing the `n`
+ * purchased lines. Statement by statement: `IN (SELECT …)` would cost a
+ * temporary table each time. */
+static enum shop_err cart_settle(struct db *db, int64_t order_id, const struct bought *lines, int n,
+                                 struct problem *pb)
+{
+    int64_t cart = db_scalar_i64(db,
+                                 "SELECT c.id FROM carts c JOIN orders o"
+                                 " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
+                                 " WHERE o.id = ?",
+                                 order_id, 0);
+    if (!cart)
+        return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
+    struct stmt *st;
+    for (int i = 0; i < n; i++) {
+        st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"
+                            " AND saved_for_later = 0");
+        if (!st)
+            return db_fail(db, pb, "emptying the cart");
+        stmt_bind_i64(st, 1, cart);
+        stmt_bind_i64(st, 2, lines[i].variant_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "emptying the cart");
+    }
+    st = db_prepare(db, "UPDATE carts SET checkout_key = NULL, updated_at = ? WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "unlocking the cart");
+    stmt_bind_i64(st, 1, clock_now_ms());
+    stmt_bind_i64(st, 2, cart);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "unlocking the cart");
+}
+
+static enum shop_err count_sales(struct db *db, const struct bought *lines, int n,
+                                 struct problem *pb)
+{
+    for (int i = 0; i < n; i++) {
+        struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + ?"
+                                         " WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "counting sales");
+        stmt_bind_i64(st, 1, lines[i].quantity);
+        stmt_bind_i64(st, 2, lines[i].product_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "counting sales");
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err order_event(struct db *db, int64_t order_id, const char *topic,
+                                 struct problem *pb)
+{
+    struct stmt *st =
+        db_prepare(db, "SELECT user_id, total_cents, currency FROM orders WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the order");
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading the order");
+    json_t *payload = json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id, "user_id",
+                                (json_int_t)stmt_i64(st, 0), "total_cents",
+                                (json_int_t)stmt_i64(st, 1), "currency", stmt_text(st, 2));
+    return outbox_emit(db, topic, order_id, payload, pb);
+}
+
+/* The order document as JSON text. Encoded where it is rendered: a tree
+ * built on one thread and freed on another costs a malloc arena lock per
+ * node (they contended in checkout's profile). */
+char *checkout_order_text(struct db *db, int64_t order_id, size_t *len)
+{
+    json_t *o = order_render(db, order_id);
+    char *text = o ? jx_dump(o, len) : NULL;
+    json_decref(o);
+    return text;
+}
+
+enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct settle_job *j = arg;
+    free(j->order);
+    j->order = NULL;
+    if (j->payment_id) {
+        struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'captured', gateway_ref = ?,"
+                                         " updated_at = ? WHERE id = ? AND status IN ('pending',"
+                                         " 'unknown')");
+        if (!st)
+            return db_fail(db, pb, "recording the payment");
+        stmt_bind_text(st, 1, j->charge_id);
+        stmt_bind_i64(st, 2, clock_now_ms());
+        stmt_bind_i64(st, 3, j->payment_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording the payment");
+        if (db_changes(db) != 1)
+            return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
+    }
+    struct bought lines[CART_LINES_MAX];
+    int n = read_bought(db, j->order_id, lines);
+    if (n < 0)
+        return db_fail(db, pb, "reading the order lines");
+    if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", pb) != SHOP_OK ||
+        reservation_consume(db, j->order_id, pb) != SHOP_OK ||
+        flashsale_order_paid(db, j->order_id, pb) != SHOP_OK ||
+        cart_settle(db, j->order_id, lines, n, pb) != SHOP_OK ||
+        count_sales(db, lines, n, pb) != SHOP_OK)
+        return pb->err;
+    /* The key's answer is the order itself, rendered when a replay asks.
+     * This answer is rendered here, where every page is already in the
+     * writer's cache (a reader's cache starts cold after each commit). */
+    j->order = checkout_order_text(db, j->order_id, &j->order_len);
+    enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
+    if (e != SHOP_OK)
+        return e;
+    return order_event(db, j->order_id, "order.confirmed", pb);
+}
+
+/* Gives back what begin took: reservations, store credit, the cart lock. */
+static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem *pb)
+{
+    if (reservation_release(db, order_id, pb) != SHOP_OK)
+        return pb->err;
+    struct stmt *st = db_prepare(db, "SELECT o.user_id, p.amount_cents, p.currency FROM payments p"
+                                     " JOIN orders o ON o.id = p.order_id WHERE p.order_id = ?"
+                                     " AND p.tender = 'store_credit' AND p.status = 'captured'");
+    if (!st)
+        return db_fail(db, pb, "returning store credit");
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) == STMT_ROW) {
+        int64_t user = stmt_i64(st, 0), amount = stmt_i64(st, 1);
+        char currency[4];
+        snprintf(currency, sizeof currency, "%s", stmt_text(st, 2));
+        if (store_credit_add(db, user, amount, currency, "order_failed", order_id, pb) != SHOP_OK)
+            return pb->err;
+        st = db_prepare(db, "UPDATE payments SET status = 'voided' WHERE order_id = ? AND"
+                            " tender = 'store_credit'");
+        if (!st)
+            return db_fail(db, pb, "returning store credit");
+        stmt_bind_i64(st, 1, order_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "returning store credit");
+    }
+    return cart_settle(db, order_id, NULL, 0, pb);
+}
+
+enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct settle_job *j = arg;
+    free(j->order);
+    j->order = NULL;
+    if (flashsale_order_failed(db, j->order_id, pb) != SHOP_OK ||
+        undo_begin(db, j->order_id, pb) != SHOP_OK)
+        return pb->err;
+    if (j->cancel_reason) {
+        /* The client may already hold this order: keep it, cancelled. */
+        struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'failed', failure_code = ?,"
+                                         " updated_at = ? WHERE order_id = ? AND tender = 'card'"
+                                         " AND status IN ('pending', 'unknown')");
+        if (!st)
+            return db_fail(db, pb, "recording the payment");
+        stmt_bind_text(st, 1, j->code);
+        stmt_bind_i64(st, 2, clock_now_ms());
+        stmt_bind_i64(st, 3, j->order_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording the payment");
+        if (order_transition(db, j->order_id, ORDER_CANCELLED, j->cancel_reason, pb) != SHOP_OK)
+            return pb->err;
+        st = db_prepare(db, "UPDATE orders SET cancel_reason = ? WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "cancelling the order");
+        stmt_bind_text(st, 1, j->cancel_reason);
+        stmt_bind_i64(st, 2, j->order_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "cancelling the order");
+        enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
+        if (e != SHOP_OK)
+            return e;
+        return order_event(db, j->order_id, "order.cancelled", pb);
+    }
+    /* Nothing is left of the attempt but the key's answer (or not even that). */
+    struct stmt *st;
+    if (j->forget_key) {
+        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE (user_id, key) ="
+                            " (SELECT user_id, idempotency_key FROM orders WHERE id = ?)");
+        if (!st)
+            return db_fail(db, pb, "forgetting the idempotency key");
+        stmt_bind_i64(st, 1, j->order_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "forgetting the idempotency key");
+    } else {
+        json_t *ans = json_pack("{s:s, s:s?}", "detail", j->detail, "code", j->code);
+        char *body = jx_dump(ans, NULL);
+        json_decref(ans);
+        enum shop_err e = key_done(db, j->order_id, (int)j->err, body, pb);
+        free(body);
+        if (e != SHOP_OK)
+            return e;
+    }
+    st = db_prepare(db, "DELETE FROM orders WHERE id = ? AND status = 'pending_payment'");
+    if (!st)
+        return db_fail(db, pb, "removing the order");
+    stmt_bind_i64(st, 1, j->order_id);
+    if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        return problem_set(pb, SHOP_CONFLICT, "the order was settled meanwhile");
+    return SHOP_OK;
+}
+
+enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct unknown_job *j = arg;
+    struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'unknown', updated_at = ?"
+                                     " WHERE id = ? AND status = 'pending'");
+    if (!st)
+        return db_fail(db, pb, "recording the payment");
+    stmt_bind_i64(st, 1, clock_now_ms());
+    stmt_bind_i64(st, 2, j->payment_id);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording the payment");
+}
+
+/* After an order's stock moved, pages and search must show it. */
+void checkout_products_changed(struct shop *shop, const int64_t *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        shop_product_stock_moved(shop, ids[i]);
+}

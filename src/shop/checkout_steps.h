@@ -1,0 +1,103 @@
+/* checkout_steps.h — what the checkout saga's files share (private to
+ * them): checkout.c runs the saga and reconciliation, checkout_begin.c is
+ * step 1, checkout_settle.c step 3. The essay is at the top of checkout.c.
+ */
+#ifndef SHOP_SHOP_CHECKOUT_STEPS_H
+#define SHOP_SHOP_CHECKOUT_STEPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shop/account.h"
+#include "shop/address.h"
+#include "shop/cart.h"
+#include "shop/pricing.h"
+#include "util/arena.h"
+#include "util/problem.h"
+
+struct db;
+struct shop;
+
+#define TENDERS_MAX 3
+
+/* ---- the request -------------------------------------------------------- */
+
+struct tender_in {
+    bool store_credit;
+    int64_t method_id;
+    int64_t amount;
+    bool has_amount;
+};
+
+struct checkout_in {
+    int64_t address_id;
+    struct address addr; /* inline address, when no id */
+    enum ship_method method;
+    struct tender_in tenders[TENDERS_MAX];
+    int ntenders;
+};
+
+/* A flash-sale purchase instead of the cart. */
+struct flash_req {
+    int64_t sale_id, quantity;
+    const char *token;
+};
+
+/* ---- step 1: begin ------------------------------------------------------ */
+
+struct begin_job {
+    struct shop *shop;
+    const struct principal *who;
+    const char *key, *hash;
+    struct checkout_in *in;
+    const struct flash_req *flash; /* NULL: the cart */
+    struct arena *a;
+    int64_t now;
+    /* out */
+    bool replay;
+    int replay_outcome;
+    int64_t replay_order; /* the order of a replayed success */
+    char *replay_body;    /* malloc'd: the problem of a replayed failure */
+    int64_t order_id, card_payment_id, card_amount;
+    char card_token[64], card_key[64], currency[4];
+    int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
+    int nproducts;
+};
+
+/* ---- step 3: settle ----------------------------------------------------- */
+
+struct settle_job {
+    int64_t order_id, payment_id;
+    char charge_id[48];
+    /* failing */
+    enum shop_err err;         /* the answer to store, for a kept key */
+    const char *detail, *code; /* its detail and decline code */
+    const char *cancel_reason; /* keep the order, cancelled, with this reason */
+    bool forget_key;           /* transient failure: the key may be used again */
+    char *order;               /* out: the rendered order, JSON text (malloc'd) */
+    size_t order_len;
+};
+
+struct unknown_job {
+    int64_t payment_id;
+};
+
+/** Step 1, a store_write function over a struct begin_job. */
+enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb);
+
+/** Step 3, store_write functions over a struct settle_job: the charge was
+ *  captured (or there was none) / the order fails. */
+enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *pb);
+enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb);
+
+/** Over a struct unknown_job: the charge's outcome is not known. */
+enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb);
+
+/** The order as the API shows it, JSON text (malloc'd); NULL when missing. */
+char *checkout_order_text(struct db *db, int64_t order_id, size_t *len);
+
+/** After an order's stock moved, pages and search must show it. */
+void checkout_products_changed(struct shop *shop, const int64_t *ids, int n);
+
+#endif

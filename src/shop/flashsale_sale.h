@@ -1,0 +1,50 @@
+/* flashsale_sale.h — what flashsale.c (sales and the waiting room) and
+ * flashsale_sell.c (admission, expiry, purchase) share; private to them.
+ * The essay is at the top of flashsale.c.
+ */
+#ifndef SHOP_SHOP_FLASHSALE_SALE_H
+#define SHOP_SHOP_FLASHSALE_SALE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shop/flashsale.h"
+#include "util/problem.h"
+
+struct db;
+struct stmt;
+
+/* A flash_sales row. */
+struct sale {
+    int64_t id, variant_id, product_id, quantity, sold, in_flight, held, price_cents;
+    int64_t starts_at, ends_at, per_customer_limit, admit_per_second, admitted_through;
+    int64_t last_admit_at, created_at, started_at, ended_at;
+    char status[12], currency[4];
+};
+
+#define SALE_COLS                                                                                  \
+    "id, variant_id, product_id, quantity, sold, in_flight, held, price_cents, starts_at,"         \
+    " ends_at, per_customer_limit, admit_per_second, admitted_through, last_admit_at,"             \
+    " created_at, coalesce(started_at, 0), coalesce(ended_at, 0), status, currency"
+
+/** The purchase token of (sale, user, admission): HMAC-SHA256, base64url. */
+void flashsale_token_for(const unsigned char key[32], int64_t sale, int64_t user,
+                         int64_t admitted_at, char out[FLASH_TOKEN_LEN + 1]);
+
+/** A row selected as SALE_COLS into `s`. */
+void flashsale_row_to_sale(struct stmt *st, struct sale *s);
+
+/** False when there is no sale `id`. */
+bool flashsale_read_sale(struct db *db, int64_t id, struct sale *s);
+
+/** Units in no bucket yet (see the essay). */
+int64_t flashsale_remaining(const struct sale *s);
+
+/** scheduled | live | sold_out | ended, as clients see it at `now`. */
+const char *flashsale_shown_status(const struct sale *s, int64_t now);
+
+/** Ends a sale (inside a write): open admissions expire, unsold units go
+ *  back to stock, flash_sale.ended. */
+enum shop_err flashsale_end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb);
+
+#endif
