@@ -6,6 +6,7 @@
 #include "shop/payment.h"
 #include "shop/product_cache.h"
 #include "store/store.h"
+#include "work/changefeed.h"
 #include "work/dispatcher.h"
 #include "work/notify_worker.h"
 
@@ -63,6 +64,8 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         payments_render_metrics(shop->payments, out);
     if (shop->dispatcher)
         dispatcher_render_metrics(shop->dispatcher, out);
+    if (shop->changefeed)
+        changefeed_render_metrics(shop->changefeed, out);
     if (shop->notify)
         notify_engine_render_metrics(shop->notify, out);
     if (shop->search)

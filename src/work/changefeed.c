@@ -20,7 +20,7 @@ struct changefeed {
     struct shop *shop;
     pthread_t thread;
     atomic_bool stop;
-    int64_t position;
+    _Atomic int64_t position; /* every event up to here has been looked at */
 };
 
 /* Applies one batch of other processes' events; returns how many were read. */
@@ -28,13 +28,23 @@ static int poll_once(struct changefeed *cf)
 {
     struct shop *shop = cf->shop;
     struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
-                                     " WHERE id > ? AND origin <> ? ORDER BY id LIMIT ?");
-    if (!st)
+    /* The position moves past this process's own events too, or every poll
+     * would walk all of them again (a single process has nothing else).
+     * Ids follow commit order (one writer at a time holds the database), so
+     * no event can appear later below the newest one in this snapshot. */
+    db_read_begin(db);
+    struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
+    int64_t newest = st && stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : cf->position;
+    st = db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
+                        " WHERE id > ? AND id <= ? AND origin <> ? ORDER BY id LIMIT ?");
+    if (!st) {
+        db_read_end(db);
         return 0;
+    }
     stmt_bind_i64(st, 1, cf->position);
-    stmt_bind_i64(st, 2, outbox_origin());
-    stmt_bind_i64(st, 3, BATCH);
+    stmt_bind_i64(st, 2, newest);
+    stmt_bind_i64(st, 3, outbox_origin());
+    stmt_bind_i64(st, 4, BATCH);
     int64_t products[BATCH];
     int nproducts = 0, read = 0;
     bool categories = false, reload = false;
@@ -52,7 +62,9 @@ static int poll_once(struct changefeed *cf)
         else if (!strcmp(topic, "session.revoked"))
             session_cache_revoke(shop->sessions, stmt_i64(st, 2));
     }
-    db_release(db);
+    if (read < BATCH)
+        cf->position = newest; /* the rest of the range was this process's */
+    db_read_end(db);
     if (reload) {
         shop_catalog_reloaded(shop);
         return read;
@@ -98,6 +110,17 @@ struct changefeed *changefeed_start(struct shop *shop, struct problem *pb)
         return NULL;
     }
     return cf;
+}
+
+void changefeed_render_metrics(struct changefeed *cf, struct buf *out)
+{
+    struct db *db = store_db(cf->shop->store);
+    int64_t newest = db_scalar_i64(db, "SELECT coalesce(max(id), 0) + ? FROM outbox", 0, 0);
+    db_release(db);
+    buf_printf(out,
+               "# HELP shopd_changefeed_lag Outbox events the change feed has not looked at yet.\n"
+               "# TYPE shopd_changefeed_lag gauge\nshopd_changefeed_lag %lld\n",
+               (long long)(newest - atomic_load(&cf->position)));
 }
 
 void changefeed_stop(struct changefeed *cf)

@@ -3,11 +3,13 @@
  * (product pages, search index, category tree) within CHANGEFEED_PERIOD_MS.
  *
  * This process's own changes are applied synchronously when they commit
- * (changes.h) and skipped here by their origin id.
+ * (changes.h) and skipped here by their origin id; the feed's position still
+ * moves past them, so each poll reads only what is new.
  */
 #ifndef SHOP_WORK_CHANGEFEED_H
 #define SHOP_WORK_CHANGEFEED_H
 
+#include "util/buf.h"
 #include "util/problem.h"
 
 #define CHANGEFEED_PERIOD_MS 100
@@ -17,6 +19,9 @@ struct changefeed;
 
 /** Starts following from the newest event. */
 struct changefeed *changefeed_start(struct shop *shop, struct problem *pb);
+
+/** Appends shopd_changefeed_lag (events not looked at yet) to `out`. */
+void changefeed_render_metrics(struct changefeed *cf, struct buf *out);
 
 /** Stops and frees. */
 void changefeed_stop(struct changefeed *cf);

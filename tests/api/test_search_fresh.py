@@ -186,6 +186,23 @@ def test_cache_off_gives_the_same_answers(make_server):
     assert s.get(q("/v1/search", q="teapot"))["data"][0]["price_cents"] == 1400
 
 
+def changefeed_lag(server):
+    body = server.get("/metrics").body
+    line = next(x for x in body.splitlines() if x.startswith("shopd_changefeed_lag "))
+    return int(line.split()[1])
+
+
+def test_the_change_feed_moves_past_this_processs_own_events(make_server):
+    """It skips its own events, but must not look at them again on every
+    poll: alone on a database it would rescan everything it ever wrote."""
+    s = make_server()
+    shop = Shop(s)
+    for i in range(5):
+        shop.product(title=f"Feed {uid()[:6]} Lamp {i}")
+    lag, _ = until(lambda: changefeed_lag(s) == 0, timeout=1.0)
+    assert lag, changefeed_lag(s)
+
+
 def test_another_process_sees_changes_within_a_second(make_server):
     a = make_server()
     shop = Shop(a)
@@ -198,5 +215,7 @@ def test_another_process_sees_changes_within_a_second(make_server):
         assert a.post(f"/v1/products/{p['id']}/unpublish", token=shop.trusted).status == 200
         gone, dt = until(lambda: found(b, word, p["id"]) is None, timeout=1.5)
         assert gone and dt < 1.0, dt
+        # Each feed has looked at every event: the other's and its own.
+        assert until(lambda: changefeed_lag(a) == 0 and changefeed_lag(b) == 0)[0]
     finally:
         b.cleanup()
