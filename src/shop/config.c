@@ -64,6 +64,7 @@ void config_load(struct shop_config *cfg)
     cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
     cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
     cfg->idempotency_ttl_ms = env_i64("SHOPD_IDEMPOTENCY_TTL", 86400, 1, 30 * 86400) * 1000;
+    cfg->outbox_keep_ms = env_i64("SHOPD_OUTBOX_KEEP", 7 * 86400, 60, 365 * 86400) * 1000;
     cfg->free_shipping_cents = env_i64("SHOPD_FREE_SHIPPING_CENTS", 3500, 0, 100000000);
     cfg->shipping_rates = env_str("SHOPD_SHIPPING", "standard=499+100,express=1499+200");
     cfg->tax_rates = env_str("SHOPD_TAX_RATES", NULL);
@@ -81,15 +82,14 @@ void config_load(struct shop_config *cfg)
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
 
     env_copy("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
-    static const char *const channel_vars[3] = {"SHOPD_NOTIFY_PROVIDER_PUSH",
-                                                "SHOPD_NOTIFY_PROVIDER_EMAIL",
-                                                "SHOPD_NOTIFY_PROVIDER_SMS"};
+    static const char *const channel_vars[3] = {
+        "SHOPD_NOTIFY_PROVIDER_PUSH", "SHOPD_NOTIFY_PROVIDER_EMAIL", "SHOPD_NOTIFY_PROVIDER_SMS"};
     char all[16];
     env_copy("SHOPD_NOTIFY_PROVIDER", "file", all, sizeof all);
     for (int i = 0; i < 3; i++)
         env_copy(channel_vars[i], all, cfg->notify_provider[i], sizeof cfg->notify_provider[i]);
     env_copy("SHOPD_NOTIFY_WEBHOOK_URL", "", cfg->notify_webhook_url,
-            sizeof cfg->notify_webhook_url);
+             sizeof cfg->notify_webhook_url);
     cfg->notify_webhook_conns = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_CONNS", 8, 1, 256);
     cfg->notify_webhook_batch = (int)env_i64("SHOPD_NOTIFY_WEBHOOK_BATCH", 100, 1, 10000);
     cfg->notify_webhook_timeout_ms =

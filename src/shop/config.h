@@ -27,6 +27,7 @@ struct shop_config {
     int64_t guest_cart_ttl_ms;     /* SHOPD_GUEST_CART_TTL (s), idle guest carts, default 7 days */
     int64_t user_cart_ttl_ms;      /* SHOPD_USER_CART_TTL (s), idle user carts, default 30 days */
     int64_t idempotency_ttl_ms;    /* SHOPD_IDEMPOTENCY_TTL (s), default 24 h */
+    int64_t outbox_keep_ms;        /* SHOPD_OUTBOX_KEEP (s), handled events, default 7 days */
     int64_t free_shipping_cents;   /* SHOPD_FREE_SHIPPING_CENTS, standard is free above, default 3500 */
     const char *shipping_rates;    /* SHOPD_SHIPPING: "standard=499+100,express=1499+200"
                                       (base + per started kg above the first) */

@@ -1,0 +1,93 @@
+/* Unit tests for the outbox purge (shop/outbox.c): only what every consumer
+ * has handled and what is older than the retention goes, a chunk at a time. */
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+#include "shop/outbox.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+struct fill_job {
+    int n;
+    int64_t created_at;
+    int64_t first, last; /* out: the ids written */
+};
+
+static enum shop_err fill_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct fill_job *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload,"
+                                         " origin, created_at) VALUES ('test', 0, '{}', 0, ?)");
+        stmt_bind_i64(st, 1, j->created_at);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "insert");
+        j->last = db_last_id(db);
+        if (i == 0)
+            j->first = j->last;
+    }
+    return SHOP_OK;
+}
+
+struct consumers_job {
+    int64_t slow, fast;
+};
+
+/* Two consumers, the slower one decides. */
+static enum shop_err consumers_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct consumers_job *j = arg;
+    struct stmt *st = db_prepare(db, "DELETE FROM outbox_consumers");
+    if (!st || stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "delete");
+    st = db_prepare(db, "INSERT INTO outbox_consumers (name, position, updated_at)"
+                        " VALUES ('slow', ?, 0), ('fast', ?, 0)");
+    stmt_bind_i64(st, 1, j->slow);
+    stmt_bind_i64(st, 2, j->fast);
+    return st && stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "insert");
+}
+
+static int64_t events(struct shop *shop)
+{
+    struct db *db = store_db(shop->store);
+    int64_t n = db_scalar_i64(db, "SELECT count(*) + ? FROM outbox", 0, -1);
+    db_release(db);
+    return n;
+}
+
+Test(outbox, purge_keeps_unhandled_and_recent_events)
+{
+    struct shop *shop = test_shop_open();
+    struct problem pb = {0};
+    int64_t day = 86400 * 1000LL;
+    shop->cfg.outbox_keep_ms = day;
+    struct fill_job old = {.n = 3 * OUTBOX_PURGE_CHUNK, .created_at = clock_now_ms() - 2 * day};
+    cr_assert_eq(store_write(shop->store, fill_write, &old, &pb), SHOP_OK);
+    struct fill_job recent = {.n = OUTBOX_PURGE_CHUNK, .created_at = clock_now_ms()};
+    cr_assert_eq(store_write(shop->store, fill_write, &recent, &pb), SHOP_OK);
+    int64_t before = events(shop), deleted = -1;
+
+    /* The slow consumer is inside the second chunk: one chunk may go. */
+    struct consumers_job c = {.slow = old.first + OUTBOX_PURGE_CHUNK + 10, .fast = recent.last};
+    cr_assert_eq(store_write(shop->store, consumers_write, &c, &pb), SHOP_OK);
+    cr_assert_eq(outbox_purge(shop, 100, &deleted, &pb), SHOP_OK);
+    cr_assert_eq(deleted, OUTBOX_PURGE_CHUNK);
+    cr_assert_eq(events(shop), before - OUTBOX_PURGE_CHUNK);
+
+    /* Everyone is done: the old events go, the recent ones stay. */
+    c.slow = recent.last;
+    cr_assert_eq(store_write(shop->store, consumers_write, &c, &pb), SHOP_OK);
+    cr_assert_eq(outbox_purge(shop, 100, &deleted, &pb), SHOP_OK);
+    cr_assert_eq(deleted, 2 * OUTBOX_PURGE_CHUNK);
+    cr_assert_eq(events(shop), before - 3 * OUTBOX_PURGE_CHUNK);
+    struct db *db = store_db(shop->store);
+    cr_assert_eq(db_scalar_i64(db, "SELECT min(id) + ? FROM outbox", 0, -1), recent.first,
+                 "only the recent events remain");
+    db_release(db);
+
+    /* Nothing old enough any more: a no-op. */
+    cr_assert_eq(outbox_purge(shop, 100, &deleted, &pb), SHOP_OK);
+    cr_assert_eq(deleted, 0);
+    test_shop_close(shop);
+}
