@@ -55,18 +55,16 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
 }
 
 struct purge_job {
-    int64_t before, deleted;
+    int64_t handled, before, deleted;
 };
 
 /* One chunk: the OUTBOX_PURGE_CHUNK oldest events go when the newest of
- * them is old enough and handled by every consumer. Finding that one walks
+ * them is old enough and handled. Finding that one walks
  * the chunk's rows of the primary key and no more, however long the table. */
 static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
 {
     struct purge_job *j = arg;
     j->deleted = 0;
-    int64_t handled =
-        db_scalar_i64(db, "SELECT coalesce(min(position), 0) + ? FROM outbox_consumers", 0, 0);
     int64_t oldest = db_scalar_i64(db, "SELECT coalesce(min(id), 0) + ? FROM outbox", 0, 0);
     struct stmt *st = db_prepare(
         db, "SELECT id, created_at FROM outbox WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?");
@@ -77,7 +75,7 @@ static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_ROW)
         return SHOP_OK; /* fewer than a chunk: not worth a write */
     int64_t upto = stmt_i64(st, 0), at = stmt_i64(st, 1);
-    if (upto > handled || at >= j->before)
+    if (upto > j->handled || at >= j->before)
         return SHOP_OK;
     st = db_prepare(db, "DELETE FROM outbox WHERE id <= ?");
     if (!st)
@@ -89,11 +87,13 @@ static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
     return SHOP_OK;
 }
 
-enum shop_err outbox_purge(struct shop *shop, int max_chunks, int64_t *deleted, struct problem *pb)
+enum shop_err outbox_purge(struct shop *shop, int64_t handled, int max_chunks, int64_t *deleted,
+                           struct problem *pb)
 {
     *deleted = 0;
     for (int i = 0; i < max_chunks; i++) {
-        struct purge_job j = {.before = clock_now_ms() - shop->cfg.outbox_keep_ms};
+        struct purge_job j = {.handled = handled,
+                              .before = clock_now_ms() - shop->cfg.outbox_keep_ms};
         enum shop_err e = store_write(shop->store, purge_write, &j, pb);
         if (e != SHOP_OK)
             return e;

@@ -25,11 +25,13 @@ int outbox_take_emitted(void);
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
                           struct problem *pb);
 
-/** Deletes events that every consumer has handled and that are older than
- *  shop->cfg.outbox_keep_ms, oldest first, OUTBOX_PURGE_CHUNK per write, at
- *  most `max_chunks` writes. `*deleted` gets how many went. */
+/** Deletes events up to `handled` (the newest one every consumer has
+ *  handled) that are older than shop->cfg.outbox_keep_ms, oldest first,
+ *  OUTBOX_PURGE_CHUNK per write, at most `max_chunks` writes. `*deleted`
+ *  gets how many went. */
 #define OUTBOX_PURGE_CHUNK 5000
 struct shop;
-enum shop_err outbox_purge(struct shop *shop, int max_chunks, int64_t *deleted, struct problem *pb);
+enum shop_err outbox_purge(struct shop *shop, int64_t handled, int max_chunks, int64_t *deleted,
+                           struct problem *pb);
 
 #endif

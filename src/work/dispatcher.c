@@ -301,3 +301,14 @@ void dispatcher_render_metrics(struct dispatcher *d, struct buf *out)
         buf_printf(out, "shopd_outbox_consumer_failures_total{consumer=\"%s\"} %lld\n",
                    d->workers[i].c.name, (long long)atomic_load(&d->workers[i].failures));
 }
+
+int64_t dispatcher_handled(struct dispatcher *d)
+{
+    int64_t low = INT64_MAX;
+    for (int i = 0; i < d->n; i++) {
+        int64_t p = atomic_load(&d->workers[i].position);
+        if (p < low)
+            low = p;
+    }
+    return d->n ? low : 0;
+}

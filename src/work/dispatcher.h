@@ -27,8 +27,8 @@
 #include "util/buf.h"
 #include "util/problem.h"
 
-#define DISPATCH_POLL_MS 100
-#define DISPATCH_SLICE 64 /* events per write: bounds how long a slice holds the writer */
+#define DISPATCH_POLL_MS        100
+#define DISPATCH_SLICE          64 /* events per write: bounds how long a slice holds the writer */
 #define DISPATCH_MAX_BACKOFF_MS 30000
 
 struct shop;
@@ -50,8 +50,8 @@ struct consumer {
     const char *topics; /* comma-separated prefixes ("order.,payment."); NULL: all */
     consumer_fn fn;
     void *cls;
-    int batch;          /* events per read; 0: 256 */
-    bool from_now;      /* a new consumer starts at the newest event, not the oldest */
+    int batch;     /* events per read; 0: 256 */
+    bool from_now; /* a new consumer starts at the newest event, not the oldest */
     /* Optional: called after a slice that handled events has committed
      * (e.g. to wake whoever acts on what the handlers wrote). */
     void (*committed)(struct shop *shop, void *cls);
@@ -72,5 +72,9 @@ void dispatcher_free(struct dispatcher *d);
 
 /** Appends each consumer's lag (newest event id − position) for /metrics. */
 void dispatcher_render_metrics(struct dispatcher *d, struct buf *out);
+
+/** The newest event every consumer of this process has handled (0 before
+ *  they have read their positions). What lies at or below it may go. */
+int64_t dispatcher_handled(struct dispatcher *d);
 
 #endif
