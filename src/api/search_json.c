@@ -21,35 +21,10 @@ static void raw(struct buf *b, const char *s)
     buf_append(b, s, strlen(s));
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; other
- * bytes (UTF-8, checked when the text entered the shop) as they are. */
+/* A JSON string (buf.h). */
 static void str(struct buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    buf_append(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(b, run, (size_t)(s - run));
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            buf_append(b, esc, 2);
-        } else if (c == '\n') {
-            buf_append(b, "\\n", 2);
-        } else if (c == '\t') {
-            buf_append(b, "\\t", 2);
-        } else if (c == '\r') {
-            buf_append(b, "\\r", 2);
-        } else {
-            buf_append(b, esc, 6);
-        }
-        run = s + 1;
-    }
-    buf_append(b, run, (size_t)(s - run));
-    buf_append(b, "\"", 1);
+    buf_json_string(b, s);
 }
 
 static void num(struct buf *b, int64_t v)

@@ -27,50 +27,18 @@ int notify_channel_parse(const char *s)
     return -1;
 }
 
-bool notify_json_string(struct buf *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    char tmp[512];
-    size_t n = 0;
-    bool ok = buf_append(out, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p && ok; p++) {
-        if (n + 6 >= sizeof tmp) {
-            ok = buf_append(out, tmp, n);
-            n = 0;
-        }
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            tmp[n++] = '\\';
-            tmp[n++] = (char)c;
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            tmp[n++] = '\\';
-            tmp[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-        } else if (c < 0x20) {
-            tmp[n++] = '\\';
-            tmp[n++] = 'u';
-            tmp[n++] = '0';
-            tmp[n++] = '0';
-            tmp[n++] = hex[c >> 4];
-            tmp[n++] = hex[c & 15];
-        } else {
-            tmp[n++] = (char)c;
-        }
-    }
-    return ok && buf_append(out, tmp, n) && buf_append(out, "\"", 1);
-}
-
 void notify_message_render(struct notify_message *m)
 {
     struct buf b;
     buf_init(&b, 1 << 20);
     buf_puts(&b, "\"key\":");
-    notify_json_string(&b, m->key);
+    buf_json_string(&b, m->key);
     buf_puts(&b, ",\"kind\":");
-    notify_json_string(&b, m->kind);
+    buf_json_string(&b, m->kind);
     buf_puts(&b, ",\"title\":");
-    notify_json_string(&b, m->title);
+    buf_json_string(&b, m->title);
     buf_puts(&b, ",\"body\":");
-    notify_json_string(&b, m->body);
+    buf_json_string(&b, m->body);
     buf_puts(&b, ",\"data\":");
     buf_puts(&b, m->data && *m->data == '{' ? m->data : "{}");
     free(m->fragment);
@@ -94,7 +62,7 @@ bool notify_item_json(struct buf *out, const struct notify_item *it)
         buf_printf(out, "{\"id\":%lld,\"user_id\":%lld,\"channel\":\"%s\",\"to\":[",
                    (long long)it->id, (long long)it->user_id, notify_channel_name(it->channel));
     for (int i = 0; i < it->nto && ok; i++)
-        ok = (i == 0 || buf_append(out, ",", 1)) && notify_json_string(out, it->to[i]);
+        ok = (i == 0 || buf_append(out, ",", 1)) && buf_json_string(out, it->to[i]);
     return ok && buf_append(out, "],", 2) &&
            buf_append(out, it->msg->fragment, it->msg->fragment_len) && buf_append(out, "}", 1);
 }

@@ -82,9 +82,6 @@ struct notify_provider {
  *   "title":…,"body":…,"data":{…}} — the format both built-ins deliver. */
 bool notify_item_json(struct buf *out, const struct notify_item *it);
 
-/** Appends `s` as a JSON string literal (quoted, escaped). */
-bool notify_json_string(struct buf *out, const char *s);
-
 /** The file sink: appends to <dir>/<channel>.jsonl (creating dir). On open
  *  it reads the file's last `dedup_bytes` and skips those ids when asked to
  *  send them again. NULL with a message in `err` on failure. */

@@ -47,6 +47,27 @@ bool buf_puts(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+bool buf_json_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    bool ok = buf_append(b, "\"", 1);
+    const char *run = s; /* bytes not yet appended, none needing escape */
+    for (; *s && ok; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t n = 6;
+        if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : (char)c;
+            n = 2;
+        }
+        ok = buf_append(b, run, (size_t)(s - run)) && buf_append(b, esc, n);
+        run = s + 1;
+    }
+    return ok && buf_append(b, run, (size_t)(s - run)) && buf_append(b, "\"", 1);
+}
+
 bool buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -23,6 +23,12 @@ bool buf_append(struct buf *b, const void *p, size_t n);
 bool buf_puts(struct buf *b, const char *s);
 bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** Appends `s` as a JSON string literal (RFC 8259): quoted, with quotes,
+ *  backslashes and control characters escaped and every other byte as it
+ *  is (the shop checks UTF-8 where text comes in). False when over the
+ *  maximum (the buffer may then hold part of the string). */
+bool buf_json_string(struct buf *b, const char *s);
+
 /** Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 

@@ -28,6 +28,24 @@ Test(clock, formats_and_parses_rfc3339)
     cr_assert_not(clock_parse("", &ms));
 }
 
+Test(buf, json_string_escapes_what_json_requires_and_no_more)
+{
+    struct buf b;
+    buf_init(&b, 1024);
+    cr_assert(buf_json_string(&b, "a\"b\\c\nd\te\rf\x01g\x1f \xc3\xa9\x7f"));
+    cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\nd\\te\\rf\\u0001g\\u001f \xc3\xa9\x7f\"");
+    json_t *back = json_loads(b.data, JSON_DECODE_ANY, NULL);
+    cr_assert_str_eq(json_string_value(back), "a\"b\\c\nd\te\rf\x01g\x1f \xc3\xa9\x7f");
+    json_decref(back);
+    buf_reset(&b);
+    cr_assert(buf_json_string(&b, ""));
+    cr_assert_str_eq(b.data, "\"\"");
+    buf_free(&b);
+    buf_init(&b, 8);
+    cr_assert_not(buf_json_string(&b, "longer than eight"), "over the maximum is refused");
+    buf_free(&b);
+}
+
 Test(buf, refuses_to_grow_past_its_maximum)
 {
     struct buf b;
