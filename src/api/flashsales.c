@@ -94,10 +94,5 @@ enum shop_err api_flash_purchase(struct req *r)
     enum shop_err e =
         checkout_place_flash(r->shop, &r->who, key, co, id, token, quantity, &res, &r->pb);
     json_decref(co);
-    if (res.replayed)
-        resp_header(r, "Idempotent-Replayed", "true");
-    if (e != SHOP_OK)
-        return e;
-    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)res.order_id));
-    return resp_json_text(r, 201, res.order, res.order_len);
+    return api_checkout_answer(r, e, &res);
 }

@@ -66,7 +66,12 @@ enum shop_err api_store_credit_get(struct req *r);
 enum shop_err api_store_credit_grant(struct req *r);
 
 /* orders.c */
+struct checkout_result;
 enum shop_err api_order_create(struct req *r);
+/** Answers a checkout (also a flash-sale purchase): Idempotent-Replayed on
+ *  a replay, then the error `e`, or 201 with the order and its Location. */
+enum shop_err api_checkout_answer(struct req *r, enum shop_err e,
+                                  const struct checkout_result *res);
 enum shop_err api_orders_list(struct req *r);
 enum shop_err api_order_get(struct req *r);
 enum shop_err api_order_cancel(struct req *r);

@@ -36,12 +36,17 @@ enum shop_err api_order_create(struct req *r)
         return r->pb.err;
     struct checkout_result res;
     enum shop_err e = checkout_place(r->shop, &r->who, key, body, &res, &r->pb);
-    if (res.replayed)
+    return api_checkout_answer(r, e, &res);
+}
+
+enum shop_err api_checkout_answer(struct req *r, enum shop_err e, const struct checkout_result *res)
+{
+    if (res->replayed)
         resp_header(r, "Idempotent-Replayed", "true");
     if (e != SHOP_OK)
         return e;
-    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)res.order_id));
-    return resp_json_text(r, 201, res.order, res.order_len);
+    resp_header(r, "Location", arena_printf(r->arena, "/v1/orders/%lld", (long long)res->order_id));
+    return resp_json_text(r, 201, res->order, res->order_len);
 }
 
 enum shop_err api_orders_list(struct req *r)
