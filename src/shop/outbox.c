@@ -54,6 +54,12 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
     return SHOP_OK;
 }
 
+int64_t outbox_newest(struct db *db, int64_t dflt)
+{
+    struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
+    return st && stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
+}
+
 struct purge_job {
     int64_t handled, before, deleted;
 };

@@ -25,6 +25,10 @@ int outbox_take_emitted(void);
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
                           struct problem *pb);
 
+/** The newest event's id (0 when there is none), or `dflt` when the
+ *  database cannot say. */
+int64_t outbox_newest(struct db *db, int64_t dflt);
+
 /** Deletes events up to `handled` (the newest one every consumer has
  *  handled) that are older than shop->cfg.outbox_keep_ms, oldest first,
  *  OUTBOX_PURGE_CHUNK per write, at most `max_chunks` writes. `*deleted`

@@ -33,10 +33,10 @@ static int poll_once(struct changefeed *cf)
      * Ids follow commit order (one writer at a time holds the database), so
      * no event can appear later below the newest one in this snapshot. */
     db_read_begin(db);
-    struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
-    int64_t newest = st && stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : cf->position;
-    st = db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
-                        " WHERE id > ? AND id <= ? AND origin <> ? ORDER BY id LIMIT ?");
+    int64_t newest = outbox_newest(db, cf->position);
+    struct stmt *st =
+        db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
+                       " WHERE id > ? AND id <= ? AND origin <> ? ORDER BY id LIMIT ?");
     if (!st) {
         db_read_end(db);
         return 0;
@@ -100,9 +100,7 @@ struct changefeed *changefeed_start(struct shop *shop, struct problem *pb)
     cf->shop = shop;
     /* Everything up to now is already in the views built at start. */
     struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
-    if (st && stmt_step(st) == STMT_ROW)
-        cf->position = stmt_i64(st, 0);
+    cf->position = outbox_newest(db, 0);
     db_release(db);
     if (pthread_create(&cf->thread, NULL, feed_main, cf) != 0) {
         free(cf);
@@ -115,7 +113,7 @@ struct changefeed *changefeed_start(struct shop *shop, struct problem *pb)
 void changefeed_render_metrics(struct changefeed *cf, struct buf *out)
 {
     struct db *db = store_db(cf->shop->store);
-    int64_t newest = db_scalar_i64(db, "SELECT coalesce(max(id), 0) + ? FROM outbox", 0, 0);
+    int64_t newest = outbox_newest(db, 0);
     db_release(db);
     buf_printf(out,
                "# HELP shopd_changefeed_lag Outbox events the change feed has not looked at yet.\n"

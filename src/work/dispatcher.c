@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shop/outbox.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -288,7 +289,7 @@ void dispatcher_free(struct dispatcher *d)
 void dispatcher_render_metrics(struct dispatcher *d, struct buf *out)
 {
     struct db *db = store_db(d->shop->store);
-    int64_t newest = db_scalar_i64(db, "SELECT coalesce(max(id), 0) + ? FROM outbox", 0, 0);
+    int64_t newest = outbox_newest(db, 0);
     db_release(db);
     buf_puts(out, "# HELP shopd_outbox_consumer_lag Events not yet handled, by consumer.\n"
                   "# TYPE shopd_outbox_consumer_lag gauge\n");
