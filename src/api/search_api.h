@@ -26,9 +26,6 @@ enum shop_err api_search_answer(struct req *r, bool text);
  *  caller frees it. */
 char *api_search_render(const struct search_result *res, bool text, size_t *len);
 
-/** clock_fmt's RFC 3339 form of a UTC millisecond time, faster. */
-void api_time_rfc3339(int64_t ms, char out[32]);
-
 /** The JSON of a suggest answer; malloc'd. */
 char *api_suggest_render(const struct search_suggestion *s, int n, size_t *len);
 

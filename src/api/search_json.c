@@ -29,54 +29,7 @@ static void str(struct buf *b, const char *s)
 
 static void num(struct buf *b, int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* RFC 3339 as clock_fmt writes it ("2026-11-21T09:30:00Z", milliseconds
- * when not zero), without gmtime and strftime: 20 of these per answer. */
-void api_time_rfc3339(int64_t ms, char out[RFC3339_LEN])
-{
-    if (ms < 0 || ms > 253402300799999LL) { /* outside 1970–9999 */
-        clock_fmt(ms, out);
-        return;
-    }
-    int64_t secs = ms / 1000, days = secs / 86400, rem = secs % 86400;
-    int frac = (int)(ms % 1000);
-    /* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
-    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
-    int year = (int)(yoe + era * 400 + (month <= 2));
-    int v[6] = {year, month, day, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60)};
-    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
-    char *p = out;
-    for (int i = 0; i < 6; i++) {
-        if (i == 0) {
-            *p++ = (char)('0' + v[0] / 1000);
-            *p++ = (char)('0' + v[0] / 100 % 10);
-        }
-        *p++ = (char)('0' + v[i] / 10 % 10);
-        *p++ = (char)('0' + v[i] % 10);
-        if (sep[i])
-            *p++ = sep[i];
-    }
-    if (frac) {
-        *p++ = '.';
-        *p++ = (char)('0' + frac / 100);
-        *p++ = (char)('0' + frac / 10 % 10);
-        *p++ = (char)('0' + frac % 10);
-    }
-    *p++ = 'Z';
-    *p = '\0';
+    buf_json_int(b, v);
 }
 
 static void item(struct buf *b, const struct search_item *it)
@@ -118,7 +71,7 @@ static void item(struct buf *b, const struct search_item *it)
     raw(b, ",\"created_at\":");
     if (it->created_at) {
         char ts[RFC3339_LEN];
-        api_time_rfc3339(it->created_at, ts);
+        clock_fmt(it->created_at, ts);
         str(b, ts);
     } else {
         raw(b, "null");

@@ -68,6 +68,19 @@ bool buf_json_string(struct buf *b, const char *s)
     return ok && buf_append(b, run, (size_t)(s - run)) && buf_append(b, "\"", 1);
 }
 
+bool buf_json_int(struct buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 bool buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *data;
@@ -28,6 +29,9 @@ bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
  *  is (the shop checks UTF-8 where text comes in). False when over the
  *  maximum (the buffer may then hold part of the string). */
 bool buf_json_string(struct buf *b, const char *s);
+
+/** Appends `v` in decimal (a JSON number). */
+bool buf_json_int(struct buf *b, int64_t v);
 
 /** Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);

@@ -19,7 +19,8 @@ int64_t clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-char *clock_fmt(int64_t ms, char out[RFC3339_LEN])
+/* The slow road, for times outside 1970–9999. */
+static char *fmt_gmtime(int64_t ms, char out[RFC3339_LEN])
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int frac = (int)(ms - (int64_t)secs * 1000);
@@ -30,6 +31,45 @@ char *clock_fmt(int64_t ms, char out[RFC3339_LEN])
         snprintf(out + n, RFC3339_LEN - n, ".%03dZ", frac);
     else
         snprintf(out + n, RFC3339_LEN - n, "Z");
+    return out;
+}
+
+/* Without gmtime and strftime: answers carry dozens of these each (an
+ * order document, a page of search results), and the libc road costs a
+ * lock and a time zone lookup per call. */
+char *clock_fmt(int64_t ms, char out[RFC3339_LEN])
+{
+    if (ms < 0 || ms > 253402300799999LL) /* outside 1970–9999 */
+        return fmt_gmtime(ms, out);
+    int64_t secs = ms / 1000, days = secs / 86400, rem = secs % 86400;
+    int frac = (int)(ms % 1000);
+    /* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int year = (int)(yoe + era * 400 + (month <= 2));
+    int v[6] = {year, month, day, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60)};
+    static const char sep[6] = {'-', '-', 'T', ':', ':', 0};
+    char *p = out;
+    for (int i = 0; i < 6; i++) {
+        if (i == 0) {
+            *p++ = (char)('0' + v[0] / 1000);
+            *p++ = (char)('0' + v[0] / 100 % 10);
+        }
+        *p++ = (char)('0' + v[i] / 10 % 10);
+        *p++ = (char)('0' + v[i] % 10);
+        if (sep[i])
+            *p++ = sep[i];
+    }
+    if (frac) {
+        *p++ = '.';
+        *p++ = (char)('0' + frac / 100);
+        *p++ = (char)('0' + frac / 10 % 10);
+        *p++ = (char)('0' + frac % 10);
+    }
+    *p++ = 'Z';
+    *p = '\0';
     return out;
 }
 

@@ -116,29 +116,3 @@ Test(search_json, facets_and_suggestions)
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(list, 1), "product_id")), 42);
     json_decref(v);
 }
-
-Test(search_json, times_match_clock_fmt)
-{
-    int64_t fixed[] = {0,
-                       1,
-                       999,
-                       1000,
-                       86399999,
-                       86400000,
-                       951782400000LL /* 2000-02-29 */,
-                       1700000000123LL,
-                       4102444800000LL,
-                       253402300799999LL,
-                       -1};
-    char a[RFC3339_LEN], b[RFC3339_LEN];
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        api_time_rfc3339(fixed[i], a);
-        cr_assert_str_eq(a, clock_fmt(fixed[i], b));
-    }
-    srand(9);
-    for (int i = 0; i < 100000; i++) {
-        int64_t ms = ((int64_t)rand() << 31 | rand()) % 253402300800000LL;
-        api_time_rfc3339(ms, a);
-        cr_assert_str_eq(a, clock_fmt(ms, b), "%lld", (long long)ms);
-    }
-}

@@ -1,6 +1,9 @@
 /* Unit tests for src/util: clock, buf, arena, jsonx, tokens, problems. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/arena.h"
 #include "util/buf.h"
@@ -8,6 +11,46 @@
 #include "util/jsonx.h"
 #include "util/problem.h"
 #include "util/token.h"
+
+/* clock_fmt by the libc road, to check its own arithmetic against. */
+static void fmt_reference(int64_t ms, char out[RFC3339_LEN])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, RFC3339_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ms % 1000)
+        snprintf(out + n, RFC3339_LEN - n, ".%03dZ", (int)(ms % 1000));
+    else
+        snprintf(out + n, RFC3339_LEN - n, "Z");
+}
+
+Test(clock, formats_every_day_as_gmtime_does)
+{
+    int64_t fixed[] = {0,
+                       1,
+                       999,
+                       1000,
+                       86399999,
+                       86400000,
+                       951782400000LL /* 2000-02-29 */,
+                       1700000000123LL,
+                       4102444800000LL,
+                       253402300799999LL /* 9999-12-31T23:59:59.999Z */};
+    char a[RFC3339_LEN], b[RFC3339_LEN];
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        fmt_reference(fixed[i], b);
+        cr_assert_str_eq(clock_fmt(fixed[i], a), b);
+    }
+    srand(9);
+    for (int i = 0; i < 100000; i++) {
+        int64_t ms = ((int64_t)rand() << 31 | rand()) % 253402300800000LL;
+        fmt_reference(ms, b);
+        cr_assert_str_eq(clock_fmt(ms, a), b, "%lld", (long long)ms);
+    }
+    /* Outside 1970–9999 it still answers, by the libc road. */
+    cr_assert_str_eq(clock_fmt(-1, a), "1969-12-31T23:59:59.999Z");
+}
 
 Test(clock, formats_and_parses_rfc3339)
 {
