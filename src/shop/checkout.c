@@ -165,7 +165,7 @@ static char *render_order(struct shop *shop, int64_t order_id, size_t *len)
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    char *text = checkout_order_text(db, order_id, len);
+    char *text = order_text(db, order_id, len);
     db_read_end(db);
     return text;
 }

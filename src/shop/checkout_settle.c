@@ -119,17 +119,6 @@ static enum shop_err order_event(struct db *db, int64_t order_id, const char *to
     return outbox_emit(db, topic, order_id, payload, pb);
 }
 
-/* The order document as JSON text. Encoded where it is rendered: a tree
- * built on one thread and freed on another costs a malloc arena lock per
- * node (they contended in checkout's profile). */
-char *checkout_order_text(struct db *db, int64_t order_id, size_t *len)
-{
-    json_t *o = order_render(db, order_id);
-    char *text = o ? jx_dump(o, len) : NULL;
-    json_decref(o);
-    return text;
-}
-
 enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *pb)
 {
     struct settle_job *j = arg;
@@ -162,7 +151,7 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
-    j->order = checkout_order_text(db, j->order_id, &j->order_len);
+    j->order = order_text(db, j->order_id, &j->order_len);
     enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;

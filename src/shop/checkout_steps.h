@@ -94,9 +94,6 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb);
 /** Over a struct unknown_job: the charge's outcome is not known. */
 enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb);
 
-/** The order as the API shows it, JSON text (malloc'd); NULL when missing. */
-char *checkout_order_text(struct db *db, int64_t order_id, size_t *len);
-
 /** After an order's stock moved, pages and search must show it. */
 void checkout_products_changed(struct shop *shop, const int64_t *ids, int n);
 

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "shop/account.h"
@@ -56,7 +57,11 @@ bool order_transition_allowed(enum order_status from, enum order_status to);
 enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
                                const char *note, struct problem *pb);
 
-/** The order document (inside a transaction); NULL when absent. */
+/** The order document as JSON text, malloc'd (inside a transaction); NULL
+ *  when absent. */
+char *order_text(struct db *db, int64_t order_id, size_t *len);
+
+/** The same as a tree. */
 json_t *order_render(struct db *db, int64_t order_id);
 
 /** One of the caller's orders (any order for an admin). */

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import Server, assert_problem
+from conftest import Server, assert_problem, uid
 from shop_fixtures import Buyer, Shop, ledger, stock_of
 
 
@@ -156,3 +156,51 @@ def test_order_events_recorded_once(srv, shop):
     time.sleep(0.3)
     got = [e["topic"] for e in srv.get(f"/v1/admin/orders/{o['id']}/events", token=shop.admin)["data"]]
     assert got == want
+
+
+def test_the_order_document_is_one_document(srv, shop):
+    """The document checkout answers with is written by hand (order_doc.c):
+    it must be the same JSON GET shows, survive awkward text, and carry
+    every part (both tenders, options, refunds with allocations, history
+    notes, nulls) with the right types."""
+    title = 'Kettle "Große" \\ tab\t— 水 ' + uid()
+    p = shop.product(title=title, price=3000, stock=5, variants=[
+        {"sku": "SKU-" + uid(), "price_cents": 3000, "weight_grams": 500,
+         "options": {"colour": 'Red "cherry"', "size": "½ L"}}])
+    other = shop.product(price=1000, stock=5)
+    b = Buyer(srv, address={"name": 'Zoë "Z" O\'Neil \\', "line1": "1 Pike St", "city": "Seattle",
+                            "postal_code": "98101", "country": "US"})
+    srv.post(f"/v1/admin/users/{b.user['id']}/store-credit", {"amount_cents": 500}, token=shop.admin)
+    b.add(p["variants"][0]["id"], 2)
+    b.add(other["variants"][0]["id"], 1)
+    r = b.checkout(body={"shipping_address_id": b.address,
+                         "payments": [{"store_credit": True, "amount_cents": 500},
+                                      {"payment_method_id": b.card}]})
+    assert r.status == 201, r
+    o = r.body
+    assert srv.get(f"/v1/orders/{o['id']}", token=b.token).body == o, "POST and GET answer alike"
+    line = next(l for l in o["lines"] if l["variant_id"] == p["variants"][0]["id"])
+    assert line["title"] == title and line["options"] == {"colour": 'Red "cherry"', "size": "½ L"}
+    assert line["line_total_cents"] == 6000 and line["status"] == "open"
+    assert o["shipping_address"]["name"] == 'Zoë "Z" O\'Neil \\'
+    assert o["shipping_address"]["region"] is None and o["shipping_address"]["phone"] is None
+    assert o["cancel_reason"] is None and o["cancelled_at"] is None and o["paid_at"]
+    assert o["refunds"] == [] and o["shipments"] == []
+    card = next(x for x in o["payments"] if x["tender"] == "card")
+    credit = next(x for x in o["payments"] if x["tender"] == "store_credit")
+    assert card["brand"] == "visa" and card["last4"] == "4242" and card["payment_method_id"] == b.card
+    assert "payment_method_id" not in credit and credit["amount_cents"] == 500
+    assert [(h["status"], h["note"]) for h in o["history"]] == [("pending_payment", None),
+                                                                 ("paid", "payment captured")]
+    assert all(isinstance(o[k], int) for k in ("id", "user_id", "subtotal_cents", "total_cents"))
+
+    r = srv.post(f"/v1/orders/{o['id']}/cancel", {"line_ids": [line["id"]]}, token=b.token)
+    assert r.status == 200, r
+    got = srv.get(f"/v1/orders/{o['id']}", token=b.token).body
+    assert got == r.body
+    [refund] = got["refunds"]
+    assert refund["allocations"] and sum(a["amount_cents"] for a in refund["allocations"]) == \
+        refund["amount_cents"]
+    assert {a["payment_id"] for a in refund["allocations"]} <= {card["id"], credit["id"]}
+    assert next(l for l in got["lines"] if l["id"] == line["id"])["status"] == "cancelled"
+    assert srv.get("/v1/orders?limit=1", token=b.token)["data"] == [got]

@@ -1,0 +1,315 @@
+/* order_doc.c — the order document (Order in docs/openapi.yaml), written
+ * straight into a byte buffer from the order's rows.
+ *
+ * Checkout writes this document on the database writer for every order it
+ * places (there its pages are in cache; a reader's cache is cold after each
+ * commit), and the writer is what bounds checkout. Built as a jansson tree
+ * it cost a tenth of the writer's time per order — an allocation per value,
+ * then a walk to print them — so, like the search answers (search_json.c),
+ * it is written by hand. order_render parses this text for callers that
+ * want a tree: the shape is defined here only.
+ *
+ * Strings are escaped per RFC 8259 (buf_json_string). A line's options are
+ * stored as the JSON object they were when the order was placed (copied
+ * from the variant, which the catalog validates) and are copied through.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/order.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/clock.h"
+
+/* Far above an order of 100 lines with long titles and many refunds. */
+#define ORDER_DOC_MAX (4u * 1024 * 1024)
+
+/* ---- values ------------------------------------------------------------- */
+
+/* The text being written; `full` once an append was refused (the text
+ * would have a hole, so it is thrown away). */
+struct doc {
+    struct buf b;
+    bool full;
+};
+
+static void put(struct doc *d, const char *s, size_t n)
+{
+    d->full |= !buf_append(&d->b, s, n);
+}
+
+static void raw(struct doc *d, const char *s)
+{
+    put(d, s, strlen(s));
+}
+
+static void str(struct doc *d, const char *s)
+{
+    d->full |= !buf_json_string(&d->b, s ? s : "");
+}
+
+static void num(struct doc *d, int64_t v)
+{
+    d->full |= !buf_json_int(&d->b, v);
+}
+
+/* Column `c` as a JSON string, or null when it is NULL. */
+static void col_str(struct doc *d, struct stmt *st, int c)
+{
+    if (stmt_is_null(st, c))
+        raw(d, "null");
+    else
+        str(d, stmt_text(st, c));
+}
+
+static void col_int(struct doc *d, struct stmt *st, int c)
+{
+    num(d, stmt_i64(st, c));
+}
+
+/* A millisecond time as RFC 3339, or null when 0 (never happened). */
+static void col_time(struct doc *d, struct stmt *st, int c)
+{
+    int64_t ms = stmt_i64(st, c);
+    char ts[RFC3339_LEN + 2];
+    if (!ms) {
+        raw(d, "null");
+        return;
+    }
+    ts[0] = '"';
+    size_t n = strlen(clock_fmt(ms, ts + 1));
+    ts[n + 1] = '"';
+    put(d, ts, n + 2);
+}
+
+/* A stored JSON object, copied through ({} if it is not one). */
+static void col_object(struct doc *d, struct stmt *st, int c)
+{
+    const char *s = stmt_is_null(st, c) ? "" : stmt_text(st, c);
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '{' && s[n - 1] == '}')
+        put(d, s, n);
+    else
+        raw(d, "{}");
+}
+
+/* ---- the parts ---------------------------------------------------------- */
+
+static bool lines(struct db *db, struct doc *b, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT id, product_id, variant_id, sku, title, options,"
+                                     " quantity, unit_price_cents, tax_cents, status FROM order_lines"
+                                     " WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(b, ",\"lines\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(b, i ? ",{\"id\":" : "{\"id\":");
+        col_int(b, st, 0);
+        raw(b, ",\"product_id\":");
+        col_int(b, st, 1);
+        raw(b, ",\"variant_id\":");
+        col_int(b, st, 2);
+        raw(b, ",\"sku\":");
+        str(b, stmt_text(st, 3));
+        raw(b, ",\"title\":");
+        str(b, stmt_text(st, 4));
+        raw(b, ",\"options\":");
+        col_object(b, st, 5);
+        raw(b, ",\"quantity\":");
+        col_int(b, st, 6);
+        raw(b, ",\"unit_price_cents\":");
+        col_int(b, st, 7);
+        raw(b, ",\"line_total_cents\":");
+        num(b, stmt_i64(st, 6) * stmt_i64(st, 7));
+        raw(b, ",\"tax_cents\":");
+        col_int(b, st, 8);
+        raw(b, ",\"status\":");
+        str(b, stmt_text(st, 9));
+        raw(b, "}");
+    }
+    raw(b, "]");
+    return true;
+}
+
+static bool payments(struct db *db, struct doc *b, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT id, tender, payment_method_id, brand, last4,"
+                                     " amount_cents, status, failure_code, refunded_cents,"
+                                     " created_at FROM payments WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(b, ",\"payments\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(b, i ? ",{\"id\":" : "{\"id\":");
+        col_int(b, st, 0);
+        raw(b, ",\"tender\":");
+        str(b, stmt_text(st, 1));
+        raw(b, ",\"amount_cents\":");
+        col_int(b, st, 5);
+        raw(b, ",\"status\":");
+        str(b, stmt_text(st, 6));
+        raw(b, ",\"refunded_cents\":");
+        col_int(b, st, 8);
+        raw(b, ",\"created_at\":");
+        col_time(b, st, 9);
+        if (!stmt_is_null(st, 2)) { /* a card */
+            raw(b, ",\"payment_method_id\":");
+            col_int(b, st, 2);
+            raw(b, ",\"brand\":");
+            str(b, stmt_text(st, 3));
+            raw(b, ",\"last4\":");
+            str(b, stmt_text(st, 4));
+        }
+        if (!stmt_is_null(st, 7)) {
+            raw(b, ",\"failure_code\":");
+            col_str(b, st, 7);
+        }
+        raw(b, "}");
+    }
+    raw(b, "]");
+    return true;
+}
+
+static bool allocations(struct db *db, struct doc *b, int64_t refund_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT payment_id, amount_cents, status FROM"
+                                     " refund_allocations WHERE refund_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, refund_id);
+    raw(b, ",\"allocations\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(b, i ? ",{\"payment_id\":" : "{\"payment_id\":");
+        col_int(b, st, 0);
+        raw(b, ",\"amount_cents\":");
+        col_int(b, st, 1);
+        raw(b, ",\"status\":");
+        str(b, stmt_text(st, 2));
+        raw(b, "}");
+    }
+    raw(b, "]");
+    return true;
+}
+
+static bool refunds(struct db *db, struct doc *b, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT id, amount_cents, reason, status, created_at"
+                                     " FROM refunds WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(b, ",\"refunds\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(b, i ? ",{\"id\":" : "{\"id\":");
+        col_int(b, st, 0);
+        raw(b, ",\"amount_cents\":");
+        col_int(b, st, 1);
+        raw(b, ",\"reason\":");
+        str(b, stmt_text(st, 2));
+        raw(b, ",\"status\":");
+        str(b, stmt_text(st, 3));
+        raw(b, ",\"created_at\":");
+        col_time(b, st, 4);
+        if (!allocations(db, b, stmt_i64(st, 0)))
+            return false;
+        raw(b, "}");
+    }
+    raw(b, "]");
+    return true;
+}
+
+static bool history(struct db *db, struct doc *b, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT status, note, at FROM order_history"
+                                     " WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(b, ",\"history\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(b, i ? ",{\"status\":" : "{\"status\":");
+        str(b, stmt_text(st, 0));
+        raw(b, ",\"note\":");
+        col_str(b, st, 1);
+        raw(b, ",\"at\":");
+        col_time(b, st, 2);
+        raw(b, "}");
+    }
+    raw(b, "]");
+    return true;
+}
+
+/* ---- the document ------------------------------------------------------- */
+
+char *order_text(struct db *db, int64_t order_id, size_t *len)
+{
+    struct stmt *st = db_prepare(
+        db, "SELECT user_id, status, refund_status, currency, subtotal_cents, discount_cents,"
+            " shipping_cents, tax_cents, total_cents, refunded_cents, shipping_method, ship_name,"
+            " ship_line1, ship_line2, ship_city, ship_region, ship_postal, ship_country,"
+            " ship_phone, cancel_reason, created_at, updated_at, paid_at, cancelled_at"
+            " FROM orders WHERE id = ?");
+    if (!st)
+        return NULL;
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW)
+        return NULL;
+    struct doc d = {.full = false};
+    buf_init(&d.b, ORDER_DOC_MAX);
+    raw(&d, "{\"id\":");
+    num(&d, order_id);
+    static const struct {
+        const char *key;
+        void (*put)(struct doc *, struct stmt *, int);
+    } top[] = {
+        {"user_id", col_int},        {"status", col_str},         {"refund_status", col_str},
+        {"currency", col_str},       {"subtotal_cents", col_int}, {"discount_cents", col_int},
+        {"shipping_cents", col_int}, {"tax_cents", col_int},      {"total_cents", col_int},
+        {"refunded_cents", col_int}, {"shipping_method", col_str},
+    };
+    for (int c = 0; c < (int)(sizeof top / sizeof top[0]); c++) {
+        raw(&d, ",\"");
+        raw(&d, top[c].key);
+        raw(&d, "\":");
+        top[c].put(&d, st, c);
+    }
+    static const char *const address[] = {"name",        "line1",   "line2", "city", "region",
+                                          "postal_code", "country", "phone"};
+    raw(&d, ",\"shipping_address\":{");
+    for (int k = 0; k < 8; k++) {
+        raw(&d, k ? ",\"" : "\"");
+        raw(&d, address[k]);
+        raw(&d, "\":");
+        col_str(&d, st, 11 + k);
+    }
+    raw(&d, "},\"cancel_reason\":");
+    col_str(&d, st, 19);
+    static const char *const times[] = {"created_at", "updated_at", "paid_at", "cancelled_at"};
+    for (int k = 0; k < 4; k++) {
+        raw(&d, ",\"");
+        raw(&d, times[k]);
+        raw(&d, "\":");
+        col_time(&d, st, 20 + k);
+    }
+    bool ok = lines(db, &d, order_id) && payments(db, &d, order_id) && refunds(db, &d, order_id);
+    raw(&d, ",\"shipments\":[]");
+    ok = ok && history(db, &d, order_id);
+    raw(&d, "}");
+    if (!ok || d.full) {
+        buf_free(&d.b);
+        return NULL;
+    }
+    return buf_steal(&d.b, len);
+}
+
+json_t *order_render(struct db *db, int64_t order_id)
+{
+    size_t len;
+    char *text = order_text(db, order_id, &len);
+    json_t *o = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return o;
+}
