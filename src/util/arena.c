@@ -1,5 +1,6 @@
 #include "util/arena.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,61 @@ struct arena {
     size_t total;
 };
 
+/* Each thread keeps a few freed standard chunks for its next arenas. Not
+ * for the allocation itself: glibc serves a request this size by first
+ * merging every small free block of the thread's heap (malloc_consolidate),
+ * and with an arena per request and JSON's many small nodes that merge cost
+ * more than the request's JSON. */
+#define SPARE_MAX 4
+
+struct spares {
+    struct chunk *list;
+    int n;
+};
+
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spares_free(void *p)
+{
+    struct spares *sp = p;
+    while (sp->list) {
+        struct chunk *next = sp->list->next;
+        free(sp->list);
+        sp->list = next;
+    }
+    free(sp);
+}
+
+static void spare_init(void)
+{
+    pthread_key_create(&spare_key, spares_free);
+}
+
+static struct spares *spares(void)
+{
+    pthread_once(&spare_once, spare_init);
+    struct spares *sp = pthread_getspecific(spare_key);
+    if (!sp) {
+        sp = xcalloc(1, sizeof *sp);
+        pthread_setspecific(spare_key, sp);
+    }
+    return sp;
+}
+
 static struct chunk *chunk_new(size_t size)
 {
+    if (size == ARENA_CHUNK) {
+        struct spares *sp = spares();
+        if (sp->list) {
+            struct chunk *c = sp->list;
+            sp->list = c->next;
+            sp->n--;
+            c->next = NULL;
+            c->used = 0;
+            return c;
+        }
+    }
     struct chunk *c = xmalloc(sizeof *c + size);
     c->next = NULL;
     c->size = size;
@@ -41,10 +95,17 @@ void arena_free(struct arena *a)
 {
     if (!a)
         return;
+    struct spares *sp = spares();
     struct chunk *c = a->head;
     while (c) {
         struct chunk *next = c->next;
-        free(c);
+        if (c->size == ARENA_CHUNK && sp->n < SPARE_MAX) {
+            c->next = sp->list;
+            sp->list = c;
+            sp->n++;
+        } else {
+            free(c);
+        }
         c = next;
     }
     free(a);
