@@ -148,11 +148,16 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
         return NULL;
     }
     sqlite3_busy_timeout(h, s->opts.busy_timeout_ms);
+    /* The writer keeps its cache across commits (readers start cold after
+     * each one) and touches a page of every buyer's cart, key and session:
+     * 64 MB measured 7% more checkouts than 16 on a shop of 300,000 buyers
+     * (128 MB measured worse). */
     char pragmas[512];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA foreign_keys=ON; PRAGMA synchronous=%s; PRAGMA temp_store=MEMORY;"
-             "PRAGMA mmap_size=0; PRAGMA cache_size=-16000;%s",
-             s->opts.sync_normal ? "NORMAL" : "FULL", writer ? "" : "PRAGMA query_only=ON;");
+             "PRAGMA mmap_size=0; PRAGMA cache_size=%d;%s",
+             s->opts.sync_normal ? "NORMAL" : "FULL", writer ? -64000 : -16000,
+             writer ? "" : "PRAGMA query_only=ON;");
     if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot switch %s to WAL: %s", s->path,
                     sqlite3_errmsg(h));
