@@ -415,6 +415,20 @@ enum shop_err account_logout(struct shop *shop, const struct principal *who, str
     return e;
 }
 
+/* Gives the caller what a session says about it: a guest only its guest
+ * id, a user its session, id, role and trust. */
+static void adopt(struct principal *who, const struct principal *p, bool guest)
+{
+    if (guest) {
+        who->guest_id = p->guest_id;
+        return;
+    }
+    who->session_id = p->session_id;
+    who->user_id = p->user_id;
+    who->role = p->role;
+    who->trusted = p->trusted;
+}
+
 /* Looks a token up; fills the session id, user (0 for guests), kind. */
 static enum shop_err session_lookup(struct shop *shop, const char *token, bool guest,
                                     struct principal *who, struct problem *pb)
@@ -428,14 +442,7 @@ static enum shop_err session_lookup(struct shop *shop, const char *token, bool g
     struct principal cached;
     bool cached_guest;
     if (session_cache_get(shop->sessions, th, now, &cached, &cached_guest) && cached_guest == guest) {
-        if (guest)
-            who->guest_id = cached.guest_id;
-        else {
-            who->session_id = cached.session_id;
-            who->user_id = cached.user_id;
-            who->role = cached.role;
-            who->trusted = cached.trusted;
-        }
+        adopt(who, &cached, guest);
         return SHOP_OK;
     }
     struct db *db = store_db(shop->store);
@@ -466,14 +473,7 @@ static enum shop_err session_lookup(struct shop *shop, const char *token, bool g
             found.trusted = stmt_i64(st, 6) != 0;
         }
         session_cache_put(shop->sessions, th, &found, guest, stmt_i64(st, 3));
-        if (guest)
-            who->guest_id = found.guest_id;
-        else {
-            who->session_id = found.session_id;
-            who->user_id = found.user_id;
-            who->role = found.role;
-            who->trusted = found.trusted;
-        }
+        adopt(who, &found, guest);
     }
     db_release(db);
     return e;

@@ -95,45 +95,46 @@ static void col_object(struct doc *d, struct stmt *st, int c)
 
 /* ---- the parts ---------------------------------------------------------- */
 
-static bool lines(struct db *db, struct doc *b, int64_t order_id)
+static bool lines(struct db *db, struct doc *d, int64_t order_id)
 {
-    struct stmt *st = db_prepare(db, "SELECT id, product_id, variant_id, sku, title, options,"
-                                     " quantity, unit_price_cents, tax_cents, status FROM order_lines"
-                                     " WHERE order_id = ? ORDER BY id");
+    struct stmt *st =
+        db_prepare(db, "SELECT id, product_id, variant_id, sku, title, options,"
+                       " quantity, unit_price_cents, tax_cents, status FROM order_lines"
+                       " WHERE order_id = ? ORDER BY id");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, order_id);
-    raw(b, ",\"lines\":[");
+    raw(d, ",\"lines\":[");
     for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
-        raw(b, i ? ",{\"id\":" : "{\"id\":");
-        col_int(b, st, 0);
-        raw(b, ",\"product_id\":");
-        col_int(b, st, 1);
-        raw(b, ",\"variant_id\":");
-        col_int(b, st, 2);
-        raw(b, ",\"sku\":");
-        str(b, stmt_text(st, 3));
-        raw(b, ",\"title\":");
-        str(b, stmt_text(st, 4));
-        raw(b, ",\"options\":");
-        col_object(b, st, 5);
-        raw(b, ",\"quantity\":");
-        col_int(b, st, 6);
-        raw(b, ",\"unit_price_cents\":");
-        col_int(b, st, 7);
-        raw(b, ",\"line_total_cents\":");
-        num(b, stmt_i64(st, 6) * stmt_i64(st, 7));
-        raw(b, ",\"tax_cents\":");
-        col_int(b, st, 8);
-        raw(b, ",\"status\":");
-        str(b, stmt_text(st, 9));
-        raw(b, "}");
+        raw(d, i ? ",{\"id\":" : "{\"id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"product_id\":");
+        col_int(d, st, 1);
+        raw(d, ",\"variant_id\":");
+        col_int(d, st, 2);
+        raw(d, ",\"sku\":");
+        str(d, stmt_text(st, 3));
+        raw(d, ",\"title\":");
+        str(d, stmt_text(st, 4));
+        raw(d, ",\"options\":");
+        col_object(d, st, 5);
+        raw(d, ",\"quantity\":");
+        col_int(d, st, 6);
+        raw(d, ",\"unit_price_cents\":");
+        col_int(d, st, 7);
+        raw(d, ",\"line_total_cents\":");
+        num(d, stmt_i64(st, 6) * stmt_i64(st, 7));
+        raw(d, ",\"tax_cents\":");
+        col_int(d, st, 8);
+        raw(d, ",\"status\":");
+        str(d, stmt_text(st, 9));
+        raw(d, "}");
     }
-    raw(b, "]");
+    raw(d, "]");
     return true;
 }
 
-static bool payments(struct db *db, struct doc *b, int64_t order_id)
+static bool payments(struct db *db, struct doc *d, int64_t order_id)
 {
     struct stmt *st = db_prepare(db, "SELECT id, tender, payment_method_id, brand, last4,"
                                      " amount_cents, status, failure_code, refunded_cents,"
@@ -141,104 +142,104 @@ static bool payments(struct db *db, struct doc *b, int64_t order_id)
     if (!st)
         return false;
     stmt_bind_i64(st, 1, order_id);
-    raw(b, ",\"payments\":[");
+    raw(d, ",\"payments\":[");
     for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
-        raw(b, i ? ",{\"id\":" : "{\"id\":");
-        col_int(b, st, 0);
-        raw(b, ",\"tender\":");
-        str(b, stmt_text(st, 1));
-        raw(b, ",\"amount_cents\":");
-        col_int(b, st, 5);
-        raw(b, ",\"status\":");
-        str(b, stmt_text(st, 6));
-        raw(b, ",\"refunded_cents\":");
-        col_int(b, st, 8);
-        raw(b, ",\"created_at\":");
-        col_time(b, st, 9);
+        raw(d, i ? ",{\"id\":" : "{\"id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"tender\":");
+        str(d, stmt_text(st, 1));
+        raw(d, ",\"amount_cents\":");
+        col_int(d, st, 5);
+        raw(d, ",\"status\":");
+        str(d, stmt_text(st, 6));
+        raw(d, ",\"refunded_cents\":");
+        col_int(d, st, 8);
+        raw(d, ",\"created_at\":");
+        col_time(d, st, 9);
         if (!stmt_is_null(st, 2)) { /* a card */
-            raw(b, ",\"payment_method_id\":");
-            col_int(b, st, 2);
-            raw(b, ",\"brand\":");
-            str(b, stmt_text(st, 3));
-            raw(b, ",\"last4\":");
-            str(b, stmt_text(st, 4));
+            raw(d, ",\"payment_method_id\":");
+            col_int(d, st, 2);
+            raw(d, ",\"brand\":");
+            str(d, stmt_text(st, 3));
+            raw(d, ",\"last4\":");
+            str(d, stmt_text(st, 4));
         }
         if (!stmt_is_null(st, 7)) {
-            raw(b, ",\"failure_code\":");
-            col_str(b, st, 7);
+            raw(d, ",\"failure_code\":");
+            col_str(d, st, 7);
         }
-        raw(b, "}");
+        raw(d, "}");
     }
-    raw(b, "]");
+    raw(d, "]");
     return true;
 }
 
-static bool allocations(struct db *db, struct doc *b, int64_t refund_id)
+static bool allocations(struct db *db, struct doc *d, int64_t refund_id)
 {
     struct stmt *st = db_prepare(db, "SELECT payment_id, amount_cents, status FROM"
                                      " refund_allocations WHERE refund_id = ? ORDER BY id");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, refund_id);
-    raw(b, ",\"allocations\":[");
+    raw(d, ",\"allocations\":[");
     for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
-        raw(b, i ? ",{\"payment_id\":" : "{\"payment_id\":");
-        col_int(b, st, 0);
-        raw(b, ",\"amount_cents\":");
-        col_int(b, st, 1);
-        raw(b, ",\"status\":");
-        str(b, stmt_text(st, 2));
-        raw(b, "}");
+        raw(d, i ? ",{\"payment_id\":" : "{\"payment_id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"amount_cents\":");
+        col_int(d, st, 1);
+        raw(d, ",\"status\":");
+        str(d, stmt_text(st, 2));
+        raw(d, "}");
     }
-    raw(b, "]");
+    raw(d, "]");
     return true;
 }
 
-static bool refunds(struct db *db, struct doc *b, int64_t order_id)
+static bool refunds(struct db *db, struct doc *d, int64_t order_id)
 {
     struct stmt *st = db_prepare(db, "SELECT id, amount_cents, reason, status, created_at"
                                      " FROM refunds WHERE order_id = ? ORDER BY id");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, order_id);
-    raw(b, ",\"refunds\":[");
+    raw(d, ",\"refunds\":[");
     for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
-        raw(b, i ? ",{\"id\":" : "{\"id\":");
-        col_int(b, st, 0);
-        raw(b, ",\"amount_cents\":");
-        col_int(b, st, 1);
-        raw(b, ",\"reason\":");
-        str(b, stmt_text(st, 2));
-        raw(b, ",\"status\":");
-        str(b, stmt_text(st, 3));
-        raw(b, ",\"created_at\":");
-        col_time(b, st, 4);
-        if (!allocations(db, b, stmt_i64(st, 0)))
+        raw(d, i ? ",{\"id\":" : "{\"id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"amount_cents\":");
+        col_int(d, st, 1);
+        raw(d, ",\"reason\":");
+        str(d, stmt_text(st, 2));
+        raw(d, ",\"status\":");
+        str(d, stmt_text(st, 3));
+        raw(d, ",\"created_at\":");
+        col_time(d, st, 4);
+        if (!allocations(db, d, stmt_i64(st, 0)))
             return false;
-        raw(b, "}");
+        raw(d, "}");
     }
-    raw(b, "]");
+    raw(d, "]");
     return true;
 }
 
-static bool history(struct db *db, struct doc *b, int64_t order_id)
+static bool history(struct db *db, struct doc *d, int64_t order_id)
 {
     struct stmt *st = db_prepare(db, "SELECT status, note, at FROM order_history"
                                      " WHERE order_id = ? ORDER BY id");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, order_id);
-    raw(b, ",\"history\":[");
+    raw(d, ",\"history\":[");
     for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
-        raw(b, i ? ",{\"status\":" : "{\"status\":");
-        str(b, stmt_text(st, 0));
-        raw(b, ",\"note\":");
-        col_str(b, st, 1);
-        raw(b, ",\"at\":");
-        col_time(b, st, 2);
-        raw(b, "}");
+        raw(d, i ? ",{\"status\":" : "{\"status\":");
+        str(d, stmt_text(st, 0));
+        raw(d, ",\"note\":");
+        col_str(d, st, 1);
+        raw(d, ",\"at\":");
+        col_time(d, st, 2);
+        raw(d, "}");
     }
-    raw(b, "]");
+    raw(d, "]");
     return true;
 }
 
@@ -265,9 +266,9 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
         const char *key;
         void (*put)(struct doc *, struct stmt *, int);
     } top[] = {
-        {"user_id", col_int},        {"status", col_str},         {"refund_status", col_str},
-        {"currency", col_str},       {"subtotal_cents", col_int}, {"discount_cents", col_int},
-        {"shipping_cents", col_int}, {"tax_cents", col_int},      {"total_cents", col_int},
+        {"user_id", col_int},        {"status", col_str},          {"refund_status", col_str},
+        {"currency", col_str},       {"subtotal_cents", col_int},  {"discount_cents", col_int},
+        {"shipping_cents", col_int}, {"tax_cents", col_int},       {"total_cents", col_int},
         {"refunded_cents", col_int}, {"shipping_method", col_str},
     };
     for (int c = 0; c < (int)(sizeof top / sizeof top[0]); c++) {
@@ -276,8 +277,8 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
         raw(&d, "\":");
         top[c].put(&d, st, c);
     }
-    static const char *const address[] = {"name",        "line1",   "line2", "city", "region",
-                                          "postal_code", "country", "phone"};
+    static const char *const address[] = {"name",   "line1",       "line2",   "city",
+                                          "region", "postal_code", "country", "phone"};
     raw(&d, ",\"shipping_address\":{");
     for (int k = 0; k < 8; k++) {
         raw(&d, k ? ",\"" : "\"");

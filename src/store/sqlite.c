@@ -506,13 +506,7 @@ static void *ckpt_main(void *arg)
     struct store *s = arg;
     pthread_mutex_lock(&s->wmu);
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = clock_deadline(200);
         pthread_cond_timedwait(&s->ckpt_cv, &s->wmu, &ts);
         if (s->stopping)
             break;

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define RFC3339_LEN 32
 
@@ -23,6 +24,10 @@ char *clock_fmt(int64_t ms, char out[RFC3339_LEN]);
 /** Parses an RFC 3339 timestamp (with Z or a ±hh:mm offset, optional
  *  fraction). False when malformed or out of range (years 1970–9999). */
 bool clock_parse(const char *s, int64_t *ms);
+
+/** The wall-clock moment `ms` milliseconds from now, as
+ *  pthread_cond_timedwait takes its deadline. */
+struct timespec clock_deadline(int64_t ms);
 
 /** Sleeps for `ms` milliseconds (restarting on signals). */
 void clock_sleep_ms(int64_t ms);

@@ -116,14 +116,7 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
 {
     pthread_mutex_lock(&d->mu);
     if (d->kicks == *seen && !atomic_load(&d->stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = clock_deadline(ms);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
     }
     *seen = d->kicks;

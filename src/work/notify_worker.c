@@ -168,14 +168,7 @@ static int room(struct notify_engine *e)
 /* Waits up to `ms` for a kick, freed room or stop. */
 static void pump_wait(struct notify_engine *e, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_deadline(ms);
     pthread_mutex_lock(&e->mu);
     if (!e->kicked && !e->stop)
         pthread_cond_timedwait(&e->pump_cv, &e->mu, &ts);
