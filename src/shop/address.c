@@ -244,6 +244,7 @@ struct address_job {
     int64_t user_id, id;
     json_t *body;
     struct address a; /* in/out */
+    bool wants_default; /* create: as asked (the first address is the default anyway) */
     int64_t now;
 };
 
@@ -279,8 +280,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     if (count >= ADDRESS_MAX)
         return problem_set(pb, SHOP_CONFLICT, "an address book holds at most %d addresses",
                            ADDRESS_MAX);
-    if (count == 0)
-        j->a.is_default = true;
+    j->a.is_default = j->wants_default || count == 0; /* a write may run twice */
     struct stmt *st = db_prepare(db, "INSERT INTO addresses (name, line1, line2, city, region,"
                                      " postal_code, country, phone, is_default, user_id, created_at,"
                                      " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -304,6 +304,7 @@ enum shop_err address_create(struct shop *shop, struct arena *ar, int64_t user_i
     struct address_job j = {.ar = ar, .user_id = user_id, .now = clock_now_ms()};
     if (address_from_json(body, false, ar, &j.a, pb) != SHOP_OK)
         return pb->err;
+    j.wants_default = j.a.is_default;
     enum shop_err e = store_write(shop->store, create_write, &j, pb);
     if (e == SHOP_OK)
         *out = j.a;

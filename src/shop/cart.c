@@ -481,6 +481,7 @@ struct purge_job {
 static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
 {
     struct purge_job *j = arg;
+    j->deleted = 0;
     struct stmt *st = db_prepare(db, "DELETE FROM carts WHERE checkout_key IS NULL AND"
                                      " ((guest_id IS NOT NULL AND updated_at < ?) OR"
                                      " (user_id IS NOT NULL AND updated_at < ?))");

@@ -228,8 +228,10 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
                           .now = clock_now_ms()};
     e = store_write(shop->store, checkout_begin_write, &j, pb);
     arena_free(a);
-    if (e != SHOP_OK)
+    if (e != SHOP_OK) {
+        free(j.replay_body); /* a run that found it may have been rolled back */
         return e;
+    }
 
     if (j.replay) {
         out->replayed = true;
@@ -401,6 +403,7 @@ struct purge_job {
 static enum shop_err purge_keys_write(struct db *db, void *arg, struct problem *pb)
 {
     struct purge_job *j = arg;
+    j->deleted = 0;
     struct stmt *st = db_prepare(db, "DELETE FROM idempotency_keys WHERE created_at < ? AND"
                                      " status = 'done'");
     if (!st)

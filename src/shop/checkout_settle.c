@@ -20,20 +20,19 @@
 
 /* ---- step 3: complete or fail --------------------------------------------------- */
 
-/* Finishes the order's idempotency record with its answer. */
-static enum shop_err key_done(struct db *db, int64_t order_id, int outcome, const char *body,
-                              struct problem *pb)
+/* Finishes the order's idempotency record (by its primary key, which the
+ * order remembers) with its answer. */
+static enum shop_err key_done(struct db *db, const struct order_head *h, int outcome,
+                              const char *body, struct problem *pb)
 {
-    /* By its primary key (user, key), which the order remembers. */
-    struct stmt *st =
-        db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?1,"
-                       " response_body = ?2 WHERE (user_id, key) ="
-                       " (SELECT user_id, idempotency_key FROM orders WHERE id = ?3)");
+    struct stmt *st = db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?,"
+                                     " response_body = ? WHERE user_id = ? AND key = ?");
     if (!st)
         return db_fail(db, pb, "storing the answer");
     stmt_bind_i64(st, 1, outcome);
     stmt_bind_text(st, 2, body);
-    stmt_bind_i64(st, 3, order_id);
+    stmt_bind_i64(st, 3, h->user_id);
+    stmt_bind_text(st, 4, h->key);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing the answer");
 }
 
@@ -58,17 +57,17 @@ static int read_bought(struct db *db, int64_t order_id, struct bought *out)
 /* Unlocks the cart the order came from (if any), first removing the `n`
  * purchased lines. Statement by statement: `IN (SELECT …)` would cost a
  * temporary table each time. */
-static enum shop_err cart_settle(struct db *db, int64_t order_id, const struct bought *lines, int n,
-                                 struct problem *pb)
+static enum shop_err cart_settle(struct db *db, const struct order_head *h,
+                                 const struct bought *lines, int n, struct problem *pb)
 {
-    int64_t cart = db_scalar_i64(db,
-                                 "SELECT c.id FROM carts c JOIN orders o"
-                                 " ON o.user_id = c.user_id AND c.checkout_key = o.idempotency_key"
-                                 " WHERE o.id = ?",
-                                 order_id, 0);
-    if (!cart)
+    struct stmt *st = db_prepare(db, "SELECT id FROM carts WHERE user_id = ? AND checkout_key = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the cart");
+    stmt_bind_i64(st, 1, h->user_id);
+    stmt_bind_text(st, 2, h->key);
+    if (stmt_step(st) != STMT_ROW)
         return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
-    struct stmt *st;
+    int64_t cart = stmt_i64(st, 0);
     for (int i = 0; i < n; i++) {
         st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"
                             " AND saved_for_later = 0");
@@ -103,19 +102,12 @@ static enum shop_err count_sales(struct db *db, const struct bought *lines, int 
     return SHOP_OK;
 }
 
-static enum shop_err order_event(struct db *db, int64_t order_id, const char *topic,
-                                 struct problem *pb)
+static enum shop_err order_event(struct db *db, int64_t order_id, const struct order_head *h,
+                                 const char *topic, struct problem *pb)
 {
-    struct stmt *st =
-        db_prepare(db, "SELECT user_id, total_cents, currency FROM orders WHERE id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the order");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "reading the order");
     json_t *payload = json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id, "user_id",
-                                (json_int_t)stmt_i64(st, 0), "total_cents",
-                                (json_int_t)stmt_i64(st, 1), "currency", stmt_text(st, 2));
+                                (json_int_t)h->user_id, "total_cents", (json_int_t)h->total_cents,
+                                "currency", h->currency);
     return outbox_emit(db, topic, order_id, payload, pb);
 }
 
@@ -142,24 +134,26 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     int n = read_bought(db, j->order_id, lines);
     if (n < 0)
         return db_fail(db, pb, "reading the order lines");
-    if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", pb) != SHOP_OK ||
+    struct order_head h;
+    if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", &h, pb) != SHOP_OK ||
         reservation_consume(db, j->order_id, pb) != SHOP_OK ||
-        flashsale_order_paid(db, j->order_id, pb) != SHOP_OK ||
-        cart_settle(db, j->order_id, lines, n, pb) != SHOP_OK ||
+        (h.flash_sale_id && flashsale_order_paid(db, j->order_id, pb) != SHOP_OK) ||
+        cart_settle(db, &h, lines, n, pb) != SHOP_OK ||
         count_sales(db, lines, n, pb) != SHOP_OK)
         return pb->err;
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
     j->order = order_text(db, j->order_id, &j->order_len);
-    enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
+    enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;
-    return order_event(db, j->order_id, "order.confirmed", pb);
+    return order_event(db, j->order_id, &h, "order.confirmed", pb);
 }
 
 /* Gives back what begin took: reservations, store credit, the cart lock. */
-static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem *pb)
+static enum shop_err undo_begin(struct db *db, int64_t order_id, const struct order_head *h,
+                                struct problem *pb)
 {
     if (reservation_release(db, order_id, pb) != SHOP_OK)
         return pb->err;
@@ -183,7 +177,7 @@ static enum shop_err undo_begin(struct db *db, int64_t order_id, struct problem 
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "returning store credit");
     }
-    return cart_settle(db, order_id, NULL, 0, pb);
+    return cart_settle(db, h, NULL, 0, pb);
 }
 
 enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
@@ -191,8 +185,11 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
     struct settle_job *j = arg;
     free(j->order);
     j->order = NULL;
-    if (flashsale_order_failed(db, j->order_id, pb) != SHOP_OK ||
-        undo_begin(db, j->order_id, pb) != SHOP_OK)
+    struct order_head h;
+    if (!order_head_read(db, j->order_id, &h))
+        return problem_set(pb, SHOP_CONFLICT, "the order was settled meanwhile");
+    if ((h.flash_sale_id && flashsale_order_failed(db, j->order_id, pb) != SHOP_OK) ||
+        undo_begin(db, j->order_id, &h, pb) != SHOP_OK)
         return pb->err;
     if (j->cancel_reason) {
         /* The client may already hold this order: keep it, cancelled. */
@@ -206,7 +203,8 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
         stmt_bind_i64(st, 3, j->order_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the payment");
-        if (order_transition(db, j->order_id, ORDER_CANCELLED, j->cancel_reason, pb) != SHOP_OK)
+        if (order_transition(db, j->order_id, ORDER_CANCELLED, j->cancel_reason, &h, pb) !=
+            SHOP_OK)
             return pb->err;
         st = db_prepare(db, "UPDATE orders SET cancel_reason = ? WHERE id = ?");
         if (!st)
@@ -215,26 +213,26 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
         stmt_bind_i64(st, 2, j->order_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "cancelling the order");
-        enum shop_err e = key_done(db, j->order_id, SHOP_OK, NULL, pb);
+        enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
         if (e != SHOP_OK)
             return e;
-        return order_event(db, j->order_id, "order.cancelled", pb);
+        return order_event(db, j->order_id, &h, "order.cancelled", pb);
     }
     /* Nothing is left of the attempt but the key's answer (or not even that). */
     struct stmt *st;
     if (j->forget_key) {
-        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE (user_id, key) ="
-                            " (SELECT user_id, idempotency_key FROM orders WHERE id = ?)");
+        st = db_prepare(db, "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?");
         if (!st)
             return db_fail(db, pb, "forgetting the idempotency key");
-        stmt_bind_i64(st, 1, j->order_id);
+        stmt_bind_i64(st, 1, h.user_id);
+        stmt_bind_text(st, 2, h.key);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "forgetting the idempotency key");
     } else {
         json_t *ans = json_pack("{s:s, s:s?}", "detail", j->detail, "code", j->code);
         char *body = jx_dump(ans, NULL);
         json_decref(ans);
-        enum shop_err e = key_done(db, j->order_id, (int)j->err, body, pb);
+        enum shop_err e = key_done(db, &h, (int)j->err, body, pb);
         free(body);
         if (e != SHOP_OK)
             return e;

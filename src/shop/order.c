@@ -46,16 +46,44 @@ bool order_transition_allowed(enum order_status from, enum order_status to)
            (allowed[from] & BIT(to)) != 0;
 }
 
-enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
-                               const char *note, struct problem *pb)
+/* The columns of an order's head, then its status. */
+#define HEAD_COLUMNS                                                                               \
+    "user_id, total_cents, coalesce(flash_sale_id, 0), currency, coalesce(idempotency_key, ''),"   \
+    " status"
+
+static void head_fill(struct stmt *st, struct order_head *h)
 {
-    struct stmt *st = db_prepare(db, "SELECT status FROM orders WHERE id = ?");
+    h->user_id = stmt_i64(st, 0);
+    h->total_cents = stmt_i64(st, 1);
+    h->flash_sale_id = stmt_i64(st, 2);
+    snprintf(h->currency, sizeof h->currency, "%s", stmt_text(st, 3));
+    snprintf(h->key, sizeof h->key, "%s", stmt_text(st, 4));
+}
+
+bool order_head_read(struct db *db, int64_t order_id, struct order_head *out)
+{
+    struct stmt *st = db_prepare(db, "SELECT " HEAD_COLUMNS " FROM orders WHERE id = ?");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW)
+        return false;
+    head_fill(st, out);
+    return true;
+}
+
+enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
+                               const char *note, struct order_head *head, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT " HEAD_COLUMNS " FROM orders WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(st, 1, order_id);
     if (stmt_step(st) != STMT_ROW)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)order_id);
-    int from = order_status_parse(stmt_text(st, 0));
+    if (head)
+        head_fill(st, head);
+    int from = order_status_parse(stmt_text(st, 5));
     if (from < 0 || !order_transition_allowed((enum order_status)from, to))
         return problem_set(pb, SHOP_CONFLICT, "an order that is %s cannot become %s",
                            order_status_name((enum order_status)from), order_status_name(to));
@@ -167,9 +195,10 @@ struct transition_job {
 static enum shop_err transition_write(struct db *db, void *arg, struct problem *pb)
 {
     struct transition_job *j = arg;
-    if (order_transition(db, j->id, j->to, j->note, pb) != SHOP_OK)
+    struct order_head h;
+    if (order_transition(db, j->id, j->to, j->note, &h, pb) != SHOP_OK)
         return pb->err;
-    j->user_id = db_scalar_i64(db, "SELECT user_id FROM orders WHERE id = ?", j->id, 0);
+    j->user_id = h.user_id;
     char topic[40];
     snprintf(topic, sizeof topic, "order.%s", order_status_name(j->to));
     return outbox_emit(db, topic, j->id,

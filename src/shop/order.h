@@ -51,11 +51,24 @@ const char *order_status_name(enum order_status s);
 int order_status_parse(const char *s);
 bool order_transition_allowed(enum order_status from, enum order_status to);
 
+/** What the steps around a transition need of an order, read with its
+ *  status so that they need not read the order again. */
+struct order_head {
+    int64_t user_id, total_cents;
+    int64_t flash_sale_id; /* 0: not a flash-sale order */
+    char currency[4];
+    char key[256]; /* the Idempotency-Key that placed it; "" when none */
+};
+
+/** The head of an order (inside a transaction); false when absent. */
+bool order_head_read(struct db *db, int64_t order_id, struct order_head *out);
+
 /** Inside a write function: moves the order to `to` when the state machine
- *  allows it from its current status; appends history. SHOP_CONFLICT
- *  (naming both states) otherwise, SHOP_NOT_FOUND when absent. */
+ *  allows it from its current status; appends history; fills `head` (may
+ *  be NULL). SHOP_CONFLICT (naming both states) otherwise, SHOP_NOT_FOUND
+ *  when absent. */
 enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
-                               const char *note, struct problem *pb);
+                               const char *note, struct order_head *head, struct problem *pb);
 
 /** The order document as JSON text, malloc'd (inside a transaction); NULL
  *  when absent. */

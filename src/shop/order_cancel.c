@@ -220,7 +220,7 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     const char *by = j->who->role == ROLE_ADMIN && j->who->user_id != user ? "cancelled_by_admin"
                                                                             : "cancelled_by_customer";
     if (whole) {
-        if (order_transition(db, j->order_id, ORDER_CANCELLED, by, pb) != SHOP_OK)
+        if (order_transition(db, j->order_id, ORDER_CANCELLED, by, NULL, pb) != SHOP_OK)
             return pb->err;
         st = db_prepare(db, "UPDATE orders SET cancel_reason = ? WHERE id = ?");
         stmt_bind_text(st, 1, by);

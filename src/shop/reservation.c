@@ -13,6 +13,7 @@
 
 struct wh_avail {
     int64_t warehouse_id, available;
+    int64_t on_hand, reserved; /* as read */
 };
 
 /* Most available first; ties by warehouse id. */
@@ -29,11 +30,12 @@ static int64_t product_of(struct db *db, int64_t variant_id)
     return db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0);
 }
 
-/* Applies one conditional stock change and audits it. Returns SHOP_CONFLICT
- * when the condition did not hold (the row changed under us). */
+/* Applies one conditional stock change and audits it. `known` is the row as
+ * this transaction last read it, or NULL to read it back after the change.
+ * Returns SHOP_CONFLICT when the condition did not hold. */
 static enum shop_err move(struct db *db, const char *sql, const char *kind, int64_t variant_id,
-                          int64_t warehouse_id, int64_t q, int64_t dh, int64_t dr, int64_t actor,
-                          int64_t order_id, struct problem *pb)
+                          int64_t warehouse_id, const struct wh_avail *known, int64_t q, int64_t dh,
+                          int64_t dr, int64_t actor, int64_t order_id, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, sql);
     if (!st)
@@ -48,16 +50,24 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
                            (long long)variant_id);
     if (rc != STMT_DONE)
         return db_fail(db, pb, "moving stock");
-    /* Read back rather than RETURNING, which costs a temporary table. */
-    st = db_prepare(
-        db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ? AND warehouse_id = ?");
-    if (!st)
-        return db_fail(db, pb, "moving stock");
-    stmt_bind_i64(st, 1, variant_id);
-    stmt_bind_i64(st, 2, warehouse_id);
-    if (stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "moving stock");
-    struct stock_row after = {variant_id, warehouse_id, stmt_i64(st, 0), stmt_i64(st, 1)};
+    struct stock_row after = {variant_id, warehouse_id, 0, 0};
+    if (known) {
+        /* The writer is alone: the row is as read, plus this change. */
+        after.on_hand = known->on_hand + dh;
+        after.reserved = known->reserved + dr;
+    } else {
+        /* Read back rather than RETURNING, which costs a temporary table. */
+        st = db_prepare(
+            db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ? AND warehouse_id = ?");
+        if (!st)
+            return db_fail(db, pb, "moving stock");
+        stmt_bind_i64(st, 1, variant_id);
+        stmt_bind_i64(st, 2, warehouse_id);
+        if (stmt_step(st) != STMT_ROW)
+            return db_fail(db, pb, "moving stock");
+        after.on_hand = stmt_i64(st, 0);
+        after.reserved = stmt_i64(st, 1);
+    }
     struct stock_row before = {variant_id, warehouse_id, after.on_hand - dh, after.reserved - dr};
     char ref[32];
     snprintf(ref, sizeof ref, "order:%lld", (long long)order_id);
@@ -85,13 +95,14 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
     int n = 0;
     int64_t total = 0;
     /* Sorted here, not by ORDER BY: SQLite would sort in a temporary table. */
-    struct stmt *st = db_prepare(db, "SELECT warehouse_id, on_hand - reserved FROM stock"
+    struct stmt *st = db_prepare(db, "SELECT warehouse_id, on_hand, reserved FROM stock"
                                      " WHERE variant_id = ? AND on_hand - reserved > 0");
     if (!st)
         return db_fail(db, pb, "reading stock");
     stmt_bind_i64(st, 1, l->variant_id);
     while (n < MAX_WAREHOUSES && stmt_step(st) == STMT_ROW) {
-        wh[n] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1)};
+        int64_t on_hand = stmt_i64(st, 1), reserved = stmt_i64(st, 2);
+        wh[n] = (struct wh_avail){stmt_i64(st, 0), on_hand - reserved, on_hand, reserved};
         total += wh[n++].available;
     }
     qsort(wh, (size_t)n, sizeof *wh, most_available_first);
@@ -102,8 +113,8 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
     int64_t need = l->quantity;
     for (int i = 0; i < n && need > 0; i++) {
         int64_t take = wh[i].available < need ? wh[i].available : need;
-        enum shop_err e = move(db, sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id, take,
-                               0, take, actor, order_id, pb);
+        enum shop_err e = move(db, sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id,
+                               &wh[i], take, 0, take, actor, order_id, pb);
         if (e != SHOP_OK)
             return e;
         st = db_prepare(db, "INSERT INTO reservations (order_id, variant_id, warehouse_id,"
@@ -214,7 +225,7 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
             if (to_sale)
                 e = back_to_sale(db, rows[i].sale_id, rows[i].warehouse_id, q, pb);
             else
-                e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, q,
+                e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, NULL, q,
                          consuming ? -q : 0, -q, 0, order_id, pb);
             if (e != SHOP_OK)
                 return e;
@@ -260,7 +271,7 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
     struct wh_avail from[MAX_WAREHOUSES];
     int n = 0;
     while (n < MAX_WAREHOUSES && stmt_step(st) == STMT_ROW)
-        from[n++] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1)};
+        from[n++] = (struct wh_avail){stmt_i64(st, 0), stmt_i64(st, 1), 0, 0};
     if (n == 0)
         return problem_set(pb, SHOP_INTERNAL, "no consumed stock to return for variant %lld",
                            (long long)variant_id);
@@ -268,8 +279,8 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
     int64_t left = quantity;
     for (int i = 0; i < n && left > 0; i++) {
         int64_t q = i == n - 1 || from[i].available > left ? left : from[i].available;
-        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, q, q,
-                               0, actor, order_id, pb);
+        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, NULL,
+                               q, q, 0, actor, order_id, pb);
         if (e != SHOP_OK)
             return e;
         left -= q;

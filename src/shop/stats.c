@@ -30,6 +30,10 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "# HELP shopd_store_max_batch Largest group commit so far.\n"
                "# TYPE shopd_store_max_batch gauge\n"
                "shopd_store_max_batch %llu\n"
+               "# HELP shopd_store_batch_reruns_total Batches run again with a savepoint per\n"
+               "# write after one of their writes failed.\n"
+               "# TYPE shopd_store_batch_reruns_total counter\n"
+               "shopd_store_batch_reruns_total %llu\n"
                "# HELP shopd_store_wal_frames Pages in the write-ahead log after the last commit.\n"
                "# TYPE shopd_store_wal_frames gauge\n"
                "shopd_store_wal_frames %llu\n"
@@ -42,7 +46,8 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "shopd_store_wal_pages_written_total %llu\n",
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
-               (unsigned long long)s.max_batch, (unsigned long long)s.wal_frames,
+               (unsigned long long)s.max_batch, (unsigned long long)s.batch_reruns,
+               (unsigned long long)s.wal_frames,
                (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts,
                (unsigned long long)s.frames_written);
     struct product_cache_stats pc;

@@ -5,24 +5,31 @@
  * began. Writes never run on the caller's connection: the caller hands a
  * function to `store_write`, and one writer thread runs it inside a
  * transaction shared with whatever other writes are queued at that moment
- * (group commit), each write in a savepoint of its own:
+ * (group commit):
  *
  *     caller threads            writer thread
  *     store_write(fn, arg) ──►  BEGIN IMMEDIATE
- *     (blocks)                  SAVEPOINT; fn₁(db, arg₁); RELEASE | ROLLBACK TO
- *     store_write(fn, arg) ──►  SAVEPOINT; fn₂(db, arg₂); RELEASE | ROLLBACK TO
+ *     (blocks)                  fn₁(db, arg₁)
+ *     store_write(fn, arg) ──►  fn₂(db, arg₂)
  *                               COMMIT  (one fsync for the whole batch)
  *     returns fn's result  ◄──  wakes every caller of the batch
+ *
+ * When a write fails, its batch is rolled back and run again with each write
+ * in a savepoint of its own (SAVEPOINT; fn; RELEASE | ROLLBACK TO), and so
+ * are the batches that follow for a while: savepoints cost every write a
+ * copy of the pages it shares with earlier writes of the batch, so they are
+ * paid for only while writes are failing.
  *
  * Invariants:
  *  - `store_write` returns SHOP_OK only after the COMMIT that contains the
  *    write is durable (synchronous=FULL unless configured otherwise), so a 2xx
  *    built on it survives a crash.
- *  - A write function that returns an error has changed nothing: its
- *    savepoint is rolled back. Other writes in the same batch are unaffected.
- *  - A write function may run more than once (when a batch must be retried
- *    after a fatal error of another write); it must derive everything from its
- *    argument and the database and reset its outputs at the start.
+ *  - A write function that returns an error has changed nothing. Other
+ *    writes in the same batch are unaffected.
+ *  - A write function may run more than once (when its batch is run again
+ *    after another write of it failed); it must derive everything from its
+ *    argument and the database and reset its outputs at the start, and do
+ *    nothing outside the database that a second run would repeat.
  *  - All writes of one process are serialised by the writer thread; writes of
  *    several processes are serialised by the database's own lock
  *    (BEGIN IMMEDIATE, retried while busy). Conditional statements
@@ -93,6 +100,7 @@ void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {
     uint64_t commits, writes, failed_writes, busy_retries, max_batch;
+    uint64_t batch_reruns; /* batches run again with savepoints after a write failed */
     uint64_t checkpoints, wal_restarts, wal_frames, frames_written;
 };
 void store_stats(struct store *s, struct store_stats *out);

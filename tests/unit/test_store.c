@@ -95,6 +95,68 @@ Test(store, concurrent_writes_share_commits_and_stay_isolated)
     test_shop_close(shop);
 }
 
+struct counted_job {
+    struct add_job add;
+    int runs;
+};
+
+static enum shop_err counted_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct counted_job *j = arg;
+    j->runs++;
+    return add_write(db, &j->add, pb);
+}
+
+struct lone_worker {
+    struct shop *shop;
+    int base, n, fail_at; /* fail_at < 0: never */
+    int ok, runs;
+};
+
+static void *write_some(void *arg)
+{
+    struct lone_worker *w = arg;
+    for (int i = 0; i < w->n; i++) {
+        struct problem pb = {0};
+        struct counted_job j = {.add = {.value = w->base, .fail_after_insert = i == w->fail_at}};
+        w->ok += store_write(w->shop->store, counted_write, &j, &pb) == SHOP_OK;
+        w->runs += j.runs;
+        problem_clear(&pb);
+    }
+    return NULL;
+}
+
+/* Batches run without savepoints; the first failure rolls its batch back and
+ * runs it again with them: the failed write leaves nothing, every other write
+ * of the batch lands exactly once. */
+Test(store, a_failure_reruns_its_batch_and_nothing_doubles)
+{
+    struct shop *shop = test_shop_open();
+    enum { THREADS = 16, EACH = 40 };
+    struct store_stats before, after;
+    store_stats(shop->store, &before);
+    pthread_t t[THREADS];
+    struct lone_worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct lone_worker){
+            .shop = shop, .base = 300 + i, .n = EACH, .fail_at = i == 5 ? EACH / 2 : -1};
+        pthread_create(&t[i], NULL, write_some, &w[i]);
+    }
+    int runs = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        runs += w[i].runs;
+    }
+    store_stats(shop->store, &after);
+    for (int i = 0; i < THREADS; i++) {
+        cr_assert_eq(w[i].ok, i == 5 ? EACH - 1 : EACH);
+        cr_assert_eq(count_rows(shop, 300 + i), w[i].ok);
+    }
+    cr_assert_eq(after.batch_reruns - before.batch_reruns, 1, "only the first failure reruns");
+    cr_assert_gt(runs, THREADS * EACH, "the failed write's batch ran twice");
+    test_shop_close(shop);
+}
+
 Test(store, migrations_are_idempotent)
 {
     struct shop *shop = test_shop_open();
