@@ -1,5 +1,5 @@
 /* sqlite.c — the SQLite backend of store.h: connections, the statement
- * cache, and the group-commit writer thread.
+ * cache, migrations (the writer and the checkpointer are writer.c).
  *
  * Connections are opened SQLITE_OPEN_NOMUTEX (each is used by one thread at a
  * time) with WAL, foreign keys and a busy timeout. Readers are query_only: a
@@ -10,99 +10,18 @@
  * commits the munmaps (TLB shootdowns on every core) cost more than the
  * pread copies they save (checkout: ~450 against ~360 us of CPU per order).
  */
-#include "store/store.h"
-
-#include <errno.h>
-#include <pthread.h>
-#include <semaphore.h>
-#include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "store/migrate.h"
+#include "store/sqlite_int.h"
 #include "store/walbuf.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define MAX_ACTIVE 64
-#define MAX_BATCH  256
-
-/* After a write fails, this many batches run with a savepoint per job: a
- * steady trickle of failures must not make every batch run twice. */
-#define CAREFUL_BATCHES 64
-
-struct cached {
-    const char *sql;
-    sqlite3_stmt *st;
-};
-
-struct db {
-    sqlite3 *h;
-    struct store *store;
-    struct cached *cache;
-    size_t cap, n;
-    sqlite3_stmt *active[MAX_ACTIVE];
-    int nactive;
-    struct db *next;
-    bool writer;
-};
-
-struct wjob {
-    store_write_fn fn;
-    void *arg;
-    struct problem *pb;
-    enum shop_err result;
-    /* Its caller waits here. A semaphore, not a condition: the writer posts
-     * without holding the queue's lock, so a woken caller does not block
-     * again on that lock (a context switch per write, seen in profiles). */
-    sem_t done;
-    struct wjob *next;
-    /* Once woken, its caller wakes these (see wake_batch). */
-    struct wjob *wake[2];
-};
-
-struct store {
-    char *path;
-    struct store_opts opts;
-    pthread_key_t key;
-
-    pthread_mutex_t conns_mu;
-    struct db *conns;
-
-    struct db *wdb;
-    pthread_t writer;
-    bool writer_started;
-    pthread_mutex_t wmu;
-    pthread_cond_t work_cv;
-    struct wjob *qhead, *qtail;
-    bool stopping;
-
-    _Atomic uint64_t commits, writes, failed_writes, busy_retries, max_batch, reruns;
-    int careful_batches; /* batches left to run with a savepoint per job */
-    void (*on_commit)(void *cls);
-    void *on_commit_cls;
-
-    /* The checkpointer: copies the WAL back into the database on its own
-     * connection and thread, so the writer never does. */
-    sqlite3 *ckpt_db;
-    pthread_t ckpt_thread;
-    bool ckpt_started;
-    pthread_cond_t ckpt_cv;
-    int wal_frames;                  /* as of the last commit (wal hook) */
-    _Atomic int ckpt_frames;         /* WAL size at the last checkpoint */
-    _Atomic uint64_t frames_written; /* pages appended to the WAL, ever */
-    _Atomic uint64_t checkpoints, restarts;
-};
-
-#define CHECKPOINT_FRAMES 2000  /* wake the checkpointer when the WAL grew this much */
-#define RESTART_FRAMES    16384 /* 64 MiB: insist on starting the WAL over */
-
 static _Thread_local int64_t tl_db_ns;
-static _Thread_local struct store *tl_writer_of;
 
 int64_t store_thread_db_ns(void)
 {
@@ -122,7 +41,7 @@ static void sqlite_global_init(void)
 
 /* The VFS for a store's connections: WAL writes gathered per commit when
  * every commit syncs (walbuf.h). */
-static const char *vfs_for(const struct store *s)
+const char *sqlite_vfs_for(const struct store *s)
 {
     return s->opts.sync_normal || !sqlite3_vfs_find(WALBUF_VFS) ? NULL : WALBUF_VFS;
 }
@@ -133,7 +52,7 @@ static void global_init(void)
     pthread_once(&once, sqlite_global_init);
 }
 
-static bool exec_simple(sqlite3 *h, const char *sql)
+bool sqlite_exec_simple(sqlite3 *h, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK) {
@@ -148,7 +67,7 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
 {
     sqlite3 *h = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(s->path, &h, flags, vfs_for(s)) != SQLITE_OK) {
+    if (sqlite3_open_v2(s->path, &h, flags, sqlite_vfs_for(s)) != SQLITE_OK) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot open database %s: %s", s->path,
                     h ? sqlite3_errmsg(h) : "out of memory");
         sqlite3_close(h);
@@ -165,13 +84,13 @@ static struct db *db_open(struct store *s, bool writer, struct problem *pb)
              "PRAGMA mmap_size=0; PRAGMA cache_size=%d;%s",
              s->opts.sync_normal ? "NORMAL" : "FULL", writer ? -64000 : -16000,
              writer ? "" : "PRAGMA query_only=ON;");
-    if (writer && !exec_simple(h, "PRAGMA journal_mode=WAL;")) {
+    if (writer && !sqlite_exec_simple(h, "PRAGMA journal_mode=WAL;")) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot switch %s to WAL: %s", s->path,
                     sqlite3_errmsg(h));
         sqlite3_close(h);
         return NULL;
     }
-    if (!exec_simple(h, pragmas)) {
+    if (!sqlite_exec_simple(h, pragmas)) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot configure %s", s->path);
         sqlite3_close(h);
         return NULL;
@@ -260,8 +179,7 @@ struct store *store_open(const char *path, const struct store_opts *opts, struct
         s->opts.busy_timeout_ms = 5000;
     pthread_key_create(&s->key, NULL);
     pthread_mutex_init(&s->conns_mu, NULL);
-    pthread_mutex_init(&s->wmu, NULL);
-    pthread_cond_init(&s->work_cv, NULL);
+    writer_init(s);
     s->wdb = db_open(s, true, pb);
     if (!s->wdb) {
         pthread_key_delete(s->key);
@@ -454,7 +372,7 @@ int64_t db_last_id(struct db *db)
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb)
 {
     int64_t t0 = clock_mono_ns();
-    bool ok = exec_simple(db->h, sql);
+    bool ok = sqlite_exec_simple(db->h, sql);
     tl_db_ns += clock_mono_ns() - t0;
     if (!ok)
         return problem_set(pb, SHOP_INTERNAL, "database error");
@@ -492,323 +410,6 @@ int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt)
     return stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
 }
 
-/* ---- the checkpointer ---------------------------------------------------- */
-
-/* Called by SQLite on the writer's connection after each commit. */
-static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
-{
-    (void)h;
-    (void)dbname;
-    struct store *s = arg;
-    /* The WAL restarts from zero after a checkpoint: then all are new. */
-    uint64_t added =
-        frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
-    atomic_fetch_add_explicit(&s->frames_written, added, memory_order_relaxed);
-    s->wal_frames = frames;
-    /* Each checkpoint syncs twice, and a disk serves one sync at a time:
-     * checkpointing after every commit (while readers keep the WAL from
-     * starting over) would make the commits' own syncs wait behind them. */
-    int last = atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed);
-    if (frames - (frames >= last ? last : 0) >= CHECKPOINT_FRAMES)
-        pthread_cond_signal(&s->ckpt_cv); /* wmu is not needed: a missed wake-up waits 200 ms */
-    return SQLITE_OK;
-}
-
-static void *ckpt_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "db-checkpoint");
-    struct store *s = arg;
-    pthread_mutex_lock(&s->wmu);
-    while (!s->stopping) {
-        struct timespec ts = clock_deadline(200);
-        pthread_cond_timedwait(&s->ckpt_cv, &s->wmu, &ts);
-        if (s->stopping)
-            break;
-        int frames = s->wal_frames;
-        if (frames == atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed))
-            continue; /* nothing new since the last one */
-        pthread_mutex_unlock(&s->wmu);
-        int log = 0, done = 0;
-        /* Passive: runs beside readers and the writer, blocks nobody. When
-         * the WAL keeps growing because readers never all leave it, restart
-         * it (a short wait for the writer lock and for readers to move on). */
-        int mode = frames >= RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
-        if (frames > 0 &&
-            sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, mode, &log, &done) == SQLITE_OK) {
-            atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
-            if (mode == SQLITE_CHECKPOINT_RESTART)
-                atomic_fetch_add_explicit(&s->restarts, 1, memory_order_relaxed);
-            atomic_store_explicit(&s->ckpt_frames, frames, memory_order_relaxed);
-        }
-        pthread_mutex_lock(&s->wmu);
-    }
-    pthread_mutex_unlock(&s->wmu);
-    return NULL;
-}
-
-static void ckpt_start(struct store *s)
-{
-    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        vfs_for(s)) != SQLITE_OK) {
-        sqlite3_close(s->ckpt_db);
-        s->ckpt_db = NULL;
-        return; /* SQLite's own auto-checkpoint stays on */
-    }
-    sqlite3_busy_timeout(s->ckpt_db, 100);
-    exec_simple(s->ckpt_db, "PRAGMA synchronous=FULL;");
-    pthread_cond_init(&s->ckpt_cv, NULL);
-    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
-        sqlite3_close(s->ckpt_db);
-        s->ckpt_db = NULL;
-        return;
-    }
-    s->ckpt_started = true;
-    exec_simple(s->wdb->h, "PRAGMA wal_autocheckpoint=0;");
-    sqlite3_wal_hook(s->wdb->h, wal_hook, s);
-}
-
-/* ---- the writer --------------------------------------------------------- */
-
-static bool wexec(struct db *db, const char *sql)
-{
-    struct stmt *st = db_prepare(db, sql);
-    bool ok = st && stmt_step(st) == STMT_DONE;
-    sqlite3_reset(ST(st));
-    return ok;
-}
-
-/* BEGIN IMMEDIATE, retrying while another process holds the write lock. */
-static bool begin_immediate(struct store *s)
-{
-    for (int attempt = 0; attempt < 20; attempt++) {
-        if (wexec(s->wdb, "BEGIN IMMEDIATE"))
-            return true;
-        if (sqlite3_errcode(s->wdb->h) != SQLITE_BUSY)
-            return false;
-        atomic_fetch_add_explicit(&s->busy_retries, 1, memory_order_relaxed);
-        clock_sleep_ms(1 + (int64_t)(attempt * attempt));
-    }
-    return false;
-}
-
-/* Runs one job in a savepoint. Returns false when the job left the whole
- * transaction aborted (SQLite rolled it back under us). */
-static bool run_job(struct store *s, struct wjob *j)
-{
-    struct db *db = s->wdb;
-    if (!wexec(db, "SAVEPOINT w")) {
-        j->result = db_fail(db, j->pb, "opening a savepoint");
-        return !sqlite3_get_autocommit(db->h);
-    }
-    problem_clear(j->pb);
-    j->result = j->fn(db, j->arg, j->pb);
-    db_release(db);
-    if (sqlite3_get_autocommit(db->h)) {
-        if (j->result == SHOP_OK)
-            j->result = problem_set(j->pb, SHOP_INTERNAL, "the transaction was aborted");
-        return false;
-    }
-    if (j->result == SHOP_OK) {
-        if (!wexec(db, "RELEASE w"))
-            j->result = db_fail(db, j->pb, "releasing a savepoint");
-    } else {
-        wexec(db, "ROLLBACK TO w");
-        wexec(db, "RELEASE w");
-    }
-    return !sqlite3_get_autocommit(db->h);
-}
-
-/* Runs every job of a batch straight in the transaction, without a
- * savepoint each: a savepoint makes each job copy every page it changes that
- * an earlier job of the batch already changed (SQLite's sub-journal), ~10%
- * of the writer's time at checkout. Returns false when a job failed: the
- * whole transaction is then rolled back and the caller runs the batch again
- * with savepoints. */
-static bool run_bare(struct store *s, struct wjob **jobs, int n)
-{
-    struct db *db = s->wdb;
-    for (int i = 0; i < n; i++) {
-        problem_clear(jobs[i]->pb);
-        jobs[i]->result = jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb);
-        db_release(db);
-        if (jobs[i]->result != SHOP_OK || sqlite3_get_autocommit(db->h)) {
-            if (!sqlite3_get_autocommit(db->h))
-                wexec(db, "ROLLBACK");
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Runs a batch in one transaction. While no write has failed lately the
- * jobs run bare; a failure sends the batch (and the next CAREFUL_BATCHES)
- * through savepoints, one per job, so a failing job is undone alone. A job
- * that aborts the whole transaction is failed on its own and the rest of the
- * batch is run again without it. */
-static void run_batch(struct store *s, struct wjob **jobs, int n)
-{
-    bool finished[MAX_BATCH] = {false};
-    bool bare = s->careful_batches == 0;
-    int remaining = n;
-    if (!bare)
-        s->careful_batches--;
-    while (remaining > 0) {
-        if (!begin_immediate(s)) {
-            for (int i = 0; i < n; i++)
-                if (!finished[i]) {
-                    jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
-                                                  "the database is busy; try again");
-                    finished[i] = true;
-                }
-            return;
-        }
-        if (bare && !run_bare(s, jobs, n)) {
-            bare = false;
-            s->careful_batches = CAREFUL_BATCHES;
-            atomic_fetch_add_explicit(&s->reruns, 1, memory_order_relaxed);
-            continue;
-        }
-        int aborted = -1;
-        for (int i = 0; i < n && aborted < 0 && !bare; i++)
-            if (!finished[i] && !run_job(s, jobs[i]))
-                aborted = i;
-        if (aborted >= 0) {
-            finished[aborted] = true;
-            remaining--;
-            if (!sqlite3_get_autocommit(s->wdb->h))
-                wexec(s->wdb, "ROLLBACK");
-            continue;
-        }
-        if (!bare)
-            for (int i = 0; i < n; i++)
-                if (jobs[i]->result != SHOP_OK)
-                    s->careful_batches = CAREFUL_BATCHES;
-        if (!wexec(s->wdb, "COMMIT")) {
-            log_event(LOG_ERROR, "db.commit", "{s:s}", "error", sqlite3_errmsg(s->wdb->h));
-            if (!sqlite3_get_autocommit(s->wdb->h))
-                wexec(s->wdb, "ROLLBACK");
-            for (int i = 0; i < n; i++)
-                if (!finished[i] && jobs[i]->result == SHOP_OK)
-                    jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
-                                                  "the database could not commit; try again");
-        } else {
-            atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
-            if (s->on_commit)
-                s->on_commit(s->on_commit_cls);
-        }
-        return;
-    }
-}
-
-/* Wakes the callers of a finished batch as a binary tree: the writer wakes
- * the first, and each caller the two after it. A wake-up is a system call
- * that costs the waker ~8 us; made all by the writer they were a quarter of
- * its time, and the writer is what bounds the shop's writes. */
-static void wake_batch(struct wjob **jobs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        jobs[i]->wake[0] = 2 * i + 1 < n ? jobs[2 * i + 1] : NULL;
-        jobs[i]->wake[1] = 2 * i + 2 < n ? jobs[2 * i + 2] : NULL;
-    }
-    /* A posted job may be gone at once (it lives on its caller's stack):
-     * everything it needs is set before. */
-    sem_post(&jobs[0]->done);
-}
-
-static void *writer_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "db-writer");
-    struct store *s = arg;
-    tl_writer_of = s;
-    struct wjob *batch[MAX_BATCH];
-    pthread_mutex_lock(&s->wmu);
-    for (;;) {
-        while (!s->qhead && !s->stopping)
-            pthread_cond_wait(&s->work_cv, &s->wmu);
-        if (!s->qhead)
-            break;
-        int n = 0;
-        while (s->qhead && n < MAX_BATCH) {
-            batch[n++] = s->qhead;
-            s->qhead = s->qhead->next;
-        }
-        if (!s->qhead)
-            s->qtail = NULL;
-        pthread_mutex_unlock(&s->wmu);
-
-        run_batch(s, batch, n);
-
-        uint64_t failed = 0;
-        for (int i = 0; i < n; i++)
-            failed += batch[i]->result != SHOP_OK;
-        atomic_fetch_add_explicit(&s->writes, (uint64_t)n, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->failed_writes, failed, memory_order_relaxed);
-        if ((uint64_t)n > atomic_load_explicit(&s->max_batch, memory_order_relaxed))
-            atomic_store_explicit(&s->max_batch, (uint64_t)n, memory_order_relaxed);
-
-        wake_batch(batch, n);
-        pthread_mutex_lock(&s->wmu);
-    }
-    pthread_mutex_unlock(&s->wmu);
-    return NULL;
-}
-
-enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct problem *pb)
-{
-    if (tl_writer_of == s) {
-        /* Nested: already inside a write function on the writer thread. */
-        if (!wexec(s->wdb, "SAVEPOINT nested"))
-            return db_fail(s->wdb, pb, "opening a savepoint");
-        enum shop_err r = fn(s->wdb, arg, pb);
-        if (r != SHOP_OK)
-            wexec(s->wdb, "ROLLBACK TO nested");
-        wexec(s->wdb, "RELEASE nested");
-        return r;
-    }
-    struct wjob job = {.fn = fn, .arg = arg, .pb = pb};
-    sem_init(&job.done, 0, 0);
-    pthread_mutex_lock(&s->wmu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->wmu);
-        sem_destroy(&job.done);
-        return problem_set(pb, SHOP_UNAVAILABLE, "shutting down");
-    }
-    if (!s->writer_started) {
-        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
-            pthread_mutex_unlock(&s->wmu);
-            sem_destroy(&job.done);
-            return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
-        }
-        s->writer_started = true;
-        ckpt_start(s);
-    }
-    if (s->qtail)
-        s->qtail->next = &job;
-    else
-        s->qhead = &job;
-    s->qtail = &job;
-    pthread_cond_signal(&s->work_cv);
-    pthread_mutex_unlock(&s->wmu);
-    while (sem_wait(&job.done) != 0 && errno == EINTR)
-        ;
-    for (int i = 0; i < 2; i++)
-        if (job.wake[i])
-            sem_post(&job.wake[i]->done);
-    sem_destroy(&job.done);
-    return job.result;
-}
-
-bool store_in_write(struct store *s)
-{
-    return tl_writer_of == s;
-}
-
-void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls)
-{
-    s->on_commit = fn;
-    s->on_commit_cls = cls;
-}
-
 void store_stats(struct store *s, struct store_stats *out)
 {
     out->commits = atomic_load(&s->commits);
@@ -827,21 +428,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->wmu);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->work_cv);
-    bool started = s->writer_started;
-    pthread_mutex_unlock(&s->wmu);
-    if (started)
-        pthread_join(s->writer, NULL);
-    if (s->ckpt_started) {
-        pthread_mutex_lock(&s->wmu);
-        pthread_cond_broadcast(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->wmu);
-        pthread_join(s->ckpt_thread, NULL);
-        pthread_cond_destroy(&s->ckpt_cv);
-        sqlite3_close(s->ckpt_db);
-    }
+    writer_stop(s);
     pthread_mutex_lock(&s->conns_mu);
     struct db *db = s->conns;
     s->conns = NULL;
@@ -860,8 +447,6 @@ void store_close(struct store *s)
         db_close(wdb);
     pthread_key_delete(s->key);
     pthread_mutex_destroy(&s->conns_mu);
-    pthread_mutex_destroy(&s->wmu);
-    pthread_cond_destroy(&s->work_cv);
     free(s->path);
     free(s);
 }
@@ -895,12 +480,12 @@ enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb)
     *applied = 0;
     if (s->writer_started)
         return problem_set(pb, SHOP_INTERNAL, "migrate before the first write");
-    if (!exec_simple(db->h, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    if (!sqlite_exec_simple(db->h, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                             " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                             " applied_at INTEGER NOT NULL)"))
         return problem_set(pb, SHOP_UNAVAILABLE, "cannot create schema_migrations");
     for (const struct migration *m = migrations_sqlite; m->name; m++) {
-        if (!begin_immediate(s))
+        if (!writer_begin_immediate(s))
             return problem_set(pb, SHOP_UNAVAILABLE, "database busy while migrating");
         sqlite3_stmt *st = NULL;
         bool present = false;
@@ -911,14 +496,14 @@ enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb)
         }
         sqlite3_finalize(st);
         if (present) {
-            exec_simple(db->h, "COMMIT");
+            sqlite_exec_simple(db->h, "COMMIT");
             continue;
         }
         char *err = NULL;
         if (sqlite3_exec(db->h, m->sql, NULL, NULL, &err) != SQLITE_OK) {
             problem_set(pb, SHOP_INTERNAL, "migration %s failed: %s", m->name, err ? err : "?");
             sqlite3_free(err);
-            exec_simple(db->h, "ROLLBACK");
+            sqlite_exec_simple(db->h, "ROLLBACK");
             return pb->err;
         }
         st = NULL;
@@ -928,8 +513,8 @@ enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb)
         sqlite3_bind_int64(st, 3, clock_now_ms());
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
-        if (rc != SQLITE_DONE || !exec_simple(db->h, "COMMIT")) {
-            exec_simple(db->h, "ROLLBACK");
+        if (rc != SQLITE_DONE || !sqlite_exec_simple(db->h, "COMMIT")) {
+            sqlite_exec_simple(db->h, "ROLLBACK");
             return problem_set(pb, SHOP_INTERNAL, "cannot record migration %s", m->name);
         }
         (*applied)++;
