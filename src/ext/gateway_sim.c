@@ -82,6 +82,17 @@ static void random_id(const char *prefix, char *out, size_t len)
              (unsigned long long)(token_rand64() & 0xffffffffu));
 }
 
+/* A charge's or refund's id: "<prefix><12 hex digits of the time in ms><12
+ * random hex digits>". Ids made later sort later, so the unique index on
+ * them grows at its end instead of taking a write on a random page of it for
+ * every charge. (Card tokens stay wholly random.) */
+static void ledger_id(const char *prefix, char *out, size_t len)
+{
+    snprintf(out, len, "%s%012llx%012llx", prefix,
+             (unsigned long long)clock_now_ms() & 0xffffffffffffull,
+             (unsigned long long)token_rand64() & 0xffffffffffffull);
+}
+
 static uint64_t key_hash(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325u;
@@ -237,7 +248,7 @@ static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64
                            .order_ref = order_ref,
                            .amount = amount,
                            .capture = capture};
-    random_id("ch_", j.charge_id, sizeof j.charge_id);
+    ledger_id("ch_", j.charge_id, sizeof j.charge_id);
     struct problem pb = {0};
     enum shop_err e = store_write(s->store, charge_write, &j, &pb);
     if (e == SHOP_OK && !strcmp(j.behavior, "flaky") && !j.recorded && !first_attempt(s, key)) {
@@ -395,7 +406,7 @@ static enum gw_status sim_refund(struct gateway *gw, const char *charge_id, int6
     memset(out, 0, sizeof *out);
     struct refund_job j = {
         .charge_id = charge_id, .key = key, .order_ref = order_ref, .amount = amount};
-    random_id("re_", j.refund_id, sizeof j.refund_id);
+    ledger_id("re_", j.refund_id, sizeof j.refund_id);
     struct problem pb = {0};
     enum shop_err e = store_write(s->store, refund_write, &j, &pb);
     problem_clear(&pb);
