@@ -12,7 +12,8 @@
 #include "util/clock.h"
 
 static const char *const names[ORDER_STATUS_COUNT] = {
-    "pending_payment", "paid", "fulfilling", "partially_shipped", "shipped", "delivered", "cancelled",
+    "pending_payment", "paid",      "fulfilling", "partially_shipped",
+    "shipped",         "delivered", "cancelled",
 };
 
 /* allowed[from] is a bit set of the states `from` may move to. */
@@ -46,52 +47,53 @@ bool order_transition_allowed(enum order_status from, enum order_status to)
            (allowed[from] & BIT(to)) != 0;
 }
 
-/* The columns of an order's head, then its status. */
-#define HEAD_COLUMNS                                                                               \
-    "user_id, total_cents, coalesce(flash_sale_id, 0), currency, coalesce(idempotency_key, ''),"   \
-    " status"
-
-static void head_fill(struct stmt *st, struct order_head *h)
+/* Reads an order's head and its status (-1 when not a known one). Returns
+ * 1, 0 when there is no such order, -1 when the statement cannot be
+ * prepared. */
+static int read_head(struct db *db, int64_t order_id, struct order_head *h, int *status)
 {
+    struct stmt *st = db_prepare(db, "SELECT user_id, total_cents, coalesce(flash_sale_id, 0),"
+                                     " currency, coalesce(idempotency_key, ''), status"
+                                     " FROM orders WHERE id = ?");
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW)
+        return 0;
     h->user_id = stmt_i64(st, 0);
     h->total_cents = stmt_i64(st, 1);
     h->flash_sale_id = stmt_i64(st, 2);
     snprintf(h->currency, sizeof h->currency, "%s", stmt_text(st, 3));
     snprintf(h->key, sizeof h->key, "%s", stmt_text(st, 4));
+    *status = order_status_parse(stmt_text(st, 5));
+    return 1;
 }
 
 bool order_head_read(struct db *db, int64_t order_id, struct order_head *out)
 {
-    struct stmt *st = db_prepare(db, "SELECT " HEAD_COLUMNS " FROM orders WHERE id = ?");
-    if (!st)
-        return false;
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
-        return false;
-    head_fill(st, out);
-    return true;
+    int status;
+    return read_head(db, order_id, out, &status) == 1;
 }
 
 enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
                                const char *note, struct order_head *head, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT " HEAD_COLUMNS " FROM orders WHERE id = ?");
-    if (!st)
+    struct order_head mine;
+    int from;
+    int found = read_head(db, order_id, head ? head : &mine, &from);
+    if (found < 0)
         return db_fail(db, pb, "reading the order");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
+    if (!found)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)order_id);
-    if (head)
-        head_fill(st, head);
-    int from = order_status_parse(stmt_text(st, 5));
     if (from < 0 || !order_transition_allowed((enum order_status)from, to))
         return problem_set(pb, SHOP_CONFLICT, "an order that is %s cannot become %s",
                            order_status_name((enum order_status)from), order_status_name(to));
     int64_t now = clock_now_ms();
-    st = db_prepare(db, "UPDATE orders SET status = ?1, updated_at = ?2,"
-                        " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"
-                        " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"
-                        " WHERE id = ?3 AND status = ?4");
+    struct stmt *st =
+        db_prepare(db, "UPDATE orders SET status = ?1, updated_at = ?2,"
+                       " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"
+                       " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"
+                       " WHERE id = ?3 AND status = ?4");
     if (!st)
         return db_fail(db, pb, "updating the order");
     stmt_bind_text(st, 1, order_status_name(to));
@@ -102,7 +104,8 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
         return db_fail(db, pb, "updating the order");
     if (db_changes(db) != 1)
         return problem_set(pb, SHOP_CONFLICT, "the order changed meanwhile");
-    st = db_prepare(db, "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)");
+    st = db_prepare(db,
+                    "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "recording order history");
     stmt_bind_i64(st, 1, order_id);
@@ -237,10 +240,9 @@ enum shop_err order_events(struct shop *shop, int64_t id, json_t **out, struct p
     if (st) {
         stmt_bind_i64(st, 1, id);
         while (stmt_step(st) == STMT_ROW)
-            json_array_append_new(data, json_pack("{s:I, s:s, s:s}", "event_id",
-                                                  (json_int_t)stmt_i64(st, 0), "topic",
-                                                  stmt_text(st, 1), "recorded_at",
-                                                  clock_fmt(stmt_i64(st, 2), ts)));
+            json_array_append_new(
+                data, json_pack("{s:I, s:s, s:s}", "event_id", (json_int_t)stmt_i64(st, 0), "topic",
+                                stmt_text(st, 1), "recorded_at", clock_fmt(stmt_i64(st, 2), ts)));
     }
     db_read_end(db);
     if (!exists && json_array_size(data) == 0) {

@@ -48,10 +48,24 @@ Test(store, failed_write_changes_nothing)
     test_shop_close(shop);
 }
 
+struct counted_job {
+    struct add_job add;
+    int runs;
+};
+
+/* add_write, counting how often the writer ran it. */
+static enum shop_err counted_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct counted_job *j = arg;
+    j->runs++;
+    return add_write(db, &j->add, pb);
+}
+
 struct worker {
     struct shop *shop;
     int n, base;
-    int ok, failed;
+    bool (*fails)(int i, int n); /* whether write i of n fails after its insert */
+    int ok, failed, runs;
 };
 
 static void *hammer(void *arg)
@@ -59,13 +73,33 @@ static void *hammer(void *arg)
     struct worker *w = arg;
     for (int i = 0; i < w->n; i++) {
         struct problem pb = {0};
-        struct add_job j = {.value = w->base, .fail_after_insert = i % 3 == 0};
-        if (store_write(w->shop->store, add_write, &j, &pb) == SHOP_OK)
+        struct counted_job j = {.add = {.value = w->base, .fail_after_insert = w->fails(i, w->n)}};
+        if (store_write(w->shop->store, counted_write, &j, &pb) == SHOP_OK)
             w->ok++;
         else
             w->failed++;
+        w->runs += j.runs;
+        problem_clear(&pb);
     }
     return NULL;
+}
+
+static bool every_third(int i, int n)
+{
+    (void)n;
+    return i % 3 == 0;
+}
+
+static bool never(int i, int n)
+{
+    (void)i;
+    (void)n;
+    return false;
+}
+
+static bool halfway(int i, int n)
+{
+    return i == n / 2;
 }
 
 Test(store, concurrent_writes_share_commits_and_stay_isolated)
@@ -77,7 +111,7 @@ Test(store, concurrent_writes_share_commits_and_stay_isolated)
     pthread_t t[THREADS];
     struct worker w[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){.shop = shop, .n = EACH, .base = 100 + i};
+        w[i] = (struct worker){.shop = shop, .n = EACH, .base = 100 + i, .fails = every_third};
         pthread_create(&t[i], NULL, hammer, &w[i]);
     }
     for (int i = 0; i < THREADS; i++)
@@ -95,37 +129,6 @@ Test(store, concurrent_writes_share_commits_and_stay_isolated)
     test_shop_close(shop);
 }
 
-struct counted_job {
-    struct add_job add;
-    int runs;
-};
-
-static enum shop_err counted_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct counted_job *j = arg;
-    j->runs++;
-    return add_write(db, &j->add, pb);
-}
-
-struct lone_worker {
-    struct shop *shop;
-    int base, n, fail_at; /* fail_at < 0: never */
-    int ok, runs;
-};
-
-static void *write_some(void *arg)
-{
-    struct lone_worker *w = arg;
-    for (int i = 0; i < w->n; i++) {
-        struct problem pb = {0};
-        struct counted_job j = {.add = {.value = w->base, .fail_after_insert = i == w->fail_at}};
-        w->ok += store_write(w->shop->store, counted_write, &j, &pb) == SHOP_OK;
-        w->runs += j.runs;
-        problem_clear(&pb);
-    }
-    return NULL;
-}
-
 /* Batches run without savepoints; the first failure rolls its batch back and
  * runs it again with them: the failed write leaves nothing, every other write
  * of the batch lands exactly once. */
@@ -136,11 +139,11 @@ Test(store, a_failure_reruns_its_batch_and_nothing_doubles)
     struct store_stats before, after;
     store_stats(shop->store, &before);
     pthread_t t[THREADS];
-    struct lone_worker w[THREADS];
+    struct worker w[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct lone_worker){
-            .shop = shop, .base = 300 + i, .n = EACH, .fail_at = i == 5 ? EACH / 2 : -1};
-        pthread_create(&t[i], NULL, write_some, &w[i]);
+        w[i] = (struct worker){
+            .shop = shop, .base = 300 + i, .n = EACH, .fails = i == 5 ? halfway : never};
+        pthread_create(&t[i], NULL, hammer, &w[i]);
     }
     int runs = 0;
     for (int i = 0; i < THREADS; i++) {
