@@ -2,7 +2,8 @@
 #
 #   make            optimised ./shopd (and build/release/libshop.a)
 #   make run        install deps, build, migrate + seed ./data/shop.db, serve :8080
-#   make test       ASan+UBSan build, Criterion unit tests, API tests (pytest)
+#   make test       ASan+UBSan build, Criterion unit tests, API tests (pytest) on
+#                   SQLite and again on a throwaway PostgreSQL (scripts/pgtmp.sh)
 #   make bench      optimised build, seeded shop, wrk against it and nginx
 #   make clean
 #
@@ -10,7 +11,7 @@
 # everything is installed), so a fresh Debian machine needs nothing else.
 
 CC      ?= gcc
-PKGS    := libmicrohttpd jansson libsodium sqlite3 libcurl
+PKGS    := libmicrohttpd jansson libsodium sqlite3 libcurl libpq
 # Recursive (=) on purpose: pkg-config runs when a recipe needs it, after the
 # deps stamp has installed the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -22,8 +23,9 @@ RELEASE := -O2 -g
 SANITIZE:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
-MIGRATIONS := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
-GEN_SRC := build/gen/migrations_sqlite.c
+MIGRATIONS_SQLITE := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
+MIGRATIONS_PG     := $(sort $(wildcard src/store/migrations/postgres/*.sql))
+GEN_SRC := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 
 REL_OBJ  := $(patsubst %.c,build/release/%.o,$(LIB_SRC) $(GEN_SRC))
@@ -32,7 +34,7 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run test unit api openapi bench clean format
+.PHONY: all deps run test unit api api-pg openapi bench clean format
 all: shopd
 
 deps: $(DEPS_STAMP)
@@ -40,16 +42,20 @@ $(DEPS_STAMP): scripts/install-deps.sh
 	@scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
-build/gen/migrations_sqlite.c: $(MIGRATIONS) scripts/embed-sql.sh
+build/gen/migrations_sqlite.c: $(MIGRATIONS_SQLITE) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh migrations_sqlite $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+	scripts/embed-sql.sh migrations_sqlite $(MIGRATIONS_SQLITE) > $@.tmp && mv $@.tmp $@
 
-build/release/%.o: %.c | $(DEPS_STAMP) build/gen/migrations_sqlite.c
+build/gen/migrations_postgres.c: $(MIGRATIONS_PG) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh migrations_postgres $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
+
+build/release/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(BASE) $(RELEASE) $(PKG_CFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c | $(DEPS_STAMP) build/gen/migrations_sqlite.c
+build/asan/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@mkdir -p $(dir $@)
 	@echo "  CC-ASAN $<"
 	@$(CC) $(BASE) $(SANITIZE) $(PKG_CFLAGS) -c $< -o $@
@@ -84,7 +90,7 @@ TEST_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_sta
 PYTEST   := /usr/bin/python3 -m pytest
 JOBS     ?= 2
 
-test: unit openapi api
+test: unit openapi api api-pg
 	@echo "make test: all suites passed"
 
 unit: build/asan/unit-tests
@@ -92,6 +98,12 @@ unit: build/asan/unit-tests
 
 api: build/asan/shopd
 	$(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
+
+# The same suite on PostgreSQL: a server of its own in a temporary directory,
+# started and stopped around the run; each test server gets a fresh database.
+api-pg: build/asan/shopd
+	scripts/pgtmp.sh run -- env $(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd \
+	    $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
 
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml

@@ -5,7 +5,9 @@
  * database file of its own next to the shop's (<db>-gateway.db), with its
  * own writer, as an outside system would. Each call is one transaction of
  * its own, so a charge the gateway acknowledged survives a crash of shopd
- * just as it would at a real provider.
+ * just as it would at a real provider. On PostgreSQL its tables (gw_sim_*)
+ * live in the shop's database, so every process of one shop sees one
+ * gateway, as they would a real provider.
  *
  * Test cards (API.md):
  *   4242 4242 4242 4242, 5555 5555 5555 4444, 3782 822463 10005 → succeed
@@ -32,19 +34,19 @@
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS gw_sim_tokens ("
     " token TEXT PRIMARY KEY, brand TEXT NOT NULL, last4 TEXT NOT NULL,"
-    " behavior TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    " behavior TEXT NOT NULL, created_at BIGINT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS gw_sim_charges ("
-    " id INTEGER PRIMARY KEY, charge_id TEXT NOT NULL UNIQUE,"
+    " charge_id TEXT NOT NULL UNIQUE,"
     " idempotency_key TEXT NOT NULL UNIQUE, token TEXT NOT NULL, order_ref TEXT,"
-    " amount_cents INTEGER NOT NULL, currency TEXT NOT NULL,"
+    " amount_cents BIGINT NOT NULL, currency TEXT NOT NULL,"
     " status TEXT NOT NULL CHECK (status = 'authorized' OR status = 'captured' OR"
     "   status = 'declined' OR status = 'voided')," /* no IN list: see 0001_foundation.sql */
-    " decline_code TEXT, refunded_cents INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    " decline_code TEXT, refunded_cents BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS gw_sim_charges_order ON gw_sim_charges (order_ref);"
     "CREATE TABLE IF NOT EXISTS gw_sim_refunds ("
-    " id INTEGER PRIMARY KEY, refund_id TEXT NOT NULL UNIQUE,"
+    " refund_id TEXT NOT NULL UNIQUE,"
     " idempotency_key TEXT NOT NULL UNIQUE, charge_id TEXT NOT NULL, order_ref TEXT,"
-    " amount_cents INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    " amount_cents BIGINT NOT NULL, created_at BIGINT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS gw_sim_refunds_order ON gw_sim_refunds (order_ref);";
 
 struct sim {
@@ -430,7 +432,7 @@ static json_t *sim_ledger(struct gateway *gw, const char *order_ref)
     db_read_begin(db);
     struct stmt *st = db_prepare(db, "SELECT charge_id, idempotency_key, amount_cents, currency,"
                                      " status, decline_code, refunded_cents, created_at"
-                                     " FROM gw_sim_charges WHERE order_ref = ? ORDER BY id");
+                                     " FROM gw_sim_charges WHERE order_ref = ? ORDER BY charge_id");
     if (st) {
         stmt_bind_text(st, 1, order_ref);
         while (stmt_step(st) == STMT_ROW)
@@ -444,7 +446,7 @@ static json_t *sim_ledger(struct gateway *gw, const char *order_ref)
                                clock_fmt(stmt_i64(st, 7), ts)));
     }
     st = db_prepare(db, "SELECT refund_id, idempotency_key, charge_id, amount_cents, created_at"
-                        " FROM gw_sim_refunds WHERE order_ref = ? ORDER BY id");
+                        " FROM gw_sim_refunds WHERE order_ref = ? ORDER BY refund_id");
     if (st) {
         stmt_bind_text(st, 1, order_ref);
         while (stmt_step(st) == STMT_ROW)
@@ -484,7 +486,15 @@ struct gateway *gateway_sim_new(const char *path, int64_t timeout_ms, struct pro
     struct store *store = store_open(path, &opts, pb);
     if (!store)
         return NULL;
-    if (store_write(store, schema_write, NULL, pb) != SHOP_OK) {
+    /* Several processes starting at once on one PostgreSQL may race to
+     * create the tables: the loser finds them there when it tries again. */
+    enum shop_err e = store_write(store, schema_write, NULL, pb);
+    for (int attempt = 0; e != SHOP_OK && attempt < 5; attempt++) {
+        clock_sleep_ms(50 + 50 * attempt);
+        problem_clear(pb);
+        e = store_write(store, schema_write, NULL, pb);
+    }
+    if (e != SHOP_OK) {
         store_close(store);
         return NULL;
     }

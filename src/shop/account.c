@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "shop/cart.h"
+#include "shop/keylock.h"
 #include "shop/outbox.h"
 #include "shop/session_cache.h"
 #include "shop/shop.h"
@@ -286,6 +287,12 @@ static enum shop_err login_claim(struct db *db, void *arg, struct problem *pb)
 {
     struct login_job *j = arg;
     int64_t since = j->now - j->window, oldest_acc = j->now, oldest_ip = j->now;
+    /* Counts and the insert below must not interleave with another login's. */
+    char kacc[320], kip[80];
+    snprintf(kacc, sizeof kacc, "login:%s", j->email);
+    snprintf(kip, sizeof kip, "login-ip:%s", j->ip);
+    if (keylock(db, (const char *const[]){kacc, kip}, 2, pb) != SHOP_OK)
+        return pb->err;
     int64_t acc = failures_since(db, "SELECT count(*), min(at) FROM login_failures"
                                      " WHERE email = ? AND at > ?", j->email, since, &oldest_acc);
     int64_t ip = failures_since(db, "SELECT count(*), min(at) FROM login_failures"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shop/keylock.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -275,6 +276,10 @@ static void bind_fields(struct stmt *st, const struct address *a)
 static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
 {
     struct address_job *j = arg;
+    char key[48];
+    snprintf(key, sizeof key, "addresses:%lld", (long long)j->user_id);
+    if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+        return pb->err;
     int64_t count = db_scalar_i64(db, "SELECT count(*) FROM addresses WHERE user_id = ?",
                                   j->user_id, 0);
     if (count >= ADDRESS_MAX)

@@ -433,11 +433,12 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     }
     /* Larger quantity wins for variants in both carts; the others move over
      * while the line limit and the currency allow. */
-    struct stmt *st = db_prepare(db, "UPDATE cart_lines SET quantity = max(quantity, (SELECT"
-                                     " g.quantity FROM cart_lines g WHERE g.cart_id = ?1 AND"
-                                     " g.variant_id = cart_lines.variant_id)), updated_at = ?3"
-                                     " WHERE cart_id = ?2 AND variant_id IN (SELECT variant_id"
-                                     " FROM cart_lines WHERE cart_id = ?1)");
+    struct stmt *st = db_prepare(db, "UPDATE cart_lines SET quantity = (SELECT CASE WHEN"
+                                     " g.quantity > cart_lines.quantity THEN g.quantity ELSE"
+                                     " cart_lines.quantity END FROM cart_lines g WHERE"
+                                     " g.cart_id = ?1 AND g.variant_id = cart_lines.variant_id),"
+                                     " updated_at = ?3 WHERE cart_id = ?2 AND variant_id IN"
+                                     " (SELECT variant_id FROM cart_lines WHERE cart_id = ?1)");
     if (!st)
         return db_fail(db, pb, "merging carts");
     stmt_bind_i64(st, 1, guest);
@@ -453,13 +454,14 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     stmt_bind_i64(st, 2, mine);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "merging carts");
-    st = db_prepare(db, "UPDATE cart_lines SET cart_id = ?2 WHERE id IN (SELECT g.id FROM cart_lines g"
-                        " WHERE g.cart_id = ?1 AND NOT EXISTS (SELECT 1 FROM cart_lines u WHERE"
-                        " u.cart_id = ?2 AND u.variant_id = g.variant_id)"
-                        " AND (SELECT currency FROM carts WHERE id = ?1) IS"
-                        " (SELECT currency FROM carts WHERE id = ?2)"
-                        " ORDER BY g.id LIMIT max(0, ?3 - (SELECT count(*) FROM cart_lines"
-                        " WHERE cart_id = ?2)))");
+    st = db_prepare(db,
+                    "UPDATE cart_lines SET cart_id = ?2 WHERE id IN (SELECT g.id FROM cart_lines g"
+                    " WHERE g.cart_id = ?1 AND NOT EXISTS (SELECT 1 FROM cart_lines u WHERE"
+                    " u.cart_id = ?2 AND u.variant_id = g.variant_id)"
+                    " AND (SELECT currency FROM carts WHERE id = ?1) IS NOT DISTINCT FROM"
+                    " (SELECT currency FROM carts WHERE id = ?2)"
+                    " ORDER BY g.id LIMIT (SELECT CASE WHEN count(*) < ?3 THEN ?3 - count(*)"
+                    " ELSE 0 END FROM cart_lines WHERE cart_id = ?2))");
     if (!st)
         return db_fail(db, pb, "merging carts");
     stmt_bind_i64(st, 1, guest);

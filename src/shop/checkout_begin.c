@@ -10,6 +10,7 @@
 #include "shop/cart.h"
 #include "shop/checkout_steps.h"
 #include "shop/flashsale.h"
+#include "shop/keylock.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
 #include "shop/pricing.h"
@@ -274,6 +275,13 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     free(j->replay_body);
     j->replay_body = NULL;
     j->order_id = j->card_payment_id = j->card_amount = 0;
+    /* One checkout of a customer's at a time, whichever process runs it: the
+     * key and the cart are checked here and claimed at the end of this
+     * write, and a second checkout must see the first's claim. */
+    char key[48];
+    snprintf(key, sizeof key, "checkout:%lld", (long long)j->who->user_id);
+    if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+        return pb->err;
     bool seen = false;
     if (check_key(db, j, &seen, pb) != SHOP_OK || seen)
         return pb->err;

@@ -182,10 +182,7 @@ static json_t *sale_json(const struct sale *s, int64_t queue_length)
 
 static int64_t queue_length(struct db *db, int64_t sale)
 {
-    return db_scalar_i64(db,
-                         "SELECT coalesce(max(position), 0) FROM flash_sale_queue"
-                         " WHERE sale_id = ?",
-                         sale, 0);
+    return db_scalar_i64(db, "SELECT queue_length FROM flash_sales WHERE id = ?", sale, 0);
 }
 
 enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct problem *pb)
@@ -534,17 +531,36 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
         return problem_set(pb, SHOP_CONFLICT, "the sale has ended");
     if (!strcmp(shown, "sold_out"))
         return problem_set(pb, SHOP_CONFLICT, "the sale is sold out");
+    /* The next place is the sale's counter, taken under the sale row's lock
+     * until this write commits: concurrent joins (from any process) line up
+     * behind it, so places are unique and follow the order joins commit. */
+    st = db_prepare(db, "UPDATE flash_sales SET queue_length = queue_length + 1 WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "joining the queue");
+    stmt_bind_i64(st, 1, j->sale_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "joining the queue");
+    int64_t position = queue_length(db, j->sale_id);
+    /* The same customer joining twice at once: the second to get the lock
+     * finds the first's row and gives its place back. */
     st = db_prepare(db,
                     "INSERT INTO flash_sale_queue (sale_id, user_id, position, status, joined_at)"
-                    " SELECT ?1, ?2, coalesce(max(position), 0) + 1, 'waiting', ?3"
-                    " FROM flash_sale_queue WHERE sale_id = ?1");
+                    " VALUES (?, ?, ?, 'waiting', ?) ON CONFLICT (sale_id, user_id) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "joining the queue");
     stmt_bind_i64(st, 1, j->sale_id);
     stmt_bind_i64(st, 2, j->user_id);
-    stmt_bind_i64(st, 3, j->now);
+    stmt_bind_i64(st, 3, position);
+    stmt_bind_i64(st, 4, j->now);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "joining the queue");
+    if (db_changes(db) == 0) {
+        st = db_prepare(db, "UPDATE flash_sales SET queue_length = queue_length - 1 WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "joining the queue");
+        stmt_bind_i64(st, 1, j->sale_id);
+        return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "joining the queue");
+    }
     j->created = true;
     return SHOP_OK;
 }

@@ -96,7 +96,8 @@ static enum shop_err admit(struct db *db, struct tick_job *j, struct sale *s, st
         return e;
     /* Advance the bucket by what was spent (to now when the room is empty). */
     st = db_prepare(
-        db, "UPDATE flash_sales SET held = held + ?1, admitted_through = max(admitted_through, ?2),"
+        db, "UPDATE flash_sales SET held = held + ?1, admitted_through = CASE WHEN"
+            " admitted_through > ?2 THEN admitted_through ELSE ?2 END,"
             " last_admit_at = ?3 WHERE id = ?4 AND quantity - sold - in_flight - held >= ?1");
     if (!st)
         return db_fail(db, pb, "admitting");

@@ -162,17 +162,20 @@ void notify_kick(struct shop *shop);
  *  row means the defaults) and can be reached on. Columns: message (?1),
  *  user, channel, state 0, attempts 0, next_at (NEXT), created_at and
  *  updated_at (?2). A new channel is a new arm. */
+/* clang-format off */
 #define NOTIFY_ROWS(U, FROM, WHERE, NEXT)                                                          \
     NOTIFY_ARM(U, FROM, WHERE, NEXT, "0",                                                          \
-               "coalesce(p.push, 1) AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = " U ")") \
-    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "1", "coalesce(p.email, 1)")                    \
+               "coalesce(p.push, 1) = 1 AND EXISTS (SELECT 1 FROM devices d"                      \
+               " WHERE d.user_id = " U ")")                                                        \
+    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "1", "coalesce(p.email, 1) = 1")                \
     " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "2",                                            \
-                             "coalesce(p.sms, 0) AND EXISTS (SELECT 1 FROM addresses a"            \
+                             "coalesce(p.sms, 0) = 1 AND EXISTS (SELECT 1 FROM addresses a"        \
                              " WHERE a.user_id = " U " AND a.is_default = 1"                       \
                              " AND coalesce(a.phone, '') <> '')")
 #define NOTIFY_ARM(U, FROM, WHERE, NEXT, CH, OPTED_IN)                                             \
     "SELECT ?1, " U ", " CH ", 0, 0, " NEXT ", ?2, ?2 FROM " FROM                                  \
     " LEFT JOIN notification_prefs p ON p.user_id = " U " WHERE " WHERE " AND " OPTED_IN
+/* clang-format on */
 
 /** "12.34 USD" for 1234 cents (into out[64]). */
 const char *notify_money(int64_t cents, const char *currency, char out[64]);

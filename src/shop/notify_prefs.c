@@ -194,8 +194,10 @@ static enum shop_err prefs_write(struct db *db, void *arg, struct problem *pb)
     struct stmt *st =
         db_prepare(db, "INSERT INTO notification_prefs (user_id, push, email, sms, updated_at)"
                        " VALUES (?1, coalesce(?2, 1), coalesce(?3, 1), coalesce(?4, 0), ?5)"
-                       " ON CONFLICT (user_id) DO UPDATE SET push = coalesce(?2, push),"
-                       " email = coalesce(?3, email), sms = coalesce(?4, sms), updated_at = ?5");
+                       " ON CONFLICT (user_id) DO UPDATE SET"
+                       " push = coalesce(?2, notification_prefs.push),"
+                       " email = coalesce(?3, notification_prefs.email),"
+                       " sms = coalesce(?4, notification_prefs.sms), updated_at = ?5");
     if (!st)
         return db_fail(db, pb, "saving preferences");
     stmt_bind_i64(st, 1, j->user_id);

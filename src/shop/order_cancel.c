@@ -170,7 +170,8 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
         if (reservation_restock(db, j->order_id, lines[i].variant_id, lines[i].quantity,
                                 j->who->user_id, pb) != SHOP_OK)
             return pb->err;
-        st = db_prepare(db, "UPDATE products SET sales_count = max(0, sales_count - ?) WHERE id ="
+        st = db_prepare(db, "UPDATE products SET sales_count = CASE WHEN sales_count > ?1 THEN"
+                            " sales_count - ?1 ELSE 0 END WHERE id ="
                             " (SELECT product_id FROM variants WHERE id = ?)");
         if (!st)
             return db_fail(db, pb, "counting sales");

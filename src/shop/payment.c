@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shop/keylock.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -260,6 +261,10 @@ struct method_job {
 static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
 {
     struct method_job *j = arg;
+    char key[48];
+    snprintf(key, sizeof key, "payment-methods:%lld", (long long)j->m.user_id);
+    if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+        return pb->err;
     int64_t count = db_scalar_i64(db, "SELECT count(*) FROM payment_methods WHERE user_id = ?"
                                       " AND deleted_at IS NULL", j->m.user_id, 0);
     if (count >= METHODS_MAX)

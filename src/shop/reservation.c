@@ -51,8 +51,10 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
     if (rc != STMT_DONE)
         return db_fail(db, pb, "moving stock");
     struct stock_row after = {variant_id, warehouse_id, 0, 0};
-    if (known) {
-        /* The writer is alone: the row is as read, plus this change. */
+    if (known && db_serialised(db)) {
+        /* No other write ran since the read: the row is as read, plus this
+         * change. (Side by side, another writer may have moved it; the
+         * conditional update held, but the row must be read again.) */
         after.on_hand = known->on_hand + dh;
         after.reserved = known->reserved + dr;
     } else {
@@ -174,7 +176,7 @@ static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t wareho
     struct stmt *st =
         db_prepare(db, "INSERT INTO flash_sale_stock (sale_id, warehouse_id, left_qty)"
                        " VALUES (?1, ?2, ?3) ON CONFLICT (sale_id, warehouse_id)"
-                       " DO UPDATE SET left_qty = left_qty + ?3");
+                       " DO UPDATE SET left_qty = flash_sale_stock.left_qty + ?3");
     if (!st)
         return db_fail(db, pb, "returning units to the sale");
     stmt_bind_i64(st, 1, sale_id);

@@ -34,7 +34,10 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     }
     struct shop *shop = xcalloc(1, sizeof *shop);
     config_load(&shop->cfg);
-    if (!shop->cfg.notify_dir[0]) {
+    if (!shop->cfg.notify_dir[0] && store_is_server_url(db_path)) {
+        /* A database server is no directory: beside the working one. */
+        snprintf(shop->cfg.notify_dir, sizeof shop->cfg.notify_dir, "data/notifications");
+    } else if (!shop->cfg.notify_dir[0]) {
         /* The file sink lives next to the database by default. */
         const char *slash = strrchr(db_path, '/');
         int dirlen = slash ? (int)(slash - db_path) : 1;
@@ -62,9 +65,11 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
-    /* The simulated gateway keeps its books beside the shop's database. */
+    /* The simulated gateway keeps its books beside the shop's database (on
+     * a database server, in it: one gateway for every process). */
     char gw_path[4096];
-    snprintf(gw_path, sizeof gw_path, "%s-gateway.db", db_path);
+    snprintf(gw_path, sizeof gw_path, store_is_server_url(db_path) ? "%s" : "%s-gateway.db",
+             db_path);
     struct gateway *gw = gateway_sim_new(gw_path, shop->cfg.sim_timeout_ms, pb);
     if (!gw)
         goto fail;

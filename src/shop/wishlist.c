@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "shop/keylock.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -17,6 +18,10 @@ static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
 {
     struct add_job *j = arg;
     j->created = false;
+    char key[48];
+    snprintf(key, sizeof key, "wishlist:%lld", (long long)j->user_id);
+    if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+        return pb->err;
     struct stmt *st =
         db_prepare(db, "SELECT 1 FROM products WHERE id = ? AND status = 'published'");
     if (!st)

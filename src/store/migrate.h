@@ -14,7 +14,9 @@ struct migration {
     const char *sql;
 };
 
-/** Terminated by an entry with name == NULL. */
+/** Terminated by an entry with name == NULL. The two lists carry the same
+ *  versions: a migration is written once per backend. */
 extern const struct migration migrations_sqlite[];
+extern const struct migration migrations_postgres[];
 
 #endif

@@ -1,44 +1,58 @@
 /* store.h — the database behind shopd, as an opaque handle.
  *
- * One `struct store` per process. Reads run on the calling thread's own
- * connection (`store_db`), which sees everything committed before the read
- * began. Writes never run on the caller's connection: the caller hands a
- * function to `store_write`, and one writer thread runs it inside a
- * transaction shared with whatever other writes are queued at that moment
- * (group commit):
+ * One `struct store` per process, over SQLite (a file path: the embedded
+ * default) or PostgreSQL (a postgres:// URL: many processes, one shop); the
+ * path chooses (store.c). Reads run on the calling thread's own connection
+ * (`store_db`), which sees everything committed before the read began.
+ * Writes never run on the caller's connection: the caller hands a function
+ * to `store_write`, and a writer thread runs it inside a transaction shared
+ * with whatever other writes are queued at that moment (group commit):
  *
  *     caller threads            writer thread
- *     store_write(fn, arg) ──►  BEGIN IMMEDIATE
+ *     store_write(fn, arg) ──►  BEGIN (IMMEDIATE on SQLite)
  *     (blocks)                  fn₁(db, arg₁)
  *     store_write(fn, arg) ──►  fn₂(db, arg₂)
  *                               COMMIT  (one fsync for the whole batch)
  *     returns fn's result  ◄──  wakes every caller of the batch
  *
+ * SQLite has one writer thread (the database takes one writer at a time
+ * anyway); PostgreSQL a small pool of them (SHOPD_PG_WRITERS), each with its
+ * own connection and batches, since there a write's time is mostly round
+ * trips that other writers can overlap.
+ *
  * When a write fails, its batch is rolled back and run again with each write
  * in a savepoint of its own (SAVEPOINT; fn; RELEASE | ROLLBACK TO), and so
  * are the batches that follow for a while: savepoints cost every write a
  * copy of the pages it shares with earlier writes of the batch, so they are
- * paid for only while writes are failing.
+ * paid for only while writes are failing. When a statement loses a deadlock
+ * or a serialization conflict (PostgreSQL), the whole batch is rolled back
+ * and run again after a short random pause.
  *
  * Invariants:
  *  - `store_write` returns SHOP_OK only after the COMMIT that contains the
- *    write is durable (synchronous=FULL unless configured otherwise), so a 2xx
- *    built on it survives a crash.
+ *    write is durable (synchronous=FULL, or synchronous_commit=on, unless
+ *    configured otherwise), so a 2xx built on it survives a crash.
  *  - A write function that returns an error has changed nothing. Other
  *    writes in the same batch are unaffected.
  *  - A write function may run more than once (when its batch is run again
- *    after another write of it failed); it must derive everything from its
- *    argument and the database and reset its outputs at the start, and do
- *    nothing outside the database that a second run would repeat.
- *  - All writes of one process are serialised by the writer thread; writes of
- *    several processes are serialised by the database's own lock
- *    (BEGIN IMMEDIATE, retried while busy). Conditional statements
- *    (`UPDATE … WHERE available >= ?`, then check `db_changes`) keep
- *    invariants that span processes.
+ *    after another write of it failed, or lost a conflict); it must derive
+ *    everything from its argument and the database and reset its outputs at
+ *    the start, and do nothing outside the database that a second run would
+ *    repeat.
+ *  - On SQLite all writes are serialised (one writer thread per process,
+ *    BEGIN IMMEDIATE across processes): what a write read is still true when
+ *    it writes (`db_serialised`). On PostgreSQL writers run side by side at
+ *    READ COMMITTED: a value read and then written back may have changed in
+ *    between. Invariants that span writers are kept by conditional statements
+ *    (`UPDATE … WHERE available >= ?`, then check `db_changes`), unique keys
+ *    and row locks, never by a read followed by a write.
  *
- * SQL is written in the portable subset of SQLite and PostgreSQL
- * (ENGINEERING.md §4) with `?` placeholders; a second backend implements
- * this header.
+ * SQL is one text for both backends, written in their common subset
+ * (ENGINEERING.md §4) with `?` or `?N` placeholders (PostgreSQL's are
+ * translated once, at prepare). Integers are bound as bigint; booleans are
+ * stored as integers, and a comparison selected as a column reads as 0/1 on
+ * both. Migrations exist once per backend, with the same versions
+ * (src/store/migrations/<backend>/).
  */
 #ifndef SHOP_STORE_STORE_H
 #define SHOP_STORE_STORE_H
@@ -53,13 +67,24 @@ struct db;
 struct stmt;
 
 struct store_opts {
-    bool sync_normal;    /* synchronous=NORMAL instead of FULL (benchmarks of the raw ceiling only) */
+    /* SQLite synchronous=NORMAL instead of FULL, PostgreSQL
+     * synchronous_commit=off: the last commits may be lost in a crash (the
+     * simulated gateway's books, benchmarks of the raw ceiling). */
+    bool sync_normal;
     int busy_timeout_ms; /* 0 → 5000 */
 };
 
-/** Opens (creating if needed) the database at `path`. NULL on failure, with
- *  the reason in `pb`. The schema is not touched: call store_migrate. */
+/** Opens (creating if needed) the database at `path`: a SQLite file, or a
+ *  postgres:// URL (the database must exist). NULL on failure, with the
+ *  reason in `pb`. The schema is not touched: call store_migrate. */
 struct store *store_open(const char *path, const struct store_opts *opts, struct problem *pb);
+
+/** True when `path` names a database server (postgres:// or postgresql://)
+ *  rather than a file. */
+bool store_is_server_url(const char *path);
+
+/** "sqlite" or "postgres". */
+const char *store_backend(const struct store *s);
 
 /** Finishes queued writes, stops the writer and closes every connection.
  *  No other thread may use the store during or after this call. */
@@ -93,6 +118,11 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
  *  whoever waits for the commit should announce them). */
 bool store_in_write(struct store *s);
 
+/** True when no other write can run between this write's reads and its
+ *  writes (SQLite): a row read inside the write is as read until it ends.
+ *  False on PostgreSQL, whose writers run side by side. */
+bool db_serialised(struct db *db);
+
 /** Calls `fn(cls)` on the writer thread after every successful commit
  *  (e.g. to wake the outbox dispatcher). One hook; set it before writes. */
 void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
@@ -100,7 +130,8 @@ void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {
     uint64_t commits, writes, failed_writes, busy_retries, max_batch;
-    uint64_t batch_reruns; /* batches run again with savepoints after a write failed */
+    uint64_t batch_reruns;     /* batches run again with savepoints after a write failed */
+    uint64_t conflict_retries; /* batches run again after a deadlock or serialization failure */
     uint64_t checkpoints, wal_restarts, wal_frames, frames_written;
 };
 void store_stats(struct store *s, struct store_stats *out);
@@ -144,8 +175,10 @@ bool stmt_is_null(struct stmt *st, int col);
 /** Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t db_changes(struct db *db);
 
-/** The id (rowid) the last successful INSERT on this connection gave its row.
- *  Cheaper than `RETURNING id`, which SQLite runs through a temporary table. */
+/** The id the last successful INSERT on this connection gave its row (SQLite:
+ *  the rowid; PostgreSQL: lastval(), the last value any sequence gave this
+ *  session, so call it right after the INSERT). Cheaper than `RETURNING id`
+ *  on SQLite, which runs that through a temporary table. */
 int64_t db_last_id(struct db *db);
 
 /** Runs SQL without parameters or results (DDL, pragmas, several statements). */

@@ -1,12 +1,17 @@
-/* writer.c — the write side of the SQLite store (store.h has the essay):
- * the writer thread (group commit) and the checkpointer.
+/* writer.c — the write side of the store (store.h has the essay): writer
+ * threads that run queued write functions in shared transactions (group
+ * commit), over the transaction calls of either backend (backend.h).
+ *
+ * SQLite runs one writer thread; PostgreSQL `nwriters`, each with its own
+ * connection, all taking batches from the one queue.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "store/sqlite_int.h"
+#include "store/backend.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/token.h"
 
 #define MAX_BATCH 256
 
@@ -14,10 +19,12 @@
  * steady trickle of failures must not make every batch run twice. */
 #define CAREFUL_BATCHES 64
 
-#define CHECKPOINT_FRAMES 2000  /* wake the checkpointer when the WAL grew this much */
-#define RESTART_FRAMES    16384 /* 64 MiB: insist on starting the WAL over */
+/* A batch that keeps losing deadlocks or serialization conflicts is run at
+ * most this many times before its writes fail with SHOP_UNAVAILABLE. */
+#define CONFLICT_ATTEMPTS 12
 
 _Thread_local struct store *tl_writer_of;
+_Thread_local struct db *tl_writer_db;
 
 void writer_init(struct store *s)
 {
@@ -25,121 +32,55 @@ void writer_init(struct store *s)
     pthread_cond_init(&s->work_cv, NULL);
 }
 
-/* ---- the checkpointer ---------------------------------------------------- */
-
-/* Called by SQLite on the writer's connection after each commit. */
-static int wal_hook(void *arg, sqlite3 *h, const char *dbname, int frames)
-{
-    (void)h;
-    (void)dbname;
-    struct store *s = arg;
-    /* The WAL restarts from zero after a checkpoint: then all are new. */
-    uint64_t added =
-        frames >= s->wal_frames ? (uint64_t)(frames - s->wal_frames) : (uint64_t)frames;
-    atomic_fetch_add_explicit(&s->frames_written, added, memory_order_relaxed);
-    s->wal_frames = frames;
-    /* Each checkpoint syncs twice, and a disk serves one sync at a time:
-     * checkpointing after every commit (while readers keep the WAL from
-     * starting over) would make the commits' own syncs wait behind them. */
-    int last = atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed);
-    if (frames - (frames >= last ? last : 0) >= CHECKPOINT_FRAMES)
-        pthread_cond_signal(&s->ckpt_cv); /* wmu is not needed: a missed wake-up waits 200 ms */
-    return SQLITE_OK;
-}
-
-static void *ckpt_main(void *arg)
-{
-    pthread_setname_np(pthread_self(), "db-checkpoint");
-    struct store *s = arg;
-    pthread_mutex_lock(&s->wmu);
-    while (!s->stopping) {
-        struct timespec ts = clock_deadline(200);
-        pthread_cond_timedwait(&s->ckpt_cv, &s->wmu, &ts);
-        if (s->stopping)
-            break;
-        int frames = s->wal_frames;
-        if (frames == atomic_load_explicit(&s->ckpt_frames, memory_order_relaxed))
-            continue; /* nothing new since the last one */
-        pthread_mutex_unlock(&s->wmu);
-        int log = 0, done = 0;
-        /* Passive: runs beside readers and the writer, blocks nobody. When
-         * the WAL keeps growing because readers never all leave it, restart
-         * it (a short wait for the writer lock and for readers to move on). */
-        int mode = frames >= RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
-        if (frames > 0 &&
-            sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, mode, &log, &done) == SQLITE_OK) {
-            atomic_fetch_add_explicit(&s->checkpoints, 1, memory_order_relaxed);
-            if (mode == SQLITE_CHECKPOINT_RESTART)
-                atomic_fetch_add_explicit(&s->restarts, 1, memory_order_relaxed);
-            atomic_store_explicit(&s->ckpt_frames, frames, memory_order_relaxed);
-        }
-        pthread_mutex_lock(&s->wmu);
-    }
-    pthread_mutex_unlock(&s->wmu);
-    return NULL;
-}
-
-static void ckpt_start(struct store *s)
-{
-    if (sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        sqlite_vfs_for(s)) != SQLITE_OK) {
-        sqlite3_close(s->ckpt_db);
-        s->ckpt_db = NULL;
-        return; /* SQLite's own auto-checkpoint stays on */
-    }
-    sqlite3_busy_timeout(s->ckpt_db, 100);
-    sqlite_exec_simple(s->ckpt_db, "PRAGMA synchronous=FULL;");
-    pthread_cond_init(&s->ckpt_cv, NULL);
-    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
-        sqlite3_close(s->ckpt_db);
-        s->ckpt_db = NULL;
-        return;
-    }
-    s->ckpt_started = true;
-    sqlite_exec_simple(s->wdb->h, "PRAGMA wal_autocheckpoint=0;");
-    sqlite3_wal_hook(s->wdb->h, wal_hook, s);
-}
-
-/* ---- the writer --------------------------------------------------------- */
-
+/* Runs a statement without parameters or results on the writer connection,
+ * leaving every other statement as it was (a nested write may run while its
+ * caller iterates one). */
 static bool wexec(struct db *db, const char *sql)
 {
     struct stmt *st = db_prepare(db, sql);
     bool ok = st && stmt_step(st) == STMT_DONE;
-    sqlite3_reset((sqlite3_stmt *)st);
+    if (st)
+        db->ops->reset(st);
     return ok;
 }
 
-bool writer_begin_immediate(struct store *s)
+static void rollback(struct db *db)
 {
-    for (int attempt = 0; attempt < 20; attempt++) {
-        if (wexec(s->wdb, "BEGIN IMMEDIATE"))
-            return true;
-        if (sqlite3_errcode(s->wdb->h) != SQLITE_BUSY)
-            return false;
-        atomic_fetch_add_explicit(&s->busy_retries, 1, memory_order_relaxed);
-        clock_sleep_ms(1 + (int64_t)(attempt * attempt));
-    }
-    return false;
+    if (db->ops->tx_state(db) != TX_NONE)
+        wexec(db, "ROLLBACK");
 }
 
-/* Runs one job in a savepoint. Returns false when the job left the whole
- * transaction aborted (SQLite rolled it back under us). */
-static bool run_job(struct store *s, struct wjob *j)
+/* How a batch's run ended. */
+enum run_end {
+    RUN_OK,       /* every job ran; the transaction is open */
+    RUN_FAILED,   /* a job failed (bare run): rolled back, run again with savepoints */
+    RUN_ABORTED,  /* a job left no transaction: rolled back; `aborted` says which */
+    RUN_CONFLICT, /* a statement lost a deadlock or serialization conflict: rolled back */
+};
+
+/* Runs one job in a savepoint. Returns RUN_OK when the transaction is still
+ * usable afterwards (whatever the job's result). */
+static enum run_end run_job(struct db *db, struct wjob *j)
 {
-    struct db *db = s->wdb;
     if (!wexec(db, "SAVEPOINT w")) {
         j->result = db_fail(db, j->pb, "opening a savepoint");
-        return !sqlite3_get_autocommit(db->h);
+        if (db->ops->retryable(db))
+            return RUN_CONFLICT;
+        return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
     }
     problem_clear(j->pb);
     j->result = j->fn(db, j->arg, j->pb);
     db_release(db);
-    if (sqlite3_get_autocommit(db->h)) {
+    enum tx_state ts = db->ops->tx_state(db);
+    if (ts == TX_NONE) {
         if (j->result == SHOP_OK)
             j->result = problem_set(j->pb, SHOP_INTERNAL, "the transaction was aborted");
-        return false;
+        return RUN_ABORTED;
     }
+    if (db->ops->retryable(db))
+        return RUN_CONFLICT;
+    if (ts == TX_FAILED && j->result == SHOP_OK)
+        j->result = db_fail(db, j->pb, "writing (a statement failed)");
     if (j->result == SHOP_OK) {
         if (!wexec(db, "RELEASE w"))
             j->result = db_fail(db, j->pb, "releasing a savepoint");
@@ -147,78 +88,110 @@ static bool run_job(struct store *s, struct wjob *j)
         wexec(db, "ROLLBACK TO w");
         wexec(db, "RELEASE w");
     }
-    return !sqlite3_get_autocommit(db->h);
+    return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
 }
 
 /* Runs every job of a batch straight in the transaction, without a
- * savepoint each: a savepoint makes each job copy every page it changes that
- * an earlier job of the batch already changed (SQLite's sub-journal), ~10%
- * of the writer's time at checkout. Returns false when a job failed: the
- * whole transaction is then rolled back and the caller runs the batch again
- * with savepoints. */
-static bool run_bare(struct store *s, struct wjob **jobs, int n)
+ * savepoint each: on SQLite a savepoint makes each job copy every page it
+ * changes that an earlier job of the batch already changed (the
+ * sub-journal), ~10% of the writer's time at checkout; on PostgreSQL it is
+ * two more round trips per job. Any failure rolls the whole transaction
+ * back. */
+static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
 {
-    struct db *db = s->wdb;
     for (int i = 0; i < n; i++) {
         problem_clear(jobs[i]->pb);
         jobs[i]->result = jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb);
         db_release(db);
-        if (jobs[i]->result != SHOP_OK || sqlite3_get_autocommit(db->h)) {
-            if (!sqlite3_get_autocommit(db->h))
-                wexec(db, "ROLLBACK");
-            return false;
+        if (jobs[i]->result != SHOP_OK || db->ops->tx_state(db) != TX_OPEN) {
+            bool conflict = db->ops->retryable(db);
+            rollback(db);
+            return conflict ? RUN_CONFLICT : RUN_FAILED;
         }
     }
-    return true;
+    return RUN_OK;
+}
+
+static void fail_unfinished(struct wjob **jobs, const bool *finished, int n, const char *why)
+{
+    for (int i = 0; i < n; i++)
+        if (!finished[i])
+            jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE, "%s", why);
+}
+
+/* A pause before running a batch again after it lost a conflict: random, and
+ * longer each time, so the two sides of a deadlock do not meet again. */
+static void conflict_pause(int attempt)
+{
+    int64_t cap = 1 << (attempt < 6 ? attempt : 6); /* 2 … 64 ms */
+    clock_sleep_ms(1 + (int64_t)(token_rand64() % (uint64_t)cap));
 }
 
 /* Runs a batch in one transaction. While no write has failed lately the
  * jobs run bare; a failure sends the batch (and the next CAREFUL_BATCHES)
  * through savepoints, one per job, so a failing job is undone alone. A job
  * that aborts the whole transaction is failed on its own and the rest of the
- * batch is run again without it. */
-static void run_batch(struct store *s, struct wjob **jobs, int n)
+ * batch is run again without it. A lost deadlock or serialization conflict
+ * runs the whole batch again. */
+static void run_batch(struct store *s, struct db *db, struct wjob **jobs, int n)
 {
     bool finished[MAX_BATCH] = {false};
-    bool bare = s->careful_batches == 0;
-    int remaining = n;
+    bool bare = atomic_load_explicit(&s->careful_batches, memory_order_relaxed) <= 0;
+    int conflicts = 0;
     if (!bare)
-        s->careful_batches--;
-    while (remaining > 0) {
-        if (!writer_begin_immediate(s)) {
-            for (int i = 0; i < n; i++)
-                if (!finished[i]) {
-                    jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
-                                                  "the database is busy; try again");
-                    finished[i] = true;
-                }
+        atomic_fetch_sub_explicit(&s->careful_batches, 1, memory_order_relaxed);
+    for (;;) {
+        if (!db->ops->begin(db, false)) {
+            fail_unfinished(jobs, finished, n, "the database is busy; try again");
             return;
         }
-        if (bare && !run_bare(s, jobs, n)) {
-            bare = false;
-            s->careful_batches = CAREFUL_BATCHES;
-            atomic_fetch_add_explicit(&s->reruns, 1, memory_order_relaxed);
+        enum run_end end = RUN_OK;
+        int aborted = -1;
+        if (bare) {
+            end = run_bare(db, jobs, n);
+            if (end == RUN_FAILED) {
+                bare = false;
+                atomic_store_explicit(&s->careful_batches, CAREFUL_BATCHES, memory_order_relaxed);
+                atomic_fetch_add_explicit(&s->reruns, 1, memory_order_relaxed);
+                continue;
+            }
+        } else {
+            for (int i = 0; i < n && end == RUN_OK; i++)
+                if (!finished[i]) {
+                    end = run_job(db, jobs[i]);
+                    if (end == RUN_ABORTED)
+                        aborted = i;
+                }
+        }
+        if (end == RUN_CONFLICT) {
+            rollback(db);
+            atomic_fetch_add_explicit(&s->conflicts, 1, memory_order_relaxed);
+            if (++conflicts >= CONFLICT_ATTEMPTS) {
+                fail_unfinished(jobs, finished, n, "the database stayed contended; try again");
+                return;
+            }
+            conflict_pause(conflicts);
             continue;
         }
-        int aborted = -1;
-        for (int i = 0; i < n && aborted < 0 && !bare; i++)
-            if (!finished[i] && !run_job(s, jobs[i]))
-                aborted = i;
-        if (aborted >= 0) {
+        if (end == RUN_ABORTED) {
             finished[aborted] = true;
-            remaining--;
-            if (!sqlite3_get_autocommit(s->wdb->h))
-                wexec(s->wdb, "ROLLBACK");
+            rollback(db);
             continue;
         }
         if (!bare)
             for (int i = 0; i < n; i++)
                 if (jobs[i]->result != SHOP_OK)
-                    s->careful_batches = CAREFUL_BATCHES;
-        if (!wexec(s->wdb, "COMMIT")) {
-            log_event(LOG_ERROR, "db.commit", "{s:s}", "error", sqlite3_errmsg(s->wdb->h));
-            if (!sqlite3_get_autocommit(s->wdb->h))
-                wexec(s->wdb, "ROLLBACK");
+                    atomic_store_explicit(&s->careful_batches, CAREFUL_BATCHES,
+                                          memory_order_relaxed);
+        if (!wexec(db, "COMMIT")) {
+            bool conflict = db->ops->retryable(db);
+            log_event(LOG_ERROR, "db.commit", "{s:s}", "error", db->ops->errmsg(db));
+            rollback(db);
+            if (conflict && ++conflicts < CONFLICT_ATTEMPTS) {
+                atomic_fetch_add_explicit(&s->conflicts, 1, memory_order_relaxed);
+                conflict_pause(conflicts);
+                continue;
+            }
             for (int i = 0; i < n; i++)
                 if (!finished[i] && jobs[i]->result == SHOP_OK)
                     jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
@@ -247,11 +220,19 @@ static void wake_batch(struct wjob **jobs, int n)
     sem_post(&jobs[0]->done);
 }
 
+struct writer_arg {
+    struct store *s;
+    struct db *db;
+};
+
 static void *writer_main(void *arg)
 {
     pthread_setname_np(pthread_self(), "db-writer");
-    struct store *s = arg;
+    struct store *s = ((struct writer_arg *)arg)->s;
+    struct db *db = ((struct writer_arg *)arg)->db;
+    free(arg);
     tl_writer_of = s;
+    tl_writer_db = db;
     struct wjob *batch[MAX_BATCH];
     pthread_mutex_lock(&s->wmu);
     for (;;) {
@@ -268,7 +249,7 @@ static void *writer_main(void *arg)
             s->qtail = NULL;
         pthread_mutex_unlock(&s->wmu);
 
-        run_batch(s, batch, n);
+        run_batch(s, db, batch, n);
 
         uint64_t failed = 0;
         for (int i = 0; i < n; i++)
@@ -285,16 +266,52 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* Opens the other writers' connections and starts every writer thread
+ * (wmu held). False when not even the first could start. */
+static bool writers_start(struct store *s, struct problem *pb)
+{
+    for (int i = 1; i < s->nwriters && !s->wdb[i]; i++) {
+        struct problem cpb = {0};
+        s->wdb[i] = s->ops->connect_writer(s, &cpb);
+        if (!s->wdb[i]) {
+            log_event(LOG_WARN, "db.writer", "{s:s}", "detail", cpb.detail);
+            break;
+        }
+    }
+    if (s->ops->writers_starting)
+        s->ops->writers_starting(s);
+    int started = 0;
+    for (int i = 0; i < s->nwriters && s->wdb[i]; i++) {
+        struct writer_arg *a = malloc(sizeof *a);
+        if (!a)
+            break;
+        *a = (struct writer_arg){s, s->wdb[i]};
+        if (pthread_create(&s->writers[i], NULL, writer_main, a) != 0) {
+            free(a);
+            break;
+        }
+        started++;
+    }
+    s->nwriters = started;
+    if (!started)
+        problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
+    return started > 0;
+}
+
 enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct problem *pb)
 {
     if (tl_writer_of == s) {
-        /* Nested: already inside a write function on the writer thread. */
-        if (!wexec(s->wdb, "SAVEPOINT nested"))
-            return db_fail(s->wdb, pb, "opening a savepoint");
-        enum shop_err r = fn(s->wdb, arg, pb);
-        if (r != SHOP_OK)
-            wexec(s->wdb, "ROLLBACK TO nested");
-        wexec(s->wdb, "RELEASE nested");
+        /* Nested: already inside a write function on a writer thread. */
+        struct db *db = tl_writer_db;
+        if (!wexec(db, "SAVEPOINT nested"))
+            return db_fail(db, pb, "opening a savepoint");
+        enum shop_err r = fn(db, arg, pb);
+        if (r == SHOP_OK && db->ops->tx_state(db) == TX_FAILED)
+            r = db_fail(db, pb, "writing (a statement failed)");
+        if (r != SHOP_OK && db->ops->tx_state(db) != TX_NONE)
+            wexec(db, "ROLLBACK TO nested");
+        if (db->ops->tx_state(db) != TX_NONE)
+            wexec(db, "RELEASE nested");
         return r;
     }
     struct wjob job = {.fn = fn, .arg = arg, .pb = pb};
@@ -305,14 +322,13 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         sem_destroy(&job.done);
         return problem_set(pb, SHOP_UNAVAILABLE, "shutting down");
     }
-    if (!s->writer_started) {
-        if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+    if (!s->writers_started) {
+        if (!writers_start(s, pb)) {
             pthread_mutex_unlock(&s->wmu);
             sem_destroy(&job.done);
-            return problem_set(pb, SHOP_INTERNAL, "cannot start the database writer");
+            return pb->err;
         }
-        s->writer_started = true;
-        ckpt_start(s);
+        s->writers_started = true;
     }
     if (s->qtail)
         s->qtail->next = &job;
@@ -341,24 +357,16 @@ void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls)
     s->on_commit_cls = cls;
 }
 
-
 void writer_stop(struct store *s)
 {
     pthread_mutex_lock(&s->wmu);
     s->stopping = true;
     pthread_cond_broadcast(&s->work_cv);
-    bool started = s->writer_started;
+    bool started = s->writers_started;
     pthread_mutex_unlock(&s->wmu);
     if (started)
-        pthread_join(s->writer, NULL);
-    if (s->ckpt_started) {
-        pthread_mutex_lock(&s->wmu);
-        pthread_cond_broadcast(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->wmu);
-        pthread_join(s->ckpt_thread, NULL);
-        pthread_cond_destroy(&s->ckpt_cv);
-        sqlite3_close(s->ckpt_db);
-    }
-    pthread_mutex_destroy(&s->wmu);
-    pthread_cond_destroy(&s->work_cv);
+        for (int i = 0; i < s->nwriters; i++)
+            pthread_join(s->writers[i], NULL);
+    if (started && s->ops->writers_stopped)
+        s->ops->writers_stopped(s);
 }

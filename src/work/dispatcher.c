@@ -79,7 +79,7 @@ static enum shop_err position_init(struct db *db, void *arg, struct problem *pb)
 {
     struct position_job *j = arg;
     struct stmt *st = db_prepare(db, "INSERT INTO outbox_consumers (name, position, updated_at)"
-                                     " VALUES (?, CASE WHEN ? THEN (SELECT coalesce(max(id), 0)"
+                                     " VALUES (?, CASE WHEN ? = 1 THEN (SELECT coalesce(max(id), 0)"
                                      " FROM outbox) ELSE 0 END, ?) ON CONFLICT (name) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "registering a consumer");

@@ -85,8 +85,8 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
     st = db_prepare(db, "UPDATE notify_fanouts SET cursor_user = ?1, users_done = users_done + ?2,"
                         " notifications = notifications + ?3,"
                         " users_total = CASE WHEN users_total < 0 THEN ?4 ELSE users_total END,"
-                        " state = CASE WHEN ?5 THEN 'done' ELSE state END,"
-                        " finished_at = CASE WHEN ?5 THEN ?6 ELSE finished_at END"
+                        " state = CASE WHEN ?5 = 1 THEN 'done' ELSE state END,"
+                        " finished_at = CASE WHEN ?5 = 1 THEN ?6 ELSE finished_at END"
                         " WHERE id = ?7 AND cursor_user = ?8 AND state = 'running'");
     if (!st)
         return db_fail(db, pb, "advancing a fan-out");

@@ -4,15 +4,23 @@ database and talk HTTP to it, as a client would.
 Fixtures:
   server        one server per test module (fresh database)
   make_server   factory for servers with their own environment (short TTLs…)
-Helpers on Server: request(), cli(), user(), shop(), product(), kill()/start().
+Helpers on Server: request(), cli(), user(), shop(), product(), kill()/start(),
+and database() / gateway_database(): the server's database (and the simulated gateway's
+books) for the few tests that must look inside or set something up.
 Every response is checked against docs/openapi.yaml (openapi_check.py).
+
+The backend is SQLite unless SHOPD_TEST_PG names a PostgreSQL server
+(postgres://user@host:port, no database: each server gets a fresh one,
+dropped afterwards). `make test` runs the suite on both.
 """
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,9 @@ import openapi_check  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("SHOPD_BIN") or os.path.join(ROOT, "shopd")
 PASSWORD = "correct-horse-9"
+
+PG_BASE = os.environ.get("SHOPD_TEST_PG", "").rstrip("/")
+BACKEND = "postgres" if PG_BASE else "sqlite"
 
 # Fast password hashing in tests: the cost is a configuration, not a behaviour.
 BASE_ENV = {"SHOPD_PWHASH_MEMLIMIT": "65536", "SHOPD_PWHASH_OPSLIMIT": "1",
@@ -68,12 +79,100 @@ class Response:
         return f"<{self.status} {self.body!r}>"[:2000]
 
 
+class Database:
+    """A way into a shop's database on either backend, for tests that must
+    look inside or set something up: SQL with `?` markers, the subset both
+    backends speak. Each call is its own transaction."""
+
+    def __init__(self, where):
+        self.where = where
+        self.pg = where.startswith("postgres")
+
+    def _connect(self):
+        if self.pg:
+            import psycopg2
+            con = psycopg2.connect(self.where)
+            con.autocommit = False
+            return con
+        return sqlite3.connect(self.where, timeout=30)
+
+    def _sql(self, sql):
+        return sql.replace("%", "%%").replace("?", "%s") if self.pg else sql
+
+    def _run(self, sql, params=(), many=False, fetch=True):
+        con = self._connect()
+        try:
+            cur = con.cursor()
+            if many:
+                cur.executemany(self._sql(sql), params)
+            else:
+                cur.execute(self._sql(sql), tuple(params))
+            rows = cur.fetchall() if fetch and cur.description else []
+            m = re.search(r"INSERT INTO (\w+) \(id\b", sql, re.I)
+            if self.pg and m:
+                # Ids given by hand leave the identity's sequence behind.
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{m[1]}', 'id'),"
+                            f" (SELECT max(id) FROM {m[1]}))")
+            con.commit()
+            return rows
+        finally:
+            con.close()
+
+    def query(self, sql, params=()):
+        """Every row, as tuples."""
+        return self._run(sql, params)
+
+    def one(self, sql, params=()):
+        rows = self._run(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql, params=()):
+        row = self.one(sql, params)
+        return row[0] if row else None
+
+    def execute(self, sql, params=()):
+        self._run(sql, params, fetch=False)
+
+    def executemany(self, sql, rows):
+        self._run(sql, list(rows), many=True, fetch=False)
+
+    def dump(self):
+        """Everything in the database, as SQL text."""
+        if self.pg:
+            return subprocess.run(["pg_dump", "--no-owner", self.where], capture_output=True,
+                                  text=True, check=True).stdout
+        with sqlite3.connect(self.where) as con:
+            return "\n".join(con.iterdump())
+
+
+def pg_admin(sql):
+    import psycopg2
+    con = psycopg2.connect(PG_BASE + "/postgres")
+    con.autocommit = True
+    try:
+        con.cursor().execute(sql)
+    finally:
+        con.close()
+
+
 class Server:
     def __init__(self, env=None, db=None):
         self.dir = tempfile.mkdtemp(prefix="shopd-test-")
-        self.db = db or os.path.join(self.dir, "shop.db")
+        self.owns_db = False
+        if db:
+            self.db = db
+        elif PG_BASE:
+            name = "shop_" + uuid.uuid4().hex[:12]
+            pg_admin(f"CREATE DATABASE {name}")
+            self.db = f"{PG_BASE}/{name}"
+            self.owns_db = True
+        else:
+            self.db = os.path.join(self.dir, "shop.db")
         self.port = free_port()
         self.env = dict(os.environ, **BASE_ENV, **(env or {}))
+        if PG_BASE:
+            # The notification files go where the SQLite tests find them.
+            self.env.setdefault("SHOPD_NOTIFY_DIR", os.path.join(self.dir, "notifications"))
         self.proc = None
         self.local = threading.local()
         self.check_openapi = True
@@ -127,7 +226,20 @@ class Server:
         code = self.stop()
         if code not in (0, None, -9):
             raise AssertionError(f"shopd exited with {code} (sanitizer report?):\n{self.logtext()}")
+        if os.environ.get("SHOPD_TEST_KEEP"):
+            return  # the directory (logs) and database stay, for a look afterwards
+        if self.owns_db:
+            pg_admin(f"DROP DATABASE IF EXISTS {self.db.rsplit('/', 1)[1]} WITH (FORCE)")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def database(self):
+        """The shop's database (see Database)."""
+        return Database(self.db)
+
+    def gateway_database(self):
+        """The simulated gateway's books: a file beside SQLite's, the same
+        database on PostgreSQL."""
+        return Database(self.db if self.db.startswith("postgres") else self.db + "-gateway.db")
 
     # ---- HTTP ----------------------------------------------------------
     def _conn(self):

@@ -1,7 +1,6 @@
 """Checkout: the saga with every test card, Idempotency-Key semantics, split
 tenders, and bad input that must change nothing (no stock moved, no charge,
 no order)."""
-import sqlite3
 import time
 
 import pytest
@@ -227,8 +226,7 @@ def test_stored_card_expired_since_added(srv, shop):
     p = shop.product(stock=5)
     b = Buyer(srv)
     b.add(p["variants"][0]["id"])
-    with sqlite3.connect(srv.db) as db:
-        db.execute("UPDATE payment_methods SET exp_year = 2020 WHERE id = ?", (b.card,))
+    srv.database().execute("UPDATE payment_methods SET exp_year = 2020 WHERE id = ?", (b.card,))
     r = b.checkout()
     assert_problem(r, 422, "payments[0].payment_method_id")
     assert "expired" in r["detail"]
@@ -254,9 +252,8 @@ def test_payment_methods(srv, shop):
     assert srv.delete(f"/v1/me/payment-methods/{b.card}", token=b.token).status == 204
     assert srv.get("/v1/me/payment-methods", token=b.token)["data"] == []
     # no card number or CVC anywhere in the database
-    for path in (srv.db, srv.db + "-gateway.db"):
-        with sqlite3.connect(path) as db:
-            dump = "\n".join(db.iterdump())
+    for db in (srv.database(), srv.gateway_database()):
+        dump = db.dump()
         assert "4242424242424242" not in dump and "4242 4242" not in dump
 
 

@@ -1,7 +1,6 @@
 """Flash sales: units set aside, the FIFO waiting room, purchase tokens,
 exactly-N selling under concurrency, and the end of a sale."""
 import datetime
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -106,11 +105,11 @@ def test_fifo_positions_and_admission_order(srv, shop):
     assert me["ahead"] == 5
     entries = [admitted(srv, b, sale["id"]) for b in buyers]
     assert all(e and e["status"] == "admitted" and e["held"] == 1 for e in entries)
-    with sqlite3.connect(srv.db) as db:
-        order = [r[0] for r in db.execute("SELECT position FROM flash_sale_queue WHERE sale_id = ?"
-                                          " ORDER BY admitted_at, position", (sale["id"],))]
-        times = [r[0] for r in db.execute("SELECT admitted_at FROM flash_sale_queue WHERE sale_id = ?"
-                                          " ORDER BY position", (sale["id"],))]
+    db = srv.database()
+    order = [r[0] for r in db.query("SELECT position FROM flash_sale_queue WHERE sale_id = ?"
+                                    " ORDER BY admitted_at, position", (sale["id"],))]
+    times = [r[0] for r in db.query("SELECT admitted_at FROM flash_sale_queue WHERE sale_id = ?"
+                                    " ORDER BY position", (sale["id"],))]
     assert order == list(range(1, 13)), "admitted in join order"
     assert times == sorted(times)
     assert times[-1] - times[0] >= 700, "10 per second: 12 admissions take over a second"
@@ -203,12 +202,12 @@ def test_exactly_n_with_2000_token_holders(make_server):
     assert set(codes) <= {201, 409}
     sale = s.get(f"/v1/flash-sales/{sid}").body
     assert (sale["sold"], sale["in_flight"], sale["remaining"], sale["status"]) == (100, 0, 0, "sold_out")
-    with sqlite3.connect(s.db) as db:
-        paid = db.execute("SELECT count(*), sum(l.quantity) FROM orders o JOIN order_lines l ON"
-                          " l.order_id = o.id WHERE o.flash_sale_id = ? AND o.status = 'paid'",
-                          (sid,)).fetchone()
-        assert paid == (100, 100)
-        assert db.execute("SELECT min(on_hand - reserved), min(reserved) FROM stock").fetchone() >= (0, 0)
+    db = s.database()
+    paid = db.one("SELECT count(*), sum(l.quantity) FROM orders o JOIN order_lines l ON"
+                  " l.order_id = o.id WHERE o.flash_sale_id = ? AND o.status = 'paid'", (sid,))
+    assert (paid[0], paid[1]) == (100, 100)
+    low_available, low_reserved = db.one("SELECT min(on_hand - reserved), min(reserved) FROM stock")
+    assert low_available >= 0 and low_reserved >= 0
     assert stock_of(s, shop, p["variants"][0]["id"])["on_hand"] == 400
 
 

@@ -71,15 +71,13 @@ def test_stock_bad_input_changes_nothing(server, shop):
 def test_back_in_stock_and_low_stock_events(server, shop):
     """INV-5: availability rising from zero and falling to the low-stock line
     each write their event, in the same transaction as the movement."""
-    import sqlite3
     p = shop.product(stock=0, seller=shop.seller, publish=False)
     vid = p["variants"][0]["id"]
 
     def events(topic):
-        with sqlite3.connect(server.db) as db:
-            return [json.loads(r[0]) for r in db.execute(
-                "SELECT payload FROM outbox WHERE topic = ? AND aggregate_id = ? ORDER BY id",
-                (topic, p["id"]))]
+        return [json.loads(r[0]) for r in server.database().query(
+            "SELECT payload FROM outbox WHERE topic = ? AND aggregate_id = ? ORDER BY id",
+            (topic, p["id"]))]
 
     server.put(f"/v1/inventory/{vid}/{shop.warehouse}", {"on_hand": 20}, token=shop.seller)
     assert [e["available"] for e in events("stock.back_in_stock")] == [20]

@@ -7,13 +7,12 @@ provider received."""
 import http.server
 import json
 import os
-import sqlite3
 import threading
 import time
 
 import pytest
 
-from conftest import assert_problem, uid
+from conftest import BACKEND, assert_problem, uid
 from shop_fixtures import Buyer, Shop
 
 FAST = {"SHOPD_NOTIFY_SCAN_MS": "50", "SHOPD_NOTIFY_BACKOFF_MS": "50",
@@ -46,21 +45,19 @@ def sink_lines(server, channel):
 def bulk_wishlisters(server, product_id, n, devices=True):
     """Creates n users who wishlisted the product (with a device each) directly
     in the database. Returns their ids."""
-    con = sqlite3.connect(server.db, timeout=30)
+    db = server.database()
     now = int(time.time() * 1000)
-    with con:
-        base = con.execute("SELECT coalesce(max(id), 0) FROM users").fetchone()[0] + 1
-        ids = list(range(base, base + n))
-        con.executemany("INSERT INTO users (id, email, name, password_hash, role, created_at)"
-                        " VALUES (?, ?, 'Bulk', 'x', 'customer', ?)",
-                        [(i, f"bulk{i}-{uid()}@example.com", now) for i in ids])
-        con.executemany("INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)",
-                        [(i, product_id, now) for i in ids])
-        if devices:
-            con.executemany("INSERT INTO devices (user_id, platform, token, created_at, updated_at)"
-                            " VALUES (?, 'android', ?, ?, ?)",
-                            [(i, f"tok-{i}-{uid()}", now, now) for i in ids])
-    con.close()
+    base = db.scalar("SELECT coalesce(max(id), 0) FROM users") + 1
+    ids = list(range(base, base + n))
+    db.executemany("INSERT INTO users (id, email, name, password_hash, role, created_at)"
+                   " VALUES (?, ?, 'Bulk', 'x', 'customer', ?)",
+                   [(i, f"bulk{i}-{uid()}@example.com", now) for i in ids])
+    db.executemany("INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)",
+                   [(i, product_id, now) for i in ids])
+    if devices:
+        db.executemany("INSERT INTO devices (user_id, platform, token, created_at, updated_at)"
+                       " VALUES (?, 'android', ?, ?, ?)",
+                       [(i, f"tok-{i}-{uid()}", now, now) for i in ids])
     return ids
 
 
@@ -198,11 +195,8 @@ def test_fanout_notifies_each_wishlister_once_per_opted_in_channel(server, shop)
     ({"product_id": 99999999, "key": "k"}, "product_id", 404)])
 def test_fanout_bad_input(server, shop, body, field, status):
     def counts():
-        con = sqlite3.connect(server.db, timeout=30)
-        n = con.execute("SELECT (SELECT count(*) FROM notify_fanouts),"
-                        " (SELECT count(*) FROM notify_messages)").fetchone()
-        con.close()
-        return n
+        return server.database().one("SELECT (SELECT count(*) FROM notify_fanouts),"
+                                     " (SELECT count(*) FROM notify_messages)")
     before = counts()
     assert_problem(server.post("/v1/admin/notifications/fanout", body, token=shop.admin), status, field)
     assert counts() == before
@@ -326,9 +320,7 @@ def test_fanout_survives_sigkill_and_notifies_everyone_once(make_server):
     wait_for("some progress", lambda: 300 <= s.get(f"/v1/admin/notifications/fanouts/{fid}",
                                                    token=shop.admin)["users_done"] < 2500)
     s.kill()
-    con = sqlite3.connect(s.db)
-    done_at_kill = con.execute("SELECT users_done FROM notify_fanouts WHERE id = ?", (fid,)).fetchone()[0]
-    con.close()
+    done_at_kill = s.database().scalar("SELECT users_done FROM notify_fanouts WHERE id = ?", (fid,))
     assert 0 < done_at_kill < 3000
     s.start()
     f = fanout_done(s, shop.admin, fid, 6000)
@@ -425,6 +417,7 @@ def test_unreachable_webhook_is_retried(make_server):
     assert "shopd_notify_dead_total 1" in metrics and "shopd_notify_failed_total 1" in metrics
 
 
+@pytest.mark.skipif(BACKEND != "sqlite", reason="reads SQLite's query plans")
 def test_no_full_scans_in_the_notification_paths(make_server, hook):
     """The plan audit of tests/api/test_sql_plans.py over this module's paths:
     wishlists, devices, preferences, fan-outs, retries and dead letters."""

@@ -1,7 +1,6 @@
 """Concurrency on the purchase path: never oversell, never charge twice,
 lose nothing when the server is killed at random moments."""
 import random
-import sqlite3
 import threading
 import time
 import uuid
@@ -13,13 +12,12 @@ from shop_fixtures import Buyer, Shop, stock_of
 ENV = {"SHOPD_HOUSEKEEPING_MS": "100", "SHOPD_PAYMENT_DEADLINE": "2"}
 
 
-def audit_sums(db_path, variant_id):
+def audit_sums(server, variant_id):
     """(units reserved, released, consumed) according to the audit log."""
-    with sqlite3.connect(db_path) as db:
-        rows = db.execute("SELECT kind, sum(reserved_after - reserved_before),"
-                          " sum(on_hand_before - on_hand_after) FROM stock_movements"
-                          " WHERE variant_id = ? GROUP BY kind", (variant_id,)).fetchall()
-    return {k: (r, h) for k, r, h in rows}
+    rows = server.database().query("SELECT kind, sum(reserved_after - reserved_before),"
+                                   " sum(on_hand_before - on_hand_after) FROM stock_movements"
+                                   " WHERE variant_id = ? GROUP BY kind", (variant_id,))
+    return {k: (int(r), int(h)) for k, r, h in rows}
 
 
 def test_200_buyers_50_units(make_server):
@@ -45,14 +43,15 @@ def test_200_buyers_50_units(make_server):
     assert codes.count(201) == 50 and codes.count(409) == 150, sorted(set(codes))
     assert all(r["status"] == "paid" for r in results if r.status == 201)
     assert stock_of(s, shop, vid) == {"on_hand": 0, "reserved": 0, "available": 0}
-    sums = audit_sums(s.db, vid)
+    sums = audit_sums(s, vid)
     assert sums["reserve"][0] == 50 and sums["consume"] == (-50, 50)
     assert "release" not in sums
-    with sqlite3.connect(s.db) as db:
-        assert db.execute("SELECT count(*) FROM orders WHERE status = 'paid'").fetchone()[0] == 50
-        assert db.execute("SELECT min(on_hand), min(reserved) FROM stock").fetchone() >= (0, 0)
-        assert sqlite3.connect(s.db + "-gateway.db").execute("SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'"
-                          ).fetchone()[0] == 50
+    db = s.database()
+    assert db.scalar("SELECT count(*) FROM orders WHERE status = 'paid'") == 50
+    low_on_hand, low_reserved = db.one("SELECT min(on_hand), min(reserved) FROM stock")
+    assert low_on_hand >= 0 and low_reserved >= 0
+    assert s.gateway_database().scalar(
+        "SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'") == 50
 
 
 def test_same_key_twenty_times_at_once(make_server):
@@ -73,10 +72,8 @@ def test_same_key_twenty_times_at_once(make_server):
     ok = [r for r in results if r.status == 201]
     assert ok and all(r.status in (201, 409) for r in results), [r.status for r in results]
     assert len({r["id"] for r in ok}) == 1, "one order"
-    with sqlite3.connect(s.db) as db:
-        assert db.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
-    with sqlite3.connect(s.db + "-gateway.db") as gw:
-        assert gw.execute("SELECT count(*) FROM gw_sim_charges").fetchone()[0] == 1, "one charge"
+    assert s.database().scalar("SELECT count(*) FROM orders") == 1
+    assert s.gateway_database().scalar("SELECT count(*) FROM gw_sim_charges") == 1, "one charge"
     assert stock_of(s, shop, p["variants"][0]["id"])["on_hand"] == 9
 
 
@@ -127,30 +124,26 @@ def test_checkout_storm_with_sigkills(make_server):
     # Let reconciliation settle whatever the kills left behind.
     deadline = time.time() + 30
     while time.time() < deadline:
-        with sqlite3.connect(s.db) as db:
-            pending = db.execute("SELECT count(*) FROM orders WHERE status = 'pending_payment'"
-                                 ).fetchone()[0]
-            active = db.execute("SELECT count(*) FROM reservations WHERE status = 'active'"
-                                ).fetchone()[0]
+        pending = s.database().scalar("SELECT count(*) FROM orders WHERE status = 'pending_payment'")
+        active = s.database().scalar("SELECT count(*) FROM reservations WHERE status = 'active'")
         if pending == 0 and active == 0:
             break
         time.sleep(0.2)
     assert pending == 0 and active == 0, "no reservation outlives the settling of its order"
 
-    with sqlite3.connect(s.db) as db:
-        statuses = dict(db.execute("SELECT id, status FROM orders").fetchall())
-        for oid in acked:
-            assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
-        paid = {oid for oid, st in statuses.items() if st == "paid"}
-        with sqlite3.connect(s.db + "-gateway.db") as gw:
-            captured = gw.execute("SELECT order_ref, count(*) FROM gw_sim_charges WHERE status ="
-                                  " 'captured' GROUP BY order_ref").fetchall()
-        assert all(n == 1 for _, n in captured), "never two charges for one order"
-        charged = {int(ref.split("-")[1]) for ref, _ in captured}
-        assert charged == paid, "a charge for every paid order and no charge without one"
-        sold = db.execute("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l JOIN orders o"
-                          " ON o.id = l.order_id WHERE o.status = 'paid'").fetchone()[0]
-        on_hand, reserved = db.execute("SELECT sum(on_hand), sum(reserved) FROM stock"
-                                       " WHERE variant_id = ?", (vid,)).fetchone()
+    statuses = dict(s.database().query("SELECT id, status FROM orders"))
+    for oid in acked:
+        assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
+    paid = {oid for oid, st in statuses.items() if st == "paid"}
+    captured = s.gateway_database().query("SELECT order_ref, count(*) FROM gw_sim_charges WHERE"
+                                          " status = 'captured' GROUP BY order_ref")
+    assert all(n == 1 for _, n in captured), "never two charges for one order"
+    charged = {int(ref.split("-")[1]) for ref, _ in captured}
+    assert charged == paid, "a charge for every paid order and no charge without one"
+    sold = int(s.database().scalar("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l"
+                                   " JOIN orders o ON o.id = l.order_id WHERE o.status = 'paid'"))
+    on_hand, reserved = s.database().one("SELECT sum(on_hand), sum(reserved) FROM stock"
+                                         " WHERE variant_id = ?", (vid,))
+    on_hand, reserved = int(on_hand), int(reserved)
     assert reserved == 0
     assert initial == on_hand + sold, (initial, on_hand, sold)

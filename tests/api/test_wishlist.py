@@ -1,5 +1,4 @@
 """Wishlists (ENG-2): add, list, remove, limits, authorization."""
-import sqlite3
 import time
 
 import pytest
@@ -97,22 +96,20 @@ def test_at_most_1000_products(server, shop):
     first = shop.product()
     extra = shop.product()
     # 999 more products and a full wishlist, written straight into the database.
-    con = sqlite3.connect(server.db, timeout=30)
+    db = server.database()
     now = int(time.time() * 1000)
-    with con:
-        top = con.execute("SELECT max(id) FROM products").fetchone()[0]
-        con.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999)"
-            " INSERT INTO products (id, seller_id, category_id, title, description, brand, currency,"
-            " status, created_at, updated_at)"
-            " SELECT ? + i, seller_id, category_id, title || i, description, brand, currency,"
-            " 'published', created_at, updated_at FROM n, products WHERE products.id = ?",
-            (top + 1000, first["id"]))
-        con.execute("INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)",
-                    (user["id"], first["id"], now))
-        con.execute("INSERT INTO wishlist (user_id, product_id, created_at)"
-                    " SELECT ?, id, ? FROM products WHERE id > ?", (user["id"], now, top + 1000))
-    con.close()
+    top = db.scalar("SELECT max(id) FROM products")
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999)"
+        " INSERT INTO products (id, seller_id, category_id, title, description, brand, currency,"
+        " status, created_at, updated_at)"
+        " SELECT ? + i, seller_id, category_id, title || i, description, brand, currency,"
+        " 'published', created_at, updated_at FROM n, products WHERE products.id = ?",
+        (top + 1000, first["id"]))
+    db.execute("INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)",
+               (user["id"], first["id"], now))
+    db.execute("INSERT INTO wishlist (user_id, product_id, created_at)"
+               " SELECT ?, id, ? FROM products WHERE id > ?", (user["id"], now, top + 1000))
     assert_problem(server.put(f"/v1/me/wishlist/{extra['id']}", token=tok), 409)
     assert server.put(f"/v1/me/wishlist/{first['id']}", token=tok).status == 200
     assert server.delete(f"/v1/me/wishlist/{first['id']}", token=tok).status == 204
