@@ -366,13 +366,16 @@ enum shop_err checkout_reconcile(struct shop *shop, int *settled, struct problem
     int n = 0;
     int64_t now = clock_now_ms();
     struct db *db = store_db(shop->store);
-    /* Card payments the saga gave up on, or whose process is gone; and
-     * orders without a card whose saga never finished. */
+    /* Card payments the saga gave up on, or whose process is gone (another
+     * process's saga is left alone while that process beats: work/leases.h);
+     * and orders without a card whose saga never finished. */
     struct stmt *st = db_prepare(
         db, "SELECT o.id, coalesce(p.id, 0), coalesce(p.idempotency_key, '') FROM orders o"
             " LEFT JOIN payments p ON p.order_id = o.id AND p.tender = 'card'"
             " WHERE o.status = 'pending_payment' AND (p.status = 'unknown'"
-            "  OR (p.status = 'pending' AND (p.deadline_at < ?1 OR p.owner_instance <> ?2))"
+            "  OR (p.status = 'pending' AND (p.deadline_at < ?1 OR (p.owner_instance <> ?2"
+            "   AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = p.owner_instance"
+            "   AND i.heartbeat_at >= ?4))))"
             "  OR (p.id IS NULL AND (o.created_at < ?1 - ?3 OR EXISTS (SELECT 1 FROM reservations"
             "   r WHERE r.order_id = o.id AND r.status = 'active' AND r.expires_at < ?1))))"
             " ORDER BY o.id LIMIT 64");
@@ -381,6 +384,7 @@ enum shop_err checkout_reconcile(struct shop *shop, int *settled, struct problem
     stmt_bind_i64(st, 1, now);
     stmt_bind_i64(st, 2, shop->instance_id);
     stmt_bind_i64(st, 3, shop->cfg.payment_deadline_ms);
+    stmt_bind_i64(st, 4, now - shop->cfg.lease_ms);
     while (n < 64 && stmt_step(st) == STMT_ROW) {
         list[n].order_id = stmt_i64(st, 0);
         list[n].payment_id = stmt_i64(st, 1);

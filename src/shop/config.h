@@ -41,6 +41,8 @@ struct shop_config {
     int64_t payment_deadline_ms;   /* SHOPD_PAYMENT_DEADLINE (s): after it, reconciliation may
                                       settle a payment still pending, default 30 */
     int64_t housekeeping_ms;       /* SHOPD_HOUSEKEEPING_MS, sweeper period, default 1000 */
+    int64_t lease_ms;              /* SHOPD_LEASE_MS, how long a role's lease and a process's
+                                      heartbeat last unrenewed (work/leases.h), default 3000 */
 
     /* flash sales */
     int64_t flash_token_ttl_ms;    /* SHOPD_FLASH_TOKEN_TTL (s), purchase tokens, default 300 */

@@ -54,47 +54,67 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
     return SHOP_OK;
 }
 
+int outbox_pos_cmp(struct outbox_pos a, struct outbox_pos b)
+{
+    if (a.txid != b.txid)
+        return a.txid < b.txid ? -1 : 1;
+    return (a.id > b.id) - (a.id < b.id);
+}
+
 int64_t outbox_newest(struct db *db, int64_t dflt)
 {
     struct stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM outbox");
     return st && stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
 }
 
+struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt)
+{
+    struct stmt *st = db_prepare(db, "SELECT txid, id FROM outbox WHERE txid <"
+                                     " (SELECT txid FROM outbox_horizon)"
+                                     " ORDER BY txid DESC, id DESC LIMIT 1");
+    if (!st || stmt_step(st) != STMT_ROW)
+        return dflt;
+    return (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
+}
+
 struct purge_job {
-    int64_t handled, before, deleted;
+    struct outbox_pos handled;
+    int64_t before, deleted;
 };
 
 /* One chunk: the OUTBOX_PURGE_CHUNK oldest events go when the newest of
- * them is old enough and handled. Finding that one walks
- * the chunk's rows of the primary key and no more, however long the table. */
+ * them is old enough and handled. Finding that one walks the chunk's rows of
+ * the (txid, id) index and no more, however long the table. */
 static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
 {
     struct purge_job *j = arg;
     j->deleted = 0;
-    int64_t oldest = db_scalar_i64(db, "SELECT coalesce(min(id), 0) + ? FROM outbox", 0, 0);
-    struct stmt *st = db_prepare(
-        db, "SELECT id, created_at FROM outbox WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?");
+    int64_t oldest = db_scalar_i64(db, "SELECT coalesce(min(txid), 0) + ? FROM outbox", 0, 0);
+    struct stmt *st = db_prepare(db, "SELECT txid, id, created_at FROM outbox WHERE txid >= ?"
+                                     " ORDER BY txid, id LIMIT 1 OFFSET ?");
     if (!st)
         return db_fail(db, pb, "purging events");
     stmt_bind_i64(st, 1, oldest);
     stmt_bind_i64(st, 2, OUTBOX_PURGE_CHUNK - 1);
     if (stmt_step(st) != STMT_ROW)
         return SHOP_OK; /* fewer than a chunk: not worth a write */
-    int64_t upto = stmt_i64(st, 0), at = stmt_i64(st, 1);
-    if (upto > j->handled || at >= j->before)
+    struct outbox_pos upto = {stmt_i64(st, 0), stmt_i64(st, 1)};
+    int64_t at = stmt_i64(st, 2);
+    if (outbox_pos_cmp(upto, j->handled) > 0 || at >= j->before)
         return SHOP_OK;
-    st = db_prepare(db, "DELETE FROM outbox WHERE id <= ?");
+    st = db_prepare(db, "DELETE FROM outbox WHERE (txid, id) <= (?, ?)");
     if (!st)
         return db_fail(db, pb, "purging events");
-    stmt_bind_i64(st, 1, upto);
+    stmt_bind_i64(st, 1, upto.txid);
+    stmt_bind_i64(st, 2, upto.id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "purging events");
     j->deleted = db_changes(db);
     return SHOP_OK;
 }
 
-enum shop_err outbox_purge(struct shop *shop, int64_t handled, int max_chunks, int64_t *deleted,
-                           struct problem *pb)
+enum shop_err outbox_purge(struct shop *shop, struct outbox_pos handled, int max_chunks,
+                           int64_t *deleted, struct problem *pb)
 {
     *deleted = 0;
     for (int i = 0; i < max_chunks; i++) {

@@ -1,5 +1,17 @@
 /* outbox.h — events written in the same transaction as the change they
- * describe (SPEC §0). Workers read them in id order; see work/dispatcher.c.
+ * describe (SPEC §0). Workers read them in commit order; see
+ * work/dispatcher.c and work/changefeed.c.
+ *
+ * Commit order. With one writer at a time (SQLite), ids grow in commit
+ * order, and a reader that has seen id N has seen everything below it. With
+ * writers side by side (PostgreSQL) they do not: a transaction that took id
+ * 10 can commit after one that took id 11 was read, and a reader at 11
+ * would skip 10 forever. So every event also carries its transaction's id
+ * (`txid`: pg_current_xact_id() there, 0 on SQLite), readers follow the
+ * pair (txid, id), and they read only events below `outbox_horizon`: the
+ * oldest transaction still running. No event can appear below the horizon
+ * later, so a reader's position never passes one that is still to come. A
+ * long transaction holds events back (latency), never loses one.
  */
 #ifndef SHOP_SHOP_OUTBOX_H
 #define SHOP_SHOP_OUTBOX_H
@@ -25,17 +37,31 @@ int outbox_take_emitted(void);
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
                           struct problem *pb);
 
+/** A place in the outbox's commit order (see above); {0, 0} is before
+ *  every event. */
+struct outbox_pos {
+    int64_t txid, id;
+};
+
+/** <0, 0 or >0 as `a` comes before, at or after `b`. */
+int outbox_pos_cmp(struct outbox_pos a, struct outbox_pos b);
+
 /** The newest event's id (0 when there is none), or `dflt` when the
- *  database cannot say. */
+ *  database cannot say. For lag figures: ids are not positions. */
 int64_t outbox_newest(struct db *db, int64_t dflt);
 
-/** Deletes events up to `handled` (the newest one every consumer has
+/** The position of the last event that is final (below the horizon), or
+ *  `dflt` when there is none or the database cannot say. A reader that
+ *  starts here misses nothing still to come. */
+struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt);
+
+/** Deletes events up to `handled` (the last one every consumer has
  *  handled) that are older than shop->cfg.outbox_keep_ms, oldest first,
  *  OUTBOX_PURGE_CHUNK per write, at most `max_chunks` writes. `*deleted`
  *  gets how many went. */
 #define OUTBOX_PURGE_CHUNK 5000
 struct shop;
-enum shop_err outbox_purge(struct shop *shop, int64_t handled, int max_chunks, int64_t *deleted,
-                           struct problem *pb);
+enum shop_err outbox_purge(struct shop *shop, struct outbox_pos handled, int max_chunks,
+                           int64_t *deleted, struct problem *pb);
 
 #endif

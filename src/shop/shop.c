@@ -19,6 +19,7 @@
 #include "work/consumers.h"
 #include "work/dispatcher.h"
 #include "work/housekeeping.h"
+#include "work/leases.h"
 #include "work/scheduler.h"
 #include "work/notify_worker.h"
 #include "util/idset.h"
@@ -76,6 +77,10 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->payments = payments_new(shop, gw);
     if (flashsale_load_key(shop, pb) != SHOP_OK)
         goto fail;
+    /* Before the views are read: the change feed starts here, so a change
+     * committed while they load is applied again rather than missed. */
+    shop->views_from = outbox_final(store_db(shop->store), (struct outbox_pos){0, 0});
+    db_release(store_db(shop->store));
     shop->categories = category_tree_new();
     if (category_tree_load(shop->categories, store_db(shop->store), pb) != SHOP_OK)
         goto fail;
@@ -102,6 +107,10 @@ static void kick_dispatcher(void *cls)
 
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
 {
+    /* First: the roles below ask for their leases as they start. */
+    shop->leases = leases_start(shop, pb);
+    if (!shop->leases)
+        return pb->err;
     shop->changefeed = changefeed_start(shop, pb);
     if (!shop->changefeed)
         return pb->err;
@@ -133,6 +142,7 @@ void shop_close(struct shop *shop)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
     notify_engine_stop(shop->notify);
+    leases_stop(shop->leases); /* the roles have stopped: others may take them now */
     store_close(shop->store);
     category_tree_free(shop->categories);
     payments_free(shop->payments);

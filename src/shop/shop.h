@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "shop/config.h"
+#include "shop/outbox.h"
 #include "util/problem.h"
 
 struct store;
@@ -27,6 +28,7 @@ struct scheduler;
 struct notify_engine;
 struct session_cache;
 struct idset;
+struct leases;
 
 struct shop {
     struct store *store;
@@ -45,6 +47,8 @@ struct shop {
     struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
     unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
+    struct leases *leases;            /* roles run once per shop (work/leases.c) */
+    struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     _Atomic bool stopping;
 };
 

@@ -9,6 +9,7 @@
 #include "work/changefeed.h"
 #include "work/dispatcher.h"
 #include "work/notify_worker.h"
+#include "work/leases.h"
 
 void shop_render_metrics(struct shop *shop, struct buf *out)
 {
@@ -34,6 +35,10 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "# write after one of their writes failed.\n"
                "# TYPE shopd_store_batch_reruns_total counter\n"
                "shopd_store_batch_reruns_total %llu\n"
+               "# HELP shopd_store_conflict_retries_total Batches run again after a deadlock or a\n"
+               "# serialization failure (PostgreSQL).\n"
+               "# TYPE shopd_store_conflict_retries_total counter\n"
+               "shopd_store_conflict_retries_total %llu\n"
                "# HELP shopd_store_wal_frames Pages in the write-ahead log after the last commit.\n"
                "# TYPE shopd_store_wal_frames gauge\n"
                "shopd_store_wal_frames %llu\n"
@@ -47,7 +52,7 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
                (unsigned long long)s.max_batch, (unsigned long long)s.batch_reruns,
-               (unsigned long long)s.wal_frames,
+               (unsigned long long)s.conflict_retries, (unsigned long long)s.wal_frames,
                (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts,
                (unsigned long long)s.frames_written);
     struct product_cache_stats pc;
@@ -75,4 +80,5 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         notify_engine_render_metrics(shop->notify, out);
     if (shop->search)
         search_render_metrics(shop->search, out);
+    leases_render_metrics(shop->leases, out);
 }

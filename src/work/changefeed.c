@@ -20,7 +20,8 @@ struct changefeed {
     struct shop *shop;
     pthread_t thread;
     atomic_bool stop;
-    _Atomic int64_t position; /* every event up to here has been looked at */
+    struct outbox_pos pos;    /* every event up to here has been looked at */
+    _Atomic int64_t position; /* pos.id, for the lag figure */
 };
 
 /* Applies one batch of other processes' events; returns how many were read. */
@@ -29,41 +30,44 @@ static int poll_once(struct changefeed *cf)
     struct shop *shop = cf->shop;
     struct db *db = store_db(shop->store);
     /* The position moves past this process's own events too, or every poll
-     * would walk all of them again (a single process has nothing else).
-     * Ids follow commit order (one writer at a time holds the database), so
-     * no event can appear later below the newest one in this snapshot. */
+     * would walk all of them again (a single process has nothing else). It
+     * moves only to the last final event in this snapshot (shop/outbox.h):
+     * none can appear before that later. */
     db_read_begin(db);
-    int64_t newest = outbox_newest(db, cf->position);
-    struct stmt *st =
-        db_prepare(db, "SELECT id, topic, aggregate_id FROM outbox"
-                       " WHERE id > ? AND id <= ? AND origin <> ? ORDER BY id LIMIT ?");
+    struct outbox_pos final = outbox_final(db, cf->pos);
+    struct stmt *st = db_prepare(db, "SELECT txid, id, topic, aggregate_id FROM outbox"
+                                     " WHERE (txid, id) > (?, ?) AND (txid, id) <= (?, ?)"
+                                     " AND origin <> ? ORDER BY txid, id LIMIT ?");
     if (!st) {
         db_read_end(db);
         return 0;
     }
-    stmt_bind_i64(st, 1, cf->position);
-    stmt_bind_i64(st, 2, newest);
-    stmt_bind_i64(st, 3, outbox_origin());
-    stmt_bind_i64(st, 4, BATCH);
+    stmt_bind_i64(st, 1, cf->pos.txid);
+    stmt_bind_i64(st, 2, cf->pos.id);
+    stmt_bind_i64(st, 3, final.txid);
+    stmt_bind_i64(st, 4, final.id);
+    stmt_bind_i64(st, 5, outbox_origin());
+    stmt_bind_i64(st, 6, BATCH);
     int64_t products[BATCH];
     int nproducts = 0, read = 0;
     bool categories = false, reload = false;
     while (stmt_step(st) == STMT_ROW) {
         read++;
-        cf->position = stmt_i64(st, 0);
-        const char *topic = stmt_text(st, 1);
+        cf->pos = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
+        const char *topic = stmt_text(st, 2);
         if (!strcmp(topic, "product.changed") || !strcmp(topic, "stock.changed") ||
             !strcmp(topic, "price.changed") || !strcmp(topic, "rating.changed"))
-            products[nproducts++] = stmt_i64(st, 2);
+            products[nproducts++] = stmt_i64(st, 3);
         else if (!strcmp(topic, "category.changed"))
             categories = true;
         else if (!strcmp(topic, "catalog.reloaded"))
             reload = true;
         else if (!strcmp(topic, "session.revoked"))
-            session_cache_revoke(shop->sessions, stmt_i64(st, 2));
+            session_cache_revoke(shop->sessions, stmt_i64(st, 3));
     }
-    if (read < BATCH)
-        cf->position = newest; /* the rest of the range was this process's */
+    if (read < BATCH && outbox_pos_cmp(final, cf->pos) > 0)
+        cf->pos = final; /* the rest of the range was this process's */
+    atomic_store(&cf->position, cf->pos.id);
     db_read_end(db);
     if (reload) {
         shop_catalog_reloaded(shop);
@@ -98,10 +102,9 @@ struct changefeed *changefeed_start(struct shop *shop, struct problem *pb)
 {
     struct changefeed *cf = xcalloc(1, sizeof *cf);
     cf->shop = shop;
-    /* Everything up to now is already in the views built at start. */
-    struct db *db = store_db(shop->store);
-    cf->position = outbox_newest(db, 0);
-    db_release(db);
+    /* Everything final before the views were built is in them. */
+    cf->pos = shop->views_from;
+    atomic_store(&cf->position, cf->pos.id);
     if (pthread_create(&cf->thread, NULL, feed_main, cf) != 0) {
         free(cf);
         problem_set(pb, SHOP_INTERNAL, "cannot start the change feed");

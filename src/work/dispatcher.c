@@ -12,6 +12,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "work/leases.h"
 
 #define MAX_CONSUMERS 16
 
@@ -20,7 +21,11 @@ struct worker {
     struct consumer c;
     pthread_t thread;
     bool started;
-    _Atomic int64_t position, failures;
+    struct lease *lease;     /* the consumer runs where this is held */
+    uint64_t taken;          /* lease_taken when the position was last read */
+    struct outbox_pos pos;   /* the worker thread's own */
+    _Atomic int64_t position; /* pos.id, for the lag figure */
+    _Atomic int64_t failures;
 };
 
 struct dispatcher {
@@ -70,29 +75,36 @@ static bool wants(const char *topics, const char *topic)
 
 struct position_job {
     const char *name;
-    int64_t position;
+    struct outbox_pos pos;
     bool from_now;
 };
 
-/* Reads (creating when new) the stored position. */
+/* Reads (creating when new) the stored position. A new consumer that starts
+ * from now starts after the last final event: nothing still to come lies
+ * before it. */
 static enum shop_err position_init(struct db *db, void *arg, struct problem *pb)
 {
     struct position_job *j = arg;
-    struct stmt *st = db_prepare(db, "INSERT INTO outbox_consumers (name, position, updated_at)"
-                                     " VALUES (?, CASE WHEN ? = 1 THEN (SELECT coalesce(max(id), 0)"
-                                     " FROM outbox) ELSE 0 END, ?) ON CONFLICT (name) DO NOTHING");
+    struct outbox_pos start = {0, 0};
+    if (j->from_now)
+        start = outbox_final(db, start);
+    struct stmt *st = db_prepare(db, "INSERT INTO outbox_consumers (name, position_txid, position,"
+                                     " updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "registering a consumer");
     stmt_bind_text(st, 1, j->name);
-    stmt_bind_i64(st, 2, j->from_now);
-    stmt_bind_i64(st, 3, clock_now_ms());
+    stmt_bind_i64(st, 2, start.txid);
+    stmt_bind_i64(st, 3, start.id);
+    stmt_bind_i64(st, 4, clock_now_ms());
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "registering a consumer");
-    st = db_prepare(db, "SELECT position FROM outbox_consumers WHERE name = ?");
+    st = db_prepare(db, "SELECT position_txid, position FROM outbox_consumers WHERE name = ?");
+    if (!st)
+        return db_fail(db, pb, "reading a consumer position");
     stmt_bind_text(st, 1, j->name);
     if (stmt_step(st) != STMT_ROW)
         return db_fail(db, pb, "reading a consumer position");
-    j->position = stmt_i64(st, 0);
+    j->pos = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
     return SHOP_OK;
 }
 
@@ -100,14 +112,15 @@ static enum shop_err position_init(struct db *db, void *arg, struct problem *pb)
 static enum shop_err position_store(struct db *db, void *arg, struct problem *pb)
 {
     struct position_job *j = arg;
-    struct stmt *st = db_prepare(db, "UPDATE outbox_consumers SET position = ?, updated_at = ?"
-                                     " WHERE name = ? AND position < ?");
+    struct stmt *st = db_prepare(db, "UPDATE outbox_consumers SET position_txid = ?1,"
+                                     " position = ?2, updated_at = ?3"
+                                     " WHERE name = ?4 AND (position_txid, position) < (?1, ?2)");
     if (!st)
         return db_fail(db, pb, "storing a consumer position");
-    stmt_bind_i64(st, 1, j->position);
-    stmt_bind_i64(st, 2, clock_now_ms());
-    stmt_bind_text(st, 3, j->name);
-    stmt_bind_i64(st, 4, j->position);
+    stmt_bind_i64(st, 1, j->pos.txid);
+    stmt_bind_i64(st, 2, j->pos.id);
+    stmt_bind_i64(st, 3, clock_now_ms());
+    stmt_bind_text(st, 4, j->name);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing a consumer position");
 }
 
@@ -123,38 +136,45 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* An event as read, with its place in commit order. */
+struct read_event {
+    struct outbox_event ev;
+    int64_t txid;
+};
+
 /* One slice of wanted events, handled in one write. */
 struct slice_job {
     struct worker *w;
-    const struct outbox_event *evs;
+    const struct read_event *evs;
     int n;
-    int64_t upto; /* the position once all are handled (past unwanted events too) */
+    struct outbox_pos upto; /* the position once all are handled (past unwanted events too) */
     /* out */
-    int64_t position; /* the position stored */
-    bool failed;      /* a handler failed: the position stops before its event */
+    struct outbox_pos pos; /* the position stored */
+    bool failed;           /* a handler failed: the position stops before its event */
 };
 
 static enum shop_err slice_write(struct db *db, void *arg, struct problem *pb)
 {
     struct slice_job *j = arg;
     struct worker *w = j->w;
-    j->position = j->upto; /* a write may run again: outputs start over */
+    j->pos = j->upto; /* a write may run again: outputs start over */
     j->failed = false;
     for (int i = 0; i < j->n; i++) {
-        const struct outbox_event *ev = &j->evs[i];
+        const struct outbox_event *ev = &j->evs[i].ev;
         struct problem hpb = {0};
         if (w->c.fn(w->d->shop, ev, w->c.cls, &hpb) != SHOP_OK) {
             log_event(LOG_WARN, "dispatch.failed", "{s:s, s:I, s:s, s:s}", "consumer", w->c.name,
                       "event", (json_int_t)ev->id, "topic", ev->topic, "detail", hpb.detail);
             problem_clear(&hpb);
-            j->position = ev->id - 1; /* everything before it is handled or unwanted */
+            /* Just before it: everything before it is handled or unwanted. */
+            j->pos = (struct outbox_pos){j->evs[i].txid, ev->id - 1};
             j->failed = true;
             break;
         }
     }
-    if (j->position <= atomic_load(&w->position))
+    if (outbox_pos_cmp(j->pos, w->pos) <= 0)
         return SHOP_OK;
-    struct position_job pj = {.name = w->c.name, .position = j->position};
+    struct position_job pj = {.name = w->c.name, .pos = j->pos};
     return position_store(db, &pj, pb);
 }
 
@@ -166,34 +186,40 @@ static int run_batch(struct worker *w)
 {
     struct shop *shop = w->d->shop;
     struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT id, topic, aggregate_id, payload, created_at"
-                                     " FROM outbox WHERE id > ? ORDER BY id LIMIT ?");
+    /* In commit order, and only what is final (outbox.h). */
+    struct stmt *st = db_prepare(db, "SELECT txid, id, topic, aggregate_id, payload, created_at"
+                                     " FROM outbox WHERE (txid, id) > (?, ?)"
+                                     " AND txid < (SELECT txid FROM outbox_horizon)"
+                                     " ORDER BY txid, id LIMIT ?");
     if (!st)
         return -1;
-    int64_t from = atomic_load(&w->position), seen = from;
-    stmt_bind_i64(st, 1, from);
-    stmt_bind_i64(st, 2, w->c.batch);
-    struct outbox_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
+    struct outbox_pos seen = w->pos;
+    stmt_bind_i64(st, 1, w->pos.txid);
+    stmt_bind_i64(st, 2, w->pos.id);
+    stmt_bind_i64(st, 3, w->c.batch);
+    struct read_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
     int n = 0, read = 0;
     while (read < w->c.batch && stmt_step(st) == STMT_ROW) {
         read++;
-        seen = stmt_i64(st, 0);
-        const char *topic = stmt_text(st, 1);
+        seen = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
+        const char *topic = stmt_text(st, 2);
         if (!wants(w->c.topics, topic))
             continue;
-        evs[n++] = (struct outbox_event){.id = seen,
-                                         .topic = xstrdup(topic),
-                                         .aggregate_id = stmt_i64(st, 2),
-                                         .payload = xstrdup(stmt_text(st, 3)),
-                                         .created_at = stmt_i64(st, 4)};
+        evs[n++] = (struct read_event){.ev = {.id = seen.id,
+                                              .topic = xstrdup(topic),
+                                              .aggregate_id = stmt_i64(st, 3),
+                                              .payload = xstrdup(stmt_text(st, 4)),
+                                              .created_at = stmt_i64(st, 5)},
+                                       .txid = seen.txid};
     }
     db_release(db);
 
     bool failed = false;
-    for (int at = 0; seen > atomic_load(&w->position) && !failed; at += DISPATCH_SLICE) {
+    for (int at = 0; outbox_pos_cmp(seen, w->pos) > 0 && !failed; at += DISPATCH_SLICE) {
         int k = n - at < DISPATCH_SLICE ? n - at : DISPATCH_SLICE;
-        struct slice_job j = {
-            .w = w, .evs = evs + at, .n = k, .upto = at + k < n ? evs[at + k - 1].id : seen};
+        struct outbox_pos last =
+            k > 0 ? (struct outbox_pos){evs[at + k - 1].txid, evs[at + k - 1].ev.id} : seen;
+        struct slice_job j = {.w = w, .evs = evs + at, .n = k, .upto = at + k < n ? last : seen};
         struct problem pb = {0};
         if (store_write(shop->store, slice_write, &j, &pb) != SHOP_OK) {
             log_event(LOG_WARN, "dispatch.failed", "{s:s, s:s}", "consumer", w->c.name, "detail",
@@ -202,18 +228,37 @@ static int run_batch(struct worker *w)
             failed = true;
             break;
         }
-        if (j.position > atomic_load(&w->position))
-            atomic_store(&w->position, j.position);
+        if (outbox_pos_cmp(j.pos, w->pos) > 0) {
+            w->pos = j.pos;
+            atomic_store(&w->position, j.pos.id);
+        }
         failed = j.failed;
         if (k > 0 && w->c.committed)
             w->c.committed(shop, w->c.cls);
     }
     for (int i = 0; i < n; i++) {
-        free((char *)evs[i].topic);
-        free((char *)evs[i].payload);
+        free((char *)evs[i].ev.topic);
+        free((char *)evs[i].ev.payload);
     }
     free(evs);
     return failed ? -1 : read;
+}
+
+/* The consumer has just been taken over: another process may have moved
+ * its stored position meanwhile. */
+static enum shop_err reload_position(struct worker *w)
+{
+    struct position_job j = {.name = w->c.name, .from_now = w->c.from_now};
+    struct problem pb = {0};
+    uint64_t taken = lease_taken(w->lease);
+    if (store_write(w->d->shop->store, position_init, &j, &pb) != SHOP_OK) {
+        problem_clear(&pb);
+        return SHOP_UNAVAILABLE;
+    }
+    w->pos = j.pos;
+    w->taken = taken;
+    atomic_store(&w->position, j.pos.id);
+    return SHOP_OK;
 }
 
 static void *worker_main(void *arg)
@@ -224,6 +269,15 @@ static void *worker_main(void *arg)
     uint64_t seen = 0;
     int64_t backoff = 0;
     while (!atomic_load(&d->stop)) {
+        if (!lease_held(w->lease)) {
+            /* Another process runs this consumer. */
+            wait_for_work(d, &seen, DISPATCH_POLL_MS);
+            continue;
+        }
+        if (lease_taken(w->lease) != w->taken && reload_position(w) != SHOP_OK) {
+            wait_for_work(d, &seen, DISPATCH_POLL_MS);
+            continue;
+        }
         int r = run_batch(w);
         if (r < 0) {
             atomic_fetch_add(&w->failures, 1);
@@ -246,10 +300,15 @@ enum shop_err dispatcher_start(struct dispatcher *d, struct problem *pb)
 {
     for (int i = 0; i < d->n; i++) {
         struct worker *w = &d->workers[i];
+        char name[80];
+        snprintf(name, sizeof name, "consumer:%s", w->c.name);
+        w->lease = leases_want(d->shop->leases, name);
         struct position_job j = {.name = w->c.name, .from_now = w->c.from_now};
         if (store_write(d->shop->store, position_init, &j, pb) != SHOP_OK)
             return pb->err;
-        atomic_store(&w->position, j.position);
+        w->pos = j.pos;
+        w->taken = lease_taken(w->lease);
+        atomic_store(&w->position, j.pos.id);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             return problem_set(pb, SHOP_INTERNAL, "cannot start consumer %s", w->c.name);
         w->started = true;
@@ -296,13 +355,22 @@ void dispatcher_render_metrics(struct dispatcher *d, struct buf *out)
                    d->workers[i].c.name, (long long)atomic_load(&d->workers[i].failures));
 }
 
-int64_t dispatcher_handled(struct dispatcher *d)
+struct outbox_pos dispatcher_handled(struct dispatcher *d)
 {
-    int64_t low = INT64_MAX;
+    /* The stored positions: the consumers may run in other processes. */
+    struct outbox_pos low = {INT64_MAX, INT64_MAX};
+    struct db *db = store_db(d->shop->store);
     for (int i = 0; i < d->n; i++) {
-        int64_t p = atomic_load(&d->workers[i].position);
-        if (p < low)
+        struct stmt *st =
+            db_prepare(db, "SELECT position_txid, position FROM outbox_consumers WHERE name = ?");
+        if (!st || (stmt_bind_text(st, 1, d->workers[i].c.name), stmt_step(st)) != STMT_ROW) {
+            low = (struct outbox_pos){0, 0};
+            break;
+        }
+        struct outbox_pos p = {stmt_i64(st, 0), stmt_i64(st, 1)};
+        if (outbox_pos_cmp(p, low) < 0)
             low = p;
     }
-    return d->n ? low : 0;
+    db_release(db);
+    return d->n ? low : (struct outbox_pos){0, 0};
 }

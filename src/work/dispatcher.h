@@ -1,5 +1,6 @@
 /* dispatcher.h — delivers outbox events to in-process consumers, at least
- * once, in id order, with a stored position per consumer.
+ * once, in commit order (shop/outbox.h), with a stored position per
+ * consumer.
  *
  * Each registered consumer gets a thread. It reads events after its stored
  * position (outbox_consumers) and handles them in slices of up to
@@ -12,8 +13,13 @@
  * not block on anything else. A handler that fails has its own writes rolled
  * back and stops its consumer at that event, which is retried with
  * exponential backoff (capped at DISPATCH_MAX_BACKOFF_MS); the events before
- * it stay done, and other consumers are not held up. Handlers must still be
- * idempotent: another process's consumer of the same name may race.
+ * it stay done, and other consumers are not held up.
+ *
+ * A consumer runs in one process of the shop at a time: the one holding its
+ * lease ("consumer:<name>", work/leases.h); the others wait, and the one
+ * that takes it over rereads the stored position first. Handlers must still
+ * be idempotent: a process that lost its lease may finish the slice in hand
+ * while another starts from the stored position.
  *
  * Consumers wake when this process commits (store commit hook) and poll
  * every DISPATCH_POLL_MS for other processes' events.
@@ -24,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shop/outbox.h"
 #include "util/buf.h"
 #include "util/problem.h"
 
@@ -73,8 +80,9 @@ void dispatcher_free(struct dispatcher *d);
 /** Appends each consumer's lag (newest event id − position) for /metrics. */
 void dispatcher_render_metrics(struct dispatcher *d, struct buf *out);
 
-/** The newest event every consumer of this process has handled (0 before
- *  they have read their positions). What lies at or below it may go. */
-int64_t dispatcher_handled(struct dispatcher *d);
+/** The last event every consumer this binary runs has handled, by their
+ *  stored positions (whichever process runs them); {0, 0} when unknown.
+ *  What lies at or before it may go. */
+struct outbox_pos dispatcher_handled(struct dispatcher *d);
 
 #endif

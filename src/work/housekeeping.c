@@ -11,6 +11,7 @@
 #include "shop/outbox.h"
 #include "shop/shop.h"
 #include "work/dispatcher.h"
+#include "work/leases.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -21,6 +22,7 @@ struct housekeeping {
     struct shop *shop;
     pthread_t thread;
     atomic_bool stop;
+    struct lease *lease; /* runs in one process of the shop at a time */
 };
 
 static void settle(struct shop *shop)
@@ -71,11 +73,13 @@ static void *main_loop(void *arg)
     struct housekeeping *h = arg;
     int64_t last_purge = 0;
     while (!atomic_load(&h->stop)) {
-        settle(h->shop);
-        int64_t now = clock_now_ms();
-        if (now - last_purge >= PURGE_EVERY_MS) {
-            purge(h->shop);
-            last_purge = now;
+        if (lease_held(h->lease)) {
+            settle(h->shop);
+            int64_t now = clock_now_ms();
+            if (now - last_purge >= PURGE_EVERY_MS) {
+                purge(h->shop);
+                last_purge = now;
+            }
         }
         for (int64_t slept = 0; slept < h->shop->cfg.housekeeping_ms && !atomic_load(&h->stop);
              slept += 10)
@@ -88,6 +92,7 @@ struct housekeeping *housekeeping_start(struct shop *shop, struct problem *pb)
 {
     struct housekeeping *h = xcalloc(1, sizeof *h);
     h->shop = shop;
+    h->lease = leases_want(shop->leases, "housekeeping");
     if (pthread_create(&h->thread, NULL, main_loop, h) != 0) {
         free(h);
         problem_set(pb, SHOP_INTERNAL, "cannot start housekeeping");

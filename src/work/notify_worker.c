@@ -19,6 +19,7 @@
 #include "util/token.h"
 #include "util/xalloc.h"
 #include "work/fanout.h"
+#include "work/leases.h"
 
 _Static_assert(NOTIFY_CHANNELS == 3, "config.h keeps one provider name per channel");
 
@@ -115,6 +116,9 @@ struct notify_engine {
     int inflight_max;
     bool kicked, stop;
     bool recovering; /* until the first complete due scan (scan_due) */
+    /* The pump runs in one process of the shop at a time (work/leases.h);
+     * the senders everywhere, but only what their own pump hands them. */
+    struct lease *lease;
 
     pthread_t pump;
     pthread_t *senders;
@@ -238,6 +242,7 @@ static void *pump_main(void *arg)
     struct fanout f;
     bool have = false;
     int64_t next_scan = 0, fail_until = 0;
+    uint64_t taken = lease_taken(e->lease);
     while (!atomic_load(&e->shop->stopping)) {
         pthread_mutex_lock(&e->mu);
         bool kicked = e->kicked, stop = e->stop;
@@ -245,6 +250,20 @@ static void *pump_main(void *arg)
         pthread_mutex_unlock(&e->mu);
         if (stop)
             break;
+        if (!lease_held(e->lease)) {
+            have = false; /* another process pumps; its fan-out state is its own */
+            pump_wait(e, cfg->notify_scan_ms);
+            continue;
+        }
+        if (lease_taken(e->lease) != taken) {
+            /* Taken over from a process that may have died with rows in
+             * flight: take every row due within a lease, as at start. */
+            taken = lease_taken(e->lease);
+            pthread_mutex_lock(&e->mu);
+            e->recovering = true;
+            pthread_mutex_unlock(&e->mu);
+            next_scan = 0;
+        }
         int64_t now = clock_mono_ns() / 1000000;
         if (kicked || now >= next_scan) {
             scan_due(e);
@@ -618,6 +637,7 @@ struct notify_engine *notify_engine_start(struct shop *shop, struct problem *pb)
     if (e->inflight_max < 2 * shop->cfg.fanout_chunk * NOTIFY_CHANNELS)
         e->inflight_max = 2 * shop->cfg.fanout_chunk * NOTIFY_CHANNELS;
     e->recovering = true;
+    e->lease = leases_want(shop->leases, "notify");
     e->ring_cap = e->inflight_max;
     e->ring = xmalloc((size_t)e->ring_cap * sizeof *e->ring);
     idset_init(&e->inflight, (size_t)e->inflight_max);

@@ -15,9 +15,13 @@
  * The in-flight set is what keeps a row from being handed over twice in one
  * process: the due scan takes the set's lock before it starts reading, so a
  * row a sender has just finished is either still in the set or already
- * committed as done in what the scan reads. (Several processes on one
- * database would each need a lease column on the row instead; noted for
- * STO-3.)
+ * committed as done in what the scan reads. Across processes (STO-3) the
+ * pump runs in one at a time, the holder of the "notify" lease
+ * (work/leases.h): the others' senders idle, and rows their processes
+ * create are found by the holder's due scan (every SHOPD_NOTIFY_SCAN_MS).
+ * A process that takes the lease over scans as at start (every row due
+ * within a row lease), so what a dead holder had in flight is sent again:
+ * at least once, as everywhere else.
  *
  * Stopping: the pump and senders finish the batch in hand (its outcome is
  * committed) and leave the rest queued in the database as pending, where

@@ -37,6 +37,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("SHOPD_BIN") or os.path.join(ROOT, "shopd")
 PASSWORD = "correct-horse-9"
 
+# Tables a full scan of is fine in the SQLite plan audits: they stay small
+# whatever the shop's size. leases has a row per role, instances one per
+# running process, outbox_horizon is a one-row view (CONSTANT is its row).
+SMALL_TABLES = {"categories", "warehouses", "settings", "flash_sales", "schema_migrations",
+                "outbox_consumers", "flash_sale_stock", "leases", "instances", "outbox_horizon",
+                "CONSTANT"}
+
 PG_BASE = os.environ.get("SHOPD_TEST_PG", "").rstrip("/")
 BACKEND = "postgres" if PG_BASE else "sqlite"
 

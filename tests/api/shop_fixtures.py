@@ -1,5 +1,7 @@
 """Building blocks for API tests: a shop (admin, sellers, category tree,
 warehouse) and products, created through the API as a seller would."""
+import copy
+
 from conftest import uid
 
 
@@ -79,6 +81,13 @@ class Buyer:
                         token=self.token)
         assert r.status == 201, r
         return r["id"]
+
+    def via(self, server):
+        """The same customer (token, address, card), talking to another
+        process of the shop."""
+        other = copy.copy(self)
+        other.s = server
+        return other
 
     def add(self, variant_id, quantity=1):
         return self.s.post("/v1/cart/lines", {"variant_id": variant_id, "quantity": quantity},

@@ -10,12 +10,10 @@ import re
 
 import pytest
 
-from conftest import BACKEND, Server
+from conftest import BACKEND, SMALL_TABLES, Server
 from shop_fixtures import Buyer, Shop
 
-# Tables that stay small whatever the shop's size, and plans that are fine.
-SMALL = {"categories", "warehouses", "settings", "flash_sales", "schema_migrations",
-         "outbox_consumers", "flash_sale_stock"}
+SMALL = SMALL_TABLES
 
 
 # The audit reads SQLite's own query plans; PostgreSQL's planner is checked by

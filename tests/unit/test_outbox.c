@@ -51,13 +51,14 @@ Test(outbox, purge_keeps_unhandled_and_recent_events)
     int64_t before = events(shop), deleted = -1;
 
     /* The slowest consumer is inside the second chunk: one chunk may go. */
-    int64_t handled = old.first + OUTBOX_PURGE_CHUNK + 10;
+    /* (SQLite: every event's txid is 0, ids are the order.) */
+    struct outbox_pos handled = {0, old.first + OUTBOX_PURGE_CHUNK + 10};
     cr_assert_eq(outbox_purge(shop, handled, 100, &deleted, &pb), SHOP_OK);
     cr_assert_eq(deleted, OUTBOX_PURGE_CHUNK);
     cr_assert_eq(events(shop), before - OUTBOX_PURGE_CHUNK);
 
     /* Everyone is done: the old events go, the recent ones stay. */
-    handled = recent.last;
+    handled.id = recent.last;
     cr_assert_eq(outbox_purge(shop, handled, 100, &deleted, &pb), SHOP_OK);
     cr_assert_eq(deleted, 2 * OUTBOX_PURGE_CHUNK);
     cr_assert_eq(events(shop), before - 3 * OUTBOX_PURGE_CHUNK);

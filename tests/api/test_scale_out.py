@@ -1,0 +1,282 @@
+"""Several shopd processes on one PostgreSQL behave as one shop (STO-3).
+
+Every test starts three processes on one fresh database and spreads its
+requests over them. PostgreSQL only: on SQLite a shop is one process."""
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import BACKEND, Server
+from shop_fixtures import Buyer, Shop, stock_of
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL")
+
+ENV = {"SHOPD_HOUSEKEEPING_MS": "100", "SHOPD_LEASE_MS": "1500"}
+
+
+@pytest.fixture
+def cluster():
+    made = []
+
+    def make(n=3, env=None):
+        first = Server(dict(ENV, **(env or {})))
+        made.append(first)
+        first.start()
+        for _ in range(n - 1):
+            s = Server(dict(ENV, **(env or {})), db=first.db)
+            made.append(s)
+            s.start()
+        return made[-n:]
+
+    yield make
+    # The database belongs to the first server: stop the others before it drops it.
+    for s in reversed(made):
+        s.cleanup()
+
+
+def wait_for(what, fn, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Spread:
+    """Buyers whose requests go to the processes in turn."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.i = 0
+        self.lock = threading.Lock()
+
+    def next(self):
+        with self.lock:
+            self.i += 1
+            return self.servers[self.i % len(self.servers)]
+
+
+def test_200_buyers_50_units_across_3_processes(cluster):
+    a, b, c = cluster()
+    shop = Shop(a)
+    p = shop.product(price=1999, stock=50)
+    vid = p["variants"][0]["id"]
+    spread = Spread([a, b, c])
+    with ThreadPoolExecutor(32) as ex:
+        buyers = list(ex.map(lambda _: Buyer(spread.next()), range(200)))
+        assert all(x.add(vid).status == 201 for x in buyers)
+    start = threading.Barrier(64)
+
+    def go(buyer):
+        try:
+            start.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+        return buyer.checkout()
+
+    with ThreadPoolExecutor(64) as ex:
+        results = list(ex.map(go, buyers))
+    codes = [r.status for r in results]
+    assert codes.count(201) == 50 and codes.count(409) == 150, sorted(set(codes))
+    db = a.database()
+    assert db.scalar("SELECT count(*) FROM orders WHERE status = 'paid'") == 50
+    assert stock_of(c, shop, vid) == {"on_hand": 0, "reserved": 0, "available": 0}
+    assert a.gateway_database().scalar(
+        "SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'") == 50
+
+
+def test_one_key_sent_to_every_process_at_once_is_one_order(cluster):
+    servers = cluster()
+    shop = Shop(servers[0])
+    p = shop.product(stock=10)
+    buyer = Buyer(servers[0])
+    buyer.add(p["variants"][0]["id"])
+    key = "same-" + uuid.uuid4().hex
+    start = threading.Barrier(18)
+
+    def go(i):
+        start.wait(timeout=10)
+        return buyer.via(servers[i % 3]).checkout(key=key)
+
+    with ThreadPoolExecutor(18) as ex:
+        results = list(ex.map(go, range(18)))
+    ok = [r for r in results if r.status == 201]
+    assert ok and all(r.status in (201, 409) for r in results), [r.status for r in results]
+    assert len({r["id"] for r in ok}) == 1, "one order"
+    assert servers[1].database().scalar("SELECT count(*) FROM orders") == 1
+    assert servers[2].gateway_database().scalar("SELECT count(*) FROM gw_sim_charges") == 1
+    assert stock_of(servers[1], shop, p["variants"][0]["id"])["on_hand"] == 9
+
+
+def test_an_event_committed_late_is_still_delivered(cluster):
+    """Ids do not follow commit order with writers side by side: an event
+    whose transaction took its id first and commits last must still reach
+    every consumer (the order log records order events once each)."""
+    import psycopg2
+    a, b, _ = cluster()
+    shop = Shop(a)
+    p = shop.product(stock=5)
+    slow = psycopg2.connect(a.db)
+    cur = slow.cursor()
+    cur.execute("INSERT INTO outbox (topic, aggregate_id, payload, origin, created_at)"
+                " VALUES ('order.noted', 424242, '{}', 0, 0) RETURNING id")
+    late = cur.fetchone()[0]
+    # Short transactions commit meanwhile, with higher ids, and the consumers
+    # have time to read them (a reader by id would move past the open one).
+    order = Buyer(b).buy(p["variants"][0]["id"])
+    assert order.status == 201, order
+    time.sleep(1.0)
+    slow.commit()
+    slow.close()
+    db = a.database()
+    wait_for("the order's events", lambda: db.scalar(
+        "SELECT count(*) FROM order_event_log WHERE order_id = ?", (order["id"],)) >= 2)
+    assert db.scalar("SELECT min(event_id) FROM order_event_log WHERE order_id = ?",
+                     (order["id"],)) > late
+    wait_for("the late event", lambda: db.scalar(
+        "SELECT count(*) FROM order_event_log WHERE event_id = ?", (late,)) == 1, timeout=5)
+
+
+def test_one_waiting_room_across_processes(cluster):
+    servers = cluster()
+    shop = Shop(servers[0])
+    p = shop.product(price=5000, stock=100)
+    now = time.time()
+    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))  # noqa: E731
+    r = servers[0].post("/v1/admin/flash-sales", {
+        "variant_id": p["variants"][0]["id"], "quantity": 10, "price_cents": 999,
+        "starts_at": fmt(now + 3600), "ends_at": fmt(now + 7200), "per_customer_limit": 1,
+        "admit_per_second": 1}, token=shop.admin)
+    assert r.status == 201, r
+    sale = r["id"]
+    with ThreadPoolExecutor(16) as ex:
+        buyers = list(ex.map(lambda i: Buyer(servers[i % 3]), range(60)))
+    # One after another, through the processes in turn: places in join order.
+    for i, x in enumerate(buyers[:6]):
+        r = servers[i % 3].post(f"/v1/flash-sales/{sale}/queue", token=x.token)
+        assert r.status == 201 and r["position"] == i + 1, r
+    # All at once: every place once, none skipped.
+    start = threading.Barrier(54)
+
+    def join(i):
+        start.wait(timeout=10)
+        return servers[i % 3].post(f"/v1/flash-sales/{sale}/queue", token=buyers[i].token)
+
+    with ThreadPoolExecutor(54) as ex:
+        results = list(ex.map(join, range(6, 60)))
+    assert all(r.status == 201 for r in results), [r.status for r in results]
+    assert sorted(r["position"] for r in results) == list(range(7, 61))
+    # Joining again, through another process, keeps the place.
+    again = servers[2].post(f"/v1/flash-sales/{sale}/queue", token=buyers[0].token)
+    assert again.status == 200 and again["position"] == 1
+    assert servers[1].get(f"/v1/flash-sales/{sale}").body["queue_length"] == 60
+
+
+def test_a_change_through_one_process_is_searchable_on_the_others_within_a_second(cluster):
+    a, b, c = cluster()
+    shop = Shop(a)
+    p = shop.product(title="Kettle " + uuid.uuid4().hex[:6])
+    word = "zyx" + uuid.uuid4().hex[:8]
+    changed = time.time()
+    r = a.patch(f"/v1/products/{p['id']}", {"title": "Teapot " + word}, token=shop.trusted)
+    assert r.status == 200, r
+    for other in (b, c):
+        wait_for("the new title in search", lambda: [
+            x for x in other.get(f"/v1/search?q={word}").body["data"] if x["id"] == p["id"]],
+            timeout=1.0 - (time.time() - changed) + 0.2)
+    assert time.time() - changed < 1.2
+
+
+def test_each_role_runs_in_one_process_and_moves_when_it_dies(cluster):
+    servers = cluster()
+
+    def holders():
+        held = {}
+        for i, s in enumerate(servers):
+            if s.proc.poll() is not None:
+                continue
+            for line in s.get("/metrics").body.splitlines():
+                if line.startswith("shopd_lease_held{") and line.endswith(" 1"):
+                    name = line.split('"')[1]
+                    held.setdefault(name, []).append(i)
+        return held
+
+    roles = {"housekeeping", "scheduler", "notify", "consumer:order-log",
+             "consumer:notify.orders", "consumer:notify.wishlist"}
+    held = wait_for("every role held", lambda: (lambda h: h if set(h) >= roles else None)(
+        holders()))
+    assert all(len(v) == 1 for v in held.values()), held
+    victim = held["housekeeping"][0]
+    servers[victim].kill()
+    after = wait_for("the role taken over", lambda: (lambda h: h if set(h) >= roles else None)(
+        holders()), timeout=10)
+    assert all(len(v) == 1 and v[0] != victim for v in after.values()), after
+
+
+def test_sigkill_of_one_process_during_a_checkout_storm(cluster):
+    """The others keep serving; every acknowledged order exists and is paid;
+    stock is conserved; no reservation outlives its order's settling."""
+    initial = 100000
+    servers = cluster(env={"SHOPD_PAYMENT_DEADLINE": "2"})
+    shop = Shop(servers[0])
+    p = shop.product(price=1000, stock=initial)
+    vid = p["variants"][0]["id"]
+    with ThreadPoolExecutor(16) as ex:
+        buyers = list(ex.map(lambda i: Buyer(servers[i % 3]), range(24)))
+    acked, lock, stop = {}, threading.Lock(), threading.Event()
+    survivors_failed = []
+
+    def shopper(i):
+        b = buyers[i]
+        while not stop.is_set():
+            try:
+                if b.add(vid).status != 201:
+                    time.sleep(0.01)
+                    continue
+                r = b.checkout()
+                if r.status == 201:
+                    with lock:
+                        acked[r["id"]] = r["status"]
+                elif b.s is not servers[0] and r.status >= 500:
+                    survivors_failed.append(r.status)
+            except Exception:
+                if b.s is not servers[0]:
+                    survivors_failed.append("connection")
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=shopper, args=(i,)) for i in range(len(buyers))]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    servers[0].kill()
+    killed_at = len(acked)
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > killed_at, "the other processes kept taking orders"
+    assert not survivors_failed, survivors_failed[:10]
+
+    db = servers[1].database()
+    wait_for("every order settled", lambda: db.scalar(
+        "SELECT count(*) FROM orders WHERE status = 'pending_payment'") == 0 and db.scalar(
+        "SELECT count(*) FROM reservations WHERE status = 'active'") == 0, timeout=30)
+    statuses = dict(db.query("SELECT id, status FROM orders"))
+    for oid in acked:
+        assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
+    sold = int(db.scalar("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l JOIN orders o"
+                         " ON o.id = l.order_id WHERE o.status = 'paid'"))
+    on_hand, reserved = db.one("SELECT sum(on_hand), sum(reserved) FROM stock WHERE variant_id = ?",
+                               (vid,))
+    assert int(reserved) == 0
+    assert initial == int(on_hand) + sold
+    captured = servers[2].gateway_database().query(
+        "SELECT order_ref, count(*) FROM gw_sim_charges WHERE status = 'captured' GROUP BY order_ref")
+    assert all(n == 1 for _, n in captured), "never two charges for one order"
+    paid = {oid for oid, st in statuses.items() if st == "paid"}
+    assert {int(ref.split("-")[1]) for ref, _ in captured} == paid
