@@ -10,6 +10,7 @@
 #include "http/server.h"
 #include "shop/shop.h"
 #include "util/log.h"
+#include "work/leases.h"
 
 static long long env_int(const char *name, long long dflt)
 {
@@ -74,12 +75,15 @@ int cli_serve(int argc, char **argv)
         shop_close(shop);
         return 1;
     }
+    /* Global rate limits are the shop's: each process takes its share. */
+    leases_on_processes(shop->leases, http_set_processes, hs);
     log_event(LOG_INFO, "shopd.ready", "{s:s, s:i}", "db", path, "port", http_port(hs));
 
     int sig = 0;
     sigwait(&sigs, &sig);
     log_event(LOG_INFO, "shopd.stopping", "{s:i}", "signal", sig);
     atomic_store(&shop->stopping, true);
+    leases_on_processes(shop->leases, NULL, NULL);
     http_stop(hs, 10000);
     shop_close(shop);
     log_event(LOG_INFO, "shopd.stopped", NULL);

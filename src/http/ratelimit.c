@@ -72,6 +72,7 @@ struct ratelimit {
     bool enabled;
     struct limit limits[RATE_CLASS_COUNT][RL_SCOPES];
     _Atomic int64_t global_tat[RATE_CLASS_COUNT];
+    _Atomic int processes; /* sharing the global limits */
     _Atomic uint64_t refused[RATE_CLASS_COUNT][RL_SCOPES];
     struct shard *shards;
 };
@@ -80,6 +81,7 @@ struct ratelimit *ratelimit_new(bool enabled)
 {
     struct ratelimit *rl = xcalloc(1, sizeof *rl);
     rl->enabled = enabled;
+    atomic_init(&rl->processes, 1);
     for (int c = RATE_READ; c < RATE_CLASS_COUNT; c++)
         for (int s = 0; s < RL_SCOPES; s++) {
             struct rl_rule r = defaults[c][s];
@@ -166,7 +168,16 @@ bool ratelimit_take(struct ratelimit *rl, enum rate_class cls, enum rl_scope sco
         return true;
     int64_t remaining = 0, reset = 0, retry = 0;
     bool ok;
+    struct limit share;
     if (scope == RL_GLOBAL) {
+        /* This process's share: the rate and the burst over the processes. */
+        int n = atomic_load_explicit(&rl->processes, memory_order_relaxed);
+        if (n > 1) {
+            share = *l;
+            share.interval = l->interval * n;
+            share.burst = l->burst / n > 0 ? l->burst / n : 1;
+            l = &share;
+        }
         int64_t seen = atomic_load(&rl->global_tat[cls]), tat;
         do {
             tat = seen;
@@ -229,6 +240,11 @@ void ratelimit_format(const struct rl_result *res, char *policy, size_t policy_l
         a += (size_t)n;
         b += (size_t)m;
     }
+}
+
+void ratelimit_set_processes(struct ratelimit *rl, int n)
+{
+    atomic_store(&rl->processes, n < 1 ? 1 : n > 1000 ? 1000 : n);
 }
 
 void ratelimit_render_metrics(struct ratelimit *rl, struct buf *out)

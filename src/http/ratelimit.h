@@ -24,6 +24,17 @@
  * full shard reuses the slot of an idle client (a bucket that has refilled
  * is indistinguishable from a new one) before any other. Global cells are a
  * single atomic each, updated lock-free.
+ *
+ * Several processes (STO-3). Buckets live in each process's memory. A
+ * global limit is the shop's: each process takes an even share of it (its
+ * rate divided by the processes alive, which the lease keeper counts,
+ * work/leases.h), so N processes behind a balancer admit about the
+ * configured rate together. Per-address and per-user buckets stay per
+ * process: a client whose requests are spread over N processes gets up to N
+ * times its rate. Balance by source address (haproxy `balance source`, as
+ * in deploy/haproxy.cfg) to keep a client on one process and its buckets
+ * exact; the login throttle and flash-sale limits are in the database and
+ * hold across processes whatever the balancing.
  */
 #ifndef SHOP_HTTP_RATELIMIT_H
 #define SHOP_HTTP_RATELIMIT_H
@@ -67,6 +78,10 @@ uint64_t ratelimit_key(const char *s);
 /** The header values for `res` (empty strings when nothing was limited). */
 void ratelimit_format(const struct rl_result *res, char *policy, size_t policy_len, char *state,
                       size_t state_len);
+
+/** How many processes share the shop's global limits (1 by default; the
+ *  lease keeper reports changes). */
+void ratelimit_set_processes(struct ratelimit *rl, int n);
 
 /** Refusals by class and scope (Prometheus text). */
 void ratelimit_render_metrics(struct ratelimit *rl, struct buf *out);

@@ -572,6 +572,11 @@ void http_stop(struct http_server *hs, int grace_ms)
     free(hs);
 }
 
+void http_set_processes(void *hs, int n)
+{
+    ratelimit_set_processes(((struct http_server *)hs)->rl, n);
+}
+
 void http_render_metrics(struct http_server *hs, struct buf *out)
 {
     metrics_render(hs->metrics, out);

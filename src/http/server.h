@@ -43,4 +43,9 @@ void http_stop(struct http_server *hs, int grace_ms);
 /** Appends the server's metrics (requests, latencies) in Prometheus text. */
 void http_render_metrics(struct http_server *hs, struct buf *out);
 
+/** How many processes of the shop are alive: they share its global rate
+ *  limits (http/ratelimit.h). `hs` is a struct http_server; the signature
+ *  fits leases_on_processes. */
+void http_set_processes(void *hs, int n);
+
 #endif

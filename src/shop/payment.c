@@ -432,6 +432,16 @@ enum shop_err store_credit_add(struct db *db, int64_t user_id, int64_t amount_ce
                                const char *currency, const char *reason, int64_t order_id,
                                struct problem *pb)
 {
+    if (amount_cents < 0) {
+        /* A debit is checked against the balance under the customer's
+         * credit lock, so two debits side by side cannot both pass. */
+        char key[48];
+        snprintf(key, sizeof key, "store-credit:%lld", (long long)user_id);
+        if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+            return pb->err;
+        if (store_credit_balance(db, user_id) + amount_cents < 0)
+            return problem_set(pb, SHOP_CONFLICT, "not enough store credit");
+    }
     struct stmt *st = db_prepare(db, "INSERT INTO store_credit_entries (user_id, amount_cents,"
                                      " currency, reason, order_id, created_at)"
                                      " VALUES (?, ?, ?, ?, ?, ?)");

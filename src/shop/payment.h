@@ -15,8 +15,14 @@
  * opens it again.
  *
  * Store credit is a ledger (store_credit_entries); the balance is its sum
- * and is only ever changed inside write functions, so it cannot go below
- * zero under concurrency.
+ * and is only ever changed inside write functions, and a debit is checked
+ * against it under the customer's credit lock (keylock.h), so it cannot go
+ * below zero under concurrency, with one process or many.
+ *
+ * The breaker is each process's own: a process learns that the gateway is
+ * failing from its own calls (a few more calls in all with N processes
+ * before every one of them fails fast), which also keeps one process's bad
+ * network path from stopping the others' payments.
  */
 #ifndef SHOP_SHOP_PAYMENT_H
 #define SHOP_SHOP_PAYMENT_H
@@ -76,7 +82,9 @@ enum pay_outcome payment_void(struct shop *shop, const char *charge_id, const ch
                               struct gw_result *out);
 enum pay_outcome payment_status(struct shop *shop, const char *key, struct gw_result *out);
 
-/** Store credit. */
+/** Store credit. store_credit_add appends an entry inside a write; a
+ *  debit (amount < 0) larger than the balance is SHOP_CONFLICT and changes
+ *  nothing. */
 int64_t store_credit_balance(struct db *db, int64_t user_id);
 enum shop_err store_credit_add(struct db *db, int64_t user_id, int64_t amount_cents,
                                const char *currency, const char *reason, int64_t order_id,

@@ -29,6 +29,9 @@ struct leases {
     struct lease *list[MAX_LEASES];
     int n;
     int64_t started_at;
+    _Atomic int processes; /* alive at the last round */
+    void (*on_processes)(void *cls, int n);
+    void *on_processes_cls;
 };
 
 /* One keeper round, in one write: beat, renew, take. */
@@ -38,6 +41,7 @@ struct round_job {
     struct lease *want[MAX_LEASES];
     int n;
     bool held[MAX_LEASES]; /* out */
+    int processes;         /* out: alive, by their heartbeats */
 };
 
 static enum shop_err round_write(struct db *db, void *arg, struct problem *pb)
@@ -61,6 +65,11 @@ static enum shop_err round_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 1, j->now - 86400000);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "beating");
+    st = db_prepare(db, "SELECT count(*) FROM instances WHERE heartbeat_at >= ?");
+    if (!st)
+        return db_fail(db, pb, "counting processes");
+    stmt_bind_i64(st, 1, j->now - j->ttl);
+    j->processes = stmt_step(st) == STMT_ROW ? (int)stmt_i64(st, 0) : 1;
     for (int i = 0; i < j->n; i++) {
         /* Ours to renew, or free to take once expired. */
         st = db_prepare(db, "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)"
@@ -108,6 +117,13 @@ static enum shop_err round_run(struct leases *ls, struct problem *pb)
         }
         /* A failed write keeps what was held: it runs out on its own. */
     }
+    if (e == SHOP_OK && j.processes > 0) {
+        int before = atomic_exchange(&ls->processes, j.processes);
+        pthread_mutex_lock(&ls->mu);
+        if (ls->on_processes && before != j.processes)
+            ls->on_processes(ls->on_processes_cls, j.processes);
+        pthread_mutex_unlock(&ls->mu);
+    }
     return e;
 }
 
@@ -141,6 +157,7 @@ struct leases *leases_start(struct shop *shop, struct problem *pb)
     struct leases *ls = xcalloc(1, sizeof *ls);
     ls->shop = shop;
     ls->started_at = clock_now_ms();
+    atomic_init(&ls->processes, 1);
     pthread_mutex_init(&ls->mu, NULL);
     pthread_cond_init(&ls->cv, NULL);
     if (round_run(ls, pb) != SHOP_OK || pthread_create(&ls->thread, NULL, keeper_main, ls) != 0) {
@@ -225,10 +242,30 @@ void leases_stop(struct leases *ls)
     free(ls);
 }
 
+int leases_processes(struct leases *ls)
+{
+    return ls ? atomic_load(&ls->processes) : 1;
+}
+
+void leases_on_processes(struct leases *ls, void (*fn)(void *cls, int n), void *cls)
+{
+    if (!ls)
+        return;
+    pthread_mutex_lock(&ls->mu);
+    ls->on_processes = fn;
+    ls->on_processes_cls = cls;
+    if (fn)
+        fn(cls, atomic_load(&ls->processes));
+    pthread_mutex_unlock(&ls->mu); /* held: once unset, fn is never called again */
+}
+
 void leases_render_metrics(struct leases *ls, struct buf *out)
 {
     if (!ls)
         return;
+    buf_printf(out, "# HELP shopd_processes Processes of the shop alive (by their heartbeats).\n"
+                    "# TYPE shopd_processes gauge\nshopd_processes %d\n",
+               atomic_load(&ls->processes));
     buf_puts(out, "# HELP shopd_lease_held Whether this process holds a role's lease.\n"
                   "# TYPE shopd_lease_held gauge\n");
     pthread_mutex_lock(&ls->mu);

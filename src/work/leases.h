@@ -59,7 +59,17 @@ uint64_t lease_taken(const struct lease *l);
  *  the roles have stopped). */
 void leases_stop(struct leases *ls);
 
-/** Appends shopd_lease_held{name} 0|1 (Prometheus text). */
+/** Processes of the shop alive at the keeper's last round (this one
+ *  included; 1 until the first round). */
+int leases_processes(struct leases *ls);
+
+/** Calls `fn(cls, n)` whenever the number of processes alive changes (and
+ *  once now), e.g. to share global rate limits. One callback; NULL unsets
+ *  it, after which it is never called again. */
+void leases_on_processes(struct leases *ls, void (*fn)(void *cls, int n), void *cls);
+
+/** Appends shopd_lease_held{name} 0|1 and the processes alive
+ *  (Prometheus text). */
 void leases_render_metrics(struct leases *ls, struct buf *out);
 
 #endif

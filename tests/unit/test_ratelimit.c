@@ -131,3 +131,26 @@ Test(ratelimit, switched_off_or_misconfigured)
     cr_assert_eq(r.n, 0);
     ratelimit_free(rl);
 }
+
+Test(ratelimit, a_global_limit_is_shared_by_the_processes_alive)
+{
+    setenv("SHOPD_RATE_WRITE_GLOBAL", "100/60", 1);
+    struct ratelimit *rl = ratelimit_new(true);
+    ratelimit_set_processes(rl, 3);
+    int64_t t = 500 * S;
+    int admitted = 0;
+    for (int i = 0; i < 100; i++)
+        admitted += ratelimit_take(rl, RATE_WRITE, RL_GLOBAL, 0, t, &(struct rl_result){0});
+    cr_assert_eq(admitted, 20, "a third of the burst, not %d", admitted);
+    /* A third of the rate: one token per 30 ms. */
+    cr_assert_not(ratelimit_take(rl, RATE_WRITE, RL_GLOBAL, 0, t + S / 50, &(struct rl_result){0}));
+    cr_assert(ratelimit_take(rl, RATE_WRITE, RL_GLOBAL, 0, t + S / 30 + 1, &(struct rl_result){0}));
+    /* Alone again: the whole limit. */
+    ratelimit_set_processes(rl, 1);
+    admitted = 0;
+    for (int i = 0; i < 100; i++)
+        admitted += ratelimit_take(rl, RATE_WRITE, RL_GLOBAL, 0, t + 10 * S, &(struct rl_result){0});
+    cr_assert_eq(admitted, 60);
+    ratelimit_free(rl);
+    unsetenv("SHOPD_RATE_WRITE_GLOBAL");
+}
