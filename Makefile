@@ -5,6 +5,7 @@
 #   make test       ASan+UBSan build, Criterion unit tests, API tests (pytest) on
 #                   SQLite and again on a throwaway PostgreSQL (scripts/pgtmp.sh)
 #   make bench      optimised build, seeded shop, wrk against it and nginx
+#   make cluster    PostgreSQL, 3 shopd processes and haproxy on :8080 (Ctrl-C stops)
 #   make clean
 #
 # Every entry point first runs scripts/install-deps.sh (a quick check when
@@ -34,7 +35,7 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run test unit api api-pg openapi bench clean format
+.PHONY: all deps run cluster test unit api api-pg openapi bench clean format
 all: shopd
 
 deps: $(DEPS_STAMP)
@@ -82,6 +83,11 @@ run: shopd
 	./shopd migrate --db $(DB)
 	./shopd seed --if-empty --products 2000 --users 50 --db $(DB)
 	./shopd serve --port $(PORT) --db $(DB)
+
+# Several processes, one shop (STO-3): scripts/cluster.sh has the settings.
+N ?= 3
+cluster: shopd
+	scripts/cluster.sh up $(N)
 
 # ---- test ------------------------------------------------------------------
 # ASan reports leaks at exit; the server's shutdown path frees everything, so

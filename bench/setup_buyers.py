@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prepares a seeded database for the load benchmarks, writing straight into
-SQLite (the server is not running yet):
+it (the server is not running yet): a SQLite file, or a postgres:// URL.
 
   - products.txt   published product ids (product detail load)
   - variants.txt   1,000 variants of published products, given ample stock
@@ -14,16 +14,66 @@ usage: setup_buyers.py DB OUTDIR BUYERS SHOPPERS
 """
 import hashlib
 import os
+import re
 import secrets
 import sqlite3
 import sys
 import time
 
 
+class Db:
+    """The little of sqlite3's interface this script uses, over either backend."""
+
+    def __init__(self, where):
+        self.pg = where.startswith("postgres")
+        if self.pg:
+            import psycopg2
+            import psycopg2.extras
+            self.extras = psycopg2.extras
+            self.con = psycopg2.connect(where)
+        else:
+            self.con = sqlite3.connect(where)
+            self.con.execute("PRAGMA synchronous=OFF")
+        self.tables = set()
+
+    def execute(self, sql, params=()):
+        if not self.pg:
+            return self.con.execute(sql, params)
+        cur = self.con.cursor()
+        cur.execute(sql.replace("?", "%s"), params)
+        return cur
+
+    def executemany(self, sql, rows):
+        if not self.pg:
+            return self.con.executemany(sql, rows)
+        m = re.match(r"(INSERT INTO (\w+) \([^)]*\) VALUES) (\(.*\))$", sql)
+        cur = self.con.cursor()
+        if m:  # one statement per 1,000 rows, not a round trip per row
+            if re.match(r"INSERT INTO \w+ \(id,", sql):
+                self.tables.add(m[2])
+            self.extras.execute_values(cur, m[1] + " %s", rows,
+                                       template=m[3].replace("?", "%s"), page_size=1000)
+        else:
+            self.extras.execute_batch(cur, sql.replace("?", "%s"), rows, page_size=1000)
+
+    def commit(self):
+        if self.pg:
+            # Ids written by hand leave the identity sequences behind.
+            cur = self.con.cursor()
+            for t in self.tables:
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'),"
+                            f" (SELECT max(id) FROM {t})) WHERE EXISTS (SELECT 1 FROM {t})")
+        self.con.commit()
+
+    def close(self):
+        if not self.pg:
+            self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.con.close()
+
+
 def main():
     db_path, out, nbuyers, nshoppers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    db = sqlite3.connect(db_path)
-    db.execute("PRAGMA synchronous=OFF")
+    db = Db(db_path)
     now = int(time.time() * 1000)
     hash_ = db.execute("SELECT password_hash FROM users LIMIT 1").fetchone()[0]
 
@@ -64,11 +114,13 @@ def main():
                    " country, is_default, created_at, updated_at) VALUES"
                    " (?, ?, 'Bench Buyer', '1 Pike St', 'Seattle', 'WA', '98101', 'US', 1, ?, ?)",
                    [(abase + i, u, now, now) for i, u in enumerate(uids)])
-    gw = sqlite3.connect(db_path + "-gateway.db")  # the simulated gateway's own books
+    # The simulated gateway's own books: a file beside SQLite's, in PostgreSQL's database.
+    gw = db if db.pg else sqlite3.connect(db_path + "-gateway.db")
     gw.executemany("INSERT INTO gw_sim_tokens (token, brand, last4, behavior, created_at)"
                    " VALUES (?, 'visa', '4242', 'ok', ?)", [(f"tok_bench_{u}", now) for u in uids])
-    gw.commit()
-    gw.close()
+    if gw is not db:
+        gw.commit()
+        gw.close()
     db.executemany("INSERT INTO payment_methods (id, user_id, gateway_token, brand, last4, exp_month,"
                    " exp_year, created_at) VALUES (?, ?, ?, 'visa', '4242', 12, 2031, ?)",
                    [(pbase + i, u, f"tok_bench_{u}", now) for i, u in enumerate(uids)])
@@ -86,7 +138,6 @@ def main():
     with open(os.path.join(out, "shoppers.csv"), "w") as f:
         f.write("\n".join(shopper_tokens) + "\n")
     db.commit()
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 
 

@@ -372,7 +372,7 @@ static enum shop_err done_write(struct db *db, void *arg, struct problem *pb)
 bool seed_shop_is_empty(struct shop *shop)
 {
     struct db *db = store_db(shop->store);
-    bool empty = db_scalar_i64(db, "SELECT count(*) FROM (SELECT 1 FROM products LIMIT ?) AS some",
+    bool empty = db_scalar_i64(db, "SELECT count(*) FROM (SELECT 1 FROM products LIMIT ?) AS sample",
                                1, 0) == 0;
     db_release(db);
     return empty;
