@@ -4,12 +4,11 @@
  *
  * On SQLite every write already runs alone (db_serialised), so these cost
  * nothing. On PostgreSQL writers run side by side at READ COMMITTED, and two
- * of them could both count four and both insert: a key's lock is one row of
- * `lock_slots` (1,024 of them; the key's hash picks one), updated, so the
- * second writer waits at the lock until the first commits, and its count,
- * read after, sees the first's row. Unrelated keys sharing a slot only wait
- * for each other. Locks are taken in slot order, so two writes that each
- * lock several keys cannot deadlock on them.
+ * of them could both count four and both insert: a key names a lock
+ * (db_lock: a transaction-level advisory lock on the key's 64-bit hash), so
+ * the second writer waits at the lock until the first commits, and its
+ * count, read after, sees the first's row. Locks are taken in hash order, so
+ * two writes that each lock several keys cannot deadlock on them.
  */
 #ifndef SHOP_SHOP_KEYLOCK_H
 #define SHOP_SHOP_KEYLOCK_H

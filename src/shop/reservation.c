@@ -30,14 +30,25 @@ static int64_t product_of(struct db *db, int64_t variant_id)
     return db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0);
 }
 
+/* A conditional stock change, twice: plain, and returning the row as it
+ * left it. The second is for writers side by side (PostgreSQL), where the
+ * row as read may have moved meanwhile and reading it back would cost a
+ * round trip; SQLite runs RETURNING through a temporary table, and there the
+ * row as read (or read back) is exact. */
+struct stock_sql {
+    const char *plain, *returning;
+};
+
 /* Applies one conditional stock change and audits it. `known` is the row as
  * this transaction last read it, or NULL to read it back after the change.
  * Returns SHOP_CONFLICT when the condition did not hold. */
-static enum shop_err move(struct db *db, const char *sql, const char *kind, int64_t variant_id,
-                          int64_t warehouse_id, const struct wh_avail *known, int64_t q, int64_t dh,
-                          int64_t dr, int64_t actor, int64_t order_id, struct problem *pb)
+static enum shop_err move(struct db *db, const struct stock_sql *sql, const char *kind,
+                          int64_t variant_id, int64_t warehouse_id, const struct wh_avail *known,
+                          int64_t q, int64_t dh, int64_t dr, int64_t actor, int64_t order_id,
+                          struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, sql);
+    bool serialised = db_serialised(db);
+    struct stmt *st = db_prepare(db, serialised ? sql->plain : sql->returning);
     if (!st)
         return db_fail(db, pb, "moving stock");
     stmt_bind_i64(st, 1, q);
@@ -45,16 +56,18 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
     stmt_bind_i64(st, 3, variant_id);
     stmt_bind_i64(st, 4, warehouse_id);
     int rc = stmt_step(st);
-    if ((rc == STMT_DONE && db_changes(db) == 0) || rc == STMT_CONSTRAINT)
+    if ((rc == STMT_DONE && (!serialised || db_changes(db) == 0)) || rc == STMT_CONSTRAINT)
         return problem_set(pb, SHOP_CONFLICT, "stock of variant %lld changed",
                            (long long)variant_id);
-    if (rc != STMT_DONE)
+    if (rc != (serialised ? STMT_DONE : STMT_ROW))
         return db_fail(db, pb, "moving stock");
     struct stock_row after = {variant_id, warehouse_id, 0, 0};
-    if (known && db_serialised(db)) {
+    if (!serialised) {
+        after.on_hand = stmt_i64(st, 0);
+        after.reserved = stmt_i64(st, 1);
+    } else if (known) {
         /* No other write ran since the read: the row is as read, plus this
-         * change. (Side by side, another writer may have moved it; the
-         * conditional update held, but the row must be read again.) */
+         * change. */
         after.on_hand = known->on_hand + dh;
         after.reserved = known->reserved + dr;
     } else {
@@ -76,18 +89,23 @@ static enum shop_err move(struct db *db, const char *sql, const char *kind, int6
     return inventory_audit(db, variant_id, warehouse_id, kind, &before, &after, actor, ref, pb);
 }
 
-static const char sql_reserve[] =
-    "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1";
-static const char sql_consume[] =
-    "UPDATE stock SET on_hand = on_hand - ?1, reserved = reserved - ?1, updated_at = ?2"
-    " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1";
-static const char sql_release[] =
-    "UPDATE stock SET reserved = reserved - ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4 AND reserved >= ?1";
-static const char sql_restock[] =
-    "UPDATE stock SET on_hand = on_hand + ?1, updated_at = ?2 WHERE variant_id = ?3"
-    " AND warehouse_id = ?4";
+#define RESERVE                                                                            \
+    "UPDATE stock SET reserved = reserved + ?1, updated_at = ?2 WHERE variant_id = ?3"     \
+    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1"
+#define CONSUME                                                                            \
+    "UPDATE stock SET on_hand = on_hand - ?1, reserved = reserved - ?1, updated_at = ?2"   \
+    " WHERE variant_id = ?3 AND warehouse_id = ?4 AND reserved >= ?1"
+#define RELEASE                                                                            \
+    "UPDATE stock SET reserved = reserved - ?1, updated_at = ?2 WHERE variant_id = ?3"     \
+    " AND warehouse_id = ?4 AND reserved >= ?1"
+#define RESTOCK                                                                            \
+    "UPDATE stock SET on_hand = on_hand + ?1, updated_at = ?2 WHERE variant_id = ?3"       \
+    " AND warehouse_id = ?4"
+#define RETURNING_ROW " RETURNING on_hand, reserved"
+static const struct stock_sql sql_reserve = {RESERVE, RESERVE RETURNING_ROW};
+static const struct stock_sql sql_consume = {CONSUME, CONSUME RETURNING_ROW};
+static const struct stock_sql sql_release = {RELEASE, RELEASE RETURNING_ROW};
+static const struct stock_sql sql_restock = {RESTOCK, RESTOCK RETURNING_ROW};
 
 static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
                                   int64_t expires_at, int64_t actor, bool *short_line,
@@ -115,7 +133,7 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
     int64_t need = l->quantity;
     for (int i = 0; i < n && need > 0; i++) {
         int64_t take = wh[i].available < need ? wh[i].available : need;
-        enum shop_err e = move(db, sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id,
+        enum shop_err e = move(db, &sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id,
                                &wh[i], take, 0, take, actor, order_id, pb);
         if (e != SHOP_OK)
             return e;
@@ -187,33 +205,42 @@ static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t wareho
 
 /* Ends every active reservation of an order with `sql` (consume or
  * release), marking the rows `to`. */
-static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, const char *kind,
-                            const char *to, struct problem *pb)
+static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_sql *sql,
+                           const char *kind, const char *to, struct problem *pb)
 {
     bool consuming = !strcmp(to, "consumed");
-    /* Settled rows stop matching 'active', so read in slices until none. */
-    for (;;) {
+    /* The order's reservations in slices of 128, the active ones picked out
+     * here: with "AND status = 'active'" PostgreSQL's planner would rather
+     * walk the partial index of every active reservation in the shop, which
+     * under load is thousands of entries (most of them dead), than the
+     * order's few. */
+    int64_t after = 0;
+    for (int read = 128; read == 128;) {
         struct {
             int64_t id, variant_id, warehouse_id, quantity, sale_id;
         } rows[128];
         int n = 0;
+        read = 0;
         struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity,"
-                                         " coalesce(sale_id, 0) FROM reservations"
-                                         " WHERE order_id = ? AND status = 'active'"
+                                         " coalesce(sale_id, 0), status = 'active'"
+                                         " FROM reservations WHERE order_id = ? AND id > ?"
                                          " ORDER BY id LIMIT 128");
         if (!st)
             return db_fail(db, pb, "reading reservations");
         stmt_bind_i64(st, 1, order_id);
+        stmt_bind_i64(st, 2, after);
         while (stmt_step(st) == STMT_ROW) {
-            rows[n].id = stmt_i64(st, 0);
+            read++;
+            after = stmt_i64(st, 0);
+            if (!stmt_i64(st, 5))
+                continue;
+            rows[n].id = after;
             rows[n].variant_id = stmt_i64(st, 1);
             rows[n].warehouse_id = stmt_i64(st, 2);
             rows[n].quantity = stmt_i64(st, 3);
             rows[n].sale_id = stmt_i64(st, 4);
             n++;
         }
-        if (n == 0)
-            return SHOP_OK;
         for (int i = 0; i < n; i++) {
             /* Consuming leaves availability as it was (on hand and reserved
              * fall together), and so does handing units back to a running
@@ -246,16 +273,17 @@ static enum shop_err settle(struct db *db, int64_t order_id, const char *sql, co
                 return e;
         }
     }
+    return SHOP_OK;
 }
 
 enum shop_err reservation_consume(struct db *db, int64_t order_id, struct problem *pb)
 {
-    return settle(db, order_id, sql_consume, "consume", "consumed", pb);
+    return settle(db, order_id, &sql_consume, "consume", "consumed", pb);
 }
 
 enum shop_err reservation_release(struct db *db, int64_t order_id, struct problem *pb)
 {
-    return settle(db, order_id, sql_release, "release", "released", pb);
+    return settle(db, order_id, &sql_release, "release", "released", pb);
 }
 
 enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t variant_id,
@@ -281,7 +309,7 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
     int64_t left = quantity;
     for (int i = 0; i < n && left > 0; i++) {
         int64_t q = i == n - 1 || from[i].available > left ? left : from[i].available;
-        enum shop_err e = move(db, sql_restock, "restock", variant_id, from[i].warehouse_id, NULL,
+        enum shop_err e = move(db, &sql_restock, "restock", variant_id, from[i].warehouse_id, NULL,
                                q, q, 0, actor, order_id, pb);
         if (e != SHOP_OK)
             return e;

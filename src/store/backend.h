@@ -44,6 +44,8 @@ struct store_ops {
      * checkpointer between the two). Either may be NULL. */
     void (*writers_starting)(struct store *s);
     void (*writers_stopped)(struct store *s);
+    /* Migrations ran: forget what was learnt of the schema (may be NULL). */
+    void (*schema_changed)(struct store *s);
     /* Backend figures for store_stats (may be NULL). */
     void (*stats)(struct store *s, struct store_stats *out);
 
@@ -55,6 +57,11 @@ struct store_ops {
     /* True when the last failed statement lost a deadlock or a serialization
      * conflict: running the transaction again may succeed. Cleared by begin. */
     bool (*retryable)(struct db *db);
+    /* Whether writes may be sent without waiting for their answers while
+     * the writer runs a batch bare (PostgreSQL; see pg.c). May be NULL. */
+    void (*pipeline)(struct db *db, bool on);
+    /* db_lock; NULL where writes are serialised anyway. */
+    enum shop_err (*lock)(struct db *db, int64_t key, struct problem *pb);
     void (*read_begin)(struct db *db);
     void (*read_end)(struct db *db);
 

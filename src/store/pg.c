@@ -17,7 +17,10 @@
  * double precision for doubles, and "unknown" for text and NULL, which the
  * server infers from where the parameter stands. Results come back whole,
  * as text; `stmt_i64` reads "t"/"f" (a comparison selected as a column) as
- * 1/0, as SQLite would give it.
+ * 1/0, as SQLite would give it. An INSERT into a table whose id is an
+ * identity column, without a RETURNING of its own, is sent with
+ * "RETURNING id" added, and its answer kept for db_last_id: the id without
+ * a second round trip (lastval() is asked only after other statements).
  *
  * Errors. A constraint violation (SQLSTATE class 23) is STMT_CONSTRAINT; a
  * deadlock (40P01), serialization failure (40001) or lock timeout (55P03)
@@ -25,9 +28,24 @@
  * (the writer does). A failed statement leaves the transaction failed until
  * ROLLBACK (TO SAVEPOINT), which the writer issues.
  *
+ * Pipelining. A write's round trips are most of its cost here, and most of
+ * its statements (the order's lines, its history, the audit rows, the
+ * events) answer nothing the write looks at. While the writer runs a batch
+ * bare (writer.c), an INSERT, UPDATE or DELETE without RETURNING is sent in
+ * libpq's pipeline mode and stmt_step says STMT_DONE without waiting; the
+ * next call that needs an answer (a query, db_changes, db_last_id, the
+ * transaction's state, COMMIT) collects the answers of everything sent
+ * before it in one round trip. A failure found then fails the transaction,
+ * and the writer runs the batch again with a savepoint per job and no
+ * pipelining, where every statement answers at once: a write sees exactly
+ * what it would have seen on SQLite (a constraint as STMT_CONSTRAINT, say),
+ * only later than it ran. Write functions may run twice already (store.h),
+ * so nothing depends on the first run's answers being exact.
+ *
  * Readers run with default_transaction_read_only (SQLite's readers are
  * query_only): a write that does not go through the writer is refused.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -46,6 +64,7 @@
 #define POOL_WAIT_MS   1000
 #define MIGRATION_LOCK "7243620001" /* pg_advisory_xact_lock key of migrations */
 #define INLINE_PARAM   24
+#define MAX_PENDING    128 /* statements in flight before their answers are read */
 
 static const struct store_ops pg_ops;
 
@@ -66,6 +85,8 @@ struct pg_stmt {
     char *sql;       /* translated */
     char name[16];
     bool prepared;
+    bool hidden_id;  /* "RETURNING id" was added: its row is db_last_id's */
+    bool deferrable; /* a write whose answer may wait (see Pipelining) */
     int nparams;
     struct pg_param *params;
     const char **values; /* the arrays libpq takes, nparams long */
@@ -89,7 +110,17 @@ struct pg_conn {
     struct pg_stmt *active[MAX_ACTIVE];
     int nactive;
     int64_t changes;
+    int64_t last_id; /* from the last statement, when it was a hidden_id INSERT */
+    bool has_last_id;
     bool retryable; /* lost a conflict since the last BEGIN */
+    /* Pipelining (writer connections): allowed for this run of a batch, and
+     * what was sent and not yet answered. */
+    bool pipeline;
+    int npending;
+    struct pending {
+        const char *sql; /* for the log */
+        bool hidden_id;
+    } pending[MAX_PENDING];
     char err[512];
     struct pg_conn *next_idle, *next_all;
 };
@@ -112,6 +143,13 @@ struct pg_store {
     struct pg_conn *idle, *all;
     int nconns; /* read connections open */
     struct pg_db *handles;
+    /* Tables asked whether their id is an identity column (ids_mu). */
+    pthread_mutex_t ids_mu;
+    struct {
+        char name[64];
+        bool identity;
+    } ids[128];
+    int nids;
 };
 
 #define PG_STORE(s) ((struct pg_store *)(s))
@@ -320,10 +358,12 @@ struct store *pg_store_open(const char *url, const struct store_opts *opts, stru
     s->readers_max = env_int("SHOPD_PG_READERS", 24, 1, 1000);
     pthread_key_create(&s->key, handle_thread_exit);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->ids_mu, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     struct pg_conn *pc = conn_open(s, true, pb);
     if (!pc) {
         pthread_key_delete(s->key);
+        pthread_mutex_destroy(&s->ids_mu);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->idle_cv);
         store_free_common(&s->base);
@@ -384,12 +424,88 @@ static void pg_close(struct store *base)
     pthread_setspecific(s->key, NULL);
     pthread_key_delete(s->key);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->ids_mu);
     pthread_cond_destroy(&s->idle_cv);
     store_free_common(base);
     free(s);
 }
 
 /* ---- statements --------------------------------------------------------- */
+
+/* True when `table`'s id is an identity column (asked once per table). */
+static bool has_identity_id(struct pg_store *s, struct pg_conn *pc, const char *table)
+{
+    pthread_mutex_lock(&s->ids_mu);
+    for (int i = 0; i < s->nids; i++)
+        if (!strcmp(s->ids[i].name, table)) {
+            bool v = s->ids[i].identity;
+            pthread_mutex_unlock(&s->ids_mu);
+            return v;
+        }
+    pthread_mutex_unlock(&s->ids_mu);
+    const char *param[1] = {table};
+    PGresult *r = PQexecParams(pc->c,
+                               "SELECT count(*) FROM information_schema.columns"
+                               " WHERE table_schema = current_schema() AND table_name = $1"
+                               " AND column_name = 'id' AND is_identity = 'YES'",
+                               1, NULL, param, NULL, NULL, 0);
+    bool identity = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                    strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    PQclear(r);
+    pthread_mutex_lock(&s->ids_mu);
+    if (s->nids < (int)(sizeof s->ids / sizeof s->ids[0])) {
+        snprintf(s->ids[s->nids].name, sizeof s->ids[s->nids].name, "%s", table);
+        s->ids[s->nids++].identity = identity;
+    }
+    pthread_mutex_unlock(&s->ids_mu);
+    return identity;
+}
+
+/* For an "INSERT INTO t …" without RETURNING into a table with an identity
+ * id: the SQL with " RETURNING id" appended (malloc'd), else NULL. */
+static char *with_returning_id(struct pg_store *s, struct pg_conn *pc, const char *sql)
+{
+    const char *p = sql;
+    while (*p == ' ' || *p == '\n' || *p == '\t')
+        p++;
+    if (strncasecmp(p, "INSERT INTO ", 12) != 0 || strcasestr(p, "RETURNING"))
+        return NULL;
+    p += 12;
+    char table[64];
+    size_t n = 0;
+    while (n + 1 < sizeof table && (isalnum((unsigned char)p[n]) || p[n] == '_')) {
+        table[n] = p[n];
+        n++;
+    }
+    table[n] = '\0';
+    if (!n || !has_identity_id(s, pc, table))
+        return NULL;
+    size_t len = strlen(sql);
+    char *out = xmalloc(len + sizeof " RETURNING id");
+    memcpy(out, sql, len);
+    memcpy(out + len, " RETURNING id", sizeof " RETURNING id");
+    return out;
+}
+
+/* An INSERT, UPDATE or DELETE whose only RETURNING (if any) is the hidden
+ * id: its answer may wait (see Pipelining). */
+static bool is_plain_write(const char *sql, bool hidden_id)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+        sql++;
+    if (strncasecmp(sql, "INSERT ", 7) && strncasecmp(sql, "UPDATE ", 7) &&
+        strncasecmp(sql, "DELETE ", 7))
+        return false;
+    return hidden_id || !strcasestr(sql, "RETURNING");
+}
+
+static void pg_schema_changed(struct store *base)
+{
+    struct pg_store *s = PG_STORE(base);
+    pthread_mutex_lock(&s->ids_mu);
+    s->nids = 0;
+    pthread_mutex_unlock(&s->ids_mu);
+}
 
 static size_t slot_of(const char *sql, size_t cap)
 {
@@ -452,7 +568,14 @@ static struct stmt *pg_prepare(struct db *base, const char *sql)
         st->base.ops = &pg_ops;
         st->conn = pc;
         st->key = sql;
+        char *ret = with_returning_id(PG_STORE(base->store), pc, text);
+        if (ret) {
+            free(text);
+            text = ret;
+            st->hidden_id = true;
+        }
         st->sql = text;
+        st->deferrable = is_plain_write(text, st->hidden_id);
         st->nparams = n;
         if (n) {
             st->params = xcalloc((size_t)n, sizeof *st->params);
@@ -541,9 +664,8 @@ static void pg_bind_text(struct stmt *st, int idx, const char *s, int len)
 }
 
 /* Maps a failed result to a STMT_ code, recording why on the connection. */
-static int fail_code(struct pg_stmt *st, PGresult *r)
+static int fail_code(struct pg_conn *pc, const char *sql, PGresult *r)
 {
-    struct pg_conn *pc = st->conn;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     set_err(pc, r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(pc->c));
     if (state && !strncmp(state, "23", 2))
@@ -554,9 +676,100 @@ static int fail_code(struct pg_stmt *st, PGresult *r)
     }
     /* 25P02: an earlier statement failed the transaction, and said so. */
     if (!state || strcmp(state, "25P02"))
-        log_event(LOG_ERROR, "db.step", "{s:s, s:s, s:s}", "sql", st->sql, "error", pc->err,
+        log_event(LOG_ERROR, "db.step", "{s:s, s:s, s:s}", "sql", sql, "error", pc->err,
                   "sqlstate", state ? state : "");
     return STMT_ERROR;
+}
+
+/* Records one answer of a statement that ran: changes, the hidden id, or the
+ * failure. Returns its STMT_ code (DONE or ROW for success). */
+static int take_answer(struct pg_conn *pc, PGresult *r, const char *sql, bool hidden_id)
+{
+    pc->has_last_id = false;
+    switch (PQresultStatus(r)) {
+    case PGRES_TUPLES_OK:
+        if (hidden_id) {
+            /* An INSERT: its ids are for db_last_id, not rows to step. */
+            int rows = PQntuples(r);
+            if (rows > 0) {
+                pc->last_id = strtoll(PQgetvalue(r, rows - 1, 0), NULL, 10);
+                pc->has_last_id = true;
+            }
+            pc->changes = rows;
+            return STMT_DONE;
+        }
+        pc->changes = *PQcmdTuples(r) ? strtoll(PQcmdTuples(r), NULL, 10) : 0;
+        return PQntuples(r) > 0 ? STMT_ROW : STMT_DONE;
+    case PGRES_COMMAND_OK:
+        pc->changes = *PQcmdTuples(r) ? strtoll(PQcmdTuples(r), NULL, 10) : 0;
+        return STMT_DONE;
+    case PGRES_PIPELINE_ABORTED:
+        /* Skipped after an earlier statement of the pipeline failed. */
+        set_err(pc, "skipped after an earlier failure in the same pipeline");
+        return STMT_ERROR;
+    default:
+        return fail_code(pc, sql, r);
+    }
+}
+
+/* Reads the answers of every statement sent without waiting, and leaves
+ * pipeline mode. False when one of them failed (the transaction has). */
+static bool sync_pending(struct pg_conn *pc)
+{
+    if (PQpipelineStatus(pc->c) == PQ_PIPELINE_OFF)
+        return true;
+    bool ok = PQpipelineSync(pc->c) == 1;
+    for (int i = 0; i < pc->npending && ok; i++) {
+        PGresult *r = PQgetResult(pc->c);
+        if (!r) {
+            ok = false;
+            break;
+        }
+        if (take_answer(pc, r, pc->pending[i].sql, pc->pending[i].hidden_id) < 0)
+            ok = false;
+        PQclear(r);
+        while ((r = PQgetResult(pc->c)))
+            PQclear(r); /* to the NULL that ends each statement's answers */
+    }
+    pc->npending = 0;
+    /* Everything up to the Sync's own answer, then out of pipeline mode. */
+    for (;;) {
+        PGresult *r = PQgetResult(pc->c);
+        if (!r) {
+            if (PQpipelineStatus(pc->c) == PQ_PIPELINE_OFF || PQstatus(pc->c) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        bool end = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (end)
+            break;
+    }
+    if (!PQexitPipelineMode(pc->c)) {
+        set_err(pc, PQerrorMessage(pc->c));
+        ok = false;
+    }
+    return ok;
+}
+
+/* Sends a write without waiting for its answer (see Pipelining). */
+static int defer(struct pg_stmt *st)
+{
+    struct pg_conn *pc = st->conn;
+    if (pc->npending == MAX_PENDING)
+        sync_pending(pc);
+    if (PQpipelineStatus(pc->c) == PQ_PIPELINE_OFF && !PQenterPipelineMode(pc->c)) {
+        set_err(pc, PQerrorMessage(pc->c));
+        return STMT_ERROR;
+    }
+    if (!PQsendQueryPrepared(pc->c, st->name, st->nparams, st->values, st->lens, NULL, 0)) {
+        set_err(pc, PQerrorMessage(pc->c));
+        return STMT_ERROR;
+    }
+    pc->pending[pc->npending++] = (struct pending){st->sql, st->hidden_id};
+    st->executed = true;
+    pc->has_last_id = false;
+    return STMT_DONE;
 }
 
 static int execute(struct pg_stmt *st)
@@ -567,35 +780,35 @@ static int execute(struct pg_stmt *st)
         st->lens[i] = st->params[i].len;
     }
     if (!st->prepared) {
+        /* Prepared once per connection, answered at once (not pipelined). */
+        sync_pending(pc);
         for (int i = 0; i < st->nparams; i++)
             st->types[i] = st->params[i].value ? st->params[i].type : 0;
         PGresult *r = PQprepare(pc->c, st->name, st->sql, st->nparams, st->types);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            int code = fail_code(st, r);
+            int code = fail_code(pc, st->sql, r);
             PQclear(r);
             return code;
         }
         PQclear(r);
         st->prepared = true;
     }
+    if (st->deferrable && pc->pipeline)
+        return defer(st);
+    /* Answers collected now may fail the transaction; the server then
+     * refuses this statement too (but for ROLLBACK), and says so. */
+    sync_pending(pc);
     st->res = PQexecPrepared(pc->c, st->name, st->nparams, st->values, st->lens, NULL, 0);
     st->executed = true;
-    switch (PQresultStatus(st->res)) {
-    case PGRES_TUPLES_OK:
+    int code = take_answer(pc, st->res, st->sql, st->hidden_id);
+    if (code == STMT_ROW) {
         st->nrows = PQntuples(st->res);
         st->row = 0;
-        pc->changes = *PQcmdTuples(st->res) ? strtoll(PQcmdTuples(st->res), NULL, 10) : 0;
-        return st->nrows > 0 ? STMT_ROW : STMT_DONE;
-    case PGRES_COMMAND_OK:
-        pc->changes = *PQcmdTuples(st->res) ? strtoll(PQcmdTuples(st->res), NULL, 10) : 0;
-        return STMT_DONE;
-    default: {
-        int code = fail_code(st, st->res);
+    } else if (code < 0) {
         PQclear(st->res);
         st->res = NULL;
-        return code;
     }
-    }
+    return code;
 }
 
 static int pg_step(struct stmt *base)
@@ -659,7 +872,11 @@ static bool pg_col_null(struct stmt *base, int col)
 
 static int64_t pg_changes(struct db *db)
 {
-    return PG_DB(db)->conn ? PG_DB(db)->conn->changes : 0;
+    struct pg_conn *pc = PG_DB(db)->conn;
+    if (!pc)
+        return 0;
+    sync_pending(pc);
+    return pc->changes;
 }
 
 static int64_t pg_last_id(struct db *base)
@@ -667,6 +884,9 @@ static int64_t pg_last_id(struct db *base)
     struct pg_conn *pc = PG_DB(base)->conn;
     if (!pc)
         return 0;
+    sync_pending(pc);
+    if (pc->has_last_id)
+        return pc->last_id;
     PGresult *r = PQexec(pc->c, "SELECT lastval()");
     int64_t id = 0;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -681,7 +901,7 @@ static enum shop_err pg_exec(struct db *base, const char *sql, struct problem *p
 {
     struct pg_conn *pc = db_conn(PG_DB(base));
     int64_t t0 = clock_mono_ns();
-    bool ok = conn_exec(pc, sql);
+    bool ok = sync_pending(pc) && conn_exec(pc, sql);
     tl_db_ns += clock_mono_ns() - t0;
     if (!ok) {
         log_event(LOG_ERROR, "db.exec", "{s:s, s:s}", "sql", sql, "error", pc->err);
@@ -717,6 +937,7 @@ static enum tx_state pg_tx_state(struct db *base)
     struct pg_conn *pc = PG_DB(base)->conn;
     if (!pc)
         return TX_NONE;
+    sync_pending(pc);
     switch (PQtransactionStatus(pc->c)) {
     case PQTRANS_INTRANS:
         return TX_OPEN;
@@ -730,7 +951,29 @@ static enum tx_state pg_tx_state(struct db *base)
 static bool pg_retryable(struct db *base)
 {
     struct pg_conn *pc = PG_DB(base)->conn;
-    return pc && pc->retryable;
+    if (!pc)
+        return false;
+    sync_pending(pc);
+    return pc->retryable;
+}
+
+/* writer.c: pipelining on for a bare run of a batch, off otherwise. */
+static void pg_pipeline(struct db *base, bool on)
+{
+    struct pg_conn *pc = db_conn(PG_DB(base));
+    if (!on)
+        sync_pending(pc);
+    pc->pipeline = on;
+}
+
+/* A transaction-level advisory lock (store.h, db_lock). */
+static enum shop_err pg_lock(struct db *db, int64_t key, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT pg_advisory_xact_lock(?)");
+    if (!st)
+        return db_fail(db, pb, "locking");
+    stmt_bind_i64(st, 1, key);
+    return stmt_step(st) == STMT_ROW ? SHOP_OK : db_fail(db, pb, "locking");
 }
 
 /* One snapshot for several reads, as SQLite's BEGIN on a WAL reader. */
@@ -756,9 +999,12 @@ static const struct store_ops pg_ops = {
     .reader = pg_reader,
     .connect_writer = pg_connect_writer,
     .close = pg_close,
+    .schema_changed = pg_schema_changed,
     .begin = pg_begin,
     .tx_state = pg_tx_state,
     .retryable = pg_retryable,
+    .pipeline = pg_pipeline,
+    .lock = pg_lock,
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,
     .prepare = pg_prepare,

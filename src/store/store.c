@@ -166,6 +166,11 @@ int64_t db_last_id(struct db *db)
     return db->ops->last_id(db);
 }
 
+enum shop_err db_lock(struct db *db, int64_t key, struct problem *pb)
+{
+    return db->ops->lock ? db->ops->lock(db, key, pb) : SHOP_OK;
+}
+
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb)
 {
     return db->ops->exec(db, sql, pb);
@@ -282,5 +287,7 @@ enum shop_err store_migrate(struct store *s, int *applied, struct problem *pb)
                       s->ops->name);
         }
     }
+    if (s->ops->schema_changed)
+        s->ops->schema_changed(s);
     return SHOP_OK;
 }

@@ -96,18 +96,32 @@ static enum run_end run_job(struct db *db, struct wjob *j)
  * changes that an earlier job of the batch already changed (the
  * sub-journal), ~10% of the writer's time at checkout; on PostgreSQL it is
  * two more round trips per job. Any failure rolls the whole transaction
- * back. */
+ * back.
+ *
+ * Where the backend pipelines (PostgreSQL, pg.c), writes may be answered
+ * only later, so the transaction's state is asked once, after the last job:
+ * a statement that failed in the meantime has failed every one after it,
+ * and the batch runs again with savepoints and no pipelining. SQLite's state
+ * is asked after every job: a transaction it rolled back by itself must not
+ * let the next job run outside it. */
 static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
 {
-    for (int i = 0; i < n; i++) {
+    bool pipelined = db->ops->pipeline != NULL;
+    if (pipelined)
+        db->ops->pipeline(db, true);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
         problem_clear(jobs[i]->pb);
         jobs[i]->result = jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb);
         db_release(db);
-        if (jobs[i]->result != SHOP_OK || db->ops->tx_state(db) != TX_OPEN) {
-            bool conflict = db->ops->retryable(db);
-            rollback(db);
-            return conflict ? RUN_CONFLICT : RUN_FAILED;
-        }
+        ok = jobs[i]->result == SHOP_OK && (pipelined || db->ops->tx_state(db) == TX_OPEN);
+    }
+    if (pipelined)
+        db->ops->pipeline(db, false);
+    if (!ok || db->ops->tx_state(db) != TX_OPEN) {
+        bool conflict = db->ops->retryable(db);
+        rollback(db);
+        return conflict ? RUN_CONFLICT : RUN_FAILED;
     }
     return RUN_OK;
 }

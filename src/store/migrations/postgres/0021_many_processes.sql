@@ -28,9 +28,3 @@ CREATE TABLE instances (
     started_at   BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
-
-CREATE TABLE lock_slots (
-    slot BIGINT PRIMARY KEY,
-    n    BIGINT NOT NULL DEFAULT 0
-);
-INSERT INTO lock_slots (slot) SELECT generate_series(0, 1023);

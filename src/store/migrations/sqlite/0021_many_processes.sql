@@ -36,12 +36,3 @@ CREATE TABLE instances (
     started_at   INTEGER NOT NULL,
     heartbeat_at INTEGER NOT NULL
 );
-
--- Rows to lock for a check and its write that must not interleave with
--- another's (shop/keylock.h): a key hashes to one of 1,024 slots.
-CREATE TABLE lock_slots (
-    slot INTEGER PRIMARY KEY,
-    n    INTEGER NOT NULL DEFAULT 0
-);
-WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 1023)
-INSERT INTO lock_slots (slot) SELECT i FROM s;
