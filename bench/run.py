@@ -8,7 +8,7 @@ median) and prints each figure beside its target and the nginx ratio. Writes
 bench/RESULTS.md.
 
 usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
-names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout
+names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, pg
 """
 import argparse
 import json
@@ -264,7 +264,7 @@ def main():
 
     extra = []
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
-                      ("fanout", ["bench/fanout.sh"])):
+                      ("fanout", ["bench/fanout.sh"]), ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
             extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
 

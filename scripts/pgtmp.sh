@@ -16,6 +16,8 @@
 # collation, deadlock_timeout 50 ms. PGTMP_FSYNC=off (the default for `run`
 # without --durable) skips disk flushes: tests are not about power loss. The
 # benchmark and the cluster keep fsync and synchronous_commit on.
+# PGTMP_PRELOAD=lib[,lib] sets shared_preload_libraries of a new server (the
+# benchmark loads pg_stat_statements to count statements per order).
 set -euo pipefail
 
 bindir() {
@@ -56,6 +58,7 @@ max_wal_size = 2GB
 checkpoint_timeout = 15min
 log_min_messages = warning
 logging_collector = off
+shared_preload_libraries = '${PGTMP_PRELOAD:-}'
 EOF
   fi
   as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||

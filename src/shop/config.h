@@ -1,5 +1,10 @@
 /* config.h — every tunable of the shop in one place, with its default and
  * its environment variable (read once at start; see docs/ARCHITECTURE.md).
+ *
+ * The store reads its own (it does not see this struct), listed here so
+ * they are found: SHOPD_PG_WRITERS, PostgreSQL writer connections per
+ * process (default one per core, at least 2); SHOPD_PG_READERS, pooled read
+ * connections per process (default 24). See src/store/pg.c.
  */
 #ifndef SHOP_SHOP_CONFIG_H
 #define SHOP_SHOP_CONFIG_H

@@ -67,6 +67,29 @@ int64_t outbox_newest(struct db *db, int64_t dflt)
     return st && stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
 }
 
+struct stmt *outbox_after(struct db *db, struct outbox_pos from, int limit, int64_t skip_origin)
+{
+    /* Two ranges of the (txid, id) index rather than "(txid, id) > (?, ?)":
+     * SQLite seeks such a row value on its first column only, and there
+     * every txid is 0 — each read walked the whole outbox. */
+    struct stmt *st = db_prepare(
+        db, "SELECT * FROM (SELECT txid, id, topic, aggregate_id, payload, created_at FROM outbox"
+            " WHERE txid = ?1 AND id > ?2 AND origin <> ?4"
+            " AND txid < (SELECT txid FROM outbox_horizon) ORDER BY txid, id LIMIT ?3) AS this_tx"
+            " UNION ALL"
+            " SELECT * FROM (SELECT txid, id, topic, aggregate_id, payload, created_at FROM outbox"
+            " WHERE txid > ?1 AND origin <> ?4"
+            " AND txid < (SELECT txid FROM outbox_horizon) ORDER BY txid, id LIMIT ?3) AS later_tx"
+            " ORDER BY 1, 2 LIMIT ?3");
+    if (!st)
+        return NULL;
+    stmt_bind_i64(st, 1, from.txid);
+    stmt_bind_i64(st, 2, from.id);
+    stmt_bind_i64(st, 3, limit);
+    stmt_bind_i64(st, 4, skip_origin);
+    return st;
+}
+
 struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt)
 {
     struct stmt *st = db_prepare(db, "SELECT txid, id FROM outbox WHERE txid <"
@@ -102,7 +125,8 @@ static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
     int64_t at = stmt_i64(st, 2);
     if (outbox_pos_cmp(upto, j->handled) > 0 || at >= j->before)
         return SHOP_OK;
-    st = db_prepare(db, "DELETE FROM outbox WHERE (txid, id) <= (?, ?)");
+    /* Not "(txid, id) <= (?, ?)": SQLite would walk the table for it. */
+    st = db_prepare(db, "DELETE FROM outbox WHERE txid < ?1 OR (txid = ?1 AND id <= ?2)");
     if (!st)
         return db_fail(db, pb, "purging events");
     stmt_bind_i64(st, 1, upto.txid);

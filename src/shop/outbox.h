@@ -50,6 +50,12 @@ int outbox_pos_cmp(struct outbox_pos a, struct outbox_pos b);
  *  database cannot say. For lag figures: ids are not positions. */
 int64_t outbox_newest(struct db *db, int64_t dflt);
 
+/** The final events after `from` in commit order, at most `limit`, leaving
+ *  out those written by process `skip_origin` (-1: none). The statement's
+ *  columns: txid, id, topic, aggregate_id, payload, created_at; step it to
+ *  the end or db_release. NULL on a database error. */
+struct stmt *outbox_after(struct db *db, struct outbox_pos from, int limit, int64_t skip_origin);
+
 /** The position of the last event that is final (below the horizon), or
  *  `dflt` when there is none or the database cannot say. A reader that
  *  starts here misses nothing still to come. */

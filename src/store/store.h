@@ -16,9 +16,9 @@
  *     returns fn's result  ◄──  wakes every caller of the batch
  *
  * SQLite has one writer thread (the database takes one writer at a time
- * anyway); PostgreSQL a small pool of them (SHOPD_PG_WRITERS), each with its
- * own connection and batches, since there a write's time is mostly round
- * trips that other writers can overlap.
+ * anyway); PostgreSQL a small pool of them (SHOPD_PG_WRITERS, default one
+ * per core), each with its own connection and batches, since there a write's
+ * time is mostly round trips that other writers can overlap.
  *
  * When a write fails, its batch is rolled back and run again with each write
  * in a savepoint of its own (SAVEPOINT; fn; RELEASE | ROLLBACK TO), and so

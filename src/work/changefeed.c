@@ -35,19 +35,11 @@ static int poll_once(struct changefeed *cf)
      * none can appear before that later. */
     db_read_begin(db);
     struct outbox_pos final = outbox_final(db, cf->pos);
-    struct stmt *st = db_prepare(db, "SELECT txid, id, topic, aggregate_id FROM outbox"
-                                     " WHERE (txid, id) > (?, ?) AND (txid, id) <= (?, ?)"
-                                     " AND origin <> ? ORDER BY txid, id LIMIT ?");
+    struct stmt *st = outbox_after(db, cf->pos, BATCH, outbox_origin());
     if (!st) {
         db_read_end(db);
         return 0;
     }
-    stmt_bind_i64(st, 1, cf->pos.txid);
-    stmt_bind_i64(st, 2, cf->pos.id);
-    stmt_bind_i64(st, 3, final.txid);
-    stmt_bind_i64(st, 4, final.id);
-    stmt_bind_i64(st, 5, outbox_origin());
-    stmt_bind_i64(st, 6, BATCH);
     int64_t products[BATCH];
     int nproducts = 0, read = 0;
     bool categories = false, reload = false;

@@ -187,16 +187,10 @@ static int run_batch(struct worker *w)
     struct shop *shop = w->d->shop;
     struct db *db = store_db(shop->store);
     /* In commit order, and only what is final (outbox.h). */
-    struct stmt *st = db_prepare(db, "SELECT txid, id, topic, aggregate_id, payload, created_at"
-                                     " FROM outbox WHERE (txid, id) > (?, ?)"
-                                     " AND txid < (SELECT txid FROM outbox_horizon)"
-                                     " ORDER BY txid, id LIMIT ?");
+    struct stmt *st = outbox_after(db, w->pos, w->c.batch, -1);
     if (!st)
         return -1;
     struct outbox_pos seen = w->pos;
-    stmt_bind_i64(st, 1, w->pos.txid);
-    stmt_bind_i64(st, 2, w->pos.id);
-    stmt_bind_i64(st, 3, w->c.batch);
     struct read_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
     int n = 0, read = 0;
     while (read < w->c.batch && stmt_step(st) == STMT_ROW) {

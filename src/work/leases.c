@@ -263,8 +263,9 @@ void leases_render_metrics(struct leases *ls, struct buf *out)
 {
     if (!ls)
         return;
-    buf_printf(out, "# HELP shopd_processes Processes of the shop alive (by their heartbeats).\n"
-                    "# TYPE shopd_processes gauge\nshopd_processes %d\n",
+    buf_printf(out,
+               "# HELP shopd_processes Processes of the shop alive (by their heartbeats).\n"
+               "# TYPE shopd_processes gauge\nshopd_processes %d\n",
                atomic_load(&ls->processes));
     buf_puts(out, "# HELP shopd_lease_held Whether this process holds a role's lease.\n"
                   "# TYPE shopd_lease_held gauge\n");

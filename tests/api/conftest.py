@@ -39,10 +39,12 @@ PASSWORD = "correct-horse-9"
 
 # Tables a full scan of is fine in the SQLite plan audits: they stay small
 # whatever the shop's size. leases has a row per role, instances one per
-# running process, outbox_horizon is a one-row view (CONSTANT is its row).
+# running process, outbox_horizon is a one-row view (CONSTANT is its row);
+# this_tx and later_tx are the outbox reader's two index ranges, at most one
+# batch each (shop/outbox.c).
 SMALL_TABLES = {"categories", "warehouses", "settings", "flash_sales", "schema_migrations",
                 "outbox_consumers", "flash_sale_stock", "leases", "instances", "outbox_horizon",
-                "CONSTANT"}
+                "CONSTANT", "this_tx", "later_tx"}
 
 PG_BASE = os.environ.get("SHOPD_TEST_PG", "").rstrip("/")
 BACKEND = "postgres" if PG_BASE else "sqlite"

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""bench/pg.py — shopd on PostgreSQL, one process and several (STO-2, STO-3).
+
+Part of `make bench` (bench/run.py runs it and appends what it prints to
+RESULTS.md); runs alone too. It starts a durable PostgreSQL of its own in
+bench/out/pg (fsync and synchronous_commit on, pg_stat_statements loaded),
+seeds the same shop as the SQLite benchmark (100,000 products), and
+measures with wrk (-t1 -c64 -d<duration>s, median of <runs>):
+
+  checkout      POST /v1/orders by distinct buyers, 1 process and 3 behind
+                haproxy, beside the raw ceiling of this PostgreSQL for the
+                checkout-like transaction of bench/sqlite_ceiling.c (pgbench
+                with bench/pg_ceiling.sql), and the statements and CPU an
+                order costs here; and add to cart, 1 process
+  reads         GET /v1/products/{random id} and uncached search through
+                haproxy with 1, 2 and 3 processes, and 1 process direct
+
+Every process of a run talks to PostgreSQL over its Unix socket.
+
+usage: bench/pg.py [--runs N] [--duration S] [--only checkout,reads]
+"""
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as common  # noqa: E402  (wrk helpers, the Shopd process)
+
+ROOT = common.ROOT
+BENCH = common.BENCH
+OUT = os.path.join(common.OUT, "pg")
+PRODUCTS = 100000
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+class Postgres:
+    """A durable PostgreSQL in OUT/server (scripts/pgtmp.sh)."""
+
+    def __init__(self):
+        self.dir = os.path.join(OUT, "server")
+        env = dict(os.environ, PGTMP_PRELOAD="pg_stat_statements")
+        env.pop("PGTMP_FSYNC", None)
+        base = sh(os.path.join(ROOT, "scripts", "pgtmp.sh"), "start", self.dir, env=env,
+                  capture_output=True, text=True).stdout.strip()
+        self.port = base.rsplit(":", 1)[1]
+        self.admin = self.url("postgres")
+
+    def url(self, db):
+        return f"postgresql://postgres@/{db}?host={self.dir}&port={self.port}"
+
+    def psql(self, db, sql):
+        return sh("psql", "-qAt", self.url(db), "-c", sql, capture_output=True,
+                  text=True).stdout.strip()
+
+    def backends_cpu(self):
+        """CPU seconds of every PostgreSQL process so far."""
+        total = 0.0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if b"postgres" not in cmd:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "pgtmp.sh"), "stop", self.dir])
+
+
+class Haproxy:
+    def __init__(self, backends):
+        self.port = common.free_port()
+        cfg = os.path.join(OUT, f"haproxy-{self.port}.cfg")
+        with open(os.path.join(ROOT, "deploy", "haproxy.cfg")) as f:
+            text = f.read()
+        text = text.replace("bind 127.0.0.1:8080", f"bind 127.0.0.1:{self.port}")
+        text = re.sub(r"^    server shopd.*\n", "", text, flags=re.M)
+        text += "".join(f"    server shopd{i} 127.0.0.1:{b.port}\n" for i, b in enumerate(backends))
+        with open(cfg, "w") as f:
+            f.write(text)
+        self.pidfile = cfg + ".pid"
+        sh("haproxy", "-f", cfg, "-D", "-p", self.pidfile)
+        self.url = f"http://127.0.0.1:{self.port}"
+        common.wait_http(self.url + "/readyz")
+
+    def stop(self):
+        with open(self.pidfile) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
+
+
+def row(name, m, target="", ref=None):
+    ratio = f"{m['ok_rps'] / ref:.2f}×" if ref else ""
+    return (f"| {name} | {m['ok_rps']:,.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio} | {target} |"
+            f" {' / '.join(f'{r:,}' for r in m['runs'])} |")
+
+
+def search_paths(pg, path):
+    """1,000 one- and two-word queries from the catalog's titles."""
+    titles = pg.psql("shop", "SELECT title FROM products WHERE status = 'published'"
+                             " ORDER BY id LIMIT 20000").splitlines()
+    rnd = random.Random(4242)
+    words = [w for t in titles for w in t.lower().split() if w.isalpha()]
+    with open(path, "w") as f:
+        for _ in range(1000):
+            q = " ".join(rnd.sample(words, rnd.choice([1, 2])))
+            f.write("/v1/search?" + urllib.parse.urlencode({"q": q}) + "\n")
+
+
+def checkout(pg, url, runs, dur, first, per_run, label, notes, procs):
+    """One checkout scenario against `url`; `procs` are the shopd processes."""
+    pg.psql("shop", "SELECT pg_stat_statements_reset()")
+    cpu0 = sum(p.cpu_seconds() for p in procs)
+    pcpu0 = pg.backends_cpu()
+    m = common.wrk_median(url, runs, dur, "checkout.lua",
+                          lambda i: [os.path.join(OUT, "buyers.csv"), str(first + (i + 1) * per_run)],
+                          warmup=2)
+    orders = m["requests"]
+    statements = int(pg.psql("shop", "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                                     " WHERE query NOT LIKE '%pg_stat_statements%'") or 0)
+    cpu = sum(p.cpu_seconds() for p in procs) - cpu0
+    pcpu = pg.backends_cpu() - pcpu0
+    top = pg.psql("shop", "SELECT round(total_exec_time::numeric / " + str(max(1, orders)) +
+                  " * 1000) || ' us ' || left(regexp_replace(query, '\s+', ' ', 'g'), 60)"
+                  " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 3").splitlines()
+    notes.append(f"{label}: {m['non2xx']} non-2xx answers; {statements / max(1, orders):.0f}"
+                 f" statements per order (pg_stat_statements, background work included);"
+                 f" CPU per order {cpu * 1e6 / max(1, orders):.0f} us in shopd and"
+                 f" {pcpu * 1e6 / max(1, orders):.0f} us in PostgreSQL; the costliest statements"
+                 f" per order: {'; '.join(f'`{t}`' for t in top)}")
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    only = set(filter(None, a.only.split(",")))
+    want = lambda n: not only or n in only  # noqa: E731
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    runs, dur = a.runs, a.duration
+    rows, notes = [], []
+    pg = Postgres()
+    procs, proxies = [], []
+    try:
+        pg.psql("postgres", "CREATE DATABASE shop")
+        pg.psql("postgres", "CREATE DATABASE ceiling")
+        pg.psql("shop", "CREATE EXTENSION pg_stat_statements")
+        url = pg.url("shop")
+        t0 = time.time()
+        sh(common.SHOPD, "seed", "--products", str(PRODUCTS), "--users", "1000", "--db", url,
+           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        notes.append(f"seed: {PRODUCTS:,} products in {time.time() - t0:.1f} s")
+        per_run = 25000
+        configs = 2
+        warm = 10000  # buyers of the warm-up, before the first run's
+        sh(sys.executable, os.path.join(BENCH, "setup_buyers.py"), url, OUT,
+           str(warm + per_run * (runs + 1) * configs), "20000")
+        # Start every run from the same footing: statistics fresh, nothing left
+        # for autovacuum to do, and the seed's WAL already checkpointed.
+        pg.psql("shop", "VACUUM ANALYZE")
+        pg.psql("shop", "CHECKPOINT")
+        env = {"SHOPD_RATE_LIMIT": "off"}
+
+        if want("checkout"):
+            one = common.Shopd(url, env)
+            procs = [one]
+            # A shop that has taken orders, not an empty one: PostgreSQL plans
+            # a statement on a table it last saw empty as a scan of it (cheap
+            # while empty), and keeps that plan until autovacuum analyzes the
+            # table, up to a minute later. Take some orders, then analyze.
+            common.wrk_once(one.url, 5, "checkout.lua", [os.path.join(OUT, "buyers.csv"), "0"])
+            pg.psql("shop", "ANALYZE")
+            m = checkout(pg, one.url, runs, dur, warm, per_run, "1 process", notes, procs)
+            rows.append(row("POST /v1/orders, 1 process", m, "≥ 3,000 orders/s"))
+            cpu0, pcpu0 = one.cpu_seconds(), pg.backends_cpu()
+            c = common.wrk_median(one.url, runs, dur, "cart_add.lua",
+                                  lambda i: [os.path.join(OUT, "shoppers.csv"),
+                                             os.path.join(OUT, "variants.txt")])
+            rows.append(row("POST /v1/cart/lines (20,000 shoppers), 1 process", c))
+            notes.append(f"add to cart: CPU per request {(one.cpu_seconds() - cpu0) * 1e6 / max(1, c['requests']):.0f}"
+                         f" us in shopd and {(pg.backends_cpu() - pcpu0) * 1e6 / max(1, c['requests']):.0f}"
+                         f" us in PostgreSQL")
+            one.stop()
+            procs = [common.Shopd(url, env) for _ in range(3)]
+            hp = Haproxy(procs)
+            proxies = [hp]
+            first = warm + per_run * (runs + 1)
+            m = checkout(pg, hp.url, runs, dur, first, per_run, "3 processes", notes, procs)
+            rows.append(row("POST /v1/orders, 3 processes behind haproxy", m, "≥ 3,000 orders/s"))
+            hp.stop()
+            proxies = []
+            for p in procs:
+                p.stop()
+            procs = []
+            with open(os.path.join(BENCH, "pg_ceiling_init.sql")) as f:
+                sh("psql", "-q", pg.url("ceiling"), input=f.read(), text=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            tps = []
+            for _ in range(runs):
+                out = sh("pgbench", "-n", "-M", "prepared", "-c", "16", "-j", "2", "-T", str(dur),
+                         "-f", os.path.join(BENCH, "pg_ceiling.sql"), pg.url("ceiling"),
+                         capture_output=True, text=True).stdout
+                tps.append(float(re.search(r"tps = ([\d.]+)", out).group(1)))
+            notes.append(f"raw PostgreSQL ceiling (pgbench -M prepared -c16, bench/pg_ceiling.sql:"
+                         f" the checkout-like transaction of bench/sqlite_ceiling.c, 8 statements,"
+                         f" one commit each): {statistics.median(tps):,.0f}/s"
+                         f" (runs {' / '.join(f'{t:,.0f}' for t in tps)})")
+
+        if want("reads"):
+            paths = os.path.join(OUT, "search.txt")
+            search_paths(pg, paths)
+            products = os.path.join(OUT, "products.txt")
+            renv = dict(env, SHOPD_SEARCH_CACHE="0")
+            procs = [common.Shopd(url, renv) for _ in range(3)]
+            # Each process renders a product page once from the database and
+            # keeps it: warm every cache with one pass over the catalog first.
+            for p in procs:
+                common.wrk_once(p.url, 10, "products.lua", [products])
+            m = common.wrk_median(procs[0].url, runs, dur, "products.lua", lambda i: [products],
+                                  warmup=3)
+            rows.append(row("GET /v1/products/{random id}, 1 process, direct", m))
+            ref = m["ok_rps"]
+            s = common.wrk_median(procs[0].url, runs, dur, "../search.lua", lambda i: [paths],
+                                  warmup=3)
+            rows.append(row("GET /v1/search (cache off), 1 process, direct", s))
+            sref = s["ok_rps"]
+            for n in (1, 2, 3):
+                hp = Haproxy(procs[:n])
+                proxies = [hp]
+                m = common.wrk_median(hp.url, runs, dur, "products.lua", lambda i: [products],
+                                      warmup=2)
+                rows.append(row(f"GET /v1/products/{{random id}}, {n} behind haproxy", m,
+                                "vs 1 direct", ref))
+                s = common.wrk_median(hp.url, runs, dur, "../search.lua", lambda i: [paths],
+                                      warmup=2)
+                rows.append(row(f"GET /v1/search (cache off), {n} behind haproxy", s,
+                                "vs 1 direct", sref))
+                hp.stop()
+                proxies = []
+    finally:
+        for h in proxies:
+            h.stop()
+        for p in procs:
+            p.stop()
+        pg.stop()
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    print(f"## PostgreSQL (bench/pg.py)\n\nCommit `{commit}`, PostgreSQL 15 in bench/out/pg on this"
+          f" 2-core machine (fsync and synchronous_commit on), shopd over its Unix socket, wrk"
+          f" -t1 -c64 -d{dur}s --latency, median of {runs} runs. PostgreSQL, shopd, haproxy and wrk"
+          f" share the 2 cores.\n\n"
+          "| scenario | req/s (2xx, median) | p50 ms | p99 ms | ratio | target / reference | runs |\n"
+          "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+          + "".join(f"- {n}\n" for n in notes))
+
+
+if __name__ == "__main__":
+    main()
