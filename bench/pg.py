@@ -109,9 +109,7 @@ class Haproxy:
 
 
 def row(name, m, target="", ref=None):
-    ratio = f"{m['ok_rps'] / ref:.2f}×" if ref else ""
-    return (f"| {name} | {m['ok_rps']:,.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio} | {target} |"
-            f" {' / '.join(f'{r:,}' for r in m['runs'])} |")
+    return common.fmt_row(name, m, target, ref)
 
 
 def search_paths(pg, path):

@@ -95,10 +95,10 @@ static struct pg_conn *conn_open(struct pg_store *s, bool writer, struct problem
 
 static void conn_close(struct pg_conn *pc)
 {
-    for (size_t i = 0; i < pc->cap; i++)
-        if (pc->cache[i].st)
-            pg_stmt_free(pc->cache[i].st);
-    free(pc->cache);
+    for (size_t i = 0; i < pc->cache.cap; i++)
+        if (pc->cache.slot[i].st)
+            pg_stmt_free(PG_ST(pc->cache.slot[i].st));
+    stmt_cache_free(&pc->cache);
     PQfinish(pc->c);
     free(pc);
 }
@@ -106,9 +106,9 @@ static void conn_close(struct pg_conn *pc)
 /* Forgets the statements prepared on a connection that was reset. */
 static void conn_forget_prepared(struct pg_conn *pc)
 {
-    for (size_t i = 0; i < pc->cap; i++)
-        if (pc->cache[i].st)
-            pc->cache[i].st->prepared = false;
+    for (size_t i = 0; i < pc->cache.cap; i++)
+        if (pc->cache.slot[i].st)
+            PG_ST(pc->cache.slot[i].st)->prepared = false;
 }
 
 /* A connection the server dropped is opened again before it is lent. */

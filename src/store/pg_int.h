@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "store/backend.h"
+#include "store/stmt_cache.h"
 
 #define MAX_ACTIVE     64
 #define INT8OID        20
@@ -47,16 +48,10 @@ struct pg_stmt {
     bool executed;
 };
 
-struct cached {
-    const char *sql;
-    struct pg_stmt *st;
-};
-
 /* A connection and what lives on it: its prepared statements. */
 struct pg_conn {
     PGconn *c;
-    struct cached *cache;
-    size_t cap, n;
+    struct stmt_cache cache;
     struct pg_stmt *active[MAX_ACTIVE];
     int nactive;
     int64_t changes;

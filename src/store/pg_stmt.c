@@ -149,31 +149,6 @@ void pg_schema_changed(struct store *base)
     pthread_mutex_unlock(&s->ids_mu);
 }
 
-static size_t slot_of(const char *sql, size_t cap)
-{
-    uintptr_t p = (uintptr_t)sql;
-    p ^= p >> 17;
-    p *= 0x9E3779B97F4A7C15u;
-    return (size_t)(p >> 20) & (cap - 1);
-}
-
-static void cache_grow(struct pg_conn *pc)
-{
-    size_t cap = pc->cap ? pc->cap * 2 : 128;
-    struct cached *c = xcalloc(cap, sizeof *c);
-    for (size_t i = 0; i < pc->cap; i++) {
-        if (!pc->cache[i].sql)
-            continue;
-        size_t j = slot_of(pc->cache[i].sql, cap);
-        while (c[j].sql)
-            j = (j + 1) & (cap - 1);
-        c[j] = pc->cache[i];
-    }
-    free(pc->cache);
-    pc->cache = c;
-    pc->cap = cap;
-}
-
 void pg_release(struct db *base)
 {
     struct pg_db *db = PG_DB(base);
@@ -192,12 +167,8 @@ void pg_release(struct db *base)
 struct stmt *pg_prepare(struct db *base, const char *sql)
 {
     struct pg_conn *pc = pg_db_conn(PG_DB(base));
-    if (pc->n * 2 >= pc->cap)
-        cache_grow(pc);
-    size_t j = slot_of(sql, pc->cap);
-    while (pc->cache[j].sql && pc->cache[j].sql != sql)
-        j = (j + 1) & (pc->cap - 1);
-    struct pg_stmt *st = pc->cache[j].st;
+    struct stmt_slot *slot = stmt_cache_find(&pc->cache, sql);
+    struct pg_stmt *st = PG_ST(slot->st);
     if (!st) {
         int n = 0;
         char *text = pg_translate(sql, &n);
@@ -225,10 +196,8 @@ struct stmt *pg_prepare(struct db *base, const char *sql)
             st->lens = xcalloc((size_t)n, sizeof *st->lens);
             st->types = xcalloc((size_t)n, sizeof *st->types);
         }
-        snprintf(st->name, sizeof st->name, "s%zu", pc->n);
-        pc->cache[j].sql = sql;
-        pc->cache[j].st = st;
-        pc->n++;
+        snprintf(st->name, sizeof st->name, "s%zu", pc->cache.n);
+        stmt_cache_put(&pc->cache, slot, sql, &st->base);
     } else {
         stmt_clear(st);
         params_clear(st);

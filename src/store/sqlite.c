@@ -134,10 +134,10 @@ static void audit_plans(struct sqlite_db *db)
     FILE *f = fopen(path, "a");
     if (!f)
         return;
-    for (size_t i = 0; i < db->cap; i++) {
-        if (!db->cache[i].st)
+    for (size_t i = 0; i < db->cache.cap; i++) {
+        if (!db->cache.slot[i].st)
             continue;
-        sqlite3_stmt *st = db->cache[i].st->h;
+        sqlite3_stmt *st = ((struct sqlite_stmt *)db->cache.slot[i].st)->h;
         const char *sql = sqlite3_sql(st);
         char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
         sqlite3_stmt *p = NULL;
@@ -155,12 +155,12 @@ static void audit_plans(struct sqlite_db *db)
 static void db_close(struct sqlite_db *db)
 {
     audit_plans(db);
-    for (size_t i = 0; i < db->cap; i++)
-        if (db->cache[i].st) {
-            sqlite3_finalize(db->cache[i].st->h);
-            free(db->cache[i].st);
+    for (size_t i = 0; i < db->cache.cap; i++)
+        if (db->cache.slot[i].st) {
+            sqlite3_finalize(((struct sqlite_stmt *)db->cache.slot[i].st)->h);
+            free(db->cache.slot[i].st);
         }
-    free(db->cache);
+    stmt_cache_free(&db->cache);
     sqlite3_close(db->h);
     free(db);
 }
@@ -301,31 +301,6 @@ static void sq_read_end(struct db *db)
 
 /* ---- statements --------------------------------------------------------- */
 
-static size_t slot_of(const char *sql, size_t cap)
-{
-    uintptr_t p = (uintptr_t)sql;
-    p ^= p >> 17;
-    p *= 0x9E3779B97F4A7C15u;
-    return (size_t)(p >> 20) & (cap - 1);
-}
-
-static void cache_grow(struct sqlite_db *db)
-{
-    size_t cap = db->cap ? db->cap * 2 : 128;
-    struct cached *c = xcalloc(cap, sizeof *c);
-    for (size_t i = 0; i < db->cap; i++) {
-        if (!db->cache[i].sql)
-            continue;
-        size_t j = slot_of(db->cache[i].sql, cap);
-        while (c[j].sql)
-            j = (j + 1) & (cap - 1);
-        c[j] = db->cache[i];
-    }
-    free(db->cache);
-    db->cache = c;
-    db->cap = cap;
-}
-
 static void sq_release(struct db *base)
 {
     struct sqlite_db *db = SQ_DB(base);
@@ -337,12 +312,8 @@ static void sq_release(struct db *base)
 static struct stmt *sq_prepare(struct db *base, const char *sql)
 {
     struct sqlite_db *db = SQ_DB(base);
-    if (db->n * 2 >= db->cap)
-        cache_grow(db);
-    size_t j = slot_of(sql, db->cap);
-    while (db->cache[j].sql && db->cache[j].sql != sql)
-        j = (j + 1) & (db->cap - 1);
-    struct sqlite_stmt *st = db->cache[j].st;
+    struct stmt_slot *slot = stmt_cache_find(&db->cache, sql);
+    struct sqlite_stmt *st = (struct sqlite_stmt *)slot->st;
     if (!st) {
         sqlite3_stmt *h = NULL;
         if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &h, NULL) != SQLITE_OK) {
@@ -353,9 +324,7 @@ static struct stmt *sq_prepare(struct db *base, const char *sql)
         st = xcalloc(1, sizeof *st);
         st->base.ops = &sqlite_ops;
         st->h = h;
-        db->cache[j].sql = sql;
-        db->cache[j].st = st;
-        db->n++;
+        stmt_cache_put(&db->cache, slot, sql, &st->base);
     } else {
         sqlite3_reset(st->h);
         sqlite3_clear_bindings(st->h);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "store/backend.h"
+#include "store/stmt_cache.h"
 
 #define MAX_ACTIVE 64
 
@@ -16,16 +17,10 @@ struct sqlite_stmt {
     sqlite3_stmt *h;
 };
 
-struct cached {
-    const char *sql;
-    struct sqlite_stmt *st;
-};
-
 struct sqlite_db {
     struct db base;
     sqlite3 *h;
-    struct cached *cache;
-    size_t cap, n;
+    struct stmt_cache cache;
     struct sqlite_stmt *active[MAX_ACTIVE];
     int nactive;
     struct sqlite_db *next;

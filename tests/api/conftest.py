@@ -322,6 +322,34 @@ class Server:
         return r["token"], r["user"]
 
 
+def wait_for(what, fn, timeout=30):
+    """fn()'s first truthy answer, polled every 50 ms; fails naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def at_once(fn, items, threads=64):
+    """fn(item) for every item from `threads` threads released together (a
+    barrier), for races; the answers in the items' order."""
+    from concurrent.futures import ThreadPoolExecutor
+    start = threading.Barrier(min(threads, len(items)))
+
+    def go(item):
+        try:
+            start.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            pass
+        return fn(item)
+
+    with ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(go, items))
+
+
 def assert_problem(resp, status, field=None):
     """The response is an RFC 9457 problem with `status` (naming `field`)."""
     assert resp.status == status, resp

@@ -6,7 +6,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import Server
+from conftest import Server, at_once
 from shop_fixtures import Buyer, Shop, stock_of
 
 ENV = {"SHOPD_HOUSEKEEPING_MS": "100", "SHOPD_PAYMENT_DEADLINE": "2"}
@@ -28,17 +28,7 @@ def test_200_buyers_50_units(make_server):
     with ThreadPoolExecutor(32) as ex:
         buyers = list(ex.map(lambda _: Buyer(s), range(200)))
         assert all(b.add(vid).status == 201 for b in buyers)
-    start = threading.Barrier(64)
-
-    def go(b):
-        try:
-            start.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass
-        return b.checkout()
-
-    with ThreadPoolExecutor(64) as ex:
-        results = list(ex.map(go, buyers))
+    results = at_once(lambda b: b.checkout(), buyers)
     codes = [r.status for r in results]
     assert codes.count(201) == 50 and codes.count(409) == 150, sorted(set(codes))
     assert all(r["status"] == "paid" for r in results if r.status == 201)

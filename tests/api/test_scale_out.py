@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BACKEND, Server
+from conftest import BACKEND, Server, at_once, wait_for
 from shop_fixtures import Buyer, Shop, stock_of
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL")
@@ -37,16 +37,6 @@ def cluster():
         s.cleanup()
 
 
-def wait_for(what, fn, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
 class Spread:
     """Buyers whose requests go to the processes in turn."""
 
@@ -70,17 +60,7 @@ def test_200_buyers_50_units_across_3_processes(cluster):
     with ThreadPoolExecutor(32) as ex:
         buyers = list(ex.map(lambda _: Buyer(spread.next()), range(200)))
         assert all(x.add(vid).status == 201 for x in buyers)
-    start = threading.Barrier(64)
-
-    def go(buyer):
-        try:
-            start.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass
-        return buyer.checkout()
-
-    with ThreadPoolExecutor(64) as ex:
-        results = list(ex.map(go, buyers))
+    results = at_once(lambda b: b.checkout(), buyers)
     codes = [r.status for r in results]
     assert codes.count(201) == 50 and codes.count(409) == 150, sorted(set(codes))
     db = a.database()
@@ -97,14 +77,7 @@ def test_one_key_sent_to_every_process_at_once_is_one_order(cluster):
     buyer = Buyer(servers[0])
     buyer.add(p["variants"][0]["id"])
     key = "same-" + uuid.uuid4().hex
-    start = threading.Barrier(18)
-
-    def go(i):
-        start.wait(timeout=10)
-        return buyer.via(servers[i % 3]).checkout(key=key)
-
-    with ThreadPoolExecutor(18) as ex:
-        results = list(ex.map(go, range(18)))
+    results = at_once(lambda i: buyer.via(servers[i % 3]).checkout(key=key), list(range(18)))
     ok = [r for r in results if r.status == 201]
     assert ok and all(r.status in (201, 409) for r in results), [r.status for r in results]
     assert len({r["id"] for r in ok}) == 1, "one order"
@@ -161,14 +134,8 @@ def test_one_waiting_room_across_processes(cluster):
         r = servers[i % 3].post(f"/v1/flash-sales/{sale}/queue", token=x.token)
         assert r.status == 201 and r["position"] == i + 1, r
     # All at once: every place once, none skipped.
-    start = threading.Barrier(54)
-
-    def join(i):
-        start.wait(timeout=10)
-        return servers[i % 3].post(f"/v1/flash-sales/{sale}/queue", token=buyers[i].token)
-
-    with ThreadPoolExecutor(54) as ex:
-        results = list(ex.map(join, range(6, 60)))
+    results = at_once(lambda i: servers[i % 3].post(f"/v1/flash-sales/{sale}/queue",
+                                                    token=buyers[i].token), list(range(6, 60)))
     assert all(r.status == 201 for r in results), [r.status for r in results]
     assert sorted(r["position"] for r in results) == list(range(7, 61))
     # Joining again, through another process, keeps the place.
