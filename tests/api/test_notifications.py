@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BACKEND, SMALL_TABLES, assert_problem, uid
+from conftest import BACKEND, SMALL_TABLES, assert_problem, uid, wait_for
 from shop_fixtures import Buyer, Shop
 
 FAST = {"SHOPD_NOTIFY_SCAN_MS": "50", "SHOPD_NOTIFY_BACKOFF_MS": "50",
@@ -22,16 +22,6 @@ FAST = {"SHOPD_NOTIFY_SCAN_MS": "50", "SHOPD_NOTIFY_BACKOFF_MS": "50",
 @pytest.fixture(scope="module")
 def shop(server):
     return Shop(server)
-
-
-def wait_for(what, fn, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def sink_lines(server, channel):
