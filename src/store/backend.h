@@ -36,7 +36,8 @@ struct store_ops {
     /* ---- connections ---- */
     /* This thread's read connection (opened or borrowed on first use). */
     struct db *(*reader)(struct store *s);
-    /* A new writer connection (the writer threads own one each). */
+    /* A new writer connection (the writer threads own one each); NULL for
+     * a backend with one writer. */
     struct db *(*connect_writer)(struct store *s, struct problem *pb);
     /* Closes every connection and frees the backend (the writer has stopped). */
     void (*close)(struct store *s);

@@ -32,7 +32,6 @@ struct pg_conn;
 struct pg_stmt {
     struct stmt base;
     struct pg_conn *conn;
-    const char *key; /* the SQL literal the cache is keyed by */
     char *sql;       /* translated */
     char name[16];
     bool prepared;

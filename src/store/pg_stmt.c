@@ -180,7 +180,6 @@ struct stmt *pg_prepare(struct db *base, const char *sql)
         st = xcalloc(1, sizeof *st);
         st->base.ops = &pg_ops;
         st->conn = pc;
-        st->key = sql;
         char *ret = with_returning_id(PG_STORE(base->store), pc, text);
         if (ret) {
             free(text);

@@ -201,13 +201,6 @@ static struct db *sq_reader(struct store *base)
     return &db->base;
 }
 
-static struct db *sq_connect_writer(struct store *s, struct problem *pb)
-{
-    (void)s;
-    problem_set(pb, SHOP_INTERNAL, "SQLite has one writer");
-    return NULL;
-}
-
 static void sq_close(struct store *base)
 {
     struct sqlite_store *s = SQ_STORE(base);
@@ -450,7 +443,6 @@ static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .migrations = migrations_sqlite,
     .reader = sq_reader,
-    .connect_writer = sq_connect_writer,
     .close = sq_close,
     .writers_starting = sqlite_ckpt_start,
     .writers_stopped = sqlite_ckpt_stop,

@@ -58,11 +58,6 @@ void store_close(struct store *s)
     s->ops->close(s);
 }
 
-const char *store_backend(const struct store *s)
-{
-    return s->ops->name;
-}
-
 bool db_serialised(struct db *db)
 {
     return db->store->serialised;

@@ -83,9 +83,6 @@ struct store *store_open(const char *path, const struct store_opts *opts, struct
  *  rather than a file. */
 bool store_is_server_url(const char *path);
 
-/** "sqlite" or "postgres". */
-const char *store_backend(const struct store *s);
-
 /** Finishes queued writes, stops the writer and closes every connection.
  *  No other thread may use the store during or after this call. */
 void store_close(struct store *s);

@@ -284,7 +284,7 @@ static void *writer_main(void *arg)
  * (wmu held). False when not even the first could start. */
 static bool writers_start(struct store *s, struct problem *pb)
 {
-    for (int i = 1; i < s->nwriters && !s->wdb[i]; i++) {
+    for (int i = 1; i < s->nwriters && s->ops->connect_writer && !s->wdb[i]; i++) {
         struct problem cpb = {0};
         s->wdb[i] = s->ops->connect_writer(s, &cpb);
         if (!s->wdb[i]) {

@@ -238,17 +238,15 @@ static int run_batch(struct worker *w)
     return failed ? -1 : read;
 }
 
-/* The consumer has just been taken over: another process may have moved
- * its stored position meanwhile. */
-static enum shop_err reload_position(struct worker *w)
+/* Reads the stored position (creating it for a new consumer): at start,
+ * and when the consumer has just been taken over, since another process
+ * may have moved it meanwhile. */
+static enum shop_err load_position(struct worker *w, struct problem *pb)
 {
     struct position_job j = {.name = w->c.name, .from_now = w->c.from_now};
-    struct problem pb = {0};
     uint64_t taken = lease_taken(w->lease);
-    if (store_write(w->d->shop->store, position_init, &j, &pb) != SHOP_OK) {
-        problem_clear(&pb);
-        return SHOP_UNAVAILABLE;
-    }
+    if (store_write(w->d->shop->store, position_init, &j, pb) != SHOP_OK)
+        return pb->err;
     w->pos = j.pos;
     w->taken = taken;
     atomic_store(&w->position, j.pos.id);
@@ -268,9 +266,14 @@ static void *worker_main(void *arg)
             wait_for_work(d, &seen, DISPATCH_POLL_MS);
             continue;
         }
-        if (lease_taken(w->lease) != w->taken && reload_position(w) != SHOP_OK) {
-            wait_for_work(d, &seen, DISPATCH_POLL_MS);
-            continue;
+        if (lease_taken(w->lease) != w->taken) {
+            struct problem pb = {0};
+            enum shop_err e = load_position(w, &pb);
+            problem_clear(&pb);
+            if (e != SHOP_OK) {
+                wait_for_work(d, &seen, DISPATCH_POLL_MS);
+                continue;
+            }
         }
         int r = run_batch(w);
         if (r < 0) {
@@ -297,12 +300,8 @@ enum shop_err dispatcher_start(struct dispatcher *d, struct problem *pb)
         char name[80];
         snprintf(name, sizeof name, "consumer:%s", w->c.name);
         w->lease = leases_want(d->shop->leases, name);
-        struct position_job j = {.name = w->c.name, .from_now = w->c.from_now};
-        if (store_write(d->shop->store, position_init, &j, pb) != SHOP_OK)
+        if (load_position(w, pb) != SHOP_OK)
             return pb->err;
-        w->pos = j.pos;
-        w->taken = lease_taken(w->lease);
-        atomic_store(&w->position, j.pos.id);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             return problem_set(pb, SHOP_INTERNAL, "cannot start consumer %s", w->c.name);
         w->started = true;

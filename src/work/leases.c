@@ -186,13 +186,12 @@ struct lease *leases_want(struct leases *ls, const char *name)
     struct lease *l = xcalloc(1, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s", name);
     ls->list[ls->n++] = l;
+    /* The keeper's next round now rather than a period later: a process
+     * alone starts its roles at once, and the roles that ask while the shop
+     * starts share a round or two. */
+    ls->kicked = true;
+    pthread_cond_signal(&ls->cv);
     pthread_mutex_unlock(&ls->mu);
-    /* Taken now rather than a keeper period later: a process alone starts
-     * its roles at once. */
-    struct problem pb = {0};
-    if (round_run(ls, &pb) != SHOP_OK)
-        log_event(LOG_WARN, "lease.renew_failed", "{s:s}", "detail", pb.detail);
-    problem_clear(&pb);
     return l;
 }
 

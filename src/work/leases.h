@@ -43,7 +43,8 @@ struct lease;
 struct leases *leases_start(struct shop *shop, struct problem *pb);
 
 /** The lease named `name` (≤ 63 bytes), which this process wants from now
- *  on; the same handle for the same name. Taken at once when free. */
+ *  on; the same handle for the same name. Taken at the keeper's next round,
+ *  which the call starts, when free. */
 struct lease *leases_want(struct leases *ls, const char *name);
 
 /** True while this process holds `l` (see above). NULL: true (a role run

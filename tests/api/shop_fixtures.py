@@ -2,7 +2,7 @@
 warehouse) and products, created through the API as a seller would."""
 import copy
 
-from conftest import uid
+from conftest import uid, wait_for
 
 
 class Shop:
@@ -104,6 +104,34 @@ class Buyer:
         r = self.add(variant_id, quantity)
         assert r.status == 201, r
         return self.checkout(**kw)
+
+
+def assert_storm_left_no_trace(server, variant_id, initial, acked):
+    """After a checkout storm with crashes (`acked`: the order ids answered
+    201): once reconciliation has settled what the crashes left, every
+    acknowledged order is paid, each paid order has exactly one charge and
+    no charge lacks an order, and the variant's stock is conserved with
+    nothing left reserved."""
+    db = server.database()
+    wait_for("every order settled", lambda: db.scalar(
+        "SELECT count(*) FROM orders WHERE status = 'pending_payment'") == 0 and db.scalar(
+        "SELECT count(*) FROM reservations WHERE status = 'active'") == 0, timeout=30)
+    statuses = dict(db.query("SELECT id, status FROM orders"))
+    for oid in acked:
+        assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
+    paid = {oid for oid, st in statuses.items() if st == "paid"}
+    captured = server.gateway_database().query("SELECT order_ref, count(*) FROM gw_sim_charges"
+                                               " WHERE status = 'captured' GROUP BY order_ref")
+    assert all(n == 1 for _, n in captured), "never two charges for one order"
+    charged = {int(ref.split("-")[1]) for ref, _ in captured}
+    assert charged == paid, "a charge for every paid order and no charge without one"
+    sold = int(db.scalar("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l"
+                         " JOIN orders o ON o.id = l.order_id WHERE o.status = 'paid'"))
+    on_hand, reserved = db.one("SELECT sum(on_hand), sum(reserved) FROM stock"
+                               " WHERE variant_id = ?", (variant_id,))
+    on_hand, reserved = int(on_hand), int(reserved)
+    assert reserved == 0
+    assert initial == on_hand + sold, (initial, on_hand, sold)
 
 
 def stock_of(server, shop, variant_id):

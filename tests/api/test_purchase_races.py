@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import Server, at_once
-from shop_fixtures import Buyer, Shop, stock_of
+from shop_fixtures import Buyer, Shop, assert_storm_left_no_trace, stock_of
 
 ENV = {"SHOPD_HOUSEKEEPING_MS": "100", "SHOPD_PAYMENT_DEADLINE": "2"}
 
@@ -111,29 +111,5 @@ def test_checkout_storm_with_sigkills(make_server):
         s.start()
     assert kills >= 20 and len(acked) > 20, (kills, len(acked))
 
-    # Let reconciliation settle whatever the kills left behind.
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        pending = s.database().scalar("SELECT count(*) FROM orders WHERE status = 'pending_payment'")
-        active = s.database().scalar("SELECT count(*) FROM reservations WHERE status = 'active'")
-        if pending == 0 and active == 0:
-            break
-        time.sleep(0.2)
-    assert pending == 0 and active == 0, "no reservation outlives the settling of its order"
-
-    statuses = dict(s.database().query("SELECT id, status FROM orders"))
-    for oid in acked:
-        assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
-    paid = {oid for oid, st in statuses.items() if st == "paid"}
-    captured = s.gateway_database().query("SELECT order_ref, count(*) FROM gw_sim_charges WHERE"
-                                          " status = 'captured' GROUP BY order_ref")
-    assert all(n == 1 for _, n in captured), "never two charges for one order"
-    charged = {int(ref.split("-")[1]) for ref, _ in captured}
-    assert charged == paid, "a charge for every paid order and no charge without one"
-    sold = int(s.database().scalar("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l"
-                                   " JOIN orders o ON o.id = l.order_id WHERE o.status = 'paid'"))
-    on_hand, reserved = s.database().one("SELECT sum(on_hand), sum(reserved) FROM stock"
-                                         " WHERE variant_id = ?", (vid,))
-    on_hand, reserved = int(on_hand), int(reserved)
-    assert reserved == 0
-    assert initial == on_hand + sold, (initial, on_hand, sold)
+    # Reconciliation settles whatever the kills left behind.
+    assert_storm_left_no_trace(s, vid, initial, acked)

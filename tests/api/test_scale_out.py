@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import BACKEND, Server, at_once, wait_for
-from shop_fixtures import Buyer, Shop, stock_of
+from shop_fixtures import Buyer, Shop, assert_storm_left_no_trace, stock_of
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL")
 
@@ -229,21 +229,4 @@ def test_sigkill_of_one_process_during_a_checkout_storm(cluster):
     assert len(acked) > killed_at, "the other processes kept taking orders"
     assert not survivors_failed, survivors_failed[:10]
 
-    db = servers[1].database()
-    wait_for("every order settled", lambda: db.scalar(
-        "SELECT count(*) FROM orders WHERE status = 'pending_payment'") == 0 and db.scalar(
-        "SELECT count(*) FROM reservations WHERE status = 'active'") == 0, timeout=30)
-    statuses = dict(db.query("SELECT id, status FROM orders"))
-    for oid in acked:
-        assert statuses.get(oid) == "paid", f"acknowledged order {oid} is {statuses.get(oid)}"
-    sold = int(db.scalar("SELECT coalesce(sum(l.quantity), 0) FROM order_lines l JOIN orders o"
-                         " ON o.id = l.order_id WHERE o.status = 'paid'"))
-    on_hand, reserved = db.one("SELECT sum(on_hand), sum(reserved) FROM stock WHERE variant_id = ?",
-                               (vid,))
-    assert int(reserved) == 0
-    assert initial == int(on_hand) + sold
-    captured = servers[2].gateway_database().query(
-        "SELECT order_ref, count(*) FROM gw_sim_charges WHERE status = 'captured' GROUP BY order_ref")
-    assert all(n == 1 for _, n in captured), "never two charges for one order"
-    paid = {oid for oid, st in statuses.items() if st == "paid"}
-    assert {int(ref.split("-")[1]) for ref, _ in captured} == paid
+    assert_storm_left_no_trace(servers[1], vid, initial, acked)
