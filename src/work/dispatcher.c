@@ -21,9 +21,9 @@ struct worker {
     struct consumer c;
     pthread_t thread;
     bool started;
-    struct lease *lease;     /* the consumer runs where this is held */
-    uint64_t taken;          /* lease_taken when the position was last read */
-    struct outbox_pos pos;   /* the worker thread's own */
+    struct lease *lease;      /* the consumer runs where this is held */
+    uint64_t taken;           /* lease_taken when the position was last read */
+    struct outbox_pos pos;    /* the worker thread's own */
     _Atomic int64_t position; /* pos.id, for the lag figure */
     _Atomic int64_t failures;
 };
@@ -88,8 +88,9 @@ static enum shop_err position_init(struct db *db, void *arg, struct problem *pb)
     struct outbox_pos start = {0, 0};
     if (j->from_now)
         start = outbox_final(db, start);
-    struct stmt *st = db_prepare(db, "INSERT INTO outbox_consumers (name, position_txid, position,"
-                                     " updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING");
+    struct stmt *st =
+        db_prepare(db, "INSERT INTO outbox_consumers (name, position_txid, position,"
+                       " updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING");
     if (!st)
         return db_fail(db, pb, "registering a consumer");
     stmt_bind_text(st, 1, j->name);
