@@ -7,6 +7,15 @@
 
 #include "http/req.h"
 
+/* fulfilment.c */
+enum shop_err api_admin_fulfil(struct req *r);
+enum shop_err api_seller_fulfil(struct req *r);
+enum shop_err api_admin_orders_list(struct req *r);
+enum shop_err api_seller_orders_list(struct req *r);
+enum shop_err api_admin_shipment_update(struct req *r);
+enum shop_err api_shipment_get(struct req *r);
+enum shop_err api_carrier_event(struct req *r);
+
 /* health.c */
 enum shop_err api_healthz(struct req *r);
 enum shop_err api_readyz(struct req *r);
@@ -75,7 +84,6 @@ enum shop_err api_checkout_answer(struct req *r, enum shop_err e,
 enum shop_err api_orders_list(struct req *r);
 enum shop_err api_order_get(struct req *r);
 enum shop_err api_order_cancel(struct req *r);
-enum shop_err api_admin_order_status(struct req *r);
 enum shop_err api_admin_order_events(struct req *r);
 enum shop_err api_admin_payments(struct req *r);
 

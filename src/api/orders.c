@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/common.h"
 #include "api/handlers.h"
 #include "shop/checkout.h"
 #include "shop/order.h"
@@ -10,27 +11,11 @@
 #include "shop/shop.h"
 #include "util/jsonx.h"
 
-/* An Idempotency-Key: 1–255 visible ASCII characters. */
-static bool key_valid(const char *k)
-{
-    size_t n = strlen(k);
-    if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
-        return false;
-    for (const char *p = k; *p; p++)
-        if (*p < 0x21 || *p > 0x7e)
-            return false;
-    return true;
-}
-
 enum shop_err api_order_create(struct req *r)
 {
-    const char *key = req_header(r, "Idempotency-Key");
-    if (!key)
-        return problem_field(&r->pb, SHOP_BAD_REQUEST, "Idempotency-Key",
-                             "the header is required to place an order");
-    if (!key_valid(key))
-        return problem_field(&r->pb, SHOP_BAD_REQUEST, "Idempotency-Key",
-                             "must be 1 to %d visible ASCII characters", IDEMPOTENCY_KEY_MAX);
+    const char *key;
+    if (!api_idempotency_key(r, "to place an order", &key))
+        return r->pb.err;
     json_t *body;
     if (req_json(r, &body) != SHOP_OK)
         return r->pb.err;
@@ -80,20 +65,6 @@ enum shop_err api_order_cancel(struct req *r)
     if (json_is_null(lines))
         lines = NULL;
     if (order_cancel(r->shop, &r->who, id, lines, &out, &r->pb) != SHOP_OK)
-        return r->pb.err;
-    return resp_json(r, 200, out);
-}
-
-enum shop_err api_admin_order_status(struct req *r)
-{
-    int64_t id;
-    json_t *body, *out;
-    const char *status = NULL, *note = NULL;
-    if (!req_param_id(r, "id", "order", &id) || req_json(r, &body) != SHOP_OK)
-        return r->pb.err;
-    jx_str(body, "status", NULL, JX_REQUIRED, 1, 32, &status, &r->pb);
-    jx_str(body, "note", NULL, JX_OPTIONAL, 1, 500, &note, &r->pb);
-    if (r->pb.err || order_admin_transition(r->shop, id, status, note, &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

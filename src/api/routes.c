@@ -71,8 +71,16 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/orders", api_orders_list, AUTH_USER, RATE_READ},
     {HTTP_GET, "/v1/orders/{id}", api_order_get, AUTH_USER, RATE_READ},
     {HTTP_POST, "/v1/orders/{id}/cancel", api_order_cancel, AUTH_USER, RATE_WRITE},
-    {HTTP_POST, "/v1/admin/orders/{id}/status", api_admin_order_status, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/orders/{id}/events", api_admin_order_events, AUTH_ADMIN, RATE_READ},
+
+    /* fulfilment */
+    {HTTP_POST, "/v1/admin/orders/{id}/fulfil", api_admin_fulfil, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/orders", api_admin_orders_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_PATCH, "/v1/admin/shipments/{id}", api_admin_shipment_update, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/shipments/{id}", api_shipment_get, AUTH_USER, RATE_READ},
+    {HTTP_POST, "/v1/carrier/events", api_carrier_event, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/v1/seller/orders", api_seller_orders_list, AUTH_SELLER, RATE_READ},
+    {HTTP_POST, "/v1/seller/orders/{id}/fulfil", api_seller_fulfil, AUTH_SELLER, RATE_WRITE},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
 
     /* flash sales */

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "http/server.h"
 #include "shop/shop.h"
+#include "work/carrier_sim_worker.h"
 #include "util/log.h"
 #include "work/leases.h"
 
@@ -77,6 +78,16 @@ int cli_serve(int argc, char **argv)
     }
     /* Global rate limits are the shop's: each process takes its share. */
     leases_on_processes(shop->leases, http_set_processes, hs);
+    /* The simulated carrier calls this process back unless told otherwise. */
+    struct carrier_worker *carrier = NULL;
+    if (shop->cfg.carrier_auto) {
+        char url[512];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/carrier/events", http_port(hs));
+        carrier = carrier_worker_start(
+            shop, *shop->cfg.carrier_callback_url ? shop->cfg.carrier_callback_url : url, &pb);
+        if (!carrier)
+            log_event(LOG_ERROR, "carrier_sim.start", "{s:s}", "detail", pb.detail);
+    }
     log_event(LOG_INFO, "shopd.ready", "{s:s, s:i}", "db", path, "port", http_port(hs));
 
     int sig = 0;
@@ -84,6 +95,7 @@ int cli_serve(int argc, char **argv)
     log_event(LOG_INFO, "shopd.stopping", "{s:i}", "signal", sig);
     atomic_store(&shop->stopping, true);
     leases_on_processes(shop->leases, NULL, NULL);
+    carrier_worker_stop(carrier);
     http_stop(hs, 10000);
     shop_close(shop);
     log_event(LOG_INFO, "shopd.stopped", NULL);

@@ -78,12 +78,16 @@ struct cart_job {
     json_t *cart; /* out: the cart after the change */
 };
 
-/* Refuses a quantity above what is available, saying how many are. */
+/* Refuses a quantity above what is available, saying how many are (unless
+ * the product may be backordered). */
 static enum shop_err check_available(struct db *db, int64_t variant_id, int64_t want,
                                      struct problem *pb)
 {
     int64_t available = inventory_available(db, variant_id);
-    if (want <= available)
+    if (want <= available ||
+        db_scalar_i64(db, "SELECT p.allow_backorder FROM variants v JOIN products p"
+                          " ON p.id = v.product_id WHERE v.id = ?",
+                      variant_id, 0) != 0)
         return SHOP_OK;
     problem_extra(pb, "available", json_integer(available));
     problem_extra(pb, "variant_id", json_integer(variant_id));

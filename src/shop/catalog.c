@@ -54,6 +54,7 @@ struct product_in {
     int64_t category_id;
     char *images, *specs; /* JSON text, NULL when absent */
     int returnable;       /* -1 absent */
+    int allow_backorder;  /* -1 absent */
     struct variant_in *variants;
     int nvariants;
 };
@@ -182,6 +183,7 @@ static enum shop_err product_in(struct shop *shop, json_t *body, bool patch, str
     enum jx_need need = patch ? JX_OPTIONAL : JX_REQUIRED;
     memset(in, 0, sizeof *in);
     in->returnable = -1;
+    in->allow_backorder = -1;
     jx_str(body, "title", NULL, need, 1, PRODUCT_TITLE_MAX, &in->title, pb);
     jx_str(body, "description", NULL, need, 0, PRODUCT_DESCRIPTION_MAX, &in->description, pb);
     jx_str(body, "brand", NULL, need, 1, PRODUCT_BRAND_MAX, &in->brand, pb);
@@ -197,6 +199,8 @@ static enum shop_err product_in(struct shop *shop, json_t *body, bool patch, str
     bool r;
     if (jx_bool(body, "returnable", NULL, JX_OPTIONAL, &r, pb))
         in->returnable = r;
+    if (jx_bool(body, "allow_backorder", NULL, JX_OPTIONAL, &r, pb))
+        in->allow_backorder = r;
     json_t *vs;
     if (jx_array(body, "variants", NULL, need, PRODUCT_VARIANTS_MAX, &vs, pb)) {
         if (!patch && json_array_size(vs) == 0)
@@ -308,8 +312,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     struct product_in *in = &j->in;
     struct stmt *st = db_prepare(db, "INSERT INTO products (seller_id, category_id, title,"
                                      " description, brand, currency, images, specs, returnable,"
-                                     " status, created_at, updated_at) VALUES"
-                                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)");
+                                     " status, created_at, updated_at, allow_backorder) VALUES"
+                                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "saving the product");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -323,6 +327,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 9, in->returnable != 0);
     stmt_bind_i64(st, 10, j->now);
     stmt_bind_i64(st, 11, j->now);
+    stmt_bind_i64(st, 12, in->allow_backorder > 0);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the product");
     j->id = db_last_id(db);
@@ -383,8 +388,8 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
                                      " brand = coalesce(?, brand), currency = coalesce(?, currency),"
                                      " category_id = coalesce(?, category_id),"
                                      " images = coalesce(?, images), specs = coalesce(?, specs),"
-                                     " returnable = coalesce(?, returnable), updated_at = ?"
-                                     " WHERE id = ?");
+                                     " returnable = coalesce(?, returnable), updated_at = ?,"
+                                     " allow_backorder = coalesce(?, allow_backorder) WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "saving the product");
     stmt_bind_text(st, 1, in->title);
@@ -398,7 +403,9 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     if (in->returnable >= 0)
         stmt_bind_i64(st, 8, in->returnable);
     stmt_bind_i64(st, 9, j->now);
-    stmt_bind_i64(st, 10, j->id);
+    if (in->allow_backorder >= 0)
+        stmt_bind_i64(st, 10, in->allow_backorder);
+    stmt_bind_i64(st, 11, j->id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the product");
     enum shop_err e = write_variants(db, j, pb);

@@ -10,6 +10,7 @@
 #include "shop/cart.h"
 #include "shop/checkout_steps.h"
 #include "shop/flashsale.h"
+#include "shop/geo.h"
 #include "shop/keylock.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -389,7 +390,11 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
                                           .quantity = lines[i].quantity,
                                           .sku = lines[i].sku,
                                           .title = lines[i].title};
-        if (reservation_reserve(db, j->order_id, rl, n, expires, j->who->user_id, pb) != SHOP_OK)
+        struct geo_point dest;
+        struct reserve_where where = {
+            geo_locate(ad.country, ad.postal_code, &dest) ? &dest : NULL, &j->shop->cfg.alloc};
+        if (reservation_reserve(db, j->order_id, rl, n, &where, expires, j->who->user_id, pb) !=
+            SHOP_OK)
             return pb->err;
     }
 

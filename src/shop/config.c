@@ -78,6 +78,20 @@ void config_load(struct shop_config *cfg)
     cfg->lease_ms = env_i64("SHOPD_LEASE_MS", 3000, 300, 600000);
     cfg->flash_token_ttl_ms = env_i64("SHOPD_FLASH_TOKEN_TTL", 300, 1, 86400) * 1000;
     cfg->flash_tick_ms = env_i64("SHOPD_FLASH_TICK_MS", 50, 5, 10000);
+    cfg->alloc.km_per_open_shipment = (double)env_i64("SHOPD_ALLOC_KM_PER_SHIPMENT", 1, 0, 100000);
+    cfg->alloc.low_stock_km = (double)env_i64("SHOPD_ALLOC_LOW_STOCK_KM", 250, 0, 100000);
+    cfg->alloc.low_stock = env_i64("SHOPD_ALLOC_LOW_STOCK", 5, 0, 1000000);
+    cfg->carrier_auto = !strcmp(env_str("SHOPD_CARRIER_SIM", "manual"), "auto");
+    cfg->carrier_step_ms = env_i64("SHOPD_CARRIER_STEP_MS", 2000, 10, 86400000);
+    env_copy("SHOPD_CARRIER_SECRET", "shopd-carrier-sim-secret", cfg->carrier_secret,
+             sizeof cfg->carrier_secret);
+    env_copy("SHOPD_CARRIER_CALLBACK_URL", "", cfg->carrier_callback_url,
+             sizeof cfg->carrier_callback_url);
+    cfg->carrier_timeout_ms = env_i64("SHOPD_CARRIER_TIMEOUT_MS", 0, 0, 60000);
+    cfg->carrier_label_attempts = (int)env_i64("SHOPD_CARRIER_LABEL_ATTEMPTS", 3, 1, 10);
+    cfg->return_window_ms = env_i64("SHOPD_RETURN_WINDOW_DAYS", 30, 1, 3650) * 86400000;
+    cfg->return_auto_approve_cents =
+        env_i64("SHOPD_RETURN_AUTO_APPROVE_CENTS", 10000, 0, 100000000000);
 
     const char *rl = getenv("SHOPD_RATE_LIMIT");
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));

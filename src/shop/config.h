@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shop/allocation.h"
+
 struct shop_config {
     int64_t session_ttl_ms;   /* SHOPD_SESSION_TTL (seconds), default 30 days */
     int64_t guest_ttl_ms;     /* SHOPD_GUEST_TTL (seconds), default 7 days */
@@ -52,6 +54,22 @@ struct shop_config {
     /* flash sales */
     int64_t flash_token_ttl_ms;    /* SHOPD_FLASH_TOKEN_TTL (s), purchase tokens, default 300 */
     int64_t flash_tick_ms;         /* SHOPD_FLASH_TICK_MS, scheduler period, default 50 */
+
+    /* fulfilment and returns (shop/allocation.h, shop/shipment.h, shop/returns.h) */
+    struct alloc_rules alloc;      /* SHOPD_ALLOC_KM_PER_SHIPMENT (load term, default 1 km),
+                                      SHOPD_ALLOC_LOW_STOCK_KM (running-low term, default 250),
+                                      SHOPD_ALLOC_LOW_STOCK (units left that count as low, 5) */
+    bool carrier_auto;             /* SHOPD_CARRIER_SIM=auto: the simulated carrier moves
+                                      shipments itself and calls back (work/carrier_sim_worker.c) */
+    int64_t carrier_step_ms;       /* SHOPD_CARRIER_STEP_MS, its time per status, default 2000 */
+    char carrier_secret[128];      /* SHOPD_CARRIER_SECRET, HMAC key of carrier callbacks */
+    char carrier_callback_url[256];/* SHOPD_CARRIER_CALLBACK_URL, default this server's
+                                      /v1/carrier/events */
+    int64_t carrier_timeout_ms;    /* SHOPD_CARRIER_TIMEOUT_MS, how long the simulated
+                                      carrier's timing-out labels take, default 0 */
+    int carrier_label_attempts;    /* SHOPD_CARRIER_LABEL_ATTEMPTS per fulfil, default 3 */
+    int64_t return_window_ms;      /* SHOPD_RETURN_WINDOW_DAYS after delivery, default 30 */
+    int64_t return_auto_approve_cents; /* SHOPD_RETURN_AUTO_APPROVE_CENTS, default 10000 */
 
     /* Rate limiting (http/ratelimit.c holds the table of rates and bursts;
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */

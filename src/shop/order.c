@@ -88,6 +88,12 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
     if (from < 0 || !order_transition_allowed((enum order_status)from, to))
         return problem_set(pb, SHOP_CONFLICT, "an order that is %s cannot become %s",
                            order_status_name((enum order_status)from), order_status_name(to));
+    return order_set_status(db, order_id, (enum order_status)from, to, note, pb);
+}
+
+enum shop_err order_set_status(struct db *db, int64_t order_id, enum order_status from,
+                               enum order_status to, const char *note, struct problem *pb)
+{
     int64_t now = clock_now_ms();
     struct stmt *st =
         db_prepare(db, "UPDATE orders SET status = ?1, updated_at = ?2,"
@@ -99,7 +105,7 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
     stmt_bind_text(st, 1, order_status_name(to));
     stmt_bind_i64(st, 2, now);
     stmt_bind_i64(st, 3, order_id);
-    stmt_bind_text(st, 4, order_status_name((enum order_status)from));
+    stmt_bind_text(st, 4, order_status_name(from));
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "updating the order");
     if (db_changes(db) != 1)
@@ -186,46 +192,6 @@ enum shop_err order_list(struct shop *shop, const struct principal *who, int lim
     *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
                      more ? json_sprintf("%lld", (long long)ids[limit - 1]) : json_null());
     return SHOP_OK;
-}
-
-struct transition_job {
-    int64_t id;
-    enum order_status to;
-    const char *note;
-    int64_t user_id;
-};
-
-static enum shop_err transition_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct transition_job *j = arg;
-    struct order_head h;
-    if (order_transition(db, j->id, j->to, j->note, &h, pb) != SHOP_OK)
-        return pb->err;
-    j->user_id = h.user_id;
-    char topic[40];
-    snprintf(topic, sizeof topic, "order.%s", order_status_name(j->to));
-    return outbox_emit(db, topic, j->id,
-                       json_pack("{s:I, s:I, s:s}", "order_id", (json_int_t)j->id, "user_id",
-                                 (json_int_t)j->user_id, "status", order_status_name(j->to)),
-                       pb);
-}
-
-enum shop_err order_admin_transition(struct shop *shop, int64_t id, const char *to,
-                                     const char *note, json_t **out, struct problem *pb)
-{
-    int s = order_status_parse(to);
-    if (s < 0)
-        return problem_field(pb, SHOP_INVALID, "status", "is not an order status");
-    if (s == ORDER_CANCELLED)
-        return problem_field(pb, SHOP_INVALID, "status",
-                             "cancel through POST /v1/orders/{id}/cancel, which refunds");
-    if (s == ORDER_PAID || s == ORDER_PENDING_PAYMENT)
-        return problem_field(pb, SHOP_INVALID, "status", "payment states follow the payment");
-    struct transition_job j = {.id = id, .to = (enum order_status)s, .note = note};
-    if (store_write(shop->store, transition_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    struct principal admin = {.role = ROLE_ADMIN};
-    return order_get(shop, &admin, id, out, pb);
 }
 
 enum shop_err order_events(struct shop *shop, int64_t id, json_t **out, struct problem *pb)

@@ -11,14 +11,14 @@
  *            └──► cancelled ◄──────────┴── (all lines cancelled before shipping)
  *
  * Who moves it: checkout (pending_payment → paid | cancelled), cancellation
- * (→ cancelled when no open line is left), fulfilment and admins (the rest).
+ * (→ cancelled when no open line is left), and the order's shipments for
+ * the rest: fulfilling, partially_shipped, shipped and delivered are never
+ * set by hand but derived from the shipments by one function,
+ * order_status_sync (shop/shipment.h), after every change to them.
  * Anything else is refused with SHOP_CONFLICT.
  *
- * Refunds (order_cancel.c) are allocated over the order's original tenders:
- * the card first (up to what it captured and has not refunded), then store
- * credit — the reverse of how checkout charged them. A card refund is sent to
- * the gateway with an idempotency key per allocation, so retrying it (the
- * housekeeping worker does, with backoff) can never refund twice. The
+ * Refunds (shop/refund.h) are allocated over the order's original tenders,
+ * card first, each card allocation sent with its own idempotency key. The
  * order's refund_status is none | partially_refunded | refunded.
  */
 #ifndef SHOP_SHOP_ORDER_H
@@ -70,6 +70,13 @@ bool order_head_read(struct db *db, int64_t order_id, struct order_head *out);
 enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
                                const char *note, struct order_head *head, struct problem *pb);
 
+/** Inside a write function: moves the order from `from` to `to` if it is
+ *  still `from` (SHOP_CONFLICT otherwise) and appends history. No rule is
+ *  checked: order_transition checks the state machine, and
+ *  order_status_sync (shop/shipment.h) derives the shipping states. */
+enum shop_err order_set_status(struct db *db, int64_t order_id, enum order_status from,
+                               enum order_status to, const char *note, struct problem *pb);
+
 /** The order document as JSON text, malloc'd (inside a transaction); NULL
  *  when absent. */
 char *order_text(struct db *db, int64_t order_id, size_t *len);
@@ -84,11 +91,6 @@ enum shop_err order_get(struct shop *shop, const struct principal *who, int64_t 
 /** The caller's orders, newest first: {data, next_cursor}. */
 enum shop_err order_list(struct shop *shop, const struct principal *who, int limit,
                          const char *cursor, json_t **out, struct problem *pb);
-
-/** Admin: moves an order along the state machine (not to cancelled: that
- *  is order_cancel, which refunds). */
-enum shop_err order_admin_transition(struct shop *shop, int64_t id, const char *to,
-                                     const char *note, json_t **out, struct problem *pb);
 
 /** Cancels the whole order (`line_ids` NULL) or some open lines, before
  *  they ship: refunds to the original tenders, restocks, writes events.

@@ -99,7 +99,8 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
 {
     struct stmt *st =
         db_prepare(db, "SELECT id, product_id, variant_id, sku, title, options,"
-                       " quantity, unit_price_cents, tax_cents, status FROM order_lines"
+                       " quantity, unit_price_cents, tax_cents, status, shipped_qty, backordered,"
+                       " undelivered_qty, returned_qty FROM order_lines"
                        " WHERE order_id = ? ORDER BY id");
     if (!st)
         return false;
@@ -128,6 +129,95 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
         col_int(d, st, 8);
         raw(d, ",\"status\":");
         str(d, stmt_text(st, 9));
+        static const char *const units[] = {"shipped_quantity", "backordered",
+                                            "undelivered_quantity", "returned_quantity"};
+        for (int k = 0; k < 4; k++) {
+            raw(d, ",\"");
+            raw(d, units[k]);
+            raw(d, "\":");
+            col_int(d, st, 10 + k);
+        }
+        raw(d, "}");
+    }
+    raw(d, "]");
+    return true;
+}
+
+static bool shipment_parts(struct db *db, struct doc *d, int64_t shipment_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT order_line_id, variant_id, quantity FROM"
+                                     " shipment_lines WHERE shipment_id = ? ORDER BY order_line_id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, shipment_id);
+    raw(d, ",\"lines\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(d, i ? ",{\"order_line_id\":" : "{\"order_line_id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"variant_id\":");
+        col_int(d, st, 1);
+        raw(d, ",\"quantity\":");
+        col_int(d, st, 2);
+        raw(d, "}");
+    }
+    st = db_prepare(db, "SELECT status, at, detail FROM shipment_events WHERE shipment_id = ?"
+                        " ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, shipment_id);
+    raw(d, "],\"events\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(d, i ? ",{\"status\":" : "{\"status\":");
+        str(d, stmt_text(st, 0));
+        raw(d, ",\"at\":");
+        col_time(d, st, 1);
+        raw(d, ",\"detail\":");
+        col_str(d, st, 2);
+        raw(d, "}");
+    }
+    raw(d, "]");
+    return true;
+}
+
+/* Shipment (docs/openapi.yaml); the same shape as shipment_json. */
+static bool shipments(struct db *db, struct doc *d, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT id, warehouse_id, seller_id, carrier, service,"
+                                     " tracking_number, status, attempts, created_at,"
+                                     " coalesce(delivered_at, 0) FROM shipments"
+                                     " WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(d, ",\"shipments\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(d, i ? ",{\"id\":" : "{\"id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"order_id\":");
+        num(d, order_id);
+        raw(d, ",\"warehouse_id\":");
+        col_int(d, st, 1);
+        raw(d, ",\"seller_id\":");
+        if (stmt_is_null(st, 2))
+            raw(d, "null");
+        else
+            col_int(d, st, 2);
+        raw(d, ",\"carrier\":");
+        col_str(d, st, 3);
+        raw(d, ",\"service\":");
+        col_str(d, st, 4);
+        raw(d, ",\"tracking_number\":");
+        col_str(d, st, 5);
+        raw(d, ",\"status\":");
+        col_str(d, st, 6);
+        raw(d, ",\"attempts\":");
+        col_int(d, st, 7);
+        raw(d, ",\"created_at\":");
+        col_time(d, st, 8);
+        raw(d, ",\"delivered_at\":");
+        col_time(d, st, 9);
+        if (!shipment_parts(db, d, stmt_i64(st, 0)))
+            return false;
         raw(d, "}");
     }
     raw(d, "]");
@@ -295,8 +385,15 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
         raw(&d, "\":");
         col_time(&d, st, 20 + k);
     }
+    /* An order has shipments only once it left paid (checkout writes this
+     * document for every order: no statement for what cannot be there). */
+    const char *status = stmt_text(st, 1);
+    bool shipping = strcmp(status, "pending_payment") && strcmp(status, "paid");
     bool ok = lines(db, &d, order_id) && payments(db, &d, order_id) && refunds(db, &d, order_id);
-    raw(&d, ",\"shipments\":[]");
+    if (shipping)
+        ok = ok && shipments(db, &d, order_id);
+    else
+        raw(&d, ",\"shipments\":[]");
     ok = ok && history(db, &d, order_id);
     raw(&d, "}");
     if (!ok || d.full) {

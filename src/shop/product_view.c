@@ -38,8 +38,8 @@ static enum shop_err render(struct shop *shop, struct db *db, int64_t id, struct
     struct stmt *st = db_prepare(
         db, "SELECT seller_id, category_id, title, description, brand, currency, images, specs,"
             " returnable, status, review_note, rating_count, rating_sum, rating_1, rating_2,"
-            " rating_3, rating_4, rating_5, sales_count, created_at, updated_at, published_at"
-            " FROM products WHERE id = ?");
+            " rating_3, rating_4, rating_5, sales_count, created_at, updated_at, published_at,"
+            " allow_backorder FROM products WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "reading the product");
     stmt_bind_i64(st, 1, id);
@@ -69,6 +69,7 @@ static enum shop_err render(struct shop *shop, struct db *db, int64_t id, struct
     json_object_set_new(p, "created_at", time_or_null(stmt_i64(st, 19)));
     json_object_set_new(p, "updated_at", time_or_null(stmt_i64(st, 20)));
     json_object_set_new(p, "published_at", time_or_null(stmt_i64(st, 21)));
+    json_object_set_new(p, "allow_backorder", json_boolean(stmt_i64(st, 22) != 0));
 
     struct arena *a = arena_new();
     struct category c;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shop/allocation.h"
 #include "shop/flashsale.h"
 #include "shop/inventory.h"
 #include "store/store.h"
@@ -15,15 +16,6 @@ struct wh_avail {
     int64_t warehouse_id, available;
     int64_t on_hand, reserved; /* as read */
 };
-
-/* Most available first; ties by warehouse id. */
-static int most_available_first(const void *a, const void *b)
-{
-    const struct wh_avail *x = a, *y = b;
-    if (x->available != y->available)
-        return x->available > y->available ? -1 : 1;
-    return (x->warehouse_id > y->warehouse_id) - (x->warehouse_id < y->warehouse_id);
-}
 
 static int64_t product_of(struct db *db, int64_t variant_id)
 {
@@ -101,69 +93,120 @@ static enum shop_err move(struct db *db, const struct stock_sql *sql, const char
 #define RESTOCK                                                                            \
     "UPDATE stock SET on_hand = on_hand + ?1, updated_at = ?2 WHERE variant_id = ?3"       \
     " AND warehouse_id = ?4"
+#define TAKE                                                                               \
+    "UPDATE stock SET on_hand = on_hand - ?1, updated_at = ?2 WHERE variant_id = ?3"       \
+    " AND warehouse_id = ?4 AND on_hand - reserved >= ?1"
 #define RETURNING_ROW " RETURNING on_hand, reserved"
 static const struct stock_sql sql_reserve = {RESERVE, RESERVE RETURNING_ROW};
 static const struct stock_sql sql_consume = {CONSUME, CONSUME RETURNING_ROW};
 static const struct stock_sql sql_release = {RELEASE, RELEASE RETURNING_ROW};
 static const struct stock_sql sql_restock = {RESTOCK, RESTOCK RETURNING_ROW};
+static const struct stock_sql sql_take = {TAKE, TAKE RETURNING_ROW};
 
-static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
-                                  int64_t expires_at, int64_t actor, bool *short_line,
-                                  struct problem *pb)
+static const struct alloc_rules default_rules = {1, 250, 5};
+
+/* The warehouses holding available units of a variant, with what the
+ * allocation rule weighs (shop/allocation.h). Returns n, or -1. */
+static int candidates(struct db *db, int64_t variant_id, struct alloc_wh *wh, int64_t *total)
 {
-    struct wh_avail wh[MAX_WAREHOUSES];
     int n = 0;
-    int64_t total = 0;
-    /* Sorted here, not by ORDER BY: SQLite would sort in a temporary table. */
-    struct stmt *st = db_prepare(db, "SELECT warehouse_id, on_hand, reserved FROM stock"
-                                     " WHERE variant_id = ? AND on_hand - reserved > 0");
+    *total = 0;
+    struct stmt *st = db_prepare(db, "SELECT s.warehouse_id, s.on_hand, s.reserved, w.lat, w.lon,"
+                                     " w.open_shipments FROM stock s JOIN warehouses w"
+                                     " ON w.id = s.warehouse_id"
+                                     " WHERE s.variant_id = ? AND s.on_hand - s.reserved > 0");
     if (!st)
-        return db_fail(db, pb, "reading stock");
-    stmt_bind_i64(st, 1, l->variant_id);
+        return -1;
+    stmt_bind_i64(st, 1, variant_id);
     while (n < MAX_WAREHOUSES && stmt_step(st) == STMT_ROW) {
         int64_t on_hand = stmt_i64(st, 1), reserved = stmt_i64(st, 2);
-        wh[n] = (struct wh_avail){stmt_i64(st, 0), on_hand - reserved, on_hand, reserved};
-        total += wh[n++].available;
+        wh[n] = (struct alloc_wh){.warehouse_id = stmt_i64(st, 0),
+                                  .available = on_hand - reserved,
+                                  .open_shipments = stmt_i64(st, 5),
+                                  .at = {stmt_double(st, 3), stmt_double(st, 4)},
+                                  .on_hand = on_hand,
+                                  .reserved = reserved};
+        *total += wh[n++].available;
     }
-    qsort(wh, (size_t)n, sizeof *wh, most_available_first);
+    return n;
+}
+
+static enum shop_err insert_reservation(struct db *db, int64_t order_id, int64_t variant_id,
+                                        int64_t warehouse_id, int64_t quantity, const char *status,
+                                        int64_t expires_at, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO reservations (order_id, variant_id, warehouse_id,"
+                                     " quantity, status, expires_at, created_at, updated_at)"
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "recording a reservation");
+    int64_t now = clock_now_ms();
+    stmt_bind_i64(st, 1, order_id);
+    stmt_bind_i64(st, 2, variant_id);
+    stmt_bind_i64(st, 3, warehouse_id);
+    stmt_bind_i64(st, 4, quantity);
+    stmt_bind_text(st, 5, status);
+    stmt_bind_i64(st, 6, expires_at);
+    stmt_bind_i64(st, 7, now);
+    stmt_bind_i64(st, 8, now);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording a reservation");
+}
+
+static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
+                                  const struct reserve_where *where, int64_t expires_at,
+                                  int64_t actor, bool *short_line, struct problem *pb)
+{
+    struct alloc_wh wh[MAX_WAREHOUSES];
+    struct alloc_take take[MAX_WAREHOUSES];
+    int64_t total, covered;
+    int n = candidates(db, l->variant_id, wh, &total);
+    if (n < 0)
+        return db_fail(db, pb, "reading stock");
     l->available = total;
+    l->backordered = 0;
     *short_line = total < l->quantity;
-    if (*short_line)
-        return SHOP_OK;
-    int64_t need = l->quantity;
-    for (int i = 0; i < n && need > 0; i++) {
-        int64_t take = wh[i].available < need ? wh[i].available : need;
-        enum shop_err e = move(db, &sql_reserve, "reserve", l->variant_id, wh[i].warehouse_id,
-                               &wh[i], take, 0, take, actor, order_id, pb);
-        if (e != SHOP_OK)
-            return e;
-        st = db_prepare(db, "INSERT INTO reservations (order_id, variant_id, warehouse_id,"
-                            " quantity, status, expires_at, created_at, updated_at)"
-                            " VALUES (?, ?, ?, ?, 'active', ?, ?, ?)");
+    if (*short_line) {
+        /* A product that may be sold out of stock takes what there is and
+         * backorders the rest; any other is short. */
+        if (db_scalar_i64(db, "SELECT allow_backorder FROM products WHERE id = ?", l->product_id,
+                          0) == 0)
+            return SHOP_OK;
+        *short_line = false;
+        l->backordered = l->quantity - total;
+        struct stmt *st = db_prepare(db, "UPDATE order_lines SET backordered = ?"
+                                         " WHERE order_id = ? AND variant_id = ?");
         if (!st)
-            return db_fail(db, pb, "recording a reservation");
-        int64_t now = clock_now_ms();
-        stmt_bind_i64(st, 1, order_id);
-        stmt_bind_i64(st, 2, l->variant_id);
-        stmt_bind_i64(st, 3, wh[i].warehouse_id);
-        stmt_bind_i64(st, 4, take);
-        stmt_bind_i64(st, 5, expires_at);
-        stmt_bind_i64(st, 6, now);
-        stmt_bind_i64(st, 7, now);
+            return db_fail(db, pb, "recording a backorder");
+        stmt_bind_i64(st, 1, l->backordered);
+        stmt_bind_i64(st, 2, order_id);
+        stmt_bind_i64(st, 3, l->variant_id);
         if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "recording a reservation");
-        need -= take;
+            return db_fail(db, pb, "recording a backorder");
     }
-    return inventory_moved_event(db, l->variant_id, l->product_id, total, total - l->quantity, pb);
+    int k = allocation_plan(wh, n, l->quantity - l->backordered, where ? where->dest : NULL,
+                            where ? where->rules : &default_rules, take, &covered);
+    for (int i = 0; i < k; i++) {
+        const struct alloc_wh *w = &wh[take[i].index];
+        struct wh_avail known = {w->warehouse_id, w->available, w->on_hand, w->reserved};
+        enum shop_err e = move(db, &sql_reserve, "reserve", l->variant_id, w->warehouse_id, &known,
+                               take[i].quantity, 0, take[i].quantity, actor, order_id, pb);
+        if (e != SHOP_OK ||
+            (e = insert_reservation(db, order_id, l->variant_id, w->warehouse_id,
+                                    take[i].quantity, "active", expires_at, pb)) != SHOP_OK)
+            return e;
+    }
+    return inventory_moved_event(db, l->variant_id, l->product_id, total, total - covered, pb);
 }
 
 enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,
-                                  int n, int64_t expires_at, int64_t actor, struct problem *pb)
+                                  int n, const struct reserve_where *where, int64_t expires_at,
+                                  int64_t actor, struct problem *pb)
 {
     json_t *shorts = NULL;
     for (int i = 0; i < n; i++) {
         bool is_short;
-        enum shop_err e = reserve_line(db, order_id, &lines[i], expires_at, actor, &is_short, pb);
+        enum shop_err e =
+            reserve_line(db, order_id, &lines[i], where, expires_at, actor, &is_short, pb);
         if (e != SHOP_OK) {
             json_decref(shorts);
             return e;
@@ -315,5 +358,49 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
             return e;
         left -= q;
     }
+    return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
+}
+
+int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, int64_t quantity,
+                         const struct reserve_where *where, int64_t actor,
+                         struct reserve_take *out, struct problem *pb)
+{
+    struct alloc_wh wh[MAX_WAREHOUSES];
+    struct alloc_take take[MAX_WAREHOUSES];
+    int64_t total, covered;
+    int n = candidates(db, variant_id, wh, &total);
+    if (n < 0) {
+        db_fail(db, pb, "reading stock");
+        return -1;
+    }
+    int k = allocation_plan(wh, n, quantity, where ? where->dest : NULL,
+                            where ? where->rules : &default_rules, take, &covered);
+    for (int i = 0; i < k; i++) {
+        const struct alloc_wh *w = &wh[take[i].index];
+        struct wh_avail known = {w->warehouse_id, w->available, w->on_hand, w->reserved};
+        int64_t q = take[i].quantity;
+        if (move(db, &sql_take, "consume", variant_id, w->warehouse_id, &known, q, -q, 0, actor,
+                 order_id, pb) != SHOP_OK ||
+            insert_reservation(db, order_id, variant_id, w->warehouse_id, q, "consumed",
+                               clock_now_ms(), pb) != SHOP_OK)
+            return -1;
+        out[i] = (struct reserve_take){w->warehouse_id, q};
+    }
+    if (k > 0 &&
+        inventory_moved_event(db, variant_id, product_of(db, variant_id), total, total - covered,
+                              pb) != SHOP_OK)
+        return -1;
+    return k;
+}
+
+enum shop_err reservation_return(struct db *db, int64_t order_id, int64_t variant_id,
+                                 int64_t warehouse_id, int64_t quantity, int64_t actor,
+                                 struct problem *pb)
+{
+    int64_t before = inventory_available(db, variant_id);
+    enum shop_err e = move(db, &sql_restock, "return", variant_id, warehouse_id, NULL, quantity,
+                           quantity, 0, actor, order_id, pb);
+    if (e != SHOP_OK)
+        return e;
     return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
 }

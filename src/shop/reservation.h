@@ -28,20 +28,53 @@
 #include "util/problem.h"
 
 struct db;
+struct geo_point;
+struct alloc_rules;
 
 struct reserve_line {
     int64_t variant_id, product_id, quantity;
-    int64_t available; /* out: what was available (when short) */
+    int64_t available;   /* out: what was available */
+    int64_t backordered; /* out: units sold with no stock (products that allow backorders) */
     const char *sku, *title;
 };
 
-/** Reserves every line for `order_id`, spreading a line over warehouses
- *  (most available first) when one is not enough. All or nothing: when any
- *  line is short, returns SHOP_CONFLICT with problem extra `lines` =
+/** Where the units go, for the allocation rule (shop/allocation.h). */
+struct reserve_where {
+    const struct geo_point *dest; /* NULL: a place the table does not know */
+    const struct alloc_rules *rules;
+};
+
+/** Reserves every line for `order_id` from the warehouses the allocation
+ *  rule picks (`where` may be NULL: default rules, no place), splitting a
+ *  line when no one warehouse has all of it. All or nothing: when any line
+ *  is short, returns SHOP_CONFLICT with problem extra `lines` =
  *  [{variant_id, sku, title, requested, available}] for every short line,
- *  and the caller's write must fail (its savepoint undoes what was taken). */
+ *  and the caller's write must fail (its savepoint undoes what was taken).
+ *  A line of a product that allows backorders is never short: what is
+ *  missing is recorded as the order line's `backordered` units. */
 enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,
-                                  int n, int64_t expires_at, int64_t actor, struct problem *pb);
+                                  int n, const struct reserve_where *where, int64_t expires_at,
+                                  int64_t actor, struct problem *pb);
+
+/** Puts `quantity` units of a variant that came back (a parcel returned to
+ *  the sender, a return received) into `warehouse_id`'s stock, audited as
+ *  "return". */
+enum shop_err reservation_return(struct db *db, int64_t order_id, int64_t variant_id,
+                                 int64_t warehouse_id, int64_t quantity, int64_t actor,
+                                 struct problem *pb);
+
+struct reserve_take {
+    int64_t warehouse_id, quantity;
+};
+
+/** Fulfil: takes up to `quantity` units of a variant for an already paid
+ *  order straight out of stock (on_hand falls; a consumed reservation row
+ *  records the warehouse), from the warehouses the rule picks. Fills `out`
+ *  (room for 64) and returns how many warehouses gave units (0: none in
+ *  stock), or -1 on a database failure (pb says). */
+int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, int64_t quantity,
+                         const struct reserve_where *where, int64_t actor,
+                         struct reserve_take *out, struct problem *pb);
 
 /** Consumes every active reservation of the order (payment captured). */
 enum shop_err reservation_consume(struct db *db, int64_t order_id, struct problem *pb);

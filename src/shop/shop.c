@@ -8,6 +8,7 @@
 #include "shop/account.h"
 #include "shop/category.h"
 #include "shop/flashsale.h"
+#include "ext/carrier.h"
 #include "ext/gateway.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -75,6 +76,13 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     if (!gw)
         goto fail;
     shop->payments = payments_new(shop, gw);
+    /* The simulated carrier keeps its books in the shop's own store. */
+    shop->carrier = carrier_sim_new(shop->store, shop->cfg.carrier_timeout_ms,
+                                    shop->cfg.carrier_step_ms);
+    if (!shop->carrier) {
+        problem_set(pb, SHOP_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (flashsale_load_key(shop, pb) != SHOP_OK)
         goto fail;
     /* Before the views are read: the change feed starts here, so a change
@@ -146,6 +154,8 @@ void shop_close(struct shop *shop)
     store_close(shop->store);
     category_tree_free(shop->categories);
     payments_free(shop->payments);
+    if (shop->carrier)
+        shop->carrier->destroy(shop->carrier);
     pricing_free(shop->pricing);
     product_cache_free(shop->products);
     session_cache_free(shop->sessions);

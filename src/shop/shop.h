@@ -23,6 +23,7 @@ struct dispatcher;
 struct search;
 struct pricing;
 struct payments;
+struct carrier;
 struct housekeeping;
 struct scheduler;
 struct notify_engine;
@@ -43,6 +44,7 @@ struct shop {
     struct search *search;            /* the in-memory catalog index (search/search.h) */
     struct pricing *pricing;          /* shipping and tax (pricing.c) */
     struct payments *payments;        /* gateway, retries, breaker (payment.c) */
+    struct carrier *carrier;          /* labels and tracking (ext/carrier.h) */
     struct housekeeping *housekeeping;/* sweeper (work/housekeeping.c) */
     struct scheduler *scheduler;      /* flash sales' clock (work/scheduler.c) */
     unsigned char token_key[32];      /* signs flash-sale purchase tokens */

@@ -9,6 +9,7 @@
 #include "shop/checkout.h"
 #include "shop/order.h"
 #include "shop/outbox.h"
+#include "shop/shipment.h"
 #include "shop/shop.h"
 #include "work/dispatcher.h"
 #include "work/leases.h"
@@ -35,6 +36,7 @@ static void settle(struct shop *shop)
     if (order_refunds_retry(shop, &sent, &pb) != SHOP_OK)
         log_event(LOG_WARN, "housekeeping.refunds", "{s:s}", "detail", pb.detail);
     problem_clear(&pb);
+    fulfil_labels_retry(shop);
 }
 
 static void purge(struct shop *shop)

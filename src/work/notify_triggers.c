@@ -119,8 +119,21 @@ static const struct {
     {"order.cancelled", "order_cancelled", "cancelled",
      "Your order was cancelled; anything charged (", ") is refunded.", true},
     {"order.refunded", "order_refunded", "refunded", "We refunded ", " to you.", true},
-    {"order.shipped", "order_shipped", "shipped", "Your order (", ") is on its way.", true},
-    {"order.delivered", "order_delivered", "delivered", "Your order (", ") was delivered.", false},
+    /* A shipment's news: once per shipment and status (the event id). */
+    {"order.shipped", "order_shipped", "shipped", "A parcel of your order is on its way.", "",
+     true},
+    {"order.out_for_delivery", "order_out_for_delivery", "out for delivery",
+     "A parcel of your order will arrive today.", "", true},
+    {"order.delivered", "order_delivered", "delivered", "A parcel of your order was delivered.",
+     "", true},
+    {"order.delivery_failed", "order_delivery_failed", "not delivered",
+     "We could not deliver a parcel of your order; the carrier will try again.", "", true},
+    {"order.returned_to_sender", "order_returned_to_sender", "returned to us",
+     "A parcel could not be delivered and came back to us; we refund it.", "", true},
+    {"return.approved", "return_approved", "return approved",
+     "Your return was approved: send the items back to us.", "", true},
+    {"return.rejected", "return_rejected", "return rejected",
+     "We could not accept your return; see your order for details.", "", true},
 };
 
 enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
@@ -151,12 +164,19 @@ enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event
                      (long long)ev->id);
         else
             snprintf(key, sizeof key, "%s:%lld", ev->topic, (long long)order);
+        bool shipment = json_object_get(o, "shipment_id") || json_object_get(o, "return_id");
+        if (shipment && strcmp(ev->topic, "order.refunded"))
+            amount = -1; /* a parcel's or a return's news: no amount to tell */
         if (amount >= 0)
             notify_money(amount, currency && strlen(currency) < 8 ? currency : "", money);
         snprintf(title, sizeof title, "Order #%lld %s%s", (long long)order, partly ? "partly " : "",
                  order_texts[k].verb);
-        snprintf(body, sizeof body, "%s%s%s", order_texts[k].before,
-                 amount >= 0 ? money : "the amount", order_texts[k].after);
+        if (amount >= 0 || !*order_texts[k].after)
+            snprintf(body, sizeof body, "%s%s%s", order_texts[k].before, amount >= 0 ? money : "",
+                     order_texts[k].after);
+        else
+            snprintf(body, sizeof body, "%s%s%s", order_texts[k].before, "the amount",
+                     order_texts[k].after);
         json_t *data = json_pack("{s:I}", "order_id", order);
         if (amount >= 0)
             json_object_set_new(data, "amount_cents", json_integer(amount));

@@ -114,29 +114,6 @@ def test_refunds_go_to_the_card_first_then_store_credit(srv, shop):
     assert sum(e["amount_cents"] for e in refunds) == card["amount_cents"]
 
 
-def test_state_machine(srv, shop):
-    b = Buyer(srv)
-    p = shop.product(stock=5)
-    o = b.buy(p["variants"][0]["id"])
-    path = f"/v1/admin/orders/{o['id']}/status"
-    assert_problem(srv.post(path, {"status": "delivered"}, token=shop.admin), 409)
-    assert_problem(srv.post(path, {"status": "paid"}, token=shop.admin), 422, "status")
-    assert_problem(srv.post(path, {"status": "cancelled"}, token=shop.admin), 422, "status")
-    assert_problem(srv.post(path, {"status": "lost"}, token=shop.admin), 422, "status")
-    assert_problem(srv.post(path, {"status": "fulfilling"}, token=b.token), 403)
-    for s in ["fulfilling", "shipped"]:
-        r = srv.post(path, {"status": s, "note": "by test"}, token=shop.admin)
-        assert r.status == 200 and r["status"] == s
-    assert_problem(srv.post(f"/v1/orders/{o['id']}/cancel", {}, token=b.token), 409)
-    assert_problem(srv.post(path, {"status": "fulfilling"}, token=shop.admin), 409)
-    r = srv.post(path, {"status": "delivered"}, token=shop.admin)
-    assert [h["status"] for h in r["history"]] == ["pending_payment", "paid", "fulfilling",
-                                                   "shipped", "delivered"]
-    assert_problem(srv.post(path, {"status": "shipped"}, token=shop.admin), 409)
-    assert_problem(srv.post("/v1/admin/orders/999999/status", {"status": "shipped"},
-                            token=shop.admin), 404)
-
-
 def test_order_events_recorded_once(srv, shop):
     b = Buyer(srv)
     o, _, _ = two_line_order(srv, shop, b)

@@ -1,0 +1,42 @@
+/* refund.h — money back to the original tenders (ORD-6), for every reason:
+ * a cancellation, a parcel returned to the sender, a return (RMA).
+ *
+ * A refund is one row (refunds) split into allocations over the order's
+ * captured tenders: the card first (up to what it captured and has not
+ * refunded), then store credit — the reverse of how checkout charged them.
+ * Store credit is credited inside the same transaction; a card allocation
+ * is "pending" until the gateway confirms it. Card allocations are sent
+ * after commit, each with its own idempotency key (refund-<refund>-<payment>),
+ * so retrying one (after a failure, housekeeping does, with backoff) can
+ * never refund twice. The order's refunded_cents grows with every refund,
+ * and a refund above what the tenders can still give back is refused:
+ * the sum of refunds never exceeds what was captured.
+ */
+#ifndef SHOP_SHOP_REFUND_H
+#define SHOP_SHOP_REFUND_H
+
+#include <stdint.h>
+
+#include "util/problem.h"
+
+struct db;
+struct shop;
+
+struct refund_in {
+    int64_t order_id, user_id, amount;
+    const char *currency, *reason; /* reason: cancellation | undelivered | return */
+    int64_t return_id;             /* 0 when not a return's */
+    int64_t now;
+};
+
+/** Inside a write: records the refund, allocates it, moves the order's
+ *  refunded_cents and refund_status, and writes order.refunded. Fills
+ *  *refund_id. SHOP_CONFLICT when the tenders cannot give `amount` back. */
+enum shop_err refund_record(struct db *db, const struct refund_in *in, int64_t *refund_id,
+                            struct problem *pb);
+
+/** After commit: sends the refund's pending card allocations (refund_id 0:
+ *  every allocation that is due). Returns how many the gateway took. */
+int refund_send(struct shop *shop, int64_t refund_id);
+
+#endif

@@ -1,0 +1,438 @@
+"""Fulfilment (INV-4, ORD-2, ORD-4, OPS-1): allocation by score, shipments
+per warehouse, backorders, the shipment state machine through the admin API
+and signed carrier callbacks, parcels returned to the sender, the simulated
+carrier's failure modes, sellers shipping their own lines."""
+import hashlib
+import hmac
+import json
+
+from conftest import assert_problem, uid, wait_for
+from shop_fixtures import ADDRESS, Buyer, Shop, stock_of
+
+SECRET = "test-carrier-secret"
+ENV = {"SHOPD_CARRIER_SECRET": SECRET}
+
+SEATTLE = dict(ADDRESS)  # 98101: the Pacific north-west
+NEW_YORK = {"name": "Bo Buyer", "line1": "5 Broadway", "city": "New York", "region": "NY",
+            "postal_code": "10004", "country": "US"}
+
+
+def warehouse(s, shop, name, postal, lat, lon, country="US"):
+    r = s.post("/v1/warehouses", {"code": "W" + uid()[:6], "name": name, "country": country,
+                                  "postal_code": postal, "lat": lat, "lon": lon},
+               token=shop.admin)
+    assert r.status == 201, r
+    return r["id"]
+
+
+def stocked(s, shop, stock_by_wh, **kw):
+    """A published product with on_hand per warehouse {wh: n}."""
+    p = shop.product(stock=None, **kw)
+    v = p["variants"][0]["id"]
+    for wh, n in stock_by_wh.items():
+        assert s.put(f"/v1/inventory/{v}/{wh}", {"on_hand": n}, token=shop.trusted).status == 200
+    return p, v
+
+
+def fulfil(s, shop, order_id, key=None, token=None, path="admin"):
+    url = (f"/v1/admin/orders/{order_id}/fulfil" if path == "admin"
+           else f"/v1/seller/orders/{order_id}/fulfil")
+    return s.post(url, {}, token=token or shop.admin,
+                  headers={"Idempotency-Key": key or "f-" + uid()})
+
+
+def order_of(s, buyer, order_id):
+    return s.get(f"/v1/orders/{order_id}", token=buyer.token).body
+
+
+def move(s, shop, shipment_id, status, detail=None):
+    body = {"status": status}
+    if detail:
+        body["detail"] = detail
+    return s.patch(f"/v1/admin/shipments/{shipment_id}", body, token=shop.admin)
+
+
+def carrier_event(s, body, secret=SECRET, signature=None):
+    raw = json.dumps(body).encode()
+    sig = signature or hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return s.request("POST", "/v1/carrier/events", raw=raw,
+                     headers={"Carrier-Signature": sig, "Content-Type": "application/json"})
+
+
+def test_allocation_picks_the_nearest_warehouse_that_has_it(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    east = warehouse(s, shop, "East", "10001", 40.7, -74.0)
+    west = shop.warehouse  # Seattle
+    _, v = stocked(s, shop, {east: 20, west: 20})
+    ny = Buyer(s, address=NEW_YORK)
+    sea = Buyer(s, address=SEATTLE)
+    o1 = ny.buy(v, 2)
+    o2 = sea.buy(v, 2)
+    assert o1.status == 201 and o2.status == 201, (o1, o2)
+    ship1 = fulfil(s, shop, o1["id"])["shipments"]
+    ship2 = fulfil(s, shop, o2["id"])["shipments"]
+    assert [x["warehouse_id"] for x in ship1] == [east], "New York is served from the east"
+    assert [x["warehouse_id"] for x in ship2] == [west], "Seattle from the west"
+
+    # A warehouse that has the whole line beats a nearer one that would split it.
+    _, v2 = stocked(s, shop, {east: 1, west: 10})
+    o3 = ny.buy(v2, 3)
+    assert [x["warehouse_id"] for x in fulfil(s, shop, o3["id"])["shipments"]] == [west]
+
+    # When none has it all, the cheapest gives all it has, then the next.
+    _, v3 = stocked(s, shop, {east: 4, west: 4})
+    o4 = ny.buy(v3, 6)
+    ships = fulfil(s, shop, o4["id"])["shipments"]
+    by_wh = {x["warehouse_id"]: sum(l["quantity"] for l in x["lines"]) for x in ships}
+    assert by_wh == {east: 4, west: 2}, by_wh
+    rows = s.database().query("SELECT warehouse_id, quantity FROM reservations"
+                              " WHERE order_id = ? ORDER BY warehouse_id", (o4["id"],))
+    assert sorted(rows) == sorted([(east, 4), (west, 2)]), "the reservation rows say which"
+
+
+def test_allocation_ties_and_load(make_server):
+    s = make_server(dict(ENV, SHOPD_ALLOC_KM_PER_SHIPMENT="1000"))
+    shop = Shop(s)
+    # Two warehouses at the same place: more stock wins a tie.
+    twin = warehouse(s, shop, "Twin", "98101", 47.6, -122.3)
+    _, v = stocked(s, shop, {shop.warehouse: 10, twin: 30})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    assert [x["warehouse_id"] for x in fulfil(s, shop, o["id"])["shipments"]] == [twin]
+    # Now `twin` has an open shipment; at 1000 km per open shipment the other wins.
+    o = b.buy(v, 1)
+    assert [x["warehouse_id"] for x in fulfil(s, shop, o["id"])["shipments"]] == [shop.warehouse]
+
+
+def test_split_order_with_a_backorder(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    w1, w2 = shop.warehouse, warehouse(s, shop, "Second", "98004", 47.6, -122.2)
+    _, va = stocked(s, shop, {w1: 5})
+    _, vb = stocked(s, shop, {w2: 5})
+    _, vc = stocked(s, shop, {w1: 5})
+    _, vd = stocked(s, shop, {}, allow_backorder=True)
+    _, ve = stocked(s, shop, {}, allow_backorder=True)
+    b = Buyer(s)
+    for v, q in [(va, 1), (vb, 2), (vc, 1), (vd, 2), (ve, 1)]:
+        assert b.add(v, q).status == 201
+    o = b.checkout()
+    assert o.status == 201 and o["status"] == "paid", o
+    lines = {l["variant_id"]: l for l in o["lines"]}
+    assert lines[vd]["backordered"] == 2 and lines[va]["backordered"] == 0
+
+    r = fulfil(s, shop, o["id"])
+    assert r.status == 201, r
+    by_wh = {x["warehouse_id"]: sorted(l["variant_id"] for l in x["lines"]) for x in r["shipments"]}
+    assert by_wh == {w1: sorted([va, vc]), w2: [vb]}, by_wh
+    assert sorted((x["order_line_id"], x["quantity"]) for x in r["backordered"]) == sorted(
+        [(lines[vd]["id"], 2), (lines[ve]["id"], 1)])
+    assert all(x["status"] == "label_created" and x["tracking_number"].startswith("SIM")
+               for x in r["shipments"])
+    assert order_of(s, b, o["id"])["status"] == "fulfilling"
+
+    # A shipped line cannot be cancelled; the unshipped backordered one can.
+    assert_problem(s.post(f"/v1/orders/{o['id']}/cancel", {"line_ids": [lines[va]["id"]]},
+                          token=b.token), 409)
+    c = s.post(f"/v1/orders/{o['id']}/cancel", {"line_ids": [lines[ve]["id"]]}, token=b.token)
+    assert c.status == 200, c
+    assert c["status"] == "fulfilling" and c["refunds"][-1]["amount_cents"] > 0
+
+    first, second = r["shipments"]
+    assert move(s, shop, first["id"], "in_transit").status == 200
+    assert order_of(s, b, o["id"])["status"] == "partially_shipped"
+    assert move(s, shop, second["id"], "in_transit").status == 200
+    assert order_of(s, b, o["id"])["status"] == "partially_shipped", "D is still backordered"
+
+    # Nothing to ship until stock arrives: the backorder stays.
+    again = fulfil(s, shop, o["id"])
+    assert again.status == 201 and again["shipments"] == [] and again["backordered"] == [
+        {"order_line_id": lines[vd]["id"], "quantity": 2}]
+    assert s.put(f"/v1/inventory/{vd}/{w2}", {"on_hand": 3}, token=shop.trusted).status == 200
+    third = fulfil(s, shop, o["id"])
+    assert third.status == 201 and third["backordered"] == [], third
+    assert [x["warehouse_id"] for x in third["shipments"]] == [w2]
+    assert stock_of(s, shop, vd) == {"on_hand": 1, "reserved": 0, "available": 1}
+    assert_problem(fulfil(s, shop, o["id"]), 409)  # nothing left to ship
+
+    third = third["shipments"][0]
+    assert move(s, shop, third["id"], "in_transit").status == 200
+    assert order_of(s, b, o["id"])["status"] == "shipped"
+    for sh in (first, second, third):
+        assert move(s, shop, sh["id"], "out_for_delivery").status == 200
+        assert move(s, shop, sh["id"], "delivered").status == 200
+    doc = order_of(s, b, o["id"])
+    assert doc["status"] == "delivered"
+    assert [h["status"] for h in doc["history"]] == [
+        "pending_payment", "paid", "fulfilling", "partially_shipped", "shipped", "delivered"]
+    assert len(doc["shipments"]) == 3 and all(x["status"] == "delivered" for x in doc["shipments"])
+    assert s.database().scalar("SELECT sum(open_shipments) FROM warehouses") == 0
+
+
+def test_shipment_state_machine_through_the_api(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    legal = {"label_created": {"in_transit"},
+             "in_transit": {"out_for_delivery", "delivered", "delivery_failed"},
+             "out_for_delivery": {"delivered", "delivery_failed"},
+             "delivery_failed": {"out_for_delivery", "returned_to_sender"}}
+    every = ["in_transit", "out_for_delivery", "delivered", "delivery_failed", "returned_to_sender"]
+    path = ["in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery", "delivered"]
+    state = "label_created"
+    for nxt in path:
+        for bad in every:
+            if bad not in legal.get(state, set()):
+                assert_problem(move(s, shop, sh["id"], bad), 409, "status")
+        r = move(s, shop, sh["id"], nxt, detail="by test")
+        assert r.status == 200 and r["status"] == nxt, r
+        state = nxt
+    for bad in every:
+        assert_problem(move(s, shop, sh["id"], bad), 409)
+    r = s.get(f"/v1/shipments/{sh['id']}", token=b.token)
+    assert [e["status"] for e in r["events"]] == ["label_created"] + path
+    assert r["attempts"] == 2
+    assert_problem(move(s, shop, sh["id"], "lost"), 422, "status")
+    assert_problem(move(s, shop, 999999, "in_transit"), 404)
+    assert_problem(s.patch(f"/v1/admin/shipments/{sh['id']}", {}, token=shop.admin), 422, "status")
+
+
+def test_carrier_callbacks(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    tn = sh["tracking_number"]
+    ev = {"tracking_number": tn, "status": "in_transit", "detail": "picked up",
+          "at": "2026-12-01T10:00:00Z"}
+    assert_problem(carrier_event(s, ev, secret="wrong"), 401)
+    assert_problem(carrier_event(s, ev, signature="00" * 32), 401)
+    assert_problem(s.post("/v1/carrier/events", ev), 401)  # unsigned
+    assert s.get(f"/v1/shipments/{sh['id']}", token=b.token)["status"] == "label_created"
+    assert carrier_event(s, ev).status == 204
+    assert carrier_event(s, ev).status == 204  # replayed: changes nothing
+    r = s.get(f"/v1/shipments/{sh['id']}", token=b.token)
+    assert r["status"] == "in_transit" and len(r["events"]) == 2
+    assert r["events"][1] == {"status": "in_transit", "at": "2026-12-01T10:00:00Z",
+                              "detail": "picked up"}
+    assert_problem(carrier_event(s, dict(ev, tracking_number="SIM000000000000")), 404)
+    assert_problem(carrier_event(s, dict(ev, status="flying")), 422, "status")
+    assert_problem(carrier_event(s, {"status": "delivered"}), 422, "tracking_number")
+    assert_problem(carrier_event(s, dict(ev, at="yesterday")), 422, "at")
+    # An illegal move (in_transit → returned_to_sender) is refused.
+    assert_problem(carrier_event(s, dict(ev, status="returned_to_sender")), 409)
+    assert carrier_event(s, dict(ev, status="delivered", at="2026-12-02T10:00:00Z")).status == 204
+    assert order_of(s, b, o["id"])["status"] == "delivered"
+    # A stale event after delivery is an illegal move, and changes nothing.
+    assert_problem(carrier_event(s, dict(ev, status="out_for_delivery",
+                                         at="2026-12-01T12:00:00Z")), 409)
+    assert s.get(f"/v1/shipments/{sh['id']}", token=b.token)["status"] == "delivered"
+
+
+def test_three_failed_deliveries_return_to_sender_and_refund_once(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 2)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    assert stock_of(s, shop, v)["on_hand"] == 8
+    for status in ["in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery",
+                   "delivery_failed", "out_for_delivery"]:
+        assert move(s, shop, sh["id"], status).status == 200
+    r = move(s, shop, sh["id"], "delivery_failed")
+    assert r.status == 200 and r["status"] == "returned_to_sender", r
+    assert [e["status"] for e in r["events"]][-2:] == ["delivery_failed", "returned_to_sender"]
+    assert_problem(move(s, shop, sh["id"], "out_for_delivery"), 409)
+    assert stock_of(s, shop, v)["on_hand"] == 10, "restocked"
+    doc = order_of(s, b, o["id"])
+    assert doc["status"] == "cancelled", "nothing of the order is left to deliver"
+    assert doc["refund_status"] == "refunded" and doc["refunded_cents"] == doc["total_cents"]
+    moves = s.get(f"/v1/inventory/{v}", token=shop.admin)["movements"]
+    assert [m["kind"] for m in moves].count("return") == 1
+
+    def ledger():
+        return s.get(f"/v1/admin/payments?order_id={o['id']}", token=shop.admin)["data"]
+    refunds = wait_for("the card refund", lambda: [e for e in ledger() if e["type"] == "refund"])
+    assert sum(e["amount_cents"] for e in refunds) == doc["total_cents"]
+    assert len(refunds) == 1, "refunded exactly once"
+
+
+def test_label_timeout_is_retried_with_the_same_key(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s, address=dict(ADDRESS, line2="carrier:timeout"))
+    o = b.buy(v, 1)
+    r = fulfil(s, shop, o["id"])
+    assert r.status == 201 and r["shipments"][0]["tracking_number"], r
+    key = f"shipment-{r['shipments'][0]['id']}"
+    assert s.database().scalar("SELECT count(*) FROM carrier_sim_labels WHERE key = ?",
+                               (key,)) == 1, "one label however often it was asked for"
+
+
+def test_undeliverable_address_changes_nothing(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s, address=dict(ADDRESS, line2="carrier:undeliverable"))
+    o = b.buy(v, 1)
+    before = order_of(s, b, o["id"])
+    key = "f-" + uid()
+    assert_problem(fulfil(s, shop, o["id"], key=key), 422, "shipping_address")
+    after = order_of(s, b, o["id"])
+    assert after["status"] == "paid" and after["shipments"] == []
+    assert after["lines"] == before["lines"]
+    assert s.database().scalar("SELECT count(*) FROM shipments") == 0
+    assert s.database().scalar("SELECT sum(open_shipments) FROM warehouses") == 0
+    assert_problem(fulfil(s, shop, o["id"], key=key), 422)  # the key was not kept
+
+
+def test_carrier_down_leaves_the_label_pending_and_housekeeping_retries(make_server):
+    s = make_server(dict(ENV, SHOPD_CARRIER_LABEL_ATTEMPTS="1"))
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s, address=dict(ADDRESS, line2="carrier:down"))
+    o = b.buy(v, 1)
+    r = fulfil(s, shop, o["id"])
+    assert r.status == 201 and r["shipments"][0]["tracking_number"] is None, r
+    sid = r["shipments"][0]["id"]
+    assert_problem(move(s, shop, sid, "in_transit"), 409)  # no label yet
+    # The carrier recovers: the address is fixed at the carrier's end.
+    s.database().execute("UPDATE orders SET ship_line2 = NULL WHERE id = ?", (o["id"],))
+    got = wait_for("the label", lambda: s.get(f"/v1/shipments/{sid}", token=shop.admin)
+                   ["tracking_number"], timeout=15)
+    assert got.startswith("SIM")
+
+
+def test_fulfil_is_idempotent(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    o2 = b.buy(v, 1)
+    first = fulfil(s, shop, o["id"], key="same")
+    again = fulfil(s, shop, o["id"], key="same")
+    assert again.status == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert [x["id"] for x in again["shipments"]] == [x["id"] for x in first["shipments"]]
+    assert s.database().scalar("SELECT count(*) FROM shipments") == 1
+    assert_problem(fulfil(s, shop, o2["id"], key="same"), 422, "Idempotency-Key")
+    assert_problem(s.post(f"/v1/admin/orders/{o['id']}/fulfil", {}, token=shop.admin), 400,
+                   "Idempotency-Key")
+    assert_problem(s.post(f"/v1/admin/orders/{o2['id']}/fulfil", {"x": 1}, token=shop.admin,
+                          headers={"Idempotency-Key": "k" + uid()}), 422)
+    assert_problem(fulfil(s, shop, 999999), 404)
+
+
+def test_fulfil_refused_for_orders_not_paid(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    assert s.post(f"/v1/orders/{o['id']}/cancel", {}, token=b.token).status == 200
+    assert_problem(fulfil(s, shop, o["id"]), 409)
+
+
+def test_sellers_see_and_ship_only_their_lines(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, mine = stocked(s, shop, {shop.warehouse: 10}, seller=shop.trusted)
+    # The other seller's product, approved by an admin.
+    theirs_p = shop.product(stock=None, seller=shop.other_seller)
+    theirs = theirs_p["variants"][0]["id"]
+    assert s.put(f"/v1/inventory/{theirs}/{shop.warehouse}", {"on_hand": 10},
+                 token=shop.other_seller).status == 200
+    b = Buyer(s)
+    assert b.add(mine, 1).status == 201 and b.add(theirs, 2).status == 201
+    o = b.checkout()
+    assert o.status == 201, o
+    view = s.get("/v1/seller/orders", token=shop.trusted)
+    assert view.status == 200
+    mine_view = [x for x in view["data"] if x["id"] == o["id"]][0]
+    assert [l["variant_id"] for l in mine_view["lines"]] == [mine]
+    assert "payments" not in mine_view and "email" not in json.dumps(mine_view)
+    assert mine_view["shipping_address"]["postal_code"] == "98101"
+    r = fulfil(s, shop, o["id"], token=shop.trusted, path="seller")
+    assert r.status == 201, r
+    assert [l["variant_id"] for x in r["shipments"] for l in x["lines"]] == [mine]
+    assert order_of(s, b, o["id"])["status"] == "fulfilling"
+    assert_problem(fulfil(s, shop, o["id"], token=shop.trusted, path="seller"), 409)
+    r2 = fulfil(s, shop, o["id"], token=shop.other_seller, path="seller")
+    assert [l["variant_id"] for x in r2["shipments"] for l in x["lines"]] == [theirs]
+    # The other seller sees only their own shipment in their view.
+    v2 = [x for x in s.get("/v1/seller/orders", token=shop.other_seller)["data"]
+          if x["id"] == o["id"]][0]
+    assert [x["id"] for x in v2["shipments"]] == [r2["shipments"][0]["id"]]
+    assert_problem(s.get(f"/v1/shipments/{r['shipments'][0]['id']}", token=shop.other_seller), 404)
+    # A seller with no line in an order cannot touch it.
+    b2 = Buyer(s)
+    o2 = b2.buy(theirs, 1)
+    assert_problem(fulfil(s, shop, o2["id"], token=shop.trusted, path="seller"), 404)
+    assert_problem(s.get("/v1/seller/orders?status=lost", token=shop.trusted), 422, "status")
+
+
+def test_admin_order_queue(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    ids = [b.buy(v, 1)["id"] for _ in range(3)]
+    fulfil(s, shop, ids[1])
+    page = s.get("/v1/admin/orders?status=paid&limit=1", token=shop.admin)
+    assert [x["id"] for x in page["data"]] == [ids[0]] and page["next_cursor"]
+    page2 = s.get(f"/v1/admin/orders?status=paid&limit=1&cursor={page['next_cursor']}",
+                  token=shop.admin)
+    assert [x["id"] for x in page2["data"]] == [ids[2]]
+    assert [x["id"] for x in s.get("/v1/admin/orders?status=fulfilling",
+                                   token=shop.admin)["data"]] == [ids[1]]
+    assert_problem(s.get("/v1/admin/orders?status=lost", token=shop.admin), 422, "status")
+    assert_problem(s.get("/v1/admin/orders?cursor=abc", token=shop.admin), 422, "cursor")
+
+
+def test_idor_and_roles(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b, other = Buyer(s), Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    assert s.get(f"/v1/shipments/{sh['id']}", token=b.token).status == 200
+    assert_problem(s.get(f"/v1/shipments/{sh['id']}", token=other.token), 404)
+    assert_problem(s.get(f"/v1/shipments/{sh['id']}"), 401)
+    assert_problem(fulfil(s, shop, o["id"], token=b.token), 403)
+    assert_problem(move(s, shop, sh["id"], "in_transit") if False else
+                   s.patch(f"/v1/admin/shipments/{sh['id']}", {"status": "in_transit"},
+                           token=b.token), 403)
+    assert_problem(s.get("/v1/admin/orders", token=b.token), 403)
+    assert_problem(s.get("/v1/seller/orders", token=b.token), 403)
+
+
+def test_the_simulated_carrier_delivers_and_returns(make_server):
+    s = make_server(dict(ENV, SHOPD_CARRIER_SIM="auto", SHOPD_CARRIER_STEP_MS="100"))
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    fulfil(s, shop, o["id"])
+    wait_for("delivery", lambda: order_of(s, b, o["id"])["status"] == "delivered", timeout=20)
+    sh = order_of(s, b, o["id"])["shipments"][0]
+    assert [e["status"] for e in sh["events"]] == [
+        "label_created", "in_transit", "out_for_delivery", "delivered"]
+    # A parcel nobody takes comes back after three attempts, and is refunded.
+    bad = Buyer(s, address=dict(ADDRESS, line2="carrier:fail-3"))
+    o2 = bad.buy(v, 1)
+    fulfil(s, shop, o2["id"])
+    wait_for("return to sender",
+             lambda: order_of(s, bad, o2["id"])["shipments"][0]["status"] == "returned_to_sender",
+             timeout=20)
+    doc = order_of(s, bad, o2["id"])
+    assert doc["status"] == "cancelled" and doc["refunded_cents"] == doc["total_cents"]
+    assert [e["status"] for e in doc["shipments"][0]["events"]].count("delivery_failed") == 3
