@@ -16,6 +16,13 @@ enum shop_err api_admin_shipment_update(struct req *r);
 enum shop_err api_shipment_get(struct req *r);
 enum shop_err api_carrier_event(struct req *r);
 
+/* returns.c */
+enum shop_err api_return_create(struct req *r);
+enum shop_err api_return_get(struct req *r);
+enum shop_err api_my_returns(struct req *r);
+enum shop_err api_admin_returns(struct req *r);
+enum shop_err api_admin_return_update(struct req *r);
+
 /* health.c */
 enum shop_err api_healthz(struct req *r);
 enum shop_err api_readyz(struct req *r);

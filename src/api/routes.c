@@ -81,6 +81,13 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/carrier/events", api_carrier_event, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/v1/seller/orders", api_seller_orders_list, AUTH_SELLER, RATE_READ},
     {HTTP_POST, "/v1/seller/orders/{id}/fulfil", api_seller_fulfil, AUTH_SELLER, RATE_WRITE},
+
+    /* returns */
+    {HTTP_POST, "/v1/orders/{id}/returns", api_return_create, AUTH_USER, RATE_WRITE},
+    {HTTP_GET, "/v1/returns/{id}", api_return_get, AUTH_USER, RATE_READ},
+    {HTTP_GET, "/v1/me/returns", api_my_returns, AUTH_USER, RATE_READ},
+    {HTTP_GET, "/v1/admin/returns", api_admin_returns, AUTH_ADMIN, RATE_READ},
+    {HTTP_PATCH, "/v1/admin/returns/{id}", api_admin_return_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
 
     /* flash sales */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shop/outbox.h"
+#include "shop/status.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -91,34 +92,20 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
     return order_set_status(db, order_id, (enum order_status)from, to, note, pb);
 }
 
+static const struct status_book book = {
+    "order",
+    "UPDATE orders SET status = ?1, updated_at = ?2,"
+    " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"
+    " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"
+    " WHERE id = ?3 AND status = ?4",
+    "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)",
+};
+
 enum shop_err order_set_status(struct db *db, int64_t order_id, enum order_status from,
                                enum order_status to, const char *note, struct problem *pb)
 {
-    int64_t now = clock_now_ms();
-    struct stmt *st =
-        db_prepare(db, "UPDATE orders SET status = ?1, updated_at = ?2,"
-                       " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"
-                       " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"
-                       " WHERE id = ?3 AND status = ?4");
-    if (!st)
-        return db_fail(db, pb, "updating the order");
-    stmt_bind_text(st, 1, order_status_name(to));
-    stmt_bind_i64(st, 2, now);
-    stmt_bind_i64(st, 3, order_id);
-    stmt_bind_text(st, 4, order_status_name(from));
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "updating the order");
-    if (db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "the order changed meanwhile");
-    st = db_prepare(db,
-                    "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)");
-    if (!st)
-        return db_fail(db, pb, "recording order history");
-    stmt_bind_i64(st, 1, order_id);
-    stmt_bind_text(st, 2, order_status_name(to));
-    stmt_bind_text(st, 3, note);
-    stmt_bind_i64(st, 4, now);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording order history");
+    return status_move(db, &book, order_id, order_status_name(from), order_status_name(to), note,
+                       clock_now_ms(), pb);
 }
 
 int order_products(struct db *db, int64_t order_id, int64_t *out, int max)

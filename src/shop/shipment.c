@@ -434,6 +434,17 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "counting open shipments");
     }
+    if (to == SHIP_DELIVERED) { /* the units reached the buyer: returnable from now */
+        st = db_prepare(db, "UPDATE order_lines SET delivered_qty = delivered_qty +"
+                            " (SELECT quantity FROM shipment_lines WHERE shipment_id = ?1"
+                            " AND order_line_id = order_lines.id) WHERE id IN"
+                            " (SELECT order_line_id FROM shipment_lines WHERE shipment_id = ?1)");
+        if (!st)
+            return db_fail(db, pb, "recording the delivery");
+        stmt_bind_i64(st, 1, j->id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording the delivery");
+    }
     if (to == SHIP_RETURNED_TO_SENDER &&
         back_to_sender(db, j, j->id, j->order_id, warehouse, pb) != SHOP_OK)
         return pb->err;

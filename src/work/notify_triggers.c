@@ -130,9 +130,9 @@ static const struct {
      "We could not deliver a parcel of your order; the carrier will try again.", "", true},
     {"order.returned_to_sender", "order_returned_to_sender", "returned to us",
      "A parcel could not be delivered and came back to us; we refund it.", "", true},
-    {"return.approved", "return_approved", "return approved",
+    {"order.return_approved", "return_approved", "return approved",
      "Your return was approved: send the items back to us.", "", true},
-    {"return.rejected", "return_rejected", "return rejected",
+    {"order.return_rejected", "return_rejected", "return rejected",
      "We could not accept your return; see your order for details.", "", true},
 };
 

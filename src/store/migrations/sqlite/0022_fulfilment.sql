@@ -13,11 +13,13 @@ ALTER TABLE products ADD COLUMN allow_backorder INTEGER NOT NULL DEFAULT 0;
 -- Units of a line by where they are: `backordered` were sold with no stock
 -- behind them (none taken yet); `shipped_qty` are in shipments;
 -- `undelivered_qty` came back to the sender (restocked and refunded);
+-- `delivered_qty` reached the buyer;
 -- `returned_qty` are in returns (RMA); `refunded_cents` is what refunds of
 -- this line paid back (a return never refunds more than the line paid).
 ALTER TABLE order_lines ADD COLUMN backordered INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN shipped_qty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN undelivered_qty INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE order_lines ADD COLUMN delivered_qty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN returned_qty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN refunded_cents INTEGER NOT NULL DEFAULT 0;
 
@@ -114,6 +116,7 @@ CREATE TABLE returns (
     refund_cents  INTEGER NOT NULL DEFAULT 0,
     refund_id     INTEGER,                       -- the refund it paid, once
     idempotency_key TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,                 -- a replayed key must carry the same request
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     UNIQUE (user_id, idempotency_key)

@@ -1,0 +1,246 @@
+"""Returns (ORD-5, ORD-6): the window, returnable lines and quantities, the
+state machine, restocking, refunds over the original tenders exactly once
+and never above what the lines were paid."""
+import time
+
+from conftest import assert_problem, at_once, uid, wait_for
+from shop_fixtures import Buyer, Shop, stock_of
+
+DAY = 86400000
+
+
+def delivered_order(s, shop, buyer, items, card=None):
+    """An order of `items` [(variant, qty)], fulfilled and delivered."""
+    for v, q in items:
+        assert buyer.add(v, q).status == 201
+    o = buyer.checkout(card=card)
+    assert o.status == 201, o
+    r = s.post(f"/v1/admin/orders/{o['id']}/fulfil", {}, token=shop.admin,
+               headers={"Idempotency-Key": "f-" + uid()})
+    assert r.status == 201, r
+    for sh in r["shipments"]:
+        for st in ("in_transit", "delivered"):
+            assert s.patch(f"/v1/admin/shipments/{sh['id']}", {"status": st},
+                           token=shop.admin).status == 200
+    doc = s.get(f"/v1/orders/{o['id']}", token=buyer.token).body
+    assert doc["status"] == "delivered", doc
+    return doc
+
+
+def ask(s, buyer, order_id, lines, key=None, reason="does not fit"):
+    return s.post(f"/v1/orders/{order_id}/returns",
+                  {"lines": [{"order_line_id": l, "quantity": q} for l, q in lines],
+                   "reason": reason},
+                  token=buyer.token, headers={"Idempotency-Key": key or "r-" + uid()})
+
+
+def admin_move(s, shop, rid, status, **kw):
+    return s.patch(f"/v1/admin/returns/{rid}", dict(status=status, **kw), token=shop.admin)
+
+
+def gateway_refunds(s, shop, order_id):
+    rows = s.get(f"/v1/admin/payments?order_id={order_id}", token=shop.admin)["data"]
+    return [e for e in rows if e["type"] == "refund"]
+
+
+def test_return_flow_restocks_and_refunds_once(make_server):
+    s = make_server({"SHOPD_RETURN_AUTO_APPROVE_CENTS": "100"})
+    shop = Shop(s)
+    p = shop.product(stock=10, price=2000)
+    v = p["variants"][0]["id"]
+    p2 = shop.product(stock=10, price=500)
+    v2 = p2["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2), (v2, 1)])
+    line = [l for l in o["lines"] if l["variant_id"] == v][0]
+    r = ask(s, b, o["id"], [(line["id"], 1)])
+    assert r.status == 201, r
+    assert r["status"] == "requested" and r["lines"] == [
+        {"order_line_id": line["id"], "quantity": 1, "unit_price_cents": 2000}]
+    rid = r["id"]
+    assert stock_of(s, shop, v)["on_hand"] == 8
+    assert_problem(admin_move(s, shop, rid, "received"), 409, "status")
+    assert admin_move(s, shop, rid, "approved").status == 200
+    assert_problem(admin_move(s, shop, rid, "refunded"), 409)
+    got = admin_move(s, shop, rid, "received")
+    assert got.status == 200 and got["status"] == "received"
+    assert stock_of(s, shop, v)["on_hand"] == 9, "restocked on receipt"
+    kinds = [m["kind"] for m in s.get(f"/v1/inventory/{v}", token=shop.admin)["movements"]]
+    assert kinds.count("return") == 1
+    assert admin_move(s, shop, rid, "inspected").status == 200
+    # One unit's price plus its share of the line's tax; shipping stays (not all came back).
+    most = 2000 + line["tax_cents"] // 2
+    assert_problem(admin_move(s, shop, rid, "refunded", refund_cents=most + 1), 422,
+                   "refund_cents")
+    results = at_once(lambda _: admin_move(s, shop, rid, "refunded"), range(6), threads=6)
+    assert sorted(x.status for x in results) == [200] + [409] * 5, results
+    done = s.get(f"/v1/returns/{rid}", token=b.token)
+    assert done["status"] == "refunded" and done["refund_cents"] == most
+    assert [h["status"] for h in done["history"]] == [
+        "requested", "approved", "received", "inspected", "refunded"]
+    order = s.get(f"/v1/orders/{o['id']}", token=b.token).body
+    assert [x["amount_cents"] for x in order["refunds"]] == [most]
+    assert order["refund_status"] == "partially_refunded"
+    refunds = wait_for("the card refund", lambda: gateway_refunds(s, shop, o["id"]))
+    assert sum(x["amount_cents"] for x in refunds) == most and len(refunds) == 1
+    mine = s.get("/v1/me/returns", token=b.token)
+    assert [x["id"] for x in mine["data"]] == [rid]
+    assert [x["id"] for x in s.get("/v1/admin/returns?status=refunded",
+                                   token=shop.admin)["data"]] == [rid]
+
+
+def test_the_whole_order_back_refunds_shipping_and_never_more(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10, price=1200)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2)])
+    line = o["lines"][0]
+    r = ask(s, b, o["id"], [(line["id"], 2)])
+    assert r.status == 201 and r["status"] == "approved", "small and first: approved at once"
+    for st in ("received", "inspected"):
+        assert admin_move(s, shop, r["id"], st).status == 200
+    # A partial refund must be below the most; then the rest cannot be taken twice.
+    assert_problem(admin_move(s, shop, r["id"], "partially_refunded", refund_cents=o["total_cents"]),
+                   422, "refund_cents")
+    assert_problem(admin_move(s, shop, r["id"], "partially_refunded"), 422, "refund_cents")
+    done = admin_move(s, shop, r["id"], "refunded")
+    assert done.status == 200 and done["refund_cents"] == o["total_cents"], (done, o)
+    order = s.get(f"/v1/orders/{o['id']}", token=b.token).body
+    assert order["refunded_cents"] == order["total_cents"] and order["refund_status"] == "refunded"
+
+
+def test_partial_refund(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10, price=3000)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 1)])
+    r = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+    for st in ("received", "inspected"):
+        assert admin_move(s, shop, r["id"], st).status == 200
+    done = admin_move(s, shop, r["id"], "partially_refunded", refund_cents=1000)
+    assert done.status == 200 and done["status"] == "partially_refunded"
+    assert done["refund_cents"] == 1000 and done["refunds"][0]["amount_cents"] == 1000
+    assert_problem(admin_move(s, shop, r["id"], "refunded"), 409)
+
+
+def test_window_edges(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10)["variants"][0]["id"]
+    b = Buyer(s)
+    now = int(time.time() * 1000)
+    db = s.database()
+    results = {}
+    for days in (30, 31):
+        o = delivered_order(s, shop, b, [(v, 1)])
+        db.execute("UPDATE shipments SET delivered_at = ? WHERE order_id = ?",
+                   (now - days * DAY, o["id"]))
+        results[days] = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+    assert results[30].status == 201, results[30]
+    assert_problem(results[31], 422, "lines[0].order_line_id")
+    assert "30 days" in results[31]["detail"]
+
+
+def test_refused_requests_change_nothing(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10)["variants"][0]["id"]
+    nr = shop.product(stock=10, returnable=False)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2), (nr, 1)])
+    lv = [l for l in o["lines"] if l["variant_id"] == v][0]["id"]
+    lnr = [l for l in o["lines"] if l["variant_id"] == nr][0]["id"]
+    assert_problem(ask(s, b, o["id"], [(lnr, 1)]), 422, "lines[0].order_line_id")
+    assert_problem(ask(s, b, o["id"], [(lv, 3)]), 422, "lines[0].quantity")
+    assert_problem(ask(s, b, o["id"], [(lv, 1), (lv, 1)]), 422, "lines[1].order_line_id")
+    assert_problem(ask(s, b, o["id"], [(lv, 1), (999999, 1)]), 422, "lines[1].order_line_id")
+    assert_problem(ask(s, b, o["id"], [(lv, 1)], reason=""), 422, "reason")
+    assert_problem(s.post(f"/v1/orders/{o['id']}/returns", {"lines": [], "reason": "x"},
+                          token=b.token, headers={"Idempotency-Key": "k" + uid()}), 422, "lines")
+    assert_problem(s.post(f"/v1/orders/{o['id']}/returns",
+                          {"lines": [{"order_line_id": lv, "quantity": 0}], "reason": "x"},
+                          token=b.token, headers={"Idempotency-Key": "k" + uid()}), 422,
+                   "lines[0].quantity")
+    assert_problem(s.post(f"/v1/orders/{o['id']}/returns",
+                          {"lines": [{"order_line_id": lv, "quantity": 1}], "reason": "x"},
+                          token=b.token), 400, "Idempotency-Key")
+    assert s.database().scalar("SELECT count(*) FROM returns") == 0
+    assert s.database().scalar("SELECT sum(returned_qty) FROM order_lines") == 0
+    # Not delivered yet: shipped only.
+    b2 = Buyer(s)
+    assert b2.add(v, 1).status == 201
+    o2 = b2.checkout()
+    sh = s.post(f"/v1/admin/orders/{o2['id']}/fulfil", {}, token=shop.admin,
+                headers={"Idempotency-Key": "f-" + uid()})["shipments"][0]
+    s.patch(f"/v1/admin/shipments/{sh['id']}", {"status": "in_transit"}, token=shop.admin)
+    assert_problem(ask(s, b2, o2["id"], [(o2["lines"][0]["id"], 1)]), 422,
+                   "lines[0].order_line_id")
+
+
+def test_idempotency_key(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2)])
+    lid = o["lines"][0]["id"]
+    first = ask(s, b, o["id"], [(lid, 1)], key="same")
+    again = ask(s, b, o["id"], [(lid, 1)], key="same")
+    assert again.status == 201 and again["id"] == first["id"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert_problem(ask(s, b, o["id"], [(lid, 2)], key="same"), 422, "Idempotency-Key")
+    assert s.database().scalar("SELECT returned_qty FROM order_lines WHERE id = ?", (lid,)) == 1
+
+
+def test_two_requests_race_for_the_last_unit(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 1)])
+    lid = o["lines"][0]["id"]
+    got = at_once(lambda k: ask(s, b, o["id"], [(lid, 1)], key=k), ["a" + uid(), "b" + uid()],
+                  threads=2)
+    assert sorted(r.status for r in got) == [201, 422], got
+    assert s.database().scalar("SELECT returned_qty FROM order_lines WHERE id = ?", (lid,)) == 1
+
+
+def test_reject_before_receipt_frees_the_units_and_auto_approval_limit(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=20, price=100)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 5)])
+    lid = o["lines"][0]["id"]
+    statuses = []
+    for _ in range(4):
+        r = ask(s, b, o["id"], [(lid, 1)])
+        assert r.status == 201
+        statuses.append(r["status"])
+    assert statuses == ["approved"] * 3 + ["requested"], "three returns in 90 days: no more auto"
+    last = r["id"]
+    assert admin_move(s, shop, last, "rejected").status == 200
+    assert_problem(admin_move(s, shop, last, "approved"), 409)
+    assert ask(s, b, o["id"], [(lid, 2)]).status == 201, "the rejected unit is free again"
+
+
+def test_idor_and_roles(make_server):
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10)["variants"][0]["id"]
+    b, other = Buyer(s), Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 1)])
+    r = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+    assert_problem(s.get(f"/v1/returns/{r['id']}", token=other.token), 404)
+    assert s.get("/v1/me/returns", token=other.token)["data"] == []
+    assert_problem(ask(s, other, o["id"], [(o["lines"][0]["id"], 1)]), 404)
+    assert_problem(s.patch(f"/v1/admin/returns/{r['id']}", {"status": "received"},
+                           token=b.token), 403)
+    assert_problem(s.get("/v1/admin/returns", token=b.token), 403)
+    assert_problem(admin_move(s, shop, r["id"], "requested"), 422, "status")
+    assert_problem(admin_move(s, shop, r["id"], "lost"), 422, "status")
+    assert_problem(admin_move(s, shop, r["id"], "received", refund_cents=5), 422, "refund_cents")
+    assert_problem(admin_move(s, shop, 999999, "received"), 404)
+    assert_problem(s.get("/v1/admin/returns?status=lost", token=shop.admin), 422, "status")
