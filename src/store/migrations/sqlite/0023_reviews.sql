@@ -61,5 +61,3 @@ CREATE TABLE review_history (
 );
 CREATE INDEX review_history_review ON review_history (review_id, id);
 
--- "Did this user buy this product": an order's lines by product.
-CREATE INDEX order_lines_product ON order_lines (product_id, order_id);
