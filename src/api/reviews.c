@@ -1,8 +1,10 @@
 /* reviews.c — product reviews (ENG-1): /v1/products/{id}/reviews,
  * /v1/reviews/{id}…, and the admin queue. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/handlers.h"
+#include "shop/product_cache.h"
 #include "shop/review.h"
 #include "shop/shop.h"
 #include "util/jsonx.h"
@@ -38,6 +40,23 @@ static const char *cursor_arg(struct req *r)
     return cursor;
 }
 
+static void release_blob(void *cls)
+{
+    product_blob_unref(cls);
+}
+
+/* The page a product page links to — the first, default-sorted page as
+ * anyone sees it — is kept rendered in shop->review_pages until the
+ * product changes (shop_product_changed invalidates it with the product
+ * page; a render that started before an invalidation is not kept). It is
+ * most of the traffic, and a render costs several times a cached answer
+ * (bench/reviews.sh). Signed-in callers may have a review only they see. */
+static bool cacheable(const struct req *r, const struct review_query *q)
+{
+    return !r->who.user_id && q->sort == REVIEW_SORT_HELPFUL && !q->rating && q->limit == 20 &&
+           !q->cursor;
+}
+
 enum shop_err api_reviews_list(struct req *r)
 {
     struct review_query q = {.sort = REVIEW_SORT_HELPFUL, .limit = 20};
@@ -60,10 +79,28 @@ enum shop_err api_reviews_list(struct req *r)
         return r->pb.err;
     q.rating = (int)rating;
     q.limit = (int)limit;
+    struct product_blob *b = NULL;
+    uint64_t gen = 0;
+    if (cacheable(r, &q)) {
+        if ((b = product_cache_get(r->shop->review_pages, q.product_id)))
+            return resp_shared(r, 200, "application/json", b->json, b->len, release_blob, b);
+        gen = product_cache_generation(r->shop->review_pages, q.product_id);
+    }
     struct review_page p;
     if (review_list(r->shop, r->arena, &r->who, &q, &p, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return resp_json(r, 200, page_json(r, &p));
+    json_t *page = page_json(r, &p);
+    if (!cacheable(r, &q))
+        return resp_json(r, 200, page);
+    size_t len;
+    char *text = jx_dump(page, &len);
+    json_decref(page);
+    if (!text)
+        return problem_set(&r->pb, SHOP_INTERNAL, "cannot render the reviews");
+    b = product_blob_new(q.product_id, 0, 0, text, len);
+    free(text);
+    product_cache_put(r->shop->review_pages, b, gen);
+    return resp_shared(r, 200, "application/json", b->json, b->len, release_blob, b);
 }
 
 /* The author's text: every field required for a new review, any for an

@@ -250,6 +250,34 @@ def test_top_reviews_on_the_product_page_follow_votes(server, shop):
         assert "held_for" not in x and "pending_edit" not in x
 
 
+def test_the_kept_first_page_follows_every_change(server, shop):
+    """The default first page is kept rendered for anonymous readers; every
+    change to the product's reviews must replace it."""
+    p = shop.product()
+    url = f"/v1/products/{p['id']}/reviews"
+    assert server.get(url)["data"] == []
+    tok, _ = server.user()
+    rid = review(server, tok, p["id"], rating=2)["id"]
+    assert [(x["id"], x["rating"]) for x in server.get(url)["data"]] == [(rid, 2)]
+    assert server.patch(f"/v1/reviews/{rid}", {"rating": 4}, token=tok).status == 200
+    assert server.get(url)["data"][0]["rating"] == 4
+    assert server.post(f"/v1/reviews/{rid}/helpful", token=server.user()[0]).status == 204
+    assert server.get(url)["data"][0]["helpful_count"] == 1
+    assert server.post(f"/v1/reviews/{rid}/reply", {"body": "Thanks"}, token=shop.trusted).status == 201
+    assert server.get(url)["data"][0]["seller_reply"]["body"] == "Thanks"
+    held = review(server, server.user()[0], p["id"], body="crap")
+    assert [x["id"] for x in server.get(url)["data"]] == [rid]
+    assert server.post(f"/v1/admin/reviews/{held['id']}/approve", token=shop.admin).status == 200
+    assert sorted(x["id"] for x in server.get(url)["data"]) == sorted([rid, held["id"]])
+    assert server.delete(f"/v1/reviews/{rid}", token=tok).status == 204
+    assert [x["id"] for x in server.get(url)["data"]] == [held["id"]]
+    # a signed-in author still sees their own pending review first
+    mine, _ = server.user()
+    pending = review(server, mine, p["id"], body="www.x.com")
+    assert [x["id"] for x in server.get(url, token=mine)["data"]] == [pending["id"], held["id"]]
+    assert [x["id"] for x in server.get(url)["data"]] == [held["id"]]
+
+
 def test_sorts_filters_and_cursors(server, shop):
     p = shop.product()
     made = []
