@@ -191,19 +191,20 @@ enum shop_err notify_on_review_event(struct shop *shop, const struct outbox_even
     } else {
         if (!product_read(shop, product, &p))
             snprintf(p.title, sizeof p.title, "product %lld", (long long)product);
-        char key[96], title[sizeof p.title + 40], body[NOTIFY_BODY_MAX];
+        char key[96], title[sizeof p.title + 40];
         snprintf(key, sizeof key, "%s:%lld:%lld", ev->topic, (long long)review, (long long)ev->id);
         snprintf(title, sizeof title, "Your review of %s was %s", p.title,
                  approved ? "published" : "not published");
-        snprintf(body, sizeof body, "%s%s%.*s",
-                 approved ? "Thank you: it is now public." : "A moderator declined it.",
-                 note ? " Note: " : "", note ? 800 : 0, note ? note : "");
+        /* The moderator's note travels in data, whole (up to 500 characters). */
         json_t *data = json_pack("{s:I, s:I}", "review_id", review, "product_id", product);
-        struct notify_spec spec = {.key = key,
-                                   .kind = approved ? "review_approved" : "review_rejected",
-                                   .title = title,
-                                   .body = body,
-                                   .data = data};
+        if (note)
+            json_object_set_new(data, "note", json_string(note));
+        struct notify_spec spec = {
+            .key = key,
+            .kind = approved ? "review_approved" : "review_rejected",
+            .title = title,
+            .body = approved ? "Thank you: it is now public." : "A moderator declined it.",
+            .data = data};
         e = notify_user(shop, user, &spec, pb);
         json_decref(data);
     }

@@ -228,6 +228,11 @@ def test_seller_reply_once_by_the_products_seller(server, shop):
     assert r.status == 201 and r["seller_reply"]["body"] == "Thank you!", r
     assert_problem(server.post(f"/v1/reviews/{rid}/reply", {"body": "Again"}, token=shop.trusted), 409)
     assert_problem(server.post(f"/v1/reviews/{rid}/reply", {"body": ""}, token=shop.trusted), 422, "body")
+    assert_problem(server.post(f"/v1/reviews/{rid}/reply", {"body": "x" * 2001}, token=shop.trusted),
+                   422, "body")
+    assert_problem(server.post("/v1/reviews/99999999/reply", {"body": "Hi"}, token=shop.trusted), 404)
+    held = review(server, server.user()[0], p["id"], body="crap")
+    assert_problem(server.post(f"/v1/reviews/{held['id']}/reply", {"body": "Hi"}, token=shop.trusted), 404)
     assert all_reviews(server, p["id"])[0]["seller_reply"]["body"] == "Thank you!"
     top = server.get(f"/v1/products/{p['id']}")["top_reviews"]
     assert top[0]["id"] == rid and top[0]["seller_reply"]["body"] == "Thank you!"
@@ -323,10 +328,12 @@ def test_authors_are_told_of_approval_and_rejection(server, shop):
         "SELECT count(*) FROM notify_messages m JOIN notifications n ON n.message_id = m.id"
         " WHERE m.kind = 'review_rejected' AND n.user_id = ? AND m.event_key LIKE ?",
         (user["id"], f"review.rejected:{r['id']}:%")) >= 1, timeout=10)
+    data = json.loads(db.scalar("SELECT data FROM notify_messages WHERE event_key LIKE ?",
+                                (f"review.rejected:{r['id']}:%",)))
+    assert data == {"review_id": r["id"], "product_id": p["id"], "note": "language"}
     e = server.patch(f"/v1/reviews/{r['id']}", {"body": "really great"}, token=tok)
     assert e["status"] == "approved"  # a clean edit needs no moderator and tells nobody
     r2 = review(server, server.user()[0], p["id"], body="www.spam.com")
-    _, user2 = None, None
     assert server.post(f"/v1/admin/reviews/{r2['id']}/approve", token=shop.admin).status == 200
     wait_for("the approval notice", lambda: db.scalar(
         "SELECT count(*) FROM notify_messages WHERE kind = 'review_approved' AND event_key LIKE ?",
