@@ -8,15 +8,14 @@
 /* Whole words only, lower case. Inflections are listed: matching is exact,
  * so "ass" never matches "class" and "assess". Keep it sorted. */
 static const char *const profanity[] = {
-    "arse",        "arsehole",     "ass",        "asshole",    "assholes",  "bastard",
-    "bastards",    "bitch",        "bitches",    "bitching",   "bollocks",  "bullshit",
-    "cock",        "cocksucker",   "crap",       "crappy",     "cunt",      "cunts",
-    "dick",        "dickhead",     "dicks",      "dipshit",    "douchebag", "fag",
-    "faggot",      "fuck",         "fucked",     "fucker",     "fuckers",   "fucking",
-    "fucks",       "goddamn",      "jackass",    "motherfucker", "motherfucking", "nigger",
-    "piss",        "pissed",       "prick",      "pussy",      "retard",    "shit",
-    "shits",       "shitty",       "slut",       "sluts",      "twat",      "wank",
-    "wanker",      "whore",        "whores",
+    "arse",    "arsehole",  "ass",      "asshole",  "assholes", "bastard",      "bastards",
+    "bitch",   "bitches",   "bitching", "bollocks", "bullshit", "cock",         "cocksucker",
+    "crap",    "crappy",    "cunt",     "cunts",    "dick",     "dickhead",     "dicks",
+    "dipshit", "douchebag", "fag",      "faggot",   "fuck",     "fucked",       "fucker",
+    "fuckers", "fucking",   "fucks",    "goddamn",  "jackass",  "motherfucker", "motherfucking",
+    "nigger",  "piss",      "pissed",   "prick",    "pussy",    "retard",       "shit",
+    "shits",   "shitty",    "slut",     "sluts",    "twat",     "wank",         "wanker",
+    "whore",   "whores",
 };
 
 /* Bytes that make up a word: ASCII letters and digits, and every byte of a
@@ -64,9 +63,9 @@ bool moderation_has_profanity(const char *text)
 }
 
 static const char *const schemes[] = {"http://", "https://", "ftp://", "www."};
-static const char *const tlds[] = {"biz", "cn",  "co",   "com", "info", "io",  "link",
-                                   "me",  "net", "online", "org", "ru",  "shop", "site",
-                                   "top", "uk",  "us",   "xyz"};
+static const char *const tlds[] = {"biz",  "cn",   "co",  "com",    "info", "io",
+                                   "link", "me",   "net", "online", "org",  "ru",
+                                   "shop", "site", "top", "uk",     "us",   "xyz"};
 
 /* A bare domain: `p` is at a '.', preceded by a word character, followed
  * by a listed TLD that ends the word (a '/', space, punctuation or the end). */

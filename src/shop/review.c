@@ -35,8 +35,7 @@ static const struct status_machine machine = {
                   " held_for = CASE WHEN ?1 = 'pending' OR edit_rating IS NOT NULL"
                   "   THEN held_for ELSE 0 END"
                   " WHERE id = ?3 AND status = ?4",
-    .history_sql =
-        "INSERT INTO review_history (review_id, status, note, at) VALUES (?, ?, ?, ?)",
+    .history_sql = "INSERT INTO review_history (review_id, status, note, at) VALUES (?, ?, ?, ?)",
 };
 
 const char *review_status_name(enum review_status s)
@@ -68,9 +67,10 @@ static enum shop_err row_lock_read(struct db *db, int64_t id, struct row *r, str
     snprintf(key, sizeof key, "review:%lld", (long long)id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st = db_prepare(db, "SELECT product_id, user_id, status, rating, title, body,"
-                                     " coalesce(edit_rating, 0), coalesce(edit_title, ''),"
-                                     " coalesce(edit_body, ''), verified FROM reviews WHERE id = ?");
+    struct stmt *st =
+        db_prepare(db, "SELECT product_id, user_id, status, rating, title, body,"
+                       " coalesce(edit_rating, 0), coalesce(edit_title, ''),"
+                       " coalesce(edit_body, ''), verified FROM reviews WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "reading the review");
     stmt_bind_i64(st, 1, id);
@@ -98,22 +98,22 @@ static enum shop_err rating_move(struct db *db, int64_t product_id, int add, int
 {
     if (add == remove)
         return SHOP_OK;
-    struct stmt *st = db_prepare(
-        db, "UPDATE products SET"
-            " rating_count = rating_count + (CASE WHEN ?2 > 0 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 > 0 THEN 1 ELSE 0 END),"
-            " rating_sum = rating_sum + ?2 - ?3,"
-            " rating_1 = rating_1 + (CASE WHEN ?2 = 1 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 = 1 THEN 1 ELSE 0 END),"
-            " rating_2 = rating_2 + (CASE WHEN ?2 = 2 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 = 2 THEN 1 ELSE 0 END),"
-            " rating_3 = rating_3 + (CASE WHEN ?2 = 3 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 = 3 THEN 1 ELSE 0 END),"
-            " rating_4 = rating_4 + (CASE WHEN ?2 = 4 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 = 4 THEN 1 ELSE 0 END),"
-            " rating_5 = rating_5 + (CASE WHEN ?2 = 5 THEN 1 ELSE 0 END)"
-            "   - (CASE WHEN ?3 = 5 THEN 1 ELSE 0 END)"
-            " WHERE id = ?1");
+    struct stmt *st =
+        db_prepare(db, "UPDATE products SET"
+                       " rating_count = rating_count + (CASE WHEN ?2 > 0 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 > 0 THEN 1 ELSE 0 END),"
+                       " rating_sum = rating_sum + ?2 - ?3,"
+                       " rating_1 = rating_1 + (CASE WHEN ?2 = 1 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 = 1 THEN 1 ELSE 0 END),"
+                       " rating_2 = rating_2 + (CASE WHEN ?2 = 2 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 = 2 THEN 1 ELSE 0 END),"
+                       " rating_3 = rating_3 + (CASE WHEN ?2 = 3 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 = 3 THEN 1 ELSE 0 END),"
+                       " rating_4 = rating_4 + (CASE WHEN ?2 = 4 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 = 4 THEN 1 ELSE 0 END),"
+                       " rating_5 = rating_5 + (CASE WHEN ?2 = 5 THEN 1 ELSE 0 END)"
+                       "   - (CASE WHEN ?3 = 5 THEN 1 ELSE 0 END)"
+                       " WHERE id = ?1");
     if (!st)
         return db_fail(db, pb, "updating the product's rating");
     stmt_bind_i64(st, 1, product_id);
@@ -126,8 +126,7 @@ static enum shop_err rating_move(struct db *db, int64_t product_id, int add, int
 
 /* An event for the change feed (other processes' product pages and search). */
 static enum shop_err emit(struct db *db, const char *topic, int64_t aggregate, int64_t review_id,
-                          int64_t product_id, int64_t user_id, const char *note,
-                          struct problem *pb)
+                          int64_t product_id, int64_t user_id, const char *note, struct problem *pb)
 {
     json_t *o = json_pack("{s:I, s:I}", "review_id", (json_int_t)review_id, "product_id",
                           (json_int_t)product_id);
@@ -144,16 +143,28 @@ static enum shop_err changed(struct db *db, int64_t review_id, int64_t product_i
     return emit(db, "review.changed", product_id, review_id, product_id, 0, NULL, pb);
 }
 
+/* Runs a write whose job records in *changed_product the product whose page
+ * it changed (0: none), and refreshes that page once the write committed. */
+static enum shop_err write_and_refresh(struct shop *shop, store_write_fn fn, void *job,
+                                       const int64_t *changed_product, struct problem *pb)
+{
+    if (store_write(shop->store, fn, job, pb) != SHOP_OK)
+        return pb->err;
+    if (*changed_product)
+        shop_product_changed(shop, *changed_product);
+    return SHOP_OK;
+}
+
 /* Whether the user has bought the product (review.h: the badge). Driven
  * from the user's orders (orders_user), which are few. */
 static int bought(struct db *db, int64_t user_id, int64_t product_id)
 {
-    struct stmt *st = db_prepare(
-        db, "SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.id"
-            " WHERE o.user_id = ? AND l.product_id = ? AND l.status <> 'cancelled'"
-            " AND (o.status = 'paid' OR o.status = 'fulfilling' OR"
-            "      o.status = 'partially_shipped' OR o.status = 'shipped' OR"
-            "      o.status = 'delivered') LIMIT 1");
+    struct stmt *st =
+        db_prepare(db, "SELECT 1 FROM orders o JOIN order_lines l ON l.order_id = o.id"
+                       " WHERE o.user_id = ? AND l.product_id = ? AND l.status <> 'cancelled'"
+                       " AND (o.status = 'paid' OR o.status = 'fulfilling' OR"
+                       "      o.status = 'partially_shipped' OR o.status = 'shipped' OR"
+                       "      o.status = 'delivered') LIMIT 1");
     if (!st)
         return -1;
     stmt_bind_i64(st, 1, user_id);
@@ -178,15 +189,15 @@ struct create_job {
     struct shop *shop;
     int64_t user_id, product_id, now;
     struct review_input in;
-    int64_t id;     /* out */
-    bool approved;  /* out */
+    int64_t id;         /* out */
+    int64_t changed_id; /* out: the product, when the review was approved at once */
 };
 
 static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
 {
     struct create_job *j = arg;
     j->id = 0;
-    j->approved = false;
+    j->changed_id = 0;
     char key[64];
     snprintf(key, sizeof key, "review:%lld:%lld", (long long)j->product_id, (long long)j->user_id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
@@ -241,7 +252,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         (rating_move(db, j->product_id, j->in.rating, 0, pb) != SHOP_OK ||
          changed(db, j->id, j->product_id, pb) != SHOP_OK))
         return pb->err;
-    j->approved = status == REVIEW_APPROVED;
+    j->changed_id = status == REVIEW_APPROVED ? j->product_id : 0;
     return SHOP_OK;
 }
 
@@ -254,12 +265,10 @@ enum shop_err review_create(struct shop *shop, const struct principal *who, int6
                            .product_id = product_id,
                            .now = clock_now_ms(),
                            .in = *in};
-    if (store_write(shop->store, create_write, &j, pb) != SHOP_OK)
+    if (write_and_refresh(shop, create_write, &j, &j.changed_id, pb) != SHOP_OK)
         return pb->err;
-    if (j.approved)
-        shop_product_changed(shop, product_id);
     *id = j.id;
-    *approved = j.approved;
+    *approved = j.changed_id != 0;
     return SHOP_OK;
 }
 
@@ -274,8 +283,8 @@ struct edit_job {
 
 /* Sets the published version (and clears any held edit). */
 static enum shop_err publish_text(struct db *db, int64_t id, int rating, const char *title,
-                                  const char *body, int verified, unsigned held_for,
-                                  int64_t now, struct problem *pb)
+                                  const char *body, int verified, unsigned held_for, int64_t now,
+                                  struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "UPDATE reviews SET rating = ?, title = ?, body = ?,"
                                      " verified = ?, held_for = ?, edit_rating = NULL,"
@@ -348,13 +357,9 @@ static enum shop_err edit_write(struct db *db, void *arg, struct problem *pb)
 enum shop_err review_edit(struct shop *shop, const struct principal *who, int64_t id,
                           const struct review_input *in, struct problem *pb)
 {
-    struct edit_job j = {.shop = shop, .user_id = who->user_id, .id = id, .now = clock_now_ms(),
-                         .in = *in};
-    if (store_write(shop->store, edit_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    if (j.product_id)
-        shop_product_changed(shop, j.product_id);
-    return SHOP_OK;
+    struct edit_job j = {
+        .shop = shop, .user_id = who->user_id, .id = id, .now = clock_now_ms(), .in = *in};
+    return write_and_refresh(shop, edit_write, &j, &j.product_id, pb);
 }
 
 /* ---- delete ------------------------------------------------------------------------ */
@@ -392,11 +397,7 @@ enum shop_err review_delete(struct shop *shop, const struct principal *who, int6
                             struct problem *pb)
 {
     struct delete_job j = {.user_id = who->user_id, .id = id};
-    if (store_write(shop->store, delete_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    if (j.product_id)
-        shop_product_changed(shop, j.product_id);
-    return SHOP_OK;
+    return write_and_refresh(shop, delete_write, &j, &j.product_id, pb);
 }
 
 /* ---- helpful votes ----------------------------------------------------------------- */
@@ -447,11 +448,7 @@ enum shop_err review_vote_helpful(struct shop *shop, const struct principal *who
                                   struct problem *pb)
 {
     struct vote_job j = {.user_id = who->user_id, .id = id, .now = clock_now_ms()};
-    if (store_write(shop->store, vote_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    if (j.product_id)
-        shop_product_changed(shop, j.product_id);
-    return SHOP_OK;
+    return write_and_refresh(shop, vote_write, &j, &j.product_id, pb);
 }
 
 /* ---- seller reply ------------------------------------------------------------------ */
@@ -499,12 +496,12 @@ static enum shop_err reply_write(struct db *db, void *arg, struct problem *pb)
 enum shop_err review_reply(struct shop *shop, const struct principal *who, int64_t id,
                            const char *body, struct problem *pb)
 {
-    struct reply_job j = {.user_id = who->user_id, .id = id, .now = clock_now_ms(),
-                          .admin = who->role == ROLE_ADMIN, .body = body};
-    if (store_write(shop->store, reply_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    shop_product_changed(shop, j.product_id);
-    return SHOP_OK;
+    struct reply_job j = {.user_id = who->user_id,
+                          .id = id,
+                          .now = clock_now_ms(),
+                          .admin = who->role == ROLE_ADMIN,
+                          .body = body};
+    return write_and_refresh(shop, reply_write, &j, &j.product_id, pb);
 }
 
 /* ---- moderation -------------------------------------------------------------------- */
@@ -569,9 +566,5 @@ enum shop_err review_moderate(struct shop *shop, int64_t id, bool approve, const
                               struct problem *pb)
 {
     struct moderate_job j = {.id = id, .now = clock_now_ms(), .approve = approve, .note = note};
-    if (store_write(shop->store, moderate_write, &j, pb) != SHOP_OK)
-        return pb->err;
-    if (j.product_id)
-        shop_product_changed(shop, j.product_id);
-    return SHOP_OK;
+    return write_and_refresh(shop, moderate_write, &j, &j.product_id, pb);
 }

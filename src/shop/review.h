@@ -73,12 +73,12 @@ enum review_sort {
     REVIEW_SORT_COUNT
 };
 
-#define REVIEW_TITLE_MAX 150  /* characters */
-#define REVIEW_BODY_MAX 5000
+#define REVIEW_TITLE_MAX 150 /* characters */
+#define REVIEW_BODY_MAX  5000
 #define REVIEW_REPLY_MAX 2000
-#define REVIEW_NOTE_MAX 500
-#define REVIEW_TOP 3          /* most helpful reviews on a product page */
-#define REVIEW_PAGE_MAX 100
+#define REVIEW_NOTE_MAX  500
+#define REVIEW_TOP       3 /* most helpful reviews on a product page */
+#define REVIEW_PAGE_MAX  100
 
 const char *review_status_name(enum review_status s);
 /** -1 when unknown. */
@@ -88,7 +88,7 @@ int review_sort_parse(const char *s);
 
 /** What an author writes. For an edit, 0 / NULL leave a field as it was. */
 struct review_input {
-    int rating; /* 1..5 */
+    int rating;               /* 1..5 */
     const char *title, *body; /* validated by the caller: 1..REVIEW_*_MAX characters */
 };
 
@@ -101,10 +101,10 @@ struct review {
     enum review_status status;
     bool verified;
     int64_t helpful_count, created_at, updated_at;
-    unsigned held_for;            /* MOD_* reasons of what is held (private) */
-    int edit_rating;              /* 0: no held edit; else the edit (private) */
+    unsigned held_for; /* MOD_* reasons of what is held (private) */
+    int edit_rating;   /* 0: no held edit; else the edit (private) */
     const char *edit_title, *edit_body;
-    const char *reply;            /* NULL: no seller reply */
+    const char *reply; /* NULL: no seller reply */
     int64_t reply_at;
 };
 

@@ -15,9 +15,9 @@
 
 /* Every read selects these columns first, in this order (row_read). */
 #define COLS                                                                                       \
-    "SELECT r.id, r.product_id, r.user_id, u.name, r.rating, r.title, r.body, r.status,"         \
-    " r.verified, r.helpful_count, r.created_at, r.updated_at, r.held_for,"                       \
-    " coalesce(r.edit_rating, 0), r.edit_title, r.edit_body, r.reply_body, r.reply_at"           \
+    "SELECT r.id, r.product_id, r.user_id, u.name, r.rating, r.title, r.body, r.status,"           \
+    " r.verified, r.helpful_count, r.created_at, r.updated_at, r.held_for,"                        \
+    " coalesce(r.edit_rating, 0), r.edit_title, r.edit_body, r.reply_body, r.reply_at"             \
     " FROM reviews r JOIN users u ON u.id = r.user_id"
 
 static const char *dup_or_null(struct arena *a, struct stmt *st, int col)
@@ -70,8 +70,8 @@ enum shop_err review_get(struct shop *shop, struct arena *a, const struct princi
     if (found)
         row_read(st, a, out);
     db_release(db);
-    if (!found || (out->status != REVIEW_APPROVED && who->role != ROLE_ADMIN &&
-                   out->user_id != who->user_id))
+    if (!found ||
+        (out->status != REVIEW_APPROVED && who->role != ROLE_ADMIN && out->user_id != who->user_id))
         return problem_set(pb, SHOP_NOT_FOUND, "no review %lld", (long long)id);
     return SHOP_OK;
 }
@@ -129,8 +129,7 @@ static bool cursor_parse(const char *s, enum review_sort sort, int64_t *key, int
 }
 
 enum shop_err review_list(struct shop *shop, struct arena *a, const struct principal *who,
-                          const struct review_query *q, struct review_page *out,
-                          struct problem *pb)
+                          const struct review_query *q, struct review_page *out, struct problem *pb)
 {
     bool asc = q->sort == REVIEW_SORT_RATING_ASC;
     int64_t key = asc ? -1 : INT64_MAX, after = asc ? 0 : INT64_MAX;
@@ -141,7 +140,8 @@ enum shop_err review_list(struct shop *shop, struct arena *a, const struct princ
     struct db *db = store_db(shop->store);
     enum shop_err e = SHOP_OK;
     db_read_begin(db);
-    struct stmt *st = db_prepare(db, "SELECT 1 FROM products WHERE id = ? AND status = 'published'");
+    struct stmt *st =
+        db_prepare(db, "SELECT 1 FROM products WHERE id = ? AND status = 'published'");
     if (!st) {
         e = db_fail(db, pb, "reading the product");
         goto done;
@@ -181,9 +181,8 @@ enum shop_err review_list(struct shop *shop, struct arena *a, const struct princ
     while (stmt_step(st) == STMT_ROW) {
         if (got == q->limit) {
             const struct review *last = &out->items[out->n - 1];
-            snprintf(out->next_cursor, sizeof out->next_cursor, "%c%lld.%lld",
-                     sort_letter[q->sort], (long long)sort_key(last, q->sort),
-                     (long long)last->id);
+            snprintf(out->next_cursor, sizeof out->next_cursor, "%c%lld.%lld", sort_letter[q->sort],
+                     (long long)sort_key(last, q->sort), (long long)last->id);
             break;
         }
         row_read(st, a, &out->items[out->n++]);
@@ -266,8 +265,9 @@ json_t *review_json(const struct review *r, bool private_view)
     json_object_set_new(o, "created_at", time_json(r->created_at));
     json_object_set_new(o, "updated_at", time_json(r->updated_at));
     if (r->reply)
-        json_object_set_new(o, "seller_reply", json_pack("{s:s, s:o}", "body", r->reply,
-                                                         "created_at", time_json(r->reply_at)));
+        json_object_set_new(
+            o, "seller_reply",
+            json_pack("{s:s, s:o}", "body", r->reply, "created_at", time_json(r->reply_at)));
     if (!private_view)
         return o;
     const char *why[3];

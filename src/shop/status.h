@@ -31,11 +31,11 @@
 struct db;
 
 struct status_machine {
-    const char *entity;          /* "review": names it in problems */
-    const char *const *names;    /* [count] state names as stored */
-    int count;                   /* at most 32 */
-    const unsigned *allowed;     /* [count] allowed[from]: bit (1u << to) per allowed move */
-    const char *update_sql;      /* see above */
+    const char *entity;       /* "review": names it in problems */
+    const char *const *names; /* [count] state names as stored */
+    int count;                /* at most 32 */
+    const unsigned *allowed;  /* [count] allowed[from]: bit (1u << to) per allowed move */
+    const char *update_sql;   /* see above */
     const char *history_sql;
 };
 

@@ -7,26 +7,28 @@
 
 Test(moderation, profanity_is_a_whole_word_in_any_case)
 {
-    const char *held[] = {"shit", "This is SHIT.", "what a (crap) kettle", "Fucking great",
-                          "ok\nbastard!", "ass", "it's bullshit,really", "x-dick-y"};
+    const char *held[] = {"shit",         "This is SHIT.", "what a (crap) kettle", "Fucking great",
+                          "ok\nbastard!", "ass",           "it's bullshit,really", "x-dick-y"};
     for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
         cr_expect(moderation_has_profanity(held[i]), "should hold: %s", held[i]);
-    const char *clean[] = {"", "A classic kettle", "assess the glass", "Scunthorpe",
-                           "shitake mushrooms", "cocktail", "dickens", "crappie fishing",
-                           "passion", "shït", "grassy", "Assistant"};
+    const char *clean[] = {
+        "",         "A classic kettle", "assess the glass", "Scunthorpe", "shitake mushrooms",
+        "cocktail", "dickens",          "crappie fishing",  "passion",    "shït",
+        "grassy",   "Assistant"};
     for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++)
         cr_expect(!moderation_has_profanity(clean[i]), "should pass: %s", clean[i]);
 }
 
 Test(moderation, links_and_bare_domains)
 {
-    const char *held[] = {"see http://x", "HTTPS://EXAMPLE.COM", "www.shop", "go to Www.deal",
-                          "cheap-pills.com", "visit deals.ru/kettles", "mail me at a.io.",
-                          "ftp://files", "spam.xyz!"};
+    const char *held[] = {"see http://x",     "HTTPS://EXAMPLE.COM", "www.shop",
+                          "go to Www.deal",   "cheap-pills.com",     "visit deals.ru/kettles",
+                          "mail me at a.io.", "ftp://files",         "spam.xyz!"};
     for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
         cr_expect(moderation_has_link(held[i]), "should hold: %s", held[i]);
-    const char *clean[] = {"", "4.5 stars", "e.g. the lid", "works well. Comfortable",
-                           "the end.", "version 2.0", "dot.comet", ".com alone", "U.S. made"};
+    const char *clean[] = {"",         "4.5 stars",   "e.g. the lid", "works well. Comfortable",
+                           "the end.", "version 2.0", "dot.comet",    ".com alone",
+                           "U.S. made"};
     for (size_t i = 0; i < sizeof clean / sizeof clean[0]; i++)
         cr_expect(!moderation_has_link(clean[i]), "should pass: %s", clean[i]);
 }
@@ -54,8 +56,8 @@ Test(status, allowed_moves_follow_the_table)
 {
     static const char *const names[3] = {"a", "b", "c"};
     static const unsigned allowed[3] = {1u << 1, (1u << 1) | (1u << 2), 0};
-    const struct status_machine m = {.entity = "thing", .names = names, .count = 3,
-                                     .allowed = allowed};
+    const struct status_machine m = {
+        .entity = "thing", .names = names, .count = 3, .allowed = allowed};
     cr_expect(status_allowed(&m, 0, 1));
     cr_expect(!status_allowed(&m, 0, 2));
     cr_expect(status_allowed(&m, 1, 1), "a self-move when listed");
