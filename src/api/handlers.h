@@ -119,4 +119,15 @@ enum shop_err api_fanout_get(struct req *r);
 enum shop_err api_dead_letters_list(struct req *r);
 enum shop_err api_dead_letter_retry(struct req *r);
 
+/* reviews.c */
+enum shop_err api_reviews_list(struct req *r);
+enum shop_err api_review_create(struct req *r);
+enum shop_err api_review_update(struct req *r);
+enum shop_err api_review_delete(struct req *r);
+enum shop_err api_review_helpful(struct req *r);
+enum shop_err api_review_reply(struct req *r);
+enum shop_err api_admin_reviews_list(struct req *r);
+enum shop_err api_admin_review_approve(struct req *r);
+enum shop_err api_admin_review_reject(struct req *r);
+
 #endif

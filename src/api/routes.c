@@ -99,6 +99,17 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/flash-sales/{id}/queue/me", api_flash_queue_me, AUTH_USER, RATE_QUEUE},
     {HTTP_POST, "/v1/flash-sales/{id}/purchase", api_flash_purchase, AUTH_USER, RATE_CHECKOUT},
 
+    /* reviews (ENG-1) */
+    {HTTP_GET, "/v1/products/{id}/reviews", api_reviews_list, AUTH_NONE, RATE_READ},
+    {HTTP_POST, "/v1/products/{id}/reviews", api_review_create, AUTH_USER, RATE_WRITE},
+    {HTTP_PATCH, "/v1/reviews/{id}", api_review_update, AUTH_USER, RATE_WRITE},
+    {HTTP_DELETE, "/v1/reviews/{id}", api_review_delete, AUTH_USER, RATE_WRITE},
+    {HTTP_POST, "/v1/reviews/{id}/helpful", api_review_helpful, AUTH_USER, RATE_WRITE},
+    {HTTP_POST, "/v1/reviews/{id}/reply", api_review_reply, AUTH_SELLER, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/reviews", api_admin_reviews_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_POST, "/v1/admin/reviews/{id}/approve", api_admin_review_approve, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/reviews/{id}/reject", api_admin_review_reject, AUTH_ADMIN, RATE_WRITE},
+
     /* notifications (admin) */
     {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/notifications/fanouts/{id}", api_fanout_get, AUTH_ADMIN, RATE_READ},

@@ -14,6 +14,7 @@
 void shop_product_changed(struct shop *shop, int64_t product_id)
 {
     product_cache_invalidate(shop->products, product_id);
+    product_cache_invalidate(shop->review_pages, product_id);
     if (!shop->search)
         return;
     struct db *db = store_db(shop->store);
@@ -76,6 +77,7 @@ void shop_catalog_reloaded(struct shop *shop)
         log_event(LOG_ERROR, "categories.reload", "{s:s}", "detail", pb.detail);
     problem_clear(&pb);
     product_cache_clear(shop->products);
+    product_cache_clear(shop->review_pages);
     db_release(db);
     if (shop->search && search_build(shop->search, shop->store, &pb) != SHOP_OK)
         log_event(LOG_WARN, "search.refresh_failed", "{s:s, s:s}", "what", "catalog", "detail",

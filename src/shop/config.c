@@ -121,6 +121,8 @@ void config_load(struct shop_config *cfg)
     cfg->notify_nice = (int)env_i64("SHOPD_NOTIFY_NICE", 10, 0, 19);
     cfg->fanout_chunk = (int)env_i64("SHOPD_FANOUT_CHUNK", 2000, 1, 100000);
     cfg->fanout_pause_ms = env_i64("SHOPD_FANOUT_PAUSE_MS", 0, 0, 60000);
+    cfg->review_new_account_ms =
+        env_i64("SHOPD_REVIEW_NEW_ACCOUNT_HOURS", 24, 0, 24 * 365) * 3600 * 1000;
 }
 
 bool config_rate(const char *cls, const char *scope, double *rate, int64_t *burst)

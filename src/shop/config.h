@@ -97,6 +97,10 @@ struct shop_config {
     int notify_nice;          /* SHOPD_NOTIFY_NICE, the engine threads' nice, default 10 */
     int fanout_chunk;         /* SHOPD_FANOUT_CHUNK, wishlisters per transaction, default 2000 */
     int64_t fanout_pause_ms;  /* SHOPD_FANOUT_PAUSE_MS, pause between chunks, default 0 */
+
+    /* reviews (ENG-1) */
+    int64_t review_new_account_ms; /* SHOPD_REVIEW_NEW_ACCOUNT_HOURS: reviews by accounts younger
+                                    * than this are held for moderation, default 24 (0: none) */
 };
 
 /** Defaults, then the environment. */

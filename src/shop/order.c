@@ -29,23 +29,41 @@ static const unsigned allowed[ORDER_STATUS_COUNT] = {
     [ORDER_CANCELLED] = 0,
 };
 
+/* The moves order_status_sync may make: any among the shipping states,
+ * and to cancelled when nothing is left to deliver (shipment.h). */
+#define SHIPPING                                                                           \
+    (BIT(ORDER_PAID) | BIT(ORDER_FULFILLING) | BIT(ORDER_PARTIALLY_SHIPPED) |               \
+     BIT(ORDER_SHIPPED) | BIT(ORDER_DELIVERED) | BIT(ORDER_CANCELLED))
+static const unsigned derived[ORDER_STATUS_COUNT] = {
+    [ORDER_PAID] = SHIPPING,    [ORDER_FULFILLING] = SHIPPING, [ORDER_PARTIALLY_SHIPPED] = SHIPPING,
+    [ORDER_SHIPPED] = SHIPPING, [ORDER_DELIVERED] = SHIPPING,
+};
+
+#define ORDER_UPDATE_SQL                                                                   \
+    "UPDATE orders SET status = ?1, updated_at = ?2,"                                      \
+    " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"                           \
+    " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"             \
+    " WHERE id = ?3 AND status = ?4"
+#define ORDER_HISTORY_SQL "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)"
+
+static const struct status_machine by_rule = {"order", names, ORDER_STATUS_COUNT, allowed,
+                                              ORDER_UPDATE_SQL, ORDER_HISTORY_SQL};
+static const struct status_machine by_shipments = {"order", names, ORDER_STATUS_COUNT, derived,
+                                                   ORDER_UPDATE_SQL, ORDER_HISTORY_SQL};
+
 const char *order_status_name(enum order_status s)
 {
-    return (unsigned)s < ORDER_STATUS_COUNT ? names[s] : "unknown";
+    return status_name(&by_rule, (int)s);
 }
 
 int order_status_parse(const char *s)
 {
-    for (int i = 0; i < ORDER_STATUS_COUNT; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return status_parse(&by_rule, s);
 }
 
 bool order_transition_allowed(enum order_status from, enum order_status to)
 {
-    return (unsigned)from < ORDER_STATUS_COUNT && (unsigned)to < ORDER_STATUS_COUNT &&
-           (allowed[from] & BIT(to)) != 0;
+    return status_allowed(&by_rule, (int)from, (int)to);
 }
 
 /* Reads an order's head and its status (-1 when not a known one). Returns
@@ -89,23 +107,13 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
     if (from < 0 || !order_transition_allowed((enum order_status)from, to))
         return problem_set(pb, SHOP_CONFLICT, "an order that is %s cannot become %s",
                            order_status_name((enum order_status)from), order_status_name(to));
-    return order_set_status(db, order_id, (enum order_status)from, to, note, pb);
+    return status_move(db, &by_rule, order_id, from, (int)to, note, clock_now_ms(), pb);
 }
-
-static const struct status_book book = {
-    "order",
-    "UPDATE orders SET status = ?1, updated_at = ?2,"
-    " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"
-    " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"
-    " WHERE id = ?3 AND status = ?4",
-    "INSERT INTO order_history (order_id, status, note, at) VALUES (?, ?, ?, ?)",
-};
 
 enum shop_err order_set_status(struct db *db, int64_t order_id, enum order_status from,
                                enum order_status to, const char *note, struct problem *pb)
 {
-    return status_move(db, &book, order_id, order_status_name(from), order_status_name(to), note,
-                       clock_now_ms(), pb);
+    return status_move(db, &by_shipments, order_id, (int)from, (int)to, note, clock_now_ms(), pb);
 }
 
 int order_products(struct db *db, int64_t order_id, int64_t *out, int max)

@@ -1,5 +1,6 @@
 /* product_view.c — the product page (CAT-4): the product, its category,
- * its variants with live availability, and its rating summary, rendered once
+ * its variants with live availability, its rating summary and its most
+ * helpful reviews (shop/review.h: top_reviews), rendered once
  * into a shared blob and served from the product cache until the product
  * changes.
  *
@@ -11,6 +12,7 @@
 
 #include "shop/catalog.h"
 #include "shop/category.h"
+#include "shop/review.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -108,6 +110,21 @@ static enum shop_err render(struct shop *shop, struct db *db, int64_t id, struct
     json_object_set_new(p, "price_cents", json_integer(min_price < 0 ? 0 : min_price));
     json_object_set_new(p, "available", json_integer(available_total));
     json_object_set_new(p, "in_stock", json_boolean(available_total > 0));
+
+    /* Reviews change the page through shop_product_changed like any other
+     * change to the product, so they are part of the blob. */
+    struct review top[REVIEW_TOP];
+    struct arena *ra = arena_new();
+    int ntop = review_top(db, ra, id, top, REVIEW_TOP);
+    json_t *tops = json_array();
+    for (int i = 0; i < ntop; i++)
+        json_array_append_new(tops, review_json(&top[i], false));
+    arena_free(ra);
+    json_object_set_new(p, "top_reviews", tops);
+    if (ntop < 0) {
+        json_decref(p);
+        return db_fail(db, pb, "reading the top reviews");
+    }
 
     size_t len;
     char *text = jx_dump(p, &len);

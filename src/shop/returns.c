@@ -37,29 +37,28 @@ static const unsigned allowed[RET_STATUS_COUNT] = {
     [RET_INSPECTED] = BIT(RET_REFUNDED) | BIT(RET_PARTIALLY_REFUNDED) | BIT(RET_REJECTED),
 };
 
-static const struct status_book book = {
+static const struct status_machine machine = {
     "return",
+    names,
+    RET_STATUS_COUNT,
+    allowed,
     "UPDATE returns SET status = ?1, updated_at = ?2 WHERE id = ?3 AND status = ?4",
     "INSERT INTO return_history (return_id, status, note, at) VALUES (?, ?, ?, ?)",
 };
 
 const char *return_status_name(enum return_status s)
 {
-    return (unsigned)s < RET_STATUS_COUNT ? names[s] : "unknown";
+    return status_name(&machine, (int)s);
 }
 
 int return_status_parse(const char *s)
 {
-    for (int i = 0; i < RET_STATUS_COUNT; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return status_parse(&machine, s);
 }
 
 bool return_move_allowed(enum return_status from, enum return_status to)
 {
-    return (unsigned)from < RET_STATUS_COUNT && (unsigned)to < RET_STATUS_COUNT &&
-           (allowed[from] & BIT(to)) != 0;
+    return status_allowed(&machine, (int)from, (int)to);
 }
 
 bool return_in_window(int64_t delivered_at, int64_t now, int64_t window_ms)
@@ -231,15 +230,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the return");
     }
-    st = db_prepare(db, book.history_sql);
-    if (!st)
-        return db_fail(db, pb, "recording the return");
-    stmt_bind_i64(st, 1, j->id);
-    stmt_bind_text(st, 2, "requested");
-    stmt_bind_null(st, 3);
-    stmt_bind_i64(st, 4, j->now);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "recording the return");
+    if (status_enter(db, &machine, j->id, RET_REQUESTED, NULL, j->now, pb) != SHOP_OK)
+        return pb->err;
 
     /* Auto-approval: a small return from a customer who seldom returns. */
     st = db_prepare(db, "SELECT count(*) FROM returns WHERE user_id = ? AND created_at > ?"
@@ -251,8 +243,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 3, j->id);
     int64_t recent = stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : 0;
     if (total <= j->shop->cfg.return_auto_approve_cents && recent < 3) {
-        if (status_move(db, &book, j->id, "requested", "approved", "approved automatically",
-                        j->now, pb) != SHOP_OK)
+        if (status_move(db, &machine, j->id, RET_REQUESTED, RET_APPROVED,
+                        "approved automatically", j->now, pb) != SHOP_OK)
             return pb->err;
         return emit(db, "order.return_approved", in->order_id, j->who->user_id, j->id,
                     "approved", pb);
@@ -446,8 +438,7 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the refund");
     }
-    if (status_move(db, &book, in->id, return_status_name((enum return_status)from),
-                    return_status_name(in->to), note, j->now, pb) != SHOP_OK)
+    if (status_move(db, &machine, in->id, from, (int)in->to, note, j->now, pb) != SHOP_OK)
         return pb->err;
     char topic[48];
     snprintf(topic, sizeof topic, "order.return_%s", return_status_name(in->to));

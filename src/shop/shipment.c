@@ -14,6 +14,7 @@
 #include "shop/refund.h"
 #include "shop/reservation.h"
 #include "shop/shop.h"
+#include "shop/status.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/clock.h"
@@ -35,23 +36,24 @@ static const unsigned allowed[SHIP_STATUS_COUNT] = {
     [SHIP_RETURNED_TO_SENDER] = 0,
 };
 
+/* Its states and moves; shipment_move writes the move itself (its
+ * events carry a detail and a callback's key). */
+static const struct status_machine machine = {"shipment", names, SHIP_STATUS_COUNT, allowed,
+                                              NULL, NULL};
+
 const char *shipment_status_name(enum shipment_status s)
 {
-    return (unsigned)s < SHIP_STATUS_COUNT ? names[s] : "unknown";
+    return status_name(&machine, (int)s);
 }
 
 int shipment_status_parse(const char *s)
 {
-    for (int i = 0; i < SHIP_STATUS_COUNT; i++)
-        if (s && !strcmp(s, names[i]))
-            return i;
-    return -1;
+    return status_parse(&machine, s);
 }
 
 bool shipment_move_allowed(enum shipment_status from, enum shipment_status to)
 {
-    return (unsigned)from < SHIP_STATUS_COUNT && (unsigned)to < SHIP_STATUS_COUNT &&
-           (allowed[from] & BIT(to)) != 0;
+    return status_allowed(&machine, (int)from, (int)to);
 }
 
 /* A shipment that has left the warehouse. */

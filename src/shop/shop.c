@@ -62,6 +62,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
+    shop->review_pages = product_cache_new((size_t)shop->cfg.product_cache_max);
     shop->sessions = session_cache_new(200000);
     shop->stale_search = idset_new(65536);
     shop->pricing = pricing_new(&shop->cfg, pb);
@@ -158,6 +159,7 @@ void shop_close(struct shop *shop)
         shop->carrier->destroy(shop->carrier);
     pricing_free(shop->pricing);
     product_cache_free(shop->products);
+    product_cache_free(shop->review_pages);
     session_cache_free(shop->sessions);
     idset_free(shop->stale_search);
     search_free(shop->search);

@@ -37,6 +37,7 @@ struct shop {
     int64_t instance_id;              /* this process, in the events it writes */
     struct category_tree *categories; /* category.c */
     struct product_cache *products;   /* rendered product pages (product_cache.c) */
+    struct product_cache *review_pages; /* rendered first pages of reviews (api/reviews.c) */
     struct session_cache *sessions;   /* resolved tokens (session_cache.c) */
     struct idset *stale_search;       /* products whose search entry awaits a refresh */
     struct changefeed *changefeed;    /* other processes' changes (work/changefeed.c) */

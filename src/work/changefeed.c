@@ -48,7 +48,8 @@ static int poll_once(struct changefeed *cf)
         cf->pos = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
         const char *topic = stmt_text(st, 2);
         if (!strcmp(topic, "product.changed") || !strcmp(topic, "stock.changed") ||
-            !strcmp(topic, "price.changed") || !strcmp(topic, "rating.changed"))
+            !strcmp(topic, "price.changed") || !strcmp(topic, "rating.changed") ||
+            !strcmp(topic, "review.changed"))
             products[nproducts++] = stmt_i64(st, 3);
         else if (!strcmp(topic, "category.changed"))
             categories = true;

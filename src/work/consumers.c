@@ -32,4 +32,9 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .fn = notify_on_order_event,
                                          .committed = wake_senders,
                                          .from_now = true});
+    dispatcher_add(d, &(struct consumer){.name = "notify.reviews",
+                                         .topics = "review.approved,review.rejected",
+                                         .fn = notify_on_review_event,
+                                         .committed = wake_senders,
+                                         .from_now = true});
 }

@@ -190,3 +190,44 @@ enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event
     json_decref(o);
     return e;
 }
+
+/* review.approved | review.rejected → the author, once per event (a review
+ * may be approved again after an edit). */
+enum shop_err notify_on_review_event(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                     struct problem *pb)
+{
+    (void)cls;
+    bool approved = !strcmp(ev->topic, "review.approved");
+    if (!approved && strcmp(ev->topic, "review.rejected"))
+        return SHOP_OK; /* review.changed: nobody is told */
+    json_t *o = json_loads(ev->payload, 0, NULL);
+    json_int_t review = member(o, "review_id"), product = member(o, "product_id");
+    json_int_t user = member(o, "user_id");
+    const char *note = json_string_value(json_object_get(o, "note"));
+    enum shop_err e = SHOP_OK;
+    struct product_info p;
+    if (review <= 0 || product <= 0 || user <= 0) {
+        skip(ev, "no review_id, product_id or user_id");
+    } else {
+        if (!product_read(shop, product, &p))
+            snprintf(p.title, sizeof p.title, "product %lld", (long long)product);
+        char key[96], title[sizeof p.title + 40];
+        snprintf(key, sizeof key, "%s:%lld:%lld", ev->topic, (long long)review, (long long)ev->id);
+        snprintf(title, sizeof title, "Your review of %s was %s", p.title,
+                 approved ? "published" : "not published");
+        /* The moderator's note travels in data, whole (up to 500 characters). */
+        json_t *data = json_pack("{s:I, s:I}", "review_id", review, "product_id", product);
+        if (note)
+            json_object_set_new(data, "note", json_string(note));
+        struct notify_spec spec = {
+            .key = key,
+            .kind = approved ? "review_approved" : "review_rejected",
+            .title = title,
+            .body = approved ? "Thank you: it is now public." : "A moderator declined it.",
+            .data = data};
+        e = notify_user(shop, user, &spec, pb);
+        json_decref(data);
+    }
+    json_decref(o);
+    return e;
+}

@@ -16,6 +16,8 @@
  *                                 (an order may have several: lines cancel
  *                                 and ship separately)
  *
+ *   review.approved|rejected    → the review's author, key <topic>:<review>:<event id>
+ *
  * Events about unpublished products or without the fields they need are
  * skipped (logged), never retried forever.
  */
@@ -31,5 +33,9 @@ enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_ev
 /** Consumer of order.* events. */
 enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
                                     struct problem *pb);
+
+/** Consumer of review.* events (approved and rejected tell the author). */
+enum shop_err notify_on_review_event(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                     struct problem *pb);
 
 #endif
