@@ -90,6 +90,7 @@ void config_load(struct shop_config *cfg)
     cfg->carrier_timeout_ms = env_i64("SHOPD_CARRIER_TIMEOUT_MS", 0, 0, 60000);
     cfg->carrier_label_attempts = (int)env_i64("SHOPD_CARRIER_LABEL_ATTEMPTS", 3, 1, 10);
     cfg->return_window_ms = env_i64("SHOPD_RETURN_WINDOW_DAYS", 30, 1, 3650) * 86400000;
+    cfg->card_expiry_scan_ms = env_i64("SHOPD_CARD_EXPIRY_SCAN_MS", 60000, 100, 86400000);
     cfg->return_auto_approve_cents =
         env_i64("SHOPD_RETURN_AUTO_APPROVE_CENTS", 10000, 0, 100000000000);
 

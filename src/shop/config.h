@@ -70,6 +70,8 @@ struct shop_config {
     int carrier_label_attempts;    /* SHOPD_CARRIER_LABEL_ATTEMPTS per fulfil, default 3 */
     int64_t return_window_ms;      /* SHOPD_RETURN_WINDOW_DAYS after delivery, default 30 */
     int64_t return_auto_approve_cents; /* SHOPD_RETURN_AUTO_APPROVE_CENTS, default 10000 */
+    int64_t card_expiry_scan_ms;   /* SHOPD_CARD_EXPIRY_SCAN_MS, how often stored cards about
+                                      to expire are looked for (NTF-2), default 60000 */
 
     /* Rate limiting (http/ratelimit.c holds the table of rates and bursts;
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */

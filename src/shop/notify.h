@@ -136,6 +136,10 @@ enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
 enum shop_err notify_user(struct shop *shop, int64_t user_id, const struct notify_spec *spec,
                           struct problem *pb);
 
+/** NTF-2: announces stored cards whose expiry month ends within 30 days,
+ *  once each (notify_cards.c). Returns how many were announced. */
+int notify_cards_expiring(struct shop *shop);
+
 /** A fan-out's progress: {id, key, product_id, state, users_total,
  *  users_done, notifications, delivery:{pending, sent, failed, dead,
  *  skipped}, created_at, finished_at}. SHOP_NOT_FOUND when absent. */

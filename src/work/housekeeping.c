@@ -8,6 +8,7 @@
 #include "shop/cart.h"
 #include "shop/checkout.h"
 #include "shop/order.h"
+#include "shop/notify.h"
 #include "shop/outbox.h"
 #include "shop/shipment.h"
 #include "shop/shop.h"
@@ -73,11 +74,15 @@ static void *main_loop(void *arg)
 {
     pthread_setname_np(pthread_self(), "housekeeping");
     struct housekeeping *h = arg;
-    int64_t last_purge = 0;
+    int64_t last_purge = 0, last_cards = 0;
     while (!atomic_load(&h->stop)) {
         if (lease_held(h->lease)) {
             settle(h->shop);
             int64_t now = clock_now_ms();
+            if (now - last_cards >= h->shop->cfg.card_expiry_scan_ms) {
+                notify_cards_expiring(h->shop);
+                last_cards = now;
+            }
             if (now - last_purge >= PURGE_EVERY_MS) {
                 purge(h->shop);
                 last_purge = now;

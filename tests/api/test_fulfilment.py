@@ -436,3 +436,42 @@ def test_the_simulated_carrier_delivers_and_returns(make_server):
     doc = order_of(s, bad, o2["id"])
     assert doc["status"] == "cancelled" and doc["refunded_cents"] == doc["total_cents"]
     assert [e["status"] for e in doc["shipments"][0]["events"]].count("delivery_failed") == 3
+
+
+def sink(s, channel="email"):
+    import os
+    path = os.path.join(s.dir, "notifications", channel + ".jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_shipment_news_and_expiring_cards_are_notified_once(make_server):
+    import time
+    s = make_server(dict(ENV, SHOPD_CARD_EXPIRY_SCAN_MS="200"))
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    for st in ("in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery",
+               "delivered"):
+        assert move(s, shop, sh["id"], st).status == 200
+
+    def kinds():
+        return [n.get("kind") for n in sink(s) if n.get("user_id") == b.user["id"]]
+    want = ["order_shipped", "order_out_for_delivery", "order_delivery_failed",
+            "order_out_for_delivery", "order_delivered"]
+    wait_for("shipment notifications",
+             lambda: all(k in kinds() for k in want) and kinds().count("order_out_for_delivery") == 2)
+    # A card expiring at the end of this month is announced once; a later one is not.
+    now = time.gmtime()
+    soon = s.post("/v1/me/payment-methods", {"type": "card", "number": "4242424242424242",
+                                             "exp_month": now.tm_mon, "exp_year": now.tm_year,
+                                             "cvc": "123"}, token=b.token)
+    assert soon.status == 201, soon
+    wait_for("the card notice", lambda: "card_expiring" in kinds())
+    time.sleep(0.6)
+    assert kinds().count("card_expiring") == 1, "once"
+    assert kinds().count("order_shipped") == 1

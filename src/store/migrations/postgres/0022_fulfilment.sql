@@ -142,3 +142,7 @@ CREATE INDEX return_history_return ON return_history (return_id, id);
 
 -- Which refund a refund row belongs to when it is not a cancellation.
 ALTER TABLE refunds ADD COLUMN return_id BIGINT;
+
+-- NTF-2: a stored card about to expire is announced once (work/housekeeping).
+ALTER TABLE payment_methods ADD COLUMN expiry_notified BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX payment_methods_expiry ON payment_methods (exp_year, exp_month, expiry_notified);
