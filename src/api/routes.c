@@ -73,6 +73,9 @@ const struct route api_routes[] = {
     {HTTP_POST, "/v1/orders/{id}/cancel", api_order_cancel, AUTH_USER, RATE_WRITE},
     {HTTP_POST, "/v1/admin/orders/{id}/status", api_admin_order_status, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/orders/{id}/events", api_admin_order_events, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/fraud/holds", api_admin_fraud_holds, AUTH_ADMIN, RATE_READ},
+    {HTTP_POST, "/v1/admin/orders/{id}/approve", api_admin_order_approve, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/orders/{id}/reject", api_admin_order_reject, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
 
     /* flash sales */

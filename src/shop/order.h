@@ -6,12 +6,15 @@
  * order's history):
  *
  *     pending_payment ──► paid ──► fulfilling ──► partially_shipped ──► shipped ──► delivered
- *            │             │           │                                  ▲
- *            │             │           └──────────────────────────────────┘
- *            └──► cancelled ◄──────────┴── (all lines cancelled before shipping)
+ *       │    │             ▲ │           │                                  ▲
+ *       │    └► on_hold ───┘ │           └──────────────────────────────────┘
+ *       │         │          │
+ *       └──► cancelled ◄─────┴───────────┴── (all lines cancelled before shipping)
  *
- * Who moves it: checkout (pending_payment → paid | cancelled), cancellation
- * (→ cancelled when no open line is left), fulfilment and admins (the rest).
+ * Who moves it: checkout (pending_payment → paid | on_hold | cancelled), the
+ * fraud review (on_hold → paid | cancelled: shop/fraud.h, an admin's
+ * decision), cancellation (→ cancelled when no open line is left),
+ * fulfilment and admins (the rest).
  * Anything else is refused with SHOP_CONFLICT.
  *
  * Refunds (order_cancel.c) are allocated over the order's original tenders:
@@ -43,6 +46,7 @@ enum order_status {
     ORDER_SHIPPED,
     ORDER_DELIVERED,
     ORDER_CANCELLED,
+    ORDER_ON_HOLD, /* held for a fraud review: stock reserved, card authorized */
     ORDER_STATUS_COUNT
 };
 
