@@ -9,10 +9,14 @@
  *              expired — refused before any gateway call; store credit must
  *              cover its part); create the order (pending_payment) with line
  *              snapshots; reserve every line (all or nothing: 409 listing
- *              each short line); debit store credit; lock the cart.
+ *              each short line); the fraud check (fraud.h: facts read in
+ *              this transaction, verdict stored with the order; reject →
+ *              all of the above rolled back, the key's answer the 422);
+ *              debit store credit; lock the cart.
  *              Any failure here changes nothing at all.
  *   2. pay     charge the card through the gateway (payment.c: retries,
- *              backoff, breaker) with the idempotency key "order-<id>-card".
+ *              backoff, breaker) with the idempotency key "order-<id>-card";
+ *              a held order's card is only authorized.
  *   3. settle  captured → complete: payment captured, order paid,
  *              reservations consumed, cart lines removed, the key's stored
  *              answer is the order (201), order.confirmed.
@@ -22,11 +26,16 @@
  *              unavailable (retries exhausted, breaker open) → fail as
  *              above but the key is forgotten, so the same key may be
  *              retried later (503).
+ *              held (verdict hold, authorized) → on_hold: reservations
+ *              kept until an admin decides (fraud.h), cart emptied, the
+ *              key's answer the order (201, status on_hold).
  *              timeout → the payment is "unknown"; the order stays
  *              pending_payment with its stock reserved, and the request
  *              answers 201 with that order. Reconciliation settles it.
  *
  * States of a card payment row:
+ *     pending ──authorized (held)──► authorized ──approve──► captured
+ *        │                               └──reject──► voided
  *     pending ──captured──► captured
  *        │  └──declined/unavailable──► (order deleted with it)
  *        └──timeout──► unknown ──reconcile──► captured | failed
