@@ -21,8 +21,8 @@ function request()
   local headers = {["Authorization"] = "Bearer " .. tok, ["Content-Type"] = "application/json",
      ["Idempotency-Key"] = "bench-" .. n .. "-" .. math.random(1000000000)}
   if xff then
-    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", (n // 65536) % 256,
-                                               (n // 256) % 256, n % 256)
+    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256,
+                                               math.floor(n / 256) % 256, n % 256)
   end
   return wrk.format("POST", "/v1/orders", headers,
     '{"shipping_address_id":' .. addr .. ',"payments":[{"payment_method_id":' .. card ..
