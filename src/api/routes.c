@@ -72,6 +72,9 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/orders/{id}", api_order_get, AUTH_USER, RATE_READ},
     {HTTP_POST, "/v1/orders/{id}/cancel", api_order_cancel, AUTH_USER, RATE_WRITE},
     {HTTP_GET, "/v1/admin/orders/{id}/events", api_admin_order_events, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/fraud/holds", api_admin_fraud_holds, AUTH_ADMIN, RATE_READ},
+    {HTTP_POST, "/v1/admin/orders/{id}/approve", api_admin_order_approve, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/orders/{id}/reject", api_admin_order_reject, AUTH_ADMIN, RATE_WRITE},
 
     /* fulfilment */
     {HTTP_POST, "/v1/admin/orders/{id}/fulfil", api_admin_fulfil, AUTH_ADMIN, RATE_WRITE},

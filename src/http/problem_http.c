@@ -21,6 +21,7 @@ static const struct {
     [SHOP_RATE_LIMITED] = {429, "Too Many Requests"},
     [SHOP_INTERNAL] = {500, "Internal Server Error"},
     [SHOP_UNAVAILABLE] = {503, "Service Unavailable"},
+    [SHOP_REJECTED] = {422, "Order Rejected"},
 };
 
 int problem_status(enum shop_err err)

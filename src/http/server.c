@@ -22,6 +22,7 @@
 
 #include "api/routes.h"
 #include "http/accesslog.h"
+#include "http/clientip.h"
 #include "http/metrics.h"
 #include "http/problem_http.h"
 #include "http/ratelimit.h"
@@ -63,6 +64,7 @@ struct http_server {
     struct metrics *metrics;
     struct workers workers;
     struct ratelimit *rl;
+    struct proxies *proxies; /* SHOPD_TRUSTED_PROXIES (clientip.h) */
     int port;
     _Atomic int inflight;
 };
@@ -117,14 +119,17 @@ static void client_ip(struct req *r)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(r->ip, sizeof r->ip, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof r->ip);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof r->ip);
+    char peer[48] = "unknown";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    }
+    clientip_resolve(r->server->proxies, peer,
+                     MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For"),
+                     r->ip, sizeof r->ip);
 }
 
 /* Resolves the caller and checks the route's requirement. A bad token only
@@ -148,6 +153,7 @@ static enum shop_err authenticate(struct req *r, enum auth_need need)
         if (account_guest_resolve(r->shop, guest, &r->who.guest_id, &gpb) != SHOP_OK && !bad.err)
             bad = gpb;
     }
+    r->who.ip = r->ip;
     switch (need) {
     case AUTH_NONE:
         return SHOP_OK;
@@ -497,6 +503,9 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
     hs->router = router_new(api_routes, api_routes_count);
     hs->metrics = metrics_new(hs->router);
     hs->rl = ratelimit_new(shop->cfg.rate_limit);
+    hs->proxies = proxies_parse(shop->cfg.trusted_proxies, pb);
+    if (!hs->proxies)
+        goto fail;
     if (!accesslog_open(o->access_log)) {
         problem_set(pb, SHOP_INVALID, "cannot open the access log %s", o->access_log);
         goto fail;
@@ -539,6 +548,7 @@ fail:
         workers_stop(&hs->workers);
     accesslog_close();
     ratelimit_free(hs->rl);
+    proxies_free(hs->proxies);
     metrics_free(hs->metrics);
     router_free(hs->router);
     free(hs);
@@ -567,6 +577,7 @@ void http_stop(struct http_server *hs, int grace_ms)
     log_event(LOG_INFO, "http.stopped", "{s:i}", "unfinished", left);
     accesslog_close();
     ratelimit_free(hs->rl);
+    proxies_free(hs->proxies);
     metrics_free(hs->metrics);
     router_free(hs->router);
     free(hs);

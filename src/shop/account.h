@@ -28,6 +28,7 @@ struct principal {
     int64_t guest_id;   /* the guest session (X-Guest-Token), 0 when none */
     enum role role;
     bool trusted; /* a trusted seller publishes without review */
+    const char *ip; /* the client's address (http/clientip.h); NULL outside a request */
 };
 
 struct user {

@@ -9,10 +9,14 @@
  *              expired — refused before any gateway call; store credit must
  *              cover its part); create the order (pending_payment) with line
  *              snapshots; reserve every line (all or nothing: 409 listing
- *              each short line); debit store credit; lock the cart.
+ *              each short line); the fraud check (fraud.h: facts read in
+ *              this transaction, verdict stored with the order; reject →
+ *              all of the above rolled back, the key's answer the 422);
+ *              debit store credit; lock the cart.
  *              Any failure here changes nothing at all.
  *   2. pay     charge the card through the gateway (payment.c: retries,
- *              backoff, breaker) with the idempotency key "order-<id>-card".
+ *              backoff, breaker) with the idempotency key "order-<id>-card";
+ *              a held order's card is only authorized.
  *   3. settle  captured → complete: payment captured, order paid,
  *              reservations consumed, cart lines removed, the key's stored
  *              answer is the order (201), order.confirmed.
@@ -22,11 +26,16 @@
  *              unavailable (retries exhausted, breaker open) → fail as
  *              above but the key is forgotten, so the same key may be
  *              retried later (503).
+ *              held (verdict hold, authorized) → on_hold: reservations
+ *              kept until an admin decides (fraud.h), cart emptied, the
+ *              key's answer the order (201, status on_hold).
  *              timeout → the payment is "unknown"; the order stays
  *              pending_payment with its stock reserved, and the request
  *              answers 201 with that order. Reconciliation settles it.
  *
  * States of a card payment row:
+ *     pending ──authorized (held)──► authorized ──approve──► captured
+ *        │                               └──reject──► voided
  *     pending ──captured──► captured
  *        │  └──declined/unavailable──► (order deleted with it)
  *        └──timeout──► unknown ──reconcile──► captured | failed
@@ -63,6 +72,7 @@
 #include "shop/address.h"
 #include "shop/cart.h"
 #include "shop/checkout_steps.h"
+#include "shop/fraud.h"
 #include "shop/order.h"
 #include "shop/payment.h"
 #include "shop/pricing.h"
@@ -255,18 +265,34 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         return pb->err;
     }
 
-    struct settle_job sj = {.order_id = j.order_id, .payment_id = j.card_payment_id};
+    if (j.rejected) {
+        char reasons[FRAUD_REASONS_MAX];
+        fraud_reasons_text(j.verdict.reasons, reasons);
+        log_event(LOG_INFO, "checkout.rejected", "{s:I, s:i, s:s, s:s}", "user",
+                  (json_int_t)who->user_id, "score", j.verdict.score, "reasons", reasons, "ip",
+                  who->ip ? who->ip : "");
+        problem_extra(pb, "code", json_string("order_rejected"));
+        return problem_set(pb, SHOP_REJECTED, CHECKOUT_REJECTED_DETAIL);
+    }
+
+    /* A held order's card is authorized only: an admin decides (fraud.h). */
+    bool hold = j.verdict.decision == FRAUD_HOLD;
+    struct settle_job sj = {
+        .order_id = j.order_id, .payment_id = j.card_payment_id, .card_token = j.card_token};
     enum pay_outcome pay = PAY_OK;
     struct gw_result r = {0};
     if (j.card_payment_id) {
         char ref[32];
         snprintf(ref, sizeof ref, "order-%lld", (long long)j.order_id);
-        pay = payment_charge(shop, j.card_token, j.card_amount, j.currency, j.card_key, ref, &r);
+        pay = hold ? payment_authorize(shop, j.card_token, j.card_amount, j.currency, j.card_key,
+                                       ref, &r)
+                   : payment_charge(shop, j.card_token, j.card_amount, j.currency, j.card_key, ref,
+                                    &r);
     }
     switch (pay) {
     case PAY_OK:
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", r.id);
-        e = store_write(shop->store, checkout_complete_write, &sj, pb);
+        e = store_write(shop->store, hold ? checkout_hold_write : checkout_complete_write, &sj, pb);
         if (e == SHOP_CONFLICT && j.card_payment_id) {
             /* Reconciliation cancelled the order first: give the money back. */
             struct gw_result vr;
@@ -325,6 +351,7 @@ enum shop_err checkout_place_flash(struct shop *shop, const struct principal *wh
 struct pending {
     int64_t order_id, payment_id;
     char key[64];
+    bool hold; /* its verdict was hold: an authorization, settled to on_hold */
 };
 
 /* Settles one pending order by asking the gateway what happened. */
@@ -337,7 +364,8 @@ static bool settle_order(struct shop *shop, const struct pending *p)
     enum shop_err e;
     if (pay == PAY_OK) {
         snprintf(sj.charge_id, sizeof sj.charge_id, "%s", p->payment_id ? r.id : "");
-        e = store_write(shop->store, checkout_complete_write, &sj, &pb);
+        e = store_write(shop->store, p->hold ? checkout_hold_write : checkout_complete_write, &sj,
+                        &pb);
     } else if (pay == PAY_NOT_FOUND || pay == PAY_DECLINED) {
         sj.cancel_reason = "payment_not_captured";
         sj.code = pay == PAY_DECLINED && r.code[0] ? r.code : "not_captured";
@@ -356,7 +384,10 @@ static bool settle_order(struct shop *shop, const struct pending *p)
     db_release(db);
     checkout_products_changed(shop, ids, n);
     log_event(LOG_INFO, "reconcile.settled", "{s:I, s:s}", "order", (json_int_t)p->order_id,
-              "outcome", pay == PAY_OK ? "captured" : "cancelled");
+              "outcome",
+              pay != PAY_OK ? "cancelled"
+              : p->hold     ? "on_hold"
+                            : "captured");
     return e == SHOP_OK;
 }
 
@@ -370,7 +401,8 @@ enum shop_err checkout_reconcile(struct shop *shop, int *settled, struct problem
      * process's saga is left alone while that process beats: work/leases.h);
      * and orders without a card whose saga never finished. */
     struct stmt *st = db_prepare(
-        db, "SELECT o.id, coalesce(p.id, 0), coalesce(p.idempotency_key, '') FROM orders o"
+        db, "SELECT o.id, coalesce(p.id, 0), coalesce(p.idempotency_key, ''),"
+            " coalesce(o.fraud_decision, '') FROM orders o"
             " LEFT JOIN payments p ON p.order_id = o.id AND p.tender = 'card'"
             " WHERE o.status = 'pending_payment' AND (p.status = 'unknown'"
             "  OR (p.status = 'pending' AND (p.deadline_at < ?1 OR (p.owner_instance <> ?2"
@@ -389,6 +421,7 @@ enum shop_err checkout_reconcile(struct shop *shop, int *settled, struct problem
         list[n].order_id = stmt_i64(st, 0);
         list[n].payment_id = stmt_i64(st, 1);
         snprintf(list[n].key, sizeof list[n].key, "%s", stmt_text(st, 2));
+        list[n].hold = !strcmp(stmt_text(st, 3), "hold");
         n++;
     }
     db_release(db);

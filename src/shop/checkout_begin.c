@@ -10,6 +10,7 @@
 #include "shop/cart.h"
 #include "shop/checkout_steps.h"
 #include "shop/flashsale.h"
+#include "shop/fraud.h"
 #include "shop/geo.h"
 #include "shop/keylock.h"
 #include "shop/outbox.h"
@@ -18,6 +19,7 @@
 #include "shop/reservation.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/log.h"
 #include "util/token.h"
 #include "util/xalloc.h"
 
@@ -138,14 +140,16 @@ static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t to
 
 static enum shop_err insert_order(struct db *db, struct begin_job *j, const struct address *ad,
                                   int64_t subtotal, int64_t shipping, int64_t tax, int64_t total,
-                                  struct problem *pb)
+                                  const char *card_token, struct problem *pb)
 {
     struct stmt *st = db_prepare(
         db, "INSERT INTO orders (user_id, status, currency, subtotal_cents, shipping_cents,"
             " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
             " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
-            " created_at, updated_at, flash_sale_id) VALUES"
-            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            " created_at, updated_at, flash_sale_id, fraud_decision, fraud_score, fraud_reasons,"
+            " client_ip, card_token) VALUES"
+            " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the order");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -168,6 +172,17 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
     stmt_bind_i64(st, 18, j->now);
     if (j->flash)
         stmt_bind_i64(st, 19, j->flash->sale_id);
+    if (j->shop->cfg.fraud) { /* unscored orders keep NULL: the admin view shows no verdict */
+        char reasons[FRAUD_REASONS_MAX];
+        fraud_reasons_text(j->verdict.reasons, reasons);
+        stmt_bind_text(st, 20, fraud_decision_name(j->verdict.decision));
+        stmt_bind_i64(st, 21, j->verdict.score);
+        stmt_bind_text(st, 22, reasons);
+    }
+    if (j->who->ip)
+        stmt_bind_text(st, 23, j->who->ip);
+    if (card_token && *card_token)
+        stmt_bind_text(st, 24, card_token);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the order");
     j->order_id = db_last_id(db);
@@ -269,6 +284,124 @@ static enum shop_err flash_line(struct db *db, struct arena *a, const struct fla
     return SHOP_OK;
 }
 
+/* What begin worked out before writing anything. */
+struct placing {
+    struct line *lines;
+    int n;
+    int64_t cart;
+    const struct address *ad;
+    const struct flash_claim *claim;
+    int64_t subtotal, shipping, tax, total;
+    struct payment_method card;
+    int64_t credit_amount, card_amount;
+};
+
+/* Writes the order: its lines, reservations, tenders, the key and the cart
+ * lock. */
+static enum shop_err place_order(struct db *db, struct begin_job *j, const struct placing *p,
+                                 struct problem *pb)
+{
+    /* The order, its lines, its reservations. */
+    if (insert_order(db, j, p->ad, p->subtotal, p->shipping, p->tax, p->total,
+                     p->card_amount > 0 ? p->card.token : NULL, pb) != SHOP_OK ||
+        insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
+        return pb->err;
+    /* Lines no longer for sale are reported like short ones. */
+    json_t *gone = NULL;
+    for (int i = 0; i < p->n; i++)
+        if (!p->lines[i].for_sale) {
+            if (!gone)
+                gone = json_array();
+            json_array_append_new(gone, json_pack("{s:I, s:s, s:s, s:I, s:i, s:s}", "variant_id",
+                                                  (json_int_t)p->lines[i].variant_id, "sku",
+                                                  p->lines[i].sku, "title", p->lines[i].title,
+                                                  "requested", (json_int_t)p->lines[i].quantity,
+                                                  "available", 0, "reason", "not_for_sale"));
+        }
+    if (gone) {
+        problem_extra(pb, "lines", gone);
+        return problem_set(pb, SHOP_CONFLICT, "some items are no longer for sale; see lines");
+    }
+    int64_t expires = j->now + j->shop->cfg.reservation_ttl_ms;
+    if (j->flash) {
+        if (flashsale_take(db, p->claim, j->who->user_id, j->order_id, expires, pb) != SHOP_OK)
+            return pb->err;
+    } else {
+        struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)p->n);
+        for (int i = 0; i < p->n; i++)
+            rl[i] = (struct reserve_line){.variant_id = p->lines[i].variant_id,
+                                          .product_id = p->lines[i].product_id,
+                                          .quantity = p->lines[i].quantity,
+                                          .sku = p->lines[i].sku,
+                                          .title = p->lines[i].title};
+        struct geo_point dest;
+        struct reserve_where where = {
+            geo_locate(p->ad->country, p->ad->postal_code, &dest) ? &dest : NULL,
+            &j->shop->cfg.alloc};
+        if (reservation_reserve(db, j->order_id, rl, p->n, &where, expires, j->who->user_id,
+                                pb) != SHOP_OK)
+            return pb->err;
+    }
+
+    /* The tenders: store credit is taken now, the card after commit. */
+    int64_t pid;
+    if (p->credit_amount > 0 &&
+        (insert_payment(db, j, "store_credit", NULL, p->credit_amount, "captured", &pid, pb) ||
+         store_credit_add(db, j->who->user_id, -p->credit_amount, j->currency, "order", j->order_id,
+                          pb)))
+        return pb->err;
+    if (p->card_amount > 0) {
+        if (insert_payment(db, j, "card", &p->card, p->card_amount, "pending", &j->card_payment_id,
+                           pb))
+            return pb->err;
+        j->card_amount = p->card_amount;
+    }
+
+    /* The key and the cart lock. */
+    struct stmt *st =
+        db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
+                       " order_id, created_at) VALUES (?, ?, ?, 'in_progress', ?, ?)");
+    if (!st)
+        return db_fail(db, pb, "recording the idempotency key");
+    stmt_bind_i64(st, 1, j->who->user_id);
+    stmt_bind_text(st, 2, j->key);
+    stmt_bind_text(st, 3, j->hash);
+    stmt_bind_i64(st, 4, j->order_id);
+    stmt_bind_i64(st, 5, j->now);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording the idempotency key");
+    if (p->cart) {
+        st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "locking the cart");
+        stmt_bind_text(st, 1, j->key);
+        stmt_bind_i64(st, 2, p->cart);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "locking the cart");
+    }
+    return outbox_emit(db, "order.placed", j->order_id,
+                       json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)j->order_id,
+                                 "user_id", (json_int_t)j->who->user_id, "total_cents",
+                                 (json_int_t)p->total, "currency", j->currency),
+                       pb);
+}
+
+struct trial {
+    struct db *db;
+    struct begin_job *j;
+    const struct placing *p;
+};
+
+/* A rejected order, placed to see whether it could have been and then
+ * undone: SHOP_REJECTED (the savepoint rolls it back) when it could. */
+static enum shop_err reject_trial_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct trial *t = arg;
+    if (place_order(db, t->j, t->p, pb) != SHOP_OK)
+        return pb->err;
+    return problem_set(pb, SHOP_REJECTED, CHECKOUT_REJECTED_DETAIL);
+}
+
 enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
 {
     struct begin_job *j = arg;
@@ -353,88 +486,61 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     int64_t total = subtotal + shipping + tax;
 
     /* The tenders — before anything is written. */
-    struct payment_method card = {0};
-    int64_t credit_amount = 0, card_amount = 0;
-    if (plan_tenders(db, j, total, &card, &credit_amount, &card_amount, pb) != SHOP_OK)
+    struct placing p = {.lines = lines,
+                        .n = n,
+                        .cart = cart,
+                        .ad = &ad,
+                        .claim = &claim,
+                        .subtotal = subtotal,
+                        .shipping = shipping,
+                        .tax = tax,
+                        .total = total};
+    if (plan_tenders(db, j, total, &p.card, &p.credit_amount, &p.card_amount, pb) != SHOP_OK)
         return pb->err;
 
-    /* The order, its lines, its reservations. */
-    if (insert_order(db, j, &ad, subtotal, shipping, tax, total, pb) != SHOP_OK ||
-        insert_lines(db, j->order_id, lines, n, pb) != SHOP_OK)
-        return pb->err;
-    /* Lines no longer for sale are reported like short ones. */
-    json_t *gone = NULL;
-    for (int i = 0; i < n; i++)
-        if (!lines[i].for_sale) {
-            if (!gone)
-                gone = json_array();
-            json_array_append_new(gone, json_pack("{s:I, s:s, s:s, s:I, s:i, s:s}", "variant_id",
-                                                  (json_int_t)lines[i].variant_id, "sku",
-                                                  lines[i].sku, "title", lines[i].title,
-                                                  "requested", (json_int_t)lines[i].quantity,
-                                                  "available", 0, "reason", "not_for_sale"));
-        }
-    if (gone) {
-        problem_extra(pb, "lines", gone);
-        return problem_set(pb, SHOP_CONFLICT, "some items are no longer for sale; see lines");
+    /* The fraud check (CHK-5, shop/fraud.h): its facts are read here, in this
+     * transaction; its verdict takes effect once the lines are reserved. */
+    j->verdict = (struct fraud_verdict){.decision = FRAUD_APPROVE};
+    if (j->shop->cfg.fraud) {
+        struct fraud_rules rules;
+        fraud_rules_from_config(&j->shop->cfg, &rules);
+        struct fraud_facts f = {.total_cents = total};
+        snprintf(f.ship_country, sizeof f.ship_country, "%s", ad.country ? ad.country : "");
+        snprintf(f.billing_country, sizeof f.billing_country, "%s",
+                 p.card_amount > 0 ? p.card.billing_country : "");
+        if (!fraud_facts_read(db, &rules, j->who->user_id, p.card_amount > 0 ? p.card.token : NULL,
+                              j->who->ip, j->now, &f))
+            return db_fail(db, pb, "reading the fraud rules' facts");
+        fraud_score(&rules, &f, &j->verdict);
     }
-    int64_t expires = j->now + j->shop->cfg.reservation_ttl_ms;
-    if (j->flash) {
-        if (flashsale_take(db, &claim, j->who->user_id, j->order_id, expires, pb) != SHOP_OK)
-            return pb->err;
-    } else {
-        struct reserve_line *rl = arena_alloc(j->a, sizeof *rl * (size_t)n);
-        for (int i = 0; i < n; i++)
-            rl[i] = (struct reserve_line){.variant_id = lines[i].variant_id,
-                                          .product_id = lines[i].product_id,
-                                          .quantity = lines[i].quantity,
-                                          .sku = lines[i].sku,
-                                          .title = lines[i].title};
-        struct geo_point dest;
-        struct reserve_where where = {
-            geo_locate(ad.country, ad.postal_code, &dest) ? &dest : NULL, &j->shop->cfg.alloc};
-        if (reservation_reserve(db, j->order_id, rl, n, &where, expires, j->who->user_id, pb) !=
-            SHOP_OK)
-            return pb->err;
-    }
+    if (j->verdict.decision != FRAUD_REJECT)
+        return place_order(db, j, &p, pb);
 
-    /* The tenders: store credit is taken now, the card after commit. */
-    int64_t pid;
-    if (credit_amount > 0 &&
-        (insert_payment(db, j, "store_credit", NULL, credit_amount, "captured", &pid, pb) ||
-         store_credit_add(db, j->who->user_id, -credit_amount, j->currency, "order", j->order_id,
-                          pb)))
-        return pb->err;
-    if (card_amount > 0) {
-        if (insert_payment(db, j, "card", &card, card_amount, "pending", &j->card_payment_id, pb))
-            return pb->err;
-        j->card_amount = card_amount;
+    /* Rejected: the order is still placed and its lines reserved, in a
+     * savepoint, so that a short line answers 409 as the saga's order of
+     * steps says; then all of it is rolled back and only the key's answer,
+     * the 422, is kept. */
+    struct problem tpb = {0};
+    struct trial t = {db, j, &p};
+    enum shop_err e = store_write(j->shop->store, reject_trial_write, &t, &tpb);
+    if (e != SHOP_REJECTED) {
+        problem_clear(pb);
+        *pb = tpb;
+        return e;
     }
-
-    /* The key and the cart lock. */
+    problem_clear(&tpb);
+    j->order_id = j->card_payment_id = j->card_amount = 0;
+    j->rejected = true;
     st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
-                        " order_id, created_at) VALUES (?, ?, ?, 'in_progress', ?, ?)");
+                        " outcome, response_body, created_at) VALUES (?, ?, ?, 'done', ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "recording the idempotency key");
     stmt_bind_i64(st, 1, j->who->user_id);
     stmt_bind_text(st, 2, j->key);
     stmt_bind_text(st, 3, j->hash);
-    stmt_bind_i64(st, 4, j->order_id);
-    stmt_bind_i64(st, 5, j->now);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "recording the idempotency key");
-    if (cart) {
-        st = db_prepare(db, "UPDATE carts SET checkout_key = ? WHERE id = ?");
-        if (!st)
-            return db_fail(db, pb, "locking the cart");
-        stmt_bind_text(st, 1, j->key);
-        stmt_bind_i64(st, 2, cart);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "locking the cart");
-    }
-    return outbox_emit(db, "order.placed", j->order_id,
-                       json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)j->order_id,
-                                 "user_id", (json_int_t)j->who->user_id, "total_cents",
-                                 (json_int_t)total, "currency", j->currency),
-                       pb);
+    stmt_bind_i64(st, 4, SHOP_REJECTED);
+    stmt_bind_text(st, 5,
+                   "{\"detail\":\"" CHECKOUT_REJECTED_DETAIL "\",\"code\":\"order_rejected\"}");
+    stmt_bind_i64(st, 6, j->now);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording the idempotency key");
 }

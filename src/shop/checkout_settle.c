@@ -9,6 +9,7 @@
 #include "shop/changes.h"
 #include "shop/checkout_steps.h"
 #include "shop/flashsale.h"
+#include "shop/fraud.h"
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -118,8 +119,8 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     j->order = NULL;
     if (j->payment_id) {
         struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'captured', gateway_ref = ?,"
-                                         " updated_at = ? WHERE id = ? AND status IN ('pending',"
-                                         " 'unknown')");
+                                         " updated_at = ? WHERE id = ? AND (status = 'pending' OR"
+                                         " status = 'unknown' OR status = 'authorized')");
         if (!st)
             return db_fail(db, pb, "recording the payment");
         stmt_bind_text(st, 1, j->charge_id);
@@ -193,9 +194,13 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
         return pb->err;
     if (j->cancel_reason) {
         /* The client may already hold this order: keep it, cancelled. */
-        struct stmt *st = db_prepare(db, "UPDATE payments SET status = 'failed', failure_code = ?,"
-                                         " updated_at = ? WHERE order_id = ? AND tender = 'card'"
-                                         " AND status IN ('pending', 'unknown')");
+        /* An authorization (a held order's) is voided; a charge that never
+         * went through failed. */
+        struct stmt *st = db_prepare(db, "UPDATE payments SET status = CASE WHEN status ="
+                                         " 'authorized' THEN 'voided' ELSE 'failed' END,"
+                                         " failure_code = ?, updated_at = ? WHERE order_id = ?"
+                                         " AND tender = 'card' AND (status = 'pending' OR"
+                                         " status = 'unknown' OR status = 'authorized')");
         if (!st)
             return db_fail(db, pb, "recording the payment");
         stmt_bind_text(st, 1, j->code);
@@ -218,8 +223,12 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
             return e;
         return order_event(db, j->order_id, &h, "order.cancelled", pb);
     }
-    /* Nothing is left of the attempt but the key's answer (or not even that). */
+    /* Nothing is left of the attempt but the key's answer (or not even that),
+     * and a decline's record for the fraud rules. */
     struct stmt *st;
+    if (j->err == SHOP_PAYMENT &&
+        fraud_decline_record(db, h.user_id, j->card_token, j->code, clock_now_ms(), pb) != SHOP_OK)
+        return pb->err;
     if (j->forget_key) {
         st = db_prepare(db, "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ?");
         if (!st)
@@ -244,6 +253,45 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
         return problem_set(pb, SHOP_CONFLICT, "the order was settled meanwhile");
     return SHOP_OK;
+}
+
+enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct settle_job *j = arg;
+    free(j->order);
+    j->order = NULL;
+    int64_t now = clock_now_ms();
+    if (j->payment_id) {
+        struct stmt *st =
+            db_prepare(db, "UPDATE payments SET status = 'authorized', gateway_ref = ?,"
+                           " updated_at = ? WHERE id = ? AND (status = 'pending' OR"
+                           " status = 'unknown')");
+        if (!st)
+            return db_fail(db, pb, "recording the authorization");
+        stmt_bind_text(st, 1, j->charge_id);
+        stmt_bind_i64(st, 2, now);
+        stmt_bind_i64(st, 3, j->payment_id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording the authorization");
+        if (db_changes(db) != 1)
+            return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
+    }
+    struct bought lines[CART_LINES_MAX];
+    int n = read_bought(db, j->order_id, lines);
+    if (n < 0)
+        return db_fail(db, pb, "reading the order lines");
+    struct order_head h;
+    /* The stock stays held until an admin decides, however long that takes. */
+    if (order_transition(db, j->order_id, ORDER_ON_HOLD, "held for a fraud review", &h, pb) !=
+            SHOP_OK ||
+        reservation_keep(db, j->order_id, pb) != SHOP_OK ||
+        cart_settle(db, &h, lines, n, pb) != SHOP_OK)
+        return pb->err;
+    j->order = order_text(db, j->order_id, &j->order_len);
+    enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
+    if (e != SHOP_OK)
+        return e;
+    return order_event(db, j->order_id, &h, "order.on_hold", pb);
 }
 
 enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb)

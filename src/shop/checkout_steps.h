@@ -12,6 +12,7 @@
 #include "shop/account.h"
 #include "shop/address.h"
 #include "shop/cart.h"
+#include "shop/fraud.h"
 #include "shop/pricing.h"
 #include "util/arena.h"
 #include "util/problem.h"
@@ -20,6 +21,10 @@ struct db;
 struct shop;
 
 #define TENDERS_MAX 3
+
+/* The detail of a rejected order's 422: it names no rule (shop/fraud.h). */
+#define CHECKOUT_REJECTED_DETAIL "the order cannot be accepted"
+
 
 /* ---- the request -------------------------------------------------------- */
 
@@ -63,6 +68,8 @@ struct begin_job {
     char card_token[64], card_key[64], currency[4];
     int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
     int nproducts;
+    struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
+    bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
 };
 
 /* ---- step 3: settle ----------------------------------------------------- */
@@ -75,6 +82,7 @@ struct settle_job {
     const char *detail, *code; /* its detail and decline code */
     const char *cancel_reason; /* keep the order, cancelled, with this reason */
     bool forget_key;           /* transient failure: the key may be used again */
+    const char *card_token;    /* a decline: the card, for the declines rule */
     char *order;               /* out: the rendered order, JSON text (malloc'd) */
     size_t order_len;
 };
@@ -90,6 +98,12 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
  *  captured (or there was none) / the order fails. */
 enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *pb);
 enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb);
+
+/** Over a struct settle_job: the order whose verdict was hold has its card
+ *  authorized (or has no card): pending_payment → on_hold, the payment
+ *  authorized, the reservations kept until an admin decides, the cart
+ *  emptied, the key's answer the order. */
+enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb);
 
 /** Over a struct unknown_job: the charge's outcome is not known. */
 enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb);

@@ -76,6 +76,26 @@ void config_load(struct shop_config *cfg)
     cfg->payment_deadline_ms = env_i64("SHOPD_PAYMENT_DEADLINE", 30, 1, 3600) * 1000;
     cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
     cfg->lease_ms = env_i64("SHOPD_LEASE_MS", 3000, 300, 600000);
+    const char *fr = getenv("SHOPD_FRAUD");
+    cfg->fraud = !(fr && (!strcmp(fr, "off") || !strcmp(fr, "0") || !strcmp(fr, "false")));
+    cfg->fraud_window_ms = env_i64("SHOPD_FRAUD_WINDOW", 3600, 1, 30 * 86400) * 1000;
+    cfg->fraud_user_orders = (int)env_i64("SHOPD_FRAUD_USER_ORDERS", 5, 0, 1000000);
+    cfg->fraud_card_orders = (int)env_i64("SHOPD_FRAUD_CARD_ORDERS", 5, 0, 1000000);
+    cfg->fraud_ip_orders = (int)env_i64("SHOPD_FRAUD_IP_ORDERS", 20, 0, 1000000);
+    cfg->fraud_new_account_ms =
+        env_i64("SHOPD_FRAUD_NEW_ACCOUNT_HOURS", 24, 0, 24 * 3650) * 3600000;
+    cfg->fraud_high_value_cents = env_i64("SHOPD_FRAUD_HIGH_VALUE_CENTS", 50000, 0, INT64_MAX / 2);
+    cfg->fraud_declines = (int)env_i64("SHOPD_FRAUD_DECLINES", 3, 0, 1000000);
+    cfg->fraud_points_user = (int)env_i64("SHOPD_FRAUD_POINTS_USER", 30, 0, 1000);
+    cfg->fraud_points_card = (int)env_i64("SHOPD_FRAUD_POINTS_CARD", 30, 0, 1000);
+    cfg->fraud_points_ip = (int)env_i64("SHOPD_FRAUD_POINTS_IP", 25, 0, 1000);
+    cfg->fraud_points_new_account = (int)env_i64("SHOPD_FRAUD_POINTS_NEW_ACCOUNT", 40, 0, 1000);
+    cfg->fraud_points_country = (int)env_i64("SHOPD_FRAUD_POINTS_COUNTRY", 30, 0, 1000);
+    cfg->fraud_points_declines = (int)env_i64("SHOPD_FRAUD_POINTS_DECLINES", 50, 0, 1000);
+    cfg->fraud_hold_score = (int)env_i64("SHOPD_FRAUD_HOLD_SCORE", 50, 1, 100000);
+    cfg->fraud_reject_score = (int)env_i64("SHOPD_FRAUD_REJECT_SCORE", 90, 1, 100000);
+    cfg->trusted_proxies = env_str("SHOPD_TRUSTED_PROXIES", "");
+
     cfg->flash_token_ttl_ms = env_i64("SHOPD_FLASH_TOKEN_TTL", 300, 1, 86400) * 1000;
     cfg->flash_tick_ms = env_i64("SHOPD_FLASH_TICK_MS", 50, 5, 10000);
     cfg->alloc.km_per_open_shipment = (double)env_i64("SHOPD_ALLOC_KM_PER_SHIPMENT", 1, 0, 100000);

@@ -51,6 +51,30 @@ struct shop_config {
     int64_t lease_ms;              /* SHOPD_LEASE_MS, how long a role's lease and a process's
                                       heartbeat last unrenewed (work/leases.h), default 3000 */
 
+    /* Fraud rules (CHK-5, shop/fraud.h). A count threshold N lets N orders
+     * (or declines) through in the window and fires on the next; 0 turns that
+     * rule off. Points are what a rule adds to the score when it fires. */
+    bool fraud;                    /* SHOPD_FRAUD=off turns scoring off (load tests), default on */
+    int64_t fraud_window_ms;       /* SHOPD_FRAUD_WINDOW (s), velocity and declines window, default 3600 */
+    int fraud_user_orders;         /* SHOPD_FRAUD_USER_ORDERS, per user in the window, default 5 */
+    int fraud_card_orders;         /* SHOPD_FRAUD_CARD_ORDERS, per card token, default 5 */
+    int fraud_ip_orders;           /* SHOPD_FRAUD_IP_ORDERS, per client address, default 20 */
+    int64_t fraud_new_account_ms;  /* SHOPD_FRAUD_NEW_ACCOUNT_HOURS: younger is new, default 24 */
+    int64_t fraud_high_value_cents;/* SHOPD_FRAUD_HIGH_VALUE_CENTS: a new account's order at or
+                                      above this fires, default 50000 */
+    int fraud_declines;            /* SHOPD_FRAUD_DECLINES, declines by the user or the card in
+                                      the window, default 3 */
+    int fraud_points_user;         /* SHOPD_FRAUD_POINTS_USER, default 30 */
+    int fraud_points_card;         /* SHOPD_FRAUD_POINTS_CARD, default 30 */
+    int fraud_points_ip;           /* SHOPD_FRAUD_POINTS_IP, default 25 */
+    int fraud_points_new_account;  /* SHOPD_FRAUD_POINTS_NEW_ACCOUNT, default 40 */
+    int fraud_points_country;      /* SHOPD_FRAUD_POINTS_COUNTRY, billing/shipping mismatch, default 30 */
+    int fraud_points_declines;     /* SHOPD_FRAUD_POINTS_DECLINES, default 50 */
+    int fraud_hold_score;          /* SHOPD_FRAUD_HOLD_SCORE: at or above, hold, default 50 */
+    int fraud_reject_score;        /* SHOPD_FRAUD_REJECT_SCORE: at or above, reject, default 90 */
+    const char *trusted_proxies;   /* SHOPD_TRUSTED_PROXIES: addresses and CIDRs, comma-separated,
+                                      whose X-Forwarded-For is believed; default none */
+
     /* flash sales */
     int64_t flash_token_ttl_ms;    /* SHOPD_FLASH_TOKEN_TTL (s), purchase tokens, default 300 */
     int64_t flash_tick_ms;         /* SHOPD_FLASH_TICK_MS, scheduler period, default 50 */

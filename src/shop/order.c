@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shop/fraud.h"
 #include "shop/outbox.h"
 #include "shop/status.h"
 #include "shop/shop.h"
@@ -14,19 +15,20 @@
 
 static const char *const names[ORDER_STATUS_COUNT] = {
     "pending_payment", "paid",      "fulfilling", "partially_shipped",
-    "shipped",         "delivered", "cancelled",
+    "shipped",         "delivered", "cancelled",  "on_hold",
 };
 
 /* allowed[from] is a bit set of the states `from` may move to. */
 #define BIT(s) (1u << (s))
 static const unsigned allowed[ORDER_STATUS_COUNT] = {
-    [ORDER_PENDING_PAYMENT] = BIT(ORDER_PAID) | BIT(ORDER_CANCELLED),
+    [ORDER_PENDING_PAYMENT] = BIT(ORDER_PAID) | BIT(ORDER_ON_HOLD) | BIT(ORDER_CANCELLED),
     [ORDER_PAID] = BIT(ORDER_FULFILLING) | BIT(ORDER_CANCELLED),
     [ORDER_FULFILLING] = BIT(ORDER_PARTIALLY_SHIPPED) | BIT(ORDER_SHIPPED) | BIT(ORDER_CANCELLED),
     [ORDER_PARTIALLY_SHIPPED] = BIT(ORDER_SHIPPED),
     [ORDER_SHIPPED] = BIT(ORDER_DELIVERED),
     [ORDER_DELIVERED] = 0,
     [ORDER_CANCELLED] = 0,
+    [ORDER_ON_HOLD] = BIT(ORDER_PAID) | BIT(ORDER_CANCELLED),
 };
 
 /* The moves order_status_sync may make: any among the shipping states,
@@ -145,6 +147,8 @@ enum shop_err order_get(struct shop *shop, const struct principal *who, int64_t 
     json_t *o = NULL;
     if (owner && (owner == who->user_id || who->role == ROLE_ADMIN))
         o = order_render(db, id);
+    if (o && who->role == ROLE_ADMIN) /* the verdict is for admins only (shop/fraud.h) */
+        fraud_attach(db, id, o);
     db_read_end(db);
     if (!o)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)id);

@@ -6,15 +6,17 @@
  * order's history):
  *
  *     pending_payment ──► paid ──► fulfilling ──► partially_shipped ──► shipped ──► delivered
- *            │             │           │                                  ▲
- *            │             │           └──────────────────────────────────┘
- *            └──► cancelled ◄──────────┴── (all lines cancelled before shipping)
+ *       │    │             ▲ │           │                                  ▲
+ *       │    └► on_hold ───┘ │           └──────────────────────────────────┘
+ *       │         │          │
+ *       └──► cancelled ◄─────┴───────────┴── (all lines cancelled before shipping)
  *
- * Who moves it: checkout (pending_payment → paid | cancelled), cancellation
- * (→ cancelled when no open line is left), and the order's shipments for
- * the rest: fulfilling, partially_shipped, shipped and delivered are never
- * set by hand but derived from the shipments by one function,
- * order_status_sync (shop/shipment.h), after every change to them.
+ * Who moves it: checkout (pending_payment → paid | on_hold | cancelled), the
+ * fraud review (on_hold → paid | cancelled: shop/fraud.h, an admin's
+ * decision), cancellation (→ cancelled when no open line is left), and the
+ * order's shipments for the rest: fulfilling, partially_shipped, shipped and
+ * delivered are never set by hand but derived from the shipments by one
+ * function, order_status_sync (shop/shipment.h), after every change to them.
  * Anything else is refused with SHOP_CONFLICT.
  *
  * Refunds (shop/refund.h) are allocated over the order's original tenders,
@@ -43,6 +45,7 @@ enum order_status {
     ORDER_SHIPPED,
     ORDER_DELIVERED,
     ORDER_CANCELLED,
+    ORDER_ON_HOLD, /* held for a fraud review: stock reserved, card authorized */
     ORDER_STATUS_COUNT
 };
 

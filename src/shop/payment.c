@@ -97,7 +97,7 @@ static void backoff(const struct shop_config *cfg, int attempt)
         clock_sleep_ms((int64_t)token_uniform((uint32_t)cap + 1));
 }
 
-enum call_kind { CALL_CHARGE, CALL_REFUND, CALL_VOID, CALL_STATUS };
+enum call_kind { CALL_CHARGE, CALL_AUTHORIZE, CALL_CAPTURE, CALL_REFUND, CALL_VOID, CALL_STATUS };
 
 struct call {
     enum call_kind kind;
@@ -110,6 +110,10 @@ static enum gw_status call_once(struct gateway *gw, const struct call *c, struct
     switch (c->kind) {
     case CALL_CHARGE:
         return gw->authorize(gw, c->token, c->amount, c->currency, 1, c->key, c->order_ref, out);
+    case CALL_AUTHORIZE:
+        return gw->authorize(gw, c->token, c->amount, c->currency, 0, c->key, c->order_ref, out);
+    case CALL_CAPTURE:
+        return gw->capture(gw, c->charge_id, c->key, out);
     case CALL_REFUND:
         return gw->refund(gw, c->charge_id, c->amount, c->key, c->order_ref, out);
     case CALL_VOID:
@@ -164,8 +168,32 @@ enum pay_outcome payment_charge(struct shop *shop, const char *token, int64_t am
                                 const char *currency, const char *key, const char *order_ref,
                                 struct gw_result *out)
 {
-    struct call c = {.kind = CALL_CHARGE, .token = token, .currency = currency, .key = key,
-                     .order_ref = order_ref, .amount = amount_cents};
+    struct call c = {.kind = CALL_CHARGE,
+                     .token = token,
+                     .currency = currency,
+                     .key = key,
+                     .order_ref = order_ref,
+                     .amount = amount_cents};
+    return payment_call(shop, &c, out);
+}
+
+enum pay_outcome payment_authorize(struct shop *shop, const char *token, int64_t amount_cents,
+                                   const char *currency, const char *key, const char *order_ref,
+                                   struct gw_result *out)
+{
+    struct call c = {.kind = CALL_AUTHORIZE,
+                     .token = token,
+                     .currency = currency,
+                     .key = key,
+                     .order_ref = order_ref,
+                     .amount = amount_cents};
+    return payment_call(shop, &c, out);
+}
+
+enum pay_outcome payment_capture(struct shop *shop, const char *charge_id, const char *key,
+                                 struct gw_result *out)
+{
+    struct call c = {.kind = CALL_CAPTURE, .charge_id = charge_id, .key = key};
     return payment_call(shop, &c, out);
 }
 
@@ -248,9 +276,10 @@ bool payment_method_expired(const struct payment_method *m, int64_t now_ms)
 
 json_t *payment_method_json(const struct payment_method *m)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:i}", "id", (json_int_t)m->id, "type", "card",
-                     "brand", m->brand, "last4", m->last4, "exp_month", m->exp_month, "exp_year",
-                     m->exp_year);
+    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:i, s:s*}", "id", (json_int_t)m->id, "type",
+                     "card", "brand", m->brand, "last4", m->last4, "exp_month", m->exp_month,
+                     "exp_year", m->exp_year, "billing_country",
+                     m->billing_country[0] ? m->billing_country : NULL);
 }
 
 struct method_job {
@@ -270,8 +299,8 @@ static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
     if (count >= METHODS_MAX)
         return problem_set(pb, SHOP_CONFLICT, "at most %d payment methods", METHODS_MAX);
     struct stmt *st = db_prepare(db, "INSERT INTO payment_methods (user_id, gateway_token, brand,"
-                                     " last4, exp_month, exp_year, created_at)"
-                                     " VALUES (?, ?, ?, ?, ?, ?, ?)");
+                                     " last4, exp_month, exp_year, created_at, billing_country)"
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "saving the payment method");
     stmt_bind_i64(st, 1, j->m.user_id);
@@ -281,6 +310,8 @@ static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 5, j->m.exp_month);
     stmt_bind_i64(st, 6, j->m.exp_year);
     stmt_bind_i64(st, 7, j->now);
+    if (j->m.billing_country[0])
+        stmt_bind_text(st, 8, j->m.billing_country);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "saving the payment method");
     j->m.id = db_last_id(db);
@@ -315,6 +346,14 @@ enum shop_err payment_method_add(struct shop *shop, int64_t user_id, json_t *bod
     struct payment_method m = {.user_id = user_id, .exp_month = (int)month, .exp_year = (int)year};
     if (m_ok && y_ok && payment_method_expired(&m, clock_now_ms()))
         problem_field(pb, SHOP_INVALID, "exp_year", "the card has expired");
+    const char *country = NULL;
+    if (jx_str(body, "billing_country", NULL, JX_OPTIONAL, 2, 2, &country, pb)) {
+        if (!isupper((unsigned char)country[0]) || !isupper((unsigned char)country[1]))
+            problem_field(pb, SHOP_INVALID, "billing_country",
+                          "must be an ISO 3166-1 alpha-2 code, e.g. US");
+        else
+            snprintf(m.billing_country, sizeof m.billing_country, "%s", country);
+    }
     if (jx_str(body, "cvc", NULL, JX_REQUIRED, 3, 4, &cvc, pb))
         for (const char *p = cvc; *p; p++)
             if (!isdigit((unsigned char)*p)) {
@@ -351,13 +390,16 @@ static void row_to_method(struct stmt *st, struct payment_method *m)
     snprintf(m->last4, sizeof m->last4, "%s", stmt_text(st, 4));
     m->exp_month = (int)stmt_i64(st, 5);
     m->exp_year = (int)stmt_i64(st, 6);
+    snprintf(m->billing_country, sizeof m->billing_country, "%s",
+             stmt_is_null(st, 7) ? "" : stmt_text(st, 7));
 }
 
 bool payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payment_method *out)
 {
-    struct stmt *st = db_prepare(db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
-                                     " exp_year FROM payment_methods WHERE id = ? AND user_id = ?"
-                                     " AND deleted_at IS NULL");
+    struct stmt *st = db_prepare(
+        db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
+            " exp_year, billing_country FROM payment_methods WHERE id = ? AND user_id = ?"
+            " AND deleted_at IS NULL");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, id);
@@ -372,9 +414,10 @@ enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **o
                                   struct problem *pb)
 {
     struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
-                                     " exp_year FROM payment_methods WHERE user_id = ?"
-                                     " AND deleted_at IS NULL ORDER BY id DESC");
+    struct stmt *st =
+        db_prepare(db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
+                       " exp_year, billing_country FROM payment_methods WHERE user_id = ?"
+                       " AND deleted_at IS NULL ORDER BY id DESC");
     if (!st)
         return db_fail(db, pb, "listing payment methods");
     stmt_bind_i64(st, 1, user_id);

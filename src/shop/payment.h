@@ -42,6 +42,7 @@ struct payments;
 struct payment_method {
     int64_t id, user_id;
     char token[64], brand[16], last4[5];
+    char billing_country[3]; /* ISO 3166-1 alpha-2, "" when not given */
     int exp_month, exp_year;
 };
 
@@ -57,7 +58,8 @@ struct payments *payments_new(struct shop *shop, struct gateway *gw);
 void payments_free(struct payments *p);
 struct gateway *payments_gateway(struct payments *p);
 
-/** Adds a card from {type:"card", number, exp_month, exp_year, cvc}. */
+/** Adds a card from {type:"card", number, exp_month, exp_year, cvc,
+ *  billing_country?} (billing_country: two letters, for the fraud rules). */
 enum shop_err payment_method_add(struct shop *shop, int64_t user_id, json_t *body, json_t **out,
                                  struct problem *pb);
 enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **out,
@@ -76,6 +78,14 @@ bool payment_luhn_valid(const char *digits);
 enum pay_outcome payment_charge(struct shop *shop, const char *token, int64_t amount_cents,
                                 const char *currency, const char *key, const char *order_ref,
                                 struct gw_result *out);
+/** Authorizes without capturing (a held order, shop/fraud.h). */
+enum pay_outcome payment_authorize(struct shop *shop, const char *token, int64_t amount_cents,
+                                   const char *currency, const char *key, const char *order_ref,
+                                   struct gw_result *out);
+/** Captures an authorization; repeating it is harmless (the gateway moves a
+ *  charge to captured once). */
+enum pay_outcome payment_capture(struct shop *shop, const char *charge_id, const char *key,
+                                 struct gw_result *out);
 enum pay_outcome payment_refund(struct shop *shop, const char *charge_id, int64_t amount_cents,
                                 const char *key, const char *order_ref, struct gw_result *out);
 enum pay_outcome payment_void(struct shop *shop, const char *charge_id, const char *key,

@@ -404,3 +404,15 @@ enum shop_err reservation_return(struct db *db, int64_t order_id, int64_t varian
         return e;
     return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
 }
+
+enum shop_err reservation_keep(struct db *db, int64_t order_id, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "UPDATE reservations SET expires_at = ?, updated_at = ?"
+                                     " WHERE order_id = ? AND status = 'active'");
+    if (!st)
+        return db_fail(db, pb, "keeping the reservations");
+    stmt_bind_i64(st, 1, INT64_MAX);
+    stmt_bind_i64(st, 2, clock_now_ms());
+    stmt_bind_i64(st, 3, order_id);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "keeping the reservations");
+}

@@ -82,6 +82,11 @@ enum shop_err reservation_consume(struct db *db, int64_t order_id, struct proble
 /** Releases every active reservation of the order. */
 enum shop_err reservation_release(struct db *db, int64_t order_id, struct problem *pb);
 
+/** Keeps every active reservation of the order until it is consumed or
+ *  released (an order held for a fraud review: shop/fraud.h): its expiry
+ *  moves to "never". */
+enum shop_err reservation_keep(struct db *db, int64_t order_id, struct problem *pb);
+
 /** Returns `quantity` units of a variant sold in `order_id` to the
  *  warehouses they were taken from (a cancelled line). */
 enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t variant_id,

@@ -64,6 +64,7 @@ const char *shop_err_name(enum shop_err err)
         [SHOP_RATE_LIMITED] = "rate-limited",
         [SHOP_INTERNAL] = "internal-error",
         [SHOP_UNAVAILABLE] = "unavailable",
+        [SHOP_REJECTED] = "order-rejected",
     };
     return (unsigned)err < SHOP_ERR_COUNT ? names[err] : "unknown";
 }

@@ -27,6 +27,7 @@ enum shop_err {
     SHOP_RATE_LIMITED,    /* too many requests                                 */
     SHOP_INTERNAL,        /* a bug or a failing dependency                     */
     SHOP_UNAVAILABLE,     /* a dependency is down or we are shedding load      */
+    SHOP_REJECTED,        /* the fraud rules refused the order (CHK-5)         */
     SHOP_ERR_COUNT
 };
 
