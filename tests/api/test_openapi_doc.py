@@ -64,3 +64,10 @@ def test_checkers_fail_when_they_should():
     with pytest.raises(openapi_check.OpenAPIMismatch):
         prism_violations("POST", "/v1/me/addresses", 201, {"sl-violations": req})
     prism_violations("POST", "/v1/me/addresses", 422, {"sl-violations": req})  # expected: bad input
+
+
+def test_operations_endpoints_answer_as_documented(server):
+    """So the Prism run sees every operation (make api-prism)."""
+    assert server.get("/readyz").status == 200
+    r = server.get("/metrics")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/plain")
