@@ -2,8 +2,10 @@
 #
 #   make            optimised ./shopd (and build/release/libshop.a)
 #   make run        install deps, build, migrate + seed ./data/shop.db, serve :8080
-#   make test       ASan+UBSan build, Criterion unit tests, API tests (pytest) on
-#                   SQLite and again on a throwaway PostgreSQL (scripts/pgtmp.sh)
+#   make test       ASan+UBSan build, Criterion unit tests, the OpenAPI document's
+#                   checks (schema, redocly lint), API tests (pytest) on SQLite,
+#                   again through Prism's validating proxy, and on a throwaway
+#                   PostgreSQL (scripts/pgtmp.sh)
 #   make bench      optimised build, seeded shop, wrk against it and nginx
 #   make cluster    PostgreSQL, 3 shopd processes and haproxy on :8080 (Ctrl-C stops)
 #   make clean
@@ -35,11 +37,11 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run cluster test unit api api-pg openapi bench clean format
+.PHONY: all deps run cluster test unit api api-prism api-pg openapi bench clean format
 all: shopd
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): scripts/install-deps.sh
+$(DEPS_STAMP): scripts/install-deps.sh tests/openapi/package-lock.json
 	@scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
@@ -96,7 +98,7 @@ TEST_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_sta
 PYTEST   := /usr/bin/python3 -m pytest
 JOBS     ?= 2
 
-test: unit openapi api api-pg
+test: unit openapi api api-prism api-pg
 	@echo "make test: all suites passed"
 
 unit: build/asan/unit-tests
@@ -104,6 +106,14 @@ unit: build/asan/unit-tests
 
 api: build/asan/shopd
 	$(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
+
+# The same suite with every module's server behind Stoplight Prism's
+# validating proxy: an independent reading of docs/openapi.yaml that fails a
+# test on any violation it reports (tests/api/conftest.py). Servers a test
+# makes for itself (make_server) and raw-socket tests speak to shopd directly.
+api-prism: build/asan/shopd $(DEPS_STAMP)
+	$(TEST_ENV) SHOPD_TEST_PRISM=1 SHOPD_BIN=$(CURDIR)/build/asan/shopd \
+	    $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
 
 # The same suite on PostgreSQL: a server of its own in a temporary directory,
 # started and stopped around the run; each test server gets a fresh database.
@@ -113,6 +123,7 @@ api-pg: build/asan/shopd
 
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml
+	tests/openapi/node_modules/.bin/redocly lint --config tests/openapi/redocly.yaml docs/openapi.yaml
 
 # ---- bench -----------------------------------------------------------------
 bench: shopd

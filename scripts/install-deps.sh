@@ -34,9 +34,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The OpenAPI validator (npm), pinned by tests/openapi/package-lock.json.
-if [[ -f tests/openapi/package.json && ! -d tests/openapi/node_modules ]]; then
-  echo "install-deps: installing the OpenAPI validator (npm)"
-  (cd tests/openapi && npm ci --silent --no-audit --no-fund)
+# The OpenAPI tools (npm: the schema validator, redocly's linter, Stoplight
+# Prism's validating proxy), pinned by tests/openapi/package-lock.json;
+# installed again whenever the lock file is newer than the installed tree.
+lock=tests/openapi/package-lock.json
+if [[ -f $lock && ( ! -f tests/openapi/node_modules/.package-lock.json ||
+      $lock -nt tests/openapi/node_modules/.package-lock.json ) ]]; then
+  echo "install-deps: installing the OpenAPI tools (npm ci)"
+  (cd tests/openapi && npm ci --silent --no-audit --no-fund && touch node_modules/.package-lock.json)
 fi
 exit 0

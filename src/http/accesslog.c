@@ -11,6 +11,7 @@
 #include "http/req.h"
 #include "http/router.h"
 #include "util/clock.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #define FLUSH_AT 32768
@@ -84,13 +85,28 @@ bool accesslog_open(const char *dest)
     return true;
 }
 
-/* Appends `s` JSON-escaped (quotes, backslashes, control characters). */
+/* Appends `s` JSON-escaped (quotes, backslashes, control characters). A
+ * byte that is not part of valid UTF-8 is written as the text \xNN (JSON
+ * "\\xNN"), so the line stays valid JSON and the raw bytes stay readable. */
 static size_t put_escaped(char *out, size_t room, const char *s)
 {
-    size_t n = 0;
-    for (; *s && n + 7 < room; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
+    size_t n = 0, left = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    while (left && n + 7 < room) {
+        unsigned char c = *p;
+        size_t k = utf8_seq_len(p, left);
+        if (k > 1) {
+            if (n + k + 7 >= room)
+                break;
+            memcpy(out + n, p, k);
+            n += k;
+            p += k;
+            left -= k;
+            continue;
+        }
+        if (k == 0)
+            n += (size_t)snprintf(out + n, room - n, "\\\\x%02x", c);
+        else if (c == '"' || c == '\\') {
             out[n++] = '\\';
             out[n++] = (char)c;
         } else if (c < 0x20 || c == 0x7f) {
@@ -98,6 +114,8 @@ static size_t put_escaped(char *out, size_t room, const char *s)
         } else {
             out[n++] = (char)c;
         }
+        p++;
+        left--;
     }
     return n;
 }
@@ -124,7 +142,8 @@ void accesslog_write(const struct req *r, const char *method, const char *path, 
                                 clock_fmt(clock_now_ms(), ts), r->id);
     n += put_escaped(line + n, sizeof line - n, method);
     n += (size_t)snprintf(line + n, sizeof line - n, "\",\"path\":\"");
-    n += put_escaped(line + n, sizeof line - n, path);
+    /* Leaves room for the rest of the line: a long path is cut, the line is not. */
+    n += put_escaped(line + n, sizeof line - n - 512, path);
     n += (size_t)snprintf(line + n, sizeof line - n,
                           "\",\"route\":\"%s\",\"status\":%d,\"bytes\":%zu,\"duration_us\":%lld,"
                           "\"user_id\":%lld,\"ip\":\"%s\"}\n",

@@ -34,6 +34,7 @@
 #include "util/jsonx.h"
 #include "util/log.h"
 #include "util/token.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 struct rstate;
@@ -66,6 +67,8 @@ struct http_server {
     struct ratelimit *rl;
     struct proxies *proxies; /* SHOPD_TRUSTED_PROXIES (clientip.h) */
     int port;
+    int64_t body_timeout_ns;
+    unsigned idle_timeout_s;
     _Atomic int inflight;
 };
 
@@ -77,6 +80,10 @@ struct http_server {
 struct rstate {
     struct req req;
     struct buf body;
+    bool started;       /* on_request has seen the request's head */
+    bool rejected;      /* refused from its head alone (r->pb says why); the connection closes */
+    bool nul;           /* the request target has an encoded NUL */
+    const char *target; /* the request target as received (path and query, still encoded) */
     bool too_large;
     size_t seen; /* body bytes received, kept or not */
     int64_t t0;
@@ -196,7 +203,16 @@ static void render_problem(struct req *r)
     if (r->out_free)
         r->out_free(r->out_free_cls);
     r->out_free = NULL;
-    resp_json(r, status, body);
+    if (resp_json(r, status, body) != SHOP_OK) {
+        /* Never send nothing: a problem that cannot be encoded (it should
+         * not happen: problem.c keeps details UTF-8) still gets its status. */
+        const char *fallback =
+            arena_printf(r->arena,
+                         "{\"type\":\"about:blank\",\"title\":\"Error\",\"status\":%d,"
+                         "\"detail\":\"the problem could not be encoded\",\"errors\":[]}",
+                         status);
+        resp_bytes(r, status, "application/json", fallback, strlen(fallback));
+    }
     r->ctype = "application/problem+json";
     if (r->pb.retry_after > 0)
         resp_header(r, "Retry-After", arena_printf(r->arena, "%d", r->pb.retry_after));
@@ -232,17 +248,42 @@ static enum shop_err admit(struct http_server *hs, struct req *r, struct rl_resu
                        ratelimit_class_name(cls), user ? "account" : "address", rl->retry_after_s);
 }
 
+static enum MHD_Result utf8_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct req *r = cls;
+    if (utf8_valid(key, strlen(key)) && (!value || utf8_valid(value, strlen(value))))
+        return MHD_YES;
+    problem_field(&r->pb, SHOP_INVALID, key, "must be UTF-8 text");
+    return MHD_NO;
+}
+
+/* Every query parameter (decoded) must be UTF-8: handlers may quote or store
+ * them, and JSON cannot carry anything else. Fills r->pb when one is not. */
+static bool query_is_utf8(struct req *r)
+{
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, utf8_arg, r);
+    return r->pb.err == SHOP_OK;
+}
+
 static void dispatch(struct http_server *hs, struct rstate *rs, const char *url, const char *method)
 {
     struct req *r = &rs->req;
     r->method = http_method_parse(method);
-    r->path = url;
+    if (!r->path)
+        r->path = url;
     rs->route_idx = -1;
     rs->db0 = store_thread_db_ns();
     struct rl_result rl = {0};
 
     enum shop_err e;
-    if (rs->too_large) {
+    if (rs->rejected) {
+        e = r->pb.err;
+        resp_header(r, "Connection", "close");
+    } else if (!query_is_utf8(r)) {
+        e = r->pb.err;
+    } else if (rs->too_large) {
         e = problem_set(&r->pb, SHOP_TOO_LARGE, "the request body is over %d bytes", HTTP_MAX_BODY);
     } else if (!r->method) {
         e = problem_set(&r->pb, SHOP_METHOD, "method %s is not supported", method);
@@ -408,6 +449,51 @@ static void workers_stop(struct workers *w)
     pthread_mutex_destroy(&w->mu);
 }
 
+/* MHD calls this with the request target as received (still percent-encoded,
+ * query included) before it decodes it in place; the decoded copy handlers see
+ * is a C string, so an encoded NUL would silently cut a path parameter or a
+ * query value ("/v1/me/addresses/2%00junk" would act on address 2). The
+ * request's state starts here; what it returns is the request's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct http_server *hs = cls;
+    struct rstate *rs = xcalloc(1, sizeof *rs);
+    rs->t0 = clock_mono_ns();
+    rs->req.shop = hs->shop;
+    rs->req.server = hs;
+    rs->req.conn = c;
+    rs->req.arena = arena_new();
+    buf_init(&rs->body, HTTP_MAX_BODY);
+    rs->nul = uri && strcasestr(uri, "%00") != NULL;
+    rs->target = uri ? arena_strndup(rs->req.arena, uri, 1024) : "?";
+    atomic_fetch_add(&hs->inflight, 1);
+    return rs;
+}
+
+/* Refuses, from its head alone, a request whose meaning is ambiguous: an
+ * encoded NUL in its target, or a body framed by a Transfer-Encoding other
+ * than chunked (RFC 9112 §6.3: 400, then close; libmicrohttpd would instead
+ * read such a body until the client closes) or by both Transfer-Encoding and
+ * Content-Length (§6.1, request smuggling). True when refused. */
+static bool check_head(struct rstate *rs)
+{
+    struct req *r = &rs->req;
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (rs->nul) {
+        r->path = rs->target;
+        problem_set(&r->pb, SHOP_BAD_REQUEST, "the request target has an encoded NUL (%%00)");
+    } else if (te && strcasecmp(te, "chunked") != 0) {
+        problem_set(&r->pb, SHOP_BAD_REQUEST,
+                    "Transfer-Encoding %s is not supported; send Content-Length or chunked", te);
+    } else if (te && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length")) {
+        problem_set(&r->pb, SHOP_BAD_REQUEST, "send Content-Length or Transfer-Encoding, not both");
+    } else {
+        return false;
+    }
+    rs->rejected = true;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -415,18 +501,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct http_server *hs = cls;
     struct rstate *rs = *con_cls;
-    if (!rs) {
-        rs = xcalloc(1, sizeof *rs);
-        rs->t0 = clock_mono_ns();
-        rs->req.shop = hs->shop;
-        rs->req.server = hs;
-        rs->req.conn = c;
-        rs->req.arena = arena_new();
-        buf_init(&rs->body, HTTP_MAX_BODY);
+    if (!rs) /* not seen by on_uri: cannot happen, but cheap to survive */
+        rs = *con_cls = on_uri(hs, url, c);
+    if (!rs->started) {
+        rs->started = true;
+        /* The head is complete: from now on the connection may idle longer
+         * than a new one that has not yet said what it wants. */
+        const union MHD_ConnectionInfo *ti =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
+        if (!ti || ti->connection_timeout != hs->idle_timeout_s)
+            MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, hs->idle_timeout_s);
         request_id(&rs->req);
         client_ip(&rs->req);
-        *con_cls = rs;
-        atomic_fetch_add(&hs->inflight, 1);
+        if (check_head(rs)) {
+            dispatch(hs, rs, url, method);
+            return answer(hs, rs);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
         if (declared > HTTP_MAX_BODY)
@@ -443,6 +533,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rs->seen += *upload_size;
         if (rs->seen > HTTP_DISCARD_MAX)
             return MHD_NO; /* a stream without end: drop the connection */
+        if (clock_mono_ns() - rs->t0 > hs->body_timeout_ns)
+            return MHD_NO; /* a body trickling in for too long: drop the connection */
         if (!rs->too_large && !buf_append(&rs->body, upload, *upload_size))
             rs->too_large = true;
         *upload_size = 0;
@@ -506,6 +598,8 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
     hs->proxies = proxies_parse(shop->cfg.trusted_proxies, pb);
     if (!hs->proxies)
         goto fail;
+    hs->idle_timeout_s = (unsigned)shop->cfg.http_idle_timeout_s;
+    hs->body_timeout_ns = (int64_t)shop->cfg.http_body_timeout_s * 1000000000;
     if (!accesslog_open(o->access_log)) {
         problem_set(pb, SHOP_INVALID, "cannot open the access log %s", o->access_log);
         goto fail;
@@ -531,7 +625,8 @@ struct http_server *http_start(struct shop *shop, const struct http_opts *o, str
             MHD_USE_ERROR_LOG,
         (uint16_t)o->port, NULL, NULL, on_request, hs, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)shop->cfg.http_header_timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, hs,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
     if (!hs->d) {

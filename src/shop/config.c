@@ -116,6 +116,9 @@ void config_load(struct shop_config *cfg)
 
     const char *rl = getenv("SHOPD_RATE_LIMIT");
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
+    cfg->http_header_timeout_s = (int)env_i64("SHOPD_HTTP_HEADER_TIMEOUT", 5, 1, 600);
+    cfg->http_idle_timeout_s = (int)env_i64("SHOPD_HTTP_IDLE_TIMEOUT", 60, 1, 3600);
+    cfg->http_body_timeout_s = (int)env_i64("SHOPD_HTTP_BODY_TIMEOUT", 30, 1, 3600);
 
     env_copy("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
     static const char *const channel_vars[3] = {

@@ -101,6 +101,13 @@ struct shop_config {
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */
     bool rate_limit;          /* SHOPD_RATE_LIMIT=off disables it (benchmarks), default on */
 
+    /* HTTP connections (http/server.c): every wait on a client is bounded. */
+    int http_header_timeout_s; /* SHOPD_HTTP_HEADER_TIMEOUT (s): a new connection's silence
+                                  before its first request head is complete, default 5 */
+    int http_idle_timeout_s;   /* SHOPD_HTTP_IDLE_TIMEOUT (s): silence after that (keep-alive
+                                  between requests, a stalled body), default 60 */
+    int http_body_timeout_s;   /* SHOPD_HTTP_BODY_TIMEOUT (s): a whole request body, default 30 */
+
     /* Notifications (shop/notify.h, work/notify_worker.c). */
     char notify_dir[512];     /* SHOPD_NOTIFY_DIR, file sink; default <db dir>/notifications */
     char notify_provider[3][16]; /* per channel (push, email, sms): file | webhook | off;

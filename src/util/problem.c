@@ -4,13 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 enum shop_err problem_set(struct problem *pb, enum shop_err err, const char *fmt, ...)
 {
     va_list ap;
+    char raw[sizeof pb->detail];
     pb->err = err;
     va_start(ap, fmt);
-    vsnprintf(pb->detail, sizeof pb->detail, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* The detail may quote client bytes (a path, a query) and may have been
+     * cut inside a character: it must stay UTF-8 for the JSON encoder. */
+    utf8_scrub(pb->detail, sizeof pb->detail, raw);
     return err;
 }
 
@@ -18,16 +24,17 @@ enum shop_err problem_field(struct problem *pb, enum shop_err err, const char *f
                             const char *fmt, ...)
 {
     va_list ap;
-    char msg[sizeof pb->fields[0].message];
+    char raw[sizeof pb->fields[0].message], msg[sizeof raw];
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg, sizeof msg, raw); /* as in problem_set */
     pb->err = err;
     if (pb->detail[0] == '\0')
-        snprintf(pb->detail, sizeof pb->detail, "%s: %s", field, msg);
+        problem_set(pb, err, "%s: %s", field, msg);
     if (pb->nfields < PROBLEM_MAX_FIELDS) {
         struct problem_field *f = &pb->fields[pb->nfields++];
-        snprintf(f->field, sizeof f->field, "%s", field);
+        utf8_scrub(f->field, sizeof f->field, field);
         snprintf(f->message, sizeof f->message, "%s", msg);
     }
     return err;

@@ -12,6 +12,15 @@ Every response is checked against docs/openapi.yaml (openapi_check.py).
 The backend is SQLite unless SHOPD_TEST_PG names a PostgreSQL server
 (postgres://user@host:port, no database: each server gets a fresh one,
 dropped afterwards). `make test` runs the suite on both.
+
+With SHOPD_TEST_PRISM=1 (`make api-prism`) every server a test gets from the
+`server` fixture sits behind Stoplight Prism's validating proxy
+(tests/openapi/node_modules), an independent reading of docs/openapi.yaml:
+requests go through it (server.port stays shopd's own, for raw sockets and
+`direct=True`) and every violation it reports on a response fails the request,
+as does a request the document forbids that the server accepted (2xx/3xx).
+Prism runs without --errors: with it Prism answers bad requests itself, and
+the tests that send them are there to see shopd's answer.
 """
 import http.client
 import json
@@ -26,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -47,6 +57,8 @@ SMALL_TABLES = {"categories", "warehouses", "settings", "flash_sales", "schema_m
                 "CONSTANT", "this_tx", "later_tx"}
 
 PG_BASE = os.environ.get("SHOPD_TEST_PG", "").rstrip("/")
+PRISM = os.environ.get("SHOPD_TEST_PRISM") == "1"
+PRISM_BIN = os.path.join(ROOT, "tests", "openapi", "node_modules", ".bin", "prism")
 BACKEND = "postgres" if PG_BASE else "sqlite"
 
 # Fast password hashing in tests: the cost is a configuration, not a behaviour.
@@ -167,8 +179,76 @@ def pg_admin(sql):
         con.close()
 
 
+class Prism:
+    """Stoplight Prism's validating proxy in front of one shopd."""
+
+    def __init__(self, upstream_port, logdir):
+        self.port = free_port()
+        self.log = open(os.path.join(logdir, "prism.log"), "ab")
+        self.proc = subprocess.Popen(
+            [PRISM_BIN, "proxy", os.path.join(ROOT, "docs", "openapi.yaml"),
+             f"http://127.0.0.1:{upstream_port}", "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"prism exited with {self.proc.returncode}, see {logdir}/prism.log")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    c.close()
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("prism did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def prism_violations(method, path, status, headers):
+    """Raises OpenAPIMismatch for what Prism found wrong with an exchange."""
+    raw = headers.get("sl-violations")
+    if not raw:
+        return
+    found = json.loads(raw)
+    bad = [v for v in found if v["location"][:1] == ["response"]]
+    if status < 400:  # the server accepted a request the document forbids
+        bad += [v for v in found if v["location"][:1] == ["request"]]
+    if bad:
+        raise openapi_check.OpenAPIMismatch(
+            f"{method} {path} -> {status}: Prism: " +
+            "; ".join(f"{'/'.join(map(str, v['location']))}: {v['message']}" for v in bad))
+
+
+def prism_can_carry(path, data, headers):
+    """Whether Prism would forward the request as it is: it answers a body
+    that is not JSON under a JSON content type itself (400 invalid_json), and
+    re-encodes a query that is not UTF-8. Such requests go to shopd directly."""
+    try:
+        urllib.parse.unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if data and "json" in ctype:
+        try:
+            json.loads(data)
+        except ValueError:
+            return False
+    return True
+
+
 class Server:
-    def __init__(self, env=None, db=None):
+    def __init__(self, env=None, db=None, prism=False):
         self.dir = tempfile.mkdtemp(prefix="shopd-test-")
         self.owns_db = False
         if db:
@@ -188,6 +268,8 @@ class Server:
         self.proc = None
         self.local = threading.local()
         self.check_openapi = True
+        self.want_prism = prism and PRISM
+        self.prism = None
 
     # ---- process -------------------------------------------------------
     def cli(self, *args, check=True):
@@ -208,7 +290,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"shopd exited with {self.proc.returncode}: {self.logtext()}")
             try:
-                if self.request("GET", "/healthz").status == 200:
+                if self.request("GET", "/healthz", direct=True).status == 200:
+                    if self.want_prism and self.prism is None:
+                        self.prism = Prism(self.port, self.dir)
                     return self
             except OSError:
                 pass
@@ -236,6 +320,8 @@ class Server:
 
     def cleanup(self):
         code = self.stop()
+        if self.prism:
+            self.prism.stop()
         if code not in (0, None, -9):
             raise AssertionError(f"shopd exited with {code} (sanitizer report?):\n{self.logtext()}")
         if os.environ.get("SHOPD_TEST_KEEP"):
@@ -254,15 +340,20 @@ class Server:
         return Database(self.db if self.db.startswith("postgres") else self.db + "-gateway.db")
 
     # ---- HTTP ----------------------------------------------------------
-    def _conn(self):
-        c = getattr(self.local, "conn", None)
+    def _conn(self, direct):
+        name = "conn" if direct or not self.prism else "prism_conn"
+        c = getattr(self.local, name, None)
         if c is None:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            self.local.conn = c
+            port = self.port if direct or not self.prism else self.prism.port
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            setattr(self.local, name, c)
         return c
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None, guest=None,
-                check=None):
+                check=None, direct=False):
+        """An exchange with the server (through Prism when it runs, unless
+        `direct`); `check=False` skips checking the answer against the
+        document (for requests no client should send)."""
         h = {"Accept": "application/json"}
         if token:
             h["Authorization"] = "Bearer " + token
@@ -274,8 +365,9 @@ class Server:
             h["Content-Type"] = "application/json"
         if headers:
             h.update(headers)
+        direct = direct or check is False or not prism_can_carry(path, data, h)
         for attempt in range(2):
-            c = self._conn()
+            c = self._conn(direct)
             try:
                 c.request(method, path, body=data, headers=h)
                 r = c.getresponse()
@@ -283,13 +375,15 @@ class Server:
                 break
             except (http.client.HTTPException, ConnectionError, OSError):
                 c.close()
-                self.local.conn = None
+                self.local.conn = self.local.prism_conn = None
                 if attempt:
                     raise
         hdrs = {k.lower(): v for k, v in r.getheaders()}
         resp = Response(r.status, hdrs, payload)
         if (self.check_openapi if check is None else check):
             openapi_check.check(method, path, r.status, hdrs, resp.body)
+            if self.prism and not direct:
+                prism_violations(method, path, r.status, hdrs)
         return resp
 
     def get(self, path, **kw):
@@ -367,7 +461,7 @@ def assert_problem(resp, status, field=None):
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server().start()
+    s = Server(prism=True).start()
     yield s
     s.cleanup()
 

@@ -14,7 +14,7 @@ ENV = {"SHOPD_HOUSEKEEPING_MS": "100", "SHOPD_GATEWAY_BACKOFF_MS": "5"}
 @pytest.fixture(scope="module")
 def srv(request):
     from conftest import Server
-    s = Server(ENV).start()
+    s = Server(ENV, prism=True).start()
     request.addfinalizer(s.cleanup)
     return s
 

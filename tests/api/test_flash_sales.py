@@ -20,7 +20,7 @@ def iso(seconds_from_now):
 
 @pytest.fixture(scope="module")
 def srv(request):
-    s = Server(ENV).start()
+    s = Server(ENV, prism=True).start()
     request.addfinalizer(s.cleanup)
     return s
 

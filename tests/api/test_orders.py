@@ -11,7 +11,7 @@ from shop_fixtures import Buyer, Shop, ledger, stock_of
 
 @pytest.fixture(scope="module")
 def srv(request):
-    s = Server({"SHOPD_HOUSEKEEPING_MS": "100"}).start()
+    s = Server({"SHOPD_HOUSEKEEPING_MS": "100"}, prism=True).start()
     request.addfinalizer(s.cleanup)
     return s
 

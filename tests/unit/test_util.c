@@ -12,6 +12,7 @@
 #include "util/jsonx.h"
 #include "util/problem.h"
 #include "util/token.h"
+#include "util/utf8.h"
 
 /* clock_fmt by the libc road, to check its own arithmetic against. */
 static void fmt_reference(int64_t ms, char out[RFC3339_LEN])
@@ -231,4 +232,51 @@ Test(problem, first_detail_wins_fields_accumulate)
     problem_clear(&pb);
     cr_assert_eq(pb.err, SHOP_OK);
     cr_assert_null(pb.extra);
+}
+
+/* ---- utf8 ------------------------------------------------------------------ */
+
+Test(utf8, validates_strictly)
+{
+    cr_assert(utf8_valid("", 0));
+    cr_assert(utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9b\x92", 14));
+    cr_assert(!utf8_valid("\xff", 1));
+    cr_assert(!utf8_valid("\xc0\x80", 2), "overlong NUL");
+    cr_assert(!utf8_valid("\xe0\x80\xaf", 3), "overlong /");
+    cr_assert(!utf8_valid("\xed\xa0\x80", 3), "surrogate");
+    cr_assert(!utf8_valid("\xf4\x90\x80\x80", 4), "above U+10FFFF");
+    cr_assert(!utf8_valid("\xc3", 1), "cut short");
+    cr_assert(!utf8_valid("\xe2\x82", 2), "cut short");
+}
+
+Test(utf8, scrub_replaces_bad_bytes_and_never_splits_a_character)
+{
+    char out[32];
+    cr_assert_eq(utf8_scrub(out, sizeof out, "/p/\xff\xfe"), 9);
+    cr_assert_str_eq(out, "/p/\xef\xbf\xbd\xef\xbf\xbd");
+    cr_assert_str_eq((utf8_scrub(out, sizeof out, "a\xc3\xa9\xc0\x80"), out),
+                     "a\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+    /* room for "ab" and two bytes of "\xe2\x82\xac": the euro sign is left out whole */
+    char small[5];
+    cr_assert_eq(utf8_scrub(small, sizeof small, "ab\xe2\x82\xac"), 2);
+    cr_assert_str_eq(small, "ab");
+}
+
+Test(problem, detail_quoting_client_bytes_stays_utf8)
+{
+    struct problem pb = {0};
+    problem_set(&pb, SHOP_NOT_FOUND, "no product with id %s", "\xff\xfe");
+    cr_assert_str_eq(pb.detail, "no product with id \xef\xbf\xbd\xef\xbf\xbd");
+    /* a detail cut by its buffer inside a character */
+    char long_text[600];
+    memset(long_text, 'x', sizeof long_text);
+    for (size_t i = 1; i + 1 < sizeof long_text; i += 2)
+        memcpy(long_text + i - 1, "\xc3\xa9", 2);
+    long_text[sizeof long_text - 1] = '\0';
+    problem_set(&pb, SHOP_INVALID, "x%s", long_text);
+    cr_assert(utf8_valid(pb.detail, strlen(pb.detail)));
+    problem_field(&pb, SHOP_INVALID, "q\xff", "bad %s", "\xc3");
+    cr_assert(utf8_valid(pb.fields[0].field, strlen(pb.fields[0].field)));
+    cr_assert_str_eq(pb.fields[0].message, "bad \xef\xbf\xbd");
+    problem_clear(&pb);
 }
