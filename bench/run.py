@@ -286,7 +286,9 @@ def main():
 
     extra = []
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
-                      ("fanout", ["bench/fanout.sh"]), ("pg", [sys.executable, "bench/pg.py"])):
+                      ("fanout", ["bench/fanout.sh"]), ("fulfil", [sys.executable, "bench/fulfil.py"]),
+                      ("reviews", ["bench/reviews.sh"]),
+                      ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
             extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
 

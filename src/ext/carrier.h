@@ -70,8 +70,8 @@ struct carrier *carrier_sim_new(struct store *store, int64_t timeout_ms, int64_t
 
 /** The simulated carrier's clock: moves every parcel whose time has come
  *  one status on and reports it through `report`; a step whose report
- *  returns nonzero (the shop did not take it) is tried again next time.
- *  Returns the number of steps taken. */
+ *  returns nonzero (the shop did not take it) is tried again next time, for
+ *  up to ten minutes after the label was made. Returns the steps taken. */
 int carrier_sim_advance(struct carrier *c, int64_t now, carrier_report_fn report, void *cls);
 
 /** Lowercase hex HMAC-SHA256 of `body` keyed with `secret` (65 bytes). */

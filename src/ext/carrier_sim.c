@@ -182,8 +182,12 @@ static enum carrier_status sim_track(struct carrier *c, const char *tracking_num
 
 struct parcel {
     char key[256], tracking[32], status[24];
-    int64_t fail_deliveries, failures;
+    int64_t fail_deliveries, failures, created_at;
 };
+
+/* A parcel the shop keeps refusing to hear about (it never learnt its
+ * tracking number) is given up after this long. */
+#define GIVE_UP_MS INT64_C(600000)
 
 /* The next status of a parcel and the detail a carrier would give. */
 static const char *next_status(const struct parcel *p, const char **detail)
@@ -246,8 +250,8 @@ int carrier_sim_advance(struct carrier *c, int64_t now, carrier_report_fn report
     int n = 0;
     struct db *db = store_db(s->store);
     struct stmt *st = db_prepare(db, "SELECT key, tracking_number, status, fail_deliveries,"
-                                     " failures FROM carrier_sim_labels WHERE next_at <= ?"
-                                     " ORDER BY next_at LIMIT 64");
+                                     " failures, created_at FROM carrier_sim_labels"
+                                     " WHERE next_at <= ? ORDER BY next_at LIMIT 64");
     if (st) {
         stmt_bind_i64(st, 1, now);
         while (n < 64 && stmt_step(st) == STMT_ROW) {
@@ -257,6 +261,7 @@ int carrier_sim_advance(struct carrier *c, int64_t now, carrier_report_fn report
             snprintf(p->status, sizeof p->status, "%s", stmt_text(st, 2));
             p->fail_deliveries = stmt_i64(st, 3);
             p->failures = stmt_i64(st, 4);
+            p->created_at = stmt_i64(st, 5);
         }
     }
     db_release(db);
@@ -264,8 +269,12 @@ int carrier_sim_advance(struct carrier *c, int64_t now, carrier_report_fn report
     for (int i = 0; i < n; i++) {
         const char *detail, *to = next_status(&due[i], &detail);
         struct step_job j = {&due[i], to ? to : due[i].status, NEVER};
-        if (to && report(due[i].tracking, to, detail, now, cls) != 0)
-            continue; /* the shop did not take it: again next time */
+        if (to && report(due[i].tracking, to, detail, now, cls) != 0) {
+            if (now - due[i].created_at < GIVE_UP_MS)
+                continue; /* the shop did not take it: again next time */
+            j.to = due[i].status; /* given up: the parcel stays where it is */
+            to = NULL;
+        }
         if (to && strcmp(to, "delivered") && strcmp(to, "returned_to_sender"))
             j.next_at = now + s->step_ms;
         struct problem pb = {0};

@@ -30,7 +30,9 @@ static size_t discard(char *p, size_t size, size_t n, void *cls)
     return size * n;
 }
 
-/* Posts one step; 0 when the shop took it (or never will: 4xx). */
+/* Posts one step; 0 when the shop took it (2xx), or never will (a 4xx
+ * other than 404: a bad or illegal event); a 404 (the shop has not yet
+ * recorded the tracking number) or no answer is tried again. */
 static int post(const char *tracking, const char *status, const char *detail, int64_t at,
                 void *cls)
 {
@@ -58,7 +60,7 @@ static int post(const char *tracking, const char *status, const char *detail, in
         curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(h);
     free(body);
-    if (code < 200 || code >= 500) {
+    if (code < 200 || code >= 500 || code == 404) {
         log_event(LOG_WARN, "carrier_sim.callback", "{s:s, s:s, s:i}", "tracking", tracking,
                   "status", status, "code", (int)code);
         return 1;
