@@ -96,3 +96,24 @@ enum shop_err api_cart_move_to_cart(struct req *r)
 {
     return save(r, false);
 }
+
+enum shop_err api_cart_coupon_put(struct req *r)
+{
+    json_t *body, *cart;
+    const char *code = NULL;
+    struct cart_dest d;
+    if (req_json(r, &body) != SHOP_OK ||
+        !jx_str(body, "code", NULL, JX_REQUIRED, 1, 64, &code, &r->pb) || !destination(r, &d) ||
+        cart_set_coupon(r->shop, &r->who, code, &d, &cart, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return resp_json(r, 200, cart);
+}
+
+enum shop_err api_cart_coupon_delete(struct req *r)
+{
+    struct cart_dest d;
+    json_t *cart;
+    if (!destination(r, &d) || cart_clear_coupon(r->shop, &r->who, &d, &cart, &r->pb) != SHOP_OK)
+        return r->pb.err;
+    return resp_json(r, 200, cart);
+}

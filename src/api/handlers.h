@@ -23,6 +23,15 @@ enum shop_err api_my_returns(struct req *r);
 enum shop_err api_admin_returns(struct req *r);
 enum shop_err api_admin_return_update(struct req *r);
 
+/* promotions.c (ENG-3) */
+enum shop_err api_promotion_create(struct req *r);
+enum shop_err api_promotions_list(struct req *r);
+enum shop_err api_promotion_get(struct req *r);
+enum shop_err api_promotion_update(struct req *r);
+enum shop_err api_promotion_codes(struct req *r);
+enum shop_err api_cart_coupon_put(struct req *r);
+enum shop_err api_cart_coupon_delete(struct req *r);
+
 /* health.c */
 enum shop_err api_healthz(struct req *r);
 enum shop_err api_readyz(struct req *r);

@@ -65,6 +65,8 @@ const struct route api_routes[] = {
     {HTTP_DELETE, "/v1/cart/lines/{id}", api_cart_line_delete, AUTH_ANY, RATE_WRITE},
     {HTTP_POST, "/v1/cart/lines/{id}/save-for-later", api_cart_save_for_later, AUTH_ANY, RATE_WRITE},
     {HTTP_POST, "/v1/cart/lines/{id}/move-to-cart", api_cart_move_to_cart, AUTH_ANY, RATE_WRITE},
+    {HTTP_PUT, "/v1/cart/coupon", api_cart_coupon_put, AUTH_ANY, RATE_WRITE},
+    {HTTP_DELETE, "/v1/cart/coupon", api_cart_coupon_delete, AUTH_ANY, RATE_WRITE},
 
     /* orders */
     {HTTP_POST, "/v1/orders", api_order_create, AUTH_USER, RATE_CHECKOUT},
@@ -112,6 +114,13 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/admin/reviews", api_admin_reviews_list, AUTH_ADMIN, RATE_READ},
     {HTTP_POST, "/v1/admin/reviews/{id}/approve", api_admin_review_approve, AUTH_ADMIN, RATE_WRITE},
     {HTTP_POST, "/v1/admin/reviews/{id}/reject", api_admin_review_reject, AUTH_ADMIN, RATE_WRITE},
+
+    /* promotions (ENG-3) */
+    {HTTP_POST, "/v1/admin/promotions", api_promotion_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/promotions", api_promotions_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/admin/promotions/{id}", api_promotion_get, AUTH_ADMIN, RATE_READ},
+    {HTTP_PATCH, "/v1/admin/promotions/{id}", api_promotion_update, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/promotions/{id}/codes", api_promotion_codes, AUTH_ADMIN, RATE_WRITE},
 
     /* notifications (admin) */
     {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},

@@ -6,6 +6,7 @@
 #include "shop/address.h"
 #include "shop/catalog.h"
 #include "shop/inventory.h"
+#include "shop/promo.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -13,13 +14,16 @@
 /* ---- finding the cart -------------------------------------------------------- */
 
 /* The caller's cart id (0 when there is none yet). */
-static int64_t cart_of(struct db *db, const struct principal *who, char *checkout_key, size_t len)
+/* The caller's cart id (0 when there is none yet), and its coupon code
+ * ("" when none) when `coupon` is not NULL. */
+static int64_t cart_of_coupon(struct db *db, const struct principal *who, char *checkout_key,
+                              size_t len, char coupon[PROMO_CODE_MAX + 1])
 {
     struct stmt *st = who->user_id
-                          ? db_prepare(db, "SELECT id, coalesce(checkout_key, '') FROM carts"
-                                           " WHERE user_id = ?")
-                          : db_prepare(db, "SELECT id, coalesce(checkout_key, '') FROM carts"
-                                           " WHERE guest_id = ?");
+                          ? db_prepare(db, "SELECT id, coalesce(checkout_key, ''),"
+                                           " coalesce(coupon_code, '') FROM carts WHERE user_id = ?")
+                          : db_prepare(db, "SELECT id, coalesce(checkout_key, ''),"
+                                           " coalesce(coupon_code, '') FROM carts WHERE guest_id = ?");
     if (!st)
         return 0;
     stmt_bind_i64(st, 1, who->user_id ? who->user_id : who->guest_id);
@@ -27,7 +31,14 @@ static int64_t cart_of(struct db *db, const struct principal *who, char *checkou
         return 0;
     if (checkout_key)
         snprintf(checkout_key, len, "%s", stmt_text(st, 1));
+    if (coupon)
+        snprintf(coupon, PROMO_CODE_MAX + 1, "%s", stmt_text(st, 2));
     return stmt_i64(st, 0);
+}
+
+static int64_t cart_of(struct db *db, const struct principal *who, char *checkout_key, size_t len)
+{
+    return cart_of_coupon(db, who, checkout_key, len, NULL);
 }
 
 /* The caller's cart, created when missing; refuses a cart being checked out. */
@@ -67,7 +78,7 @@ static enum shop_err cart_for_write(struct db *db, const struct principal *who, 
 
 /* ---- writes -------------------------------------------------------------------- */
 
-enum cart_op { OP_ADD, OP_SET, OP_REMOVE, OP_SAVE, OP_UNSAVE };
+enum cart_op { OP_ADD, OP_SET, OP_REMOVE, OP_SAVE, OP_UNSAVE, OP_COUPON, OP_UNCOUPON };
 
 struct cart_job {
     struct shop *shop;
@@ -75,7 +86,8 @@ struct cart_job {
     const struct cart_dest *dest;
     enum cart_op op;
     int64_t variant_id, line_id, quantity, now;
-    json_t *cart; /* out: the cart after the change */
+    const char *coupon; /* OP_COUPON: normalised */
+    json_t *cart;       /* out: the cart after the change */
 };
 
 /* Refuses a quantity above what is available, saying how many are (unless
@@ -209,9 +221,53 @@ static enum shop_err change_line(struct db *db, struct cart_job *j, int64_t cart
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "changing the cart");
 }
 
+/* Puts a code on the cart (or takes it off): an unknown, inactive or ended
+ * code is refused; one that does not apply yet is kept, and the summary
+ * says why it gives nothing. */
+static enum shop_err set_coupon(struct db *db, struct cart_job *j, int64_t cart,
+                                struct problem *pb)
+{
+    struct stmt *st;
+    if (j->op == OP_COUPON) {
+        st = db_prepare(db, "SELECT 1 FROM promotion_codes c JOIN promotions p"
+                            " ON p.id = c.promotion_id WHERE c.code = ? AND p.active = 1"
+                            " AND (p.ends_at IS NULL OR p.ends_at > ?)");
+        if (!st)
+            return db_fail(db, pb, "reading the code");
+        stmt_bind_text(st, 1, j->coupon);
+        stmt_bind_i64(st, 2, j->now);
+        if (stmt_step(st) != STMT_ROW)
+            return problem_field(pb, SHOP_NOT_FOUND, "code", "no active promotion has the code %s",
+                                 j->coupon);
+    }
+    st = db_prepare(db, "UPDATE carts SET coupon_code = ? WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "changing the cart");
+    if (j->op == OP_COUPON)
+        stmt_bind_text(st, 1, j->coupon);
+    else
+        stmt_bind_null(st, 1);
+    stmt_bind_i64(st, 2, cart);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "changing the cart");
+}
+
 static enum shop_err change(struct db *db, struct cart_job *j, struct problem *pb)
 {
     int64_t cart;
+    if (j->op == OP_UNCOUPON) {
+        char key[256] = "";
+        cart = cart_of(db, j->who, key, sizeof key);
+        if (!cart)
+            return SHOP_OK; /* no cart, no coupon */
+        if (key[0])
+            return problem_set(pb, SHOP_CONFLICT, "the cart is being checked out; try again shortly");
+        return set_coupon(db, j, cart, pb);
+    }
+    if (j->op == OP_COUPON) {
+        if (cart_for_write(db, j->who, j->now, &cart, pb) != SHOP_OK)
+            return pb->err;
+        return set_coupon(db, j, cart, pb);
+    }
     if (j->op != OP_ADD) {
         char key[256] = "";
         cart = cart_of(db, j->who, key, sizeof key);
@@ -297,6 +353,23 @@ enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who
                out, pb);
 }
 
+enum shop_err cart_set_coupon(struct shop *shop, const struct principal *who, const char *code,
+                              const struct cart_dest *dest, json_t **out, struct problem *pb)
+{
+    char norm[PROMO_CODE_MAX + 1];
+    if (!promo_code_normalise(code, norm))
+        return problem_field(pb, SHOP_INVALID, "code", "1 to %d letters, digits, '-' or '_'",
+                             PROMO_CODE_MAX);
+    return run(shop, &(struct cart_job){.who = who, .dest = dest, .op = OP_COUPON, .coupon = norm},
+               out, pb);
+}
+
+enum shop_err cart_clear_coupon(struct shop *shop, const struct principal *who,
+                                const struct cart_dest *dest, json_t **out, struct problem *pb)
+{
+    return run(shop, &(struct cart_job){.who = who, .dest = dest, .op = OP_UNCOUPON}, out, pb);
+}
+
 /* ---- the summary ----------------------------------------------------------------- */
 
 static void default_destination(struct db *db, int64_t user_id, char *country, char *region)
@@ -322,8 +395,8 @@ static json_t *warning(const char *type, int64_t line_id, const char *message)
 static json_t *summary(struct shop *shop, struct db *db, const struct principal *who,
                        const struct cart_dest *dest)
 {
-    char key[256] = "";
-    int64_t cart = cart_of(db, who, key, sizeof key);
+    char key[256] = "", coupon[PROMO_CODE_MAX + 1] = "";
+    int64_t cart = cart_of_coupon(db, who, key, sizeof key, coupon);
     char country[3] = "", region[101] = "";
     if (dest && dest->country) {
         snprintf(country, sizeof country, "%s", dest->country);
@@ -335,13 +408,17 @@ static json_t *summary(struct shop *shop, struct db *db, const struct principal 
 
     json_t *lines = json_array(), *warnings = json_array();
     int64_t subtotal = 0, weight = 0, items = 0;
+    /* The lines promotions see, and which JSON line each one is. */
+    struct promo_line plines[PROMO_LINES_MAX];
+    json_t *pjson[PROMO_LINES_MAX];
+    int np = 0;
     const char *currency = shop->cfg.currency;
     char cur[4] = "";
     struct stmt *st = db_prepare(
         db, "SELECT l.id, l.variant_id, v.product_id, p.title, v.sku, v.options, l.quantity,"
             " v.price_cents, l.price_at_add_cents, l.saved_for_later, v.weight_grams, p.status,"
             " p.currency, (SELECT coalesce(sum(s.on_hand - s.reserved), 0) FROM stock s"
-            "   WHERE s.variant_id = v.id)"
+            "   WHERE s.variant_id = v.id), p.category_id"
             " FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
             " JOIN products p ON p.id = v.product_id WHERE l.cart_id = ? ORDER BY l.id");
     if (cart && st) {
@@ -363,6 +440,8 @@ static json_t *summary(struct shop *shop, struct db *db, const struct principal 
                                  (json_int_t)(price * qty), "price_at_add_cents",
                                  (json_int_t)at_add, "saved_for_later", saved, "available",
                                  (json_int_t)available, "in_stock", available > 0));
+            json_t *jl = json_array_get(lines, json_array_size(lines) - 1);
+            json_object_set_new(jl, "discount_cents", json_integer(0));
             if (saved)
                 continue;
             char msg[120];
@@ -386,13 +465,31 @@ static json_t *summary(struct shop *shop, struct db *db, const struct principal 
             subtotal += price * qty;
             weight += stmt_i64(st, 10) * qty;
             items += qty;
+            if (np < PROMO_LINES_MAX) {
+                plines[np] = (struct promo_line){stmt_i64(st, 2), stmt_i64(st, 14), price, qty};
+                pjson[np++] = jl;
+            }
         }
     }
     if (cur[0])
         currency = cur;
     int64_t shipping = items ? pricing_shipping(shop->pricing, method, weight, subtotal) : 0;
-    int64_t tax = country[0] ? pricing_apply_bp(subtotal, pricing_tax_bp(shop->pricing, country,
-                                                                          region))
+    /* Promotions (promo.h), then tax on the discounted goods. */
+    struct arena *a = arena_new();
+    struct promo_set set;
+    struct promo_outcome po;
+    if (!promo_load(db, a, coupon, who->user_id, clock_now_ms(), false, &set))
+        set.n = 0, set.coupon = -1, set.coupon_unknown = false;
+    promo_price(shop, &set, plines, np, shipping, &po);
+    for (int i = 0; i < np; i++)
+        json_object_set_new(pjson[i], "discount_cents", json_integer(po.line_discount[i]));
+    json_t *promotions = promo_applied_json(&set, &po);
+    json_t *cw = promo_coupon_warning(coupon, &set, &po);
+    if (cw)
+        json_array_append_new(warnings, cw);
+    arena_free(a);
+    int64_t tax = country[0] ? pricing_apply_bp(subtotal - po.goods_discount,
+                                                pricing_tax_bp(shop->pricing, country, region))
                              : 0;
     json_t *destination = country[0] ? json_pack("{s:s, s:s?}", "country", country, "region",
                                                  region[0] ? region : NULL)
@@ -400,12 +497,14 @@ static json_t *summary(struct shop *shop, struct db *db, const struct principal 
     json_t *doc = json_pack("{s:o, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o, s:b, s:o, s:o}",
                      "id", cart ? json_integer(cart) : json_null(), "currency", currency, "lines",
                      lines, "item_count", (json_int_t)items, "subtotal_cents",
-                     (json_int_t)subtotal, "discount_cents", (json_int_t)0, "shipping_cents",
-                     (json_int_t)shipping, "tax_cents", (json_int_t)tax, "total_cents",
-                     (json_int_t)(subtotal + shipping + tax), "shipping_method",
-                     pricing_method_name(method), "destination", destination, "tax_estimated",
-                     country[0] != 0, "promotions", json_array(), "warnings", warnings);
+                     (json_int_t)subtotal, "discount_cents", (json_int_t)po.discount,
+                     "shipping_cents", (json_int_t)shipping, "tax_cents", (json_int_t)tax,
+                     "total_cents", (json_int_t)(subtotal - po.discount + shipping + tax),
+                     "shipping_method", pricing_method_name(method), "destination", destination,
+                     "tax_estimated", country[0] != 0, "promotions", promotions, "warnings",
+                     warnings);
     json_object_set_new(doc, "checkout_in_progress", json_boolean(key[0] != 0));
+    json_object_set_new(doc, "coupon_code", coupon[0] ? json_string(coupon) : json_null());
     return doc;
 }
 

@@ -7,10 +7,11 @@
  * the cart is in flight the cart is locked (409).
  *
  * The summary is recomputed from live prices on every read: lines, subtotal,
- * discount (promotions arrive with their own module), shipping and tax for a
- * destination (query, else the user's default address), total, and warnings
- * when a price changed since the line was added or stock fell below the
- * quantity.
+ * discount (promotions and the cart's coupon, shop/promo.h: which rule gave
+ * what, per line and in total), shipping and tax for a destination (query,
+ * else the user's default address; tax on the discounted goods), total, and
+ * warnings when a price changed since the line was added, stock fell below
+ * the quantity, or the cart's coupon gives nothing (and why).
  *
  * On login or registration the guest cart merges into the user's: per
  * variant the larger quantity wins; then the guest cart is gone.
@@ -63,6 +64,16 @@ enum shop_err cart_remove(struct shop *shop, const struct principal *who, int64_
 enum shop_err cart_save_for_later(struct shop *shop, const struct principal *who, int64_t line_id,
                                   bool saved, const struct cart_dest *dest, json_t **out,
                                   struct problem *pb);
+
+/** Puts coupon `code` (case-insensitive) on the cart. SHOP_NOT_FOUND when no
+ *  active promotion has it; a code that does not apply yet is kept and the
+ *  summary's warnings say why. */
+enum shop_err cart_set_coupon(struct shop *shop, const struct principal *who, const char *code,
+                              const struct cart_dest *dest, json_t **out, struct problem *pb);
+
+/** Takes the coupon off the cart (nothing to take off is fine). */
+enum shop_err cart_clear_coupon(struct shop *shop, const struct principal *who,
+                                const struct cart_dest *dest, json_t **out, struct problem *pb);
 
 /** Inside a write function: merges guest `guest_id`'s cart into user
  *  `user_id`'s (larger quantity wins) and deletes the guest cart. */

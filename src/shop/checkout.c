@@ -4,13 +4,15 @@
  * write transaction (so each is atomic and durable, and concurrent
  * checkouts share commits):
  *
- *   1. begin   claim the Idempotency-Key; read the cart; price it (shipping,
- *              tax); check the tenders (stored cards must exist and not have
+ *   1. begin   claim the Idempotency-Key; read the cart; price it
+ *              (promotions as the cart shows them — shop/promo.h —,
+ *              shipping, tax); check the tenders (stored cards must exist and not have
  *              expired — refused before any gateway call; store credit must
  *              cover its part); create the order (pending_payment) with line
- *              snapshots; reserve every line (all or nothing: 409 listing
- *              each short line); the fraud check (fraud.h: facts read in
- *              this transaction, verdict stored with the order; reject →
+ *              snapshots; record promotion uses (409 naming one whose
+ *              limit was reached); reserve every line (all or nothing: 409
+ *              listing each short line); the fraud check (fraud.h: facts read
+ *              in this transaction, verdict stored with the order; reject →
  *              all of the above rolled back, the key's answer the 422);
  *              debit store credit; lock the cart.
  *              Any failure here changes nothing at all.
@@ -20,8 +22,8 @@
  *   3. settle  captured → complete: payment captured, order paid,
  *              reservations consumed, cart lines removed, the key's stored
  *              answer is the order (201), order.confirmed.
- *              declined → fail: reservations released, store credit
- *              returned, the order deleted (no half order), the key's
+ *              declined → fail: reservations released, promotion uses and
+ *              store credit returned, the order deleted (no half order), the key's
  *              stored answer is the 402.
  *              unavailable (retries exhausted, breaker open) → fail as
  *              above but the key is forgotten, so the same key may be

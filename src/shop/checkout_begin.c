@@ -16,6 +16,7 @@
 #include "shop/outbox.h"
 #include "shop/payment.h"
 #include "shop/pricing.h"
+#include "shop/promo.h"
 #include "shop/reservation.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -27,6 +28,7 @@
 
 struct line {
     int64_t variant_id, product_id, quantity, price, weight, tax;
+    int64_t category_id, discount; /* promotions (shop/promo.h) */
     const char *sku, *title, *options; /* in the job's arena */
     bool for_sale;
 };
@@ -62,8 +64,8 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, st
                                 int *n, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
-                                     " v.weight_grams, v.sku, p.title, v.options, p.status"
-                                     " FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
+                                     " v.weight_grams, v.sku, p.title, v.options, p.status,"
+                                     " p.category_id FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
                                      " JOIN products p ON p.id = v.product_id"
                                      " WHERE l.cart_id = ? AND l.saved_for_later = 0 ORDER BY l.id"
                                      " LIMIT ?");
@@ -83,6 +85,8 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, st
         l->title = arena_strdup(a, stmt_text(st, 6));
         l->options = arena_strdup(a, stmt_text(st, 7));
         l->for_sale = !strcmp(stmt_text(st, 8), "published");
+        l->category_id = stmt_i64(st, 9);
+        l->discount = 0;
     }
     return SHOP_OK;
 }
@@ -139,17 +143,18 @@ static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t to
 }
 
 static enum shop_err insert_order(struct db *db, struct begin_job *j, const struct address *ad,
-                                  int64_t subtotal, int64_t shipping, int64_t tax, int64_t total,
-                                  const char *card_token, struct problem *pb)
+                                  int64_t subtotal, int64_t discount, int64_t shipping,
+                                  int64_t tax, int64_t total, const char *card_token,
+                                  struct problem *pb)
 {
     struct stmt *st = db_prepare(
         db, "INSERT INTO orders (user_id, status, currency, subtotal_cents, shipping_cents,"
             " tax_cents, total_cents, shipping_method, ship_name, ship_line1, ship_line2,"
             " ship_city, ship_region, ship_postal, ship_country, ship_phone, idempotency_key,"
             " created_at, updated_at, flash_sale_id, fraud_decision, fraud_score, fraud_reasons,"
-            " client_ip, card_token) VALUES"
+            " client_ip, card_token, discount_cents) VALUES"
             " (?, 'pending_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?)");
+            " ?, ?, ?, ?)");
     if (!st)
         return db_fail(db, pb, "creating the order");
     stmt_bind_i64(st, 1, j->who->user_id);
@@ -183,6 +188,7 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
         stmt_bind_text(st, 23, j->who->ip);
     if (card_token && *card_token)
         stmt_bind_text(st, 24, card_token);
+    stmt_bind_i64(st, 25, discount);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the order");
     j->order_id = db_last_id(db);
@@ -202,7 +208,7 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         struct stmt *st =
             db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
                            " sku, title, options, quantity, unit_price_cents,"
-                           " tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                           " tax_cents, discount_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!st)
             return db_fail(db, pb, "creating the order lines");
         stmt_bind_i64(st, 1, order_id);
@@ -214,6 +220,7 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         stmt_bind_i64(st, 7, lines[i].quantity);
         stmt_bind_i64(st, 8, lines[i].price);
         stmt_bind_i64(st, 9, lines[i].tax);
+        stmt_bind_i64(st, 10, lines[i].discount);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "creating the order lines");
     }
@@ -291,7 +298,9 @@ struct placing {
     int64_t cart;
     const struct address *ad;
     const struct flash_claim *claim;
-    int64_t subtotal, shipping, tax, total;
+    int64_t subtotal, discount, shipping, tax, total;
+    const struct promo_set *promos;
+    const struct promo_outcome *po;
     struct payment_method card;
     int64_t credit_amount, card_amount;
 };
@@ -302,8 +311,10 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
                                  struct problem *pb)
 {
     /* The order, its lines, its reservations. */
-    if (insert_order(db, j, p->ad, p->subtotal, p->shipping, p->tax, p->total,
+    if (insert_order(db, j, p->ad, p->subtotal, p->discount, p->shipping, p->tax, p->total,
                      p->card_amount > 0 ? p->card.token : NULL, pb) != SHOP_OK ||
+        promo_record(db, j->order_id, j->who->user_id, j->now, p->promos, p->po, pb) !=
+            SHOP_OK ||
         insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
         return pb->err;
     /* Lines no longer for sale are reported like short ones. */
@@ -425,6 +436,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     struct line lines[CART_LINES_MAX];
     int n = 0;
     int64_t cart = 0;
+    char coupon[PROMO_CODE_MAX + 1] = "";
     struct flash_claim claim;
     struct stmt *st;
     if (j->flash) {
@@ -435,8 +447,8 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         n = 1;
         snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
     } else {
-        st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, '')"
-                            " FROM carts WHERE user_id = ?");
+        st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, ''),"
+                            " coalesce(coupon_code, '') FROM carts WHERE user_id = ?");
         if (!st)
             return db_fail(db, pb, "reading the cart");
         stmt_bind_i64(st, 1, j->who->user_id);
@@ -446,6 +458,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         if (*stmt_text(st, 1))
             return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
         snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
+        snprintf(coupon, sizeof coupon, "%s", stmt_text(st, 3));
         if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
             return pb->err;
         if (n == 0)
@@ -478,12 +491,28 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         weight += lines[i].weight * lines[i].quantity;
     }
     int64_t shipping = pricing_shipping(j->shop->pricing, j->in->method, weight, subtotal);
-    int64_t tax =
-        pricing_apply_bp(subtotal, pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
+    /* Promotions, as the cart shows them (shop/promo.h); tax on the
+     * discounted lines. A flash sale's price takes none. */
+    struct promo_set promos;
+    struct promo_outcome po;
+    promos.n = 0;
+    if (!j->flash && !promo_load(db, j->a, coupon, j->who->user_id, j->now, true, &promos))
+        return db_fail(db, pb, "reading the promotions");
+    struct promo_line plines[PROMO_LINES_MAX];
+    for (int i = 0; i < n && i < PROMO_LINES_MAX; i++)
+        plines[i] = (struct promo_line){lines[i].product_id, lines[i].category_id, lines[i].price,
+                                        lines[i].quantity};
+    promo_price(j->shop, &promos, plines, n, shipping, &po);
+    for (int i = 0; i < n; i++) {
+        lines[i].discount = po.line_discount[i];
+        line_totals[i] -= lines[i].discount;
+    }
+    int64_t tax = pricing_apply_bp(subtotal - po.goods_discount,
+                                   pricing_tax_bp(j->shop->pricing, ad.country, ad.region));
     pricing_allocate(tax, line_totals, n, taxes);
     for (int i = 0; i < n; i++)
         lines[i].tax = taxes[i];
-    int64_t total = subtotal + shipping + tax;
+    int64_t total = subtotal - po.discount + shipping + tax;
 
     /* The tenders — before anything is written. */
     struct placing p = {.lines = lines,
@@ -492,6 +521,9 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
                         .ad = &ad,
                         .claim = &claim,
                         .subtotal = subtotal,
+                        .discount = po.discount,
+                        .promos = &promos,
+                        .po = &po,
                         .shipping = shipping,
                         .tax = tax,
                         .total = total};

@@ -13,6 +13,7 @@
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
+#include "shop/promo.h"
 #include "shop/reservation.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -152,11 +153,13 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     return order_event(db, j->order_id, &h, "order.confirmed", pb);
 }
 
-/* Gives back what begin took: reservations, store credit, the cart lock. */
+/* Gives back what begin took: reservations, promotion uses, store credit,
+ * the cart lock. */
 static enum shop_err undo_begin(struct db *db, int64_t order_id, const struct order_head *h,
                                 struct problem *pb)
 {
-    if (reservation_release(db, order_id, pb) != SHOP_OK)
+    if (reservation_release(db, order_id, pb) != SHOP_OK ||
+        promo_release(db, order_id, pb) != SHOP_OK) /* promotions: the uses go back */
         return pb->err;
     struct stmt *st = db_prepare(db, "SELECT o.user_id, p.amount_cents, p.currency FROM payments p"
                                      " JOIN orders o ON o.id = p.order_id WHERE p.order_id = ?"

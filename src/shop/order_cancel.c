@@ -17,6 +17,7 @@
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
+#include "shop/promo.h"
 #include "shop/refund.h"
 #include "shop/reservation.h"
 #include "shop/shipment.h"
@@ -62,9 +63,9 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
         int64_t id, variant_id, quantity, amount, taken;
     } lines[CANCEL_LINES_MAX];
     int n = 0, live = 0;
-    st = db_prepare(db, "SELECT id, variant_id, quantity, quantity * unit_price_cents + tax_cents,"
-                        " status, shipped_qty, backordered FROM order_lines WHERE order_id = ?"
-                        " ORDER BY id");
+    st = db_prepare(db, "SELECT id, variant_id, quantity, quantity * unit_price_cents"
+                        " - discount_cents + tax_cents, status, shipped_qty, backordered"
+                        " FROM order_lines WHERE order_id = ? ORDER BY id");
     if (!st)
         return db_fail(db, pb, "reading the order lines");
     stmt_bind_i64(st, 1, j->order_id);
@@ -131,7 +132,8 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     const char *by = j->who->role == ROLE_ADMIN && j->who->user_id != user ? "cancelled_by_admin"
                                                                             : "cancelled_by_customer";
     if (whole) {
-        if (order_transition(db, j->order_id, ORDER_CANCELLED, by, NULL, pb) != SHOP_OK)
+        if (order_transition(db, j->order_id, ORDER_CANCELLED, by, NULL, pb) != SHOP_OK ||
+            promo_release(db, j->order_id, pb) != SHOP_OK) /* its promotion uses go back */
             return pb->err;
         st = db_prepare(db, "UPDATE orders SET cancel_reason = ? WHERE id = ?");
         stmt_bind_text(st, 1, by);

@@ -100,7 +100,7 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
     struct stmt *st =
         db_prepare(db, "SELECT id, product_id, variant_id, sku, title, options,"
                        " quantity, unit_price_cents, tax_cents, status, shipped_qty, backordered,"
-                       " undelivered_qty, returned_qty FROM order_lines"
+                       " undelivered_qty, returned_qty, discount_cents FROM order_lines"
                        " WHERE order_id = ? ORDER BY id");
     if (!st)
         return false;
@@ -125,6 +125,8 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
         col_int(d, st, 7);
         raw(d, ",\"line_total_cents\":");
         num(d, stmt_i64(st, 6) * stmt_i64(st, 7));
+        raw(d, ",\"discount_cents\":");
+        col_int(d, st, 14);
         raw(d, ",\"tax_cents\":");
         col_int(d, st, 8);
         raw(d, ",\"status\":");
@@ -312,6 +314,35 @@ static bool refunds(struct db *db, struct doc *d, int64_t order_id)
     return true;
 }
 
+/* The promotions snapshot (shop/promo.h): what each one gave the order. */
+static bool promotions(struct db *db, struct doc *d, int64_t order_id)
+{
+    struct stmt *st = db_prepare(db, "SELECT promotion_id, name, code, type, discount_cents,"
+                                     " shipping_discount_cents FROM order_promotions"
+                                     " WHERE order_id = ? ORDER BY id");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, order_id);
+    raw(d, ",\"promotions\":[");
+    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+        raw(d, i ? ",{\"id\":" : "{\"id\":");
+        col_int(d, st, 0);
+        raw(d, ",\"name\":");
+        str(d, stmt_text(st, 1));
+        raw(d, ",\"code\":");
+        col_str(d, st, 2);
+        raw(d, ",\"type\":");
+        str(d, stmt_text(st, 3));
+        raw(d, ",\"discount_cents\":");
+        col_int(d, st, 4);
+        raw(d, ",\"shipping_discount_cents\":");
+        col_int(d, st, 5);
+        raw(d, "}");
+    }
+    raw(d, "]");
+    return true;
+}
+
 static bool history(struct db *db, struct doc *d, int64_t order_id)
 {
     struct stmt *st = db_prepare(db, "SELECT status, note, at FROM order_history"
@@ -389,7 +420,8 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
      * document for every order: no statement for what cannot be there). */
     const char *status = stmt_text(st, 1);
     bool shipping = strcmp(status, "pending_payment") && strcmp(status, "paid");
-    bool ok = lines(db, &d, order_id) && payments(db, &d, order_id) && refunds(db, &d, order_id);
+    bool ok = lines(db, &d, order_id) && promotions(db, &d, order_id) &&
+              payments(db, &d, order_id) && refunds(db, &d, order_id);
     if (shipping)
         ok = ok && shipments(db, &d, order_id);
     else

@@ -190,3 +190,40 @@ void pricing_allocate(int64_t total, const int64_t *weights, int n, int64_t *par
         given++;
     }
 }
+
+void pricing_spread(int64_t total, const int64_t *weights, int n, int64_t *parts)
+{
+    __int128 sum = 0;
+    int64_t given = 0;
+    for (int i = 0; i < n; i++)
+        sum += weights[i] > 0 ? weights[i] : 0;
+    if (n <= 0)
+        return;
+    if (n > PRICING_ALLOCATE_MAX)
+        abort();
+    if (sum <= 0) {
+        for (int i = 0; i < n; i++)
+            parts[i] = i == 0 ? total : 0;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t w = weights[i] > 0 ? weights[i] : 0;
+        parts[i] = (int64_t)((__int128)total * w / sum);
+        given += parts[i];
+    }
+    /* The remainder is below n: one cent each to the largest lines. */
+    bool took[PRICING_ALLOCATE_MAX] = {false};
+    while (given < total) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!took[i] && weights[i] > 0 && (best < 0 || weights[i] > weights[best]))
+                best = i;
+        if (best < 0) { /* cannot happen: fewer cents left than lines */
+            parts[0] += total - given;
+            break;
+        }
+        took[best] = true;
+        parts[best]++;
+        given++;
+    }
+}

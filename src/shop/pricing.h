@@ -42,4 +42,13 @@ int64_t pricing_apply_bp(int64_t amount_cents, int bp);
  *  `weights` so the parts sum exactly to `total` (largest remainder). */
 void pricing_allocate(int64_t total, const int64_t *weights, int n, int64_t *parts);
 
+/** Spreads a discount of `total` cents over `n` (≤ PRICING_ALLOCATE_MAX)
+ *  lines in proportion to `weights` (their amounts): each line first gets
+ *  its share rounded down, then the cents left go one each to the largest
+ *  lines (the earlier line on a tie). With 0 ≤ total ≤ sum(weights) no line
+ *  gets more than its weight; the parts always sum to `total`. This is the
+ *  rule for a fixed discount over a cart, and for a cap over the lines a
+ *  promotion discounted (API.md, Promotions). */
+void pricing_spread(int64_t total, const int64_t *weights, int n, int64_t *parts);
+
 #endif

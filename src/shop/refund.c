@@ -224,3 +224,14 @@ int refund_send(struct shop *shop, int64_t refund_id)
     return sent;
 }
 
+
+int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
+                          int64_t q)
+{
+    if (quantity <= 0 || q <= 0)
+        return 0;
+    int64_t paid = unit_price * quantity - discount;
+    if (paid < 0)
+        paid = 0;
+    return (int64_t)((__int128)paid * q / quantity) + (int64_t)((__int128)tax * q / quantity);
+}

@@ -29,6 +29,14 @@ struct refund_in {
     int64_t now;
 };
 
+/** What `q` of a line's `quantity` units were paid: the line's price after
+ *  its discount, and its tax, each in proportion and rounded down — so the
+ *  shares of a line's units never add up to more than the line was paid,
+ *  and all of them (q = quantity) are exactly that. The one rule for every
+ *  refund of some units (cancellation, back to sender, returns). */
+int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
+                          int64_t q);
+
 /** Inside a write: records the refund, allocates it, moves the order's
  *  refunded_cents and refund_status, and writes order.refunded. Fills
  *  *refund_id. SHOP_CONFLICT when the tenders cannot give `amount` back. */

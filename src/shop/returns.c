@@ -66,11 +66,6 @@ bool return_in_window(int64_t delivered_at, int64_t now, int64_t window_ms)
     return now / DAY_MS - delivered_at / DAY_MS <= window_ms / DAY_MS;
 }
 
-/* A line's price and tax share for q of its units (tax rounded down). */
-static int64_t line_share(int64_t unit, int64_t tax, int64_t quantity, int64_t q)
-{
-    return unit * q + tax * q / quantity;
-}
 
 static enum shop_err emit(struct db *db, const char *topic, int64_t order_id, int64_t user_id,
                           int64_t return_id, const char *status, struct problem *pb)
@@ -156,7 +151,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
                                      "line %lld is named twice", (long long)line);
         st = db_prepare(
             db, "SELECT l.quantity, l.unit_price_cents, l.tax_cents, l.delivered_qty,"
-                " l.returned_qty, p.returnable, (SELECT coalesce(max(s.delivered_at), 0)"
+                " l.returned_qty, p.returnable, l.discount_cents,"
+                " (SELECT coalesce(max(s.delivered_at), 0)"
                 " FROM shipment_lines sl JOIN shipments s ON s.id = sl.shipment_id"
                 " WHERE sl.order_line_id = l.id AND s.status = 'delivered')"
                 " FROM order_lines l JOIN products p ON p.id = l.product_id"
@@ -171,7 +167,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
                                  (long long)in->order_id);
         int64_t quantity = stmt_i64(st, 0), unit = stmt_i64(st, 1), tax = stmt_i64(st, 2);
         int64_t delivered = stmt_i64(st, 3), returned = stmt_i64(st, 4);
-        int64_t delivered_at = stmt_i64(st, 6);
+        int64_t discount = stmt_i64(st, 6), delivered_at = stmt_i64(st, 7);
         if (stmt_i64(st, 5) == 0)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld is not returnable", (long long)line);
@@ -200,7 +196,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "quantity"),
                                  "line %lld: those units were just returned", (long long)line);
         units[i] = unit;
-        total += line_share(unit, tax, quantity, q);
+        total += refund_line_share(unit, quantity, discount, tax, q);
     }
 
     st = db_prepare(db, "INSERT INTO returns (order_id, user_id, status, reason, idempotency_key,"
@@ -277,7 +273,7 @@ struct update_job {
 };
 
 struct rline {
-    int64_t line, q, quantity, unit, tax, variant, refunded;
+    int64_t line, q, quantity, unit, tax, variant, refunded, discount;
 };
 
 /* The units of a returned line go back where they shipped from: the
@@ -345,7 +341,8 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     struct rline lines[RETURN_LINES_MAX];
     int n = 0;
     st = db_prepare(db, "SELECT rl.order_line_id, rl.quantity, l.quantity, l.unit_price_cents,"
-                        " l.tax_cents, l.variant_id, l.refunded_cents FROM return_lines rl"
+                        " l.tax_cents, l.variant_id, l.refunded_cents, l.discount_cents"
+                        " FROM return_lines rl"
                         " JOIN order_lines l ON l.id = rl.order_line_id WHERE rl.return_id = ?"
                         " ORDER BY rl.order_line_id");
     if (!st)
@@ -354,7 +351,7 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     while (n < RETURN_LINES_MAX && stmt_step(st) == STMT_ROW)
         lines[n++] = (struct rline){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2),
                                     stmt_i64(st, 3), stmt_i64(st, 4), stmt_i64(st, 5),
-                                    stmt_i64(st, 6)};
+                                    stmt_i64(st, 6), stmt_i64(st, 7)};
 
     const char *note = NULL;
     if (in->to == RET_RECEIVED && in->restock != 0) {
@@ -383,8 +380,10 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         /* The most it can be (returns.h). */
         int64_t most = 0, weights[RETURN_LINES_MAX], parts[RETURN_LINES_MAX];
         for (int i = 0; i < n; i++) {
-            int64_t share = line_share(lines[i].unit, lines[i].tax, lines[i].quantity, lines[i].q);
-            int64_t paid = lines[i].unit * lines[i].quantity + lines[i].tax;
+            int64_t share = refund_line_share(lines[i].unit, lines[i].quantity, lines[i].discount,
+                                              lines[i].tax, lines[i].q);
+            int64_t paid = refund_line_share(lines[i].unit, lines[i].quantity, lines[i].discount,
+                                             lines[i].tax, lines[i].quantity);
             weights[i] = share < paid - lines[i].refunded ? share : paid - lines[i].refunded;
             if (weights[i] < 0)
                 weights[i] = 0;

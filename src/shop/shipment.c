@@ -283,12 +283,13 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
                                     int64_t order_id, int64_t warehouse_id, struct problem *pb)
 {
     struct {
-        int64_t line, variant, q, quantity, unit, tax;
+        int64_t line, variant, q, quantity, unit, tax, discount;
     } rows[128];
     int n = 0;
     struct stmt *st = db_prepare(
         db, "SELECT sl.order_line_id, sl.variant_id, sl.quantity, ol.quantity,"
-            " ol.unit_price_cents, ol.tax_cents FROM shipment_lines sl JOIN order_lines ol"
+            " ol.unit_price_cents, ol.tax_cents, ol.discount_cents FROM shipment_lines sl"
+            " JOIN order_lines ol"
             " ON ol.id = sl.order_line_id WHERE sl.shipment_id = ? ORDER BY sl.order_line_id");
     if (!st)
         return db_fail(db, pb, "reading the shipment");
@@ -300,6 +301,7 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         rows[n].quantity = stmt_i64(st, 3);
         rows[n].unit = stmt_i64(st, 4);
         rows[n].tax = stmt_i64(st, 5);
+        rows[n].discount = stmt_i64(st, 6);
         n++;
     }
     int64_t amount = 0;
@@ -307,9 +309,10 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         if (reservation_return(db, order_id, rows[i].variant, warehouse_id, rows[i].q, 0, pb) !=
             SHOP_OK)
             return pb->err;
-        /* The line's price for these units and their share of its tax
-         * (rounded down; the last units of a line take what is left). */
-        int64_t share = rows[i].unit * rows[i].q + rows[i].tax * rows[i].q / rows[i].quantity;
+        /* What these units were paid, after the line's discount, with
+         * their share of its tax (refund_line_share). */
+        int64_t share = refund_line_share(rows[i].unit, rows[i].quantity, rows[i].discount,
+                                          rows[i].tax, rows[i].q);
         st = db_prepare(db, "UPDATE order_lines SET undelivered_qty = undelivered_qty + ?,"
                             " refunded_cents = refunded_cents + ? WHERE id = ?");
         if (!st)
