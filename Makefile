@@ -41,17 +41,19 @@ DEPS_STAMP := build/.deps-ok
 all: shopd
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): scripts/install-deps.sh tests/openapi/package-lock.json
+$(DEPS_STAMP): scripts/install-deps.sh tests/openapi/package-lock.json tests/webhooks/package-lock.json
 	@scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
 build/gen/migrations_sqlite.c: $(MIGRATIONS_SQLITE) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh migrations_sqlite $(MIGRATIONS_SQLITE) > $@.tmp && mv $@.tmp $@
+	@echo "  GEN     $@"
+	@scripts/embed-sql.sh migrations_sqlite $(MIGRATIONS_SQLITE) > $@.tmp && mv $@.tmp $@
 
 build/gen/migrations_postgres.c: $(MIGRATIONS_PG) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
-	scripts/embed-sql.sh migrations_postgres $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
+	@echo "  GEN     $@"
+	@scripts/embed-sql.sh migrations_postgres $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
 
 build/release/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@mkdir -p $(dir $@)
@@ -63,19 +65,26 @@ build/asan/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@echo "  CC-ASAN $<"
 	@$(CC) $(BASE) $(SANITIZE) $(PKG_CFLAGS) -c $< -o $@
 
+# Archive and link steps print one short line each, like the compiles
+# (their hundred-path command lines pushed warnings off the screen).
 build/release/libshop.a: $(REL_OBJ)
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
 build/asan/libshop.a: $(ASAN_OBJ)
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
 
 shopd: build/release/src/main.o build/release/libshop.a
-	$(CC) $(RELEASE) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(RELEASE) -o $@ $^ $(PKG_LIBS)
 
 build/asan/shopd: build/asan/src/main.o build/asan/libshop.a
-	$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS)
 
 build/asan/unit-tests: $(UNIT_OBJ) build/asan/libshop.a
-	$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -lcriterion
+	@echo "  LD      $@"
+	@$(CC) $(SANITIZE) -o $@ $^ $(PKG_LIBS) -lcriterion
 
 # ---- run -------------------------------------------------------------------
 DB   ?= data/shop.db

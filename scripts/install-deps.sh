@@ -11,8 +11,8 @@ PKGS=(
   libpq-dev postgresql postgresql-contrib haproxy
   libstemmer-dev libcurl4-openssl-dev libcriterion-dev
   python3 python3-pytest python3-pytest-xdist python3-jsonschema python3-yaml
-  python3-psycopg2
-  wrk nginx-light nodejs npm
+  python3-psycopg2 python3-aiosmtpd
+  curl wrk nginx-light nodejs npm
 )
 
 missing=()
@@ -34,13 +34,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The OpenAPI tools (npm: the schema validator, redocly's linter, Stoplight
-# Prism's validating proxy), pinned by tests/openapi/package-lock.json;
-# installed again whenever the lock file is newer than the installed tree.
-lock=tests/openapi/package-lock.json
-if [[ -f $lock && ( ! -f tests/openapi/node_modules/.package-lock.json ||
-      $lock -nt tests/openapi/node_modules/.package-lock.json ) ]]; then
-  echo "install-deps: installing the OpenAPI tools (npm ci)"
-  (cd tests/openapi && npm ci --silent --no-audit --no-fund && touch node_modules/.package-lock.json)
-fi
+# npm tools, each pinned by its package-lock.json and installed again
+# whenever the lock file is newer than the installed tree:
+#   tests/openapi   the OpenAPI tools (the schema validator, redocly's linter,
+#                   Stoplight Prism's validating proxy)
+#   tests/webhooks  the Standard Webhooks reference library, which checks the
+#                   signatures of the webhooks shopd sends
+for dir in tests/openapi tests/webhooks; do
+  lock=$dir/package-lock.json
+  if [[ -f $lock && ( ! -f $dir/node_modules/.package-lock.json ||
+        $lock -nt $dir/node_modules/.package-lock.json ) ]]; then
+    echo "install-deps: installing $dir's npm packages (npm ci)"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund && touch node_modules/.package-lock.json)
+  fi
+done
 exit 0

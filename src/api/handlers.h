@@ -24,6 +24,13 @@ enum shop_err api_admin_returns(struct req *r);
 enum shop_err api_admin_return_update(struct req *r);
 
 /* promotions.c (ENG-3) */
+enum shop_err api_webhook_create(struct req *r);
+enum shop_err api_webhooks_list(struct req *r);
+enum shop_err api_webhook_delete(struct req *r);
+enum shop_err api_webhook_rotate(struct req *r);
+enum shop_err api_webhook_deliveries(struct req *r);
+enum shop_err api_load_shedding_get(struct req *r);
+enum shop_err api_load_shedding_put(struct req *r);
 enum shop_err api_promotion_create(struct req *r);
 enum shop_err api_promotions_list(struct req *r);
 enum shop_err api_promotion_get(struct req *r);

@@ -122,6 +122,17 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/v1/admin/promotions/{id}", api_promotion_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_POST, "/v1/admin/promotions/{id}/codes", api_promotion_codes, AUTH_ADMIN, RATE_WRITE},
 
+    /* operations (OPS-3, OPS-4) */
+    {HTTP_POST, "/v1/admin/webhooks", api_webhook_create, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/webhooks", api_webhooks_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_DELETE, "/v1/admin/webhooks/{id}", api_webhook_delete, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_POST, "/v1/admin/webhooks/{id}/rotate-secret", api_webhook_rotate, AUTH_ADMIN,
+     RATE_WRITE},
+    {HTTP_GET, "/v1/admin/webhooks/{id}/deliveries", api_webhook_deliveries, AUTH_ADMIN,
+     RATE_READ},
+    {HTTP_GET, "/v1/admin/load-shedding", api_load_shedding_get, AUTH_ADMIN, RATE_READ},
+    {HTTP_PUT, "/v1/admin/load-shedding", api_load_shedding_put, AUTH_ADMIN, RATE_WRITE},
+
     /* notifications (admin) */
     {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/notifications/fanouts/{id}", api_fanout_get, AUTH_ADMIN, RATE_READ},

@@ -12,6 +12,7 @@
 #include "api/handlers.h"
 #include "api/search_api.h"
 #include "shop/shop.h"
+#include "shop/shedding.h"
 #include "util/jsonx.h"
 
 #define SUGGEST_TTL_MS 2000 /* suggestions also depend on the query log */
@@ -112,7 +113,8 @@ bool api_search_params(struct req *r, bool text, struct search_params *p)
                                 .max_price = -1,
                                 .in_stock = -1,
                                 .limit = 20,
-                                .facets = true,
+                                /* OPS-3 level 2: no facets (shop/shedding.h) */
+                                .facets = shop_shed_level(r->shop) < 2,
                                 .sort = text ? SEARCH_SORT_RELEVANCE : SEARCH_SORT_POPULARITY};
     if (text)
         p->q = text_arg(r, "q", SEARCH_Q_MAX, true);
@@ -204,7 +206,9 @@ enum shop_err api_search_answer(struct req *r, bool text)
     size_t klen = 0, len;
     int64_t total;
     if (search_cache_enabled(s)) {
-        key = search_cache_key(text ? "search" : "browse", &p, r->arena, &klen);
+        key = search_cache_key(text ? (p.facets ? "search" : "search-lean")
+                                    : (p.facets ? "browse" : "browse-lean"),
+                               &p, r->arena, &klen);
         const char *ran;
         if (cached(r, key, klen, &total, &ran)) {
             if (text && total > 0)
@@ -249,5 +253,7 @@ enum shop_err api_search_suggest(struct req *r)
     int n = search_suggest(s, q, (int)limit, r->arena, &sug, &version);
     size_t len;
     char *data = api_suggest_render(sug, n, &len);
-    return answer(r, key, klen, version, SUGGEST_TTL_MS, data, len, n, NULL);
+    /* OPS-3 level 2: suggestions are kept ten times longer. */
+    int64_t ttl = shop_shed_level(r->shop) >= 2 ? 10 * SUGGEST_TTL_MS : SUGGEST_TTL_MS;
+    return answer(r, key, klen, version, ttl, data, len, n, NULL);
 }

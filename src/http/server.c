@@ -28,6 +28,7 @@
 #include "http/ratelimit.h"
 #include "http/router.h"
 #include "shop/shop.h"
+#include "shop/shedding.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -248,6 +249,25 @@ static enum shop_err admit(struct http_server *hs, struct req *r, struct rl_resu
                        ratelimit_class_name(cls), user ? "account" : "address", rl->retry_after_s);
 }
 
+/* OPS-3: a route the shop's load-shedding level leaves out gets 503 with
+ * Retry-After (shop/shedding.h). */
+static bool is_read(const struct req *r)
+{
+    return r->method == HTTP_GET || r->method == HTTP_HEAD;
+}
+
+static enum shop_err shed(struct http_server *hs, struct req *r)
+{
+    int level = shop_shed_level(hs->shop);
+    if (shedding_route_allowed(level, is_read(r), r->route->pattern))
+        return SHOP_OK;
+    r->pb.retry_after = hs->shop->cfg.shed_retry_after_s;
+    return problem_set(&r->pb, SHOP_UNAVAILABLE,
+                       "the shop is under heavy load (shedding level %d): only browsing, carts "
+                       "and checkout are served; retry in %d s",
+                       level, r->pb.retry_after);
+}
+
 static enum MHD_Result utf8_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                 const char *value)
 {
@@ -308,6 +328,8 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
             if (e == SHOP_OK)
                 e = admit(hs, r, &rl, true);
             if (e == SHOP_OK)
+                e = shed(hs, r);
+            if (e == SHOP_OK)
                 e = r->route->handler(r);
         }
     }
@@ -337,6 +359,15 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
         return MHD_NO;
     if (r->ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    /* OPS-3 level 2: public reads may be cached longer by clients and CDNs. */
+    bool shopper_read = r->route && is_read(r) && r->route->auth != AUTH_ADMIN &&
+                        r->route->rate != RATE_NONE;
+    if (shopper_read && r->status == 200 && r->route->auth == AUTH_NONE &&
+        shop_shed_level(hs->shop) >= 2) {
+        char cc[48];
+        snprintf(cc, sizeof cc, "public, max-age=%d", hs->shop->cfg.shed_max_age_s);
+        MHD_add_response_header(resp, "Cache-Control", cc);
+    }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
@@ -345,6 +376,8 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
 
     int64_t dur = clock_mono_ns() - rs->t0;
     metrics_observe(hs->metrics, rs->route_idx, r->status, dur, store_thread_db_ns() - rs->db0);
+    if (shopper_read)
+        shedding_observe_read(hs->shop->shedding, dur);
     accesslog_write(r, http_method_name(r->method), r->path ? r->path : "?", r->status, r->out_len,
                     dur);
     return ok;

@@ -145,6 +145,38 @@ void config_load(struct shop_config *cfg)
     cfg->notify_nice = (int)env_i64("SHOPD_NOTIFY_NICE", 10, 0, 19);
     cfg->fanout_chunk = (int)env_i64("SHOPD_FANOUT_CHUNK", 2000, 1, 100000);
     cfg->fanout_pause_ms = env_i64("SHOPD_FANOUT_PAUSE_MS", 0, 0, 60000);
+    cfg->webhook_timeout_ms = env_i64("SHOPD_WEBHOOK_TIMEOUT_MS", 10000, 10, 600000);
+    cfg->webhook_per_sub = (int)env_i64("SHOPD_WEBHOOK_CONCURRENCY", 16, 1, 1024);
+    cfg->webhook_inflight = (int)env_i64("SHOPD_WEBHOOK_INFLIGHT", 256, 1, 10000);
+    cfg->webhook_retry_window_ms =
+        env_i64("SHOPD_WEBHOOK_RETRY_WINDOW", 86400, 1, 30 * 86400) * 1000;
+    cfg->webhook_backoff_ms = env_i64("SHOPD_WEBHOOK_BACKOFF_MS", 5000, 1, 86400000);
+    cfg->webhook_backoff_max_ms = env_i64("SHOPD_WEBHOOK_BACKOFF_MAX_MS", 3600000, 1, 86400000);
+    cfg->webhook_disable_after_ms =
+        env_i64("SHOPD_WEBHOOK_DISABLE_AFTER", 3 * 86400, 1, 365 * 86400) * 1000;
+    cfg->webhook_rotation_ms =
+        env_i64("SHOPD_WEBHOOK_ROTATION_WINDOW", 86400, 0, 30 * 86400) * 1000;
+    cfg->webhook_scan_ms = env_i64("SHOPD_WEBHOOK_SCAN_MS", 250, 10, 60000);
+
+    env_copy("SHOPD_SMTP_URL", "", cfg->smtp_url, sizeof cfg->smtp_url);
+    env_copy("SHOPD_SMTP_FROM", "shop@localhost", cfg->smtp_from, sizeof cfg->smtp_from);
+    env_copy("SHOPD_SMTP_USER", "", cfg->smtp_user, sizeof cfg->smtp_user);
+    env_copy("SHOPD_SMTP_PASSWORD", "", cfg->smtp_password, sizeof cfg->smtp_password);
+    env_copy("SHOPD_SMTP_UNSUBSCRIBE_URL", "", cfg->smtp_unsubscribe,
+             sizeof cfg->smtp_unsubscribe);
+    cfg->smtp_conns = (int)env_i64("SHOPD_SMTP_CONNS", 4, 1, 64);
+    cfg->smtp_timeout_ms = (int)env_i64("SHOPD_SMTP_TIMEOUT_MS", 15000, 100, 600000);
+
+    cfg->shed_sample_ms = env_i64("SHOPD_SHED_SAMPLE_MS", 250, 10, 60000);
+    cfg->shed_p99_ms = env_i64("SHOPD_SHED_P99_MS", 500, 1, 600000);
+    cfg->shed_queue = env_i64("SHOPD_SHED_QUEUE", 2000, 1, 100000000);
+    cfg->shed_enter_ms = env_i64("SHOPD_SHED_ENTER_MS", 3000, 10, 3600000);
+    cfg->shed_exit_ms = env_i64("SHOPD_SHED_EXIT_MS", 10000, 10, 3600000);
+    cfg->shed_exit_pct = (int)env_i64("SHOPD_SHED_EXIT_PCT", 50, 1, 100);
+    cfg->shed_auto_max = (int)env_i64("SHOPD_SHED_AUTO_MAX", 2, 0, 3);
+    cfg->shed_retry_after_s = (int)env_i64("SHOPD_SHED_RETRY_AFTER", 5, 1, 3600);
+    cfg->shed_max_age_s = (int)env_i64("SHOPD_SHED_MAX_AGE", 60, 1, 86400);
+
     cfg->review_new_account_ms =
         env_i64("SHOPD_REVIEW_NEW_ACCOUNT_HOURS", 24, 0, 24 * 365) * 3600 * 1000;
 }

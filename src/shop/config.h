@@ -131,6 +131,43 @@ struct shop_config {
     int fanout_chunk;         /* SHOPD_FANOUT_CHUNK, wishlisters per transaction, default 2000 */
     int64_t fanout_pause_ms;  /* SHOPD_FANOUT_PAUSE_MS, pause between chunks, default 0 */
 
+    /* Outgoing webhooks (OPS-4, shop/webhook.h, work/webhook_worker.c). */
+    int64_t webhook_timeout_ms;     /* SHOPD_WEBHOOK_TIMEOUT_MS, per request, default 10000 */
+    int webhook_per_sub;            /* SHOPD_WEBHOOK_CONCURRENCY, requests in flight per
+                                       subscription, default 16 */
+    int webhook_inflight;           /* SHOPD_WEBHOOK_INFLIGHT, requests in flight in all, default 256 */
+    int64_t webhook_retry_window_ms;/* SHOPD_WEBHOOK_RETRY_WINDOW (s), retries after the event,
+                                       default 86400 */
+    int64_t webhook_backoff_ms;     /* SHOPD_WEBHOOK_BACKOFF_MS, first retry delay, default 5000 */
+    int64_t webhook_backoff_max_ms; /* SHOPD_WEBHOOK_BACKOFF_MAX_MS, default 1 h */
+    int64_t webhook_disable_after_ms; /* SHOPD_WEBHOOK_DISABLE_AFTER (s), failing that long
+                                         disables a subscription, default 3 days */
+    int64_t webhook_rotation_ms;    /* SHOPD_WEBHOOK_ROTATION_WINDOW (s), both secrets sign,
+                                       default 86400 */
+    int64_t webhook_scan_ms;        /* SHOPD_WEBHOOK_SCAN_MS, due-retry scan period, default 250 */
+
+    /* Real email (NTF-1, ext/notify_smtp.c): SHOPD_NOTIFY_PROVIDER_EMAIL=smtp. */
+    char smtp_url[512];       /* SHOPD_SMTP_URL: smtp://host:port or smtps://host:port */
+    char smtp_from[256];      /* SHOPD_SMTP_FROM, the sender address, default shop@localhost */
+    char smtp_user[256];      /* SHOPD_SMTP_USER (login; none: no AUTH) */
+    char smtp_password[256];  /* SHOPD_SMTP_PASSWORD */
+    char smtp_unsubscribe[512]; /* SHOPD_SMTP_UNSUBSCRIBE_URL, List-Unsubscribe target,
+                                   default mailto:<from>?subject=unsubscribe */
+    int smtp_conns;           /* SHOPD_SMTP_CONNS, kept-alive connections, default 4 */
+    int smtp_timeout_ms;      /* SHOPD_SMTP_TIMEOUT_MS, per message, default 15000 */
+
+    /* Load shedding (OPS-3, shop/shedding.h). */
+    int64_t shed_sample_ms;   /* SHOPD_SHED_SAMPLE_MS, how often load is measured, default 250 */
+    int64_t shed_p99_ms;      /* SHOPD_SHED_P99_MS, read p99 that counts as overload, default 500 */
+    int64_t shed_queue;       /* SHOPD_SHED_QUEUE, writes waiting that count as overload, default 2000 */
+    int64_t shed_enter_ms;    /* SHOPD_SHED_ENTER_MS, overload this long raises a level, default 3000 */
+    int64_t shed_exit_ms;     /* SHOPD_SHED_EXIT_MS, calm this long lowers one, default 10000 */
+    int shed_exit_pct;        /* SHOPD_SHED_EXIT_PCT, calm is below this % of a threshold, default 50 */
+    int shed_auto_max;        /* SHOPD_SHED_AUTO_MAX, highest level entered by itself, default 2 */
+    int shed_retry_after_s;   /* SHOPD_SHED_RETRY_AFTER, seconds in a shed answer, default 5 */
+    int shed_max_age_s;       /* SHOPD_SHED_MAX_AGE, public reads' cache lifetime at level 2+,
+                                 default 60 */
+
     /* reviews (ENG-1) */
     int64_t review_new_account_ms; /* SHOPD_REVIEW_NEW_ACCOUNT_HOURS: reviews by accounts younger
                                     * than this are held for moderation, default 24 (0: none) */

@@ -15,6 +15,7 @@
 #include "shop/pricing.h"
 #include "shop/product_cache.h"
 #include "shop/session_cache.h"
+#include "shop/shedding.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/consumers.h"
@@ -23,6 +24,7 @@
 #include "work/leases.h"
 #include "work/scheduler.h"
 #include "work/notify_worker.h"
+#include "work/webhook_worker.h"
 #include "util/idset.h"
 #include "util/log.h"
 #include "util/token.h"
@@ -127,6 +129,12 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     shop->notify = notify_engine_start(shop, pb);
     if (!shop->notify)
         return pb->err;
+    shop->shedding = shedding_new(shop);
+    if (shedding_start(shop->shedding, pb) != SHOP_OK)
+        return pb->err;
+    shop->webhooks = webhook_worker_start(shop, pb);
+    if (!shop->webhooks)
+        return pb->err;
     shop->dispatcher = dispatcher_new(shop);
     consumers_register(shop, shop->dispatcher);
     if (dispatcher_start(shop->dispatcher, pb) != SHOP_OK)
@@ -150,7 +158,9 @@ void shop_close(struct shop *shop)
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
+    webhook_worker_stop(shop->webhooks);
     notify_engine_stop(shop->notify);
+    shedding_free(shop->shedding);
     leases_stop(shop->leases); /* the roles have stopped: others may take them now */
     store_close(shop->store);
     category_tree_free(shop->categories);

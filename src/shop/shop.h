@@ -30,6 +30,8 @@ struct notify_engine;
 struct session_cache;
 struct idset;
 struct leases;
+struct webhook_worker;
+struct shedding;
 
 struct shop {
     struct store *store;
@@ -51,6 +53,8 @@ struct shop {
     unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     struct leases *leases;            /* roles run once per shop (work/leases.c) */
+    struct webhook_worker *webhooks;  /* webhook sender (work/webhook_worker.c) */
+    struct shedding *shedding;        /* load-shedding level (shop/shedding.h) */
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     _Atomic bool stopping;
 };

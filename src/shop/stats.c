@@ -5,11 +5,13 @@
 #include "shop/flashsale.h"
 #include "shop/payment.h"
 #include "shop/product_cache.h"
+#include "shop/shedding.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/dispatcher.h"
 #include "work/notify_worker.h"
 #include "work/leases.h"
+#include "work/webhook_worker.h"
 
 void shop_render_metrics(struct shop *shop, struct buf *out)
 {
@@ -80,5 +82,7 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         notify_engine_render_metrics(shop->notify, out);
     if (shop->search)
         search_render_metrics(shop->search, out);
+    webhook_worker_render_metrics(shop->webhooks, out);
+    shedding_render_metrics(shop->shedding, out);
     leases_render_metrics(shop->leases, out);
 }

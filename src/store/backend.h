@@ -117,6 +117,8 @@ struct store {
     pthread_mutex_t wmu;
     pthread_cond_t work_cv;
     struct wjob *qhead, *qtail;
+    int64_t queued;              /* jobs waiting for a writer (under wmu) */
+    _Atomic int64_t queue_peak;  /* most waiting since store_queue_peak last asked */
     bool stopping;
     _Atomic int careful_batches; /* batches left to run with a savepoint per job */
     void (*on_commit)(void *cls);

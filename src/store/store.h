@@ -133,6 +133,10 @@ struct store_stats {
 };
 void store_stats(struct store *s, struct store_stats *out);
 
+/** The most writes that waited for a writer at once since the last call
+ *  (load shedding's measure of the writer's backlog; shop/shedding.h). */
+int64_t store_queue_peak(struct store *s);
+
 /** Nanoseconds this thread has spent inside the database (for metrics). */
 int64_t store_thread_db_ns(void);
 

@@ -259,6 +259,7 @@ static void *writer_main(void *arg)
             batch[n++] = s->qhead;
             s->qhead = s->qhead->next;
         }
+        s->queued -= n;
         if (!s->qhead)
             s->qtail = NULL;
         pthread_mutex_unlock(&s->wmu);
@@ -349,6 +350,8 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
     else
         s->qhead = &job;
     s->qtail = &job;
+    if (++s->queued > atomic_load_explicit(&s->queue_peak, memory_order_relaxed))
+        atomic_store_explicit(&s->queue_peak, s->queued, memory_order_relaxed);
     pthread_cond_signal(&s->work_cv);
     pthread_mutex_unlock(&s->wmu);
     while (sem_wait(&job.done) != 0 && errno == EINTR)
@@ -358,6 +361,14 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
             sem_post(&job.wake[i]->done);
     sem_destroy(&job.done);
     return job.result;
+}
+
+int64_t store_queue_peak(struct store *s)
+{
+    pthread_mutex_lock(&s->wmu);
+    int64_t peak = atomic_exchange(&s->queue_peak, s->queued);
+    pthread_mutex_unlock(&s->wmu);
+    return peak;
 }
 
 bool store_in_write(struct store *s)

@@ -6,12 +6,22 @@
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
 #include "work/order_log.h"
+#include "work/webhook_worker.h"
+#include "shop/webhook.h"
+#include "shop/shop.h"
 
 /* Notifications the handlers queued are sent once they are committed. */
 static void wake_senders(struct shop *shop, void *cls)
 {
     (void)cls;
     notify_kick(shop);
+}
+
+/* Deliveries the consumer queued are sent once they are committed. */
+static void wake_webhooks(struct shop *shop, void *cls)
+{
+    (void)cls;
+    webhook_worker_kick(shop->webhooks);
 }
 
 void consumers_register(struct shop *shop, struct dispatcher *d)
@@ -36,5 +46,12 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .topics = "review.approved,review.rejected",
                                          .fn = notify_on_review_event,
                                          .committed = wake_senders,
+                                         .from_now = true});
+    /* OPS-4: every event type; a subscription gets the events written after
+     * it was created (shop/webhook.h). */
+    dispatcher_add(d, &(struct consumer){.name = "webhooks",
+                                         .topics = NULL,
+                                         .fn = webhook_on_event,
+                                         .committed = wake_webhooks,
                                          .from_now = true});
 }
