@@ -7,6 +7,8 @@
  *   file     JSON lines appended to <dir>/<channel>.jsonl (notify_file.c)
  *   webhook  JSON batches POSTed to a URL over N keep-alive connections
  *            (libcurl multi; notify_webhook.c)
+ *   smtp     real email through an SMTP relay (libcurl; notify_smtp.c), for
+ *            the email channel
  *
  * Adding a channel means adding its name to the table in notify_provider.c,
  * its preference and address (shop/notify_prefs.c) and, when neither
@@ -100,5 +102,20 @@ struct notify_webhook_opts {
  *  asks for a retry, any other status rejects them. */
 struct notify_provider *notify_webhook_new(const struct notify_webhook_opts *o,
                                            enum notify_channel ch, char *err, size_t errlen);
+
+struct notify_smtp_opts {
+    const char *url;         /* smtp://host:port (STARTTLS when offered) or smtps:// */
+    const char *from;        /* the sender address */
+    const char *user, *password; /* AUTH when user is not empty */
+    const char *unsubscribe; /* List-Unsubscribe target; "" for mailto:<from>?subject=unsubscribe */
+    int connections;         /* kept-alive connections shared by the senders */
+    int timeout_ms;          /* per message */
+};
+
+/** The SMTP email provider (notify_smtp.c): one multipart text+HTML message
+ *  per item to its first address. Accepted → OK, a 5xx → REJECTED, anything
+ *  else (relay down, timeout, 4xx) → RETRY. */
+struct notify_provider *notify_smtp_new(const struct notify_smtp_opts *o, enum notify_channel ch,
+                                        char *err, size_t errlen);
 
 #endif

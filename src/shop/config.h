@@ -110,7 +110,8 @@ struct shop_config {
 
     /* Notifications (shop/notify.h, work/notify_worker.c). */
     char notify_dir[512];     /* SHOPD_NOTIFY_DIR, file sink; default <db dir>/notifications */
-    char notify_provider[3][16]; /* per channel (push, email, sms): file | webhook | off;
+    char notify_provider[3][16]; /* per channel (push, email, sms): file | webhook | off
+                               * (email also smtp: SHOPD_SMTP_*);
                                * SHOPD_NOTIFY_PROVIDER for all, SHOPD_NOTIFY_PROVIDER_PUSH … */
     char notify_webhook_url[512]; /* SHOPD_NOTIFY_WEBHOOK_URL */
     int notify_webhook_conns; /* SHOPD_NOTIFY_WEBHOOK_CONNS, keep-alive connections, default 8 */

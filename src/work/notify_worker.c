@@ -617,8 +617,18 @@ static struct notify_provider *provider_open(const struct shop_config *cfg, enum
                                         .per_request = cfg->notify_webhook_batch,
                                         .timeout_ms = cfg->notify_webhook_timeout_ms};
         p = notify_webhook_new(&o, ch, err, sizeof err);
+    } else if (!strcmp(kind, "smtp") && ch == NOTIFY_EMAIL) {
+        struct notify_smtp_opts o = {.url = cfg->smtp_url,
+                                     .from = cfg->smtp_from,
+                                     .user = cfg->smtp_user,
+                                     .password = cfg->smtp_password,
+                                     .unsubscribe = cfg->smtp_unsubscribe,
+                                     .connections = cfg->smtp_conns,
+                                     .timeout_ms = cfg->smtp_timeout_ms};
+        p = notify_smtp_new(&o, ch, err, sizeof err);
     } else {
-        snprintf(err, sizeof err, "unknown provider '%s' (file, webhook or off)", kind);
+        snprintf(err, sizeof err, "unknown provider '%s' (file, webhook, smtp for email, or off)",
+                 kind);
     }
     if (!p)
         problem_set(pb, SHOP_INVALID, "notification provider for %s: %s", notify_channel_name(ch),
