@@ -45,6 +45,10 @@ struct webhook_worker {
     CURL **idle;
     int nidle;
     struct transfer *active; /* in flight, for stop */
+    bool more;               /* the last claim filled its room: more may be due */
+    struct webhook_job *done; /* answers not recorded yet */
+    int ndone, capdone;
+    int64_t done_since; /* ms (monotonic) of the oldest unrecorded answer */
     _Atomic uint64_t delivered, failed_attempts, claimed;
 };
 
@@ -145,14 +149,34 @@ static void claim(struct webhook_worker *w)
         start(w, t);
     }
     free(jobs);
+    w->more = n == room;
     atomic_fetch_add(&w->claimed, (uint64_t)n);
 }
 
 /* Collects finished transfers and records them in one write. */
+#define RECORD_BATCH 256 /* answers recorded per write, at most… */
+#define RECORD_WAIT_MS 5  /* …and recorded at most this late */
+
+/* Records the answers gathered so far in one write. */
+static void flush(struct webhook_worker *w)
+{
+    if (!w->ndone)
+        return;
+    struct problem pb = {0};
+    /* A failed record leaves the rows claimed: they are sent again when
+     * the claim runs out (at least once). */
+    if (webhook_record(w->shop, w->done, w->ndone, &pb) != SHOP_OK)
+        log_event(LOG_WARN, "webhook.record", "{s:s}", "detail", pb.detail);
+    for (int i = 0; i < w->ndone; i++) {
+        free(w->done[i].url);
+        free(w->done[i].body);
+    }
+    w->ndone = 0;
+}
+
 static bool harvest(struct webhook_worker *w)
 {
-    struct webhook_job *done = NULL;
-    int n = 0, cap = 0;
+    int n = 0;
     CURLMsg *m;
     int left;
     while ((m = curl_multi_info_read(w->multi, &left))) {
@@ -178,11 +202,14 @@ static bool harvest(struct webhook_worker *w)
             atomic_fetch_add(&w->delivered, 1);
         else
             atomic_fetch_add(&w->failed_attempts, 1);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            done = xrealloc(done, (size_t)cap * sizeof *done);
+        if (w->ndone == w->capdone) {
+            w->capdone = w->capdone ? w->capdone * 2 : 256;
+            w->done = xrealloc(w->done, (size_t)w->capdone * sizeof *w->done);
         }
-        done[n++] = t->job;
+        if (w->ndone == 0)
+            w->done_since = clock_mono_ns() / 1000000;
+        w->done[w->ndone++] = t->job;
+        n++;
         if (t->prev)
             t->prev->next = t->next;
         else
@@ -198,14 +225,9 @@ static bool harvest(struct webhook_worker *w)
             curl_easy_cleanup(t->easy);
         free(t);
     }
-    if (n) {
-        struct problem pb = {0};
-        /* A failed record leaves the rows claimed: they are sent again when
-         * the claim runs out (at least once). */
-        if (webhook_record(w->shop, done, n, &pb) != SHOP_OK)
-            log_event(LOG_WARN, "webhook.record", "{s:s}", "detail", pb.detail);
-        webhook_jobs_free(done, n);
-    }
+    if (w->ndone >= RECORD_BATCH || (w->ndone && w->inflight == 0) ||
+        (w->ndone && clock_mono_ns() / 1000000 - w->done_since >= RECORD_WAIT_MS))
+        flush(w);
     return n > 0;
 }
 
@@ -217,7 +239,10 @@ static void *worker_main(void *arg)
     while (!atomic_load(&w->stop)) {
         int64_t now = clock_mono_ns() / 1000000;
         bool kicked = atomic_exchange(&w->kicked, false);
-        if ((kicked || now >= next_scan) && lease_held(w->lease)) {
+        /* Claim when woken, when the scan is due, or when room came free
+         * and the last claim suggested more is waiting. */
+        bool room = w->more && w->inflight <= w->max_inflight * 3 / 4;
+        if ((kicked || room || now >= next_scan) && lease_held(w->lease)) {
             claim(w);
             next_scan = now + scan_ms;
         } else if (now >= next_scan) {
@@ -228,6 +253,8 @@ static void *worker_main(void *arg)
         if (harvest(w))
             continue; /* slots came free: claim again at once if kicked */
         int wait = (int)(next_scan - clock_mono_ns() / 1000000);
+        if (w->ndone && wait > RECORD_WAIT_MS)
+            wait = RECORD_WAIT_MS;
         if (wait > 0)
             curl_multi_poll(w->multi, NULL, 0, wait, NULL);
     }
@@ -289,6 +316,8 @@ void webhook_worker_stop(struct webhook_worker *w)
         free(t->job.body);
         free(t);
     }
+    flush(w);
+    free(w->done);
     for (int i = 0; i < w->nidle; i++)
         curl_easy_cleanup(w->idle[i]);
     curl_multi_cleanup(w->multi);
