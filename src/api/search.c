@@ -219,6 +219,11 @@ enum shop_err api_search_answer(struct req *r, bool text)
     struct search_result res;
     if (search_query(s, &p, r->arena, &res, &r->pb) != SHOP_OK)
         return r->pb.err;
+    if (!p.facets) { /* shed (shop/shedding.h): the shape stays, the counts go */
+        res.has_facets = true;
+        res.nbrands = res.ncategories = res.nprices = 0;
+        memset(res.rating_count, 0, sizeof res.rating_count);
+    }
     if (text && res.total > 0)
         search_record_query(s, res.corrected_query ? res.corrected_query : p.q);
     char *data = api_search_render(&res, text, &len);

@@ -142,8 +142,6 @@ char *api_search_render(const struct search_result *res, bool text, size_t *len)
         raw(&b, "null");
     if (res->has_facets)
         facets(&b, res);
-    else /* load shedding (shop/shedding.h): the shape stays, the counts go */
-        raw(&b, ",\"facets\":{\"brand\":[],\"category\":[],\"price\":[],\"rating\":[]}");
     if (text) {
         raw(&b, ",\"corrected_query\":");
         if (res->corrected_query)

@@ -8,7 +8,7 @@
 
 #include "util/clock.h"
 
-static enum log_level min_level = LOG_INFO;
+static int min_level = LOG_INFO; /* LOG_ERROR + 1: nothing (SHOPD_LOG_LEVEL=off) */
 static int level_from_env = -1;
 
 void log_set_level(enum log_level level)
@@ -29,6 +29,8 @@ static void init_level(void)
             min_level = LOG_WARN;
         else if (!strcmp(e, "error"))
             min_level = LOG_ERROR;
+        else if (!strcmp(e, "off"))
+            min_level = LOG_ERROR + 1;
     }
     level_from_env = 1;
 }
@@ -37,7 +39,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     init_level();
-    if (level < min_level)
+    if ((int)level < min_level)
         return;
     json_t *o = NULL;
     if (fmt) {

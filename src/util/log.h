@@ -10,7 +10,8 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
-/** Sets the minimum level written (default LOG_INFO, or SHOPD_LOG_LEVEL). */
+/** Sets the minimum level written (default LOG_INFO, or SHOPD_LOG_LEVEL:
+ *  debug, warn, error or off). */
 void log_set_level(enum log_level level);
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...);

@@ -44,8 +44,8 @@ struct webhook_worker {
     int nsubs;
     CURL **idle;
     int nidle;
-    struct transfer *active; /* in flight, for stop */
-    bool more;               /* the last claim filled its room: more may be due */
+    struct transfer *active;  /* in flight, for stop */
+    bool more;                /* the last claim filled its room: more may be due */
     struct webhook_job *done; /* answers not recorded yet */
     int ndone, capdone;
     int64_t done_since; /* ms (monotonic) of the oldest unrecorded answer */
@@ -154,8 +154,8 @@ static void claim(struct webhook_worker *w)
 }
 
 /* Collects finished transfers and records them in one write. */
-#define RECORD_BATCH 256 /* answers recorded per write, at most… */
-#define RECORD_WAIT_MS 5  /* …and recorded at most this late */
+#define RECORD_BATCH   256 /* answers recorded per write, at most… */
+#define RECORD_WAIT_MS 5   /* …and recorded at most this late */
 
 /* Records the answers gathered so far in one write. */
 static void flush(struct webhook_worker *w)
