@@ -222,7 +222,10 @@ enum shop_err api_search_answer(struct req *r, bool text)
     if (!p.facets) { /* shed (shop/shedding.h): the shape stays, the counts go */
         res.has_facets = true;
         res.nbrands = res.ncategories = res.nprices = 0;
-        memset(res.rating_count, 0, sizeof res.rating_count);
+        for (int i = 0; i < SEARCH_RATING_BUCKETS; i++) {
+            res.rating_min[i] = SEARCH_RATING_BUCKETS - i; /* 4, 3, 2, 1 */
+            res.rating_count[i] = 0;
+        }
     }
     if (text && res.total > 0)
         search_record_query(s, res.corrected_query ? res.corrected_query : p.q);

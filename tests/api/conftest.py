@@ -51,10 +51,12 @@ PASSWORD = "correct-horse-9"
 # whatever the shop's size. leases has a row per role, instances one per
 # running process, outbox_horizon is a one-row view (CONSTANT is its row);
 # this_tx and later_tx are the outbox reader's two index ranges, at most one
-# batch each (shop/outbox.c).
+# batch each (shop/outbox.c); webhooks holds at most 100 subscriptions
+# (shop/webhook.h).
 SMALL_TABLES = {"categories", "warehouses", "settings", "flash_sales", "schema_migrations",
                 "outbox_consumers", "flash_sale_stock", "leases", "instances", "outbox_horizon",
-                "CONSTANT", "this_tx", "later_tx"}
+                "CONSTANT", "this_tx", "later_tx",
+                "webhooks"}  # at most WEBHOOK_SUBS_MAX (100) subscriptions
 
 PG_BASE = os.environ.get("SHOPD_TEST_PG", "").rstrip("/")
 PRISM = os.environ.get("SHOPD_TEST_PRISM") == "1"
