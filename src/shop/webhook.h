@@ -160,10 +160,11 @@ struct webhook_job {
     char error[WEBHOOK_ERROR_MAX + 1];
 };
 
-/** Claims up to `max` due deliveries (at most `room[i]` of subscription
- *  `subs[i]`… see webhook.c: at most `per_sub - inflight_of(sub)` each),
- *  moving their next_at to now + `hold_ms`. `inflight_of(cls, webhook_id)`
- *  says how many of a subscription's requests are in flight here. */
+/** Claims up to `max` due deliveries of active subscriptions, at most
+ *  `per_sub - inflight_of(cls, webhook_id)` of each (its requests already in
+ *  flight here count against its cap), oldest due first, moving their
+ *  next_at to now + `hold_ms` in the same write. `*out` is malloc'd
+ *  (webhook_jobs_free). */
 enum shop_err webhook_claim(struct shop *shop, int max, int per_sub, int64_t hold_ms,
                             int (*inflight_of)(void *cls, int64_t webhook_id), void *cls,
                             struct webhook_job **out, int *n, struct problem *pb);
