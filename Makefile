@@ -28,7 +28,8 @@ SANITIZE:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 MIGRATIONS_SQLITE := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
 MIGRATIONS_PG     := $(sort $(wildcard src/store/migrations/postgres/*.sql))
-GEN_SRC := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c
+WEB_FILES := $(shell find web -type f ! -name '.*' | sort)
+GEN_SRC := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c build/gen/web_assets.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 
 REL_OBJ  := $(patsubst %.c,build/release/%.o,$(LIB_SRC) $(GEN_SRC))
@@ -52,6 +53,11 @@ build/gen/migrations_sqlite.c: $(MIGRATIONS_SQLITE) scripts/embed-sql.sh
 build/gen/migrations_postgres.c: $(MIGRATIONS_PG) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-sql.sh migrations_postgres $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
+
+# The storefront and admin console (web/), compiled in: api/web_assets.h.
+build/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh web > $@.tmp && mv $@.tmp $@
 
 build/release/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@mkdir -p $(dir $@)
