@@ -202,7 +202,7 @@ async function orderDetail(id) {
 async function returnsPage() {
   const r = await api('GET', '/v1/admin/returns?limit=100');
   const msg = h('div', { 'aria-live': 'polite' });
-  const moves = { requested: ['approved', 'rejected'], approved: ['received'], received: ['inspected', 'refunded'], inspected: ['refunded', 'partially_refunded'] };
+  const moves = { requested: ['approved', 'rejected'], approved: ['received', 'rejected'], received: ['inspected'], inspected: ['refunded', 'partially_refunded', 'rejected'] };
   mount(main, h('h1', 'Returns'), msg,
     table([['Return', (x) => `#${x.id}`], ['Order', (x) => h('a', { href: `#/orders/${x.order_id}` }, `#${x.order_id}`)], ['Status', (x) => x.status],
       ['Reason', (x) => x.reason], ['Lines', (x) => x.lines.map((l) => `${l.quantity} × line ${l.order_line_id}`).join(', ')],
