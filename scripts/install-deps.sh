@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything shopd needs to build, test and benchmark, from Debian
-# packages (and the npm registry for the OpenAPI validator). Idempotent: when
+# packages (and the npm registry for the OpenAPI validator and the browser
+# test driver). Idempotent: when
 # everything is present it only checks and exits. Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ PKGS=(
   python3 python3-pytest python3-pytest-xdist python3-jsonschema python3-yaml
   python3-psycopg2
   wrk nginx-light nodejs npm
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -42,5 +44,13 @@ if [[ -f $lock && ( ! -f tests/openapi/node_modules/.package-lock.json ||
       $lock -nt tests/openapi/node_modules/.package-lock.json ) ]]; then
   echo "install-deps: installing the OpenAPI tools (npm ci)"
   (cd tests/openapi && npm ci --silent --no-audit --no-fund && touch node_modules/.package-lock.json)
+fi
+# The browser tests' driver (playwright-core, which drives Debian's chromium:
+# it downloads no browser) and axe-core, pinned by tests/web/package-lock.json.
+lock=tests/web/package-lock.json
+if [[ -f $lock && ( ! -f tests/web/node_modules/.package-lock.json ||
+      $lock -nt tests/web/node_modules/.package-lock.json ) ]]; then
+  echo "install-deps: installing the browser test tools (npm ci)"
+  (cd tests/web && npm ci --silent --no-audit --no-fund && touch node_modules/.package-lock.json)
 fi
 exit 0

@@ -34,6 +34,12 @@ enum shop_err api_cart_coupon_delete(struct req *r);
 
 /* health.c */
 enum shop_err api_healthz(struct req *r);
+
+/* web.c: the storefront and admin console (WEB-1, WEB-2) */
+enum shop_err api_web_storefront(struct req *r);
+enum shop_err api_web_admin(struct req *r);
+enum shop_err api_web_admin_redirect(struct req *r);
+enum shop_err api_web_asset(struct req *r);
 enum shop_err api_readyz(struct req *r);
 enum shop_err api_metrics(struct req *r);
 

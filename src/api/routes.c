@@ -11,6 +11,12 @@ const struct route api_routes[] = {
     {HTTP_GET, "/readyz", api_readyz, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/metrics", api_metrics, AUTH_NONE, RATE_NONE},
 
+    /* web pages (WEB-1, WEB-2): the API's first client, served from the binary */
+    {HTTP_GET, "/", api_web_storefront, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/admin/", api_web_admin, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/admin", api_web_admin_redirect, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/assets/{version}/{name}", api_web_asset, AUTH_NONE, RATE_NONE},
+
     /* accounts */
     {HTTP_POST, "/v1/auth/register", api_register, AUTH_NONE, RATE_AUTH},
     {HTTP_POST, "/v1/auth/login", api_login, AUTH_NONE, RATE_AUTH},
