@@ -24,6 +24,7 @@ struct slot {
     struct fault_spec f;
     bool armed, used;
     int64_t hits, fired;
+    char last[160]; /* the detail (SQL) of the last hit that failed */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -76,6 +77,7 @@ enum fault_mode faults_hit(enum fault_point p, const char *detail)
             (s->f.times == 0 || n < s->f.nth + s->f.times)) {
             m = s->f.mode;
             s->fired++;
+            snprintf(s->last, sizeof s->last, "%s", detail ? detail : "");
         }
     }
     pthread_mutex_unlock(&mu);
@@ -118,11 +120,11 @@ json_t *faults_report(void)
         if (!s->used)
             continue;
         json_array_append_new(
-            a, json_pack("{s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:I}", "point", point_names[i],
+            a, json_pack("{s:s, s:b, s:I, s:I, s:s, s:s, s:I, s:I, s:s}", "point", point_names[i],
                          "armed", s->armed, "nth", (json_int_t)s->f.nth, "times",
                          (json_int_t)s->f.times, "mode", mode_names[s->f.mode], "match",
                          s->f.match, "hits", (json_int_t)s->hits, "fired",
-                         (json_int_t)s->fired));
+                         (json_int_t)s->fired, "failed", s->last));
     }
     pthread_mutex_unlock(&mu);
     return a;
