@@ -113,6 +113,11 @@ enum shop_err api_admin_order_approve(struct req *r);
 enum shop_err api_admin_order_reject(struct req *r);
 enum shop_err api_admin_payments(struct req *r);
 
+/* faults.c (SHOPD_FAULTS_API=1 only) */
+enum shop_err api_admin_faults_arm(struct req *r);
+enum shop_err api_admin_faults_list(struct req *r);
+enum shop_err api_admin_faults_clear(struct req *r);
+
 /* flashsales.c */
 enum shop_err api_flash_sale_create(struct req *r);
 enum shop_err api_flash_sales_list(struct req *r);

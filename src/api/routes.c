@@ -101,6 +101,11 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/v1/admin/returns/{id}", api_admin_return_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
 
+    /* failures on demand (tests only: SHOPD_FAULTS_API=1, else 404) */
+    {HTTP_POST, "/v1/admin/faults", api_admin_faults_arm, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/faults", api_admin_faults_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_DELETE, "/v1/admin/faults", api_admin_faults_clear, AUTH_ADMIN, RATE_WRITE},
+
     /* flash sales */
     {HTTP_POST, "/v1/admin/flash-sales", api_flash_sale_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/flash-sales", api_flash_sales_list, AUTH_ADMIN, RATE_READ},

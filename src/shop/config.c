@@ -114,6 +114,8 @@ void config_load(struct shop_config *cfg)
     cfg->return_auto_approve_cents =
         env_i64("SHOPD_RETURN_AUTO_APPROVE_CENTS", 10000, 0, 100000000000);
 
+    const char *fa = getenv("SHOPD_FAULTS_API");
+    cfg->faults_api = fa && !strcmp(fa, "1");
     const char *rl = getenv("SHOPD_RATE_LIMIT");
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
     cfg->http_header_timeout_s = (int)env_i64("SHOPD_HTTP_HEADER_TIMEOUT", 5, 1, 600);

@@ -101,6 +101,11 @@ struct shop_config {
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */
     bool rate_limit;          /* SHOPD_RATE_LIMIT=off disables it (benchmarks), default on */
 
+    /* Failures on demand (util/faults.h): SHOPD_FAULTS arms faults at start
+     * (cli/serve.c); SHOPD_FAULTS_API=1 exposes the admin hook
+     * /v1/admin/faults (tests only; default off: 404). */
+    bool faults_api;
+
     /* HTTP connections (http/server.c): every wait on a client is bounded. */
     int http_header_timeout_s; /* SHOPD_HTTP_HEADER_TIMEOUT (s): a new connection's silence
                                   before its first request head is complete, default 5 */

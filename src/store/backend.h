@@ -133,6 +133,7 @@ struct db {
 
 struct stmt {
     const struct store_ops *ops;
+    const char *sql; /* as given to db_prepare (for injected faults' match) */
 };
 
 /* The store whose writer this thread is, and its connection (NULL on every

@@ -72,6 +72,9 @@ struct store_opts {
      * simulated gateway's books, benchmarks of the raw ceiling). */
     bool sync_normal;
     int busy_timeout_ms; /* 0 → 5000 */
+    /* The books of an outside system (the simulated gateway): injected
+     * store faults (util/faults.h) never fail its writes. */
+    bool no_faults;
 };
 
 /** Opens (creating if needed) the database at `path`: a SQLite file, or a
