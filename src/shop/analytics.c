@@ -91,7 +91,7 @@ static enum shop_err add_product(struct db *db, int64_t product, int64_t seller,
 {
     struct stmt *st = db_prepare(
         db, "INSERT INTO analytics_product_days (product_id, day, seller_id, units, revenue_cents)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, day) DO UPDATE SET"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, product_id) DO UPDATE SET"
             " units = analytics_product_days.units + excluded.units,"
             " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents");
     if (!st)
@@ -105,7 +105,7 @@ static enum shop_err add_product(struct db *db, int64_t product, int64_t seller,
         return db_fail(db, pb, "counting a product's day");
     st = db_prepare(
         db, "INSERT INTO analytics_product_months (product_id, month, seller_id, units,"
-            " revenue_cents) VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, month) DO UPDATE SET"
+            " revenue_cents) VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, product_id) DO UPDATE SET"
             " units = analytics_product_months.units + excluded.units,"
             " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents");
     if (!st)

@@ -35,9 +35,8 @@ CREATE TABLE analytics_product_days (
     seller_id     BIGINT NOT NULL,
     units         BIGINT NOT NULL DEFAULT 0,
     revenue_cents BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (product_id, day)
+    PRIMARY KEY (day, product_id)
 );
-CREATE INDEX analytics_product_days_day ON analytics_product_days (day);
 CREATE INDEX analytics_product_days_seller ON analytics_product_days (seller_id, day);
 
 -- Monthly product rollups (month = yyyymm): a year's top products read
@@ -48,9 +47,8 @@ CREATE TABLE analytics_product_months (
     seller_id     BIGINT NOT NULL,
     units         BIGINT NOT NULL DEFAULT 0,
     revenue_cents BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (product_id, month)
+    PRIMARY KEY (month, product_id)
 );
-CREATE INDEX analytics_product_months_month ON analytics_product_months (month);
 CREATE INDEX analytics_product_months_seller ON analytics_product_months (seller_id, month);
 
 -- What the consumer has counted, by a natural key ('paid:<order>',

@@ -34,9 +34,8 @@ CREATE TABLE analytics_product_days (
     seller_id     INTEGER NOT NULL,
     units         INTEGER NOT NULL DEFAULT 0,
     revenue_cents INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (product_id, day)
-);
-CREATE INDEX analytics_product_days_day ON analytics_product_days (day);
+    PRIMARY KEY (day, product_id)
+) WITHOUT ROWID; -- clustered by day: a range of days is one contiguous read
 CREATE INDEX analytics_product_days_seller ON analytics_product_days (seller_id, day);
 
 -- Monthly product rollups (month = yyyymm): a year's top products read
@@ -47,9 +46,8 @@ CREATE TABLE analytics_product_months (
     seller_id     INTEGER NOT NULL,
     units         INTEGER NOT NULL DEFAULT 0,
     revenue_cents INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (product_id, month)
-);
-CREATE INDEX analytics_product_months_month ON analytics_product_months (month);
+    PRIMARY KEY (month, product_id)
+) WITHOUT ROWID;
 CREATE INDEX analytics_product_months_seller ON analytics_product_months (seller_id, month);
 
 -- What the consumer has counted, by a natural key ('paid:<order>',
