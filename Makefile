@@ -19,7 +19,7 @@ PKGS    := libmicrohttpd jansson libsodium sqlite3 libcurl libpq
 # Recursive (=) on purpose: pkg-config runs when a recipe needs it, after the
 # deps stamp has installed the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lstemmer -lpthread -lm
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lstemmer -lcsv -lpthread -lm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
 BASE    := -std=c17 -D_GNU_SOURCE $(WARN) -Isrc -Ibuild/gen -MMD -MP

@@ -331,6 +331,7 @@ def main():
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
                       ("fanout", ["bench/fanout.sh"]), ("fulfil", [sys.executable, "bench/fulfil.py"]),
                       ("reviews", ["bench/reviews.sh"]),
+                      ("import", [sys.executable, "bench/import.py"]),
                       ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
             extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)

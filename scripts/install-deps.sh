@@ -10,7 +10,7 @@ PKGS=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
   libpq-dev postgresql postgresql-contrib haproxy
-  libstemmer-dev libcurl4-openssl-dev libcriterion-dev
+  libstemmer-dev libcurl4-openssl-dev libcriterion-dev libcsv-dev
   python3 python3-pytest python3-pytest-xdist python3-jsonschema python3-yaml
   python3-psycopg2
   wrk nginx-light nodejs npm

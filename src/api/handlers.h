@@ -107,6 +107,10 @@ enum shop_err api_orders_list(struct req *r);
 enum shop_err api_order_get(struct req *r);
 enum shop_err api_order_cancel(struct req *r);
 enum shop_err api_admin_order_events(struct req *r);
+/* analytics.c: sales reports (OPS-2) */
+enum shop_err api_admin_analytics(struct req *r);
+enum shop_err api_seller_analytics(struct req *r);
+
 /* fraud.c: the review of held orders (CHK-5) */
 enum shop_err api_admin_fraud_holds(struct req *r);
 enum shop_err api_admin_order_approve(struct req *r);

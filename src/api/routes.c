@@ -10,6 +10,8 @@ const struct route api_routes[] = {
     {HTTP_GET, "/healthz", api_healthz, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/readyz", api_readyz, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/metrics", api_metrics, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/v1/admin/analytics", api_admin_analytics, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/seller/analytics", api_seller_analytics, AUTH_SELLER, RATE_READ},
 
     /* web pages (WEB-1, WEB-2): the API's first client, served from the binary */
     {HTTP_GET, "/", api_web_storefront, AUTH_NONE, RATE_NONE},

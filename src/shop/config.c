@@ -60,6 +60,7 @@ void config_load(struct shop_config *cfg)
     cfg->suggest_min_count = env_i64("SHOPD_SUGGEST_MIN_COUNT", 3, 1, 1000000);
 
     snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
+    snprintf(cfg->timezone, sizeof cfg->timezone, "%s", env_str("SHOPD_TIMEZONE", "UTC"));
     cfg->reservation_ttl_ms = env_i64("SHOPD_RESERVATION_TTL", 600, 1, 86400) * 1000;
     cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
     cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;

@@ -30,6 +30,8 @@ struct shop_config {
 
     /* purchase path */
     char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */
+    char timezone[65];             /* SHOPD_TIMEZONE: the shop's days (analytics), a tz database
+                                      name, default UTC */
     int64_t reservation_ttl_ms;    /* SHOPD_RESERVATION_TTL (s), default 600 */
     int64_t guest_cart_ttl_ms;     /* SHOPD_GUEST_CART_TTL (s), idle guest carts, default 7 days */
     int64_t user_cart_ttl_ms;      /* SHOPD_USER_CART_TTL (s), idle user carts, default 30 days */

@@ -26,6 +26,7 @@
 #include "util/idset.h"
 #include "util/log.h"
 #include "util/token.h"
+#include "util/tz.h"
 #include "util/xalloc.h"
 
 struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
@@ -47,6 +48,12 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                  slash ? db_path : ".");
     }
     account_set_hash_cost(shop->cfg.pwhash_opslimit, shop->cfg.pwhash_memlimit);
+    shop->tz = tz_load(shop->cfg.timezone);
+    if (!shop->tz) {
+        problem_set(pb, SHOP_INVALID, "SHOPD_TIMEZONE: no time zone %s in the tz database",
+                    shop->cfg.timezone);
+        goto fail;
+    }
     shop->store = store_open(db_path, NULL, pb);
     if (!shop->store)
         goto fail;
@@ -158,6 +165,7 @@ void shop_close(struct shop *shop)
     if (shop->carrier)
         shop->carrier->destroy(shop->carrier);
     pricing_free(shop->pricing);
+    tz_free(shop->tz);
     product_cache_free(shop->products);
     product_cache_free(shop->review_pages);
     session_cache_free(shop->sessions);

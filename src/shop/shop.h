@@ -30,6 +30,7 @@ struct notify_engine;
 struct session_cache;
 struct idset;
 struct leases;
+struct tz;
 
 struct shop {
     struct store *store;
@@ -51,6 +52,7 @@ struct shop {
     unsigned char token_key[32];      /* signs flash-sale purchase tokens */
     struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     struct leases *leases;            /* roles run once per shop (work/leases.c) */
+    struct tz *tz;                    /* the shop's time zone (SHOPD_TIMEZONE, util/tz.h) */
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     _Atomic bool stopping;
 };

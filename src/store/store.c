@@ -71,6 +71,15 @@ struct db *store_db(struct store *s)
     return s->ops->reader(s);
 }
 
+enum shop_err store_backup(struct store *s, const char *dest, int64_t *pages, struct problem *pb)
+{
+    *pages = 0;
+    if (!s->ops->backup)
+        return problem_set(pb, SHOP_INVALID, "%s has no file to copy: back up a PostgreSQL"
+                           " database with pg_dump (see docs/OPERATIONS.md)", s->ops->name);
+    return s->ops->backup(s, dest, pages, pb);
+}
+
 void store_stats(struct store *s, struct store_stats *out)
 {
     *out = (struct store_stats){0};

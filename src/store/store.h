@@ -127,6 +127,12 @@ bool db_serialised(struct db *db);
  *  (e.g. to wake the outbox dispatcher). One hook; set it before writes. */
 void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
 
+/** Copies the database, as of one commit, to the file `dest` while the
+ *  shop keeps running (SQLite's online backup API). SHOP_INVALID on a
+ *  database server (use its own tools: pg_dump). `*pages` gets its size in
+ *  pages. */
+enum shop_err store_backup(struct store *s, const char *dest, int64_t *pages, struct problem *pb);
+
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {
     uint64_t commits, writes, failed_writes, busy_retries, max_batch;

@@ -2,6 +2,7 @@
  * consumer's name is its stored position: never rename one. */
 #include "work/consumers.h"
 
+#include "shop/analytics.h"
 #include "shop/notify.h"
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
@@ -19,6 +20,12 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
     (void)shop;
     dispatcher_add(
         d, &(struct consumer){.name = "order-log", .topics = "order.", .fn = order_log_consume});
+    /* OPS-2: daily rollups; from the oldest event kept, so a shop that
+     * upgrades counts the orders its outbox still holds. */
+    dispatcher_add(d, &(struct consumer){.name = "analytics",
+                                         .topics = "order.confirmed,order.refunded,"
+                                                   "order.return_approved",
+                                         .fn = analytics_consume});
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
