@@ -81,12 +81,8 @@ static enum shop_err answer_list(struct req *r, enum list_kind kind, int64_t id,
 static bool read_limit(struct req *r, int64_t *limit)
 {
     *limit = 10;
-    if (!req_query_int(r, "limit", 1, RECS_LIMIT_MAX, limit)) {
-        if (!r->pb.err)
-            problem_field(&r->pb, SHOP_INVALID, "limit", "must be 1 to %d", RECS_LIMIT_MAX);
-        return false;
-    }
-    return true;
+    req_query_int(r, "limit", 1, RECS_LIMIT_MAX, limit);
+    return !r->pb.err;
 }
 
 /* The product of the path, visible to shoppers. */
@@ -126,9 +122,9 @@ enum shop_err api_recs_popular(struct req *r)
     int64_t limit, category = 0;
     if (!read_limit(r, &limit))
         return r->pb.err;
-    if (!req_query_int(r, "category", 1, INT64_MAX, &category))
-        return r->pb.err ? r->pb.err
-                         : problem_field(&r->pb, SHOP_INVALID, "category", "must be a category id");
+    req_query_int(r, "category", 1, INT64_MAX, &category);
+    if (r->pb.err)
+        return r->pb.err;
     struct category c;
     if (category && !category_lookup(r->shop->categories, category, r->arena, &c))
         return problem_field(&r->pb, SHOP_INVALID, "category", "no category %lld",
