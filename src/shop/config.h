@@ -34,6 +34,8 @@ struct shop_config {
     int64_t recs_half_life_hours;  /* SHOPD_RECS_HALF_LIFE_HOURS: decay of popularity and
                                       co-views, default 72 */
     int64_t recs_history_days;     /* SHOPD_RECS_HISTORY_DAYS: events read at start, default 90 */
+    int64_t shed_level;            /* SHOPD_SHED_LEVEL: load-shedding level at start (0–3),
+                                      default 0; shop->shed_level holds the live one */
 
     /* purchase path */
     char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */

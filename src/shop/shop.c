@@ -62,6 +62,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
         goto fail;
     }
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
+    atomic_store(&shop->shed_level, (int)shop->cfg.shed_level);
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
     shop->review_pages = product_cache_new((size_t)shop->cfg.product_cache_max);
