@@ -140,7 +140,9 @@ int recs_poll(struct recs *r, struct db *db)
 static enum shop_err load_products(struct recs *r, struct db *db, struct problem *pb)
 {
     db_release(db);
-    struct stmt *st = db_prepare(db, PRODUCT_SQL " ORDER BY p.id");
+    /* Published ones only: others are never recommended, and one that gets
+     * published arrives through recs_product_refresh. */
+    struct stmt *st = db_prepare(db, PRODUCT_SQL " WHERE p.status = 'published' ORDER BY p.id");
     if (!st)
         return db_fail(db, pb, "reading products for recommendations");
     int rc;
@@ -286,9 +288,10 @@ enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_
 {
     struct stmt *st = db_prepare(
         db, "INSERT INTO rec_events (kind, user_key, product_id, order_id, created_at)"
-            " SELECT DISTINCT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"
+            " SELECT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"
             " FROM order_lines l"
             " WHERE l.order_id = ? ON CONFLICT (order_id, product_id) DO NOTHING");
+    /* Two lines of one product (two variants) conflict: one row, as wanted. */
     if (!st)
         return db_fail(db, pb, "recording purchases");
     stmt_bind_i64(st, 1, user_id);
