@@ -60,6 +60,16 @@ enum shop_err api_address_delete(struct req *r);
 enum shop_err api_categories_list(struct req *r);
 enum shop_err api_category_create(struct req *r);
 enum shop_err api_product_get(struct req *r);
+
+/* recs.c (ENG-4) */
+enum shop_err api_events_post(struct req *r);
+enum shop_err api_recs_bought_together(struct req *r);
+enum shop_err api_recs_also_viewed(struct req *r);
+enum shop_err api_recs_popular(struct req *r);
+enum shop_err api_recs_personal(struct req *r);
+/** The product page's `"recommendations":{…}` member (in r->arena), or NULL
+ *  when shedding load. */
+char *api_recs_detail_fragment(struct req *r, int64_t product_id, size_t *len);
 enum shop_err api_product_create(struct req *r);
 enum shop_err api_product_update(struct req *r);
 enum shop_err api_variant_update(struct req *r);

@@ -47,6 +47,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/categories", api_categories_list, AUTH_NONE, RATE_READ},
     {HTTP_POST, "/v1/categories", api_category_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/products", api_products_browse, AUTH_NONE, RATE_SEARCH},
+    {HTTP_GET, "/v1/products/popular", api_recs_popular, AUTH_NONE, RATE_READ},
     {HTTP_GET, "/v1/products/{id}", api_product_get, AUTH_NONE, RATE_READ},
     {HTTP_POST, "/v1/products", api_product_create, AUTH_SELLER, RATE_WRITE},
     {HTTP_PATCH, "/v1/products/{id}", api_product_update, AUTH_SELLER, RATE_WRITE},
@@ -134,6 +135,13 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/admin/promotions/{id}", api_promotion_get, AUTH_ADMIN, RATE_READ},
     {HTTP_PATCH, "/v1/admin/promotions/{id}", api_promotion_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_POST, "/v1/admin/promotions/{id}/codes", api_promotion_codes, AUTH_ADMIN, RATE_WRITE},
+
+    /* recommendations (ENG-4) */
+    {HTTP_POST, "/v1/events", api_events_post, AUTH_ANY, RATE_WRITE},
+    {HTTP_GET, "/v1/products/{id}/frequently-bought-together", api_recs_bought_together, AUTH_NONE,
+     RATE_READ},
+    {HTTP_GET, "/v1/products/{id}/also-viewed", api_recs_also_viewed, AUTH_NONE, RATE_READ},
+    {HTTP_GET, "/v1/recommendations", api_recs_personal, AUTH_USER, RATE_READ},
 
     /* notifications (admin) */
     {HTTP_POST, "/v1/admin/notifications/fanout", api_fanout_create, AUTH_ADMIN, RATE_WRITE},

@@ -58,6 +58,10 @@ void config_load(struct shop_config *cfg)
                                     : 0;
     cfg->search_cache_mb = env_i64("SHOPD_SEARCH_CACHE_MB", 128, 1, 65536);
     cfg->suggest_min_count = env_i64("SHOPD_SUGGEST_MIN_COUNT", 3, 1, 1000000);
+    cfg->recs_min_support = env_i64("SHOPD_RECS_MIN_SUPPORT", 3, 1, 1000000);
+    cfg->recs_half_life_hours = env_i64("SHOPD_RECS_HALF_LIFE_HOURS", 72, 1, 24 * 365 * 10);
+    cfg->recs_history_days = env_i64("SHOPD_RECS_HISTORY_DAYS", 90, 1, 3650);
+    cfg->shed_level = env_i64("SHOPD_SHED_LEVEL", 0, 0, 3);
 
     snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
     snprintf(cfg->timezone, sizeof cfg->timezone, "%s", env_str("SHOPD_TIMEZONE", "UTC"));

@@ -28,6 +28,15 @@ struct shop_config {
     int64_t search_cache_mb;  /* SHOPD_SEARCH_CACHE_MB: their size limit, default 128 */
     int64_t suggest_min_count;/* SHOPD_SUGGEST_MIN_COUNT: runs before a query is suggested, default 3 */
 
+    /* recommendations (recs/recs.h) */
+    int64_t recs_min_support;      /* SHOPD_RECS_MIN_SUPPORT: orders a pair needs to be
+                                      "frequently bought together", default 3 */
+    int64_t recs_half_life_hours;  /* SHOPD_RECS_HALF_LIFE_HOURS: decay of popularity and
+                                      co-views, default 72 */
+    int64_t recs_history_days;     /* SHOPD_RECS_HISTORY_DAYS: events read at start, default 90 */
+    int64_t shed_level;            /* SHOPD_SHED_LEVEL: load-shedding level at start (0–3),
+                                      default 0; shop->shed_level holds the live one */
+
     /* purchase path */
     char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */
     char timezone[65];             /* SHOPD_TIMEZONE: the shop's days (analytics), a tz database

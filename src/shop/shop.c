@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recs/recs.h"
 #include "search/search.h"
 #include "shop/account.h"
 #include "shop/category.h"
@@ -23,6 +24,7 @@
 #include "work/leases.h"
 #include "work/scheduler.h"
 #include "work/notify_worker.h"
+#include "work/recs_feed.h"
 #include "util/idset.h"
 #include "util/log.h"
 #include "util/token.h"
@@ -67,6 +69,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
         goto fail;
     }
     shop->instance_id = (int64_t)(token_rand64() >> 1) | 1;
+    atomic_store(&shop->shed_level, (int)shop->cfg.shed_level);
     outbox_set_origin(shop->instance_id);
     shop->products = product_cache_new((size_t)shop->cfg.product_cache_max);
     shop->review_pages = product_cache_new((size_t)shop->cfg.product_cache_max);
@@ -106,6 +109,14 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     search_suggest_configure(shop->search, (int)shop->cfg.suggest_min_count);
     if (search_build(shop->search, shop->store, pb) != SHOP_OK)
         goto fail;
+    shop->recs = recs_new(&(struct recs_config){.min_support = (int)shop->cfg.recs_min_support,
+                                                .half_life_ms =
+                                                    shop->cfg.recs_half_life_hours * 3600000,
+                                                .history_ms =
+                                                    shop->cfg.recs_history_days * 86400000},
+                          shop->categories);
+    if (recs_build(shop->recs, shop->store, pb) != SHOP_OK)
+        goto fail;
     return shop;
 fail:
     shop_close(shop);
@@ -142,6 +153,9 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     shop->housekeeping = housekeeping_start(shop, pb);
     if (!shop->housekeeping)
         return pb->err;
+    shop->recs_feed = recs_feed_start(shop, pb);
+    if (!shop->recs_feed)
+        return pb->err;
     shop->scheduler = scheduler_start(shop, pb);
     return shop->scheduler ? SHOP_OK : pb->err;
 }
@@ -157,6 +171,7 @@ void shop_close(struct shop *shop)
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
+    recs_feed_stop(shop->recs_feed); /* after the consumers, whose commits kick it */
     notify_engine_stop(shop->notify);
     leases_stop(shop->leases); /* the roles have stopped: others may take them now */
     store_close(shop->store);
@@ -171,5 +186,6 @@ void shop_close(struct shop *shop)
     session_cache_free(shop->sessions);
     idset_free(shop->stale_search);
     search_free(shop->search);
+    recs_free(shop->recs);
     free(shop);
 }

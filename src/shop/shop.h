@@ -31,6 +31,8 @@ struct session_cache;
 struct idset;
 struct leases;
 struct tz;
+struct recs;
+struct recs_feed;
 
 struct shop {
     struct store *store;
@@ -53,6 +55,13 @@ struct shop {
     struct notify_engine *notify;     /* fan-outs and senders (work/notify_worker.c) */
     struct leases *leases;            /* roles run once per shop (work/leases.c) */
     struct tz *tz;                    /* the shop's time zone (SHOPD_TIMEZONE, util/tz.h) */
+    struct recs *recs;                /* the recommendation model (recs/recs.h) */
+    struct recs_feed *recs_feed;      /* writes events, applies new ones (work/recs_feed.c) */
+    /* Load shedding (OPS-3): 0 normal, 1 no recommendations, 2 also longer
+     * cache lifetimes, 3 also only essential routes. Set by whoever sheds
+     * (admin or the controller); read by product detail and the
+     * recommendation routes. */
+    _Atomic int shed_level;
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     _Atomic bool stopping;
 };

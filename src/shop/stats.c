@@ -1,5 +1,6 @@
 #include "shop/stats.h"
 
+#include "recs/recs.h"
 #include "search/search.h"
 #include "shop/shop.h"
 #include "shop/flashsale.h"
@@ -80,5 +81,7 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         notify_engine_render_metrics(shop->notify, out);
     if (shop->search)
         search_render_metrics(shop->search, out);
+    if (shop->recs)
+        recs_render_metrics(shop->recs, out);
     leases_render_metrics(shop->leases, out);
 }

@@ -7,6 +7,7 @@
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
 #include "work/order_log.h"
+#include "work/recs_feed.h"
 
 /* Notifications the handlers queued are sent once they are committed. */
 static void wake_senders(struct shop *shop, void *cls)
@@ -44,4 +45,10 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .fn = notify_on_review_event,
                                          .committed = wake_senders,
                                          .from_now = true});
+    /* ENG-4: paid orders become purchase rows for the recommendation
+     * model (from the oldest event: a new shop learns from its history). */
+    dispatcher_add(d, &(struct consumer){.name = "recs.purchases",
+                                         .topics = "order.confirmed",
+                                         .fn = recs_on_order_event,
+                                         .committed = recs_purchases_committed});
 }
