@@ -229,10 +229,23 @@ static int keyed_cmp(const void *a, const void *b)
 
 void index_orders_finish(struct index *ix)
 {
+    /* Arrays grown by doubling give back their slack. */
+    if (ix->nslots && ix->scap > ix->nslots) {
+        ix->scap = ix->nslots;
+        ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
+        ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
+        ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
+    }
     struct keyed *tmp = NULL;
     uint32_t cap = 0;
     for (uint32_t i = 0; i < ix->ncats; i++) {
         struct cat *c = &ix->cats[i];
+        if (c->ndocs && c->dcap > c->ndocs) {
+            c->dcap = c->ndocs;
+            c->docs = xrealloc(c->docs, c->dcap * sizeof *c->docs);
+            for (int o = 0; o < NORDERS; o++)
+                c->ord[o] = xrealloc(c->ord[o], c->dcap * sizeof *c->ord[o]);
+        }
         if (c->ndocs < 2)
             continue;
         if (c->ndocs > cap) {

@@ -162,7 +162,8 @@ enum index_change { INDEX_SAME, INDEX_SALES, INDEX_CHANGED, INDEX_NO_CATEGORY };
 enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
                             bool bulk);
 
-/** Sorts the category orders after a bulk load (index_put with `bulk`). */
+/** Sorts the category orders after a bulk load (index_put with `bulk`) and
+ *  trims the slack of arrays grown by doubling. */
 void index_orders_finish(struct index *ix);
 
 /** Removes the product; false when it was not indexed. */
