@@ -8,7 +8,8 @@ median) and prints each figure beside its target and the nginx ratio. Writes
 bench/RESULTS.md.
 
 usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
-names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, fulfil, reviews, recs, pg
+names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, fulfil,
+       reviews, recs, import, search1m, pg
 """
 import argparse
 import json
@@ -331,7 +332,7 @@ def main():
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
                       ("fanout", ["bench/fanout.sh"]), ("fulfil", [sys.executable, "bench/fulfil.py"]),
                       ("reviews", ["bench/reviews.sh"]), ("recs", [sys.executable, "bench/recs.py"]),
-                      ("import", [sys.executable, "bench/import.py"]),
+                      ("import", [sys.executable, "bench/import.py"]), ("search1m", ["bench/search_1m.sh"]),
                       ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
             extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
