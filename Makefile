@@ -5,7 +5,8 @@
 #   make test       ASan+UBSan build, Criterion unit tests, the OpenAPI document's
 #                   checks (schema, redocly lint), API tests (pytest) on SQLite,
 #                   again through Prism's validating proxy, and on a throwaway
-#                   PostgreSQL (scripts/pgtmp.sh)
+#                   PostgreSQL (scripts/pgtmp.sh), and the browser journeys
+#                   (make web-test: Debian's chromium, tests/web)
 #   make bench      optimised build, seeded shop, wrk against it and nginx
 #   make cluster    PostgreSQL, 3 shopd processes and haproxy on :8080 (Ctrl-C stops)
 #   make clean
@@ -18,7 +19,7 @@ PKGS    := libmicrohttpd jansson libsodium sqlite3 libcurl libpq
 # Recursive (=) on purpose: pkg-config runs when a recipe needs it, after the
 # deps stamp has installed the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lstemmer -lpthread -lm
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lstemmer -lcsv -lpthread -lm
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla -Wformat=2
 BASE    := -std=c17 -D_GNU_SOURCE $(WARN) -Isrc -Ibuild/gen -MMD -MP
@@ -28,7 +29,8 @@ SANITIZE:= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LIB_SRC := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 MIGRATIONS_SQLITE := $(sort $(wildcard src/store/migrations/sqlite/*.sql))
 MIGRATIONS_PG     := $(sort $(wildcard src/store/migrations/postgres/*.sql))
-GEN_SRC := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c
+WEB_FILES := $(shell find web -type f ! -name '.*' | sort)
+GEN_SRC := build/gen/migrations_sqlite.c build/gen/migrations_postgres.c build/gen/web_assets.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 
 REL_OBJ  := $(patsubst %.c,build/release/%.o,$(LIB_SRC) $(GEN_SRC))
@@ -37,11 +39,12 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run cluster test unit api api-prism api-pg openapi bench clean format
+.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench clean format
 all: shopd
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): scripts/install-deps.sh tests/openapi/package-lock.json tests/webhooks/package-lock.json
+$(DEPS_STAMP): scripts/install-deps.sh tests/openapi/package-lock.json tests/webhooks/package-lock.json \
+                tests/web/package-lock.json
 	@scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
@@ -54,6 +57,11 @@ build/gen/migrations_postgres.c: $(MIGRATIONS_PG) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
 	@echo "  GEN     $@"
 	@scripts/embed-sql.sh migrations_postgres $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
+
+# The storefront and admin console (web/), compiled in: api/web_assets.h.
+build/gen/web_assets.c: $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-web.sh web > $@.tmp && mv $@.tmp $@
 
 build/release/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
 	@mkdir -p $(dir $@)
@@ -107,7 +115,7 @@ TEST_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_sta
 PYTEST   := /usr/bin/python3 -m pytest
 JOBS     ?= 2
 
-test: unit openapi api api-prism api-pg
+test: unit openapi api api-prism api-pg web-test
 	@echo "make test: all suites passed"
 
 # The unit tests fail things on purpose (bad settings, a read-only database):
@@ -131,6 +139,12 @@ api-prism: build/asan/shopd $(DEPS_STAMP)
 api-pg: build/asan/shopd
 	scripts/pgtmp.sh run -- env $(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd \
 	    $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider
+
+# The storefront and console in headless Chromium against a real shopd with a
+# fresh SQLite database (tests/web/harness.mjs); screenshots in build/web/.
+web-test: build/asan/shopd $(DEPS_STAMP)
+	cd tests/web && $(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd \
+	    node --test --test-concurrency=1 journeys.test.mjs
 
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml

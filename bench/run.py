@@ -8,7 +8,8 @@ median) and prints each figure beside its target and the nginx ratio. Writes
 bench/RESULTS.md.
 
 usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
-names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, pg
+names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, fulfil,
+       reviews, recs, import, search1m, webhooks, pg
 """
 import argparse
 import json
@@ -330,7 +331,8 @@ def main():
     extra = []
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
                       ("fanout", ["bench/fanout.sh"]), ("fulfil", [sys.executable, "bench/fulfil.py"]),
-                      ("reviews", ["bench/reviews.sh"]),
+                      ("reviews", ["bench/reviews.sh"]), ("recs", [sys.executable, "bench/recs.py"]),
+                      ("import", [sys.executable, "bench/import.py"]), ("search1m", ["bench/search_1m.sh"]),
                       ("webhooks", [sys.executable, "bench/webhooks.py"]),
                       ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything shopd needs to build, test and benchmark, from Debian
-# packages (and the npm registry for the OpenAPI validator). Idempotent: when
+# packages (and the npm registry for the OpenAPI validator and the browser
+# test driver). Idempotent: when
 # everything is present it only checks and exits. Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +10,11 @@ PKGS=(
   build-essential pkg-config
   libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
   libpq-dev postgresql postgresql-contrib haproxy
-  libstemmer-dev libcurl4-openssl-dev libcriterion-dev
+  libstemmer-dev libcurl4-openssl-dev libcriterion-dev libcsv-dev
   python3 python3-pytest python3-pytest-xdist python3-jsonschema python3-yaml
   python3-psycopg2 python3-aiosmtpd
   curl wrk nginx-light nodejs npm
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -40,7 +42,9 @@ fi
 #                   Stoplight Prism's validating proxy)
 #   tests/webhooks  the Standard Webhooks reference library, which checks the
 #                   signatures of the webhooks shopd sends
-for dir in tests/openapi tests/webhooks; do
+#   tests/web       the browser tests' driver (playwright-core, which drives
+#                   Debian's chromium: it downloads no browser) and axe-core
+for dir in tests/openapi tests/webhooks tests/web; do
   lock=$dir/package-lock.json
   if [[ -f $lock && ( ! -f $dir/node_modules/.package-lock.json ||
         $lock -nt $dir/node_modules/.package-lock.json ) ]]; then

@@ -15,6 +15,10 @@ static const struct {
     {"migrate", cli_migrate, "create or upgrade the database schema"},
     {"seed", cli_seed, "fill the database with a demo shop"},
     {"user", cli_user, "manage accounts: user create --email E --password P --role R"},
+    {"import", cli_import, "import products FILE: a Shopify product CSV into the catalog"},
+    {"export", cli_export, "export products | orders --from D --to D: CSV"},
+    {"backup", cli_backup, "backup FILE: a consistent copy of a running shop's SQLite database"},
+    {"doctor", cli_doctor, "check a database's integrity and the shop's invariants"},
 };
 
 static int usage(FILE *f, int code)

@@ -4,14 +4,17 @@
 #include "shop/shop.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
+#include "util/token.h"
 
-/* Reads {email, password[, name]}; names every missing or mistyped field. */
+/* Reads {email, password[, name], cookie?}; names every missing or mistyped
+ * field. */
 static enum shop_err credentials(struct req *r, bool with_name, const char **email,
-                                 const char **password, const char **name)
+                                 const char **password, const char **name, bool *cookie)
 {
     json_t *body;
     if (req_json(r, &body) != SHOP_OK)
         return r->pb.err;
+    jx_bool(body, "cookie", NULL, JX_OPTIONAL, cookie, &r->pb);
     jx_str(body, "email", NULL, JX_REQUIRED, 1, ACCOUNT_EMAIL_MAX, email, &r->pb);
     jx_str(body, "password", NULL, JX_REQUIRED, 1, ACCOUNT_PASSWORD_MAX, password, &r->pb);
     if (with_name)
@@ -19,44 +22,56 @@ static enum shop_err credentials(struct req *r, bool with_name, const char **ema
     return r->pb.err;
 }
 
+/* A browser session (cookie:true) gets the token only as an HttpOnly cookie,
+ * never in the body a page's script reads, and the CSRF token its writes
+ * must carry; any other client gets the bearer token. */
 static enum shop_err answer_session(struct req *r, int status, const struct user *u,
-                                    const char *token)
+                                    const char *token, bool cookie)
 {
+    if (!cookie)
+        return resp_json(r, status,
+                         json_pack("{s:o, s:s}", "user", api_user_json(u), "token", token));
     api_session_cookie(r, token, r->shop->cfg.session_ttl_ms / 1000);
-    return resp_json(r, status, json_pack("{s:o, s:s}", "user", api_user_json(u), "token", token));
+    char csrf[TOKEN_LEN + 1];
+    token_csrf(token, csrf);
+    return resp_json(r, status,
+                     json_pack("{s:o, s:s}", "user", api_user_json(u), "csrf_token", csrf));
 }
 
 enum shop_err api_register(struct req *r)
 {
     const char *email = NULL, *password = NULL, *name = NULL;
-    if (credentials(r, true, &email, &password, &name) != SHOP_OK)
+    bool cookie = false;
+    if (credentials(r, true, &email, &password, &name, &cookie) != SHOP_OK)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
     if (account_register(r->shop, r->arena, email, password, name, r->who.guest_id, &u, token,
                          &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer_session(r, 201, &u, token);
+    return answer_session(r, 201, &u, token, cookie);
 }
 
 enum shop_err api_login(struct req *r)
 {
     const char *email = NULL, *password = NULL;
-    if (credentials(r, false, &email, &password, NULL) != SHOP_OK)
+    bool cookie = false;
+    if (credentials(r, false, &email, &password, NULL, &cookie) != SHOP_OK)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
     if (account_login(r->shop, r->arena, email, password, r->ip, r->who.guest_id, &u, token,
                       &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer_session(r, 200, &u, token);
+    return answer_session(r, 200, &u, token, cookie);
 }
 
 enum shop_err api_logout(struct req *r)
 {
     if (account_logout(r->shop, &r->who, &r->pb) != SHOP_OK)
         return r->pb.err;
-    api_session_cookie(r, "", 0);
+    if (r->session_cookie)
+        api_session_cookie(r, "", 0);
     return resp_empty(r, 204);
 }
 
@@ -75,5 +90,11 @@ enum shop_err api_me(struct req *r)
     struct user u;
     if (account_get(r->shop, r->arena, r->who.user_id, &u, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return resp_json(r, 200, api_user_json(&u));
+    json_t *o = api_user_json(&u);
+    if (r->session_cookie) { /* a page reloaded: it learns its CSRF token again */
+        char csrf[TOKEN_LEN + 1];
+        token_csrf(r->session_cookie, csrf);
+        json_object_set_new(o, "csrf_token", json_string(csrf));
+    }
+    return resp_json(r, 200, o);
 }

@@ -27,8 +27,9 @@ json_t *api_user_json(const struct user *u)
 void api_session_cookie(struct req *r, const char *token, int64_t max_age_s)
 {
     resp_header(r, "Set-Cookie",
-                arena_printf(r->arena, "shopd_session=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld",
-                             token, (long long)max_age_s));
+                arena_printf(r->arena,
+                             "shopd_session=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%lld%s",
+                             token, (long long)max_age_s, r->tls ? "; Secure" : ""));
 }
 
 bool api_idempotency_key(struct req *r, const char *why, const char **key)

@@ -41,6 +41,12 @@ enum shop_err api_cart_coupon_delete(struct req *r);
 
 /* health.c */
 enum shop_err api_healthz(struct req *r);
+
+/* web.c: the storefront and admin console (WEB-1, WEB-2) */
+enum shop_err api_web_storefront(struct req *r);
+enum shop_err api_web_admin(struct req *r);
+enum shop_err api_web_admin_redirect(struct req *r);
+enum shop_err api_web_asset(struct req *r);
 enum shop_err api_readyz(struct req *r);
 enum shop_err api_metrics(struct req *r);
 
@@ -61,6 +67,16 @@ enum shop_err api_address_delete(struct req *r);
 enum shop_err api_categories_list(struct req *r);
 enum shop_err api_category_create(struct req *r);
 enum shop_err api_product_get(struct req *r);
+
+/* recs.c (ENG-4) */
+enum shop_err api_events_post(struct req *r);
+enum shop_err api_recs_bought_together(struct req *r);
+enum shop_err api_recs_also_viewed(struct req *r);
+enum shop_err api_recs_popular(struct req *r);
+enum shop_err api_recs_personal(struct req *r);
+/** The product page's `"recommendations":{…}` member (in r->arena), or NULL
+ *  when shedding load. */
+char *api_recs_detail_fragment(struct req *r, int64_t product_id, size_t *len);
 enum shop_err api_product_create(struct req *r);
 enum shop_err api_product_update(struct req *r);
 enum shop_err api_variant_update(struct req *r);
@@ -108,11 +124,20 @@ enum shop_err api_orders_list(struct req *r);
 enum shop_err api_order_get(struct req *r);
 enum shop_err api_order_cancel(struct req *r);
 enum shop_err api_admin_order_events(struct req *r);
+/* analytics.c: sales reports (OPS-2) */
+enum shop_err api_admin_analytics(struct req *r);
+enum shop_err api_seller_analytics(struct req *r);
+
 /* fraud.c: the review of held orders (CHK-5) */
 enum shop_err api_admin_fraud_holds(struct req *r);
 enum shop_err api_admin_order_approve(struct req *r);
 enum shop_err api_admin_order_reject(struct req *r);
 enum shop_err api_admin_payments(struct req *r);
+
+/* faults.c (SHOPD_FAULTS_API=1 only) */
+enum shop_err api_admin_faults_arm(struct req *r);
+enum shop_err api_admin_faults_list(struct req *r);
+enum shop_err api_admin_faults_clear(struct req *r);
 
 /* flashsales.c */
 enum shop_err api_flash_sale_create(struct req *r);

@@ -10,6 +10,14 @@ const struct route api_routes[] = {
     {HTTP_GET, "/healthz", api_healthz, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/readyz", api_readyz, AUTH_NONE, RATE_NONE},
     {HTTP_GET, "/metrics", api_metrics, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/v1/admin/analytics", api_admin_analytics, AUTH_ADMIN, RATE_READ},
+    {HTTP_GET, "/v1/seller/analytics", api_seller_analytics, AUTH_SELLER, RATE_READ},
+
+    /* web pages (WEB-1, WEB-2): the API's first client, served from the binary */
+    {HTTP_GET, "/", api_web_storefront, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/admin/", api_web_admin, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/admin", api_web_admin_redirect, AUTH_NONE, RATE_NONE},
+    {HTTP_GET, "/assets/{version}/{name}", api_web_asset, AUTH_NONE, RATE_NONE},
 
     /* accounts */
     {HTTP_POST, "/v1/auth/register", api_register, AUTH_NONE, RATE_AUTH},
@@ -39,6 +47,7 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/categories", api_categories_list, AUTH_NONE, RATE_READ},
     {HTTP_POST, "/v1/categories", api_category_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/products", api_products_browse, AUTH_NONE, RATE_SEARCH},
+    {HTTP_GET, "/v1/products/popular", api_recs_popular, AUTH_NONE, RATE_READ},
     {HTTP_GET, "/v1/products/{id}", api_product_get, AUTH_NONE, RATE_READ},
     {HTTP_POST, "/v1/products", api_product_create, AUTH_SELLER, RATE_WRITE},
     {HTTP_PATCH, "/v1/products/{id}", api_product_update, AUTH_SELLER, RATE_WRITE},
@@ -95,6 +104,11 @@ const struct route api_routes[] = {
     {HTTP_PATCH, "/v1/admin/returns/{id}", api_admin_return_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/payments", api_admin_payments, AUTH_ADMIN, RATE_READ},
 
+    /* failures on demand (tests only: SHOPD_FAULTS_API=1, else 404) */
+    {HTTP_POST, "/v1/admin/faults", api_admin_faults_arm, AUTH_ADMIN, RATE_WRITE},
+    {HTTP_GET, "/v1/admin/faults", api_admin_faults_list, AUTH_ADMIN, RATE_READ},
+    {HTTP_DELETE, "/v1/admin/faults", api_admin_faults_clear, AUTH_ADMIN, RATE_WRITE},
+
     /* flash sales */
     {HTTP_POST, "/v1/admin/flash-sales", api_flash_sale_create, AUTH_ADMIN, RATE_WRITE},
     {HTTP_GET, "/v1/admin/flash-sales", api_flash_sales_list, AUTH_ADMIN, RATE_READ},
@@ -121,6 +135,13 @@ const struct route api_routes[] = {
     {HTTP_GET, "/v1/admin/promotions/{id}", api_promotion_get, AUTH_ADMIN, RATE_READ},
     {HTTP_PATCH, "/v1/admin/promotions/{id}", api_promotion_update, AUTH_ADMIN, RATE_WRITE},
     {HTTP_POST, "/v1/admin/promotions/{id}/codes", api_promotion_codes, AUTH_ADMIN, RATE_WRITE},
+
+    /* recommendations (ENG-4) */
+    {HTTP_POST, "/v1/events", api_events_post, AUTH_ANY, RATE_WRITE},
+    {HTTP_GET, "/v1/products/{id}/frequently-bought-together", api_recs_bought_together, AUTH_NONE,
+     RATE_READ},
+    {HTTP_GET, "/v1/products/{id}/also-viewed", api_recs_also_viewed, AUTH_NONE, RATE_READ},
+    {HTTP_GET, "/v1/recommendations", api_recs_personal, AUTH_USER, RATE_READ},
 
     /* operations (OPS-3, OPS-4) */
     {HTTP_POST, "/v1/admin/webhooks", api_webhook_create, AUTH_ADMIN, RATE_WRITE},

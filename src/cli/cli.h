@@ -10,6 +10,10 @@ int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_seed(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_import(int argc, char **argv);
+int cli_export(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_doctor(int argc, char **argv);
 
 /* ---- option parsing shared by the verbs ---- */
 

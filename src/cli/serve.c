@@ -10,6 +10,7 @@
 #include "http/server.h"
 #include "shop/shop.h"
 #include "work/carrier_sim_worker.h"
+#include "util/faults.h"
 #include "util/log.h"
 #include "work/leases.h"
 
@@ -59,6 +60,13 @@ int cli_serve(int argc, char **argv)
     if (!shop) {
         fprintf(stderr, "shopd: %s\n", pb.detail);
         return 1;
+    }
+    /* Failures on demand (util/faults.h), armed once the shop is open. */
+    char ferr[256] = "";
+    if (!faults_configure(getenv("SHOPD_FAULTS"), ferr, sizeof ferr)) {
+        fprintf(stderr, "shopd: SHOPD_FAULTS: %s\n", ferr);
+        shop_close(shop);
+        return 2;
     }
     if (shop_start_workers(shop, &pb) != SHOP_OK) {
         fprintf(stderr, "shopd: %s\n", pb.detail);

@@ -15,6 +15,7 @@
 #include "ext/carrier.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/faults.h"
 
 struct sim {
     struct store *store;
@@ -100,8 +101,8 @@ static enum shop_err label_write(struct db *db, void *arg, struct problem *pb)
     return SHOP_OK;
 }
 
-static enum carrier_status sim_create_label(struct carrier *c, const struct carrier_parcel *p,
-                                            struct carrier_label *out)
+static enum carrier_status do_create_label(struct carrier *c, const struct carrier_parcel *p,
+                                           struct carrier_label *out)
 {
     struct sim *s = c->impl;
     memset(out, 0, sizeof *out);
@@ -129,6 +130,31 @@ static enum carrier_status sim_create_label(struct carrier *c, const struct carr
     }
     snprintf(out->tracking_number, sizeof out->tracking_number, "%s", j.tracking);
     return CARRIER_OK;
+}
+
+/* Injected faults (util/faults.h) on carrier.create_label: error (nothing
+ * done, unavailable), timeout (nothing done, no answer), lost (the label is
+ * made, the answer lost). */
+static enum carrier_status sim_create_label(struct carrier *c, const struct carrier_parcel *p,
+                                            struct carrier_label *out)
+{
+    struct sim *s = c->impl;
+    enum fault_mode fm = faults_check(FP_CARRIER_LABEL, NULL);
+    if (fm == FM_ERROR || fm == FM_BUSY) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->code, sizeof out->code, "carrier_unavailable");
+        return CARRIER_UNAVAILABLE;
+    }
+    enum carrier_status st = CARRIER_TIMEOUT;
+    if (fm != FM_TIMEOUT)
+        st = do_create_label(c, p, out);
+    if (fm == FM_TIMEOUT || fm == FM_LOST) {
+        clock_sleep_ms(s->timeout_ms);
+        memset(out, 0, sizeof *out);
+        snprintf(out->code, sizeof out->code, "timeout");
+        return CARRIER_TIMEOUT;
+    }
+    return st;
 }
 
 struct cancel_job {

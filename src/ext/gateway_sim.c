@@ -17,6 +17,10 @@
  *   …0333 times out but the charge went through
  *   …0440 times out and nothing was charged
  * Any other valid number succeeds.
+ *
+ * Injected faults (util/faults.h) fail any call on demand: gateway.authorize,
+ * .capture, .void, .refund and .status, in mode error (unavailable, nothing
+ * done), timeout (nothing done, no answer) or lost (done, no answer).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@
 #include "ext/gateway.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/faults.h"
 #include "util/token.h"
 #include "util/xalloc.h"
 
@@ -238,7 +243,7 @@ static enum gw_status result_of(struct charge_job *j, struct gw_result *out)
     return strcmp(j->stored_status, "declined") ? GW_OK : GW_DECLINED;
 }
 
-static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64_t amount,
+static enum gw_status do_authorize(struct gateway *gw, const char *token, int64_t amount,
                                     const char *currency, int capture, const char *key,
                                     const char *order_ref, struct gw_result *out)
 {
@@ -275,7 +280,7 @@ static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64
     return result_of(&j, out);
 }
 
-static enum gw_status sim_status(struct gateway *gw, const char *key, struct gw_result *out)
+static enum gw_status do_status(struct gateway *gw, const char *key, struct gw_result *out)
 {
     struct sim *s = gw->impl;
     memset(out, 0, sizeof *out);
@@ -336,7 +341,7 @@ static enum gw_status change(struct sim *s, struct change_job *j, struct gw_resu
     return e == SHOP_OK ? GW_OK : GW_UNAVAILABLE;
 }
 
-static enum gw_status sim_capture(struct gateway *gw, const char *charge_id, const char *key,
+static enum gw_status do_capture(struct gateway *gw, const char *charge_id, const char *key,
                                   struct gw_result *out)
 {
     (void)key;
@@ -344,7 +349,7 @@ static enum gw_status sim_capture(struct gateway *gw, const char *charge_id, con
     return change(gw->impl, &j, out);
 }
 
-static enum gw_status sim_void(struct gateway *gw, const char *charge_id, const char *key,
+static enum gw_status do_void(struct gateway *gw, const char *charge_id, const char *key,
                                struct gw_result *out)
 {
     (void)key;
@@ -401,7 +406,7 @@ static enum shop_err refund_write(struct db *db, void *arg, struct problem *pb)
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "gateway: recording a refund");
 }
 
-static enum gw_status sim_refund(struct gateway *gw, const char *charge_id, int64_t amount,
+static enum gw_status do_refund(struct gateway *gw, const char *charge_id, int64_t amount,
                                  const char *key, const char *order_ref, struct gw_result *out)
 {
     struct sim *s = gw->impl;
@@ -421,6 +426,81 @@ static enum gw_status sim_refund(struct gateway *gw, const char *charge_id, int6
     snprintf(out->id, sizeof out->id, "%s", j.refund_id);
     out->amount_cents = amount;
     return GW_OK;
+}
+
+/* ---- injected faults ------------------------------------------------------------ */
+
+/* Before a call: FM_NONE or FM_LOST to make it (then `lost` for FM_LOST);
+ * any other mode has set the answer in *st and `out`. */
+static enum fault_mode fault_before(enum fault_point p, struct sim *s, struct gw_result *out,
+                                    enum gw_status *st)
+{
+    enum fault_mode m = faults_check(p, NULL);
+    switch (m) {
+    case FM_ERROR:
+    case FM_BUSY:
+        memset(out, 0, sizeof *out);
+        snprintf(out->code, sizeof out->code, "processing_error");
+        *st = GW_UNAVAILABLE;
+        return m;
+    case FM_TIMEOUT:
+        clock_sleep_ms(s->timeout_ms);
+        memset(out, 0, sizeof *out);
+        *st = GW_TIMEOUT;
+        return m;
+    case FM_LOST:
+        return m;
+    default:
+        return FM_NONE;
+    }
+}
+
+static enum gw_status lost(struct sim *s, struct gw_result *out)
+{
+    clock_sleep_ms(s->timeout_ms);
+    memset(out, 0, sizeof *out);
+    return GW_TIMEOUT;
+}
+
+#define FAULTY(point, call)                                                                    \
+    do {                                                                                       \
+        enum gw_status st_;                                                                    \
+        enum fault_mode fm_ = fault_before(point, gw->impl, out, &st_);                        \
+        if (fm_ != FM_NONE && fm_ != FM_LOST)                                                  \
+            return st_;                                                                        \
+        st_ = call;                                                                            \
+        return fm_ == FM_LOST ? lost(gw->impl, out) : st_;                                     \
+    } while (0)
+
+static enum gw_status sim_authorize(struct gateway *gw, const char *token, int64_t amount,
+                                    const char *currency, int capture, const char *key,
+                                    const char *order_ref, struct gw_result *out)
+{
+    FAULTY(FP_GATEWAY_AUTHORIZE,
+           do_authorize(gw, token, amount, currency, capture, key, order_ref, out));
+}
+
+static enum gw_status sim_capture(struct gateway *gw, const char *charge_id, const char *key,
+                                  struct gw_result *out)
+{
+    FAULTY(FP_GATEWAY_CAPTURE, do_capture(gw, charge_id, key, out));
+}
+
+static enum gw_status sim_void(struct gateway *gw, const char *charge_id, const char *key,
+                               struct gw_result *out)
+{
+    FAULTY(FP_GATEWAY_VOID, do_void(gw, charge_id, key, out));
+}
+
+static enum gw_status sim_refund(struct gateway *gw, const char *charge_id, int64_t amount,
+                                 const char *key, const char *order_ref, struct gw_result *out)
+{
+    FAULTY(FP_GATEWAY_REFUND, do_refund(gw, charge_id, amount, key, order_ref, out));
+}
+
+static enum gw_status sim_status(struct gateway *gw, const char *key, struct gw_result *out)
+{
+    FAULTY(FP_GATEWAY_STATUS, do_status(gw, key, out));
 }
 
 static json_t *sim_ledger(struct gateway *gw, const char *order_ref)
@@ -482,7 +562,7 @@ struct gateway *gateway_sim_new(const char *path, int64_t timeout_ms, struct pro
      * synchronous=NORMAL does: only an OS crash or power loss could drop its
      * last commits), which is what it stands in for; the shop's own database
      * stays synchronous=FULL. */
-    struct store_opts opts = {.sync_normal = true};
+    struct store_opts opts = {.sync_normal = true, .no_faults = true};
     struct store *store = store_open(path, &opts, pb);
     if (!store)
         return NULL;

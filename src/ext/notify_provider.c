@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/faults.h"
 #include "util/xalloc.h"
 
 static const char *const channel_names[NOTIFY_CHANNELS] = {
@@ -65,4 +66,18 @@ bool notify_item_json(struct buf *out, const struct notify_item *it)
         ok = (i == 0 || buf_append(out, ",", 1)) && buf_json_string(out, it->to[i]);
     return ok && buf_append(out, "],", 2) &&
            buf_append(out, it->msg->fragment, it->msg->fragment_len) && buf_append(out, "}", 1);
+}
+
+void notify_send(struct notify_provider *p, struct notify_item *items, int n)
+{
+    enum fault_mode fm = faults_check(FP_NOTIFY_SEND, NULL);
+    if (fm == FM_NONE || fm == FM_COUNT || fm == FM_LOST)
+        p->send_batch(p, items, n);
+    if (fm == FM_NONE || fm == FM_COUNT)
+        return;
+    for (int i = 0; i < n; i++) {
+        items[i].result = NOTIFY_RETRY;
+        snprintf(items[i].error, sizeof items[i].error, "injected fault: %s",
+                 faults_mode_name(fm));
+    }
 }

@@ -79,6 +79,12 @@ struct notify_provider {
     void (*destroy)(struct notify_provider *p);
 };
 
+/** Hands `n` items to `p` (p->send_batch), unless an injected fault
+ *  (util/faults.h, point notify.send) says otherwise: error and timeout
+ *  fail every item for a retry without sending; lost sends them and then
+ *  reports a retry (delivery is at least once). */
+void notify_send(struct notify_provider *p, struct notify_item *items, int n);
+
 /** Appends an item as one JSON object:
  *  {"id":…,"user_id":…,"channel":"push","to":[…],"key":…,"kind":…,
  *   "title":…,"body":…,"data":{…}} — the format both built-ins deliver. */

@@ -56,6 +56,10 @@ struct req {
     char id[REQ_ID_LEN + 1];
     char ip[48];
     struct problem pb;
+    /* Set when a session cookie (not a bearer token) authenticated the
+     * request: the cookie's token, from which the CSRF token derives. */
+    const char *session_cookie;
+    bool tls; /* the client reached us over TLS (a trusted proxy's X-Forwarded-Proto) */
 
     /* The answer, set by resp_*. */
     int status;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <microhttpd.h>
 #include <semaphore.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -138,6 +139,46 @@ static void client_ip(struct req *r)
     clientip_resolve(r->server->proxies, peer,
                      MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For"),
                      r->ip, sizeof r->ip);
+    const char *proto = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    r->tls = proto && !strcasecmp(proto, "https") && proxies_trust(r->server->proxies, peer);
+}
+
+/* A cookie rides along on every request the browser makes to us, whoever's
+ * page made it; so a write it authenticates must prove it comes from our own
+ * pages: an Origin (when the browser sends one) naming this host, and the
+ * X-CSRF-Token header only our pages can know (token_csrf of the session,
+ * handed out by the login answer and GET /v1/me). Reads are not checked:
+ * another site's page cannot read their answers. */
+static bool cookie_write_allowed(struct req *r)
+{
+    const char *site = req_header(r, "Sec-Fetch-Site");
+    if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+        problem_set(&r->pb, SHOP_FORBIDDEN, "a cookie-authenticated write from another site (%s)",
+                    site);
+        return false;
+    }
+    const char *origin = req_header(r, "Origin");
+    const char *host = req_header(r, "Host");
+    if (origin) {
+        const char *rest = !strncasecmp(origin, "https://", 8)  ? origin + 8
+                           : !strncasecmp(origin, "http://", 7) ? origin + 7
+                                                                : NULL;
+        if (!rest || !host || strcasecmp(rest, host) != 0) {
+            problem_set(&r->pb, SHOP_FORBIDDEN,
+                        "a cookie-authenticated write from another origin is refused");
+            return false;
+        }
+    }
+    const char *given = req_header(r, "X-CSRF-Token");
+    char want[TOKEN_LEN + 1];
+    token_csrf(r->session_cookie, want);
+    if (!given || strlen(given) != TOKEN_LEN || sodium_memcmp(given, want, TOKEN_LEN) != 0) {
+        problem_field(&r->pb, SHOP_FORBIDDEN, "X-CSRF-Token",
+                      "a write authenticated by the session cookie needs the X-CSRF-Token header "
+                      "the login answered with (csrf_token)");
+        return false;
+    }
+    return true;
 }
 
 /* Resolves the caller and checks the route's requirement. A bad token only
@@ -147,14 +188,23 @@ static enum shop_err authenticate(struct req *r, enum auth_need need)
     struct problem bad = {0};
     const char *authz = req_header(r, "Authorization");
     const char *token = NULL;
+    bool cookie = false;
     if (authz && !strncasecmp(authz, "Bearer ", 7))
         token = authz + 7;
     else if (!authz)
-        token = req_cookie(r, "shopd_session");
+        cookie = (token = req_cookie(r, "shopd_session")) != NULL;
     else
         problem_set(&bad, SHOP_UNAUTHENTICATED, "use Authorization: Bearer <token>");
-    if (token && account_authenticate(r->shop, token, &r->who, &bad) != SHOP_OK)
+    if (token && account_authenticate(r->shop, token, &r->who, &bad) != SHOP_OK) {
         memset(&r->who, 0, sizeof r->who);
+        cookie = false;
+    }
+    if (cookie) {
+        r->session_cookie = token;
+        if (r->method != HTTP_GET && r->method != HTTP_HEAD && r->method != HTTP_OPTIONS &&
+            !cookie_write_allowed(r))
+            return r->pb.err;
+    }
     const char *guest = req_header(r, "X-Guest-Token");
     if (guest) {
         struct problem gpb = {0};
@@ -369,6 +419,7 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
         MHD_add_response_header(resp, "Cache-Control", cc);
     }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);

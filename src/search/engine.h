@@ -26,6 +26,7 @@ struct hit {
 
 /* Per-query working memory, reused across queries (a pool in `struct
  * search`): growable arrays, never shrunk. */
+struct mcur;
 struct scratch {
     uint32_t *brand_count, *cat_count; /* zero between queries */
     size_t bccap, cccap;
@@ -33,6 +34,8 @@ struct scratch {
     size_t tbcap, tccap;
     struct hit *heap;
     size_t hcap;
+    struct mcur *merge; /* browse: one cursor per category of the subtree */
+    size_t mcap;
     struct scratch *next;
 };
 
@@ -57,6 +60,10 @@ struct search {
 
     pthread_mutex_t pool_mu;
     struct scratch *pool;
+
+    /* Tests only: answer every query by the exhaustive reference path (no
+     * category orders, column, bounds or early exits) to compare with. */
+    bool reference;
 
     _Atomic int64_t build_ms;
     size_t cache_entries, cache_bytes;

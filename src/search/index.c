@@ -30,12 +30,16 @@ void index_free(struct index *ix)
         free(ix->text[i].words);
     }
     free(ix->docs);
+    free(ix->col);
     free(ix->text);
     free(ix->free_slots);
     idmap_free(&ix->by_id);
     for (uint32_t i = 0; i < ix->ncats; i++) {
         free(ix->cats[i].name);
         free(ix->cats[i].docs);
+        for (int o = 0; o < NORDERS; o++)
+            free(ix->cats[i].ord[o]);
+        free(ix->cats[i].brands);
     }
     free(ix->cats);
     free(ix->cat_at_pre);
@@ -74,25 +78,229 @@ static uint32_t slots_lower(const uint32_t *a, uint32_t n, uint32_t v)
     return lo;
 }
 
-static void cat_doc_add(struct cat *c, uint32_t slot)
+const int64_t index_price_edges[PRICE_BUCKETS] = {0,     1000,  2500,   5000,  10000,
+                                                  25000, 50000, 100000, 250000};
+
+static uint8_t price_bucket(int64_t price)
 {
+    int b = PRICE_BUCKETS - 1;
+    while (b > 0 && price < index_price_edges[b])
+        b--;
+    return (uint8_t)b;
+}
+
+static uint8_t star_level(const struct doc *d)
+{
+    if (d->rating_count <= 0)
+        return 0;
+    uint8_t s = 4;
+    while (s > 0 && (int64_t)d->rating_sum < (int64_t)s * d->rating_count)
+        s--;
+    return s;
+}
+
+/* The position in `ord` (sorted by `sort`'s key, n long) of the first
+ * document whose key is not less than (k1, k2). */
+static uint32_t ord_lower(const struct index *ix, const uint32_t *ord, uint32_t n, int sort,
+                          int64_t k1, int64_t k2)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int64_t m1, m2;
+        doc_sort_key(sort, &ix->docs[ord[mid]], &m1, &m2);
+        if (key_less(m1, m2, k1, k2))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void ord_insert(const struct index *ix, struct cat *c, int o, uint32_t slot)
+{
+    int64_t k1, k2;
+    doc_sort_key(o + 1, &ix->docs[slot], &k1, &k2);
+    uint32_t *ord = c->ord[o], n = c->ndocs - 1; /* ndocs already counts the new one */
+    uint32_t at = ord_lower(ix, ord, n, o + 1, k1, k2);
+    memmove(&ord[at + 1], &ord[at], (n - at) * sizeof *ord);
+    ord[at] = slot;
+}
+
+/* Removes `slot`, whose key is (k1, k2), from order `o` (n entries). */
+static void ord_remove(const struct index *ix, struct cat *c, int o, uint32_t n, uint32_t slot,
+                       int64_t k1, int64_t k2)
+{
+    uint32_t *ord = c->ord[o];
+    uint32_t at = ord_lower(ix, ord, n, o + 1, k1, k2);
+    if (at >= n || ord[at] != slot) { /* not where its key says: search (never expected) */
+        for (at = 0; at < n && ord[at] != slot; at++)
+            ;
+        if (at == n)
+            return;
+    }
+    memmove(&ord[at], &ord[at + 1], (n - at - 1) * sizeof *ord);
+}
+
+static void brand_account(struct cat *c, uint32_t brand, int delta)
+{
+    uint32_t lo = 0, hi = c->nbrands;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->brands[mid].brand < brand)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->nbrands && c->brands[lo].brand == brand) {
+        c->brands[lo].n += (uint32_t)delta;
+        return;
+    }
+    if (delta < 0)
+        return;
+    if (c->nbrands == c->bcap) {
+        c->bcap = c->bcap ? c->bcap * 2 : 8;
+        c->brands = xrealloc(c->brands, c->bcap * sizeof *c->brands);
+    }
+    memmove(&c->brands[lo + 1], &c->brands[lo], (c->nbrands - lo) * sizeof *c->brands);
+    c->brands[lo] = (struct bcount){brand, (uint32_t)delta};
+    c->nbrands++;
+}
+
+/* Adds (+1) or takes away (-1) a document's facet counts in its category. */
+static void facet_account(struct cat *c, const struct doc *d, int delta)
+{
+    brand_account(c, d->brand, delta);
+    c->prices[price_bucket(d->price)] += (uint32_t)delta;
+    c->stars[star_level(d)] += (uint32_t)delta;
+}
+
+/* Recomputes the column of `slot` from its document. */
+static void col_sync(struct index *ix, uint32_t slot)
+{
+    const struct doc *d = &ix->docs[slot];
+    ix->col[slot] = (struct dcol){.id = d->id,
+                                  .cat = d->cat,
+                                  .brand = d->brand,
+                                  .boost = d->boost,
+                                  .flen = {d->flen[0], d->flen[1], d->flen[2], d->flen[3]},
+                                  .pbucket = price_bucket(d->price),
+                                  .stars = star_level(d),
+                                  .in_stock = d->in_stock,
+                                  .live = d->live};
+}
+
+/* A live document enters its category: members, orders, facet counts.
+ * `bulk` appends to the orders (index_orders_finish sorts them). */
+static void cat_doc_add(struct index *ix, uint32_t slot, bool bulk)
+{
+    const struct doc *d = &ix->docs[slot];
+    struct cat *c = &ix->cats[d->cat];
     if (c->ndocs == c->dcap) {
         c->dcap = c->dcap ? c->dcap * 2 : 16;
         c->docs = xrealloc(c->docs, c->dcap * sizeof *c->docs);
+        for (int o = 0; o < NORDERS; o++)
+            c->ord[o] = xrealloc(c->ord[o], c->dcap * sizeof *c->ord[o]);
     }
     uint32_t at =
         c->ndocs && c->docs[c->ndocs - 1] > slot ? slots_lower(c->docs, c->ndocs, slot) : c->ndocs;
     memmove(&c->docs[at + 1], &c->docs[at], (c->ndocs - at) * sizeof *c->docs);
     c->docs[at] = slot;
     c->ndocs++;
+    for (int o = 0; o < NORDERS; o++) {
+        if (bulk)
+            c->ord[o][c->ndocs - 1] = slot;
+        else
+            ord_insert(ix, c, o, slot);
+    }
+    facet_account(c, d, +1);
 }
 
-static void cat_doc_del(struct cat *c, uint32_t slot)
+struct keyed {
+    int64_t k1, k2;
+    uint32_t slot;
+};
+
+static int keyed_cmp(const void *a, const void *b)
 {
+    const struct keyed *x = a, *y = b;
+    return key_less(x->k1, x->k2, y->k1, y->k2) ? -1 : key_less(y->k1, y->k2, x->k1, x->k2);
+}
+
+void index_orders_finish(struct index *ix)
+{
+    /* Arrays grown by doubling give back their slack. */
+    if (ix->nslots && ix->scap > ix->nslots) {
+        ix->scap = ix->nslots;
+        ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
+        ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
+        ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
+    }
+    struct keyed *tmp = NULL;
+    uint32_t cap = 0;
+    for (uint32_t i = 0; i < ix->ncats; i++) {
+        struct cat *c = &ix->cats[i];
+        if (c->ndocs && c->dcap > c->ndocs) {
+            c->dcap = c->ndocs;
+            c->docs = xrealloc(c->docs, c->dcap * sizeof *c->docs);
+            for (int o = 0; o < NORDERS; o++)
+                c->ord[o] = xrealloc(c->ord[o], c->dcap * sizeof *c->ord[o]);
+        }
+        if (c->ndocs < 2)
+            continue;
+        if (c->ndocs > cap) {
+            cap = c->ndocs;
+            tmp = xrealloc(tmp, cap * sizeof *tmp);
+        }
+        for (int o = 0; o < NORDERS; o++) {
+            for (uint32_t j = 0; j < c->ndocs; j++) {
+                tmp[j].slot = c->docs[j];
+                doc_sort_key(o + 1, &ix->docs[c->docs[j]], &tmp[j].k1, &tmp[j].k2);
+            }
+            qsort(tmp, c->ndocs, sizeof *tmp, keyed_cmp);
+            for (uint32_t j = 0; j < c->ndocs; j++)
+                c->ord[o][j] = tmp[j].slot;
+        }
+    }
+    free(tmp);
+}
+
+/* A document leaves its category; `d` holds the attributes it entered with. */
+static void cat_doc_del(struct index *ix, uint32_t slot, const struct doc *d)
+{
+    struct cat *c = &ix->cats[d->cat];
     uint32_t at = slots_lower(c->docs, c->ndocs, slot);
-    if (at < c->ndocs && c->docs[at] == slot) {
-        memmove(&c->docs[at], &c->docs[at + 1], (c->ndocs - at - 1) * sizeof *c->docs);
-        c->ndocs--;
+    if (at >= c->ndocs || c->docs[at] != slot)
+        return;
+    memmove(&c->docs[at], &c->docs[at + 1], (c->ndocs - at - 1) * sizeof *c->docs);
+    for (int o = 0; o < NORDERS; o++) {
+        int64_t k1, k2;
+        doc_sort_key(o + 1, d, &k1, &k2);
+        ord_remove(ix, c, o, c->ndocs, slot, k1, k2);
+    }
+    c->ndocs--;
+    facet_account(c, d, -1);
+}
+
+/* A live document's attributes changed in place (`old` before): moves it in
+ * the orders whose key changed and fixes the facet counts. */
+static void cat_doc_update(struct index *ix, uint32_t slot, const struct doc *old)
+{
+    const struct doc *d = &ix->docs[slot];
+    struct cat *c = &ix->cats[d->cat];
+    for (int o = 0; o < NORDERS; o++) {
+        int64_t a1, a2, b1, b2;
+        doc_sort_key(o + 1, old, &a1, &a2);
+        doc_sort_key(o + 1, d, &b1, &b2);
+        if (a1 == b1 && a2 == b2)
+            continue;
+        ord_remove(ix, c, o, c->ndocs, slot, a1, a2);
+        ord_insert(ix, c, o, slot);
+    }
+    if (old->brand != d->brand || price_bucket(old->price) != price_bucket(d->price) ||
+        star_level(old) != star_level(d)) {
+        facet_account(c, old, -1);
+        facet_account(c, d, +1);
     }
 }
 
@@ -123,10 +331,12 @@ static uint32_t slot_alloc(struct index *ix)
     if (ix->nslots == ix->scap) {
         ix->scap = ix->scap ? ix->scap * 2 : 1024;
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
+        ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
     }
     uint32_t s = ix->nslots++;
     memset(&ix->docs[s], 0, sizeof ix->docs[s]);
+    memset(&ix->col[s], 0, sizeof ix->col[s]);
     memset(&ix->text[s], 0, sizeof ix->text[s]);
     return s;
 }
@@ -334,7 +544,8 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
     }
     d->cat = cat;
     d->live = 1;
-    cat_doc_add(&ix->cats[cat], slot);
+    cat_doc_add(ix, slot, bulk);
+    col_sync(ix, slot);
     for (int f = 0; f < NFIELDS; f++)
         ix->flen_sum[f] += d->flen[f];
     ix->nlive++;
@@ -358,11 +569,12 @@ static void doc_unpost(struct index *ix, uint32_t slot)
     free(t->words);
     t->words = NULL;
     t->nwords = 0;
-    cat_doc_del(&ix->cats[d->cat], slot);
+    cat_doc_del(ix, slot, d);
     for (int f = 0; f < NFIELDS; f++)
         ix->flen_sum[f] -= d->flen[f];
     ix->nlive--;
     d->live = 0;
+    ix->col[slot].live = 0;
 }
 
 enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
@@ -375,7 +587,12 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     uint32_t slot = idmap_get(&ix->by_id, src->id);
     if (slot != MAP_NONE && ix->text[slot].text_hash == th) {
         /* Same words: only attributes and display strings may differ. */
+        struct doc old = ix->docs[slot];
         enum index_change ch = doc_set_attrs(&ix->docs[slot], src);
+        if (ch != INDEX_SAME) {
+            cat_doc_update(ix, slot, &old);
+            col_sync(ix, slot);
+        }
         if (text_set_strings(&ix->text[slot], src) || ix->text[slot].max_price != src->max_price)
             ch = INDEX_CHANGED;
         ix->text[slot].max_price = src->max_price;
@@ -406,6 +623,7 @@ bool index_remove(struct index *ix, int64_t product_id)
     free(ix->text[slot].strings);
     memset(&ix->text[slot], 0, sizeof ix->text[slot]);
     memset(&ix->docs[slot], 0, sizeof ix->docs[slot]);
+    memset(&ix->col[slot], 0, sizeof ix->col[slot]);
     idmap_del(&ix->by_id, product_id);
     slot_release(ix, slot);
     return true;
@@ -414,7 +632,8 @@ bool index_remove(struct index *ix, int64_t product_id)
 size_t index_bytes(const struct index *ix)
 {
     size_t b = sizeof *ix + lex_bytes(&ix->lx);
-    b += ix->scap * (sizeof *ix->docs + sizeof *ix->text) + idmap_bytes(&ix->by_id);
+    b += ix->scap * (sizeof *ix->docs + sizeof *ix->col + sizeof *ix->text) +
+         idmap_bytes(&ix->by_id);
     for (uint32_t i = 0; i < ix->nslots; i++) {
         const struct doc_text *t = &ix->text[i];
         if (!t->strings)
@@ -424,7 +643,8 @@ size_t index_bytes(const struct index *ix)
         b += t->nwords * sizeof *t->words;
     }
     for (uint32_t i = 0; i < ix->ncats; i++)
-        b += sizeof ix->cats[i] + ix->cats[i].dcap * sizeof(uint32_t);
+        b += sizeof ix->cats[i] + ix->cats[i].dcap * (1 + NORDERS) * sizeof(uint32_t) +
+             ix->cats[i].bcap * sizeof(struct bcount);
     b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
     b += ix->wscap * 8 + ix->tscap * 8;
     return b;

@@ -22,6 +22,14 @@ struct text_stemmers;
 
 #define CAT_MAX_DEPTH    16
 #define FIELD_MAX_TOKENS 1000 /* tokens indexed per field (long descriptions are cut) */
+#define NORDERS          5    /* browse sorts kept in order: SEARCH_SORT_POPULARITY … NEWEST */
+#define PRICE_BUCKETS    9    /* = SEARCH_PRICE_BUCKETS */
+#define STAR_LEVELS      5    /* 0 (or no rating) … 4 full stars of average */
+
+/* A brand's number of documents directly in one category. */
+struct bcount {
+    uint32_t brand, n;
+};
 
 struct cat {
     int64_t id, parent_id;
@@ -34,6 +42,15 @@ struct cat {
     uint32_t first_child, next_sibling; /* MAP_NONE-terminated */
     uint32_t *docs; /* slots of live documents directly in this category, ascending */
     uint32_t ndocs, dcap;
+    /* The same documents in the order of each browse sort (ord[sort - 1]),
+     * kept sorted on every change, so a listing merges the subtree's lists
+     * instead of sorting them. */
+    uint32_t *ord[NORDERS];
+    /* Facet counts of those documents (unfiltered listings add these up). */
+    struct bcount *brands; /* by brand id; entries may hold 0 */
+    uint32_t nbrands, bcap;
+    uint32_t prices[PRICE_BUCKETS];
+    uint32_t stars[STAR_LEVELS];
 };
 
 /* Hot attributes: 64 bytes, scanned by browse. */
@@ -49,6 +66,24 @@ struct doc {
     uint8_t live, in_stock;
 };
 
+/* What filters, facets and text scores read, 32 bytes per slot (half of
+ * `struct doc`): at a million products the column stays in the last-level
+ * cache where the documents do not, and a query touches a document's row
+ * only for what the column lacks (price and rating filters, sort keys, the
+ * id of a document that enters the top k, the page itself). */
+struct dcol {
+    int64_t id; /* the relevance tie-break */
+    uint32_t cat, brand;
+    float boost;
+    uint16_t flen[NFIELDS];
+    uint8_t pbucket; /* price facet bucket */
+    uint8_t stars;   /* largest s ≤ 4 with rating_sum ≥ s × rating_count (0 unrated) */
+    uint8_t in_stock, live;
+};
+
+/* Price facet buckets, cents: [edge[i], edge[i+1]). */
+extern const int64_t index_price_edges[PRICE_BUCKETS];
+
 struct doc_text {
     char *strings;                                /* one block: title, brand, currency, image */
     const char *title, *brand, *currency, *image; /* image NULL when none */
@@ -61,6 +96,7 @@ struct doc_text {
 struct index {
     struct lexicon lx;
     struct doc *docs;
+    struct dcol *col;
     struct doc_text *text;
     uint32_t nslots, scap;
     uint32_t *free_slots;
@@ -126,11 +162,50 @@ enum index_change { INDEX_SAME, INDEX_SALES, INDEX_CHANGED, INDEX_NO_CATEGORY };
 enum index_change index_put(struct index *ix, struct text_stemmers *sp, const struct doc_src *src,
                             bool bulk);
 
+/** Sorts the category orders after a bulk load (index_put with `bulk`) and
+ *  trims the slack of arrays grown by doubling. */
+void index_orders_finish(struct index *ix);
+
 /** Removes the product; false when it was not indexed. */
 bool index_remove(struct index *ix, int64_t product_id);
 
 /** The category index of an id, or MAP_NONE. */
 uint32_t index_cat(const struct index *ix, int64_t id);
+
+/** A non-relevance sort's key of a document: two int64 compared ascending,
+ *  (k1, k2), unique per document (k2 is ±id). `sort` is a search_sort other
+ *  than relevance (index.h does not see search.h: 1 popularity, 2 price
+ *  ascending, 3 price descending, 4 rating, 5 newest). */
+static inline void doc_sort_key(int sort, const struct doc *d, int64_t *k1, int64_t *k2)
+{
+    *k2 = d->id;
+    switch (sort) {
+    case 1:
+        *k1 = -d->sales;
+        break;
+    case 2:
+        *k1 = d->price;
+        break;
+    case 3:
+        *k1 = -d->price;
+        break;
+    case 4: {
+        int64_t avg = d->rating_count ? (int64_t)d->rating_sum * 1000000 / d->rating_count : 0;
+        int64_t cnt = d->rating_count < (1 << 20) ? d->rating_count : (1 << 20) - 1;
+        *k1 = -(avg * (1 << 20) + cnt);
+        break;
+    }
+    default:
+        *k1 = -d->created_at;
+        *k2 = -d->id;
+        break;
+    }
+}
+
+static inline bool key_less(int64_t a1, int64_t a2, int64_t b1, int64_t b2)
+{
+    return a1 < b1 || (a1 == b1 && a2 < b2);
+}
 
 /** Bytes held by the index (approximate; for the memory-per-product figure). */
 size_t index_bytes(const struct index *ix);

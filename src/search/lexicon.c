@@ -69,6 +69,17 @@ static uint32_t trie_find(const struct lexicon *lx, const char *s, size_t len)
     return node;
 }
 
+void lex_postings_trim(struct lexicon *lx)
+{
+    for (uint32_t i = 0; i < lx->term_ix.n; i++) {
+        struct term *t = &lx->terms[i];
+        if (t->cap > t->n && t->n > 0) {
+            t->p = xrealloc(t->p, t->n * sizeof *t->p);
+            t->cap = t->n;
+        }
+    }
+}
+
 void lex_trie_finish(struct lexicon *lx)
 {
     /* Children always have larger indexes than their parent, so one pass

@@ -75,6 +75,10 @@ uint32_t lex_term_find(const struct lexicon *lx, const char *stem, size_t len);
  *  lex_trie_finish once at the end). */
 void lex_word_count(struct lexicon *lx, uint32_t w, int delta, bool trie);
 
+/** Gives back the unused tail of every posting list (after a bulk build:
+ *  lists grow by half, so a quarter of their memory was slack). */
+void lex_postings_trim(struct lexicon *lx);
+
 /** Recomputes every trie node's bound from its subtree. */
 void lex_trie_finish(struct lexicon *lx);
 

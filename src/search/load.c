@@ -212,6 +212,8 @@ enum shop_err index_load_all(struct index *ix, struct db *db, struct text_stemme
     if (rc != STMT_DONE)
         err = db_fail(db, pb, "reading products");
     lex_trie_finish(&ix->lx);
+    lex_postings_trim(&ix->lx);
+    index_orders_finish(ix);
 done:
     db_read_end(db);
     return err;

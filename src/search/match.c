@@ -40,14 +40,14 @@ static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
  * times a word occurs elsewhere, a title that has it is what people mean. */
 #define TITLE_BONUS 0.5f
 
-static inline float bm25f(const struct qctx *q, const struct doc *d, const uint8_t tf[NFIELDS],
-                          float idf)
+static inline float bm25f(const struct qctx *q, const uint16_t flen[NFIELDS],
+                          const uint8_t tf[NFIELDS], float idf)
 {
     float t = 0;
     for (int f = 0; f < NFIELDS; f++)
         if (tf[f])
             t += FIELD_W[f] * tf[f] /
-                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)d->flen[f] * q->inv_avg[f]);
+                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)flen[f] * q->inv_avg[f]);
     return idf * (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f));
 }
 
@@ -238,8 +238,11 @@ void match_run(struct qctx *q)
         return;
     if (m == 1 && qt[0].nalt == 1) {
         const struct term *t = qt[0].alt[0].t;
-        for (uint32_t i = 0; i < t->n; i++)
+        for (uint32_t i = 0; i < t->n; i++) {
+            if (i + 16 < t->n && !q->reference)
+                __builtin_prefetch(&q->ix->col[t->p[i + 16].slot]);
             query_consider(q, t->p[i].slot, &t->p[i]);
+        }
         return;
     }
     bool found = false;
@@ -247,6 +250,12 @@ void match_run(struct qctx *q)
         /* Every word: the rarest word's slots, kept when every other has them. */
         qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
         for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
+            if (!q->reference)
+                for (int a = 0; a < qt[0].nalt; a++) {
+                    const struct qalt *x = &qt[0].alt[a];
+                    if (x->pos + 16 < x->t->n)
+                        __builtin_prefetch(&q->ix->col[x->t->p[x->pos + 16].slot]);
+                }
             bool all = true;
             for (int i = 1; i < m && all; i++)
                 all = term_has(&qt[i], s);
@@ -268,10 +277,11 @@ void match_run(struct qctx *q)
     }
 }
 
-float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const struct posting *single)
+float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
+                  const struct posting *single)
 {
     if (single)
-        return q->terms[0].alt[0].w * bm25f(q, d, single->tf, q->terms[0].alt[0].idf);
+        return q->terms[0].alt[0].w * bm25f(q, flen, single->tf, q->terms[0].alt[0].idf);
     float s = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
@@ -279,7 +289,7 @@ float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const stru
             struct qalt *x = &q->terms[i].alt[a];
             x->pos = lex_posting_seek(x->t, x->pos, slot);
             if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                float v = x->w * bm25f(q, d, x->t->p[x->pos].tf, x->idf);
+                float v = x->w * bm25f(q, flen, x->t->p[x->pos].tf, x->idf);
                 if (v > best)
                     best = v;
             }
@@ -287,4 +297,26 @@ float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const stru
         s += best;
     }
     return s;
+}
+
+float match_bound(struct qctx *q, uint32_t slot, const struct posting *single)
+{
+    if (single)
+        return q->terms[0].alt[0].w * q->terms[0].alt[0].idf *
+               (1.0f + (single->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+    float s = 0;
+    for (int i = 0; i < q->nterms; i++) {
+        float best = 0;
+        for (int a = 0; a < q->terms[i].nalt; a++) {
+            struct qalt *x = &q->terms[i].alt[a];
+            x->pos = lex_posting_seek(x->t, x->pos, slot);
+            if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
+                float v = x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+                if (v > best)
+                    best = v;
+            }
+        }
+        s += best;
+    }
+    return s * 1.0001f;
 }

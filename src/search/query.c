@@ -25,9 +25,10 @@
 #include "search/query.h"
 #include "util/arena.h"
 
-/* Price facet buckets, cents: [edge[i], edge[i+1]). */
-static const int64_t price_edges[SEARCH_PRICE_BUCKETS] = {0,     1000,  2500,   5000,  10000,
-                                                          25000, 50000, 100000, 250000};
+#define price_edges index_price_edges
+_Static_assert(PRICE_BUCKETS == SEARCH_PRICE_BUCKETS, "one set of price buckets");
+_Static_assert(SEARCH_SORT_POPULARITY == 1 && SEARCH_SORT_NEWEST == NORDERS,
+               "index orders are numbered like the sorts");
 
 /* ---- cursors --------------------------------------------------------------------- */
 
@@ -110,43 +111,23 @@ static bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int
 
 /* ---- sort keys ---------------------------------------------------------------- */
 
+static inline void sort_key_relevance(float score, int64_t *k1)
+{
+    /* A non-negative float's bits order like the float: exact and cheap. */
+    uint32_t bits;
+    memcpy(&bits, &score, sizeof bits);
+    *k1 = -(int64_t)bits;
+}
+
 static inline void sort_key(const struct qctx *q, const struct doc *d, float score, int64_t *k1,
                             int64_t *k2)
 {
-    *k2 = d->id;
-    switch (q->sort) {
-    case SEARCH_SORT_RELEVANCE: {
-        /* A non-negative float's bits order like the float: exact and cheap. */
-        uint32_t bits;
-        memcpy(&bits, &score, sizeof bits);
-        *k1 = -(int64_t)bits;
-        break;
+    if (q->sort == SEARCH_SORT_RELEVANCE) {
+        sort_key_relevance(score, k1);
+        *k2 = d->id;
+        return;
     }
-    case SEARCH_SORT_POPULARITY:
-        *k1 = -d->sales;
-        break;
-    case SEARCH_SORT_PRICE_ASC:
-        *k1 = d->price;
-        break;
-    case SEARCH_SORT_PRICE_DESC:
-        *k1 = -d->price;
-        break;
-    case SEARCH_SORT_RATING: {
-        int64_t avg = d->rating_count ? (int64_t)d->rating_sum * 1000000 / d->rating_count : 0;
-        int64_t cnt = d->rating_count < (1 << 20) ? d->rating_count : (1 << 20) - 1;
-        *k1 = -(avg * (1 << 20) + cnt);
-        break;
-    }
-    case SEARCH_SORT_NEWEST:
-        *k1 = -d->created_at;
-        *k2 = -d->id;
-        break;
-    }
-}
-
-static inline bool key_less(int64_t a1, int64_t a2, int64_t b1, int64_t b2)
-{
-    return a1 < b1 || (a1 == b1 && a2 < b2);
+    doc_sort_key((int)q->sort, d, k1, k2);
 }
 
 /* ---- the top-k heap: the worst kept hit at the root ------------------------------------ */
@@ -192,6 +173,9 @@ static int hit_cmp(const void *a, const void *b)
 
 /* ---- filters, facets, ranking: one candidate ----------------------------------------------- */
 
+/* The reference filters and facets read the document row; the fast ones
+ * read the column (index.h: struct dcol) and the row only for price and
+ * rating filters. They must agree (tests/unit/test_search_diff.c). */
 static inline bool passes(const struct qctx *q, const struct doc *d)
 {
     const struct search_params *p = q->p;
@@ -210,6 +194,30 @@ static inline bool passes(const struct qctx *q, const struct doc *d)
         return false;
     if (p->in_stock >= 0 && d->in_stock != (p->in_stock != 0))
         return false;
+    return true;
+}
+
+static inline bool passes_col(const struct qctx *q, uint32_t slot, const struct dcol *c)
+{
+    if (q->by_cat) {
+        uint32_t pre = q->ix->cats[c->cat].pre;
+        if (pre < q->cat_lo || pre >= q->cat_hi)
+            return false;
+    }
+    if (q->by_brand && c->brand != q->brand)
+        return false;
+    if (q->p->in_stock >= 0 && c->in_stock != (q->p->in_stock != 0))
+        return false;
+    if (q->row_filters) {
+        const struct doc *d = &q->ix->docs[slot];
+        if (d->price < q->min_price || d->price > q->max_price)
+            return false;
+        const struct search_params *p = q->p;
+        if (p->min_rating_milli > 0 &&
+            (d->rating_count == 0 ||
+             (int64_t)d->rating_sum * 1000 < (int64_t)p->min_rating_milli * d->rating_count))
+            return false;
+    }
     return true;
 }
 
@@ -234,16 +242,69 @@ static inline void count_facets(struct qctx *q, const struct doc *d)
                 q->ratings[k]++;
 }
 
+static inline void count_facets_col(struct qctx *q, const struct dcol *d)
+{
+    struct scratch *sc = q->sc;
+    if (sc->brand_count[d->brand]++ == 0)
+        sc->touched_b[q->ntb++] = d->brand;
+    const struct cat *c = &q->ix->cats[d->cat];
+    if (c->nchain > q->facet_depth) {
+        uint32_t fc = c->chain[q->facet_depth];
+        if (sc->cat_count[fc]++ == 0)
+            sc->touched_c[q->ntc++] = fc;
+    }
+    q->prices[d->pbucket]++;
+    /* ratings[k] counts averages of at least 4 - k stars */
+    q->stars[d->stars]++;
+}
+
 void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
 {
-    const struct doc *d = &q->ix->docs[slot];
-    if (!passes(q, d))
+    if (q->reference) {
+        const struct doc *d = &q->ix->docs[slot];
+        if (!passes(q, d))
+            return;
+        q->total++;
+        if (q->p->facets)
+            count_facets(q, d);
+        int64_t k1 = 0, k2 = 0;
+        float score = q->score ? match_score(q, slot, d->flen, single) * d->boost : 0;
+        sort_key(q, d, score, &k1, &k2);
+        if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
+            return;
+        q->after++;
+        heap_offer(q, k1, k2, slot, score);
+        return;
+    }
+    const struct dcol *c = &q->ix->col[slot];
+    if (!passes_col(q, slot, c))
         return;
     q->total++;
     if (q->p->facets)
-        count_facets(q, d);
+        count_facets_col(q, c);
+    if (!q->keys)
+        return; /* the page comes from the category orders (browse) */
+    float score = 0;
+    if (q->score) {
+        /* The root of a full heap is after the cursor: a document scoring
+         * below it is after the cursor and out of the page — counted
+         * without reading its row (nor, under the bound, scoring it). */
+        bool full = q->nheap == q->limit;
+        if (full && match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+            q->after++;
+            return;
+        }
+        score = match_score(q, slot, c->flen, single) * c->boost;
+        int64_t k1;
+        sort_key_relevance(score, &k1);
+        if (q->has_cursor && !key_less(q->c1, q->c2, k1, c->id))
+            return;
+        q->after++;
+        heap_offer(q, k1, c->id, slot, score);
+        return;
+    }
+    const struct doc *d = &q->ix->docs[slot];
     int64_t k1 = 0, k2 = 0;
-    float score = q->score ? match_score(q, slot, d, single) * d->boost : 0;
     sort_key(q, d, score, &k1, &k2);
     if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
         return;
@@ -337,8 +398,9 @@ static void items_out(struct qctx *q, struct arena *a, struct search_result *out
 
 /* ---- the query ---------------------------------------------------------------------------- */
 
-/* Step 3 without text: the category subtree's documents, or all. */
-static void browse(struct qctx *q)
+/* Step 3 without text, the reference: every document of the category
+ * subtree (or every live one) through query_consider. */
+static void browse_reference(struct qctx *q)
 {
     const struct index *ix = q->ix;
     if (q->by_cat) {
@@ -354,16 +416,160 @@ static void browse(struct qctx *q)
     }
 }
 
+/* A cursor into one category's order, keyed by the document it is at. */
+struct mcur {
+    int64_t k1, k2;
+    uint32_t cat, pos;
+};
+
+static bool mcur_less(const struct mcur *a, const struct mcur *b)
+{
+    return key_less(a->k1, a->k2, b->k1, b->k2);
+}
+
+static void mcur_down(struct mcur *h, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && mcur_less(&h[c + 1], &h[c]))
+            c++;
+        if (!mcur_less(&h[c], &h[i]))
+            return;
+        struct mcur t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
+    }
+}
+
+/* Sets `m` at its category's first document at or after position `pos`; false at the end. */
+static bool mcur_at(const struct qctx *q, struct mcur *m, uint32_t pos)
+{
+    const struct cat *c = &q->ix->cats[m->cat];
+    if (pos >= c->ndocs)
+        return false;
+    m->pos = pos;
+    doc_sort_key((int)q->sort, &q->ix->docs[c->ord[q->sort - 1][pos]], &m->k1, &m->k2);
+    return true;
+}
+
+/* Step 3 and 4 without text: the page is a merge of the subtree's category
+ * orders (each already sorted by the sort's key), entered after the cursor
+ * by binary search and left as soon as `limit` + 1 documents passed the
+ * filters. The total and the facets of an unfiltered listing add up the
+ * categories' counts; with filters, the subtree's columns are counted. */
+static void browse(struct qctx *q)
+{
+    const struct index *ix = q->ix;
+    struct scratch *sc = q->sc;
+    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
+    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
+
+    /* The page. */
+    scratch_reserve((void **)&sc->merge, &sc->mcap, hi - lo + 1, sizeof *sc->merge);
+    struct mcur *h = sc->merge;
+    uint32_t nh = 0;
+    int o = q->sort - 1;
+    for (uint32_t p = lo; p < hi; p++) {
+        uint32_t ci = ix->cat_at_pre[p];
+        const struct cat *c = &ix->cats[ci];
+        if (!c->ndocs)
+            continue;
+        uint32_t start = 0;
+        if (q->has_cursor) {
+            /* first key after the cursor */
+            uint32_t l = 0, r = c->ndocs;
+            while (l < r) {
+                uint32_t mid = l + (r - l) / 2;
+                int64_t k1, k2;
+                doc_sort_key((int)q->sort, &ix->docs[c->ord[o][mid]], &k1, &k2);
+                if (key_less(q->c1, q->c2, k1, k2))
+                    r = mid;
+                else
+                    l = mid + 1;
+            }
+            start = l;
+        }
+        h[nh].cat = ci;
+        if (mcur_at(q, &h[nh], start))
+            nh++;
+    }
+    for (uint32_t i = nh / 2; i-- > 0;)
+        mcur_down(h, nh, i);
+    struct hit *page = sc->heap;
+    while (nh && q->after <= q->limit) {
+        const struct cat *c = &ix->cats[h[0].cat];
+        uint32_t slot = c->ord[o][h[0].pos];
+        if (!filtered || passes_col(q, slot, &ix->col[slot])) {
+            if (q->nheap < q->limit)
+                page[q->nheap++] = (struct hit){h[0].k1, h[0].k2, slot, 0};
+            q->after++;
+        }
+        if (!mcur_at(q, &h[0], h[0].pos + 1))
+            h[0] = h[--nh];
+        mcur_down(h, nh, 0);
+    }
+
+    /* The total and the facets. */
+    if (filtered) {
+        q->keys = false;
+        for (uint32_t p = lo; p < hi; p++) {
+            const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
+            for (uint32_t i = 0; i < c->ndocs; i++) {
+                if (i + 16 < c->ndocs)
+                    __builtin_prefetch(&ix->col[c->docs[i + 16]]);
+                query_consider(q, c->docs[i], NULL);
+            }
+        }
+        return;
+    }
+    for (uint32_t p = lo; p < hi; p++) {
+        uint32_t ci = ix->cat_at_pre[p];
+        const struct cat *c = &ix->cats[ci];
+        if (!c->ndocs)
+            continue;
+        q->total += c->ndocs;
+        if (!q->p->facets)
+            continue;
+        for (uint32_t i = 0; i < c->nbrands; i++) {
+            uint32_t b = c->brands[i].brand, n = c->brands[i].n;
+            if (!n)
+                continue;
+            if (sc->brand_count[b] == 0)
+                sc->touched_b[q->ntb++] = b;
+            sc->brand_count[b] += n;
+        }
+        if (c->nchain > q->facet_depth) {
+            uint32_t fc = c->chain[q->facet_depth];
+            if (sc->cat_count[fc] == 0)
+                sc->touched_c[q->ntc++] = fc;
+            sc->cat_count[fc] += c->ndocs;
+        }
+        for (int b = 0; b < PRICE_BUCKETS; b++)
+            q->prices[b] += c->prices[b];
+        for (int k = 0; k < STAR_LEVELS; k++)
+            q->stars[k] += c->stars[k];
+    }
+}
+
 enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
                            struct search_result *out, struct problem *pb)
 {
     memset(out, 0, sizeof *out);
-    struct qctx q = {.p = p, .sort = p->sort, .min_price = INT64_MIN, .max_price = INT64_MAX};
+    struct qctx q = {.p = p,
+                     .sort = p->sort,
+                     .min_price = INT64_MIN,
+                     .max_price = INT64_MAX,
+                     .reference = s->reference,
+                     .keys = true};
     q.limit = p->limit < 1 ? 1 : p->limit > SEARCH_LIMIT_MAX ? SEARCH_LIMIT_MAX : p->limit;
     if (p->min_price >= 0)
         q.min_price = p->min_price;
     if (p->max_price >= 0)
         q.max_price = p->max_price;
+    q.row_filters = p->min_price >= 0 || p->max_price >= 0 || p->min_rating_milli > 0;
     bool text = p->q && *p->q;
     if (!text && q.sort == SEARCH_SORT_RELEVANCE)
         q.sort = SEARCH_SORT_POPULARITY;
@@ -420,8 +626,15 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         q.nterms = match_terms(ix, words, nwords, terms, a, &out->corrected_query);
         match_run(&q);
     } else if (nwords == 0) {
-        browse(&q);
+        if (q.reference)
+            browse_reference(&q);
+        else
+            browse(&q);
     }
+    if (!q.reference)
+        for (int k = 0; k < SEARCH_RATING_BUCKETS; k++)
+            for (int st = SEARCH_RATING_BUCKETS - k; st < STAR_LEVELS; st++)
+                q.ratings[k] += q.stars[st];
     out->total = q.total;
     if (p->facets)
         facets_out(&q, a, out);

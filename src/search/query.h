@@ -45,6 +45,9 @@ struct qctx {
     const struct search_params *p;
     enum search_sort sort;
     bool score; /* relevance needs text scores; other sorts skip them */
+    bool reference;   /* the exhaustive reference path (search.reference) */
+    bool row_filters; /* a price or rating filter: the column does not have them */
+    bool keys;        /* query_consider ranks (false: it only filters and counts) */
     float inv_avg[NFIELDS];
     struct qterm *terms;
     int nterms;
@@ -62,6 +65,7 @@ struct qctx {
     size_t ntb, ntc;
     int64_t prices[SEARCH_PRICE_BUCKETS];
     int64_t ratings[SEARCH_RATING_BUCKETS];
+    int64_t stars[STAR_LEVELS]; /* column path: documents per star level */
 };
 
 /* ---- match.c ------------------------------------------------------------------------ */
@@ -83,7 +87,13 @@ void match_run(struct qctx *q);
 /** The text score of a document: the sum over the query's words of the best
  *  alternative's BM25F (only words present count). `single` is the posting
  *  when the query is one single-alternative word (no lookup needed). */
-float match_score(struct qctx *q, uint32_t slot, const struct doc *d, const struct posting *single);
+float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
+                  const struct posting *single);
+
+/** An upper bound of match_score (before the boost) from the postings at
+ *  the cursors alone: each present word's idf × weight × (1 + title bonus),
+ *  since saturated BM25F is below 1. */
+float match_bound(struct qctx *q, uint32_t slot, const struct posting *single);
 
 /* ---- query.c ------------------------------------------------------------------------ */
 

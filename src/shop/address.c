@@ -226,8 +226,10 @@ enum shop_err address_read(struct db *db, struct arena *ar, int64_t user_id, int
         return db_fail(db, pb, "reading an address");
     stmt_bind_i64(st, 1, id);
     stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW)
-        return problem_set(pb, SHOP_NOT_FOUND, "no address %lld", (long long)id);
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW) /* a failed read is no missing address */
+        return rc == STMT_DONE ? problem_set(pb, SHOP_NOT_FOUND, "no address %lld", (long long)id)
+                               : db_fail(db, pb, "reading an address");
     row_to_address(ar, st, out);
     return SHOP_OK;
 }

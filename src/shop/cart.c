@@ -549,8 +549,10 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     stmt_bind_i64(st, 3, now);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "merging carts");
+    /* The guest's coupon comes along unless the user's cart has one. */
     st = db_prepare(db, "UPDATE carts SET currency = coalesce(currency, (SELECT currency FROM carts"
-                        " WHERE id = ?1)) WHERE id = ?2");
+                        " WHERE id = ?1)), coupon_code = coalesce(coupon_code, (SELECT"
+                        " coupon_code FROM carts WHERE id = ?1)) WHERE id = ?2");
     if (!st)
         return db_fail(db, pb, "merging carts");
     stmt_bind_i64(st, 1, guest);

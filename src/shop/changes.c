@@ -3,6 +3,7 @@
  * index (search/search.h). */
 #include "shop/changes.h"
 
+#include "recs/recs.h"
 #include "search/search.h"
 #include "shop/category.h"
 #include "shop/product_cache.h"
@@ -25,6 +26,10 @@ void shop_product_changed(struct shop *shop, int64_t product_id)
                   (json_int_t)product_id, "detail", pb.detail);
     db_release(db);
     problem_clear(&pb);
+    if (shop->recs) {
+        recs_product_refresh(shop->recs, db, product_id);
+        db_release(db);
+    }
 }
 
 void shop_product_stock_moved(struct shop *shop, int64_t product_id)
@@ -83,4 +88,6 @@ void shop_catalog_reloaded(struct shop *shop)
         log_event(LOG_WARN, "search.refresh_failed", "{s:s, s:s}", "what", "catalog", "detail",
                   pb.detail);
     problem_clear(&pb);
+    if (shop->recs)
+        recs_reload_products(shop->recs, shop->store);
 }

@@ -74,7 +74,8 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, st
     stmt_bind_i64(st, 1, cart);
     stmt_bind_i64(st, 2, CART_LINES_MAX);
     *n = 0;
-    while (stmt_step(st) == STMT_ROW) {
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         struct line *l = &lines[(*n)++];
         l->variant_id = stmt_i64(st, 0);
         l->product_id = stmt_i64(st, 1);
@@ -88,7 +89,8 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, st
         l->category_id = stmt_i64(st, 9);
         l->discount = 0;
     }
-    return SHOP_OK;
+    /* A read that failed halfway is no shorter cart: no order of half of it. */
+    return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading the cart");
 }
 
 /* Works out how much each tender pays (store credit first). */
@@ -130,7 +132,10 @@ static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t to
             *credit_amount = amount;
         } else {
             snprintf(f, sizeof f, "payments[%d].payment_method_id", i);
-            if (!payment_method_read(db, j->who->user_id, t->method_id, card))
+            int found = payment_method_read(db, j->who->user_id, t->method_id, card);
+            if (found < 0)
+                return db_fail(db, pb, "reading a payment method");
+            if (!found)
                 return problem_field(pb, SHOP_INVALID, f, "no payment method %lld",
                                      (long long)t->method_id);
             if (payment_method_expired(card, j->now))
@@ -452,8 +457,10 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         if (!st)
             return db_fail(db, pb, "reading the cart");
         stmt_bind_i64(st, 1, j->who->user_id);
-        if (stmt_step(st) != STMT_ROW)
-            return problem_set(pb, SHOP_INVALID, "your cart is empty");
+        int rc = stmt_step(st);
+        if (rc != STMT_ROW) /* a failed read is no empty cart (a 5xx, not a 422) */
+            return rc == STMT_DONE ? problem_set(pb, SHOP_INVALID, "your cart is empty")
+                                   : db_fail(db, pb, "reading the cart");
         cart = stmt_i64(st, 0);
         if (*stmt_text(st, 1))
             return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
@@ -478,6 +485,8 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     struct address ad = j->in->addr;
     if (j->in->address_id &&
         address_read(db, j->a, j->who->user_id, j->in->address_id, &ad, pb) != SHOP_OK) {
+        if (pb->err != SHOP_NOT_FOUND)
+            return pb->err;
         problem_clear(pb);
         return problem_field(pb, SHOP_INVALID, "shipping_address_id", "no address %lld",
                              (long long)j->in->address_id);

@@ -67,8 +67,11 @@ static enum shop_err cart_settle(struct db *db, const struct order_head *h,
         return db_fail(db, pb, "reading the cart");
     stmt_bind_i64(st, 1, h->user_id);
     stmt_bind_text(st, 2, h->key);
-    if (stmt_step(st) != STMT_ROW)
+    int rc = stmt_step(st);
+    if (rc == STMT_DONE)
         return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
+    if (rc != STMT_ROW) /* else the cart would stay locked for good */
+        return db_fail(db, pb, "reading the cart");
     int64_t cart = stmt_i64(st, 0);
     for (int i = 0; i < n; i++) {
         st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"

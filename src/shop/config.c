@@ -58,8 +58,13 @@ void config_load(struct shop_config *cfg)
                                     : 0;
     cfg->search_cache_mb = env_i64("SHOPD_SEARCH_CACHE_MB", 128, 1, 65536);
     cfg->suggest_min_count = env_i64("SHOPD_SUGGEST_MIN_COUNT", 3, 1, 1000000);
+    cfg->recs_min_support = env_i64("SHOPD_RECS_MIN_SUPPORT", 3, 1, 1000000);
+    cfg->recs_half_life_hours = env_i64("SHOPD_RECS_HALF_LIFE_HOURS", 72, 1, 24 * 365 * 10);
+    cfg->recs_history_days = env_i64("SHOPD_RECS_HISTORY_DAYS", 90, 1, 3650);
+    cfg->shed_level = env_i64("SHOPD_SHED_LEVEL", 0, 0, 3);
 
     snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
+    snprintf(cfg->timezone, sizeof cfg->timezone, "%s", env_str("SHOPD_TIMEZONE", "UTC"));
     cfg->reservation_ttl_ms = env_i64("SHOPD_RESERVATION_TTL", 600, 1, 86400) * 1000;
     cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
     cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;
@@ -114,6 +119,8 @@ void config_load(struct shop_config *cfg)
     cfg->return_auto_approve_cents =
         env_i64("SHOPD_RETURN_AUTO_APPROVE_CENTS", 10000, 0, 100000000000);
 
+    const char *fa = getenv("SHOPD_FAULTS_API");
+    cfg->faults_api = fa && !strcmp(fa, "1");
     const char *rl = getenv("SHOPD_RATE_LIMIT");
     cfg->rate_limit = !(rl && (!strcmp(rl, "off") || !strcmp(rl, "0") || !strcmp(rl, "false")));
     cfg->http_header_timeout_s = (int)env_i64("SHOPD_HTTP_HEADER_TIMEOUT", 5, 1, 600);

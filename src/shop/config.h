@@ -28,8 +28,20 @@ struct shop_config {
     int64_t search_cache_mb;  /* SHOPD_SEARCH_CACHE_MB: their size limit, default 128 */
     int64_t suggest_min_count;/* SHOPD_SUGGEST_MIN_COUNT: runs before a query is suggested, default 3 */
 
+    /* recommendations (recs/recs.h) */
+    int64_t recs_min_support;      /* SHOPD_RECS_MIN_SUPPORT: orders a pair needs to be
+                                      "frequently bought together", default 3 */
+    int64_t recs_half_life_hours;  /* SHOPD_RECS_HALF_LIFE_HOURS: decay of popularity and
+                                      co-views, default 72 */
+    int64_t recs_history_days;     /* SHOPD_RECS_HISTORY_DAYS: events read at start, default 90 */
+    int64_t shed_level;            /* SHOPD_SHED_LEVEL: load-shedding level at start (0–3),
+                                      default 0, unless the shop's stored setting says otherwise
+                                      (shop/shedding.h holds the live one) */
+
     /* purchase path */
     char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */
+    char timezone[65];             /* SHOPD_TIMEZONE: the shop's days (analytics), a tz database
+                                      name, default UTC */
     int64_t reservation_ttl_ms;    /* SHOPD_RESERVATION_TTL (s), default 600 */
     int64_t guest_cart_ttl_ms;     /* SHOPD_GUEST_CART_TTL (s), idle guest carts, default 7 days */
     int64_t user_cart_ttl_ms;      /* SHOPD_USER_CART_TTL (s), idle user carts, default 30 days */
@@ -100,6 +112,11 @@ struct shop_config {
     /* Rate limiting (http/ratelimit.c holds the table of rates and bursts;
      * SHOPD_RATE_<CLASS>_<SCOPE>=rate/burst overrides one entry). */
     bool rate_limit;          /* SHOPD_RATE_LIMIT=off disables it (benchmarks), default on */
+
+    /* Failures on demand (util/faults.h): SHOPD_FAULTS arms faults at start
+     * (cli/serve.c); SHOPD_FAULTS_API=1 exposes the admin hook
+     * /v1/admin/faults (tests only; default off: 404). */
+    bool faults_api;
 
     /* HTTP connections (http/server.c): every wait on a client is bounded. */
     int http_header_timeout_s; /* SHOPD_HTTP_HEADER_TIMEOUT (s): a new connection's silence

@@ -152,6 +152,8 @@ static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, j
         return answer(shop, order_id, out, pb);
 
     struct settle_job sj = {.order_id = order_id, .payment_id = c.payment_id};
+    bool declined = false;
+    char code[32] = "";
     snprintf(sj.charge_id, sizeof sj.charge_id, "%s", c.charge_id);
     if (c.payment_id && !strcmp(c.status, "authorized")) {
         /* One key per order and decision: a retry is the same call. */
@@ -166,15 +168,23 @@ static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, j
                                "the payment gateway is unavailable; try the decision again");
         }
         if (pay != PAY_OK) {
-            log_event(LOG_ERROR, "fraud.review", "{s:I, s:s, s:s}", "order", (json_int_t)order_id,
+            log_event(LOG_WARN, "fraud.review", "{s:I, s:s, s:s}", "order", (json_int_t)order_id,
                       "decision", c.review, "code", r.code);
-            return problem_set(pb, SHOP_CONFLICT,
-                               "the gateway refused to %s the authorization (%s)",
-                               approve ? "capture" : "void", r.code);
+            /* A refused capture is final (the authorization lapsed or was
+             * withdrawn): the order cannot be paid, so it fails as a
+             * declined checkout would — cancelled, stock released — rather
+             * than staying on hold with a decision nobody can complete. A
+             * refused void leaves nothing to undo at the gateway. */
+            declined = approve;
+            snprintf(code, sizeof code, "%s", r.code);
         }
     }
     enum shop_err e;
-    if (approve) {
+    if (declined) {
+        sj.cancel_reason = "payment_failed";
+        sj.code = code;
+        e = store_write(shop->store, checkout_fail_write, &sj, pb);
+    } else if (approve) {
         e = store_write(shop->store, checkout_complete_write, &sj, pb);
     } else {
         sj.cancel_reason = "fraud_rejected";
@@ -200,7 +210,12 @@ static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, j
     db_release(db);
     checkout_products_changed(shop, ids, n);
     log_event(LOG_INFO, "fraud.review", "{s:I, s:s}", "order", (json_int_t)order_id, "decision",
-              c.review);
+              declined ? "capture_declined" : c.review);
+    if (declined)
+        return problem_set(pb, SHOP_PAYMENT,
+                           "the gateway refused to capture (%s): the order was cancelled and its"
+                           " stock released",
+                           code);
     return answer(shop, order_id, out, pb);
 }
 

@@ -69,8 +69,7 @@ bool order_transition_allowed(enum order_status from, enum order_status to)
 }
 
 /* Reads an order's head and its status (-1 when not a known one). Returns
- * 1, 0 when there is no such order, -1 when the statement cannot be
- * prepared. */
+ * 1, 0 when there is no such order, -1 when the read failed. */
 static int read_head(struct db *db, int64_t order_id, struct order_head *h, int *status)
 {
     struct stmt *st = db_prepare(db, "SELECT user_id, total_cents, coalesce(flash_sale_id, 0),"
@@ -79,8 +78,9 @@ static int read_head(struct db *db, int64_t order_id, struct order_head *h, int 
     if (!st)
         return -1;
     stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
-        return 0;
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW) /* a failed read is no missing order (a 404 to a paying client) */
+        return rc == STMT_DONE ? 0 : -1;
     h->user_id = stmt_i64(st, 0);
     h->total_cents = stmt_i64(st, 1);
     h->flash_sale_id = stmt_i64(st, 2);

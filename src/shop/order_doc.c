@@ -420,7 +420,9 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
      * document for every order: no statement for what cannot be there). */
     const char *status = stmt_text(st, 1);
     bool shipping = strcmp(status, "pending_payment") && strcmp(status, "paid");
-    bool ok = lines(db, &d, order_id) && promotions(db, &d, order_id) &&
+    /* Nor promotions for an order that got no discount (column 5). */
+    bool ok = lines(db, &d, order_id) &&
+              (stmt_i64(st, 5) ? promotions(db, &d, order_id) : (raw(&d, ",\"promotions\":[]"), true)) &&
               payments(db, &d, order_id) && refunds(db, &d, order_id);
     if (shipping)
         ok = ok && shipments(db, &d, order_id);

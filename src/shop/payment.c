@@ -394,20 +394,21 @@ static void row_to_method(struct stmt *st, struct payment_method *m)
              stmt_is_null(st, 7) ? "" : stmt_text(st, 7));
 }
 
-bool payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payment_method *out)
+int payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payment_method *out)
 {
     struct stmt *st = db_prepare(
         db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
             " exp_year, billing_country FROM payment_methods WHERE id = ? AND user_id = ?"
             " AND deleted_at IS NULL");
     if (!st)
-        return false;
+        return -1;
     stmt_bind_i64(st, 1, id);
     stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW)
-        return false;
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW)
+        return rc == STMT_DONE ? 0 : -1;
     row_to_method(st, out);
-    return true;
+    return 1;
 }
 
 enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **out,

@@ -66,8 +66,9 @@ enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **o
                                   struct problem *pb);
 enum shop_err payment_method_delete(struct shop *shop, int64_t user_id, int64_t id,
                                     struct problem *pb);
-/** Reads one of the user's (not deleted) methods inside a transaction. */
-bool payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payment_method *out);
+/** Reads one of the user's (not deleted) methods inside a transaction: 1,
+ *  0 when there is no such method, -1 when the read failed. */
+int payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payment_method *out);
 bool payment_method_expired(const struct payment_method *m, int64_t now_ms);
 json_t *payment_method_json(const struct payment_method *m);
 

@@ -120,10 +120,13 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
         set->per_customer[k] = stmt_i64(st, 16);
     }
     /* An automatic promotion this customer has used up is simply not there. */
-    for (int k = 0; k < set->n; k++)
-        if (set->per_customer[k] > 0 && user_id &&
-            customer_uses(db, set->rules[k].id, user_id) >= set->per_customer[k])
+    for (int k = 0; k < set->n; k++) {
+        set->customer_used[k] = set->per_customer[k] > 0 && user_id
+                                    ? customer_uses(db, set->rules[k].id, user_id)
+                                    : -1;
+        if (set->customer_used[k] >= 0 && set->customer_used[k] >= set->per_customer[k])
             set->why[k] = PROMO_CUSTOMER_LIMIT;
+    }
     if (!coupon || !*coupon)
         return true;
 
@@ -146,6 +149,8 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     set->code_ids[k] = stmt_i64(st, 0);
     set->single_use[k] = stmt_i64(st, 1) != 0;
     set->per_customer[k] = stmt_i64(st, 3 + 16);
+    set->customer_used[k] =
+        set->per_customer[k] > 0 && user_id ? customer_uses(db, r->id, user_id) : -1;
     int64_t limit = stmt_i64(st, 3 + 15), uses = stmt_i64(st, 3 + 17);
     int64_t code_uses = stmt_i64(st, 2), starts = stmt_i64(st, 3 + 13);
     enum promo_why why = PROMO_APPLIED;
@@ -155,8 +160,7 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
         why = PROMO_LIMIT_REACHED;
     else if (set->single_use[k] && code_uses > 0)
         why = PROMO_CODE_USED;
-    else if (set->per_customer[k] > 0 && user_id &&
-             customer_uses(db, r->id, user_id) >= set->per_customer[k])
+    else if (set->customer_used[k] >= 0 && set->customer_used[k] >= set->per_customer[k])
         why = PROMO_CUSTOMER_LIMIT;
     /* The shopper chose this code: checkout prices it as the cart showed it
      * and lets promo_record refuse it (promo.h, Limits). */
@@ -246,10 +250,12 @@ enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int
             return db_fail(db, pb, "recording the promotion's use");
         if (db_changes(db) != 1)
             return limit_reached(pb, r, "has reached its usage limit");
-        /* The customer's count: checkout holds "checkout:<user>" (keylock),
-         * so no other checkout of theirs counts or records meanwhile. */
-        if (set->per_customer[k] > 0 &&
-            customer_uses(db, r->id, user_id) >= set->per_customer[k])
+        /* The customer's count, as promo_load took it in this transaction:
+         * checkout holds "checkout:<user>" (keylock), so no other checkout
+         * of theirs counts or records meanwhile. */
+        int64_t used = set->customer_used[k] >= 0 ? set->customer_used[k]
+                                                  : customer_uses(db, r->id, user_id);
+        if (set->per_customer[k] > 0 && used >= set->per_customer[k])
             return limit_reached(pb, r, "was already used as often as it allows for you");
         if (set->code_ids[k] && set->single_use[k]) {
             st = db_prepare(db, "UPDATE promotion_codes SET uses = uses + 1 WHERE id = ?"

@@ -185,6 +185,7 @@ struct promo_set {
     int64_t code_ids[PROMO_RULES_MAX];   /* the coupon's code row, else 0 */
     bool single_use[PROMO_RULES_MAX];
     int64_t per_customer[PROMO_RULES_MAX];
+    int64_t customer_used[PROMO_RULES_MAX]; /* -1: not counted (no per-customer limit) */
     int n;
     int coupon; /* index of the coupon's promotion, -1 when none applies or none is set */
     bool coupon_unknown; /* a coupon is set but no longer exists or is inactive */

@@ -60,7 +60,9 @@ static enum shop_err allocate_refund(struct db *db, int64_t order_id, int64_t re
         stmt_bind_i64(st, 2, clock_now_ms());
         stmt_bind_i64(st, 3, tenders[i].id);
         stmt_bind_i64(st, 4, take);
-        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+        if (stmt_step(st) != STMT_DONE) /* a failed write is no conflict (a 5xx, not a 409) */
+            return db_fail(db, pb, "allocating the refund");
+        if (db_changes(db) != 1)
             return problem_set(pb, SHOP_CONFLICT, "the payment changed meanwhile");
         if (tenders[i].card)
             *pending_card = true;

@@ -272,7 +272,8 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             return db_fail(db, pb, "reading reservations");
         stmt_bind_i64(st, 1, order_id);
         stmt_bind_i64(st, 2, after);
-        while (stmt_step(st) == STMT_ROW) {
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
             read++;
             after = stmt_i64(st, 0);
             if (!stmt_i64(st, 5))
@@ -284,6 +285,8 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             rows[n].sale_id = stmt_i64(st, 4);
             n++;
         }
+        if (rc != STMT_DONE) /* not "no more reservations": stock would drift */
+            return db_fail(db, pb, "reading reservations");
         for (int i = 0; i < n; i++) {
             /* Consuming leaves availability as it was (on hand and reserved
              * fall together), and so does handing units back to a running

@@ -95,6 +95,8 @@ struct shedding *shedding_new(struct shop *shop)
     pthread_cond_init(&s->cv, NULL);
     int level;
     bool auto_mode;
+    /* The shop's stored setting wins; without one, SHOPD_SHED_LEVEL. */
+    atomic_store(&s->level, (int)shop->cfg.shed_level);
     if (read_setting(shop, &level, &auto_mode)) {
         atomic_store(&s->auto_mode, auto_mode);
         atomic_store(&s->level, level);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recs/recs.h"
 #include "search/search.h"
 #include "shop/account.h"
 #include "shop/category.h"
@@ -25,9 +26,11 @@
 #include "work/scheduler.h"
 #include "work/notify_worker.h"
 #include "work/webhook_worker.h"
+#include "work/recs_feed.h"
 #include "util/idset.h"
 #include "util/log.h"
 #include "util/token.h"
+#include "util/tz.h"
 #include "util/xalloc.h"
 
 struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
@@ -49,6 +52,12 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                  slash ? db_path : ".");
     }
     account_set_hash_cost(shop->cfg.pwhash_opslimit, shop->cfg.pwhash_memlimit);
+    shop->tz = tz_load(shop->cfg.timezone);
+    if (!shop->tz) {
+        problem_set(pb, SHOP_INVALID, "SHOPD_TIMEZONE: no time zone %s in the tz database",
+                    shop->cfg.timezone);
+        goto fail;
+    }
     shop->store = store_open(db_path, NULL, pb);
     if (!shop->store)
         goto fail;
@@ -101,6 +110,14 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     search_suggest_configure(shop->search, (int)shop->cfg.suggest_min_count);
     if (search_build(shop->search, shop->store, pb) != SHOP_OK)
         goto fail;
+    shop->recs = recs_new(&(struct recs_config){.min_support = (int)shop->cfg.recs_min_support,
+                                                .half_life_ms =
+                                                    shop->cfg.recs_half_life_hours * 3600000,
+                                                .history_ms =
+                                                    shop->cfg.recs_history_days * 86400000},
+                          shop->categories);
+    if (recs_build(shop->recs, shop->store, pb) != SHOP_OK)
+        goto fail;
     return shop;
 fail:
     shop_close(shop);
@@ -143,6 +160,9 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb)
     shop->housekeeping = housekeeping_start(shop, pb);
     if (!shop->housekeeping)
         return pb->err;
+    shop->recs_feed = recs_feed_start(shop, pb);
+    if (!shop->recs_feed)
+        return pb->err;
     shop->scheduler = scheduler_start(shop, pb);
     return shop->scheduler ? SHOP_OK : pb->err;
 }
@@ -159,6 +179,7 @@ void shop_close(struct shop *shop)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
     webhook_worker_stop(shop->webhooks);
+    recs_feed_stop(shop->recs_feed); /* after the consumers, whose commits kick it */
     notify_engine_stop(shop->notify);
     shedding_free(shop->shedding);
     leases_stop(shop->leases); /* the roles have stopped: others may take them now */
@@ -168,10 +189,12 @@ void shop_close(struct shop *shop)
     if (shop->carrier)
         shop->carrier->destroy(shop->carrier);
     pricing_free(shop->pricing);
+    tz_free(shop->tz);
     product_cache_free(shop->products);
     product_cache_free(shop->review_pages);
     session_cache_free(shop->sessions);
     idset_free(shop->stale_search);
     search_free(shop->search);
+    recs_free(shop->recs);
     free(shop);
 }

@@ -32,6 +32,9 @@ struct idset;
 struct leases;
 struct webhook_worker;
 struct shedding;
+struct tz;
+struct recs;
+struct recs_feed;
 
 struct shop {
     struct store *store;
@@ -55,6 +58,9 @@ struct shop {
     struct leases *leases;            /* roles run once per shop (work/leases.c) */
     struct webhook_worker *webhooks;  /* webhook sender (work/webhook_worker.c) */
     struct shedding *shedding;        /* load-shedding level (shop/shedding.h) */
+    struct tz *tz;                    /* the shop's time zone (SHOPD_TIMEZONE, util/tz.h) */
+    struct recs *recs;                /* the recommendation model (recs/recs.h) */
+    struct recs_feed *recs_feed;      /* writes events, applies new ones (work/recs_feed.c) */
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     _Atomic bool stopping;
 };

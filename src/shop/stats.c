@@ -1,5 +1,6 @@
 #include "shop/stats.h"
 
+#include "recs/recs.h"
 #include "search/search.h"
 #include "shop/shop.h"
 #include "shop/flashsale.h"
@@ -84,5 +85,7 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         search_render_metrics(shop->search, out);
     webhook_worker_render_metrics(shop->webhooks, out);
     shedding_render_metrics(shop->shedding, out);
+    if (shop->recs)
+        recs_render_metrics(shop->recs, out);
     leases_render_metrics(shop->leases, out);
 }

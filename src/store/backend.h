@@ -84,6 +84,8 @@ struct store_ops {
     int64_t (*last_id)(struct db *db);
     enum shop_err (*exec)(struct db *db, const char *sql, struct problem *pb);
     const char *(*errmsg)(struct db *db);
+    /* store_backup; NULL where the database server has its own tools. */
+    enum shop_err (*backup)(struct store *s, const char *dest, int64_t *pages, struct problem *pb);
 };
 
 /* One store_write call, on its caller's stack (writer.c). */
@@ -135,6 +137,7 @@ struct db {
 
 struct stmt {
     const struct store_ops *ops;
+    const char *sql; /* as given to db_prepare (for injected faults' match) */
 };
 
 /* The store whose writer this thread is, and its connection (NULL on every

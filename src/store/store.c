@@ -8,6 +8,7 @@
 
 #include "store/backend.h"
 #include "util/clock.h"
+#include "util/faults.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -70,6 +71,15 @@ struct db *store_db(struct store *s)
     return s->ops->reader(s);
 }
 
+enum shop_err store_backup(struct store *s, const char *dest, int64_t *pages, struct problem *pb)
+{
+    *pages = 0;
+    if (!s->ops->backup)
+        return problem_set(pb, SHOP_INVALID, "%s has no file to copy: back up a PostgreSQL"
+                           " database with pg_dump (see docs/OPERATIONS.md)", s->ops->name);
+    return s->ops->backup(s, dest, pages, pb);
+}
+
 void store_stats(struct store *s, struct store_stats *out)
 {
     *out = (struct store_stats){0};
@@ -88,7 +98,10 @@ void store_stats(struct store *s, struct store_stats *out)
 
 struct stmt *db_prepare(struct db *db, const char *sql)
 {
-    return db->ops->prepare(db, sql);
+    struct stmt *st = db->ops->prepare(db, sql);
+    if (st)
+        st->sql = sql;
+    return st;
 }
 
 void db_release(struct db *db)
@@ -121,8 +134,34 @@ void stmt_bind_null(struct stmt *st, int idx)
     st->ops->bind_text(st, idx, NULL, -1);
 }
 
+/* An injected store.stmt fault (util/faults.h) fails statements of write
+ * functions only: those on a writer thread of a store that takes faults. The
+ * writer's own transaction statements bypass this (writer.c). */
+static int injected_step_fault(struct stmt *st)
+{
+    if (!tl_writer_of || tl_writer_of->opts.no_faults)
+        return 0;
+    switch (faults_hit(FP_STORE_STMT, st->sql)) {
+    case FM_NONE:
+    case FM_COUNT:
+        return 0;
+    case FM_BUSY:
+    case FM_TIMEOUT:
+        return STMT_BUSY;
+    default:
+        log_event(LOG_WARN, "fault.injected", "{s:s, s:s}", "point", "store.stmt", "sql",
+                  st->sql ? st->sql : "");
+        return STMT_ERROR;
+    }
+}
+
 int stmt_step(struct stmt *st)
 {
+    if (faults_armed()) {
+        int f = injected_step_fault(st);
+        if (f)
+            return f;
+    }
     return st->ops->step(st);
 }
 

@@ -72,6 +72,9 @@ struct store_opts {
      * simulated gateway's books, benchmarks of the raw ceiling). */
     bool sync_normal;
     int busy_timeout_ms; /* 0 → 5000 */
+    /* The books of an outside system (the simulated gateway): injected
+     * store faults (util/faults.h) never fail its writes. */
+    bool no_faults;
 };
 
 /** Opens (creating if needed) the database at `path`: a SQLite file, or a
@@ -123,6 +126,12 @@ bool db_serialised(struct db *db);
 /** Calls `fn(cls)` on the writer thread after every successful commit
  *  (e.g. to wake the outbox dispatcher). One hook; set it before writes. */
 void store_on_commit(struct store *s, void (*fn)(void *cls), void *cls);
+
+/** Copies the database, as of one commit, to the file `dest` while the
+ *  shop keeps running (SQLite's online backup API). SHOP_INVALID on a
+ *  database server (use its own tools: pg_dump). `*pages` gets its size in
+ *  pages. */
+enum shop_err store_backup(struct store *s, const char *dest, int64_t *pages, struct problem *pb);
 
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {

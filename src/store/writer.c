@@ -10,6 +10,7 @@
 
 #include "store/backend.h"
 #include "util/clock.h"
+#include "util/faults.h"
 #include "util/log.h"
 #include "util/token.h"
 
@@ -34,11 +35,12 @@ void writer_init(struct store *s)
 
 /* Runs a statement without parameters or results on the writer connection,
  * leaving every other statement as it was (a nested write may run while its
- * caller iterates one). */
+ * caller iterates one). The writer's own statements are not write functions'
+ * (injected store.stmt faults do not count them). */
 static bool wexec(struct db *db, const char *sql)
 {
     struct stmt *st = db_prepare(db, sql);
-    bool ok = st && stmt_step(st) == STMT_DONE;
+    bool ok = st && st->ops->step(st) == STMT_DONE;
     if (st)
         db->ops->reset(st);
     return ok;
@@ -197,9 +199,12 @@ static void run_batch(struct store *s, struct db *db, struct wjob **jobs, int n)
                 if (jobs[i]->result != SHOP_OK)
                     atomic_store_explicit(&s->careful_batches, CAREFUL_BATCHES,
                                           memory_order_relaxed);
-        if (!wexec(db, "COMMIT")) {
-            bool conflict = db->ops->retryable(db);
-            log_event(LOG_ERROR, "db.commit", "{s:s}", "error", db->ops->errmsg(db));
+        enum fault_mode fm = s->opts.no_faults ? FM_NONE : faults_check(FP_STORE_COMMIT, NULL);
+        bool injected = fm != FM_NONE && fm != FM_COUNT;
+        if (injected || !wexec(db, "COMMIT")) {
+            bool conflict = !injected && db->ops->retryable(db);
+            log_event(LOG_ERROR, "db.commit", "{s:s}", "error",
+                      injected ? "injected fault" : db->ops->errmsg(db));
             rollback(db);
             if (conflict && ++conflicts < CONFLICT_ATTEMPTS) {
                 atomic_fetch_add_explicit(&s->conflicts, 1, memory_order_relaxed);

@@ -23,6 +23,12 @@ void token_new(char out[TOKEN_LEN + 1]);
 /** Hex BLAKE2b-256 digest of `s` into out[TOKEN_HASH_LEN + 1]. */
 void token_hash(const char *s, size_t len, char out[TOKEN_HASH_LEN + 1]);
 
+/** The CSRF token that goes with a session token (WEB security): base64url
+ *  of a keyed BLAKE2b-256 of it, TOKEN_LEN characters. Derived, not stored,
+ *  so every process of a shop agrees; a page that cannot read the HttpOnly
+ *  cookie can learn it only from an answer to that same session. */
+void token_csrf(const char *session_token, char out[TOKEN_LEN + 1]);
+
 /** True when `s` looks like a token we issued (length and alphabet), so
  *  garbage is refused before any lookup. */
 bool token_plausible(const char *s);

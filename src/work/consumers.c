@@ -2,6 +2,7 @@
  * consumer's name is its stored position: never rename one. */
 #include "work/consumers.h"
 
+#include "shop/analytics.h"
 #include "shop/notify.h"
 #include "work/dispatcher.h"
 #include "work/notify_triggers.h"
@@ -9,6 +10,7 @@
 #include "work/webhook_worker.h"
 #include "shop/webhook.h"
 #include "shop/shop.h"
+#include "work/recs_feed.h"
 
 /* Notifications the handlers queued are sent once they are committed. */
 static void wake_senders(struct shop *shop, void *cls)
@@ -29,6 +31,12 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
     (void)shop;
     dispatcher_add(
         d, &(struct consumer){.name = "order-log", .topics = "order.", .fn = order_log_consume});
+    /* OPS-2: daily rollups; from the oldest event kept, so a shop that
+     * upgrades counts the orders its outbox still holds. */
+    dispatcher_add(d, &(struct consumer){.name = "analytics",
+                                         .topics = "order.confirmed,order.refunded,"
+                                                   "order.return_approved",
+                                         .fn = analytics_consume});
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",
@@ -54,4 +62,10 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .fn = webhook_on_event,
                                          .committed = wake_webhooks,
                                          .from_now = true});
+    /* ENG-4: paid orders become purchase rows for the recommendation
+     * model (from the oldest event: a new shop learns from its history). */
+    dispatcher_add(d, &(struct consumer){.name = "recs.purchases",
+                                         .topics = "order.confirmed",
+                                         .fn = recs_on_order_event,
+                                         .committed = recs_purchases_committed});
 }

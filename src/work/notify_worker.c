@@ -525,7 +525,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
             k++;
         struct notify_provider *p = e->providers[items[i].channel];
         throttle(e, items[i].channel, k - i);
-        p->send_batch(p, items + i, k - i);
+        notify_send(p, items + i, k - i);
         i = k;
     }
     int64_t now = clock_now_ms();

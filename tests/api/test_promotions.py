@@ -380,3 +380,19 @@ def test_single_use_code_is_used_once(make_server):
     results = at_once(lambda t: credit_checkout(s, t), tokens, threads=8)
     assert sorted(r.status for r in results) == [201] + [409] * 7
     assert s.database().scalar("SELECT uses FROM promotion_codes WHERE code = ?", (code,)) == 1
+
+
+def test_a_guests_coupon_survives_logging_in(srv, shop):
+    p = shop.product(price=1500, stock=20)
+    vid = p["variants"][0]["id"]
+    code = "GUEST" + uid().upper()
+    promo(srv, shop, type="fixed", amount_cents=250, code=code)
+    g = srv.post("/v1/guest")["guest_token"]
+    assert srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1}, guest=g).status == 201
+    assert srv.put("/v1/cart/coupon", {"code": code}, guest=g).status == 200
+    email = f"g{uid()}@example.com"
+    r = srv.post("/v1/auth/register", {"email": email, "password": "long-password-1",
+                                       "name": "Guest"}, guest=g)
+    assert r.status == 201, r
+    cart = srv.get("/v1/cart", token=r["token"])
+    assert cart["coupon_code"] == code and cart["discount_cents"] == 250, cart

@@ -244,3 +244,37 @@ def test_idor_and_roles(make_server):
     assert_problem(admin_move(s, shop, r["id"], "received", refund_cents=5), 422, "refund_cents")
     assert_problem(admin_move(s, shop, 999999, "received"), 404)
     assert_problem(s.get("/v1/admin/returns?status=lost", token=shop.admin), 422, "status")
+
+
+def test_every_return_transition(make_server):
+    """Each state tries every move: the legal ones succeed, the rest are 409
+    and change nothing."""
+    s = make_server({"SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"})
+    shop = Shop(s)
+    v = shop.product(stock=50, price=500)["variants"][0]["id"]
+    legal = {"requested": {"approved", "rejected"}, "approved": {"received", "rejected"},
+             "received": {"inspected"},
+             "inspected": {"refunded", "partially_refunded", "rejected"}}
+    every = ["approved", "rejected", "received", "inspected", "refunded", "partially_refunded"]
+    paths = [["approved", "received", "inspected", "refunded"],
+             ["approved", "received", "inspected", "partially_refunded"],
+             ["approved", "received", "inspected", "rejected"],
+             ["approved", "rejected"], ["rejected"]]
+    for path in paths:
+        b = Buyer(s)
+        o = delivered_order(s, shop, b, [(v, 1)])
+        r = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+        assert r["status"] == "requested"
+        state = "requested"
+        for nxt in path:
+            for bad in every:
+                if bad not in legal.get(state, set()):
+                    assert_problem(admin_move(s, shop, r["id"], bad), 409, "status")
+            kw = {"refund_cents": 100} if nxt == "partially_refunded" else {}
+            got = admin_move(s, shop, r["id"], nxt, **kw)
+            assert got.status == 200 and got["status"] == nxt, got
+            state = nxt
+        for bad in every:
+            assert_problem(admin_move(s, shop, r["id"], bad), 409)
+        assert [h["status"] for h in s.get(f"/v1/returns/{r['id']}", token=b.token)["history"]] \
+            == ["requested"] + path

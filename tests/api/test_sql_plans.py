@@ -65,6 +65,7 @@ BATCHED = (
     "SELECT a.id, a.refund_id, p.order_id",        # refund retries, each housekeeping tick
     "UPDATE notifications SET state = 1",          # claims up to 64 notifications at once
     "SELECT * FROM (SELECT txid, id, topic",       # the outbox's readers, a batch of events a read
+    "SELECT * FROM (SELECT txid, id, kind",        # recommendations' reader, a batch of events a read
 )
 
 

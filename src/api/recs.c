@@ -1,0 +1,207 @@
+/* recs.c — recommendations (ENG-4): behaviour events in, lists out. The
+ * engine is recs/recs.h; this file validates, renders and caches the
+ * rendered lists (recs_cache_*: at most a second old, never showing a
+ * product that stopped being available).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "shop/shedding.h"
+#include "recs/recs.h"
+#include "search/maps.h"
+#include "shop/category.h"
+#include "shop/shop.h"
+#include "util/buf.h"
+#include "util/jsonx.h"
+
+enum list_kind { LIST_FBT = 1, LIST_ALSO_VIEWED, LIST_POPULAR, LIST_PERSONAL, LIST_DETAIL };
+
+static uint64_t list_key(enum list_kind kind, int64_t id, int limit)
+{
+    uint64_t k[3] = {(uint64_t)kind, (uint64_t)id, (uint64_t)limit};
+    return hash_bytes(k, sizeof k);
+}
+
+static void render_items(struct buf *b, const struct recs_item *it, int n)
+{
+    buf_puts(b, "[");
+    for (int i = 0; i < n; i++) {
+        buf_printf(b, "%s{\"product_id\":%lld,\"title\":", i ? "," : "",
+                   (long long)it[i].product_id);
+        buf_json_string(b, it[i].title);
+        buf_printf(b, ",\"price_cents\":%lld,\"currency\":", (long long)it[i].price_cents);
+        buf_json_string(b, it[i].currency);
+        buf_printf(b, ",\"score\":%.6g,\"lift\":", it[i].score);
+        if (it[i].has_lift)
+            buf_printf(b, "%.6g}", it[i].lift);
+        else
+            buf_puts(b, "null}");
+    }
+    buf_puts(b, "]");
+}
+
+static bool shedding(struct req *r)
+{
+    if (shop_shed_level(r->shop) < 1)
+        return false;
+    r->pb.retry_after = 5;
+    problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are switched off under load");
+    return true;
+}
+
+/* Answers a list from the cache or computes, renders and caches it. */
+static enum shop_err answer_list(struct req *r, enum list_kind kind, int64_t id, int limit,
+                                 uint64_t stamp)
+{
+    struct recs *rc = r->shop->recs;
+    uint64_t key = list_key(kind, id, limit);
+    size_t len;
+    char *text = recs_cache_get(rc, key, stamp, r->arena, &len);
+    if (text)
+        return resp_bytes(r, 200, "application/json", text, len);
+    uint64_t avail = recs_avail_version(rc);
+    struct recs_item *items = arena_alloc(r->arena, (size_t)limit * sizeof *items);
+    int n = 0;
+    switch (kind) {
+    case LIST_FBT: n = recs_bought_together(rc, id, limit, r->arena, items); break;
+    case LIST_ALSO_VIEWED: n = recs_also_viewed(rc, id, limit, r->arena, items); break;
+    case LIST_POPULAR: n = recs_popular(rc, id, limit, r->arena, items); break;
+    default: n = recs_personal(rc, id, limit, r->arena, items); break;
+    }
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_puts(&b, "{\"data\":");
+    render_items(&b, items, n);
+    buf_puts(&b, ",\"next_cursor\":null}");
+    recs_cache_put(rc, key, stamp, avail, b.data, b.len);
+    char *out = buf_steal(&b, &len);
+    return resp_json_text(r, 200, out, len);
+}
+
+static bool read_limit(struct req *r, int64_t *limit)
+{
+    *limit = 10;
+    req_query_int(r, "limit", 1, RECS_LIMIT_MAX, limit);
+    return !r->pb.err;
+}
+
+/* The product of the path, visible to shoppers. */
+static bool read_product(struct req *r, int64_t *id)
+{
+    if (!req_param_id(r, "id", "product", id))
+        return false;
+    bool published = false;
+    recs_product_live(r->shop->recs, *id, &published);
+    if (!published) {
+        problem_set(&r->pb, SHOP_NOT_FOUND, "no product %lld", (long long)*id);
+        return false;
+    }
+    return true;
+}
+
+static enum shop_err product_list(struct req *r, enum list_kind kind)
+{
+    int64_t id, limit;
+    if (!read_product(r, &id) || !read_limit(r, &limit) || shedding(r))
+        return r->pb.err;
+    return answer_list(r, kind, id, (int)limit, 0);
+}
+
+enum shop_err api_recs_bought_together(struct req *r)
+{
+    return product_list(r, LIST_FBT);
+}
+
+enum shop_err api_recs_also_viewed(struct req *r)
+{
+    return product_list(r, LIST_ALSO_VIEWED);
+}
+
+enum shop_err api_recs_popular(struct req *r)
+{
+    int64_t limit, category = 0;
+    if (!read_limit(r, &limit))
+        return r->pb.err;
+    req_query_int(r, "category", 1, INT64_MAX, &category);
+    if (r->pb.err)
+        return r->pb.err;
+    struct category c;
+    if (category && !category_lookup(r->shop->categories, category, r->arena, &c))
+        return problem_field(&r->pb, SHOP_INVALID, "category", "no category %lld",
+                             (long long)category);
+    if (shedding(r))
+        return r->pb.err;
+    return answer_list(r, LIST_POPULAR, category, (int)limit, 0);
+}
+
+enum shop_err api_recs_personal(struct req *r)
+{
+    int64_t limit;
+    if (!read_limit(r, &limit) || shedding(r))
+        return r->pb.err;
+    int64_t key = recs_user_key(r->who.user_id, 0);
+    return answer_list(r, LIST_PERSONAL, key, (int)limit,
+                       recs_user_stamp(r->shop->recs, key));
+}
+
+enum shop_err api_events_post(struct req *r)
+{
+    json_t *body;
+    const char *type = NULL;
+    int64_t product_id = 0;
+    if (req_json(r, &body) != SHOP_OK)
+        return r->pb.err;
+    jx_str(body, "type", NULL, JX_REQUIRED, 1, 32, &type, &r->pb);
+    jx_int(body, "product_id", NULL, JX_REQUIRED, 1, INT64_MAX, &product_id, &r->pb);
+    int kind = 0;
+    if (type && !strcmp(type, "view"))
+        kind = RECS_VIEW;
+    else if (type && !strcmp(type, "add_to_cart"))
+        kind = RECS_CART;
+    else if (type)
+        problem_field(&r->pb, SHOP_INVALID, "type", "must be view or add_to_cart");
+    if (r->pb.err)
+        return r->pb.err;
+    bool published = false;
+    recs_product_live(r->shop->recs, product_id, &published);
+    if (!published)
+        return problem_field(&r->pb, SHOP_NOT_FOUND, "product_id", "no product %lld",
+                             (long long)product_id);
+    if (!recs_record(r->shop->recs, kind, recs_user_key(r->who.user_id, r->who.guest_id),
+                     product_id)) {
+        r->pb.retry_after = 1;
+        return problem_set(&r->pb, SHOP_UNAVAILABLE, "too many events waiting to be written");
+    }
+    return resp_json(r, 202, json_pack("{s:b}", "accepted", 1));
+}
+
+/* ---- the product page's part ------------------------------------------------------- */
+
+char *api_recs_detail_fragment(struct req *r, int64_t product_id, size_t *len)
+{
+    struct recs *rc = r->shop->recs;
+    if (!rc || shop_shed_level(r->shop) >= 1)
+        return NULL;
+    uint64_t key = list_key(LIST_DETAIL, product_id, RECS_DETAIL_ITEMS);
+    char *text = recs_cache_get(rc, key, 0, r->arena, len);
+    if (text)
+        return text;
+    uint64_t avail = recs_avail_version(rc);
+    struct recs_item fbt[RECS_DETAIL_ITEMS], av[RECS_DETAIL_ITEMS];
+    int nf = recs_bought_together(rc, product_id, RECS_DETAIL_ITEMS, r->arena, fbt);
+    int na = recs_also_viewed(rc, product_id, RECS_DETAIL_ITEMS, r->arena, av);
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_puts(&b, "\"recommendations\":{\"frequently_bought_together\":");
+    render_items(&b, fbt, nf);
+    buf_puts(&b, ",\"also_viewed\":");
+    render_items(&b, av, na);
+    buf_puts(&b, "}");
+    recs_cache_put(rc, key, 0, avail, b.data, b.len);
+    text = arena_alloc(r->arena, b.len + 1);
+    memcpy(text, b.data, b.len + 1);
+    *len = b.len;
+    buf_free(&b);
+    return text;
+}

@@ -1,0 +1,145 @@
+/* engine.h — the recommendation engine's insides, shared by recs.c (model,
+ * answers) and load.c (its SQL). Not for use outside src/recs.
+ */
+#ifndef SHOP_RECS_ENGINE_H
+#define SHOP_RECS_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "recs/recs.h"
+#include "search/maps.h"
+
+struct text_stemmers;
+
+#define RECS_TERMS   8   /* title terms kept per product (content similarity) */
+#define RECS_HIST    24  /* recent events kept per user */
+#define RECS_BASKET  64  /* distinct products of one order that pair */
+#define RECS_SESSION_GAP_MS (30 * 60 * 1000)
+#define RECS_SESSION_PAIRS  10 /* earlier views of the session a view pairs with */
+#define NB_MAX_CAP   256 /* neighbour table slots; holds up to 3/4 of it */
+
+/* A neighbour table: open addressing on the neighbour's slot. */
+struct nb_entry {
+    uint32_t key; /* slot + 1; 0 is empty */
+    float w;
+};
+struct nbtab {
+    uint32_t cap, n;
+    struct nb_entry e[];
+};
+
+struct rprod {
+    int64_t id, category_id, price;
+    char *title;
+    char currency[4];
+    uint64_t brand; /* hash of the folded brand; 0: none */
+    uint32_t terms[RECS_TERMS];
+    uint8_t nterms;
+    bool live;   /* published and in stock */
+    bool published;
+    bool loaded; /* read from the products table (not just named by an event) */
+    double pop;  /* decayed weighted events (forward decay) */
+    double views;   /* decayed views (co-view normalisation) */
+    uint32_t orders; /* paid orders containing it */
+    struct nbtab *buys;  /* co-purchase counts (orders) */
+    struct nbtab *coviews; /* decayed co-views within sessions */
+};
+
+struct hist {
+    int64_t at;
+    uint32_t slot;
+    uint8_t kind;
+};
+
+struct ruser {
+    int64_t key;
+    uint64_t stamp;
+    uint8_t n, head; /* ring: h[(head + RECS_HIST - 1 - i) % RECS_HIST] is the i-th newest */
+    struct hist h[RECS_HIST];
+    uint32_t *owned; /* bought product slots, sorted */
+    uint32_t nowned, capowned;
+};
+
+struct recs_row {
+    int64_t txid, id;
+    int kind;
+    int64_t user_key, product_id, order_id, at;
+};
+
+struct rev { /* a buffered event */
+    int64_t user_key, product_id, at;
+    int kind;
+};
+
+struct catlist {
+    uint32_t *slots;
+    uint32_t n, cap;
+};
+
+struct rcache;
+
+struct recs {
+    struct recs_config cfg;
+    struct category_tree *cats;
+    struct text_stemmers *stem;
+
+    /* The model: readers hold `lock` for reading; applying events or a
+     * product holds it for writing. `write_mu` makes updates one at a time
+     * (reading the database, then applying). */
+    pthread_rwlock_t lock;
+    pthread_mutex_t write_mu;
+    struct idmap by_id;
+    struct rprod *p;
+    uint32_t np, capp;
+    struct idmap by_cat; /* category id → index in cl */
+    struct catlist *cl;
+    uint32_t ncl, capcl;
+    struct idmap by_user;
+    struct ruser *u;
+    uint32_t nu, capu;
+    struct intern terms;
+    int64_t base_ms; /* forward decay's origin */
+    double total_orders;
+    /* The order being assembled from its purchase rows. */
+    int64_t basket_order, basket_user, basket_at;
+    uint32_t basket[RECS_BASKET];
+    int nbasket;
+    int64_t pos_txid, pos_id; /* events read up to here */
+
+    _Atomic uint64_t avail_version;
+
+    /* Popular lists, recomputed at most once per RECS_CACHE_MS each. */
+    pthread_mutex_t pop_mu;
+    struct popc *popc;
+    uint32_t npopc;
+
+    struct rcache *cache;
+
+    /* Events waiting to be written. */
+    pthread_mutex_t buf_mu;
+    struct rev *buf;
+    uint32_t nbuf, capbuf;
+
+    _Atomic int64_t build_ms;
+    atomic_uint_fast64_t events, written, dropped;
+};
+
+/** Applies rows read from rec_events (write lock held by the caller). */
+void recs_apply_rows(struct recs *r, const struct recs_row *rows, int n, bool complete);
+
+/** Inserts or updates a product (write lock held). */
+struct prod_src {
+    int64_t id, category_id, price;
+    const char *title, *brand, *currency;
+    bool published, in_stock;
+};
+void recs_put_product(struct recs *r, const struct prod_src *src);
+
+/** Reads rows after the engine's position (below the horizon), at most
+ *  `max`, into `rows`; returns how many or -1. */
+int recs_read_rows(struct recs *r, struct db *db, int64_t since_ms, struct recs_row *rows, int max);
+
+#endif

@@ -1,0 +1,301 @@
+/* load.c — what the recommendation engine reads and writes: products, the
+ * rec_events table in commit order, the buffered events, purchase rows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "recs/engine.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define PRODUCT_SQL                                                                                \
+    "SELECT p.id, p.category_id, p.title, p.brand, p.currency, p.status,"                          \
+    " (SELECT min(price_cents) FROM variants v WHERE v.product_id = p.id),"                        \
+    " EXISTS (SELECT 1 FROM variants v JOIN stock s ON s.variant_id = v.id"                        \
+    "         WHERE v.product_id = p.id AND s.on_hand > s.reserved)"                               \
+    " FROM products p"
+
+static void row_product(struct stmt *st, struct prod_src *src)
+{
+    src->id = stmt_i64(st, 0);
+    src->category_id = stmt_i64(st, 1);
+    src->title = stmt_text(st, 2);
+    src->brand = stmt_text(st, 3);
+    src->currency = stmt_text(st, 4);
+    src->published = !strcmp(stmt_text(st, 5), "published");
+    src->price = stmt_i64(st, 6);
+    src->in_stock = stmt_i64(st, 7) != 0;
+}
+
+void recs_product_refresh(struct recs *r, struct db *db, int64_t id)
+{
+    pthread_mutex_lock(&r->write_mu);
+    struct stmt *st = db_prepare(db, PRODUCT_SQL " WHERE p.id = ?");
+    if (!st) {
+        pthread_mutex_unlock(&r->write_mu);
+        log_event(LOG_WARN, "recs.refresh_failed", "{s:I}", "product", (json_int_t)id);
+        return;
+    }
+    stmt_bind_i64(st, 1, id);
+    if (stmt_step(st) == STMT_ROW) {
+        struct prod_src src;
+        row_product(st, &src);
+        char *title = xstrdup(src.title), *brand = xstrdup(src.brand),
+             *currency = xstrdup(src.currency);
+        src.title = title;
+        src.brand = brand;
+        src.currency = currency;
+        db_release(db);
+        pthread_rwlock_wrlock(&r->lock);
+        recs_put_product(r, &src);
+        pthread_rwlock_unlock(&r->lock);
+        free(title);
+        free(brand);
+        free(currency);
+    } else {
+        db_release(db);
+        /* Deleted: never recommended again. */
+        pthread_rwlock_wrlock(&r->lock);
+        uint32_t s = idmap_get(&r->by_id, id);
+        if (s != MAP_NONE && r->p[s].live) {
+            r->p[s].live = r->p[s].published = false;
+            atomic_fetch_add(&r->avail_version, 1);
+        }
+        pthread_rwlock_unlock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->write_mu);
+}
+
+/* Rows after the engine's position, in commit order: two ranges of the
+ * (txid, id) index, as outbox_after (shop/outbox.c) explains. */
+int recs_read_rows(struct recs *r, struct db *db, int64_t since_ms, struct recs_row *rows, int max)
+{
+    struct stmt *st = db_prepare(
+        db, "SELECT * FROM (SELECT txid, id, kind, user_key, product_id, order_id, created_at"
+            " FROM rec_events WHERE txid = ?1 AND id > ?2 AND created_at >= ?4"
+            " AND txid < (SELECT txid FROM outbox_horizon) ORDER BY txid, id LIMIT ?3) AS this_tx"
+            " UNION ALL"
+            " SELECT * FROM (SELECT txid, id, kind, user_key, product_id, order_id, created_at"
+            " FROM rec_events WHERE txid > ?1 AND created_at >= ?4"
+            " AND txid < (SELECT txid FROM outbox_horizon) ORDER BY txid, id LIMIT ?3) AS later_tx"
+            " ORDER BY 1, 2 LIMIT ?3");
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, r->pos_txid);
+    stmt_bind_i64(st, 2, r->pos_id);
+    stmt_bind_i64(st, 3, max);
+    stmt_bind_i64(st, 4, since_ms);
+    int n = 0, rc;
+    while (n < max && (rc = stmt_step(st)) == STMT_ROW) {
+        rows[n++] = (struct recs_row){.txid = stmt_i64(st, 0),
+                                      .id = stmt_i64(st, 1),
+                                      .kind = (int)stmt_i64(st, 2),
+                                      .user_key = stmt_i64(st, 3),
+                                      .product_id = stmt_i64(st, 4),
+                                      .order_id = stmt_is_null(st, 5) ? 0 : stmt_i64(st, 5),
+                                      .at = stmt_i64(st, 6)};
+    }
+    db_release(db);
+    return n;
+}
+
+#define POLL_ROWS 20000
+
+static int poll_since(struct recs *r, struct db *db, int64_t since_ms)
+{
+    struct recs_row *rows = xmalloc(POLL_ROWS * sizeof *rows);
+    int total = 0;
+    pthread_mutex_lock(&r->write_mu);
+    for (;;) {
+        db_release(db);
+        int n = recs_read_rows(r, db, since_ms, rows, POLL_ROWS);
+        if (n < 0) {
+            total = -1;
+            break;
+        }
+        if (n > 0) {
+            r->pos_txid = rows[n - 1].txid;
+            r->pos_id = rows[n - 1].id;
+        }
+        pthread_rwlock_wrlock(&r->lock);
+        recs_apply_rows(r, rows, n, n < POLL_ROWS);
+        pthread_rwlock_unlock(&r->lock);
+        total += n;
+        if (n < POLL_ROWS)
+            break;
+    }
+    pthread_mutex_unlock(&r->write_mu);
+    free(rows);
+    return total;
+}
+
+int recs_poll(struct recs *r, struct db *db)
+{
+    return poll_since(r, db, 0);
+}
+
+static enum shop_err load_products(struct recs *r, struct db *db, struct problem *pb)
+{
+    db_release(db);
+    /* Published ones only: others are never recommended, and one that gets
+     * published arrives through recs_product_refresh. */
+    struct stmt *st = db_prepare(db, PRODUCT_SQL " WHERE p.status = 'published' ORDER BY p.id");
+    if (!st)
+        return db_fail(db, pb, "reading products for recommendations");
+    int rc;
+    pthread_mutex_lock(&r->write_mu);
+    pthread_rwlock_wrlock(&r->lock);
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        struct prod_src src;
+        row_product(st, &src);
+        recs_put_product(r, &src);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->write_mu);
+    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading products");
+    db_release(db);
+    return e;
+}
+
+void recs_reload_products(struct recs *r, struct store *store)
+{
+    struct problem pb = {0};
+    if (load_products(r, store_db(store), &pb) != SHOP_OK)
+        log_event(LOG_WARN, "recs.reload_failed", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+}
+
+enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb)
+{
+    int64_t t0 = clock_mono_ns();
+    struct db *db = store_db(store);
+    if (load_products(r, db, pb) != SHOP_OK)
+        return pb->err;
+    int n = poll_since(r, db, clock_now_ms() - r->cfg.history_ms);
+    if (n < 0)
+        return db_fail(db, pb, "reading behaviour events");
+    int64_t ms = (clock_mono_ns() - t0) / 1000000;
+    atomic_store(&r->build_ms, ms);
+    struct recs_stats s;
+    recs_stats(r, &s);
+    log_event(LOG_INFO, "recs.built", "{s:I, s:I, s:I, s:I, s:I, s:I}", "products",
+              (json_int_t)s.products, "events", (json_int_t)n, "users", (json_int_t)s.users,
+              "ms", (json_int_t)ms, "bytes", (json_int_t)s.bytes, "bytes_per_product",
+              (json_int_t)(s.products ? s.bytes / s.products : 0));
+    return SHOP_OK;
+}
+
+/* ---- writing events ------------------------------------------------------------------ */
+
+bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id)
+{
+    pthread_mutex_lock(&r->buf_mu);
+    if (r->nbuf >= RECS_BUFFER_MAX) {
+        pthread_mutex_unlock(&r->buf_mu);
+        atomic_fetch_add(&r->dropped, 1);
+        return false;
+    }
+    if (r->nbuf == r->capbuf) {
+        r->capbuf = r->capbuf ? r->capbuf * 2 : 4096;
+        r->buf = xrealloc(r->buf, r->capbuf * sizeof *r->buf);
+    }
+    r->buf[r->nbuf++] = (struct rev){.user_key = user_key, .product_id = product_id,
+                                     .at = clock_now_ms(), .kind = kind};
+    pthread_mutex_unlock(&r->buf_mu);
+    return true;
+}
+
+#define ROWS_PER_INSERT 100
+#define ROWS_PER_WRITE  5000
+
+struct flush_job {
+    const struct rev *ev;
+    int n;
+};
+
+static const char *insert_sql(int rows)
+{
+    static char many[128 + ROWS_PER_INSERT * 16]; /* 14 bytes a row after the first */
+    static const char *one = "INSERT INTO rec_events (kind, user_key, product_id, created_at)"
+                             " VALUES (?, ?, ?, ?)";
+    if (rows == 1)
+        return one;
+    if (!many[0]) { /* built once, before any thread can race (recs_flush's first call) */
+        size_t o = strlen(one);
+        memcpy(many, one, o);
+        for (int i = 1; i < ROWS_PER_INSERT; i++) {
+            memcpy(many + o, ", (?, ?, ?, ?)", 14);
+            o += 14;
+        }
+        many[o] = '\0';
+    }
+    return many;
+}
+
+static enum shop_err flush_write(struct db *db, void *arg, struct problem *pb)
+{
+    const struct flush_job *j = arg;
+    int i = 0;
+    while (i < j->n) {
+        int rows = j->n - i >= ROWS_PER_INSERT ? ROWS_PER_INSERT : 1;
+        struct stmt *st = db_prepare(db, insert_sql(rows));
+        if (!st)
+            return db_fail(db, pb, "writing behaviour events");
+        for (int k = 0; k < rows; k++) {
+            const struct rev *e = &j->ev[i + k];
+            stmt_bind_i64(st, 4 * k + 1, e->kind);
+            stmt_bind_i64(st, 4 * k + 2, e->user_key);
+            stmt_bind_i64(st, 4 * k + 3, e->product_id);
+            stmt_bind_i64(st, 4 * k + 4, e->at);
+        }
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "writing behaviour events");
+        i += rows;
+    }
+    return SHOP_OK;
+}
+
+enum shop_err recs_flush(struct recs *r, struct store *store, int *written, struct problem *pb)
+{
+    *written = 0;
+    pthread_mutex_lock(&r->buf_mu);
+    struct rev *ev = r->buf;
+    uint32_t n = r->nbuf;
+    r->buf = NULL;
+    r->nbuf = r->capbuf = 0;
+    pthread_mutex_unlock(&r->buf_mu);
+    enum shop_err e = SHOP_OK;
+    for (uint32_t i = 0; i < n; i += ROWS_PER_WRITE) {
+        struct flush_job j = {.ev = ev + i,
+                              .n = (int)(n - i < ROWS_PER_WRITE ? n - i : ROWS_PER_WRITE)};
+        e = store_write(store, flush_write, &j, pb);
+        if (e != SHOP_OK) {
+            atomic_fetch_add(&r->dropped, n - i);
+            break;
+        }
+        *written += j.n;
+        atomic_fetch_add(&r->written, (uint64_t)j.n);
+    }
+    free(ev);
+    return e;
+}
+
+enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,
+                                  struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO rec_events (kind, user_key, product_id, order_id, created_at)"
+            " SELECT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"
+            " FROM order_lines l"
+            " WHERE l.order_id = ? ON CONFLICT (order_id, product_id) DO NOTHING");
+    /* Two lines of one product (two variants) conflict: one row, as wanted. */
+    if (!st)
+        return db_fail(db, pb, "recording purchases");
+    stmt_bind_i64(st, 1, user_id);
+    stmt_bind_i64(st, 2, at_ms);
+    stmt_bind_i64(st, 3, order_id);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording purchases");
+}

@@ -1,0 +1,145 @@
+/* recs.h — recommendations from behaviour (ENG-4): frequently bought
+ * together, customers also viewed, popular (per category), personal, and
+ * content-based neighbours for cold start. The engine's essay is at the
+ * top of recs.c.
+ *
+ * CONTRACT
+ *
+ *  - Events: recs_record() buffers a view or an add to cart in memory
+ *    (never touches the database: product detail calls it); the feed
+ *    worker (work/recs_feed.c) writes the buffer to `rec_events` in
+ *    batches with recs_flush(). Purchases are written there by the outbox
+ *    consumer "recs.purchases" (recs_purchase_write, once per order line).
+ *  - Every process follows `rec_events` in commit order with recs_poll()
+ *    and applies what it reads to its model (its own events too: one path
+ *    for everything, so every process and every backend computes the same
+ *    model). recs_build() reads the history at start.
+ *  - recs_product_refresh() after a committed product change
+ *    (shop_product_changed): only published, in-stock products are ever
+ *    recommended, checked when an answer is made.
+ *  - All functions are safe to call from many threads at once.
+ */
+#ifndef SHOP_RECS_RECS_H
+#define SHOP_RECS_RECS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/problem.h"
+
+struct arena;
+struct store;
+struct db;
+struct category_tree;
+struct buf;
+
+enum recs_kind { RECS_VIEW = 1, RECS_CART = 2, RECS_PURCHASE = 3 };
+
+#define RECS_LIMIT_MAX    50  /* items per answer */
+#define RECS_DETAIL_ITEMS 6   /* per list on the product page */
+#define RECS_BUFFER_MAX   262144 /* events waiting to be written; beyond, refused */
+
+struct recs_config {
+    int min_support;          /* orders a pair needs for "bought together" */
+    int64_t half_life_ms;     /* popularity and co-view decay */
+    int64_t history_ms;       /* how far back recs_build reads */
+};
+
+struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats);
+void recs_free(struct recs *r);
+
+/** Reads every product and the event history (recs_config.history_ms) from
+ *  the store. Call once, before serving. */
+enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb);
+
+/** Re-reads product `id` through `db` (availability, title, price,
+ *  category, brand). */
+void recs_product_refresh(struct recs *r, struct db *db, int64_t id);
+
+/** Re-reads every product (after a seed or an import). */
+void recs_reload_products(struct recs *r, struct store *store);
+
+/** Reads and applies events committed since the last call; returns how
+ *  many, or -1 on a database error. */
+int recs_poll(struct recs *r, struct db *db);
+
+/* ---- events ------------------------------------------------------------------ */
+
+/** A user's key in the model: the user's id, or minus the guest session's. */
+static inline int64_t recs_user_key(int64_t user_id, int64_t guest_id)
+{
+    return user_id ? user_id : -guest_id;
+}
+
+/** Buffers an event (memory only). false when the buffer is full. */
+bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id);
+
+/** Writes buffered events to the store (batches of up to 5,000 per write);
+ *  `*written` gets how many. On failure the unwritten events are dropped
+ *  (behaviour is best-effort) and counted. */
+enum shop_err recs_flush(struct recs *r, struct store *store, int *written, struct problem *pb);
+
+/** Inside a write: records the products of paid order `order_id` as
+ *  purchases by `user_id` (idempotent). */
+enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,
+                                  struct problem *pb);
+
+/* ---- answers ------------------------------------------------------------------ */
+
+/** Whether the product is published and in stock (recommendable); false
+ *  when unknown. `*published` (may be NULL) says whether shoppers may see it. */
+bool recs_product_live(struct recs *r, int64_t id, bool *published);
+
+struct recs_item {
+    int64_t product_id;
+    const char *title;    /* in the caller's arena */
+    char currency[4];
+    int64_t price_cents;
+    double score;
+    double lift;          /* frequently bought together only */
+    bool has_lift;
+};
+
+/** Each fills up to `limit` items into `out` (capacity `limit`) and returns
+ *  how many. Unknown product / user: 0 items. */
+int recs_bought_together(struct recs *r, int64_t product_id, int limit, struct arena *a,
+                         struct recs_item *out);
+/** Co-viewed products; a product with no co-views gets content-based
+ *  neighbours and popular items of its category (cold start). */
+int recs_also_viewed(struct recs *r, int64_t product_id, int limit, struct arena *a,
+                     struct recs_item *out);
+/** category 0: the whole shop; else the category and its descendants. */
+int recs_popular(struct recs *r, int64_t category_id, int limit, struct arena *a,
+                 struct recs_item *out);
+/** Neighbours of the user's recent history, never what they bought,
+ *  diversified across categories; padded with content-based neighbours and
+ *  popular items (a new user gets popular items). */
+int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
+                  struct recs_item *out);
+
+/* ---- rendered answers ------------------------------------------------------------ *
+ * A small cache of rendered lists, keyed by the caller: an entry is used
+ * while it is younger than RECS_CACHE_MS, the availability version it was
+ * made at is current (an unpublished or sold-out product leaves every list
+ * at once) and its `stamp` matches (e.g. the user's history stamp). */
+#define RECS_CACHE_MS 1000
+
+/** A copy of the cached text in `a`, or NULL. */
+char *recs_cache_get(struct recs *r, uint64_t key, uint64_t stamp, struct arena *a, size_t *len);
+void recs_cache_put(struct recs *r, uint64_t key, uint64_t stamp, uint64_t avail_version,
+                    const char *text, size_t len);
+/** Bumped whenever a product's availability, title or price changes. */
+uint64_t recs_avail_version(struct recs *r);
+/** Changes whenever the user's history does. */
+uint64_t recs_user_stamp(struct recs *r, int64_t user_key);
+
+/* ---- figures -------------------------------------------------------------------- */
+
+struct recs_stats {
+    uint64_t products, users, events, orders, bytes, buffered, written, dropped;
+    int64_t build_ms;
+};
+void recs_stats(struct recs *r, struct recs_stats *out);
+void recs_render_metrics(struct recs *r, struct buf *out);
+
+#endif

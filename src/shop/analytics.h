@@ -1,0 +1,101 @@
+/* analytics.h — sales analytics by day, shop-wide and per seller (OPS-2).
+ *
+ * What. A report over a range of shop-local dates: per day the revenue, the
+ * refunds, the net, the orders, the units, the average order and the returns
+ * rate, their totals, and the products that sold most. Shop-wide, revenue is
+ * the total_cents of the orders paid that day; for a seller it is the
+ * seller's lines of those orders (quantity × unit price − the line's
+ * discount), and orders counts the orders holding at least one of them.
+ *
+ * How. Nothing is computed from orders at read time. The outbox consumer
+ * "analytics" (work/consumers.c) folds events into daily rollups:
+ *
+ *   order.confirmed        → the order's day (paid_at): revenue, orders, units,
+ *                            in analytics_days, analytics_seller_days per
+ *                            seller of its lines, analytics_product_days and
+ *                            analytics_product_months per product
+ *   order.refunded         → the refund's day (refunds.created_at): refunds.
+ *                            A seller's share is amount × (their lines' total
+ *                            ÷ the order's total), rounded down: shipping and
+ *                            tax stay the shop's, so a full refund takes back
+ *                            exactly what the seller's revenue counted
+ *   order.return_approved  → the day of the approval: returned units, shop
+ *                            and per seller of the returned lines
+ *
+ * A cancellation of a paid order is counted through the refund it records
+ * (order_cancel.c → refund_record → order.refunded); a checkout that failed
+ * was never paid and never counted. returns_rate_bps is returned units ×
+ * 10000 ÷ units sold (per day, and over the range in the totals), 0 when
+ * nothing sold.
+ *
+ * Invariants. Each fact counts once: delivery is at least once (a slice may
+ * be handled again after a lease moves, a failed event is retried), so every
+ * fold first inserts its natural key ('paid:<order>', 'refund:<refund>',
+ * 'return:<return>') into analytics_applied, in the same transaction as the
+ * increments, and does nothing when the key was there. Increments are
+ * `ON CONFLICT … DO UPDATE SET x = t.x + excluded.x`, so two writers on
+ * PostgreSQL never lose each other's counts.
+ *
+ * Cost. A day's figures are one row per table, whatever the number of
+ * orders: a report reads at most 366 day rows, and its top products read
+ * month rows for the whole months of the range and day rows only for the
+ * partial months at its ends.
+ *
+ * Days. A shop-local date is an integer yyyymmdd computed with the shop's
+ * zone (SHOPD_TIMEZONE, util/tz.h) at the moment the fact happened;
+ * changing the zone later does not move what was already counted.
+ */
+#ifndef SHOP_SHOP_ANALYTICS_H
+#define SHOP_SHOP_ANALYTICS_H
+
+#include <stdint.h>
+
+#include "util/problem.h"
+
+struct shop;
+struct outbox_event;
+
+#define ANALYTICS_MAX_DAYS 366
+#define ANALYTICS_TOP      10
+
+struct analytics_figures {
+    int32_t date; /* yyyymmdd; 0 in totals */
+    int64_t revenue_cents, refunds_cents, orders, units, returned_units;
+};
+
+struct analytics_top {
+    int64_t product_id, units, revenue_cents;
+    char title[256];
+};
+
+struct analytics_report {
+    int ndays;
+    struct analytics_figures days[ANALYTICS_MAX_DAYS];
+    struct analytics_figures totals;
+    int ntop;
+    struct analytics_top top[ANALYTICS_TOP];
+};
+
+/** The report for `from`..`to` (yyyymmdd, inclusive; the caller checked
+ *  them), shop-wide when `seller_id` is 0. Every day of the range is
+ *  listed, those without sales with zeros. */
+enum shop_err analytics_report(struct shop *shop, int64_t seller_id, int32_t from, int32_t to,
+                               struct analytics_report *out, struct problem *pb);
+
+/** Validates a request's range and seller (SHOP_INVALID naming `from`, `to`
+ *  or `seller_id`): real dates, from ≤ to, at most ANALYTICS_MAX_DAYS days,
+ *  a seller_id (when not 0) that is a seller's. */
+enum shop_err analytics_check(struct shop *shop, const char *from, const char *to,
+                              int64_t seller_id, int32_t *from_ymd, int32_t *to_ymd,
+                              struct problem *pb);
+
+/** The outbox consumer (topics order.confirmed, order.refunded,
+ *  order.return_approved). */
+enum shop_err analytics_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                struct problem *pb);
+
+/** Derived figures of a row. */
+int64_t analytics_average(const struct analytics_figures *f);
+int64_t analytics_returns_bps(const struct analytics_figures *f);
+
+#endif

@@ -1,0 +1,135 @@
+/* recs_feed.c — see recs_feed.h. */
+#include "work/recs_feed.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "recs/recs.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+struct recs_feed {
+    struct shop *shop;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, kicked;
+};
+
+static void feed_once(struct recs_feed *f)
+{
+    struct shop *shop = f->shop;
+    struct problem pb = {0};
+    int written;
+    if (recs_flush(shop->recs, shop->store, &written, &pb) != SHOP_OK)
+        log_event(LOG_WARN, "recs.flush_failed", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+    struct db *db = store_db(shop->store);
+    if (recs_poll(shop->recs, db) < 0)
+        log_event(LOG_WARN, "recs.poll_failed", "{}");
+    db_release(db);
+}
+
+static void *feed_main(void *arg)
+{
+    struct recs_feed *f = arg;
+    pthread_setname_np(pthread_self(), "recs-feed");
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop) {
+        if (!f->kicked) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += RECS_FEED_PERIOD_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        }
+        f->kicked = false;
+        pthread_mutex_unlock(&f->mu);
+        feed_once(f);
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    feed_once(f); /* what was buffered until the end */
+    return NULL;
+}
+
+struct recs_feed *recs_feed_start(struct shop *shop, struct problem *pb)
+{
+    struct recs_feed *f = xcalloc(1, sizeof *f);
+    f->shop = shop;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        free(f);
+        problem_set(pb, SHOP_INTERNAL, "cannot start the recommendations feed");
+        return NULL;
+    }
+    return f;
+}
+
+void recs_feed_kick(struct recs_feed *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->kicked = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void recs_feed_stop(struct recs_feed *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+struct purchase_job {
+    int64_t order_id, user_id, at;
+};
+
+static enum shop_err purchase_write(struct db *db, void *arg, struct problem *pb)
+{
+    const struct purchase_job *j = arg;
+    return recs_purchase_write(db, j->order_id, j->user_id, j->at, pb);
+}
+
+enum shop_err recs_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                  struct problem *pb)
+{
+    (void)cls;
+    (void)shop;
+    if (strcmp(ev->topic, "order.confirmed"))
+        return SHOP_OK;
+    json_t *p = json_loads(ev->payload, 0, NULL);
+    json_int_t user_id = p ? json_integer_value(json_object_get(p, "user_id")) : 0;
+    json_decref(p);
+    if (user_id <= 0)
+        return SHOP_OK;
+    struct purchase_job j = {ev->aggregate_id, user_id, ev->created_at};
+    return store_write(shop->store, purchase_write, &j, pb);
+}
+
+void recs_purchases_committed(struct shop *shop, void *cls)
+{
+    (void)cls;
+    recs_feed_kick(shop->recs_feed);
+}

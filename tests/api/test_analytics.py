@@ -1,0 +1,161 @@
+"""Sales analytics (OPS-2): the daily rollups equal sums the test computes
+itself from the orders it placed — payments, cancellations, partial
+cancellations, returns and their refunds — shop-wide and per seller, in the
+shop's time zone; counted once however often the events are delivered;
+sellers see only their own lines; bad input is refused."""
+import datetime
+
+from conftest import assert_problem, uid, wait_for
+from shop_fixtures import Buyer, Shop
+from test_returns import admin_move, ask, delivered_order
+
+ZONE = "Pacific/Kiritimati"  # UTC+14: most of a UTC day is the next local day
+
+
+def local_today():
+    return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=14)).date()
+
+
+def window():
+    t = local_today()
+    return (t - datetime.timedelta(days=1)).isoformat(), (t + datetime.timedelta(days=1)).isoformat()
+
+
+def goods(line):
+    return line["quantity"] * line["unit_price_cents"] - line.get("discount_cents", 0)
+
+
+def expected(orders, seller_products=None):
+    """Figures from the order documents: revenue at payment, refunds as made
+    (a seller's share: amount × their lines ÷ the order's total)."""
+    rev = refunds = n = units = 0
+    for o in orders:
+        lines = [l for l in o["lines"] if seller_products is None or l["product_id"] in seller_products]
+        if not lines:
+            continue
+        mine = sum(goods(l) for l in lines)
+        rev += o["total_cents"] if seller_products is None else mine
+        n += 1
+        units += sum(l["quantity"] for l in lines)
+        for r in o["refunds"]:
+            refunds += r["amount_cents"] if seller_products is None else \
+                r["amount_cents"] * mine // o["total_cents"]
+    return {"revenue_cents": rev, "refunds_cents": refunds, "net_revenue_cents": rev - refunds,
+            "orders": n, "units": units, "average_order_cents": rev // n if n else 0}
+
+
+def report(s, token, path="/v1/admin/analytics", **q):
+    frm, to = window()
+    qs = "&".join(f"{k}={v}" for k, v in {"from": frm, "to": to, **q}.items())
+    r = s.get(f"{path}?{qs}", token=token)
+    assert r.status == 200, r
+    return r.body
+
+
+def test_figures_equal_the_orders(make_server):
+    s = make_server({"SHOPD_TIMEZONE": ZONE, "SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"})
+    shop = Shop(s)
+    seller_b, seller_b_user = s.user("seller", trusted=True)
+    pa = shop.product(stock=50, price=2000)
+    pa2 = shop.product(stock=50, price=750)
+    pb = shop.product(stock=50, price=1200, seller=seller_b)
+    va, va2, vb = (p["variants"][0]["id"] for p in (pa, pa2, pb))
+    b1, b2 = Buyer(s), Buyer(s)
+
+    ids = []
+    for buyer, items in ((b1, [(va, 2)]), (b2, [(vb, 1)]), (b1, [(va2, 3), (vb, 2)]),
+                         (b2, [(va, 1), (vb, 1)])):
+        for v, q in items:
+            assert buyer.add(v, q).status == 201
+        o = buyer.checkout()
+        assert o.status == 201, o
+        ids.append((buyer, o["id"]))
+    # A whole cancellation and a partial one.
+    assert s.post(f"/v1/orders/{ids[1][1]}/cancel", {}, token=b2.token).status == 200
+    o3 = s.get(f"/v1/orders/{ids[2][1]}", token=b1.token).body
+    line_b = next(l for l in o3["lines"] if l["variant_id"] == vb)
+    assert s.post(f"/v1/orders/{ids[2][1]}/cancel", {"line_ids": [line_b["id"]]},
+                  token=b1.token).status == 200
+    # A delivered order, one unit returned and refunded.
+    d = delivered_order(s, shop, b2, [(va, 2), (vb, 1)])
+    ids.append((b2, d["id"]))
+    line = next(l for l in d["lines"] if l["variant_id"] == va)
+    r = ask(s, b2, d["id"], [(line["id"], 1)])
+    assert r.status == 201, r
+    for st in ("approved", "received", "inspected", "refunded"):
+        assert admin_move(s, shop, r["id"], st).status == 200
+    # A failed payment counts nowhere.
+    b3 = Buyer(s, card="declined")
+    assert b3.add(va, 1).status == 201
+    assert b3.checkout().status in (402, 409, 422)
+
+    orders = [s.get(f"/v1/orders/{oid}", token=buyer.token).body for buyer, oid in ids]
+    want = expected(orders)
+    want_units = want["units"]
+
+    def settled():
+        got = report(s, shop.admin)
+        return got if all(got["totals"][k] == v for k, v in want.items()) and \
+            got["totals"]["returns_rate_bps"] > 0 else None
+    got = wait_for("analytics to count every order", settled, timeout=20)
+    assert got["currency"] == "USD"
+    assert got["totals"]["returns_rate_bps"] == 1 * 10000 // want_units
+    assert [d["date"] for d in got["days"]] == [
+        (local_today() + datetime.timedelta(days=i)).isoformat() for i in (-1, 0, 1)]
+    today = got["days"][1]
+    assert today["orders"] == want["orders"] and today["revenue_cents"] == want["revenue_cents"], \
+        "counted on the shop's local day"
+    for k in ("revenue_cents", "refunds_cents", "orders", "units"):
+        assert sum(d[k] for d in got["days"]) == got["totals"][k]
+    assert got["top_products"][0]["product_id"] in (pa["id"], pb["id"])
+    by_id = {t["product_id"]: t for t in got["top_products"]}
+    sold_a = sum(l["quantity"] for o in orders for l in o["lines"] if l["product_id"] == pa["id"])
+    assert by_id[pa["id"]]["units"] == sold_a and by_id[pa["id"]]["title"] == pa["title"]
+
+    # Per seller: only their own lines, through either door.
+    mine_a = {pa["id"], pa2["id"]}
+    want_a = expected(orders, mine_a)
+    got_a = report(s, shop.trusted, "/v1/seller/analytics")
+    for k, v in want_a.items():
+        assert got_a["totals"][k] == v, (k, got_a["totals"], want_a)
+    assert {t["product_id"] for t in got_a["top_products"]} <= mine_a
+    assert report(s, shop.admin, seller_id=shop.trusted_user["id"])["totals"] == got_a["totals"]
+    got_b = report(s, seller_b, "/v1/seller/analytics")
+    want_b = expected(orders, {pb["id"]})
+    for k, v in want_b.items():
+        assert got_b["totals"][k] == v, (k, got_b["totals"], want_b)
+    assert {t["product_id"] for t in got_b["top_products"]} == {pb["id"]}
+
+    # At-least-once delivery: replaying every event from the start changes nothing.
+    db = s.database()
+    s.stop()
+    db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0 WHERE name = 'analytics'")
+    s.start()
+    wait_for("the replay", lambda: db.scalar(
+        "SELECT position FROM outbox_consumers WHERE name = 'analytics'") >= db.scalar(
+        "SELECT max(id) FROM outbox WHERE topic = 'order.return_approved'"))
+    assert report(s, shop.admin)["totals"] == got["totals"]
+
+
+def test_bad_input_and_access(server):
+    shop = Shop(server)
+    a = "/v1/admin/analytics"
+    for q, field in (("from=2024-02-30&to=2024-03-01", "from"), ("from=2024-01-01&to=2024-13-01", "to"),
+                     ("from=2024-03-02&to=2024-03-01", "to"), ("from=2023-01-01&to=2024-01-02", "to"),
+                     ("to=2024-01-01", "from"), ("from=2024-01-01", "to"),
+                     ("from=24-01-01&to=2024-01-01", "from"),
+                     ("from=2024-01-01&to=2024-01-02&seller_id=x", "seller_id")):
+        assert_problem(server.get(f"{a}?{q}", token=shop.admin, check=False), 422, field)
+    customer, cu = server.user()
+    assert_problem(server.get(f"{a}?from=2024-01-01&to=2024-01-02&seller_id={cu['id']}",
+                              token=shop.admin), 422, "seller_id")
+    assert_problem(server.get(f"{a}?from=2024-01-01&to=2024-01-02&seller_id=999999999",
+                              token=shop.admin), 422, "seller_id")
+    assert_problem(server.get(f"{a}?from=2024-01-01&to=2024-01-02", token=shop.seller), 403)
+    assert_problem(server.get("/v1/seller/analytics?from=2024-01-01&to=2024-01-02",
+                              token=customer), 403)
+    # A leap year's whole year is 366 days: allowed; empty days are zeros.
+    r = server.get(f"{a}?from=2024-01-01&to=2024-12-31", token=shop.admin)
+    assert r.status == 200 and len(r["days"]) == 366
+    assert r["days"][59]["date"] == "2024-02-29" and r["days"][59]["orders"] == 0
+    assert r["totals"]["average_order_cents"] == 0 and r["top_products"] == []

@@ -1,0 +1,339 @@
+/* A differential test of src/search: the fast paths (category orders and
+ * facet counts for browse, the column, score bounds and early exits for
+ * search) against the exhaustive reference path (struct search.reference:
+ * every match read from its document row, facets counted one by one, every
+ * score computed), on one index of 50,000 synthetic products, for many
+ * random queries, filters, sorts, page sizes and cursors — before and after
+ * a few thousand random updates through search_refresh. Every answer must
+ * be identical: the page (ids, in order), the total, the next cursor, every
+ * facet and the corrected query.
+ *
+ * The catalog is built to be hard on early exits: a small vocabulary (so
+ * words match tens of thousands of products), few distinct prices, ratings
+ * and sales (so sort keys and scores tie often and the id decides).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "search/engine.h"
+#include "store/store.h"
+#include "util/arena.h"
+
+#define NPROD 50000
+#define NCATS 31 /* 1 root per 10: a three-level tree */
+
+static const char *vocab[] = {
+    "wireless", "compact", "premium", "classic", "smart",   "ultra",   "headset", "soundbar",
+    "notebook", "grinder", "toaster", "monitor", "cable",   "charger", "lamp",    "kettle",
+    "blender",  "speaker", "camera",  "tripod",  "keyboard", "mouse",  "desk",    "chair",
+    "running",  "shoes",   "jacket",  "coffee",  "espresso", "steel",  "black",   "white",
+    "travel",   "office",  "gaming",  "portable", "mini",    "pro",    "max",     "bluetooth"};
+#define NVOCAB (int)(sizeof vocab / sizeof vocab[0])
+static const char *brands[] = {"Sony", "Bose", "Acme", "Zenith", "Philips", "Crème Co", "Lumo",
+                               "Nord", "Vega", "Orbit",  "Kite",  "Pangea"};
+#define NBRANDS (int)(sizeof brands / sizeof brands[0])
+
+static uint32_t rng = 20261205;
+static uint32_t rnd(uint32_t n)
+{
+    rng = rng * 1103515245u + 12345u;
+    return ((rng >> 8) & 0xFFFFFF) % n;
+}
+
+/* ---- the catalog, written in one transaction -------------------------------------- */
+
+static void product_text(int64_t id, uint32_t salt, char *title, size_t tcap, char *desc,
+                         size_t dcap)
+{
+    uint32_t save = rng;
+    rng = (uint32_t)id * 2654435761u + salt;
+    int nt = 2 + (int)rnd(4), len = 0;
+    for (int w = 0; w < nt; w++)
+        len += snprintf(title + len, tcap - (size_t)len, "%s%s", w ? " " : "", vocab[rnd(NVOCAB)]);
+    len = 0;
+    int nd = 3 + (int)rnd(8);
+    for (int w = 0; w < nd; w++)
+        len += snprintf(desc + len, dcap - (size_t)len, "%s ", vocab[rnd(NVOCAB)]);
+    rng = save;
+}
+
+static enum shop_err w_catalog(struct db *db, void *arg, struct problem *pb)
+{
+    (void)arg;
+    if (db_exec(db,
+                "INSERT INTO users (id, email, name, password_hash, role, created_at)"
+                " VALUES (1, 's@example.com', 'S', 'x', 'seller', 0);"
+                "INSERT INTO warehouses (id, code, name, country, postal_code, lat, lon,"
+                " created_at) VALUES (1, 'W1', 'Main', 'US', '98101', 0, 0, 0);",
+                pb) != SHOP_OK)
+        return pb->err;
+    for (int c = 1; c <= NCATS; c++) {
+        struct stmt *st = db_prepare(
+            db, "INSERT INTO categories (id, parent_id, name, slug, path, depth, created_at)"
+                " VALUES (?, ?, ?, ?, '/', 0, 0)");
+        stmt_bind_i64(st, 1, c);
+        if (c <= 3)
+            stmt_bind_null(st, 2);
+        else
+            stmt_bind_i64(st, 2, c <= 12 ? 1 + (c - 4) % 3 : 4 + (c - 13) % 9);
+        char name[32], slug[32];
+        snprintf(name, sizeof name, "%s things", vocab[c % NVOCAB]);
+        snprintf(slug, sizeof slug, "c%d", c);
+        stmt_bind_text(st, 3, name);
+        stmt_bind_text(st, 4, slug);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "category");
+    }
+    for (int64_t id = 1; id <= NPROD; id++) {
+        char title[128], desc[256];
+        product_text(id, 0, title, sizeof title, desc, sizeof desc);
+        int rc_n = (int)rnd(6);
+        struct stmt *st = db_prepare(
+            db, "INSERT INTO products (id, seller_id, category_id, title, description, brand,"
+                " currency, images, status, rating_sum, rating_count, sales_count, created_at,"
+                " updated_at) VALUES (?, 1, ?, ?, ?, ?, 'USD', '[]', ?, ?, ?, ?, ?, 0)");
+        stmt_bind_i64(st, 1, id);
+        stmt_bind_i64(st, 2, 1 + rnd(NCATS));
+        stmt_bind_text(st, 3, title);
+        stmt_bind_text(st, 4, desc);
+        stmt_bind_text(st, 5, brands[rnd(NBRANDS)]);
+        stmt_bind_text(st, 6, rnd(20) ? "published" : "draft");
+        stmt_bind_i64(st, 7, rc_n ? rc_n + rnd(4 * (uint32_t)rc_n + 1) : 0);
+        stmt_bind_i64(st, 8, rc_n);
+        stmt_bind_i64(st, 9, rnd(4) ? rnd(50) * 10 : 20000);
+        stmt_bind_i64(st, 10, 1700000000000LL + rnd(500) * 1000);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "product");
+        st = db_prepare(db, "INSERT INTO variants (id, product_id, sku, price_cents, created_at,"
+                            " updated_at) VALUES (?, ?, ?, ?, 0, 0)");
+        char sku[32];
+        snprintf(sku, sizeof sku, "P%lld", (long long)id);
+        stmt_bind_i64(st, 1, id);
+        stmt_bind_i64(st, 2, id);
+        stmt_bind_text(st, 3, sku);
+        stmt_bind_i64(st, 4, 500 + rnd(300) * 997);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "variant");
+        st = db_prepare(db, "INSERT INTO stock (variant_id, warehouse_id, on_hand, reserved,"
+                            " updated_at) VALUES (?, 1, ?, 0, 0)");
+        stmt_bind_i64(st, 1, id);
+        stmt_bind_i64(st, 2, rnd(3));
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "stock");
+    }
+    return SHOP_OK;
+}
+
+/* Random changes to the products in `ids`: price, sales, rating, stock,
+ * status, text, category. */
+struct changes {
+    int64_t ids[3000];
+    int n;
+};
+
+static enum shop_err w_changes(struct db *db, void *arg, struct problem *pb)
+{
+    const struct changes *ch = arg;
+    for (int i = 0; i < ch->n; i++) {
+        int64_t id = ch->ids[i];
+        struct stmt *st;
+        switch (id % 7) {
+        case 0:
+            st = db_prepare(db, "UPDATE variants SET price_cents = ? WHERE product_id = ?");
+            stmt_bind_i64(st, 1, 500 + rnd(300) * 997);
+            break;
+        case 1:
+            st = db_prepare(db, "UPDATE products SET sales_count = ? WHERE id = ?");
+            stmt_bind_i64(st, 1, rnd(60) * 10);
+            break;
+        case 2:
+            st = db_prepare(db, "UPDATE products SET rating_sum = rating_count * ? WHERE id = ?");
+            stmt_bind_i64(st, 1, 1 + rnd(5));
+            break;
+        case 3:
+            st = db_prepare(db, "UPDATE stock SET on_hand = ? WHERE variant_id = ?");
+            stmt_bind_i64(st, 1, rnd(2));
+            break;
+        case 4:
+            st = db_prepare(db, "UPDATE products SET status = ? WHERE id = ?");
+            stmt_bind_text(st, 1, rnd(2) ? "published" : "draft");
+            break;
+        case 5: {
+            char title[128], desc[256];
+            product_text(id, 99, title, sizeof title, desc, sizeof desc);
+            st = db_prepare(db, "UPDATE products SET title = ?, brand = ? WHERE id = ?");
+            stmt_bind_text(st, 1, title);
+            stmt_bind_text(st, 2, brands[rnd(NBRANDS)]);
+            stmt_bind_i64(st, 3, id);
+            if (stmt_step(st) != STMT_DONE)
+                return db_fail(db, pb, "change");
+            continue;
+        }
+        default:
+            st = db_prepare(db, "UPDATE products SET category_id = ? WHERE id = ?");
+            stmt_bind_i64(st, 1, 1 + rnd(NCATS));
+            break;
+        }
+        stmt_bind_i64(st, 2, id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "change");
+    }
+    return SHOP_OK;
+}
+
+/* ---- comparing answers ---------------------------------------------------------------- */
+
+static struct search *S;
+static struct arena *A;
+
+static struct search_result run(const struct search_params *p, bool reference)
+{
+    struct search_result r;
+    struct problem pb = {0};
+    S->reference = reference;
+    cr_assert_eq(search_query(S, p, A, &r, &pb), SHOP_OK, "%s", pb.detail);
+    S->reference = false;
+    return r;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static void vc_same(const struct search_value_count *a, const struct search_value_count *b, int n,
+                    const char *what, const char *desc)
+{
+    for (int i = 0; i < n; i++) {
+        cr_assert(same_str(a[i].value, b[i].value), "%s %d: %s vs %s (%s)", what, i, a[i].value,
+                  b[i].value, desc);
+        cr_assert_eq(a[i].id, b[i].id, "%s %d id (%s)", what, i, desc);
+        cr_assert_eq(a[i].count, b[i].count, "%s %d count (%s)", what, i, desc);
+    }
+}
+
+/* Runs `p` both ways and asserts identical answers; returns the next cursor. */
+static const char *compare(const struct search_params *p)
+{
+    char desc[512];
+    snprintf(desc, sizeof desc, "q=%s cat=%lld brand=%s price=%lld..%lld rating=%d stock=%d %s"
+             " limit=%d cursor=%s",
+             p->q ? p->q : "-", (long long)p->category_id, p->brand ? p->brand : "-",
+             (long long)p->min_price, (long long)p->max_price, p->min_rating_milli, p->in_stock,
+             search_sort_name(p->sort), p->limit, p->cursor ? p->cursor : "-");
+    struct search_result f = run(p, false), r = run(p, true);
+    cr_assert_eq(f.total, r.total, "total %lld vs %lld (%s)", (long long)f.total,
+                 (long long)r.total, desc);
+    cr_assert_eq(f.nitems, r.nitems, "items (%s)", desc);
+    for (int i = 0; i < f.nitems; i++)
+        cr_assert_eq(f.items[i].id, r.items[i].id, "item %d: %lld vs %lld (%s)", i,
+                     (long long)f.items[i].id, (long long)r.items[i].id, desc);
+    cr_assert(same_str(f.next_cursor, r.next_cursor), "cursor %s vs %s (%s)", f.next_cursor,
+              r.next_cursor, desc);
+    cr_assert(same_str(f.corrected_query, r.corrected_query), "corrected (%s)", desc);
+    cr_assert_eq(f.has_facets, r.has_facets);
+    if (p->facets) {
+        cr_assert_eq(f.nbrands, r.nbrands, "brands (%s)", desc);
+        vc_same(f.brands, r.brands, f.nbrands, "brand", desc);
+        cr_assert_eq(f.ncategories, r.ncategories, "categories (%s)", desc);
+        vc_same(f.categories, r.categories, f.ncategories, "category", desc);
+        cr_assert_eq(f.nprices, r.nprices, "prices (%s)", desc);
+        for (int i = 0; i < f.nprices; i++) {
+            cr_assert_eq(f.prices[i].from_cents, r.prices[i].from_cents, "(%s)", desc);
+            cr_assert_eq(f.prices[i].count, r.prices[i].count, "price %d (%s)", i, desc);
+        }
+        for (int k = 0; k < SEARCH_RATING_BUCKETS; k++)
+            cr_assert_eq(f.rating_count[k], r.rating_count[k], "rating %d (%s)", k, desc);
+    }
+    return f.next_cursor;
+}
+
+static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE,  SEARCH_SORT_POPULARITY,
+                                         SEARCH_SORT_PRICE_ASC,  SEARCH_SORT_PRICE_DESC,
+                                         SEARCH_SORT_RATING,     SEARCH_SORT_NEWEST};
+
+static void random_queries(int rounds)
+{
+    char qbuf[128];
+    for (int round = 0; round < rounds; round++) {
+        struct search_params p = {.min_price = -1, .max_price = -1, .in_stock = -1, .facets = true};
+        bool text = rnd(3) != 0;
+        if (text) {
+            int nw = 1 + (int)rnd(3), len = 0;
+            for (int w = 0; w < nw; w++) {
+                const char *word = vocab[rnd(NVOCAB)];
+                int k = (int)rnd(10);
+                if (w == nw - 1 && k == 0) /* an unfinished last word */
+                    len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%.3s", w ? " " : "",
+                                    word);
+                else if (k == 1 && strlen(word) >= 5) /* a typo */
+                    len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%.2sx%s",
+                                    w ? " " : "", word, word + 3);
+                else
+                    len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%s", w ? " " : "",
+                                    word);
+            }
+            p.q = qbuf;
+        }
+        uint32_t f = rnd(4); /* a quarter without filters, then one or several */
+        if (f && rnd(2))
+            p.category_id = 1 + rnd(NCATS);
+        if (f && rnd(4) == 0)
+            p.brand = brands[rnd(NBRANDS)];
+        if (f && rnd(4) == 0) {
+            p.min_price = rnd(100000);
+            p.max_price = p.min_price + rnd(200000);
+        }
+        if (f && rnd(5) == 0)
+            p.min_rating_milli = (int32_t)rnd(5001);
+        if (f && rnd(4) == 0)
+            p.in_stock = (int)rnd(2);
+        p.sort = text ? sorts[rnd(6)] : sorts[1 + rnd(5)];
+        p.limit = rnd(3) ? 20 : 1 + (int)rnd(100);
+        p.facets = rnd(8) != 0;
+        /* The first page, then a few by cursor. */
+        int pages = 1 + (int)rnd(3);
+        for (int pg = 0; pg < pages; pg++) {
+            const char *next = compare(&p);
+            if (!next)
+                break;
+            p.cursor = next;
+        }
+        arena_free(A);
+        A = arena_new();
+    }
+}
+
+Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
+{
+    struct shop *shop = test_shop_open();
+    A = arena_new();
+    struct problem pb = {0};
+    cr_assert_eq(store_write(shop->store, w_catalog, NULL, &pb), SHOP_OK, "%s", pb.detail);
+    S = shop->search;
+    cr_assert_eq(search_build(S, shop->store, &pb), SHOP_OK, "%s", pb.detail);
+    struct search_stats st;
+    search_stats(S, &st);
+    cr_assert_gt(st.products, 45000);
+
+    random_queries(400);
+
+    /* Updates: each product re-read by search_refresh, as the catalog does. */
+    static struct changes ch;
+    ch.n = 3000;
+    for (int i = 0; i < ch.n; i++)
+        ch.ids[i] = 1 + rnd(NPROD);
+    cr_assert_eq(store_write(shop->store, w_changes, &ch, &pb), SHOP_OK, "%s", pb.detail);
+    struct db *db = store_db(shop->store);
+    for (int i = 0; i < ch.n; i++)
+        cr_assert_eq(search_refresh(S, db, ch.ids[i], &pb), SHOP_OK, "%s", pb.detail);
+    db_release(db);
+
+    random_queries(400);
+
+    arena_free(A);
+    test_shop_close(shop);
+}

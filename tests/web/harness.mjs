@@ -1,0 +1,141 @@
+// harness.mjs — a real shopd for the browser journeys: a fresh SQLite
+// database in a temporary directory, a free port, the API tests' settings
+// (fast password hashing, fraud scoring off), and a bearer-token API client
+// to set a shop up as its staff would. Debian's chromium, driven by
+// playwright-core; axe-core checks each page; screenshots go to build/web/.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.SHOPD_BIN || path.join(ROOT, 'shopd');
+export const SHOTS = path.join(ROOT, 'build', 'web');
+export const PASSWORD = 'correct-horse-9';
+export const uid = () => Math.random().toString(36).slice(2, 10);
+
+const ENV = { SHOPD_PWHASH_MEMLIMIT: '65536', SHOPD_PWHASH_OPSLIMIT: '1', SHOPD_LOG_LEVEL: 'warn', SHOPD_FRAUD: 'off' };
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+export class Shop {
+  async start() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shopd-web-'));
+    this.db = path.join(this.dir, 'shop.db');
+    this.port = await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    this.env = { ...process.env, ...ENV };
+    const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
+    this.proc = spawn(BIN, ['serve', '--port', String(this.port), '--db', this.db], { env: this.env, stdio: ['ignore', log, log] });
+    for (let i = 0; i < 300; i++) {
+      try { if ((await fetch(`${this.base}/healthz`)).ok) return this; } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`shopd did not start: ${this.log()}`);
+  }
+
+  log() { try { return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-4000); } catch { return ''; } }
+
+  async stop() {
+    if (!this.proc) return;
+    const done = new Promise((r) => this.proc.once('exit', (code, sig) => r([code, sig])));
+    this.proc.kill('SIGTERM');
+    const [code] = await done;
+    if (code !== 0 && code !== null) throw new Error(`shopd exited with ${code}: ${this.log()}`);
+    if (!process.env.SHOPD_TEST_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  cli(...args) { return execFileSync(BIN, [...args, '--db', this.db], { env: this.env }).toString(); }
+
+  async api(method, p, body, token, headers = {}) {
+    const h = { Accept: 'application/json', ...headers };
+    if (token) h.Authorization = `Bearer ${token}`;
+    if (body !== undefined) h['Content-Type'] = 'application/json';
+    const r = await fetch(this.base + p, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${text}`);
+    return data;
+  }
+
+  // A staff account made with the CLI; returns {email, token}.
+  async staff(role, extra = []) {
+    const email = `${role}-${uid()}@example.com`;
+    this.cli('user', 'create', '--email', email, '--password', PASSWORD, '--role', role, ...extra);
+    const r = await this.api('POST', '/v1/auth/login', { email, password: PASSWORD });
+    return { email, token: r.token, user: r.user };
+  }
+
+  // Admin, a trusted seller, a category tree, a warehouse.
+  async setup() {
+    this.admin = await this.staff('admin');
+    this.seller = await this.staff('seller', ['--trusted']);
+    this.root = (await this.api('POST', '/v1/categories', { name: 'Kitchen' }, this.admin.token)).id;
+    this.leaf = (await this.api('POST', '/v1/categories', { name: 'Kettles', parent_id: this.root }, this.admin.token)).id;
+    this.warehouse = (await this.api('POST', '/v1/warehouses', { code: 'SEA', name: 'Seattle', country: 'US', postal_code: '98101', lat: 47.6, lon: -122.3 }, this.admin.token)).id;
+  }
+
+  async product(title, { brand = 'Acme', price = 2599, stock = 20, category } = {}) {
+    const p = await this.api('POST', '/v1/products', { title, description: `${title}, a fine thing for tests.`, brand,
+      category_id: category || this.leaf, currency: 'USD', variants: [{ sku: `SKU-${uid()}`, price_cents: price, weight_grams: 500 }] }, this.seller.token);
+    for (const v of p.variants) await this.api('PUT', `/v1/inventory/${v.id}/${this.warehouse}`, { on_hand: stock }, this.seller.token);
+    const s = await this.api('POST', `/v1/products/${p.id}/submit`, undefined, this.seller.token);
+    if (s.status !== 'published') await this.api('POST', `/v1/admin/products/${p.id}/approve`, undefined, this.admin.token);
+    return p;
+  }
+
+  // Waits until the search index finds `q` (it follows the catalog asynchronously).
+  async searchable(q, id) {
+    for (let i = 0; i < 200; i++) {
+      const r = await this.api('GET', `/v1/search?q=${encodeURIComponent(q)}`);
+      if (r.data.some((x) => x.id === id)) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    throw new Error(`search never found ${q}`);
+  }
+}
+
+export async function browser() {
+  const exe = process.env.CHROMIUM || execFileSync('sh', ['-c', 'command -v chromium']).toString().trim();
+  return chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox'] });
+}
+
+export async function newPage(br, errors) {
+  const ctx = await br.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+export async function ready(page) {
+  await page.waitForSelector('body[data-ready=true]');
+  await page.waitForFunction(() => !document.querySelector('main .loading'));
+}
+
+// axe-core on the page as it is (0 serious or critical violations), and a
+// screenshot at desktop and at phone width.
+export const audited = [];
+export async function audit(page, name) {
+  const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  audited.push(name);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-desktop.png`), fullPage: true });
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(size);
+  if (bad.length) {
+    throw new Error(`${name}: accessibility violations:\n${bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`).join('\n')}`);
+  }
+}
