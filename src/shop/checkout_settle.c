@@ -149,7 +149,10 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
+    free(j->order); /* a rerun of the batch renders it again */
     j->order = order_text(db, j->order_id, &j->order_len);
+    if (!j->order)
+        return db_fail(db, pb, "rendering the order");
     enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;
@@ -293,7 +296,10 @@ enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb)
         reservation_keep(db, j->order_id, pb) != SHOP_OK ||
         cart_settle(db, &h, lines, n, pb) != SHOP_OK)
         return pb->err;
+    free(j->order); /* a rerun of the batch renders it again */
     j->order = order_text(db, j->order_id, &j->order_len);
+    if (!j->order)
+        return db_fail(db, pb, "rendering the order");
     enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
     if (e != SHOP_OK)
         return e;

@@ -14,7 +14,9 @@ CURRENT = os.path.join(FIXTURES, "shopify_products_current.csv")
 MALFORMED = os.path.join(FIXTURES, "shopify_products_malformed.csv")
 
 VOLATILE = {"id", "product_id", "category_id", "seller_id", "created_at", "updated_at",
-            "published_at", "etag", "variant_id", "warehouse_id"}
+            "published_at", "etag", "variant_id", "warehouse_id",
+            # what shoppers did, not what the catalog is (views make also-viewed lists)
+            "recommendations"}
 
 
 def strip(v):
