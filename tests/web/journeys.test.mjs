@@ -68,6 +68,23 @@ after(async () => {
   console.log(`pages audited (axe, screenshots in build/web/): ${audited.join(', ')}`);
 });
 
+/* Clicks every button the selector shows, one at a time: the page renders
+ * again after each click, so a button counted a moment ago may be gone by
+ * the time it would be clicked; then look again instead of waiting for it. */
+async function clickWhileShown(page, selector) {
+  for (let i = 0; i < 20; i++) {
+    const b = page.locator(selector);
+    if (!(await b.count())) return;
+    try {
+      await b.first().click({ timeout: 3000 });
+    } catch {
+      continue;
+    }
+    await ready(page);
+  }
+  throw new Error(`${selector} is still shown after 20 clicks`);
+}
+
 describe('storefront', () => {
   test('guest browses, searches with a typo, filters, fills a cart, registers (cart merged), applies a coupon, checks out with 4242, sees the order', async () => {
     const page = await newPage(br, errors);
@@ -216,14 +233,8 @@ describe('console', () => {
     await hashChange(ap, `#/orders/${orderId}`);
     await ap.waitForSelector('button:has-text("Mark in transit")');
     await audit(ap, 'admin-order');
-    while (await ap.locator('button:has-text("Mark in transit")').count()) {
-      await ap.locator('button:has-text("Mark in transit")').first().click();
-      await ready(ap);
-    }
-    while (await ap.locator('button:has-text("Mark delivered")').count()) {
-      await ap.locator('button:has-text("Mark delivered")').first().click();
-      await ready(ap);
-    }
+    await clickWhileShown(ap, 'button:has-text("Mark in transit")');
+    await clickWhileShown(ap, 'button:has-text("Mark delivered")');
 
     const page = shopper;
     await goto(page, `/#/orders/${orderId}`);
