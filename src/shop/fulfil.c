@@ -23,6 +23,20 @@ struct parcel_to {
     char name[256], line1[256], line2[256], city[256], postal[32], country[4], service[16];
 };
 
+/* Where an order's parcels go, from the columns shipping_method, ship_name,
+ * ship_line1, coalesce(ship_line2, ''), ship_city, ship_postal,
+ * ship_country, starting at column `c`. */
+static void parcel_read(struct stmt *st, int c, struct parcel_to *t)
+{
+    snprintf(t->service, sizeof t->service, "%s", stmt_text(st, c));
+    snprintf(t->name, sizeof t->name, "%s", stmt_text(st, c + 1));
+    snprintf(t->line1, sizeof t->line1, "%s", stmt_text(st, c + 2));
+    snprintf(t->line2, sizeof t->line2, "%s", stmt_text(st, c + 3));
+    snprintf(t->city, sizeof t->city, "%s", stmt_text(st, c + 4));
+    snprintf(t->postal, sizeof t->postal, "%s", stmt_text(st, c + 5));
+    snprintf(t->country, sizeof t->country, "%s", stmt_text(st, c + 6));
+}
+
 struct group { /* one warehouse's part: a shipment */
     int64_t warehouse_id, shipment_id;
     struct {
@@ -234,13 +248,7 @@ static enum shop_err plan_write(struct db *db, void *arg, struct problem *pb)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)j->order_id);
     int status = order_status_parse(stmt_text(st, 0));
     struct parcel_to *t = &j->to;
-    snprintf(t->service, sizeof t->service, "%s", stmt_text(st, 1));
-    snprintf(t->name, sizeof t->name, "%s", stmt_text(st, 2));
-    snprintf(t->line1, sizeof t->line1, "%s", stmt_text(st, 3));
-    snprintf(t->line2, sizeof t->line2, "%s", stmt_text(st, 4));
-    snprintf(t->city, sizeof t->city, "%s", stmt_text(st, 5));
-    snprintf(t->postal, sizeof t->postal, "%s", stmt_text(st, 6));
-    snprintf(t->country, sizeof t->country, "%s", stmt_text(st, 7));
+    parcel_read(st, 1, t);
 
     struct {
         int64_t id, variant, unshipped, backordered;
@@ -526,13 +534,7 @@ int fulfil_labels_retry(struct shop *shop)
         while (n < 8 && stmt_step(st) == STMT_ROW) {
             struct parcel_to *t = &due[n].to;
             due[n].id = stmt_i64(st, 0);
-            snprintf(t->service, sizeof t->service, "%s", stmt_text(st, 1));
-            snprintf(t->name, sizeof t->name, "%s", stmt_text(st, 2));
-            snprintf(t->line1, sizeof t->line1, "%s", stmt_text(st, 3));
-            snprintf(t->line2, sizeof t->line2, "%s", stmt_text(st, 4));
-            snprintf(t->city, sizeof t->city, "%s", stmt_text(st, 5));
-            snprintf(t->postal, sizeof t->postal, "%s", stmt_text(st, 6));
-            snprintf(t->country, sizeof t->country, "%s", stmt_text(st, 7));
+            parcel_read(st, 1, t);
             n++;
         }
     }

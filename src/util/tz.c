@@ -184,7 +184,13 @@ bool tz_parse_date(const char *s, int32_t *out)
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
             return false;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    int v[3] = {0, 0, 0}; /* the digits were checked above */
+    for (int i = 0, k = 0; i < 10; i++)
+        if (i == 4 || i == 7)
+            k++;
+        else
+            v[k] = v[k] * 10 + (s[i] - '0');
+    int y = v[0], m = v[1], d = v[2];
     if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
         return false;
     int y2, m2, d2;
