@@ -107,24 +107,29 @@ async function productEdit(id) {
       } catch (err) { notice(msg, problemText(err)); }
     });
   } }, f1, f2, f3, f4, f5, p ? null : f6, f7, save);
-  const vsku = h('input', { id: 'v-sku' });
-  const vprice = h('input', { id: 'v-price', type: 'number', min: 0 });
+  const vsku = h('input', { id: 'v-sku', required: true });
+  const vprice = h('input', { id: 'v-price', type: 'number', min: 0, required: true });
   const vopt = h('input', { id: 'v-option', placeholder: 'size=L' });
   mount(main, h('h1', p ? `Edit: ${p.title}` : 'New product'), p ? h('p', `Status: ${p.status}`) : null, form, msg,
     p ? h('section', h('h2', 'Variants'),
       table([['SKU', (v) => v.sku], ['Options', (v) => Object.entries(v.options || {}).map(([k, x]) => `${k}: ${x}`).join(', ')],
         ['Price', (v) => money(v.price_cents, p.currency)], ['Available', (v) => String(v.available)],
         ['', (v) => h('a', { href: `#/stock/${v.id}` }, 'Stock')]], p.variants),
-      h('p.hint', 'New variants are added with the product API (PATCH variants); prices edit above.'),
       h('form', { onsubmit: async (e) => {
         e.preventDefault();
-        try {
-          const [k, x] = vopt.value.split('=');
-          const variants = [...p.variants.map((v) => ({ sku: v.sku, options: v.options, price_cents: v.price_cents })),
-            { sku: vsku.value, price_cents: Number(vprice.value), options: k ? { [k.trim()]: (x || '').trim() } : {} }];
-          await api('PATCH', `/v1/products/${p.id}`, { variants });
-          render();
-        } catch (err) { notice(msg, problemText(err)); }
+        const btn = e.submitter || e.target.querySelector('button');
+        await busy(btn, async () => {
+          try {
+            // PATCH /v1/products/{id}: a `variants` item without an id adds
+            // one; the existing variants are left as they are.
+            const [k, x] = vopt.value.split('=');
+            const v = { sku: vsku.value.trim(), price_cents: Number(vprice.value) };
+            if (k && k.trim()) v.options = { [k.trim()]: (x || '').trim() };
+            await api('PATCH', `/v1/products/${p.id}`, { variants: [v] });
+            await render();
+            notice(main.querySelector('[aria-live]'), `Added variant ${v.sku}.`, 'ok');
+          } catch (err) { notice(msg, problemText(err)); }
+        });
       } }, h('h3', 'Add a variant'),
       h('div.field', h('label', { for: 'v-sku' }, 'SKU'), vsku), h('div.field', h('label', { for: 'v-price' }, 'Price in cents'), vprice),
       h('div.field', h('label', { for: 'v-option' }, 'Option (name=value)'), vopt), h('button', { type: 'submit' }, 'Add variant')),
@@ -148,17 +153,21 @@ async function stock(variantId) {
   const msg = h('div', { 'aria-live': 'polite' });
   let body = null;
   if (variantId) {
+    // {rows:[{warehouse_id, on_hand, reserved, available}], total:{…}, movements:[…]}
     const s = await api('GET', `/v1/inventory/${variantId}`);
-    const rows = (s.warehouses || s.data || []);
+    const rows = s.rows || [];
+    const list = whs.data || whs;
+    const code = (id) => (list.find((w) => w.id === id) || { code: `#${id}` }).code;
     const inputs = {};
-    body = h('section', h('h2', `Variant ${variantId}: ${s.total ?? ''} in total`),
+    body = h('section', h('h2', `Variant ${variantId}: ${s.total.on_hand} on hand, ${s.total.available} available`),
       table([['Warehouse', (w) => `${w.code} ${w.name}`], ['On hand', (w) => {
         const cur = rows.find((x) => x.warehouse_id === w.id);
         inputs[w.id] = h('input', { type: 'number', min: 0, value: cur ? cur.on_hand : 0, 'aria-label': `On hand at ${w.code}` });
         return inputs[w.id];
       }], ['Reserved', (w) => String((rows.find((x) => x.warehouse_id === w.id) || {}).reserved || 0)],
-      ['', (w) => action('Set', () => api('PUT', `/v1/inventory/${variantId}/${w.id}`, { on_hand: Number(inputs[w.id].value) }), msg)]], whs.data || whs),
-      (s.audit || []).length ? h('details', h('summary', 'Audit trail'), h('ul', s.audit.slice(0, 50).map((a) => h('li', `${when(a.at || a.created_at)}: ${a.reason || ''} ${a.delta ?? ''}`)))) : null);
+      ['', (w) => action(`Set ${w.code}`, () => api('PUT', `/v1/inventory/${variantId}/${w.id}`, { on_hand: Number(inputs[w.id].value) }), msg)]], list),
+      (s.movements || []).length ? h('details', h('summary', 'Stock movements'), h('ul', s.movements.slice(0, 50).map((m) =>
+        h('li', `${when(m.at)}: ${code(m.warehouse_id)} ${m.kind.replace(/_/g, ' ')}, on hand ${m.on_hand_before} → ${m.on_hand_after}, reserved ${m.reserved_before} → ${m.reserved_after}${m.ref ? ` (${m.ref})` : ''}`)))) : null);
   }
   mount(main, h('h1', 'Stock'),
     h('form', { onsubmit: (e) => { e.preventDefault(); go(`#/stock/${vin.value}`); } },
@@ -282,7 +291,7 @@ async function reviews() {
   const msg = h('div', { 'aria-live': 'polite' });
   mount(main, h('h1', 'Review moderation'), msg,
     table([['Product', (x) => h('a', { href: `/#/p/${x.product_id}` }, `#${x.product_id}`)], ['Rating', (x) => '★'.repeat(x.rating)],
-      ['Title', (x) => x.title], ['Review', (x) => x.body], ['Why held', (x) => (x.moderation_reasons || x.reasons || []).join(', ')],
+      ['Title', (x) => x.title], ['Review', (x) => x.body], ['Why held', (x) => (x.held_for || []).join(', ')],
       ['', (x) => [action('Approve', () => api('POST', `/v1/admin/reviews/${x.id}/approve`), msg), ' ', action('Reject', () => api('POST', `/v1/admin/reviews/${x.id}/reject`), msg)]]], r.data));
 }
 
