@@ -317,6 +317,18 @@ async function loadReviews(p, box, sort) {
 
 // ---- cart ------------------------------------------------------------------
 
+// A cart warning in words, prices per currency (the API's message counts cents).
+function warningText(w, c) {
+  const l = c.lines.find((x) => x.id === w.line_id);
+  if (!l) return w.message || w.type;
+  if (w.type === 'price_dropped' || w.type === 'price_increased') {
+    return `${l.title}: the price ${w.type === 'price_dropped' ? 'dropped' : 'went up'} from ${money(l.price_at_add_cents, c.currency)} to ${money(l.unit_price_cents, c.currency)} since you added it.`;
+  }
+  if (w.type === 'insufficient_stock') return `${l.title}: only ${l.available} left; you have ${l.quantity} in your cart.`;
+  if (w.type === 'unavailable') return `${l.title} is no longer for sale.`;
+  return `${l.title}: ${w.message || w.type}`;
+}
+
 async function cart() {
   title('Cart');
   if (!session.user && !localStorage.getItem('shopd.guest')) {
@@ -346,7 +358,7 @@ async function cart() {
   const [cf, code] = field('Coupon code', { id: 'coupon', value: c.coupon_code || '' });
   mount(main,
     h('h1', 'Your cart'),
-    (c.warnings || []).length ? h('ul.warnings', { role: 'status' }, c.warnings.map((w) => h('li', w.message || w.type))) : null,
+    (c.warnings || []).length ? h('div', { role: 'status' }, h('ul.warnings', c.warnings.map((w) => h('li', warningText(w, c))))) : null,
     active.length ? h('ul.lines', active.map(line)) : h('p', 'Your cart is empty. ', h('a', { href: '#/' }, 'Start shopping')),
     h('form.coupon', { onsubmit: (e) => { e.preventDefault(); act(e.submitter || e.target.querySelector('button'), () => api('PUT', '/v1/cart/coupon', { code: code.value.trim() })); } },
       cf, h('button', { type: 'submit' }, 'Apply'),
@@ -399,6 +411,32 @@ async function checkout() {
   const ship = h('fieldset', h('legend', 'Shipping method'),
     [['standard', 'Standard'], ['express', 'Express']].map(([v, t], i) => h('label.choice', h('input', { type: 'radio', name: 'ship', value: v, checked: i === 0 }), ` ${t}`)));
   const place = h('button.primary', { type: 'submit', id: 'place-order' }, `Place order · ${money(c.total_cents, c.currency)}`);
+  // The totals as the order will be: the cart quoted for the chosen address
+  // and shipping method (GET /v1/cart?country=&region=&shipping_method=),
+  // less the store credit used.
+  let quoted = c;
+  const totals = h('dl.totals', { id: 'checkout-totals' });
+  const showTotals = () => {
+    const cur = quoted.currency;
+    const used = useCredit.checked ? Math.min(credit.balance_cents || 0, quoted.total_cents) : 0;
+    mount(totals,
+      h('dt', 'Subtotal'), h('dd', money(quoted.subtotal_cents, cur)),
+      h('dt', 'Discount'), h('dd', `−${money(quoted.discount_cents, cur)}`),
+      h('dt', 'Shipping'), h('dd', { id: 'checkout-shipping' }, money(quoted.shipping_cents, cur)),
+      h('dt', 'Tax'), h('dd', money(quoted.tax_cents, cur)),
+      h('dt', 'Total'), h('dd', { id: 'checkout-total' }, money(quoted.total_cents, cur)),
+      used ? [h('dt', 'Store credit'), h('dd', `−${money(used, cur)}`), h('dt', 'To pay by card'), h('dd', { id: 'checkout-card' }, money(quoted.total_cents - used, cur))] : null);
+    if (!place.disabled) place.textContent = `Place order · ${money(quoted.total_cents, cur)}`;
+  };
+  const quote = async () => {
+    const id = Number((form.querySelector('input[name=addr]:checked') || {}).value || 0);
+    const a = newAddr.open && aLine.value ? { country: aCountry.value.toUpperCase(), region: aRegion.value } : addrList.find((x) => x.id === id);
+    const q = new URLSearchParams({ shipping_method: form.querySelector('input[name=ship]:checked').value });
+    if (a && /^[A-Z]{2}$/.test(a.country || '')) q.set('country', a.country);
+    if (a && a.region) q.set('region', a.region);
+    try { quoted = await api('GET', `/v1/cart?${q}`); } catch { /* keep the last quote */ }
+    showTotals();
+  };
   const form = h('form.checkout', { onsubmit: async (e) => {
     e.preventDefault();
     notice(msg, '');
@@ -412,7 +450,7 @@ async function checkout() {
         }
         let cardId = (form.querySelector('input[name=card]:checked') || {}).value;
         const payments = [];
-        const creditCovers = useCredit.checked && credit.balance_cents >= c.total_cents;
+        const creditCovers = useCredit.checked && credit.balance_cents >= quoted.total_cents;
         if (creditCovers) payments.push({ store_credit: true });
         else {
           if (useCredit.checked) payments.push({ store_credit: true, amount_cents: credit.balance_cents });
@@ -439,9 +477,10 @@ async function checkout() {
     });
   } }, addrChoice, newAddr, ship, cardChoice, newCard,
   h('p', h('label', { for: 'use-credit' }, useCredit, ` Use store credit (${money(credit.balance_cents || 0, c.currency)} available)`)),
-  h('dl.totals', h('dt', 'Total'), h('dd', money(c.total_cents, c.currency))),
-  msg, place);
+  totals, msg, place);
+  form.addEventListener('change', (e) => { if (e.target === useCredit) showTotals(); else quote(); });
   mount(main, h('h1', 'Checkout'), form);
+  quote();
 }
 
 // ---- orders ---------------------------------------------------------------------
@@ -534,29 +573,45 @@ async function account() {
   const [f3, aCity] = field('City', { required: true });
   const [f5, aZip] = field('Postal code', { required: true });
   const [f6, aCountry] = field('Country (2 letters)', { required: true, value: 'US', maxlength: 2 });
+  const [f7, aPhone] = field('Phone (for SMS updates)', { type: 'tel', autocomplete: 'tel' });
+  const aDefault = h('input', { type: 'checkbox', id: 'addr-default' });
   const [k1, kNum] = field('Card number', { required: true, inputmode: 'numeric' });
   const [k2, kMonth] = field('Expiry month', { type: 'number', min: 1, max: 12, value: 12 });
   const [k3, kYear] = field('Expiry year', { type: 'number', value: new Date().getFullYear() + 3 });
   const [k4, kCvc] = field('CVC', { required: true, inputmode: 'numeric' });
   const pref = (k, label) => h('label.choice', h('input', { type: 'checkbox', name: k, checked: prefs[k] }), ` ${label}`);
-  const act = (fn) => async (e) => { e.preventDefault(); try { await fn(); await account(); } catch (err) { notice(msg, problemText(err)); } };
+  // Runs a change with progress, then shows the account again with `done` said.
+  const act = (fn, done) => async (e) => {
+    e.preventDefault();
+    const btn = e.type === 'submit' ? (e.submitter || e.target.querySelector('button')) : e.currentTarget;
+    await busy(btn, async () => {
+      try {
+        await fn();
+        await account();
+        if (done) notice(main.querySelector('[aria-live]'), done, 'ok');
+      } catch (err) { notice(msg, problemText(err)); }
+    });
+  };
   mount(main, h('h1', `Hello, ${session.user.name}`), msg,
     credit ? h('p', `Store credit: ${money(credit.balance_cents, credit.currency)}`) : null,
     h('section', h('h2', 'Addresses'),
       h('ul', (addrs.data || addrs).map((a) => h('li', `${a.name}, ${a.line1}, ${a.city} ${a.postal_code}, ${a.country}${a.is_default ? ' (default)' : ''} `,
         h('button', { type: 'button', onclick: act(() => api('DELETE', `/v1/me/addresses/${a.id}`)) }, 'Delete')))),
-      h('form', { onsubmit: act(() => api('POST', '/v1/me/addresses', { name: aName.value, line1: aLine.value, city: aCity.value, postal_code: aZip.value, country: aCountry.value.toUpperCase() })) },
-        h('h3', 'Add an address'), f1, f2, f3, f5, f6, h('button', { type: 'submit' }, 'Add address'))),
+      h('form', { onsubmit: act(() => api('POST', '/v1/me/addresses', { name: aName.value, line1: aLine.value, city: aCity.value, postal_code: aZip.value,
+        country: aCountry.value.toUpperCase(), phone: aPhone.value.trim() || undefined, is_default: aDefault.checked }), 'Address added.') },
+        h('h3', 'Add an address'), f1, f2, f3, f5, f6, f7,
+        h('p', h('label', { for: 'addr-default' }, aDefault, ' Make this my default address')),
+        h('button', { type: 'submit' }, 'Add address'))),
     h('section', h('h2', 'Payment methods'),
       h('ul', (cards.data || cards).map((k) => h('li', `${k.brand} ending ${k.last4} (${k.exp_month}/${k.exp_year}) `,
         h('button', { type: 'button', onclick: act(() => api('DELETE', `/v1/me/payment-methods/${k.id}`)) }, 'Delete')))),
-      h('form', { onsubmit: act(() => api('POST', '/v1/me/payment-methods', { type: 'card', number: kNum.value.replace(/\s+/g, ''), exp_month: Number(kMonth.value), exp_year: Number(kYear.value), cvc: kCvc.value })) },
+      h('form', { onsubmit: act(() => api('POST', '/v1/me/payment-methods', { type: 'card', number: kNum.value.replace(/\s+/g, ''), exp_month: Number(kMonth.value), exp_year: Number(kYear.value), cvc: kCvc.value }), 'Card added.') },
         h('h3', 'Add a card'), k1, k2, k3, k4, h('button', { type: 'submit' }, 'Add card'))),
     h('section', h('h2', 'Notifications'),
       h('form', { onsubmit: act(async () => {
         const f = e => main.querySelector(`input[name=${e}]`).checked;
         await api('PUT', '/v1/me/notification-preferences', { push: f('push'), email: f('email'), sms: f('sms') });
-      }) }, h('fieldset', h('legend', 'Tell me about my orders by'), pref('email', 'Email'), pref('push', 'Push'), pref('sms', 'SMS')),
+      }, 'Preferences saved.') }, h('fieldset', h('legend', 'Tell me about my orders by'), pref('email', 'Email'), pref('push', 'Push'), pref('sms', 'SMS')),
       h('button', { type: 'submit' }, 'Save preferences'))),
     h('button', { type: 'button', id: 'logout', onclick: async () => { await logout(); renderNav(); go('#/'); } }, 'Log out'));
 }
