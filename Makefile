@@ -144,7 +144,7 @@ api-pg: build/asan/shopd
 # fresh SQLite database (tests/web/harness.mjs); screenshots in build/web/.
 web-test: build/asan/shopd $(DEPS_STAMP)
 	cd tests/web && $(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd \
-	    node --test --test-concurrency=1 journeys.test.mjs
+	    node --test --test-concurrency=1 journeys.test.mjs storefront.test.mjs console.test.mjs
 
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml

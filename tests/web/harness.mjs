@@ -28,12 +28,13 @@ function freePort() {
 }
 
 export class Shop {
-  async start() {
+  // extraEnv: settings for this shop only (e.g. a notification provider).
+  async start(extraEnv = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shopd-web-'));
     this.db = path.join(this.dir, 'shop.db');
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
-    this.env = { ...process.env, ...ENV };
+    this.env = { ...process.env, ...ENV, ...extraEnv };
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     this.proc = spawn(BIN, ['serve', '--port', String(this.port), '--db', this.db], { env: this.env, stdio: ['ignore', log, log] });
     for (let i = 0; i < 300; i++) {
@@ -93,6 +94,24 @@ export class Shop {
     return p;
   }
 
+  // A customer with an address and the test card: {token, user, address, card}.
+  async customer() {
+    const email = `buyer-${uid()}@example.com`;
+    const r = await this.api('POST', '/v1/auth/register', { email, password: PASSWORD, name: 'Api Buyer' });
+    const address = (await this.api('POST', '/v1/me/addresses', { name: 'Api Buyer', line1: '1 Pike St', city: 'Seattle',
+      postal_code: '98101', country: 'US' }, r.token)).id;
+    const card = (await this.api('POST', '/v1/me/payment-methods', { type: 'card', number: '4242424242424242',
+      exp_month: 12, exp_year: 2031, cvc: '123' }, r.token)).id;
+    return { email, token: r.token, user: r.user, address, card };
+  }
+
+  // The customer buys one of each variant; returns the order.
+  async buy(who, variantIds) {
+    for (const v of variantIds) await this.api('POST', '/v1/cart/lines', { variant_id: v, quantity: 1 }, who.token);
+    return this.api('POST', '/v1/orders', { shipping_address_id: who.address, payments: [{ payment_method_id: who.card }],
+      shipping_method: 'standard' }, who.token, { 'Idempotency-Key': uid() + uid() });
+  }
+
   // Waits until the search index finds `q` (it follows the catalog asynchronously).
   async searchable(q, id) {
     for (let i = 0; i < 200; i++) {
@@ -122,20 +141,86 @@ export async function ready(page) {
   await page.waitForFunction(() => !document.querySelector('main .loading'));
 }
 
-// axe-core on the page as it is (0 serious or critical violations), and a
-// screenshot at desktop and at phone width.
+// axe-core on the page as it is at desktop and at phone width (0 serious or
+// critical violations at either), and a screenshot at each width.
 export const audited = [];
 export async function audit(page, name) {
-  const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const check = async (width) => {
+    const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${width}: ${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  };
   audited.push(name);
   fs.mkdirSync(SHOTS, { recursive: true });
+  const bad = await check('desktop');
   await page.screenshot({ path: path.join(SHOTS, `${name}-desktop.png`), fullPage: true });
   const size = page.viewportSize();
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(size);
-  if (bad.length) {
-    throw new Error(`${name}: accessibility violations:\n${bad.map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`).join('\n')}`);
+  try {
+    bad.push(...await check('phone'));
+    await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
+  } finally {
+    await page.setViewportSize(size);
   }
+  if (bad.length) throw new Error(`${name}: accessibility violations:\n${bad.join('\n')}`);
+}
+
+// The page moves every journey makes, bound to one shop.
+export function helpers(shop) {
+  async function goto(page, hash) {
+    // A URL differing only in its hash would not load the page again.
+    const r = page.url() === shop.base + hash ? await page.reload() : await page.goto(shop.base + hash);
+    await ready(page);
+    return r;
+  }
+
+  async function hashChange(page, hash) {
+    await page.evaluate((x) => { location.hash = x; }, hash);
+    await ready(page);
+  }
+
+  async function register(page, next = '#/') {
+    const email = `shopper-${uid()}@example.com`;
+    await goto(page, `/#/login?next=${encodeURIComponent(next)}`);
+    await page.fill('#reg-name', 'Web Shopper');
+    await page.fill('#reg-email', email);
+    await page.fill('#reg-password', PASSWORD);
+    await page.click('text=Create account');
+    await page.waitForFunction((n) => location.hash === n, next);
+    await ready(page);
+    return email;
+  }
+
+  async function addToCart(page, productId) {
+    await goto(page, `/#/p/${productId}`);
+    await page.click('button:has-text("Add to cart")');
+    await page.waitForSelector('text=Added to your cart.');
+  }
+
+  async function staffLogin(page, who) {
+    await goto(page, '/admin/');
+    await page.fill('#email', who.email);
+    await page.fill('#password', PASSWORD);
+    await page.click('button:has-text("Log in")');
+    await page.waitForSelector('nav.side >> text=Log out');
+    await ready(page);
+  }
+
+  /* Clicks every button the selector shows, one at a time: the page renders
+   * again after each click, so a button counted a moment ago may be gone by
+   * the time it would be clicked; then look again instead of waiting for it. */
+  async function clickWhileShown(page, selector) {
+    for (let i = 0; i < 20; i++) {
+      const b = page.locator(selector);
+      if (!(await b.count())) return;
+      try {
+        await b.first().click({ timeout: 3000 });
+      } catch {
+        continue;
+      }
+      await ready(page);
+    }
+    throw new Error(`${selector} is still shown after 20 clicks`);
+  }
+  return { goto, hashChange, register, addToCart, staffLogin, clickWhileShown };
 }
