@@ -9,7 +9,7 @@ bench/RESULTS.md.
 
 usage: bench/run.py [--only NAME[,NAME]] [--runs N] [--duration S] [--no-write]
 names: product, browse, cart_add, cart_get, checkout, ceiling, search, flash, fanout, fulfil,
-       reviews, recs, import, search1m, webhooks, pg
+       reviews, recs, import, search1m, webhooks, web, pg
 """
 import argparse
 import json
@@ -334,6 +334,7 @@ def main():
                       ("reviews", ["bench/reviews.sh"]), ("recs", [sys.executable, "bench/recs.py"]),
                       ("import", [sys.executable, "bench/import.py"]), ("search1m", ["bench/search_1m.sh"]),
                       ("webhooks", [sys.executable, "bench/webhooks.py"]),
+                      ("web", [sys.executable, "bench/web.py"]),
                       ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
             extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
