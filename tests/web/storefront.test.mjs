@@ -317,6 +317,24 @@ describe('account and checkout', () => {
     assert.equal((await me(page, '/v1/me/wishlist')).data.length, 0);
   });
 
+  test('checkout names an item short of stock; a placed order is cancelled from its page', async () => {
+    await addToCart(page, mug.id);
+    await shop.api('PUT', `/v1/inventory/${mug.variants[0].id}/${shop.warehouse}`, { on_hand: 0 }, shop.seller.token);
+    await hashChange(page, '#/checkout');
+    await page.click('#place-order');
+    const alert = page.locator('[role=alert]');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /short of stock: Stoneware Mug: 0 left/);
+    await shop.api('PUT', `/v1/inventory/${mug.variants[0].id}/${shop.warehouse}`, { on_hand: 20 }, shop.seller.token);
+    await page.click('#place-order');
+    await page.waitForSelector('text=Thank you! Your order is placed.');
+    page.once('dialog', (d) => d.accept());
+    await page.click('#cancel-order');
+    await page.waitForFunction(() => document.querySelector('#order-status') && document.querySelector('#order-status').textContent === 'cancelled');
+    assert.equal(await page.locator('#cancel-order').count(), 0);
+    await audit(page, 'order-cancelled');
+  });
+
   test('no page threw a script error', () => {
     assert.deepEqual(errors, []);
   });
