@@ -142,9 +142,10 @@ api-pg: build/asan/shopd
 
 # The storefront and console in headless Chromium against a real shopd with a
 # fresh SQLite database (tests/web/harness.mjs); screenshots in build/web/.
+# Each file has its own shop and browser, so the three run side by side.
 web-test: build/asan/shopd $(DEPS_STAMP)
 	cd tests/web && $(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd \
-	    node --test --test-concurrency=1 journeys.test.mjs storefront.test.mjs console.test.mjs
+	    node --test --test-concurrency=3 journeys.test.mjs storefront.test.mjs console.test.mjs
 
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml
