@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { Shop, audit, audited, browser, helpers, newPage, uid } from './harness.mjs';
 
 // Notifications go to a webhook nobody answers, one attempt each: every
-// notification becomes a dead letter at once.
+// notification becomes a dead letter at once. Fraud scoring holds one kind of
+// order (below).
 const shop = new Shop();
 const { goto, hashChange, staffLogin } = helpers(shop);
 let br;
@@ -18,7 +19,10 @@ let kettle; let mug; let ap; let other; let otherProduct; let buyer;
 
 before(async () => {
   await shop.start({ SHOPD_NOTIFY_PROVIDER: 'webhook', SHOPD_NOTIFY_WEBHOOK_URL: 'http://127.0.0.1:9/closed',
-    SHOPD_NOTIFY_MAX_ATTEMPTS: '1', SHOPD_NOTIFY_SCAN_MS: '50', SHOPD_NOTIFY_BACKOFF_MS: '50', SHOPD_NOTIFY_BACKOFF_MAX_MS: '200' });
+    SHOPD_NOTIFY_MAX_ATTEMPTS: '1', SHOPD_NOTIFY_SCAN_MS: '50', SHOPD_NOTIFY_BACKOFF_MS: '50', SHOPD_NOTIFY_BACKOFF_MAX_MS: '200',
+    // Fraud scoring on, holding a new account's order above $1,000 and nothing else.
+    SHOPD_FRAUD: 'on', SHOPD_FRAUD_NEW_ACCOUNT_HOURS: '24', SHOPD_FRAUD_HIGH_VALUE_CENTS: '100000',
+    SHOPD_FRAUD_POINTS_NEW_ACCOUNT: '50', SHOPD_FRAUD_HOLD_SCORE: '50', SHOPD_FRAUD_REJECT_SCORE: '1000' });
   await shop.setup();
   kettle = await shop.product('Copper Kettle', { brand: 'Acme', price: 2599 });
   mug = await shop.product('Stoneware Mug', { brand: 'Acme', price: 899 });
@@ -208,6 +212,23 @@ describe('analytics and sellers', () => {
     }
     assert.notEqual((await shop.api('GET', `/v1/products/${kettle.id}`)).title, 'Hijacked');
     await sp.context().close();
+  });
+
+});
+
+describe('fraud holds', () => {
+  test('a held order is listed with its reasons and approved', async () => {
+    const big = await shop.product('Espresso Machine', { brand: 'Acme', price: 150000 });
+    const o = await shop.buy(await shop.customer(), [big.variants[0].id]);
+    assert.equal(o.status, 'on_hold');
+    await hashChange(ap, '#/fraud');
+    const row = rowWith(ap, `#${o.id}`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /new_account_high_value/);
+    await audit(ap, 'admin-fraud-held');
+    await row.locator('button:has-text("Approve")').click();
+    await ap.waitForSelector(`tbody tr:has-text("#${o.id}")`, { state: 'detached' });
+    assert.equal((await shop.api('GET', `/v1/orders/${o.id}`, undefined, shop.admin.token)).status, 'paid');
   });
 
   test('no page threw a script error', () => {
