@@ -7,7 +7,7 @@
 // passes axe at desktop and phone width.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Shop, audit, audited, browser, helpers, newPage } from './harness.mjs';
+import { PASSWORD, Shop, audit, audited, browser, helpers, newPage } from './harness.mjs';
 
 const shop = new Shop();
 const { goto, hashChange, register, addToCart } = helpers(shop);
@@ -173,6 +173,22 @@ describe('cart', () => {
     await p.locator('ul.lines > li:has-text("Stoneware Mug") button:has-text("Remove")').click();
     await p.waitForSelector('ul.lines > li:has-text("Stoneware Mug")', { state: 'detached' });
     assert.match(await p.textContent('#cart-link'), /Cart \(1\)/);
+    await p.context().close();
+  });
+
+  test('a guest cart merges into an existing account on logging in', async () => {
+    const who = await shop.customer();
+    await shop.api('POST', '/v1/cart/lines', { variant_id: kettleB.variants[0].id, quantity: 1 }, who.token);
+    const p = await newPage(br, errors);
+    await addToCart(p, mug.id);
+    await goto(p, '/#/login?next=%23%2Fcart');
+    await p.fill('#login-email', who.email);
+    await p.fill('#login-password', PASSWORD);
+    await p.click('form.auth button:has-text("Log in")');
+    await p.waitForFunction(() => location.hash === '#/cart');
+    await p.waitForFunction(() => !document.querySelector('main .loading'));
+    await p.waitForSelector('ul.lines > li:has-text("Stoneware Mug")');
+    assert.equal(await p.locator('main > ul.lines > li').count(), 2, "the guest's mug joined the account's kettle");
     await p.context().close();
   });
 
