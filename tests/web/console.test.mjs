@@ -12,7 +12,7 @@ import { Shop, audit, audited, browser, helpers, newPage, uid } from './harness.
 // notification becomes a dead letter at once. Fraud scoring holds one kind of
 // order (below).
 const shop = new Shop();
-const { goto, hashChange, staffLogin } = helpers(shop);
+const { hashChange, staffLogin } = helpers(shop);
 let br;
 const errors = [];
 let kettle; let mug; let ap; let other; let otherProduct; let buyer;
@@ -235,5 +235,3 @@ describe('fraud holds', () => {
     assert.deepEqual(errors, []);
   });
 });
-
-void goto;

@@ -89,33 +89,33 @@ describe('category', () => {
 
     await p.selectOption('#sort', 'price_asc');
     await p.waitForFunction(() => location.hash.includes('sort=price_asc'));
-    await helpersReady(p);
+    await settled(p);
     const up = (await cardPrices(p)).map(dollars);
     assert.deepEqual(up, [...up].sort((a, b) => a - b));
     assert.equal(await p.inputValue('#sort'), 'price_asc');
 
     await p.selectOption('#sort', 'price_desc');
     await p.waitForFunction(() => location.hash.includes('sort=price_desc'));
-    await helpersReady(p);
+    await settled(p);
     const down = (await cardPrices(p)).map(dollars);
     assert.deepEqual(down, [...up].reverse());
 
     await p.click('.facets a:has-text("Brewco")');
     await p.waitForFunction(() => location.hash.includes('brand=Brewco'));
-    await helpersReady(p);
+    await settled(p);
     assert.deepEqual((await cardTitles(p)).sort(), ['Glass Kettle', 'Steel Kettle']);
-    assert.ok(location(p).includes('sort=price_desc'), 'a filter keeps the sort');
+    assert.ok(p.url().includes('sort=price_desc'), 'a filter keeps the sort');
     assert.equal(await p.getAttribute('.facets a:has-text("Brewco")', 'aria-current'), 'true');
 
     await p.click('.facets a:has-text("In stock only")');
     await p.waitForFunction(() => location.hash.includes('in_stock=true'));
-    await helpersReady(p);
+    await settled(p);
     assert.deepEqual(await cardTitles(p), ['Steel Kettle']);
     await audit(p, 'category-filtered');
 
     await p.click('.facets a:has-text("Brewco")'); // chosen: clicking it again clears it
     await p.waitForFunction(() => !location.hash.includes('brand='));
-    await helpersReady(p);
+    await settled(p);
     assert.deepEqual((await cardTitles(p)).sort(), ['Copper Kettle', 'Kettle Descaler', 'Steel Kettle', 'Stoneware Mug']);
 
     const priceLinks = p.locator('.facet:has(h2:text-is("Price")) a');
@@ -123,7 +123,7 @@ describe('category', () => {
     const label = await priceLinks.first().textContent();
     await priceLinks.first().click();
     await p.waitForFunction(() => location.hash.includes('min_price='));
-    await helpersReady(p);
+    await settled(p);
     const [lo, hi] = label.replace(/\(\d+\)$/, '').split('–').map((x) => (/more/.test(x) ? Infinity : dollars(x)));
     const inRange = (await cardPrices(p)).map(dollars);
     assert.ok(inRange.length > 0 && inRange.every((x) => x >= lo && x <= hi), `${label}: ${inRange}`);
@@ -131,8 +131,8 @@ describe('category', () => {
   });
 });
 
-function location(p) { return p.url(); }
-async function helpersReady(p) {
+// The listing has rendered again after a change of its URL.
+async function settled(p) {
   await p.waitForFunction(() => !document.querySelector('main .loading'));
 }
 
