@@ -144,12 +144,14 @@ struct recs {
 
     /* Events waiting to be written: one buffer per shard, a thread
      * always appending to the same one, so request threads seldom meet on
-     * a mutex (a waiter sleeps; on a busy machine, for long). */
+     * a mutex (a waiter sleeps; on a busy machine, for long). The bound is
+     * on all of them together (`nbuffered`). */
     struct evbuf {
         pthread_mutex_t mu;
         struct rev *ev;
         uint32_t n, cap;
     } _Alignas(64) bufs[RECS_BUF_SHARDS];
+    atomic_uint nbuffered; /* in all of them: at most RECS_BUFFER_MAX */
 
     _Atomic int64_t build_ms;
     atomic_uint_fast64_t events, written, dropped;

@@ -212,12 +212,12 @@ bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id)
 {
     struct evbuf *b = &r->bufs[buf_shard()];
     int64_t now = clock_now_ms();
-    pthread_mutex_lock(&b->mu);
-    if (b->n >= RECS_BUFFER_MAX / RECS_BUF_SHARDS) {
-        pthread_mutex_unlock(&b->mu);
+    if (atomic_fetch_add(&r->nbuffered, 1) >= RECS_BUFFER_MAX) {
+        atomic_fetch_sub(&r->nbuffered, 1);
         atomic_fetch_add(&r->dropped, 1);
         return false;
     }
+    pthread_mutex_lock(&b->mu);
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 1024;
         b->ev = xrealloc(b->ev, b->cap * sizeof *b->ev);
@@ -297,6 +297,7 @@ enum shop_err recs_flush(struct recs *r, struct store *store, int *written, stru
         b->ev = NULL;
         b->n = b->cap = 0;
         pthread_mutex_unlock(&b->mu);
+        atomic_fetch_sub(&r->nbuffered, counts[i]);
         n += counts[i];
     }
     /* One run in the order they happened (sessions pair views by time). */

@@ -8,7 +8,7 @@
  *
  *   recs.c     the model, applying events, the answers
  *   rendered.c the rendered answers: the short-lived list cache and the
- *              product page's fragment, kept per product
+ *              product page with its recommendations, kept per product
  *   score.c    the arithmetic (confidence, lift, cosine, decay, content
  *              similarity, diversification), pure functions with unit tests
  *   load.c     the SQL: products, following rec_events, writing the buffer,
@@ -107,14 +107,15 @@
  * 8 bytes a slot (at most 256 slots each, holding 192 neighbours: when
  * full, the lightest neighbour is replaced and its weight inherited —
  * "space saving" — so a product bought with everything keeps its heavy
- * hitters in bounded memory), 8 bytes for its page fragment's pointer and
+ * hitters in bounded memory), 8 bytes for its kept page's pointer and
  * about 32 in the visibility map. Per user: 440 bytes of history plus 4
- * bytes per product bought. Page fragments (about 1.5 KB for each product
- * whose page was asked for, 64 MiB at most) are counted apart
- * (shopd_recs_page_bytes). Measured by bench/recs.py (100,000 products, 95,880
- * published, 1,000,000 events by 20,000 users): 64.6 MiB, 706 bytes per
- * product, built in 1.7 s — logged at start as `recs.built` and exported
- * in /metrics (shopd_recs_*).
+ * bytes per product bought. Kept product pages (about 2 KB for each
+ * product whose page was asked for, 64 MiB at most; rendered.c) are
+ * counted apart (shopd_recs_page_bytes). Measured by bench/recs.py (100,000 products,
+ * 95,880 published, 1,000,000 events by 20,000 users): 67.1 MiB, 734 bytes
+ * per product, built in 1.7 s on a quiet machine (8.6 s at load average
+ * 40); pages for 20,000 products 39.4 MiB — logged at start as `recs.built`
+ * and exported in /metrics (shopd_recs_*).
  */
 #include "recs/recs.h"
 
@@ -979,11 +980,7 @@ void recs_stats(struct recs *r, struct recs_stats *out)
     out->orders = (uint64_t)r->total_orders;
     out->bytes = bytes;
     pthread_rwlock_unlock(&r->lock);
-    for (int i = 0; i < RECS_BUF_SHARDS; i++) {
-        pthread_mutex_lock(&r->bufs[i].mu);
-        out->buffered += r->bufs[i].n;
-        pthread_mutex_unlock(&r->bufs[i].mu);
-    }
+    out->buffered = atomic_load(&r->nbuffered);
     out->events = atomic_load(&r->events);
     out->written = atomic_load(&r->written);
     out->dropped = atomic_load(&r->dropped);

@@ -37,7 +37,7 @@ enum recs_kind { RECS_VIEW = 1, RECS_CART = 2, RECS_PURCHASE = 3 };
 
 #define RECS_LIMIT_MAX    50  /* items per answer */
 #define RECS_DETAIL_ITEMS 6   /* per list on the product page */
-#define RECS_BUFFER_MAX   262144 /* events waiting to be written: 16 buffers of 16,384 */
+#define RECS_BUFFER_MAX   262144 /* events waiting to be written; beyond, refused */
 
 struct recs_config {
     int min_support;          /* orders a pair needs for "bought together" */
@@ -71,8 +71,7 @@ static inline int64_t recs_user_key(int64_t user_id, int64_t guest_id)
     return user_id ? user_id : -guest_id;
 }
 
-/** Buffers an event (memory only). false when the calling thread's buffer
- *  is full (RECS_BUFFER_MAX / RECS_BUF_SHARDS waiting). */
+/** Buffers an event (memory only). false when RECS_BUFFER_MAX wait. */
 bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id);
 
 /** Writes buffered events to the store (batches of up to 5,000 per write);
@@ -177,7 +176,7 @@ uint64_t recs_user_stamp(struct recs *r, int64_t user_key);
 
 struct recs_stats {
     uint64_t products, users, events, orders, bytes, buffered, written, dropped;
-    uint64_t page_bytes; /* rendered page fragments (not in `bytes`) */
+    uint64_t page_bytes; /* kept product pages (not in `bytes`) */
     int64_t build_ms;
 };
 void recs_stats(struct recs *r, struct recs_stats *out);
