@@ -9,11 +9,14 @@ with wrk (-t1 -c64, 3 runs, median):
 
   - GET /v1/recommendations over 200 users' tokens
   - GET /v1/products/{id}/frequently-bought-together over bought products
-  - GET /v1/products/{id} with recommendations, beside the same server
-    started with SHOPD_SHED_LEVEL=1 (plain product detail)
+  - GET /v1/products/{id} with recommendations, alternating run by run with
+    a second server on the same database started with SHOPD_SHED_LEVEL=1
+    (plain product detail): the ratio is the median of the pairs' ratios,
+    beside each server's CPU time per request
   - POST /v1/events (views) while a second wrk reads frequently bought
-    together: events accepted per second, and whether the writer kept up
-    (events written to the database over the same window).
+    together: events accepted per second, the server's CPU time per event,
+    and whether the writer kept up (events written to the database over the
+    same window).
 
 usage: bench/recs.py [--quick]   (run by bench/run.py; prints a markdown section)
 """
@@ -25,6 +28,7 @@ import sys
 import threading
 import time
 import json
+import statistics
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,6 +104,29 @@ def seed_events(db, real_ids):
     return bought
 
 
+def detail_pairs(srv, plain_srv, ids):
+    """Product detail on both servers, run by run in turn (A B A B …), after a
+    warm-up of each: medians, and the median of the pairs' ratios."""
+    res = {"with": [], "plain": []}
+    for s in (srv, plain_srv):
+        run.wrk_once(s.url, 2, "products.lua", [ids])
+    for _ in range(RUNS):
+        for key, s in (("with", srv), ("plain", plain_srv)):
+            c0 = s.cpu_seconds()
+            m = run.wrk_once(s.url, DUR, "products.lua", [ids])
+            m["cpu_us"] = 1e6 * (s.cpu_seconds() - c0) / max(m["total"], 1)
+            res[key].append(m)
+    out = []
+    for key in ("with", "plain"):
+        v = res[key]
+        med = {k: statistics.median(r[k] for r in v) for k in ("rps", "ok_rps", "p50", "p99", "cpu_us")}
+        med["runs"] = [round(r["ok_rps"]) for r in v]
+        out.append(med)
+    ratio = statistics.median(a["ok_rps"] / max(b["ok_rps"], 1)
+                              for a, b in zip(res["with"], res["plain"]))
+    return out[0], out[1], ratio
+
+
 def main():
     out = os.path.join(run.OUT, "recs")
     os.makedirs(out, exist_ok=True)
@@ -123,6 +150,7 @@ def main():
     env = {"SHOPD_RATE_LIMIT": "off", "SHOPD_FRAUD": "off"}
 
     srv = run.Shopd(db, env)
+    plain_srv = run.Shopd(db, dict(env, SHOPD_SHED_LEVEL="1"))
     lines = []
     try:
         build_ms = metric(srv, "shopd_recs_build_ms")
@@ -139,14 +167,21 @@ def main():
                               lambda i: [os.path.join(out, "tokens.txt")], warmup=2)
         fbt = run.wrk_median(srv.url, RUNS, DUR, "recs_fbt.lua",
                              lambda i: [os.path.join(out, "bought.txt")], warmup=2)
-        detail = run.wrk_median(srv.url, RUNS, DUR, "products.lua",
-                                lambda i: [os.path.join(out, "bought.txt")], warmup=2)
+        detail, plain, ratio = detail_pairs(srv, plain_srv, os.path.join(out, "bought.txt"))
+        plain_srv.stop()  # it follows rec_events too: not while ingesting
+        plain_srv = None
         rows = [run.fmt_row("GET /v1/recommendations (200 users)", pers, "≥ 30,000/s, p99 < 10 ms"),
                 run.fmt_row("GET /v1/products/{id}/frequently-bought-together", fbt,
                             "≥ 30,000/s, p99 < 10 ms"),
-                run.fmt_row("GET /v1/products/{id} with recommendations", detail, "≥ 90% of plain")]
+                run.fmt_row("GET /v1/products/{id} with recommendations", detail, "≥ 90% of plain"),
+                run.fmt_row("GET /v1/products/{id} plain (SHOPD_SHED_LEVEL=1), alternating", plain,
+                            "—")]
+        lines.append(f"- product detail with recommendations is {100 * ratio:.0f}% of plain"
+                     f" (median of {RUNS} alternating pairs); server CPU per request"
+                     f" {detail['cpu_us']:.1f} µs with, {plain['cpu_us']:.1f} µs plain;"
+                     f" product pages kept: {metric(srv, 'shopd_recs_page_bytes') / 2**20:.1f} MiB")
         # Ingestion while serving.
-        w0, t0 = metric(srv, "shopd_recs_events_written_total"), time.time()
+        w0, t0, c0 = metric(srv, "shopd_recs_events_written_total"), time.time(), srv.cpu_seconds()
         reader = {}
         th = threading.Thread(target=lambda: reader.update(run.wrk_once(
             srv.url, DUR, "recs_fbt.lua", [os.path.join(out, "bought.txt")], connections=16)))
@@ -154,6 +189,7 @@ def main():
         ev = run.wrk_once(srv.url, DUR, "recs_events.lua",
                           [os.path.join(out, "tokens.txt"), os.path.join(out, "products.txt")])
         th.join()
+        cpu = srv.cpu_seconds() - c0
         time.sleep(0.5)
         w1, t1 = metric(srv, "shopd_recs_events_written_total"), time.time()
         for m in (ev, reader):
@@ -164,18 +200,13 @@ def main():
                                 "—"))
         lines.append(f"- events written to rec_events during the ingestion window:"
                      f" {(w1 - w0):,.0f} in {t1 - t0:.1f} s ({(w1 - w0) / (t1 - t0):,.0f}/s);"
-                     f" dropped {dropped:.0f}")
+                     f" dropped {dropped:.0f}; server CPU {cpu:.1f} s for {ev['total']:,} events and"
+                     f" {reader['total']:,} reads ({1e6 * cpu / max(ev['total'] + reader['total'], 1):.1f}"
+                     f" µs a request)")
     finally:
         srv.stop()
-    plain_srv = run.Shopd(db, dict(env, SHOPD_SHED_LEVEL="1"))
-    try:
-        plain = run.wrk_median(plain_srv.url, RUNS, DUR, "products.lua",
-                               lambda i: [os.path.join(out, "bought.txt")], warmup=2)
-    finally:
-        plain_srv.stop()
-    rows.append(run.fmt_row("GET /v1/products/{id} plain (SHOPD_SHED_LEVEL=1)", plain, "—"))
-    lines.append(f"- product detail with recommendations is"
-                 f" {100 * detail['ok_rps'] / max(plain['ok_rps'], 1):.0f}% of plain")
+        if plain_srv:
+            plain_srv.stop()
     print("\n## Recommendations (bench/recs.py)\n\n"
           "| scenario | req/s (2xx, median) | p50 ms | p99 ms | vs nginx | target | runs |\n"
           "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n" + "\n".join(lines) + "\n")

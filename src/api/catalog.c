@@ -8,8 +8,6 @@
 
 #include "api/handlers.h"
 #include "recs/recs.h"
-#include "search/maps.h"
-#include "util/xalloc.h"
 #include "shop/catalog.h"
 #include "shop/category.h"
 #include "shop/shop.h"
@@ -66,9 +64,9 @@ static void release_blob(void *cls)
     product_blob_unref(cls);
 }
 
-/* A shopper's view of a published page: its recommendations (recs/recs.h)
- * are spliced in as it is served, from the engine's own rendered fragment
- * (at most a second old), so the cached blob is never re-rendered for
+/* A shopper's view of a published page: the page with its recommendations
+ * spliced in, as the engine keeps it (recs/rendered.c says how long), sent
+ * shared like the blob, so the cached blob is never re-rendered for
  * behaviour; the view is counted in memory (no write on this path). The
  * ETag covers both. Shedding load (level ≥ 1) leaves them out. */
 static enum shop_err answer_shopper_page(struct req *r, struct product_blob *b)
@@ -76,9 +74,8 @@ static enum shop_err answer_shopper_page(struct req *r, struct product_blob *b)
     if (r->who.user_id || r->who.guest_id)
         recs_record(r->shop->recs, RECS_VIEW, recs_user_key(r->who.user_id, r->who.guest_id),
                     b->id);
-    size_t flen;
-    char *frag = b->len > 2 ? api_recs_detail_fragment(r, b->id, &flen) : NULL;
-    if (!frag) {
+    struct recs_page *page = api_recs_detail_page(r, b);
+    if (!page) {
         resp_header(r, "ETag", b->etag);
         if (etag_matches(req_header(r, "If-None-Match"), b->etag)) {
             product_blob_unref(b);
@@ -86,25 +83,18 @@ static enum shop_err answer_shopper_page(struct req *r, struct product_blob *b)
         }
         return resp_shared(r, 200, "application/json", b->json, b->len, release_blob, b);
     }
+    size_t len;
+    uint32_t tag;
+    const char *text = recs_page_text(page, &len, &tag);
     char etag[48];
-    snprintf(etag, sizeof etag, "%.17s-%08x\"", b->etag,
-             (unsigned)(hash_bytes(frag, flen) & 0xffffffffu));
+    snprintf(etag, sizeof etag, "%.17s-%08x\"", b->etag, (unsigned)tag);
+    product_blob_unref(b);
     resp_header(r, "ETag", etag);
     if (etag_matches(req_header(r, "If-None-Match"), etag)) {
-        product_blob_unref(b);
+        recs_page_release(page);
         return resp_empty(r, 304);
     }
-    /* The blob is one JSON object: its closing brace gives way to the
-     * member. */
-    size_t len = b->len - 1 + 1 + flen + 1;
-    char *out = xmalloc(len + 1);
-    memcpy(out, b->json, b->len - 1);
-    out[b->len - 1] = ',';
-    memcpy(out + b->len, frag, flen);
-    out[len - 1] = '}';
-    out[len] = '\0';
-    product_blob_unref(b);
-    return resp_json_text(r, 200, out, len);
+    return resp_shared(r, 200, "application/json", text, len, recs_page_release, page);
 }
 
 /* Answers with the product page as the caller may see it. */

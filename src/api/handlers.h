@@ -74,9 +74,10 @@ enum shop_err api_recs_bought_together(struct req *r);
 enum shop_err api_recs_also_viewed(struct req *r);
 enum shop_err api_recs_popular(struct req *r);
 enum shop_err api_recs_personal(struct req *r);
-/** The product page's `"recommendations":{…}` member (in r->arena), or NULL
- *  when shedding load. */
-char *api_recs_detail_fragment(struct req *r, int64_t product_id, size_t *len);
+/** Published page `b` with its `recommendations` member spliced in, with a
+ *  reference (recs_page_release), or NULL when shedding load. */
+struct product_blob;
+struct recs_page *api_recs_detail_page(struct req *r, const struct product_blob *b);
 enum shop_err api_product_create(struct req *r);
 enum shop_err api_product_update(struct req *r);
 enum shop_err api_variant_update(struct req *r);

@@ -11,11 +11,12 @@
 #include "recs/recs.h"
 #include "search/maps.h"
 #include "shop/category.h"
+#include "shop/product_cache.h"
 #include "shop/shop.h"
 #include "util/buf.h"
 #include "util/jsonx.h"
 
-enum list_kind { LIST_FBT = 1, LIST_ALSO_VIEWED, LIST_POPULAR, LIST_PERSONAL, LIST_DETAIL };
+enum list_kind { LIST_FBT = 1, LIST_ALSO_VIEWED, LIST_POPULAR, LIST_PERSONAL };
 
 static uint64_t list_key(enum list_kind kind, int64_t id, int limit)
 {
@@ -173,35 +174,39 @@ enum shop_err api_events_post(struct req *r)
         r->pb.retry_after = 1;
         return problem_set(&r->pb, SHOP_UNAVAILABLE, "too many events waiting to be written");
     }
-    return resp_json(r, 202, json_pack("{s:b}", "accepted", 1));
+    static const char accepted[] = "{\"accepted\":true}";
+    return resp_bytes(r, 202, "application/json", accepted, sizeof accepted - 1);
 }
 
 /* ---- the product page's part ------------------------------------------------------- */
 
-char *api_recs_detail_fragment(struct req *r, int64_t product_id, size_t *len)
+struct recs_page *api_recs_detail_page(struct req *r, const struct product_blob *b)
 {
     struct recs *rc = r->shop->recs;
-    if (!rc || shop_shed_level(r->shop) >= 1)
+    if (!rc || b->len < 2 || b->json[b->len - 1] != '}' || shop_shed_level(r->shop) >= 1)
         return NULL;
-    uint64_t key = list_key(LIST_DETAIL, product_id, RECS_DETAIL_ITEMS);
-    char *text = recs_cache_get(rc, key, 0, r->arena, len);
-    if (text)
-        return text;
-    uint64_t avail = recs_avail_version(rc);
+    uint64_t base = hash_bytes(b->etag, strlen(b->etag));
+    struct recs_page_ver ver;
+    struct recs_page *page = recs_page_get(rc, b->id, base, &ver);
+    if (page)
+        return page;
     struct recs_item fbt[RECS_DETAIL_ITEMS], av[RECS_DETAIL_ITEMS];
-    int nf = recs_bought_together(rc, product_id, RECS_DETAIL_ITEMS, r->arena, fbt);
-    int na = recs_also_viewed(rc, product_id, RECS_DETAIL_ITEMS, r->arena, av);
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    buf_puts(&b, "\"recommendations\":{\"frequently_bought_together\":");
-    render_items(&b, fbt, nf);
-    buf_puts(&b, ",\"also_viewed\":");
-    render_items(&b, av, na);
-    buf_puts(&b, "}");
-    recs_cache_put(rc, key, 0, avail, b.data, b.len);
-    text = arena_alloc(r->arena, b.len + 1);
-    memcpy(text, b.data, b.len + 1);
-    *len = b.len;
-    buf_free(&b);
-    return text;
+    int nf = recs_bought_together(rc, b->id, RECS_DETAIL_ITEMS, r->arena, fbt);
+    int na = recs_also_viewed(rc, b->id, RECS_DETAIL_ITEMS, r->arena, av);
+    struct buf out;
+    buf_init(&out, b->len + RECS_PAGE_TEXT_MAX);
+    /* The blob is one JSON object: its closing brace gives way to the
+     * member. */
+    buf_append(&out, b->json, b->len - 1);
+    size_t from = out.len;
+    buf_puts(&out, ",\"recommendations\":{\"frequently_bought_together\":");
+    render_items(&out, fbt, nf);
+    buf_puts(&out, ",\"also_viewed\":");
+    render_items(&out, av, na);
+    buf_puts(&out, "}");
+    uint32_t tag = (uint32_t)hash_bytes(out.data + from, out.len - from);
+    buf_puts(&out, "}");
+    page = recs_page_put(rc, b->id, &ver, out.data, out.len, tag);
+    buf_free(&out);
+    return page;
 }

@@ -164,3 +164,5 @@ const struct route api_routes[] = {
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
+
+const route_handler api_inline_writes[] = {api_events_post, NULL};

@@ -9,4 +9,9 @@
 extern const struct route api_routes[];
 extern const size_t api_routes_count;
 
+/** Handlers of writes that never wait for the database (they only buffer in
+ *  memory): the server answers them on the connection's thread instead of
+ *  handing them to a blocking worker. NULL-terminated. */
+extern const route_handler api_inline_writes[];
+
 #endif

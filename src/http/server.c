@@ -442,6 +442,22 @@ static bool writes(const char *method)
            strcmp(method, "OPTIONS") != 0;
 }
 
+/* A write whose handler never waits for the database (api_inline_writes):
+ * the hand-over to a worker and back would cost more than the request. */
+static bool answers_inline(struct http_server *hs, struct rstate *rs, const char *url,
+                           const char *method)
+{
+    enum http_method m = http_method_parse(method);
+    char allow[128];
+    if (!m || rs->rejected || rs->too_large ||
+        router_match(hs->router, m, url, &rs->req, allow, sizeof allow) < 0)
+        return false;
+    for (const route_handler *h = api_inline_writes; *h; h++)
+        if (*h == rs->req.route->handler)
+            return true;
+    return false;
+}
+
 static void workers_push(struct workers *w, struct rstate *rs)
 {
     rs->next = NULL;
@@ -628,7 +644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return answer(hs, rs);
     if (rs->req.status) /* answered on the first call */
         return MHD_YES;
-    if (writes(method) && hs->workers.n > 0) {
+    if (writes(method) && hs->workers.n > 0 && !answers_inline(hs, rs, url, method)) {
         rs->url = arena_strdup(rs->req.arena, url);
         rs->method = arena_strdup(rs->req.arena, method);
         MHD_suspend_connection(c);

@@ -20,6 +20,17 @@ struct text_stemmers;
 #define RECS_SESSION_GAP_MS (30 * 60 * 1000)
 #define RECS_SESSION_PAIRS  10 /* earlier views of the session a view pairs with */
 #define NB_MAX_CAP   256 /* neighbour table slots; holds up to 3/4 of it */
+#define RECS_SHARDS  64  /* mutexes of the rendered answers (rendered.c) */
+#define RECS_BUF_SHARDS 16 /* event buffers (load.c) */
+
+static inline uint64_t recs_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
 
 /* A neighbour table: open addressing on the neighbour's slot. */
 struct nb_entry {
@@ -44,6 +55,7 @@ struct rprod {
     double pop;  /* decayed weighted events (forward decay) */
     double views;   /* decayed views (co-view normalisation) */
     uint32_t orders; /* paid orders containing it */
+    uint32_t stamp;  /* bumped when its co-purchases, co-views, orders or views change */
     struct nbtab *buys;  /* co-purchase counts (orders) */
     struct nbtab *coviews; /* decayed co-views within sessions */
 };
@@ -111,6 +123,12 @@ struct recs {
 
     _Atomic uint64_t avail_version;
 
+    /* Which products shoppers may see (id → SHOWN_* bits), apart from the
+     * model: checking an event's product must not wait for the feed applying
+     * a slice under the model's write lock. Written under both locks. */
+    pthread_rwlock_t shown_lock;
+    struct idmap shown;
+
     /* Popular lists, recomputed at most once per RECS_CACHE_MS each. */
     pthread_mutex_t pop_mu;
     struct popc *popc;
@@ -118,14 +136,35 @@ struct recs {
 
     struct rcache *cache;
 
-    /* Events waiting to be written. */
-    pthread_mutex_t buf_mu;
-    struct rev *buf;
-    uint32_t nbuf, capbuf;
+    /* Product pages (rendered.c): pages[slot], beside p. */
+    struct recs_page **pages;
+    pthread_mutex_t page_mu[RECS_SHARDS];
+    atomic_size_t page_bytes;
+    atomic_uint page_hand;
+
+    /* Events waiting to be written: one buffer per shard, a thread
+     * always appending to the same one, so request threads seldom meet on
+     * a mutex (a waiter sleeps; on a busy machine, for long). The bound is
+     * on all of them together (`nbuffered`). */
+    struct evbuf {
+        pthread_mutex_t mu;
+        struct rev *ev;
+        uint32_t n, cap;
+    } _Alignas(64) bufs[RECS_BUF_SHARDS];
+    atomic_uint nbuffered; /* in all of them: at most RECS_BUFFER_MAX */
 
     _Atomic int64_t build_ms;
     atomic_uint_fast64_t events, written, dropped;
 };
+
+#define SHOWN_PUBLISHED 1u
+#define SHOWN_LIVE      2u
+/** Records product `id`'s visibility (model write lock held). */
+void recs_set_shown(struct recs *r, int64_t id, bool published, bool live);
+
+struct rcache *recs_rcache_new(void);
+void recs_rcache_free(struct rcache *c);
+void recs_pages_free(struct recs *r);
 
 /** Applies rows read from rec_events (write lock held by the caller). */
 void recs_apply_rows(struct recs *r, const struct recs_row *rows, int n, bool complete);

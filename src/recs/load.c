@@ -1,6 +1,7 @@
 /* load.c — what the recommendation engine reads and writes: products, the
  * rec_events table in commit order, the buffered events, purchase rows.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ void recs_product_refresh(struct recs *r, struct db *db, int64_t id)
             r->p[s].live = r->p[s].published = false;
             atomic_fetch_add(&r->avail_version, 1);
         }
+        recs_set_shown(r, id, false, false);
         pthread_rwlock_unlock(&r->lock);
     }
     pthread_mutex_unlock(&r->write_mu);
@@ -102,7 +104,8 @@ int recs_read_rows(struct recs *r, struct db *db, int64_t since_ms, struct recs_
     return n;
 }
 
-#define POLL_ROWS 20000
+#define POLL_ROWS   20000
+#define APPLY_SLICE 256 /* rows applied per hold of the write lock */
 
 static int poll_since(struct recs *r, struct db *db, int64_t since_ms)
 {
@@ -120,9 +123,14 @@ static int poll_since(struct recs *r, struct db *db, int64_t since_ms)
             r->pos_txid = rows[n - 1].txid;
             r->pos_id = rows[n - 1].id;
         }
-        pthread_rwlock_wrlock(&r->lock);
-        recs_apply_rows(r, rows, n, n < POLL_ROWS);
-        pthread_rwlock_unlock(&r->lock);
+        /* A slice at a time: readers (every answer, every event's product
+         * check) wait for one slice, not for the whole read. */
+        for (int i = 0; i < n || i == 0; i += APPLY_SLICE) {
+            int k = n - i < APPLY_SLICE ? n - i : APPLY_SLICE;
+            pthread_rwlock_wrlock(&r->lock);
+            recs_apply_rows(r, rows + i, k, n < POLL_ROWS && i + k == n);
+            pthread_rwlock_unlock(&r->lock);
+        }
         total += n;
         if (n < POLL_ROWS)
             break;
@@ -190,22 +198,40 @@ enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb
 
 /* ---- writing events ------------------------------------------------------------------ */
 
+/* The buffer shard of the calling thread, handed out in turn. */
+static int buf_shard(void)
+{
+    static atomic_uint next;
+    static _Thread_local int mine = -1;
+    if (mine < 0)
+        mine = (int)(atomic_fetch_add(&next, 1) % RECS_BUF_SHARDS);
+    return mine;
+}
+
 bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id)
 {
-    pthread_mutex_lock(&r->buf_mu);
-    if (r->nbuf >= RECS_BUFFER_MAX) {
-        pthread_mutex_unlock(&r->buf_mu);
+    struct evbuf *b = &r->bufs[buf_shard()];
+    int64_t now = clock_now_ms();
+    if (atomic_fetch_add(&r->nbuffered, 1) >= RECS_BUFFER_MAX) {
+        atomic_fetch_sub(&r->nbuffered, 1);
         atomic_fetch_add(&r->dropped, 1);
         return false;
     }
-    if (r->nbuf == r->capbuf) {
-        r->capbuf = r->capbuf ? r->capbuf * 2 : 4096;
-        r->buf = xrealloc(r->buf, r->capbuf * sizeof *r->buf);
+    pthread_mutex_lock(&b->mu);
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->ev = xrealloc(b->ev, b->cap * sizeof *b->ev);
     }
-    r->buf[r->nbuf++] = (struct rev){.user_key = user_key, .product_id = product_id,
-                                     .at = clock_now_ms(), .kind = kind};
-    pthread_mutex_unlock(&r->buf_mu);
+    b->ev[b->n++] =
+        (struct rev){.user_key = user_key, .product_id = product_id, .at = now, .kind = kind};
+    pthread_mutex_unlock(&b->mu);
     return true;
+}
+
+static int cmp_rev_at(const void *a, const void *b)
+{
+    const struct rev *x = a, *y = b;
+    return (x->at > y->at) - (x->at < y->at);
 }
 
 #define ROWS_PER_INSERT 100
@@ -261,12 +287,28 @@ static enum shop_err flush_write(struct db *db, void *arg, struct problem *pb)
 enum shop_err recs_flush(struct recs *r, struct store *store, int *written, struct problem *pb)
 {
     *written = 0;
-    pthread_mutex_lock(&r->buf_mu);
-    struct rev *ev = r->buf;
-    uint32_t n = r->nbuf;
-    r->buf = NULL;
-    r->nbuf = r->capbuf = 0;
-    pthread_mutex_unlock(&r->buf_mu);
+    struct rev *taken[RECS_BUF_SHARDS];
+    uint32_t counts[RECS_BUF_SHARDS], n = 0;
+    for (int i = 0; i < RECS_BUF_SHARDS; i++) {
+        struct evbuf *b = &r->bufs[i];
+        pthread_mutex_lock(&b->mu);
+        taken[i] = b->ev;
+        counts[i] = b->n;
+        b->ev = NULL;
+        b->n = b->cap = 0;
+        pthread_mutex_unlock(&b->mu);
+        atomic_fetch_sub(&r->nbuffered, counts[i]);
+        n += counts[i];
+    }
+    /* One run in the order they happened (sessions pair views by time). */
+    struct rev *ev = xmalloc((n ? n : 1) * sizeof *ev);
+    for (uint32_t i = 0, o = 0; i < RECS_BUF_SHARDS; i++) {
+        if (counts[i])
+            memcpy(ev + o, taken[i], counts[i] * sizeof *ev);
+        o += counts[i];
+        free(taken[i]);
+    }
+    qsort(ev, n, sizeof *ev, cmp_rev_at);
     enum shop_err e = SHOP_OK;
     for (uint32_t i = 0; i < n; i += ROWS_PER_WRITE) {
         struct flush_job j = {.ev = ev + i,
@@ -281,6 +323,45 @@ enum shop_err recs_flush(struct recs *r, struct store *store, int *written, stru
     }
     free(ev);
     return e;
+}
+
+/* ---- retention ------------------------------------------------------------------------ */
+
+struct purge_job {
+    int64_t before, deleted;
+};
+
+/* One chunk: the RECS_PURGE_CHUNK oldest rows, if they are older than the
+ * horizon, found on the created_at index (no walk of the table). */
+static enum shop_err purge_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct purge_job *j = arg;
+    struct stmt *st = db_prepare(db, "DELETE FROM rec_events WHERE id IN (SELECT id FROM rec_events"
+                                     " WHERE created_at < ? ORDER BY created_at LIMIT ?)");
+    if (!st)
+        return db_fail(db, pb, "purging behaviour events");
+    stmt_bind_i64(st, 1, j->before);
+    stmt_bind_i64(st, 2, RECS_PURGE_CHUNK);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "purging behaviour events");
+    j->deleted = db_changes(db);
+    return SHOP_OK;
+}
+
+enum shop_err recs_purge(struct store *store, int64_t before_ms, int max_chunks, int64_t *deleted,
+                         struct problem *pb)
+{
+    *deleted = 0;
+    for (int i = 0; i < max_chunks; i++) {
+        struct purge_job j = {.before = before_ms};
+        enum shop_err e = store_write(store, purge_write, &j, pb);
+        if (e != SHOP_OK)
+            return e;
+        *deleted += j.deleted;
+        if (j.deleted < RECS_PURGE_CHUNK)
+            break;
+    }
+    return SHOP_OK;
 }
 
 enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,

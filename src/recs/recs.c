@@ -6,8 +6,9 @@
  * Every process holds one model built from the `rec_events` table (views,
  * adds to cart, purchases; store migration 0026) and the products table:
  *
- *   recs.c     the model, applying events, the answers, the rendered-list
- *              cache
+ *   recs.c     the model, applying events, the answers
+ *   rendered.c the rendered answers: the short-lived list cache and the
+ *              product page with its recommendations, kept per product
  *   score.c    the arithmetic (confidence, lift, cosine, decay, content
  *              similarity, diversification), pure functions with unit tests
  *   load.c     the SQL: products, following rec_events, writing the buffer,
@@ -61,7 +62,9 @@
  * UPDATE PATH
  *
  * recs_record (product detail, POST /v1/events) appends to a bounded
- * in-memory buffer under a mutex: no database on the request path. The
+ * in-memory buffer under a mutex: no database on the request path, and
+ * POST /v1/events is answered on the connection's thread (it never waits
+ * for the database: api_inline_writes). The
  * feed worker (work/recs_feed.c), every 100 ms: writes the buffer to
  * rec_events (recs_flush: multi-row inserts, ≤ 5,000 rows per write), then
  * reads what was committed since its position (recs_poll: (txid, id) below
@@ -74,14 +77,27 @@
  * recs_build reads the products and the last SHOPD_RECS_HISTORY_DAYS of
  * events. A view is in the model within ~0.2 s of the request, a purchase
  * within ~0.3 s of its payment; answers may come from the rendered-list
- * cache for up to a second more.
+ * cache for up to a second more. Events are best-effort: what is buffered
+ * when the process dies (at most ~100 ms of them) is lost; a 202 says the
+ * event was taken, not that it is on disk.
+ *
+ * RETENTION
+ *
+ * recs_purge (load.c), from housekeeping once a minute: rows older than
+ * SHOPD_RECS_HISTORY_DAYS — what recs_build reads; by then a view weighs
+ * 2^-30 of a fresh one at the default half-life — go, 5,000 a write, so
+ * the table holds that many days of behaviour and no more.
  *
  * CONCURRENCY
  *
  * One writer-preferring rwlock over the model. Answers hold it for reading
  * while they collect candidates and copy their items into the request's
- * arena; applying a batch of rows or a product holds it for writing (the
- * database read happens before, under `write_mu`). The popular lists and
+ * arena; applying rows (256 at a time, releasing it between slices, so a
+ * reader waits for one slice) or a product holds it for writing (the
+ * database read happens before, under `write_mu`). Whether a product may be
+ * shown (recs_product_live: every POST /v1/events checks it) is a separate
+ * map under its own lock, written with the model's, so checking an event
+ * never waits for the feed. The popular lists and
  * the rendered-list cache have their own mutexes and are filled from a
  * read-locked computation.
  *
@@ -91,11 +107,15 @@
  * 8 bytes a slot (at most 256 slots each, holding 192 neighbours: when
  * full, the lightest neighbour is replaced and its weight inherited —
  * "space saving" — so a product bought with everything keeps its heavy
- * hitters in bounded memory). Per user: 440 bytes of history plus 4 bytes
- * per product bought. Measured by bench/recs.py (100,000 products, 95,880
- * published, 1,000,000 events by 20,000 users): 64.6 MiB, 706 bytes per
- * product, built in 1.7 s — logged at start as `recs.built` and exported
- * in /metrics (shopd_recs_*).
+ * hitters in bounded memory), 8 bytes for its kept page's pointer and
+ * about 32 in the visibility map. Per user: 440 bytes of history plus 4
+ * bytes per product bought. Kept product pages (about 2 KB for each
+ * product whose page was asked for, 64 MiB at most; rendered.c) are
+ * counted apart (shopd_recs_page_bytes). Measured by bench/recs.py (100,000 products,
+ * 95,880 published, 1,000,000 events by 20,000 users): 67.1 MiB, 734 bytes
+ * per product, built in 1.7 s on a quiet machine (8.6 s at load average
+ * 40); pages for 20,000 products 39.4 MiB — logged at start as `recs.built`
+ * and exported in /metrics (shopd_recs_*).
  */
 #include "recs/recs.h"
 
@@ -115,8 +135,6 @@
 
 #define POP_KEEP     100
 #define POP_LISTS    4096
-#define CACHE_SLOTS  16384
-#define CACHE_SHARDS 64
 #define OWNED_MAX    4096
 
 /* ---- neighbour tables ---------------------------------------------------------------- */
@@ -207,70 +225,6 @@ static void nb_scale(struct nbtab *t, float f)
             t->e[i].w *= f;
 }
 
-/* ---- rendered-list cache ------------------------------------------------------------- */
-
-struct rslot {
-    uint64_t key, stamp, avail;
-    int64_t at;
-    char *text;
-    size_t len;
-};
-
-struct rcache {
-    pthread_mutex_t mu[CACHE_SHARDS];
-    struct rslot slots[CACHE_SLOTS];
-};
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    return x ^ (x >> 33);
-}
-
-char *recs_cache_get(struct recs *r, uint64_t key, uint64_t stamp, struct arena *a, size_t *len)
-{
-    uint64_t h = mix64(key);
-    struct rslot *s = &r->cache->slots[h % CACHE_SLOTS];
-    pthread_mutex_t *mu = &r->cache->mu[h % CACHE_SHARDS];
-    uint64_t avail = atomic_load(&r->avail_version);
-    int64_t now = clock_now_ms();
-    char *out = NULL;
-    pthread_mutex_lock(mu);
-    if (s->text && s->key == key && s->stamp == stamp && s->avail == avail &&
-        now - s->at < RECS_CACHE_MS && now >= s->at) {
-        out = arena_alloc(a, s->len + 1);
-        memcpy(out, s->text, s->len + 1);
-        *len = s->len;
-    }
-    pthread_mutex_unlock(mu);
-    return out;
-}
-
-void recs_cache_put(struct recs *r, uint64_t key, uint64_t stamp, uint64_t avail_version,
-                    const char *text, size_t len)
-{
-    uint64_t h = mix64(key);
-    struct rslot *s = &r->cache->slots[h % CACHE_SLOTS];
-    pthread_mutex_t *mu = &r->cache->mu[h % CACHE_SHARDS];
-    char *copy = xmalloc(len + 1);
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    pthread_mutex_lock(mu);
-    char *old = s->text;
-    *s = (struct rslot){.key = key, .stamp = stamp, .avail = avail_version,
-                        .at = clock_now_ms(), .text = copy, .len = len};
-    pthread_mutex_unlock(mu);
-    free(old);
-}
-
-uint64_t recs_avail_version(struct recs *r)
-{
-    return atomic_load(&r->avail_version);
-}
-
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 struct popc {
@@ -293,20 +247,23 @@ struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats)
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&r->lock, &attr);
+    pthread_rwlock_init(&r->shown_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&r->write_mu, NULL);
     pthread_mutex_init(&r->pop_mu, NULL);
-    pthread_mutex_init(&r->buf_mu, NULL);
+    for (int i = 0; i < RECS_BUF_SHARDS; i++)
+        pthread_mutex_init(&r->bufs[i].mu, NULL);
     idmap_init(&r->by_id);
     idmap_init(&r->by_cat);
     idmap_init(&r->by_user);
+    idmap_init(&r->shown);
     intern_init(&r->terms);
     r->base_ms = clock_now_ms();
     r->basket_order = -1;
     r->popc = xcalloc(POP_LISTS, sizeof *r->popc);
-    r->cache = xcalloc(1, sizeof *r->cache);
-    for (int i = 0; i < CACHE_SHARDS; i++)
-        pthread_mutex_init(&r->cache->mu[i], NULL);
+    r->cache = recs_rcache_new();
+    for (int i = 0; i < RECS_SHARDS; i++)
+        pthread_mutex_init(&r->page_mu[i], NULL);
     return r;
 }
 
@@ -329,19 +286,20 @@ void recs_free(struct recs *r)
     idmap_free(&r->by_id);
     idmap_free(&r->by_cat);
     idmap_free(&r->by_user);
+    idmap_free(&r->shown);
     intern_free(&r->terms);
     text_stemmers_free(r->stem);
     free(r->popc);
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        free(r->cache->slots[i].text);
-    for (int i = 0; i < CACHE_SHARDS; i++)
-        pthread_mutex_destroy(&r->cache->mu[i]);
-    free(r->cache);
-    free(r->buf);
+    recs_rcache_free(r->cache);
+    recs_pages_free(r);
+    for (int i = 0; i < RECS_BUF_SHARDS; i++)
+        free(r->bufs[i].ev);
     pthread_rwlock_destroy(&r->lock);
+    pthread_rwlock_destroy(&r->shown_lock);
     pthread_mutex_destroy(&r->write_mu);
     pthread_mutex_destroy(&r->pop_mu);
-    pthread_mutex_destroy(&r->buf_mu);
+    for (int i = 0; i < RECS_BUF_SHARDS; i++)
+        pthread_mutex_destroy(&r->bufs[i].mu);
     free(r);
 }
 
@@ -353,8 +311,11 @@ static uint32_t prod_slot(struct recs *r, int64_t id, bool create)
     if (s != MAP_NONE || !create)
         return s;
     if (r->np == r->capp) {
+        uint32_t old = r->capp;
         r->capp = r->capp ? r->capp * 2 : 1024;
         r->p = xrealloc(r->p, r->capp * sizeof *r->p);
+        r->pages = xrealloc(r->pages, r->capp * sizeof *r->pages);
+        memset(r->pages + old, 0, (r->capp - old) * sizeof *r->pages);
     }
     s = r->np++;
     memset(&r->p[s], 0, sizeof r->p[s]);
@@ -417,6 +378,7 @@ void recs_put_product(struct recs *r, const struct prod_src *src)
     p->live = live;
     p->published = src->published;
     p->loaded = true;
+    recs_set_shown(r, src->id, src->published, live);
     snprintf(p->currency, sizeof p->currency, "%s", src->currency ? src->currency : "");
     if (!p->title || strcmp(p->title, src->title)) {
         free(p->title);
@@ -447,13 +409,24 @@ void recs_put_product(struct recs *r, const struct prod_src *src)
 
 bool recs_product_live(struct recs *r, int64_t id, bool *published)
 {
-    pthread_rwlock_rdlock(&r->lock);
-    uint32_t s = idmap_get(&r->by_id, id);
-    bool k = s != MAP_NONE && r->p[s].loaded, live = k && r->p[s].live;
+    pthread_rwlock_rdlock(&r->shown_lock);
+    uint32_t f = idmap_get(&r->shown, id);
+    pthread_rwlock_unlock(&r->shown_lock);
+    if (f == MAP_NONE)
+        f = 0;
     if (published)
-        *published = k && r->p[s].published;
-    pthread_rwlock_unlock(&r->lock);
-    return live;
+        *published = f & SHOWN_PUBLISHED;
+    return f & SHOWN_LIVE;
+}
+
+void recs_set_shown(struct recs *r, int64_t id, bool published, bool live)
+{
+    pthread_rwlock_wrlock(&r->shown_lock);
+    if (published || live)
+        idmap_put(&r->shown, id, (published ? SHOWN_PUBLISHED : 0) | (live ? SHOWN_LIVE : 0));
+    else
+        idmap_del(&r->shown, id);
+    pthread_rwlock_unlock(&r->shown_lock);
 }
 
 /* ---- users ---------------------------------------------------------------------------- */
@@ -528,6 +501,7 @@ static void finish_basket(struct recs *r)
         for (int i = 0; i < r->nbasket; i++) {
             struct rprod *a = &r->p[r->basket[i]];
             a->orders++;
+            a->stamp++;
             for (int j = 0; j < r->nbasket; j++)
                 if (j != i)
                     nb_add(&a->buys, r->basket[j], 1.0f);
@@ -563,6 +537,7 @@ static void apply_one(struct recs *r, const struct recs_row *row)
     u->stamp++;
     if (row->kind == RECS_VIEW) {
         r->p[s].views += w;
+        r->p[s].stamp++;
         if (u->n && hist_at(u, 0)->slot == s && hist_at(u, 0)->kind == RECS_VIEW) {
             /* A reload of the same page: no new pairs. */
             u->h[(u->head + RECS_HIST - 1) % RECS_HIST].at = row->at;
@@ -579,6 +554,7 @@ static void apply_one(struct recs *r, const struct recs_row *row)
                 continue;
             nb_add(&r->p[s].coviews, h->slot, (float)w);
             nb_add(&r->p[h->slot].coviews, s, (float)w);
+            r->p[h->slot].stamp++;
             paired++;
         }
     } else if (row->kind == RECS_PURCHASE) {
@@ -717,7 +693,7 @@ static void add_popular(struct recs *r, int64_t cat, struct clist *l, const stru
     int64_t now = clock_now_ms();
     struct popc pc;
     bool have = false;
-    uint32_t h = (uint32_t)(mix64((uint64_t)cat) % POP_LISTS);
+    uint32_t h = (uint32_t)(recs_mix64((uint64_t)cat) % POP_LISTS);
     pthread_mutex_lock(&r->pop_mu);
     if (r->popc[h].at && r->popc[h].cat == cat && now - r->popc[h].at < RECS_CACHE_MS &&
         now >= r->popc[h].at) {
@@ -984,7 +960,8 @@ void recs_stats(struct recs *r, struct recs_stats *out)
     pthread_rwlock_rdlock(&r->lock);
     uint64_t bytes = (uint64_t)r->capp * sizeof *r->p + (uint64_t)r->capu * sizeof *r->u +
                      idmap_bytes(&r->by_id) + idmap_bytes(&r->by_user) + idmap_bytes(&r->by_cat) +
-                     intern_bytes(&r->terms);
+                     intern_bytes(&r->terms) + idmap_bytes(&r->shown) /* written under r->lock too */ +
+                     (uint64_t)r->capp * sizeof *r->pages;
     for (uint32_t i = 0; i < r->np; i++) {
         const struct rprod *p = &r->p[i];
         if (p->title)
@@ -1003,13 +980,12 @@ void recs_stats(struct recs *r, struct recs_stats *out)
     out->orders = (uint64_t)r->total_orders;
     out->bytes = bytes;
     pthread_rwlock_unlock(&r->lock);
-    pthread_mutex_lock(&r->buf_mu);
-    out->buffered = r->nbuf;
-    pthread_mutex_unlock(&r->buf_mu);
+    out->buffered = atomic_load(&r->nbuffered);
     out->events = atomic_load(&r->events);
     out->written = atomic_load(&r->written);
     out->dropped = atomic_load(&r->dropped);
     out->build_ms = atomic_load(&r->build_ms);
+    out->page_bytes = atomic_load(&r->page_bytes);
 }
 
 void recs_render_metrics(struct recs *r, struct buf *out)
@@ -1028,10 +1004,11 @@ void recs_render_metrics(struct recs *r, struct buf *out)
                "shopd_recs_events_written_total %llu\n"
                "# TYPE shopd_recs_events_dropped_total counter\n"
                "shopd_recs_events_dropped_total %llu\n"
-               "# TYPE shopd_recs_events_buffered gauge\nshopd_recs_events_buffered %llu\n",
+               "# TYPE shopd_recs_events_buffered gauge\nshopd_recs_events_buffered %llu\n"
+               "# TYPE shopd_recs_page_bytes gauge\nshopd_recs_page_bytes %llu\n",
                (unsigned long long)st.products, (unsigned long long)st.users,
                (unsigned long long)st.orders, (unsigned long long)st.bytes,
                (long long)st.build_ms, (unsigned long long)st.events,
                (unsigned long long)st.written, (unsigned long long)st.dropped,
-               (unsigned long long)st.buffered);
+               (unsigned long long)st.buffered, (unsigned long long)st.page_bytes);
 }

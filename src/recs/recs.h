@@ -71,7 +71,7 @@ static inline int64_t recs_user_key(int64_t user_id, int64_t guest_id)
     return user_id ? user_id : -guest_id;
 }
 
-/** Buffers an event (memory only). false when the buffer is full. */
+/** Buffers an event (memory only). false when RECS_BUFFER_MAX wait. */
 bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id);
 
 /** Writes buffered events to the store (batches of up to 5,000 per write);
@@ -83,6 +83,15 @@ enum shop_err recs_flush(struct recs *r, struct store *store, int *written, stru
  *  purchases by `user_id` (idempotent). */
 enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,
                                   struct problem *pb);
+
+/** Retention: deletes events created before `before_ms` (beyond the
+ *  history recs_build reads: no model can use them any more), oldest first,
+ *  in writes of RECS_PURGE_CHUNK rows, at most `max_chunks` of them;
+ *  `*deleted` gets how many. On failure the chunks already written stay
+ *  deleted. Every process may run it at once (idempotent). */
+#define RECS_PURGE_CHUNK 5000
+enum shop_err recs_purge(struct store *store, int64_t before_ms, int max_chunks, int64_t *deleted,
+                         struct problem *pb);
 
 /* ---- answers ------------------------------------------------------------------ */
 
@@ -124,6 +133,36 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
  * at once) and its `stamp` matches (e.g. the user's history stamp). */
 #define RECS_CACHE_MS 1000
 
+/* The product page with its recommendations (rendered.c explains when it
+ * is current): rendered by the caller, kept per product, shared by the
+ * responses that send it, at most RECS_PAGE_MAX_MS old. */
+#define RECS_PAGE_MAX_MS    300000 /* 5 minutes */
+#define RECS_PAGE_BYTES_MAX (64u << 20) /* all pages together */
+#define RECS_PAGE_TEXT_MAX  (256u << 10) /* one page; larger ones are served, not kept */
+
+struct recs_page;
+/** What a page is made from: read by recs_page_get, before the lists. */
+struct recs_page_ver {
+    uint64_t avail, base;
+    uint32_t stamp;
+};
+/** Product `product_id`'s current page spliced into the plain page `base`
+ *  (a hash naming its version), with a reference the caller releases
+ *  (recs_page_release); NULL when there is none, and `*ver` then says what
+ *  a new one is made from. */
+struct recs_page *recs_page_get(struct recs *r, int64_t product_id, uint64_t base,
+                                struct recs_page_ver *ver);
+/** Keeps `text` (copied) as the product's page made at `ver`, `tag` a hash
+ *  of its recommendations (for ETags); returns it with a reference for the
+ *  caller, kept or not. */
+struct recs_page *recs_page_put(struct recs *r, int64_t product_id,
+                                const struct recs_page_ver *ver, const char *text, size_t len,
+                                uint32_t tag);
+/** The page's bytes (valid while the reference is held) and tag. */
+const char *recs_page_text(const struct recs_page *p, size_t *len, uint32_t *tag);
+/** Drops a reference (NULL: nothing); the shape of a response's release. */
+void recs_page_release(void *page);
+
 /** A copy of the cached text in `a`, or NULL. */
 char *recs_cache_get(struct recs *r, uint64_t key, uint64_t stamp, struct arena *a, size_t *len);
 void recs_cache_put(struct recs *r, uint64_t key, uint64_t stamp, uint64_t avail_version,
@@ -137,6 +176,7 @@ uint64_t recs_user_stamp(struct recs *r, int64_t user_key);
 
 struct recs_stats {
     uint64_t products, users, events, orders, bytes, buffered, written, dropped;
+    uint64_t page_bytes; /* kept product pages (not in `bytes`) */
     int64_t build_ms;
 };
 void recs_stats(struct recs *r, struct recs_stats *out);

@@ -116,6 +116,11 @@ def test_a_purchase_changes_bought_together_within_two_seconds(server, shop, pla
                            for i in range(2) for pid in (a["id"], e["id"])])
     time.sleep(0.5)
     assert e["id"] not in ids(server.get(f"/v1/products/{a['id']}/frequently-bought-together"))
+
+    def on_page():
+        page = server.get(f"/v1/products/{a['id']}")["recommendations"]
+        return [x["product_id"] for x in page["frequently_bought_together"]]
+    assert e["id"] not in on_page()  # the page keeps this fragment until A's model changes
     buyer = Buyer(server)
     assert buyer.add(a["variants"][0]["id"]).status == 201
     r = buyer.buy(e["variants"][0]["id"])
@@ -123,6 +128,7 @@ def test_a_purchase_changes_bought_together_within_two_seconds(server, shop, pla
     t0 = time.time()
     wait_for("the purchase in FBT", lambda: e["id"] in ids(server.get(
         f"/v1/products/{a['id']}/frequently-bought-together")), timeout=5)
+    wait_for("the purchase on A's page", lambda: e["id"] in on_page(), timeout=5)
     assert time.time() - t0 < 2.0
     # Never what the user bought.
     mine = ids(server.get("/v1/recommendations?limit=50", token=buyer.token))

@@ -66,6 +66,7 @@ BATCHED = (
     "UPDATE notifications SET state = 1",          # claims up to 64 notifications at once
     "SELECT * FROM (SELECT txid, id, topic",       # the outbox's readers, a batch of events a read
     "SELECT * FROM (SELECT txid, id, kind",        # recommendations' reader, a batch of events a read
+    "DELETE FROM rec_events WHERE id IN",          # their retention: 5,000 old events a write
 )
 
 

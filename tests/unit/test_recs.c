@@ -1,14 +1,18 @@
 /* Unit tests for recommendations: the scoring math (recs/score.h) by hand,
- * and the model (recs/recs.c) fed rows directly, without a database. */
+ * the model (recs/recs.c) fed rows directly, without a database, and the
+ * retention of rec_events. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "recs/engine.h"
 #include "recs/recs.h"
 #include "recs/score.h"
 #include "util/arena.h"
+#include "store/store.h"
 #include "util/clock.h"
+#include "work/housekeeping.h"
 
 #define NEAR(a, b) cr_assert(fabs((a) - (b)) < 1e-9, "%g != %g", (double)(a), (double)(b))
 
@@ -168,4 +172,59 @@ Test(recs_model, sessions_pair_views_within_thirty_minutes)
         cr_assert_neq(it[i].product_id, 6);
     arena_free(a);
     recs_free(r);
+}
+
+/* ---- retention (housekeeping → recs_purge) ------------------------------------------- */
+
+struct ev_fill {
+    int n;
+    int64_t at;
+};
+
+static enum shop_err ev_fill_write(struct db *db, void *arg, struct problem *pb)
+{
+    const struct ev_fill *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        struct stmt *st = db_prepare(db, "INSERT INTO rec_events (kind, user_key, product_id,"
+                                         " created_at) VALUES (1, 7, ?, ?)");
+        stmt_bind_i64(st, 1, 1 + i % 50);
+        stmt_bind_i64(st, 2, j->at - i);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "insert");
+    }
+    return SHOP_OK;
+}
+
+static int64_t rec_rows(struct shop *shop, int64_t before)
+{
+    struct db *db = store_db(shop->store);
+    int64_t n = db_scalar_i64(db, "SELECT count(*) FROM rec_events WHERE created_at < ?", before,
+                              -1);
+    db_release(db);
+    return n;
+}
+
+Test(recs_retention, housekeeping_purges_events_beyond_the_history_in_chunks)
+{
+    struct shop *shop = test_shop_open();
+    struct problem pb = {0};
+    int64_t day = 86400000LL, now = clock_now_ms();
+    shop->cfg.recs_history_days = 30;
+    struct ev_fill old = {.n = 2 * RECS_PURGE_CHUNK + 17, .at = now - 31 * day};
+    struct ev_fill recent = {.n = 300, .at = now - 29 * day};
+    cr_assert_eq(store_write(shop->store, ev_fill_write, &old, &pb), SHOP_OK);
+    cr_assert_eq(store_write(shop->store, ev_fill_write, &recent, &pb), SHOP_OK);
+    cr_assert_eq(rec_rows(shop, now - 30 * day), old.n);
+
+    /* One chunk at a time when asked for one. */
+    int64_t deleted = -1;
+    cr_assert_eq(recs_purge(shop->store, now - 30 * day, 1, &deleted, &pb), SHOP_OK);
+    cr_assert_eq(deleted, RECS_PURGE_CHUNK);
+    cr_assert_eq(rec_rows(shop, now - 30 * day), old.n - RECS_PURGE_CHUNK);
+
+    /* Housekeeping takes the rest; what the model still reads stays. */
+    housekeeping_run_once(shop);
+    cr_assert_eq(rec_rows(shop, now - 30 * day), 0, "events past the history were purged");
+    cr_assert_eq(rec_rows(shop, now + day), recent.n, "the history is kept");
+    test_shop_close(shop);
 }
