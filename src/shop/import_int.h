@@ -13,7 +13,8 @@
 
 struct db;
 
-#define IMPORT_BATCH      500 /* products per write transaction */
+#define IMPORT_BATCH      2000 /* products per write transaction */
+#define IMPORT_CAT_SLOTS  2048 /* category paths remembered: at most half of these */
 #define IMPORT_MAX_ROWS   400 /* rows of one product */
 #define IMPORT_MAX_FIELD  (64 * 1024)
 #define IMPORT_MAX_COLS   256
@@ -97,6 +98,14 @@ struct ctx {
     struct item batch[IMPORT_BATCH];
     int nbatch;
     int64_t seller, warehouse;
+    /* Category path → id, so a product costs no lookup of a path seen before
+     * (import_write.c says when an entry may be trusted). Open addressing. */
+    struct cat_slot {
+        char *path; /* NULL: free */
+        int64_t id;
+        bool committed; /* else made or found in the batch being written */
+    } cats[IMPORT_CAT_SLOTS];
+    int ncats, ncats_pending;
     struct problem *pb;
     enum shop_err err;
 };
@@ -113,6 +122,8 @@ bool import_check_item(struct ctx *c, struct item *it);
 /** Writes the batch (one transaction, a savepoint per product) and reports
  *  each product; empties the batch. A store failure sets c->err. */
 void import_flush_batch(struct ctx *c);
+/** Frees the category cache. */
+void import_cats_free(struct ctx *c);
 /** The owner and the warehouse (created when there is none, unless a dry run). */
 enum shop_err import_setup_write(struct db *db, void *arg, struct problem *pb);
 

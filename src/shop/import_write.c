@@ -47,12 +47,103 @@ static enum shop_err find_category(struct db *db, const char *name, int64_t pare
     return category_insert(db, name, parent, now, id, pb);
 }
 
-static enum shop_err resolve_category(struct db *db, struct item *it, int64_t now, int64_t *id,
-                                      struct problem *pb)
+/* ---- the category cache -------------------------------------------------------------
+ *
+ * Most products of a file share a few category paths; resolving one costs a
+ * lookup per level. The cache maps a path to its id. An entry made while a
+ * batch is written (the id found or created in that transaction) is pending:
+ * it holds only as long as what made it is not rolled back. So every pending
+ * entry is dropped when a product fails (its savepoint is rolled back), when
+ * a batch starts (a batch run again after a failure starts from nothing) and
+ * when a batch does not commit (a dry run, a store failure); a batch that
+ * commits makes them committed. */
+
+static enum shop_err resolve_path(struct db *db, struct item *it, int64_t now, int64_t *id,
+                                  struct problem *pb);
+
+static uint64_t cat_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct cat_slot *cat_slot(struct ctx *c, const char *path)
+{
+    size_t i = cat_hash(path) & (IMPORT_CAT_SLOTS - 1);
+    while (c->cats[i].path && strcmp(c->cats[i].path, path))
+        i = (i + 1) & (IMPORT_CAT_SLOTS - 1);
+    return &c->cats[i];
+}
+
+static void cat_put(struct ctx *c, const char *path, int64_t id, bool committed)
+{
+    if (c->ncats >= IMPORT_CAT_SLOTS / 2)
+        return; /* full: the rest are looked up each time */
+    struct cat_slot *sl = cat_slot(c, path);
+    if (sl->path)
+        return;
+    *sl = (struct cat_slot){xstrdup(path), id, committed};
+    c->ncats++;
+    c->ncats_pending += !committed;
+}
+
+/* Drops the pending entries (rebuilding the table keeps probing simple). */
+static void cats_drop_pending(struct ctx *c)
+{
+    if (!c->ncats_pending)
+        return;
+    struct cat_slot *old = xmalloc(sizeof c->cats);
+    memcpy(old, c->cats, sizeof c->cats);
+    memset(c->cats, 0, sizeof c->cats);
+    c->ncats = c->ncats_pending = 0;
+    for (int i = 0; i < IMPORT_CAT_SLOTS; i++)
+        if (old[i].path) {
+            if (old[i].committed)
+                cat_put(c, old[i].path, old[i].id, true);
+            free(old[i].path);
+        }
+    free(old);
+}
+
+static void cats_commit(struct ctx *c)
+{
+    for (int i = 0; i < IMPORT_CAT_SLOTS; i++)
+        c->cats[i].committed = c->cats[i].path != NULL;
+    c->ncats_pending = 0;
+}
+
+void import_cats_free(struct ctx *c)
+{
+    for (int i = 0; i < IMPORT_CAT_SLOTS; i++)
+        free(c->cats[i].path);
+    memset(c->cats, 0, sizeof c->cats);
+    c->ncats = c->ncats_pending = 0;
+}
+
+static enum shop_err resolve_category(struct db *db, struct ctx *c, struct item *it, int64_t now,
+                                      int64_t *id, struct problem *pb)
+{
+    const char *key = it->category ? it->category : "";
+    struct cat_slot *hit = cat_slot(c, key);
+    if (hit->path) {
+        *id = hit->id;
+        return SHOP_OK;
+    }
+    enum shop_err e = resolve_path(db, it, now, id, pb);
+    if (e == SHOP_OK)
+        cat_put(c, key, *id, false);
+    return e;
+}
+
+/* The category of a path, created level by level as needed. */
+static enum shop_err resolve_path(struct db *db, struct item *it, int64_t now, int64_t *id,
+                                  struct problem *pb)
 {
     int64_t parent = 0;
     int depth = 0;
-    const char *p = it->category;
+    const char *p = it->category ? it->category : "";
     while (*p && depth < CATEGORY_MAX_DEPTH) {
         const char *gt = strstr(p, ">");
         size_t n = gt ? (size_t)(gt - p) : strlen(p);
@@ -117,17 +208,23 @@ static enum shop_err find_product(struct db *db, struct ctx *c, struct item *it,
     return SHOP_OK;
 }
 
+/* `fresh`: the variant was created just now, so it has no stock row to read. */
 static enum shop_err set_stock(struct db *db, struct ctx *c, struct item *it, int64_t vid,
-                               const struct variant_in *v, int64_t now, struct problem *pb)
+                               bool fresh, const struct variant_in *v, int64_t now,
+                               struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ?"
-                                     " AND warehouse_id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading stock");
-    stmt_bind_i64(st, 1, vid);
-    stmt_bind_i64(st, 2, c->warehouse);
+    struct stmt *st;
     int64_t on_hand = 0, reserved = 0;
-    bool exists = stmt_step(st) == STMT_ROW;
+    bool exists = false;
+    if (!fresh) {
+        st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ?"
+                            " AND warehouse_id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading stock");
+        stmt_bind_i64(st, 1, vid);
+        stmt_bind_i64(st, 2, c->warehouse);
+        exists = stmt_step(st) == STMT_ROW;
+    }
     if (exists) {
         on_hand = stmt_i64(st, 0);
         reserved = stmt_i64(st, 1);
@@ -175,7 +272,7 @@ static enum shop_err item_write(struct db *db, void *arg, struct problem *pb)
     it->categories_created = 0;
     it->reason[0] = 0;
     int64_t category, pid;
-    if (resolve_category(db, it, j->now, &category, pb) != SHOP_OK ||
+    if (resolve_category(db, c, it, j->now, &category, pb) != SHOP_OK ||
         find_product(db, c, it, &pid, pb) != SHOP_OK)
         return pb->err;
     const char *status = it->published ? "published" : "draft";
@@ -234,6 +331,7 @@ static enum shop_err item_write(struct db *db, void *arg, struct problem *pb)
             return db_fail(db, pb, "reading variants");
         stmt_bind_text(st, 1, v->sku);
         int64_t vid = 0;
+        bool fresh = false;
         if (stmt_step(st) == STMT_ROW) {
             vid = stmt_i64(st, 0);
             if (stmt_i64(st, 1) != pid)
@@ -270,11 +368,13 @@ static enum shop_err item_write(struct db *db, void *arg, struct problem *pb)
             if (stmt_step(st) != STMT_DONE)
                 return db_fail(db, pb, "creating a variant");
             vid = db_last_id(db);
+            fresh = true;
         }
-        if (v->has_qty && c->warehouse > 0 && set_stock(db, c, it, vid, v, j->now, pb) != SHOP_OK)
+        if (v->has_qty && c->warehouse > 0 &&
+            set_stock(db, c, it, vid, fresh, v, j->now, pb) != SHOP_OK)
             return pb->err;
     }
-    return outbox_emit(db, "product.changed", pid, json_pack("{s:s}", "change", "imported"), pb);
+    return outbox_emit_text(db, "product.changed", pid, "{\"change\":\"imported\"}", pb);
 }
 
 struct batch_job {
@@ -287,6 +387,7 @@ static enum shop_err batch_write(struct db *db, void *arg, struct problem *pb)
     (void)db;
     struct batch_job *b = arg;
     struct ctx *c = b->c;
+    cats_drop_pending(c); /* this may be the batch run again */
     for (int i = 0; i < c->nbatch; i++) {
         struct item *it = &c->batch[i];
         struct item_job ij = {c, it, b->now};
@@ -298,6 +399,7 @@ static enum shop_err batch_write(struct db *db, void *arg, struct problem *pb)
                 return pb->err;
             }
             it->failed = true;
+            cats_drop_pending(c); /* its savepoint was rolled back */
             if (!it->reason[0])
                 snprintf(it->reason, sizeof it->reason, "%s", ipb.detail[0] ? ipb.detail : "refused");
             if (!it->failed_line)
@@ -317,6 +419,10 @@ void import_flush_batch(struct ctx *c)
     struct batch_job b = {c, clock_now_ms()};
     struct problem pb = {0};
     enum shop_err e = store_write(c->shop->store, batch_write, &b, &pb);
+    if (e == SHOP_OK)
+        cats_commit(c);
+    else
+        cats_drop_pending(c); /* rolled back: a dry run, or the store failed */
     if (e != SHOP_OK && !(c->o->dry_run && e == SHOP_CONFLICT)) {
         c->err = e;
         problem_clear(c->pb);
