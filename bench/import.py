@@ -90,6 +90,7 @@ def main():
     assert os.waitstatus_to_exitcode(status) == 0, p.stderr.read()[-2000:]
     m = re.search(r"([\d,]+) rows/s", stdout)
     rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     size_mb = os.path.getsize(csv_path) / 1e6
     con = sqlite3.connect(db)
     got = con.execute("SELECT count(*) FROM products").fetchone()[0]
@@ -99,7 +100,8 @@ def main():
     print(f"\n## Import (bench/import.py)\n\n"
           f"- import: {PRODUCTS:,} products, {rows:,} rows ({size_mb:.0f} MB CSV) in {secs:.1f} s"
           f" = {rows / secs:,.0f} rows/s end to end ({m.group(1) if m else '?'} rows/s as the"
-          f" importer counts; target ≥ 20,000), importer peak RSS {rss_mb:.0f} MB\n")
+          f" importer counts; target ≥ 20,000), {cpu:.1f} s of CPU = {rows / cpu:,.0f} rows per"
+          f" CPU-second, importer peak RSS {rss_mb:.0f} MB\n")
 
 
 if __name__ == "__main__":

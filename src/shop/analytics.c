@@ -9,6 +9,7 @@
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/tz.h"
+#include "util/xalloc.h"
 
 /* ---- reports ------------------------------------------------------------------- */
 
@@ -57,15 +58,59 @@ static int32_t month_last_day(int32_t ym)
     return tz_days_ymd(tz_days_from_civil(ny, nm, 1) - 1);
 }
 
-#define TOP_SQL(FILTER)                                                                          \
-    "SELECT t.product_id, sum(t.units), sum(t.revenue_cents) FROM ("                             \
-    " SELECT product_id, units, revenue_cents FROM analytics_product_months"                     \
-    "  WHERE month BETWEEN ?1 AND ?2" FILTER                                                     \
-    " UNION ALL SELECT product_id, units, revenue_cents FROM analytics_product_days"             \
-    "  WHERE day BETWEEN ?3 AND ?4" FILTER                                                       \
-    " UNION ALL SELECT product_id, units, revenue_cents FROM analytics_product_days"             \
-    "  WHERE day BETWEEN ?5 AND ?6" FILTER ") t GROUP BY t.product_id"                          \
-    " ORDER BY 3 DESC, 2 DESC, 1 LIMIT 10"
+/* Per-product sums of a range, added up here rather than by a GROUP BY: the
+ * rows are read by plain range scans and summed in a hash table, which costs
+ * a third of what SQLite's temporary B-trees for GROUP BY and ORDER BY did
+ * (perf: two thirds of a year's report went there). */
+struct tally {
+    int64_t id, units, cents; /* id 0: a free slot */
+};
+
+struct tallies {
+    struct tally *v;
+    size_t cap, n;
+};
+
+static void tally_add(struct tallies *t, int64_t id, int64_t units, int64_t cents)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        struct tallies g = {xcalloc(t->cap ? t->cap * 2 : 1024, sizeof *g.v),
+                            t->cap ? t->cap * 2 : 1024, 0};
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->v[i].id)
+                tally_add(&g, t->v[i].id, t->v[i].units, t->v[i].cents);
+        free(t->v);
+        *t = g;
+    }
+    size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 20) & (t->cap - 1);
+    while (t->v[i].id && t->v[i].id != id)
+        i = (i + 1) & (t->cap - 1);
+    if (!t->v[i].id) {
+        t->v[i].id = id;
+        t->n++;
+    }
+    t->v[i].units += units;
+    t->v[i].cents += cents;
+}
+
+/* The report's order: revenue, then units, descending; then the id. */
+static bool tally_before(const struct tally *x, const struct analytics_top *y)
+{
+    if (x->cents != y->revenue_cents)
+        return x->cents > y->revenue_cents;
+    if (x->units != y->units)
+        return x->units > y->units;
+    return x->id < y->product_id;
+}
+
+/* Adds the rows of `st` (product_id, units, revenue_cents) to `t`. */
+static bool tally_rows(struct stmt *st, struct tallies *t)
+{
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
+        tally_add(t, stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2));
+    return rc == STMT_DONE;
+}
 
 static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from, int32_t to,
                                   struct analytics_report *out, struct problem *pb)
@@ -83,27 +128,57 @@ static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from
         d = to;
         m2 = m2 % 100 == 1 ? (m2 / 100 - 1) * 100 + 12 : m2 - 1;
     }
-    struct stmt *st = seller_id ? db_prepare(db, TOP_SQL(" AND seller_id = ?7"))
-                                : db_prepare(db, TOP_SQL(""));
-    if (!st)
-        return db_fail(db, pb, "reading top products");
-    stmt_bind_i64(st, 1, m1);
-    stmt_bind_i64(st, 2, m2);
-    stmt_bind_i64(st, 3, a);
-    stmt_bind_i64(st, 4, b);
-    stmt_bind_i64(st, 5, c);
-    stmt_bind_i64(st, 6, d);
-    if (seller_id)
-        stmt_bind_i64(st, 7, seller_id);
-    int rc;
-    out->ntop = 0;
-    while ((rc = stmt_step(st)) == STMT_ROW && out->ntop < ANALYTICS_TOP) {
-        struct analytics_top *t = &out->top[out->ntop++];
-        t->product_id = stmt_i64(st, 0);
-        t->units = stmt_i64(st, 1);
-        t->revenue_cents = stmt_i64(st, 2);
+    struct tallies t = {0};
+    bool ok = true;
+    struct stmt *st =
+        seller_id ? db_prepare(db, "SELECT product_id, units, revenue_cents"
+                                   " FROM analytics_product_months"
+                                   " WHERE seller_id = ?3 AND month BETWEEN ?1 AND ?2")
+                  : db_prepare(db, "SELECT product_id, units, revenue_cents"
+                                   " FROM analytics_product_months WHERE month BETWEEN ?1 AND ?2");
+    if (st && m1 <= m2) {
+        stmt_bind_i64(st, 1, m1);
+        stmt_bind_i64(st, 2, m2);
+        if (seller_id)
+            stmt_bind_i64(st, 3, seller_id);
+        ok = tally_rows(st, &t);
     }
-    if (rc != STMT_ROW && rc != STMT_DONE)
+    const int32_t ends[2][2] = {{a, b}, {c, d}};
+    for (int k = 0; st && ok && k < 2; k++) {
+        if (ends[k][0] > ends[k][1])
+            continue;
+        st = seller_id ? db_prepare(db, "SELECT product_id, units, revenue_cents"
+                                        " FROM analytics_product_days"
+                                        " WHERE seller_id = ?3 AND day BETWEEN ?1 AND ?2")
+                       : db_prepare(db, "SELECT product_id, units, revenue_cents"
+                                        " FROM analytics_product_days WHERE day BETWEEN ?1 AND ?2");
+        if (!st)
+            break;
+        stmt_bind_i64(st, 1, ends[k][0]);
+        stmt_bind_i64(st, 2, ends[k][1]);
+        if (seller_id)
+            stmt_bind_i64(st, 3, seller_id);
+        ok = tally_rows(st, &t);
+    }
+    out->ntop = 0;
+    for (size_t i = 0; st && ok && i < t.cap; i++) {
+        const struct tally *x = &t.v[i];
+        if (!x->id)
+            continue;
+        int at = out->ntop;
+        while (at > 0 && tally_before(x, &out->top[at - 1]))
+            at--;
+        if (at >= ANALYTICS_TOP)
+            continue;
+        int last = out->ntop < ANALYTICS_TOP ? out->ntop : ANALYTICS_TOP - 1;
+        memmove(&out->top[at + 1], &out->top[at], (size_t)(last - at) * sizeof out->top[0]);
+        out->top[at] = (struct analytics_top){.product_id = x->id, .units = x->units,
+                                              .revenue_cents = x->cents};
+        if (out->ntop < ANALYTICS_TOP)
+            out->ntop++;
+    }
+    free(t.v);
+    if (!st || !ok)
         return db_fail(db, pb, "reading top products");
     for (int i = 0; i < out->ntop; i++) {
         st = db_prepare(db, "SELECT title FROM products WHERE id = ?");
