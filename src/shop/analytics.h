@@ -51,7 +51,11 @@
  * outbox cursor is left alone, and need not move: the claims are what
  * prevents double counting. A fact the consumer folds while the rebuild runs
  * is claimed by whichever comes first and skipped by the other; an event
- * delivered after the rebuild finds its fact claimed. Running it twice gives
+ * delivered after the rebuild finds its fact claimed. Every write to the
+ * rollups (a fold, the clearing, a batch of the rebuild) first takes one
+ * lock (keylock "analytics:rollups": nothing on SQLite, an advisory lock on
+ * PostgreSQL), so the clearing sees every fold committed before it and none
+ * half-way. Running it twice gives
  * the same rollups. While it runs, a report over the range shows a partial
  * count.
  *
