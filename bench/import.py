@@ -1,22 +1,14 @@
 #!/usr/bin/env python3
-"""Import and analytics benchmark (CAT-6, OPS-2).
+"""Import benchmark (CAT-6); the analytics one is bench/analytics.py.
 
-1. Import: a generated Shopify product CSV of 100,000 products (≈ 250,000
+A generated Shopify product CSV of 100,000 products (≈ 250,000
    rows: variants, extra image rows, quoted HTML descriptions with commas and
    newlines) into an empty shop with `shopd import products`; reports rows/s
    (target ≥ 20,000) and the importer's peak RSS (bounded: it holds one batch).
-2. Analytics: daily rollups as 1,000,000 orders over 365 days would leave
-   them (1,000 products, 50 sellers; written straight into the rollup tables,
-   which is what the analytics consumer maintains), then wrk on
-   GET /v1/admin/analytics for the whole year: p99 (target < 20 ms), and the
-   same for one seller.
 
-usage: bench/import.py [PRODUCTS] [ORDERS]   (run by bench/run.py)
+usage: bench/import.py [PRODUCTS]   (run by bench/run.py)
 """
 import csv
-import datetime
-import http.client
-import json
 import os
 import random
 import re
@@ -29,7 +21,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
 
 PRODUCTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-ORDERS = int(sys.argv[2]) if len(sys.argv) > 2 else 1000000
 HEADER = ["Title", "URL handle", "Description", "Vendor", "Product category", "Type", "Tags",
           "Published on online store", "Status", "SKU", "Option1 name", "Option1 value",
           "Option2 name", "Option2 value", "Option3 name", "Option3 value", "Price",
@@ -73,47 +64,6 @@ def generate(path, n):
     return rows
 
 
-def rollups(db, orders, seller_ids, product_ids):
-    """Daily rollups of `orders` paid over the last 365 days."""
-    rng = random.Random(11)
-    today = datetime.date.today()
-    days = [today - datetime.timedelta(days=d) for d in range(365)]
-    ymd = [int(d.strftime("%Y%m%d")) for d in days]
-    shop, seller, pday, pmonth = {}, {}, {}, {}
-    owner = {p: seller_ids[i % len(seller_ids)] for i, p in enumerate(product_ids)}
-    hot = product_ids[:1000]
-    for _ in range(orders):
-        d = ymd[rng.randrange(365)]
-        p = hot[int(rng.paretovariate(1.2)) % len(hot)]
-        q = rng.randint(1, 3)
-        cents = q * rng.randint(500, 20000)
-        s = shop.setdefault(d, [0, 0, 0, 0, 0])
-        s[0] += cents + 499
-        s[2] += 1
-        s[3] += q
-        k = (owner[p], d)
-        x = seller.setdefault(k, [0, 0, 0, 0, 0])
-        x[0] += cents
-        x[2] += 1
-        x[3] += q
-        for table, key in ((pday, (p, d)), (pmonth, (p, d // 100))):
-            y = table.setdefault(key, [owner[p], 0, 0])
-            y[1] += q
-            y[2] += cents
-    con = sqlite3.connect(db)
-    con.executemany("INSERT INTO analytics_days VALUES (?, ?, ?, ?, ?, ?)",
-                    [(d, *v) for d, v in shop.items()])
-    con.executemany("INSERT INTO analytics_seller_days VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(k[0], k[1], *v) for k, v in seller.items()])
-    con.executemany("INSERT INTO analytics_product_days VALUES (?, ?, ?, ?, ?)",
-                    [(k[0], k[1], *v) for k, v in pday.items()])
-    con.executemany("INSERT INTO analytics_product_months VALUES (?, ?, ?, ?, ?)",
-                    [(k[0], k[1], *v) for k, v in pmonth.items()])
-    con.commit()
-    con.close()
-    return days[-1].isoformat(), days[0].isoformat(), len(pday)
-
-
 def main():
     out = os.path.join(run.OUT, "import")
     os.makedirs(out, exist_ok=True)
@@ -140,40 +90,18 @@ def main():
     assert os.waitstatus_to_exitcode(status) == 0, p.stderr.read()[-2000:]
     m = re.search(r"([\d,]+) rows/s", stdout)
     rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     size_mb = os.path.getsize(csv_path) / 1e6
     con = sqlite3.connect(db)
     got = con.execute("SELECT count(*) FROM products").fetchone()[0]
-    sellers = [r[0] for r in con.execute("SELECT id FROM users WHERE role = 'seller'")]
-    pids = [r[0] for r in con.execute("SELECT id FROM products ORDER BY id LIMIT 1000")]
     con.close()
     assert got == PRODUCTS, (got, PRODUCTS)
 
-    frm, to, pday_rows = rollups(db, ORDERS, sellers, pids)
-    srv = run.Shopd(db, {"SHOPD_RATE_LIMIT": "off"})
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
-        c.request("POST", "/v1/auth/login", json.dumps({"email": "admin@bench.test",
-                                                         "password": "bench-password"}),
-                  {"Content-Type": "application/json"})
-        token = json.loads(c.getresponse().read())["token"]
-        path = f"/v1/admin/analytics?from={frm}&to={to}"
-        c.request("GET", path, headers={"Authorization": "Bearer " + token})
-        r = c.getresponse()
-        body = json.loads(r.read())
-        assert r.status == 200 and body["totals"]["orders"] == ORDERS, body.get("totals")
-        shop = run.wrk_once(srv.url, 5, "analytics.lua", [token, path], connections=16)
-        spath = path + f"&seller_id={sellers[0]}"
-        seller = run.wrk_once(srv.url, 5, "analytics.lua", [token, spath], connections=16)
-    finally:
-        srv.stop()
-    print(f"\n## Import and analytics (bench/import.py)\n\n"
+    print(f"\n## Import (bench/import.py)\n\n"
           f"- import: {PRODUCTS:,} products, {rows:,} rows ({size_mb:.0f} MB CSV) in {secs:.1f} s"
           f" = {rows / secs:,.0f} rows/s end to end ({m.group(1) if m else '?'} rows/s as the"
-          f" importer counts; target ≥ 20,000), importer peak RSS {rss_mb:.0f} MB\n"
-          f"- analytics, 365 days over {ORDERS:,} orders ({pday_rows:,} product-day rows):"
-          f" shop-wide {shop['ok_rps']:,.0f} req/s, p50 {shop['p50']:.2f} ms, p99"
-          f" {shop['p99']:.2f} ms; one seller {seller['ok_rps']:,.0f} req/s, p99"
-          f" {seller['p99']:.2f} ms (target p99 < 20 ms; wrk -c16)\n")
+          f" importer counts; target ≥ 20,000), {cpu:.1f} s of CPU = {rows / cpu:,.0f} rows per"
+          f" CPU-second, importer peak RSS {rss_mb:.0f} MB\n")
 
 
 if __name__ == "__main__":

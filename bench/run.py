@@ -332,7 +332,8 @@ def main():
     for name, cmd in (("search", ["bench/search.sh"]), ("flash", [sys.executable, "bench/flash_sale.py"]),
                       ("fanout", ["bench/fanout.sh"]), ("fulfil", [sys.executable, "bench/fulfil.py"]),
                       ("reviews", ["bench/reviews.sh"]), ("recs", [sys.executable, "bench/recs.py"]),
-                      ("import", [sys.executable, "bench/import.py"]), ("search1m", ["bench/search_1m.sh"]),
+                      ("import", [sys.executable, "bench/import.py"]),
+                      ("analytics", [sys.executable, "bench/analytics.py"]), ("search1m", ["bench/search_1m.sh"]),
                       ("webhooks", [sys.executable, "bench/webhooks.py"]),
                       ("web", [sys.executable, "bench/web.py"]),
                       ("pg", [sys.executable, "bench/pg.py"])):

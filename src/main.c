@@ -18,6 +18,7 @@ static const struct {
     {"import", cli_import, "import products FILE: a Shopify product CSV into the catalog"},
     {"export", cli_export, "export products | orders --from D --to D: CSV"},
     {"backup", cli_backup, "backup FILE: a consistent copy of a running shop's SQLite database"},
+    {"analytics", cli_analytics, "analytics rebuild [--from D --to D]: rollups from the orders"},
     {"doctor", cli_doctor, "check a database's integrity and the shop's invariants"},
 };
 

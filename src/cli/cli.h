@@ -14,6 +14,7 @@ int cli_import(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_doctor(int argc, char **argv);
+int cli_analytics(int argc, char **argv);
 
 /* ---- option parsing shared by the verbs ---- */
 

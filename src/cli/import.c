@@ -4,6 +4,7 @@
  * read (or bad usage), 1 the database failed.
  */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,6 +57,14 @@ static void ignored(void *cls, const char *column)
 {
     struct out *o = cls;
     fprintf(stderr, "%s \"%s\"", o->ignored++ ? "," : "ignoring unknown columns:", column);
+}
+
+/* The process's peak resident memory (the importer's is bounded: one batch
+ * and the database's page cache, whatever the file's size). */
+static long long peak_mb(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (long long)ru.ru_maxrss / 1024 : 0;
 }
 
 int cli_import(int argc, char **argv)
@@ -114,12 +123,13 @@ int cli_import(int argc, char **argv)
         fprintf(stderr, "… and %lld more rejected rows\n", (long long)(o.shown - REJECTS_SHOWN));
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
     printf("%s%s: %lld rows in %.1f s (%.0f rows/s): %lld products created, %lld updated,"
-           " %lld variants, %lld new categories; %lld rows rejected (%lld products)\n",
+           " %lld variants, %lld new categories; %lld rows rejected (%lld products);"
+           " peak memory %lld MB\n",
            dry ? "dry run, nothing changed — " : "", file, (long long)rep.rows, secs,
            secs > 0 ? (double)rep.rows / secs : 0.0, (long long)rep.products_created,
            (long long)rep.products_updated, (long long)rep.variants,
            (long long)rep.categories_created, (long long)rep.rows_rejected,
-           (long long)rep.products_rejected);
+           (long long)rep.products_rejected, peak_mb());
     if (rep.rows == 0 && rep.rows_rejected == 0)
         return 0;
     return rep.rows_rejected ? 3 : 0;

@@ -116,11 +116,15 @@ struct notify_smtp_opts {
     const char *unsubscribe; /* List-Unsubscribe target; "" for mailto:<from>?subject=unsubscribe */
     int connections;         /* kept-alive connections shared by the senders */
     int timeout_ms;          /* per message */
+    const char *tls;         /* "try" (STARTTLS when offered), "require" (no TLS: RETRY, nothing
+                                sent) or "off"; NULL: require when user is set, else try */
+    const char *ca_file;     /* PEM CA bundle to verify the relay with; NULL or "": the system's */
 };
 
 /** The SMTP email provider (notify_smtp.c): one multipart text+HTML message
- *  per item to its first address. Accepted → OK, a 5xx → REJECTED, anything
- *  else (relay down, timeout, 4xx) → RETRY. */
+ *  per item to its first address. Accepted → OK, a 5xx for the message → REJECTED,
+ *  anything else (relay down, timeout, 4xx, AUTH refused or not offered, TLS
+ *  required but not possible) → RETRY. Fails (NULL, err) on a bad url, from or tls. */
 struct notify_provider *notify_smtp_new(const struct notify_smtp_opts *o, enum notify_channel ch,
                                         char *err, size_t errlen);
 

@@ -4,9 +4,19 @@
  * A pool of `conns` easy handles, each keeping its connection to the relay
  * open between messages (libcurl reuses an easy handle's connection), is
  * shared by the sender threads: send_batch takes a handle, sends its items
- * one message each, and gives the handle back. STARTTLS is used when the
- * relay offers it (CURLUSESSL_TRY; smtps:// is TLS from the start), AUTH
- * when a user is configured.
+ * one message each, and gives the handle back.
+ *
+ * TLS and AUTH. `tls` "try" uses STARTTLS when the relay offers it,
+ * "require" refuses to go on without it (CURLUSESSL_ALL: RETRY, nothing
+ * sent), "off" never asks; smtps:// is TLS from the start. The relay's
+ * certificate is verified, against `ca_file` when one is configured. With a
+ * user configured, libcurl authenticates with the best mechanism both sides
+ * offer (PLAIN, LOGIN, …), and TLS defaults to "require" so credentials
+ * never travel in clear. libcurl goes on *without* AUTH when the relay does
+ * not advertise it; so that a message is never handed over unauthenticated,
+ * each handle watches the relay's replies (a debug callback: a 220 greeting
+ * starts a session unauthenticated, a 235 authenticates it) and the upload
+ * callback aborts the DATA phase of a session that is not authenticated.
  *
  * Each message is multipart/alternative (text, then HTML) with a heading
  * chosen by the notification's kind, a List-Unsubscribe header (RFC 2369,
@@ -14,10 +24,14 @@
  * idempotency key: a relay or a mailbox that deduplicates on it sees a
  * redelivery as the same message) and X-Shopd-Notification-Id.
  *
- * Results: accepted (250 after DATA) → OK; a 5xx from the relay (a refused
- * recipient, a refused sender) → REJECTED; anything else (no connection, a
- * timeout, a 4xx) → RETRY, which the engine retries with backoff and finally
- * dead-letters.
+ * Results: accepted (250 after DATA) → OK; a 5xx from the relay about the
+ * message (a refused recipient, a refused sender) → REJECTED; anything else
+ * (no connection, a timeout, a 4xx) → RETRY, which the engine retries with
+ * backoff and finally dead-letters. A failure of the session itself (no
+ * connection, TLS impossible or untrusted, AUTH refused or not offered) is
+ * the shop's configuration or the relay's state, not the message's: RETRY
+ * for it and for the rest of the batch without trying them, so that fixing
+ * the password or the certificate lets every waiting message go.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -33,13 +47,20 @@
 #define SMTP_CONNS_MAX   64
 #define SMTP_MESSAGE_MAX (1u << 20)
 
+/* A kept-alive connection and what the relay said on it. */
+struct conn {
+    CURL *e;
+    bool authed; /* this session got 235 to its AUTH */
+};
+
 struct smtp {
     struct notify_provider p;
-    char *url, *from, *user, *password, *unsubscribe;
+    char *url, *from, *user, *password, *unsubscribe, *ca_file;
+    long use_ssl; /* CURLUSESSL_* */
     long timeout_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    CURL *idle[SMTP_CONNS_MAX];
+    struct conn *idle[SMTP_CONNS_MAX];
     int nidle;
 };
 
@@ -203,11 +224,17 @@ static void compose(struct smtp *s, const struct notify_item *it, struct buf *b)
 struct upload {
     const char *data;
     size_t len, off;
+    const struct conn *c;
+    bool must_auth, refused; /* refused: aborted, the session was not authenticated */
 };
 
 static size_t read_cb(char *out, size_t size, size_t n, void *cls)
 {
     struct upload *u = cls;
+    if (u->must_auth && !u->c->authed) {
+        u->refused = true;
+        return CURL_READFUNC_ABORT;
+    }
     size_t room = size * n, left = u->len - u->off;
     size_t k = left < room ? left : room;
     memcpy(out, u->data + u->off, k);
@@ -215,12 +242,38 @@ static size_t read_cb(char *out, size_t size, size_t n, void *cls)
     return k;
 }
 
-static void send_one(struct smtp *s, CURL *e, struct notify_item *it)
+/* Watches the relay's replies: a greeting (220, also after STARTTLS) opens a
+ * session not yet authenticated, 235 authenticates it. */
+static int debug_cb(CURL *e, curl_infotype type, char *data, size_t size, void *cls)
 {
+    (void)e;
+    struct conn *c = cls;
+    if (type != CURLINFO_HEADER_IN || size < 4)
+        return 0;
+    if (!memcmp(data, "220", 3) && (data[3] == ' ' || data[3] == '-'))
+        c->authed = false;
+    else if (!memcmp(data, "235", 3) && (data[3] == ' ' || data[3] == '-'))
+        c->authed = true;
+    return 0;
+}
+
+/* Whether a failure is the session's (every other item would fail alike). */
+static bool session_failure(CURLcode rc, bool refused)
+{
+    return refused || rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+           rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED ||
+           rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
+           rc == CURLE_SSL_CACERT_BADFILE;
+}
+
+/* Sends one item; returns true when the session failed (see above). */
+static bool send_one(struct smtp *s, struct conn *c, struct notify_item *it)
+{
+    CURL *e = c->e;
     if (it->nto < 1 || !address_ok(it->to[0]) || !address_ok(s->from)) {
         it->result = NOTIFY_REJECTED;
         snprintf(it->error, sizeof it->error, "smtp: not an email address");
-        return;
+        return false;
     }
     struct buf msg;
     buf_init(&msg, SMTP_MESSAGE_MAX);
@@ -229,14 +282,19 @@ static void send_one(struct smtp *s, CURL *e, struct notify_item *it)
     snprintf(from, sizeof from, "<%s>", s->from);
     snprintf(to, sizeof to, "<%s>", it->to[0]);
     struct curl_slist *rcpt = curl_slist_append(NULL, to);
-    struct upload u = {msg.data, msg.len, 0};
+    struct upload u = {msg.data, msg.len, 0, c, *s->user != 0, false};
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    curl_easy_setopt(e, CURLOPT_USE_SSL, s->use_ssl);
+    if (*s->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
     if (*s->user) {
         curl_easy_setopt(e, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(e, CURLOPT_PASSWORD, s->password);
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, c);
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     }
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rcpt);
@@ -251,15 +309,21 @@ static void send_one(struct smtp *s, CURL *e, struct notify_item *it)
     CURLcode rc = curl_easy_perform(e);
     long code = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    bool session = rc != CURLE_OK && session_failure(rc, u.refused);
     if (rc == CURLE_OK) {
         it->result = NOTIFY_OK;
+    } else if (u.refused) {
+        it->result = NOTIFY_RETRY;
+        snprintf(it->error, sizeof it->error,
+                 "smtp: the relay did not authenticate us (no AUTH offered); not sent");
     } else {
-        it->result = code >= 500 && code <= 599 ? NOTIFY_REJECTED : NOTIFY_RETRY;
+        it->result = !session && code >= 500 && code <= 599 ? NOTIFY_REJECTED : NOTIFY_RETRY;
         snprintf(it->error, sizeof it->error, "smtp: %.100s (%ld)",
                  *errbuf ? errbuf : curl_easy_strerror(rc), code);
     }
     curl_slist_free_all(rcpt);
     buf_free(&msg);
+    return session;
 }
 
 static void smtp_send(struct notify_provider *p, struct notify_item *items, int n)
@@ -268,13 +332,12 @@ static void smtp_send(struct notify_provider *p, struct notify_item *items, int 
     pthread_mutex_lock(&s->mu);
     while (s->nidle == 0)
         pthread_cond_wait(&s->cv, &s->mu);
-    CURL *e = s->idle[--s->nidle];
+    struct conn *e = s->idle[--s->nidle];
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < n; i++) {
-        send_one(s, e, &items[i]);
-        /* A relay that is down fails fast for every item of the batch:
-         * they are all retried later. */
-        if (items[i].result == NOTIFY_RETRY && strstr(items[i].error, "onnect")) {
+        /* A session that fails (relay down, TLS, AUTH) fails fast for every
+         * item of the batch: they are all retried later. */
+        if (send_one(s, e, &items[i])) {
             for (int k = i + 1; k < n; k++) {
                 items[k].result = NOTIFY_RETRY;
                 memcpy(items[k].error, items[i].error, sizeof items[k].error);
@@ -291,8 +354,10 @@ static void smtp_send(struct notify_provider *p, struct notify_item *items, int 
 static void smtp_destroy(struct notify_provider *p)
 {
     struct smtp *s = (struct smtp *)p;
-    for (int i = 0; i < s->nidle; i++)
-        curl_easy_cleanup(s->idle[i]);
+    for (int i = 0; i < s->nidle; i++) {
+        curl_easy_cleanup(s->idle[i]->e);
+        free(s->idle[i]);
+    }
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->url);
@@ -300,6 +365,7 @@ static void smtp_destroy(struct notify_provider *p)
     free(s->user);
     free(s->password);
     free(s->unsubscribe);
+    free(s->ca_file);
     free(s);
 }
 
@@ -312,6 +378,15 @@ struct notify_provider *notify_smtp_new(const struct notify_smtp_opts *o, enum n
     }
     if (!address_ok(o->from)) {
         snprintf(err, errlen, "SHOPD_SMTP_FROM must be an email address");
+        return NULL;
+    }
+    const char *tls = o->tls && *o->tls ? o->tls : o->user && *o->user ? "require" : "try";
+    long use_ssl = !strcmp(tls, "try")       ? (long)CURLUSESSL_TRY
+                   : !strcmp(tls, "require") ? (long)CURLUSESSL_ALL
+                   : !strcmp(tls, "off")     ? (long)CURLUSESSL_NONE
+                                             : -1;
+    if (use_ssl < 0) {
+        snprintf(err, errlen, "SHOPD_SMTP_TLS must be try, require or off");
         return NULL;
     }
     static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -330,6 +405,8 @@ struct notify_provider *notify_smtp_new(const struct notify_smtp_opts *o, enum n
     s->user = xstrdup(o->user ? o->user : "");
     s->password = xstrdup(o->password ? o->password : "");
     s->unsubscribe = xstrdup(o->unsubscribe ? o->unsubscribe : "");
+    s->ca_file = xstrdup(o->ca_file ? o->ca_file : "");
+    s->use_ssl = use_ssl;
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 15000;
     int conns = o->connections < 1                ? 1
                 : o->connections > SMTP_CONNS_MAX ? SMTP_CONNS_MAX
@@ -343,7 +420,9 @@ struct notify_provider *notify_smtp_new(const struct notify_smtp_opts *o, enum n
             smtp_destroy(&s->p);
             return NULL;
         }
-        s->idle[s->nidle++] = e;
+        struct conn *c = xcalloc(1, sizeof *c);
+        c->e = e;
+        s->idle[s->nidle++] = c;
     }
     return &s->p;
 }

@@ -41,6 +41,24 @@
  * month rows for the whole months of the range and day rows only for the
  * partial months at its ends.
  *
+ * Rebuilding. `shopd analytics rebuild [--from D --to D]` (analytics_rebuild)
+ * recomputes the rollups from the orders: for a shop that had orders before
+ * the rollups existed, or whose rollups were lost. It first deletes, in one
+ * transaction, the rollups of the range (widened to whole months, which the
+ * month rows need) and the claims of the facts dated in it, then folds every
+ * such fact — orders with paid_at, refunds, returns with an 'approved'
+ * history row — in batches, through the very folds the consumer runs. The
+ * outbox cursor is left alone, and need not move: the claims are what
+ * prevents double counting. A fact the consumer folds while the rebuild runs
+ * is claimed by whichever comes first and skipped by the other; an event
+ * delivered after the rebuild finds its fact claimed. Every write to the
+ * rollups (a fold, the clearing, a batch of the rebuild) first takes one
+ * lock (keylock "analytics:rollups": nothing on SQLite, an advisory lock on
+ * PostgreSQL), so the clearing sees every fold committed before it and none
+ * half-way. Running it twice gives
+ * the same rollups. While it runs, a report over the range shows a partial
+ * count.
+ *
  * Days. A shop-local date is an integer yyyymmdd computed with the shop's
  * zone (SHOPD_TIMEZONE, util/tz.h) at the moment the fact happened;
  * changing the zone later does not move what was already counted.
@@ -93,6 +111,19 @@ enum shop_err analytics_check(struct shop *shop, const char *from, const char *t
  *  order.return_approved). */
 enum shop_err analytics_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
                                 struct problem *pb);
+
+struct analytics_rebuild_stats {
+    int32_t from, to;                /* the range rebuilt (whole months); 0, 0: all */
+    int64_t orders, refunds, returns; /* facts folded (a fact the consumer had just
+                                         counted is included but not counted twice) */
+};
+
+/** Rebuilds the rollups from the orders, refunds and returns of `from`..`to`
+ *  (yyyymmdd, widened to whole months; both 0: everything), idempotent and
+ *  safe while the consumer runs (see above). On failure the range may be
+ *  partly rebuilt; running it again completes it. */
+enum shop_err analytics_rebuild(struct shop *shop, int32_t from, int32_t to,
+                                struct analytics_rebuild_stats *out, struct problem *pb);
 
 /** Derived figures of a row. */
 int64_t analytics_average(const struct analytics_figures *f);

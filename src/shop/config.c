@@ -173,6 +173,9 @@ void config_load(struct shop_config *cfg)
              sizeof cfg->smtp_unsubscribe);
     cfg->smtp_conns = (int)env_i64("SHOPD_SMTP_CONNS", 4, 1, 64);
     cfg->smtp_timeout_ms = (int)env_i64("SHOPD_SMTP_TIMEOUT_MS", 15000, 100, 600000);
+    env_copy("SHOPD_SMTP_TLS", *cfg->smtp_user ? "require" : "try", cfg->smtp_tls,
+             sizeof cfg->smtp_tls);
+    env_copy("SHOPD_SMTP_CA_FILE", "", cfg->smtp_ca_file, sizeof cfg->smtp_ca_file);
 
     cfg->shed_sample_ms = env_i64("SHOPD_SHED_SAMPLE_MS", 250, 10, 60000);
     cfg->shed_p99_ms = env_i64("SHOPD_SHED_P99_MS", 500, 1, 600000);

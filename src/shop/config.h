@@ -173,6 +173,10 @@ struct shop_config {
                                    default mailto:<from>?subject=unsubscribe */
     int smtp_conns;           /* SHOPD_SMTP_CONNS, kept-alive connections, default 4 */
     int smtp_timeout_ms;      /* SHOPD_SMTP_TIMEOUT_MS, per message, default 15000 */
+    char smtp_tls[16];        /* SHOPD_SMTP_TLS: try | require | off; default require when
+                                 SHOPD_SMTP_USER is set (credentials never in clear), else try */
+    char smtp_ca_file[512];   /* SHOPD_SMTP_CA_FILE, PEM bundle the relay's certificate must
+                                 chain to (default: the system's) */
 
     /* Load shedding (OPS-3, shop/shedding.h). */
     int64_t shed_sample_ms;   /* SHOPD_SHED_SAMPLE_MS, how often load is measured, default 250 */

@@ -36,18 +36,23 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
 {
     char *text = payload ? jx_dump(payload, NULL) : NULL;
     json_decref(payload);
+    enum shop_err e = outbox_emit_text(db, topic, aggregate_id, text, pb);
+    free(text);
+    return e;
+}
+
+enum shop_err outbox_emit_text(struct db *db, const char *topic, int64_t aggregate_id,
+                               const char *payload, struct problem *pb)
+{
     struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, origin,"
                                      " created_at) VALUES (?, ?, ?, ?, ?)");
-    if (!st) {
-        free(text);
+    if (!st)
         return db_fail(db, pb, "writing an event");
-    }
     stmt_bind_text(st, 1, topic);
     stmt_bind_i64(st, 2, aggregate_id);
-    stmt_bind_text(st, 3, text ? text : "{}");
+    stmt_bind_text(st, 3, payload ? payload : "{}");
     stmt_bind_i64(st, 4, origin);
     stmt_bind_i64(st, 5, clock_now_ms());
-    free(text);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "writing an event");
     emitted++;

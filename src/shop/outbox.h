@@ -37,6 +37,11 @@ int outbox_take_emitted(void);
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,
                           struct problem *pb);
 
+/** outbox_emit with a payload already rendered as JSON text (NULL means {}):
+ *  for a writer that emits the same payload many times. */
+enum shop_err outbox_emit_text(struct db *db, const char *topic, int64_t aggregate_id,
+                               const char *payload, struct problem *pb);
+
 /** A place in the outbox's commit order (see above); {0, 0} is before
  *  every event. */
 struct outbox_pos {

@@ -624,7 +624,9 @@ static struct notify_provider *provider_open(const struct shop_config *cfg, enum
                                      .password = cfg->smtp_password,
                                      .unsubscribe = cfg->smtp_unsubscribe,
                                      .connections = cfg->smtp_conns,
-                                     .timeout_ms = cfg->smtp_timeout_ms};
+                                     .timeout_ms = cfg->smtp_timeout_ms,
+                                     .tls = cfg->smtp_tls,
+                                     .ca_file = cfg->smtp_ca_file};
         p = notify_smtp_new(&o, ch, err, sizeof err);
     } else {
         snprintf(err, sizeof err, "unknown provider '%s' (file, webhook, smtp for email, or off)",

@@ -189,3 +189,27 @@ def test_export_reimports_to_the_same_catalog(make_server, tmp_path):
     assert r.stdout.startswith("Order ID,Created at,")
     assert s.cli("export", "orders", "--from", "2024-02-30", "--to", "2024-12-31",
                  check=False).returncode == 2
+
+
+def test_category_made_by_a_product_that_failed_is_made_again(make_server, tmp_path):
+    """The importer remembers category paths; one created by a product that
+    was then rolled back must not be remembered for the next product."""
+    s, admin = fresh(make_server)
+    db = s.database()
+    head = "Handle,Title,Product Category,Variant SKU,Variant Price\n"
+    first = tmp_path / "first.csv"
+    first.write_text(head + "owner,Owner,Old > Shelf,OWNED-1,5.00\n")
+    assert imp(s, str(first)).returncode == 0
+    second = tmp_path / "second.csv"
+    second.write_text(head + "clash,Clash,Fresh > Cat A,OWNED-1,5.00\n"   # SKU of another product
+                      "after,After,Fresh > Cat A,AFTER-1,6.00\n"
+                      "later,Later,Fresh > Cat A,LATER-1,7.00\n")
+    r = imp(s, str(second))
+    assert r.returncode == 3 and "line 2" in r.stderr and "OWNED-1" in r.stderr, r.stderr
+    rows = db.query("SELECT p.handle, c.name, pc.name FROM products p"
+                    " JOIN categories c ON c.id = p.category_id"
+                    " JOIN categories pc ON pc.id = c.parent_id WHERE p.handle IN ('after', 'later')"
+                    " ORDER BY p.handle")
+    assert [tuple(x) for x in rows] == [("after", "Cat A", "Fresh"), ("later", "Cat A", "Fresh")]
+    assert db.scalar("SELECT count(*) FROM categories WHERE name = 'Cat A'") == 1
+    assert db.scalar("SELECT count(*) FROM products WHERE handle = 'clash'") == 0

@@ -1,0 +1,497 @@
+/* analytics_fold.c — the daily rollups: folding outbox events into them, and
+ * rebuilding them from the orders (analytics.h is the essay). */
+#include "shop/analytics.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shop/keylock.h"
+#include "shop/shop.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/tz.h"
+#include "util/xalloc.h"
+#include "work/dispatcher.h"
+
+/* ---- folding events ---------------------------------------------------------- */
+
+struct fold {
+    struct shop *shop;
+    const struct outbox_event *ev;
+    json_t *payload;
+};
+
+#define DAY_MS   86400000LL
+#define BATCH    1000
+
+/* Claims a fact's key; *fresh is false when it was counted before. */
+static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fresh,
+                           struct problem *pb)
+{
+    char key[48];
+    snprintf(key, sizeof key, "%s:%lld", kind, (long long)id);
+    struct stmt *st = db_prepare(db, "INSERT INTO analytics_applied (key, at) VALUES (?, ?)"
+                                     " ON CONFLICT (key) DO NOTHING");
+    if (!st)
+        return db_fail(db, pb, "claiming an analytics fact");
+    stmt_bind_text(st, 1, key);
+    stmt_bind_i64(st, 2, clock_now_ms());
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "claiming an analytics fact");
+    *fresh = db_changes(db) == 1;
+    return SHOP_OK;
+}
+
+static enum shop_err add_day(struct db *db, int32_t day, int64_t revenue, int64_t refunds,
+                             int64_t orders, int64_t units, int64_t returned, struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO analytics_days (day, revenue_cents, refunds_cents, orders, units,"
+            " returned_units) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET"
+            " revenue_cents = analytics_days.revenue_cents + excluded.revenue_cents,"
+            " refunds_cents = analytics_days.refunds_cents + excluded.refunds_cents,"
+            " orders = analytics_days.orders + excluded.orders,"
+            " units = analytics_days.units + excluded.units,"
+            " returned_units = analytics_days.returned_units + excluded.returned_units");
+    if (!st)
+        return db_fail(db, pb, "counting a day");
+    stmt_bind_i64(st, 1, day);
+    stmt_bind_i64(st, 2, revenue);
+    stmt_bind_i64(st, 3, refunds);
+    stmt_bind_i64(st, 4, orders);
+    stmt_bind_i64(st, 5, units);
+    stmt_bind_i64(st, 6, returned);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a day");
+}
+
+static enum shop_err add_seller_day(struct db *db, int64_t seller, int32_t day, int64_t revenue,
+                                    int64_t refunds, int64_t orders, int64_t units,
+                                    int64_t returned, struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO analytics_seller_days (seller_id, day, revenue_cents, refunds_cents,"
+            " orders, units, returned_units) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (seller_id, day) DO UPDATE SET"
+            " revenue_cents = analytics_seller_days.revenue_cents + excluded.revenue_cents,"
+            " refunds_cents = analytics_seller_days.refunds_cents + excluded.refunds_cents,"
+            " orders = analytics_seller_days.orders + excluded.orders,"
+            " units = analytics_seller_days.units + excluded.units,"
+            " returned_units = analytics_seller_days.returned_units + excluded.returned_units");
+    if (!st)
+        return db_fail(db, pb, "counting a seller's day");
+    stmt_bind_i64(st, 1, seller);
+    stmt_bind_i64(st, 2, day);
+    stmt_bind_i64(st, 3, revenue);
+    stmt_bind_i64(st, 4, refunds);
+    stmt_bind_i64(st, 5, orders);
+    stmt_bind_i64(st, 6, units);
+    stmt_bind_i64(st, 7, returned);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a seller's day");
+}
+
+static enum shop_err add_product(struct db *db, int64_t product, int64_t seller, int32_t day,
+                                 int64_t units, int64_t revenue, struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO analytics_product_days (product_id, day, seller_id, units, revenue_cents)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, product_id) DO UPDATE SET"
+            " units = analytics_product_days.units + excluded.units,"
+            " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents");
+    if (!st)
+        return db_fail(db, pb, "counting a product's day");
+    stmt_bind_i64(st, 1, product);
+    stmt_bind_i64(st, 2, day);
+    stmt_bind_i64(st, 3, seller);
+    stmt_bind_i64(st, 4, units);
+    stmt_bind_i64(st, 5, revenue);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "counting a product's day");
+    st = db_prepare(
+        db, "INSERT INTO analytics_product_months (product_id, month, seller_id, units,"
+            " revenue_cents) VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, product_id) DO UPDATE SET"
+            " units = analytics_product_months.units + excluded.units,"
+            " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents");
+    if (!st)
+        return db_fail(db, pb, "counting a product's month");
+    stmt_bind_i64(st, 1, product);
+    stmt_bind_i64(st, 2, day / 100);
+    stmt_bind_i64(st, 3, seller);
+    stmt_bind_i64(st, 4, units);
+    stmt_bind_i64(st, 5, revenue);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a product's month");
+}
+
+/* (key, units, cents) sums, few per order: a linear list is enough. */
+struct sums {
+    int n, cap;
+    struct sum {
+        int64_t key, seller, units, cents;
+    } *v;
+};
+
+static void sums_add(struct sums *s, int64_t key, int64_t seller, int64_t units, int64_t cents)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i].key == key) {
+            s->v[i].units += units;
+            s->v[i].cents += cents;
+            return;
+        }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->v = xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = (struct sum){key, seller, units, cents};
+}
+
+static enum shop_err fold_paid(struct db *db, const struct tz *tz, int64_t order_id,
+                               struct problem *pb)
+{
+    bool fresh;
+    if (claim(db, "paid", order_id, &fresh, pb) != SHOP_OK || !fresh)
+        return pb->err;
+    struct stmt *st = db_prepare(db, "SELECT total_cents, coalesce(paid_at, updated_at) FROM orders"
+                                     " WHERE id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading an order");
+    stmt_bind_i64(st, 1, order_id);
+    if (stmt_step(st) != STMT_ROW)
+        return SHOP_OK; /* gone */
+    int64_t total = stmt_i64(st, 0);
+    int32_t day = tz_local_day(tz, stmt_i64(st, 1));
+    struct sums sellers = {0}, products = {0};
+    int64_t units = 0;
+    st = db_prepare(db, "SELECT l.product_id, coalesce(p.seller_id, 0), l.quantity,"
+                        " l.quantity * l.unit_price_cents - l.discount_cents"
+                        " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
+                        " WHERE l.order_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading an order's lines");
+    stmt_bind_i64(st, 1, order_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        int64_t q = stmt_i64(st, 2), cents = stmt_i64(st, 3);
+        units += q;
+        sums_add(&sellers, stmt_i64(st, 1), 0, q, cents);
+        sums_add(&products, stmt_i64(st, 0), stmt_i64(st, 1), q, cents);
+    }
+    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
+    if (e == SHOP_OK)
+        e = add_day(db, day, total, 0, 1, units, 0, pb);
+    for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
+        e = add_seller_day(db, sellers.v[i].key, day, sellers.v[i].cents, 0, 1, sellers.v[i].units,
+                           0, pb);
+    for (int i = 0; e == SHOP_OK && i < products.n; i++)
+        e = add_product(db, products.v[i].key, products.v[i].seller, day, products.v[i].units,
+                        products.v[i].cents, pb);
+    free(sellers.v);
+    free(products.v);
+    return e;
+}
+
+static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t order_id,
+                                 int64_t refund_id, struct problem *pb)
+{
+    bool fresh;
+    if (claim(db, "refund", refund_id, &fresh, pb) != SHOP_OK || !fresh)
+        return pb->err;
+    struct stmt *st = db_prepare(db, "SELECT r.amount_cents, r.created_at, o.total_cents"
+                                     " FROM refunds r JOIN orders o ON o.id = r.order_id"
+                                     " WHERE r.id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading a refund");
+    stmt_bind_i64(st, 1, refund_id);
+    if (stmt_step(st) != STMT_ROW)
+        return SHOP_OK;
+    int64_t amount = stmt_i64(st, 0), total = stmt_i64(st, 2);
+    int32_t day = tz_local_day(tz, stmt_i64(st, 1));
+    struct sums sellers = {0};
+    st = db_prepare(db, "SELECT coalesce(p.seller_id, 0),"
+                        " l.quantity * l.unit_price_cents - l.discount_cents"
+                        " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
+                        " WHERE l.order_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading an order's lines");
+    stmt_bind_i64(st, 1, order_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
+        sums_add(&sellers, stmt_i64(st, 0), 0, 0, stmt_i64(st, 1));
+    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
+    if (e == SHOP_OK)
+        e = add_day(db, day, 0, amount, 0, 0, 0, pb);
+    for (int i = 0; e == SHOP_OK && i < sellers.n && total > 0; i++) {
+        int64_t share = (int64_t)((__int128)amount * sellers.v[i].cents / total);
+        if (share > 0)
+            e = add_seller_day(db, sellers.v[i].key, day, 0, share, 0, 0, 0, pb);
+    }
+    free(sellers.v);
+    return e;
+}
+
+/* The return's day is its approval's (return_history), which a rebuild reads
+ * the same way; `fallback_ms` (the event's time) only if history has none. */
+static enum shop_err fold_return(struct db *db, const struct tz *tz, int64_t return_id,
+                                 int64_t fallback_ms, struct problem *pb)
+{
+    bool fresh;
+    if (claim(db, "return", return_id, &fresh, pb) != SHOP_OK || !fresh)
+        return pb->err;
+    struct stmt *st = db_prepare(db, "SELECT min(at) FROM return_history"
+                                     " WHERE return_id = ? AND status = 'approved'");
+    if (!st)
+        return db_fail(db, pb, "reading a return's approval");
+    stmt_bind_i64(st, 1, return_id);
+    int64_t at = stmt_step(st) == STMT_ROW && !stmt_is_null(st, 0) ? stmt_i64(st, 0) : fallback_ms;
+    int32_t day = tz_local_day(tz, at);
+    struct sums sellers = {0};
+    int64_t units = 0;
+    st = db_prepare(db, "SELECT coalesce(p.seller_id, 0), rl.quantity"
+                                     " FROM return_lines rl"
+                                     " JOIN order_lines l ON l.id = rl.order_line_id"
+                                     " LEFT JOIN products p ON p.id = l.product_id"
+                                     " WHERE rl.return_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading a return");
+    stmt_bind_i64(st, 1, return_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        units += stmt_i64(st, 1);
+        sums_add(&sellers, stmt_i64(st, 0), 0, stmt_i64(st, 1), 0);
+    }
+    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading a return");
+    if (e == SHOP_OK && units > 0)
+        e = add_day(db, day, 0, 0, 0, 0, units, pb);
+    for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
+        e = add_seller_day(db, sellers.v[i].key, day, 0, 0, 0, 0, sellers.v[i].units, pb);
+    free(sellers.v);
+    return e;
+}
+
+static int64_t field(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* Every write to the rollups takes this lock first (a no-op on SQLite, where
+ * writes run alone). On PostgreSQL, at READ COMMITTED, a rebuild's clearing
+ * could otherwise delete a fold's claim but miss the day row that fold
+ * inserted, committed between its two DELETEs: that fact would count twice. */
+static enum shop_err lock_rollups(struct db *db, struct problem *pb)
+{
+    static const char *const key[] = {"analytics:rollups"};
+    return keylock(db, key, 1, pb);
+}
+
+static enum shop_err fold_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct fold *f = arg;
+    if (lock_rollups(db, pb) != SHOP_OK)
+        return pb->err;
+    const char *t = f->ev->topic;
+    if (!strcmp(t, "order.confirmed"))
+        return fold_paid(db, f->shop->tz, f->ev->aggregate_id, pb);
+    if (!strcmp(t, "order.refunded")) {
+        int64_t refund = field(f->payload, "refund_id");
+        return refund ? fold_refund(db, f->shop->tz, f->ev->aggregate_id, refund, pb) : SHOP_OK;
+    }
+    if (!strcmp(t, "order.return_approved")) {
+        int64_t ret = field(f->payload, "return_id");
+        return ret ? fold_return(db, f->shop->tz, ret, f->ev->created_at, pb) : SHOP_OK;
+    }
+    return SHOP_OK;
+}
+
+enum shop_err analytics_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
+                                struct problem *pb)
+{
+    (void)cls;
+    struct fold f = {.shop = shop, .ev = ev, .payload = json_loads(ev->payload, 0, NULL)};
+    enum shop_err e = store_write(shop->store, fold_write, &f, pb);
+    json_decref(f.payload);
+    return e;
+}
+
+
+/* ---- rebuilding from the orders ---------------------------------------------------- */
+
+struct clear_job {
+    int32_t from, to; /* 0, 0: everything */
+};
+
+/* Facts of one kind: id, the moment that dates it, and the order it belongs to. */
+struct fact {
+    int64_t id, at, order_id;
+};
+
+enum fact_kind { FACT_PAID, FACT_REFUND, FACT_RETURN };
+
+static const char *const fact_key[] = {"paid", "refund", "return"};
+
+/* Up to BATCH facts of `kind` with id > after, in id order. The SQL reads
+ * every fact; the caller keeps those whose local day is in the range. */
+static int read_facts(struct db *db, enum fact_kind kind, int64_t after, struct fact *out,
+                      struct problem *pb)
+{
+    static const char *const sql[] = {
+        "SELECT id, paid_at, id FROM orders WHERE paid_at IS NOT NULL AND id > ?"
+        " ORDER BY id LIMIT 1000",
+        "SELECT id, created_at, order_id FROM refunds WHERE id > ? ORDER BY id LIMIT 1000",
+        "SELECT return_id, min(at), 0 FROM return_history WHERE status = 'approved'"
+        " AND return_id > ? GROUP BY return_id ORDER BY return_id LIMIT 1000",
+    };
+    struct stmt *st = db_prepare(db, sql[kind]);
+    if (!st) {
+        db_fail(db, pb, "reading what to count");
+        return -1;
+    }
+    stmt_bind_i64(st, 1, after);
+    int n = 0, rc;
+    while (n < BATCH && (rc = stmt_step(st)) == STMT_ROW)
+        out[n++] = (struct fact){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
+    if (n < BATCH && rc != STMT_DONE) {
+        db_fail(db, pb, "reading what to count");
+        return -1;
+    }
+    return n;
+}
+
+static bool in_range(const struct tz *tz, const struct clear_job *r, int64_t at)
+{
+    if (!r->from)
+        return true;
+    int32_t day = tz_local_day(tz, at);
+    return day >= r->from && day <= r->to;
+}
+
+struct clear_ctx {
+    struct shop *shop;
+    struct clear_job range;
+};
+
+/* Removes the rollups of the range and the claims of its facts, in one
+ * transaction: a report never sees a range half cleared. */
+static enum shop_err clear_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct clear_ctx *c = arg;
+    if (lock_rollups(db, pb) != SHOP_OK)
+        return pb->err;
+    static const char *const all[] = {
+        "DELETE FROM analytics_days", "DELETE FROM analytics_seller_days",
+        "DELETE FROM analytics_product_days", "DELETE FROM analytics_product_months",
+        "DELETE FROM analytics_applied"};
+    static const char *const some[] = {
+        "DELETE FROM analytics_days WHERE day BETWEEN ?1 AND ?2",
+        "DELETE FROM analytics_seller_days WHERE day BETWEEN ?1 AND ?2",
+        "DELETE FROM analytics_product_days WHERE day BETWEEN ?1 AND ?2",
+        "DELETE FROM analytics_product_months WHERE month BETWEEN ?1 / 100 AND ?2 / 100"};
+    int ntables = c->range.from ? 4 : 5;
+    for (int i = 0; i < ntables; i++) {
+        struct stmt *st = db_prepare(db, c->range.from ? some[i] : all[i]);
+        if (!st)
+            return db_fail(db, pb, "clearing the rollups");
+        if (c->range.from) {
+            stmt_bind_i64(st, 1, c->range.from);
+            stmt_bind_i64(st, 2, c->range.to);
+        }
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "clearing the rollups");
+    }
+    if (!c->range.from)
+        return SHOP_OK;
+    struct fact *f = xmalloc(BATCH * sizeof *f);
+    enum shop_err e = SHOP_OK;
+    for (int kind = FACT_PAID; e == SHOP_OK && kind <= FACT_RETURN; kind++) {
+        int64_t after = 0;
+        int n;
+        while ((n = read_facts(db, kind, after, f, pb)) > 0 && e == SHOP_OK) {
+            for (int i = 0; e == SHOP_OK && i < n; i++) {
+                if (!in_range(c->shop->tz, &c->range, f[i].at))
+                    continue;
+                char key[48];
+                snprintf(key, sizeof key, "%s:%lld", fact_key[kind], (long long)f[i].id);
+                struct stmt *st = db_prepare(db, "DELETE FROM analytics_applied WHERE key = ?");
+                if (!st) {
+                    e = db_fail(db, pb, "clearing what was counted");
+                    break;
+                }
+                stmt_bind_text(st, 1, key);
+                if (stmt_step(st) != STMT_DONE)
+                    e = db_fail(db, pb, "clearing what was counted");
+            }
+            after = f[n - 1].id;
+        }
+        if (n < 0)
+            e = pb->err;
+    }
+    free(f);
+    return e;
+}
+
+struct count_job {
+    struct shop *shop;
+    const struct clear_job *range;
+    enum fact_kind kind;
+    int64_t after;   /* in: the last id done; out: the last id read */
+    int64_t counted; /* out: facts folded in this batch */
+    bool done;       /* out: no more facts of this kind */
+};
+
+/* One batch of facts folded through the consumer's own folds: each claims
+ * its key first, so a fact the consumer has counted meanwhile is skipped,
+ * and the consumer skips what this counted. */
+static enum shop_err count_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct count_job *j = arg;
+    if (lock_rollups(db, pb) != SHOP_OK)
+        return pb->err;
+    struct fact *f = xmalloc(BATCH * sizeof *f);
+    int n = read_facts(db, j->kind, j->after, f, pb);
+    enum shop_err e = n < 0 ? pb->err : SHOP_OK;
+    j->counted = 0;
+    for (int i = 0; e == SHOP_OK && i < n; i++) {
+        if (!in_range(j->shop->tz, j->range, f[i].at))
+            continue;
+        const struct tz *tz = j->shop->tz;
+        e = j->kind == FACT_PAID     ? fold_paid(db, tz, f[i].id, pb)
+            : j->kind == FACT_REFUND ? fold_refund(db, tz, f[i].order_id, f[i].id, pb)
+                                     : fold_return(db, tz, f[i].id, f[i].at, pb);
+        j->counted++;
+    }
+    if (e == SHOP_OK) {
+        j->done = n < BATCH;
+        if (n > 0)
+            j->after = f[n - 1].id;
+    }
+    free(f);
+    return e;
+}
+
+enum shop_err analytics_rebuild(struct shop *shop, int32_t from, int32_t to,
+                                struct analytics_rebuild_stats *out, struct problem *pb)
+{
+    memset(out, 0, sizeof *out);
+    struct clear_ctx c = {.shop = shop};
+    if (from || to) {
+        /* Whole months: the month rollups cannot be cut. */
+        c.range.from = from / 100 * 100 + 1;
+        int y = to / 10000, m = to / 100 % 100;
+        c.range.to = tz_days_ymd(tz_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - 1);
+    }
+    out->from = c.range.from;
+    out->to = c.range.to;
+    if (store_write(shop->store, clear_write, &c, pb) != SHOP_OK)
+        return pb->err;
+    int64_t *counts[] = {&out->orders, &out->refunds, &out->returns};
+    for (int kind = FACT_PAID; kind <= FACT_RETURN; kind++) {
+        struct count_job j = {.shop = shop, .range = &c.range, .kind = kind};
+        do {
+            if (store_write(shop->store, count_write, &j, pb) != SHOP_OK)
+                return pb->err;
+            *counts[kind] += j.counted;
+        } while (!j.done);
+    }
+    return SHOP_OK;
+}
