@@ -137,18 +137,6 @@ static void wait_for_work(struct dispatcher *d, uint64_t *seen, int64_t ms)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Lets the events of the next few commits gather (dispatcher.h); a stop
- * ends it early. */
-static void linger(struct dispatcher *d)
-{
-    pthread_mutex_lock(&d->mu);
-    struct timespec ts = clock_deadline(DISPATCH_LINGER_MS);
-    while (!atomic_load(&d->stop) &&
-           pthread_cond_timedwait(&d->cv, &d->mu, &ts) == 0)
-        ; /* kicks do not end it: they are what it waits to gather */
-    pthread_mutex_unlock(&d->mu);
-}
-
 /* An event as read, with its place in commit order. */
 struct read_event {
     struct outbox_event ev;
@@ -300,8 +288,6 @@ static void *worker_main(void *arg)
             continue;
         }
         backoff = 0;
-        if (r > 0 && r < w->c.batch)
-            linger(d);
         if (r < w->c.batch)
             wait_for_work(d, &seen, DISPATCH_POLL_MS);
     }

@@ -22,12 +22,7 @@
  * while another starts from the stored position.
  *
  * Consumers wake when this process commits (store commit hook) and poll
- * every DISPATCH_POLL_MS for other processes' events. A consumer that has
- * just handled events lingers DISPATCH_LINGER_MS before it reads again, so
- * on a busy shop it takes the events of many commits at once instead of a
- * few after every commit: each read and each slice's write costs the same
- * whether it holds 3 events or 60 (checkout: ~10% less CPU per order). An
- * idle consumer still answers its first event at once.
+ * every DISPATCH_POLL_MS for other processes' events.
  */
 #ifndef SHOP_WORK_DISPATCHER_H
 #define SHOP_WORK_DISPATCHER_H
@@ -40,7 +35,6 @@
 #include "util/problem.h"
 
 #define DISPATCH_POLL_MS        100
-#define DISPATCH_LINGER_MS      20
 #define DISPATCH_SLICE          64 /* events per write: bounds how long a slice holds the writer */
 #define DISPATCH_MAX_BACKOFF_MS 30000
 
