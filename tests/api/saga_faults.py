@@ -84,37 +84,45 @@ def settled(db, labels=False):
                 "SELECT count(*) FROM shipments WHERE tracking_number IS NULL") == 0))
 
 
+def none(db, what, sql, params=()):
+    """The query lists what breaks an invariant: it must find nothing."""
+    rows = db.query(sql, params)
+    assert not rows, f"{what}: {rows[:5]}"
+
+
 def check_orders_and_money(db, gw):
+    """Set-based (one query per rule, whatever the number of orders): the
+    sweeps check after every step of shops that grow to hundreds of orders."""
     orders = dict(db.query("SELECT id, status FROM orders"))
     # No half order.
+    for part in ("order_lines", "order_history", "payments"):
+        none(db, f"orders without {part}", f"SELECT o.id, o.status FROM orders o WHERE NOT EXISTS"
+             f" (SELECT 1 FROM {part} x WHERE x.order_id = o.id)")
+    none(db, "orders not cancelled with a payment not captured",
+         "SELECT o.id, o.status, p.tender, p.status FROM orders o JOIN payments p"
+         " ON p.order_id = o.id WHERE o.status <> 'cancelled' AND p.status <> 'captured'")
+    captures, captured, gw_back = {}, {}, {}
+    for ref, n, cents in gw.query("SELECT order_ref, count(*), sum(amount_cents) FROM gw_sim_charges"
+                                  " WHERE status = 'captured' GROUP BY order_ref"):
+        captures[int(ref.split("-")[1])] = int(n)
+        captured[int(ref.split("-")[1])] = int(cents)
+    for ref, cents in gw.query("SELECT order_ref, sum(amount_cents) FROM gw_sim_refunds"
+                               " GROUP BY order_ref"):
+        gw_back[int(ref.split("-")[1])] = int(cents)
+    card = {oid for (oid,) in db.query("SELECT DISTINCT order_id FROM payments"
+                                       " WHERE tender = 'card'")}
     for oid, st in orders.items():
-        assert db.scalar("SELECT count(*) FROM order_lines WHERE order_id = ?", (oid,)) > 0, \
-            f"order {oid} ({st}) has no lines"
-        assert db.scalar("SELECT count(*) FROM order_history WHERE order_id = ?", (oid,)) > 0, \
-            f"order {oid} ({st}) has no history"
-        pays = db.query("SELECT tender, status, amount_cents FROM payments WHERE order_id = ?",
-                        (oid,))
-        assert pays, f"order {oid} ({st}) has no payments"
-        captured = gw.scalar("SELECT count(*) FROM gw_sim_charges WHERE order_ref = ?"
-                             " AND status = 'captured'", (f"order-{oid}",))
-        card = [p for p in pays if p[0] == "card"]
         if st != "cancelled":
-            assert all(p[1] == "captured" for p in pays), (oid, st, pays)
-            if card:
-                assert captured == 1, f"paid order {oid} has {captured} captures"
+            if oid in card:
+                assert captures.get(oid) == 1, f"paid order {oid} has {captures.get(oid)} captures"
         else:
             # Cancelled: whatever was captured was given back.
-            cap = gw.scalar("SELECT coalesce(sum(amount_cents), 0) FROM gw_sim_charges"
-                            " WHERE order_ref = ? AND status = 'captured'", (f"order-{oid}",))
-            back = gw.scalar("SELECT coalesce(sum(amount_cents), 0) FROM gw_sim_refunds"
-                             " WHERE order_ref = ?", (f"order-{oid}",))
-            assert int(cap) == int(back), f"cancelled order {oid}: captured {cap}, refunded {back}"
+            assert captured.get(oid, 0) == gw_back.get(oid, 0), \
+                f"cancelled order {oid}: captured {captured.get(oid, 0)}, refunded {gw_back.get(oid, 0)}"
     # No charge without an order; never two charges; no refund above the capture.
-    for ref, n in gw.query("SELECT order_ref, count(*) FROM gw_sim_charges"
-                           " WHERE status = 'captured' GROUP BY order_ref"):
-        oid = int(ref.split("-")[1])
-        assert oid in orders, f"a capture for {ref}, which is no order"
-        assert n == 1, f"{n} captures for {ref}"
+    for oid, n in captures.items():
+        assert oid in orders, f"a capture for order-{oid}, which is no order"
+        assert n == 1, f"{n} captures for order-{oid}"
     for ref, cap, back in gw.query(
             "SELECT c.order_ref, c.amount_cents, coalesce(sum(r.amount_cents), 0)"
             " FROM gw_sim_charges c LEFT JOIN gw_sim_refunds r ON r.charge_id = c.charge_id"
@@ -123,51 +131,47 @@ def check_orders_and_money(db, gw):
         assert int(back) == 0 or int(ref.split("-")[1]) in orders
     # No refund twice: the gateway paid back, per order, what the shop's card
     # refunds say, and the shop's refunds sum to the order's refunded_cents.
-    card_back = dict(db.query(
+    card_back = {oid: int(n) for oid, n in db.query(
         "SELECT p.order_id, sum(a.amount_cents) FROM refund_allocations a"
-        " JOIN payments p ON p.id = a.payment_id WHERE p.tender = 'card' GROUP BY p.order_id"))
-    gw_back = {int(ref.split("-")[1]): int(n) for ref, n in gw.query(
-        "SELECT order_ref, sum(amount_cents) FROM gw_sim_refunds GROUP BY order_ref")}
+        " JOIN payments p ON p.id = a.payment_id WHERE p.tender = 'card' GROUP BY p.order_id")}
     for oid in set(card_back) | set(gw_back):
-        assert int(card_back.get(oid, 0)) == gw_back.get(oid, 0), \
+        assert card_back.get(oid, 0) == gw_back.get(oid, 0), \
             f"order {oid}: the shop refunded {card_back.get(oid, 0)} by card, the gateway" \
             f" {gw_back.get(oid, 0)}"
-    for oid, refunded, total in db.query(
-            "SELECT o.id, o.refunded_cents, coalesce((SELECT sum(amount_cents) FROM refunds r"
-            " WHERE r.order_id = o.id), 0) FROM orders o"):
-        assert int(refunded) == int(total), f"order {oid}: refunded_cents {refunded}, refunds {total}"
+    none(db, "orders whose refunded_cents is not their refunds",
+         "SELECT o.id, o.refunded_cents, coalesce((SELECT sum(amount_cents) FROM refunds r"
+         " WHERE r.order_id = o.id), 0) AS total FROM orders o WHERE o.refunded_cents <>"
+         " coalesce((SELECT sum(amount_cents) FROM refunds r WHERE r.order_id = o.id), 0)")
     return orders
 
 
 def check_shipments(db, orders):
-    for sid, oid, wh, tracking in db.query(
-            "SELECT id, order_id, warehouse_id, tracking_number FROM shipments"):
-        assert oid in orders, f"shipment {sid} of no order"
-        assert db.scalar("SELECT count(*) FROM shipment_lines WHERE shipment_id = ?", (sid,)) > 0, \
-            f"shipment {sid} has no lines"
-        label = db.one("SELECT tracking_number FROM carrier_sim_labels WHERE key = ?",
-                       (f"shipment-{sid}",))
+    none(db, "shipments without lines", "SELECT s.id FROM shipments s WHERE NOT EXISTS"
+         " (SELECT 1 FROM shipment_lines sl WHERE sl.shipment_id = s.id)")
+    none(db, "shipments of no order", "SELECT s.id FROM shipments s WHERE NOT EXISTS"
+         " (SELECT 1 FROM orders o WHERE o.id = s.order_id)")
+    ships = dict(db.query("SELECT id, tracking_number FROM shipments"))
+    labels = {int(k.split("-")[1]): t for k, t in db.query(
+        "SELECT key, tracking_number FROM carrier_sim_labels WHERE key LIKE 'shipment-%'")}
+    for sid, tracking in ships.items():
         if tracking is not None:
-            assert label and label[0] == tracking, (sid, tracking, label)
-    for key, tracking in db.query("SELECT key, tracking_number FROM carrier_sim_labels"
-                                  " WHERE key LIKE 'shipment-%'"):
-        sid = int(key.split("-")[1])
-        row = db.one("SELECT tracking_number FROM shipments WHERE id = ?", (sid,))
-        assert row is not None, f"a label {tracking} for shipment {sid}, which does not exist"
-        assert row[0] in (None, tracking), (sid, row, tracking)
-    for lid, q, shipped in db.query("SELECT id, quantity, shipped_qty FROM order_lines"):
-        held = int(db.scalar("SELECT coalesce(sum(quantity), 0) FROM shipment_lines"
-                             " WHERE order_line_id = ?", (lid,)))
-        assert int(shipped) == held, f"line {lid}: shipped_qty {shipped}, in shipments {held}"
-        assert 0 <= int(shipped) <= int(q), (lid, q, shipped)
-    for wh, n in db.query("SELECT id, open_shipments FROM warehouses"):
-        open_ = db.scalar("SELECT count(*) FROM shipments WHERE warehouse_id = ? AND status NOT IN"
-                          " ('delivered', 'returned_to_sender')", (wh,))
-        assert int(n) == int(open_), f"warehouse {wh}: open_shipments {n}, open {open_}"
-    for oid, st in orders.items():
-        n = db.scalar("SELECT count(*) FROM shipments WHERE order_id = ?", (oid,))
-        if n:
-            assert st not in ("paid", "pending_payment"), f"order {oid} is {st} with {n} shipments"
+            assert labels.get(sid) == tracking, (sid, tracking, labels.get(sid))
+    for sid, tracking in labels.items():
+        assert sid in ships, f"a label {tracking} for shipment {sid}, which does not exist"
+        assert ships[sid] in (None, tracking), (sid, ships[sid], tracking)
+    none(db, "lines whose shipped_qty is not what their shipments hold",
+         "SELECT l.id, l.quantity, l.shipped_qty, coalesce(sum(sl.quantity), 0) FROM order_lines l"
+         " LEFT JOIN shipment_lines sl ON sl.order_line_id = l.id"
+         " GROUP BY l.id, l.quantity, l.shipped_qty"
+         " HAVING l.shipped_qty <> coalesce(sum(sl.quantity), 0) OR l.shipped_qty > l.quantity"
+         " OR l.shipped_qty < 0")
+    none(db, "warehouses whose open_shipments is not their open shipments",
+         "SELECT w.id, w.open_shipments FROM warehouses w WHERE w.open_shipments <> (SELECT"
+         " count(*) FROM shipments s WHERE s.warehouse_id = w.id AND s.status NOT IN"
+         " ('delivered', 'returned_to_sender'))")
+    none(db, "orders with shipments that have not moved on",
+         "SELECT o.id, o.status FROM orders o WHERE o.status IN ('paid', 'pending_payment')"
+         " AND EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id)")
 
 
 def check_returns(db, orders):
@@ -185,12 +189,11 @@ def check_returns(db, orders):
             assert paid[0][0] == refund_id and int(paid[0][1]) == int(cents), (rid, paid, cents)
         else:
             assert paid == [] and refund_id is None, f"return {rid} ({st}) has refunds {paid}"
-    for lid, q, returned in db.query("SELECT id, delivered_qty, returned_qty FROM order_lines"):
-        held = int(db.scalar(
-            "SELECT coalesce(sum(rl.quantity), 0) FROM return_lines rl JOIN returns r"
-            " ON r.id = rl.return_id WHERE rl.order_line_id = ? AND r.status <> 'rejected'", (lid,)))
-        assert int(returned) == held, f"line {lid}: returned_qty {returned}, in returns {held}"
-        assert 0 <= int(returned) <= int(q), (lid, q, returned)
+    none(db, "lines whose returned_qty is not what their returns hold",
+         "SELECT l.id, l.delivered_qty, l.returned_qty FROM order_lines l WHERE l.returned_qty <>"
+         " (SELECT coalesce(sum(rl.quantity), 0) FROM return_lines rl JOIN returns r"
+         " ON r.id = rl.return_id WHERE rl.order_line_id = l.id AND r.status <> 'rejected')"
+         " OR l.returned_qty > l.delivered_qty OR l.returned_qty < 0")
 
 
 def check_flash_sales(db):

@@ -177,7 +177,7 @@ def main():
         with ThreadPoolExecutor(16) as ex:
             shoppers = list(ex.map(lambda _: Buyer(s), range(args.shoppers)))
             # More flash buyers than units: the sale sells out under the kills.
-            waiting = list(ex.map(lambda _: Buyer(s), range(FLASH_UNITS + 50)))
+            waiting = list(ex.map(lambda _: Buyer(s), range(FLASH_UNITS * 3)))
 
         kills = 0
         for _ in range(args.kills):
@@ -185,7 +185,7 @@ def main():
             threads = [threading.Thread(target=shopper,
                                         args=(s, b, variants, books, random.Random(rng.random()),
                                               stop)) for b in shoppers]
-            for _ in range(4):
+            for _ in range(8):
                 if waiting:
                     threads.append(threading.Thread(target=flash_buyer,
                                                     args=(s, sale["id"], waiting.pop(), books,
