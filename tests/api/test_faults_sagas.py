@@ -373,3 +373,35 @@ def test_a_failed_read_is_a_failure_not_a_client_error(env):
     replay = fulfil(s, shop, ctx)
     assert replay.status == 201 and replay["shipments"] == again["shipments"], (again, replay)
     check_invariants(s, {v: 1000}, labels=True)
+
+
+def test_a_failed_read_while_settling_a_flash_sale_purchase(env):
+    """Settling a paid flash-sale order read a failed statement as "not a
+    flash-sale order": the order was paid, the sale never counted the unit
+    sold and the buyer's place stayed 'purchasing'."""
+    s, shop = env
+    sid, v = flash_sale(s, shop, units=5, stock=50)
+    b = Buyer(s)
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
+    token = admission(s, b, sid)
+    assert token
+
+    def purchase(key):
+        return s.post(f"/v1/flash-sales/{sid}/purchase",
+                      {"token": token, "shipping_address_id": b.address,
+                       "payment_method_id": b.card},
+                      token=b.token, headers={"Idempotency-Key": key})
+
+    key = "fs-" + uid()
+    fail_once(s, shop, "SELECT o.flash_sale_id, o.user_id")
+    try:
+        first = purchase(key)
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] >= 1
+    check_invariants(s, {v: 50})
+    again = purchase(key)
+    assert again.status == 201 and again["status"] == "paid", (first, again)
+    sale = s.get(f"/v1/flash-sales/{sid}").body
+    assert (sale["sold"], sale["in_flight"]) == (1, 0), sale
+    me = s.get(f"/v1/flash-sales/{sid}/queue/me", token=b.token).body
+    assert me["status"] == "purchased", me
