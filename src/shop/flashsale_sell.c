@@ -252,7 +252,10 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
         return db_fail(db, pb, "checking the token");
     stmt_bind_i64(st, 1, sale_id);
     stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW || !token)
+    int rc = stmt_step(st);
+    if (rc < 0) /* a failure, not "no place in the room": the retry would be 201 */
+        return db_fail(db, pb, "checking the token");
+    if (rc != STMT_ROW || !token)
         return problem_set(pb, SHOP_FORBIDDEN,
                            "a valid purchase token from the waiting room is"
                            " required");

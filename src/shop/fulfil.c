@@ -418,6 +418,26 @@ static enum shop_err label_write(struct db *db, void *arg, struct problem *pb)
     return order_status_sync(db, order_id, pb);
 }
 
+/* A write after the carrier answered: the label (or the undoing of a refused
+ * shipment) and the key's answer. What it records happened already outside,
+ * so a transient failure is tried again (3 times) rather than leaving a
+ * refused shipment in place or the key "still running" until it expires. */
+static enum shop_err write_outcome(struct store *store, store_write_fn fn, void *arg,
+                                   struct problem *pb)
+{
+    enum shop_err e = SHOP_OK;
+    for (int i = 0; i < 3; i++) {
+        if (i) {
+            problem_clear(pb);
+            clock_sleep_ms(20LL << i);
+        }
+        e = store_write(store, fn, arg, pb);
+        if (e != SHOP_INTERNAL && e != SHOP_UNAVAILABLE)
+            break;
+    }
+    return e;
+}
+
 /* Asks the carrier for one shipment's label (retrying a timeout with the
  * same key) and records the outcome. Returns the outcome. */
 static enum carrier_status get_label(struct shop *shop, int64_t shipment_id,
@@ -447,7 +467,7 @@ static enum carrier_status get_label(struct shop *shop, int64_t shipment_id,
     snprintf(code, code_len, "%s", label.code);
     struct label_job j = {shipment_id, clock_now_ms(), c, label.tracking_number, attempts};
     struct problem pb = {0};
-    if (store_write(shop->store, label_write, &j, &pb) != SHOP_OK)
+    if (write_outcome(shop->store, label_write, &j, &pb) != SHOP_OK)
         log_event(LOG_ERROR, "fulfil.label_not_recorded", "{s:I, s:s}", "shipment",
                   (json_int_t)shipment_id, "detail", pb.detail);
     problem_clear(&pb);
@@ -524,10 +544,13 @@ enum shop_err fulfil_order(struct shop *shop, const struct principal *who, bool 
     bool nothing = refused > 0 && kept == 0;
     struct answer_job aj = {who, key, nothing ? NULL : json_dumps(a, JSON_COMPACT)};
     json_decref(a);
-    struct problem ignored = {0};
-    store_write(shop->store, answer_write, &aj, &ignored);
-    problem_clear(&ignored);
+    /* 2xx means durable: an answer that could not be recorded is a 5xx (the
+     * shipments stand; the key stays unanswered, a retry is 409, until it
+     * expires). */
+    e = write_outcome(shop->store, answer_write, &aj, pb);
     free(aj.text);
+    if (e != SHOP_OK)
+        return e;
     if (nothing)
         return problem_field(pb, SHOP_INVALID, "shipping_address",
                              "the carrier refused the parcel: %s", code);

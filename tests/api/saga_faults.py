@@ -327,7 +327,7 @@ def sweep(saga, s, shop, variants, point, n, modes, prepare, run, retry, labels=
             except AssertionError as e:
                 problems.append(f"{point} n={i} mode={mode} ({what[:70]}): {str(e)[:300]}")
             bad = problems and f" n={i} mode={mode} " in problems[-1]
-            progress(f"  {mode} {i}/{n} {'FAILED' if bad else 'ok'}")
+            progress(f"  {mode} {i}/{n} {'FAILED: ' + problems[-1][:400] if bad else 'ok'}")
     assert not problems, f"{len(problems)} failures:\n" + "\n".join(problems[:12])
 
 

@@ -405,3 +405,48 @@ def test_a_failed_read_while_settling_a_flash_sale_purchase(env):
     assert (sale["sold"], sale["in_flight"]) == (1, 0), sale
     me = s.get(f"/v1/flash-sales/{sid}/queue/me", token=b.token).body
     assert me["status"] == "purchased", me
+
+
+def test_a_failure_after_the_carrier_answered_is_tried_again(env):
+    """Found by the sweeps: the fulfil's answer whose write failed left the
+    key 'still running' (every retry 409) behind a 201; a refused label whose
+    undoing failed left its shipment in place behind a 422. And a failed
+    read of a flash-sale token was a 403."""
+    s, shop = env
+    vs = two_warehouse_stock(s, shop)
+    prepare, run, _ = fulfil_saga(s, shop, vs[:1], Buyer(s))
+    ctx = prepare()
+    arm(s, shop, "store.stmt", nth=1, times=1, match="UPDATE fulfil_requests SET response")
+    try:
+        first = run(ctx)
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] == 1
+    assert first.status == 201, first
+    again = run(ctx)
+    assert again.status == 201 and again["shipments"] == first["shipments"], (first, again)
+
+    refused = Buyer(s, address=dict(ADDRESS, line2="carrier:undeliverable"))
+    prepare, run, _ = fulfil_saga(s, shop, vs[:1], refused)
+    ctx = prepare()
+    arm(s, shop, "store.stmt", nth=1, times=1, match="DELETE FROM shipments WHERE id")
+    try:
+        first = run(ctx)
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] == 1
+    assert first.status == 422, first
+    doc = s.get(f"/v1/orders/{ctx['order']}", token=refused.token).body
+    assert doc["status"] == "paid" and doc["shipments"] == [], doc
+
+    sid, v = flash_sale(s, shop, units=5, stock=50)
+    b = Buyer(s)
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
+    token = admission(s, b, sid)
+    body = {"token": token, "shipping_address_id": b.address, "payment_method_id": b.card}
+    fail_once(s, shop, "coalesce(token_expires_at, 0), held FROM flash_sale_queue")
+    try:
+        r = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
+                   headers={"Idempotency-Key": "fs-" + uid()})
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] >= 1
+    assert r.status >= 500, r
+    check_invariants(s, {v: 50, **{x: 1000 for x in vs}})
