@@ -33,7 +33,7 @@ ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DE
 # would take several minutes under ASan on this box; these strides keep the
 # file near two minutes (PostgreSQL: times STRIDE). The offsets move with
 # the workers' timing, so repeated runs reach other statements too.
-STRIDES = {"flash": 4, "fulfil": 8, "returns": 12}
+STRIDES = {"flash": 4, "fulfil": 8, "returns": 12, "commits": 3}
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +300,8 @@ def test_returns(env):
         return {"ask": request(ctx), "refunded": admin_move(s, shop, ctx["rid"], "refunded")}
 
     for point in ("gateway.refund", "store.commit"):
-        call_sweep("returns", s, shop, variants, point, inspected, refund, retry)
+        call_sweep("returns", s, shop, variants, point, inspected, refund, retry,
+                   stride=STRIDES["commits"])
 
 
 # ---- regressions found by the sweeps ---------------------------------------------
