@@ -18,7 +18,7 @@ holds), the invariants:
   - `shopd doctor` finds nothing.
 
 The backend is SQLite unless SHOPD_TEST_PG names a PostgreSQL server (run it
-under scripts/pgtmp.sh, as `make soak-pg` does). The binary is SHOPD_BIN or
+under scripts/pgtmp.sh, as `make soak` does after the SQLite run). The binary is SHOPD_BIN or
 ./shopd. Prints one summary line (kills, orders, duration, result) and exits
 nonzero on any failure.
 """
