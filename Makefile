@@ -8,6 +8,8 @@
 #                   PostgreSQL (scripts/pgtmp.sh), and the browser journeys
 #                   (make web-test: Debian's chromium, tests/web)
 #   make bench      optimised build, seeded shop, wrk against it and nginx
+#   make soak       the crash loop: mixed load, ≥ 100 SIGKILLs, invariants (SQLite,
+#                   then PostgreSQL); not part of make test
 #   make cluster    PostgreSQL, 3 shopd processes and haproxy on :8080 (Ctrl-C stops)
 #   make clean
 #
@@ -39,7 +41,7 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench clean format
+.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench soak clean format
 all: shopd
 
 deps: $(DEPS_STAMP)
@@ -154,6 +156,14 @@ openapi: $(DEPS_STAMP)
 # ---- bench -----------------------------------------------------------------
 bench: shopd
 	/usr/bin/python3 bench/run.py
+
+# The crash loop (issue 17, tests/soak/soak.py): the optimised server under
+# mixed load, SIGKILLed and restarted KILLS times, on each backend; the
+# invariants at the end. Results go in bench/RESULTS.md ("Soak").
+KILLS ?= 100
+soak: shopd
+	SHOPD_BIN=$(CURDIR)/shopd /usr/bin/python3 tests/soak/soak.py --kills $(KILLS)
+	scripts/pgtmp.sh run -- env SHOPD_BIN=$(CURDIR)/shopd /usr/bin/python3 tests/soak/soak.py --kills $(KILLS)
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')

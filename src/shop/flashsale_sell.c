@@ -252,7 +252,10 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
         return db_fail(db, pb, "checking the token");
     stmt_bind_i64(st, 1, sale_id);
     stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW || !token)
+    int rc = stmt_step(st);
+    if (rc < 0) /* a failure, not "no place in the room": the retry would be 201 */
+        return db_fail(db, pb, "checking the token");
+    if (rc != STMT_ROW || !token)
         return problem_set(pb, SHOP_FORBIDDEN,
                            "a valid purchase token from the waiting room is"
                            " required");
@@ -376,7 +379,10 @@ static enum shop_err settle(struct db *db, int64_t order_id, bool paid, struct p
     if (!st)
         return db_fail(db, pb, "settling the sale");
     stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW || stmt_is_null(st, 0))
+    int rc = stmt_step(st);
+    if (rc < 0) /* a failure, not "no sale": the sale would never count the unit sold */
+        return db_fail(db, pb, "settling the sale");
+    if (rc != STMT_ROW || stmt_is_null(st, 0))
         return SHOP_OK; /* not a flash-sale order */
     int64_t sale = stmt_i64(st, 0), user = stmt_i64(st, 1), q = stmt_i64(st, 2);
     st = paid ? db_prepare(db, "UPDATE flash_sales SET in_flight = in_flight - ?1, sold = sold + ?1"

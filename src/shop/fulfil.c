@@ -112,7 +112,11 @@ static enum shop_err claim_key(struct db *db, struct fulfil_job *j, bool *replay
         return db_fail(db, pb, "reading the Idempotency-Key");
     stmt_bind_i64(st, 1, j->who->user_id);
     stmt_bind_text(st, 2, j->key);
-    if (stmt_step(st) != STMT_ROW)
+    /* A statement that failed is a failure (5xx), never "no such row". */
+    int rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "reading the Idempotency-Key");
+    if (rc != STMT_ROW)
         return problem_set(pb, SHOP_CONFLICT, "the Idempotency-Key is being used; retry");
     if (stmt_i64(st, 0) != j->order_id || stmt_i64(st, 1) != scope_of(j))
         return problem_field(pb, SHOP_INVALID, "Idempotency-Key",
@@ -153,19 +157,26 @@ static int stocked(struct db *db, int64_t order_id, int64_t line, int64_t varian
         return -1;
     stmt_bind_i64(st, 1, order_id);
     stmt_bind_i64(st, 2, variant);
-    while (n < FULFIL_WAREHOUSES_MAX && stmt_step(st) == STMT_ROW)
+    int rc = STMT_ROW;
+    while (n < FULFIL_WAREHOUSES_MAX) {
+        rc = stmt_step(st);
+        if (rc != STMT_ROW)
+            break;
         out[n++] = (struct reserve_take){stmt_i64(st, 0), stmt_i64(st, 1)};
+    }
+    if (rc < 0)
+        return -1;
     st = db_prepare(db, "SELECT s.warehouse_id, sum(l.quantity) FROM shipment_lines l"
                         " JOIN shipments s ON s.id = l.shipment_id WHERE l.order_line_id = ?"
                         " GROUP BY s.warehouse_id");
     if (!st)
         return -1;
     stmt_bind_i64(st, 1, line);
-    while (stmt_step(st) == STMT_ROW)
+    for (rc = stmt_step(st); rc == STMT_ROW; rc = stmt_step(st))
         for (int i = 0; i < n; i++)
             if (out[i].warehouse_id == stmt_i64(st, 0))
                 out[i].quantity -= stmt_i64(st, 1);
-    return n;
+    return rc < 0 ? -1 : n;
 }
 
 static enum shop_err record_shipment(struct db *db, struct fulfil_job *j, struct group *g,
@@ -244,7 +255,10 @@ static enum shop_err plan_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(st, 1, j->order_id);
-    if (stmt_step(st) != STMT_ROW)
+    int rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "reading the order");
+    if (rc != STMT_ROW)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)j->order_id);
     int status = order_status_parse(stmt_text(st, 0));
     struct parcel_to *t = &j->to;
@@ -260,7 +274,7 @@ static enum shop_err plan_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the order lines");
     stmt_bind_i64(st, 1, j->order_id);
-    while (n < FULFIL_LINES_MAX && stmt_step(st) == STMT_ROW) {
+    for (rc = stmt_step(st); n < FULFIL_LINES_MAX && rc == STMT_ROW; rc = stmt_step(st)) {
         if (j->as_seller && stmt_i64(st, 5) != j->who->user_id)
             continue;
         mine++;
@@ -271,6 +285,8 @@ static enum shop_err plan_write(struct db *db, void *arg, struct problem *pb)
         lines[n].unshipped = stmt_i64(st, 2);
         lines[n++].backordered = stmt_i64(st, 3);
     }
+    if (rc < 0) /* not "nothing to ship": a failure */
+        return db_fail(db, pb, "reading the order lines");
     if (j->as_seller && mine == 0)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)j->order_id);
     if (status != ORDER_PAID && status != ORDER_FULFILLING && status != ORDER_PARTIALLY_SHIPPED)
@@ -369,7 +385,10 @@ static enum shop_err label_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the shipment");
     stmt_bind_i64(st, 1, j->shipment_id);
-    if (stmt_step(st) != STMT_ROW)
+    int rc = stmt_step(st);
+    if (rc < 0) /* not "already undone": the shipment would stay without its label */
+        return db_fail(db, pb, "reading the shipment");
+    if (rc != STMT_ROW)
         return SHOP_OK;
     order_id = stmt_i64(st, 0);
     warehouse = stmt_i64(st, 1);
@@ -397,6 +416,26 @@ static enum shop_err label_write(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "counting open shipments");
     return order_status_sync(db, order_id, pb);
+}
+
+/* A write after the carrier answered: the label (or the undoing of a refused
+ * shipment) and the key's answer. What it records happened already outside,
+ * so a transient failure is tried again (3 times) rather than leaving a
+ * refused shipment in place or the key "still running" until it expires. */
+static enum shop_err write_outcome(struct store *store, store_write_fn fn, void *arg,
+                                   struct problem *pb)
+{
+    enum shop_err e = SHOP_OK;
+    for (int i = 0; i < 3; i++) {
+        if (i) {
+            problem_clear(pb);
+            clock_sleep_ms(20LL << i);
+        }
+        e = store_write(store, fn, arg, pb);
+        if (e != SHOP_INTERNAL && e != SHOP_UNAVAILABLE)
+            break;
+    }
+    return e;
 }
 
 /* Asks the carrier for one shipment's label (retrying a timeout with the
@@ -428,7 +467,7 @@ static enum carrier_status get_label(struct shop *shop, int64_t shipment_id,
     snprintf(code, code_len, "%s", label.code);
     struct label_job j = {shipment_id, clock_now_ms(), c, label.tracking_number, attempts};
     struct problem pb = {0};
-    if (store_write(shop->store, label_write, &j, &pb) != SHOP_OK)
+    if (write_outcome(shop->store, label_write, &j, &pb) != SHOP_OK)
         log_event(LOG_ERROR, "fulfil.label_not_recorded", "{s:I, s:s}", "shipment",
                   (json_int_t)shipment_id, "detail", pb.detail);
     problem_clear(&pb);
@@ -505,10 +544,13 @@ enum shop_err fulfil_order(struct shop *shop, const struct principal *who, bool 
     bool nothing = refused > 0 && kept == 0;
     struct answer_job aj = {who, key, nothing ? NULL : json_dumps(a, JSON_COMPACT)};
     json_decref(a);
-    struct problem ignored = {0};
-    store_write(shop->store, answer_write, &aj, &ignored);
-    problem_clear(&ignored);
+    /* 2xx means durable: an answer that could not be recorded is a 5xx (the
+     * shipments stand; the key stays unanswered, a retry is 409, until it
+     * expires). */
+    e = write_outcome(shop->store, answer_write, &aj, pb);
     free(aj.text);
+    if (e != SHOP_OK)
+        return e;
     if (nothing)
         return problem_field(pb, SHOP_INVALID, "shipping_address",
                              "the carrier refused the parcel: %s", code);

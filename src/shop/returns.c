@@ -126,7 +126,12 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "reading the Idempotency-Key");
     stmt_bind_i64(st, 1, j->who->user_id);
     stmt_bind_text(st, 2, in->key);
-    if (stmt_step(st) == STMT_ROW) {
+    /* A statement that failed is a failure (5xx), never "no such row": a
+     * client error here would be a wrong answer the retry contradicts. */
+    int rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "reading the Idempotency-Key");
+    if (rc == STMT_ROW) {
         if (strcmp(stmt_text(st, 1), j->hash))
             return problem_field(pb, SHOP_INVALID, "Idempotency-Key",
                                  "was used for a different return request");
@@ -138,7 +143,10 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(st, 1, in->order_id);
-    if (stmt_step(st) != STMT_ROW || stmt_i64(st, 0) != j->who->user_id)
+    rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "reading the order");
+    if (rc != STMT_ROW || stmt_i64(st, 0) != j->who->user_id)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)in->order_id);
 
     int64_t total = 0, units[RETURN_LINES_MAX];
@@ -161,7 +169,10 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             return db_fail(db, pb, "reading the order line");
         stmt_bind_i64(st, 1, line);
         stmt_bind_i64(st, 2, in->order_id);
-        if (stmt_step(st) != STMT_ROW)
+        rc = stmt_step(st);
+        if (rc < 0)
+            return db_fail(db, pb, "reading the order line");
+        if (rc != STMT_ROW)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld is not part of order %lld", (long long)line,
                                  (long long)in->order_id);
@@ -237,7 +248,10 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 1, j->who->user_id);
     stmt_bind_i64(st, 2, j->now - 90 * DAY_MS);
     stmt_bind_i64(st, 3, j->id);
-    int64_t recent = stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : 0;
+    rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "counting returns");
+    int64_t recent = rc == STMT_ROW ? stmt_i64(st, 0) : 0;
     if (total <= j->shop->cfg.return_auto_approve_cents && recent < 3) {
         if (status_move(db, &machine, j->id, RET_REQUESTED, RET_APPROVED,
                         "approved automatically", j->now, pb) != SHOP_OK)
@@ -292,7 +306,12 @@ static enum shop_err restock_line(struct db *db, int64_t order_id, const struct 
     if (!st)
         return db_fail(db, pb, "reading the shipments");
     stmt_bind_i64(st, 1, l->line);
-    while (n < 32 && stmt_step(st) == STMT_ROW) {
+    while (n < 32) {
+        int rc = stmt_step(st);
+        if (rc < 0) /* never "shipped from nowhere": the units would be lost */
+            return db_fail(db, pb, "reading the shipments");
+        if (rc != STMT_ROW)
+            break;
         from[n].wh = stmt_i64(st, 0);
         from[n++].q = stmt_i64(st, 1);
     }
@@ -319,7 +338,10 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the return");
     stmt_bind_i64(st, 1, in->id);
-    if (stmt_step(st) != STMT_ROW)
+    int rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "reading the return");
+    if (rc != STMT_ROW)
         return problem_set(pb, SHOP_NOT_FOUND, "no return %lld", (long long)in->id);
     int from = return_status_parse(stmt_text(st, 0));
     int64_t order_id = j->order_id = stmt_i64(st, 1), user = stmt_i64(st, 2);
@@ -348,10 +370,16 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     if (!st)
         return db_fail(db, pb, "reading the return");
     stmt_bind_i64(st, 1, in->id);
-    while (n < RETURN_LINES_MAX && stmt_step(st) == STMT_ROW)
+    while (n < RETURN_LINES_MAX) {
+        rc = stmt_step(st);
+        if (rc < 0) /* never a move over no lines: nothing restocked, nothing refunded */
+            return db_fail(db, pb, "reading the return");
+        if (rc != STMT_ROW)
+            break;
         lines[n++] = (struct rline){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2),
                                     stmt_i64(st, 3), stmt_i64(st, 4), stmt_i64(st, 5),
                                     stmt_i64(st, 6), stmt_i64(st, 7)};
+    }
 
     const char *note = NULL;
     if (in->to == RET_RECEIVED && in->restock != 0) {
@@ -394,7 +422,10 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         if (!st)
             return db_fail(db, pb, "reading the order");
         stmt_bind_i64(st, 1, order_id);
-        if (stmt_step(st) == STMT_ROW && stmt_i64(st, 0) == 0)
+        rc = stmt_step(st);
+        if (rc < 0)
+            return db_fail(db, pb, "reading the order");
+        if (rc == STMT_ROW && stmt_i64(st, 0) == 0)
             most += shipping; /* every unit is coming back */
         if (most > order_left)
             most = order_left;

@@ -249,6 +249,11 @@ def prism_can_carry(path, data, headers):
     return True
 
 
+# The first line of a sanitizer's report: a leak at exit, a bad access, UB.
+SANITIZER_REPORT = re.compile(r"ERROR: (?:LeakSanitizer|AddressSanitizer)[^\n]*"
+                              r"|runtime error:[^\n]*|SUMMARY: UndefinedBehaviorSanitizer[^\n]*")
+
+
 class Server:
     def __init__(self, env=None, db=None, prism=False):
         self.dir = tempfile.mkdtemp(prefix="shopd-test-")
@@ -264,6 +269,11 @@ class Server:
             self.db = os.path.join(self.dir, "shop.db")
         self.port = free_port()
         self.env = {**os.environ, **BASE_ENV, **(env or {})}  # later wins
+        # LeakSanitizer runs at every exit after SIGTERM, whatever the caller's
+        # ASAN_OPTIONS say (a later option wins; inert in a release binary).
+        self.env["ASAN_OPTIONS"] = ":".join(
+            x for x in (self.env.get("ASAN_OPTIONS", ""), "detect_leaks=1") if x)
+        self.exit_codes = []  # of every SIGTERM stop: each must be 0
         if PG_BASE:
             # The notification files go where the SQLite tests find them.
             self.env.setdefault("SHOPD_NOTIFY_DIR", os.path.join(self.dir, "notifications"))
@@ -310,6 +320,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("shopd did not stop on SIGTERM")
+            if sig == signal.SIGTERM:
+                self.exit_codes.append(self.proc.returncode)
         self.local = threading.local()
         return self.proc.returncode if self.proc else None
 
@@ -320,12 +332,28 @@ class Server:
         with open(os.path.join(self.dir, "server.log"), "rb") as f:
             return f.read().decode(errors="replace")[-5000:]
 
+    def sanitizer_reports(self):
+        """The sanitizer reports (a leak, a bad access, undefined behaviour)
+        in the server's output over all its runs."""
+        try:
+            with open(os.path.join(self.dir, "server.log"), "rb") as f:
+                text = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return []
+        return SANITIZER_REPORT.findall(text)
+
     def cleanup(self):
-        code = self.stop()
+        """Stops the server (SIGTERM) and fails when any run of it exited
+        with a nonzero status after SIGTERM or left a sanitizer report (a
+        leak at exit) in its output."""
+        self.stop()
         if self.prism:
             self.prism.stop()
-        if code not in (0, None, -9):
-            raise AssertionError(f"shopd exited with {code} (sanitizer report?):\n{self.logtext()}")
+        bad = [c for c in self.exit_codes if c != 0]
+        reports = self.sanitizer_reports()
+        if bad or reports:
+            raise AssertionError(f"shopd exited with {bad} after SIGTERM, reports {reports[:5]}"
+                                 f" (logs in {self.dir}):\n{self.logtext()}")
         if os.environ.get("SHOPD_TEST_KEEP"):
             return  # the directory (logs) and database stay, for a look afterwards
         if self.owns_db:
@@ -478,5 +506,10 @@ def make_server():
         return s.start() if start else s
 
     yield make
-    for s in made:
-        s.cleanup()
+    errors = []
+    for s in made:  # every server is stopped even when one of them fails
+        try:
+            s.cleanup()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
