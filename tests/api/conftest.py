@@ -14,13 +14,15 @@ The backend is SQLite unless SHOPD_TEST_PG names a PostgreSQL server
 dropped afterwards). `make test` runs the suite on both.
 
 With SHOPD_TEST_PRISM=1 (`make api-prism`) every server a test gets from the
-`server` fixture sits behind Stoplight Prism's validating proxy
+`server` and `make_server` fixtures sits behind Stoplight Prism's validating proxy
 (tests/openapi/node_modules), an independent reading of docs/openapi.yaml:
 requests go through it (server.port stays shopd's own, for raw sockets and
 `direct=True`) and every violation it reports on a response fails the request,
 as does a request the document forbids that the server accepted (2xx/3xx).
 Prism runs without --errors: with it Prism answers bad requests itself, and
-the tests that send them are there to see shopd's answer.
+the tests that send them are there to see shopd's answer. Tests marked
+`direct` (servers of their own, e.g. the fault sweeps) are skipped there:
+nothing of theirs would go through Prism.
 """
 import http.client
 import json
@@ -69,6 +71,22 @@ BACKEND = "postgres" if PG_BASE else "sqlite"
 # rules rightly find suspicious.
 BASE_ENV = {"SHOPD_PWHASH_MEMLIMIT": "65536", "SHOPD_PWHASH_OPSLIMIT": "1",
             "SHOPD_LOG_LEVEL": "warn", "SHOPD_FRAUD": "off"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "direct: the test's servers are its own (not from the server or make_server "
+        "fixtures), so no request goes through Prism: the Prism stage skips it rather than "
+        "repeat the plain run")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not PRISM:
+        return
+    for item in items:
+        if item.get_closest_marker("direct"):
+            item.add_marker(pytest.mark.skip(reason="no request goes through Prism: the plain"
+                                                    " run covers it"))
 
 
 def uid():
@@ -500,8 +518,8 @@ def server():
 def make_server():
     made = []
 
-    def make(env=None, start=True):
-        s = Server(env)
+    def make(env=None, start=True, prism=True):
+        s = Server(env, prism=prism)
         made.append(s)
         return s.start() if start else s
 

@@ -30,6 +30,10 @@ from conftest import Server, uid
 from saga_faults import call_sweep, empty_cart, product, same_answer, store_sweep
 from shop_fixtures import Buyer, Shop
 
+# Servers of their own with failures armed: the Prism stage would only repeat
+# the plain run, at several times its cost (conftest.py).
+pytestmark = pytest.mark.direct
+
 ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
        "SHOPD_GATEWAY_BACKOFF_MS": "0", "SHOPD_BREAKER_FAILURES": "100000",
        "SHOPD_FLASH_TICK_MS": "20", "SHOPD_CARRIER_SECRET": "faults-secret",
