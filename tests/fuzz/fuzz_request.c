@@ -9,13 +9,16 @@
  * Input: "METHOD TARGET\n" then "Name: value\n" lines, an empty line, the
  * body. The target is percent-decoded as libmicrohttpd does (path, then
  * query arguments split on & and =, '+' a space); an encoded NUL is refused
- * as server.c's check_head does. A header value "$ADMIN" becomes the seeded
- * admin's bearer credentials; a route whose authentication fails still runs,
+ * as server.c's check_head does. In a header value (cookies included)
+ * "$ADMIN" becomes "Bearer <the seeded admin's session token>", "$TOKEN"
+ * that token alone, "$CSRF" its CSRF token and "$GUEST" a guest session's
+ * token, so that the fuzzer need not guess 43 random characters; a route whose authentication fails still runs,
  * as the seeded admin, when the input's first header is "X-Fuzz-As: admin"
  * (so that every handler is reachable). No write commits (harness.h).
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +29,7 @@
 #include "util/utf8.h"
 
 static struct router *router;
+static bool debug; /* FUZZ_DEBUG=1: a line per input saying what it reached */
 
 static int hexval(char c)
 {
@@ -82,6 +86,43 @@ static void add_cookies(struct fz_conn *c, char *v)
     }
 }
 
+/* The value with each $ADMIN, $TOKEN, $CSRF and $GUEST replaced (in a
+ * static buffer when any is; values are short). */
+static char *substitute(char *v)
+{
+    static char bufs[FZ_MAX_VALUES][256];
+    static int next;
+    if (!strchr(v, '$'))
+        return v;
+    char *out = bufs[next++ % FZ_MAX_VALUES];
+    size_t n = 0;
+    for (const char *p = v; *p && n < 255;) {
+        size_t skip = 0;
+        if (!strncmp(p, "$ADMIN", 6)) {
+            snprintf(out + n, 256 - n, "Bearer %s", fz_admin_token());
+            skip = 6;
+        } else if (!strncmp(p, "$TOKEN", 6)) {
+            snprintf(out + n, 256 - n, "%s", fz_admin_token());
+            skip = 6;
+        } else if (!strncmp(p, "$CSRF", 5)) {
+            snprintf(out + n, 256 - n, "%s", fz_admin_csrf());
+            skip = 5;
+        } else if (!strncmp(p, "$GUEST", 6)) {
+            snprintf(out + n, 256 - n, "%s", fz_guest_token());
+            skip = 6;
+        }
+        if (skip) {
+            n = strlen(out);
+            p += skip;
+        } else {
+            out[n++] = *p++;
+            out[n] = '\0';
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static bool skipped(const struct route *rt)
 {
     /* /metrics reads the listening server; the faults hook would disarm the
@@ -94,8 +135,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 64 * 1024)
         return 0;
     struct shop *shop = fz_shop();
-    if (!router)
+    if (!router) {
         router = router_new(api_routes, api_routes_count);
+        debug = getenv("FUZZ_DEBUG") != NULL;
+    }
     (void)shop;
 
     char *text = malloc(size + 1);
@@ -137,11 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             as_admin = true;
             continue;
         }
-        if (!strcmp(v, "$ADMIN")) {
-            static char bearer[80];
-            snprintf(bearer, sizeof bearer, "Bearer %s", fz_admin_token());
-            v = bearer;
-        }
+        v = substitute(v);
         if (!strcasecmp(h, "Cookie"))
             add_cookies(&c, v);
         else
@@ -180,6 +219,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (e == SHOP_OK)
             fz_handle(&r);
+        if (debug)
+            fprintf(stderr, "%s %s: auth %s, status %d\n", method, r.route->pattern,
+                    shop_err_name(e), r.status);
+    } else if (debug) {
+        fprintf(stderr, "%s %s: no route (%d)\n", method, target, idx);
     }
     fz_req_done(&r);
     free(text);

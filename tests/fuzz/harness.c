@@ -15,6 +15,7 @@
 #include "shop/seed.h"
 #include "store/store.h"
 #include "util/faults.h"
+#include "util/token.h"
 
 /* ---- libmicrohttpd's lookups, over a struct fz_conn -------------------------
  * The executable's definitions take the place of the library's for every
@@ -63,7 +64,7 @@ void fz_add(struct fz_conn *c, int kind, const char *key, const char *value)
 
 static struct shop *shop;
 static char dir[64], db_path[128];
-static char admin_token[TOKEN_LEN + 1];
+static char admin_token[TOKEN_LEN + 1], admin_csrf[TOKEN_LEN + 1], guest_token[TOKEN_LEN + 1];
 int64_t fz_admin_id, fz_customer_id;
 
 static void remove_db(void)
@@ -117,6 +118,10 @@ struct shop *fz_shop(void)
                       admin_token, &pb) != SHOP_OK)
         die("account_login", &pb);
     arena_free(a);
+    token_csrf(admin_token, admin_csrf);
+    int64_t guest_id;
+    if (account_guest_new(shop, guest_token, &guest_id, &pb) != SHOP_OK)
+        die("account_guest_new", &pb);
     /* From here on no write batch commits. */
     fz_commits(false);
     return shop;
@@ -134,6 +139,16 @@ void fz_commits(bool on)
 const char *fz_admin_token(void)
 {
     return admin_token;
+}
+
+const char *fz_admin_csrf(void)
+{
+    return admin_csrf;
+}
+
+const char *fz_guest_token(void)
+{
+    return guest_token;
 }
 
 /* ---- requests --------------------------------------------------------------------- */
