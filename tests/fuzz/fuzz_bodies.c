@@ -5,8 +5,11 @@
  * back (harness.h): nothing is ever durable.
  *
  * Input: byte 0 picks the route (modulo the number of write routes, in
- * table order), byte 1 the caller (bits 0-1: admin, customer, anonymous,
- * admin) and the path parameters' value (bits 2-7: 1 + value), byte 2
+ * table order), byte 1 the caller (bits 0-1: the seeded admin's bearer
+ * token, the customer's, a guest token, none) and the path parameters'
+ * value (bits 2-7: 1 + value); the caller goes through http_authenticate
+ * and the route's requirement as on the server (a refused caller never
+ * reaches the handler); byte 2
  * whether an Idempotency-Key header is sent (odd: yes, "fuzz-key-<byte>"),
  * the rest is the body. FUZZ_LIST_ROUTES=1 prints the routes and their bytes.
  */
@@ -17,6 +20,7 @@
 
 #include "api/routes.h"
 #include "harness.h"
+#include "http/auth.h"
 #include "http/router.h"
 
 static const struct route *writes[256];
@@ -73,6 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_add(&c, FZ_HEADER, "Idempotency-Key", key);
     }
     fz_add(&c, FZ_HEADER, "Content-Type", "application/json");
+    char bearer[80];
+    if (who == 0 || who == 1) {
+        snprintf(bearer, sizeof bearer, "Bearer %s", who ? fz_customer_token() : fz_admin_token());
+        fz_add(&c, FZ_HEADER, "Authorization", bearer);
+    } else if (who == 2) {
+        fz_add(&c, FZ_HEADER, "X-Guest-Token", fz_guest_token());
+    }
     struct req r;
     fz_req_init(&r, &c);
     r.method = rt->method;
@@ -88,12 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body, data + 3, blen);
     r.body = body;
     r.body_len = blen;
-    if (who == 0 || who == 3)
-        r.who = (struct principal){.user_id = fz_admin_id, .role = ROLE_ADMIN, .trusted = true};
-    else if (who == 1)
-        r.who = (struct principal){.user_id = fz_customer_id, .role = ROLE_CUSTOMER};
-    r.who.ip = r.ip;
-    fz_handle(&r);
+    if (http_authenticate(&r, rt->auth) == SHOP_OK)
+        fz_handle(&r);
+    if (getenv("FUZZ_DEBUG"))
+        fprintf(stderr, "%s %s as %d: %d\n", http_method_name(rt->method), rt->pattern, who,
+                r.status);
     fz_req_done(&r);
     free(body);
     return 0;

@@ -64,6 +64,7 @@ void fz_add(struct fz_conn *c, int kind, const char *key, const char *value)
 
 static struct shop *shop;
 static char dir[64], db_path[128];
+static char customer_token[TOKEN_LEN + 1];
 static char admin_token[TOKEN_LEN + 1], admin_csrf[TOKEN_LEN + 1], guest_token[TOKEN_LEN + 1];
 int64_t fz_admin_id, fz_customer_id;
 
@@ -117,6 +118,9 @@ struct shop *fz_shop(void)
     if (account_login(shop, a, "fuzz-admin@example.com", "fuzz-password-1", "127.0.0.1", 0, &u,
                       admin_token, &pb) != SHOP_OK)
         die("account_login", &pb);
+    if (account_login(shop, a, "fuzz-customer@example.com", "fuzz-password-1", "127.0.0.1", 0, &u,
+                      customer_token, &pb) != SHOP_OK)
+        die("account_login", &pb);
     arena_free(a);
     token_csrf(admin_token, admin_csrf);
     int64_t guest_id;
@@ -139,6 +143,11 @@ void fz_commits(bool on)
 const char *fz_admin_token(void)
 {
     return admin_token;
+}
+
+const char *fz_customer_token(void)
+{
+    return customer_token;
 }
 
 const char *fz_admin_csrf(void)

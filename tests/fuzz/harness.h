@@ -37,6 +37,7 @@ void fz_add(struct fz_conn *c, int kind, const char *key, const char *value);
  *  admin's session token, and the ids of a customer and an admin. */
 struct shop *fz_shop(void);
 const char *fz_admin_token(void);
+const char *fz_customer_token(void);
 const char *fz_admin_csrf(void);  /* the CSRF token of the admin's session */
 const char *fz_guest_token(void); /* a guest session's token */
 extern int64_t fz_admin_id, fz_customer_id;
