@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fz_conn c = {0};
     char limit[8];
     if (part[0])
-        fz_add(&c, FZ_QUERY, mode == 2 ? "q" : "q", part[0]);
+        fz_add(&c, FZ_QUERY, "q", part[0]);
     if (part[1])
         fz_add(&c, FZ_QUERY, "brand", part[1]);
     if (part[2])
