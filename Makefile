@@ -41,7 +41,8 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench soak clean format
+.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench soak clean format \
+        fuzz fuzz-build fuzz-replay
 all: shopd
 
 deps: $(DEPS_STAMP)
@@ -117,7 +118,7 @@ TEST_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_sta
 PYTEST   := /usr/bin/python3 -m pytest
 JOBS     ?= 2
 
-test: unit openapi api api-prism api-pg web-test
+test: unit fuzz-replay openapi api api-prism api-pg web-test
 	@echo "make test: all suites passed"
 
 # The unit tests fail things on purpose (bad settings, a read-only database):
@@ -152,6 +153,58 @@ web-test: build/asan/shopd $(DEPS_STAMP)
 openapi: $(DEPS_STAMP)
 	node tests/openapi/validate.mjs docs/openapi.yaml
 	tests/openapi/node_modules/.bin/redocly lint --config tests/openapi/redocly.yaml docs/openapi.yaml
+
+# ---- fuzz ------------------------------------------------------------------
+# libFuzzer targets (tests/fuzz/README.md): the library again with clang,
+# instrumented for coverage, under ASan+UBSan. `make fuzz` runs each target
+# for FUZZ_SECONDS (new inputs go to build/fuzz/corpus/<target>, crashes to
+# build/fuzz/crashes/<target>); `make fuzz-replay` (part of `make test`)
+# feeds every committed corpus input once to the gcc ASan build.
+FUZZ_TARGETS := fuzz_request fuzz_bodies fuzz_search fuzz_import
+FUZZ_SECONDS ?= 3600
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(patsubst %.c,build/fuzz/%.o,$(LIB_SRC) $(GEN_SRC))
+FUZZ_HARNESS := tests/fuzz/harness.c tests/fuzz/harness.h
+
+# No -Werror here: clang warns about things gcc does not; gcc's build is
+# the one that keeps the code warning-free.
+build/fuzz/%.o: %.c | $(DEPS_STAMP) $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  CC-FUZZ $<"
+	@$(FUZZ_CC) $(filter-out -Werror,$(BASE)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	    $(PKG_CFLAGS) -c $< -o $@
+build/fuzz/libshop.a: $(FUZZ_OBJ)
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_HARNESS) build/fuzz/libshop.a
+	@echo "  LD      $@"
+	@$(FUZZ_CC) $(filter-out -MMD -MP,$(BASE)) -Itests/fuzz $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(PKG_CFLAGS) -o $@ $< tests/fuzz/harness.c build/fuzz/libshop.a $(PKG_LIBS)
+
+fuzz-build: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes/$$t; \
+	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(TEST_ENV) build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	        -print_final_stats=1 $$dict -artifact_prefix=build/fuzz/crashes/$$t/ \
+	        build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+build/asan/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(FUZZ_HARNESS) build/asan/libshop.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(filter-out -MMD -MP,$(BASE)) -Itests/fuzz $(SANITIZE) $(PKG_CFLAGS) -o $@ $< \
+	    tests/fuzz/replay.c tests/fuzz/harness.c build/asan/libshop.a $(PKG_LIBS)
+
+fuzz-replay: $(addprefix build/asan/fuzz/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    $(TEST_ENV) build/asan/fuzz/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 # ---- bench -----------------------------------------------------------------
 bench: shopd

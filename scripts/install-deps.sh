@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(
-  build-essential pkg-config
+  build-essential pkg-config clang libclang-rt-dev
   libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev sqlite3
   libpq-dev postgresql postgresql-contrib haproxy
   libstemmer-dev libcurl4-openssl-dev libcriterion-dev libcsv-dev

@@ -132,7 +132,9 @@ static void on_field(void *s, size_t len, void *data)
     struct ctx *c = data;
     int col = c->cur.nfields++;
     if (!c->have_header) {
-        if (col < IMPORT_MAX_COLS)
+        /* Only the first record is a header; after an unreadable one, the
+         * rest of its line (records split by a bare CR) is not kept. */
+        if (c->ncols == 0 && col < IMPORT_MAX_COLS)
             c->names[col] = import_trimdup(s ? s : "", s ? len : 0);
         return;
     }
