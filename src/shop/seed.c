@@ -294,13 +294,9 @@ static enum shop_err insert_product(struct db *db, struct batch_job *j, uint64_t
         return db_fail(db, pb, "seeding a product");
     int64_t pid = db_last_id(db);
 
-    char images[128];
-    snprintf(images, sizeof images, "[\"https://img.shopd.dev/p/%lld/1.jpg\"]", (long long)pid);
-    st = db_prepare(db, "UPDATE products SET images = ? WHERE id = ?");
-    stmt_bind_text(st, 1, images);
-    stmt_bind_i64(st, 2, pid);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "seeding a product");
+    /* No pictures: a demo shop has none of its own, and a made-up address
+     * would send every storefront visitor's browser to a host that is not
+     * there. */
 
     enum seed_kind k = leaf->kind;
     int nvalues = count_values(k);
