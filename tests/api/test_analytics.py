@@ -201,3 +201,57 @@ def test_bad_input_and_access(server):
     assert r.status == 200 and len(r["days"]) == 366
     assert r["days"][59]["date"] == "2024-02-29" and r["days"][59]["orders"] == 0
     assert r["totals"]["average_order_cents"] == 0 and r["top_products"] == []
+
+
+def test_top_products_over_partial_months(server):
+    """A partial month is read from its days, or as its month's row less the
+    days outside the range, whichever reads fewer rows: every range must give
+    the sums of its days. Rollup rows are planted directly in 2023 (no order
+    of the other tests falls there): product 9001 sells every day, 9002 only
+    on the 1st and last of each month, 9003 once, on 2023-03-15."""
+    shop = Shop(server)
+    seller = shop.seller_user["id"]
+    db = server.database()
+    days, months = {}, {}
+    d = datetime.date(2023, 1, 1)
+    while d.year == 2023:
+        ymd, last = int(d.strftime("%Y%m%d")), (d + datetime.timedelta(days=1)).month != d.month
+        sold = [(9001, 1 + d.day % 3, 100 * (1 + d.day % 3))]
+        if d.day == 1 or last:
+            sold.append((9002, 5, 700))
+        if ymd == 20230315:
+            sold.append((9003, 40, 9000))
+        for pid, units, cents in sold:
+            days[(ymd, pid)] = (units, cents)
+            m = months.setdefault((ymd // 100, pid), [0, 0])
+            m[0] += units
+            m[1] += cents
+        d += datetime.timedelta(days=1)
+    db.executemany("INSERT INTO analytics_product_days (product_id, day, seller_id, units,"
+                   " revenue_cents) VALUES (?, ?, ?, ?, ?)",
+                   [(pid, ymd, seller, u, c) for (ymd, pid), (u, c) in days.items()])
+    db.executemany("INSERT INTO analytics_product_months (product_id, month, seller_id, units,"
+                   " revenue_cents) VALUES (?, ?, ?, ?, ?)",
+                   [(pid, ym, seller, u, c) for (ym, pid), (u, c) in months.items()])
+
+    def want(frm, to):
+        a, b = int(frm.replace("-", "")), int(to.replace("-", ""))
+        sums = {}
+        for (ymd, pid), (u, c) in days.items():
+            if a <= ymd <= b:
+                s = sums.setdefault(pid, [0, 0])
+                s[0] += u
+                s[1] += c
+        return {pid: tuple(v) for pid, v in sums.items()}
+
+    for frm, to in (("2023-01-01", "2023-12-31"), ("2023-01-06", "2023-12-05"),
+                    ("2023-01-28", "2023-03-03"), ("2023-03-02", "2023-03-30"),
+                    ("2023-03-16", "2023-03-31"), ("2023-03-01", "2023-03-14"),
+                    ("2023-02-01", "2023-02-28"), ("2023-03-15", "2023-03-15"),
+                    ("2023-02-02", "2023-02-27"), ("2023-06-30", "2023-07-01")):
+        for path in (f"/v1/admin/analytics?from={frm}&to={to}",
+                     f"/v1/admin/analytics?from={frm}&to={to}&seller_id={seller}"):
+            got = server.get(path, token=shop.admin)
+            assert got.status == 200, got
+            top = {t["product_id"]: (t["units"], t["revenue_cents"]) for t in got["top_products"]}
+            assert top == want(frm, to), (frm, to, path)
