@@ -25,7 +25,8 @@ from test_returns import admin_move, ask, delivered_order
 # the plain run, at several times its cost (conftest.py).
 pytestmark = pytest.mark.direct
 
-ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
+ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_RATE_LIMIT": "off",
+       "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
        "SHOPD_GATEWAY_BACKOFF_MS": "0", "SHOPD_BREAKER_FAILURES": "100000",
        "SHOPD_FLASH_TICK_MS": "20", "SHOPD_CARRIER_SECRET": "faults-secret",
        "SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"}
