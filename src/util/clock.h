@@ -18,6 +18,11 @@ int64_t clock_now_ms(void);
 /** Monotonic nanoseconds, for measuring durations. */
 int64_t clock_mono_ns(void);
 
+/** Monotonic nanoseconds in the kernel's ticks (a few ms apart), at a
+ *  fifth of clock_mono_ns's cost. One difference is 0 or a tick; a sum of
+ *  many is right on average: for figures that add up many short spans. */
+int64_t clock_coarse_ns(void);
+
 /** Formats `ms` as RFC 3339 UTC into `out` (RFC3339_LEN bytes); returns out. */
 char *clock_fmt(int64_t ms, char out[RFC3339_LEN]);
 
