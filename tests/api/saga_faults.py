@@ -28,7 +28,27 @@ The invariants (check_invariants):
 import os
 import sys
 
-from conftest import PG_BASE, wait_for
+import pytest
+
+from conftest import PG_BASE, Server, wait_for
+from shop_fixtures import Shop
+
+# The sweeps' server: failures on demand, no rate limits (a sweep's retries
+# come faster than a class allows), fast workers, every return reviewed.
+ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_RATE_LIMIT": "off",
+       "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
+       "SHOPD_GATEWAY_BACKOFF_MS": "0", "SHOPD_BREAKER_FAILURES": "100000",
+       "SHOPD_FLASH_TICK_MS": "20", "SHOPD_CARRIER_SECRET": "faults-secret",
+       "SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"}
+
+
+@pytest.fixture(scope="module")
+def env():
+    s = Server(ENV).start()
+    shop = Shop(s)
+    yield s, shop
+    s.cleanup()
+
 
 FIGURES = {}  # saga → faults injected (printed at the end with -s)
 PROGRESS = os.environ.get("SHOPD_TEST_FAULT_PROGRESS") == "1"

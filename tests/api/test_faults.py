@@ -26,27 +26,14 @@ returns) and the crash loop (tests/soak).
 """
 import pytest
 
-from conftest import Server, uid
-from saga_faults import call_sweep, empty_cart, product, same_answer, store_sweep
-from shop_fixtures import Buyer, Shop
+from conftest import uid
+from saga_faults import (call_sweep, empty_cart, env, product, same_answer,  # noqa: F401
+                         store_sweep)
+from shop_fixtures import Buyer
 
 # Servers of their own with failures armed: the Prism stage would only repeat
 # the plain run, at several times its cost (conftest.py).
 pytestmark = pytest.mark.direct
-
-ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_RATE_LIMIT": "off",
-       "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
-       "SHOPD_GATEWAY_BACKOFF_MS": "0", "SHOPD_BREAKER_FAILURES": "100000",
-       "SHOPD_FLASH_TICK_MS": "20", "SHOPD_CARRIER_SECRET": "faults-secret",
-       "SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"}
-
-
-@pytest.fixture(scope="module")
-def env():
-    s = Server(ENV).start()
-    shop = Shop(s)
-    yield s, shop
-    s.cleanup()
 
 
 # ---- checkout -------------------------------------------------------------------

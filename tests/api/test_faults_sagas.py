@@ -14,23 +14,16 @@ One server for the file, faults armed through the admin hook
 """
 import pytest
 
-from conftest import Server, uid, wait_for
-from saga_faults import (arm, call_sweep, check_invariants, count, disarm, product, same_answer,
-                         store_sweep)
-from shop_fixtures import ADDRESS, Buyer, Shop
+from conftest import uid, wait_for
+from saga_faults import (arm, call_sweep, check_invariants, count, disarm, env,  # noqa: F401
+                         product, same_answer, store_sweep)
+from shop_fixtures import ADDRESS, Buyer
 from test_flash_sales import iso
 from test_returns import admin_move, ask, delivered_order
 
 # Servers of their own with failures armed: the Prism stage would only repeat
 # the plain run, at several times its cost (conftest.py).
 pytestmark = pytest.mark.direct
-
-ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_RATE_LIMIT": "off",
-       "SHOPD_HOUSEKEEPING_MS": "50", "SHOPD_PAYMENT_DEADLINE": "1",
-       "SHOPD_GATEWAY_BACKOFF_MS": "0", "SHOPD_BREAKER_FAILURES": "100000",
-       "SHOPD_FLASH_TICK_MS": "20", "SHOPD_CARRIER_SECRET": "faults-secret",
-       "SHOPD_RETURN_AUTO_APPROVE_CENTS": "0"}
-
 
 # The store counts every statement the shop's writers step while a saga runs,
 # the workers' too (the flash-sale ticker, housekeeping, the outbox): 100 to
@@ -39,14 +32,6 @@ ENV = {"SHOPD_FAULTS_API": "1", "SHOPD_RATE_LIMIT": "off",
 # file near two minutes (PostgreSQL: times STRIDE). The offsets move with
 # the workers' timing, so repeated runs reach other statements too.
 STRIDES = {"flash": 4, "fulfil": 8, "returns": 12, "commits": 3}
-
-
-@pytest.fixture(scope="module")
-def env():
-    s = Server(ENV).start()
-    shop = Shop(s)
-    yield s, shop
-    s.cleanup()
 
 
 # ---- flash sales: join, admission, purchase ---------------------------------------
