@@ -44,17 +44,28 @@ static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fr
     return SHOP_OK;
 }
 
-static enum shop_err add_day(struct db *db, int32_t day, int64_t revenue, int64_t refunds,
-                             int64_t orders, int64_t units, int64_t returned, struct problem *pb)
+/* The figures a day's row adds up, one upsert for the shop's and one for a
+ * seller's (?7), binding alike. */
+#define ADD_FIGURES(T)                                                                           \
+    " revenue_cents = " T ".revenue_cents + excluded.revenue_cents,"                             \
+    " refunds_cents = " T ".refunds_cents + excluded.refunds_cents,"                             \
+    " orders = " T ".orders + excluded.orders, units = " T ".units + excluded.units,"            \
+    " returned_units = " T ".returned_units + excluded.returned_units"
+
+/* Adds to the shop's day, or (seller_id != NULL) to that seller's. */
+static enum shop_err add_figures(struct db *db, const int64_t *seller_id, int32_t day,
+                                 int64_t revenue, int64_t refunds, int64_t orders, int64_t units,
+                                 int64_t returned, struct problem *pb)
 {
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO analytics_days (day, revenue_cents, refunds_cents, orders, units,"
-            " returned_units) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET"
-            " revenue_cents = analytics_days.revenue_cents + excluded.revenue_cents,"
-            " refunds_cents = analytics_days.refunds_cents + excluded.refunds_cents,"
-            " orders = analytics_days.orders + excluded.orders,"
-            " units = analytics_days.units + excluded.units,"
-            " returned_units = analytics_days.returned_units + excluded.returned_units");
+    struct stmt *st =
+        seller_id
+            ? db_prepare(db, "INSERT INTO analytics_seller_days (seller_id, day, revenue_cents,"
+                             " refunds_cents, orders, units, returned_units)"
+                             " VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (seller_id, day)"
+                             " DO UPDATE SET" ADD_FIGURES("analytics_seller_days"))
+            : db_prepare(db, "INSERT INTO analytics_days (day, revenue_cents, refunds_cents,"
+                             " orders, units, returned_units) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                             " ON CONFLICT (day) DO UPDATE SET" ADD_FIGURES("analytics_days"));
     if (!st)
         return db_fail(db, pb, "counting a day");
     stmt_bind_i64(st, 1, day);
@@ -63,32 +74,9 @@ static enum shop_err add_day(struct db *db, int32_t day, int64_t revenue, int64_
     stmt_bind_i64(st, 4, orders);
     stmt_bind_i64(st, 5, units);
     stmt_bind_i64(st, 6, returned);
+    if (seller_id)
+        stmt_bind_i64(st, 7, *seller_id);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a day");
-}
-
-static enum shop_err add_seller_day(struct db *db, int64_t seller, int32_t day, int64_t revenue,
-                                    int64_t refunds, int64_t orders, int64_t units,
-                                    int64_t returned, struct problem *pb)
-{
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO analytics_seller_days (seller_id, day, revenue_cents, refunds_cents,"
-            " orders, units, returned_units) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (seller_id, day) DO UPDATE SET"
-            " revenue_cents = analytics_seller_days.revenue_cents + excluded.revenue_cents,"
-            " refunds_cents = analytics_seller_days.refunds_cents + excluded.refunds_cents,"
-            " orders = analytics_seller_days.orders + excluded.orders,"
-            " units = analytics_seller_days.units + excluded.units,"
-            " returned_units = analytics_seller_days.returned_units + excluded.returned_units");
-    if (!st)
-        return db_fail(db, pb, "counting a seller's day");
-    stmt_bind_i64(st, 1, seller);
-    stmt_bind_i64(st, 2, day);
-    stmt_bind_i64(st, 3, revenue);
-    stmt_bind_i64(st, 4, refunds);
-    stmt_bind_i64(st, 5, orders);
-    stmt_bind_i64(st, 6, units);
-    stmt_bind_i64(st, 7, returned);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a seller's day");
 }
 
 static enum shop_err add_product(struct db *db, int64_t product, int64_t seller, int32_t day,
@@ -179,9 +167,9 @@ static enum shop_err fold_paid(struct db *db, const struct tz *tz, int64_t order
     }
     enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
     if (e == SHOP_OK)
-        e = add_day(db, day, total, 0, 1, units, 0, pb);
+        e = add_figures(db, NULL, day, total, 0, 1, units, 0, pb);
     for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
-        e = add_seller_day(db, sellers.v[i].key, day, sellers.v[i].cents, 0, 1, sellers.v[i].units,
+        e = add_figures(db, &sellers.v[i].key, day, sellers.v[i].cents, 0, 1, sellers.v[i].units,
                            0, pb);
     for (int i = 0; e == SHOP_OK && i < products.n; i++)
         e = add_product(db, products.v[i].key, products.v[i].seller, day, products.v[i].units,
@@ -220,11 +208,11 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
         sums_add(&sellers, stmt_i64(st, 0), 0, 0, stmt_i64(st, 1));
     enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
     if (e == SHOP_OK)
-        e = add_day(db, day, 0, amount, 0, 0, 0, pb);
+        e = add_figures(db, NULL, day, 0, amount, 0, 0, 0, pb);
     for (int i = 0; e == SHOP_OK && i < sellers.n && total > 0; i++) {
         int64_t share = (int64_t)((__int128)amount * sellers.v[i].cents / total);
         if (share > 0)
-            e = add_seller_day(db, sellers.v[i].key, day, 0, share, 0, 0, 0, pb);
+            e = add_figures(db, &sellers.v[i].key, day, 0, share, 0, 0, 0, pb);
     }
     free(sellers.v);
     return e;
@@ -262,9 +250,9 @@ static enum shop_err fold_return(struct db *db, const struct tz *tz, int64_t ret
     }
     enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading a return");
     if (e == SHOP_OK && units > 0)
-        e = add_day(db, day, 0, 0, 0, 0, units, pb);
+        e = add_figures(db, NULL, day, 0, 0, 0, 0, units, pb);
     for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
-        e = add_seller_day(db, sellers.v[i].key, day, 0, 0, 0, 0, sellers.v[i].units, pb);
+        e = add_figures(db, &sellers.v[i].key, day, 0, 0, 0, 0, sellers.v[i].units, pb);
     free(sellers.v);
     return e;
 }
