@@ -186,8 +186,11 @@ enum shop_err order_status_sync(struct db *db, int64_t order_id, struct problem 
     if (!st)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
+    int rc = stmt_step(st);
+    if (rc == STMT_DONE)
         return problem_set(pb, SHOP_NOT_FOUND, "no order %lld", (long long)order_id);
+    if (rc != STMT_ROW) /* a failed read is not "no order": the caller may try again */
+        return db_fail(db, pb, "reading the order");
     int from = order_status_parse(stmt_text(st, 0));
     if (from != ORDER_PAID && from != ORDER_FULFILLING && from != ORDER_PARTIALLY_SHIPPED &&
         from != ORDER_SHIPPED && from != ORDER_DELIVERED)
@@ -200,10 +203,12 @@ enum shop_err order_status_sync(struct db *db, int64_t order_id, struct problem 
     if (!st)
         return db_fail(db, pb, "reading the order lines");
     stmt_bind_i64(st, 1, order_id);
-    while (stmt_step(st) == STMT_ROW) {
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         need += stmt_i64(st, 0);
         back += stmt_i64(st, 1);
     }
+    if (rc != STMT_DONE)
+        return db_fail(db, pb, "reading the order lines");
     /* Units by where their shipment is. */
     int64_t left = 0, arrived = 0, shipments = 0;
     st = db_prepare(db, "SELECT s.status, coalesce(sum(l.quantity), 0) FROM shipments s"
@@ -212,7 +217,7 @@ enum shop_err order_status_sync(struct db *db, int64_t order_id, struct problem 
     if (!st)
         return db_fail(db, pb, "reading the shipments");
     stmt_bind_i64(st, 1, order_id);
-    while (stmt_step(st) == STMT_ROW) {
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         int s = shipment_status_parse(stmt_text(st, 0));
         int64_t q = stmt_i64(st, 1);
         if (s == SHIP_RETURNED_TO_SENDER)
@@ -223,6 +228,8 @@ enum shop_err order_status_sync(struct db *db, int64_t order_id, struct problem 
         if (s == SHIP_DELIVERED)
             arrived += q;
     }
+    if (rc != STMT_DONE)
+        return db_fail(db, pb, "reading the shipments");
     enum order_status to;
     if (need <= 0)
         to = back > 0 ? ORDER_CANCELLED : (enum order_status)from;
