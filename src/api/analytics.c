@@ -12,21 +12,38 @@
 
 /* The report is written straight into a buffer rather than built as jansson
  * objects: a year is 366 objects of eight numbers, and building, dumping and
- * freeing them was a third of the request's CPU. */
+ * freeing them was a third of the request's CPU (and printf's formatting a
+ * tenth of what was left). */
+static void field(struct buf *b, const char *name, int64_t v)
+{
+    buf_puts(b, name);
+    buf_json_int(b, v);
+}
+
 static void figures_text(struct buf *b, const struct analytics_figures *f, bool with_date)
 {
-    buf_printf(b,
-               "{\"revenue_cents\":%lld,\"refunds_cents\":%lld,\"net_revenue_cents\":%lld,"
-               "\"orders\":%lld,\"units\":%lld,\"average_order_cents\":%lld,"
-               "\"returns_rate_bps\":%lld",
-               (long long)f->revenue_cents, (long long)f->refunds_cents,
-               (long long)(f->revenue_cents - f->refunds_cents), (long long)f->orders,
-               (long long)f->units, (long long)analytics_average(f),
-               (long long)analytics_returns_bps(f));
-    if (with_date)
-        buf_printf(b, ",\"date\":\"%04d-%02d-%02d\"", f->date / 10000, f->date / 100 % 100,
-                   f->date % 100);
-    buf_puts(b, "}");
+    field(b, "{\"revenue_cents\":", f->revenue_cents);
+    field(b, ",\"refunds_cents\":", f->refunds_cents);
+    field(b, ",\"net_revenue_cents\":", f->revenue_cents - f->refunds_cents);
+    field(b, ",\"orders\":", f->orders);
+    field(b, ",\"units\":", f->units);
+    field(b, ",\"average_order_cents\":", analytics_average(f));
+    field(b, ",\"returns_rate_bps\":", analytics_returns_bps(f));
+    if (with_date) {
+        char date[] = ",\"date\":\"YYYY-MM-DD\"}";
+        int y = f->date / 10000, m = f->date / 100 % 100, d = f->date % 100;
+        if (y < 0 || y > 9999) /* outside what tz_parse_date accepts: cannot happen */
+            y = 0;
+        for (int i = 3; i >= 0; i--, y /= 10)
+            date[9 + i] = (char)('0' + y % 10);
+        date[14] = (char)('0' + m / 10);
+        date[15] = (char)('0' + m % 10);
+        date[17] = (char)('0' + d / 10);
+        date[18] = (char)('0' + d % 10);
+        buf_puts(b, date);
+    } else {
+        buf_puts(b, "}");
+    }
 }
 
 static enum shop_err report(struct req *r, int64_t seller_id, bool check_seller)

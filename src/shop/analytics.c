@@ -13,6 +13,9 @@
 
 /* ---- reports ------------------------------------------------------------------- */
 
+/* How long a report waits for its turn before the answer is 503. */
+#define REPORT_WAIT_MS 10000
+
 int64_t analytics_average(const struct analytics_figures *f)
 {
     return f->orders ? f->revenue_cents / f->orders : 0;
@@ -228,6 +231,11 @@ enum shop_err analytics_report(struct shop *shop, int64_t seller_id, int32_t fro
     out->ndays = (int)n;
     for (int i = 0; i < out->ndays; i++)
         out->days[i].date = tz_days_ymd(first + i);
+    /* A year's report is about a millisecond of CPU: they queue for the
+     * cores (util/gate.h) instead of all running at once. */
+    if (!gate_enter(&shop->reports, REPORT_WAIT_MS))
+        return problem_set(pb, SHOP_UNAVAILABLE,
+                           "too many reports are being computed; try again shortly");
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     struct stmt *st =
@@ -273,5 +281,6 @@ enum shop_err analytics_report(struct shop *shop, int64_t seller_id, int32_t fro
 done:
     db_read_end(db);
     db_release(db);
+    gate_leave(&shop->reports);
     return e;
 }

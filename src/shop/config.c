@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
@@ -65,6 +66,8 @@ void config_load(struct shop_config *cfg)
 
     snprintf(cfg->currency, sizeof cfg->currency, "%s", env_str("SHOPD_CURRENCY", "USD"));
     snprintf(cfg->timezone, sizeof cfg->timezone, "%s", env_str("SHOPD_TIMEZONE", "UTC"));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->report_concurrency = env_i64("SHOPD_REPORT_CONCURRENCY", cpus > 0 ? cpus : 2, 1, 256);
     cfg->reservation_ttl_ms = env_i64("SHOPD_RESERVATION_TTL", 600, 1, 86400) * 1000;
     cfg->guest_cart_ttl_ms = env_i64("SHOPD_GUEST_CART_TTL", 7 * 86400, 1, 365 * 86400) * 1000;
     cfg->user_cart_ttl_ms = env_i64("SHOPD_USER_CART_TTL", 30 * 86400, 1, 365 * 86400) * 1000;

@@ -42,6 +42,9 @@ struct shop_config {
     char currency[4];              /* SHOPD_CURRENCY: store credit's currency, default USD */
     char timezone[65];             /* SHOPD_TIMEZONE: the shop's days (analytics), a tz database
                                       name, default UTC */
+    int64_t report_concurrency;    /* SHOPD_REPORT_CONCURRENCY: analytics reports computed at
+                                      once, the rest queued (util/gate.h); default the number
+                                      of CPUs */
     int64_t reservation_ttl_ms;    /* SHOPD_RESERVATION_TTL (s), default 600 */
     int64_t guest_cart_ttl_ms;     /* SHOPD_GUEST_CART_TTL (s), idle guest carts, default 7 days */
     int64_t user_cart_ttl_ms;      /* SHOPD_USER_CART_TTL (s), idle user carts, default 30 days */

@@ -41,6 +41,7 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     }
     struct shop *shop = xcalloc(1, sizeof *shop);
     config_load(&shop->cfg);
+    gate_init(&shop->reports, (int)shop->cfg.report_concurrency);
     if (!shop->cfg.notify_dir[0] && store_is_server_url(db_path)) {
         /* A database server is no directory: beside the working one. */
         snprintf(shop->cfg.notify_dir, sizeof shop->cfg.notify_dir, "data/notifications");
@@ -196,5 +197,6 @@ void shop_close(struct shop *shop)
     idset_free(shop->stale_search);
     search_free(shop->search);
     recs_free(shop->recs);
+    gate_destroy(&shop->reports);
     free(shop);
 }

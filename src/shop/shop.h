@@ -13,6 +13,7 @@
 
 #include "shop/config.h"
 #include "shop/outbox.h"
+#include "util/gate.h"
 #include "util/problem.h"
 
 struct store;
@@ -62,6 +63,7 @@ struct shop {
     struct recs *recs;                /* the recommendation model (recs/recs.h) */
     struct recs_feed *recs_feed;      /* writes events, applies new ones (work/recs_feed.c) */
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
+    struct gate reports;              /* analytics reports computed at once (shop/analytics.c) */
     _Atomic bool stopping;
 };
 
