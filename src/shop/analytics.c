@@ -8,6 +8,7 @@
 
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/tz.h"
 #include "util/xalloc.h"
 
@@ -149,16 +150,23 @@ static bool tally_span(struct db *db, int64_t seller_id, bool days, int32_t m1, 
 /* The days a..b of one month: from their rows or, when fewer of the month's
  * days lie outside them, as the month's row less those days (a month's row
  * is the sum of its days': every fold writes both). */
-static bool tally_part(struct db *db, int64_t seller_id, int32_t a, int32_t b,
+static bool tally_part(struct db *db, int64_t seller_id, int32_t a, int32_t b, int sign,
                        struct tallies *t)
 {
     int32_t m = a / 100, first = m * 100 + 1, last = month_last_day(m);
     int32_t inside = b - a + 1, outside = (last - first + 1) - inside;
     if (outside >= inside)
-        return tally_span(db, seller_id, true, a, b, 1, t);
-    return tally_span(db, seller_id, false, m, m, 1, t) &&
-           tally_span(db, seller_id, true, first, a - 1, -1, t) &&
-           tally_span(db, seller_id, true, b + 1, last, -1, t);
+        return tally_span(db, seller_id, true, a, b, sign, t);
+    return tally_span(db, seller_id, false, m, m, sign, t) &&
+           tally_span(db, seller_id, true, first, a - 1, -sign, t) &&
+           tally_span(db, seller_id, true, b + 1, last, -sign, t);
+}
+
+/* Rows per product tally_part reads for a..b of one month. */
+static int part_cost(int32_t a, int32_t b)
+{
+    int32_t inside = b - a + 1, outside = month_last_day(a / 100) % 100 - inside;
+    return outside >= inside ? inside : 1 + outside;
 }
 
 static int32_t month_next(int32_t ym)
@@ -171,23 +179,93 @@ static int32_t month_prev(int32_t ym)
     return ym % 100 == 1 ? (ym / 100 - 1) * 100 + 12 : ym - 1;
 }
 
-static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from, int32_t to,
-                                  struct analytics_report *out, struct problem *pb)
+static int32_t day_add(int32_t ymd, int n)
 {
-    /* Whole months from their rows, a partial month at either end by
-     * tally_part: a year's report reads about 12 + 15 days' rows per product
-     * sold, not up to 12 + 60. */
-    struct tallies t = {0};
+    return tz_days_ymd(tz_ymd_days(ymd) + n);
+}
+
+/* The days from..to (from ≤ to) as whole months from their rows and a
+ * partial month at either end by tally_part; with `t` NULL, only counts the
+ * rows per product that would read. A year's report reads about 12 + 15
+ * days' rows per product sold this way, not up to 12 + 60. */
+static int tally_months(struct db *db, int64_t seller_id, int32_t from, int32_t to, int sign,
+                        struct tallies *t, bool *ok)
+{
     int32_t m1 = from / 100, m2 = to / 100;
     bool whole_first = from % 100 == 1, whole_last = to == month_last_day(m2);
-    bool ok;
     if (m1 == m2 && !(whole_first && whole_last)) {
-        ok = tally_part(db, seller_id, from, to, &t);
+        if (t)
+            *ok = *ok && tally_part(db, seller_id, from, to, sign, t);
+        return part_cost(from, to);
+    }
+    int32_t a = whole_first ? m1 : month_next(m1), b = whole_last ? m2 : month_prev(m2);
+    int cost = (whole_first ? 0 : part_cost(from, month_last_day(m1))) +
+               (whole_last ? 0 : part_cost(m2 * 100 + 1, to));
+    for (int32_t m = a; m <= b; m = month_next(m))
+        cost++;
+    if (t)
+        *ok = *ok &&
+              (whole_first || tally_part(db, seller_id, from, month_last_day(m1), sign, t)) &&
+              (whole_last || tally_part(db, seller_id, m2 * 100 + 1, to, sign, t)) &&
+              tally_span(db, seller_id, false, a, b, sign, t);
+    return cost;
+}
+
+static bool tally_year(struct db *db, int32_t year, int sign, struct tallies *t)
+{
+    struct stmt *st = db_prepare(db, "SELECT product_id, units, revenue_cents"
+                                     " FROM analytics_product_years WHERE year = ?");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, year);
+    return tally_rows(st, sign, t);
+}
+
+/* The days a..b of one calendar year, shop-wide: from months and days, or as
+ * the year's row less the months and days outside a..b, whichever reads
+ * fewer rows. Days after tomorrow hold nothing yet and cost nothing, so
+ * "the last 365 days" is this year's row, less nothing, plus the rest of
+ * last year's. */
+static bool tally_in_year(struct db *db, int32_t a, int32_t b, int32_t today,
+                          struct tallies *t)
+{
+    int32_t jan1 = a / 10000 * 10000 + 101, dec31 = a / 10000 * 10000 + 1231;
+    int32_t tomorrow = day_add(today, 1);
+    bool ok = true;
+    int inside = tally_months(db, 0, a, b, 1, NULL, &ok);
+    int outside = 1;
+    if (a > jan1)
+        outside += tally_months(db, 0, jan1, day_add(a, -1), -1, NULL, &ok);
+    int32_t after = b < dec31 ? day_add(b, 1) : 0, until = dec31 < tomorrow ? dec31 : tomorrow;
+    bool have_after = after && after <= until;
+    if (have_after)
+        outside += tally_months(db, 0, after, until, -1, NULL, &ok);
+    if (inside <= outside) {
+        tally_months(db, 0, a, b, 1, t, &ok);
+        return ok;
+    }
+    ok = tally_year(db, a / 10000, 1, t);
+    if (a > jan1)
+        tally_months(db, 0, jan1, day_add(a, -1), -1, t, &ok);
+    if (have_after)
+        tally_months(db, 0, after, until, -1, t, &ok);
+    return ok;
+}
+
+static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from, int32_t to,
+                                  int32_t today, struct analytics_report *out,
+                                  struct problem *pb)
+{
+    struct tallies t = {0};
+    bool ok = true;
+    if (seller_id) { /* year rows are shop-wide */
+        tally_months(db, seller_id, from, to, 1, &t, &ok);
     } else {
-        ok = (whole_first || tally_part(db, seller_id, from, month_last_day(m1), &t)) &&
-             (whole_last || tally_part(db, seller_id, m2 * 100 + 1, to, &t)) &&
-             tally_span(db, seller_id, false, whole_first ? m1 : month_next(m1),
-                        whole_last ? m2 : month_prev(m2), 1, &t);
+        for (int32_t y = from / 10000; ok && y <= to / 10000; y++) {
+            int32_t a = y == from / 10000 ? from : y * 10000 + 101;
+            int32_t b = y == to / 10000 ? to : y * 10000 + 1231;
+            ok = tally_in_year(db, a, b, today, &t);
+        }
     }
     out->ntop = 0;
     for (size_t i = 0; ok && i < t.cap; i++) {
@@ -277,7 +355,7 @@ enum shop_err analytics_report(struct shop *shop, int64_t seller_id, int32_t fro
         out->totals.units += out->days[i].units;
         out->totals.returned_units += out->days[i].returned_units;
     }
-    e = top_products(db, seller_id, from, to, out, pb);
+    e = top_products(db, seller_id, from, to, tz_local_day(shop->tz, clock_now_ms()), out, pb);
 done:
     db_read_end(db);
     db_release(db);

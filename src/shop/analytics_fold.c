@@ -108,7 +108,20 @@ static enum shop_err add_product(struct db *db, int64_t product, int64_t seller,
     stmt_bind_i64(st, 3, seller);
     stmt_bind_i64(st, 4, units);
     stmt_bind_i64(st, 5, revenue);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a product's month");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "counting a product's month");
+    st = db_prepare(
+        db, "INSERT INTO analytics_product_years (product_id, year, units, revenue_cents)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (year, product_id) DO UPDATE SET"
+            " units = analytics_product_years.units + excluded.units,"
+            " revenue_cents = analytics_product_years.revenue_cents + excluded.revenue_cents");
+    if (!st)
+        return db_fail(db, pb, "counting a product's year");
+    stmt_bind_i64(st, 1, product);
+    stmt_bind_i64(st, 2, day / 10000);
+    stmt_bind_i64(st, 3, units);
+    stmt_bind_i64(st, 4, revenue);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a product's year");
 }
 
 /* (key, units, cents) sums, few per order: a linear list is enough. */
@@ -369,13 +382,22 @@ static enum shop_err clear_write(struct db *db, void *arg, struct problem *pb)
     static const char *const all[] = {
         "DELETE FROM analytics_days", "DELETE FROM analytics_seller_days",
         "DELETE FROM analytics_product_days", "DELETE FROM analytics_product_months",
-        "DELETE FROM analytics_applied"};
+        "DELETE FROM analytics_product_years", "DELETE FROM analytics_applied"};
+    /* A year's row is the sum of its months': the months cleared are taken
+     * out of it (before they go), and their refold adds them back. */
     static const char *const some[] = {
         "DELETE FROM analytics_days WHERE day BETWEEN ?1 AND ?2",
         "DELETE FROM analytics_seller_days WHERE day BETWEEN ?1 AND ?2",
         "DELETE FROM analytics_product_days WHERE day BETWEEN ?1 AND ?2",
+        "UPDATE analytics_product_years SET units = analytics_product_years.units - m.units,"
+        " revenue_cents = analytics_product_years.revenue_cents - m.revenue_cents"
+        " FROM (SELECT month / 100 AS year, product_id, sum(units) AS units,"
+        " sum(revenue_cents) AS revenue_cents FROM analytics_product_months"
+        " WHERE month BETWEEN ?1 / 100 AND ?2 / 100 GROUP BY month / 100, product_id) AS m"
+        " WHERE analytics_product_years.year = m.year"
+        " AND analytics_product_years.product_id = m.product_id",
         "DELETE FROM analytics_product_months WHERE month BETWEEN ?1 / 100 AND ?2 / 100"};
-    int ntables = c->range.from ? 4 : 5;
+    int ntables = c->range.from ? 5 : 6;
     for (int i = 0; i < ntables; i++) {
         struct stmt *st = db_prepare(db, c->range.from ? some[i] : all[i]);
         if (!st)

@@ -137,12 +137,19 @@ def test_figures_equal_the_orders(make_server):
     assert report(s, shop.admin)["totals"] == got["totals"]
 
     # Rollups lost → `shopd analytics rebuild` gives back the same reports.
+    # The last 365 days read this year's product rows less what lies outside:
+    # they must agree with the short window's, which read the days.
+    year_from = (local_today() - datetime.timedelta(days=364)).isoformat()
+    year = lambda: report(s, shop.admin, **{"from": year_from,  # noqa: E731
+                                           "to": local_today().isoformat()})
     views = lambda: (report(s, shop.admin), report(s, shop.trusted, "/v1/seller/analytics"),  # noqa: E731
-                     report(s, seller_b, "/v1/seller/analytics"))
+                     report(s, seller_b, "/v1/seller/analytics"),
+                     (year()["totals"], year()["top_products"]))
     before = views()
     assert before[0]["totals"] == got["totals"] and before[1]["totals"] == got_a["totals"]
+    assert before[3] == (got["totals"], got["top_products"])
     tables = ("analytics_days", "analytics_seller_days", "analytics_product_days",
-              "analytics_product_months", "analytics_applied")
+              "analytics_product_months", "analytics_product_years", "analytics_applied")
     s.stop()
     for t in tables:
         db.execute(f"DELETE FROM {t}")
@@ -205,10 +212,12 @@ def test_bad_input_and_access(server):
 
 def test_top_products_over_partial_months(server):
     """A partial month is read from its days, or as its month's row less the
-    days outside the range, whichever reads fewer rows: every range must give
-    the sums of its days. Rollup rows are planted directly in 2023 (no order
-    of the other tests falls there): product 9001 sells every day, 9002 only
-    on the 1st and last of each month, 9003 once, on 2023-03-15."""
+    days outside the range, whichever reads fewer rows, and a partial year
+    (shop-wide) from its months and days or as its year's row less the
+    months and days outside: every range must give the sums of its days.
+    Rollup rows are planted directly in 2023 (no order of the other tests
+    falls there): product 9001 sells every day, 9002 only on the 1st and
+    last of each month, 9003 once, on 2023-03-15."""
     shop = Shop(server)
     seller = shop.seller_user["id"]
     db = server.database()
@@ -233,6 +242,13 @@ def test_top_products_over_partial_months(server):
     db.executemany("INSERT INTO analytics_product_months (product_id, month, seller_id, units,"
                    " revenue_cents) VALUES (?, ?, ?, ?, ?)",
                    [(pid, ym, seller, u, c) for (ym, pid), (u, c) in months.items()])
+    years = {}
+    for (ym, pid), (u, c) in months.items():
+        y = years.setdefault(pid, [0, 0])
+        y[0] += u
+        y[1] += c
+    db.executemany("INSERT INTO analytics_product_years (product_id, year, units, revenue_cents)"
+                   " VALUES (?, 2023, ?, ?)", [(pid, u, c) for pid, (u, c) in years.items()])
 
     def want(frm, to):
         a, b = int(frm.replace("-", "")), int(to.replace("-", ""))
@@ -248,7 +264,10 @@ def test_top_products_over_partial_months(server):
                     ("2023-01-28", "2023-03-03"), ("2023-03-02", "2023-03-30"),
                     ("2023-03-16", "2023-03-31"), ("2023-03-01", "2023-03-14"),
                     ("2023-02-01", "2023-02-28"), ("2023-03-15", "2023-03-15"),
-                    ("2023-02-02", "2023-02-27"), ("2023-06-30", "2023-07-01")):
+                    ("2023-02-02", "2023-02-27"), ("2023-06-30", "2023-07-01"),
+                    ("2022-12-06", "2023-12-05"), ("2023-03-16", "2024-03-15"),
+                    ("2023-01-02", "2023-12-30"), ("2023-02-01", "2023-11-30"),
+                    ("2022-06-01", "2023-03-14"), ("2023-03-15", "2024-01-01")):
         for path in (f"/v1/admin/analytics?from={frm}&to={to}",
                      f"/v1/admin/analytics?from={frm}&to={to}&seller_id={seller}"):
             got = server.get(path, token=shop.admin)
