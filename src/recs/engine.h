@@ -147,10 +147,10 @@ struct recs {
      * a mutex (a waiter sleeps; on a busy machine, for long). The bound is
      * on all of them together (`nbuffered`). */
     struct evbuf {
-        pthread_mutex_t mu;
+        _Alignas(64) pthread_mutex_t mu; /* a cache line each */
         struct rev *ev;
         uint32_t n, cap;
-    } _Alignas(64) bufs[RECS_BUF_SHARDS];
+    } bufs[RECS_BUF_SHARDS];
     atomic_uint nbuffered; /* in all of them: at most RECS_BUFFER_MAX */
 
     _Atomic int64_t build_ms;
