@@ -321,6 +321,8 @@ def same_answer(first, again):
 # within make test's budget — the SQLite run covers every step of the same
 # domain code, and the PostgreSQL run the backend's own failure paths.
 STRIDE = int(os.environ.get("SHOPD_TEST_FAULT_STRIDE", "4" if PG_BASE else "1"))
+if os.environ.get("SHOPD_TEST_FAULT_EVERY") == "1":
+    STRIDE = 1
 
 
 def sweep(saga, s, shop, variants, point, n, modes, prepare, run, retry, labels=False, stride=1):
