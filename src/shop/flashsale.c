@@ -132,16 +132,19 @@ void flashsale_row_to_sale(struct stmt *st, struct sale *s)
     snprintf(s->currency, sizeof s->currency, "%s", stmt_text(st, 18));
 }
 
-bool flashsale_read_sale(struct db *db, int64_t id, struct sale *s)
+enum shop_err flashsale_read_sale(struct db *db, int64_t id, struct sale *s, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE id = ?");
     if (!st)
-        return false;
+        return db_fail(db, pb, "reading a flash sale");
     stmt_bind_i64(st, 1, id);
-    if (stmt_step(st) != STMT_ROW)
-        return false;
+    int rc = stmt_step(st);
+    if (rc == STMT_DONE)
+        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
+    if (rc != STMT_ROW)
+        return db_fail(db, pb, "reading a flash sale");
     flashsale_row_to_sale(st, s);
-    return true;
+    return SHOP_OK;
 }
 
 int64_t flashsale_remaining(const struct sale *s)
@@ -190,11 +193,11 @@ enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct 
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     struct sale s;
-    bool found = flashsale_read_sale(db, id, &s);
+    bool found = flashsale_read_sale(db, id, &s, pb) == SHOP_OK;
     int64_t len = found ? queue_length(db, id) : 0;
     db_read_end(db);
     if (!found)
-        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
+        return pb->err;
     *out = sale_json(&s, len);
     return SHOP_OK;
 }
@@ -421,8 +424,8 @@ enum shop_err flashsale_create(struct shop *shop, const struct principal *who, j
 enum shop_err flashsale_end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb)
 {
     struct sale s;
-    if (!flashsale_read_sale(db, id, &s))
-        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)id);
+    if (flashsale_read_sale(db, id, &s, pb) != SHOP_OK)
+        return pb->err;
     if (!strcmp(s.status, "ended"))
         return problem_set(pb, SHOP_CONFLICT, "the sale has already ended");
     struct stmt *st = db_prepare(db, "UPDATE flash_sales SET status = 'ended', ended_at = ?,"
@@ -515,8 +518,8 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
 {
     struct join_job *j = arg;
     struct sale s;
-    if (!flashsale_read_sale(db, j->sale_id, &s))
-        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)j->sale_id);
+    if (flashsale_read_sale(db, j->sale_id, &s, pb) != SHOP_OK)
+        return pb->err;
     struct stmt *st =
         db_prepare(db, "SELECT 1 FROM flash_sale_queue WHERE sale_id = ? AND user_id = ?");
     if (!st)

@@ -34,8 +34,9 @@ void flashsale_token_for(const unsigned char key[32], int64_t sale, int64_t user
 /** A row selected as SALE_COLS into `s`. */
 void flashsale_row_to_sale(struct stmt *st, struct sale *s);
 
-/** False when there is no sale `id`. */
-bool flashsale_read_sale(struct db *db, int64_t id, struct sale *s);
+/** Reads sale `id` into `s`: SHOP_NOT_FOUND when there is none, a database
+ *  failure (never "none") when the read fails; `pb` says which. */
+enum shop_err flashsale_read_sale(struct db *db, int64_t id, struct sale *s, struct problem *pb);
 
 /** Units in no bucket yet (see the essay). */
 int64_t flashsale_remaining(const struct sale *s);

@@ -241,8 +241,8 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
                               struct flash_claim *out, struct problem *pb)
 {
     struct sale s;
-    if (!flashsale_read_sale(db, sale_id, &s))
-        return problem_set(pb, SHOP_NOT_FOUND, "no flash sale %lld", (long long)sale_id);
+    if (flashsale_read_sale(db, sale_id, &s, pb) != SHOP_OK)
+        return pb->err;
     /* The token first: without a valid one the answer is 403 whatever the
      * sale is doing. */
     struct stmt *st = db_prepare(db, "SELECT status, coalesce(admitted_at, 0),"

@@ -404,6 +404,33 @@ def test_a_failed_read_while_settling_a_flash_sale_purchase(env):
     assert me["status"] == "purchased", me
 
 
+def test_a_failed_read_of_the_sale_is_no_missing_sale(env):
+    """`make faults` found it: a purchase whose read of the flash sale failed
+    answered 404 "no flash sale" under its Idempotency-Key, and the same key
+    then bought the unit. A failed read is the database's failure (5xx, the
+    key free for a retry), never a client's error."""
+    s, shop = env
+    sid, v = flash_sale(s, shop, units=5, stock=50)
+    b = Buyer(s)
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
+    token = admission(s, b, sid)
+    assert token
+    key = "fs-" + uid()
+    body = {"token": token, "shipping_address_id": b.address, "payment_method_id": b.card}
+    fail_once(s, shop, "FROM flash_sales WHERE id")
+    try:
+        first = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
+                       headers={"Idempotency-Key": key})
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] >= 1
+    assert first.status >= 500, first
+    check_invariants(s, {v: 50})
+    again = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
+                   headers={"Idempotency-Key": key})
+    assert again.status == 201 and again["status"] == "paid", (first, again)
+    assert s.get(f"/v1/flash-sales/{sid}")["sold"] == 1
+
+
 def test_a_failure_after_the_carrier_answered_is_tried_again(env):
     """Found by the sweeps: the fulfil's answer whose write failed left the
     key 'still running' (every retry 409) behind a 201; a refused label whose
