@@ -285,12 +285,20 @@ static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb
     pthread_rwlock_unlock(&s->lock);
     index_free(old);
     s->build_ms = (clock_mono_ns() - t0) / 1000000;
-    size_t bytes = index_bytes(fresh);
-    log_event(LOG_INFO, "search.built", "{s:I, s:I, s:I, s:I, s:I, s:I}", "products",
-              (json_int_t)fresh->nlive, "ms", (json_int_t)s->build_ms, "bytes", (json_int_t)bytes,
-              "bytes_per_product", (json_int_t)(fresh->nlive ? bytes / fresh->nlive : 0), "terms",
-              (json_int_t)fresh->lx.term_ix.n, "words", (json_int_t)fresh->lx.word_ix.n);
+    search_log_built(s, "search.built", s->build_ms);
     return SHOP_OK;
+}
+
+void search_log_built(struct search *s, const char *event, int64_t ms)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    const struct index *ix = s->ix;
+    size_t bytes = index_bytes(ix);
+    log_event(LOG_INFO, event, "{s:I, s:I, s:I, s:I, s:I, s:I}", "products", (json_int_t)ix->nlive,
+              "ms", (json_int_t)ms, "bytes", (json_int_t)bytes, "bytes_per_product",
+              (json_int_t)(ix->nlive ? bytes / ix->nlive : 0), "terms",
+              (json_int_t)ix->lx.term_ix.n, "words", (json_int_t)ix->lx.word_ix.n);
+    pthread_rwlock_unlock(&s->lock);
 }
 
 enum shop_err search_build(struct search *s, struct store *store, struct problem *pb)
@@ -398,6 +406,38 @@ done:
 }
 
 /* ---- small public helpers ----------------------------------------------------------- */
+
+size_t search_products(struct search *s)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    size_t n = s->ix->nlive;
+    pthread_rwlock_unlock(&s->lock);
+    return n;
+}
+
+size_t search_each_product(struct search *s, void (*fn)(void *cls, const struct search_product *p),
+                           void *cls)
+{
+    size_t n = 0;
+    pthread_rwlock_rdlock(&s->lock);
+    const struct index *ix = s->ix;
+    for (uint32_t i = 0; i < ix->nslots; i++) {
+        const struct doc *d = &ix->docs[i];
+        if (!d->live)
+            continue;
+        const struct doc_text *t = &ix->text[i];
+        fn(cls, &(struct search_product){.id = d->id,
+                                         .category_id = ix->cats[d->cat].id,
+                                         .price = d->price,
+                                         .title = t->title,
+                                         .brand = t->brand,
+                                         .currency = t->currency,
+                                         .in_stock = d->in_stock});
+        n++;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return n;
+}
 
 static const char *const sort_names[] = {
     [SEARCH_SORT_RELEVANCE] = "relevance", [SEARCH_SORT_POPULARITY] = "popularity",
