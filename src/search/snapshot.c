@@ -467,9 +467,10 @@ static void read_intern(struct rd *r, struct intern *t, uint32_t max)
         fail(r, "bad string table");
         return;
     }
-    const struct {
+    /* Copied out: the file's arrays are not aligned for their type. */
+    struct {
         uint32_t off, len;
-    } *keys = take(r, n, sizeof *keys);
+    } *keys = copy_arr(r, n, sizeof *keys);
     const char *pool = take(r, plen, 1);
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         if ((uint64_t)keys[i].off + keys[i].len + 1 > plen || keys[i].len > 4096) {
@@ -479,6 +480,7 @@ static void read_intern(struct rd *r, struct intern *t, uint32_t max)
         if (intern_add(t, pool + keys[i].off, keys[i].len, NULL) != i)
             fail(r, "duplicate string");
     }
+    free(keys);
 }
 
 static char *take_str(struct rd *r, uint32_t max)
@@ -526,23 +528,26 @@ static void read_index(struct rd *r, struct index *ix)
     uint32_t nterms = lx->term_ix.n;
     lx->tcap = nterms; /* allocated before any return: lex_free walks term_ix.n of them */
     lx->terms = xcalloc(nterms ? nterms : 1, sizeof *lx->terms);
-    const uint32_t *tn = take(r, nterms, sizeof *tn);
-    if (r->bad)
-        return;
+    uint32_t *tn = copy_arr(r, nterms, sizeof *tn); /* aligned */
     for (uint32_t i = 0; i < nterms && !r->bad; i++) {
         struct term *t = &lx->terms[i];
         if (!tn[i])
             continue;
-        if (tn[i] > nslots)
-            return fail(r, "bad posting list");
+        if (tn[i] > nslots) {
+            fail(r, "bad posting list");
+            break;
+        }
         t->p = copy_arr(r, tn[i], sizeof *t->p);
         if (!t->p)
-            return;
+            break;
         t->n = t->cap = tn[i];
-        for (uint32_t k = 0; k < t->n; k++)
+        for (uint32_t k = 0; k < t->n && !r->bad; k++)
             if (t->p[k].slot >= nslots || (k && t->p[k].slot <= t->p[k - 1].slot))
-                return fail(r, "bad posting list");
+                fail(r, "bad posting list");
     }
+    free(tn);
+    if (r->bad)
+        return;
 
     /* Words and the trie. */
     read_intern(r, &lx->word_ix, 1u << 28);

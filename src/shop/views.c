@@ -158,7 +158,8 @@ static int cmp_i64(const void *a, const void *b)
 /* Adds the products of the orders read, deduplicates, bounds. */
 static void catchup_products(struct db *db, struct catchup *c)
 {
-    qsort(c->orders, c->norders, sizeof *c->orders, cmp_i64);
+    if (c->norders)
+        qsort(c->orders, c->norders, sizeof *c->orders, cmp_i64);
     for (size_t i = 0; i < c->norders && !c->refused; i++) {
         if (i && c->orders[i] == c->orders[i - 1])
             continue;
@@ -173,7 +174,8 @@ static void catchup_products(struct db *db, struct catchup *c)
             push(&c->ids, &c->n, &c->cap, stmt_i64(st, 0));
         db_release(db);
     }
-    qsort(c->ids, c->n, sizeof *c->ids, cmp_i64);
+    if (c->n)
+        qsort(c->ids, c->n, sizeof *c->ids, cmp_i64);
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++)
         if (!k || c->ids[i] != c->ids[k - 1])
