@@ -98,6 +98,10 @@ size_t search_products(struct search *s);
 size_t search_each_product(struct search *s, void (*fn)(void *cls, const struct search_product *p),
                            void *cls);
 
+/** Tests only: rewrites the length and checksums of a snapshot damaged on
+ *  purpose, so that the damage gets past them to the parser's checks. */
+enum shop_err search_snapshot_reseal(const char *path, struct problem *pb);
+
 /** Logs `search.built` (or `search.loaded` with `how`) with products, ms,
  *  bytes and bytes per product. */
 void search_log_built(struct search *s, const char *event, int64_t ms);

@@ -784,3 +784,33 @@ enum shop_err search_snapshot_load(struct search *s, const char *path, struct se
     }
     return SHOP_OK;
 }
+
+enum shop_err search_snapshot_reseal(const char *path, struct problem *pb)
+{
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        return problem_set(pb, SHOP_NOT_FOUND, "%s: %s", path, strerror(errno));
+    unsigned char *data = NULL;
+    size_t size = 0, cap = 0, k;
+    do {
+        if (size == cap)
+            data = xrealloc(data, cap = cap ? cap * 2 : 1 << 20);
+        k = fread(data + size, 1, cap - size, f);
+        size += k;
+    } while (k > 0);
+    struct snap_head h;
+    enum shop_err e = SHOP_OK;
+    if (size < sizeof h) {
+        e = problem_set(pb, SHOP_INVALID, "%s: shorter than a header", path);
+    } else {
+        memcpy(&h, data, sizeof h);
+        h.payload_len = size - sizeof h;
+        h.payload_ck = ck_bytes(data + sizeof h, size - sizeof h);
+        h.head_ck = ck_bytes(&h, offsetof(struct snap_head, head_ck));
+        if (fseek(f, 0, SEEK_SET) != 0 || fwrite(&h, sizeof h, 1, f) != 1)
+            e = problem_set(pb, SHOP_INTERNAL, "%s: cannot rewrite the header", path);
+    }
+    free(data);
+    fclose(f);
+    return e;
+}
