@@ -95,8 +95,8 @@ def test_snapshot_caught_up_answers_as_a_fresh_build(make_server):
     assert events(s, "search.snapshot_saved")
 
     # The store changes behind it: a process that keeps no snapshot edits,
-    # reprices, empties stock, unpublishes, sells, adds products and a
-    # category, renames one.
+    # reprices, empties stock, unpublishes, sells, adds a category and
+    # products in it.
     restart(s, SHOPD_SEARCH_SNAPSHOT="off")
     before = os.path.getmtime(snap)
     tok = shop.trusted
