@@ -9,9 +9,13 @@
 # about 5 s and 40 s; the 1M one is ~900 MB and goes under /tmp, deleted at
 # the end unless --keep or --db1m was given). For each size it then:
 #
-#   - starts the optimised binary and times start → /readyz (the index is
-#     built before the server answers ready), reads RSS once ready and the
-#     index's bytes per product from /metrics;
+#   - starts the optimised binary without a search snapshot and times
+#     start → /readyz (cold: the index built from the database), stops it
+#     cleanly (which saves the snapshot, DB.search-snapshot), starts it again
+#     and times start → /readyz (warm: the snapshot read and caught up —
+#     the figure the 3 s target is about; the index is complete before the
+#     server answers ready either way), reads RSS once ready and the index's
+#     bytes per product from /metrics;
 #   - GET /v1/products/{random published id} with wrk (bench/lua/products.lua);
 #   - runs bench/search.sh on the database (search cache off and on, suggest,
 #     browse; both cache off and on), same mix at both sizes.
@@ -60,19 +64,35 @@ seed 1000000 "$DB1M"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Prints "ready_s rss_mb bytes_per_product products product_rps product_p99" for one database.
-measure() { # db label
-    local port; port=$(free_port)
+# Starts the server on $1 (log $OUT/server-$2.log, port $3); prints the
+# seconds from start to /readyz. Leaves PID set.
+start_ready() { # db label port
     local t0; t0=$(date +%s.%N)
-    SHOPD_RATE_LIMIT=off SHOPD_LOG_LEVEL=warn "$BIN" serve --db "$1" --port "$port" --access-log off \
-        >"$OUT/server-$2.log" 2>&1 &
+    SHOPD_RATE_LIMIT=off SHOPD_LOG_LEVEL=info "$BIN" serve --db "$1" --port "$3" --access-log off \
+        >>"$OUT/server-$2.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 3000); do
-        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        curl -sf "http://127.0.0.1:$3/readyz" >/dev/null 2>&1 && break
         kill -0 "$PID" 2>/dev/null || { cat "$OUT/server-$2.log" >&2; exit 1; }
-        sleep 0.05
+        sleep 0.02
     done
-    local ready; ready=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
+    python3 -c "import time; print(f'{time.time() - $t0:.2f}')"
+}
+
+stop_clean() { # SIGTERM: the server drains and saves its search snapshot
+    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+}
+
+# Prints "ready_s rss_mb bytes_per_product products product_rps product_p99
+# cold_ready_s" for one database: ready_s is the warm start (snapshot).
+measure() { # db label
+    local port; port=$(free_port)
+    rm -f "$1.search-snapshot"
+    local cold; cold=$(start_ready "$1" "$2" "$port")
+    stop_clean
+    local ready; ready=$(start_ready "$1" "$2" "$port")
+    grep -q '"search.snapshot_loaded"' "$OUT/server-$2.log" ||
+        { echo "search_1m.sh: the warm start did not use the snapshot" >&2; exit 1; }
     local rss; rss=$(( $(ps -o rss= -p "$PID") / 1024 ))
     local m; m=$(curl -sf "http://127.0.0.1:$port/metrics")
     local products bytes
@@ -97,22 +117,22 @@ def ms(v):
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 print(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1), ms(re.search(r"\n\s+99%\s+(\S+)", t).group(1)))')")
     done
-    kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+    stop_clean
     local med; med=$(printf '%s\n' "${runs[@]}" | python3 -c '
 import statistics, sys
 rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 print(f"{statistics.median(r[0] for r in rows):.0f} {statistics.median(r[1] for r in rows):.2f}")')
-    echo "$ready $rss $((bytes / (products > 0 ? products : 1))) $products $med"
+    echo "$ready $rss $((bytes / (products > 0 ? products : 1))) $products $med $cold"
 }
 
 echo "measuring 100K" >&2
-read -r R1 M1 B1 P1 D1 Q1 <<<"$(measure "$DB100K" 100k)"
+read -r R1 M1 B1 P1 D1 Q1 C1 <<<"$(measure "$DB100K" 100k)"
 bench/search.sh --bin "$BIN" --db "$DB100K" --runs "$RUNS" --duration "$DURATION" >"$OUT/search-100k.md"
 echo "measuring 1M" >&2
-read -r R2 M2 B2 P2 D2 Q2 <<<"$(measure "$DB1M" 1m)"
+read -r R2 M2 B2 P2 D2 Q2 C2 <<<"$(measure "$DB1M" 1m)"
 bench/search.sh --bin "$BIN" --db "$DB1M" --runs "$RUNS" --duration "$DURATION" >"$OUT/search-1m.md"
 
-python3 - "$OUT/search-100k.md" "$OUT/search-1m.md" "$R1 $M1 $B1 $P1 $D1 $Q1" "$R2 $M2 $B2 $P2 $D2 $Q2" \
+python3 - "$OUT/search-100k.md" "$OUT/search-1m.md" "$R1 $M1 $B1 $P1 $D1 $Q1 $C1" "$R2 $M2 $B2 $P2 $D2 $Q2 $C2" \
     "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$RUNS" "$DURATION" <<'PY'
 import sys
 def rows(path):
@@ -148,10 +168,11 @@ for name in b:
     rb, pb = b[name]
     goal, v = verdict(rb, pb, targets.get(name))
     print(f"| {name} | {ra} | {pa} | {rb} | {pb} | {goal} | {v} |")
-print(f"| start → /readyz (s) | {s1[0]} | | {s2[0]} | | <= 3 s | {'met' if float(s2[0]) <= 3 else '**not met**'} |")
+print(f"| start → /readyz, search snapshot (s) | {s1[0]} | | {s2[0]} | | <= 3 s | {'met' if float(s2[0]) <= 3 else '**not met**'} |")
+print(f"| start → /readyz, index built (s) | {s1[6]} | | {s2[6]} | | | cold start |")
 print(f"| RSS once ready (MiB) | {s1[1]} | | {s2[1]} | | | |")
 print(f"| index bytes per product | {s1[2]} | | {s2[2]} | | <= 572 | {'met' if int(s2[2]) <= 572 else '**not met**'} |")
 print(f"| products indexed | {int(s1[3]):,} | | {int(s2[3]):,} | | | |")
 print()
 PY
-if [ -z "$KEEP" ]; then rm -f "$DB1M" "$DB1M"-*; fi
+if [ -z "$KEEP" ]; then rm -f "$DB1M" "$DB1M"-* "$DB1M".search-snapshot; fi

@@ -105,6 +105,7 @@ int cli_serve(int argc, char **argv)
     leases_on_processes(shop->leases, NULL, NULL);
     carrier_worker_stop(carrier);
     http_stop(hs, 10000);
+    shop->views_save = true; /* no request runs now: shop_close saves the search snapshot */
     shop_close(shop);
     log_event(LOG_INFO, "shopd.stopped", NULL);
     return 0;

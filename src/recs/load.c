@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "recs/engine.h"
+#include "search/search.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -176,12 +177,49 @@ void recs_reload_products(struct recs *r, struct store *store)
     problem_clear(&pb);
 }
 
-enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb)
+static void put_from_search(void *cls, const struct search_product *sp)
+{
+    struct prod_src src = {.id = sp->id,
+                           .category_id = sp->category_id,
+                           .price = sp->price,
+                           .title = sp->title,
+                           .brand = sp->brand,
+                           .currency = sp->currency,
+                           .published = true, /* the index holds published products only */
+                           .in_stock = sp->in_stock};
+    recs_put_product(cls, &src);
+}
+
+static enum shop_err build(struct recs *r, struct store *store, struct search *from,
+                           struct problem *pb)
 {
     int64_t t0 = clock_mono_ns();
     struct db *db = store_db(store);
-    if (load_products(r, db, pb) != SHOP_OK)
+    if (from) {
+        size_t n = search_products(from);
+        pthread_mutex_lock(&r->write_mu);
+        pthread_rwlock_wrlock(&r->lock);
+        /* Sized once for what is coming (as many doublings would size
+         * them): no rehashing or copying on the way. */
+        idmap_reserve(&r->by_id, n);
+        pthread_rwlock_wrlock(&r->shown_lock);
+        idmap_reserve(&r->shown, n);
+        pthread_rwlock_unlock(&r->shown_lock);
+        if (n > r->capp) {
+            uint32_t cap = r->capp ? r->capp : 1024;
+            while (cap < n)
+                cap *= 2;
+            r->p = xrealloc(r->p, cap * sizeof *r->p);
+            r->pages = xrealloc(r->pages, cap * sizeof *r->pages);
+            memset(r->pages + r->capp, 0, (cap - r->capp) * sizeof *r->pages);
+            r->capp = cap;
+        }
+        search_each_product(from, put_from_search, r);
+        pthread_rwlock_unlock(&r->lock);
+        pthread_mutex_unlock(&r->write_mu);
+    } else if (load_products(r, db, pb) != SHOP_OK) {
         return pb->err;
+    }
     int n = poll_since(r, db, clock_now_ms() - r->cfg.history_ms);
     if (n < 0)
         return db_fail(db, pb, "reading behaviour events");
@@ -194,6 +232,17 @@ enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb
               "ms", (json_int_t)ms, "bytes", (json_int_t)s.bytes, "bytes_per_product",
               (json_int_t)(s.products ? s.bytes / s.products : 0));
     return SHOP_OK;
+}
+
+enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb)
+{
+    return build(r, store, NULL, pb);
+}
+
+enum shop_err recs_build_from_search(struct recs *r, struct store *store, struct search *from,
+                                     struct problem *pb)
+{
+    return build(r, store, from, pb);
 }
 
 /* ---- writing events ------------------------------------------------------------------ */

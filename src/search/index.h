@@ -143,6 +143,10 @@ void index_free(struct index *ix);
 enum shop_err index_load_categories(struct index *ix, struct db *db, bool *structural,
                                     struct problem *pb);
 
+/** Links the category tree after its rows changed: parents, children,
+ *  depths, ancestor chains, depth-first intervals, cat_at_pre. */
+void index_cats_link(struct index *ix);
+
 /** Loads every published product into a fresh index (categories first). */
 enum shop_err index_load_all(struct index *ix, struct db *db, struct text_stemmers *sp,
                              struct problem *pb);

@@ -21,7 +21,7 @@ struct cat_row {
 
 /* Links parents and children, computes depths, ancestor chains and the
  * depth-first numbering that turns "in the subtree of c" into an interval. */
-static void cats_link(struct index *ix)
+void index_cats_link(struct index *ix)
 {
     for (uint32_t i = 0; i < ix->ncats; i++) {
         struct cat *c = &ix->cats[i];
@@ -149,7 +149,7 @@ enum shop_err index_load_categories(struct index *ix, struct db *db, bool *struc
         added = true;
     }
     if (added || !ix->cat_at_pre)
-        cats_link(ix);
+        index_cats_link(ix);
 done:
     for (size_t i = 0; i < n; i++)
         free(rows[i].name);

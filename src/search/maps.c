@@ -190,6 +190,25 @@ void idmap_put(struct idmap *m, int64_t key, uint32_t val)
     m->vals[i] = val;
 }
 
+void idmap_reserve(struct idmap *m, size_t n)
+{
+    size_t cap = m->mask + 1;
+    while (n * 4 > cap * 3)
+        cap *= 2;
+    if (cap == m->mask + 1)
+        return;
+    int64_t *keys = m->keys;
+    uint32_t *vals = m->vals;
+    size_t old = m->mask + 1;
+    idmap_alloc(m, cap);
+    m->n = 0;
+    for (size_t i = 0; i < old; i++)
+        if (keys[i] != EMPTY)
+            idmap_put(m, keys[i], vals[i]);
+    free(keys);
+    free(vals);
+}
+
 void idmap_del(struct idmap *m, int64_t key)
 {
     size_t i = hash_i64(key) & m->mask;

@@ -53,6 +53,9 @@ void idmap_init(struct idmap *m);
 void idmap_free(struct idmap *m);
 uint32_t idmap_get(const struct idmap *m, int64_t key);
 void idmap_put(struct idmap *m, int64_t key, uint32_t val);
+/** Grows the table now to hold `n` keys (the size n inserts would grow it
+ *  to), so a bulk load does not rehash on the way. */
+void idmap_reserve(struct idmap *m, size_t n);
 void idmap_del(struct idmap *m, int64_t key);
 size_t idmap_bytes(const struct idmap *m);
 

@@ -49,6 +49,63 @@ enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id
 /** Re-reads the category tree through `db`. */
 enum shop_err search_refresh_categories(struct search *s, struct db *db, struct problem *pb);
 
+/* ---- snapshots (snapshot.c) ------------------------------------------------------ */
+
+/** Where the store stood when a snapshot was saved. The index does not
+ *  interpret it: the caller (shop/views.c) stores its change position and
+ *  whatever it needs to check that position later. */
+struct search_stamp {
+    int64_t txid, id;     /* the change position */
+    uint64_t event_check; /* a fingerprint of the change at that position */
+    int64_t schema;       /* the store's schema version */
+    int64_t spare[4];
+};
+
+struct search_snapshot_info {
+    size_t bytes; /* of the file */
+    int64_t ms;   /* to read it */
+};
+
+/** Writes the index to `path` (via a temporary file, fsynced, renamed):
+ *  every structure a query reads, stamped with `stamp`. `*bytes` (may be
+ *  NULL) gets the file's size. Queries go on meanwhile; updates wait. */
+enum shop_err search_snapshot_save(struct search *s, const char *path,
+                                   const struct search_stamp *stamp, size_t *bytes,
+                                   struct problem *pb);
+
+/** Replaces the index with the one saved in `path` and returns its stamp.
+ *  A missing file is SHOP_NOT_FOUND; a corrupt, truncated or foreign one
+ *  (another format or another build of shopd) SHOP_INVALID with the reason
+ *  in `pb`: the index is then untouched. The caller must bring the loaded
+ *  index up to date (search_refresh for each product changed after the
+ *  stamp) before answering from it. */
+enum shop_err search_snapshot_load(struct search *s, const char *path, struct search_stamp *stamp,
+                                   struct search_snapshot_info *info, struct problem *pb);
+
+/** A product as the index holds it (for the recommendation engine, which
+ *  builds its product table from the index instead of the database). */
+struct search_product {
+    int64_t id, category_id, price;
+    const char *title, *brand, *currency;
+    bool in_stock;
+};
+
+/** How many products the index holds. */
+size_t search_products(struct search *s);
+
+/** Calls `fn` for every indexed product, holding the index's read lock
+ *  (`fn` must not call back into the index); returns how many. */
+size_t search_each_product(struct search *s, void (*fn)(void *cls, const struct search_product *p),
+                           void *cls);
+
+/** Tests only: rewrites the length and checksums of a snapshot damaged on
+ *  purpose, so that the damage gets past them to the parser's checks. */
+enum shop_err search_snapshot_reseal(const char *path, struct problem *pb);
+
+/** Logs `search.built` (or `search.loaded` with `how`) with products, ms,
+ *  bytes and bytes per product. */
+void search_log_built(struct search *s, const char *event, int64_t ms);
+
 /* ---- queries (browse and search) --------------------------------------------- */
 
 enum search_sort {

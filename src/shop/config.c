@@ -131,6 +131,7 @@ void config_load(struct shop_config *cfg)
     cfg->http_body_timeout_s = (int)env_i64("SHOPD_HTTP_BODY_TIMEOUT", 30, 1, 3600);
 
     env_copy("SHOPD_NOTIFY_DIR", "", cfg->notify_dir, sizeof cfg->notify_dir);
+    env_copy("SHOPD_SEARCH_SNAPSHOT", "", cfg->search_snapshot, sizeof cfg->search_snapshot);
     static const char *const channel_vars[3] = {
         "SHOPD_NOTIFY_PROVIDER_PUSH", "SHOPD_NOTIFY_PROVIDER_EMAIL", "SHOPD_NOTIFY_PROVIDER_SMS"};
     char all[16];

@@ -130,6 +130,10 @@ struct shop_config {
 
     /* Notifications (shop/notify.h, work/notify_worker.c). */
     char notify_dir[512];     /* SHOPD_NOTIFY_DIR, file sink; default <db dir>/notifications */
+    char search_snapshot[4096]; /* SHOPD_SEARCH_SNAPSHOT: the search index saved at a clean
+                                   stop and read at start (shop/views.c); "off" disables it.
+                                   Default: <db file>.search-snapshot on SQLite, off on
+                                   PostgreSQL (no file beside a database server) */
     char notify_provider[3][16]; /* per channel (push, email, sms): file | webhook | off
                                * (email also smtp: SHOPD_SMTP_*);
                                * SHOPD_NOTIFY_PROVIDER for all, SHOPD_NOTIFY_PROVIDER_PUSH … */

@@ -1,5 +1,6 @@
 #include "shop/outbox.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "shop/shop.h"
@@ -103,6 +104,26 @@ struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt)
     if (!st || stmt_step(st) != STMT_ROW)
         return dflt;
     return (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
+}
+
+bool outbox_event_at(struct db *db, struct outbox_pos at, char *topic, size_t cap,
+                     int64_t *aggregate, int64_t *created_at)
+{
+    struct stmt *st = db_prepare(db, "SELECT topic, coalesce(aggregate_id, 0), created_at"
+                                     " FROM outbox WHERE txid = ? AND id = ?");
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, at.txid);
+    stmt_bind_i64(st, 2, at.id);
+    if (stmt_step(st) != STMT_ROW) {
+        db_release(db);
+        return false;
+    }
+    snprintf(topic, cap, "%s", stmt_text(st, 0));
+    *aggregate = stmt_i64(st, 1);
+    *created_at = stmt_i64(st, 2);
+    db_release(db);
+    return true;
 }
 
 struct purge_job {

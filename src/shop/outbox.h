@@ -17,6 +17,8 @@
 #define SHOP_SHOP_OUTBOX_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/problem.h"
@@ -65,6 +67,12 @@ struct stmt *outbox_after(struct db *db, struct outbox_pos from, int limit, int6
  *  `dflt` when there is none or the database cannot say. A reader that
  *  starts here misses nothing still to come. */
 struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt);
+
+/** The event at `at`, when it is still in the outbox: its topic (cut to
+ *  `cap`), aggregate id and creation time. False when it is not (purged,
+ *  another database) or the database cannot say. */
+bool outbox_event_at(struct db *db, struct outbox_pos at, char *topic, size_t cap,
+                     int64_t *aggregate, int64_t *created_at);
 
 /** Deletes events up to `handled` (the last one every consumer has
  *  handled) that are older than shop->cfg.outbox_keep_ms, oldest first,

@@ -17,6 +17,7 @@
 #include "shop/product_cache.h"
 #include "shop/session_cache.h"
 #include "shop/shedding.h"
+#include "shop/views.h"
 #include "store/store.h"
 #include "work/changefeed.h"
 #include "work/consumers.h"
@@ -109,15 +110,14 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
     search_cache_configure(shop->search, (size_t)shop->cfg.search_cache_entries,
                            (size_t)shop->cfg.search_cache_mb * 1024 * 1024);
     search_suggest_configure(shop->search, (int)shop->cfg.suggest_min_count);
-    if (search_build(shop->search, shop->store, pb) != SHOP_OK)
-        goto fail;
     shop->recs = recs_new(&(struct recs_config){.min_support = (int)shop->cfg.recs_min_support,
                                                 .half_life_ms =
                                                     shop->cfg.recs_half_life_hours * 3600000,
                                                 .history_ms =
                                                     shop->cfg.recs_history_days * 86400000},
                           shop->categories);
-    if (recs_build(shop->recs, shop->store, pb) != SHOP_OK)
+    shop_views_configure(shop, db_path);
+    if (shop_views_load(shop, pb) != SHOP_OK)
         goto fail;
     return shop;
 fail:
@@ -184,6 +184,7 @@ void shop_close(struct shop *shop)
     notify_engine_stop(shop->notify);
     shedding_free(shop->shedding);
     leases_stop(shop->leases); /* the roles have stopped: others may take them now */
+    shop_views_save(shop);     /* nothing changes the views any more */
     store_close(shop->store);
     category_tree_free(shop->categories);
     payments_free(shop->payments);

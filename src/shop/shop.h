@@ -64,6 +64,12 @@ struct shop {
     struct recs_feed *recs_feed;      /* writes events, applies new ones (work/recs_feed.c) */
     struct outbox_pos views_from;     /* the outbox as the in-memory views were built */
     struct gate reports;              /* analytics reports computed at once (shop/analytics.c) */
+    /* Where the change feed stopped (changefeed_stop): every change up to
+     * here is in the views, the stamp of the snapshot saved at a clean stop
+     * (views.c). */
+    struct outbox_pos views_at;
+    bool views_at_known;
+    bool views_save; /* save the search snapshot in shop_close (serve, after draining) */
     _Atomic bool stopping;
 };
 

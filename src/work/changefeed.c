@@ -123,5 +123,9 @@ void changefeed_stop(struct changefeed *cf)
         return;
     atomic_store(&cf->stop, true);
     pthread_join(cf->thread, NULL);
+    /* Everything up to here has been applied (the thread applies what it
+     * read before it looks at `stop` again). */
+    cf->shop->views_at = cf->pos;
+    cf->shop->views_at_known = true;
     free(cf);
 }
