@@ -386,6 +386,8 @@ static int defer(struct pg_stmt *st)
 static int execute(struct pg_stmt *st)
 {
     struct pg_conn *pc = st->conn;
+    if (tl_writer_of)
+        tl_writer_stmts++;
     for (int i = 0; i < st->nparams; i++) {
         st->values[i] = st->params[i].value;
         st->lens[i] = st->params[i].len;
