@@ -97,3 +97,28 @@ def test_a_cancelled_order_takes_its_units_off(srv, shop):
     r = srv.post(f"/v1/orders/{o['id']}/cancel", {}, token=b.token)
     assert r.status == 200 and r["status"] == "cancelled", r
     settles_at(srv, p["id"], 3)
+
+
+def test_a_burst_of_orders_is_counted_and_logged_once_each(srv, shop):
+    """Orders placed concurrently reach the consumers in slices of many
+    events: every unit is counted once, and every order's events are in its
+    log once each, in order (the log is written many rows per statement)."""
+    from concurrent.futures import ThreadPoolExecutor
+    p = shop.product(stock=200)
+    vid = p["variants"][0]["id"]
+    buyers = [Buyer(srv) for _ in range(30)]
+    for i, b in enumerate(buyers):
+        assert b.add(vid, 1 + i % 2).status == 201
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda b: b.checkout(), buyers))
+    assert all(r.status == 201 for r in answers), [r.status for r in answers]
+    settles_at(srv, p["id"], sum(1 + i % 2 for i in range(30)))
+    for r in answers:
+        deadline = time.time() + 10
+        while True:
+            got = [e["topic"] for e in srv.get(f"/v1/admin/orders/{r['id']}/events",
+                                               token=shop.admin)["data"]]
+            if got == ["order.placed", "order.confirmed"] or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        assert got == ["order.placed", "order.confirmed"], (r["id"], got)
