@@ -122,6 +122,8 @@ enum shop_err sales_fold_slice(struct shop *shop, const struct outbox_event *con
             return db_fail(db, pb, "reading the paid orders' lines");
         from = to;
     }
+    if (s->n == 0)
+        return SHOP_OK; /* orders without lines (or gone since) */
     /* One entry per product, in id order. */
     qsort(s->sold, s->n, sizeof *s->sold, by_id);
     size_t m = 0;
