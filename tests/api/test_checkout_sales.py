@@ -122,3 +122,20 @@ def test_a_burst_of_orders_is_counted_and_logged_once_each(srv, shop):
                 break
             time.sleep(0.05)
         assert got == ["order.placed", "order.confirmed"], (r["id"], got)
+
+
+def writer_statements(srv):
+    import re
+    text = srv.get("/metrics").body
+    return int(re.search(r"^shopd_store_writer_statements_total (\d+)$", text, re.M).group(1))
+
+
+def test_the_writers_statements_are_counted(srv, shop):
+    """shopd_store_writer_statements_total: what an order costs the writer,
+    on either backend (a checkout is dozens of statements, not none)."""
+    p = shop.product(stock=5)
+    b = Buyer(srv)
+    assert b.add(p["variants"][0]["id"]).status == 201
+    before = writer_statements(srv)
+    assert b.checkout().status == 201
+    assert writer_statements(srv) - before >= 20
