@@ -95,8 +95,8 @@ static enum shop_err cart_settle(struct db *db, const struct order_head *h, int6
  * saga's own settle runs (no read: the move is conditional on the order
  * still being pending_payment), else read. */
 static enum shop_err settle_move(struct db *db, const struct settle_job *j, enum order_status to,
-                                 const char *note, struct order_head *h,
-                                 struct bought_line *lines, int *n, struct problem *pb)
+                                 const char *note, struct order_head *h, struct bought_line *lines,
+                                 int *n, struct problem *pb)
 {
     if (j->head && j->lines) {
         *h = *j->head;

@@ -60,9 +60,8 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
                (unsigned long long)s.max_batch, (unsigned long long)s.batch_reruns,
                (unsigned long long)s.conflict_retries, (unsigned long long)s.writer_statements,
-               (unsigned long long)s.wal_frames,
-               (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts,
-               (unsigned long long)s.frames_written);
+               (unsigned long long)s.wal_frames, (unsigned long long)s.checkpoints,
+               (unsigned long long)s.wal_restarts, (unsigned long long)s.frames_written);
     struct product_cache_stats pc;
     product_cache_stats(shop->products, &pc);
     buf_printf(out,

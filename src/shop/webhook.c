@@ -394,8 +394,8 @@ enum shop_err webhook_on_slice(struct shop *shop, const struct outbox_event *con
         nsubs++;
     }
     /* A read that failed halfway is no shorter list (a delivery lost). */
-    enum shop_err e = rc == STMT_ROW || rc == STMT_DONE ? SHOP_OK
-                                                        : db_fail(db, pb, "reading webhooks");
+    enum shop_err e =
+        rc == STMT_ROW || rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading webhooks");
     for (int i = 0; i < n && e == SHOP_OK && nsubs > 0; i++)
         e = queue_event(db, evs[i], subs, nsubs, pb);
     for (int i = 0; i < nsubs; i++)

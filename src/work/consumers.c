@@ -30,8 +30,8 @@ static void wake_webhooks(struct shop *shop, void *cls)
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
-    dispatcher_add(
-        d, &(struct consumer){.name = "order-log", .topics = "order.", .slice_fn = order_log_slice});
+    dispatcher_add(d, &(struct consumer){
+                          .name = "order-log", .topics = "order.", .slice_fn = order_log_slice});
     /* OPS-2: daily rollups; from the oldest event kept, so a shop that
      * upgrades counts the orders its outbox still holds. */
     dispatcher_add(d, &(struct consumer){.name = "analytics",

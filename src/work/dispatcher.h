@@ -60,8 +60,8 @@ typedef enum shop_err (*consumer_slice_fn)(struct shop *shop, const struct outbo
                                            int n, void *cls, struct problem *pb);
 
 struct consumer {
-    const char *name;   /* its stored position's key; never rename */
-    const char *topics; /* comma-separated prefixes ("order.,payment."); NULL: all */
+    const char *name;           /* its stored position's key; never rename */
+    const char *topics;         /* comma-separated prefixes ("order.,payment."); NULL: all */
     consumer_fn fn;             /* one event at a time, or */
     consumer_slice_fn slice_fn; /* a slice at a time (fn unused) */
     void *cls;

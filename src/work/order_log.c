@@ -21,10 +21,9 @@
 static bool record(struct db *db, const struct outbox_event *const *evs, int n, int64_t now)
 {
 #define INSERT "INSERT INTO order_event_log (event_id, order_id, topic, recorded_at) VALUES "
-    struct stmt *st =
-        db_prepare(db, n == 16  ? INSERT ROWS16 " ON CONFLICT DO NOTHING"
-                       : n == 4 ? INSERT ROWS4 " ON CONFLICT DO NOTHING"
-                                : INSERT ROW " ON CONFLICT DO NOTHING");
+    struct stmt *st = db_prepare(db, n == 16  ? INSERT ROWS16 " ON CONFLICT DO NOTHING"
+                                     : n == 4 ? INSERT ROWS4 " ON CONFLICT DO NOTHING"
+                                              : INSERT ROW " ON CONFLICT DO NOTHING");
 #undef INSERT
     if (!st)
         return false;

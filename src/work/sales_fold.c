@@ -78,11 +78,11 @@ static bool read_range(struct db *db, const int64_t *ids, int n, struct fold_sta
 static bool update_counts(struct db *db, const struct sold *sold, size_t n)
 {
     for (size_t at = 0; at < n; at += PER_UPDATE) {
-        struct stmt *st = db_prepare(
-            db, "UPDATE products SET sales_count = sales_count + CASE id WHEN ?1 THEN ?2"
-                " WHEN ?3 THEN ?4 WHEN ?5 THEN ?6 WHEN ?7 THEN ?8 WHEN ?9 THEN ?10"
-                " WHEN ?11 THEN ?12 WHEN ?13 THEN ?14 WHEN ?15 THEN ?16 ELSE 0 END"
-                " WHERE id IN (?1, ?3, ?5, ?7, ?9, ?11, ?13, ?15)");
+        struct stmt *st =
+            db_prepare(db, "UPDATE products SET sales_count = sales_count + CASE id WHEN ?1 THEN ?2"
+                           " WHEN ?3 THEN ?4 WHEN ?5 THEN ?6 WHEN ?7 THEN ?8 WHEN ?9 THEN ?10"
+                           " WHEN ?11 THEN ?12 WHEN ?13 THEN ?14 WHEN ?15 THEN ?16 ELSE 0 END"
+                           " WHERE id IN (?1, ?3, ?5, ?7, ?9, ?11, ?13, ?15)");
         if (!st)
             return false;
         for (int k = 0; k < PER_UPDATE; k++) {
