@@ -65,7 +65,11 @@ class Postgres:
                   text=True).stdout.strip()
 
     def backends_cpu(self):
-        """CPU seconds of every PostgreSQL process so far."""
+        """CPU seconds of this cluster's processes so far: the postmaster and
+        its children (other PostgreSQL servers on a shared machine are not
+        this benchmark's)."""
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            master = f.readline().strip()
         total = 0.0
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -73,13 +77,11 @@ class Postgres:
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     stat = f.read()
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read()
             except OSError:
                 continue
-            if b"postgres" not in cmd:
-                continue
             fields = stat.rsplit(")", 1)[1].split()
+            if pid != master and fields[1] != master:
+                continue
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return total
 

@@ -279,8 +279,13 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
 
     /* A held order's card is authorized only: an admin decides (fraud.h). */
     bool hold = j.verdict.decision == FRAUD_HOLD;
-    struct settle_job sj = {
-        .order_id = j.order_id, .payment_id = j.card_payment_id, .card_token = j.card_token};
+    struct settle_job sj = {.order_id = j.order_id,
+                            .payment_id = j.card_payment_id,
+                            .card_token = j.card_token,
+                            .head = &j.head,
+                            .lines = j.bought,
+                            .nlines = j.nbought,
+                            .cart_id = j.cart_id};
     enum pay_outcome pay = PAY_OK;
     struct gw_result r = {0};
     if (j.card_payment_id) {

@@ -322,6 +322,17 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
             SHOP_OK ||
         insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
         return pb->err;
+    /* What the settle step would otherwise read back. */
+    j->head = (struct order_head){.user_id = j->who->user_id,
+                                  .total_cents = p->total,
+                                  .flash_sale_id = j->flash ? j->flash->sale_id : 0};
+    snprintf(j->head.currency, sizeof j->head.currency, "%s", j->currency);
+    snprintf(j->head.key, sizeof j->head.key, "%s", j->key);
+    j->nbought = p->n;
+    for (int i = 0; i < p->n; i++)
+        j->bought[i] = (struct bought_line){p->lines[i].product_id, p->lines[i].variant_id,
+                                            p->lines[i].quantity};
+    j->cart_id = p->cart;
     /* Lines no longer for sale are reported like short ones. */
     json_t *gone = NULL;
     for (int i = 0; i < p->n; i++)

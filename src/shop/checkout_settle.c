@@ -38,12 +38,7 @@ static enum shop_err key_done(struct db *db, const struct order_head *h, int out
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "storing the answer");
 }
 
-/* What an order bought, for its cart and its products' sales counts. */
-struct bought {
-    int64_t product_id, variant_id, quantity;
-};
-
-static int read_bought(struct db *db, int64_t order_id, struct bought *out)
+static int read_bought(struct db *db, int64_t order_id, struct bought_line *out)
 {
     struct stmt *st = db_prepare(db, "SELECT product_id, variant_id, quantity FROM order_lines"
                                      " WHERE order_id = ?");
@@ -52,27 +47,32 @@ static int read_bought(struct db *db, int64_t order_id, struct bought *out)
         return -1;
     stmt_bind_i64(st, 1, order_id);
     while (n < CART_LINES_MAX && stmt_step(st) == STMT_ROW)
-        out[n++] = (struct bought){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
+        out[n++] = (struct bought_line){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
     return n;
 }
 
 /* Unlocks the cart the order came from (if any), first removing the `n`
- * purchased lines. Statement by statement: `IN (SELECT …)` would cost a
+ * purchased lines. `cart` is the cart begin locked, when known (0: look it
+ * up by the order's key; none is a flash-sale order's, or a cart the buyer
+ * has since emptied). Statement by statement: `IN (SELECT …)` would cost a
  * temporary table each time. */
-static enum shop_err cart_settle(struct db *db, const struct order_head *h,
-                                 const struct bought *lines, int n, struct problem *pb)
+static enum shop_err cart_settle(struct db *db, const struct order_head *h, int64_t cart,
+                                 const struct bought_line *lines, int n, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT id FROM carts WHERE user_id = ? AND checkout_key = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the cart");
-    stmt_bind_i64(st, 1, h->user_id);
-    stmt_bind_text(st, 2, h->key);
-    int rc = stmt_step(st);
-    if (rc == STMT_DONE)
-        return SHOP_OK; /* a flash-sale order, or a cart the buyer has since emptied */
-    if (rc != STMT_ROW) /* else the cart would stay locked for good */
-        return db_fail(db, pb, "reading the cart");
-    int64_t cart = stmt_i64(st, 0);
+    struct stmt *st;
+    if (!cart) {
+        st = db_prepare(db, "SELECT id FROM carts WHERE user_id = ? AND checkout_key = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the cart");
+        stmt_bind_i64(st, 1, h->user_id);
+        stmt_bind_text(st, 2, h->key);
+        int rc = stmt_step(st);
+        if (rc == STMT_DONE)
+            return SHOP_OK;
+        if (rc != STMT_ROW) /* else the cart would stay locked for good */
+            return db_fail(db, pb, "reading the cart");
+        cart = stmt_i64(st, 0);
+    }
     for (int i = 0; i < n; i++) {
         st = db_prepare(db, "DELETE FROM cart_lines WHERE cart_id = ? AND variant_id = ?"
                             " AND saved_for_later = 0");
@@ -91,20 +91,23 @@ static enum shop_err cart_settle(struct db *db, const struct order_head *h,
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "unlocking the cart");
 }
 
-static enum shop_err count_sales(struct db *db, const struct bought *lines, int n,
-                                 struct problem *pb)
+/* The order's lines and its move to `to`, from what begin knew when the
+ * saga's own settle runs (no read: the move is conditional on the order
+ * still being pending_payment), else read. */
+static enum shop_err settle_move(struct db *db, const struct settle_job *j, enum order_status to,
+                                 const char *note, struct order_head *h, struct bought_line *lines,
+                                 int *n, struct problem *pb)
 {
-    for (int i = 0; i < n; i++) {
-        struct stmt *st = db_prepare(db, "UPDATE products SET sales_count = sales_count + ?"
-                                         " WHERE id = ?");
-        if (!st)
-            return db_fail(db, pb, "counting sales");
-        stmt_bind_i64(st, 1, lines[i].quantity);
-        stmt_bind_i64(st, 2, lines[i].product_id);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "counting sales");
+    if (j->head && j->lines) {
+        *h = *j->head;
+        *n = j->nlines;
+        memcpy(lines, j->lines, sizeof *lines * (size_t)j->nlines);
+        return order_transition_from(db, j->order_id, ORDER_PENDING_PAYMENT, to, note, pb);
     }
-    return SHOP_OK;
+    *n = read_bought(db, j->order_id, lines);
+    if (*n < 0)
+        return db_fail(db, pb, "reading the order lines");
+    return order_transition(db, j->order_id, to, note, h, pb);
 }
 
 static enum shop_err order_event(struct db *db, int64_t order_id, const struct order_head *h,
@@ -135,17 +138,17 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
         if (db_changes(db) != 1)
             return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
     }
-    struct bought lines[CART_LINES_MAX];
-    int n = read_bought(db, j->order_id, lines);
-    if (n < 0)
-        return db_fail(db, pb, "reading the order lines");
+    struct bought_line lines[CART_LINES_MAX];
+    int n;
     struct order_head h;
-    if (order_transition(db, j->order_id, ORDER_PAID, "payment captured", &h, pb) != SHOP_OK ||
+    if (settle_move(db, j, ORDER_PAID, "payment captured", &h, lines, &n, pb) != SHOP_OK ||
         reservation_consume(db, j->order_id, pb) != SHOP_OK ||
         (h.flash_sale_id && flashsale_order_paid(db, j->order_id, pb) != SHOP_OK) ||
-        cart_settle(db, &h, lines, n, pb) != SHOP_OK ||
-        count_sales(db, lines, n, pb) != SHOP_OK)
+        cart_settle(db, &h, j->cart_id, lines, n, pb) != SHOP_OK)
         return pb->err;
+    /* The products' sales counts follow from order.confirmed, folded per
+     * product by the "sales" consumer (work/sales_fold.h): counted here,
+     * a best-seller's row was one every concurrent order updated. */
     /* The key's answer is the order itself, rendered when a replay asks.
      * This answer is rendered here, where every page is already in the
      * writer's cache (a reader's cache starts cold after each commit). */
@@ -187,7 +190,7 @@ static enum shop_err undo_begin(struct db *db, int64_t order_id, const struct or
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "returning store credit");
     }
-    return cart_settle(db, h, NULL, 0, pb);
+    return cart_settle(db, h, 0, NULL, 0, pb);
 }
 
 enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb)
@@ -285,16 +288,14 @@ enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb)
         if (db_changes(db) != 1)
             return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
     }
-    struct bought lines[CART_LINES_MAX];
-    int n = read_bought(db, j->order_id, lines);
-    if (n < 0)
-        return db_fail(db, pb, "reading the order lines");
+    struct bought_line lines[CART_LINES_MAX];
+    int n;
     struct order_head h;
     /* The stock stays held until an admin decides, however long that takes. */
-    if (order_transition(db, j->order_id, ORDER_ON_HOLD, "held for a fraud review", &h, pb) !=
+    if (settle_move(db, j, ORDER_ON_HOLD, "held for a fraud review", &h, lines, &n, pb) !=
             SHOP_OK ||
         reservation_keep(db, j->order_id, pb) != SHOP_OK ||
-        cart_settle(db, &h, lines, n, pb) != SHOP_OK)
+        cart_settle(db, &h, j->cart_id, lines, n, pb) != SHOP_OK)
         return pb->err;
     free(j->order); /* a rerun of the batch renders it again */
     j->order = order_text(db, j->order_id, &j->order_len);

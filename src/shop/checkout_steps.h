@@ -13,6 +13,7 @@
 #include "shop/address.h"
 #include "shop/cart.h"
 #include "shop/fraud.h"
+#include "shop/order.h"
 #include "shop/pricing.h"
 #include "util/arena.h"
 #include "util/problem.h"
@@ -49,6 +50,11 @@ struct flash_req {
     const char *token;
 };
 
+/* A line of an order as settle needs it: for its cart, its stock. */
+struct bought_line {
+    int64_t product_id, variant_id, quantity;
+};
+
 /* ---- step 1: begin ------------------------------------------------------ */
 
 struct begin_job {
@@ -68,6 +74,12 @@ struct begin_job {
     char card_token[64], card_key[64], currency[4];
     int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
     int nproducts;
+    /* What settle would otherwise read back: the order's head as created
+     * (pending_payment), its lines, the cart it locked (0: none). */
+    struct order_head head;
+    struct bought_line bought[CART_LINES_MAX];
+    int nbought;
+    int64_t cart_id;
     struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
 };
@@ -85,6 +97,13 @@ struct settle_job {
     const char *card_token;    /* a decline: the card, for the declines rule */
     char *order;               /* out: the rendered order, JSON text (malloc'd) */
     size_t order_len;
+    /* Known from begin (the saga's own settle; reconciliation and the
+     * fraud review read them): the order was created pending_payment with
+     * this head, these lines and this cart (cart_id 0: none). NULL: read. */
+    const struct order_head *head;
+    const struct bought_line *lines;
+    int nlines;
+    int64_t cart_id;
 };
 
 struct unknown_job {

@@ -73,6 +73,12 @@ bool order_head_read(struct db *db, int64_t order_id, struct order_head *out);
 enum shop_err order_transition(struct db *db, int64_t order_id, enum order_status to,
                                const char *note, struct order_head *head, struct problem *pb);
 
+/** order_transition for a caller that knows the status the order had
+ *  (checkout's settle step: the one it created it in): no read; the move
+ *  is conditional on it (SHOP_CONFLICT when it changed meanwhile). */
+enum shop_err order_transition_from(struct db *db, int64_t order_id, enum order_status from,
+                                    enum order_status to, const char *note, struct problem *pb);
+
 /** Inside a write function: moves the order from `from` to `to` if it is
  *  still `from` (SHOP_CONFLICT otherwise) and appends history. No rule is
  *  checked: order_transition checks the state machine, and

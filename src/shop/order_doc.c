@@ -420,10 +420,15 @@ char *order_text(struct db *db, int64_t order_id, size_t *len)
      * document for every order: no statement for what cannot be there). */
     const char *status = stmt_text(st, 1);
     bool shipping = strcmp(status, "pending_payment") && strcmp(status, "paid");
+    /* Nor refunds while refund_status is none: refund_record sets it in the
+     * transaction that inserts the order's first refund. */
+    bool refunded = strcmp(stmt_text(st, 2), "none") != 0;
     /* Nor promotions for an order that got no discount (column 5). */
-    bool ok = lines(db, &d, order_id) &&
-              (stmt_i64(st, 5) ? promotions(db, &d, order_id) : (raw(&d, ",\"promotions\":[]"), true)) &&
-              payments(db, &d, order_id) && refunds(db, &d, order_id);
+    bool ok =
+        lines(db, &d, order_id) &&
+        (stmt_i64(st, 5) ? promotions(db, &d, order_id) : (raw(&d, ",\"promotions\":[]"), true)) &&
+        payments(db, &d, order_id) &&
+        (refunded ? refunds(db, &d, order_id) : (raw(&d, ",\"refunds\":[]"), true));
     if (shipping)
         ok = ok && shipments(db, &d, order_id);
     else

@@ -42,6 +42,10 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                "# serialization failure (PostgreSQL).\n"
                "# TYPE shopd_store_conflict_retries_total counter\n"
                "shopd_store_conflict_retries_total %llu\n"
+               "# HELP shopd_store_writer_statements_total Statements the database writers ran\n"
+               "# (executions, group commits' own included): per order, the cost of a write.\n"
+               "# TYPE shopd_store_writer_statements_total counter\n"
+               "shopd_store_writer_statements_total %llu\n"
                "# HELP shopd_store_wal_frames Pages in the write-ahead log after the last commit.\n"
                "# TYPE shopd_store_wal_frames gauge\n"
                "shopd_store_wal_frames %llu\n"
@@ -55,9 +59,9 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
                (unsigned long long)s.commits, (unsigned long long)s.writes,
                (unsigned long long)s.failed_writes, (unsigned long long)s.busy_retries,
                (unsigned long long)s.max_batch, (unsigned long long)s.batch_reruns,
-               (unsigned long long)s.conflict_retries, (unsigned long long)s.wal_frames,
-               (unsigned long long)s.checkpoints, (unsigned long long)s.wal_restarts,
-               (unsigned long long)s.frames_written);
+               (unsigned long long)s.conflict_retries, (unsigned long long)s.writer_statements,
+               (unsigned long long)s.wal_frames, (unsigned long long)s.checkpoints,
+               (unsigned long long)s.wal_restarts, (unsigned long long)s.frames_written);
     struct product_cache_stats pc;
     product_cache_stats(shop->products, &pc);
     buf_printf(out,

@@ -13,7 +13,7 @@
  *                        (the dispatcher is at least once) inserts nothing.
  *
  * Who moves what:
- *   the outbox consumer "webhooks" (work/consumers.c → webhook_on_event, on
+ *   the outbox consumer "webhooks" (work/consumers.c → webhook_on_slice, on
  *   the writer, in the same transaction as its stored position) inserts a
  *   pending delivery for every active subscription that wants the event and
  *   was created before it. The worker (work/webhook_worker.c, one process of
@@ -139,11 +139,13 @@ enum shop_err webhook_deliveries(struct shop *shop, int64_t id, const char *stat
                                  int limit, struct webhook_delivery **out, int *n, int64_t *next,
                                  struct problem *pb);
 
-/** The outbox consumer (work/consumers.c): queues `ev` for every active
- *  subscription that wants it and existed when it was written. Runs inside
- *  the dispatcher's write; idempotent per (subscription, event). */
-enum shop_err webhook_on_event(struct shop *shop, const struct outbox_event *ev, void *cls,
-                               struct problem *pb);
+/** The outbox consumer (work/consumers.c), a slice of events at a time:
+ *  queues each event for every active subscription that wants it and
+ *  existed when it was written (the subscriptions read once per slice).
+ *  Runs inside the dispatcher's write; idempotent per (subscription,
+ *  event). */
+enum shop_err webhook_on_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                               void *cls, struct problem *pb);
 
 /* ---- the worker's side (work/webhook_worker.c) -------------------------- */
 

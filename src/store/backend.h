@@ -127,6 +127,7 @@ struct store {
     void *on_commit_cls;
 
     _Atomic uint64_t commits, writes, failed_writes, busy_retries, max_batch, reruns, conflicts;
+    _Atomic uint64_t writer_stmts;
 };
 
 struct db {
@@ -143,6 +144,9 @@ struct stmt {
 /* The store whose writer this thread is, and its connection (NULL on every
  * other thread). */
 extern _Thread_local struct store *tl_writer_of;
+/* Statements this writer thread ran since its last batch ended (writer.c
+ * adds them to the store's count). */
+extern _Thread_local uint64_t tl_writer_stmts;
 extern _Thread_local struct db *tl_writer_db;
 
 /* Nanoseconds this thread spent in the database (store.c; backends add). */

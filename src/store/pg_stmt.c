@@ -85,15 +85,22 @@ static bool has_identity_id(struct pg_store *s, struct pg_conn *pc, const char *
             return v;
         }
     pthread_mutex_unlock(&s->ids_mu);
+    /* Not in pipeline mode, where a synchronous query fails at once: a
+     * table first written while the writer pipelined was taken for one
+     * without an identity id, and each of its INSERTs then cost a lastval()
+     * round trip (payments: one per order). */
+    pg_sync(pc);
     const char *param[1] = {table};
     PGresult *r = PQexecParams(pc->c,
                                "SELECT count(*) FROM information_schema.columns"
                                " WHERE table_schema = current_schema() AND table_name = $1"
                                " AND column_name = 'id' AND is_identity = 'YES'",
                                1, NULL, param, NULL, NULL, 0);
-    bool identity = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-                    strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    bool answered = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    bool identity = answered && strcmp(PQgetvalue(r, 0, 0), "0") != 0;
     PQclear(r);
+    if (!answered)
+        return false; /* this time (lastval() will do); asked again next time */
     pthread_mutex_lock(&s->ids_mu);
     if (s->nids < (int)(sizeof s->ids / sizeof s->ids[0])) {
         snprintf(s->ids[s->nids].name, sizeof s->ids[s->nids].name, "%s", table);
@@ -386,6 +393,8 @@ static int defer(struct pg_stmt *st)
 static int execute(struct pg_stmt *st)
 {
     struct pg_conn *pc = st->conn;
+    if (tl_writer_of)
+        tl_writer_stmts++;
     for (int i = 0; i < st->nparams; i++) {
         st->values[i] = st->params[i].value;
         st->lens[i] = st->params[i].len;

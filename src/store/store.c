@@ -90,6 +90,7 @@ void store_stats(struct store *s, struct store_stats *out)
     out->max_batch = atomic_load(&s->max_batch);
     out->batch_reruns = atomic_load(&s->reruns);
     out->conflict_retries = atomic_load(&s->conflicts);
+    out->writer_statements = atomic_load(&s->writer_stmts);
     if (s->ops->stats)
         s->ops->stats(s, out);
 }

@@ -136,8 +136,9 @@ enum shop_err store_backup(struct store *s, const char *dest, int64_t *pages, st
 /** Group-commit counters since start (for /metrics and benchmarks). */
 struct store_stats {
     uint64_t commits, writes, failed_writes, busy_retries, max_batch;
-    uint64_t batch_reruns;     /* batches run again with savepoints after a write failed */
-    uint64_t conflict_retries; /* batches run again after a deadlock or serialization failure */
+    uint64_t batch_reruns;      /* batches run again with savepoints after a write failed */
+    uint64_t conflict_retries;  /* batches run again after a deadlock or serialization failure */
+    uint64_t writer_statements; /* statements the writers ran (executions, not rows) */
     uint64_t checkpoints, wal_restarts, wal_frames, frames_written;
 };
 void store_stats(struct store *s, struct store_stats *out);

@@ -26,6 +26,7 @@
 
 _Thread_local struct store *tl_writer_of;
 _Thread_local struct db *tl_writer_db;
+_Thread_local uint64_t tl_writer_stmts;
 
 void writer_init(struct store *s)
 {
@@ -275,6 +276,8 @@ static void *writer_main(void *arg)
         for (int i = 0; i < n; i++)
             failed += batch[i]->result != SHOP_OK;
         atomic_fetch_add_explicit(&s->writes, (uint64_t)n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->writer_stmts, tl_writer_stmts, memory_order_relaxed);
+        tl_writer_stmts = 0;
         atomic_fetch_add_explicit(&s->failed_writes, failed, memory_order_relaxed);
         if ((uint64_t)n > atomic_load_explicit(&s->max_batch, memory_order_relaxed))
             atomic_store_explicit(&s->max_batch, (uint64_t)n, memory_order_relaxed);

@@ -11,6 +11,7 @@
 #include "shop/webhook.h"
 #include "shop/shop.h"
 #include "work/recs_feed.h"
+#include "work/sales_fold.h"
 
 /* Notifications the handlers queued are sent once they are committed. */
 static void wake_senders(struct shop *shop, void *cls)
@@ -29,8 +30,8 @@ static void wake_webhooks(struct shop *shop, void *cls)
 void consumers_register(struct shop *shop, struct dispatcher *d)
 {
     (void)shop;
-    dispatcher_add(
-        d, &(struct consumer){.name = "order-log", .topics = "order.", .fn = order_log_consume});
+    dispatcher_add(d, &(struct consumer){
+                          .name = "order-log", .topics = "order.", .slice_fn = order_log_slice});
     /* OPS-2: daily rollups; from the oldest event kept, so a shop that
      * upgrades counts the orders its outbox still holds. */
     dispatcher_add(d, &(struct consumer){.name = "analytics",
@@ -59,8 +60,18 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
      * it was created (shop/webhook.h). */
     dispatcher_add(d, &(struct consumer){.name = "webhooks",
                                          .topics = NULL,
-                                         .fn = webhook_on_event,
+                                         .slice_fn = webhook_on_slice,
                                          .committed = wake_webhooks,
+                                         .from_now = true});
+    /* Paid orders' quantities into products.sales_count, once per product
+     * per slice (sales_fold.h). From now: the orders already in the outbox
+     * were counted when they were paid, before this consumer existed. */
+    dispatcher_add(d, &(struct consumer){.name = "sales",
+                                         .topics = "order.confirmed",
+                                         .slice_fn = sales_fold_slice,
+                                         .cls = sales_fold_new(),
+                                         .free_cls = sales_fold_free,
+                                         .committed = sales_fold_committed,
                                          .from_now = true});
     /* ENG-4: paid orders become purchase rows for the recommendation
      * model (from the oldest event: a new shop learns from its history). */

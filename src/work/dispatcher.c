@@ -160,7 +160,15 @@ static enum shop_err slice_write(struct db *db, void *arg, struct problem *pb)
     struct worker *w = j->w;
     j->pos = j->upto; /* a write may run again: outputs start over */
     j->failed = false;
-    for (int i = 0; i < j->n; i++) {
+    if (w->c.slice_fn && j->n > 0) {
+        const struct outbox_event *evs[DISPATCH_SLICE];
+        for (int i = 0; i < j->n; i++)
+            evs[i] = &j->evs[i].ev;
+        enum shop_err e = w->c.slice_fn(w->d->shop, evs, j->n, w->c.cls, pb);
+        if (e != SHOP_OK)
+            return e; /* rolled back; run_batch retries the slice later */
+    }
+    for (int i = 0; i < j->n && !w->c.slice_fn; i++) {
         const struct outbox_event *ev = &j->evs[i].ev;
         struct problem hpb = {0};
         if (w->c.fn(w->d->shop, ev, w->c.cls, &hpb) != SHOP_OK) {
@@ -327,6 +335,9 @@ void dispatcher_free(struct dispatcher *d)
     for (int i = 0; i < d->n; i++)
         if (d->workers[i].started)
             pthread_join(d->workers[i].thread, NULL);
+    for (int i = 0; i < d->n; i++)
+        if (d->workers[i].c.free_cls)
+            d->workers[i].c.free_cls(d->workers[i].c.cls);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d);

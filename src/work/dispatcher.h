@@ -52,16 +52,25 @@ struct outbox_event {
 typedef enum shop_err (*consumer_fn)(struct shop *shop, const struct outbox_event *ev, void *cls,
                                      struct problem *pb);
 
+/* A handler of a whole slice at once (the wanted events, in commit order),
+ * for a consumer that folds many events into few writes. Its writes commit
+ * with the slice's position; when it fails they are rolled back and the
+ * position stays before the slice, which is retried with backoff. */
+typedef enum shop_err (*consumer_slice_fn)(struct shop *shop, const struct outbox_event *const *evs,
+                                           int n, void *cls, struct problem *pb);
+
 struct consumer {
-    const char *name;   /* its stored position's key; never rename */
-    const char *topics; /* comma-separated prefixes ("order.,payment."); NULL: all */
-    consumer_fn fn;
+    const char *name;           /* its stored position's key; never rename */
+    const char *topics;         /* comma-separated prefixes ("order.,payment."); NULL: all */
+    consumer_fn fn;             /* one event at a time, or */
+    consumer_slice_fn slice_fn; /* a slice at a time (fn unused) */
     void *cls;
     int batch;     /* events per read; 0: 256 */
     bool from_now; /* a new consumer starts at the newest event, not the oldest */
     /* Optional: called after a slice that handled events has committed
      * (e.g. to wake whoever acts on what the handlers wrote). */
     void (*committed)(struct shop *shop, void *cls);
+    void (*free_cls)(void *cls); /* optional: frees cls when the dispatcher is freed */
 };
 
 struct dispatcher *dispatcher_new(struct shop *shop);

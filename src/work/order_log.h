@@ -4,7 +4,8 @@
 
 #include "work/dispatcher.h"
 
-enum shop_err order_log_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                struct problem *pb);
+/* A slice of order events (work/dispatcher.h), recorded in its write. */
+enum shop_err order_log_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                              void *cls, struct problem *pb);
 
 #endif
