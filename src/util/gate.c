@@ -95,3 +95,13 @@ void gate_leave(struct gate *g)
     }
     pthread_mutex_unlock(&g->mu);
 }
+
+int gate_waiting(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int n = 0;
+    for (const struct gate_waiter *w = g->head; w; w = w->next)
+        n++;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}

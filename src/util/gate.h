@@ -39,4 +39,7 @@ bool gate_enter(struct gate *g, int64_t timeout_ms);
 /** Leaves; the oldest waiter, if any, takes the place. */
 void gate_leave(struct gate *g);
 
+/** Callers waiting now. */
+int gate_waiting(struct gate *g);
+
 #endif

@@ -63,7 +63,8 @@ Test(gate, serves_waiters_in_arrival_order)
     for (int i = 0; i < N; i++) {
         q[i] = (struct queued){&g, i, order, &norder, &mu};
         pthread_create(&t[i], NULL, wait_turn, &q[i]);
-        sleep_ms(20); /* each is queued before the next arrives */
+        while (gate_waiting(&g) < i + 1) /* each is queued before the next arrives */
+            sleep_ms(1);
     }
     gate_leave(&g);
     for (int i = 0; i < N; i++)
@@ -96,7 +97,8 @@ Test(gate, a_waiter_that_gives_up_leaves_the_queue)
     cr_assert(gate_enter(&g, 0));
     pthread_t quitter, stayer;
     pthread_create(&quitter, NULL, give_up, &g);
-    sleep_ms(10);
+    for (int k = 0; k < 1000 && gate_waiting(&g) < 1; k++) /* or it has given up already */
+        sleep_ms(1);
     pthread_create(&stayer, NULL, wait_long, &g);
     void *r;
     pthread_join(quitter, &r);
