@@ -44,6 +44,11 @@ static void render_items(struct buf *b, const struct recs_item *it, int n)
 
 static bool shedding(struct req *r)
 {
+    if (!recs_ready(r->shop->recs)) { /* a serving process builds it after it starts */
+        r->pb.retry_after = 1;
+        problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are still being built");
+        return true;
+    }
     if (shop_shed_level(r->shop) < 1)
         return false;
     r->pb.retry_after = 5;
@@ -164,6 +169,10 @@ enum shop_err api_events_post(struct req *r)
         problem_field(&r->pb, SHOP_INVALID, "type", "must be view or add_to_cart");
     if (r->pb.err)
         return r->pb.err;
+    if (!recs_ready(r->shop->recs)) { /* it would not know the product yet */
+        r->pb.retry_after = 1;
+        return problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are still being built");
+    }
     bool published = false;
     recs_product_live(r->shop->recs, product_id, &published);
     if (!published)
@@ -183,7 +192,8 @@ enum shop_err api_events_post(struct req *r)
 struct recs_page *api_recs_detail_page(struct req *r, const struct product_blob *b)
 {
     struct recs *rc = r->shop->recs;
-    if (!rc || b->len < 2 || b->json[b->len - 1] != '}' || shop_shed_level(r->shop) >= 1)
+    if (!rc || !recs_ready(rc) || b->len < 2 || b->json[b->len - 1] != '}' ||
+        shop_shed_level(r->shop) >= 1)
         return NULL;
     uint64_t base = hash_bytes(b->etag, strlen(b->etag));
     struct recs_page_ver ver;

@@ -56,7 +56,7 @@ int cli_serve(int argc, char **argv)
 
     struct problem pb = {0};
     const char *path = cli_db_path(db);
-    struct shop *shop = shop_open(path, true, &pb);
+    struct shop *shop = shop_open_serving(path, true, &pb);
     if (!shop) {
         fprintf(stderr, "shopd: %s\n", pb.detail);
         return 1;

@@ -154,6 +154,7 @@ struct recs {
     atomic_uint nbuffered; /* in all of them: at most RECS_BUFFER_MAX */
 
     _Atomic int64_t build_ms;
+    atomic_bool ready; /* built: answers may be asked for (recs_ready) */
     atomic_uint_fast64_t events, written, dropped;
 };
 

@@ -225,6 +225,7 @@ static enum shop_err build(struct recs *r, struct store *store, struct search *f
         return db_fail(db, pb, "reading behaviour events");
     int64_t ms = (clock_mono_ns() - t0) / 1000000;
     atomic_store(&r->build_ms, ms);
+    atomic_store(&r->ready, true);
     struct recs_stats s;
     recs_stats(r, &s);
     log_event(LOG_INFO, "recs.built", "{s:I, s:I, s:I, s:I, s:I, s:I}", "products",

@@ -962,6 +962,11 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
 
 /* ---- figures ---------------------------------------------------------------------------- */
 
+bool recs_ready(struct recs *r)
+{
+    return atomic_load(&r->ready);
+}
+
 void recs_stats(struct recs *r, struct recs_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -49,7 +49,8 @@ struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats)
 void recs_free(struct recs *r);
 
 /** Reads every product and the event history (recs_config.history_ms) from
- *  the store. Call once, before serving. */
+ *  the store. Call once; until it returns, recs_ready is false and nothing
+ *  else may be asked of the model but recs_product_refresh and recs_record. */
 enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb);
 
 /** recs_build taking the products from the search index `from` (already
@@ -57,6 +58,12 @@ enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb
  *  index holds every published product with its title, brand, currency,
  *  lowest price and stock — without the query (3 s at a million products). */
 struct search;
+/** True once a build has finished: answers may be asked for. A serving
+ *  process builds the model after it starts answering (work/recs_feed.c);
+ *  until then product pages carry no recommendations and the
+ *  recommendation endpoints answer 503. */
+bool recs_ready(struct recs *r);
+
 enum shop_err recs_build_from_search(struct recs *r, struct store *store, struct search *from,
                                      struct problem *pb);
 

@@ -34,6 +34,10 @@ struct shop_config {
     int64_t recs_half_life_hours;  /* SHOPD_RECS_HALF_LIFE_HOURS: decay of popularity and
                                       co-views, default 72 */
     int64_t recs_history_days;     /* SHOPD_RECS_HISTORY_DAYS: events read at start, default 90 */
+    int64_t recs_later_products;   /* SHOPD_RECS_LATER_PRODUCTS: `shopd serve` builds the model
+                                      after it starts answering when the catalog has more
+                                      published products than this (shop/views.c), default
+                                      200,000 (~0.3 s of building) */
     int64_t shed_level;            /* SHOPD_SHED_LEVEL: load-shedding level at start (0–3),
                                       default 0, unless the shop's stored setting says otherwise
                                       (shop/shedding.h holds the live one) */

@@ -34,7 +34,8 @@
 #include "util/tz.h"
 #include "util/xalloc.h"
 
-struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
+static struct shop *open_shop(const char *db_path, bool migrate, bool recs_later,
+                              struct problem *pb)
 {
     if (!token_init()) {
         problem_set(pb, SHOP_INTERNAL, "libsodium failed to initialise");
@@ -117,12 +118,22 @@ struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
                                                     shop->cfg.recs_history_days * 86400000},
                           shop->categories);
     shop_views_configure(shop, db_path);
-    if (shop_views_load(shop, pb) != SHOP_OK)
+    if (shop_views_load(shop, recs_later, pb) != SHOP_OK)
         goto fail;
     return shop;
 fail:
     shop_close(shop);
     return NULL;
+}
+
+struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb)
+{
+    return open_shop(db_path, migrate, false, pb);
+}
+
+struct shop *shop_open_serving(const char *db_path, bool migrate, struct problem *pb)
+{
+    return open_shop(db_path, migrate, true, pb);
 }
 
 /* After each commit, on the writer thread: wake the consumers when the

@@ -78,6 +78,10 @@ struct shop {
  *  views. NULL on failure with the reason in `pb`. */
 struct shop *shop_open(const char *db_path, bool migrate, struct problem *pb);
 
+/** The same, for `shopd serve`: the recommendation model is left to build
+ *  once the workers start (shop_start_workers; shop/views.c says why). */
+struct shop *shop_open_serving(const char *db_path, bool migrate, struct problem *pb);
+
 /** Starts the background workers (serve only; the CLI verbs do without). */
 enum shop_err shop_start_workers(struct shop *shop, struct problem *pb);
 

@@ -89,7 +89,7 @@ void shop_render_metrics(struct shop *shop, struct buf *out)
         search_render_metrics(shop->search, out);
     webhook_worker_render_metrics(shop->webhooks, out);
     shedding_render_metrics(shop->shedding, out);
-    if (shop->recs)
+    if (shop->recs && recs_ready(shop->recs)) /* not while a serving process builds it */
         recs_render_metrics(shop->recs, out);
     leases_render_metrics(shop->leases, out);
 }

@@ -45,7 +45,16 @@
  * way). "off" disables it.
  *
  * The recommendation model's products are then taken from the index (no
- * query), and its events read as before (recs_build_from_search).
+ * query), and its events read as before (recs_build_from_search). A serving
+ * process does that after it starts answering, on the recs feed's thread
+ * (work/recs_feed.c) when the catalog has more than SHOPD_RECS_LATER_PRODUCTS
+ * (200,000) published products: at a million the model takes ~1.7 s of the
+ * ~2.3 s a start costs, and recommendations are the first thing the shop
+ * sheds anyway. Until it is built, product pages carry no
+ * `recommendations` (as at shedding level 1) and the recommendation
+ * endpoints and POST /v1/events answer 503 with Retry-After: never a list
+ * computed from half a model. The CLI and the tests open the shop with the
+ * model built (shop_open).
  */
 #include "shop/views.h"
 
@@ -260,12 +269,19 @@ void shop_views_configure(struct shop *shop, const char *db_path)
         p[0] = '\0';
 }
 
-enum shop_err shop_views_load(struct shop *shop, struct problem *pb)
+enum shop_err shop_views_load(struct shop *shop, bool recs_may_wait, struct problem *pb)
 {
     if (!shop->cfg.search_snapshot[0] || !load_snapshot(shop)) {
         if (search_build(shop->search, shop->store, pb) != SHOP_OK)
             return pb->err;
     }
+    if (recs_may_wait && search_products(shop->search) > (size_t)shop->cfg.recs_later_products)
+        return SHOP_OK; /* the recs feed builds it (work/recs_feed.c) */
+    return shop_views_load_recs(shop, pb);
+}
+
+enum shop_err shop_views_load_recs(struct shop *shop, struct problem *pb)
+{
     return recs_build_from_search(shop->recs, shop->store, shop->search, pb);
 }
 

@@ -9,6 +9,7 @@
 
 #include "recs/recs.h"
 #include "shop/shop.h"
+#include "shop/views.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -36,10 +37,28 @@ static void feed_once(struct recs_feed *f)
     db_release(db);
 }
 
+/* The model of a serving process, built here once it answers requests
+ * (shop/views.c says why). A build that fails is not tried again: the
+ * events it may have applied would count twice; the recommendations stay
+ * unavailable (503) and the error is logged for the operator. */
+static bool build_model(struct shop *shop)
+{
+    if (recs_ready(shop->recs))
+        return true;
+    struct problem pb = {0};
+    bool ok = shop_views_load_recs(shop, &pb) == SHOP_OK;
+    if (!ok)
+        log_event(LOG_ERROR, "recs.build_failed", "{s:s}", "detail", pb.detail);
+    problem_clear(&pb);
+    return ok;
+}
+
 static void *feed_main(void *arg)
 {
     struct recs_feed *f = arg;
     pthread_setname_np(pthread_self(), "recs-feed");
+    if (!build_model(f->shop))
+        return NULL;
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
         if (!f->kicked) {

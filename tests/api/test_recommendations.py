@@ -271,3 +271,32 @@ def test_offline_quality_beats_popularity(make_server):
     # Never what they bought.
     for token, target, owned in list(held.values())[:20]:
         assert not set(ids(s.get("/v1/recommendations?limit=50", token=token))) & owned
+
+
+def test_a_large_catalog_builds_the_model_after_the_server_answers(make_server):
+    """Over SHOPD_RECS_LATER_PRODUCTS published products (set to 0 here),
+    `shopd serve` answers before the model is built: meanwhile a product page
+    is whole but without recommendations, the recommendation endpoints and
+    POST /v1/events answer 503 with Retry-After, never a list from half a
+    model; then everything works as usual (shop/views.c)."""
+    s = make_server({"SHOPD_RECS_LATER_PRODUCTS": "0"})
+    shop = Shop(s)
+    p = shop.product(stock=5)
+    s.stop()
+    s.start()
+    g = s.post("/v1/guest")["guest_token"]
+
+    def settled():
+        page = s.get(f"/v1/products/{p['id']}")
+        assert page.status == 200, page
+        popular = s.get("/v1/products/popular")
+        event = s.post("/v1/events", {"type": "view", "product_id": p["id"]}, guest=g)
+        for r in (popular, event):
+            if r.status == 503:
+                assert_problem(r, 503)
+                assert r.headers.get("retry-after") == "1", r.headers
+            else:
+                assert r.status in (200, 202), r
+        return popular.status == 200 and event.status == 202 and "recommendations" in page.body
+
+    wait_for("the model", settled, timeout=10)
