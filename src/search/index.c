@@ -52,6 +52,7 @@ void index_free(struct index *ix)
     free(ix->wpos);
     free(ix->tstamp);
     free(ix->tpos);
+    derived_free(ix);
     free(ix->dw);
     free(ix->dt);
     lex_free(&ix->lx);
@@ -333,6 +334,7 @@ static uint32_t slot_alloc(struct index *ix)
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
         ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
+        derived_slots_grown(ix);
     }
     uint32_t s = ix->nslots++;
     memset(&ix->docs[s], 0, sizeof ix->docs[s]);
@@ -546,9 +548,33 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
     d->live = 1;
     cat_doc_add(ix, slot, bulk);
     col_sync(ix, slot);
+    for (uint32_t i = 0; i < ix->ndt; i++)
+        derived_term_add(ix, ix->dt[i].id, slot, ix->dt[i].tf, bulk);
     for (int f = 0; f < NFIELDS; f++)
         ix->flen_sum[f] += d->flen[f];
     ix->nlive++;
+}
+
+/* A live document's attributes changed in place: its terms' derived
+ * structures follow (suggestion order, facet counts). */
+static void doc_terms_changed(struct index *ix, uint32_t slot, const struct doc *old,
+                              const struct dcol *oldc)
+{
+    const struct doc *d = &ix->docs[slot];
+    const struct dcol *c = &ix->col[slot];
+    if (old->sales == d->sales && old->rating_count == d->rating_count && old->id == d->id &&
+        oldc->pbucket == c->pbucket && oldc->stars == c->stars)
+        return;
+    const struct doc_text *t = &ix->text[slot];
+    next_seq(ix);
+    stamps_reserve(&ix->tstamp, &ix->tpos, &ix->tscap, ix->lx.term_ix.n);
+    for (uint32_t i = 0; i < t->nwords; i++) {
+        uint32_t term = ix->lx.words[t->words[i]].term;
+        if (ix->tstamp[term] != ix->seq) {
+            ix->tstamp[term] = ix->seq;
+            derived_term_changed(ix, term, slot, old, oldc);
+        }
+    }
 }
 
 /* Takes the document in `slot` out of postings, counts and its category. */
@@ -563,7 +589,11 @@ static void doc_unpost(struct index *ix, uint32_t slot)
         lex_word_count(&ix->lx, w, -1, false);
         if (ix->tstamp[term] != ix->seq) {
             ix->tstamp[term] = ix->seq;
-            lex_posting_del(&ix->lx.terms[term], slot);
+            struct term *tm = &ix->lx.terms[term];
+            uint32_t at = lex_posting_seek(tm, 0, slot);
+            bool title = at < tm->n && tm->p[at].slot == slot && tm->p[at].tf[F_TITLE];
+            lex_posting_del(tm, slot);
+            derived_term_del(ix, term, slot, title);
         }
     }
     free(t->words);
@@ -588,10 +618,12 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     if (slot != MAP_NONE && ix->text[slot].text_hash == th) {
         /* Same words: only attributes and display strings may differ. */
         struct doc old = ix->docs[slot];
+        struct dcol oldc = ix->col[slot];
         enum index_change ch = doc_set_attrs(&ix->docs[slot], src);
         if (ch != INDEX_SAME) {
             cat_doc_update(ix, slot, &old);
             col_sync(ix, slot);
+            doc_terms_changed(ix, slot, &old, &oldc);
         }
         if (text_set_strings(&ix->text[slot], src) || ix->text[slot].max_price != src->max_price)
             ch = INDEX_CHANGED;
@@ -647,5 +679,5 @@ size_t index_bytes(const struct index *ix)
              ix->cats[i].bcap * sizeof(struct bcount);
     b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
     b += ix->wscap * 8 + ix->tscap * 8;
-    return b;
+    return b + derived_bytes(ix);
 }

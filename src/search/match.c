@@ -83,7 +83,10 @@ static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, flo
     double n = ix->nlive, df = t->n;
     qt->ids[qt->nalt] = term;
     qt->alt[qt->nalt] =
-        (struct qalt){.t = t, .w = w, .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
+        (struct qalt){.t = t,
+                      .bits = term < ix->tdcap ? ix->td[term].bits : NULL,
+                      .w = w,
+                      .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
     qt->est += t->n;
     qt->nalt++;
 }
@@ -247,24 +250,64 @@ void match_run(struct qctx *q)
     }
     bool found = false;
     if (!unmatched) {
-        /* Every word: the rarest word's slots, kept when every other has them. */
+        /* Every word: the rarest word's slots, kept when every other has them.
+         * The matches are collected first and considered after: prefetching
+         * the column of every candidate of the rarest word (most of which
+         * another word rejects) saturated the memory bus with useless loads,
+         * and it was most of a two-word query's time. */
         qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
-        for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
-            if (!q->reference)
-                for (int a = 0; a < qt[0].nalt; a++) {
-                    const struct qalt *x = &qt[0].alt[a];
-                    if (x->pos + 16 < x->t->n)
-                        __builtin_prefetch(&q->ix->col[x->t->p[x->pos + 16].slot]);
-                }
-            bool all = true;
-            for (int i = 1; i < m && all; i++)
-                all = term_has(&qt[i], s);
-            if (all) {
-                found = true;
-                query_consider(q, s, NULL);
+        struct scratch *sc = q->sc;
+        size_t nm = 0;
+        bool dense = m >= 2 && !q->reference, single = qt[0].nalt == 1 && !q->reference;
+        for (int i = 0; i < m; i++)
+            dense &= qt[i].nalt == 1 && qt[i].alt[0].bits;
+        if (dense) {
+            /* Every word dense: AND the bitsets, 64 slots at a time. */
+            const struct index *ix = q->ix;
+            uint32_t nw = (ix->nslots + 63) / 64;
+            scratch_reserve((void **)&sc->match, &sc->matchcap, qt[0].alt[0].t->n + 1,
+                            sizeof *sc->match);
+            for (uint32_t w = 0; w < nw; w++) {
+                uint64_t x = qt[0].alt[0].bits[w];
+                for (int i = 1; i < m && x; i++)
+                    x &= qt[i].alt[0].bits[w];
+                for (; x; x &= x - 1)
+                    sc->match[nm++] = w * 64 + (uint32_t)__builtin_ctzll(x);
             }
-            step_past(qt, 1, s);
+        } else if (single) {
+            /* The rarest word's postings; a dense word answers by its bit. */
+            const struct term *t = qt[0].alt[0].t;
+            scratch_reserve((void **)&sc->match, &sc->matchcap, t->n + 1, sizeof *sc->match);
+            for (uint32_t k = 0; k < t->n; k++) {
+                uint32_t s = t->p[k].slot;
+                bool all = true;
+                for (int i = 1; i < m && all; i++)
+                    all = qt[i].nalt == 1 && qt[i].alt[0].bits ? derived_has(qt[i].alt[0].bits, s)
+                                                               : term_has(&qt[i], s);
+                if (all)
+                    sc->match[nm++] = s;
+            }
+        } else {
+            for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
+                bool all = true;
+                for (int i = 1; i < m && all; i++)
+                    all = term_has(&qt[i], s);
+                if (all) {
+                    scratch_reserve((void **)&sc->match, &sc->matchcap, nm + 1,
+                                    sizeof *sc->match);
+                    sc->match[nm++] = s;
+                }
+                step_past(qt, 1, s);
+            }
         }
+        rewind_all(qt, m);
+        const struct dcol *col = q->ix->col;
+        for (size_t i = 0; i < nm; i++) {
+            if (i + 16 < nm && !q->reference)
+                __builtin_prefetch(&col[sc->match[i + 16]]);
+            query_consider(q, sc->match[i], NULL);
+        }
+        found = nm > 0;
     }
     if (!found && m >= 2) {
         /* All but one word. */

@@ -28,6 +28,7 @@ struct qword {
  * cursor into its postings (scoring walks documents in ascending order). */
 struct qalt {
     const struct term *t;
+    const uint64_t *bits; /* a dense term's bitset over the slots, or NULL */
     float w, idf;
     uint32_t pos;
 };

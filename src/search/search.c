@@ -204,6 +204,7 @@ void search_free(struct search *s)
         free(sc->touched_c);
         free(sc->heap);
         free(sc->merge);
+        free(sc->match);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);
