@@ -181,6 +181,24 @@ static bool term_has(struct qterm *qt, uint32_t slot)
     return false;
 }
 
+/* Whether the single-alternative term `x` has `slot`: its bit when dense,
+ * else its cursor moved forward — a few steps by hand (the lists of two
+ * words of similar frequency interleave closely), then by galloping. */
+static inline bool alt_has(struct qalt *x, uint32_t slot)
+{
+    if (x->bits)
+        return derived_has(x->bits, slot);
+    const struct posting *p = x->t->p;
+    uint32_t i = x->pos, n = x->t->n;
+    for (int k = 0; k < 8 && i < n; k++, i++)
+        if (p[i].slot >= slot) {
+            x->pos = i;
+            return p[i].slot == slot;
+        }
+    x->pos = i = lex_posting_seek(x->t, i, slot);
+    return i < n && p[i].slot == slot;
+}
+
 /* The smallest slot at any cursor of the first `m` terms, or UINT32_MAX. */
 static uint32_t next_slot(const struct qterm *qt, int m)
 {
@@ -228,6 +246,32 @@ static int qterm_cmp(const void *a, const void *b)
     return x->ids[0] < y->ids[0] ? -1 : x->ids[0] > y->ids[0];
 }
 
+/* The page of a one-word query whose total and facets are counted
+ * already: a document without the word in its title scores below
+ * w × idf × DOC_BOOST_MAX (saturated BM25F is below 1), so once the page
+ * is full and its worst is above that, only titles are read. */
+static void rank_one(struct qctx *q, const struct term *t)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    const float plain = x->w * x->idf * DOC_BOOST_MAX * 1.0001f;
+    const struct posting *p = t->p;
+    const struct dcol *col = q->ix->col;
+    uint32_t n = t->n, i = 0;
+    for (; i < n && !(q->nheap == q->limit && plain < q->sc->heap[0].score * (1.0f - 1e-5f));
+         i++)
+        query_consider(q, p[i].slot, &p[i]);
+    /* Only titles from here (the page's worst only rises). */
+    for (; i < n; i++) {
+        if (!p[i].tf[F_TITLE]) {
+            q->after++; /* below the page's worst, which is after the cursor */
+            continue;
+        }
+        if (i + 16 < n && p[i + 16].tf[F_TITLE])
+            __builtin_prefetch(&col[p[i + 16].slot]);
+        query_consider(q, p[i].slot, &p[i]);
+    }
+}
+
 /* Each matching document goes to query_consider as soon as it is found,
  * with every cursor at (or just before) it, so scoring it seeks nothing. */
 void match_run(struct qctx *q)
@@ -241,6 +285,16 @@ void match_run(struct qctx *q)
         return;
     if (m == 1 && qt[0].nalt == 1) {
         const struct term *t = qt[0].alt[0].t;
+        uint32_t id = qt[0].ids[0];
+        if (!q->reference && id < q->ix->tdcap && q->ix->td[id].agg &&
+            query_counts(q, q->ix->td[id].agg, t->n)) {
+            if (q->score)
+                rank_one(q, t);
+            else
+                for (uint32_t i = 0; i < t->n; i++)
+                    query_consider(q, t->p[i].slot, &t->p[i]);
+            return;
+        }
         for (uint32_t i = 0; i < t->n; i++) {
             if (i + 16 < t->n && !q->reference)
                 __builtin_prefetch(&q->ix->col[t->p[i + 16].slot]);
@@ -282,8 +336,7 @@ void match_run(struct qctx *q)
                 uint32_t s = t->p[k].slot;
                 bool all = true;
                 for (int i = 1; i < m && all; i++)
-                    all = qt[i].nalt == 1 && qt[i].alt[0].bits ? derived_has(qt[i].alt[0].bits, s)
-                                                               : term_has(&qt[i], s);
+                    all = qt[i].nalt == 1 ? alt_has(&qt[i].alt[0], s) : term_has(&qt[i], s);
                 if (all)
                     sc->match[nm++] = s;
             }

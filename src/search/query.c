@@ -258,6 +258,32 @@ static inline void count_facets_col(struct qctx *q, const struct dcol *d)
     q->stars[d->stars]++;
 }
 
+bool query_counts(struct qctx *q, const struct tagg *g, uint32_t n)
+{
+    if (q->reference || q->by_cat || q->by_brand || q->row_filters || q->p->in_stock >= 0)
+        return false;
+    q->counted = true;
+    q->total = n;
+    if (!q->p->facets)
+        return true;
+    struct scratch *sc = q->sc;
+    for (uint32_t i = 0; i < g->nbrands; i++)
+        if (g->brands[i].n) {
+            sc->brand_count[g->brands[i].brand] = g->brands[i].n;
+            sc->touched_b[q->ntb++] = g->brands[i].brand;
+        }
+    for (uint32_t i = 0; i < g->nroots; i++) /* facet_depth is 0 without a category filter */
+        if (g->roots[i].n) {
+            sc->cat_count[g->roots[i].brand] = g->roots[i].n;
+            sc->touched_c[q->ntc++] = g->roots[i].brand;
+        }
+    for (int b = 0; b < PRICE_BUCKETS; b++)
+        q->prices[b] = g->prices[b];
+    for (int k = 0; k < STAR_LEVELS; k++)
+        q->stars[k] = g->stars[k];
+    return true;
+}
+
 void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
 {
     if (q->reference) {
@@ -277,11 +303,13 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         return;
     }
     const struct dcol *c = &q->ix->col[slot];
-    if (!passes_col(q, slot, c))
-        return;
-    q->total++;
-    if (q->p->facets)
-        count_facets_col(q, c);
+    if (!q->counted) {
+        if (!passes_col(q, slot, c))
+            return;
+        q->total++;
+        if (q->p->facets)
+            count_facets_col(q, c);
+    }
     if (!q->keys)
         return; /* the page comes from the category orders (browse) */
     float score = 0;
