@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "search/index.h"
+#include "util/clock.h"
 #include "util/xalloc.h"
 
 #define DENSE_MIN  1024u
@@ -310,6 +311,7 @@ void derived_free(struct index *ix)
 
 void index_derived_build(struct index *ix)
 {
+    int64_t t0 = clock_mono_ns();
     derived_free(ix);
     uint32_t nterms = ix->lx.term_ix.n;
     ix->bwords = (ix->scap + 63) / 64;
@@ -375,6 +377,7 @@ void index_derived_build(struct index *ix)
     }
     free(bc);
     free(rc);
+    ix->derived_ms = (uint32_t)((clock_mono_ns() - t0) / 1000000);
 }
 
 size_t derived_bytes(const struct index *ix)

@@ -407,19 +407,18 @@ static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
     if (img)
         memcpy(blk + lt + lb + lc, img, li);
     free(img);
-    bool same = t->strings && !strcmp(t->title, blk) && !strcmp(t->brand, blk + lt) &&
-                !strcmp(t->currency, blk + lt + lb) &&
-                (img ? t->image && !strcmp(t->image, blk + lt + lb + lc) : !t->image);
+    bool same = t->strings && !strcmp(doc_title(t), blk) && !strcmp(doc_brand(t), blk + lt) &&
+                !strcmp(doc_currency(t), blk + lt + lb) &&
+                (img ? doc_image(t) && !strcmp(doc_image(t), blk + lt + lb + lc) : !doc_image(t));
     if (same) {
         free(blk);
         return false;
     }
     free(t->strings);
     t->strings = blk;
-    t->title = blk;
-    t->brand = blk + lt;
-    t->currency = blk + lt + lb;
-    t->image = li ? blk + lt + lb + lc : NULL;
+    t->obrand = (uint32_t)lt;
+    t->ocurrency = (uint32_t)(lt + lb);
+    t->oimage = li ? (uint32_t)(lt + lb + lc) : 0;
     return true;
 }
 
@@ -670,8 +669,8 @@ size_t index_bytes(const struct index *ix)
         const struct doc_text *t = &ix->text[i];
         if (!t->strings)
             continue;
-        b += strlen(t->title) + strlen(t->brand) + strlen(t->currency) + 3;
-        b += t->image ? strlen(t->image) + 1 : 0;
+        b += strlen(doc_title(t)) + strlen(doc_brand(t)) + strlen(doc_currency(t)) + 3;
+        b += doc_image(t) ? strlen(doc_image(t)) + 1 : 0;
         b += t->nwords * sizeof *t->words;
     }
     for (uint32_t i = 0; i < ix->ncats; i++)

@@ -106,14 +106,33 @@ struct tderiv {
     struct tagg *agg; /* a frequent term: facet counts (NULL otherwise) */
 };
 
+/* 48 bytes a slot: the display strings are one block, found by offsets
+ * (pointers to each cost 24 bytes more a product). */
 struct doc_text {
-    char *strings;                                /* one block: title, brand, currency, image */
-    const char *title, *brand, *currency, *image; /* image NULL when none */
-    uint32_t *words;                              /* distinct word ids of every field */
+    char *strings;   /* one block: title, brand, currency, image */
+    uint32_t *words; /* distinct word ids of every field */
     uint32_t nwords;
+    uint32_t obrand, ocurrency, oimage; /* offsets in `strings`; oimage 0 when no image */
     int64_t max_price;
     uint64_t text_hash; /* of what the postings were made from */
 };
+
+static inline const char *doc_title(const struct doc_text *t)
+{
+    return t->strings;
+}
+static inline const char *doc_brand(const struct doc_text *t)
+{
+    return t->strings + t->obrand;
+}
+static inline const char *doc_currency(const struct doc_text *t)
+{
+    return t->strings + t->ocurrency;
+}
+static inline const char *doc_image(const struct doc_text *t) /* NULL when none */
+{
+    return t->oimage ? t->strings + t->oimage : NULL;
+}
 
 struct index {
     struct lexicon lx;
@@ -127,6 +146,7 @@ struct index {
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
     uint32_t bwords;    /* 64-bit words of every dense term's bitset */
+    uint32_t derived_ms; /* the last index_derived_build */
     uint32_t nlive;
     uint64_t flen_sum[NFIELDS];
 

@@ -406,10 +406,10 @@ static void items_out(struct qctx *q, struct arena *a, struct search_result *out
         const struct cat *c = &q->ix->cats[d->cat];
         out->items[i] = (struct search_item){
             .id = d->id,
-            .title = arena_strdup(a, t->title),
-            .brand = arena_strdup(a, t->brand),
-            .currency = arena_strdup(a, t->currency),
-            .image = t->image ? arena_strdup(a, t->image) : NULL,
+            .title = arena_strdup(a, doc_title(t)),
+            .brand = arena_strdup(a, doc_brand(t)),
+            .currency = arena_strdup(a, doc_currency(t)),
+            .image = doc_image(t) ? arena_strdup(a, doc_image(t)) : NULL,
             .category_id = c->id,
             .category_name = arena_strdup(a, c->name),
             .price_cents = d->price,

@@ -287,10 +287,12 @@ static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb
     index_free(old);
     s->build_ms = (clock_mono_ns() - t0) / 1000000;
     size_t bytes = index_bytes(fresh);
-    log_event(LOG_INFO, "search.built", "{s:I, s:I, s:I, s:I, s:I, s:I}", "products",
+    log_event(LOG_INFO, "search.built", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "products",
               (json_int_t)fresh->nlive, "ms", (json_int_t)s->build_ms, "bytes", (json_int_t)bytes,
               "bytes_per_product", (json_int_t)(fresh->nlive ? bytes / fresh->nlive : 0), "terms",
-              (json_int_t)fresh->lx.term_ix.n, "words", (json_int_t)fresh->lx.word_ix.n);
+              (json_int_t)fresh->lx.term_ix.n, "words", (json_int_t)fresh->lx.word_ix.n,
+              "derived_ms", (json_int_t)fresh->derived_ms, "derived_bytes",
+              (json_int_t)derived_bytes(fresh));
     return SHOP_OK;
 }
 

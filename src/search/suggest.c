@@ -296,7 +296,7 @@ int search_suggest(struct search *s, const char *prefix, int limit, struct arena
     }
     int nt = titles(s->ix, stems, slen, ncomplete, partial, plen, top, 2 * limit, s->reference);
     for (int i = 0; i < nt && n < limit; i++) {
-        const char *title = s->ix->text[top[i].slot].title;
+        const char *title = doc_title(&s->ix->text[top[i].slot]);
         char f[4 * 256];
         text_fold(title, strlen(title), f, sizeof f);
         if (seen_text(res, n, f))
