@@ -289,11 +289,20 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
 
 /* ---- building ------------------------------------------------------------------------- */
 
-static int rank_cmp_ix(const void *a, const void *b, void *arg)
+struct skey {
+    int64_t sales, id;
+    int32_t ratings;
+    uint32_t slot;
+};
+
+static int skey_cmp(const void *a, const void *b)
 {
-    const struct index *ix = arg;
-    const struct doc *x = &ix->docs[*(const uint32_t *)a], *y = &ix->docs[*(const uint32_t *)b];
-    return sugg_before(x, y) ? -1 : sugg_before(y, x) ? 1 : 0;
+    const struct skey *x = a, *y = b;
+    if (x->sales != y->sales)
+        return x->sales > y->sales ? -1 : 1;
+    if (x->ratings != y->ratings)
+        return x->ratings > y->ratings ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 void derived_free(struct index *ix)
@@ -318,19 +327,39 @@ void index_derived_build(struct index *ix)
     if (nterms)
         td_reserve(ix, nterms - 1);
 
-    /* Every live slot in suggestion order: one sort of the slots. */
-    uint32_t *order = xmalloc((ix->nlive + 1) * sizeof *order), n = 0;
-    for (uint32_t s = 0; s < ix->nslots; s++)
-        if (ix->docs[s].live)
-            order[n++] = s;
-    qsort_r(order, n, sizeof *order, rank_cmp_ix, ix);
+    /* Every live slot in suggestion order: one sort of their keys (none
+     * when already in order, as after a load by id with no sales yet). */
+    struct skey *keys = xmalloc((ix->nlive + 1) * sizeof *keys);
+    uint32_t n = 0;
+    bool sorted = true;
+    for (uint32_t s = 0; s < ix->nslots; s++) {
+        const struct doc *d = &ix->docs[s];
+        if (!d->live)
+            continue;
+        keys[n] = (struct skey){d->sales, d->id, d->rating_count, s};
+        sorted = sorted && (n == 0 || skey_cmp(&keys[n - 1], &keys[n]) < 0);
+        n++;
+    }
+    if (!sorted)
+        qsort(keys, n, sizeof *keys, skey_cmp);
+    uint32_t *order = xmalloc((n + 1) * sizeof *order);
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = keys[i].slot;
+    free(keys);
 
-    /* Each slot's title terms (counting sort by slot), then each term's
-     * title list filled in rank order. */
+    /* One pass over each term's postings: its bitset when dense, its facet
+     * counts when frequent, its title documents counted by slot. Then each
+     * slot's title terms (a counting sort), and the title lists filled in
+     * suggestion order. */
     uint32_t *start = xcalloc(ix->nslots + 2, sizeof *start);
+    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc), *rc = xcalloc(ix->ncats + 1, sizeof *rc);
     size_t ntitle = 0;
     for (uint32_t t = 0; t < nterms; t++) {
         const struct term *tm = &ix->lx.terms[t];
+        if (dense_enough(ix, tm->n))
+            bits_build(ix, t);
+        if (tm->n >= AGG_MIN)
+            ix->td[t].agg = agg_count(ix, tm, bc, rc);
         uint32_t nt = 0;
         for (uint32_t i = 0; i < tm->n; i++)
             if (tm->p[i].tf[F_TITLE]) {
@@ -343,6 +372,8 @@ void index_derived_build(struct index *ix)
             ix->td[t].tocap = nt;
         }
     }
+    free(bc);
+    free(rc);
     for (uint32_t s = 0; s < ix->nslots; s++)
         start[s + 1] += start[s];
     uint32_t *terms_of = xmalloc((ntitle + 1) * sizeof *terms_of);
@@ -350,6 +381,8 @@ void index_derived_build(struct index *ix)
     memcpy(fill, start, (ix->nslots + 1) * sizeof *fill);
     for (uint32_t t = 0; t < nterms; t++) {
         const struct term *tm = &ix->lx.terms[t];
+        if (!ix->td[t].tocap)
+            continue;
         for (uint32_t i = 0; i < tm->n; i++)
             if (tm->p[i].tf[F_TITLE])
                 terms_of[fill[tm->p[i].slot]++] = t;
@@ -365,18 +398,6 @@ void index_derived_build(struct index *ix)
     free(fill);
     free(start);
     free(order);
-
-    /* Bitsets and facet counts of the dense and frequent terms. */
-    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc), *rc = xcalloc(ix->ncats + 1, sizeof *rc);
-    for (uint32_t t = 0; t < nterms; t++) {
-        const struct term *tm = &ix->lx.terms[t];
-        if (dense_enough(ix, tm->n))
-            bits_build(ix, t);
-        if (tm->n >= AGG_MIN)
-            ix->td[t].agg = agg_count(ix, tm, bc, rc);
-    }
-    free(bc);
-    free(rc);
     ix->derived_ms = (uint32_t)((clock_mono_ns() - t0) / 1000000);
 }
 
