@@ -63,6 +63,22 @@ static void td_reserve(struct index *ix, uint32_t term)
     ix->tdcap = c;
 }
 
+/* ---- score bounds by slot -------------------------------------------------------- */
+
+uint16_t derived_sb(const struct doc *d)
+{
+    const float step = (DOC_BOOST_MAX - 1.0f) / 15.0f;
+    unsigned cls = 0;
+    while (cls < 15 && 1.0f + (float)cls * step < d->boost)
+        cls++;
+    unsigned tl = d->flen[F_TITLE] < 15 ? d->flen[F_TITLE] : 15;
+    unsigned cl = d->flen[F_CATEGORY] < 15 ? d->flen[F_CATEGORY] : 15;
+    unsigned dl = 0;
+    while (dl < 15 && (2u << dl) - 1 <= d->flen[F_DESC]) /* 2^(dl+1) - 1 ≤ length */
+        dl++;
+    return (uint16_t)(cls | tl << 4 | cl << 8 | dl << 12);
+}
+
 /* ---- bitsets ---------------------------------------------------------------------- */
 
 static void bits_build(struct index *ix, uint32_t term)
@@ -326,6 +342,8 @@ void index_derived_build(struct index *ix)
     ix->bwords = (ix->scap + 63) / 64;
     if (nterms)
         td_reserve(ix, nterms - 1);
+    for (uint32_t s = 0; s < ix->nslots; s++)
+        ix->sb[s] = derived_sb(&ix->docs[s]);
 
     /* Every live slot in suggestion order: one sort of their keys (none
      * when already in order, as after a load by id with no sales yet). */

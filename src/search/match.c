@@ -246,28 +246,65 @@ static int qterm_cmp(const void *a, const void *b)
     return x->ids[0] < y->ids[0] ? -1 : x->ids[0] > y->ids[0];
 }
 
+/* An upper bound of a one-word query's score for the posting `p` from the
+ * document's packed bounds (index.h: derived_sb) instead of its column:
+ * every field's length is at least what the bounds say and at least its
+ * term frequency, the boost at most its class's top. */
+static inline float sb_bound(const struct qctx *q, const struct qalt *x, const struct posting *p,
+                             uint16_t sb)
+{
+    const float *ia = q->inv_avg;
+    float lt = (float)((sb >> 4) & 15), lc = (float)((sb >> 8) & 15),
+          ld = (float)((1u << (sb >> 12)) - 1), t = 0;
+    if (p->tf[F_TITLE])
+        t += FIELD_W[F_TITLE] * p->tf[F_TITLE] /
+             (1.0f - FIELD_B[F_TITLE] +
+              FIELD_B[F_TITLE] * (lt > p->tf[F_TITLE] ? lt : p->tf[F_TITLE]) * ia[F_TITLE]);
+    if (p->tf[F_BRAND])
+        t += FIELD_W[F_BRAND] * p->tf[F_BRAND] /
+             (1.0f - FIELD_B[F_BRAND] + FIELD_B[F_BRAND] * p->tf[F_BRAND] * ia[F_BRAND]);
+    if (p->tf[F_CATEGORY])
+        t += FIELD_W[F_CATEGORY] * p->tf[F_CATEGORY] /
+             (1.0f - FIELD_B[F_CATEGORY] +
+              FIELD_B[F_CATEGORY] * (lc > p->tf[F_CATEGORY] ? lc : p->tf[F_CATEGORY]) *
+                  ia[F_CATEGORY]);
+    if (p->tf[F_DESC])
+        t += FIELD_W[F_DESC] * p->tf[F_DESC] /
+             (1.0f - FIELD_B[F_DESC] +
+              FIELD_B[F_DESC] * (ld > p->tf[F_DESC] ? ld : p->tf[F_DESC]) * ia[F_DESC]);
+    float boost = 1.0f + (float)(sb & 15) * ((DOC_BOOST_MAX - 1.0f) / 15.0f);
+    return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost *
+           1.0001f;
+}
+
 /* The page of a one-word query whose total and facets are counted
- * already: a document without the word in its title scores below
- * w × idf × DOC_BOOST_MAX (saturated BM25F is below 1), so once the page
- * is full and its worst is above that, only titles are read. */
+ * already. Once the page is full, a document whose bound is below the
+ * page's worst is after it (and after the cursor) and is only counted: a
+ * document without the word in its title scores below w × idf ×
+ * DOC_BOOST_MAX (saturated BM25F is below 1) — nothing to read; one with
+ * it is bounded from its 2-byte packed bounds; only what may enter reads
+ * its column and is scored. */
 static void rank_one(struct qctx *q, const struct term *t)
 {
     const struct qalt *x = &q->terms[0].alt[0];
     const float plain = x->w * x->idf * DOC_BOOST_MAX * 1.0001f;
     const struct posting *p = t->p;
-    const struct dcol *col = q->ix->col;
+    const uint16_t *sb = q->ix->sb;
     uint32_t n = t->n, i = 0;
-    for (; i < n && !(q->nheap == q->limit && plain < q->sc->heap[0].score * (1.0f - 1e-5f));
-         i++)
+    for (; i < n && q->nheap < q->limit; i++)
         query_consider(q, p[i].slot, &p[i]);
-    /* Only titles from here (the page's worst only rises). */
     for (; i < n; i++) {
-        if (!p[i].tf[F_TITLE]) {
-            q->after++; /* below the page's worst, which is after the cursor */
+        float worst = q->sc->heap[0].score * (1.0f - 1e-5f);
+        if (!p[i].tf[F_TITLE] && plain < worst) {
+            q->after++;
             continue;
         }
-        if (i + 16 < n && p[i + 16].tf[F_TITLE])
-            __builtin_prefetch(&col[p[i + 16].slot]);
+        if (i + 8 < n)
+            __builtin_prefetch(&sb[p[i + 8].slot]);
+        if (sb_bound(q, x, &p[i], sb[p[i].slot]) < worst) {
+            q->after++;
+            continue;
+        }
         query_consider(q, p[i].slot, &p[i]);
     }
 }
