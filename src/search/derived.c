@@ -65,18 +65,18 @@ static void td_reserve(struct index *ix, uint32_t term)
 
 /* ---- score bounds by slot -------------------------------------------------------- */
 
-uint16_t derived_sb(const struct doc *d)
+uint32_t derived_sb(const struct doc *d)
 {
-    const float step = (DOC_BOOST_MAX - 1.0f) / 15.0f;
-    unsigned cls = 0;
-    while (cls < 15 && 1.0f + (float)cls * step < d->boost)
+    const float step = (DOC_BOOST_MAX - 1.0f) / 255.0f;
+    unsigned cls = (unsigned)((d->boost - 1.0f) / step);
+    if (cls > 255)
+        cls = 255;
+    while (cls < 255 && 1.0f + (float)cls * step < d->boost)
         cls++;
-    unsigned tl = d->flen[F_TITLE] < 15 ? d->flen[F_TITLE] : 15;
-    unsigned cl = d->flen[F_CATEGORY] < 15 ? d->flen[F_CATEGORY] : 15;
-    unsigned dl = 0;
-    while (dl < 15 && (2u << dl) - 1 <= d->flen[F_DESC]) /* 2^(dl+1) - 1 ≤ length */
-        dl++;
-    return (uint16_t)(cls | tl << 4 | cl << 8 | dl << 12);
+    unsigned tl = d->flen[F_TITLE] < 255 ? d->flen[F_TITLE] : 255;
+    unsigned cl = d->flen[F_CATEGORY] < 255 ? d->flen[F_CATEGORY] : 255;
+    unsigned dl = d->flen[F_DESC] < 255 ? d->flen[F_DESC] : 255;
+    return cls | tl << 8 | cl << 16 | (uint32_t)dl << 24;
 }
 
 /* ---- bitsets ---------------------------------------------------------------------- */

@@ -143,7 +143,7 @@ struct index {
     uint32_t *free_slots;
     uint32_t nfree, fcap;
     struct idmap by_id; /* product id → slot */
-    uint16_t *sb;       /* by slot: what bounds a text score (derived.c: derived_sb) */
+    uint32_t *sb;       /* by slot: what bounds a text score (derived.c: derived_sb) */
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
     uint32_t bwords;    /* 64-bit words of every dense term's bitset */
@@ -289,12 +289,11 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
 /** The slot arrays grew to ix->scap: bitsets follow. */
 void derived_slots_grown(struct index *ix);
 
-/** The packed score bounds of a document (2 bytes a slot, 2 MB at a
- *  million, where its 32-byte column is 31 MB): bits 0–3 a boost class
- *  (boost ≤ 1 + class × (DOC_BOOST_MAX − 1) / 15), 4–7 the title's length
- *  (capped at 15), 8–11 the category field's (capped at 15), 12–15
- *  floor(log2(description length + 1)). */
-uint16_t derived_sb(const struct doc *d);
+/** The packed score bounds of a document (4 bytes a slot, 4 MB at a
+ *  million, where its 32-byte column is 31 MB): byte 0 a boost class
+ *  (boost ≤ 1 + class × (DOC_BOOST_MAX − 1) / 255), bytes 1–3 the lengths
+ *  of the title, the category field and the description (capped at 255). */
+uint32_t derived_sb(const struct doc *d);
 
 /** A term's bit for `slot` (dense terms only). */
 static inline bool derived_has(const uint64_t *bits, uint32_t slot)

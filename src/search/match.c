@@ -251,11 +251,11 @@ static int qterm_cmp(const void *a, const void *b)
  * every field's length is at least what the bounds say and at least its
  * term frequency, the boost at most its class's top. */
 static inline float sb_bound(const struct qctx *q, const struct qalt *x, const struct posting *p,
-                             uint16_t sb)
+                             uint32_t sb)
 {
     const float *ia = q->inv_avg;
-    float lt = (float)((sb >> 4) & 15), lc = (float)((sb >> 8) & 15),
-          ld = (float)((1u << (sb >> 12)) - 1), t = 0;
+    float lt = (float)((sb >> 8) & 255), lc = (float)((sb >> 16) & 255), ld = (float)(sb >> 24),
+          t = 0;
     if (p->tf[F_TITLE])
         t += FIELD_W[F_TITLE] * p->tf[F_TITLE] /
              (1.0f - FIELD_B[F_TITLE] +
@@ -272,7 +272,7 @@ static inline float sb_bound(const struct qctx *q, const struct qalt *x, const s
         t += FIELD_W[F_DESC] * p->tf[F_DESC] /
              (1.0f - FIELD_B[F_DESC] +
               FIELD_B[F_DESC] * (ld > p->tf[F_DESC] ? ld : p->tf[F_DESC]) * ia[F_DESC]);
-    float boost = 1.0f + (float)(sb & 15) * ((DOC_BOOST_MAX - 1.0f) / 15.0f);
+    float boost = 1.0f + (float)(sb & 255) * ((DOC_BOOST_MAX - 1.0f) / 255.0f);
     return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost *
            1.0001f;
 }
@@ -282,27 +282,40 @@ static inline float sb_bound(const struct qctx *q, const struct qalt *x, const s
  * page's worst is after it (and after the cursor) and is only counted: a
  * document without the word in its title scores below w × idf ×
  * DOC_BOOST_MAX (saturated BM25F is below 1) — nothing to read; one with
- * it is bounded from its 2-byte packed bounds; only what may enter reads
+ * it is bounded from its 4-byte packed bounds; only what may enter reads
  * its column and is scored. */
 static void rank_one(struct qctx *q, const struct term *t)
 {
     const struct qalt *x = &q->terms[0].alt[0];
     const float plain = x->w * x->idf * DOC_BOOST_MAX * 1.0001f;
     const struct posting *p = t->p;
-    const uint16_t *sb = q->ix->sb;
+    const uint32_t *sb = q->ix->sb;
+    const struct dcol *col = q->ix->col;
     uint32_t n = t->n, i = 0;
     for (; i < n && q->nheap < q->limit; i++)
         query_consider(q, p[i].slot, &p[i]);
+    /* Bounds are computed AHEAD postings early (their packed bounds asked
+     * for 2 × AHEAD early), so that the column of a document that may
+     * enter is in cache when its turn comes. */
+    enum { AHEAD = 16 };
+    float ahead[AHEAD];
+    for (uint32_t j = i; j < n && j < i + 2 * AHEAD; j++)
+        __builtin_prefetch(&sb[p[j].slot]);
+    for (uint32_t j = i; j < n && j < i + AHEAD; j++)
+        ahead[j % AHEAD] = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
     for (; i < n; i++) {
-        float worst = q->sc->heap[0].score * (1.0f - 1e-5f);
-        if (!p[i].tf[F_TITLE] && plain < worst) {
-            q->after++;
-            continue;
+        float worst = q->sc->heap[0].score * (1.0f - 1e-5f), b = ahead[i % AHEAD];
+        uint32_t j = i + AHEAD;
+        if (j < n) {
+            if (j + AHEAD < n)
+                __builtin_prefetch(&sb[p[j + AHEAD].slot]);
+            float bj = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
+            ahead[j % AHEAD] = bj;
+            if (bj >= worst)
+                __builtin_prefetch(&col[p[j].slot]);
         }
-        if (i + 8 < n)
-            __builtin_prefetch(&sb[p[i + 8].slot]);
-        if (sb_bound(q, x, &p[i], sb[p[i].slot]) < worst) {
-            q->after++;
+        if (b < worst) {
+            q->after++; /* below the page's worst, which is after the cursor */
             continue;
         }
         query_consider(q, p[i].slot, &p[i]);
