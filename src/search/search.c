@@ -15,6 +15,10 @@
  *   load.c     the SQL that feeds the index
  *   match.c    query words → terms (completions, typos) → matching documents,
  *              BM25F text scores
+ *   derived.c  per-term structures derived from the postings (dense-term
+ *              bitsets, frequent terms' facet counts, title lists in
+ *              suggestion order) and 4 packed score-bound bytes per slot;
+ *              index_derived_build rebuilds them all after a load
  *   query.c    browse and search: filters, facets, boosts, sorting, cursors
  *   suggest.c  completions from popular queries (qlog.c) and titles
  *   cache.c    the result cache
@@ -83,18 +87,53 @@
  *     2-core machine: last-level cache contention from other work inflates
  *     both); what remains is the intersection and the per-match column
  *     read.
- *   - Suggest walks every title posting of up to 16 completions of the
- *     unfinished word (millions of postings for a two-letter prefix) and
- *     loads the row of each title match for its sales. Early exit by
- *     popularity does not help on this seed, where every product has zero
- *     sales (all tie); per-term title lists kept in suggestion order would,
- *     and are not built yet.
+ *   - After that, two-word queries (38 % of the bench mix, a median of
+ *     about 500 matches) spent their time intersecting: the rarest word's
+ *     candidates (14,000–36,000 postings) each galloped through the other
+ *     word's list and prefetched its column — most of which the other word
+ *     then rejected, so the prefetches saturated the memory bus. Now the
+ *     matches are collected first (postings only) and considered after
+ *     (prefetching only real matches); a dense word (in 1/32 of the slots
+ *     or more) answers by a bit of its bitset, two dense words AND their
+ *     bitsets 64 slots at a time, and a sparse word's cursor steps a few
+ *     postings by hand before galloping.
+ *   - One-word queries without filters (18 % of the mix, 25,000 matches on
+ *     average, 200,000 for "travel") counted every match for the total and
+ *     the facets. A term with 2,048 documents or more now keeps its facet
+ *     counts, maintained on every change, so the total is the posting count
+ *     and the facets are copied; ranking skips non-title postings once the
+ *     page is full (their score is below w × idf × the largest boost) and
+ *     bounds a title posting's score from 4 packed bytes per slot (boost
+ *     class, exact field lengths) before reading its column. On this seed
+ *     the bound prunes less than hoped: titles are templated ("Brand
+ *     Adjective Noun Model", all four tokens long), in-stock flags and
+ *     lengths tie, so a word's title documents mostly share the top score
+ *     and the id decides; they are still read.
+ *   - Suggest walked every title posting of up to 16 completions of the
+ *     unfinished word (millions for a two-letter prefix) and loaded the row
+ *     of each for its sales. Each term now lists its title documents in
+ *     suggestion order (best sellers, most rated, lowest id; moved on a
+ *     sales or rating change like the category orders): suggest merges the
+ *     completions' lists and stops after 2 × limit titles, checking complete
+ *     words by bit or posting; when a complete word's list is a quarter of
+ *     the completions' or less, it drives instead. After 4,096 candidates
+ *     it falls back to the walk of the postings (exact either way).
+ *     790 µs → about 55 µs of CPU a request at a million products.
  *   - Typo correction (typo_walk) is under 1 %: the trie walk is bounded by
  *     the edit budget, not by the catalog.
  *
+ * Measured on the bench mix at a million products (shared 2-core machine,
+ * server CPU per request, medians of alternating runs against the previous
+ * binary — see the branch's report for the figures and their noise): search
+ * about 30 % less CPU, one-word queries about 2.5× less, suggest about 13×
+ * less. What remains for search is scoring title documents of one-word
+ * queries (ties, above) and counting the facets of multi-word matches from
+ * the column — a cost per match, as the facets must stay exact.
+ *
  * tests/unit/test_search_diff.c runs every fast path against the
  * exhaustive reference path (`search.reference`, the previous algorithm,
- * reading rows) on 50,000 products, before and after random updates.
+ * reading rows; for suggest, the walk of the postings) on 50,000 products,
+ * before and after random updates.
  *
  * Fields and weights (BM25F, k1 = 1.2): title 4.0 (b 0.75), brand 2.5
  * (b 0.3), category names of the product's category and its ancestors 1.5
@@ -141,11 +180,15 @@
  *
  * MEMORY PER PRODUCT
  *
- * 64 B hot attributes + 32 B column + ~90 B of text bookkeeping + display
+ * 64 B hot attributes + 32 B column + 48 B of text bookkeeping + display
  * strings (~100–200 B) + 4 B per distinct word + 8 B per posting (one per
  * distinct term, ~25–60 for a title and a paragraph of description) + 24 B
  * of category membership and orders + the id map. A bulk build trims the
  * slack of arrays grown by doubling (posting lists, slots, category lists).
+ * Derived structures (derived.c) add about 37 bytes a product on the seed
+ * (bitsets of ~110 dense terms 14 B, title lists 19 B, packed bounds 4 B,
+ * facet counts of frequent terms < 1 B); display strings found by offsets
+ * instead of four pointers gave back 24 B, so the total stays under 572.
  * Logged at start as `search.built` {products, ms, bytes, bytes_per_product}
  * and exported in /metrics; bench/search_1m.sh prints it for 100K and 1M.
  */
