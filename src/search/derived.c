@@ -2,7 +2,7 @@
  * so that a query's cost follows the size of its answer (index.h: struct
  * tderiv). Three, per term:
  *
- *   bits   a dense term (in at least 1/32 of the slots, 1,024 documents or
+ *   bits   a dense term (in at least 1/32 of the slots, 8,192 documents or
  *          more) also has a bitset over the slots: intersecting a rare word
  *          with a dense one tests a bit per candidate instead of galloping
  *          through the dense word's postings, and two dense words AND their
@@ -35,7 +35,7 @@
 #include "util/clock.h"
 #include "util/xalloc.h"
 
-#define DENSE_MIN  1024u
+#define DENSE_MIN  8192u /* shorter lists intersect in tens of µs anyway */
 #define DENSE_DIV  32u /* dense from 1/32 of the slots … */
 #define SPARSE_DIV 64u /* … until under 1/64 */
 #define AGG_MIN    2048u
@@ -166,14 +166,21 @@ static struct tagg *agg_count(struct index *ix, const struct term *t, uint32_t *
         g->prices[c->pbucket]++;
         g->stars[c->stars]++;
     }
+    /* Exact sizes (they grow by doubling on later changes). */
+    for (uint32_t b = 0; b < ix->brand_ix.n; b++)
+        g->bcap += bc[b] > 0;
+    for (uint32_t r = 0; r < ix->ncats; r++)
+        g->rcap += rc[r] > 0;
+    g->brands = xmalloc((g->bcap ? g->bcap : 1) * sizeof *g->brands);
+    g->roots = xmalloc((g->rcap ? g->rcap : 1) * sizeof *g->roots);
     for (uint32_t b = 0; b < ix->brand_ix.n; b++)
         if (bc[b]) {
-            bc_account(&g->brands, &g->nbrands, &g->bcap, b, (int)bc[b]);
+            g->brands[g->nbrands++] = (struct bcount){b, bc[b]};
             bc[b] = 0;
         }
     for (uint32_t r = 0; r < ix->ncats; r++)
         if (rc[r]) {
-            bc_account(&g->roots, &g->nroots, &g->rcap, r, (int)rc[r]);
+            g->roots[g->nroots++] = (struct bcount){r, rc[r]};
             rc[r] = 0;
         }
     return g;
@@ -340,8 +347,10 @@ void index_derived_build(struct index *ix)
     derived_free(ix);
     uint32_t nterms = ix->lx.term_ix.n;
     ix->bwords = (ix->scap + 63) / 64;
-    if (nterms)
-        td_reserve(ix, nterms - 1);
+    if (nterms) { /* exact: terms added later grow it by doubling */
+        ix->td = xcalloc(nterms, sizeof *ix->td);
+        ix->tdcap = nterms;
+    }
     for (uint32_t s = 0; s < ix->nslots; s++)
         ix->sb[s] = derived_sb(&ix->docs[s]);
 

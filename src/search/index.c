@@ -397,17 +397,33 @@ static char *first_image(const char *images)
     return url;
 }
 
+/* The length of `s` cut to at most `max` bytes at a UTF-8 character boundary. */
+static size_t text_cut_utf8(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
 /* Fills the display strings of `t` in one block; true when they differ from
  * what `t` held. */
 static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
 {
     char *img = first_image(src->images);
-    size_t lt = strlen(src->title) + 1, lb = strlen(src->brand) + 1, lc = strlen(src->currency) + 1,
-           li = img ? strlen(img) + 1 : 0;
+    /* Offsets are 16 bits: a title and a brand within the catalog's limits
+     * are far shorter; anything longer is cut at a character boundary. */
+    size_t lt = text_cut_utf8(src->title, 30000) + 1, lb = text_cut_utf8(src->brand, 30000) + 1,
+           lc = text_cut_utf8(src->currency, 16) + 1, li = img ? strlen(img) + 1 : 0;
     char *blk = xmalloc(lt + lb + lc + li);
-    memcpy(blk, src->title, lt);
-    memcpy(blk + lt, src->brand, lb);
-    memcpy(blk + lt + lb, src->currency, lc);
+    memcpy(blk, src->title, lt - 1);
+    blk[lt - 1] = '\0';
+    memcpy(blk + lt, src->brand, lb - 1);
+    blk[lt + lb - 1] = '\0';
+    memcpy(blk + lt + lb, src->currency, lc - 1);
+    blk[lt + lb + lc - 1] = '\0';
     if (img)
         memcpy(blk + lt + lb + lc, img, li);
     free(img);
@@ -420,9 +436,9 @@ static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
     }
     free(t->strings);
     t->strings = blk;
-    t->obrand = (uint32_t)lt;
-    t->ocurrency = (uint32_t)(lt + lb);
-    t->oimage = li ? (uint32_t)(lt + lb + lc) : 0;
+    t->obrand = (uint16_t)lt;
+    t->ocurrency = (uint16_t)(lt + lb);
+    t->oimage = li ? (uint16_t)(lt + lb + lc) : 0;
     return true;
 }
 
@@ -542,7 +558,7 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
         lex_posting_add(&ix->lx.terms[ix->dt[i].id], slot, ix->dt[i].tf);
     struct doc_text *t = &ix->text[slot];
     t->words = xmalloc((ix->ndw ? ix->ndw : 1) * sizeof *t->words);
-    t->nwords = ix->ndw;
+    t->nwords = (uint16_t)ix->ndw;
     for (uint32_t i = 0; i < ix->ndw; i++) {
         t->words[i] = ix->dw[i].id;
         lex_word_count(&ix->lx, ix->dw[i].id, +1, !bulk);

@@ -106,15 +106,17 @@ struct tderiv {
     struct tagg *agg; /* a frequent term: facet counts (NULL otherwise) */
 };
 
-/* 48 bytes a slot: the display strings are one block, found by offsets
- * (pointers to each cost 24 bytes more a product). */
+/* 40 bytes a slot: the display strings are one block, found by 16-bit
+ * offsets (a title is at most 200 characters and a brand 100, so 1,210
+ * bytes at most come before the image; pointers to each cost 30 bytes more
+ * a product). */
 struct doc_text {
     char *strings;   /* one block: title, brand, currency, image */
     uint32_t *words; /* distinct word ids of every field */
-    uint32_t nwords;
-    uint32_t obrand, ocurrency, oimage; /* offsets in `strings`; oimage 0 when no image */
     int64_t max_price;
-    uint64_t text_hash; /* of what the postings were made from */
+    uint64_t text_hash;                 /* of what the postings were made from */
+    uint16_t nwords;                    /* ≤ NFIELDS × FIELD_MAX_TOKENS */
+    uint16_t obrand, ocurrency, oimage; /* offsets in `strings`; oimage 0 when no image */
 };
 
 static inline const char *doc_title(const struct doc_text *t)
