@@ -13,7 +13,10 @@
  *          sellers, then most rated, then lowest id): suggest merges the
  *          lists of the completions of the unfinished word and stops after
  *          the first k titles instead of walking every posting. 4 bytes per
- *          title posting, about 19 bytes per product. A change of sales or
+ *          title posting, about 15 bytes per product: only terms in 16
+ *          titles or more have one (dropped under 8) — a rarer word's
+ *          postings are a short walk, and model numbers, one per title,
+ *          would cost 4 bytes a product for nothing. A change of sales or
  *          ratings moves the document in the lists of its title terms
  *          (binary search and memmove, like the category orders).
  *   agg    a frequent term (2,048 documents or more; freed under 1,024) keeps
@@ -38,6 +41,7 @@
 #define DENSE_MIN  8192u /* shorter lists intersect in tens of µs anyway */
 #define DENSE_DIV  32u /* dense from 1/32 of the slots … */
 #define SPARSE_DIV 64u /* … until under 1/64 */
+#define TORD_MIN   16u /* title documents for a title list (dropped under half) */
 #define AGG_MIN    2048u
 #define AGG_DROP   1024u
 
@@ -195,6 +199,22 @@ static struct tagg *agg_build(struct index *ix, const struct term *t)
     return g;
 }
 
+struct skey {
+    int64_t sales, id;
+    int32_t ratings;
+    uint32_t slot;
+};
+
+static int skey_cmp(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+    if (x->sales != y->sales)
+        return x->sales > y->sales ? -1 : 1;
+    if (x->ratings != y->ratings)
+        return x->ratings > y->ratings ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 /* ---- title lists in suggestion order -------------------------------------------------- */
 
 /* The first position of `tord` whose document is not before `d`, the key
@@ -215,28 +235,48 @@ static uint32_t tord_lower(const struct index *ix, const uint32_t *tord, uint32_
 
 static void tord_insert(struct index *ix, struct tderiv *td, uint32_t slot)
 {
-    if (td->ntord == td->tocap) {
+    if (td->ntitle == td->tocap) {
         td->tocap = td->tocap < 4 ? 4 : td->tocap + td->tocap / 2;
         td->tord = xrealloc(td->tord, td->tocap * sizeof *td->tord);
     }
-    uint32_t at = tord_lower(ix, td->tord, td->ntord, &ix->docs[slot], UINT32_MAX);
-    memmove(&td->tord[at + 1], &td->tord[at], (td->ntord - at) * sizeof *td->tord);
+    uint32_t at = tord_lower(ix, td->tord, td->ntitle, &ix->docs[slot], UINT32_MAX);
+    memmove(&td->tord[at + 1], &td->tord[at], (td->ntitle - at) * sizeof *td->tord);
     td->tord[at] = slot;
-    td->ntord++;
+    td->ntitle++;
+}
+
+/* A term reached TORD_MIN title documents: its list, from its postings. */
+static void tord_build(struct index *ix, uint32_t term)
+{
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    struct skey *k = xmalloc((td->ntitle + 1) * sizeof *k);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->n && n < td->ntitle; i++)
+        if (t->p[i].tf[F_TITLE]) {
+            const struct doc *d = &ix->docs[t->p[i].slot];
+            k[n++] = (struct skey){d->sales, d->id, d->rating_count, t->p[i].slot};
+        }
+    qsort(k, n, sizeof *k, skey_cmp);
+    td->tord = xmalloc((n ? n : 1) * sizeof *td->tord);
+    for (uint32_t i = 0; i < n; i++)
+        td->tord[i] = k[i].slot;
+    td->ntitle = td->tocap = n;
+    free(k);
 }
 
 /* Removes `slot`, whose key was that of `d`. */
 static void tord_remove(struct index *ix, struct tderiv *td, uint32_t slot, const struct doc *d)
 {
-    uint32_t at = tord_lower(ix, td->tord, td->ntord, d, slot);
-    if (at >= td->ntord || td->tord[at] != slot) { /* not where its key says (never expected) */
-        for (at = 0; at < td->ntord && td->tord[at] != slot; at++)
+    uint32_t at = tord_lower(ix, td->tord, td->ntitle, d, slot);
+    if (at >= td->ntitle || td->tord[at] != slot) { /* not where its key says (never expected) */
+        for (at = 0; at < td->ntitle && td->tord[at] != slot; at++)
             ;
-        if (at == td->ntord)
+        if (at == td->ntitle)
             return;
     }
-    memmove(&td->tord[at], &td->tord[at + 1], (td->ntord - at - 1) * sizeof *td->tord);
-    td->ntord--;
+    memmove(&td->tord[at], &td->tord[at + 1], (td->ntitle - at - 1) * sizeof *td->tord);
+    td->ntitle--;
 }
 
 /* ---- updates ---------------------------------------------------------------------------- */
@@ -249,8 +289,12 @@ void derived_term_add(struct index *ix, uint32_t term, uint32_t slot, const uint
     td_reserve(ix, term);
     struct tderiv *td = &ix->td[term];
     const struct term *t = &ix->lx.terms[term];
-    if (tf[F_TITLE])
-        tord_insert(ix, td, slot);
+    if (tf[F_TITLE]) {
+        if (td->tord)
+            tord_insert(ix, td, slot);
+        else if (++td->ntitle >= TORD_MIN)
+            tord_build(ix, term);
+    }
     if (td->bits)
         td->bits[slot >> 6] |= 1ull << (slot & 63);
     else if (dense_enough(ix, t->n))
@@ -267,8 +311,16 @@ void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title
         return;
     struct tderiv *td = &ix->td[term];
     const struct term *t = &ix->lx.terms[term];
-    if (title)
+    if (title && td->tord) {
         tord_remove(ix, td, slot, &ix->docs[slot]);
+        if (td->ntitle < TORD_MIN / 2) {
+            free(td->tord);
+            td->tord = NULL;
+            td->tocap = 0;
+        }
+    } else if (title && td->ntitle) {
+        td->ntitle--;
+    }
     if (td->bits) {
         td->bits[slot >> 6] &= ~(1ull << (slot & 63));
         if (too_sparse(ix, t->n)) {
@@ -299,7 +351,7 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
         td->agg->stars[oldc->stars]--;
         td->agg->stars[c->stars]++;
     }
-    if (td->ntord &&
+    if (td->tord &&
         (old->sales != d->sales || old->rating_count != d->rating_count || old->id != d->id)) {
         const struct term *t = &ix->lx.terms[term];
         uint32_t at = lex_posting_seek(t, 0, slot);
@@ -311,22 +363,6 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
 }
 
 /* ---- building ------------------------------------------------------------------------- */
-
-struct skey {
-    int64_t sales, id;
-    int32_t ratings;
-    uint32_t slot;
-};
-
-static int skey_cmp(const void *a, const void *b)
-{
-    const struct skey *x = a, *y = b;
-    if (x->sales != y->sales)
-        return x->sales > y->sales ? -1 : 1;
-    if (x->ratings != y->ratings)
-        return x->ratings > y->ratings ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
 
 void derived_free(struct index *ix)
 {
@@ -389,15 +425,17 @@ void index_derived_build(struct index *ix)
             ix->td[t].agg = agg_count(ix, tm, bc, rc);
         uint32_t nt = 0;
         for (uint32_t i = 0; i < tm->n; i++)
-            if (tm->p[i].tf[F_TITLE]) {
+            nt += tm->p[i].tf[F_TITLE] > 0;
+        ix->td[t].ntitle = nt;
+        if (nt < TORD_MIN)
+            continue;
+        for (uint32_t i = 0; i < tm->n; i++)
+            if (tm->p[i].tf[F_TITLE])
                 start[tm->p[i].slot + 1]++;
-                nt++;
-            }
         ntitle += nt;
-        if (nt) {
-            ix->td[t].tord = xmalloc(nt * sizeof *ix->td[t].tord);
-            ix->td[t].tocap = nt;
-        }
+        ix->td[t].tord = xmalloc(nt * sizeof *ix->td[t].tord);
+        ix->td[t].tocap = nt;
+        ix->td[t].ntitle = 0; /* counts again as the list fills */
     }
     free(bc);
     free(rc);
@@ -418,7 +456,7 @@ void index_derived_build(struct index *ix)
         uint32_t s = order[i];
         for (uint32_t j = start[s]; j < start[s + 1]; j++) {
             struct tderiv *td = &ix->td[terms_of[j]];
-            td->tord[td->ntord++] = s;
+            td->tord[td->ntitle++] = s;
         }
     }
     free(terms_of);

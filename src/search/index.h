@@ -101,8 +101,9 @@ struct tagg {                /* a frequent term's facet counts over its document
 
 struct tderiv {
     uint64_t *bits;  /* a dense term: one bit per slot (NULL otherwise) */
-    uint32_t *tord;  /* slots with the term in the title, in suggestion order */
-    uint32_t ntord, tocap;
+    uint32_t *tord;  /* slots with the term in the title, in suggestion order (NULL
+                        while fewer than TORD_MIN: suggest walks the postings) */
+    uint32_t ntitle, tocap; /* documents with the term in the title; tord's capacity */
     struct tagg *agg; /* a frequent term: facet counts (NULL otherwise) */
 };
 

@@ -78,8 +78,17 @@ static bool title_has(const struct index *ix, const struct term *t, uint32_t slo
 static const uint32_t *tord_of(const struct index *ix, const struct term *t, uint32_t *n)
 {
     uint32_t id = (uint32_t)(t - ix->lx.terms);
-    *n = id < ix->tdcap ? ix->td[id].ntord : 0;
-    return *n ? ix->td[id].tord : NULL;
+    const uint32_t *l = id < ix->tdcap ? ix->td[id].tord : NULL;
+    *n = l ? ix->td[id].ntitle : 0;
+    return l;
+}
+
+/* Whether the term's title documents are all in its title list (a term in
+ * few titles has none; derived.c). */
+static bool tracked(const struct index *ix, const struct term *t)
+{
+    uint32_t id = (uint32_t)(t - ix->lx.terms);
+    return id >= ix->tdcap || ix->td[id].tord || ix->td[id].ntitle == 0;
 }
 
 #define WALK_BUDGET 4096 /* candidates looked at in order before walking postings instead */
@@ -165,7 +174,10 @@ static int titles(const struct index *ix, char stems[][TEXT_TOKEN_MAX + 1], cons
                 r = i;
         base[nbase++] = need[r];
     }
-    if (!reference && nbase) {
+    bool all_tracked = true;
+    for (int b = 0; b < nbase; b++)
+        all_tracked &= tracked(ix, base[b]);
+    if (!reference && nbase && all_tracked) {
         /* In suggestion order the first k titles that qualify are the
          * answer. When a complete word's title list is much shorter than
          * the completions' together, it drives and "a completion in the
@@ -177,6 +189,8 @@ static int titles(const struct index *ix, char stems[][TEXT_TOKEN_MAX + 1], cons
         }
         int r = -1;
         for (int i = 0; i < nneed; i++) {
+            if (!tracked(ix, need[i]))
+                continue;
             tord_of(ix, need[i], &n);
             if (n < best) {
                 best = n;

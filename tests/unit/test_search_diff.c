@@ -61,6 +61,8 @@ static void product_text(int64_t id, uint32_t salt, char *title, size_t tcap, ch
         len += snprintf(title + len, tcap - (size_t)len, "%s%s", w ? " " : "", vocab[rnd(NVOCAB)]);
     if (rnd(10) == 0)
         len += snprintf(title + len, tcap - (size_t)len, " %s", rare[rnd(NRARE)]);
+    if (rnd(4) == 0) /* a model number: in a handful of titles, so no title list */
+        len += snprintf(title + len, tcap - (size_t)len, " m%u", 100 + rnd(3000));
     len = 0;
     int nd = 3 + (int)rnd(8);
     for (int w = 0; w < nd; w++)
@@ -321,7 +323,7 @@ static void random_suggest(int rounds)
 {
     char pre[128];
     for (int round = 0; round < rounds; round++) {
-        int kind = (int)rnd(5), len = 0;
+        int kind = (int)rnd(7), len = 0;
         const char *a = rnd(4) ? vocab[rnd(NVOCAB)] : rare[rnd(NRARE)];
         const char *b = rnd(4) ? vocab[rnd(NVOCAB)] : rare[rnd(NRARE)];
         int cut = 1 + (int)rnd((uint32_t)strlen(b));
@@ -333,8 +335,12 @@ static void random_suggest(int rounds)
             len = snprintf(pre, sizeof pre, "%s %s ", a, b);
         else if (kind == 3) /* two complete words and an unfinished one */
             len = snprintf(pre, sizeof pre, "%s %s %.*s", vocab[rnd(NVOCAB)], a, cut, b);
-        else /* a rare word as the unfinished one */
+        else if (kind == 4) /* a rare word as the unfinished one */
             len = snprintf(pre, sizeof pre, "%s %.*s", a, 2 + (int)rnd(4), rare[rnd(NRARE)]);
+        else if (kind == 5) /* a model number being typed */
+            len = snprintf(pre, sizeof pre, "m%u", 1 + rnd(300));
+        else /* a word, then a model number being typed */
+            len = snprintf(pre, sizeof pre, "%s m%u", a, 1 + rnd(300));
         (void)len;
         int limit = 1 + (int)rnd(SEARCH_SUGGESTIONS);
         struct search_suggestion *f, *r;
