@@ -122,13 +122,22 @@
  *   - Typo correction (typo_walk) is under 1 %: the trie walk is bounded by
  *     the edit budget, not by the catalog.
  *
- * Measured on the bench mix at a million products (shared 2-core machine,
- * server CPU per request, medians of alternating runs against the previous
- * binary — see the branch's report for the figures and their noise): search
- * about 30 % less CPU, one-word queries about 2.5× less, suggest about 13×
- * less. What remains for search is scoring title documents of one-word
- * queries (ties, above) and counting the facets of multi-word matches from
- * the column — a cost per match, as the facets must stay exact.
+ * Measured on the bench mix (bench/search.sh pieces with wrk, cache off)
+ * on a shared 2-core machine under heavy load from other work (load
+ * average 15–20, so every figure is inflated), server CPU per request,
+ * median of 5 alternating runs against the previous binary:
+ *
+ *                      1M before → after      100K before → after
+ *   search            696 → 478 µs (−31 %)   103 → 103 µs
+ *   suggest           712 → 56 µs  (13×)      99 → 64 µs
+ *
+ * Suggest ran at 22,000–26,600 req/s at 1M. What remains for search, by
+ * profile: one-word queries with filters (a quarter of the CPU: their
+ * matches are counted from the column), the title documents of one-word
+ * queries (ties, above; the packed bounds' loads), and the intersection
+ * and facet counting of multi-word matches — a cost per match, as the
+ * facets must stay exact. Next steps would be facet counts per (term,
+ * category) for category-filtered one-word queries and a cheaper tie rule.
  *
  * tests/unit/test_search_diff.c runs every fast path against the
  * exhaustive reference path (`search.reference`, the previous algorithm,
@@ -185,10 +194,13 @@
  * distinct term, ~25–60 for a title and a paragraph of description) + 24 B
  * of category membership and orders + the id map. A bulk build trims the
  * slack of arrays grown by doubling (posting lists, slots, category lists).
- * Derived structures (derived.c) add about 37 bytes a product on the seed
- * (bitsets of ~110 dense terms 14 B, title lists 19 B, packed bounds 4 B,
- * facet counts of frequent terms < 1 B); display strings found by offsets
- * instead of four pointers gave back 24 B, so the total stays under 572.
+ * Derived structures (derived.c) add 37 bytes a product at a million
+ * (bitsets of dense terms, title lists of terms in 16 titles or more,
+ * facet counts of frequent terms; 35.6 MB) and 28 at 100,000, plus 4 bytes
+ * of packed bounds; display strings found by 16-bit offsets instead of four
+ * pointers gave back 32 B. Measured: 542 bytes a product at a million
+ * (533 before), 571 at 100,000 (571 before). index_derived_build takes
+ * about 0.4 s of CPU at a million (77 ms at 100,000).
  * Logged at start as `search.built` {products, ms, bytes, bytes_per_product}
  * and exported in /metrics; bench/search_1m.sh prints it for 100K and 1M.
  */
