@@ -6,14 +6,14 @@
  *          more) also has a bitset over the slots: intersecting a rare word
  *          with a dense one tests a bit per candidate instead of galloping
  *          through the dense word's postings, and two dense words AND their
- *          bitsets 64 slots at a time. 1 bit per slot per dense term: on the
- *          seed's vocabulary about 110 terms, 14 bytes per product. Freed
+ *          bitsets 64 slots at a time. 1 bit per slot per dense term (the
+ *          seed has about a hundred). Freed
  *          when the term falls under 1/64 of the slots (hysteresis).
  *   tord   the slots whose title has the term, in suggestion order (best
  *          sellers, then most rated, then lowest id): suggest merges the
  *          lists of the completions of the unfinished word and stops after
  *          the first k titles instead of walking every posting. 4 bytes per
- *          title posting, about 15 bytes per product: only terms in 16
+ *          title posting, about 19 bytes per product: only terms in 16
  *          titles or more have one (dropped under 8) — a rarer word's
  *          postings are a short walk, and model numbers, one per title,
  *          would cost 4 bytes a product for nothing. A change of sales or
@@ -24,6 +24,10 @@
  *          price buckets, star levels — so a one-word query without filters
  *          gets its total (the posting count) and its facets without
  *          counting its matches. About 1 KB per frequent term.
+ *
+ * Beside them, by slot, 4 packed bytes bound a document's text score
+ * (derived_sb: boost class, field lengths) so that a one-word page reads
+ * the 32-byte column only for documents that may enter it.
  *
  * Every change goes through derived_term_add / derived_term_del /
  * derived_term_changed (called by index.c under the write lock); a bulk load
@@ -39,9 +43,9 @@
 #include "util/xalloc.h"
 
 #define DENSE_MIN  8192u /* shorter lists intersect in tens of µs anyway */
-#define DENSE_DIV  32u /* dense from 1/32 of the slots … */
-#define SPARSE_DIV 64u /* … until under 1/64 */
-#define TORD_MIN   16u /* title documents for a title list (dropped under half) */
+#define DENSE_DIV  32u   /* dense from 1/32 of the slots … */
+#define SPARSE_DIV 64u   /* … until under 1/64 */
+#define TORD_MIN   16u   /* title documents for a title list (dropped under half) */
 #define AGG_MIN    2048u
 #define AGG_DROP   1024u
 
@@ -192,7 +196,8 @@ static struct tagg *agg_count(struct index *ix, const struct term *t, uint32_t *
 
 static struct tagg *agg_build(struct index *ix, const struct term *t)
 {
-    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc), *rc = xcalloc(ix->ncats + 1, sizeof *rc);
+    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc),
+             *rc = xcalloc(ix->ncats + 1, sizeof *rc);
     struct tagg *g = agg_count(ix, t, bc, rc);
     free(bc);
     free(rc);
@@ -415,7 +420,8 @@ void index_derived_build(struct index *ix)
      * slot's title terms (a counting sort), and the title lists filled in
      * suggestion order. */
     uint32_t *start = xcalloc(ix->nslots + 2, sizeof *start);
-    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc), *rc = xcalloc(ix->ncats + 1, sizeof *rc);
+    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc),
+             *rc = xcalloc(ix->ncats + 1, sizeof *rc);
     size_t ntitle = 0;
     for (uint32_t t = 0; t < nterms; t++) {
         const struct term *tm = &ix->lx.terms[t];

@@ -90,21 +90,21 @@ extern const int64_t index_price_edges[PRICE_BUCKETS];
 /* Derived structures (derived.c), a function of the postings and the
  * documents, kept up to date on every change and rebuilt in one pass by
  * index_derived_build after a bulk load. */
-struct tagg {                /* a frequent term's facet counts over its documents */
-    struct bcount *brands;   /* by brand id, ascending; entries may hold 0 */
+struct tagg {              /* a frequent term's facet counts over its documents */
+    struct bcount *brands; /* by brand id, ascending; entries may hold 0 */
     uint32_t nbrands, bcap;
-    struct bcount *roots;    /* by root category index (the unfiltered category facet) */
+    struct bcount *roots; /* by root category index (the unfiltered category facet) */
     uint32_t nroots, rcap;
     uint32_t prices[PRICE_BUCKETS];
     uint32_t stars[STAR_LEVELS];
 };
 
 struct tderiv {
-    uint64_t *bits;  /* a dense term: one bit per slot (NULL otherwise) */
-    uint32_t *tord;  /* slots with the term in the title, in suggestion order (NULL
-                        while fewer than TORD_MIN: suggest walks the postings) */
+    uint64_t *bits;         /* a dense term: one bit per slot (NULL otherwise) */
+    uint32_t *tord;         /* slots with the term in the title, in suggestion order (NULL
+                               while fewer than TORD_MIN: suggest walks the postings) */
     uint32_t ntitle, tocap; /* documents with the term in the title; tord's capacity */
-    struct tagg *agg; /* a frequent term: facet counts (NULL otherwise) */
+    struct tagg *agg;       /* a frequent term: facet counts (NULL otherwise) */
 };
 
 /* 40 bytes a slot: the display strings are one block, found by 16-bit
@@ -149,7 +149,7 @@ struct index {
     uint32_t *sb;       /* by slot: what bounds a text score (derived.c: derived_sb) */
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
-    uint32_t bwords;    /* 64-bit words of every dense term's bitset */
+    uint32_t bwords;     /* 64-bit words of every dense term's bitset */
     uint32_t derived_ms; /* the last index_derived_build */
     uint32_t nlive;
     uint64_t flen_sum[NFIELDS];

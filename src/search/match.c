@@ -82,11 +82,10 @@ static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, flo
     const struct term *t = &ix->lx.terms[term];
     double n = ix->nlive, df = t->n;
     qt->ids[qt->nalt] = term;
-    qt->alt[qt->nalt] =
-        (struct qalt){.t = t,
-                      .bits = term < ix->tdcap ? ix->td[term].bits : NULL,
-                      .w = w,
-                      .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
+    qt->alt[qt->nalt] = (struct qalt){.t = t,
+                                      .bits = term < ix->tdcap ? ix->td[term].bits : NULL,
+                                      .w = w,
+                                      .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
     qt->est += t->n;
     qt->nalt++;
 }
@@ -273,8 +272,7 @@ static inline float sb_bound(const struct qctx *q, const struct qalt *x, const s
              (1.0f - FIELD_B[F_DESC] +
               FIELD_B[F_DESC] * (ld > p->tf[F_DESC] ? ld : p->tf[F_DESC]) * ia[F_DESC]);
     float boost = 1.0f + (float)(sb & 255) * ((DOC_BOOST_MAX - 1.0f) / 255.0f);
-    return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost *
-           1.0001f;
+    return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost * 1.0001f;
 }
 
 /* The page of a one-word query whose total and facets are counted
@@ -396,8 +394,7 @@ void match_run(struct qctx *q)
                 for (int i = 1; i < m && all; i++)
                     all = term_has(&qt[i], s);
                 if (all) {
-                    scratch_reserve((void **)&sc->match, &sc->matchcap, nm + 1,
-                                    sizeof *sc->match);
+                    scratch_reserve((void **)&sc->match, &sc->matchcap, nm + 1, sizeof *sc->match);
                     sc->match[nm++] = s;
                 }
                 step_past(qt, 1, s);
@@ -457,7 +454,8 @@ float match_bound(struct qctx *q, uint32_t slot, const struct posting *single)
             struct qalt *x = &q->terms[i].alt[a];
             x->pos = lex_posting_seek(x->t, x->pos, slot);
             if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                float v = x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+                float v =
+                    x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)
                     best = v;
             }

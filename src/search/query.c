@@ -318,7 +318,8 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
          * below it is after the cursor and out of the page — counted
          * without reading its row (nor, under the bound, scoring it). */
         bool full = q->nheap == q->limit;
-        if (full && match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+        if (full &&
+            match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
             q->after++;
             return;
         }

@@ -45,7 +45,7 @@ struct qctx {
     struct scratch *sc;
     const struct search_params *p;
     enum search_sort sort;
-    bool score; /* relevance needs text scores; other sorts skip them */
+    bool score;       /* relevance needs text scores; other sorts skip them */
     bool reference;   /* the exhaustive reference path (search.reference) */
     bool row_filters; /* a price or rating filter: the column does not have them */
     bool keys;        /* query_consider ranks (false: it only filters and counts) */

@@ -99,8 +99,8 @@ static bool tracked(const struct index *ix, const struct term *t)
  * titles; returns -1 after WALK_BUDGET candidates (the caller walks the
  * postings instead). */
 static int titles_ordered(const struct index *ix, const struct term *const *base, int nb,
-                          const struct term *const *need, int nneed,
-                          const struct term *const *any, int nany, struct ranked *top, int k)
+                          const struct term *const *need, int nneed, const struct term *const *any,
+                          int nany, struct ranked *top, int k)
 {
     const uint32_t *list[PREFIX_WORDS];
     uint32_t len[PREFIX_WORDS], pos[PREFIX_WORDS] = {0};
@@ -110,9 +110,8 @@ static int titles_ordered(const struct index *ix, const struct term *const *base
     while (ntop < k) {
         int best = -1;
         for (int b = 0; b < nb; b++)
-            if (pos[b] < len[b] &&
-                (best < 0 ||
-                 sugg_before(&ix->docs[list[b][pos[b]]], &ix->docs[list[best][pos[best]]])))
+            if (pos[b] < len[b] && (best < 0 || sugg_before(&ix->docs[list[b][pos[b]]],
+                                                            &ix->docs[list[best][pos[best]]])))
                 best = b;
         if (best < 0)
             break;

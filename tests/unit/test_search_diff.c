@@ -26,20 +26,20 @@
 #define NCATS 31 /* 1 root per 10: a three-level tree */
 
 static const char *vocab[] = {
-    "wireless", "compact", "premium", "classic", "smart",   "ultra",   "headset", "soundbar",
-    "notebook", "grinder", "toaster", "monitor", "cable",   "charger", "lamp",    "kettle",
-    "blender",  "speaker", "camera",  "tripod",  "keyboard", "mouse",  "desk",    "chair",
-    "running",  "shoes",   "jacket",  "coffee",  "espresso", "steel",  "black",   "white",
-    "travel",   "office",  "gaming",  "portable", "mini",    "pro",    "max",     "bluetooth"};
+    "wireless", "compact", "premium", "classic",  "smart",    "ultra",   "headset", "soundbar",
+    "notebook", "grinder", "toaster", "monitor",  "cable",    "charger", "lamp",    "kettle",
+    "blender",  "speaker", "camera",  "tripod",   "keyboard", "mouse",   "desk",    "chair",
+    "running",  "shoes",   "jacket",  "coffee",   "espresso", "steel",   "black",   "white",
+    "travel",   "office",  "gaming",  "portable", "mini",     "pro",     "max",     "bluetooth"};
 #define NVOCAB (int)(sizeof vocab / sizeof vocab[0])
 /* Words in few titles (about 1 in 80 each): neither dense nor frequent, so
  * intersections gallop, counts are counted and suggest's rare-word paths
  * and fall-backs run. */
-static const char *rare[] = {"zephyr", "quartz", "nimbus", "obsidian", "saffron", "tundra",
-                             "velvet", "zinnia"};
+static const char *rare[] = {"zephyr",  "quartz", "nimbus", "obsidian",
+                             "saffron", "tundra", "velvet", "zinnia"};
 #define NRARE (int)(sizeof rare / sizeof rare[0])
-static const char *brands[] = {"Sony", "Bose", "Acme", "Zenith", "Philips", "Crème Co", "Lumo",
-                               "Nord", "Vega", "Orbit",  "Kite",  "Pangea"};
+static const char *brands[] = {"Sony", "Bose", "Acme", "Zenith", "Philips", "Crème Co",
+                               "Lumo", "Nord", "Vega", "Orbit",  "Kite",    "Pangea"};
 #define NBRANDS (int)(sizeof brands / sizeof brands[0])
 
 static uint32_t rng = 20261205;
@@ -229,7 +229,8 @@ static void vc_same(const struct search_value_count *a, const struct search_valu
 static const char *compare(const struct search_params *p)
 {
     char desc[512];
-    snprintf(desc, sizeof desc, "q=%s cat=%lld brand=%s price=%lld..%lld rating=%d stock=%d %s"
+    snprintf(desc, sizeof desc,
+             "q=%s cat=%lld brand=%s price=%lld..%lld rating=%d stock=%d %s"
              " limit=%d cursor=%s",
              p->q ? p->q : "-", (long long)p->category_id, p->brand ? p->brand : "-",
              (long long)p->min_price, (long long)p->max_price, p->min_rating_milli, p->in_stock,
@@ -261,9 +262,9 @@ static const char *compare(const struct search_params *p)
     return f.next_cursor;
 }
 
-static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE,  SEARCH_SORT_POPULARITY,
-                                         SEARCH_SORT_PRICE_ASC,  SEARCH_SORT_PRICE_DESC,
-                                         SEARCH_SORT_RATING,     SEARCH_SORT_NEWEST};
+static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE, SEARCH_SORT_POPULARITY,
+                                         SEARCH_SORT_PRICE_ASC, SEARCH_SORT_PRICE_DESC,
+                                         SEARCH_SORT_RATING,    SEARCH_SORT_NEWEST};
 
 static void random_queries(int rounds)
 {
@@ -283,8 +284,8 @@ static void random_queries(int rounds)
                     len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%.2sx%s",
                                     w ? " " : "", word, word + 3);
                 else
-                    len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%s", w ? " " : "",
-                                    word);
+                    len +=
+                        snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%s", w ? " " : "", word);
             }
             p.q = qbuf;
         }
