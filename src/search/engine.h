@@ -36,6 +36,8 @@ struct scratch {
     size_t hcap;
     struct mcur *merge; /* browse: one cursor per category of the subtree */
     size_t mcap;
+    uint32_t *match; /* search: the slots matching every word */
+    size_t matchcap;
     struct scratch *next;
 };
 

@@ -31,6 +31,7 @@ void index_free(struct index *ix)
     }
     free(ix->docs);
     free(ix->col);
+    free(ix->sb);
     free(ix->text);
     free(ix->free_slots);
     idmap_free(&ix->by_id);
@@ -52,6 +53,7 @@ void index_free(struct index *ix)
     free(ix->wpos);
     free(ix->tstamp);
     free(ix->tpos);
+    derived_free(ix);
     free(ix->dw);
     free(ix->dt);
     lex_free(&ix->lx);
@@ -188,6 +190,7 @@ static void col_sync(struct index *ix, uint32_t slot)
                                   .stars = star_level(d),
                                   .in_stock = d->in_stock,
                                   .live = d->live};
+    ix->sb[slot] = derived_sb(d);
 }
 
 /* A live document enters its category: members, orders, facet counts.
@@ -234,6 +237,7 @@ void index_orders_finish(struct index *ix)
         ix->scap = ix->nslots;
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
         ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
+        ix->sb = xrealloc(ix->sb, ix->scap * sizeof *ix->sb);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
     }
     struct keyed *tmp = NULL;
@@ -332,7 +336,9 @@ static uint32_t slot_alloc(struct index *ix)
         ix->scap = ix->scap ? ix->scap * 2 : 1024;
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
         ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
+        ix->sb = xrealloc(ix->sb, ix->scap * sizeof *ix->sb);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
+        derived_slots_grown(ix);
     }
     uint32_t s = ix->nslots++;
     memset(&ix->docs[s], 0, sizeof ix->docs[s]);
@@ -391,33 +397,48 @@ static char *first_image(const char *images)
     return url;
 }
 
+/* The length of `s` cut to at most `max` bytes at a UTF-8 character boundary. */
+static size_t text_cut_utf8(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
 /* Fills the display strings of `t` in one block; true when they differ from
  * what `t` held. */
 static bool text_set_strings(struct doc_text *t, const struct doc_src *src)
 {
     char *img = first_image(src->images);
-    size_t lt = strlen(src->title) + 1, lb = strlen(src->brand) + 1, lc = strlen(src->currency) + 1,
-           li = img ? strlen(img) + 1 : 0;
+    /* Offsets are 16 bits: a title and a brand within the catalog's limits
+     * are far shorter; anything longer is cut at a character boundary. */
+    size_t lt = text_cut_utf8(src->title, 30000) + 1, lb = text_cut_utf8(src->brand, 30000) + 1,
+           lc = text_cut_utf8(src->currency, 16) + 1, li = img ? strlen(img) + 1 : 0;
     char *blk = xmalloc(lt + lb + lc + li);
-    memcpy(blk, src->title, lt);
-    memcpy(blk + lt, src->brand, lb);
-    memcpy(blk + lt + lb, src->currency, lc);
+    memcpy(blk, src->title, lt - 1);
+    blk[lt - 1] = '\0';
+    memcpy(blk + lt, src->brand, lb - 1);
+    blk[lt + lb - 1] = '\0';
+    memcpy(blk + lt + lb, src->currency, lc - 1);
+    blk[lt + lb + lc - 1] = '\0';
     if (img)
         memcpy(blk + lt + lb + lc, img, li);
     free(img);
-    bool same = t->strings && !strcmp(t->title, blk) && !strcmp(t->brand, blk + lt) &&
-                !strcmp(t->currency, blk + lt + lb) &&
-                (img ? t->image && !strcmp(t->image, blk + lt + lb + lc) : !t->image);
+    bool same = t->strings && !strcmp(doc_title(t), blk) && !strcmp(doc_brand(t), blk + lt) &&
+                !strcmp(doc_currency(t), blk + lt + lb) &&
+                (img ? doc_image(t) && !strcmp(doc_image(t), blk + lt + lb + lc) : !doc_image(t));
     if (same) {
         free(blk);
         return false;
     }
     free(t->strings);
     t->strings = blk;
-    t->title = blk;
-    t->brand = blk + lt;
-    t->currency = blk + lt + lb;
-    t->image = li ? blk + lt + lb + lc : NULL;
+    t->obrand = (uint16_t)lt;
+    t->ocurrency = (uint16_t)(lt + lb);
+    t->oimage = li ? (uint16_t)(lt + lb + lc) : 0;
     return true;
 }
 
@@ -537,7 +558,7 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
         lex_posting_add(&ix->lx.terms[ix->dt[i].id], slot, ix->dt[i].tf);
     struct doc_text *t = &ix->text[slot];
     t->words = xmalloc((ix->ndw ? ix->ndw : 1) * sizeof *t->words);
-    t->nwords = ix->ndw;
+    t->nwords = (uint16_t)ix->ndw;
     for (uint32_t i = 0; i < ix->ndw; i++) {
         t->words[i] = ix->dw[i].id;
         lex_word_count(&ix->lx, ix->dw[i].id, +1, !bulk);
@@ -546,9 +567,33 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
     d->live = 1;
     cat_doc_add(ix, slot, bulk);
     col_sync(ix, slot);
+    for (uint32_t i = 0; i < ix->ndt; i++)
+        derived_term_add(ix, ix->dt[i].id, slot, ix->dt[i].tf, bulk);
     for (int f = 0; f < NFIELDS; f++)
         ix->flen_sum[f] += d->flen[f];
     ix->nlive++;
+}
+
+/* A live document's attributes changed in place: its terms' derived
+ * structures follow (suggestion order, facet counts). */
+static void doc_terms_changed(struct index *ix, uint32_t slot, const struct doc *old,
+                              const struct dcol *oldc)
+{
+    const struct doc *d = &ix->docs[slot];
+    const struct dcol *c = &ix->col[slot];
+    if (old->sales == d->sales && old->rating_count == d->rating_count && old->id == d->id &&
+        oldc->pbucket == c->pbucket && oldc->stars == c->stars)
+        return;
+    const struct doc_text *t = &ix->text[slot];
+    next_seq(ix);
+    stamps_reserve(&ix->tstamp, &ix->tpos, &ix->tscap, ix->lx.term_ix.n);
+    for (uint32_t i = 0; i < t->nwords; i++) {
+        uint32_t term = ix->lx.words[t->words[i]].term;
+        if (ix->tstamp[term] != ix->seq) {
+            ix->tstamp[term] = ix->seq;
+            derived_term_changed(ix, term, slot, old, oldc);
+        }
+    }
 }
 
 /* Takes the document in `slot` out of postings, counts and its category. */
@@ -563,7 +608,11 @@ static void doc_unpost(struct index *ix, uint32_t slot)
         lex_word_count(&ix->lx, w, -1, false);
         if (ix->tstamp[term] != ix->seq) {
             ix->tstamp[term] = ix->seq;
-            lex_posting_del(&ix->lx.terms[term], slot);
+            struct term *tm = &ix->lx.terms[term];
+            uint32_t at = lex_posting_seek(tm, 0, slot);
+            bool title = at < tm->n && tm->p[at].slot == slot && tm->p[at].tf[F_TITLE];
+            lex_posting_del(tm, slot);
+            derived_term_del(ix, term, slot, title);
         }
     }
     free(t->words);
@@ -588,10 +637,12 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     if (slot != MAP_NONE && ix->text[slot].text_hash == th) {
         /* Same words: only attributes and display strings may differ. */
         struct doc old = ix->docs[slot];
+        struct dcol oldc = ix->col[slot];
         enum index_change ch = doc_set_attrs(&ix->docs[slot], src);
         if (ch != INDEX_SAME) {
             cat_doc_update(ix, slot, &old);
             col_sync(ix, slot);
+            doc_terms_changed(ix, slot, &old, &oldc);
         }
         if (text_set_strings(&ix->text[slot], src) || ix->text[slot].max_price != src->max_price)
             ch = INDEX_CHANGED;
@@ -632,14 +683,14 @@ bool index_remove(struct index *ix, int64_t product_id)
 size_t index_bytes(const struct index *ix)
 {
     size_t b = sizeof *ix + lex_bytes(&ix->lx);
-    b += ix->scap * (sizeof *ix->docs + sizeof *ix->col + sizeof *ix->text) +
+    b += ix->scap * (sizeof *ix->docs + sizeof *ix->col + sizeof *ix->text + sizeof *ix->sb) +
          idmap_bytes(&ix->by_id);
     for (uint32_t i = 0; i < ix->nslots; i++) {
         const struct doc_text *t = &ix->text[i];
         if (!t->strings)
             continue;
-        b += strlen(t->title) + strlen(t->brand) + strlen(t->currency) + 3;
-        b += t->image ? strlen(t->image) + 1 : 0;
+        b += strlen(doc_title(t)) + strlen(doc_brand(t)) + strlen(doc_currency(t)) + 3;
+        b += doc_image(t) ? strlen(doc_image(t)) + 1 : 0;
         b += t->nwords * sizeof *t->words;
     }
     for (uint32_t i = 0; i < ix->ncats; i++)
@@ -647,5 +698,5 @@ size_t index_bytes(const struct index *ix)
              ix->cats[i].bcap * sizeof(struct bcount);
     b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
     b += ix->wscap * 8 + ix->tscap * 8;
-    return b;
+    return b + derived_bytes(ix);
 }

@@ -84,14 +84,58 @@ struct dcol {
 /* Price facet buckets, cents: [edge[i], edge[i+1]). */
 extern const int64_t index_price_edges[PRICE_BUCKETS];
 
-struct doc_text {
-    char *strings;                                /* one block: title, brand, currency, image */
-    const char *title, *brand, *currency, *image; /* image NULL when none */
-    uint32_t *words;                              /* distinct word ids of every field */
-    uint32_t nwords;
-    int64_t max_price;
-    uint64_t text_hash; /* of what the postings were made from */
+/* The largest relevance multiplier a document can have (index.c: doc_boost). */
+#define DOC_BOOST_MAX 1.28f
+
+/* Derived structures (derived.c), a function of the postings and the
+ * documents, kept up to date on every change and rebuilt in one pass by
+ * index_derived_build after a bulk load. */
+struct tagg {              /* a frequent term's facet counts over its documents */
+    struct bcount *brands; /* by brand id, ascending; entries may hold 0 */
+    uint32_t nbrands, bcap;
+    struct bcount *roots; /* by root category index (the unfiltered category facet) */
+    uint32_t nroots, rcap;
+    uint32_t prices[PRICE_BUCKETS];
+    uint32_t stars[STAR_LEVELS];
 };
+
+struct tderiv {
+    uint64_t *bits;         /* a dense term: one bit per slot (NULL otherwise) */
+    uint32_t *tord;         /* slots with the term in the title, in suggestion order (NULL
+                               while fewer than TORD_MIN: suggest walks the postings) */
+    uint32_t ntitle, tocap; /* documents with the term in the title; tord's capacity */
+    struct tagg *agg;       /* a frequent term: facet counts (NULL otherwise) */
+};
+
+/* 40 bytes a slot: the display strings are one block, found by 16-bit
+ * offsets (a title is at most 200 characters and a brand 100, so 1,210
+ * bytes at most come before the image; pointers to each cost 30 bytes more
+ * a product). */
+struct doc_text {
+    char *strings;   /* one block: title, brand, currency, image */
+    uint32_t *words; /* distinct word ids of every field */
+    int64_t max_price;
+    uint64_t text_hash;                 /* of what the postings were made from */
+    uint16_t nwords;                    /* ≤ NFIELDS × FIELD_MAX_TOKENS */
+    uint16_t obrand, ocurrency, oimage; /* offsets in `strings`; oimage 0 when no image */
+};
+
+static inline const char *doc_title(const struct doc_text *t)
+{
+    return t->strings;
+}
+static inline const char *doc_brand(const struct doc_text *t)
+{
+    return t->strings + t->obrand;
+}
+static inline const char *doc_currency(const struct doc_text *t)
+{
+    return t->strings + t->ocurrency;
+}
+static inline const char *doc_image(const struct doc_text *t) /* NULL when none */
+{
+    return t->oimage ? t->strings + t->oimage : NULL;
+}
 
 struct index {
     struct lexicon lx;
@@ -102,6 +146,11 @@ struct index {
     uint32_t *free_slots;
     uint32_t nfree, fcap;
     struct idmap by_id; /* product id → slot */
+    uint32_t *sb;       /* by slot: what bounds a text score (derived.c: derived_sb) */
+    struct tderiv *td;  /* by term id (derived.c) */
+    uint32_t tdcap;
+    uint32_t bwords;     /* 64-bit words of every dense term's bitset */
+    uint32_t derived_ms; /* the last index_derived_build */
     uint32_t nlive;
     uint64_t flen_sum[NFIELDS];
 
@@ -210,6 +259,57 @@ static inline bool key_less(int64_t a1, int64_t a2, int64_t b1, int64_t b2)
 {
     return a1 < b1 || (a1 == b1 && a2 < b2);
 }
+
+/* ---- derived.c ---- */
+
+/** Suggestion order: best sellers first, then most rated, then lowest id. */
+static inline bool sugg_before(const struct doc *a, const struct doc *b)
+{
+    if (a->sales != b->sales)
+        return a->sales > b->sales;
+    if (a->rating_count != b->rating_count)
+        return a->rating_count > b->rating_count;
+    return a->id < b->id;
+}
+
+/** Rebuilds every derived structure (dense-term bitsets, title lists in
+ *  suggestion order, frequent terms' facet counts) from the postings and
+ *  the documents: called once after a bulk load, or after loading an index
+ *  from elsewhere. */
+void index_derived_build(struct index *ix);
+
+/** A posting of `term` for `slot` was added (after the document's column
+ *  is set). `bulk`: appended, index_derived_build follows. */
+void derived_term_add(struct index *ix, uint32_t term, uint32_t slot, const uint8_t tf[NFIELDS],
+                      bool bulk);
+
+/** The posting of `term` for `slot` was removed; `title` when it had the
+ *  term in the title. The document's row and column still hold what it was
+ *  indexed with. */
+void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title);
+
+/** A live document's attributes changed in place (`old`, `oldc` before):
+ *  called once per distinct term of the document. */
+void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const struct doc *old,
+                          const struct dcol *oldc);
+
+/** The slot arrays grew to ix->scap: bitsets follow. */
+void derived_slots_grown(struct index *ix);
+
+/** The packed score bounds of a document (4 bytes a slot, 4 MB at a
+ *  million, where its 32-byte column is 31 MB): byte 0 a boost class
+ *  (boost ≤ 1 + class × (DOC_BOOST_MAX − 1) / 255), bytes 1–3 the lengths
+ *  of the title, the category field and the description (capped at 255). */
+uint32_t derived_sb(const struct doc *d);
+
+/** A term's bit for `slot` (dense terms only). */
+static inline bool derived_has(const uint64_t *bits, uint32_t slot)
+{
+    return (bits[slot >> 6] >> (slot & 63)) & 1;
+}
+
+void derived_free(struct index *ix);
+size_t derived_bytes(const struct index *ix);
 
 /** Bytes held by the index (approximate; for the memory-per-product figure). */
 size_t index_bytes(const struct index *ix);

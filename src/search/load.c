@@ -214,6 +214,7 @@ enum shop_err index_load_all(struct index *ix, struct db *db, struct text_stemme
     lex_trie_finish(&ix->lx);
     lex_postings_trim(&ix->lx);
     index_orders_finish(ix);
+    index_derived_build(ix);
 done:
     db_read_end(db);
     return err;

@@ -82,8 +82,10 @@ static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, flo
     const struct term *t = &ix->lx.terms[term];
     double n = ix->nlive, df = t->n;
     qt->ids[qt->nalt] = term;
-    qt->alt[qt->nalt] =
-        (struct qalt){.t = t, .w = w, .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
+    qt->alt[qt->nalt] = (struct qalt){.t = t,
+                                      .bits = term < ix->tdcap ? ix->td[term].bits : NULL,
+                                      .w = w,
+                                      .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
     qt->est += t->n;
     qt->nalt++;
 }
@@ -178,6 +180,24 @@ static bool term_has(struct qterm *qt, uint32_t slot)
     return false;
 }
 
+/* Whether the single-alternative term `x` has `slot`: its bit when dense,
+ * else its cursor moved forward — a few steps by hand (the lists of two
+ * words of similar frequency interleave closely), then by galloping. */
+static inline bool alt_has(struct qalt *x, uint32_t slot)
+{
+    if (x->bits)
+        return derived_has(x->bits, slot);
+    const struct posting *p = x->t->p;
+    uint32_t i = x->pos, n = x->t->n;
+    for (int k = 0; k < 8 && i < n; k++, i++)
+        if (p[i].slot >= slot) {
+            x->pos = i;
+            return p[i].slot == slot;
+        }
+    x->pos = i = lex_posting_seek(x->t, i, slot);
+    return i < n && p[i].slot == slot;
+}
+
 /* The smallest slot at any cursor of the first `m` terms, or UINT32_MAX. */
 static uint32_t next_slot(const struct qterm *qt, int m)
 {
@@ -225,6 +245,81 @@ static int qterm_cmp(const void *a, const void *b)
     return x->ids[0] < y->ids[0] ? -1 : x->ids[0] > y->ids[0];
 }
 
+/* An upper bound of a one-word query's score for the posting `p` from the
+ * document's packed bounds (index.h: derived_sb) instead of its column:
+ * every field's length is at least what the bounds say and at least its
+ * term frequency, the boost at most its class's top. */
+static inline float sb_bound(const struct qctx *q, const struct qalt *x, const struct posting *p,
+                             uint32_t sb)
+{
+    const float *ia = q->inv_avg;
+    float lt = (float)((sb >> 8) & 255), lc = (float)((sb >> 16) & 255), ld = (float)(sb >> 24),
+          t = 0;
+    if (p->tf[F_TITLE])
+        t += FIELD_W[F_TITLE] * p->tf[F_TITLE] /
+             (1.0f - FIELD_B[F_TITLE] +
+              FIELD_B[F_TITLE] * (lt > p->tf[F_TITLE] ? lt : p->tf[F_TITLE]) * ia[F_TITLE]);
+    if (p->tf[F_BRAND])
+        t += FIELD_W[F_BRAND] * p->tf[F_BRAND] /
+             (1.0f - FIELD_B[F_BRAND] + FIELD_B[F_BRAND] * p->tf[F_BRAND] * ia[F_BRAND]);
+    if (p->tf[F_CATEGORY])
+        t += FIELD_W[F_CATEGORY] * p->tf[F_CATEGORY] /
+             (1.0f - FIELD_B[F_CATEGORY] +
+              FIELD_B[F_CATEGORY] * (lc > p->tf[F_CATEGORY] ? lc : p->tf[F_CATEGORY]) *
+                  ia[F_CATEGORY]);
+    if (p->tf[F_DESC])
+        t += FIELD_W[F_DESC] * p->tf[F_DESC] /
+             (1.0f - FIELD_B[F_DESC] +
+              FIELD_B[F_DESC] * (ld > p->tf[F_DESC] ? ld : p->tf[F_DESC]) * ia[F_DESC]);
+    float boost = 1.0f + (float)(sb & 255) * ((DOC_BOOST_MAX - 1.0f) / 255.0f);
+    return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost * 1.0001f;
+}
+
+/* The page of a one-word query whose total and facets are counted
+ * already. Once the page is full, a document whose bound is below the
+ * page's worst is after it (and after the cursor) and is only counted: a
+ * document without the word in its title scores below w × idf ×
+ * DOC_BOOST_MAX (saturated BM25F is below 1) — nothing to read; one with
+ * it is bounded from its 4-byte packed bounds; only what may enter reads
+ * its column and is scored. */
+static void rank_one(struct qctx *q, const struct term *t)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    const float plain = x->w * x->idf * DOC_BOOST_MAX * 1.0001f;
+    const struct posting *p = t->p;
+    const uint32_t *sb = q->ix->sb;
+    const struct dcol *col = q->ix->col;
+    uint32_t n = t->n, i = 0;
+    for (; i < n && q->nheap < q->limit; i++)
+        query_consider(q, p[i].slot, &p[i]);
+    /* Bounds are computed AHEAD postings early (their packed bounds asked
+     * for 2 × AHEAD early), so that the column of a document that may
+     * enter is in cache when its turn comes. */
+    enum { AHEAD = 16 };
+    float ahead[AHEAD];
+    for (uint32_t j = i; j < n && j < i + 2 * AHEAD; j++)
+        __builtin_prefetch(&sb[p[j].slot]);
+    for (uint32_t j = i; j < n && j < i + AHEAD; j++)
+        ahead[j % AHEAD] = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
+    for (; i < n; i++) {
+        float worst = q->sc->heap[0].score * (1.0f - 1e-5f), b = ahead[i % AHEAD];
+        uint32_t j = i + AHEAD;
+        if (j < n) {
+            if (j + AHEAD < n)
+                __builtin_prefetch(&sb[p[j + AHEAD].slot]);
+            float bj = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
+            ahead[j % AHEAD] = bj;
+            if (bj >= worst)
+                __builtin_prefetch(&col[p[j].slot]);
+        }
+        if (b < worst) {
+            q->after++; /* below the page's worst, which is after the cursor */
+            continue;
+        }
+        query_consider(q, p[i].slot, &p[i]);
+    }
+}
+
 /* Each matching document goes to query_consider as soon as it is found,
  * with every cursor at (or just before) it, so scoring it seeks nothing. */
 void match_run(struct qctx *q)
@@ -238,6 +333,16 @@ void match_run(struct qctx *q)
         return;
     if (m == 1 && qt[0].nalt == 1) {
         const struct term *t = qt[0].alt[0].t;
+        uint32_t id = qt[0].ids[0];
+        if (!q->reference && id < q->ix->tdcap && q->ix->td[id].agg &&
+            query_counts(q, q->ix->td[id].agg, t->n)) {
+            if (q->score)
+                rank_one(q, t);
+            else
+                for (uint32_t i = 0; i < t->n; i++)
+                    query_consider(q, t->p[i].slot, &t->p[i]);
+            return;
+        }
         for (uint32_t i = 0; i < t->n; i++) {
             if (i + 16 < t->n && !q->reference)
                 __builtin_prefetch(&q->ix->col[t->p[i + 16].slot]);
@@ -247,24 +352,62 @@ void match_run(struct qctx *q)
     }
     bool found = false;
     if (!unmatched) {
-        /* Every word: the rarest word's slots, kept when every other has them. */
+        /* Every word: the rarest word's slots, kept when every other has them.
+         * The matches are collected first and considered after: prefetching
+         * the column of every candidate of the rarest word (most of which
+         * another word rejects) saturated the memory bus with useless loads,
+         * and it was most of a two-word query's time. */
         qsort(qt, (size_t)m, sizeof *qt, qterm_cmp);
-        for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
-            if (!q->reference)
-                for (int a = 0; a < qt[0].nalt; a++) {
-                    const struct qalt *x = &qt[0].alt[a];
-                    if (x->pos + 16 < x->t->n)
-                        __builtin_prefetch(&q->ix->col[x->t->p[x->pos + 16].slot]);
-                }
-            bool all = true;
-            for (int i = 1; i < m && all; i++)
-                all = term_has(&qt[i], s);
-            if (all) {
-                found = true;
-                query_consider(q, s, NULL);
+        struct scratch *sc = q->sc;
+        size_t nm = 0;
+        bool dense = m >= 2 && !q->reference, single = qt[0].nalt == 1 && !q->reference;
+        for (int i = 0; i < m; i++)
+            dense &= qt[i].nalt == 1 && qt[i].alt[0].bits;
+        if (dense) {
+            /* Every word dense: AND the bitsets, 64 slots at a time. */
+            const struct index *ix = q->ix;
+            uint32_t nw = (ix->nslots + 63) / 64;
+            scratch_reserve((void **)&sc->match, &sc->matchcap, qt[0].alt[0].t->n + 1,
+                            sizeof *sc->match);
+            for (uint32_t w = 0; w < nw; w++) {
+                uint64_t x = qt[0].alt[0].bits[w];
+                for (int i = 1; i < m && x; i++)
+                    x &= qt[i].alt[0].bits[w];
+                for (; x; x &= x - 1)
+                    sc->match[nm++] = w * 64 + (uint32_t)__builtin_ctzll(x);
             }
-            step_past(qt, 1, s);
+        } else if (single) {
+            /* The rarest word's postings; a dense word answers by its bit. */
+            const struct term *t = qt[0].alt[0].t;
+            scratch_reserve((void **)&sc->match, &sc->matchcap, t->n + 1, sizeof *sc->match);
+            for (uint32_t k = 0; k < t->n; k++) {
+                uint32_t s = t->p[k].slot;
+                bool all = true;
+                for (int i = 1; i < m && all; i++)
+                    all = qt[i].nalt == 1 ? alt_has(&qt[i].alt[0], s) : term_has(&qt[i], s);
+                if (all)
+                    sc->match[nm++] = s;
+            }
+        } else {
+            for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
+                bool all = true;
+                for (int i = 1; i < m && all; i++)
+                    all = term_has(&qt[i], s);
+                if (all) {
+                    scratch_reserve((void **)&sc->match, &sc->matchcap, nm + 1, sizeof *sc->match);
+                    sc->match[nm++] = s;
+                }
+                step_past(qt, 1, s);
+            }
         }
+        rewind_all(qt, m);
+        const struct dcol *col = q->ix->col;
+        for (size_t i = 0; i < nm; i++) {
+            if (i + 16 < nm && !q->reference)
+                __builtin_prefetch(&col[sc->match[i + 16]]);
+            query_consider(q, sc->match[i], NULL);
+        }
+        found = nm > 0;
     }
     if (!found && m >= 2) {
         /* All but one word. */
@@ -311,7 +454,8 @@ float match_bound(struct qctx *q, uint32_t slot, const struct posting *single)
             struct qalt *x = &q->terms[i].alt[a];
             x->pos = lex_posting_seek(x->t, x->pos, slot);
             if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                float v = x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+                float v =
+                    x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)
                     best = v;
             }

@@ -258,6 +258,32 @@ static inline void count_facets_col(struct qctx *q, const struct dcol *d)
     q->stars[d->stars]++;
 }
 
+bool query_counts(struct qctx *q, const struct tagg *g, uint32_t n)
+{
+    if (q->reference || q->by_cat || q->by_brand || q->row_filters || q->p->in_stock >= 0)
+        return false;
+    q->counted = true;
+    q->total = n;
+    if (!q->p->facets)
+        return true;
+    struct scratch *sc = q->sc;
+    for (uint32_t i = 0; i < g->nbrands; i++)
+        if (g->brands[i].n) {
+            sc->brand_count[g->brands[i].brand] = g->brands[i].n;
+            sc->touched_b[q->ntb++] = g->brands[i].brand;
+        }
+    for (uint32_t i = 0; i < g->nroots; i++) /* facet_depth is 0 without a category filter */
+        if (g->roots[i].n) {
+            sc->cat_count[g->roots[i].brand] = g->roots[i].n;
+            sc->touched_c[q->ntc++] = g->roots[i].brand;
+        }
+    for (int b = 0; b < PRICE_BUCKETS; b++)
+        q->prices[b] = g->prices[b];
+    for (int k = 0; k < STAR_LEVELS; k++)
+        q->stars[k] = g->stars[k];
+    return true;
+}
+
 void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
 {
     if (q->reference) {
@@ -277,11 +303,13 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         return;
     }
     const struct dcol *c = &q->ix->col[slot];
-    if (!passes_col(q, slot, c))
-        return;
-    q->total++;
-    if (q->p->facets)
-        count_facets_col(q, c);
+    if (!q->counted) {
+        if (!passes_col(q, slot, c))
+            return;
+        q->total++;
+        if (q->p->facets)
+            count_facets_col(q, c);
+    }
     if (!q->keys)
         return; /* the page comes from the category orders (browse) */
     float score = 0;
@@ -290,7 +318,8 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
          * below it is after the cursor and out of the page — counted
          * without reading its row (nor, under the bound, scoring it). */
         bool full = q->nheap == q->limit;
-        if (full && match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+        if (full &&
+            match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
             q->after++;
             return;
         }
@@ -378,10 +407,10 @@ static void items_out(struct qctx *q, struct arena *a, struct search_result *out
         const struct cat *c = &q->ix->cats[d->cat];
         out->items[i] = (struct search_item){
             .id = d->id,
-            .title = arena_strdup(a, t->title),
-            .brand = arena_strdup(a, t->brand),
-            .currency = arena_strdup(a, t->currency),
-            .image = t->image ? arena_strdup(a, t->image) : NULL,
+            .title = arena_strdup(a, doc_title(t)),
+            .brand = arena_strdup(a, doc_brand(t)),
+            .currency = arena_strdup(a, doc_currency(t)),
+            .image = doc_image(t) ? arena_strdup(a, doc_image(t)) : NULL,
             .category_id = c->id,
             .category_name = arena_strdup(a, c->name),
             .price_cents = d->price,

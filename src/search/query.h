@@ -28,6 +28,7 @@ struct qword {
  * cursor into its postings (scoring walks documents in ascending order). */
 struct qalt {
     const struct term *t;
+    const uint64_t *bits; /* a dense term's bitset over the slots, or NULL */
     float w, idf;
     uint32_t pos;
 };
@@ -44,10 +45,11 @@ struct qctx {
     struct scratch *sc;
     const struct search_params *p;
     enum search_sort sort;
-    bool score; /* relevance needs text scores; other sorts skip them */
+    bool score;       /* relevance needs text scores; other sorts skip them */
     bool reference;   /* the exhaustive reference path (search.reference) */
     bool row_filters; /* a price or rating filter: the column does not have them */
     bool keys;        /* query_consider ranks (false: it only filters and counts) */
+    bool counted;     /* total and facets are known already (query_counts): only rank */
     float inv_avg[NFIELDS];
     struct qterm *terms;
     int nterms;
@@ -96,6 +98,11 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
 float match_bound(struct qctx *q, uint32_t slot, const struct posting *single);
 
 /* ---- query.c ------------------------------------------------------------------------ */
+
+/** For a one-word query without filters: takes the total (`n`, the
+ *  posting count) and the facets from the word's counts (derived.c), so
+ *  matching only ranks. False (and nothing done) when filters apply. */
+bool query_counts(struct qctx *q, const struct tagg *g, uint32_t n);
 
 /** Step 4 for one matching document: filters, total, facets, score (only
  *  when it passes), sort key, the top-k heap. */

@@ -15,6 +15,10 @@
  *   load.c     the SQL that feeds the index
  *   match.c    query words → terms (completions, typos) → matching documents,
  *              BM25F text scores
+ *   derived.c  per-term structures derived from the postings (dense-term
+ *              bitsets, frequent terms' facet counts, title lists in
+ *              suggestion order) and 4 packed score-bound bytes per slot;
+ *              index_derived_build rebuilds them all after a load
  *   query.c    browse and search: filters, facets, boosts, sorting, cursors
  *   suggest.c  completions from popular queries (qlog.c) and titles
  *   cache.c    the result cache
@@ -83,18 +87,62 @@
  *     2-core machine: last-level cache contention from other work inflates
  *     both); what remains is the intersection and the per-match column
  *     read.
- *   - Suggest walks every title posting of up to 16 completions of the
- *     unfinished word (millions of postings for a two-letter prefix) and
- *     loads the row of each title match for its sales. Early exit by
- *     popularity does not help on this seed, where every product has zero
- *     sales (all tie); per-term title lists kept in suggestion order would,
- *     and are not built yet.
+ *   - After that, two-word queries (38 % of the bench mix, a median of
+ *     about 500 matches) spent their time intersecting: the rarest word's
+ *     candidates (14,000–36,000 postings) each galloped through the other
+ *     word's list and prefetched its column — most of which the other word
+ *     then rejected, so the prefetches saturated the memory bus. Now the
+ *     matches are collected first (postings only) and considered after
+ *     (prefetching only real matches); a dense word (in 1/32 of the slots
+ *     or more) answers by a bit of its bitset, two dense words AND their
+ *     bitsets 64 slots at a time, and a sparse word's cursor steps a few
+ *     postings by hand before galloping.
+ *   - One-word queries without filters (18 % of the mix, 25,000 matches on
+ *     average, 200,000 for "travel") counted every match for the total and
+ *     the facets. A term with 2,048 documents or more now keeps its facet
+ *     counts, maintained on every change, so the total is the posting count
+ *     and the facets are copied; ranking skips non-title postings once the
+ *     page is full (their score is below w × idf × the largest boost) and
+ *     bounds a title posting's score from 4 packed bytes per slot (boost
+ *     class, exact field lengths) before reading its column. On this seed
+ *     the bound prunes less than hoped: titles are templated ("Brand
+ *     Adjective Noun Model", all four tokens long), in-stock flags and
+ *     lengths tie, so a word's title documents mostly share the top score
+ *     and the id decides; they are still read.
+ *   - Suggest walked every title posting of up to 16 completions of the
+ *     unfinished word (millions for a two-letter prefix) and loaded the row
+ *     of each for its sales. Each term now lists its title documents in
+ *     suggestion order (best sellers, most rated, lowest id; moved on a
+ *     sales or rating change like the category orders): suggest merges the
+ *     completions' lists and stops after 2 × limit titles, checking complete
+ *     words by bit or posting; when a complete word's list is a quarter of
+ *     the completions' or less, it drives instead. After 4,096 candidates
+ *     it falls back to the walk of the postings (exact either way).
+ *     790 µs → about 55 µs of CPU a request at a million products.
  *   - Typo correction (typo_walk) is under 1 %: the trie walk is bounded by
  *     the edit budget, not by the catalog.
  *
+ * Measured on the bench mix (bench/search.sh pieces with wrk, cache off)
+ * on a shared 2-core machine under heavy load from other work (load
+ * average 15–20, so every figure is inflated), server CPU per request,
+ * median of 5 alternating runs against the previous binary:
+ *
+ *                      1M before → after      100K before → after
+ *   search            696 → 478 µs (−31 %)   103 → 103 µs
+ *   suggest           712 → 56 µs  (13×)      99 → 64 µs
+ *
+ * Suggest ran at 22,000–26,600 req/s at 1M. What remains for search, by
+ * profile: one-word queries with filters (a quarter of the CPU: their
+ * matches are counted from the column), the title documents of one-word
+ * queries (ties, above; the packed bounds' loads), and the intersection
+ * and facet counting of multi-word matches — a cost per match, as the
+ * facets must stay exact. Next steps would be facet counts per (term,
+ * category) for category-filtered one-word queries and a cheaper tie rule.
+ *
  * tests/unit/test_search_diff.c runs every fast path against the
  * exhaustive reference path (`search.reference`, the previous algorithm,
- * reading rows) on 50,000 products, before and after random updates.
+ * reading rows; for suggest, the walk of the postings) on 50,000 products,
+ * before and after random updates.
  *
  * Fields and weights (BM25F, k1 = 1.2): title 4.0 (b 0.75), brand 2.5
  * (b 0.3), category names of the product's category and its ancestors 1.5
@@ -163,11 +211,18 @@
  *
  * MEMORY PER PRODUCT
  *
- * 64 B hot attributes + 32 B column + ~90 B of text bookkeeping + display
+ * 64 B hot attributes + 32 B column + 48 B of text bookkeeping + display
  * strings (~100–200 B) + 4 B per distinct word + 8 B per posting (one per
  * distinct term, ~25–60 for a title and a paragraph of description) + 24 B
  * of category membership and orders + the id map. A bulk build trims the
  * slack of arrays grown by doubling (posting lists, slots, category lists).
+ * Derived structures (derived.c) add 37 bytes a product at a million
+ * (bitsets of dense terms, title lists of terms in 16 titles or more,
+ * facet counts of frequent terms; 35.6 MB) and 28 at 100,000, plus 4 bytes
+ * of packed bounds; display strings found by 16-bit offsets instead of four
+ * pointers gave back 32 B. Measured: 542 bytes a product at a million
+ * (533 before), 571 at 100,000 (571 before). index_derived_build takes
+ * about 0.4 s of CPU at a million (77 ms at 100,000).
  * Logged at start as `search.built` {products, ms, bytes, bytes_per_product}
  * and exported in /metrics; bench/search_1m.sh prints it for 100K and 1M.
  */
@@ -226,6 +281,7 @@ void search_free(struct search *s)
         free(sc->touched_c);
         free(sc->heap);
         free(sc->merge);
+        free(sc->match);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);
@@ -316,10 +372,11 @@ void search_log_built(struct search *s, const char *event, int64_t ms)
     pthread_rwlock_rdlock(&s->lock);
     const struct index *ix = s->ix;
     size_t bytes = index_bytes(ix);
-    log_event(LOG_INFO, event, "{s:I, s:I, s:I, s:I, s:I, s:I}", "products", (json_int_t)ix->nlive,
-              "ms", (json_int_t)ms, "bytes", (json_int_t)bytes, "bytes_per_product",
-              (json_int_t)(ix->nlive ? bytes / ix->nlive : 0), "terms",
-              (json_int_t)ix->lx.term_ix.n, "words", (json_int_t)ix->lx.word_ix.n);
+    log_event(LOG_INFO, event, "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "products",
+              (json_int_t)ix->nlive, "ms", (json_int_t)ms, "bytes", (json_int_t)bytes,
+              "bytes_per_product", (json_int_t)(ix->nlive ? bytes / ix->nlive : 0), "terms",
+              (json_int_t)ix->lx.term_ix.n, "words", (json_int_t)ix->lx.word_ix.n, "derived_ms",
+              (json_int_t)ix->derived_ms, "derived_bytes", (json_int_t)derived_bytes(ix));
     pthread_rwlock_unlock(&s->lock);
 }
 
@@ -451,9 +508,9 @@ size_t search_each_product(struct search *s, void (*fn)(void *cls, const struct 
         fn(cls, &(struct search_product){.id = d->id,
                                          .category_id = ix->cats[d->cat].id,
                                          .price = d->price,
-                                         .title = t->title,
-                                         .brand = t->brand,
-                                         .currency = t->currency,
+                                         .title = doc_title(t),
+                                         .brand = doc_brand(t),
+                                         .currency = doc_currency(t),
                                          .in_stock = d->in_stock});
         n++;
     }

@@ -26,7 +26,10 @@
  *
  * Rebuilt on load, not stored: the hash tables of the string interns (terms,
  * words, brands: cheap, a few thousand strings), the category links
- * (index_cats_link) and the id → category map, the indexing scratch. A
+ * (index_cats_link) and the id → category map, the indexing scratch, and
+ * the derived structures (index_derived_build: dense terms' bitsets, title
+ * lists in suggestion order, frequent terms' facet counts, the packed
+ * bounds; ~0.4 s of CPU at a million products). A
  * structure added to `struct index` later must be either written here
  * (write_index / read_index, the only two places that know the layout) or
  * derived in derive() after a load.
@@ -290,12 +293,12 @@ static void write_index(struct wr *w, const struct index *ix)
         const struct doc_text *t = &ix->text[i];
         uint32_t len = 0, ob = 0, oc = 0, oi = UINT32_MAX;
         if (t->strings) {
-            ob = (uint32_t)(t->brand - t->strings);
-            oc = (uint32_t)(t->currency - t->strings);
-            len = oc + (uint32_t)strlen(t->currency) + 1;
-            if (t->image) {
-                oi = (uint32_t)(t->image - t->strings);
-                len = oi + (uint32_t)strlen(t->image) + 1;
+            ob = t->obrand;
+            oc = t->ocurrency;
+            len = oc + (uint32_t)strlen(doc_currency(t)) + 1;
+            if (t->oimage) {
+                oi = t->oimage;
+                len = oi + (uint32_t)strlen(doc_image(t)) + 1;
             }
         }
         uint32_t meta[5] = {len, t->nwords, ob, oc, oi};
@@ -306,9 +309,9 @@ static void write_index(struct wr *w, const struct index *ix)
     for (uint32_t i = 0; i < ix->nslots; i++) {
         const struct doc_text *t = &ix->text[i];
         if (t->strings) {
-            size_t len = (size_t)(t->currency - t->strings) + strlen(t->currency) + 1;
-            if (t->image)
-                len = (size_t)(t->image - t->strings) + strlen(t->image) + 1;
+            size_t len = (size_t)t->ocurrency + strlen(doc_currency(t)) + 1;
+            if (t->oimage)
+                len = (size_t)t->oimage + strlen(doc_image(t)) + 1;
             put(w, t->strings, len);
         }
         put(w, t->words, (size_t)t->nwords * sizeof *t->words);
@@ -615,27 +618,28 @@ static void read_index(struct rd *r, struct index *ix)
             if (d->cat >= ncats || d->brand >= nbrands || !m.len || cl->id != d->id)
                 return fail(r, "bad document");
         }
-        if (m.nwords > nwords)
+        if (m.nwords > nwords || m.nwords > UINT16_MAX)
             return fail(r, "bad document");
         t->max_price = m.max_price;
         t->text_hash = m.text_hash;
         if (m.len) {
             const char *blk = take(r, m.len, 1);
+            /* Offsets are 16 bits in memory (index.h), an image never at 0. */
             if (!blk || blk[m.len - 1] != '\0' || m.ob >= m.len || m.oc >= m.len ||
-                (m.oi != UINT32_MAX && m.oi >= m.len))
+                m.ob > UINT16_MAX || m.oc > UINT16_MAX ||
+                (m.oi != UINT32_MAX && (m.oi >= m.len || m.oi == 0 || m.oi > UINT16_MAX)))
                 return fail(r, "bad document text");
             t->strings = xmalloc(m.len);
             memcpy(t->strings, blk, m.len);
-            t->title = t->strings;
-            t->brand = t->strings + m.ob;
-            t->currency = t->strings + m.oc;
-            t->image = m.oi == UINT32_MAX ? NULL : t->strings + m.oi;
+            t->obrand = (uint16_t)m.ob;
+            t->ocurrency = (uint16_t)m.oc;
+            t->oimage = m.oi == UINT32_MAX ? 0 : (uint16_t)m.oi;
         }
         if (m.nwords || d->live) {
             t->words = copy_arr(r, m.nwords, sizeof *t->words);
             if (!t->words)
                 return;
-            t->nwords = m.nwords;
+            t->nwords = (uint16_t)m.nwords;
             for (uint32_t k = 0; k < m.nwords; k++)
                 if (t->words[k] >= nwords)
                     return fail(r, "bad document words");
@@ -715,6 +719,8 @@ static void read_index(struct rd *r, struct index *ix)
 static void derive(struct index *ix)
 {
     index_cats_link(ix);
+    ix->sb = xrealloc(ix->sb, (ix->scap ? ix->scap : 1) * sizeof *ix->sb);
+    index_derived_build(ix); /* bitsets, title lists, frequent terms' counts (derived.c) */
 }
 
 enum shop_err search_snapshot_load(struct search *s, const char *path, struct search_stamp *stamp,

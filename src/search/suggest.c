@@ -64,9 +64,84 @@ static bool in_title(const struct term *t, uint32_t *pos, uint32_t slot)
     return *pos < t->n && t->p[*pos].slot == slot && t->p[*pos].tf[F_TITLE] > 0;
 }
 
-/* Titles for the prefix, under the read lock. Returns how many in `top`. */
+/* Whether `slot` has `t` in its title: its bit first when the term is dense
+ * (most candidates of a rare combination fail there), then its posting. */
+static bool title_has(const struct index *ix, const struct term *t, uint32_t slot)
+{
+    uint32_t id = (uint32_t)(t - ix->lx.terms);
+    if (id < ix->tdcap && ix->td[id].bits && !derived_has(ix->td[id].bits, slot))
+        return false;
+    uint32_t pos = 0;
+    return in_title(t, &pos, slot);
+}
+
+static const uint32_t *tord_of(const struct index *ix, const struct term *t, uint32_t *n)
+{
+    uint32_t id = (uint32_t)(t - ix->lx.terms);
+    const uint32_t *l = id < ix->tdcap ? ix->td[id].tord : NULL;
+    *n = l ? ix->td[id].ntitle : 0;
+    return l;
+}
+
+/* Whether the term's title documents are all in its title list (a term in
+ * few titles has none; derived.c). */
+static bool tracked(const struct index *ix, const struct term *t)
+{
+    uint32_t id = (uint32_t)(t - ix->lx.terms);
+    return id >= ix->tdcap || ix->td[id].tord || ix->td[id].ntitle == 0;
+}
+
+#define WALK_BUDGET 4096 /* candidates looked at in order before walking postings instead */
+
+/* The title lists (derived.c) of the `nb` terms in `base`, merged in
+ * suggestion order; a document is kept when its title also has every term
+ * of `need` and, with `any`, one of the `nany` terms there. Stops after `k`
+ * titles; returns -1 after WALK_BUDGET candidates (the caller walks the
+ * postings instead). */
+static int titles_ordered(const struct index *ix, const struct term *const *base, int nb,
+                          const struct term *const *need, int nneed, const struct term *const *any,
+                          int nany, struct ranked *top, int k)
+{
+    const uint32_t *list[PREFIX_WORDS];
+    uint32_t len[PREFIX_WORDS], pos[PREFIX_WORDS] = {0};
+    for (int b = 0; b < nb; b++)
+        list[b] = tord_of(ix, base[b], &len[b]);
+    int ntop = 0, budget = WALK_BUDGET;
+    while (ntop < k) {
+        int best = -1;
+        for (int b = 0; b < nb; b++)
+            if (pos[b] < len[b] && (best < 0 || sugg_before(&ix->docs[list[b][pos[b]]],
+                                                            &ix->docs[list[best][pos[best]]])))
+                best = b;
+        if (best < 0)
+            break;
+        uint32_t slot = list[best][pos[best]];
+        for (int b = 0; b < nb; b++) /* the same document in another completion's list */
+            if (pos[b] < len[b] && list[b][pos[b]] == slot)
+                pos[b]++;
+        if (budget-- == 0)
+            return -1;
+        bool ok = true;
+        for (int j = 0; j < nneed && ok; j++)
+            ok = title_has(ix, need[j], slot);
+        if (ok && nany) {
+            ok = false;
+            for (int j = 0; j < nany && !ok; j++)
+                ok = title_has(ix, any[j], slot);
+        }
+        if (ok) {
+            const struct doc *d = &ix->docs[slot];
+            top[ntop++] = (struct ranked){slot, d->sales, d->rating_count, d->id};
+        }
+    }
+    return ntop;
+}
+
+/* Titles for the prefix, under the read lock. Returns how many in `top`.
+ * `reference`: always the exhaustive walk of the postings (tests). */
 static int titles(const struct index *ix, char stems[][TEXT_TOKEN_MAX + 1], const size_t *slen,
-                  int ncomplete, const char *partial, size_t plen, struct ranked *top, int k)
+                  int ncomplete, const char *partial, size_t plen, struct ranked *top, int k,
+                  bool reference)
 {
     const struct lexicon *lx = &ix->lx;
     const struct term *need[MAX_TOKENS];
@@ -97,6 +172,43 @@ static int titles(const struct index *ix, char stems[][TEXT_TOKEN_MAX + 1], cons
             if (need[i]->n < need[r]->n)
                 r = i;
         base[nbase++] = need[r];
+    }
+    bool all_tracked = true;
+    for (int b = 0; b < nbase; b++)
+        all_tracked &= tracked(ix, base[b]);
+    if (!reference && nbase && all_tracked) {
+        /* In suggestion order the first k titles that qualify are the
+         * answer. When a complete word's title list is much shorter than
+         * the completions' together, it drives and "a completion in the
+         * title" becomes one more check. */
+        uint32_t nb_titles = 0, n, best = UINT32_MAX;
+        for (int b = 0; b < nbase; b++) {
+            tord_of(ix, base[b], &n);
+            nb_titles += n;
+        }
+        int r = -1;
+        for (int i = 0; i < nneed; i++) {
+            if (!tracked(ix, need[i]))
+                continue;
+            tord_of(ix, need[i], &n);
+            if (n < best) {
+                best = n;
+                r = i;
+            }
+        }
+        int ntop;
+        if (plen && r >= 0 && best < nb_titles / 4) {
+            const struct term *drv[1] = {need[r]}, *rest[MAX_TOKENS];
+            int nrest = 0;
+            for (int i = 0; i < nneed; i++)
+                if (i != r)
+                    rest[nrest++] = need[i];
+            ntop = titles_ordered(ix, drv, 1, rest, nrest, base, nbase, top, k);
+        } else {
+            ntop = titles_ordered(ix, base, nbase, need, nneed, NULL, 0, top, k);
+        }
+        if (ntop >= 0)
+            return ntop;
     }
     int ntop = 0;
     for (int b = 0; b < nbase; b++) {
@@ -195,9 +307,9 @@ int search_suggest(struct search *s, const char *prefix, int limit, struct arena
                 res[n++] = (struct search_suggestion){.text = arena_strdup(a, w)};
         }
     }
-    int nt = titles(s->ix, stems, slen, ncomplete, partial, plen, top, 2 * limit);
+    int nt = titles(s->ix, stems, slen, ncomplete, partial, plen, top, 2 * limit, s->reference);
     for (int i = 0; i < nt && n < limit; i++) {
-        const char *title = s->ix->text[top[i].slot].title;
+        const char *title = doc_title(&s->ix->text[top[i].slot]);
         char f[4 * 256];
         text_fold(title, strlen(title), f, sizeof f);
         if (seen_text(res, n, f))

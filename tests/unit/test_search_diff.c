@@ -26,14 +26,20 @@
 #define NCATS 31 /* 1 root per 10: a three-level tree */
 
 static const char *vocab[] = {
-    "wireless", "compact", "premium", "classic", "smart",   "ultra",   "headset", "soundbar",
-    "notebook", "grinder", "toaster", "monitor", "cable",   "charger", "lamp",    "kettle",
-    "blender",  "speaker", "camera",  "tripod",  "keyboard", "mouse",  "desk",    "chair",
-    "running",  "shoes",   "jacket",  "coffee",  "espresso", "steel",  "black",   "white",
-    "travel",   "office",  "gaming",  "portable", "mini",    "pro",    "max",     "bluetooth"};
+    "wireless", "compact", "premium", "classic",  "smart",    "ultra",   "headset", "soundbar",
+    "notebook", "grinder", "toaster", "monitor",  "cable",    "charger", "lamp",    "kettle",
+    "blender",  "speaker", "camera",  "tripod",   "keyboard", "mouse",   "desk",    "chair",
+    "running",  "shoes",   "jacket",  "coffee",   "espresso", "steel",   "black",   "white",
+    "travel",   "office",  "gaming",  "portable", "mini",     "pro",     "max",     "bluetooth"};
 #define NVOCAB (int)(sizeof vocab / sizeof vocab[0])
-static const char *brands[] = {"Sony", "Bose", "Acme", "Zenith", "Philips", "Crème Co", "Lumo",
-                               "Nord", "Vega", "Orbit",  "Kite",  "Pangea"};
+/* Words in few titles (about 1 in 80 each): neither dense nor frequent, so
+ * intersections gallop, counts are counted and suggest's rare-word paths
+ * and fall-backs run. */
+static const char *rare[] = {"zephyr",  "quartz", "nimbus", "obsidian",
+                             "saffron", "tundra", "velvet", "zinnia"};
+#define NRARE (int)(sizeof rare / sizeof rare[0])
+static const char *brands[] = {"Sony", "Bose", "Acme", "Zenith", "Philips", "Crème Co",
+                               "Lumo", "Nord", "Vega", "Orbit",  "Kite",    "Pangea"};
 #define NBRANDS (int)(sizeof brands / sizeof brands[0])
 
 static uint32_t rng = 20261205;
@@ -53,6 +59,10 @@ static void product_text(int64_t id, uint32_t salt, char *title, size_t tcap, ch
     int nt = 2 + (int)rnd(4), len = 0;
     for (int w = 0; w < nt; w++)
         len += snprintf(title + len, tcap - (size_t)len, "%s%s", w ? " " : "", vocab[rnd(NVOCAB)]);
+    if (rnd(10) == 0)
+        len += snprintf(title + len, tcap - (size_t)len, " %s", rare[rnd(NRARE)]);
+    if (rnd(4) == 0) /* a model number: in a handful of titles, so no title list */
+        len += snprintf(title + len, tcap - (size_t)len, " m%u", 100 + rnd(3000));
     len = 0;
     int nd = 3 + (int)rnd(8);
     for (int w = 0; w < nd; w++)
@@ -219,7 +229,8 @@ static void vc_same(const struct search_value_count *a, const struct search_valu
 static const char *compare(const struct search_params *p)
 {
     char desc[512];
-    snprintf(desc, sizeof desc, "q=%s cat=%lld brand=%s price=%lld..%lld rating=%d stock=%d %s"
+    snprintf(desc, sizeof desc,
+             "q=%s cat=%lld brand=%s price=%lld..%lld rating=%d stock=%d %s"
              " limit=%d cursor=%s",
              p->q ? p->q : "-", (long long)p->category_id, p->brand ? p->brand : "-",
              (long long)p->min_price, (long long)p->max_price, p->min_rating_milli, p->in_stock,
@@ -251,9 +262,9 @@ static const char *compare(const struct search_params *p)
     return f.next_cursor;
 }
 
-static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE,  SEARCH_SORT_POPULARITY,
-                                         SEARCH_SORT_PRICE_ASC,  SEARCH_SORT_PRICE_DESC,
-                                         SEARCH_SORT_RATING,     SEARCH_SORT_NEWEST};
+static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE, SEARCH_SORT_POPULARITY,
+                                         SEARCH_SORT_PRICE_ASC, SEARCH_SORT_PRICE_DESC,
+                                         SEARCH_SORT_RATING,    SEARCH_SORT_NEWEST};
 
 static void random_queries(int rounds)
 {
@@ -264,7 +275,7 @@ static void random_queries(int rounds)
         if (text) {
             int nw = 1 + (int)rnd(3), len = 0;
             for (int w = 0; w < nw; w++) {
-                const char *word = vocab[rnd(NVOCAB)];
+                const char *word = rnd(6) ? vocab[rnd(NVOCAB)] : rare[rnd(NRARE)];
                 int k = (int)rnd(10);
                 if (w == nw - 1 && k == 0) /* an unfinished last word */
                     len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%.3s", w ? " " : "",
@@ -273,8 +284,8 @@ static void random_queries(int rounds)
                     len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%.2sx%s",
                                     w ? " " : "", word, word + 3);
                 else
-                    len += snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%s", w ? " " : "",
-                                    word);
+                    len +=
+                        snprintf(qbuf + len, sizeof qbuf - (size_t)len, "%s%s", w ? " " : "", word);
             }
             p.q = qbuf;
         }
@@ -307,6 +318,48 @@ static void random_queries(int rounds)
     }
 }
 
+/* Suggest: the title lists in suggestion order (and their fall-backs)
+ * against the exhaustive walk of the postings. */
+static void random_suggest(int rounds)
+{
+    char pre[128];
+    for (int round = 0; round < rounds; round++) {
+        int kind = (int)rnd(7), len = 0;
+        const char *a = rnd(4) ? vocab[rnd(NVOCAB)] : rare[rnd(NRARE)];
+        const char *b = rnd(4) ? vocab[rnd(NVOCAB)] : rare[rnd(NRARE)];
+        int cut = 1 + (int)rnd((uint32_t)strlen(b));
+        if (kind == 0) /* one unfinished word */
+            len = snprintf(pre, sizeof pre, "%.*s", cut < 2 ? 2 : cut, b);
+        else if (kind == 1) /* a complete word and an unfinished one */
+            len = snprintf(pre, sizeof pre, "%s %.*s", a, cut, b);
+        else if (kind == 2) /* complete words only */
+            len = snprintf(pre, sizeof pre, "%s %s ", a, b);
+        else if (kind == 3) /* two complete words and an unfinished one */
+            len = snprintf(pre, sizeof pre, "%s %s %.*s", vocab[rnd(NVOCAB)], a, cut, b);
+        else if (kind == 4) /* a rare word as the unfinished one */
+            len = snprintf(pre, sizeof pre, "%s %.*s", a, 2 + (int)rnd(4), rare[rnd(NRARE)]);
+        else if (kind == 5) /* a model number being typed */
+            len = snprintf(pre, sizeof pre, "m%u", 1 + rnd(300));
+        else /* a word, then a model number being typed */
+            len = snprintf(pre, sizeof pre, "%s m%u", a, 1 + rnd(300));
+        (void)len;
+        int limit = 1 + (int)rnd(SEARCH_SUGGESTIONS);
+        struct search_suggestion *f, *r;
+        uint64_t v;
+        S->reference = false;
+        int nf = search_suggest(S, pre, limit, A, &f, &v);
+        S->reference = true;
+        int nr = search_suggest(S, pre, limit, A, &r, &v);
+        S->reference = false;
+        cr_assert_eq(nf, nr, "suggest '%s': %d vs %d", pre, nf, nr);
+        for (int i = 0; i < nf; i++) {
+            cr_assert(same_str(f[i].text, r[i].text), "suggest '%s' %d: %s vs %s", pre, i,
+                      f[i].text, r[i].text);
+            cr_assert_eq(f[i].product_id, r[i].product_id, "suggest '%s' %d", pre, i);
+        }
+    }
+}
+
 Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
 {
     struct shop *shop = test_shop_open();
@@ -320,6 +373,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     cr_assert_gt(st.products, 45000);
 
     random_queries(400);
+    random_suggest(600);
 
     /* Updates: each product re-read by search_refresh, as the catalog does. */
     static struct changes ch;
@@ -333,6 +387,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     db_release(db);
 
     random_queries(400);
+    random_suggest(600);
 
     arena_free(A);
     test_shop_close(shop);

@@ -1,0 +1,487 @@
+/* derived.c — structures derived from the postings and the documents, kept
+ * so that a query's cost follows the size of its answer (index.h: struct
+ * tderiv). Three, per term:
+ *
+ *   bits   a dense term (in at least 1/32 of the slots, 8,192 documents or
+ *          more) also has a bitset over the slots: intersecting a rare word
+ *          with a dense one tests a bit per candidate instead of galloping
+ *          through the dense word's postings, and two dense words AND their
+ *          bitsets 64 slots at a time. 1 bit per slot per dense term (the
+ *          seed has about a hundred). Freed
+ *          when the term falls under 1/64 of the slots (hysteresis).
+ *   tord   the slots whose title has the term, in suggestion order (best
+ *          sellers, then most rated, then lowest id): suggest merges the
+ *          lists of the completions of the unfinished word and stops after
+ *          the first k titles instead of walking every posting. 4 bytes per
+ *          title posting, about 19 bytes per product: only terms in 16
+ *          titles or more have one (dropped under 8) — a rarer word's
+ *          postings are a short walk, and model numbers, one per title,
+ *          would cost 4 bytes a product for nothing. A change of sales or
+ *          ratings moves the document in the lists of its title terms
+ *          (binary search and memmove, like the category orders).
+ *   agg    a frequent term (2,048 documents or more; freed under 1,024) keeps
+ *          the facet counts of its documents — brands, root categories,
+ *          price buckets, star levels — so a one-word query without filters
+ *          gets its total (the posting count) and its facets without
+ *          counting its matches. About 1 KB per frequent term.
+ *
+ * Beside them, by slot, 4 packed bytes bound a document's text score
+ * (derived_sb: boost class, field lengths) so that a one-word page reads
+ * the 32-byte column only for documents that may enter it.
+ *
+ * Every change goes through derived_term_add / derived_term_del /
+ * derived_term_changed (called by index.c under the write lock); a bulk load
+ * skips them and calls index_derived_build once at the end, which is also
+ * what a loader of a saved index calls (a few hundred ms at a million
+ * products: linear passes over the postings and one sort of the slots).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "search/index.h"
+#include "util/clock.h"
+#include "util/xalloc.h"
+
+#define DENSE_MIN  8192u /* shorter lists intersect in tens of µs anyway */
+#define DENSE_DIV  32u   /* dense from 1/32 of the slots … */
+#define SPARSE_DIV 64u   /* … until under 1/64 */
+#define TORD_MIN   16u   /* title documents for a title list (dropped under half) */
+#define AGG_MIN    2048u
+#define AGG_DROP   1024u
+
+static bool dense_enough(const struct index *ix, uint32_t n)
+{
+    return n >= DENSE_MIN && (uint64_t)n * DENSE_DIV >= ix->nslots;
+}
+
+static bool too_sparse(const struct index *ix, uint32_t n)
+{
+    return n < DENSE_MIN / 2 || (uint64_t)n * SPARSE_DIV < ix->nslots;
+}
+
+static void td_reserve(struct index *ix, uint32_t term)
+{
+    if (term < ix->tdcap)
+        return;
+    uint32_t c = ix->tdcap ? ix->tdcap : 1024;
+    while (c <= term)
+        c *= 2;
+    ix->td = xrealloc(ix->td, c * sizeof *ix->td);
+    memset(ix->td + ix->tdcap, 0, (c - ix->tdcap) * sizeof *ix->td);
+    ix->tdcap = c;
+}
+
+/* ---- score bounds by slot -------------------------------------------------------- */
+
+uint32_t derived_sb(const struct doc *d)
+{
+    const float step = (DOC_BOOST_MAX - 1.0f) / 255.0f;
+    unsigned cls = (unsigned)((d->boost - 1.0f) / step);
+    if (cls > 255)
+        cls = 255;
+    while (cls < 255 && 1.0f + (float)cls * step < d->boost)
+        cls++;
+    unsigned tl = d->flen[F_TITLE] < 255 ? d->flen[F_TITLE] : 255;
+    unsigned cl = d->flen[F_CATEGORY] < 255 ? d->flen[F_CATEGORY] : 255;
+    unsigned dl = d->flen[F_DESC] < 255 ? d->flen[F_DESC] : 255;
+    return cls | tl << 8 | cl << 16 | (uint32_t)dl << 24;
+}
+
+/* ---- bitsets ---------------------------------------------------------------------- */
+
+static void bits_build(struct index *ix, uint32_t term)
+{
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    td->bits = xcalloc(ix->bwords ? ix->bwords : 1, sizeof *td->bits);
+    for (uint32_t i = 0; i < t->n; i++)
+        td->bits[t->p[i].slot >> 6] |= 1ull << (t->p[i].slot & 63);
+}
+
+void derived_slots_grown(struct index *ix)
+{
+    uint32_t w = (ix->scap + 63) / 64;
+    if (w <= ix->bwords)
+        return;
+    for (uint32_t i = 0; i < ix->tdcap; i++)
+        if (ix->td[i].bits) {
+            ix->td[i].bits = xrealloc(ix->td[i].bits, w * sizeof *ix->td[i].bits);
+            memset(ix->td[i].bits + ix->bwords, 0, (w - ix->bwords) * sizeof *ix->td[i].bits);
+        }
+    ix->bwords = w;
+}
+
+/* ---- facet counts ------------------------------------------------------------------- */
+
+static void bc_account(struct bcount **a, uint32_t *n, uint32_t *cap, uint32_t key, int delta)
+{
+    uint32_t lo = 0, hi = *n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((*a)[mid].brand < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < *n && (*a)[lo].brand == key) {
+        (*a)[lo].n += (uint32_t)delta;
+        return;
+    }
+    if (delta < 0)
+        return;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *a = xrealloc(*a, *cap * sizeof **a);
+    }
+    memmove(&(*a)[lo + 1], &(*a)[lo], (*n - lo) * sizeof **a);
+    (*a)[lo] = (struct bcount){key, (uint32_t)delta};
+    (*n)++;
+}
+
+static uint32_t root_of(const struct index *ix, const struct dcol *c)
+{
+    return ix->cats[c->cat].chain[0];
+}
+
+static void agg_account(struct index *ix, struct tagg *g, const struct dcol *c, int delta)
+{
+    bc_account(&g->brands, &g->nbrands, &g->bcap, c->brand, delta);
+    bc_account(&g->roots, &g->nroots, &g->rcap, root_of(ix, c), delta);
+    g->prices[c->pbucket] += (uint32_t)delta;
+    g->stars[c->stars] += (uint32_t)delta;
+}
+
+static void agg_free(struct tagg *g)
+{
+    if (!g)
+        return;
+    free(g->brands);
+    free(g->roots);
+    free(g);
+}
+
+/* Counts a term's documents from its postings, with dense scratch counters
+ * (`bc` by brand, `rc` by category index; zero on entry and on return). */
+static struct tagg *agg_count(struct index *ix, const struct term *t, uint32_t *bc, uint32_t *rc)
+{
+    struct tagg *g = xcalloc(1, sizeof *g);
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (i + 16 < t->n)
+            __builtin_prefetch(&ix->col[t->p[i + 16].slot]);
+        const struct dcol *c = &ix->col[t->p[i].slot];
+        bc[c->brand]++;
+        rc[root_of(ix, c)]++;
+        g->prices[c->pbucket]++;
+        g->stars[c->stars]++;
+    }
+    /* Exact sizes (they grow by doubling on later changes). */
+    for (uint32_t b = 0; b < ix->brand_ix.n; b++)
+        g->bcap += bc[b] > 0;
+    for (uint32_t r = 0; r < ix->ncats; r++)
+        g->rcap += rc[r] > 0;
+    g->brands = xmalloc((g->bcap ? g->bcap : 1) * sizeof *g->brands);
+    g->roots = xmalloc((g->rcap ? g->rcap : 1) * sizeof *g->roots);
+    for (uint32_t b = 0; b < ix->brand_ix.n; b++)
+        if (bc[b]) {
+            g->brands[g->nbrands++] = (struct bcount){b, bc[b]};
+            bc[b] = 0;
+        }
+    for (uint32_t r = 0; r < ix->ncats; r++)
+        if (rc[r]) {
+            g->roots[g->nroots++] = (struct bcount){r, rc[r]};
+            rc[r] = 0;
+        }
+    return g;
+}
+
+static struct tagg *agg_build(struct index *ix, const struct term *t)
+{
+    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc),
+             *rc = xcalloc(ix->ncats + 1, sizeof *rc);
+    struct tagg *g = agg_count(ix, t, bc, rc);
+    free(bc);
+    free(rc);
+    return g;
+}
+
+struct skey {
+    int64_t sales, id;
+    int32_t ratings;
+    uint32_t slot;
+};
+
+static int skey_cmp(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+    if (x->sales != y->sales)
+        return x->sales > y->sales ? -1 : 1;
+    if (x->ratings != y->ratings)
+        return x->ratings > y->ratings ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* ---- title lists in suggestion order -------------------------------------------------- */
+
+/* The first position of `tord` whose document is not before `d`, the key
+ * of `self` (which may have changed in its row since it was placed). */
+static uint32_t tord_lower(const struct index *ix, const uint32_t *tord, uint32_t n,
+                           const struct doc *d, uint32_t self)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (tord[mid] != self && sugg_before(&ix->docs[tord[mid]], d))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void tord_insert(struct index *ix, struct tderiv *td, uint32_t slot)
+{
+    if (td->ntitle == td->tocap) {
+        td->tocap = td->tocap < 4 ? 4 : td->tocap + td->tocap / 2;
+        td->tord = xrealloc(td->tord, td->tocap * sizeof *td->tord);
+    }
+    uint32_t at = tord_lower(ix, td->tord, td->ntitle, &ix->docs[slot], UINT32_MAX);
+    memmove(&td->tord[at + 1], &td->tord[at], (td->ntitle - at) * sizeof *td->tord);
+    td->tord[at] = slot;
+    td->ntitle++;
+}
+
+/* A term reached TORD_MIN title documents: its list, from its postings. */
+static void tord_build(struct index *ix, uint32_t term)
+{
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    struct skey *k = xmalloc((td->ntitle + 1) * sizeof *k);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->n && n < td->ntitle; i++)
+        if (t->p[i].tf[F_TITLE]) {
+            const struct doc *d = &ix->docs[t->p[i].slot];
+            k[n++] = (struct skey){d->sales, d->id, d->rating_count, t->p[i].slot};
+        }
+    qsort(k, n, sizeof *k, skey_cmp);
+    td->tord = xmalloc((n ? n : 1) * sizeof *td->tord);
+    for (uint32_t i = 0; i < n; i++)
+        td->tord[i] = k[i].slot;
+    td->ntitle = td->tocap = n;
+    free(k);
+}
+
+/* Removes `slot`, whose key was that of `d`. */
+static void tord_remove(struct index *ix, struct tderiv *td, uint32_t slot, const struct doc *d)
+{
+    uint32_t at = tord_lower(ix, td->tord, td->ntitle, d, slot);
+    if (at >= td->ntitle || td->tord[at] != slot) { /* not where its key says (never expected) */
+        for (at = 0; at < td->ntitle && td->tord[at] != slot; at++)
+            ;
+        if (at == td->ntitle)
+            return;
+    }
+    memmove(&td->tord[at], &td->tord[at + 1], (td->ntitle - at - 1) * sizeof *td->tord);
+    td->ntitle--;
+}
+
+/* ---- updates ---------------------------------------------------------------------------- */
+
+void derived_term_add(struct index *ix, uint32_t term, uint32_t slot, const uint8_t tf[NFIELDS],
+                      bool bulk)
+{
+    if (bulk)
+        return; /* index_derived_build follows */
+    td_reserve(ix, term);
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    if (tf[F_TITLE]) {
+        if (td->tord)
+            tord_insert(ix, td, slot);
+        else if (++td->ntitle >= TORD_MIN)
+            tord_build(ix, term);
+    }
+    if (td->bits)
+        td->bits[slot >> 6] |= 1ull << (slot & 63);
+    else if (dense_enough(ix, t->n))
+        bits_build(ix, term);
+    if (td->agg)
+        agg_account(ix, td->agg, &ix->col[slot], +1);
+    else if (t->n >= AGG_MIN)
+        td->agg = agg_build(ix, t);
+}
+
+void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title)
+{
+    if (term >= ix->tdcap)
+        return;
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    if (title && td->tord) {
+        tord_remove(ix, td, slot, &ix->docs[slot]);
+        if (td->ntitle < TORD_MIN / 2) {
+            free(td->tord);
+            td->tord = NULL;
+            td->tocap = 0;
+        }
+    } else if (title && td->ntitle) {
+        td->ntitle--;
+    }
+    if (td->bits) {
+        td->bits[slot >> 6] &= ~(1ull << (slot & 63));
+        if (too_sparse(ix, t->n)) {
+            free(td->bits);
+            td->bits = NULL;
+        }
+    }
+    if (td->agg) {
+        agg_account(ix, td->agg, &ix->col[slot], -1);
+        if (t->n < AGG_DROP) {
+            agg_free(td->agg);
+            td->agg = NULL;
+        }
+    }
+}
+
+void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const struct doc *old,
+                          const struct dcol *oldc)
+{
+    if (term >= ix->tdcap)
+        return;
+    struct tderiv *td = &ix->td[term];
+    const struct doc *d = &ix->docs[slot];
+    const struct dcol *c = &ix->col[slot];
+    if (td->agg && (oldc->pbucket != c->pbucket || oldc->stars != c->stars)) {
+        td->agg->prices[oldc->pbucket]--;
+        td->agg->prices[c->pbucket]++;
+        td->agg->stars[oldc->stars]--;
+        td->agg->stars[c->stars]++;
+    }
+    if (td->tord &&
+        (old->sales != d->sales || old->rating_count != d->rating_count || old->id != d->id)) {
+        const struct term *t = &ix->lx.terms[term];
+        uint32_t at = lex_posting_seek(t, 0, slot);
+        if (at < t->n && t->p[at].slot == slot && t->p[at].tf[F_TITLE]) {
+            tord_remove(ix, td, slot, old);
+            tord_insert(ix, td, slot);
+        }
+    }
+}
+
+/* ---- building ------------------------------------------------------------------------- */
+
+void derived_free(struct index *ix)
+{
+    for (uint32_t i = 0; i < ix->tdcap; i++) {
+        free(ix->td[i].bits);
+        free(ix->td[i].tord);
+        agg_free(ix->td[i].agg);
+    }
+    free(ix->td);
+    ix->td = NULL;
+    ix->tdcap = 0;
+    ix->bwords = 0;
+}
+
+void index_derived_build(struct index *ix)
+{
+    int64_t t0 = clock_mono_ns();
+    derived_free(ix);
+    uint32_t nterms = ix->lx.term_ix.n;
+    ix->bwords = (ix->scap + 63) / 64;
+    if (nterms) { /* exact: terms added later grow it by doubling */
+        ix->td = xcalloc(nterms, sizeof *ix->td);
+        ix->tdcap = nterms;
+    }
+    for (uint32_t s = 0; s < ix->nslots; s++)
+        ix->sb[s] = derived_sb(&ix->docs[s]);
+
+    /* Every live slot in suggestion order: one sort of their keys (none
+     * when already in order, as after a load by id with no sales yet). */
+    struct skey *keys = xmalloc((ix->nlive + 1) * sizeof *keys);
+    uint32_t n = 0;
+    bool sorted = true;
+    for (uint32_t s = 0; s < ix->nslots; s++) {
+        const struct doc *d = &ix->docs[s];
+        if (!d->live)
+            continue;
+        keys[n] = (struct skey){d->sales, d->id, d->rating_count, s};
+        sorted = sorted && (n == 0 || skey_cmp(&keys[n - 1], &keys[n]) < 0);
+        n++;
+    }
+    if (!sorted)
+        qsort(keys, n, sizeof *keys, skey_cmp);
+    uint32_t *order = xmalloc((n + 1) * sizeof *order);
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = keys[i].slot;
+    free(keys);
+
+    /* One pass over each term's postings: its bitset when dense, its facet
+     * counts when frequent, its title documents counted by slot. Then each
+     * slot's title terms (a counting sort), and the title lists filled in
+     * suggestion order. */
+    uint32_t *start = xcalloc(ix->nslots + 2, sizeof *start);
+    uint32_t *bc = xcalloc(ix->brand_ix.n + 1, sizeof *bc),
+             *rc = xcalloc(ix->ncats + 1, sizeof *rc);
+    size_t ntitle = 0;
+    for (uint32_t t = 0; t < nterms; t++) {
+        const struct term *tm = &ix->lx.terms[t];
+        if (dense_enough(ix, tm->n))
+            bits_build(ix, t);
+        if (tm->n >= AGG_MIN)
+            ix->td[t].agg = agg_count(ix, tm, bc, rc);
+        uint32_t nt = 0;
+        for (uint32_t i = 0; i < tm->n; i++)
+            nt += tm->p[i].tf[F_TITLE] > 0;
+        ix->td[t].ntitle = nt;
+        if (nt < TORD_MIN)
+            continue;
+        for (uint32_t i = 0; i < tm->n; i++)
+            if (tm->p[i].tf[F_TITLE])
+                start[tm->p[i].slot + 1]++;
+        ntitle += nt;
+        ix->td[t].tord = xmalloc(nt * sizeof *ix->td[t].tord);
+        ix->td[t].tocap = nt;
+        ix->td[t].ntitle = 0; /* counts again as the list fills */
+    }
+    free(bc);
+    free(rc);
+    for (uint32_t s = 0; s < ix->nslots; s++)
+        start[s + 1] += start[s];
+    uint32_t *terms_of = xmalloc((ntitle + 1) * sizeof *terms_of);
+    uint32_t *fill = xmalloc((ix->nslots + 1) * sizeof *fill);
+    memcpy(fill, start, (ix->nslots + 1) * sizeof *fill);
+    for (uint32_t t = 0; t < nterms; t++) {
+        const struct term *tm = &ix->lx.terms[t];
+        if (!ix->td[t].tocap)
+            continue;
+        for (uint32_t i = 0; i < tm->n; i++)
+            if (tm->p[i].tf[F_TITLE])
+                terms_of[fill[tm->p[i].slot]++] = t;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = order[i];
+        for (uint32_t j = start[s]; j < start[s + 1]; j++) {
+            struct tderiv *td = &ix->td[terms_of[j]];
+            td->tord[td->ntitle++] = s;
+        }
+    }
+    free(terms_of);
+    free(fill);
+    free(start);
+    free(order);
+    ix->derived_ms = (uint32_t)((clock_mono_ns() - t0) / 1000000);
+}
+
+size_t derived_bytes(const struct index *ix)
+{
+    size_t b = ix->tdcap * sizeof *ix->td;
+    for (uint32_t i = 0; i < ix->tdcap; i++) {
+        const struct tderiv *td = &ix->td[i];
+        if (td->bits)
+            b += ix->bwords * sizeof *td->bits;
+        b += td->tocap * sizeof *td->tord;
+        if (td->agg)
+            b += sizeof *td->agg + (td->agg->bcap + td->agg->rcap) * sizeof(struct bcount);
+    }
+    return b;
+}
