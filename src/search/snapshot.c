@@ -611,7 +611,8 @@ static void read_index(struct rd *r, struct index *ix)
         struct meta m;
         memcpy(&m, &meta[i], sizeof m);
         const struct dcol *cl = &ix->col[i];
-        if (d->live != cl->live || (cl->live && (cl->cat >= ncats || cl->brand >= nbrands)))
+        if (d->live != cl->live || (cl->live && (cl->cat >= ncats || cl->brand >= nbrands)) ||
+            cl->pbucket >= PRICE_BUCKETS || cl->stars >= STAR_LEVELS)
             return fail(r, "bad column");
         if (d->live) {
             live++;
@@ -649,6 +650,13 @@ static void read_index(struct rd *r, struct index *ix)
         return;
     if (live != nlive)
         return fail(r, "bad live count");
+    /* A posting names a live document (a removed one's postings go with it):
+     * queries and the derived counts index by its column's category and
+     * brand, checked above for live slots only. */
+    for (uint32_t i = 0; i < ix->lx.term_ix.n; i++)
+        for (uint32_t k = 0; k < ix->lx.terms[i].n; k++)
+            if (!ix->col[ix->lx.terms[i].p[k].slot].live)
+                return fail(r, "a posting of a removed document");
     ix->nlive = nlive;
     ix->free_slots = copy_arr(r, nfree, sizeof *ix->free_slots);
     if (r->bad)
