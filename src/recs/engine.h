@@ -22,7 +22,9 @@ struct text_stemmers;
 #define NB_MAX_CAP   256 /* neighbour table slots; holds up to 3/4 of it */
 #define RECS_SHARDS  64  /* mutexes of the rendered answers (rendered.c) */
 #define RECS_BUF_SHARDS 16 /* event buffers (load.c) */
-#define CONTENT_NEAR 32  /* content candidates per walk (content.c) */
+#define CONTENT_NEAR_BRAND 64 /* content candidates of the product's brand (content.c) */
+#define CONTENT_NEAR 32  /* content candidates of other brands */
+#define CONTENT_CANDIDATES (CONTENT_NEAR_BRAND + CONTENT_NEAR)
 #define CONTENT_SCAN 256 /* entries one walk may examine */
 #define CONTENT_BULK 64  /* changes to a category kept sorted in place before re-sorting */
 
@@ -223,7 +225,7 @@ uint64_t recs_content_brand(const char *brand);
 void recs_content_free(struct recs *r);
 uint64_t recs_content_bytes(const struct recs *r);
 /** Read lock held: the candidates content.c's rule scores for `slot` (at
- *  most 2 · CONTENT_NEAR, into `out`), skipping what `l` holds and `skip`
+ *  most CONTENT_CANDIDATES, into `out`), skipping what `l` holds and `skip`
  *  bought; returns how many. */
 int recs_content_candidates(struct recs *r, uint32_t slot, const struct clist *l,
                             const struct ruser *skip, uint32_t *out);

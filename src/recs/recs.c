@@ -46,7 +46,7 @@
  *     recs_content_score: same brand, price within a factor of 4 (log
  *     scale), Jaccard overlap of title terms — stems cut by the search
  *     engine's analysis (search/text.h), so "Headphones" and "headphone"
- *     agree. Only a bounded candidate set is scored: the 32 of A's brand
+ *     agree. Only a bounded candidate set is scored: the 64 of A's brand
  *     and the 32 of other brands nearest to A in price (content.c has the
  *     rule and why), so a cold-start page costs the same at a thousand
  *     products or a million.

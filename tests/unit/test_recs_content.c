@@ -41,10 +41,10 @@ Test(recs_content, candidates_are_bounded_whatever_the_category_size)
     struct arena *a = arena_new();
     struct recs_item it[RECS_LIMIT_MAX];
     for (int id = 1; id <= 20000; id += 997) {
-        uint32_t s = idmap_get(&r->by_id, id), cands[2 * CONTENT_NEAR];
+        uint32_t s = idmap_get(&r->by_id, id), cands[CONTENT_CANDIDATES];
         struct clist l = {0};
         int n = recs_content_candidates(r, s, &l, NULL, cands);
-        cr_assert_leq(n, 2 * CONTENT_NEAR);
+        cr_assert_leq(n, CONTENT_CANDIDATES);
         cr_assert_geq(n, CONTENT_NEAR, "a big category fills both walks");
         for (int i = 0; i < n; i++) {
             cr_assert_neq(cands[i], s, "never the product itself");
@@ -61,15 +61,15 @@ Test(recs_content, candidates_are_bounded_whatever_the_category_size)
 
 Test(recs_content, neighbours_come_from_the_nearest_in_price)
 {
-    /* A's title twin B of its brand costs 10× more; 40 products of A's
+    /* A's title twin B of its brand costs 10× more; 80 products of A's
      * brand cost about 2× and share no title term. Scoring every product
      * ranked B first (1 + 1 + 0 + 1 = 3 against about 2.5); the rule
-     * scores only the 32 of the brand nearest in price, and B is not one. */
+     * scores only the 64 of the brand nearest in price, and B is not one. */
     struct recs *r = empty();
     put(r, 1, 7, 1000, "Acme", "Walnut Desk Lamp", true);
     put(r, 2, 7, 10000, "Acme", "Walnut Desk Lamp", true);
     char title[32];
-    for (int id = 10; id < 50; id++) {
+    for (int id = 10; id < 90; id++) {
         snprintf(title, sizeof title, "Gizmo %d", id);
         put(r, id, 7, 1900 + id, "Acme", title, true);
     }
@@ -78,7 +78,7 @@ Test(recs_content, neighbours_come_from_the_nearest_in_price)
     int n = recs_also_viewed(r, 1, 6, a, it);
     cr_assert_eq(n, 6);
     for (int i = 0; i < n; i++)
-        cr_assert_neq(it[i].product_id, 2, "beyond the 32 nearest in price of the brand");
+        cr_assert_neq(it[i].product_id, 2, "beyond the 64 nearest in price of the brand");
     /* Nearest first among equals: 10 costs 1910, closest to 1000. */
     cr_assert_eq(it[0].product_id, 10);
     /* Among few, the twin is a candidate and wins. */
@@ -100,7 +100,7 @@ static void check_index(struct recs *r)
 {
     for (uint32_t c = 0; c < r->ncl; c++) {
         struct catlist *cl = &r->cl[c];
-        uint32_t cands[2 * CONTENT_NEAR];
+        uint32_t cands[CONTENT_CANDIDATES];
         struct clist l = {0};
         if (cl->n)
             recs_content_candidates(r, cl->by_price[0], &l, NULL, cands); /* sorts it */
