@@ -22,6 +22,11 @@ struct text_stemmers;
 #define NB_MAX_CAP   256 /* neighbour table slots; holds up to 3/4 of it */
 #define RECS_SHARDS  64  /* mutexes of the rendered answers (rendered.c) */
 #define RECS_BUF_SHARDS 16 /* event buffers (load.c) */
+#define CONTENT_NEAR_BRAND 64 /* content candidates of the product's brand (content.c) */
+#define CONTENT_NEAR 32  /* content candidates of other brands */
+#define CONTENT_CANDIDATES (CONTENT_NEAR_BRAND + CONTENT_NEAR)
+#define CONTENT_SCAN 256 /* entries one walk may examine */
+#define CONTENT_BULK 64  /* changes to a category kept sorted in place before re-sorting */
 
 static inline uint64_t recs_mix64(uint64_t x)
 {
@@ -52,6 +57,7 @@ struct rprod {
     bool live;   /* published and in stock */
     bool published;
     bool loaded; /* read from the products table (not just named by an event) */
+    bool indexed; /* in its category's content arrays (content.c) */
     double pop;  /* decayed weighted events (forward decay) */
     double views;   /* decayed views (co-view normalisation) */
     uint32_t orders; /* paid orders containing it */
@@ -86,9 +92,15 @@ struct rev { /* a buffered event */
     int kind;
 };
 
+/* A category's products for content neighbours (content.c): slots in
+ * (price, slot) and (brand, price, slot) order. */
 struct catlist {
-    uint32_t *slots;
+    int64_t category_id;
+    uint32_t *by_price, *by_brand;
     uint32_t n, cap;
+    uint32_t nlive; /* indexed products of the category (n may hold stale entries when unsorted) */
+    uint32_t nmod;  /* changes kept in order since the last sort */
+    atomic_bool sorted;
 };
 
 struct rcache;
@@ -109,6 +121,7 @@ struct recs {
     struct idmap by_cat; /* category id → index in cl */
     struct catlist *cl;
     uint32_t ncl, capcl;
+    pthread_mutex_t content_mu; /* a reader re-sorting a catlist (content.c) */
     struct idmap by_user;
     struct ruser *u;
     uint32_t nu, capu;
@@ -166,6 +179,61 @@ void recs_set_shown(struct recs *r, int64_t id, bool published, bool live);
 struct rcache *recs_rcache_new(void);
 void recs_rcache_free(struct rcache *c);
 void recs_pages_free(struct recs *r);
+
+/* ---- answers' candidates (recs.c, content.c) ---- */
+
+struct cand {
+    uint32_t slot;
+    double score, lift;
+    bool has_lift;
+};
+
+/* The candidate list a query collects into: bounded, deduplicated by a
+ * linear check (lists are short). */
+struct clist {
+    struct cand *c;
+    int n, cap;
+};
+
+static inline bool clist_has(const struct clist *l, uint32_t slot)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->c[i].slot == slot)
+            return true;
+    return false;
+}
+
+static inline bool recs_usable(const struct recs *r, uint32_t slot)
+{
+    return r->p[slot].loaded && r->p[slot].live;
+}
+
+/** Whether user `u` (NULL: nobody) bought the product in `slot`. */
+bool recs_user_owns(const struct ruser *u, uint32_t slot);
+
+/* ---- content neighbours (content.c; write lock held unless said) ---- */
+
+struct catlist *recs_cat_list(struct recs *r, int64_t cat, bool create);
+/** Takes the product out of its category's arrays (before its category,
+ *  price or brand change, or it stops being live). */
+void recs_content_remove(struct recs *r, uint32_t slot);
+/** Puts a loaded, live product not yet there into its category's arrays. */
+void recs_content_add(struct recs *r, uint32_t slot);
+/** The product's title terms (as the search engine cuts them). */
+void recs_content_terms(struct recs *r, struct rprod *p, const char *title);
+/** The folded brand's hash, 0 for none. */
+uint64_t recs_content_brand(const char *brand);
+void recs_content_free(struct recs *r);
+uint64_t recs_content_bytes(const struct recs *r);
+/** Read lock held: the candidates content.c's rule scores for `slot` (at
+ *  most CONTENT_CANDIDATES, into `out`), skipping what `l` holds and `skip`
+ *  bought; returns how many. */
+int recs_content_candidates(struct recs *r, uint32_t slot, const struct clist *l,
+                            const struct ruser *skip, uint32_t *out);
+/** Read lock held: appends up to `want` content neighbours of `slot` not
+ *  yet in `l`, best first. */
+void recs_add_content(struct recs *r, uint32_t slot, int want, struct clist *l,
+                      const struct ruser *skip);
 
 /** Applies rows read from rec_events (write lock held by the caller). */
 void recs_apply_rows(struct recs *r, const struct recs_row *rows, int n, bool complete);

@@ -7,6 +7,8 @@
  * adds to cart, purchases; store migration 0026) and the products table:
  *
  *   recs.c     the model, applying events, the answers
+ *   content.c  content neighbours: the per-category index by price and
+ *              brand, the bounded candidate set and its rule
  *   rendered.c the rendered answers: the short-lived list cache and the
  *              product page with its recommendations, kept per product
  *   score.c    the arithmetic (confidence, lift, cosine, decay, content
@@ -44,7 +46,10 @@
  *     recs_content_score: same brand, price within a factor of 4 (log
  *     scale), Jaccard overlap of title terms — stems cut by the search
  *     engine's analysis (search/text.h), so "Headphones" and "headphone"
- *     agree.
+ *     agree. Only a bounded candidate set is scored: the 64 of A's brand
+ *     and the 32 of other brands nearest to A in price (content.c has the
+ *     rule and why), so a cold-start page costs the same at a thousand
+ *     products or a million.
  *
  * Only published, in-stock products are answered: each product carries a
  * `live` flag that recs_product_refresh keeps true (shop_product_changed
@@ -111,8 +116,9 @@
  *
  * MEMORY
  *
- * Per product: a record of about 130 bytes, its title, and two neighbour tables of
- * 8 bytes a slot (at most 256 slots each, holding 192 neighbours: when
+ * Per product: a record of about 130 bytes, its title, 8 bytes (and
+ * their arrays' spare room) in its category's content arrays (content.c),
+ * and two neighbour tables of 8 bytes a slot (at most 256 slots each, holding 192 neighbours: when
  * full, the lightest neighbour is replaced and its weight inherited —
  * "space saving" — so a product bought with everything keeps its heavy
  * hitters in bounded memory), 8 bytes for its kept page's pointer and
@@ -259,6 +265,7 @@ struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats)
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&r->write_mu, NULL);
     pthread_mutex_init(&r->pop_mu, NULL);
+    pthread_mutex_init(&r->content_mu, NULL);
     for (int i = 0; i < RECS_BUF_SHARDS; i++)
         pthread_mutex_init(&r->bufs[i].mu, NULL);
     idmap_init(&r->by_id);
@@ -285,9 +292,7 @@ void recs_free(struct recs *r)
         free(r->p[i].coviews);
     }
     free(r->p);
-    for (uint32_t i = 0; i < r->ncl; i++)
-        free(r->cl[i].slots);
-    free(r->cl);
+    recs_content_free(r);
     for (uint32_t i = 0; i < r->nu; i++)
         free(r->u[i].owned);
     free(r->u);
@@ -306,6 +311,7 @@ void recs_free(struct recs *r)
     pthread_rwlock_destroy(&r->shown_lock);
     pthread_mutex_destroy(&r->write_mu);
     pthread_mutex_destroy(&r->pop_mu);
+    pthread_mutex_destroy(&r->content_mu);
     for (int i = 0; i < RECS_BUF_SHARDS; i++)
         pthread_mutex_destroy(&r->bufs[i].mu);
     free(r);
@@ -332,23 +338,6 @@ static uint32_t prod_slot(struct recs *r, int64_t id, bool create)
     return s;
 }
 
-static struct catlist *cat_list(struct recs *r, int64_t cat, bool create)
-{
-    uint32_t i = idmap_get(&r->by_cat, cat);
-    if (i != MAP_NONE)
-        return &r->cl[i];
-    if (!create)
-        return NULL;
-    if (r->ncl == r->capcl) {
-        r->capcl = r->capcl ? r->capcl * 2 : 64;
-        r->cl = xrealloc(r->cl, r->capcl * sizeof *r->cl);
-    }
-    i = r->ncl++;
-    memset(&r->cl[i], 0, sizeof r->cl[i]);
-    idmap_put(&r->by_cat, cat, i);
-    return &r->cl[i];
-}
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -364,25 +353,14 @@ void recs_put_product(struct recs *r, const struct prod_src *src)
                  !strcmp(p->title, src->title);
     if (!shown)
         atomic_fetch_add(&r->avail_version, 1);
-    if (!p->loaded || p->category_id != src->category_id) {
-        if (p->loaded) {
-            struct catlist *old = cat_list(r, p->category_id, false);
-            for (uint32_t i = 0; old && i < old->n; i++)
-                if (old->slots[i] == s) {
-                    old->slots[i] = old->slots[--old->n];
-                    break;
-                }
-        }
-        struct catlist *cl = cat_list(r, src->category_id, true);
-        if (cl->n == cl->cap) {
-            cl->cap = cl->cap ? cl->cap * 2 : 16;
-            cl->slots = xrealloc(cl->slots, cl->cap * sizeof *cl->slots);
-        }
-        cl->slots[cl->n++] = s;
-        p = &r->p[s];
-    }
+    uint64_t brand = recs_content_brand(src->brand);
+    /* Out of its category's content arrays while what orders them changes. */
+    if (p->indexed && (!live || p->category_id != src->category_id || p->price != src->price ||
+                       p->brand != brand))
+        recs_content_remove(r, s);
     p->category_id = src->category_id;
     p->price = src->price;
+    p->brand = brand;
     p->live = live;
     p->published = src->published;
     p->loaded = true;
@@ -391,28 +369,9 @@ void recs_put_product(struct recs *r, const struct prod_src *src)
     if (!p->title || strcmp(p->title, src->title)) {
         free(p->title);
         p->title = xstrdup(src->title);
-        /* Title terms, cut and stemmed as the search engine does. */
-        struct text_iter it;
-        text_iter_init(&it, src->title, strlen(src->title));
-        char tok[TEXT_TOKEN_MAX + 1], stem[TEXT_TOKEN_MAX + 1];
-        size_t len;
-        p->nterms = 0;
-        while ((len = text_next(&it, tok, NULL)) > 0 && p->nterms < RECS_TERMS) {
-            if (text_is_stopword(tok, len))
-                continue;
-            size_t sl = text_stem(r->stem, tok, len, stem);
-            uint32_t id = intern_add(&r->terms, stem, sl, NULL);
-            bool dup = false;
-            for (int k = 0; k < p->nterms && !dup; k++)
-                dup = p->terms[k] == id;
-            if (!dup)
-                p->terms[p->nterms++] = id;
-        }
-        qsort(p->terms, p->nterms, sizeof p->terms[0], cmp_u32);
+        recs_content_terms(r, p, src->title);
     }
-    char folded[128];
-    size_t bl = src->brand ? text_fold(src->brand, strlen(src->brand), folded, sizeof folded) : 0;
-    p->brand = bl ? (hash_bytes(folded, bl) | 1) : 0;
+    recs_content_add(r, s);
 }
 
 bool recs_product_live(struct recs *r, int64_t id, bool *published)
@@ -470,14 +429,14 @@ static void hist_push(struct ruser *u, uint32_t slot, int kind, int64_t at)
         u->n++;
 }
 
-static bool owns(const struct ruser *u, uint32_t slot)
+bool recs_user_owns(const struct ruser *u, uint32_t slot)
 {
     return u && u->nowned && bsearch(&slot, u->owned, u->nowned, sizeof slot, cmp_u32);
 }
 
 static void own(struct ruser *u, uint32_t slot)
 {
-    if (owns(u, slot) || u->nowned >= OWNED_MAX)
+    if (recs_user_owns(u, slot) || u->nowned >= OWNED_MAX)
         return;
     if (u->nowned == u->capowned) {
         u->capowned = u->capowned ? u->capowned * 2 : 8;
@@ -593,12 +552,6 @@ void recs_apply_rows(struct recs *r, const struct recs_row *rows, int n, bool co
 
 /* ---- answers ---------------------------------------------------------------------------- */
 
-struct cand {
-    uint32_t slot;
-    double score, lift;
-    bool has_lift;
-};
-
 static int cmp_cand(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
@@ -627,26 +580,6 @@ static void fill(struct recs *r, const struct cand *c, struct arena *a, struct r
     out->has_lift = c->has_lift;
 }
 
-static bool usable(const struct recs *r, uint32_t slot)
-{
-    return r->p[slot].loaded && r->p[slot].live;
-}
-
-/* The candidate list a query collects into: bounded, deduplicated by a
- * linear check (lists are short). */
-struct clist {
-    struct cand *c;
-    int n, cap;
-};
-
-static bool clist_has(const struct clist *l, uint32_t slot)
-{
-    for (int i = 0; i < l->n; i++)
-        if (l->c[i].slot == slot)
-            return true;
-    return false;
-}
-
 static double now_decay(const struct recs *r)
 {
     return recs_decay(clock_now_ms(), r->base_ms, r->cfg.half_life_ms);
@@ -662,7 +595,7 @@ static uint32_t popular_compute(struct recs *r, int64_t cat, uint32_t *slots, ui
     int nmemo = 0;
     for (uint32_t s = 0; s < r->np; s++) {
         const struct rprod *p = &r->p[s];
-        if (!usable(r, s) || p->pop <= 0)
+        if (!recs_usable(r, s) || p->pop <= 0)
             continue;
         if (n == keep && p->pop <= r->p[slots[n - 1]].pop)
             continue;
@@ -720,43 +653,10 @@ static void add_popular(struct recs *r, int64_t cat, struct clist *l, const stru
     double d = now_decay(r);
     for (uint32_t i = 0; i < pc.n && l->n < l->cap; i++) {
         uint32_t s = pc.slots[i];
-        if (!usable(r, s) || owns(skip, s) || clist_has(l, s))
+        if (!recs_usable(r, s) || recs_user_owns(skip, s) || clist_has(l, s))
             continue;
         l->c[l->n++] = (struct cand){.slot = s, .score = r->p[s].pop / d};
     }
-}
-
-/* Appends up to `want` content neighbours of `slot` not yet in `l`. */
-static void add_content(struct recs *r, uint32_t slot, int want, struct clist *l,
-                        const struct ruser *skip)
-{
-    const struct rprod *p = &r->p[slot];
-    const struct catlist *cl = cat_list(r, p->category_id, false);
-    if (!cl || want <= 0)
-        return;
-    struct cand top[RECS_LIMIT_MAX];
-    int n = 0;
-    if (want > RECS_LIMIT_MAX)
-        want = RECS_LIMIT_MAX;
-    for (uint32_t i = 0; i < cl->n; i++) {
-        uint32_t s = cl->slots[i];
-        if (s == slot || !usable(r, s) || owns(skip, s) || clist_has(l, s))
-            continue;
-        const struct rprod *q = &r->p[s];
-        double sc = recs_content_score(true, p->brand && p->brand == q->brand, p->price, q->price,
-                                       p->terms, p->nterms, q->terms, q->nterms);
-        if (n == want && sc <= top[n - 1].score)
-            continue;
-        int k = n < want ? n++ : want - 1;
-        while (k > 0 && (top[k - 1].score < sc ||
-                         (top[k - 1].score == sc && top[k - 1].slot > s))) {
-            top[k] = top[k - 1];
-            k--;
-        }
-        top[k] = (struct cand){.slot = s, .score = sc};
-    }
-    for (int i = 0; i < n && l->n < l->cap; i++)
-        l->c[l->n++] = top[i];
 }
 
 static int clamp_limit(int limit)
@@ -777,7 +677,7 @@ int recs_bought_together(struct recs *r, int64_t product_id, int limit, struct a
         double na = r->p[s].orders;
         for (uint32_t i = 0; i < t->cap; i++) {
             const struct nb_entry *e = &t->e[i];
-            if (!e->key || e->w < (float)r->cfg.min_support || !usable(r, e->key - 1))
+            if (!e->key || e->w < (float)r->cfg.min_support || !recs_usable(r, e->key - 1))
                 continue;
             double nb = r->p[e->key - 1].orders;
             c[n++] = (struct cand){.slot = e->key - 1,
@@ -810,7 +710,7 @@ int recs_also_viewed(struct recs *r, int64_t product_id, int limit, struct arena
     l.cap = (int)(t ? t->n : 0) + limit;
     for (uint32_t i = 0; t && i < t->cap; i++) {
         const struct nb_entry *e = &t->e[i];
-        if (!e->key || !usable(r, e->key - 1))
+        if (!e->key || !recs_usable(r, e->key - 1))
             continue;
         l.c[l.n++] = (struct cand){.slot = e->key - 1,
                                    .score = recs_cosine(e->w, r->p[s].views,
@@ -825,7 +725,7 @@ int recs_also_viewed(struct recs *r, int64_t product_id, int limit, struct arena
         l.c[l.n].slot = s; /* never the product itself */
         int before = l.n;
         l.n++;
-        add_content(r, s, limit - before, &l, NULL);
+        recs_add_content(r, s, limit - before, &l, NULL);
         add_popular(r, r->p[s].category_id, &l, NULL);
         memmove(&l.c[before], &l.c[before + 1], (size_t)(l.n - before - 1) * sizeof *l.c);
         l.n--;
@@ -904,14 +804,14 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
             const struct nbtab *t = p->buys;
             for (uint32_t j = 0; t && j < t->cap; j++) {
                 uint32_t q = t->e[j].key - 1;
-                if (!t->e[j].key || !usable(r, q) || owns(u, q))
+                if (!t->e[j].key || !recs_usable(r, q) || recs_user_owns(u, q))
                     continue;
                 acc_add(&m, q, wh * 2.0 * recs_cosine(t->e[j].w, p->orders, r->p[q].orders));
             }
             t = p->coviews;
             for (uint32_t j = 0; t && j < t->cap; j++) {
                 uint32_t q = t->e[j].key - 1;
-                if (!t->e[j].key || !usable(r, q) || owns(u, q))
+                if (!t->e[j].key || !recs_usable(r, q) || recs_user_owns(u, q))
                     continue;
                 acc_add(&m, q, wh * recs_cosine(t->e[j].w, p->views, r->p[q].views));
             }
@@ -950,7 +850,7 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
         /* Pad: content neighbours of the newest items, then popular items
          * of the newest item's category. */
         for (int i = 0; i < nseen && i < 3 && l.n < limit; i++)
-            add_content(r, seen[i], (limit - l.n + 1) / 2 + 1, &l, u);
+            recs_add_content(r, seen[i], (limit - l.n + 1) / 2 + 1, &l, u);
         add_popular(r, r->p[seen[0]].category_id, &l, u);
     }
     add_popular(r, 0, &l, u);
@@ -984,8 +884,7 @@ void recs_stats(struct recs *r, struct recs_stats *out)
         if (p->coviews)
             bytes += sizeof *p->coviews + p->coviews->cap * sizeof(struct nb_entry);
     }
-    for (uint32_t i = 0; i < r->ncl; i++)
-        bytes += r->cl[i].cap * sizeof(uint32_t);
+    bytes += recs_content_bytes(r);
     for (uint32_t i = 0; i < r->nu; i++)
         bytes += r->u[i].capowned * sizeof(uint32_t);
     out->products = r->np;

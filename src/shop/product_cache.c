@@ -1,3 +1,9 @@
+/* product_cache.c — see product_cache.h. Each shard is a chained hash
+ * table that doubles its buckets when it holds more pages than buckets, so
+ * a lookup follows one short chain whether the cache holds 200,000 pages
+ * or, configured for a catalog of millions (SHOPD_PRODUCT_CACHE_MAX), a
+ * million (with 1,024 buckets a shard for ever, a chain held 15).
+ */
 #include "shop/product_cache.h"
 
 #include <pthread.h>
@@ -149,6 +155,23 @@ static void remove_locked(struct shard *s, int64_t id)
     }
 }
 
+/* Doubles a shard's buckets (lock held). */
+static void grow_locked(struct shard *s)
+{
+    size_t old_n = s->nbuckets;
+    struct entry **old = s->buckets;
+    s->nbuckets = old_n * 2;
+    s->buckets = xcalloc(s->nbuckets, sizeof *s->buckets);
+    for (size_t i = 0; i < old_n; i++)
+        for (struct entry *e = old[i], *next; e; e = next) {
+            next = e->next;
+            size_t k = bucket_of(s, e->blob->id);
+            e->next = s->buckets[k];
+            s->buckets[k] = e;
+        }
+    free(old);
+}
+
 void product_cache_put(struct product_cache *c, struct product_blob *b, uint64_t generation)
 {
     if (!c->max_per_shard)
@@ -178,6 +201,8 @@ void product_cache_put(struct product_cache *c, struct product_blob *b, uint64_t
     e->next = s->buckets[k];
     s->buckets[k] = e;
     s->count++;
+    if (s->count > s->nbuckets)
+        grow_locked(s);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -210,6 +235,7 @@ void product_cache_stats(struct product_cache *c, struct product_cache_stats *ou
         out->misses += atomic_load_explicit(&s->misses, memory_order_relaxed);
         pthread_mutex_lock(&s->mu);
         out->entries += s->count;
+        out->buckets += s->nbuckets;
         pthread_mutex_unlock(&s->mu);
     }
 }

@@ -52,6 +52,7 @@ void product_cache_clear(struct product_cache *c);
 
 struct product_cache_stats {
     uint64_t hits, misses, entries;
+    uint64_t buckets; /* hash buckets: at least `entries` */
 };
 void product_cache_stats(struct product_cache *c, struct product_cache_stats *out);
 

@@ -41,6 +41,28 @@ Test(product_cache, invalidation_wins_over_a_stale_render)
     product_cache_free(c);
 }
 
+Test(product_cache, buckets_grow_with_the_pages_held)
+{
+    /* A cache sized for a million-product catalog: chains stay short. */
+    struct product_cache *c = product_cache_new(1000000);
+    for (int64_t id = 1; id <= 300000; id++) {
+        struct product_blob *b = product_blob_new(id, 1, 2, "{}", 2);
+        product_cache_put(c, b, product_cache_generation(c, id));
+        product_blob_unref(b);
+    }
+    struct product_cache_stats st;
+    product_cache_stats(c, &st);
+    cr_assert_eq(st.entries, 300000);
+    cr_assert_geq(st.buckets, st.entries, "%llu buckets", (unsigned long long)st.buckets);
+    for (int64_t id = 1; id <= 300000; id += 9973) {
+        struct product_blob *b = product_cache_get(c, id);
+        cr_assert_not_null(b);
+        cr_assert_eq(b->id, id);
+        product_blob_unref(b);
+    }
+    product_cache_free(c);
+}
+
 Test(product_cache, etag_follows_content_and_size_is_bounded)
 {
     struct product_blob *a = product_blob_new(1, 1, 2, "{\"a\":1}", 7);
