@@ -23,10 +23,11 @@
  * every commit of its process), at most DISPATCH_POLL_MS more for an order
  * taken by another process, and longer only while the writer is saturated
  * (shopd_outbox_consumer_lag{consumer="sales"} says how far behind it is).
- * The folding process's product pages are dropped after each fold; search
- * entries take the count when the change feed refreshes the products the
- * orders moved (up to 100 ms after the order, normally after its fold),
- * or at the product's next change; other processes' pages likewise.
+ * The folding process drops the products' pages after each fold and
+ * queues their search entries for the change feed's next flush (100 ms).
+ * Other processes take the count when they refresh a product for an
+ * event: the order's stock move (normally after its fold, but not always:
+ * then at the product's next change) — a count there may lag one order.
  * Cancelling a line (order_cancel.c) still takes its units off at once,
  * never below zero: a line cancelled before its order was folded, of a
  * product counted fewer times than the line's quantity, leaves that
