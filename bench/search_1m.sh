@@ -64,8 +64,9 @@ seed 1000000 "$DB1M"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Starts the server on $1 (log $OUT/server-$2.log, port $3); prints the
-# seconds from start to /readyz. Leaves PID set.
+# Starts the server on $1 (log $OUT/server-$2.log, port $3); sets READY to
+# the seconds from start to /readyz and PID (not in a subshell: PID must
+# reach stop_clean).
 start_ready() { # db label port
     local t0; t0=$(date +%s.%N)
     SHOPD_RATE_LIMIT=off SHOPD_LOG_LEVEL=info "$BIN" serve --db "$1" --port "$3" --access-log off \
@@ -76,7 +77,7 @@ start_ready() { # db label port
         kill -0 "$PID" 2>/dev/null || { cat "$OUT/server-$2.log" >&2; exit 1; }
         sleep 0.02
     done
-    python3 -c "import time; print(f'{time.time() - $t0:.2f}')"
+    READY=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
 }
 
 stop_clean() { # SIGTERM: the server drains and saves its search snapshot
@@ -88,9 +89,11 @@ stop_clean() { # SIGTERM: the server drains and saves its search snapshot
 measure() { # db label
     local port; port=$(free_port)
     rm -f "$1.search-snapshot"
-    local cold; cold=$(start_ready "$1" "$2" "$port")
+    start_ready "$1" "$2" "$port" >&2
+    local cold=$READY
     stop_clean
-    local ready; ready=$(start_ready "$1" "$2" "$port")
+    start_ready "$1" "$2" "$port" >&2
+    local ready=$READY
     grep -q '"search.snapshot_loaded"' "$OUT/server-$2.log" ||
         { echo "search_1m.sh: the warm start did not use the snapshot" >&2; exit 1; }
     local rss; rss=$(( $(ps -o rss= -p "$PID") / 1024 ))
