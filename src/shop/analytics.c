@@ -184,30 +184,56 @@ static int32_t day_add(int32_t ymd, int n)
     return tz_days_ymd(tz_ymd_days(ymd) + n);
 }
 
-/* The days from..to (from ≤ to) as whole months from their rows and a
- * partial month at either end by tally_part; with `t` NULL, only counts the
- * rows per product that would read. A year's report reads about 12 + 15
- * days' rows per product sold this way, not up to 12 + 60. */
-static int tally_months(struct db *db, int64_t seller_id, int32_t from, int32_t to, int sign,
-                        struct tallies *t, bool *ok)
+/* The days from..to (from ≤ to) in pieces: a partial month at either end
+ * (read by tally_part) and the whole months between (month rows). A year's
+ * report reads about 12 + 15 days' rows per product sold this way, not up
+ * to 12 + 60. */
+struct piece {
+    bool months; /* a, b are months (yyyymm), else days of one month */
+    int32_t a, b;
+};
+
+static int pieces(int32_t from, int32_t to, struct piece out[3])
 {
     int32_t m1 = from / 100, m2 = to / 100;
     bool whole_first = from % 100 == 1, whole_last = to == month_last_day(m2);
     if (m1 == m2 && !(whole_first && whole_last)) {
-        if (t)
-            *ok = *ok && tally_part(db, seller_id, from, to, sign, t);
-        return part_cost(from, to);
+        out[0] = (struct piece){false, from, to};
+        return 1;
     }
-    int32_t a = whole_first ? m1 : month_next(m1), b = whole_last ? m2 : month_prev(m2);
-    int cost = (whole_first ? 0 : part_cost(from, month_last_day(m1))) +
-               (whole_last ? 0 : part_cost(m2 * 100 + 1, to));
-    for (int32_t m = a; m <= b; m = month_next(m))
-        cost++;
-    if (t)
-        *ok = *ok &&
-              (whole_first || tally_part(db, seller_id, from, month_last_day(m1), sign, t)) &&
-              (whole_last || tally_part(db, seller_id, m2 * 100 + 1, to, sign, t)) &&
-              tally_span(db, seller_id, false, a, b, sign, t);
+    int n = 0;
+    if (!whole_first)
+        out[n++] = (struct piece){false, from, month_last_day(m1)};
+    if (!whole_last)
+        out[n++] = (struct piece){false, m2 * 100 + 1, to};
+    out[n++] = (struct piece){true, whole_first ? m1 : month_next(m1),
+                              whole_last ? m2 : month_prev(m2)};
+    return n;
+}
+
+static bool tally_months(struct db *db, int64_t seller_id, int32_t from, int32_t to, int sign,
+                         struct tallies *t)
+{
+    struct piece p[3];
+    int n = pieces(from, to, p);
+    bool ok = true;
+    for (int i = 0; ok && i < n; i++)
+        ok = p[i].months ? tally_span(db, seller_id, false, p[i].a, p[i].b, sign, t)
+                         : tally_part(db, seller_id, p[i].a, p[i].b, sign, t);
+    return ok;
+}
+
+/* Rows per product tally_months reads for from..to. */
+static int months_cost(int32_t from, int32_t to)
+{
+    struct piece p[3];
+    int n = pieces(from, to, p), cost = 0;
+    for (int i = 0; i < n; i++)
+        if (!p[i].months)
+            cost += part_cost(p[i].a, p[i].b);
+        else
+            for (int32_t m = p[i].a; m <= p[i].b; m = month_next(m))
+                cost++;
     return cost;
 }
 
@@ -230,26 +256,17 @@ static bool tally_in_year(struct db *db, int32_t a, int32_t b, int32_t today,
                           struct tallies *t)
 {
     int32_t jan1 = a / 10000 * 10000 + 101, dec31 = a / 10000 * 10000 + 1231;
-    int32_t tomorrow = day_add(today, 1);
-    bool ok = true;
-    int inside = tally_months(db, 0, a, b, 1, NULL, &ok);
-    int outside = 1;
-    if (a > jan1)
-        outside += tally_months(db, 0, jan1, day_add(a, -1), -1, NULL, &ok);
-    int32_t after = b < dec31 ? day_add(b, 1) : 0, until = dec31 < tomorrow ? dec31 : tomorrow;
+    int32_t tomorrow = day_add(today, 1), until = dec31 < tomorrow ? dec31 : tomorrow;
+    bool before = a > jan1;
+    int32_t after = b < dec31 ? day_add(b, 1) : 0;
     bool have_after = after && after <= until;
-    if (have_after)
-        outside += tally_months(db, 0, after, until, -1, NULL, &ok);
-    if (inside <= outside) {
-        tally_months(db, 0, a, b, 1, t, &ok);
-        return ok;
-    }
-    ok = tally_year(db, a / 10000, 1, t);
-    if (a > jan1)
-        tally_months(db, 0, jan1, day_add(a, -1), -1, t, &ok);
-    if (have_after)
-        tally_months(db, 0, after, until, -1, t, &ok);
-    return ok;
+    int outside = 1 + (before ? months_cost(jan1, day_add(a, -1)) : 0) +
+                  (have_after ? months_cost(after, until) : 0);
+    if (months_cost(a, b) <= outside)
+        return tally_months(db, 0, a, b, 1, t);
+    return tally_year(db, a / 10000, 1, t) &&
+           (!before || tally_months(db, 0, jan1, day_add(a, -1), -1, t)) &&
+           (!have_after || tally_months(db, 0, after, until, -1, t));
 }
 
 static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from, int32_t to,
@@ -259,7 +276,7 @@ static enum shop_err top_products(struct db *db, int64_t seller_id, int32_t from
     struct tallies t = {0};
     bool ok = true;
     if (seller_id) { /* year rows are shop-wide */
-        tally_months(db, seller_id, from, to, 1, &t, &ok);
+        ok = tally_months(db, seller_id, from, to, 1, &t);
     } else {
         for (int32_t y = from / 10000; ok && y <= to / 10000; y++) {
             int32_t a = y == from / 10000 ? from : y * 10000 + 101;

@@ -79,49 +79,49 @@ static enum shop_err add_figures(struct db *db, const int64_t *seller_id, int32_
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a day");
 }
 
+/* A product's sale goes into its day's, month's and (shop-wide only, no
+ * seller column) year's row: the same upsert but for the table and key. */
+static const struct product_rollup {
+    const char *sql, *what;
+    int32_t per; /* the key is the day (yyyymmdd) divided by this */
+    bool seller;
+} product_rollups[] = {
+    {"INSERT INTO analytics_product_days (product_id, day, seller_id, units, revenue_cents)"
+     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, product_id) DO UPDATE SET"
+     " units = analytics_product_days.units + excluded.units,"
+     " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents",
+     "counting a product's day", 1, true},
+    {"INSERT INTO analytics_product_months (product_id, month, seller_id, units, revenue_cents)"
+     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, product_id) DO UPDATE SET"
+     " units = analytics_product_months.units + excluded.units,"
+     " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents",
+     "counting a product's month", 100, true},
+    {"INSERT INTO analytics_product_years (product_id, year, units, revenue_cents)"
+     " VALUES (?, ?, ?, ?) ON CONFLICT (year, product_id) DO UPDATE SET"
+     " units = analytics_product_years.units + excluded.units,"
+     " revenue_cents = analytics_product_years.revenue_cents + excluded.revenue_cents",
+     "counting a product's year", 10000, false},
+};
+
 static enum shop_err add_product(struct db *db, int64_t product, int64_t seller, int32_t day,
                                  int64_t units, int64_t revenue, struct problem *pb)
 {
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO analytics_product_days (product_id, day, seller_id, units, revenue_cents)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, product_id) DO UPDATE SET"
-            " units = analytics_product_days.units + excluded.units,"
-            " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents");
-    if (!st)
-        return db_fail(db, pb, "counting a product's day");
-    stmt_bind_i64(st, 1, product);
-    stmt_bind_i64(st, 2, day);
-    stmt_bind_i64(st, 3, seller);
-    stmt_bind_i64(st, 4, units);
-    stmt_bind_i64(st, 5, revenue);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "counting a product's day");
-    st = db_prepare(
-        db, "INSERT INTO analytics_product_months (product_id, month, seller_id, units,"
-            " revenue_cents) VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, product_id) DO UPDATE SET"
-            " units = analytics_product_months.units + excluded.units,"
-            " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents");
-    if (!st)
-        return db_fail(db, pb, "counting a product's month");
-    stmt_bind_i64(st, 1, product);
-    stmt_bind_i64(st, 2, day / 100);
-    stmt_bind_i64(st, 3, seller);
-    stmt_bind_i64(st, 4, units);
-    stmt_bind_i64(st, 5, revenue);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "counting a product's month");
-    st = db_prepare(
-        db, "INSERT INTO analytics_product_years (product_id, year, units, revenue_cents)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (year, product_id) DO UPDATE SET"
-            " units = analytics_product_years.units + excluded.units,"
-            " revenue_cents = analytics_product_years.revenue_cents + excluded.revenue_cents");
-    if (!st)
-        return db_fail(db, pb, "counting a product's year");
-    stmt_bind_i64(st, 1, product);
-    stmt_bind_i64(st, 2, day / 10000);
-    stmt_bind_i64(st, 3, units);
-    stmt_bind_i64(st, 4, revenue);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "counting a product's year");
+    for (size_t i = 0; i < sizeof product_rollups / sizeof product_rollups[0]; i++) {
+        const struct product_rollup *u = &product_rollups[i];
+        struct stmt *st = db_prepare(db, u->sql);
+        if (!st)
+            return db_fail(db, pb, u->what);
+        int k = 1;
+        stmt_bind_i64(st, k++, product);
+        stmt_bind_i64(st, k++, day / u->per);
+        if (u->seller)
+            stmt_bind_i64(st, k++, seller);
+        stmt_bind_i64(st, k++, units);
+        stmt_bind_i64(st, k, revenue);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, u->what);
+    }
+    return SHOP_OK;
 }
 
 /* (key, units, cents) sums, few per order: a linear list is enough. */
