@@ -306,8 +306,14 @@ def test_returns(env):
 # refund paid nothing, a fulfil found nothing to ship. Each is failed here
 # on exactly that statement (`match`).
 
-def fail_once(s, shop, sql):
+def with_failing(s, shop, sql, call):
+    """`call()`'s answer with every statement matching `sql` failing; the
+    failure must have been injected."""
     arm(s, shop, "store.stmt", nth=1, mode="error", times=0, match=sql)
+    try:
+        return call()
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] >= 1, sql
 
 
 def test_a_failed_read_is_a_failure_not_a_client_error(env):
@@ -318,11 +324,7 @@ def test_a_failed_read_is_a_failure_not_a_client_error(env):
     line = o["lines"][0]["id"]
     for sql in ("SELECT id, request_hash FROM returns", "l.returned_qty, p.returnable"):
         key = "r-" + uid()
-        fail_once(s, shop, sql)
-        try:
-            first = ask(s, buyer, o["id"], [(line, 1)], key=key)
-        finally:
-            assert disarm(s, shop)["store.stmt"][1] >= 1, sql
+        first = with_failing(s, shop, sql, lambda: ask(s, buyer, o["id"], [(line, 1)], key=key))
         assert first.status >= 500, (sql, first)
     r = ask(s, buyer, o["id"], [(line, 1)], key=key)
     assert r.status == 201, r
@@ -333,11 +335,7 @@ def test_a_failed_read_is_a_failure_not_a_client_error(env):
                                    "SELECT s.warehouse_id, sl.quantity FROM shipment_lines")),
                      ("inspected", ()), ("refunded", ("FROM return_lines rl",))):
         for sql in sqls:
-            fail_once(s, shop, sql)
-            try:
-                failed = admin_move(s, shop, rid, to)
-            finally:
-                assert disarm(s, shop)["store.stmt"][1] >= 1, sql
+            failed = with_failing(s, shop, sql, lambda: admin_move(s, shop, rid, to))
             assert failed.status >= 500, (to, sql, failed)
             assert s.get(f"/v1/returns/{rid}", token=buyer.token)["status"] != to
         assert admin_move(s, shop, rid, to).status == 200
@@ -352,24 +350,29 @@ def test_a_failed_read_is_a_failure_not_a_client_error(env):
     assert o2.status == 201, o2
     ctx = {"order": o2["id"], "key": "f-" + uid()}
     sql = "l.status, p.seller_id FROM order_lines l"
-    fail_once(s, shop, sql)
-    try:
-        first = fulfil(s, shop, ctx)
-    finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1, sql
+    first = with_failing(s, shop, sql, lambda: fulfil(s, shop, ctx))
     assert first.status >= 500, (sql, first)
     again = fulfil(s, shop, ctx)
     assert again.status == 201 and len(again["shipments"]) == 1, again
     sql = "SELECT order_id, scope, response FROM fulfil_requests"
-    fail_once(s, shop, sql)
-    try:
-        replay = fulfil(s, shop, ctx)
-    finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1, sql
+    replay = with_failing(s, shop, sql, lambda: fulfil(s, shop, ctx))
     assert replay.status >= 500, (sql, replay)
     replay = fulfil(s, shop, ctx)
     assert replay.status == 201 and replay["shipments"] == again["shipments"], (again, replay)
     check_invariants(s, {v: 1000}, labels=True)
+
+
+def admitted(s, shop):
+    """A live sale of 5 units (50 in stock), a buyer admitted to it, and
+    purchase(key): that buyer's purchase under an Idempotency-Key."""
+    sid, v = flash_sale(s, shop, units=5, stock=50)
+    b = Buyer(s)
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
+    token = admission(s, b, sid)
+    assert token
+    body = {"token": token, "shipping_address_id": b.address, "payment_method_id": b.card}
+    return sid, v, b, lambda key: s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
+                                         headers={"Idempotency-Key": key})
 
 
 def test_a_failed_read_while_settling_a_flash_sale_purchase(env):
@@ -377,24 +380,9 @@ def test_a_failed_read_while_settling_a_flash_sale_purchase(env):
     flash-sale order": the order was paid, the sale never counted the unit
     sold and the buyer's place stayed 'purchasing'."""
     s, shop = env
-    sid, v = flash_sale(s, shop, units=5, stock=50)
-    b = Buyer(s)
-    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
-    token = admission(s, b, sid)
-    assert token
-
-    def purchase(key):
-        return s.post(f"/v1/flash-sales/{sid}/purchase",
-                      {"token": token, "shipping_address_id": b.address,
-                       "payment_method_id": b.card},
-                      token=b.token, headers={"Idempotency-Key": key})
-
+    sid, v, b, purchase = admitted(s, shop)
     key = "fs-" + uid()
-    fail_once(s, shop, "SELECT o.flash_sale_id, o.user_id")
-    try:
-        first = purchase(key)
-    finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1
+    first = with_failing(s, shop, "SELECT o.flash_sale_id, o.user_id", lambda: purchase(key))
     check_invariants(s, {v: 50})
     again = purchase(key)
     assert again.status == 201 and again["status"] == "paid", (first, again)
@@ -410,23 +398,12 @@ def test_a_failed_read_of_the_sale_is_no_missing_sale(env):
     then bought the unit. A failed read is the database's failure (5xx, the
     key free for a retry), never a client's error."""
     s, shop = env
-    sid, v = flash_sale(s, shop, units=5, stock=50)
-    b = Buyer(s)
-    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
-    token = admission(s, b, sid)
-    assert token
+    sid, v, _, purchase = admitted(s, shop)
     key = "fs-" + uid()
-    body = {"token": token, "shipping_address_id": b.address, "payment_method_id": b.card}
-    fail_once(s, shop, "FROM flash_sales WHERE id")
-    try:
-        first = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
-                       headers={"Idempotency-Key": key})
-    finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1
+    first = with_failing(s, shop, "FROM flash_sales WHERE id", lambda: purchase(key))
     assert first.status >= 500, first
     check_invariants(s, {v: 50})
-    again = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
-                   headers={"Idempotency-Key": key})
+    again = purchase(key)
     assert again.status == 201 and again["status"] == "paid", (first, again)
     assert s.get(f"/v1/flash-sales/{sid}")["sold"] == 1
 
@@ -461,16 +438,8 @@ def test_a_failure_after_the_carrier_answered_is_tried_again(env):
     doc = s.get(f"/v1/orders/{ctx['order']}", token=refused.token).body
     assert doc["status"] == "paid" and doc["shipments"] == [], doc
 
-    sid, v = flash_sale(s, shop, units=5, stock=50)
-    b = Buyer(s)
-    assert s.post(f"/v1/flash-sales/{sid}/queue", token=b.token).status in (200, 201)
-    token = admission(s, b, sid)
-    body = {"token": token, "shipping_address_id": b.address, "payment_method_id": b.card}
-    fail_once(s, shop, "coalesce(token_expires_at, 0), held FROM flash_sale_queue")
-    try:
-        r = s.post(f"/v1/flash-sales/{sid}/purchase", body, token=b.token,
-                   headers={"Idempotency-Key": "fs-" + uid()})
-    finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1
+    sid, v, _, purchase = admitted(s, shop)
+    r = with_failing(s, shop, "coalesce(token_expires_at, 0), held FROM flash_sale_queue",
+                     lambda: purchase("fs-" + uid()))
     assert r.status >= 500, r
     check_invariants(s, {v: 50, **{x: 1000 for x in vs}})
