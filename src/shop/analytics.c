@@ -206,8 +206,8 @@ static int pieces(int32_t from, int32_t to, struct piece out[3])
         out[n++] = (struct piece){false, from, month_last_day(m1)};
     if (!whole_last)
         out[n++] = (struct piece){false, m2 * 100 + 1, to};
-    out[n++] = (struct piece){true, whole_first ? m1 : month_next(m1),
-                              whole_last ? m2 : month_prev(m2)};
+    out[n++] =
+        (struct piece){true, whole_first ? m1 : month_next(m1), whole_last ? m2 : month_prev(m2)};
     return n;
 }
 
@@ -252,8 +252,7 @@ static bool tally_year(struct db *db, int32_t year, int sign, struct tallies *t)
  * fewer rows. Days after tomorrow hold nothing yet and cost nothing, so
  * "the last 365 days" is this year's row, less nothing, plus the rest of
  * last year's. */
-static bool tally_in_year(struct db *db, int32_t a, int32_t b, int32_t today,
-                          struct tallies *t)
+static bool tally_in_year(struct db *db, int32_t a, int32_t b, int32_t today, struct tallies *t)
 {
     int32_t jan1 = a / 10000 * 10000 + 101, dec31 = a / 10000 * 10000 + 1231;
     int32_t tomorrow = day_add(today, 1), until = dec31 < tomorrow ? dec31 : tomorrow;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "store/store.h"
+
 static char dir[64];
 static char path[128];
 
@@ -43,4 +45,27 @@ void test_db_remove(void)
         unlink(f);
     }
     rmdir(dir);
+}
+
+enum shop_err test_put_variant(struct db *db, int64_t id, int64_t product_id, const char *sku,
+                               int64_t price, int64_t on_hand, int64_t reserved, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO variants (id, product_id, sku, price_cents,"
+                                     " created_at, updated_at) VALUES (?, ?, ?, ?, 0, 0)");
+    if (!st)
+        return db_fail(db, pb, "variant");
+    stmt_bind_i64(st, 1, id);
+    stmt_bind_i64(st, 2, product_id);
+    stmt_bind_text(st, 3, sku);
+    stmt_bind_i64(st, 4, price);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "variant");
+    st = db_prepare(db, "INSERT INTO stock (variant_id, warehouse_id, on_hand, reserved,"
+                        " updated_at) VALUES (?, 1, ?, ?, 0)");
+    if (!st)
+        return db_fail(db, pb, "stock");
+    stmt_bind_i64(st, 1, id);
+    stmt_bind_i64(st, 2, on_hand);
+    stmt_bind_i64(st, 3, reserved);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "stock");
 }

@@ -17,4 +17,11 @@ void test_db_remove(void);
 /** The path of the current test database. */
 const char *test_db_path(void);
 
+struct db;
+/** Inside a write: variant `id` of product `product_id` (SKU `sku`) at
+ *  `price` cents, with on_hand and reserved units in warehouse 1. */
+enum shop_err test_put_variant(struct db *db, int64_t id, int64_t product_id, const char *sku,
+                               int64_t price, int64_t on_hand, int64_t reserved,
+                               struct problem *pb);
+
 #endif

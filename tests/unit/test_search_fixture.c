@@ -128,23 +128,11 @@ static enum shop_err w_product(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "variants");
     for (int v = 0; v < 2; v++) {
-        st = db_prepare(db, "INSERT INTO variants (id, product_id, sku, price_cents, created_at,"
-                            " updated_at) VALUES (?, ?, ?, ?, 0, 0)");
         char sku[32];
         snprintf(sku, sizeof sku, "P%lld-%d", (long long)p->id, v);
-        stmt_bind_i64(st, 1, p->id * 10 + v);
-        stmt_bind_i64(st, 2, p->id);
-        stmt_bind_text(st, 3, sku);
-        stmt_bind_i64(st, 4, v ? p->max_price : p->price);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "variant");
-        st = db_prepare(db, "INSERT INTO stock (variant_id, warehouse_id, on_hand, reserved,"
-                            " updated_at) VALUES (?, 1, ?, ?, 0)");
-        stmt_bind_i64(st, 1, p->id * 10 + v);
-        stmt_bind_i64(st, 2, v ? 0 : p->on_hand);
-        stmt_bind_i64(st, 3, v ? 0 : p->reserved);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "stock");
+        if (test_put_variant(db, p->id * 10 + v, p->id, sku, v ? p->max_price : p->price,
+                             v ? 0 : p->on_hand, v ? 0 : p->reserved, pb) != SHOP_OK)
+            return pb->err;
     }
     return SHOP_OK;
 }

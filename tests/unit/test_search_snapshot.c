@@ -84,22 +84,12 @@ static enum shop_err w_catalog(struct db *db, void *arg, struct problem *pb)
         stmt_bind_i64(st, 11, 1700000000000LL + rnd(300) * 1000);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "product");
-        st = db_prepare(db, "INSERT INTO variants (id, product_id, sku, price_cents, created_at,"
-                            " updated_at) VALUES (?, ?, ?, ?, 0, 0)");
         char sku[32];
         snprintf(sku, sizeof sku, "P%lld", (long long)id);
-        stmt_bind_i64(st, 1, id);
-        stmt_bind_i64(st, 2, id);
-        stmt_bind_text(st, 3, sku);
-        stmt_bind_i64(st, 4, 500 + rnd(200) * 997);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "variant");
-        st = db_prepare(db, "INSERT INTO stock (variant_id, warehouse_id, on_hand, reserved,"
-                            " updated_at) VALUES (?, 1, ?, 0, 0)");
-        stmt_bind_i64(st, 1, id);
-        stmt_bind_i64(st, 2, rnd(3));
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "stock");
+        int64_t price = 500 + rnd(200) * 997; /* before on_hand: rnd() is one sequence */
+        int64_t on_hand = rnd(3);
+        if (test_put_variant(db, id, id, sku, price, on_hand, 0, pb) != SHOP_OK)
+            return pb->err;
     }
     return SHOP_OK;
 }
