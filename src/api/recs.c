@@ -42,13 +42,21 @@ static void render_items(struct buf *b, const struct recs_item *it, int n)
     buf_puts(b, "]");
 }
 
+/* A serving process builds the model after it starts (shop/views.c): 503
+ * until then. */
+static bool building(struct req *r)
+{
+    if (recs_ready(r->shop->recs))
+        return false;
+    r->pb.retry_after = 1;
+    problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are still being built");
+    return true;
+}
+
 static bool shedding(struct req *r)
 {
-    if (!recs_ready(r->shop->recs)) { /* a serving process builds it after it starts */
-        r->pb.retry_after = 1;
-        problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are still being built");
+    if (building(r))
         return true;
-    }
     if (shop_shed_level(r->shop) < 1)
         return false;
     r->pb.retry_after = 5;
@@ -169,10 +177,8 @@ enum shop_err api_events_post(struct req *r)
         problem_field(&r->pb, SHOP_INVALID, "type", "must be view or add_to_cart");
     if (r->pb.err)
         return r->pb.err;
-    if (!recs_ready(r->shop->recs)) { /* it would not know the product yet */
-        r->pb.retry_after = 1;
-        return problem_set(&r->pb, SHOP_UNAVAILABLE, "recommendations are still being built");
-    }
+    if (building(r)) /* it would not know the product yet */
+        return r->pb.err;
     bool published = false;
     recs_product_live(r->shop->recs, product_id, &published);
     if (!published)
