@@ -96,14 +96,25 @@ struct stmt *outbox_after(struct db *db, struct outbox_pos from, int limit, int6
     return st;
 }
 
-struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt)
+static struct outbox_pos last_row(struct db *db, const char *sql, struct outbox_pos dflt)
 {
-    struct stmt *st = db_prepare(db, "SELECT txid, id FROM outbox WHERE txid <"
-                                     " (SELECT txid FROM outbox_horizon)"
-                                     " ORDER BY txid DESC, id DESC LIMIT 1");
+    struct stmt *st = db_prepare(db, sql);
     if (!st || stmt_step(st) != STMT_ROW)
         return dflt;
     return (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
+}
+
+struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt)
+{
+    return last_row(db,
+                    "SELECT txid, id FROM outbox WHERE txid < (SELECT txid FROM outbox_horizon)"
+                    " ORDER BY txid DESC, id DESC LIMIT 1",
+                    dflt);
+}
+
+struct outbox_pos outbox_last(struct db *db, struct outbox_pos dflt)
+{
+    return last_row(db, "SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC LIMIT 1", dflt);
 }
 
 bool outbox_event_at(struct db *db, struct outbox_pos at, char *topic, size_t cap,

@@ -68,6 +68,11 @@ struct stmt *outbox_after(struct db *db, struct outbox_pos from, int limit, int6
  *  starts here misses nothing still to come. */
 struct outbox_pos outbox_final(struct db *db, struct outbox_pos dflt);
 
+/** The position of the last event committed, final or not yet, or `dflt`
+ *  when there is none or the database cannot say. A reader at this
+ *  position has seen everything written so far. */
+struct outbox_pos outbox_last(struct db *db, struct outbox_pos dflt);
+
 /** The event at `at`, when it is still in the outbox: its topic (cut to
  *  `cap`), aggregate id and creation time. False when it is not (purged,
  *  another database) or the database cannot say. */

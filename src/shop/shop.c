@@ -186,7 +186,6 @@ void shop_close(struct shop *shop)
     atomic_store(&shop->stopping, true);
     scheduler_stop(shop->scheduler);
     housekeeping_stop(shop->housekeeping);
-    changefeed_stop(shop->changefeed);
     if (shop->store)
         store_on_commit(shop->store, NULL, NULL);
     dispatcher_free(shop->dispatcher);
@@ -195,7 +194,8 @@ void shop_close(struct shop *shop)
     notify_engine_stop(shop->notify);
     shedding_free(shop->shedding);
     leases_stop(shop->leases); /* the roles have stopped: others may take them now */
-    shop_views_save(shop);     /* nothing changes the views any more */
+    changefeed_stop(shop->changefeed); /* last, to read what the workers wrote */
+    shop_views_save(shop);             /* nothing changes the views any more */
     store_close(shop->store);
     category_tree_free(shop->categories);
     payments_free(shop->payments);

@@ -15,6 +15,7 @@
 #include "util/xalloc.h"
 
 #define BATCH 2000
+#define STOP_CATCH_UP_MS 2000
 
 struct changefeed {
     struct shop *shop;
@@ -117,14 +118,34 @@ void changefeed_render_metrics(struct changefeed *cf, struct buf *out)
                (long long)(newest - atomic_load(&cf->position)));
 }
 
+/* Reads on until it has looked at every event committed so far, waiting up
+ * to STOP_CATCH_UP_MS for those not final yet: on PostgreSQL a transaction
+ * open anywhere in the cluster holds them back (shop/outbox.h). */
+static void catch_up(struct changefeed *cf)
+{
+    int64_t deadline = clock_mono_ns() + STOP_CATCH_UP_MS * 1000000LL;
+    for (;;) {
+        if (poll_once(cf) == BATCH)
+            continue;
+        struct db *db = store_db(cf->shop->store);
+        struct outbox_pos last = outbox_last(db, cf->pos);
+        db_release(db);
+        if (outbox_pos_cmp(cf->pos, last) >= 0 || clock_mono_ns() > deadline)
+            return;
+        clock_sleep_ms(10);
+    }
+}
+
 void changefeed_stop(struct changefeed *cf)
 {
     if (!cf)
         return;
     atomic_store(&cf->stop, true);
     pthread_join(cf->thread, NULL);
-    /* Everything up to here has been applied (the thread applies what it
-     * read before it looks at `stop` again). */
+    catch_up(cf);
+    /* Everything up to here has been applied, so the views' position (which
+     * stamps the search snapshot) holds every change acknowledged before the
+     * stop. */
     cf->shop->views_at = cf->pos;
     cf->shop->views_at_known = true;
     free(cf);

@@ -23,7 +23,9 @@ struct changefeed *changefeed_start(struct shop *shop, struct problem *pb);
 /** Appends shopd_changefeed_lag (events not looked at yet) to `out`. */
 void changefeed_render_metrics(struct changefeed *cf, struct buf *out);
 
-/** Stops and frees. */
+/** Stops and frees, having first read every event committed so far
+ *  (waiting a moment for those not final yet), so the views' position
+ *  holds every change made before the stop. */
 void changefeed_stop(struct changefeed *cf);
 
 #endif
