@@ -358,12 +358,16 @@ enum shop_err account_login(struct shop *shop, struct arena *a, const char *emai
     }
 
     struct db *db = store_db(shop->store);
+    db_release(db); /* an account created a moment ago, by another process too, is seen */
     struct stmt *st = db_prepare(db, "SELECT id, name, password_hash, role, trusted, created_at"
                                      " FROM users WHERE email = ?");
     if (!st)
         return db_fail(db, pb, "reading the account");
     stmt_bind_text(st, 1, norm);
-    bool found = stmt_step(st) == STMT_ROW;
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW && rc != STMT_DONE)
+        return db_fail(db, pb, "reading the account"); /* not "wrong password" */
+    bool found = rc == STMT_ROW;
     const char *hash = dummy_hash;
     if (found) {
         *out = (struct user){.id = stmt_i64(st, 0), .email = arena_strdup(a, norm),

@@ -138,7 +138,8 @@ struct db {
 
 struct stmt {
     const struct store_ops *ops;
-    const char *sql; /* as given to db_prepare (for injected faults' match) */
+    const char *sql;     /* as given to db_prepare (for injected faults' match) */
+    struct store *store; /* whose connection prepared it (for injected faults) */
 };
 
 /* The store whose writer this thread is, and its connection (NULL on every

@@ -100,8 +100,10 @@ void store_stats(struct store *s, struct store_stats *out)
 struct stmt *db_prepare(struct db *db, const char *sql)
 {
     struct stmt *st = db->ops->prepare(db, sql);
-    if (st)
+    if (st) {
         st->sql = sql;
+        st->store = db->store;
+    }
     return st;
 }
 
@@ -135,14 +137,16 @@ void stmt_bind_null(struct stmt *st, int idx)
     st->ops->bind_text(st, idx, NULL, -1);
 }
 
-/* An injected store.stmt fault (util/faults.h) fails statements of write
- * functions only: those on a writer thread of a store that takes faults. The
- * writer's own transaction statements bypass this (writer.c). */
+/* An injected fault (util/faults.h) fails a statement of a store that takes
+ * faults: store.stmt on its writer thread (the writer's own transaction
+ * statements bypass this, writer.c), store.read on a reading connection. */
 static int injected_step_fault(struct stmt *st)
 {
-    if (!tl_writer_of || tl_writer_of->opts.no_faults)
+    struct store *s = tl_writer_of ? tl_writer_of : st->store;
+    if (!s || s->opts.no_faults)
         return 0;
-    switch (faults_hit(FP_STORE_STMT, st->sql)) {
+    enum fault_point p = tl_writer_of ? FP_STORE_STMT : FP_STORE_READ;
+    switch (faults_hit(p, st->sql)) {
     case FM_NONE:
     case FM_COUNT:
         return 0;
@@ -150,7 +154,7 @@ static int injected_step_fault(struct stmt *st)
     case FM_TIMEOUT:
         return STMT_BUSY;
     default:
-        log_event(LOG_WARN, "fault.injected", "{s:s, s:s}", "point", "store.stmt", "sql",
+        log_event(LOG_WARN, "fault.injected", "{s:s, s:s}", "point", faults_point_name(p), "sql",
                   st->sql ? st->sql : "");
         return STMT_ERROR;
     }

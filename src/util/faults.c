@@ -14,9 +14,9 @@
 atomic_int faults_on;
 
 static const char *const point_names[FP_COUNT] = {
-    "store.stmt",      "store.commit",     "gateway.authorize",
-    "gateway.capture", "gateway.void",     "gateway.refund",
-    "gateway.status",  "carrier.create_label", "notify.send",
+    "store.stmt",     "store.read",     "store.commit",         "gateway.authorize",
+    "gateway.capture", "gateway.void",   "gateway.refund",       "gateway.status",
+    "carrier.create_label", "notify.send",
 };
 static const char *const mode_names[] = {"none", "error", "timeout", "lost", "busy", "count"};
 

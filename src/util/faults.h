@@ -8,6 +8,8 @@
  *   store.stmt            a statement stepped inside a write function (the
  *                         writer's own BEGIN/SAVEPOINT/COMMIT are not
  *                         counted); error → STMT_ERROR, busy → STMT_BUSY
+ *   store.read            a statement stepped on a reading connection (a
+ *                         request's or a worker's reads); the same modes
  *   store.commit          the COMMIT of a write batch (and its fsync): the
  *                         batch is rolled back, its writes fail with 503
  *   gateway.authorize|capture|void|refund|status
@@ -38,6 +40,7 @@
 
 enum fault_point {
     FP_STORE_STMT,
+    FP_STORE_READ,
     FP_STORE_COMMIT,
     FP_GATEWAY_AUTHORIZE,
     FP_GATEWAY_CAPTURE,
@@ -58,7 +61,7 @@ struct fault_spec {
     int64_t nth;   /* ≥ 1 */
     int64_t times; /* ≥ 0; 0 = until disarmed */
     enum fault_mode mode;
-    char match[FAULT_MATCH_MAX]; /* store.stmt: only SQL containing this */
+    char match[FAULT_MATCH_MAX]; /* store.stmt, store.read: only SQL containing this */
 };
 
 /* Nonzero while any point is armed. */

@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from conftest import uid, wait_for
+from conftest import PASSWORD, uid, wait_for
 from saga_faults import (arm, call_sweep, check_invariants, count, disarm, env,  # noqa: F401
                          product, same_answer, store_sweep)
 from shop_fixtures import ADDRESS, Buyer
@@ -306,14 +306,15 @@ def test_returns(env):
 # refund paid nothing, a fulfil found nothing to ship. Each is failed here
 # on exactly that statement (`match`).
 
-def with_failing(s, shop, sql, call):
-    """`call()`'s answer with every statement matching `sql` failing; the
-    failure must have been injected."""
-    arm(s, shop, "store.stmt", nth=1, mode="error", times=0, match=sql)
+def with_failing(s, shop, sql, call, point="store.stmt"):
+    """`call()`'s answer with every statement matching `sql` failing (on the
+    writer, or with point="store.read" on a reading connection); the failure
+    must have been injected."""
+    arm(s, shop, point, nth=1, mode="error", times=0, match=sql)
     try:
         return call()
     finally:
-        assert disarm(s, shop)["store.stmt"][1] >= 1, sql
+        assert disarm(s, shop)[point][1] >= 1, sql
 
 
 def test_a_failed_read_is_a_failure_not_a_client_error(env):
@@ -406,6 +407,20 @@ def test_a_failed_read_of_the_sale_is_no_missing_sale(env):
     again = purchase(key)
     assert again.status == 201 and again["status"] == "paid", (first, again)
     assert s.get(f"/v1/flash-sales/{sid}")["sold"] == 1
+
+
+def test_a_failed_read_of_the_account_at_login_is_no_wrong_password(env):
+    """A login whose read of the account fails is the shop's failure (5xx),
+    not the client's 401 "wrong email or password" (an admin created by the
+    CLI once got that 401 in CI)."""
+    s, shop = env
+    email = f"login-{uid()}@example.com"
+    s.post("/v1/auth/register", {"email": email, "password": PASSWORD, "name": "Login"})
+    creds = {"email": email, "password": PASSWORD}
+    r = with_failing(s, shop, "trusted, created_at FROM users WHERE email",
+                     lambda: s.post("/v1/auth/login", creds), point="store.read")
+    assert r.status >= 500, r
+    assert s.post("/v1/auth/login", creds).status == 200
 
 
 def test_a_failure_after_the_carrier_answered_is_tried_again(env):
