@@ -124,7 +124,7 @@
  * hitters in bounded memory), 8 bytes for its kept page's pointer and
  * about 32 in the visibility map. Per user: 440 bytes of history plus 4
  * bytes per product bought. Kept product pages (about 2 KB for each
- * product whose page was asked for, 64 MiB at most; rendered.c) are
+ * product whose page was asked for, SHOPD_RECS_PAGE_CACHE_MB at most, 512 MiB by default; rendered.c) are
  * counted apart (shopd_recs_page_bytes). Measured by bench/recs.py (100,000 products,
  * 95,880 published, 1,000,000 events by 20,000 users): 67.1 MiB, 734 bytes
  * per product, built in 1.7 s on a quiet machine (8.6 s at load average
@@ -255,6 +255,8 @@ struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats)
         r->cfg.min_support = 1;
     if (r->cfg.half_life_ms <= 0)
         r->cfg.half_life_ms = 72LL * 3600 * 1000;
+    if (!r->cfg.page_bytes_max)
+        r->cfg.page_bytes_max = RECS_PAGE_BYTES_DEFAULT;
     r->cats = cats;
     r->stem = text_stemmers_new();
     pthread_rwlockattr_t attr;

@@ -43,6 +43,8 @@ struct recs_config {
     int min_support;          /* orders a pair needs for "bought together" */
     int64_t half_life_ms;     /* popularity and co-view decay */
     int64_t history_ms;       /* how far back recs_build reads */
+    size_t page_bytes_max;    /* product pages with recommendations kept, all together;
+                                 0: RECS_PAGE_BYTES_DEFAULT */
 };
 
 struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats);
@@ -152,7 +154,7 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
  * is current): rendered by the caller, kept per product, shared by the
  * responses that send it, at most RECS_PAGE_MAX_MS old. */
 #define RECS_PAGE_MAX_MS    300000 /* 5 minutes */
-#define RECS_PAGE_BYTES_MAX (64u << 20) /* all pages together */
+#define RECS_PAGE_BYTES_DEFAULT ((size_t)512 << 20) /* all pages together: ~200,000 pages */
 #define RECS_PAGE_TEXT_MAX  (256u << 10) /* one page; larger ones are served, not kept */
 
 struct recs_page;

@@ -30,7 +30,7 @@
  *     events (neighbours' counts in lift and cosine, popular items padding a
  *     cold-start list).
  *
- * Memory is bounded: pages beyond RECS_PAGE_BYTES_MAX give way, by a
+ * Memory is bounded: pages beyond recs_config.page_bytes_max give way, by a
  * clock hand over the products (a page read since the hand last passed is
  * spared once), and a page that finds no room is served and not kept.
  *
@@ -193,7 +193,7 @@ static bool page_make_room(struct recs *r, size_t need)
 {
     uint32_t n = r->np;
     for (uint32_t step = 0; step < 2 * n; step++) {
-        if (atomic_load(&r->page_bytes) + need <= RECS_PAGE_BYTES_MAX)
+        if (atomic_load(&r->page_bytes) + need <= r->cfg.page_bytes_max)
             return true;
         uint32_t s = atomic_fetch_add(&r->page_hand, 1) % n;
         pthread_mutex_t *mu = &r->page_mu[s % RECS_SHARDS];
@@ -209,7 +209,7 @@ static bool page_make_room(struct recs *r, size_t need)
         pthread_mutex_unlock(mu);
         recs_page_release(p);
     }
-    return atomic_load(&r->page_bytes) + need <= RECS_PAGE_BYTES_MAX;
+    return atomic_load(&r->page_bytes) + need <= r->cfg.page_bytes_max;
 }
 
 struct recs_page *recs_page_put(struct recs *r, int64_t product_id,

@@ -62,6 +62,7 @@ void config_load(struct shop_config *cfg)
     cfg->recs_min_support = env_i64("SHOPD_RECS_MIN_SUPPORT", 3, 1, 1000000);
     cfg->recs_half_life_hours = env_i64("SHOPD_RECS_HALF_LIFE_HOURS", 72, 1, 24 * 365 * 10);
     cfg->recs_history_days = env_i64("SHOPD_RECS_HISTORY_DAYS", 90, 1, 3650);
+    cfg->recs_page_cache_mb = env_i64("SHOPD_RECS_PAGE_CACHE_MB", 512, 1, 1 << 20);
     cfg->recs_later_products = env_i64("SHOPD_RECS_LATER_PRODUCTS", 200000, 0, INT64_MAX);
     cfg->shed_level = env_i64("SHOPD_SHED_LEVEL", 0, 0, 3);
 

@@ -34,6 +34,8 @@ struct shop_config {
     int64_t recs_half_life_hours;  /* SHOPD_RECS_HALF_LIFE_HOURS: decay of popularity and
                                       co-views, default 72 */
     int64_t recs_history_days;     /* SHOPD_RECS_HISTORY_DAYS: events read at start, default 90 */
+    int64_t recs_page_cache_mb;    /* SHOPD_RECS_PAGE_CACHE_MB: product pages kept with their
+                                      recommendations, default 512 (~200,000 pages) */
     int64_t recs_later_products;   /* SHOPD_RECS_LATER_PRODUCTS: `shopd serve` builds the model
                                       after it starts answering when the catalog has more
                                       published products than this (shop/views.c), default

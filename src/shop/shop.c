@@ -115,7 +115,9 @@ static struct shop *open_shop(const char *db_path, bool migrate, bool recs_later
                                                 .half_life_ms =
                                                     shop->cfg.recs_half_life_hours * 3600000,
                                                 .history_ms =
-                                                    shop->cfg.recs_history_days * 86400000},
+                                                    shop->cfg.recs_history_days * 86400000,
+                                                .page_bytes_max =
+                                                    (size_t)shop->cfg.recs_page_cache_mb << 20},
                           shop->categories);
     shop_views_configure(shop, db_path);
     if (shop_views_load(shop, recs_later, pb) != SHOP_OK)

@@ -57,11 +57,12 @@ Test(recs_score, content_similarity)
     NEAR(recs_content_score(false, false, 1000, 4000, a, 3, c, 1), 0.0);
 }
 
-static struct recs *model(void)
+static struct recs *model_kept(size_t page_bytes_max)
 {
     struct recs *r = recs_new(&(struct recs_config){.min_support = 3,
                                                     .half_life_ms = 3600000,
-                                                    .history_ms = 86400000},
+                                                    .history_ms = 86400000,
+                                                    .page_bytes_max = page_bytes_max},
                               NULL);
     for (int id = 1; id <= 400; id++) {
         char title[32];
@@ -72,6 +73,11 @@ static struct recs *model(void)
                                                 .published = true, .in_stock = true});
     }
     return r;
+}
+
+static struct recs *model(void)
+{
+    return model_kept(0);
 }
 
 static void order(struct recs *r, int64_t order_id, int64_t user, const int64_t *pids, int n)
@@ -227,4 +233,33 @@ Test(recs_retention, housekeeping_purges_events_beyond_the_history_in_chunks)
     cr_assert_eq(rec_rows(shop, now - 30 * day), 0, "events past the history were purged");
     cr_assert_eq(rec_rows(shop, now + day), recent.n, "the history is kept");
     test_shop_close(shop);
+}
+
+Test(recs_model, kept_pages_stay_within_their_budget)
+{
+    size_t budget = 16 << 10;
+    struct recs *r = model_kept(budget);
+    char text[1000];
+    memset(text, 'x', sizeof text);
+    for (int id = 1; id <= 100; id++) {
+        struct recs_page_ver ver;
+        cr_assert_null(recs_page_get(r, id, 42, &ver));
+        recs_page_release(recs_page_put(r, id, &ver, text, sizeof text, 7));
+        struct recs_stats st;
+        recs_stats(r, &st);
+        cr_assert_leq(st.page_bytes, budget, "page %d: %llu bytes kept", id,
+                      (unsigned long long)st.page_bytes);
+        cr_assert_geq(st.page_bytes, sizeof text, "the newest page is kept");
+    }
+    struct recs_page_ver ver;
+    struct recs_page *p = recs_page_get(r, 100, 42, &ver);
+    cr_assert_not_null(p, "the newest page is served from memory");
+    size_t len;
+    uint32_t tag;
+    cr_assert_eq(recs_page_text(p, &len, &tag)[0], 'x');
+    cr_assert_eq(len, sizeof text);
+    cr_assert_eq(tag, 7);
+    recs_page_release(p);
+    cr_assert_null(recs_page_get(r, 1, 42, &ver), "the oldest gave way");
+    recs_free(r);
 }
