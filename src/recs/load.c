@@ -421,7 +421,8 @@ enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_
         db, "INSERT INTO rec_events (kind, user_key, product_id, order_id, created_at)"
             " SELECT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"
             " FROM order_lines l"
-            " WHERE l.order_id = ? ON CONFLICT (order_id, product_id) DO NOTHING");
+            " WHERE l.order_id = ?"
+            " ON CONFLICT (order_id, product_id) WHERE order_id IS NOT NULL DO NOTHING");
     /* Two lines of one product (two variants) conflict: one row, as wanted. */
     if (!st)
         return db_fail(db, pb, "recording purchases");
