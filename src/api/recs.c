@@ -159,38 +159,78 @@ enum shop_err api_recs_personal(struct req *r)
                        recs_user_stamp(r->shop->recs, key));
 }
 
+/* One event of a POST /v1/events body: `obj` at `at` ("" for the body
+ * itself, else "events[i]."), into kinds[i] and products[i]. */
+static void read_event(struct req *r, json_t *obj, const char *at, int *kind, int64_t *product)
+{
+    char f[2][48];
+    snprintf(f[0], sizeof f[0], "%stype", at);
+    snprintf(f[1], sizeof f[1], "%sproduct_id", at);
+    if (!json_is_object(obj)) {
+        problem_field(&r->pb, SHOP_INVALID, f[0], "must be an object");
+        return;
+    }
+    const char *type = NULL;
+    jx_str(obj, "type", f[0], JX_REQUIRED, 1, 32, &type, &r->pb);
+    jx_int(obj, "product_id", f[1], JX_REQUIRED, 1, INT64_MAX, product, &r->pb);
+    if (type && !strcmp(type, "view"))
+        *kind = RECS_VIEW;
+    else if (type && !strcmp(type, "add_to_cart"))
+        *kind = RECS_CART;
+    else if (type)
+        problem_field(&r->pb, SHOP_INVALID, f[0], "must be view or add_to_cart");
+}
+
+/* {type, product_id}, or a batch {events: [{type, product_id}, …]} of up to
+ * RECS_BATCH_MAX (a storefront's beacon): all are taken or none. */
 enum shop_err api_events_post(struct req *r)
 {
-    json_t *body;
-    const char *type = NULL;
-    int64_t product_id = 0;
+    json_t *body, *batch = NULL;
+    int kinds[RECS_BATCH_MAX] = {0};
+    int64_t products[RECS_BATCH_MAX] = {0};
+    int n = 1;
     if (req_json(r, &body) != SHOP_OK)
         return r->pb.err;
-    jx_str(body, "type", NULL, JX_REQUIRED, 1, 32, &type, &r->pb);
-    jx_int(body, "product_id", NULL, JX_REQUIRED, 1, INT64_MAX, &product_id, &r->pb);
-    int kind = 0;
-    if (type && !strcmp(type, "view"))
-        kind = RECS_VIEW;
-    else if (type && !strcmp(type, "add_to_cart"))
-        kind = RECS_CART;
-    else if (type)
-        problem_field(&r->pb, SHOP_INVALID, "type", "must be view or add_to_cart");
+    jx_array(body, "events", NULL, JX_OPTIONAL, RECS_BATCH_MAX, &batch, &r->pb);
+    if (r->pb.err)
+        return r->pb.err;
+    if (!batch) {
+        read_event(r, body, "", &kinds[0], &products[0]);
+    } else if ((n = (int)json_array_size(batch)) == 0) {
+        problem_field(&r->pb, SHOP_INVALID, "events", "must hold at least one event");
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(batch, i, v)
+        {
+            char at[32];
+            snprintf(at, sizeof at, "events[%zu].", i);
+            read_event(r, v, at, &kinds[i], &products[i]);
+        }
+    }
     if (r->pb.err)
         return r->pb.err;
     if (building(r)) /* it would not know the product yet */
         return r->pb.err;
-    bool published = false;
-    recs_product_live(r->shop->recs, product_id, &published);
-    if (!published)
-        return problem_field(&r->pb, SHOP_NOT_FOUND, "product_id", "no product %lld",
-                             (long long)product_id);
-    if (!recs_record(r->shop->recs, kind, recs_user_key(r->who.user_id, r->who.guest_id),
-                     product_id)) {
+    for (int i = 0; i < n; i++) {
+        bool published = false;
+        recs_product_live(r->shop->recs, products[i], &published);
+        if (published)
+            continue;
+        char f[48] = "product_id";
+        if (batch)
+            snprintf(f, sizeof f, "events[%d].product_id", i);
+        return problem_field(&r->pb, SHOP_NOT_FOUND, f, "no product %lld",
+                             (long long)products[i]);
+    }
+    if (!recs_record_many(r->shop->recs, kinds, recs_user_key(r->who.user_id, r->who.guest_id),
+                          products, n)) {
         r->pb.retry_after = 1;
         return problem_set(&r->pb, SHOP_UNAVAILABLE, "too many events waiting to be written");
     }
-    static const char accepted[] = "{\"accepted\":true}";
-    return resp_bytes(r, 202, "application/json", accepted, sizeof accepted - 1);
+    char out[48];
+    int len = snprintf(out, sizeof out, "{\"accepted\":true,\"events\":%d}", n);
+    return resp_bytes(r, 202, "application/json", out, (size_t)len);
 }
 
 /* ---- the product page's part ------------------------------------------------------- */

@@ -258,24 +258,32 @@ static int buf_shard(void)
     return mine;
 }
 
-bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id)
+bool recs_record_many(struct recs *r, const int *kinds, int64_t user_key,
+                      const int64_t *products, int n)
 {
     struct evbuf *b = &r->bufs[buf_shard()];
     int64_t now = clock_now_ms();
-    if (atomic_fetch_add(&r->nbuffered, 1) >= RECS_BUFFER_MAX) {
-        atomic_fetch_sub(&r->nbuffered, 1);
-        atomic_fetch_add(&r->dropped, 1);
+    if (atomic_fetch_add(&r->nbuffered, (unsigned)n) + (unsigned)n > RECS_BUFFER_MAX) {
+        atomic_fetch_sub(&r->nbuffered, (unsigned)n);
+        atomic_fetch_add(&r->dropped, (uint64_t)n);
         return false;
     }
     pthread_mutex_lock(&b->mu);
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 1024;
+    if (b->n + (uint32_t)n > b->cap) {
+        while (b->n + (uint32_t)n > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 1024;
         b->ev = xrealloc(b->ev, b->cap * sizeof *b->ev);
     }
-    b->ev[b->n++] =
-        (struct rev){.user_key = user_key, .product_id = product_id, .at = now, .kind = kind};
+    for (int i = 0; i < n; i++)
+        b->ev[b->n++] = (struct rev){
+            .user_key = user_key, .product_id = products[i], .at = now, .kind = kinds[i]};
     pthread_mutex_unlock(&b->mu);
     return true;
+}
+
+bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id)
+{
+    return recs_record_many(r, &kind, user_key, &product_id, 1);
 }
 
 static int cmp_rev_at(const void *a, const void *b)

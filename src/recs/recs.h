@@ -38,6 +38,7 @@ enum recs_kind { RECS_VIEW = 1, RECS_CART = 2, RECS_PURCHASE = 3 };
 #define RECS_LIMIT_MAX    50  /* items per answer */
 #define RECS_DETAIL_ITEMS 6   /* per list on the product page */
 #define RECS_BUFFER_MAX   262144 /* events waiting to be written; beyond, refused */
+#define RECS_BATCH_MAX    100    /* events in one POST /v1/events */
 
 struct recs_config {
     int min_support;          /* orders a pair needs for "bought together" */
@@ -90,6 +91,11 @@ static inline int64_t recs_user_key(int64_t user_id, int64_t guest_id)
 
 /** Buffers an event (memory only). false when RECS_BUFFER_MAX wait. */
 bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id);
+
+/** Buffers `n` events of one user (kinds[i] on products[i]), all or none:
+ *  false, having buffered nothing, when they would not all fit. */
+bool recs_record_many(struct recs *r, const int *kinds, int64_t user_key,
+                      const int64_t *products, int n);
 
 /** Writes buffered events to the store (batches of up to 5,000 per write);
  *  `*written` gets how many. On failure the unwritten events are dropped

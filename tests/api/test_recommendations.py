@@ -109,6 +109,34 @@ def test_views_through_the_api_make_also_viewed(server, shop, planted):
     assert r.status == 202 and r["accepted"] is True, r
 
 
+def test_a_batch_of_events_is_taken_whole_or_not_at_all(server, shop):
+    token, user = server.user()
+    x, y, z = (shop.product(stock=5)["id"] for _ in range(3))
+    good = [{"type": "view", "product_id": x}, {"type": "add_to_cart", "product_id": y},
+            {"type": "view", "product_id": z}]
+    db = server.database()
+
+    def rows():
+        return db.query("SELECT kind, product_id FROM rec_events WHERE user_key = ?", (user["id"],))
+    for bad, status, field in [
+            (good + [{"type": "purchase", "product_id": x}], 422, "events[3].type"),
+            (good + [{"type": "view", "product_id": 999999999}], 404, "events[3].product_id"),
+            (good + [{"type": "view"}], 422, "events[3].product_id"),
+            (good + ["view"], 422, "events[3].type"),
+            ([], 422, "events"),
+            ([good[0]] * 101, 422, "events"),
+            ("view", 422, "events")]:
+        assert_problem(server.post("/v1/events", {"events": bad}, token=token), status, field)
+    r = server.post("/v1/events", {"events": good}, token=token)
+    assert r.status == 202 and r["accepted"] is True and r["events"] == 3, r
+    r = server.post("/v1/events", {"type": "view", "product_id": x}, token=token)
+    assert r.status == 202 and r["events"] == 1, r
+    # Flushed in the order taken: four rows, none from the refused batches.
+    wait_for("the events written", lambda: len(rows()) >= 4, timeout=5)
+    time.sleep(0.3)
+    assert sorted(rows()) == sorted([(VIEW, x), (CART, y), (VIEW, z), (VIEW, x)])
+
+
 def test_a_purchase_changes_bought_together_within_two_seconds(server, shop, planted):
     a, e = planted["A"], planted["E"]
     now = int(time.time() * 1000)
