@@ -1,5 +1,6 @@
-/* engine.h — the recommendation engine's insides, shared by recs.c (model,
- * answers) and load.c (its SQL). Not for use outside src/recs.
+/* engine.h — the recommendation engine's insides, shared by recs.c (the
+ * model), answers.c (the lists), content.c, rendered.c and load.c (its
+ * SQL). Not for use outside src/recs.
  */
 #ifndef SHOP_RECS_ENGINE_H
 #define SHOP_RECS_ENGINE_H
@@ -47,6 +48,14 @@ struct nbtab {
     struct nb_entry e[];
 };
 
+/* The neighbour tables' hash of a key (slot + 1); answers.c's score
+ * accumulator probes with it too. */
+static inline uint32_t nb_hash(uint32_t k)
+{
+    k *= 0x9E3779B1u;
+    return k ^ (k >> 15);
+}
+
 struct rprod {
     int64_t id, category_id, price;
     char *title;
@@ -80,6 +89,12 @@ struct ruser {
     uint32_t *owned; /* bought product slots, sorted */
     uint32_t nowned, capowned;
 };
+
+/* The user's i-th newest event (i < u->n). */
+static inline const struct hist *hist_at(const struct ruser *u, int i)
+{
+    return &u->h[(u->head + RECS_HIST - 1 - i) % RECS_HIST];
+}
 
 struct recs_row {
     int64_t txid, id;
@@ -142,7 +157,8 @@ struct recs {
     pthread_rwlock_t shown_lock;
     struct idmap shown;
 
-    /* Popular lists, recomputed at most once per RECS_CACHE_MS each. */
+    /* Popular lists, recomputed at most once per RECS_CACHE_MS each
+     * (answers.c). */
     pthread_mutex_t pop_mu;
     struct popc *popc;
     uint32_t npopc;
@@ -176,11 +192,16 @@ struct recs {
 /** Records product `id`'s visibility (model write lock held). */
 void recs_set_shown(struct recs *r, int64_t id, bool published, bool live);
 
+/** The popular lists' memo (answers.c), empty; free() frees it. */
+struct popc *recs_popc_new(void);
+/** The user with `key`, added if `create`, else NULL when unknown. */
+struct ruser *recs_user_get(struct recs *r, int64_t key, bool create);
+
 struct rcache *recs_rcache_new(void);
 void recs_rcache_free(struct rcache *c);
 void recs_pages_free(struct recs *r);
 
-/* ---- answers' candidates (recs.c, content.c) ---- */
+/* ---- answers' candidates (answers.c, content.c) ---- */
 
 struct cand {
     uint32_t slot;

@@ -1,7 +1,7 @@
 /* recs.h — recommendations from behaviour (ENG-4): frequently bought
  * together, customers also viewed, popular (per category), personal, and
  * content-based neighbours for cold start. The engine's essay is at the
- * top of recs.c.
+ * top of recs.c; how each list is computed, at the top of answers.c.
  *
  * CONTRACT
  *

@@ -1,5 +1,5 @@
-/* score.h — the arithmetic of recommendations (recs.c), pure functions so
- * that unit tests can check them by hand.
+/* score.h — the arithmetic of recommendations (recs.c, answers.c), pure
+ * functions so that unit tests can check them by hand.
  *
  * Time decay is "forward": an event at time t adds w·2^((t − base)/h) where
  * h is the half-life, so weights never need to be decayed in place — the
