@@ -161,7 +161,6 @@ struct recs {
      * (answers.c). */
     pthread_mutex_t pop_mu;
     struct popc *popc;
-    uint32_t npopc;
 
     struct rcache *cache;
 
