@@ -184,7 +184,7 @@
  * tokenizing and interning every token (intern_find, text_next), posting,
  * stemming (libstemmer 6 %, mostly the recommendation titles), sorting the
  * category orders. None of it is needed when nothing changed: at a clean
- * stop the index is saved (snapshot.c: the arrays as they are in memory —
+ * stop the index is saved (snapshot_write.c: the arrays as they are in memory —
  * postings, words, trie, slots, text, category orders and facet counts —
  * checksummed, stamped by the caller with the change feed's position) and
  * at start read back with a few large copies (0.5 s, 480 MB at a million),

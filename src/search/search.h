@@ -49,7 +49,7 @@ enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id
 /** Re-reads the category tree through `db`. */
 enum shop_err search_refresh_categories(struct search *s, struct db *db, struct problem *pb);
 
-/* ---- snapshots (snapshot.c) ------------------------------------------------------ */
+/* ---- snapshots (snapshot_write.c, snapshot.c; format: snapshot_int.h) ------------ */
 
 /** Where the store stood when a snapshot was saved. The index does not
  *  interpret it: the caller (shop/views.c) stores its change position and

@@ -1,64 +1,13 @@
-/* snapshot.c — the index written to a file and read back, so that a restart
- * does not tokenize a million products again (search.h: search_snapshot_*).
- *
- * WHY
- *
- * Building the index from the database costs ~8 s at a million products
- * (the product query with its price and stock subqueries, tokenizing,
- * stemming, posting). Reading the same structures back as arrays costs a
- * fraction of a second. The caller (shop/views.c) decides whether a
- * snapshot may be used — it stamps the file with the store's change
- * position when saving and replays the changes after that position when
- * loading; this file only writes and reads the structures, and checks that
- * what it read is whole and well-formed.
- *
- * WHAT IS STORED (everything a query reads; nothing is recomputed from text)
- *
- *   - the lexicon: the terms' strings and posting lists, the words' strings
- *     and records (term, live document count, stop flag), the trie nodes
- *     with their frequency bounds;
- *   - the slots: docs[] and col[] as they are in memory, each slot's display
- *     strings block, word list, highest price and text hash; the free slots;
- *     the product id → slot map as its two arrays;
- *   - per category: id, parent id, name, its documents in slot order and in
- *     each browse order, its facet counts (brands, price buckets, stars);
- *   - the brands' folded keys and display names; nlive, flen_sum.
- *
- * Rebuilt on load, not stored: the hash tables of the string interns (terms,
- * words, brands: cheap, a few thousand strings), the category links
- * (index_cats_link) and the id → category map, the indexing scratch, and
- * the derived structures (index_derived_build: dense terms' bitsets, title
- * lists in suggestion order, frequent terms' facet counts, the packed
- * bounds; ~0.4 s of CPU at a million products). A
- * structure added to `struct index` later must be either written here
- * (write_index / read_index, the only two places that know the layout) or
- * derived in derive() after a load.
- *
- * FORMAT
- *
- * A header (magic, format version, the sizes of the in-memory records, a
- * fingerprint of the executable, the caller's stamp, the payload's length
- * and checksum, the header's own checksum), then the payload: counts and
- * raw arrays in a fixed order, host byte order (a snapshot is read by the
- * binary that wrote it: the executable fingerprint makes any other binary,
- * whose analysis or layout may differ, build afresh). The checksum is a
- * 4-lane 64-bit multiply-rotate hash over 32-byte blocks (~10 GB/s), written
- * while streaming and checked before anything is parsed.
- *
- * Saving writes PATH.tmp.PID, fsyncs it, renames it over PATH and fsyncs
- * the directory: a crash leaves the old snapshot or the new one, never half
- * of one. Loading maps the file, checks the header and checksum, then copies
- * the arrays out with every count bounded by what is left of the file and
- * every index checked against what it indexes (slots, words, terms,
- * categories, brands, trie links), so a corrupt, truncated or foreign file
- * is refused with a reason, never crashes. On refusal the live index is
- * untouched.
+/* snapshot.c — a search index snapshot read back (search_snapshot_load):
+ * the header and the checksum checked first, then every array copied out
+ * with its counts bounded and its indexes checked, then the derived
+ * structures rebuilt; and the checksum and the executable's fingerprint,
+ * which the writing side (snapshot_write.c) shares. The format and why it
+ * is so: the essay of snapshot_int.h.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -67,12 +16,9 @@
 
 #include "search/engine.h"
 #include "search/index.h"
+#include "search/snapshot_int.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
-
-#define SNAP_MAGIC   "shopdIX\x01"
-#define SNAP_VERSION 1u
-#define WBUF         (1u << 20) /* a multiple of the checksum block */
 
 /* ---- checksum ---------------------------------------------------------------------- */
 
@@ -80,17 +26,12 @@
 #define P2 0xC2B2AE3D27D4EB4FULL
 #define P3 0x165667B19E3779F9ULL
 
-struct ck {
-    uint64_t v[4];
-    uint64_t len;
-};
-
 static uint64_t rotl(uint64_t x, int r)
 {
     return (x << r) | (x >> (64 - r));
 }
 
-static void ck_init(struct ck *c)
+void snap_ck_init(struct snap_ck *c)
 {
     c->v[0] = P1 + P2;
     c->v[1] = P2;
@@ -99,8 +40,7 @@ static void ck_init(struct ck *c)
     c->len = 0;
 }
 
-/* `n` must be a multiple of 32 except for the last call before ck_final. */
-static void ck_blocks(struct ck *c, const unsigned char *p, size_t n)
+void snap_ck_blocks(struct snap_ck *c, const unsigned char *p, size_t n)
 {
     size_t full = n & ~(size_t)31;
     uint64_t v0 = c->v[0], v1 = c->v[1], v2 = c->v[2], v3 = c->v[3];
@@ -116,9 +56,9 @@ static void ck_blocks(struct ck *c, const unsigned char *p, size_t n)
     c->len += full;
 }
 
-static uint64_t ck_final(struct ck *c, const unsigned char *tail, size_t n)
+uint64_t snap_ck_final(struct snap_ck *c, const unsigned char *tail, size_t n)
 {
-    ck_blocks(c, tail, n);
+    snap_ck_blocks(c, tail, n);
     size_t done = n & ~(size_t)31;
     uint64_t h = rotl(c->v[0], 1) + rotl(c->v[1], 7) + rotl(c->v[2], 12) + rotl(c->v[3], 18);
     for (size_t i = done; i < n; i++)
@@ -131,16 +71,15 @@ static uint64_t ck_final(struct ck *c, const unsigned char *tail, size_t n)
     return h ^ (h >> 32);
 }
 
-static uint64_t ck_bytes(const void *p, size_t n)
+uint64_t snap_ck_bytes(const void *p, size_t n)
 {
-    struct ck c;
-    ck_init(&c);
-    return ck_final(&c, p, n);
+    struct snap_ck c;
+    snap_ck_init(&c);
+    return snap_ck_final(&c, p, n);
 }
 
 /* The executable's fingerprint: a snapshot is only read by the binary that
- * wrote it (analysis, weights and record layouts are the code's). 0 when
- * the executable cannot be read (then no snapshot is written or read). */
+ * wrote it (analysis, weights and record layouts are the code's). */
 static uint64_t exe_fp;
 static pthread_once_t exe_once = PTHREAD_ONCE_INIT;
 
@@ -153,14 +92,14 @@ static void exe_fp_init(void)
     if (fstat(fd, &st) == 0 && st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m != MAP_FAILED) {
-            exe_fp = ck_bytes(m, (size_t)st.st_size) | 1;
+            exe_fp = snap_ck_bytes(m, (size_t)st.st_size) | 1;
             munmap(m, (size_t)st.st_size);
         }
     }
     close(fd);
 }
 
-static uint64_t build_fingerprint(void)
+uint64_t snap_build_fingerprint(void)
 {
     pthread_once(&exe_once, exe_fp_init);
     return exe_fp;
@@ -168,19 +107,7 @@ static uint64_t build_fingerprint(void)
 
 /* ---- header ------------------------------------------------------------------------- */
 
-enum { SZ_DOC, SZ_DCOL, SZ_POSTING, SZ_WORD, SZ_TNODE, SZ_BCOUNT, SZ_STAMP, SZ_KEY, NSIZES };
-
-struct snap_head {
-    char magic[8];
-    uint32_t version, head_size;
-    uint64_t build;
-    uint32_t sizes[NSIZES];
-    struct search_stamp stamp;
-    uint64_t payload_len, payload_ck;
-    uint64_t head_ck; /* of the bytes above */
-};
-
-static void head_sizes(uint32_t *sz)
+void snap_head_sizes(uint32_t *sz)
 {
     sz[SZ_DOC] = sizeof(struct doc);
     sz[SZ_DCOL] = sizeof(struct dcol);
@@ -190,218 +117,6 @@ static void head_sizes(uint32_t *sz)
     sz[SZ_BCOUNT] = sizeof(struct bcount);
     sz[SZ_STAMP] = sizeof(struct search_stamp);
     sz[SZ_KEY] = sizeof(((struct intern *)0)->keys[0]);
-}
-
-/* ---- writing ----------------------------------------------------------------------- */
-
-struct wr {
-    int fd;
-    unsigned char *buf;
-    size_t n;
-    uint64_t total;
-    struct ck ck;
-    bool failed;
-};
-
-static void wr_flush(struct wr *w)
-{
-    size_t off = 0;
-    while (off < w->n && !w->failed) {
-        ssize_t k = write(w->fd, w->buf + off, w->n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            w->failed = true;
-        else
-            off += (size_t)k;
-    }
-    w->n = 0;
-}
-
-static void put(struct wr *w, const void *p, size_t len)
-{
-    const unsigned char *s = p;
-    while (len && !w->failed) {
-        size_t k = WBUF - w->n < len ? WBUF - w->n : len;
-        memcpy(w->buf + w->n, s, k);
-        w->n += k;
-        s += k;
-        len -= k;
-        w->total += k;
-        if (w->n == WBUF) {
-            ck_blocks(&w->ck, w->buf, WBUF);
-            wr_flush(w);
-        }
-    }
-}
-
-static void put_u32(struct wr *w, uint32_t v)
-{
-    put(w, &v, sizeof v);
-}
-
-static void put_u64(struct wr *w, uint64_t v)
-{
-    put(w, &v, sizeof v);
-}
-
-static void put_intern(struct wr *w, const struct intern *t)
-{
-    put_u32(w, t->n);
-    put_u64(w, t->plen);
-    put(w, t->keys, (size_t)t->n * sizeof t->keys[0]);
-    put(w, t->pool, t->plen);
-}
-
-static void put_str(struct wr *w, const char *s)
-{
-    uint32_t n = (uint32_t)strlen(s);
-    put_u32(w, n);
-    put(w, s, n);
-}
-
-/* The layout, part 1 of 2 (read_index is the other): keep them in step. */
-static void write_index(struct wr *w, const struct index *ix)
-{
-    const struct lexicon *lx = &ix->lx;
-    put_u32(w, ix->nslots);
-    put_u32(w, ix->nfree);
-    put_u32(w, ix->nlive);
-    put_u32(w, ix->ncats);
-    put(w, ix->flen_sum, sizeof ix->flen_sum);
-
-    /* Lexicon: terms and their postings, words, the trie. */
-    put_intern(w, &lx->term_ix);
-    for (uint32_t i = 0; i < lx->term_ix.n; i++)
-        put_u32(w, lx->terms[i].n);
-    for (uint32_t i = 0; i < lx->term_ix.n; i++)
-        put(w, lx->terms[i].p, (size_t)lx->terms[i].n * sizeof(struct posting));
-    put_intern(w, &lx->word_ix);
-    put(w, lx->words, (size_t)lx->word_ix.n * sizeof *lx->words);
-    put_u32(w, lx->nnodes);
-    put(w, lx->nodes, (size_t)lx->nnodes * sizeof *lx->nodes);
-
-    /* Brands. */
-    put_intern(w, &ix->brand_ix);
-    for (uint32_t i = 0; i < ix->brand_ix.n; i++)
-        put_str(w, ix->brand_name[i]);
-
-    /* Slots. */
-    put(w, ix->docs, (size_t)ix->nslots * sizeof *ix->docs);
-    put(w, ix->col, (size_t)ix->nslots * sizeof *ix->col);
-    for (uint32_t i = 0; i < ix->nslots; i++) {
-        const struct doc_text *t = &ix->text[i];
-        uint32_t len = 0, ob = 0, oc = 0, oi = UINT32_MAX;
-        if (t->strings) {
-            ob = t->obrand;
-            oc = t->ocurrency;
-            len = oc + (uint32_t)strlen(doc_currency(t)) + 1;
-            if (t->oimage) {
-                oi = t->oimage;
-                len = oi + (uint32_t)strlen(doc_image(t)) + 1;
-            }
-        }
-        uint32_t meta[5] = {len, t->nwords, ob, oc, oi};
-        put(w, meta, sizeof meta);
-        put(w, &t->max_price, sizeof t->max_price);
-        put(w, &t->text_hash, sizeof t->text_hash);
-    }
-    for (uint32_t i = 0; i < ix->nslots; i++) {
-        const struct doc_text *t = &ix->text[i];
-        if (t->strings) {
-            size_t len = (size_t)t->ocurrency + strlen(doc_currency(t)) + 1;
-            if (t->oimage)
-                len = (size_t)t->oimage + strlen(doc_image(t)) + 1;
-            put(w, t->strings, len);
-        }
-        put(w, t->words, (size_t)t->nwords * sizeof *t->words);
-    }
-    put(w, ix->free_slots, (size_t)ix->nfree * sizeof *ix->free_slots);
-    put_u64(w, ix->by_id.mask);
-    put_u64(w, ix->by_id.n);
-    put(w, ix->by_id.keys, (ix->by_id.mask + 1) * sizeof *ix->by_id.keys);
-    put(w, ix->by_id.vals, (ix->by_id.mask + 1) * sizeof *ix->by_id.vals);
-
-    /* Categories with their documents, orders and facet counts. */
-    for (uint32_t i = 0; i < ix->ncats; i++) {
-        const struct cat *c = &ix->cats[i];
-        put_u64(w, (uint64_t)c->id);
-        put_u64(w, (uint64_t)c->parent_id);
-        put_str(w, c->name);
-        put_u32(w, c->ndocs);
-        put_u32(w, c->nbrands);
-        put(w, c->prices, sizeof c->prices);
-        put(w, c->stars, sizeof c->stars);
-        put(w, c->docs, (size_t)c->ndocs * sizeof *c->docs);
-        for (int o = 0; o < NORDERS; o++)
-            put(w, c->ord[o], (size_t)c->ndocs * sizeof *c->ord[o]);
-        put(w, c->brands, (size_t)c->nbrands * sizeof *c->brands);
-    }
-}
-
-static bool fsync_dir(const char *path)
-{
-    char *copy = xstrdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
-enum shop_err search_snapshot_save(struct search *s, const char *path,
-                                   const struct search_stamp *stamp, size_t *bytes,
-                                   struct problem *pb)
-{
-    uint64_t build = build_fingerprint();
-    if (!build)
-        return problem_set(pb, SHOP_INTERNAL, "cannot read the executable to fingerprint it");
-    char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return problem_set(pb, SHOP_INVALID, "snapshot path too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return problem_set(pb, SHOP_INTERNAL, "cannot create %s: %s", tmp, strerror(errno));
-    struct snap_head h;
-    memset(&h, 0, sizeof h);
-    struct wr w = {.fd = fd, .buf = xmalloc(WBUF)};
-    ck_init(&w.ck);
-    /* The header goes first as a placeholder, rewritten once the payload's
-     * length and checksum are known. */
-    if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || lseek(fd, sizeof h, SEEK_SET) < 0)
-        w.failed = true;
-    pthread_rwlock_rdlock(&s->lock);
-    write_index(&w, s->ix);
-    pthread_rwlock_unlock(&s->lock);
-    uint64_t payload_ck = ck_final(&w.ck, w.buf, w.n);
-    wr_flush(&w);
-    free(w.buf);
-    memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
-    h.version = SNAP_VERSION;
-    h.head_size = sizeof h;
-    h.build = build;
-    head_sizes(h.sizes);
-    h.stamp = *stamp;
-    h.payload_len = w.total;
-    h.payload_ck = payload_ck;
-    h.head_ck = ck_bytes(&h, offsetof(struct snap_head, head_ck));
-    bool ok = !w.failed && pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && fsync(fd) == 0;
-    int err = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
-        err = errno;
-        ok = false;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return problem_set(pb, SHOP_INTERNAL, "writing %s: %s", path, strerror(err));
-    }
-    fsync_dir(path);
-    if (bytes)
-        *bytes = sizeof h + w.total;
-    return SHOP_OK;
 }
 
 /* ---- reading ----------------------------------------------------------------------- */
@@ -756,20 +471,20 @@ enum shop_err search_snapshot_load(struct search *s, const char *path, struct se
     madvise((void *)m, size, MADV_SEQUENTIAL);
     memcpy(&h, m, sizeof h);
     uint32_t sizes[NSIZES];
-    head_sizes(sizes);
+    snap_head_sizes(sizes);
     const char *why = NULL;
     if (memcmp(h.magic, SNAP_MAGIC, sizeof h.magic))
         why = "not a search snapshot";
-    else if (h.head_ck != ck_bytes(&h, offsetof(struct snap_head, head_ck)))
+    else if (h.head_ck != snap_ck_bytes(&h, offsetof(struct snap_head, head_ck)))
         why = "header checksum mismatch";
     else if (h.version != SNAP_VERSION || h.head_size != sizeof h ||
              memcmp(h.sizes, sizes, sizeof sizes))
         why = "another format version";
-    else if (h.build != build_fingerprint() || !h.build)
+    else if (h.build != snap_build_fingerprint() || !h.build)
         why = "written by another build of shopd";
     else if (h.payload_len != size - sizeof h)
         why = "truncated";
-    else if (ck_bytes(m + sizeof h, size - sizeof h) != h.payload_ck)
+    else if (snap_ck_bytes(m + sizeof h, size - sizeof h) != h.payload_ck)
         why = "payload checksum mismatch";
     if (why) {
         munmap((void *)m, size);
@@ -797,34 +512,4 @@ enum shop_err search_snapshot_load(struct search *s, const char *path, struct se
         info->ms = s->build_ms;
     }
     return SHOP_OK;
-}
-
-enum shop_err search_snapshot_reseal(const char *path, struct problem *pb)
-{
-    FILE *f = fopen(path, "r+b");
-    if (!f)
-        return problem_set(pb, SHOP_NOT_FOUND, "%s: %s", path, strerror(errno));
-    unsigned char *data = NULL;
-    size_t size = 0, cap = 0, k;
-    do {
-        if (size == cap)
-            data = xrealloc(data, cap = cap ? cap * 2 : 1 << 20);
-        k = fread(data + size, 1, cap - size, f);
-        size += k;
-    } while (k > 0);
-    struct snap_head h;
-    enum shop_err e = SHOP_OK;
-    if (size < sizeof h) {
-        e = problem_set(pb, SHOP_INVALID, "%s: shorter than a header", path);
-    } else {
-        memcpy(&h, data, sizeof h);
-        h.payload_len = size - sizeof h;
-        h.payload_ck = ck_bytes(data + sizeof h, size - sizeof h);
-        h.head_ck = ck_bytes(&h, offsetof(struct snap_head, head_ck));
-        if (fseek(f, 0, SEEK_SET) != 0 || fwrite(&h, sizeof h, 1, f) != 1)
-            e = problem_set(pb, SHOP_INTERNAL, "%s: cannot rewrite the header", path);
-    }
-    free(data);
-    fclose(f);
-    return e;
 }

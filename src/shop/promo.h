@@ -176,7 +176,7 @@ const char *promo_why_text(enum promo_why why);
 enum promo_type promo_type_parse(const char *s);
 const char *promo_type_name(enum promo_type t);
 
-/* ---- pricing a cart (cart summary and checkout) ------------------------- */
+/* ---- pricing a cart (cart summary and checkout; promo.c) ---------------- */
 
 /** The promotions that may apply to a cart and the cart's coupon. */
 struct promo_set {
@@ -223,7 +223,7 @@ json_t *promo_applied_json(const struct promo_set *set, const struct promo_outco
 json_t *promo_coupon_warning(const char *coupon, const struct promo_set *set,
                              const struct promo_outcome *out);
 
-/* ---- administration ---------------------------------------------------- */
+/* ---- administration (promo_admin.c) ------------------------------------ */
 
 /** A promotion as given by an admin (validated by promo_create/update). */
 struct promo_in {

@@ -5,7 +5,7 @@
  *
  * At a clean stop (`shopd serve` after draining its requests, once the
  * change feed has stopped) the search index is saved to a snapshot file
- * (search/snapshot.c), stamped with the change feed's position P — every
+ * (search/snapshot_write.c), stamped with the change feed's position P — every
  * change committed up to P is in the index: this process applied its own
  * synchronously after each commit (the stock moves it queued are flushed
  * first) and other processes' through the feed up to P — together with a

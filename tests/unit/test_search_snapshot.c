@@ -1,4 +1,4 @@
-/* The search snapshot's format (src/search/snapshot.c): an index saved and
+/* The search snapshot's format (src/search/snapshot_int.h): an index saved and
  * read back answers every query as the original does and has the same
  * figures; a file damaged anywhere — bytes flipped, cut short, with its
  * checksums recomputed so that the damage reaches the parser — is refused
