@@ -12,6 +12,5 @@
     " coalesce(p.category_ids, ''), p.min_subtotal_cents, p.max_discount_cents, p.starts_at,"    \
     " coalesce(p.ends_at, 0), coalesce(p.usage_limit, -1), coalesce(p.per_customer_limit, 0),"   \
     " p.uses, p.priority, p.stackable, p.active, p.automatic, p.created_at, p.updated_at"
-#define PROMO_NCOLS 24
 
 #endif
