@@ -130,7 +130,7 @@ def detail_pairs(srv, plain_srv, ids):
     return out[0], out[1], ratio
 
 
-def ingest(srv, out, script, per, conns, name, rows, lines):
+def ingest(srv, out, per, conns, name, rows, lines):
     """One window of POST /v1/events (`per` events a request) while a second
     wrk reads frequently bought together: a row for each, and a line with
     what was written and the server's CPU."""
@@ -140,8 +140,8 @@ def ingest(srv, out, script, per, conns, name, rows, lines):
     th = threading.Thread(target=lambda: reader.update(run.wrk_once(
         srv.url, DUR, "recs_fbt.lua", [os.path.join(out, "bought.txt")], connections=16)))
     th.start()
-    ev = run.wrk_once(srv.url, DUR, script,
-                      [os.path.join(out, "tokens.txt"), os.path.join(out, "products.txt")],
+    ev = run.wrk_once(srv.url, DUR, "recs_events.lua",
+                      [os.path.join(out, "tokens.txt"), os.path.join(out, "products.txt"), str(per)],
                       connections=conns)
     th.join()
     cpu = srv.cpu_seconds() - c0
@@ -217,13 +217,11 @@ def main():
         # Ingestion while serving: one event a request (64 connections), then
         # batches of 20 from 64 connections (more than the writer takes: the
         # rest is refused with 503) and from 8 (a load it sustains).
-        for script, per, conns, name in (
-                ("recs_events.lua", 1, 64, "POST /v1/events (views) while serving"),
-                ("recs_events_batch.lua", 20, 64,
-                 "POST /v1/events, batches of 20 views, 64 connections, while serving"),
-                ("recs_events_batch.lua", 20, 8,
-                 "POST /v1/events, batches of 20 views, 8 connections, while serving")):
-            ingest(srv, out, script, per, conns, name, rows, lines)
+        for per, conns, name in (
+                (1, 64, "POST /v1/events (views) while serving"),
+                (20, 64, "POST /v1/events, batches of 20 views, 64 connections, while serving"),
+                (20, 8, "POST /v1/events, batches of 20 views, 8 connections, while serving")):
+            ingest(srv, out, per, conns, name, rows, lines)
     finally:
         srv.stop()
         if plain_srv:
