@@ -61,7 +61,13 @@ int cli_seed(int argc, char **argv)
         fprintf(stderr, "shopd: %s\n", pb.detail);
         return 1;
     }
-    if (if_empty && !seed_shop_is_empty(shop)) {
+    bool empty = true;
+    if (if_empty && seed_shop_is_empty(shop, &empty, &pb) != SHOP_OK) {
+        fprintf(stderr, "shopd: %s\n", pb.detail);
+        shop_close(shop);
+        return 1;
+    }
+    if (!empty) {
         printf("%s already has products; not seeding\n", path);
         shop_close(shop);
         return 0;

@@ -282,8 +282,10 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     snprintf(key, sizeof key, "addresses:%lld", (long long)j->user_id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
         return pb->err;
-    int64_t count = db_scalar_i64(db, "SELECT count(*) FROM addresses WHERE user_id = ?",
-                                  j->user_id, 0);
+    int64_t count;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM addresses WHERE user_id = ?", j->user_id, 0,
+                              &count, pb, "counting addresses") != SHOP_OK)
+        return pb->err;
     if (count >= ADDRESS_MAX)
         return problem_set(pb, SHOP_CONFLICT, "an address book holds at most %d addresses",
                            ADDRESS_MAX);

@@ -95,11 +95,16 @@ struct cart_job {
 static enum shop_err check_available(struct db *db, int64_t variant_id, int64_t want,
                                      struct problem *pb)
 {
-    int64_t available = inventory_available(db, variant_id);
-    if (want <= available ||
-        db_scalar_i64(db, "SELECT p.allow_backorder FROM variants v JOIN products p"
-                          " ON p.id = v.product_id WHERE v.id = ?",
-                      variant_id, 0) != 0)
+    int64_t available, backorder;
+    if (inventory_available(db, variant_id, &available, pb) != SHOP_OK)
+        return pb->err;
+    if (want <= available)
+        return SHOP_OK;
+    if (db_scalar_i64_or_fail(db, "SELECT p.allow_backorder FROM variants v JOIN products p"
+                                  " ON p.id = v.product_id WHERE v.id = ?",
+                              variant_id, 0, &backorder, pb, "reading the product") != SHOP_OK)
+        return pb->err;
+    if (backorder != 0)
         return SHOP_OK;
     problem_extra(pb, "available", json_integer(available));
     problem_extra(pb, "variant_id", json_integer(variant_id));

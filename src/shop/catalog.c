@@ -431,7 +431,9 @@ enum shop_err catalog_update(struct shop *shop, const struct principal *who, int
 static enum shop_err variant_write(struct db *db, void *arg, struct problem *pb)
 {
     struct product_job *j = arg;
-    j->id = db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", j->variant_id, 0);
+    if (db_scalar_i64_or_fail(db, "SELECT product_id FROM variants WHERE id = ?", j->variant_id, 0,
+                              &j->id, pb, "reading the variant") != SHOP_OK)
+        return pb->err;
     if (!j->id)
         return problem_set(pb, SHOP_NOT_FOUND, "no variant %lld", (long long)j->variant_id);
     if (catalog_check_owner(db, j->who, j->id, NULL, NULL, pb) != SHOP_OK) {

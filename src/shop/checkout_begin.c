@@ -123,7 +123,9 @@ static enum shop_err plan_tenders(struct db *db, struct begin_job *j, int64_t to
             if (strcmp(j->currency, j->shop->cfg.currency) != 0)
                 return problem_field(pb, SHOP_INVALID, f, "store credit is in %s, the order in %s",
                                      j->shop->cfg.currency, j->currency);
-            int64_t balance = store_credit_balance(db, j->who->user_id);
+            int64_t balance;
+            if (store_credit_balance(db, j->who->user_id, &balance, pb) != SHOP_OK)
+                return pb->err;
             if (amount > balance) {
                 problem_extra(pb, "store_credit_balance_cents", json_integer(balance));
                 return problem_field(pb, SHOP_INVALID, f, "the store credit balance is %lld cents",

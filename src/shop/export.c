@@ -214,8 +214,12 @@ enum shop_err export_products(struct shop *shop, FILE *out, const char *seller_e
         seller = stmt_i64(st, 0);
         db_release(db);
     }
-    int64_t warehouse = db_scalar_i64(db, "SELECT coalesce(min(id), ?) FROM warehouses", 0, 0);
+    int64_t warehouse;
+    enum shop_err e = db_scalar_i64_or_fail(db, "SELECT coalesce(min(id), ?) FROM warehouses", 0, 0,
+                                            &warehouse, pb, "reading the warehouses");
     db_release(db);
+    if (e != SHOP_OK)
+        return e;
     struct cats cats;
     cats_load(db, &cats);
     fputs("Title,URL handle,Description,Vendor,Product category,Type,Tags,"
@@ -225,7 +229,6 @@ enum shop_err export_products(struct shop *shop, FILE *out, const char *seller_e
           out);
     struct pexport *page = xcalloc(EXPORT_PAGE, sizeof *page);
     int64_t after = 0;
-    enum shop_err e = SHOP_OK;
     for (;;) {
         struct stmt *st = db_prepare(db, "SELECT id, handle, title, description, brand, status,"
                                          " category_id, images, specs FROM products"

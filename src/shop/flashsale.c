@@ -251,7 +251,9 @@ static enum shop_err release_pool(struct db *db, int64_t sale_id, int64_t varian
     }
     if (n == 0)
         return SHOP_OK;
-    int64_t before = inventory_available(db, variant_id);
+    int64_t before;
+    if (inventory_available(db, variant_id, &before, pb) != SHOP_OK)
+        return pb->err;
     char ref[40];
     snprintf(ref, sizeof ref, "flash_sale:%lld", (long long)sale_id);
     for (int i = 0; i < n; i++) {
@@ -458,7 +460,9 @@ struct end_job {
 static enum shop_err end_write(struct db *db, void *arg, struct problem *pb)
 {
     struct end_job *j = arg;
-    j->product_id = db_scalar_i64(db, "SELECT product_id FROM flash_sales WHERE id = ?", j->id, 0);
+    if (db_scalar_i64_or_fail(db, "SELECT product_id FROM flash_sales WHERE id = ?", j->id, 0,
+                              &j->product_id, pb, "reading the flash sale") != SHOP_OK)
+        return pb->err;
     return flashsale_end_sale(db, j->id, j->now, pb);
 }
 
@@ -583,7 +587,12 @@ enum shop_err flashsale_queue_me(struct shop *shop, int64_t user_id, int64_t sal
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    bool sale = db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE id = ?", sale_id, 0) > 0;
+    int64_t sale;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM flash_sales WHERE id = ?", sale_id, 0,
+                              &sale, pb, "reading the flash sale") != SHOP_OK) {
+        db_read_end(db);
+        return pb->err;
+    }
     json_t *o = sale ? entry_json(shop, db, sale_id, user_id) : NULL;
     db_read_end(db);
     if (!sale)

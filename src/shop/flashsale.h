@@ -76,9 +76,11 @@ enum shop_err flashsale_order_paid(struct db *db, int64_t order_id, struct probl
  *  again until it expires. */
 enum shop_err flashsale_order_failed(struct db *db, int64_t order_id, struct problem *pb);
 
-/** Inside a write: true when reservations of `sale_id` should go back to its
- *  pool (the sale is still live) rather than to general stock. */
-bool flashsale_pool_open(struct db *db, int64_t sale_id);
+/** Inside a write: *open = true when reservations of `sale_id` should go
+ *  back to its pool (the sale is still live) rather than to general stock.
+ *  SHOP_INTERNAL when the sale could not be read (never "closed" then: the
+ *  units would leak to general stock). */
+enum shop_err flashsale_pool_open(struct db *db, int64_t sale_id, bool *open, struct problem *pb);
 
 /** The key that signs purchase tokens, created once per database. */
 enum shop_err flashsale_load_key(struct shop *shop, struct problem *pb);

@@ -417,10 +417,15 @@ enum shop_err flashsale_order_failed(struct db *db, int64_t order_id, struct pro
     return settle(db, order_id, false, pb);
 }
 
-bool flashsale_pool_open(struct db *db, int64_t sale_id)
+enum shop_err flashsale_pool_open(struct db *db, int64_t sale_id, bool *open, struct problem *pb)
 {
-    return db_scalar_i64(db, "SELECT count(*) FROM flash_sales WHERE id = ? AND status <> 'ended'",
-                         sale_id, 0) > 0;
+    int64_t n;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM flash_sales WHERE id = ?"
+                                  " AND status <> 'ended'",
+                              sale_id, 0, &n, pb, "reading a flash sale") != SHOP_OK)
+        return pb->err;
+    *open = n > 0;
+    return SHOP_OK;
 }
 
 void flashsale_render_metrics(struct shop *shop, struct buf *out)

@@ -126,17 +126,21 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "auditing a stock movement");
 }
 
-int64_t inventory_available(struct db *db, int64_t variant_id)
+enum shop_err inventory_available(struct db *db, int64_t variant_id, int64_t *available,
+                                  struct problem *pb)
 {
-    return db_scalar_i64(db, "SELECT coalesce(sum(on_hand - reserved), 0) FROM stock"
-                             " WHERE variant_id = ?", variant_id, 0);
+    return db_scalar_i64_or_fail(db, "SELECT coalesce(sum(on_hand - reserved), 0) FROM stock"
+                                     " WHERE variant_id = ?",
+                                 variant_id, 0, available, pb, "reading the available stock");
 }
 
 enum shop_err inventory_changed_event(struct db *db, int64_t variant_id, int64_t product_id,
                                       int64_t available_before, struct problem *pb)
 {
-    return inventory_moved_event(db, variant_id, product_id, available_before,
-                                 inventory_available(db, variant_id), pb);
+    int64_t after;
+    if (inventory_available(db, variant_id, &after, pb) != SHOP_OK)
+        return pb->err;
+    return inventory_moved_event(db, variant_id, product_id, available_before, after, pb);
 }
 
 enum shop_err inventory_moved_event(struct db *db, int64_t variant_id, int64_t product_id,
@@ -173,7 +177,9 @@ struct set_job {
 static enum shop_err variant_owner(struct db *db, const struct principal *who, int64_t variant_id,
                                    int64_t *product_id, struct problem *pb)
 {
-    *product_id = db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0);
+    if (db_scalar_i64_or_fail(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0,
+                              product_id, pb, "reading the variant") != SHOP_OK)
+        return pb->err;
     if (!*product_id)
         return problem_set(pb, SHOP_NOT_FOUND, "no variant %lld", (long long)variant_id);
     if (catalog_check_owner(db, who, *product_id, NULL, NULL, pb) != SHOP_OK) {
@@ -189,10 +195,15 @@ static enum shop_err set_write(struct db *db, void *arg, struct problem *pb)
     struct set_job *j = arg;
     if (variant_owner(db, j->who, j->variant_id, &j->product_id, pb) != SHOP_OK)
         return pb->err;
-    if (!db_scalar_i64(db, "SELECT count(*) FROM warehouses WHERE id = ?", j->warehouse_id, 0))
+    int64_t warehouses, available_before;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM warehouses WHERE id = ?", j->warehouse_id,
+                              0, &warehouses, pb, "reading the warehouse") != SHOP_OK)
+        return pb->err;
+    if (!warehouses)
         return problem_set(pb, SHOP_NOT_FOUND, "no warehouse %lld", (long long)j->warehouse_id);
     struct stock_row before = {j->variant_id, j->warehouse_id, 0, 0};
-    int64_t available_before = inventory_available(db, j->variant_id);
+    if (inventory_available(db, j->variant_id, &available_before, pb) != SHOP_OK)
+        return pb->err;
     struct stmt *st = db_prepare(db, "SELECT on_hand, reserved FROM stock WHERE variant_id = ?"
                                      " AND warehouse_id = ?");
     if (!st)

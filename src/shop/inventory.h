@@ -56,8 +56,11 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
                               const struct stock_row *after, int64_t actor, const char *ref,
                               struct problem *pb);
 
-/** A variant's available units over every warehouse (inside a transaction). */
-int64_t inventory_available(struct db *db, int64_t variant_id);
+/** A variant's available units over every warehouse (inside a transaction):
+ *  SHOP_OK with *available, or SHOP_INTERNAL when the stock could not be
+ *  read (never "0 available" then). */
+enum shop_err inventory_available(struct db *db, int64_t variant_id, int64_t *available,
+                                  struct problem *pb);
 
 /** Writes the events of a stock movement for a variant's product, given its
  *  availability before the movement: stock.changed always,

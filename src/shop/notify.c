@@ -387,7 +387,10 @@ static enum shop_err retry_write(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "retrying a notification");
     if (db_changes(db) == 1)
         return SHOP_OK;
-    int64_t state = db_scalar_i64(db, "SELECT state FROM notifications WHERE id = ?", j->id, -1);
+    int64_t state;
+    if (db_scalar_i64_or_fail(db, "SELECT state FROM notifications WHERE id = ?", j->id, -1, &state,
+                              pb, "reading the notification") != SHOP_OK)
+        return pb->err;
     if (state < 0)
         return problem_set(pb, SHOP_NOT_FOUND, "no notification with id %lld", (long long)j->id);
     return problem_set(pb, SHOP_CONFLICT, "notification %lld is %s, not dead", (long long)j->id,

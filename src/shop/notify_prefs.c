@@ -184,11 +184,14 @@ struct prefs_job {
 static enum shop_err prefs_write(struct db *db, void *arg, struct problem *pb)
 {
     struct prefs_job *j = arg;
+    int64_t phones = 1;
     if (j->sms == 1 &&
-        db_scalar_i64(db,
-                      "SELECT count(*) FROM addresses WHERE user_id = ? AND is_default = 1"
-                      " AND coalesce(phone, '') <> ''",
-                      j->user_id, 0) == 0)
+        db_scalar_i64_or_fail(db,
+                              "SELECT count(*) FROM addresses WHERE user_id = ? AND is_default = 1"
+                              " AND coalesce(phone, '') <> ''",
+                              j->user_id, 0, &phones, pb, "reading the default address") != SHOP_OK)
+        return pb->err;
+    if (phones == 0)
         return problem_field(pb, SHOP_INVALID, "sms",
                              "add a phone number to your default address first");
     struct stmt *st =

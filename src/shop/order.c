@@ -149,7 +149,12 @@ enum shop_err order_get(struct shop *shop, const struct principal *who, int64_t 
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    int64_t owner = db_scalar_i64(db, "SELECT user_id FROM orders WHERE id = ?", id, 0);
+    int64_t owner;
+    if (db_scalar_i64_or_fail(db, "SELECT user_id FROM orders WHERE id = ?", id, 0, &owner, pb,
+                              "reading the order") != SHOP_OK) {
+        db_read_end(db);
+        return pb->err;
+    }
     json_t *o = NULL;
     if (owner && (owner == who->user_id || who->role == ROLE_ADMIN))
         o = order_render(db, id);
@@ -203,7 +208,12 @@ enum shop_err order_events(struct shop *shop, int64_t id, json_t **out, struct p
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    bool exists = db_scalar_i64(db, "SELECT count(*) FROM orders WHERE id = ?", id, 0) > 0;
+    int64_t exists;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM orders WHERE id = ?", id, 0, &exists, pb,
+                              "reading the order") != SHOP_OK) {
+        db_read_end(db);
+        return pb->err;
+    }
     json_t *data = json_array();
     struct stmt *st = db_prepare(db, "SELECT event_id, topic, recorded_at FROM order_event_log"
                                      " WHERE order_id = ? ORDER BY event_id");

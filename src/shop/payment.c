@@ -294,8 +294,11 @@ static enum shop_err method_write(struct db *db, void *arg, struct problem *pb)
     snprintf(key, sizeof key, "payment-methods:%lld", (long long)j->m.user_id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
         return pb->err;
-    int64_t count = db_scalar_i64(db, "SELECT count(*) FROM payment_methods WHERE user_id = ?"
-                                      " AND deleted_at IS NULL", j->m.user_id, 0);
+    int64_t count;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM payment_methods WHERE user_id = ?"
+                                  " AND deleted_at IS NULL", j->m.user_id, 0, &count, pb,
+                              "counting payment methods") != SHOP_OK)
+        return pb->err;
     if (count >= METHODS_MAX)
         return problem_set(pb, SHOP_CONFLICT, "at most %d payment methods", METHODS_MAX);
     struct stmt *st = db_prepare(db, "INSERT INTO payment_methods (user_id, gateway_token, brand,"
@@ -466,10 +469,12 @@ enum shop_err payment_method_delete(struct shop *shop, int64_t user_id, int64_t 
 
 /* ---- store credit -------------------------------------------------------------- */
 
-int64_t store_credit_balance(struct db *db, int64_t user_id)
+enum shop_err store_credit_balance(struct db *db, int64_t user_id, int64_t *balance,
+                                   struct problem *pb)
 {
-    return db_scalar_i64(db, "SELECT coalesce(sum(amount_cents), 0) FROM store_credit_entries"
-                             " WHERE user_id = ?", user_id, 0);
+    return db_scalar_i64_or_fail(db, "SELECT coalesce(sum(amount_cents), 0)"
+                                     " FROM store_credit_entries WHERE user_id = ?",
+                                 user_id, 0, balance, pb, "reading the store credit balance");
 }
 
 enum shop_err store_credit_add(struct db *db, int64_t user_id, int64_t amount_cents,
@@ -483,7 +488,10 @@ enum shop_err store_credit_add(struct db *db, int64_t user_id, int64_t amount_ce
         snprintf(key, sizeof key, "store-credit:%lld", (long long)user_id);
         if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
             return pb->err;
-        if (store_credit_balance(db, user_id) + amount_cents < 0)
+        int64_t balance;
+        if (store_credit_balance(db, user_id, &balance, pb) != SHOP_OK)
+            return pb->err;
+        if (balance + amount_cents < 0)
             return problem_set(pb, SHOP_CONFLICT, "not enough store credit");
     }
     struct stmt *st = db_prepare(db, "INSERT INTO store_credit_entries (user_id, amount_cents,"
@@ -508,7 +516,11 @@ enum shop_err store_credit_get(struct shop *shop, int64_t user_id, json_t **out,
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    int64_t balance = store_credit_balance(db, user_id);
+    int64_t balance;
+    if (store_credit_balance(db, user_id, &balance, pb) != SHOP_OK) {
+        db_read_end(db);
+        return pb->err;
+    }
     struct stmt *st = db_prepare(db, "SELECT id, amount_cents, reason, order_id, created_at"
                                      " FROM store_credit_entries WHERE user_id = ?"
                                      " ORDER BY id DESC LIMIT 100");
@@ -525,7 +537,6 @@ enum shop_err store_credit_get(struct shop *shop, int64_t user_id, json_t **out,
                                    "created_at", clock_fmt(stmt_i64(st, 4), ts)));
     }
     db_read_end(db);
-    (void)pb;
     *out = json_pack("{s:I, s:s, s:o}", "balance_cents", (json_int_t)balance, "currency",
                      shop->cfg.currency, "entries", entries);
     return SHOP_OK;
@@ -539,7 +550,11 @@ struct grant_job {
 static enum shop_err grant_write(struct db *db, void *arg, struct problem *pb)
 {
     struct grant_job *j = arg;
-    if (!db_scalar_i64(db, "SELECT count(*) FROM users WHERE id = ?", j->user_id, 0))
+    int64_t users;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM users WHERE id = ?", j->user_id, 0, &users,
+                              pb, "reading the user") != SHOP_OK)
+        return pb->err;
+    if (!users)
         return problem_set(pb, SHOP_NOT_FOUND, "no user %lld", (long long)j->user_id);
     return store_credit_add(db, j->user_id, j->amount, j->currency, j->reason, 0, pb);
 }

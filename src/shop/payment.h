@@ -93,10 +93,12 @@ enum pay_outcome payment_void(struct shop *shop, const char *charge_id, const ch
                               struct gw_result *out);
 enum pay_outcome payment_status(struct shop *shop, const char *key, struct gw_result *out);
 
-/** Store credit. store_credit_add appends an entry inside a write; a
- *  debit (amount < 0) larger than the balance is SHOP_CONFLICT and changes
- *  nothing. */
-int64_t store_credit_balance(struct db *db, int64_t user_id);
+/** Store credit. store_credit_balance is SHOP_OK with the balance, or
+ *  SHOP_INTERNAL when it could not be read (never a balance of 0 then).
+ *  store_credit_add appends an entry inside a write; a debit (amount < 0)
+ *  larger than the balance is SHOP_CONFLICT and changes nothing. */
+enum shop_err store_credit_balance(struct db *db, int64_t user_id, int64_t *balance,
+                                   struct problem *pb);
 enum shop_err store_credit_add(struct db *db, int64_t user_id, int64_t amount_cents,
                                const char *currency, const char *reason, int64_t order_id,
                                struct problem *pb);

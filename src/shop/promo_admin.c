@@ -431,7 +431,11 @@ static enum shop_err codes_write(struct db *db, void *arg, struct problem *pb)
     struct codes_job *j = arg;
     json_decref(j->codes);
     j->codes = json_array();
-    if (db_scalar_i64(db, "SELECT count(*) FROM promotions WHERE id = ?", j->id, 0) == 0)
+    int64_t found;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM promotions WHERE id = ?", j->id, 0, &found,
+                              pb, "reading the promotion") != SHOP_OK)
+        return pb->err;
+    if (!found)
         return problem_set(pb, SHOP_NOT_FOUND, "no promotion %lld", (long long)j->id);
     /* Codes make a promotion one that needs a code. */
     struct stmt *st = db_prepare(db, "UPDATE promotions SET automatic = 0, updated_at = ?"

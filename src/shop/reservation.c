@@ -17,9 +17,23 @@ struct wh_avail {
     int64_t on_hand, reserved; /* as read */
 };
 
-static int64_t product_of(struct db *db, int64_t variant_id)
+/* The variant's product, for the events of a stock change. */
+static enum shop_err product_of(struct db *db, int64_t variant_id, int64_t *product_id,
+                                struct problem *pb)
 {
-    return db_scalar_i64(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0);
+    return db_scalar_i64_or_fail(db, "SELECT product_id FROM variants WHERE id = ?", variant_id, 0,
+                                 product_id, pb, "reading a variant's product");
+}
+
+/* The events of a stock change for a variant whose availability was
+ * `before` (reads the product and what is available now). */
+static enum shop_err changed_event(struct db *db, int64_t variant_id, int64_t before,
+                                   struct problem *pb)
+{
+    int64_t product;
+    if (product_of(db, variant_id, &product, pb) != SHOP_OK)
+        return pb->err;
+    return inventory_changed_event(db, variant_id, product, before, pb);
 }
 
 /* A conditional stock change, twice: plain, and returning the row as it
@@ -168,8 +182,12 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
     if (*short_line) {
         /* A product that may be sold out of stock takes what there is and
          * backorders the rest; any other is short. */
-        if (db_scalar_i64(db, "SELECT allow_backorder FROM products WHERE id = ?", l->product_id,
-                          0) == 0)
+        int64_t backorder;
+        if (db_scalar_i64_or_fail(db, "SELECT allow_backorder FROM products WHERE id = ?",
+                                  l->product_id, 0, &backorder, pb,
+                                  "reading the product") != SHOP_OK)
+            return pb->err;
+        if (backorder == 0)
             return SHOP_OK;
         *short_line = false;
         l->backordered = l->quantity - total;
@@ -291,10 +309,14 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             /* Consuming leaves availability as it was (on hand and reserved
              * fall together), and so does handing units back to a running
              * flash sale: only a release to stock is news. */
-            bool to_sale =
-                !consuming && rows[i].sale_id && flashsale_pool_open(db, rows[i].sale_id);
+            bool to_sale = false;
+            if (!consuming && rows[i].sale_id &&
+                flashsale_pool_open(db, rows[i].sale_id, &to_sale, pb) != SHOP_OK)
+                return pb->err;
             bool news = !consuming && !to_sale;
-            int64_t before = news ? inventory_available(db, rows[i].variant_id) : 0;
+            int64_t before = 0;
+            if (news && inventory_available(db, rows[i].variant_id, &before, pb) != SHOP_OK)
+                return pb->err;
             int64_t q = rows[i].quantity;
             enum shop_err e;
             if (to_sale)
@@ -313,9 +335,7 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             stmt_bind_i64(st, 3, rows[i].id);
             if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
                 return db_fail(db, pb, "updating a reservation");
-            if (news && (e = inventory_changed_event(db, rows[i].variant_id,
-                                                     product_of(db, rows[i].variant_id), before,
-                                                     pb)) != SHOP_OK)
+            if (news && (e = changed_event(db, rows[i].variant_id, before, pb)) != SHOP_OK)
                 return e;
         }
     }
@@ -351,7 +371,9 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
     if (n == 0)
         return problem_set(pb, SHOP_INTERNAL, "no consumed stock to return for variant %lld",
                            (long long)variant_id);
-    int64_t before = inventory_available(db, variant_id);
+    int64_t before;
+    if (inventory_available(db, variant_id, &before, pb) != SHOP_OK)
+        return pb->err;
     int64_t left = quantity;
     for (int i = 0; i < n && left > 0; i++) {
         int64_t q = i == n - 1 || from[i].available > left ? left : from[i].available;
@@ -361,7 +383,7 @@ enum shop_err reservation_restock(struct db *db, int64_t order_id, int64_t varia
             return e;
         left -= q;
     }
-    return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
+    return changed_event(db, variant_id, before, pb);
 }
 
 int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, int64_t quantity,
@@ -389,9 +411,10 @@ int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, in
             return -1;
         out[i] = (struct reserve_take){w->warehouse_id, q};
     }
-    if (k > 0 &&
-        inventory_moved_event(db, variant_id, product_of(db, variant_id), total, total - covered,
-                              pb) != SHOP_OK)
+    int64_t product;
+    if (k > 0 && (product_of(db, variant_id, &product, pb) != SHOP_OK ||
+                  inventory_moved_event(db, variant_id, product, total, total - covered, pb) !=
+                      SHOP_OK))
         return -1;
     return k;
 }
@@ -400,12 +423,14 @@ enum shop_err reservation_return(struct db *db, int64_t order_id, int64_t varian
                                  int64_t warehouse_id, int64_t quantity, int64_t actor,
                                  struct problem *pb)
 {
-    int64_t before = inventory_available(db, variant_id);
+    int64_t before;
+    if (inventory_available(db, variant_id, &before, pb) != SHOP_OK)
+        return pb->err;
     enum shop_err e = move(db, &sql_restock, "return", variant_id, warehouse_id, NULL, quantity,
                            quantity, 0, actor, order_id, pb);
     if (e != SHOP_OK)
         return e;
-    return inventory_changed_event(db, variant_id, product_of(db, variant_id), before, pb);
+    return changed_event(db, variant_id, before, pb);
 }
 
 enum shop_err reservation_keep(struct db *db, int64_t order_id, struct problem *pb)

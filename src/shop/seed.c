@@ -365,13 +365,16 @@ static enum shop_err done_write(struct db *db, void *arg, struct problem *pb)
     return outbox_emit(db, "catalog.reloaded", 0, NULL, pb);
 }
 
-bool seed_shop_is_empty(struct shop *shop)
+enum shop_err seed_shop_is_empty(struct shop *shop, bool *empty, struct problem *pb)
 {
     struct db *db = store_db(shop->store);
-    bool empty = db_scalar_i64(db, "SELECT count(*) FROM (SELECT 1 FROM products LIMIT ?) AS sample",
-                               1, 0) == 0;
+    int64_t n;
+    enum shop_err e = db_scalar_i64_or_fail(
+        db, "SELECT count(*) FROM (SELECT 1 FROM products LIMIT ?) AS sample", 1, 0, &n, pb,
+        "reading the products");
     db_release(db);
-    return empty;
+    *empty = e == SHOP_OK && n == 0;
+    return e;
 }
 
 enum shop_err seed_run(struct shop *shop, const struct seed_opts *o, struct seed_report *out,

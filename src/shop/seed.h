@@ -35,7 +35,9 @@ struct seed_report {
 enum shop_err seed_run(struct shop *shop, const struct seed_opts *o, struct seed_report *out,
                        struct problem *pb);
 
-/** True when the shop has no products yet (for --if-empty). */
-bool seed_shop_is_empty(struct shop *shop);
+/** *empty = true when the shop has no products yet (for --if-empty);
+ *  SHOP_INTERNAL when that could not be read (never "empty" then: seeding
+ *  would add to a shop that has products). */
+enum shop_err seed_shop_is_empty(struct shop *shop, bool *empty, struct problem *pb);
 
 #endif

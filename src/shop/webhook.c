@@ -117,7 +117,11 @@ struct create_job {
 static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
 {
     struct create_job *j = arg;
-    if (db_scalar_i64(db, "SELECT count(*) FROM webhooks WHERE id > ?", 0, 0) >= WEBHOOK_SUBS_MAX)
+    int64_t subs;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM webhooks WHERE id > ?", 0, 0, &subs, pb,
+                              "counting webhook subscriptions") != SHOP_OK)
+        return pb->err;
+    if (subs >= WEBHOOK_SUBS_MAX)
         return problem_set(pb, SHOP_CONFLICT, "a shop has at most %d webhook subscriptions",
                            WEBHOOK_SUBS_MAX);
     struct stmt *st = db_prepare(db, "INSERT INTO webhooks (url, events, secret, created_at)"
@@ -266,7 +270,11 @@ enum shop_err webhook_deliveries(struct shop *shop, int64_t id, const char *stat
                                  struct problem *pb)
 {
     struct db *db = store_db(shop->store);
-    if (db_scalar_i64(db, "SELECT count(*) FROM webhooks WHERE id = ?", id, 0) == 0)
+    int64_t found;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM webhooks WHERE id = ?", id, 0, &found, pb,
+                              "reading the webhook") != SHOP_OK)
+        return pb->err;
+    if (!found)
         return problem_set(pb, SHOP_NOT_FOUND, "no webhook with id %lld", (long long)id);
     struct stmt *st =
         db_prepare(db, "SELECT id, event_id, event_type, status, attempts, created_at, next_at,"

@@ -36,8 +36,11 @@ static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 2, j->product_id);
     if (stmt_step(st) == STMT_ROW)
         return SHOP_OK; /* already there: adding again changes nothing */
-    if (db_scalar_i64(db, "SELECT count(*) FROM wishlist WHERE user_id = ?", j->user_id, 0) >=
-        WISHLIST_MAX)
+    int64_t count;
+    if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM wishlist WHERE user_id = ?", j->user_id, 0,
+                              &count, pb, "counting the wishlist") != SHOP_OK)
+        return pb->err;
+    if (count >= WISHLIST_MAX)
         return problem_set(pb, SHOP_CONFLICT,
                            "a wishlist holds at most %d products; remove one first", WISHLIST_MAX);
     st = db_prepare(db, "INSERT INTO wishlist (user_id, product_id, created_at) VALUES (?, ?, ?)");

@@ -231,13 +231,32 @@ enum shop_err db_fail(struct db *db, struct problem *pb, const char *what)
     return problem_set(pb, SHOP_INTERNAL, "database error while %s", what);
 }
 
-int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt)
+/* The one implementation of both scalar reads: false when the statement
+ * could not be prepared or stepped, true with *out = the value or `dflt`. */
+static bool scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt, int64_t *out)
 {
+    *out = dflt;
     struct stmt *st = db_prepare(db, sql);
     if (!st)
-        return dflt;
+        return false;
     stmt_bind_i64(st, 1, arg);
-    return stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : dflt;
+    int rc = stmt_step(st);
+    if (rc == STMT_ROW)
+        *out = stmt_i64(st, 0);
+    return rc == STMT_ROW || rc == STMT_DONE;
+}
+
+int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt)
+{
+    int64_t v;
+    scalar_i64(db, sql, arg, dflt, &v);
+    return v;
+}
+
+enum shop_err db_scalar_i64_or_fail(struct db *db, const char *sql, int64_t arg, int64_t dflt,
+                                    int64_t *out, struct problem *pb, const char *what)
+{
+    return scalar_i64(db, sql, arg, dflt, out) ? SHOP_OK : db_fail(db, pb, what);
 }
 
 /* ---- migrations ---------------------------------------------------------- */

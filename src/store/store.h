@@ -211,7 +211,17 @@ void db_read_end(struct db *db);
 enum shop_err db_fail(struct db *db, struct problem *pb, const char *what);
 
 /** Shorthand: prepare, bind one integer, step once; returns the first
- *  column of the first row, or `dflt` when there is no row. */
+ *  column of the first row, or `dflt` when there is no row. A failed read
+ *  (SQL error, busy database) ALSO returns `dflt`: use it only where a wrong
+ *  figure is harmless (a metric, a hint). Where "none" decides an answer or
+ *  lets something through, use db_scalar_i64_or_fail. */
 int64_t db_scalar_i64(struct db *db, const char *sql, int64_t arg, int64_t dflt);
+
+/** As db_scalar_i64, but tells "no row" from "the read failed": SHOP_OK with
+ *  *out = the first column of the first row, or `dflt` when there is no row;
+ *  on a failed prepare/step, fills `pb` through db_fail (SHOP_INTERNAL,
+ *  naming `what`) and leaves *out = `dflt`. */
+enum shop_err db_scalar_i64_or_fail(struct db *db, const char *sql, int64_t arg, int64_t dflt,
+                                    int64_t *out, struct problem *pb, const char *what);
 
 #endif

@@ -255,3 +255,31 @@ Test(store, checkpoints_follow_wal_growth_not_every_commit)
                   (unsigned long long)checkpoints, (unsigned long long)frames, (long long)ms);
     test_shop_close(shop);
 }
+
+Test(store, scalar_or_fail_tells_no_row_from_a_failed_read)
+{
+    struct shop *shop = test_shop_open();
+    struct db *db = store_db(shop->store);
+    struct problem pb = {0};
+    int64_t v = 0;
+    cr_assert_eq(db_scalar_i64_or_fail(db, "SELECT ? + 1", 41, -1, &v, &pb, "adding"), SHOP_OK);
+    cr_assert_eq(v, 42);
+    cr_assert_eq(db_scalar_i64_or_fail(db, "SELECT id FROM outbox WHERE id = ?", -5, -1, &v, &pb,
+                                       "reading"),
+                 SHOP_OK);
+    cr_assert_eq(v, -1, "no row: the default");
+    /* A statement that cannot be prepared, and one that fails when stepped
+     * (abs of the smallest integer overflows): failures, not "no row". */
+    cr_assert_eq(db_scalar_i64_or_fail(db, "SELECT x FROM no_such_table WHERE x = ?", 1, -1, &v,
+                                       &pb, "reading nothing"),
+                 SHOP_INTERNAL);
+    cr_assert_eq(v, -1);
+    problem_clear(&pb);
+    cr_assert_eq(db_scalar_i64_or_fail(db, "SELECT abs(?)", INT64_MIN, -1, &v, &pb, "overflowing"),
+                 SHOP_INTERNAL);
+    problem_clear(&pb);
+    /* The plain variant answers the default for both. */
+    cr_assert_eq(db_scalar_i64(db, "SELECT abs(?)", INT64_MIN, -7), -7);
+    db_release(db);
+    test_shop_close(shop);
+}

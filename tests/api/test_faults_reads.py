@@ -1,0 +1,120 @@
+"""A failed read is a failure, not an answer: the reads that decide an
+answer ("no such X", a per-customer limit, a balance, what is in stock)
+must tell "none" from "the database did not answer" (store.h,
+db_scalar_i64_or_fail). Each test fails one such read through the admin
+fault hook (store.stmt inside a write, store.read on a reading connection)
+and checks the answer is a 5xx, not a 404/409/422 or a 2xx that acted on a
+zero; that nothing changed; and that the same call succeeds once the fault
+is gone.
+
+One server for the file, faults armed through the admin hook
+(SHOPD_FAULTS_API=1), shared with the saga sweeps (saga_faults.env).
+"""
+import pytest
+
+from saga_faults import env  # noqa: F401
+from shop_fixtures import ADDRESS, Buyer
+from test_faults_sagas import with_failing
+
+# Servers of their own with failures armed (conftest.py).
+pytestmark = pytest.mark.direct
+
+
+def addresses(s, buyer):
+    r = s.get("/v1/me/addresses", token=buyer.token)
+    assert r.status == 200, r
+    return sorted((a["id"], a["is_default"]) for a in r["data"])
+
+
+def test_a_failed_count_does_not_pass_the_address_book_limit(env):
+    """The address count decides the limit and whether the new address is
+    the default: read as 0 it let one through and made it the default."""
+    s, shop = env
+    buyer = Buyer(s)
+    before = addresses(s, buyer)
+    second = dict(ADDRESS, name="Second Home", is_default=False)
+    r = with_failing(s, shop, "SELECT count(*) FROM addresses WHERE user_id",
+                     lambda: s.post("/v1/me/addresses", second, token=buyer.token))
+    assert r.status >= 500, r
+    assert addresses(s, buyer) == before
+    r = s.post("/v1/me/addresses", second, token=buyer.token)
+    assert r.status == 201, r
+    assert r["is_default"] is False, r
+    assert len(addresses(s, buyer)) == len(before) + 1
+
+
+def test_a_failed_read_is_not_a_missing_user_nor_a_zero_balance(env):
+    s, shop = env
+    buyer = Buyer(s)
+    grant = f"/v1/admin/users/{buyer.user['id']}/store-credit"
+
+    def balance():
+        r = s.get("/v1/me/store-credit", token=buyer.token)
+        assert r.status == 200, r
+        return r["balance_cents"]
+
+    # Granting: the user's existence, read as "no user" (404).
+    r = with_failing(s, shop, "SELECT count(*) FROM users WHERE id",
+                     lambda: s.post(grant, {"amount_cents": 1500}, token=shop.admin))
+    assert r.status >= 500, r
+    assert balance() == 0
+    r = s.post(grant, {"amount_cents": 1500}, token=shop.admin)
+    assert r.status in (200, 201), r
+    assert balance() == 1500
+
+    # Showing: the balance, read as 0 and answered 200.
+    r = with_failing(s, shop, "coalesce(sum(amount_cents), 0)",
+                     lambda: s.get("/v1/me/store-credit", token=buyer.token),
+                     point="store.read")
+    assert r.status >= 500, r
+
+    # Paying with it: the balance, read as 0 and refused as a client error
+    # (422 "the store credit balance is 0 cents").
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    assert buyer.add(v, 1).status == 201
+    body = {"shipping_address_id": buyer.address, "shipping_method": "standard",
+            "payments": [{"store_credit": True, "amount_cents": 500},
+                         {"payment_method_id": buyer.card}]}
+    r = with_failing(s, shop, "coalesce(sum(amount_cents), 0)",
+                     lambda: buyer.checkout(body=body))
+    assert r.status >= 500, r
+    assert balance() == 1500
+    orders = s.get("/v1/orders", token=buyer.token)
+    assert orders.status == 200 and orders["data"] == [], orders
+    r = buyer.checkout(body=body)
+    assert r.status == 201, r
+    assert balance() == 1000
+
+
+def test_a_failed_stock_read_is_not_out_of_stock(env):
+    """Adding to the cart: the available units, read as 0 (409 "only 0
+    available")."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    r = with_failing(s, shop, "coalesce(sum(on_hand - reserved), 0) FROM stock",
+                     lambda: buyer.add(v, 2))
+    assert r.status >= 500, r
+    cart = s.get("/v1/cart", token=buyer.token)
+    assert cart.status == 200 and cart["lines"] == [], cart
+    r = buyer.add(v, 2)
+    assert r.status == 201, r
+
+
+def test_a_failed_read_is_not_a_missing_order(env):
+    """Reading an order: its owner, read as "no order" (404)."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    order = buyer.buy(v, 1)
+    assert order.status == 201, order
+    oid = order["id"]
+    r = with_failing(s, shop, "SELECT user_id FROM orders WHERE id",
+                     lambda: s.get(f"/v1/orders/{oid}", token=buyer.token), point="store.read")
+    assert r.status >= 500, r
+    r = with_failing(s, shop, "SELECT count(*) FROM orders WHERE id",
+                     lambda: s.get(f"/v1/admin/orders/{oid}/events", token=shop.admin),
+                     point="store.read")
+    assert r.status >= 500, r
+    r = s.get(f"/v1/orders/{oid}", token=buyer.token)
+    assert r.status == 200 and r["id"] == oid, r
