@@ -118,3 +118,78 @@ def test_a_failed_read_is_not_a_missing_order(env):
     assert r.status >= 500, r
     r = s.get(f"/v1/orders/{oid}", token=buyer.token)
     assert r.status == 200 and r["id"] == oid, r
+
+
+# ---- lists: a failed step is not the end of the list ------------------------------
+#
+# A list read stepped its statement until it stopped returning rows and
+# answered with what it had: a failed step answered 200 with a short (here
+# empty) list. Each test fails the list's statement on the reading
+# connection, expects a 5xx, then the whole list once the fault is gone.
+
+def failed_then_whole(s, shop, sql, get):
+    """`get()` answers 5xx while `sql` fails, then 200; the 200 answer."""
+    r = with_failing(s, shop, sql, get, point="store.read")
+    assert r.status >= 500, (sql, r)
+    r = get()
+    assert r.status == 200, r
+    return r
+
+
+def test_a_failed_step_is_not_the_end_of_the_orders(env):
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    ids = {buyer.buy(v, 1)["id"] for _ in range(2)}
+    mine = lambda: s.get("/v1/orders", token=buyer.token)  # noqa: E731
+    # The order ids, and an order's lines (a part of each order document:
+    # an order whose document failed was left out of the page).
+    for sql in ("SELECT id FROM orders WHERE user_id = ? AND id <",
+                "unit_price_cents, tax_cents, status, shipped_qty, backordered"):
+        r = failed_then_whole(s, shop, sql, mine)
+        assert {o["id"] for o in r["data"]} == ids, r
+    # One order: its lines failing was "no order" (404).
+    oid = min(ids)
+    one = lambda: s.get(f"/v1/orders/{oid}", token=buyer.token)  # noqa: E731
+    r = failed_then_whole(s, shop, "unit_price_cents, tax_cents, status, shipped_qty, backordered",
+                          one)
+    assert r["id"] == oid and len(r["lines"]) == 1, r
+    # Its events (the admin's view).
+    events = lambda: s.get(f"/v1/admin/orders/{oid}/events", token=shop.admin)  # noqa: E731
+    r = failed_then_whole(s, shop, "FROM order_event_log", events)
+    assert r["data"], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_flash_sales(env):
+    s, shop = env
+    v = shop.product(price=5000, stock=5)["variants"][0]["id"]
+    r = s.post("/v1/admin/flash-sales",
+               {"variant_id": v, "quantity": 2, "price_cents": 999,
+                "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z",
+                "per_customer_limit": 1, "admit_per_second": 10},
+               token=shop.admin)
+    assert r.status == 201, r
+    sid = r["id"]
+    r = failed_then_whole(s, shop, "FROM flash_sales ORDER BY id DESC",
+                          lambda: s.get("/v1/admin/flash-sales", token=shop.admin))
+    assert sid in {x["id"] for x in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_store_credit_entries(env):
+    s, shop = env
+    buyer = Buyer(s)
+    grant = f"/v1/admin/users/{buyer.user['id']}/store-credit"
+    for cents in (700, 300):
+        assert s.post(grant, {"amount_cents": cents}, token=shop.admin).status in (200, 201)
+    r = failed_then_whole(s, shop, "SELECT id, amount_cents, reason, order_id, created_at",
+                          lambda: s.get("/v1/me/store-credit", token=buyer.token))
+    assert r["balance_cents"] == 1000, r
+    assert sorted(e["amount_cents"] for e in r["entries"]) == [300, 700], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_payment_methods(env):
+    s, shop = env
+    buyer = Buyer(s)
+    r = failed_then_whole(s, shop, "AND deleted_at IS NULL ORDER BY id DESC",
+                          lambda: s.get("/v1/me/payment-methods", token=buyer.token))
+    assert buyer.card in {m["id"] for m in r["data"]}, r
