@@ -12,6 +12,7 @@ One server for the file, faults armed through the admin hook
 """
 import pytest
 
+from conftest import uid
 from saga_faults import env  # noqa: F401
 from shop_fixtures import ADDRESS, Buyer
 from test_faults_sagas import with_failing
@@ -193,3 +194,69 @@ def test_a_failed_step_is_not_the_end_of_the_payment_methods(env):
     r = failed_then_whole(s, shop, "AND deleted_at IS NULL ORDER BY id DESC",
                           lambda: s.get("/v1/me/payment-methods", token=buyer.token))
     assert buyer.card in {m["id"] for m in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_a_customers_lists(env):
+    """Addresses, devices, the wishlist."""
+    s, shop = env
+    buyer = Buyer(s)
+    r = failed_then_whole(s, shop, "ORDER BY is_default DESC, id DESC",
+                          lambda: s.get("/v1/me/addresses", token=buyer.token))
+    assert [a["id"] for a in r["data"]] == [buyer.address], r
+    token = "fcm:" + uid() * 3
+    assert s.post("/v1/me/devices", {"platform": "android", "token": token},
+                  token=buyer.token).status == 201
+    r = failed_then_whole(s, shop, "FROM devices WHERE user_id = ? ORDER BY updated_at DESC",
+                          lambda: s.get("/v1/me/devices", token=buyer.token))
+    assert [d["token"] for d in r["data"]] == [token], r
+    p = shop.product(price=1000, stock=5)
+    assert s.put(f"/v1/me/wishlist/{p['id']}", token=buyer.token).status == 201
+    r = failed_then_whole(s, shop, "ORDER BY w.created_at DESC, w.product_id DESC",
+                          lambda: s.get("/v1/me/wishlist", token=buyer.token))
+    assert [i["product_id"] for i in r["data"]] == [p["id"]], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_stock(env):
+    """The warehouses; a variant's stock rows (their totals) and movements."""
+    s, shop = env
+    r = failed_then_whole(s, shop, "FROM warehouses ORDER BY id",
+                          lambda: s.get("/v1/warehouses", token=shop.admin))
+    assert r["data"], r
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    stock = lambda: s.get(f"/v1/inventory/{v}", token=shop.admin)  # noqa: E731
+    for sql in ("ON w.id = s.warehouse_id WHERE s.variant_id = ?",
+                "FROM stock_movements WHERE variant_id = ? AND id < ?"):
+        r = failed_then_whole(s, shop, sql, stock)
+        assert r["total"]["on_hand"] == 5 and r["rows"], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_order_queues(env):
+    """The admin's and the seller's queues: the ids, then each order."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    assert buyer.buy(v, 1).status == 201
+    admin = lambda: s.get("/v1/admin/orders", token=shop.admin)  # noqa: E731
+    seller = lambda: s.get("/v1/seller/orders", token=shop.trusted)  # noqa: E731
+    for sql, get in (("SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT", admin),
+                     ("unit_price_cents, tax_cents, status, shipped_qty, backordered", admin),
+                     ("SELECT DISTINCT l.order_id FROM order_lines", seller),
+                     ("WHERE l.order_id = ? AND p.seller_id = ?", seller)):
+        r = failed_then_whole(s, shop, sql, get)
+        assert r["data"], (sql, r)
+
+
+def test_a_failed_step_is_not_the_end_of_the_admins_catalog_lists(env):
+    """A seller's products; the promotions."""
+    s, shop = env
+    p = shop.product(price=1000, stock=5)
+    r = failed_then_whole(s, shop, "AND (? < 0 OR p.status = ?)",
+                          lambda: s.get("/v1/seller/products", token=shop.trusted))
+    assert p["id"] in {x["id"] for x in r["data"]}, r
+    r = s.post("/v1/admin/promotions", {"name": "Promo " + uid(), "type": "percentage",
+                                        "percent_bps": 100}, token=shop.admin)
+    assert r.status == 201, r
+    promo = r["id"]
+    r = failed_then_whole(s, shop, "SELECT id FROM promotions WHERE id < ?",
+                          lambda: s.get("/v1/admin/promotions", token=shop.admin))
+    assert promo in {x["id"] for x in r["data"]}, r
