@@ -16,6 +16,7 @@ from conftest import uid
 from saga_faults import env  # noqa: F401
 from shop_fixtures import ADDRESS, Buyer
 from test_faults_sagas import with_failing
+from test_returns import ask, delivered_order
 
 # Servers of their own with failures armed (conftest.py).
 pytestmark = pytest.mark.direct
@@ -260,3 +261,46 @@ def test_a_failed_step_is_not_the_end_of_the_admins_catalog_lists(env):
     r = failed_then_whole(s, shop, "SELECT id FROM promotions WHERE id < ?",
                           lambda: s.get("/v1/admin/promotions", token=shop.admin))
     assert promo in {x["id"] for x in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_returns(env):
+    """The customer's returns, the admin's; a return's lines (one return:
+    "no return", 404)."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=2000, stock=5)["variants"][0]["id"]
+    o = delivered_order(s, shop, buyer, [(v, 2)])
+    r = ask(s, buyer, o["id"], [(o["lines"][0]["id"], 1)])
+    assert r.status == 201, r
+    rid = r["id"]
+    mine = lambda: s.get("/v1/me/returns", token=buyer.token)  # noqa: E731
+    admin = lambda: s.get("/v1/admin/returns", token=shop.admin)  # noqa: E731
+    one = lambda: s.get(f"/v1/returns/{rid}", token=buyer.token)  # noqa: E731
+    lines = "quantity, unit_price_cents FROM return_lines"
+    for sql, get in (("SELECT id FROM returns WHERE user_id", mine), (lines, mine),
+                     ("SELECT id FROM returns WHERE id > ?", admin), (lines, admin)):
+        r = failed_then_whole(s, shop, sql, get)
+        assert rid in {x["id"] for x in r["data"]}, (sql, r)
+    r = failed_then_whole(s, shop, lines, one)
+    assert r["id"] == rid and len(r["lines"]) == 1, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_reviews(env):
+    s, shop = env
+    p = shop.product(price=1000, stock=5)
+    tok, _ = s.user()
+    r = s.post(f"/v1/products/{p['id']}/reviews",
+               {"rating": 5, "title": "Great kettle", "body": "Boils fast and pours well."},
+               token=tok)
+    assert r.status == 201, r
+    rev = r["id"]
+    if r["status"] == "pending":
+        r = failed_then_whole(s, shop, "WHERE r.held = 1 AND r.id > ?",
+                              lambda: s.get("/v1/admin/reviews?status=pending&limit=100",
+                                            token=shop.admin))
+        assert rev in {x["id"] for x in r["data"]}, r
+        r = s.post(f"/v1/admin/reviews/{rev}/approve", token=shop.admin)
+        assert r.status == 200 and r["status"] == "approved", r
+    r = failed_then_whole(s, shop, "AND (?2 = 0 OR r.rating = ?2)",
+                          lambda: s.get(f"/v1/products/{p['id']}/reviews"))
+    assert [x["id"] for x in r["data"]] == [rev], r
