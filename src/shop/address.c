@@ -209,9 +209,11 @@ enum shop_err address_list(struct shop *shop, struct arena *ar, int64_t user_id,
         return db_fail(db, pb, "listing addresses");
     stmt_bind_i64(st, 1, user_id);
     struct address *list = arena_alloc(ar, sizeof *list * ADDRESS_MAX);
-    int k = 0;
-    while (k < ADDRESS_MAX && stmt_step(st) == STMT_ROW)
+    int k = 0, rc = STMT_DONE;
+    while (k < ADDRESS_MAX && (rc = stmt_step(st)) == STMT_ROW)
         row_to_address(ar, st, &list[k++]);
+    if (rc != STMT_DONE && rc != STMT_ROW) /* STMT_ROW: stopped at ADDRESS_MAX */
+        return db_fail(db, pb, "listing addresses");
     *out = list;
     *n = k;
     return SHOP_OK;

@@ -243,7 +243,8 @@ enum shop_err catalog_list_for_seller(struct shop *shop, const struct principal 
     int64_t last = 0;
     int n = 0;
     bool more = false;
-    while (stmt_step(st) == STMT_ROW) {
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         if (n == limit) {
             more = true;
             break;
@@ -259,6 +260,12 @@ enum shop_err catalog_list_for_seller(struct shop *shop, const struct principal 
             "price_cents", (json_int_t)stmt_i64(st, 9), "seller_id", (json_int_t)stmt_i64(st, 10));
         json_array_append_new(data, item);
         n++;
+    }
+    if (rc != STMT_DONE && !more) {
+        json_decref(data);
+        enum shop_err e = db_fail(db, pb, "listing products");
+        db_release(db);
+        return e;
     }
     db_release(db);
     *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",

@@ -208,16 +208,22 @@ enum shop_err flashsale_list(struct shop *shop, json_t **out, struct problem *pb
     db_read_begin(db);
     struct stmt *st =
         db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales ORDER BY id DESC LIMIT 100");
-    json_t *data = json_array();
     struct sale rows[100];
-    int n = 0;
+    int n = 0, rc = STMT_ERROR;
     if (st)
-        while (n < 100 && stmt_step(st) == STMT_ROW)
+        while (n < 100 && (rc = stmt_step(st)) == STMT_ROW)
             flashsale_row_to_sale(st, &rows[n++]);
+    /* STMT_ROW: stopped at the 100th, the LIMIT; else a failed step is not
+     * the end of the sales. */
+    if (rc != STMT_DONE && rc != STMT_ROW) {
+        db_fail(db, pb, "listing the flash sales");
+        db_read_end(db);
+        return pb->err;
+    }
+    json_t *data = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(data, sale_json(&rows[i], queue_length(db, rows[i].id)));
     db_read_end(db);
-    (void)pb;
     *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
     return SHOP_OK;
 }

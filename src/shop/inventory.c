@@ -87,11 +87,18 @@ enum shop_err warehouse_list(struct shop *shop, json_t **out, struct problem *pb
     if (!st)
         return db_fail(db, pb, "listing warehouses");
     json_t *data = json_array();
-    while (stmt_step(st) == STMT_ROW)
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
         json_array_append_new(data, warehouse_json(stmt_i64(st, 0), stmt_text(st, 1),
                                                    stmt_text(st, 2), stmt_text(st, 3),
                                                    stmt_text(st, 4), stmt_double(st, 5),
                                                    stmt_double(st, 6)));
+    if (rc != STMT_DONE) {
+        json_decref(data);
+        enum shop_err e = db_fail(db, pb, "listing warehouses");
+        db_release(db);
+        return e;
+    }
     db_release(db);
     *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
     return SHOP_OK;
@@ -274,9 +281,10 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
     json_t *rows = json_array();
     int64_t on_hand = 0, reserved = 0;
     char ts[RFC3339_LEN];
+    int rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, variant_id);
-        while (stmt_step(st) == STMT_ROW) {
+        while ((rc = stmt_step(st)) == STMT_ROW) {
             int64_t oh = stmt_i64(st, 2), rs = stmt_i64(st, 3);
             json_array_append_new(
                 rows, json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}", "variant_id",
@@ -289,6 +297,12 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
             reserved += rs;
         }
     }
+    if (rc != STMT_DONE) { /* the totals would be of some warehouses */
+        json_decref(rows);
+        db_fail(db, pb, "reading the stock");
+        db_read_end(db);
+        return pb->err;
+    }
     st = db_prepare(db, "SELECT id, warehouse_id, kind, on_hand_before, on_hand_after,"
                         " reserved_before, reserved_after, actor_user_id, ref, at"
                         " FROM stock_movements WHERE variant_id = ? AND id < ?"
@@ -296,11 +310,12 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
     json_t *moves = json_array();
     int64_t last = 0;
     int n = 0;
+    rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, variant_id);
         stmt_bind_i64(st, 2, before > 0 ? before : INT64_MAX);
         stmt_bind_i64(st, 3, limit);
-        while (stmt_step(st) == STMT_ROW) {
+        while ((rc = stmt_step(st)) == STMT_ROW) {
             last = stmt_i64(st, 0);
             n++;
             json_t *m = json_pack(
@@ -313,6 +328,13 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
                 stmt_is_null(st, 8) ? NULL : stmt_text(st, 8), "at", clock_fmt(stmt_i64(st, 9), ts));
             json_array_append_new(moves, m);
         }
+    }
+    if (rc != STMT_DONE) {
+        json_decref(rows);
+        json_decref(moves);
+        db_fail(db, pb, "reading the stock movements");
+        db_read_end(db);
+        return pb->err;
     }
     db_read_end(db);
     *out = json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:o}", "variant_id",

@@ -116,8 +116,15 @@ enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, json_t **o
     stmt_bind_i64(st, 1, user_id);
     stmt_bind_i64(st, 2, NOTIFY_DEVICES_MAX);
     json_t *data = json_array();
-    while (stmt_step(st) == STMT_ROW)
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
         json_array_append_new(data, device_json(st));
+    if (rc != STMT_DONE) {
+        json_decref(data);
+        enum shop_err e = db_fail(db, pb, "listing devices");
+        db_release(db);
+        return e;
+    }
     db_release(db);
     *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
     return SHOP_OK;

@@ -156,8 +156,16 @@ enum shop_err order_get(struct shop *shop, const struct principal *who, int64_t 
         return pb->err;
     }
     json_t *o = NULL;
-    if (owner && (owner == who->user_id || who->role == ROLE_ADMIN))
+    if (owner && (owner == who->user_id || who->role == ROLE_ADMIN)) {
+        /* The order is there (its owner was read): no document is a failed
+         * read of one of its parts, not "no order". */
         o = order_render(db, id);
+        if (!o) {
+            db_fail(db, pb, "reading the order");
+            db_read_end(db);
+            return pb->err;
+        }
+    }
     if (o && who->role == ROLE_ADMIN) /* the verdict is for admins only (shop/fraud.h) */
         fraud_attach(db, id, o);
     db_read_end(db);
@@ -181,22 +189,34 @@ enum shop_err order_list(struct shop *shop, const struct principal *who, int lim
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     int64_t ids[101];
-    int n = 0;
+    int n = 0, rc = STMT_ERROR;
     struct stmt *st = db_prepare(db, "SELECT id FROM orders WHERE user_id = ? AND id < ?"
                                      " ORDER BY id DESC LIMIT ?");
     if (st) {
         stmt_bind_i64(st, 1, who->user_id);
         stmt_bind_i64(st, 2, before);
         stmt_bind_i64(st, 3, limit + 1);
-        while (n <= limit && stmt_step(st) == STMT_ROW)
+        while (n <= limit && (rc = stmt_step(st)) == STMT_ROW)
             ids[n++] = stmt_i64(st, 0);
+    }
+    /* Stopping at limit + 1 rows leaves rc at STMT_ROW: the page is whole. A
+     * failed step is not the end of the customer's orders. */
+    if (rc != STMT_DONE && rc != STMT_ROW) {
+        db_fail(db, pb, "listing the orders");
+        db_read_end(db);
+        return pb->err;
     }
     json_t *data = json_array();
     bool more = n > limit;
     for (int i = 0; i < n && i < limit; i++) {
         json_t *o = order_render(db, ids[i]);
-        if (o)
-            json_array_append_new(data, o);
+        if (!o) { /* read just now, in this transaction: a failed read */
+            json_decref(data);
+            db_fail(db, pb, "reading the orders");
+            db_read_end(db);
+            return pb->err;
+        }
+        json_array_append_new(data, o);
     }
     db_read_end(db);
     *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
@@ -218,12 +238,19 @@ enum shop_err order_events(struct shop *shop, int64_t id, json_t **out, struct p
     struct stmt *st = db_prepare(db, "SELECT event_id, topic, recorded_at FROM order_event_log"
                                      " WHERE order_id = ? ORDER BY event_id");
     char ts[RFC3339_LEN];
+    int rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, id);
-        while (stmt_step(st) == STMT_ROW)
+        while ((rc = stmt_step(st)) == STMT_ROW)
             json_array_append_new(
                 data, json_pack("{s:I, s:s, s:s}", "event_id", (json_int_t)stmt_i64(st, 0), "topic",
                                 stmt_text(st, 1), "recorded_at", clock_fmt(stmt_i64(st, 2), ts)));
+    }
+    if (rc != STMT_DONE) {
+        json_decref(data);
+        db_fail(db, pb, "reading the order's events");
+        db_read_end(db);
+        return pb->err;
     }
     db_read_end(db);
     if (!exists && json_array_size(data) == 0) {

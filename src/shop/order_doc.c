@@ -106,7 +106,8 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"lines\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"id\":" : "{\"id\":");
         col_int(d, st, 0);
         raw(d, ",\"product_id\":");
@@ -141,6 +142,8 @@ static bool lines(struct db *db, struct doc *d, int64_t order_id)
         }
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -153,7 +156,8 @@ static bool shipment_parts(struct db *db, struct doc *d, int64_t shipment_id)
         return false;
     stmt_bind_i64(st, 1, shipment_id);
     raw(d, ",\"lines\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"order_line_id\":" : "{\"order_line_id\":");
         col_int(d, st, 0);
         raw(d, ",\"variant_id\":");
@@ -162,13 +166,15 @@ static bool shipment_parts(struct db *db, struct doc *d, int64_t shipment_id)
         col_int(d, st, 2);
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     st = db_prepare(db, "SELECT status, at, detail FROM shipment_events WHERE shipment_id = ?"
                         " ORDER BY id");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, shipment_id);
     raw(d, "],\"events\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"status\":" : "{\"status\":");
         str(d, stmt_text(st, 0));
         raw(d, ",\"at\":");
@@ -177,6 +183,8 @@ static bool shipment_parts(struct db *db, struct doc *d, int64_t shipment_id)
         col_str(d, st, 2);
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -192,7 +200,8 @@ static bool shipments(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"shipments\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"id\":" : "{\"id\":");
         col_int(d, st, 0);
         raw(d, ",\"order_id\":");
@@ -222,6 +231,8 @@ static bool shipments(struct db *db, struct doc *d, int64_t order_id)
             return false;
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -235,7 +246,8 @@ static bool payments(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"payments\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"id\":" : "{\"id\":");
         col_int(d, st, 0);
         raw(d, ",\"tender\":");
@@ -262,6 +274,8 @@ static bool payments(struct db *db, struct doc *d, int64_t order_id)
         }
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -274,7 +288,8 @@ static bool allocations(struct db *db, struct doc *d, int64_t refund_id)
         return false;
     stmt_bind_i64(st, 1, refund_id);
     raw(d, ",\"allocations\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"payment_id\":" : "{\"payment_id\":");
         col_int(d, st, 0);
         raw(d, ",\"amount_cents\":");
@@ -283,6 +298,8 @@ static bool allocations(struct db *db, struct doc *d, int64_t refund_id)
         str(d, stmt_text(st, 2));
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -295,7 +312,8 @@ static bool refunds(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"refunds\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"id\":" : "{\"id\":");
         col_int(d, st, 0);
         raw(d, ",\"amount_cents\":");
@@ -310,6 +328,8 @@ static bool refunds(struct db *db, struct doc *d, int64_t order_id)
             return false;
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -324,7 +344,8 @@ static bool promotions(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"promotions\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"id\":" : "{\"id\":");
         col_int(d, st, 0);
         raw(d, ",\"name\":");
@@ -339,6 +360,8 @@ static bool promotions(struct db *db, struct doc *d, int64_t order_id)
         col_int(d, st, 5);
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }
@@ -351,7 +374,8 @@ static bool history(struct db *db, struct doc *d, int64_t order_id)
         return false;
     stmt_bind_i64(st, 1, order_id);
     raw(d, ",\"history\":[");
-    for (int i = 0; stmt_step(st) == STMT_ROW; i++) {
+    int rc;
+    for (int i = 0; (rc = stmt_step(st)) == STMT_ROW; i++) {
         raw(d, i ? ",{\"status\":" : "{\"status\":");
         str(d, stmt_text(st, 0));
         raw(d, ",\"note\":");
@@ -360,6 +384,8 @@ static bool history(struct db *db, struct doc *d, int64_t order_id)
         col_time(d, st, 2);
         raw(d, "}");
     }
+    if (rc != STMT_DONE)
+        return false;
     raw(d, "]");
     return true;
 }

@@ -34,19 +34,26 @@ static enum shop_err check_status(const char *status, struct problem *pb)
     return SHOP_OK;
 }
 
-/* Reads up to limit + 1 ids with `st` (bound by the caller); renders them. */
+/* Reads up to limit + 1 ids with `st` (bound by the caller); renders them.
+ * NULL when a read failed (no statement, a failed step, an order read just
+ * now that did not render): a short page would pass for the whole queue. */
 static json_t *page(struct stmt *st, int limit, json_t *(*render)(struct db *, int64_t, void *),
                     struct db *db, void *cls)
 {
     int64_t ids[QUEUE_PAGE_MAX + 1];
-    int n = 0;
-    while (st && n <= limit && stmt_step(st) == STMT_ROW)
+    int n = 0, rc = STMT_ERROR;
+    while (st && n <= limit && (rc = stmt_step(st)) == STMT_ROW)
         ids[n++] = stmt_i64(st, 0);
+    if (rc != STMT_DONE && rc != STMT_ROW) /* STMT_ROW: stopped at limit + 1 */
+        return NULL;
     json_t *data = json_array();
     for (int i = 0; i < n && i < limit; i++) {
         json_t *o = render(db, ids[i], cls);
-        if (o)
-            json_array_append_new(data, o);
+        if (!o) {
+            json_decref(data);
+            return NULL;
+        }
+        json_array_append_new(data, o);
     }
     return json_pack("{s:o, s:o}", "data", data, "next_cursor",
                      n > limit ? json_sprintf("%lld", (long long)ids[limit - 1]) : json_null());
@@ -78,8 +85,10 @@ enum shop_err order_queue_admin(struct shop *shop, const char *status, int limit
         stmt_bind_i64(st, k, limit + 1);
     }
     *out = page(st, limit, whole_order, db, NULL);
+    if (!*out)
+        db_fail(db, pb, "listing the orders");
     db_read_end(db);
-    return SHOP_OK;
+    return *out ? SHOP_OK : pb->err;
 }
 
 /* A seller's view of one order. */
@@ -116,10 +125,11 @@ static json_t *seller_order(struct db *db, int64_t id, void *cls)
                         " l.unit_price_cents, l.tax_cents, l.status, l.shipped_qty, l.backordered"
                         " FROM order_lines l JOIN products p ON p.id = l.product_id"
                         " WHERE l.order_id = ? AND p.seller_id = ? ORDER BY l.id");
+    int rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, id);
         stmt_bind_i64(st, 2, seller);
-        while (stmt_step(st) == STMT_ROW)
+        while ((rc = stmt_step(st)) == STMT_ROW)
             json_array_append_new(
                 lines, json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:I}", "id",
                                  (json_int_t)stmt_i64(st, 0), "product_id",
@@ -132,6 +142,10 @@ static json_t *seller_order(struct db *db, int64_t id, void *cls)
                                  (json_int_t)stmt_i64(st, 10)));
     }
     json_object_set_new(o, "lines", lines);
+    if (rc != STMT_DONE) {
+        json_decref(o);
+        return NULL;
+    }
     /* Shipments that carry any of the seller's lines. */
     struct arena *a = arena_new();
     struct shipment *list;
@@ -172,6 +186,8 @@ enum shop_err order_queue_seller(struct shop *shop, int64_t seller_id, const cha
         stmt_bind_i64(st, 4, limit + 1);
     }
     *out = page(st, limit, seller_order, db, &seller_id);
+    if (!*out)
+        db_fail(db, pb, "listing the orders");
     db_read_end(db);
-    return SHOP_OK;
+    return *out ? SHOP_OK : pb->err;
 }

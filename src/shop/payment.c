@@ -427,12 +427,19 @@ enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **o
     stmt_bind_i64(st, 1, user_id);
     json_t *data = json_array();
     int64_t now = clock_now_ms();
-    while (stmt_step(st) == STMT_ROW) {
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         struct payment_method m;
         row_to_method(st, &m);
         json_t *o = payment_method_json(&m);
         json_object_set_new(o, "expired", json_boolean(payment_method_expired(&m, now)));
         json_array_append_new(data, o);
+    }
+    if (rc != STMT_DONE) {
+        json_decref(data);
+        enum shop_err e = db_fail(db, pb, "listing payment methods");
+        db_release(db);
+        return e;
     }
     db_release(db);
     *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
@@ -526,15 +533,22 @@ enum shop_err store_credit_get(struct shop *shop, int64_t user_id, json_t **out,
                                      " ORDER BY id DESC LIMIT 100");
     json_t *entries = json_array();
     char ts[RFC3339_LEN];
+    int rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, user_id);
-        while (stmt_step(st) == STMT_ROW)
+        while ((rc = stmt_step(st)) == STMT_ROW)
             json_array_append_new(
                 entries, json_pack("{s:I, s:I, s:s, s:o, s:s}", "id", (json_int_t)stmt_i64(st, 0),
                                    "amount_cents", (json_int_t)stmt_i64(st, 1), "reason",
                                    stmt_text(st, 2), "order_id",
                                    stmt_is_null(st, 3) ? json_null() : json_integer(stmt_i64(st, 3)),
                                    "created_at", clock_fmt(stmt_i64(st, 4), ts)));
+    }
+    if (rc != STMT_DONE) {
+        json_decref(entries);
+        db_fail(db, pb, "reading the store credit entries");
+        db_read_end(db);
+        return pb->err;
     }
     db_read_end(db);
     *out = json_pack("{s:I, s:s, s:o}", "balance_cents", (json_int_t)balance, "currency",

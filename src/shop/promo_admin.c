@@ -294,14 +294,25 @@ enum shop_err promo_list(struct shop *shop, int64_t after, int64_t limit, json_t
     stmt_bind_i64(st, 1, after > 0 ? after : INT64_MAX);
     stmt_bind_i64(st, 2, limit + 1);
     int64_t ids[201];
-    int n = 0;
-    while (n < limit + 1 && n < 201 && stmt_step(st) == STMT_ROW)
+    int n = 0, rc = STMT_DONE;
+    while (n < limit + 1 && n < 201 && (rc = stmt_step(st)) == STMT_ROW)
         ids[n++] = stmt_i64(st, 0);
     json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++) {
+    /* STMT_ROW: stopped at limit + 1; a promotion read just now that does
+     * not render is a failed read too. */
+    bool failed = rc != STMT_DONE && rc != STMT_ROW;
+    for (int i = 0; !failed && i < n && i < limit; i++) {
         json_t *p = promo_json(db, ids[i]);
         if (p)
             json_array_append_new(data, p);
+        else
+            failed = true;
+    }
+    if (failed) {
+        json_decref(data);
+        db_fail(db, pb, "listing promotions");
+        db_read_end(db);
+        return pb->err;
     }
     db_read_end(db);
     char cursor[24];

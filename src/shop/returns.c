@@ -496,15 +496,18 @@ enum shop_err return_update(struct shop *shop, const struct return_update *in,
 
 /* ---- reads -------------------------------------------------------------------------- */
 
-static bool read_rma(struct db *db, int64_t id, struct arena *a, struct rma *r)
+/* 1 with the return in *r, 0 when there is no such return, -1 when a read
+ * failed (a failed step is not the end of its lines, refunds or history). */
+static int read_rma(struct db *db, int64_t id, struct arena *a, struct rma *r)
 {
+    int rc;
     struct stmt *st = db_prepare(db, "SELECT order_id, user_id, status, reason, refund_cents,"
                                      " created_at, updated_at FROM returns WHERE id = ?");
     if (!st)
-        return false;
+        return -1;
     stmt_bind_i64(st, 1, id);
-    if (stmt_step(st) != STMT_ROW)
-        return false;
+    if ((rc = stmt_step(st)) != STMT_ROW)
+        return rc == STMT_DONE ? 0 : -1;
     *r = (struct rma){.id = id,
                       .order_id = stmt_i64(st, 0),
                       .user_id = stmt_i64(st, 1),
@@ -517,32 +520,36 @@ static bool read_rma(struct db *db, int64_t id, struct arena *a, struct rma *r)
     st = db_prepare(db, "SELECT order_line_id, quantity, unit_price_cents FROM return_lines"
                         " WHERE return_id = ? ORDER BY order_line_id");
     if (!st)
-        return false;
+        return -1;
     stmt_bind_i64(st, 1, id);
-    while (r->nlines < RETURN_LINES_MAX && stmt_step(st) == STMT_ROW)
+    while (r->nlines < RETURN_LINES_MAX && (rc = stmt_step(st)) == STMT_ROW)
         r->lines[r->nlines++] =
             (struct return_line){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
+    if (rc != STMT_DONE && rc != STMT_ROW)
+        return -1;
     r->refunds = arena_alloc(a, sizeof *r->refunds * 8);
     st = db_prepare(db, "SELECT id, amount_cents, status, created_at FROM refunds"
                         " WHERE return_id = ? ORDER BY id");
     if (!st)
-        return false;
+        return -1;
     stmt_bind_i64(st, 1, id);
-    while (r->nrefunds < 8 && stmt_step(st) == STMT_ROW)
+    while (r->nrefunds < 8 && (rc = stmt_step(st)) == STMT_ROW)
         r->refunds[r->nrefunds++] =
             (struct rma_refund){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 3),
                                 arena_strdup(a, stmt_text(st, 2))};
+    if (rc != STMT_DONE && rc != STMT_ROW)
+        return -1;
     r->history = arena_alloc(a, sizeof *r->history * 16);
     st = db_prepare(db, "SELECT status, note, at FROM return_history WHERE return_id = ?"
                         " ORDER BY id");
     if (!st)
-        return false;
+        return -1;
     stmt_bind_i64(st, 1, id);
-    while (r->nhistory < 16 && stmt_step(st) == STMT_ROW)
+    while (r->nhistory < 16 && (rc = stmt_step(st)) == STMT_ROW)
         r->history[r->nhistory++] = (struct rma_history){
             arena_strdup(a, stmt_text(st, 0)),
             stmt_is_null(st, 1) ? NULL : arena_strdup(a, stmt_text(st, 1)), stmt_i64(st, 2)};
-    return true;
+    return rc == STMT_DONE || rc == STMT_ROW ? 1 : -1;
 }
 
 enum shop_err return_get(struct shop *shop, const struct principal *who, int64_t id,
@@ -550,9 +557,13 @@ enum shop_err return_get(struct shop *shop, const struct principal *who, int64_t
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    bool found = read_rma(db, id, a, out);
+    int found = read_rma(db, id, a, out);
+    if (found < 0)
+        db_fail(db, pb, "reading the return");
     db_read_end(db);
     db_release(db);
+    if (found < 0)
+        return pb->err;
     if (!found || (who->role != ROLE_ADMIN && out->user_id != who->user_id))
         return problem_set(pb, SHOP_NOT_FOUND, "no return %lld", (long long)id);
     return SHOP_OK;
@@ -601,16 +612,25 @@ enum shop_err return_list(struct shop *shop, const struct principal *who, bool m
         }
     }
     int64_t ids[101];
-    int k = 0;
-    while (st && k <= limit && k < 101 && stmt_step(st) == STMT_ROW)
+    int k = 0, rc = STMT_ERROR;
+    while (st && k <= limit && k < 101 && (rc = stmt_step(st)) == STMT_ROW)
         ids[k++] = stmt_i64(st, 0);
+    /* STMT_ROW: stopped at limit + 1; a return read just now, in this
+     * transaction, that does not read back is a failed read too. */
+    bool failed = rc != STMT_DONE && rc != STMT_ROW;
     *out = arena_alloc(a, sizeof **out * (size_t)(k + 1));
-    for (int i = 0; i < k && i < limit; i++)
-        if (read_rma(db, ids[i], a, &(*out)[*n]))
+    for (int i = 0; !failed && i < k && i < limit; i++)
+        if (read_rma(db, ids[i], a, &(*out)[*n]) == 1)
             (*n)++;
+        else
+            failed = true;
+    if (failed) {
+        *n = 0;
+        db_fail(db, pb, "listing the returns");
+    }
     if (k > limit)
         *next = ids[limit - 1];
     db_read_end(db);
     db_release(db);
-    return SHOP_OK;
+    return failed ? pb->err : SHOP_OK;
 }

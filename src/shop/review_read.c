@@ -177,8 +177,8 @@ enum shop_err review_list(struct shop *shop, struct arena *a, const struct princ
     stmt_bind_i64(st, 3, key);
     stmt_bind_i64(st, 4, after);
     stmt_bind_i64(st, 5, q->limit + 1);
-    int got = 0;
-    while (stmt_step(st) == STMT_ROW) {
+    int got = 0, rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         if (got == q->limit) {
             const struct review *last = &out->items[out->n - 1];
             snprintf(out->next_cursor, sizeof out->next_cursor, "%c%lld.%lld", sort_letter[q->sort],
@@ -187,6 +187,10 @@ enum shop_err review_list(struct shop *shop, struct arena *a, const struct princ
         }
         row_read(st, a, &out->items[out->n++]);
         got++;
+    }
+    if (rc != STMT_DONE && rc != STMT_ROW) { /* STMT_ROW: stopped past the page */
+        out->n = 0;
+        e = db_fail(db, pb, "reading reviews");
     }
 done:
     db_read_end(db);
@@ -221,13 +225,21 @@ enum shop_err review_admin_list(struct shop *shop, struct arena *a, enum review_
         stmt_bind_text(st, k++, review_status_name(status));
     stmt_bind_i64(st, k++, after);
     stmt_bind_i64(st, k, limit + 1);
-    while (stmt_step(st) == STMT_ROW) {
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         if (out->n == limit) {
             snprintf(out->next_cursor, sizeof out->next_cursor, "%lld",
                      (long long)out->items[out->n - 1].id);
             break;
         }
         row_read(st, a, &out->items[out->n++]);
+    }
+    if (rc != STMT_DONE && rc != STMT_ROW) { /* STMT_ROW: stopped past the page */
+        out->n = 0;
+        out->next_cursor[0] = 0;
+        enum shop_err e = db_fail(db, pb, "reading reviews");
+        db_release(db);
+        return e;
     }
     db_release(db);
     return SHOP_OK;

@@ -169,7 +169,8 @@ enum shop_err wishlist_list(struct shop *shop, int64_t user_id, int limit, const
     int n = 0;
     int64_t last_at = 0, last_id = 0;
     bool more = false;
-    while (stmt_step(st) == STMT_ROW) {
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         if (n == limit) {
             more = true;
             break;
@@ -178,6 +179,12 @@ enum shop_err wishlist_list(struct shop *shop, int64_t user_id, int limit, const
         last_at = stmt_i64(st, 5);
         json_array_append_new(data, item_json(st));
         n++;
+    }
+    if (rc != STMT_DONE && !more) {
+        json_decref(data);
+        enum shop_err e = db_fail(db, pb, "listing the wishlist");
+        db_release(db);
+        return e;
     }
     db_release(db);
     *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",

@@ -12,9 +12,11 @@ One server for the file, faults armed through the admin hook
 """
 import pytest
 
+from conftest import uid
 from saga_faults import env  # noqa: F401
 from shop_fixtures import ADDRESS, Buyer
 from test_faults_sagas import with_failing
+from test_returns import ask, delivered_order
 
 # Servers of their own with failures armed (conftest.py).
 pytestmark = pytest.mark.direct
@@ -118,3 +120,187 @@ def test_a_failed_read_is_not_a_missing_order(env):
     assert r.status >= 500, r
     r = s.get(f"/v1/orders/{oid}", token=buyer.token)
     assert r.status == 200 and r["id"] == oid, r
+
+
+# ---- lists: a failed step is not the end of the list ------------------------------
+#
+# A list read stepped its statement until it stopped returning rows and
+# answered with what it had: a failed step answered 200 with a short (here
+# empty) list. Each test fails the list's statement on the reading
+# connection, expects a 5xx, then the whole list once the fault is gone.
+
+def failed_then_whole(s, shop, sql, get):
+    """`get()` answers 5xx while `sql` fails, then 200; the 200 answer."""
+    r = with_failing(s, shop, sql, get, point="store.read")
+    assert r.status >= 500, (sql, r)
+    r = get()
+    assert r.status == 200, r
+    return r
+
+
+def test_a_failed_step_is_not_the_end_of_the_orders(env):
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    ids = {buyer.buy(v, 1)["id"] for _ in range(2)}
+    mine = lambda: s.get("/v1/orders", token=buyer.token)  # noqa: E731
+    # The order ids, and an order's lines (a part of each order document:
+    # an order whose document failed was left out of the page).
+    for sql in ("SELECT id FROM orders WHERE user_id = ? AND id <",
+                "unit_price_cents, tax_cents, status, shipped_qty, backordered"):
+        r = failed_then_whole(s, shop, sql, mine)
+        assert {o["id"] for o in r["data"]} == ids, r
+    # One order: its lines failing was "no order" (404).
+    oid = min(ids)
+    one = lambda: s.get(f"/v1/orders/{oid}", token=buyer.token)  # noqa: E731
+    r = failed_then_whole(s, shop, "unit_price_cents, tax_cents, status, shipped_qty, backordered",
+                          one)
+    assert r["id"] == oid and len(r["lines"]) == 1, r
+    # Its events (the admin's view).
+    events = lambda: s.get(f"/v1/admin/orders/{oid}/events", token=shop.admin)  # noqa: E731
+    r = failed_then_whole(s, shop, "FROM order_event_log", events)
+    assert r["data"], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_flash_sales(env):
+    s, shop = env
+    v = shop.product(price=5000, stock=5)["variants"][0]["id"]
+    r = s.post("/v1/admin/flash-sales",
+               {"variant_id": v, "quantity": 2, "price_cents": 999,
+                "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-02T00:00:00Z",
+                "per_customer_limit": 1, "admit_per_second": 10},
+               token=shop.admin)
+    assert r.status == 201, r
+    sid = r["id"]
+    r = failed_then_whole(s, shop, "FROM flash_sales ORDER BY id DESC",
+                          lambda: s.get("/v1/admin/flash-sales", token=shop.admin))
+    assert sid in {x["id"] for x in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_store_credit_entries(env):
+    s, shop = env
+    buyer = Buyer(s)
+    grant = f"/v1/admin/users/{buyer.user['id']}/store-credit"
+    for cents in (700, 300):
+        assert s.post(grant, {"amount_cents": cents}, token=shop.admin).status in (200, 201)
+    r = failed_then_whole(s, shop, "SELECT id, amount_cents, reason, order_id, created_at",
+                          lambda: s.get("/v1/me/store-credit", token=buyer.token))
+    assert r["balance_cents"] == 1000, r
+    assert sorted(e["amount_cents"] for e in r["entries"]) == [300, 700], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_payment_methods(env):
+    s, shop = env
+    buyer = Buyer(s)
+    r = failed_then_whole(s, shop, "AND deleted_at IS NULL ORDER BY id DESC",
+                          lambda: s.get("/v1/me/payment-methods", token=buyer.token))
+    assert buyer.card in {m["id"] for m in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_a_customers_lists(env):
+    """Addresses, devices, the wishlist."""
+    s, shop = env
+    buyer = Buyer(s)
+    r = failed_then_whole(s, shop, "ORDER BY is_default DESC, id DESC",
+                          lambda: s.get("/v1/me/addresses", token=buyer.token))
+    assert [a["id"] for a in r["data"]] == [buyer.address], r
+    token = "fcm:" + uid() * 3
+    assert s.post("/v1/me/devices", {"platform": "android", "token": token},
+                  token=buyer.token).status == 201
+    r = failed_then_whole(s, shop, "FROM devices WHERE user_id = ? ORDER BY updated_at DESC",
+                          lambda: s.get("/v1/me/devices", token=buyer.token))
+    assert [d["token"] for d in r["data"]] == [token], r
+    p = shop.product(price=1000, stock=5)
+    assert s.put(f"/v1/me/wishlist/{p['id']}", token=buyer.token).status == 201
+    r = failed_then_whole(s, shop, "ORDER BY w.created_at DESC, w.product_id DESC",
+                          lambda: s.get("/v1/me/wishlist", token=buyer.token))
+    assert [i["product_id"] for i in r["data"]] == [p["id"]], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_stock(env):
+    """The warehouses; a variant's stock rows (their totals) and movements."""
+    s, shop = env
+    r = failed_then_whole(s, shop, "FROM warehouses ORDER BY id",
+                          lambda: s.get("/v1/warehouses", token=shop.admin))
+    assert r["data"], r
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    stock = lambda: s.get(f"/v1/inventory/{v}", token=shop.admin)  # noqa: E731
+    for sql in ("ON w.id = s.warehouse_id WHERE s.variant_id = ?",
+                "FROM stock_movements WHERE variant_id = ? AND id < ?"):
+        r = failed_then_whole(s, shop, sql, stock)
+        assert r["total"]["on_hand"] == 5 and r["rows"], r
+
+
+def test_a_failed_step_is_not_the_end_of_the_order_queues(env):
+    """The admin's and the seller's queues: the ids, then each order."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    assert buyer.buy(v, 1).status == 201
+    admin = lambda: s.get("/v1/admin/orders", token=shop.admin)  # noqa: E731
+    seller = lambda: s.get("/v1/seller/orders", token=shop.trusted)  # noqa: E731
+    for sql, get in (("SELECT id FROM orders WHERE id > ? ORDER BY id LIMIT", admin),
+                     ("unit_price_cents, tax_cents, status, shipped_qty, backordered", admin),
+                     ("SELECT DISTINCT l.order_id FROM order_lines", seller),
+                     ("WHERE l.order_id = ? AND p.seller_id = ?", seller)):
+        r = failed_then_whole(s, shop, sql, get)
+        assert r["data"], (sql, r)
+
+
+def test_a_failed_step_is_not_the_end_of_the_admins_catalog_lists(env):
+    """A seller's products; the promotions."""
+    s, shop = env
+    p = shop.product(price=1000, stock=5)
+    r = failed_then_whole(s, shop, "AND (? < 0 OR p.status = ?)",
+                          lambda: s.get("/v1/seller/products", token=shop.trusted))
+    assert p["id"] in {x["id"] for x in r["data"]}, r
+    r = s.post("/v1/admin/promotions", {"name": "Promo " + uid(), "type": "percentage",
+                                        "percent_bps": 100}, token=shop.admin)
+    assert r.status == 201, r
+    promo = r["id"]
+    r = failed_then_whole(s, shop, "SELECT id FROM promotions WHERE id < ?",
+                          lambda: s.get("/v1/admin/promotions", token=shop.admin))
+    assert promo in {x["id"] for x in r["data"]}, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_returns(env):
+    """The customer's returns, the admin's; a return's lines (one return:
+    "no return", 404)."""
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=2000, stock=5)["variants"][0]["id"]
+    o = delivered_order(s, shop, buyer, [(v, 2)])
+    r = ask(s, buyer, o["id"], [(o["lines"][0]["id"], 1)])
+    assert r.status == 201, r
+    rid = r["id"]
+    mine = lambda: s.get("/v1/me/returns", token=buyer.token)  # noqa: E731
+    admin = lambda: s.get("/v1/admin/returns", token=shop.admin)  # noqa: E731
+    one = lambda: s.get(f"/v1/returns/{rid}", token=buyer.token)  # noqa: E731
+    lines = "quantity, unit_price_cents FROM return_lines"
+    for sql, get in (("SELECT id FROM returns WHERE user_id", mine), (lines, mine),
+                     ("SELECT id FROM returns WHERE id > ?", admin), (lines, admin)):
+        r = failed_then_whole(s, shop, sql, get)
+        assert rid in {x["id"] for x in r["data"]}, (sql, r)
+    r = failed_then_whole(s, shop, lines, one)
+    assert r["id"] == rid and len(r["lines"]) == 1, r
+
+
+def test_a_failed_step_is_not_the_end_of_the_reviews(env):
+    s, shop = env
+    p = shop.product(price=1000, stock=5)
+    tok, _ = s.user()
+    r = s.post(f"/v1/products/{p['id']}/reviews",
+               {"rating": 5, "title": "Great kettle", "body": "Boils fast and pours well."},
+               token=tok)
+    assert r.status == 201, r
+    rev = r["id"]
+    if r["status"] == "pending":
+        r = failed_then_whole(s, shop, "WHERE r.held = 1 AND r.id > ?",
+                              lambda: s.get("/v1/admin/reviews?status=pending&limit=100",
+                                            token=shop.admin))
+        assert rev in {x["id"] for x in r["data"]}, r
+        r = s.post(f"/v1/admin/reviews/{rev}/approve", token=shop.admin)
+        assert r.status == 200 and r["status"] == "approved", r
+    r = failed_then_whole(s, shop, "AND (?2 = 0 OR r.rating = ?2)",
+                          lambda: s.get(f"/v1/products/{p['id']}/reviews"))
+    assert [x["id"] for x in r["data"]] == [rev], r
