@@ -47,6 +47,36 @@ void test_db_remove(void)
     rmdir(dir);
 }
 
+enum shop_err test_put_seller_and_warehouse(struct db *db, struct problem *pb)
+{
+    return db_exec(db,
+                   "INSERT INTO users (id, email, name, password_hash, role, created_at)"
+                   " VALUES (1, 's@example.com', 'S', 'x', 'seller', 0);"
+                   "INSERT INTO warehouses (id, code, name, country, postal_code, lat, lon,"
+                   " created_at) VALUES (1, 'W1', 'Main', 'US', '98101', 0, 0, 0);",
+                   pb);
+}
+
+enum shop_err test_put_category(struct db *db, int64_t id, int64_t parent, const char *name,
+                                struct problem *pb)
+{
+    struct stmt *st =
+        db_prepare(db, "INSERT INTO categories (id, parent_id, name, slug, path, depth, created_at)"
+                       " VALUES (?, ?, ?, ?, '/', 0, 0)");
+    if (!st)
+        return db_fail(db, pb, "category");
+    stmt_bind_i64(st, 1, id);
+    if (parent)
+        stmt_bind_i64(st, 2, parent);
+    else
+        stmt_bind_null(st, 2);
+    stmt_bind_text(st, 3, name);
+    char slug[32];
+    snprintf(slug, sizeof slug, "c%lld", (long long)id);
+    stmt_bind_text(st, 4, slug);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "category");
+}
+
 enum shop_err test_put_variant(struct db *db, int64_t id, int64_t product_id, const char *sku,
                                int64_t price, int64_t on_hand, int64_t reserved, struct problem *pb)
 {

@@ -18,6 +18,14 @@ void test_db_remove(void);
 const char *test_db_path(void);
 
 struct db;
+/** Inside a write: the seller (user 1) and the warehouse (1) that a
+ *  synthetic catalog's rows name. */
+enum shop_err test_put_seller_and_warehouse(struct db *db, struct problem *pb);
+
+/** Inside a write: category `id` under `parent` (0: a root), slug "c<id>". */
+enum shop_err test_put_category(struct db *db, int64_t id, int64_t parent, const char *name,
+                                struct problem *pb);
+
 /** Inside a write: variant `id` of product `product_id` (SKU `sku`) at
  *  `price` cents, with on_hand and reserved units in warehouse 1. */
 enum shop_err test_put_variant(struct db *db, int64_t id, int64_t product_id, const char *sku,

@@ -73,29 +73,14 @@ static void product_text(int64_t id, uint32_t salt, char *title, size_t tcap, ch
 static enum shop_err w_catalog(struct db *db, void *arg, struct problem *pb)
 {
     (void)arg;
-    if (db_exec(db,
-                "INSERT INTO users (id, email, name, password_hash, role, created_at)"
-                " VALUES (1, 's@example.com', 'S', 'x', 'seller', 0);"
-                "INSERT INTO warehouses (id, code, name, country, postal_code, lat, lon,"
-                " created_at) VALUES (1, 'W1', 'Main', 'US', '98101', 0, 0, 0);",
-                pb) != SHOP_OK)
+    if (test_put_seller_and_warehouse(db, pb) != SHOP_OK)
         return pb->err;
     for (int c = 1; c <= NCATS; c++) {
-        struct stmt *st = db_prepare(
-            db, "INSERT INTO categories (id, parent_id, name, slug, path, depth, created_at)"
-                " VALUES (?, ?, ?, ?, '/', 0, 0)");
-        stmt_bind_i64(st, 1, c);
-        if (c <= 3)
-            stmt_bind_null(st, 2);
-        else
-            stmt_bind_i64(st, 2, c <= 12 ? 1 + (c - 4) % 3 : 4 + (c - 13) % 9);
-        char name[32], slug[32];
+        char name[32];
         snprintf(name, sizeof name, "%s things", vocab[c % NVOCAB]);
-        snprintf(slug, sizeof slug, "c%d", c);
-        stmt_bind_text(st, 3, name);
-        stmt_bind_text(st, 4, slug);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "category");
+        int64_t parent = c <= 3 ? 0 : c <= 12 ? 1 + (c - 4) % 3 : 4 + (c - 13) % 9;
+        if (test_put_category(db, c, parent, name, pb) != SHOP_OK)
+            return pb->err;
     }
     for (int64_t id = 1; id <= NPROD; id++) {
         char title[128], desc[256];

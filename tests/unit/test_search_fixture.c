@@ -56,13 +56,7 @@ static uint32_t lcg(uint32_t *s)
 static enum shop_err w_seed(struct db *db, void *arg, struct problem *pb)
 {
     (void)arg;
-    return db_exec(
-        db,
-        "INSERT INTO users (id, email, name, password_hash, role, created_at)"
-        " VALUES (1, 's@example.com', 'S', 'x', 'seller', 0);"
-        "INSERT INTO warehouses (id, code, name, country, postal_code, lat, lon, created_at)"
-        " VALUES (1, 'W1', 'Main', 'US', '98101', 0, 0, 0);",
-        pb);
+    return test_put_seller_and_warehouse(db, pb);
 }
 
 struct cat_job {
@@ -74,25 +68,11 @@ struct cat_job {
 static enum shop_err w_cat(struct db *db, void *arg, struct problem *pb)
 {
     struct cat_job *j = arg;
-    struct stmt *st;
-    if (j->rename) {
-        st = db_prepare(db, "UPDATE categories SET name = ? WHERE id = ?");
-        stmt_bind_text(st, 1, j->name);
-        stmt_bind_i64(st, 2, j->id);
-    } else {
-        st = db_prepare(
-            db, "INSERT INTO categories (id, parent_id, name, slug, path, depth, created_at)"
-                " VALUES (?, ?, ?, ?, '/', 0, 0)");
-        stmt_bind_i64(st, 1, j->id);
-        if (j->parent)
-            stmt_bind_i64(st, 2, j->parent);
-        else
-            stmt_bind_null(st, 2);
-        stmt_bind_text(st, 3, j->name);
-        char slug[32];
-        snprintf(slug, sizeof slug, "c%lld", (long long)j->id);
-        stmt_bind_text(st, 4, slug);
-    }
+    if (!j->rename)
+        return test_put_category(db, j->id, j->parent, j->name, pb);
+    struct stmt *st = db_prepare(db, "UPDATE categories SET name = ? WHERE id = ?");
+    stmt_bind_text(st, 1, j->name);
+    stmt_bind_i64(st, 2, j->id);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "category");
 }
 
