@@ -358,7 +358,6 @@ enum shop_err account_login(struct shop *shop, struct arena *a, const char *emai
     }
 
     struct db *db = store_db(shop->store);
-    db_release(db); /* an account created a moment ago, by another process too, is seen */
     struct stmt *st = db_prepare(db, "SELECT id, name, password_hash, role, trusted, created_at"
                                      " FROM users WHERE email = ?");
     if (!st)
