@@ -134,6 +134,12 @@ struct db {
     const struct store_ops *ops;
     struct store *store;
     bool writer;
+    /* A statement of the write function running on this (writer)
+     * connection failed (store.c sets it, writer.c clears it per write
+     * function and after rolling one back): the function's result is then a
+     * failure whatever it returned, as on PostgreSQL, where a failed
+     * statement aborts the transaction. */
+    bool stmt_failed;
 };
 
 struct stmt {

@@ -13,6 +13,12 @@
 #include "util/xalloc.h"
 
 _Thread_local int64_t tl_db_ns;
+static _Thread_local uint64_t tl_read_failures;
+
+uint64_t store_thread_read_failures(void)
+{
+    return tl_read_failures;
+}
 
 int64_t store_thread_db_ns(void)
 {
@@ -162,12 +168,19 @@ static int injected_step_fault(struct stmt *st)
 
 int stmt_step(struct stmt *st)
 {
-    if (faults_armed()) {
-        int f = injected_step_fault(st);
-        if (f)
-            return f;
+    int rc = faults_armed() ? injected_step_fault(st) : 0;
+    if (!rc)
+        rc = st->ops->step(st);
+    /* A write function that reads on past a failed step (a loop taking the
+     * error for the last row) must not commit what it did: writer.c fails
+     * it. STMT_CONSTRAINT is an answer, not a failure. */
+    if (rc == STMT_ERROR || rc == STMT_BUSY) {
+        if (tl_writer_of && st->store == tl_writer_of)
+            tl_writer_db->stmt_failed = true;
+        else
+            tl_read_failures++;
     }
-    return st->ops->step(st);
+    return rc;
 }
 
 int64_t stmt_i64(struct stmt *st, int col)

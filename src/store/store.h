@@ -150,6 +150,12 @@ int64_t store_queue_peak(struct store *s);
 /** Nanoseconds this thread has spent inside the database (for metrics). */
 int64_t store_thread_db_ns(void);
 
+/** Statements that failed on this thread's reading connections so far: the
+ *  HTTP layer answers a GET during which one failed with a 500, whatever
+ *  the handler made of it (a short list, a "not found"). Inside a write
+ *  function a failed statement fails the write instead (writer.c). */
+uint64_t store_thread_read_failures(void);
+
 /* ---- statements --------------------------------------------------------- */
 
 enum { STMT_DONE = 0, STMT_ROW = 1, STMT_ERROR = -1, STMT_CONSTRAINT = -2, STMT_BUSY = -3 };

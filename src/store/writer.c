@@ -53,6 +53,19 @@ static void rollback(struct db *db)
         wexec(db, "ROLLBACK");
 }
 
+/* A write function's result once it has returned: a failure when one of
+ * its statements failed, whatever it made of that (a loop that took the
+ * error for its last row, a "not found" that was a failed read). What it
+ * decided on a failed read cannot be trusted, so only a 5xx it chose itself
+ * stands. */
+static enum shop_err write_result(struct db *db, enum shop_err r, struct problem *pb)
+{
+    if (!db->stmt_failed || r == SHOP_INTERNAL || r == SHOP_UNAVAILABLE)
+        return r;
+    problem_clear(pb);
+    return db_fail(db, pb, "writing (a statement failed)");
+}
+
 /* How a batch's run ended. */
 enum run_end {
     RUN_OK,       /* every job ran; the transaction is open */
@@ -72,7 +85,8 @@ static enum run_end run_job(struct db *db, struct wjob *j)
         return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
     }
     problem_clear(j->pb);
-    j->result = j->fn(db, j->arg, j->pb);
+    db->stmt_failed = false;
+    j->result = write_result(db, j->fn(db, j->arg, j->pb), j->pb);
     db_release(db);
     enum tx_state ts = db->ops->tx_state(db);
     if (ts == TX_NONE) {
@@ -91,6 +105,7 @@ static enum run_end run_job(struct db *db, struct wjob *j)
         wexec(db, "ROLLBACK TO w");
         wexec(db, "RELEASE w");
     }
+    db->stmt_failed = false;
     return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
 }
 
@@ -115,7 +130,8 @@ static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
     bool ok = true;
     for (int i = 0; i < n && ok; i++) {
         problem_clear(jobs[i]->pb);
-        jobs[i]->result = jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb);
+        db->stmt_failed = false;
+        jobs[i]->result = write_result(db, jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb), jobs[i]->pb);
         db_release(db);
         ok = jobs[i]->result == SHOP_OK && (pipelined || db->ops->tx_state(db) == TX_OPEN);
     }
@@ -328,13 +344,17 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         struct db *db = tl_writer_db;
         if (!wexec(db, "SAVEPOINT nested"))
             return db_fail(db, pb, "opening a savepoint");
-        enum shop_err r = fn(db, arg, pb);
+        bool outer_failed = db->stmt_failed;
+        db->stmt_failed = false;
+        enum shop_err r = write_result(db, fn(db, arg, pb), pb);
         if (r == SHOP_OK && db->ops->tx_state(db) == TX_FAILED)
             r = db_fail(db, pb, "writing (a statement failed)");
         if (r != SHOP_OK && db->ops->tx_state(db) != TX_NONE)
             wexec(db, "ROLLBACK TO nested");
         if (db->ops->tx_state(db) != TX_NONE)
             wexec(db, "RELEASE nested");
+        /* What failed inside is undone, and the caller has its error. */
+        db->stmt_failed = outer_failed;
         return r;
     }
     struct wjob job = {.fn = fn, .arg = arg, .pb = pb};

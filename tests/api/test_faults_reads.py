@@ -13,7 +13,7 @@ One server for the file, faults armed through the admin hook
 import pytest
 
 from conftest import uid
-from saga_faults import env  # noqa: F401
+from saga_faults import arm, disarm, env  # noqa: F401
 from shop_fixtures import ADDRESS, Buyer
 from test_faults_sagas import with_failing
 from test_returns import ask, delivered_order
@@ -304,3 +304,49 @@ def test_a_failed_step_is_not_the_end_of_the_reviews(env):
     r = failed_then_whole(s, shop, "AND (?2 = 0 OR r.rating = ?2)",
                           lambda: s.get(f"/v1/products/{p['id']}/reviews"))
     assert [x["id"] for x in r["data"]] == [rev], r
+
+
+# ---- writes: a failed step fails the write ------------------------------------------
+#
+# A write function that stepped a statement until it stopped returning rows
+# went on with what it had and committed it: cancelling an order whose
+# second line failed to read cancelled the order with one line, refunded all
+# of it, and left the other line open with its units taken. On SQLite a
+# failed statement leaves the transaction open, so nothing stopped it (on
+# PostgreSQL it aborts the transaction). Now any failed statement fails the
+# write that ran it, whatever the function made of it (store.c, writer.c).
+
+def test_a_failed_step_inside_a_write_commits_nothing(env):
+    s, shop = env
+    buyer = Buyer(s)
+
+    def stock(vs):
+        return {v: s.get(f"/v1/inventory/{v}", token=shop.admin)["total"]["available"] for v in vs}
+
+    # The cancellation's read of the order's lines: its second row fails,
+    # once (the write runs again, whole) or from then on (it fails).
+    lines = "- discount_cents + tax_cents, status, shipped_qty, backordered"
+    for times in (1, 0):
+        a = shop.product(price=1000, stock=5)["variants"][0]["id"]
+        b = shop.product(price=2000, stock=5)["variants"][0]["id"]
+        assert buyer.add(a, 1).status == 201 and buyer.add(b, 2).status == 201
+        o = buyer.checkout()
+        assert o.status == 201 and o["status"] == "paid", o
+        before = stock((a, b))
+        cancel = lambda: s.post(f"/v1/orders/{o['id']}/cancel", {}, token=buyer.token)  # noqa: E731
+        arm(s, shop, "store.stmt", nth=2, times=times, match=lines)
+        try:
+            r = cancel()
+        finally:
+            assert disarm(s, shop)["store.stmt"][1] >= 1
+        if times == 0:
+            assert r.status >= 500, r
+            after = s.get(f"/v1/orders/{o['id']}", token=buyer.token)
+            assert after["status"] == "paid" and after["refund_status"] == "none", after
+            assert {line["status"] for line in after["lines"]} == {"open"}, after
+            assert stock((a, b)) == before
+            r = cancel()
+        assert r.status == 200 and r["status"] == "cancelled", r
+        assert {line["status"] for line in r["lines"]} == {"cancelled"}, r
+        assert stock((a, b)) == {a: before[a] + 1, b: before[b] + 2}, times
+
