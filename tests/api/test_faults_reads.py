@@ -12,7 +12,7 @@ One server for the file, faults armed through the admin hook
 """
 import pytest
 
-from conftest import uid
+from conftest import uid, wait_for
 from saga_faults import arm, disarm, env  # noqa: F401
 from shop_fixtures import ADDRESS, Buyer
 from test_faults_sagas import with_failing
@@ -350,3 +350,29 @@ def test_a_failed_step_inside_a_write_commits_nothing(env):
         assert {line["status"] for line in r["lines"]} == {"cancelled"}, r
         assert stock((a, b)) == {a: before[a] + 1, b: before[b] + 2}, times
 
+
+# ---- the HTTP layer: a GET that saw a failed read is a 500 ---------------------------
+#
+# Whatever a handler made of a failed read (a cart without its lines, a
+# short list of deliveries), the answer is a 500 (http/server.c): these two
+# answered 200 with what they had.
+
+def test_a_get_that_saw_a_failed_read_is_a_500(env):
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    assert buyer.add(v, 2).status == 201
+    r = failed_then_whole(s, shop, "JOIN products p ON p.id = v.product_id WHERE l.cart_id = ?",
+                          lambda: s.get("/v1/cart", token=buyer.token))
+    assert [(line["variant_id"], line["quantity"]) for line in r["lines"]] == [(v, 2)], r
+
+    hook = s.post("/v1/admin/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["*"]},
+                  token=shop.admin)
+    assert hook.status == 201, hook
+    deliveries = lambda: s.get(f"/v1/admin/webhooks/{hook['id']}/deliveries",  # noqa: E731
+                               token=shop.admin)
+    shop.product(price=1500, stock=1)
+    wait_for("a delivery", lambda: deliveries()["data"])
+    r = failed_then_whole(s, shop, "last_status, last_error FROM webhook_deliveries", deliveries)
+    assert r["data"], r
+    assert s.delete(f"/v1/admin/webhooks/{hook['id']}", token=shop.admin).status in (200, 204)
