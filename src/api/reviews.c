@@ -7,6 +7,7 @@
 #include "shop/product_cache.h"
 #include "shop/review.h"
 #include "shop/shop.h"
+#include "store/store.h"
 #include "util/jsonx.h"
 
 static bool private_view(const struct req *r, const struct review *rv)
@@ -87,10 +88,13 @@ enum shop_err api_reviews_list(struct req *r)
         gen = product_cache_generation(r->shop->review_pages, q.product_id);
     }
     struct review_page p;
+    uint64_t failed = store_thread_read_failures();
     if (review_list(r->shop, r->arena, &r->who, &q, &p, &r->pb) != SHOP_OK)
         return r->pb.err;
     json_t *page = page_json(r, &p);
-    if (!cacheable(r, &q))
+    /* Never kept when a read failed: the answer is a 500 (http/server.c),
+     * and the cache would serve the short page after it. */
+    if (!cacheable(r, &q) || store_thread_read_failures() != failed)
         return resp_json(r, 200, page);
     size_t len;
     char *text = jx_dump(page, &len);

@@ -201,9 +201,16 @@ enum shop_err catalog_page(struct shop *shop, const struct principal *who, int64
     if (!b) {
         uint64_t gen = product_cache_generation(shop->products, id);
         struct db *db = store_db(shop->store);
+        uint64_t failed = store_thread_read_failures();
         db_read_begin(db);
         enum shop_err e = render(shop, db, id, &b, pb);
         db_read_end(db);
+        if (e == SHOP_OK && store_thread_read_failures() != failed) {
+            /* A page rendered past a failed read (its variants cut short)
+             * would be served from the cache until the product changed. */
+            product_blob_unref(b);
+            e = problem_set(pb, SHOP_INTERNAL, "database error while reading the product");
+        }
         if (e != SHOP_OK)
             return e;
         product_cache_put(shop->products, b, gen);

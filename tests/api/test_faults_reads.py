@@ -376,3 +376,18 @@ def test_a_get_that_saw_a_failed_read_is_a_500(env):
     r = failed_then_whole(s, shop, "last_status, last_error FROM webhook_deliveries", deliveries)
     assert r["data"], r
     assert s.delete(f"/v1/admin/webhooks/{hook['id']}", token=shop.admin).status in (200, 204)
+
+
+def test_a_product_page_rendered_past_a_failed_read_is_not_kept(env):
+    # The page is rendered on the GET that finds it missing from the product
+    # cache, and kept there: rendered past a failed read of its variants it
+    # was kept without them, and served so until the product changed.
+    s, shop = env
+    p = shop.product(price=1000, stock=5)
+    page = lambda: s.get(f"/v1/products/{p['id']}")  # noqa: E731
+    assert page().status == 200
+    assert Buyer(s).buy(p["variants"][0]["id"], 1).status == 201  # the cached page goes
+    r = failed_then_whole(s, shop, "FROM variants v LEFT JOIN stock s ON s.variant_id = v.id",
+                          page)
+    assert [(v["id"], v["available"]) for v in r["variants"]] == [(p["variants"][0]["id"], 4)], r
+    assert page()["variants"] == r["variants"]
