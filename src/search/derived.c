@@ -392,8 +392,10 @@ void index_derived_build(struct index *ix)
         ix->td = xcalloc(nterms, sizeof *ix->td);
         ix->tdcap = nterms;
     }
-    for (uint32_t s = 0; s < ix->nslots; s++)
+    for (uint32_t s = 0; s < ix->nslots; s++) {
         ix->sb[s] = derived_sb(&ix->docs[s]);
+        ix->price[s] = price_col(ix->docs[s].price);
+    }
 
     /* Every live slot in suggestion order: one sort of their keys (none
      * when already in order, as after a load by id with no sales yet). */

@@ -32,6 +32,7 @@ void index_free(struct index *ix)
     free(ix->docs);
     free(ix->col);
     free(ix->sb);
+    free(ix->price);
     free(ix->text);
     free(ix->free_slots);
     idmap_free(&ix->by_id);
@@ -191,6 +192,7 @@ static void col_sync(struct index *ix, uint32_t slot)
                                   .in_stock = d->in_stock,
                                   .live = d->live};
     ix->sb[slot] = derived_sb(d);
+    ix->price[slot] = price_col(d->price);
 }
 
 /* A live document enters its category: members, orders, facet counts.
@@ -238,6 +240,7 @@ void index_orders_finish(struct index *ix)
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
         ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
         ix->sb = xrealloc(ix->sb, ix->scap * sizeof *ix->sb);
+        ix->price = xrealloc(ix->price, ix->scap * sizeof *ix->price);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
     }
     struct keyed *tmp = NULL;
@@ -337,6 +340,7 @@ static uint32_t slot_alloc(struct index *ix)
         ix->docs = xrealloc(ix->docs, ix->scap * sizeof *ix->docs);
         ix->col = xrealloc(ix->col, ix->scap * sizeof *ix->col);
         ix->sb = xrealloc(ix->sb, ix->scap * sizeof *ix->sb);
+        ix->price = xrealloc(ix->price, ix->scap * sizeof *ix->price);
         ix->text = xrealloc(ix->text, ix->scap * sizeof *ix->text);
         derived_slots_grown(ix);
     }
@@ -683,7 +687,8 @@ bool index_remove(struct index *ix, int64_t product_id)
 size_t index_bytes(const struct index *ix)
 {
     size_t b = sizeof *ix + lex_bytes(&ix->lx);
-    b += ix->scap * (sizeof *ix->docs + sizeof *ix->col + sizeof *ix->text + sizeof *ix->sb) +
+    b += ix->scap * (sizeof *ix->docs + sizeof *ix->col + sizeof *ix->text + sizeof *ix->sb +
+                     sizeof *ix->price) +
          idmap_bytes(&ix->by_id);
     for (uint32_t i = 0; i < ix->nslots; i++) {
         const struct doc_text *t = &ix->text[i];

@@ -69,8 +69,8 @@ struct doc {
 /* What filters, facets and text scores read, 32 bytes per slot (half of
  * `struct doc`): at a million products the column stays in the last-level
  * cache where the documents do not, and a query touches a document's row
- * only for what the column lacks (price and rating filters, sort keys, the
- * id of a document that enters the top k, the page itself). */
+ * only for what the column (and the price column, struct index) lacks:
+ * rating filters, sort keys other than price, the page itself. */
 struct dcol {
     int64_t id; /* the relevance tie-break */
     uint32_t cat, brand;
@@ -80,6 +80,12 @@ struct dcol {
     uint8_t stars;   /* largest s ≤ 4 with rating_sum ≥ s × rating_count (0 unrated) */
     uint8_t in_stock, live;
 };
+
+/* The price column (struct index: price) holds prices below this exactly:
+ * 4 bytes a slot, read in slot order like the postings, where the row's
+ * price is a cache miss a document (at 1M products, a third of a
+ * price-filtered query's time). */
+#define PRICE_COL_BIG UINT32_MAX
 
 /* Price facet buckets, cents: [edge[i], edge[i+1]). */
 extern const int64_t index_price_edges[PRICE_BUCKETS];
@@ -147,6 +153,8 @@ struct index {
     uint32_t nfree, fcap;
     struct idmap by_id; /* product id → slot */
     uint32_t *sb;       /* by slot: what bounds a text score (derived.c: derived_sb) */
+    uint32_t *price;    /* by slot: the price in cents, for price filters and sorts
+                         * (PRICE_COL_BIG: that or more; index_price reads the row) */
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
     uint32_t bwords;     /* 64-bit words of every dense term's bitset */
@@ -253,6 +261,18 @@ static inline void doc_sort_key(int sort, const struct doc *d, int64_t *k1, int6
         *k2 = -d->id;
         break;
     }
+}
+
+/* The document's price from the price column (the row only when above it). */
+static inline int64_t index_price(const struct index *ix, uint32_t slot)
+{
+    uint32_t p = ix->price[slot];
+    return p != PRICE_COL_BIG ? (int64_t)p : ix->docs[slot].price;
+}
+
+static inline uint32_t price_col(int64_t price)
+{
+    return price >= 0 && price < PRICE_COL_BIG ? (uint32_t)price : PRICE_COL_BIG;
 }
 
 static inline bool key_less(int64_t a1, int64_t a2, int64_t b1, int64_t b2)

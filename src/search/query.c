@@ -208,14 +208,16 @@ static inline bool passes_col(const struct qctx *q, uint32_t slot, const struct 
         return false;
     if (q->p->in_stock >= 0 && c->in_stock != (q->p->in_stock != 0))
         return false;
-    if (q->row_filters) {
-        const struct doc *d = &q->ix->docs[slot];
-        if (d->price < q->min_price || d->price > q->max_price)
+    if (q->by_price) {
+        int64_t price = index_price(q->ix, slot);
+        if (price < q->min_price || price > q->max_price)
             return false;
-        const struct search_params *p = q->p;
-        if (p->min_rating_milli > 0 &&
-            (d->rating_count == 0 ||
-             (int64_t)d->rating_sum * 1000 < (int64_t)p->min_rating_milli * d->rating_count))
+    }
+    const struct search_params *p = q->p;
+    if (p->min_rating_milli > 0) {
+        const struct doc *d = &q->ix->docs[slot];
+        if (d->rating_count == 0 ||
+            (int64_t)d->rating_sum * 1000 < (int64_t)p->min_rating_milli * d->rating_count)
             return false;
     }
     return true;
@@ -332,9 +334,15 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         heap_offer(q, k1, c->id, slot, score);
         return;
     }
-    const struct doc *d = &q->ix->docs[slot];
     int64_t k1 = 0, k2 = 0;
-    sort_key(q, d, score, &k1, &k2);
+    if (q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC) {
+        /* doc_sort_key's keys, from the columns */
+        int64_t price = index_price(q->ix, slot);
+        k1 = q->sort == SEARCH_SORT_PRICE_ASC ? price : -price;
+        k2 = c->id;
+    } else {
+        sort_key(q, &q->ix->docs[slot], score, &k1, &k2);
+    }
     if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
         return;
     q->after++;
@@ -598,7 +606,8 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         q.min_price = p->min_price;
     if (p->max_price >= 0)
         q.max_price = p->max_price;
-    q.row_filters = p->min_price >= 0 || p->max_price >= 0 || p->min_rating_milli > 0;
+    q.by_price = p->min_price >= 0 || p->max_price >= 0;
+    q.row_filters = q.by_price || p->min_rating_milli > 0;
     bool text = p->q && *p->q;
     if (!text && q.sort == SEARCH_SORT_RELEVANCE)
         q.sort = SEARCH_SORT_POPULARITY;

@@ -47,7 +47,8 @@ struct qctx {
     enum search_sort sort;
     bool score;       /* relevance needs text scores; other sorts skip them */
     bool reference;   /* the exhaustive reference path (search.reference) */
-    bool row_filters; /* a price or rating filter: the column does not have them */
+    bool row_filters; /* a price or rating filter: no precounted totals apply */
+    bool by_price;    /* a price filter (the price column; a rating filter reads the row) */
     bool keys;        /* query_consider ranks (false: it only filters and counts) */
     bool counted;     /* total and facets are known already (query_counts): only rank */
     float inv_avg[NFIELDS];

@@ -443,6 +443,7 @@ static void derive(struct index *ix)
 {
     index_cats_link(ix);
     ix->sb = xrealloc(ix->sb, (ix->scap ? ix->scap : 1) * sizeof *ix->sb);
+    ix->price = xrealloc(ix->price, (ix->scap ? ix->scap : 1) * sizeof *ix->price);
     index_derived_build(ix); /* bitsets, title lists, frequent terms' counts (derived.c) */
 }
 

@@ -105,6 +105,8 @@ static enum shop_err w_catalog(struct db *db, void *arg, struct problem *pb)
         char sku[32];
         snprintf(sku, sizeof sku, "P%lld", (long long)id);
         int64_t price = 500 + rnd(300) * 997; /* before on_hand: rnd() is one sequence */
+        if (rnd(50) == 0)
+            price += 4294967295LL; /* PRICE_COL_BIG and more (index.h): from the row */
         int64_t on_hand = rnd(3);
         if (test_put_variant(db, id, id, sku, price, on_hand, 0, pb) != SHOP_OK)
             return pb->err;
@@ -271,7 +273,7 @@ static void random_queries(int rounds)
             p.brand = brands[rnd(NBRANDS)];
         if (f && rnd(4) == 0) {
             p.min_price = rnd(100000);
-            p.max_price = p.min_price + rnd(200000);
+            p.max_price = rnd(4) ? p.min_price + rnd(200000) : -1;
         }
         if (f && rnd(5) == 0)
             p.min_rating_milli = (int32_t)rnd(5001);
