@@ -234,7 +234,7 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
         r->path = url;
     rs->route_idx = -1;
     rs->db0 = store_thread_db_ns();
-    uint64_t read_failures = store_thread_read_failures();
+    uint64_t read_failures = store_thread_read_failures(), read_errors = store_thread_read_errors();
     struct rl_result rl = {0};
 
     enum shop_err e;
@@ -273,15 +273,21 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
                 e = r->route->handler(r);
         }
     }
-    /* A read that saw a statement fail answers 500: what it made of the
-     * failure (a list cut short, "no such order") is not the answer. A
-     * write's answer stands (what it wrote is committed; its own reads
-     * decide, and a failed statement inside it failed it, writer.c). */
+    /* A read that saw a statement fail answers 500 (503 when the database
+     * was only busy): what it made of the failure (a list cut short, "no
+     * such order") is not the answer. A write's answer stands (what it
+     * wrote is committed; its own reads decide, and a failed statement
+     * inside it failed it, writer.c). */
     int status = e != SHOP_OK ? problem_status(r->pb.err) : r->status;
     if (is_read(r) && status < 500 && store_thread_read_failures() != read_failures) {
         problem_clear(&r->pb);
         r->nheaders = 0;
-        e = problem_set(&r->pb, SHOP_INTERNAL, "a database read failed while answering");
+        if (store_thread_read_errors() != read_errors) {
+            e = problem_set(&r->pb, SHOP_INTERNAL, "a database read failed while answering");
+        } else {
+            r->pb.retry_after = 1;
+            e = problem_set(&r->pb, SHOP_UNAVAILABLE, "the database is busy; try again");
+        }
     }
     if (e != SHOP_OK || r->status == 0)
         render_problem(r);

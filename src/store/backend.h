@@ -138,8 +138,9 @@ struct db {
      * connection failed (store.c sets it, writer.c clears it per write
      * function and after rolling one back): the function's result is then a
      * failure whatever it returned, as on PostgreSQL, where a failed
-     * statement aborts the transaction. */
-    bool stmt_failed;
+     * statement aborts the transaction; a 503 when every failure was the
+     * database being busy (stmt_busy_only). */
+    bool stmt_failed, stmt_busy_only;
 };
 
 struct stmt {

@@ -13,11 +13,16 @@
 #include "util/xalloc.h"
 
 _Thread_local int64_t tl_db_ns;
-static _Thread_local uint64_t tl_read_failures;
+static _Thread_local uint64_t tl_read_failures, tl_read_errors;
 
 uint64_t store_thread_read_failures(void)
 {
     return tl_read_failures;
+}
+
+uint64_t store_thread_read_errors(void)
+{
+    return tl_read_errors;
 }
 
 int64_t store_thread_db_ns(void)
@@ -175,10 +180,14 @@ int stmt_step(struct stmt *st)
      * error for the last row) must not commit what it did: writer.c fails
      * it. STMT_CONSTRAINT is an answer, not a failure. */
     if (rc == STMT_ERROR || rc == STMT_BUSY) {
-        if (tl_writer_of && st->store == tl_writer_of)
-            tl_writer_db->stmt_failed = true;
-        else
+        if (tl_writer_of && st->store == tl_writer_of) {
+            struct db *db = tl_writer_db;
+            db->stmt_busy_only = rc == STMT_BUSY && (db->stmt_busy_only || !db->stmt_failed);
+            db->stmt_failed = true;
+        } else {
             tl_read_failures++;
+            tl_read_errors += rc == STMT_ERROR;
+        }
     }
     return rc;
 }

@@ -151,10 +151,13 @@ int64_t store_queue_peak(struct store *s);
 int64_t store_thread_db_ns(void);
 
 /** Statements that failed on this thread's reading connections so far: the
- *  HTTP layer answers a GET during which one failed with a 500, whatever
- *  the handler made of it (a short list, a "not found"). Inside a write
- *  function a failed statement fails the write instead (writer.c). */
+ *  HTTP layer answers a GET during which one failed with a 500 (a 503 when
+ *  each was the database being busy), whatever the handler made of it (a
+ *  short list, a "not found"). Inside a write function a failed statement
+ *  fails the write instead (writer.c). */
 uint64_t store_thread_read_failures(void);
+/** Of those, the ones that were errors rather than a busy database. */
+uint64_t store_thread_read_errors(void);
 
 /* ---- statements --------------------------------------------------------- */
 

@@ -57,13 +57,22 @@ static void rollback(struct db *db)
  * its statements failed, whatever it made of that (a loop that took the
  * error for its last row, a "not found" that was a failed read). What it
  * decided on a failed read cannot be trusted, so only a 5xx it chose itself
- * stands. */
+ * stands; a database that was only busy is a 503 to retry. */
 static enum shop_err write_result(struct db *db, enum shop_err r, struct problem *pb)
 {
     if (!db->stmt_failed || r == SHOP_INTERNAL || r == SHOP_UNAVAILABLE)
         return r;
     problem_clear(pb);
+    if (db->stmt_busy_only) {
+        pb->retry_after = 1;
+        return problem_set(pb, SHOP_UNAVAILABLE, "the database is busy; try again");
+    }
     return db_fail(db, pb, "writing (a statement failed)");
+}
+
+static void stmt_failures_clear(struct db *db)
+{
+    db->stmt_failed = db->stmt_busy_only = false;
 }
 
 /* How a batch's run ended. */
@@ -85,7 +94,7 @@ static enum run_end run_job(struct db *db, struct wjob *j)
         return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
     }
     problem_clear(j->pb);
-    db->stmt_failed = false;
+    stmt_failures_clear(db);
     j->result = write_result(db, j->fn(db, j->arg, j->pb), j->pb);
     db_release(db);
     enum tx_state ts = db->ops->tx_state(db);
@@ -105,7 +114,7 @@ static enum run_end run_job(struct db *db, struct wjob *j)
         wexec(db, "ROLLBACK TO w");
         wexec(db, "RELEASE w");
     }
-    db->stmt_failed = false;
+    stmt_failures_clear(db);
     return db->ops->tx_state(db) == TX_OPEN ? RUN_OK : RUN_ABORTED;
 }
 
@@ -130,7 +139,7 @@ static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
     bool ok = true;
     for (int i = 0; i < n && ok; i++) {
         problem_clear(jobs[i]->pb);
-        db->stmt_failed = false;
+        stmt_failures_clear(db);
         jobs[i]->result = write_result(db, jobs[i]->fn(db, jobs[i]->arg, jobs[i]->pb), jobs[i]->pb);
         db_release(db);
         ok = jobs[i]->result == SHOP_OK && (pipelined || db->ops->tx_state(db) == TX_OPEN);
@@ -344,8 +353,8 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         struct db *db = tl_writer_db;
         if (!wexec(db, "SAVEPOINT nested"))
             return db_fail(db, pb, "opening a savepoint");
-        bool outer_failed = db->stmt_failed;
-        db->stmt_failed = false;
+        bool outer_failed = db->stmt_failed, outer_busy_only = db->stmt_busy_only;
+        stmt_failures_clear(db);
         enum shop_err r = write_result(db, fn(db, arg, pb), pb);
         if (r == SHOP_OK && db->ops->tx_state(db) == TX_FAILED)
             r = db_fail(db, pb, "writing (a statement failed)");
@@ -355,6 +364,7 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
             wexec(db, "RELEASE nested");
         /* What failed inside is undone, and the caller has its error. */
         db->stmt_failed = outer_failed;
+        db->stmt_busy_only = outer_busy_only;
         return r;
     }
     struct wjob job = {.fn = fn, .arg = arg, .pb = pb};

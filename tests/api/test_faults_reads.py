@@ -391,3 +391,34 @@ def test_a_product_page_rendered_past_a_failed_read_is_not_kept(env):
                           page)
     assert [(v["id"], v["available"]) for v in r["variants"]] == [(p["variants"][0]["id"], 4)], r
     assert page()["variants"] == r["variants"]
+
+
+def test_a_busy_database_is_a_503_to_retry(env):
+    # A statement the database answered "busy" (a lock it could not take in
+    # time) fails its read or its write like any failure, but the answer is
+    # a 503 with Retry-After: the same call may well succeed a moment later.
+    s, shop = env
+    buyer = Buyer(s)
+    v = shop.product(price=1000, stock=5)["variants"][0]["id"]
+    assert buyer.add(v, 1).status == 201
+    cart = lambda: s.get("/v1/cart", token=buyer.token)  # noqa: E731
+    arm(s, shop, "store.read", nth=1, mode="busy", times=0,
+        match="JOIN products p ON p.id = v.product_id WHERE l.cart_id = ?")
+    try:
+        r = cart()
+    finally:
+        assert disarm(s, shop)["store.read"][1] >= 1
+    assert r.status == 503 and r.headers.get("retry-after") == "1", (r, r.headers)
+    assert [line["quantity"] for line in cart()["lines"]] == [1]
+
+    # A write: the cart line's quantity read inside the add is busy.
+    arm(s, shop, "store.stmt", nth=1, mode="busy", times=0,
+        match="SELECT quantity FROM cart_lines WHERE cart_id = ? AND variant_id = ?")
+    try:
+        r = buyer.add(v, 2)
+    finally:
+        assert disarm(s, shop)["store.stmt"][1] >= 1
+    assert r.status == 503 and r.headers.get("retry-after") == "1", (r, r.headers)
+    assert [line["quantity"] for line in cart()["lines"]] == [1]
+    assert buyer.add(v, 2).status in (200, 201)
+    assert [line["quantity"] for line in cart()["lines"]] == [3]
