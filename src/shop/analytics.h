@@ -116,9 +116,10 @@ enum shop_err analytics_check(struct shop *shop, const char *from, const char *t
                               struct problem *pb);
 
 /** The outbox consumer (topics order.confirmed, order.refunded,
- *  order.return_approved). */
-enum shop_err analytics_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                struct problem *pb);
+ *  order.return_approved), a slice at a time: the slice's paid orders are
+ *  folded together, one upsert per rollup row they touch. */
+enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                              void *cls, struct problem *pb);
 
 struct analytics_rebuild_stats {
     int32_t from, to;                /* the range rebuilt (whole months); 0, 0: all */

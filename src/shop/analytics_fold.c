@@ -17,12 +17,6 @@
 
 /* ---- folding events ---------------------------------------------------------- */
 
-struct fold {
-    struct shop *shop;
-    const struct outbox_event *ev;
-    json_t *payload;
-};
-
 #define DAY_MS   86400000LL
 #define BATCH    1000
 
@@ -147,48 +141,195 @@ static void sums_add(struct sums *s, int64_t key, int64_t seller, int64_t units,
     s->v[s->n++] = (struct sum){key, seller, units, cents};
 }
 
-static enum shop_err fold_paid(struct db *db, const struct tz *tz, int64_t order_id,
-                               struct problem *pb)
+/* Rows to add up per (key, day) over a batch of orders: appended, then
+ * sorted and merged once (a rebuild's batch holds thousands). */
+struct rows {
+    size_t n, cap;
+    struct row {
+        int64_t key, seller;
+        int32_t day;
+        int64_t units, cents, orders;
+    } *v;
+};
+
+static void rows_add(struct rows *r, struct row x)
 {
-    bool fresh;
-    if (claim(db, "paid", order_id, &fresh, pb) != SHOP_OK || !fresh)
-        return pb->err;
-    struct stmt *st = db_prepare(db, "SELECT total_cents, coalesce(paid_at, updated_at) FROM orders"
-                                     " WHERE id = ?");
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    }
+    r->v[r->n++] = x;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->day > y->day) - (x->day < y->day);
+}
+
+static void rows_merge(struct rows *r)
+{
+    if (r->n < 2)
+        return;
+    qsort(r->v, r->n, sizeof *r->v, row_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        struct row *last = m ? &r->v[m - 1] : NULL;
+        if (last && last->key == r->v[i].key && last->day == r->v[i].day) {
+            last->units += r->v[i].units;
+            last->cents += r->v[i].cents;
+            last->orders += r->v[i].orders;
+        } else {
+            r->v[m++] = r->v[i];
+        }
+    }
+    r->n = m;
+}
+
+/* A paid order being folded: its claim was fresh. */
+struct paid {
+    int64_t id, total;
+    int32_t day;
+    bool found; /* its row was read (an order deleted since is claimed, not counted) */
+};
+
+/* Batch sums: the shop's days (key 0), sellers' days, products' days. */
+struct paid_sums {
+    struct rows days, sellers, products;
+};
+
+#define RANGE_GAP 32 /* orders whose ids are this close are read in one range */
+
+static struct paid *paid_find(struct paid *o, int n, int64_t id)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (o[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && o[lo].id == id ? &o[lo] : NULL;
+}
+
+/* One order's lines into the batch sums; each seller counts the order once. */
+static void paid_lines_done(struct paid_sums *ps, const struct paid *o, struct sums *sellers,
+                            int64_t units)
+{
+    for (int i = 0; i < sellers->n; i++)
+        rows_add(&ps->sellers, (struct row){.key = sellers->v[i].key, .day = o->day,
+                                            .units = sellers->v[i].units,
+                                            .cents = sellers->v[i].cents, .orders = 1});
+    if (units)
+        rows_add(&ps->days, (struct row){.key = 0, .day = o->day, .units = units});
+    sellers->n = 0;
+}
+
+/* The orders o[0..n) (ids ascending, from ids lo..hi) and their lines: two
+ * reads for the range. */
+static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct paid *o, int n,
+                                     struct paid_sums *ps, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT id, total_cents, coalesce(paid_at, updated_at)"
+                                     " FROM orders WHERE id BETWEEN ? AND ?");
     if (!st)
-        return db_fail(db, pb, "reading an order");
-    stmt_bind_i64(st, 1, order_id);
-    if (stmt_step(st) != STMT_ROW)
-        return SHOP_OK; /* gone */
-    int64_t total = stmt_i64(st, 0);
-    int32_t day = tz_local_day(tz, stmt_i64(st, 1));
-    struct sums sellers = {0}, products = {0};
-    int64_t units = 0;
-    st = db_prepare(db, "SELECT l.product_id, coalesce(p.seller_id, 0), l.quantity,"
-                        " l.quantity * l.unit_price_cents - l.discount_cents"
-                        " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
-                        " WHERE l.order_id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading an order's lines");
-    stmt_bind_i64(st, 1, order_id);
+        return db_fail(db, pb, "reading the orders");
+    stmt_bind_i64(st, 1, o[0].id);
+    stmt_bind_i64(st, 2, o[n - 1].id);
     int rc;
     while ((rc = stmt_step(st)) == STMT_ROW) {
-        int64_t q = stmt_i64(st, 2), cents = stmt_i64(st, 3);
-        units += q;
-        sums_add(&sellers, stmt_i64(st, 1), 0, q, cents);
-        sums_add(&products, stmt_i64(st, 0), stmt_i64(st, 1), q, cents);
+        struct paid *x = paid_find(o, n, stmt_i64(st, 0));
+        if (!x)
+            continue;
+        x->found = true;
+        x->total = stmt_i64(st, 1);
+        x->day = tz_local_day(tz, stmt_i64(st, 2));
+        rows_add(&ps->days, (struct row){.key = 0, .day = x->day, .cents = x->total, .orders = 1});
     }
-    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
-    if (e == SHOP_OK)
-        e = add_figures(db, NULL, day, total, 0, 1, units, 0, pb);
-    for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
-        e = add_figures(db, &sellers.v[i].key, day, sellers.v[i].cents, 0, 1, sellers.v[i].units,
-                           0, pb);
-    for (int i = 0; e == SHOP_OK && i < products.n; i++)
-        e = add_product(db, products.v[i].key, products.v[i].seller, day, products.v[i].units,
-                        products.v[i].cents, pb);
+    if (rc != STMT_DONE)
+        return db_fail(db, pb, "reading the orders");
+    st = db_prepare(db, "SELECT l.order_id, l.product_id, coalesce(p.seller_id, 0), l.quantity,"
+                        " l.quantity * l.unit_price_cents - l.discount_cents"
+                        " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
+                        " WHERE l.order_id BETWEEN ? AND ? ORDER BY l.order_id");
+    if (!st)
+        return db_fail(db, pb, "reading the orders' lines");
+    stmt_bind_i64(st, 1, o[0].id);
+    stmt_bind_i64(st, 2, o[n - 1].id);
+    struct sums sellers = {0};
+    struct paid *cur = NULL;
+    int64_t units = 0;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        struct paid *x = paid_find(o, n, stmt_i64(st, 0));
+        if (!x || !x->found)
+            continue;
+        if (x != cur) {
+            if (cur)
+                paid_lines_done(ps, cur, &sellers, units);
+            cur = x;
+            units = 0;
+        }
+        int64_t product = stmt_i64(st, 1), seller = stmt_i64(st, 2), q = stmt_i64(st, 3);
+        int64_t cents = stmt_i64(st, 4);
+        units += q;
+        sums_add(&sellers, seller, 0, q, cents);
+        rows_add(&ps->products, (struct row){.key = product, .seller = seller, .day = x->day,
+                                             .units = q, .cents = cents});
+    }
+    if (cur)
+        paid_lines_done(ps, cur, &sellers, units);
     free(sellers.v);
-    free(products.v);
+    return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading the orders' lines");
+}
+
+/* Paid orders folded together (a slice's, or a batch of a rebuild; `ids`
+ * ascending): each claims its key, the fresh ones are read a range of ids at
+ * a time, and their figures are added up before any rollup row is written,
+ * so a day's, a seller's or a product's row takes one upsert per batch
+ * instead of one per order. */
+static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const int64_t *ids,
+                                      int n, struct problem *pb)
+{
+    struct paid *o = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *o);
+    struct paid_sums ps = {0};
+    int k = 0;
+    enum shop_err e = SHOP_OK;
+    for (int i = 0; i < n && e == SHOP_OK; i++) {
+        bool fresh = false;
+        if (i == 0 || ids[i] != ids[i - 1])
+            e = claim(db, "paid", ids[i], &fresh, pb);
+        if (fresh)
+            o[k++] = (struct paid){.id = ids[i]};
+    }
+    for (int from = 0; from < k && e == SHOP_OK;) {
+        int to = from + 1;
+        while (to < k && o[to].id - o[to - 1].id <= RANGE_GAP)
+            to++;
+        e = read_paid_range(db, tz, o + from, to - from, &ps, pb);
+        from = to;
+    }
+    rows_merge(&ps.days);
+    rows_merge(&ps.sellers);
+    rows_merge(&ps.products);
+    for (size_t i = 0; e == SHOP_OK && i < ps.days.n; i++) {
+        const struct row *r = &ps.days.v[i];
+        e = add_figures(db, NULL, r->day, r->cents, 0, r->orders, r->units, 0, pb);
+    }
+    for (size_t i = 0; e == SHOP_OK && i < ps.sellers.n; i++) {
+        const struct row *r = &ps.sellers.v[i];
+        e = add_figures(db, &r->key, r->day, r->cents, 0, r->orders, r->units, 0, pb);
+    }
+    for (size_t i = 0; e == SHOP_OK && i < ps.products.n; i++) {
+        const struct row *r = &ps.products.v[i];
+        e = add_product(db, r->key, r->seller, r->day, r->units, r->cents, pb);
+    }
+    free(ps.days.v);
+    free(ps.sellers.v);
+    free(ps.products.v);
+    free(o);
     return e;
 }
 
@@ -286,35 +427,45 @@ static enum shop_err lock_rollups(struct db *db, struct problem *pb)
     return keylock(db, key, 1, pb);
 }
 
-static enum shop_err fold_write(struct db *db, void *arg, struct problem *pb)
+static int by_id(const void *a, const void *b)
 {
-    struct fold *f = arg;
-    if (lock_rollups(db, pb) != SHOP_OK)
-        return pb->err;
-    const char *t = f->ev->topic;
-    if (!strcmp(t, "order.confirmed"))
-        return fold_paid(db, f->shop->tz, f->ev->aggregate_id, pb);
-    if (!strcmp(t, "order.refunded")) {
-        int64_t refund = field(f->payload, "refund_id");
-        return refund ? fold_refund(db, f->shop->tz, f->ev->aggregate_id, refund, pb) : SHOP_OK;
-    }
-    if (!strcmp(t, "order.return_approved")) {
-        int64_t ret = field(f->payload, "return_id");
-        return ret ? fold_return(db, f->shop->tz, ret, f->ev->created_at, pb) : SHOP_OK;
-    }
-    return SHOP_OK;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
-enum shop_err analytics_consume(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                struct problem *pb)
+enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                              void *cls, struct problem *pb)
 {
     (void)cls;
-    struct fold f = {.shop = shop, .ev = ev, .payload = json_loads(ev->payload, 0, NULL)};
-    enum shop_err e = store_write(shop->store, fold_write, &f, pb);
-    json_decref(f.payload);
-    return e;
+    struct db *db = store_db(shop->store); /* the writer's: slices run in a write */
+    if (lock_rollups(db, pb) != SHOP_OK)
+        return pb->err;
+    int64_t paid[DISPATCH_SLICE];
+    int npaid = 0;
+    enum shop_err e = SHOP_OK;
+    for (int i = 0; i < n && e == SHOP_OK; i++) {
+        const struct outbox_event *ev = evs[i];
+        if (!strcmp(ev->topic, "order.confirmed")) {
+            if (npaid < DISPATCH_SLICE)
+                paid[npaid++] = ev->aggregate_id;
+            continue;
+        }
+        bool refund = !strcmp(ev->topic, "order.refunded");
+        if (!refund && strcmp(ev->topic, "order.return_approved"))
+            continue;
+        json_t *o = json_loads(ev->payload, 0, NULL);
+        int64_t id = field(o, refund ? "refund_id" : "return_id");
+        json_decref(o);
+        if (id && refund)
+            e = fold_refund(db, shop->tz, ev->aggregate_id, id, pb);
+        else if (id)
+            e = fold_return(db, shop->tz, id, ev->created_at, pb);
+    }
+    if (e != SHOP_OK || npaid == 0)
+        return e;
+    qsort(paid, (size_t)npaid, sizeof *paid, by_id);
+    return fold_paid_orders(db, shop->tz, paid, npaid, pb);
 }
-
 
 /* ---- rebuilding from the orders ---------------------------------------------------- */
 
@@ -461,15 +612,22 @@ static enum shop_err count_write(struct db *db, void *arg, struct problem *pb)
     int n = read_facts(db, j->kind, j->after, f, pb);
     enum shop_err e = n < 0 ? pb->err : SHOP_OK;
     j->counted = 0;
+    const struct tz *tz = j->shop->tz;
+    int64_t *paid = xmalloc(BATCH * sizeof *paid); /* in id order, as read */
+    int npaid = 0;
     for (int i = 0; e == SHOP_OK && i < n; i++) {
-        if (!in_range(j->shop->tz, j->range, f[i].at))
+        if (!in_range(tz, j->range, f[i].at))
             continue;
-        const struct tz *tz = j->shop->tz;
-        e = j->kind == FACT_PAID     ? fold_paid(db, tz, f[i].id, pb)
-            : j->kind == FACT_REFUND ? fold_refund(db, tz, f[i].order_id, f[i].id, pb)
-                                     : fold_return(db, tz, f[i].id, f[i].at, pb);
+        if (j->kind == FACT_PAID)
+            paid[npaid++] = f[i].id;
+        else
+            e = j->kind == FACT_REFUND ? fold_refund(db, tz, f[i].order_id, f[i].id, pb)
+                                       : fold_return(db, tz, f[i].id, f[i].at, pb);
         j->counted++;
     }
+    if (e == SHOP_OK && npaid)
+        e = fold_paid_orders(db, tz, paid, npaid, pb);
+    free(paid);
     if (e == SHOP_OK) {
         j->done = n < BATCH;
         if (n > 0)

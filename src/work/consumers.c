@@ -37,7 +37,7 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
     dispatcher_add(d, &(struct consumer){.name = "analytics",
                                          .topics = "order.confirmed,order.refunded,"
                                                    "order.return_approved",
-                                         .fn = analytics_consume});
+                                         .slice_fn = analytics_slice});
     /* NTF-2: a new shop's consumers start at the newest event, so an old
      * database does not notify about its history. */
     dispatcher_add(d, &(struct consumer){.name = "notify.wishlist",

@@ -4,6 +4,7 @@ cancellations, returns and their refunds — shop-wide and per seller, in the
 shop's time zone; counted once however often the events are delivered;
 sellers see only their own lines; bad input is refused."""
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 
 from conftest import assert_problem, uid, wait_for
 from shop_fixtures import Buyer, Shop
@@ -184,6 +185,41 @@ def test_figures_equal_the_orders(make_server):
     # Bad ranges are usage errors.
     for args in (("--from", frm), ("--from", to, "--to", frm), ("--from", "2024-02-30", "--to", to)):
         assert s.cli("analytics", "rebuild", *args, check=False).returncode == 2
+
+
+def test_orders_paid_together_are_each_counted(make_server):
+    # Orders paid at once reach the consumer in the same slices, which fold
+    # them together (one upsert per day, seller and product row): the
+    # figures are still the sum of each order's.
+    s = make_server({"SHOPD_TIMEZONE": ZONE})
+    shop = Shop(s)
+    seller_b, _ = s.user("seller", trusted=True)
+    pa = shop.product(stock=500, price=2000)
+    pb = shop.product(stock=500, price=1200, seller=seller_b)
+    va, vb = pa["variants"][0]["id"], pb["variants"][0]["id"]
+    buyers = [Buyer(s) for _ in range(24)]
+    for i, b in enumerate(buyers):
+        assert b.add(va, 1 + i % 3).status == 201
+        if i % 2:
+            assert b.add(vb, 1).status == 201
+    with ThreadPoolExecutor(len(buyers)) as ex:
+        placed = list(ex.map(lambda b: b.checkout(), buyers))
+    assert all(r.status == 201 for r in placed), placed
+    orders = [s.get(f"/v1/orders/{r['id']}", token=b.token).body for b, r in zip(buyers, placed)]
+    want = expected(orders)
+    got = wait_for("analytics to count every order", lambda: (lambda g: g if all(
+        g["totals"][k] == v for k, v in want.items()) else None)(report(s, shop.admin)), timeout=20)
+    units = {t["product_id"]: t["units"] for t in got["top_products"]}
+    assert units == {pa["id"]: sum(1 + i % 3 for i in range(len(buyers))),
+                     pb["id"]: len(buyers) // 2}, got["top_products"]
+    want_b = expected(orders, {pb["id"]})
+    got_b = report(s, seller_b, "/v1/seller/analytics")
+    for k, v in want_b.items():
+        assert got_b["totals"][k] == v, (k, got_b["totals"], want_b)
+    want_a = expected(orders, {pa["id"]})
+    got_a = report(s, shop.trusted, "/v1/seller/analytics")
+    for k, v in want_a.items():
+        assert got_a["totals"][k] == v, (k, got_a["totals"], want_a)
 
 
 def test_bad_input_and_access(server):
