@@ -354,7 +354,19 @@ async function analytics() {
 
 // ---- router ---------------------------------------------------------------------------
 
+// main[data-shown] is the hash whose page is on screen, set once its render
+// is done (tests wait for it: a hash change renders a task later).
 async function render() {
+  const shown = location.hash;
+  delete main.dataset.shown;
+  try {
+    await renderPage();
+  } finally {
+    main.dataset.shown = shown;
+  }
+}
+
+async function renderPage() {
   const { parts, query } = route();
   const [a, b] = parts;
   renderSide(a || 'products');

@@ -709,7 +709,11 @@ async function flashSale(id) {
 
 // ---- router ----------------------------------------------------------------------
 
+// main[data-shown] is the hash whose page is on screen, set once its render
+// is done (tests wait for it: a hash change renders a task later).
 async function render() {
+  const shown = location.hash;
+  delete main.dataset.shown;
   const { parts, query } = route();
   loading();
   window.scrollTo(0, 0);
@@ -731,6 +735,7 @@ async function render() {
   } catch (err) {
     mount(main, h('h1', 'Sorry'), h('p', { role: 'alert' }, problemText(err)));
   }
+  main.dataset.shown = shown;
   main.focus({ preventScroll: true });
 }
 

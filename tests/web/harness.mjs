@@ -136,9 +136,20 @@ export async function newPage(br, errors) {
   return page;
 }
 
+// The page of the current hash is rendered (web/*.js set main[data-shown]
+// when done: a hash change renders a task later, and what is on screen until
+// then is the previous page).
 export async function ready(page) {
   await page.waitForSelector('body[data-ready=true]');
-  await page.waitForFunction(() => !document.querySelector('main .loading'));
+  await page.waitForFunction(() => {
+    const main = document.querySelector('main');
+    return main && main.dataset.shown === location.hash && !main.querySelector('.loading');
+  });
+}
+
+// The header's cart count, which follows a change of the cart a request later.
+export async function cartShows(page, n) {
+  await page.waitForFunction((x) => document.querySelector('#cart-link')?.textContent === `Cart (${x})`, n);
 }
 
 // axe-core on the page as it is at desktop and at phone width (0 serious or
