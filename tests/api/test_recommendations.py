@@ -163,7 +163,7 @@ def test_a_purchase_changes_bought_together_within_two_seconds(server, shop, pla
     assert mine and a["id"] not in mine and e["id"] not in mine
 
 
-def test_unavailable_products_leave_every_list_within_a_second(server, shop, planted):
+def test_unavailable_products_leave_every_list_within_a_second(cluster_timed, server, shop, planted):
     a, b, c = planted["A"], planted["B"], planted["C"]
     token, _ = server.user()
     lists = [f"/v1/products/{a['id']}/frequently-bought-together?limit=50",

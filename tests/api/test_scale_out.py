@@ -144,7 +144,8 @@ def test_one_waiting_room_across_processes(cluster):
     assert servers[1].get(f"/v1/flash-sales/{sale}").body["queue_length"] == 60
 
 
-def test_a_change_through_one_process_is_searchable_on_the_others_within_a_second(cluster):
+def test_a_change_through_one_process_is_searchable_on_the_others_within_a_second(cluster_timed,
+                                                                                  cluster):
     a, b, c = cluster()
     shop = Shop(a)
     p = shop.product(title="Kettle " + uuid.uuid4().hex[:6])

@@ -158,7 +158,7 @@ def test_snapshot_caught_up_answers_as_a_fresh_build(make_server):
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="a transaction elsewhere in the cluster")
-def test_a_stop_waits_for_changes_held_back_by_another_transaction(make_server):
+def test_a_stop_waits_for_changes_held_back_by_another_transaction(cluster_held, make_server):
     """On PostgreSQL a transaction open anywhere in the cluster keeps later
     events from being final (shop/outbox.h). A stop while one is open still
     stamps its snapshot with every change made before it: the change feed
