@@ -228,8 +228,8 @@ static void paid_lines_done(struct paid_sums *ps, const struct paid *o, struct s
     sellers->n = 0;
 }
 
-/* The orders o[0..n) (ids ascending, from ids lo..hi) and their lines: two
- * reads for the range. */
+/* The orders o[0..n) (ids ascending) and their lines, two reads of the ids
+ * o[0].id … o[n - 1].id that keep the rows of those orders only. */
 static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct paid *o, int n,
                                      struct paid_sums *ps, struct problem *pb)
 {
