@@ -190,7 +190,7 @@ static void rows_merge(struct rows *r)
 
 /* A paid order being folded: its claim was fresh. */
 struct paid {
-    int64_t id, total;
+    int64_t id, total, units;
     int32_t day;
     bool found; /* its row was read (an order deleted since is claimed, not counted) */
 };
@@ -215,16 +215,13 @@ static struct paid *paid_find(struct paid *o, int n, int64_t id)
     return lo < n && o[lo].id == id ? &o[lo] : NULL;
 }
 
-/* One order's lines into the batch sums; each seller counts the order once. */
-static void paid_lines_done(struct paid_sums *ps, const struct paid *o, struct sums *sellers,
-                            int64_t units)
+/* One order's sellers into the batch sums: each counts the order once. */
+static void paid_sellers_done(struct paid_sums *ps, const struct paid *o, struct sums *sellers)
 {
     for (int i = 0; i < sellers->n; i++)
         rows_add(&ps->sellers, (struct row){.key = sellers->v[i].key, .day = o->day,
                                             .units = sellers->v[i].units,
                                             .cents = sellers->v[i].cents, .orders = 1});
-    if (units)
-        rows_add(&ps->days, (struct row){.key = 0, .day = o->day, .units = units});
     sellers->n = 0;
 }
 
@@ -247,7 +244,6 @@ static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct 
         x->found = true;
         x->total = stmt_i64(st, 1);
         x->day = tz_local_day(tz, stmt_i64(st, 2));
-        rows_add(&ps->days, (struct row){.key = 0, .day = x->day, .cents = x->total, .orders = 1});
     }
     if (rc != STMT_DONE)
         return db_fail(db, pb, "reading the orders");
@@ -261,27 +257,29 @@ static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct 
     stmt_bind_i64(st, 2, o[n - 1].id);
     struct sums sellers = {0};
     struct paid *cur = NULL;
-    int64_t units = 0;
     while ((rc = stmt_step(st)) == STMT_ROW) {
         struct paid *x = paid_find(o, n, stmt_i64(st, 0));
         if (!x || !x->found)
             continue;
         if (x != cur) {
             if (cur)
-                paid_lines_done(ps, cur, &sellers, units);
+                paid_sellers_done(ps, cur, &sellers);
             cur = x;
-            units = 0;
         }
         int64_t product = stmt_i64(st, 1), seller = stmt_i64(st, 2), q = stmt_i64(st, 3);
         int64_t cents = stmt_i64(st, 4);
-        units += q;
+        x->units += q;
         sums_add(&sellers, seller, 0, q, cents);
         rows_add(&ps->products, (struct row){.key = product, .seller = seller, .day = x->day,
                                              .units = q, .cents = cents});
     }
     if (cur)
-        paid_lines_done(ps, cur, &sellers, units);
+        paid_sellers_done(ps, cur, &sellers);
     free(sellers.v);
+    for (int i = 0; i < n; i++)
+        if (o[i].found)
+            rows_add(&ps->days, (struct row){.key = 0, .day = o[i].day, .cents = o[i].total,
+                                             .units = o[i].units, .orders = 1});
     return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading the orders' lines");
 }
 
