@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ext/notify_provider.h"
+#include "util/cmp.h"
 #include "util/xalloc.h"
 
 #define FILE_BATCH_MAX (256u * 1024 * 1024)
@@ -30,12 +31,6 @@ struct file_sink {
     int64_t *seen; /* sorted ids found in the tail at open */
     size_t nseen;
 };
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 static bool seen_before(const struct file_sink *f, int64_t id)
 {

@@ -72,6 +72,7 @@
 #include "recs/engine.h"
 #include "recs/score.h"
 #include "search/text.h"
+#include "util/cmp.h"
 #include "util/xalloc.h"
 
 /* ---- the index ------------------------------------------------------------------------ */
@@ -265,12 +266,6 @@ uint64_t recs_content_bytes(const struct recs *r)
 }
 
 /* ---- a product's content ------------------------------------------------------------------ */
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
 
 void recs_content_terms(struct recs *r, struct rprod *p, const char *title)
 {

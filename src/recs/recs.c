@@ -117,6 +117,7 @@
 #include "search/text.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/cmp.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -297,12 +298,6 @@ static uint32_t prod_slot(struct recs *r, int64_t id, bool create)
     r->p[s].id = id;
     idmap_put(&r->by_id, id, s);
     return s;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
 }
 
 void recs_put_product(struct recs *r, const struct prod_src *src)

@@ -11,6 +11,7 @@
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/cmp.h"
 #include "util/tz.h"
 #include "util/xalloc.h"
 #include "work/dispatcher.h"
@@ -425,12 +426,6 @@ static enum shop_err lock_rollups(struct db *db, struct problem *pb)
     return keylock(db, key, 1, pb);
 }
 
-static int by_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
                               void *cls, struct problem *pb)
 {
@@ -461,7 +456,7 @@ enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *cons
     }
     if (e != SHOP_OK || npaid == 0)
         return e;
-    qsort(paid, (size_t)npaid, sizeof *paid, by_id);
+    qsort(paid, (size_t)npaid, sizeof *paid, cmp_i64);
     return fold_paid_orders(db, shop->tz, paid, npaid, pb);
 }
 

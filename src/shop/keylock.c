@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "util/cmp.h"
 
 #define MAX_KEYS 8
 
@@ -20,12 +21,6 @@ static int64_t key_of(const char *key)
     return v;
 }
 
-static int by_value(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 enum shop_err keylock(struct db *db, const char *const *keys, int n, struct problem *pb)
 {
     if (db_serialised(db) || n <= 0)
@@ -35,7 +30,7 @@ enum shop_err keylock(struct db *db, const char *const *keys, int n, struct prob
     int64_t locks[MAX_KEYS];
     for (int i = 0; i < n; i++)
         locks[i] = key_of(keys[i]);
-    qsort(locks, (size_t)n, sizeof *locks, by_value);
+    qsort(locks, (size_t)n, sizeof *locks, cmp_i64);
     for (int i = 0; i < n; i++)
         if ((i == 0 || locks[i] != locks[i - 1]) && db_lock(db, locks[i], pb) != SHOP_OK)
             return pb->err;

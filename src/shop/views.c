@@ -69,6 +69,7 @@
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/cmp.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -156,12 +157,6 @@ static void catchup_read(struct db *db, struct outbox_pos from, struct outbox_po
         if (read < CATCHUP_BATCH)
             break;
     }
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* Adds the products of the orders read, deduplicates, bounds. */

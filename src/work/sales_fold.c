@@ -8,6 +8,7 @@
 #include "shop/changes.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/cmp.h"
 #include "util/xalloc.h"
 
 /* Order ids further apart than this are read by separate range reads: a
@@ -39,12 +40,6 @@ void sales_fold_free(void *cls)
     free(s);
 }
 
-static int by_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static void add(struct fold_state *s, int64_t product_id, int64_t quantity)
 {
     if (s->n == s->cap) {
@@ -69,7 +64,7 @@ static bool read_range(struct db *db, const int64_t *ids, int n, struct fold_sta
         int64_t order = stmt_i64(st, 0);
         /* Orders in the range that are not the slice's (unpaid, or another
          * slice's) are skipped. */
-        if (bsearch(&order, ids, (size_t)n, sizeof *ids, by_id))
+        if (bsearch(&order, ids, (size_t)n, sizeof *ids, cmp_i64))
             add(s, stmt_i64(st, 1), stmt_i64(st, 2));
     }
     return rc == STMT_DONE;
@@ -108,7 +103,7 @@ enum shop_err sales_fold_slice(struct shop *shop, const struct outbox_event *con
             ids[k++] = evs[i]->aggregate_id;
     if (k == 0)
         return SHOP_OK;
-    qsort(ids, (size_t)k, sizeof *ids, by_id);
+    qsort(ids, (size_t)k, sizeof *ids, cmp_i64);
     int distinct = 0;
     for (int i = 0; i < k; i++)
         if (distinct == 0 || ids[i] != ids[distinct - 1])
@@ -125,7 +120,7 @@ enum shop_err sales_fold_slice(struct shop *shop, const struct outbox_event *con
     if (s->n == 0)
         return SHOP_OK; /* orders without lines (or gone since) */
     /* One entry per product, in id order. */
-    qsort(s->sold, s->n, sizeof *s->sold, by_id);
+    qsort(s->sold, s->n, sizeof *s->sold, cmp_i64);
     size_t m = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (m && s->sold[m - 1].product_id == s->sold[i].product_id)
