@@ -54,19 +54,19 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Failures on demand (util/faults.h), armed before the shop opens: the
+     * reads of start-up (the search snapshot's catch-up) can fail too. */
+    char ferr[256] = "";
+    if (!faults_configure(getenv("SHOPD_FAULTS"), ferr, sizeof ferr)) {
+        fprintf(stderr, "shopd: SHOPD_FAULTS: %s\n", ferr);
+        return 2;
+    }
     struct problem pb = {0};
     const char *path = cli_db_path(db);
     struct shop *shop = shop_open_serving(path, true, &pb);
     if (!shop) {
         fprintf(stderr, "shopd: %s\n", pb.detail);
         return 1;
-    }
-    /* Failures on demand (util/faults.h), armed once the shop is open. */
-    char ferr[256] = "";
-    if (!faults_configure(getenv("SHOPD_FAULTS"), ferr, sizeof ferr)) {
-        fprintf(stderr, "shopd: SHOPD_FAULTS: %s\n", ferr);
-        shop_close(shop);
-        return 2;
     }
     if (shop_start_workers(shop, &pb) != SHOP_OK) {
         fprintf(stderr, "shopd: %s\n", pb.detail);

@@ -136,8 +136,8 @@ static void catchup_read(struct db *db, struct outbox_pos from, struct outbox_po
             c->refused = "cannot read the outbox";
             return;
         }
-        int read = 0;
-        while (stmt_step(st) == STMT_ROW) {
+        int read = 0, rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
             read++;
             pos = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
             const char *topic = stmt_text(st, 2);
@@ -152,6 +152,8 @@ static void catchup_read(struct db *db, struct outbox_pos from, struct outbox_po
                 c->refused = "the catalog was reloaded since";
         }
         db_read_end(db);
+        if (rc != STMT_DONE && !c->refused) /* a failed read, not the end of the changes */
+            c->refused = "cannot read the outbox";
         if (c->n + c->norders > 4 * (size_t)VIEWS_CATCHUP_MAX)
             c->refused = "too many changes since";
         if (read < CATCHUP_BATCH)
@@ -174,9 +176,12 @@ static void catchup_products(struct db *db, struct catchup *c)
             break;
         }
         stmt_bind_i64(st, 1, c->orders[i]);
-        while (stmt_step(st) == STMT_ROW)
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW)
             push(&c->ids, &c->n, &c->cap, stmt_i64(st, 0));
         db_release(db);
+        if (rc != STMT_DONE)
+            c->refused = "cannot read order lines";
     }
     if (c->n)
         qsort(c->ids, c->n, sizeof *c->ids, cmp_i64);

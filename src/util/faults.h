@@ -21,9 +21,9 @@
  * is busy), count (never fails: only counts, to learn how many times a
  * saga reaches a point).
  *
- * Armed from SHOPD_FAULTS at start ("store.stmt:n=37;gateway.capture:n=1:
- * mode=timeout", fields n, times, mode, match) and, where SHOPD_FAULTS_API=1,
- * through the admin hook /v1/admin/faults (api/faults.c). The stores of
+ * Armed from SHOPD_FAULTS at start, before the shop opens ("store.stmt:n=37;
+ * gateway.capture:n=1:mode=timeout", fields n, times, mode, match) and,
+ * where SHOPD_FAULTS_API=1, through the admin hook /v1/admin/faults (api/faults.c). The stores of
  * outside systems (the simulated gateway's books) are opened with
  * store_opts.no_faults and are never failed.
  *

@@ -42,9 +42,9 @@ static int poll_once(struct changefeed *cf)
         return 0;
     }
     int64_t products[BATCH];
-    int nproducts = 0, read = 0;
+    int nproducts = 0, read = 0, rc;
     bool categories = false, reload = false;
-    while (stmt_step(st) == STMT_ROW) {
+    while ((rc = stmt_step(st)) == STMT_ROW) {
         read++;
         cf->pos = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
         const char *topic = stmt_text(st, 2);
@@ -59,8 +59,13 @@ static int poll_once(struct changefeed *cf)
         else if (!strcmp(topic, "session.revoked"))
             session_cache_revoke(shop->sessions, stmt_i64(st, 3));
     }
-    if (read < BATCH && outbox_pos_cmp(final, cf->pos) > 0)
-        cf->pos = final; /* the rest of the range was this process's */
+    /* Only a read that reached its end shows the rest of the range was this
+     * process's: after a failed one, the next poll reads on from the last
+     * event read (jumping to `final` would skip the others' events). */
+    if (rc == STMT_DONE && read < BATCH && outbox_pos_cmp(final, cf->pos) > 0)
+        cf->pos = final;
+    if (rc != STMT_DONE)
+        log_event(LOG_WARN, "changefeed.read_failed", "{s:I}", "after", (json_int_t)cf->pos.id);
     atomic_store(&cf->position, cf->pos.id);
     db_read_end(db);
     if (reload) {

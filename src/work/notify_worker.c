@@ -206,7 +206,8 @@ static void scan_due(struct notify_engine *e)
         /* Every row's lease ends within notify_lease_ms of its creation. */
         stmt_bind_i64(st, 1, clock_now_ms() + (e->recovering ? e->cfg->notify_lease_ms : 0));
         stmt_bind_i64(st, 2, (int64_t)e->inflight.n + free_slots);
-        while (stmt_step(st) == STMT_ROW) {
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
             struct notify_row r = {.id = stmt_i64(st, 0),
                                    .user_id = stmt_i64(st, 1),
                                    .message_id = stmt_i64(st, 2),
@@ -221,6 +222,8 @@ static void scan_due(struct notify_engine *e)
             queue_push(e, &r);
             queued++;
         }
+        if (rc != STMT_ROW && rc != STMT_DONE)
+            exhausted = false; /* a failed read: the rows due may not all have been seen */
     }
     db_release(db);
     if (st && exhausted)
@@ -501,6 +504,7 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
     int nitems = 0, nout = 0;
     qsort(rows, (size_t)n, sizeof *rows, by_channel);
     db_read_begin(db); /* one snapshot (and one lock) for the batch's lookups */
+    uint64_t failed_reads = store_thread_read_failures();
     for (int i = 0; i < n; i++) {
         struct notify_row *r = &rows[i];
         const char *why = NULL;
@@ -513,7 +517,16 @@ static void deliver(struct sender *s, struct notify_row *rows, int n)
             why = "message missing";
         else
             address(db, ar, it, &why);
-        if (why)
+        if (why && store_thread_read_failures() != failed_reads) {
+            /* The database did not answer: no reason to skip it, a reason to
+             * try again later (no attempt spent). */
+            failed_reads = store_thread_read_failures();
+            out[nout++] = (struct outcome){
+                .id = r->id,
+                .state = NOTIFY_FAILED,
+                .next_at = clock_now_ms() + backoff_ms(cfg, r->attempts + 1),
+                .error = "could not read the message or its addresses"};
+        } else if (why)
             out[nout++] = (struct outcome){.id = r->id, .state = NOTIFY_SKIPPED, .error = why};
         else
             attempts[nitems++] = r->attempts + 1;

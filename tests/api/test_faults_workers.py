@@ -1,0 +1,121 @@
+"""A failed read in the background is a round to try again, never "there is
+nothing": the change feed must not jump past other processes' events it
+could not read, the search snapshot's catch-up must not take a failed read
+of the outbox for the end of the changes, and a notification whose message
+or addresses could not be read is sent later, not skipped.
+
+Each test fails one background read (store.read, matched on its SQL) and
+checks that what it would have lost arrives once the database answers again.
+Each test fails before the fix it names (work/changefeed.c, shop/views.c,
+work/notify_worker.c)."""
+import json
+import os
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import Server, uid, wait_for
+from saga_faults import arm, disarm
+from shop_fixtures import Buyer, Shop
+
+# Servers of their own with failures armed (conftest.py).
+pytestmark = pytest.mark.direct
+
+# The outbox read every reader of events shares (shop/outbox.c outbox_after).
+OUTBOX_READ = "AS this_tx"
+
+
+def found(server, word, pid):
+    r = server.get("/v1/search?" + urllib.parse.urlencode({"q": word, "limit": 100}))
+    assert r.status == 200, r
+    return pid in [p["id"] for p in r["data"]]
+
+
+def test_a_failed_read_of_the_change_feed_skips_no_event(cluster_timed, make_server):
+    """The feed moved to the last final event after any read that returned
+    fewer rows than asked, a failed one too: another process's change was
+    never applied here."""
+    a = make_server({"SHOPD_FAULTS_API": "1"})
+    shop = Shop(a)
+    b = Server(db=a.db).start()  # the other process
+    try:
+        old, new = "Feedold" + uid()[:5], "Feednew" + uid()[:5]
+        p = shop.product(title=f"{old} Lantern")
+        wait_for("the product in a's index", lambda: found(a, old, p["id"]))
+        arm(a, shop, "store.read", nth=1, mode="error", times=0, match=OUTBOX_READ)
+        try:
+            r = b.patch(f"/v1/products/{p['id']}", {"title": f"{new} Lantern"},
+                        token=shop.trusted)
+            assert r.status == 200, r
+            time.sleep(0.6)  # a's feed polls every 100 ms: each of them fails
+        finally:
+            fired = disarm(a, shop)["store.read"][1]
+        assert fired >= 2, fired
+        wait_for("b's change in a's index", lambda: found(a, new, p["id"]), timeout=5)
+        assert not found(a, old, p["id"])
+    finally:
+        b.cleanup()
+
+
+def test_a_failed_read_behind_a_snapshot_refuses_it(make_server):
+    """The catch-up took a failed read of the outbox for the end of the
+    changes and served the snapshot as it was: the renamed product stayed
+    under its old name until it changed again."""
+    s = make_server(start=False)
+    snap = os.path.join(s.dir, "index.snapshot")
+    s.env.update({"SHOPD_SEARCH_SNAPSHOT": snap, "SHOPD_LOG_LEVEL": "info"})
+    s.start()
+    shop = Shop(s)
+    old, new = "Snapold" + uid()[:5], "Snapnew" + uid()[:5]
+    p = shop.product(title=f"{old} Teapot")
+    wait_for("the product in the index", lambda: found(s, old, p["id"]))
+    s.stop()  # a clean stop saves the snapshot
+    assert os.path.getsize(snap) > 0
+
+    # Renamed behind the snapshot, by a process that keeps none.
+    s.env["SHOPD_SEARCH_SNAPSHOT"] = "off"
+    s.start()
+    r = s.patch(f"/v1/products/{p['id']}", {"title": f"{new} Teapot"}, token=shop.trusted)
+    assert r.status == 200, r
+    s.stop()
+
+    # The first read of the outbox at start is the catch-up's: it fails.
+    s.env.update({"SHOPD_SEARCH_SNAPSHOT": snap,
+                  "SHOPD_FAULTS": f"store.read:n=1:times=1:match={OUTBOX_READ}"})
+    s.start()
+    refused = [json.loads(line[line.index("{"):]) for line in s.logtext().splitlines()
+               if '"event":"search.snapshot_refused"' in line]
+    assert refused and refused[-1]["reason"] == "cannot read the outbox", s.logtext()
+    assert found(s, new, p["id"]) and not found(s, old, p["id"])
+
+
+def test_a_failed_read_of_the_addresses_delays_a_notification(make_server):
+    """The sender took a failed read of the buyer's address for "no address
+    on this channel" and skipped the order's e-mail for good."""
+    s = make_server({"SHOPD_FAULTS_API": "1", "SHOPD_NOTIFY_BACKOFF_MS": "100",
+                     "SHOPD_NOTIFY_BACKOFF_MAX_MS": "200"})
+    shop = Shop(s)
+    p = shop.product(price=1500, stock=3)
+    buyer = Buyer(s)
+    sink = os.path.join(s.dir, "notifications", "email.jsonl")
+
+    def confirmed():
+        if not os.path.exists(sink):
+            return None
+        with open(sink) as f:
+            return [n for n in map(json.loads, filter(str.strip, f))
+                    if n["user_id"] == buyer.user["id"] and n["kind"] == "order_confirmed"]
+
+    arm(s, shop, "store.read", nth=1, mode="error", times=0,
+        match="FROM users u LEFT JOIN notification_prefs")
+    try:
+        r = buyer.buy(p["variants"][0]["id"], 1)
+        assert r.status == 201, r
+        time.sleep(1.0)  # the order's event reaches the sender, whose reads fail
+        assert not confirmed()
+    finally:
+        fired = disarm(s, shop)["store.read"][1]
+    assert fired >= 1, fired
+    got = wait_for("the order's e-mail", confirmed, timeout=10)
+    assert len(got) == 1 and got[0]["to"] == [buyer.user["email"]], got
