@@ -111,9 +111,12 @@ enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, int64_
 {
     struct db *db = store_db(shop->store);
     int64_t total = f->users_total;
-    if (total < 0)
-        total = db_scalar_i64(db, "SELECT count(*) FROM wishlist WHERE product_id = ?",
-                              f->product_id, 0);
+    if (total < 0 &&
+        db_scalar_i64_or_fail(db, "SELECT count(*) FROM wishlist WHERE product_id = ?",
+                              f->product_id, 0, &total, pb, "counting wishlisters") != SHOP_OK) {
+        db_release(db);
+        return pb->err;
+    }
     /* The chunk ends at the chunk-th wishlister after the cursor, or covers
      * the rest of the range when fewer are left. */
     struct stmt *st = db_prepare(db, "SELECT user_id FROM wishlist WHERE product_id = ?"
@@ -128,11 +131,15 @@ enum shop_err fanout_step(struct shop *shop, struct fanout *f, int chunk, int64_
     struct chunk_job j = {
         .f = f, .total = total, .now = clock_now_ms(), .rows = rows, .base = rows->n};
     j.due = j.now + lease_ms;
-    if (stmt_step(st) == STMT_ROW) {
+    int rc = stmt_step(st);
+    if (rc == STMT_ROW) {
         j.upper = stmt_i64(st, 0);
-    } else {
+    } else if (rc == STMT_DONE) {
         j.upper = INT64_MAX;
         j.last = true;
+    } else { /* not "no more wishlisters": the rest in one chunk and done */
+        db_release(db);
+        return db_fail(db, pb, "reading wishlisters");
     }
     db_release(db);
     if (store_write(shop->store, chunk_write, &j, pb) != SHOP_OK) {

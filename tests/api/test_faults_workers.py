@@ -119,3 +119,27 @@ def test_a_failed_read_of_the_addresses_delays_a_notification(make_server):
     assert fired >= 1, fired
     got = wait_for("the order's e-mail", confirmed, timeout=10)
     assert len(got) == 1 and got[0]["to"] == [buyer.user["email"]], got
+
+
+def test_a_failed_count_of_wishlisters_is_not_zero(make_server):
+    """A fan-out's first step counted the product's wishlisters with a read
+    whose failure gave 0: the fan-out reported 0 users to reach while it
+    reached every one of them (work/fanout.c)."""
+    s = make_server({"SHOPD_FAULTS_API": "1"})
+    shop = Shop(s)
+    p = shop.product()
+    for _ in range(3):
+        tok, _ = s.user()
+        assert s.put(f"/v1/me/wishlist/{p['id']}", token=tok).status == 201
+    arm(s, shop, "store.read", nth=1, mode="error", times=1,
+        match="SELECT count(*) FROM wishlist WHERE product_id = ?")
+    r = s.post("/v1/admin/notifications/fanout", {"product_id": p["id"], "key": "k-" + uid()},
+               token=shop.admin)
+    assert r.status == 202, r
+
+    def done():
+        f = s.get(f"/v1/admin/notifications/fanouts/{r['id']}", token=shop.admin).body
+        return f if f["state"] == "done" else None
+    f = wait_for("the fan-out", done, timeout=15)
+    assert disarm(s, shop)["store.read"][1] == 1
+    assert f["users_total"] == 3 and f["users_done"] == 3 and f["notifications"] == 3, f
