@@ -332,19 +332,14 @@ function barChart(label, days, key, fmt) {
 async function analytics() {
   const to = new Date().toISOString().slice(0, 10);
   const from = new Date(Date.now() - 29 * 86400000).toISOString().slice(0, 10);
-  let r;
-  try { r = await api('GET', `/v1/${isAdmin() ? 'admin' : 'seller'}/analytics?from=${from}&to=${to}`); }
-  catch (err) {
-    if (err.status === 404 || err.status === 405) {
-      mount(main, h('h1', 'Analytics'), h('p', 'Analytics needs the analytics API (GET /v1/admin/analytics), which this build of shopd does not have yet. This page shows revenue, orders and average order value by day as soon as it does.'));
-      return;
-    }
-    throw err;
-  }
+  const r = await api('GET', `/v1/${isAdmin() ? 'admin' : 'seller'}/analytics?from=${from}&to=${to}`);
   const cur = r.currency;
+  const t = r.totals;
   mount(main, h('h1', 'Analytics'), h('p', `${from} to ${to}`),
-    h('dl.totals', h('dt', 'Revenue'), h('dd', money(r.totals.revenue_cents, cur)), h('dt', 'Orders'), h('dd', String(r.totals.orders)),
-      h('dt', 'Average order'), h('dd', money(r.totals.average_order_cents, cur))),
+    h('dl.totals', h('dt', 'Revenue'), h('dd', money(t.revenue_cents, cur)), h('dt', 'Orders'), h('dd', String(t.orders)),
+      h('dt', 'Average order'), h('dd', money(t.average_order_cents, cur)),
+      h('dt', 'Refunds'), h('dd', money(t.refunds_cents, cur)),
+      h('dt', 'Returns rate'), h('dd', `${(t.returns_rate_bps / 100).toFixed(2)} %`)),
     barChart('Revenue', r.days, 'revenue_cents', (v) => money(v, cur)),
     barChart('Orders', r.days, 'orders', String),
     barChart('Average order value', r.days, 'average_order_cents', (v) => money(v, cur)),

@@ -180,6 +180,8 @@ describe('analytics and sellers', () => {
     assert.equal(await ap.locator('svg.chart').count(), 3);
     assert.ok(await ap.locator('svg.chart rect').count() > 0);
     assert.equal(await ap.textContent('dl.totals dt:text-is("Orders") + dd'), '1');
+    assert.match(await ap.textContent('dl.totals dt:text-is("Refunds") + dd'), /0\.00/);
+    assert.equal(await ap.textContent('dl.totals dt:text-is("Returns rate") + dd'), '0.00 %');
     const top = await ap.$$eval('table tbody tr td:first-child', (els) => els.map((e) => e.textContent));
     assert.ok(top.includes('Olive Board') && top.some((t) => t.startsWith('Copper Kettle')), top.join());
     await audit(ap, 'admin-analytics-data');
