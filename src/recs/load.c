@@ -32,17 +32,22 @@ static void row_product(struct stmt *st, struct prod_src *src)
     src->in_stock = stmt_i64(st, 7) != 0;
 }
 
-void recs_product_refresh(struct recs *r, struct db *db, int64_t id)
+bool recs_product_refresh(struct recs *r, struct db *db, int64_t id)
 {
     pthread_mutex_lock(&r->write_mu);
     struct stmt *st = db_prepare(db, PRODUCT_SQL " WHERE p.id = ?");
-    if (!st) {
+    int rc = STMT_ERROR;
+    if (st) {
+        stmt_bind_i64(st, 1, id);
+        rc = stmt_step(st);
+    }
+    if (rc != STMT_ROW && rc != STMT_DONE) { /* not "deleted": the read failed */
+        db_release(db);
         pthread_mutex_unlock(&r->write_mu);
         log_event(LOG_WARN, "recs.refresh_failed", "{s:I}", "product", (json_int_t)id);
-        return;
+        return false;
     }
-    stmt_bind_i64(st, 1, id);
-    if (stmt_step(st) == STMT_ROW) {
+    if (rc == STMT_ROW) {
         struct prod_src src;
         row_product(st, &src);
         char *title = xstrdup(src.title), *brand = xstrdup(src.brand),
@@ -70,6 +75,7 @@ void recs_product_refresh(struct recs *r, struct db *db, int64_t id)
         pthread_rwlock_unlock(&r->lock);
     }
     pthread_mutex_unlock(&r->write_mu);
+    return true;
 }
 
 /* Rows after the engine's position, in commit order: two ranges of the

@@ -71,8 +71,9 @@ enum shop_err recs_build_from_search(struct recs *r, struct store *store, struct
                                      struct problem *pb);
 
 /** Re-reads product `id` through `db` (availability, title, price,
- *  category, brand). */
-void recs_product_refresh(struct recs *r, struct db *db, int64_t id);
+ *  category, brand); a product no longer there is never recommended again.
+ *  False, with the model unchanged, when the read failed. */
+bool recs_product_refresh(struct recs *r, struct db *db, int64_t id);
 
 /** Re-reads every product (after a seed or an import). */
 void recs_reload_products(struct recs *r, struct store *store);

@@ -3,6 +3,8 @@
  * index (search/search.h). */
 #include "shop/changes.h"
 
+#include <stdlib.h>
+
 #include "recs/recs.h"
 #include "search/search.h"
 #include "shop/category.h"
@@ -11,25 +13,39 @@
 #include "store/store.h"
 #include "util/idset.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
-void shop_product_changed(struct shop *shop, int64_t product_id)
+/* Drops the product's pages and re-reads it into the search index and the
+ * recommendation model; false when a read failed (what did not refresh
+ * keeps its old entry). */
+static bool refresh(struct shop *shop, int64_t product_id)
 {
     product_cache_invalidate(shop->products, product_id);
     product_cache_invalidate(shop->review_pages, product_id);
     if (!shop->search)
-        return;
+        return true;
     struct db *db = store_db(shop->store);
     struct problem pb = {0};
     db_release(db); /* a snapshot older than the caller's commit must not be read */
-    if (search_refresh(shop->search, db, product_id, &pb) != SHOP_OK)
+    bool ok = search_refresh(shop->search, db, product_id, &pb) == SHOP_OK;
+    if (!ok)
         log_event(LOG_WARN, "search.refresh_failed", "{s:I, s:s}", "product",
                   (json_int_t)product_id, "detail", pb.detail);
     db_release(db);
     problem_clear(&pb);
     if (shop->recs) {
-        recs_product_refresh(shop->recs, db, product_id);
+        ok &= recs_product_refresh(shop->recs, db, product_id);
         db_release(db);
     }
+    return ok;
+}
+
+void shop_product_changed(struct shop *shop, int64_t product_id)
+{
+    /* A failed read is tried again with the next flush of stock moves
+     * (within CHANGEFEED_PERIOD_MS), not left stale until the next change. */
+    if (!refresh(shop, product_id))
+        idset_add(shop->stale_search, product_id);
 }
 
 void shop_product_stock_moved(struct shop *shop, int64_t product_id)
@@ -41,18 +57,28 @@ void shop_product_stock_moved(struct shop *shop, int64_t product_id)
 
 void shop_flush_stock_moves(struct shop *shop)
 {
-    int64_t ids[512];
+    int64_t ids[512], *failed = NULL;
     bool overflowed = false;
-    size_t n;
+    size_t n, nfailed = 0, cap = 0;
     while ((n = idset_drain(shop->stale_search, ids, 512, &overflowed)) > 0 || overflowed) {
         if (overflowed) {
             shop_catalog_reloaded(shop); /* too many to track: rebuild */
             overflowed = false;
             continue;
         }
-        for (size_t i = 0; i < n; i++)
-            shop_product_changed(shop, ids[i]);
+        for (size_t i = 0; i < n; i++) {
+            if (refresh(shop, ids[i]))
+                continue;
+            if (nfailed == cap)
+                failed = xrealloc(failed, (cap = cap ? 2 * cap : 64) * sizeof *failed);
+            failed[nfailed++] = ids[i];
+        }
     }
+    /* Queued again for the next flush, not for this one's loop: a database
+     * that keeps failing would keep it spinning. */
+    for (size_t i = 0; i < nfailed; i++)
+        idset_add(shop->stale_search, failed[i]);
+    free(failed);
 }
 
 void shop_categories_changed(struct shop *shop)

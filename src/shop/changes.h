@@ -18,7 +18,8 @@
 struct shop;
 
 /** A product, its variants, its stock or its ratings changed. Failures are
- *  logged, not returned: the write itself succeeded. */
+ *  logged, not returned (the write itself succeeded), and the refresh is
+ *  tried again with the next flush below. */
 void shop_product_changed(struct shop *shop, int64_t product_id);
 
 /** An order moved a product's stock (reserve, consume, release): its page

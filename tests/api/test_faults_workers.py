@@ -143,3 +143,30 @@ def test_a_failed_count_of_wishlisters_is_not_zero(make_server):
     f = wait_for("the fan-out", done, timeout=15)
     assert disarm(s, shop)["store.read"][1] == 1
     assert f["users_total"] == 3 and f["users_done"] == 3 and f["notifications"] == 3, f
+
+
+def test_a_failed_read_of_a_changed_product_is_refreshed_again(make_server):
+    """After a committed change, the search index and the recommendation
+    model re-read the product. A failed read left the search entry as it
+    was until the product changed again, and the model took the product
+    for deleted: it was never recommended again and its events were refused
+    with 404 (shop/changes.c, recs/load.c)."""
+    s = make_server({"SHOPD_FAULTS_API": "1"})
+    shop = Shop(s)
+    old = "Refrold" + uid()[:5]
+    p = shop.product(title=f"{old} Kettle")
+    buyer = Buyer(s)
+    wait_for("the product in the index", lambda: found(s, old, p["id"]))
+    for what, sql in (("search", "p.title, p.description"),
+                      ("recommendations", "p.title, p.brand, p.currency")):
+        new = "Refr" + what[:4] + uid()[:5]
+        arm(s, shop, "store.read", nth=1, mode="error", times=1, match=sql)
+        r = s.patch(f"/v1/products/{p['id']}", {"title": f"{new} Kettle"}, token=shop.trusted)
+        assert r.status == 200, r  # the change is committed: its success stands
+        wait_for(f"the failed read ({what})",
+                 lambda: s.get("/v1/admin/faults", token=shop.admin)["data"][0]["fired"] == 1)
+        disarm(s, shop)
+        wait_for(f"the change in the index ({what})", lambda: found(s, new, p["id"]), timeout=5)
+        r = s.post("/v1/events", {"type": "view", "product_id": p["id"]}, token=buyer.token)
+        assert r.status == 202, (what, r)
+    assert not found(s, old, p["id"])
