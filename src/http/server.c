@@ -235,6 +235,7 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
     rs->route_idx = -1;
     rs->db0 = store_thread_db_ns();
     uint64_t read_failures = store_thread_read_failures(), read_errors = store_thread_read_errors();
+    uint64_t writes = store_thread_writes();
     struct rl_result rl = {0};
 
     enum shop_err e;
@@ -273,13 +274,16 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
                 e = r->route->handler(r);
         }
     }
-    /* A read that saw a statement fail answers 500 (503 when the database
-     * was only busy): what it made of the failure (a list cut short, "no
-     * such order") is not the answer. A write's answer stands (what it
-     * wrote is committed; its own reads decide, and a failed statement
-     * inside it failed it, writer.c). */
+    /* A request that saw a read fail answers 500 (503 when the database
+     * was only busy): what the handler made of the failure (a list cut
+     * short, "no such order") is not the answer. A 4xx would say the
+     * request was wrong and changed nothing, which a failed read cannot
+     * tell. Only the success of a write that committed stands: the change
+     * is durable, and a failed statement inside the write failed it
+     * (writer.c). */
     int status = e != SHOP_OK ? problem_status(r->pb.err) : r->status;
-    if (is_read(r) && status < 500 && store_thread_read_failures() != read_failures) {
+    bool success_of_a_write = !is_read(r) && status < 400 && store_thread_writes() != writes;
+    if (status < 500 && !success_of_a_write && store_thread_read_failures() != read_failures) {
         problem_clear(&r->pb);
         r->nheaders = 0;
         if (store_thread_read_errors() != read_errors) {

@@ -151,13 +151,17 @@ int64_t store_queue_peak(struct store *s);
 int64_t store_thread_db_ns(void);
 
 /** Statements that failed on this thread's reading connections so far: the
- *  HTTP layer answers a GET during which one failed with a 500 (a 503 when
- *  each was the database being busy), whatever the handler made of it (a
- *  short list, a "not found"). Inside a write function a failed statement
- *  fails the write instead (writer.c). */
+ *  HTTP layer answers a request during which one failed with a 500 (a 503
+ *  when each was the database being busy), whatever the handler made of it
+ *  (a short list, a "not found"), unless it is a write's success: what was
+ *  committed stands (http/server.c). Inside a write function a failed
+ *  statement fails the write instead (writer.c). */
 uint64_t store_thread_read_failures(void);
 /** Of those, the ones that were errors rather than a busy database. */
 uint64_t store_thread_read_errors(void);
+/** Writes this thread has had committed so far (store_write calls that
+ *  answered SHOP_OK; nested ones count with their outer write). */
+uint64_t store_thread_writes(void);
 
 /* ---- statements --------------------------------------------------------- */
 

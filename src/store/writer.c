@@ -27,6 +27,7 @@
 _Thread_local struct store *tl_writer_of;
 _Thread_local struct db *tl_writer_db;
 _Thread_local uint64_t tl_writer_stmts;
+static _Thread_local uint64_t tl_writes_committed; /* store_write calls answered SHOP_OK */
 
 void writer_init(struct store *s)
 {
@@ -398,7 +399,14 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         if (job.wake[i])
             sem_post(&job.wake[i]->done);
     sem_destroy(&job.done);
+    if (job.result == SHOP_OK)
+        tl_writes_committed++;
     return job.result;
+}
+
+uint64_t store_thread_writes(void)
+{
+    return tl_writes_committed;
 }
 
 int64_t store_queue_peak(struct store *s)

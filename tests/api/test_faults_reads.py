@@ -422,3 +422,28 @@ def test_a_busy_database_is_a_503_to_retry(env):
     assert [line["quantity"] for line in cart()["lines"]] == [1]
     assert buyer.add(v, 2).status in (200, 201)
     assert [line["quantity"] for line in cart()["lines"]] == [3]
+
+
+def test_a_write_that_saw_a_failed_read_is_no_client_error(env):
+    """These writes read back what they committed to answer with it; a
+    failed read-back was taken for "not there" and answered 404 or 409 (the
+    wishlist entry, the device, the preferences). A 4xx says the request was
+    wrong and changed nothing: after a failed read the answer is a 500, and
+    the same call answers as usual once the database does."""
+    s, shop = env
+    buyer = Buyer(s)
+    product = shop.product()
+    cases = [
+        ("WHERE w.user_id = ? AND w.product_id = ?",
+         lambda: s.put(f"/v1/me/wishlist/{product['id']}", token=buyer.token)),
+        ("FROM devices WHERE id = ?",
+         lambda: s.post("/v1/me/devices", {"platform": "ios", "token": "dev-" + uid()},
+                        token=buyer.token)),
+        ("coalesce(p.push, 1), coalesce(p.email, 1)",
+         lambda: s.put("/v1/me/notification-preferences", {"email": False}, token=buyer.token)),
+    ]
+    for sql, call in cases:
+        r = with_failing(s, shop, sql, call, point="store.read")
+        assert r.status == 500, (sql, r)
+        r = call()
+        assert r.status in (200, 201), (sql, r)
