@@ -12,6 +12,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+#include "work/evwindow.h"
 #include "work/leases.h"
 
 #define MAX_CONSUMERS 16
@@ -30,6 +31,7 @@ struct worker {
 
 struct dispatcher {
     struct shop *shop;
+    struct evwindow *window; /* the events read last, shared (evwindow.h) */
     struct worker workers[MAX_CONSUMERS];
     int n;
     pthread_mutex_t mu;
@@ -42,6 +44,7 @@ struct dispatcher *dispatcher_new(struct shop *shop)
 {
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->shop = shop;
+    d->window = evwindow_new(DISPATCH_WINDOW);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     return d;
@@ -187,35 +190,72 @@ static enum shop_err slice_write(struct db *db, void *arg, struct problem *pb)
     return position_store(db, &pj, pb);
 }
 
+/* The events of one batch as they are read: the ones the consumer wants,
+ * copied, and how far the batch reaches (past unwanted events too). */
+struct batch {
+    struct worker *w;
+    struct read_event *evs;
+    int n, read;
+    struct outbox_pos seen;
+};
+
+static void take(void *cls, const struct window_event *e)
+{
+    struct batch *b = cls;
+    b->read++;
+    b->seen = e->pos;
+    if (!wants(b->w->c.topics, e->topic))
+        return;
+    b->evs[b->n++] = (struct read_event){.ev = {.id = e->pos.id,
+                                                .topic = xstrdup(e->topic),
+                                                .aggregate_id = e->aggregate_id,
+                                                .payload = xstrdup(e->payload),
+                                                .created_at = e->created_at},
+                                         .txid = e->pos.txid};
+}
+
+/* Reads the batch from the database, in commit order and only what is final
+ * (outbox.h), and adds what it read to the window. A failed read ends the
+ * batch at the last event read. */
+static bool read_database(struct batch *b)
+{
+    struct worker *w = b->w;
+    struct db *db = store_db(w->d->shop->store);
+    struct stmt *st = outbox_after(db, w->pos, w->c.batch, -1);
+    if (!st)
+        return false;
+    struct window_event *rows = xcalloc((size_t)w->c.batch, sizeof *rows);
+    int n = 0;
+    while (n < w->c.batch && stmt_step(st) == STMT_ROW) {
+        rows[n] = (struct window_event){.pos = {stmt_i64(st, 0), stmt_i64(st, 1)},
+                                        .topic = xstrdup(stmt_text(st, 2)),
+                                        .aggregate_id = stmt_i64(st, 3),
+                                        .payload = xstrdup(stmt_text(st, 4)),
+                                        .created_at = stmt_i64(st, 5)};
+        take(b, &rows[n++]);
+    }
+    db_release(db);
+    evwindow_add(w->d->window, w->pos, rows, n);
+    free(rows);
+    return true;
+}
+
 /* Handles one batch; returns events read, or -1 when a handler failed.
- * The events the consumer wants are copied out of the database first: a read
- * snapshot held open while the slices are written would keep the WAL from
- * being checkpointed. */
+ * The events the consumer wants are copied out first (from the window, or
+ * else the database): a read snapshot held open while the slices are
+ * written would keep the WAL from being checkpointed. */
 static int run_batch(struct worker *w)
 {
     struct shop *shop = w->d->shop;
-    struct db *db = store_db(shop->store);
-    /* In commit order, and only what is final (outbox.h). */
-    struct stmt *st = outbox_after(db, w->pos, w->c.batch, -1);
-    if (!st)
+    struct batch b = {.w = w, .evs = xcalloc((size_t)w->c.batch, sizeof *b.evs), .seen = w->pos};
+    int from_window = evwindow_read(w->d->window, w->pos, w->c.batch, take, &b);
+    if (from_window <= 0 && !read_database(&b)) {
+        free(b.evs);
         return -1;
-    struct outbox_pos seen = w->pos;
-    struct read_event *evs = xcalloc((size_t)w->c.batch, sizeof *evs);
-    int n = 0, read = 0;
-    while (read < w->c.batch && stmt_step(st) == STMT_ROW) {
-        read++;
-        seen = (struct outbox_pos){stmt_i64(st, 0), stmt_i64(st, 1)};
-        const char *topic = stmt_text(st, 2);
-        if (!wants(w->c.topics, topic))
-            continue;
-        evs[n++] = (struct read_event){.ev = {.id = seen.id,
-                                              .topic = xstrdup(topic),
-                                              .aggregate_id = stmt_i64(st, 3),
-                                              .payload = xstrdup(stmt_text(st, 4)),
-                                              .created_at = stmt_i64(st, 5)},
-                                       .txid = seen.txid};
     }
-    db_release(db);
+    struct read_event *evs = b.evs;
+    int n = b.n, read = b.read;
+    struct outbox_pos seen = b.seen;
 
     bool failed = false;
     for (int at = 0; outbox_pos_cmp(seen, w->pos) > 0 && !failed; at += DISPATCH_SLICE) {
@@ -244,7 +284,10 @@ static int run_batch(struct worker *w)
         free((char *)evs[i].ev.payload);
     }
     free(evs);
-    return failed ? -1 : read;
+    if (failed)
+        return -1;
+    /* The window ended the batch, not the outbox: more may be waiting. */
+    return from_window > 0 ? w->c.batch : read;
 }
 
 /* Reads the stored position (creating it for a new consumer): at start,
@@ -338,6 +381,7 @@ void dispatcher_free(struct dispatcher *d)
     for (int i = 0; i < d->n; i++)
         if (d->workers[i].c.free_cls)
             d->workers[i].c.free_cls(d->workers[i].c.cls);
+    evwindow_free(d->window);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d);

@@ -3,7 +3,9 @@
  * consumer.
  *
  * Each registered consumer gets a thread. It reads events after its stored
- * position (outbox_consumers) and handles them in slices of up to
+ * position (outbox_consumers) — from the window of events another consumer
+ * has just read (work/evwindow.h) when it holds them, else from the
+ * database — and handles them in slices of up to
  * DISPATCH_SLICE: one write transaction per slice runs the handler of every
  * event whose topic it wants and stores the new position, so a consumer keeps
  * up with a busy shop (one commit per slice, not per event) and what a
@@ -36,6 +38,7 @@
 
 #define DISPATCH_POLL_MS        100
 #define DISPATCH_SLICE          64 /* events per write: bounds how long a slice holds the writer */
+#define DISPATCH_WINDOW         8192 /* events the consumers share once read (evwindow.h) */
 #define DISPATCH_MAX_BACKOFF_MS 30000
 
 struct shop;
