@@ -1,6 +1,6 @@
 /* notify.c — recording what is owed (messages, fan-outs, one user's rows)
  * and the admin's view of it: fan-out progress and dead letters. The
- * delivery side is work/notify_worker.c; the state machine is in notify.h.
+ * delivery side is work/notify_worker.h; the state machine is in notify.h.
  */
 #include "shop/notify.h"
 

@@ -8,7 +8,7 @@
  * *message* (what to say, once per event) and either the notification rows
  * of one user at once (orders) or a *fan-out*: a durable promise to create
  * the rows for every wishlister of a product, kept by a background worker
- * in chunks (work/fanout.c). Sender threads (work/notify_worker.c) hand the
+ * in chunks (work/fanout.c). Sender threads (work/notify_send.c) hand the
  * rows to the channel's provider (ext/notify_provider.h) and record the
  * outcome.
  *
@@ -49,7 +49,7 @@
  *              attempts == max ──────────────────────► dead
  *     dead ──notify_dead_letter_retry (admin)────────► pending (attempts 0)
  *
- *   pending → * and failed → *: work/notify_worker.c ack_write();
+ *   pending → * and failed → *: work/notify_send.c ack_write();
  *   failed retries at now + backoff(attempts) (exponential, capped, with
  *   jitter), picked up by the engine's due scan; dead → pending:
  *   notify_dead_letter_retry(). sent and skipped are final.
