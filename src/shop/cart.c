@@ -483,7 +483,7 @@ static json_t *summary(struct shop *shop, struct db *db, const struct principal 
     struct arena *a = arena_new();
     struct promo_set set;
     struct promo_outcome po;
-    if (!promo_load(db, a, coupon, who->user_id, clock_now_ms(), false, &set))
+    if (!promo_load(db, a, coupon, who->user_id, clock_now_ms(), 0, &set))
         set.n = 0, set.coupon = -1, set.coupon_unknown = false;
     promo_price(shop, &set, plines, np, shipping, &po);
     for (int i = 0; i < np; i++)

@@ -216,6 +216,26 @@ static enum shop_err settle_failure(struct shop *shop, struct settle_job *sj, en
     return problem_set(pb, err, "%s", sj->detail);
 }
 
+/* The cart's new prices count as shown: the 409 that named the promotion
+ * told the shopper (promo.h, Limits). */
+struct shown_job {
+    int64_t cart_id, now;
+};
+
+static enum shop_err prices_shown_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct shown_job *j = arg;
+    struct stmt *st = db_prepare(db, "UPDATE carts SET updated_at = ? WHERE id = ?"
+                                     " AND updated_at < ?");
+    if (!st)
+        return db_fail(db, pb, "marking the cart's prices as shown");
+    stmt_bind_i64(st, 1, j->now);
+    stmt_bind_i64(st, 2, j->cart_id);
+    stmt_bind_i64(st, 3, j->now);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK
+                                      : db_fail(db, pb, "marking the cart's prices as shown");
+}
+
 static enum shop_err place(struct shop *shop, const struct principal *who, const char *key,
                            json_t *body, const struct flash_req *flash, struct checkout_result *out,
                            struct problem *pb)
@@ -242,6 +262,14 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     arena_free(a);
     if (e != SHOP_OK) {
         free(j.replay_body); /* a run that found it may have been rolled back */
+        if (e == SHOP_CONFLICT && j.promo_refused_cart) {
+            /* If this fails the next checkout answers the same 409 again. */
+            struct shown_job sj = {j.promo_refused_cart, clock_now_ms()};
+            struct problem spb = {0};
+            if (store_write(shop->store, prices_shown_write, &sj, &spb) != SHOP_OK)
+                log_event(LOG_WARN, "checkout.prices_shown_failed", "{s:s}", "detail", spb.detail);
+            problem_clear(&spb);
+        }
         return e;
     }
 

@@ -319,10 +319,14 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
 {
     /* The order, its lines, its reservations. */
     if (insert_order(db, j, p->ad, p->subtotal, p->discount, p->shipping, p->tax, p->total,
-                     p->card_amount > 0 ? p->card.token : NULL, pb) != SHOP_OK ||
-        promo_record(db, j->order_id, j->who->user_id, j->now, p->promos, p->po, pb) !=
-            SHOP_OK ||
-        insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
+                     p->card_amount > 0 ? p->card.token : NULL, pb) != SHOP_OK)
+        return pb->err;
+    if (promo_record(db, j->order_id, j->who->user_id, j->now, p->promos, p->po, pb) != SHOP_OK) {
+        if (pb->err == SHOP_CONFLICT) /* a limit reached since the cart was shown */
+            j->promo_refused_cart = p->cart;
+        return pb->err;
+    }
+    if (insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
         return pb->err;
     /* What the settle step would otherwise read back. */
     j->head = (struct order_head){.user_id = j->who->user_id,
@@ -438,6 +442,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     free(j->replay_body);
     j->replay_body = NULL;
     j->order_id = j->card_payment_id = j->card_amount = 0;
+    j->promo_refused_cart = 0;
     /* One checkout of a customer's at a time, whichever process runs it: the
      * key and the cart are checked here and claimed at the end of this
      * write, and a second checkout must see the first's claim. */
@@ -453,7 +458,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
      * an arena a block this size costs a heap-wide merge of free blocks. */
     struct line lines[CART_LINES_MAX];
     int n = 0;
-    int64_t cart = 0;
+    int64_t cart = 0, shown_at = 0; /* when the cart's prices were last shown */
     char coupon[PROMO_CODE_MAX + 1] = "";
     struct flash_claim claim;
     struct stmt *st;
@@ -466,7 +471,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         snprintf(j->currency, sizeof j->currency, "%s", claim.currency);
     } else {
         st = db_prepare(db, "SELECT id, coalesce(checkout_key, ''), coalesce(currency, ''),"
-                            " coalesce(coupon_code, '') FROM carts WHERE user_id = ?");
+                            " coalesce(coupon_code, ''), updated_at FROM carts WHERE user_id = ?");
         if (!st)
             return db_fail(db, pb, "reading the cart");
         stmt_bind_i64(st, 1, j->who->user_id);
@@ -479,6 +484,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
             return problem_set(pb, SHOP_CONFLICT, "another checkout of this cart is in progress");
         snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
         snprintf(coupon, sizeof coupon, "%s", stmt_text(st, 3));
+        shown_at = stmt_i64(st, 4);
         if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
             return pb->err;
         if (n == 0)
@@ -518,7 +524,8 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     struct promo_set promos;
     struct promo_outcome po;
     promos.n = 0;
-    if (!j->flash && !promo_load(db, j->a, coupon, j->who->user_id, j->now, true, &promos))
+    if (!j->flash && !promo_load(db, j->a, coupon, j->who->user_id, j->now, shown_at > 0 ? shown_at : 1,
+                               &promos))
         return db_fail(db, pb, "reading the promotions");
     struct promo_line plines[PROMO_LINES_MAX];
     for (int i = 0; i < n && i < PROMO_LINES_MAX; i++)

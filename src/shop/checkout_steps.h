@@ -82,6 +82,10 @@ struct begin_job {
     int64_t cart_id;
     struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
+    /* The cart whose promotion reached a limit after it was last shown
+     * (promo.h, Limits): its new prices count as shown once the 409 is
+     * answered. 0: none. */
+    int64_t promo_refused_cart;
 };
 
 /* ---- step 3: settle ----------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include "shop/promo_int.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 /* ---- rows ----------------------------------------------------------------- */
 
@@ -74,34 +75,46 @@ static void rule_read(struct stmt *st, int c, struct arena *a, struct promo_rule
     r->stackable = stmt_i64(st, c + 19) != 0;
 }
 
-static int64_t customer_uses(struct db *db, int64_t promotion, int64_t user)
+/* The customer's uses of a promotion, and when the last one was made
+ * (`last` may be NULL). */
+static int64_t customer_uses(struct db *db, int64_t promotion, int64_t user, int64_t *last)
 {
-    struct stmt *st = db_prepare(db, "SELECT count(*) FROM order_promotions WHERE promotion_id = ?"
-                                     " AND user_id = ? AND released = 0");
+    struct stmt *st = db_prepare(db, "SELECT count(*), coalesce(max(created_at), 0) FROM"
+                                     " order_promotions WHERE promotion_id = ? AND user_id = ?"
+                                     " AND released = 0");
     if (!st)
         return 0;
     stmt_bind_i64(st, 1, promotion);
     stmt_bind_i64(st, 2, user);
-    return stmt_step(st) == STMT_ROW ? stmt_i64(st, 0) : 0;
+    if (stmt_step(st) != STMT_ROW)
+        return 0;
+    if (last)
+        *last = stmt_i64(st, 1);
+    return stmt_i64(st, 0);
 }
 
 /* ---- pricing a cart ------------------------------------------------------- */
 
 bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user_id, int64_t now,
-                bool checkout, struct promo_set *set)
+                int64_t shown_at, struct promo_set *set)
 {
+    bool checkout = shown_at > 0;
     set->n = 0;
     set->coupon = -1;
     set->coupon_unknown = false;
-    /* Automatic ones that are live and not used up: one index range. */
+    /* Automatic ones that are live and not used up: one index range. At
+     * checkout also those used up since the cart was shown: priced as it
+     * showed them, promo_record refuses them (the essay, Limits). */
     struct stmt *st = db_prepare(
         db, "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1 AND p.active = 1"
             " AND p.starts_at <= ?1 AND (p.ends_at IS NULL OR p.ends_at > ?1)"
-            " AND (p.usage_limit IS NULL OR p.uses < p.usage_limit) LIMIT ?2");
+            " AND (p.usage_limit IS NULL OR p.uses < p.usage_limit OR"
+            " p.limit_reached_at > ?3) LIMIT ?2");
     if (!st)
         return false;
     stmt_bind_i64(st, 1, now);
     stmt_bind_i64(st, 2, PROMO_RULES_MAX - 1);
+    stmt_bind_i64(st, 3, checkout ? shown_at : INT64_MAX);
     while (set->n < PROMO_RULES_MAX - 1 && stmt_step(st) == STMT_ROW) {
         int k = set->n++;
         rule_read(st, 0, a, &set->rules[k]);
@@ -113,7 +126,7 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     /* An automatic promotion this customer has used up is simply not there. */
     for (int k = 0; k < set->n; k++) {
         set->customer_used[k] = set->per_customer[k] > 0 && user_id
-                                    ? customer_uses(db, set->rules[k].id, user_id)
+                                    ? customer_uses(db, set->rules[k].id, user_id, NULL)
                                     : -1;
         if (set->customer_used[k] >= 0 && set->customer_used[k] >= set->per_customer[k])
             set->why[k] = PROMO_CUSTOMER_LIMIT;
@@ -122,6 +135,7 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
         return true;
 
     st = db_prepare(db, "SELECT c.id, c.single_use, c.uses, " PROMO_COLS
+                        ", coalesce(c.used_at, 0), coalesce(p.limit_reached_at, 0)"
                         " FROM promotion_codes c JOIN promotions p ON p.id = c.promotion_id"
                         " WHERE c.code = ?");
     if (!st)
@@ -140,22 +154,29 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     set->code_ids[k] = stmt_i64(st, 0);
     set->single_use[k] = stmt_i64(st, 1) != 0;
     set->per_customer[k] = stmt_i64(st, 3 + 16);
+    int64_t last_use = 0;
     set->customer_used[k] =
-        set->per_customer[k] > 0 && user_id ? customer_uses(db, r->id, user_id) : -1;
+        set->per_customer[k] > 0 && user_id ? customer_uses(db, r->id, user_id, &last_use) : -1;
     int64_t limit = stmt_i64(st, 3 + 15), uses = stmt_i64(st, 3 + 17);
     int64_t code_uses = stmt_i64(st, 2), starts = stmt_i64(st, 3 + 13);
     enum promo_why why = PROMO_APPLIED;
-    if (starts > now)
+    int64_t reached_at = 0; /* when the limit that stops it was reached */
+    if (starts > now) {
         why = PROMO_NOT_STARTED;
-    else if (limit >= 0 && uses >= limit)
+    } else if (limit >= 0 && uses >= limit) {
         why = PROMO_LIMIT_REACHED;
-    else if (set->single_use[k] && code_uses > 0)
+        reached_at = stmt_i64(st, 3 + 25);
+    } else if (set->single_use[k] && code_uses > 0) {
         why = PROMO_CODE_USED;
-    else if (set->customer_used[k] >= 0 && set->customer_used[k] >= set->per_customer[k])
+        reached_at = stmt_i64(st, 3 + 24);
+    } else if (set->customer_used[k] >= 0 && set->customer_used[k] >= set->per_customer[k]) {
         why = PROMO_CUSTOMER_LIMIT;
-    /* The shopper chose this code: checkout prices it as the cart showed it
-     * and lets promo_record refuse it (promo.h, Limits). */
-    set->why[k] = checkout && why != PROMO_NOT_STARTED ? PROMO_APPLIED : why;
+        reached_at = last_use;
+    }
+    /* A limit reached since the cart was shown: checkout prices the code as
+     * the cart showed it and lets promo_record refuse it (promo.h, Limits). */
+    set->why[k] = checkout && why != PROMO_NOT_STARTED && reached_at > shown_at ? PROMO_APPLIED
+                                                                                 : why;
     return true;
 }
 
@@ -231,12 +252,17 @@ enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int
         const struct promo_rule *r = &set->rules[k];
         if (out->applied[i].discount <= 0)
             continue; /* gave nothing, uses nothing */
-        struct stmt *st = db_prepare(db, "UPDATE promotions SET uses = uses + 1 WHERE id = ?"
-                                         " AND active = 1 AND (usage_limit IS NULL OR"
-                                         " uses < usage_limit)");
+        struct stmt *st = db_prepare(
+            db, "UPDATE promotions SET uses = uses + 1, limit_reached_at = CASE WHEN"
+                " usage_limit IS NOT NULL AND uses + 1 >= usage_limit THEN ?2 ELSE"
+                " limit_reached_at END WHERE id = ?1 AND active = 1 AND (usage_limit IS NULL OR"
+                " uses < usage_limit)");
         if (!st)
             return db_fail(db, pb, "recording the promotion's use");
+        /* When the limit was reached: the writer's time, as near its commit
+         * as this transaction knows (the checkout's own `now` is older). */
         stmt_bind_i64(st, 1, r->id);
+        stmt_bind_i64(st, 2, clock_now_ms());
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the promotion's use");
         if (db_changes(db) != 1)
@@ -245,15 +271,16 @@ enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int
          * checkout holds "checkout:<user>" (keylock), so no other checkout
          * of theirs counts or records meanwhile. */
         int64_t used = set->customer_used[k] >= 0 ? set->customer_used[k]
-                                                  : customer_uses(db, r->id, user_id);
+                                                  : customer_uses(db, r->id, user_id, NULL);
         if (set->per_customer[k] > 0 && used >= set->per_customer[k])
             return limit_reached(pb, r, "was already used as often as it allows for you");
         if (set->code_ids[k] && set->single_use[k]) {
-            st = db_prepare(db, "UPDATE promotion_codes SET uses = uses + 1 WHERE id = ?"
-                                " AND uses = 0");
+            st = db_prepare(db, "UPDATE promotion_codes SET uses = uses + 1, used_at = ?"
+                                " WHERE id = ? AND uses = 0");
             if (!st)
                 return db_fail(db, pb, "recording the code's use");
-            stmt_bind_i64(st, 1, set->code_ids[k]);
+            stmt_bind_i64(st, 1, clock_now_ms());
+            stmt_bind_i64(st, 2, set->code_ids[k]);
             if (stmt_step(st) != STMT_DONE)
                 return db_fail(db, pb, "recording the code's use");
             if (db_changes(db) != 1)

@@ -55,11 +55,19 @@
  * What the cart shows and what checkout takes agree because both call
  * promo_price on the same rows. Automatic promotions whose limits are
  * reached stop applying (the cart says nothing: they simply are not there);
- * only a checkout that raced the last use fails with 409. The cart's coupon
- * is the shopper's explicit choice: while it stays on the cart it is priced
- * as if it applied, the cart warns that it reached its limit, and checkout
- * answers 409 naming it until the shopper removes it — never an order at a
- * price the shopper was not shown.
+ * a coupon whose limit is reached stays on the cart, not applied, with a
+ * warning saying why. Between the shopper's last look at the cart and the
+ * checkout a limit may be reached: then the cart showed a discount the
+ * order would not get. Checkout tells the two apart by time: the moment
+ * the limit was reached (promotions.limit_reached_at, promotion_codes
+ * .used_at, the customer's last use) against the moment the cart's prices
+ * were last shown (carts.updated_at, moved by every change to the cart). A
+ * limit reached after that is priced as the cart showed it, promo_record
+ * refuses it, and checkout answers 409 naming the promotion and changes
+ * nothing — except that the refusal counts as showing the cart's new
+ * prices (checkout moves updated_at, checkout.c), so the shopper's next
+ * checkout takes the cart as it now stands. Never an order at a price the
+ * shopper was not shown, and never a cart that cannot be checked out.
  *
  * Flash-sale purchases take no promotions (the sale price is the offer).
  */
@@ -193,11 +201,13 @@ struct promo_set {
 
 /** Inside a read or write: loads the live automatic promotions and the
  *  promotion of `coupon` (NULL: none) for `user_id` (0: a guest) at `now`,
- *  with each rule's standing (limits, dates) preset in why[]. `checkout`:
- *  the coupon is kept even when a limit is reached (see the essay). Strings
- *  in `a`. False on a database error. */
+ *  with each rule's standing (limits, dates) preset in why[]. `shown_at`: 0
+ *  to price a cart for display; at checkout, when the cart's prices were
+ *  last shown (its updated_at): a promotion whose limit was reached after
+ *  that is priced as if it applied, for promo_record to refuse (see the
+ *  essay). Strings in `a`. False on a database error. */
 bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user_id, int64_t now,
-                bool checkout, struct promo_set *set);
+                int64_t shown_at, struct promo_set *set);
 
 /** The cart's lines with each one's category, and the loaded set → the
  *  outcome. `shop` gives the category tree. */

@@ -352,19 +352,19 @@ def test_per_customer_limit_raced_by_one_customer(make_server):
     # The others: 409 while the first runs, or 422 once it has emptied the cart.
     assert all(r.status in (409, 422) for r in results if r.status != 201), \
         [r.status for r in results]
-    # With the cart filled again, the limit itself answers: 409 naming it.
+    # With the cart filled again after the use, the cart shows the limit
+    # (a warning, no discount) and checkout takes the cart as it shows it.
     assert s.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1}, token=tok).status == 201
     assert s.put("/v1/cart/coupon", {"code": code}, token=tok).status == 200
-    r = credit_checkout(s, tok)
-    assert_problem(r, 409)
-    assert r["promotion_id"] == pid
-    db = s.database()
-    assert db.scalar("SELECT count(*) FROM orders") == 1
-    assert db.scalar("SELECT uses FROM promotions WHERE id = ?", (pid,)) == 1
-    # Without the code the same cart checks out at the full price.
-    assert s.delete("/v1/cart/coupon", token=tok).status == 200
+    cart = s.get("/v1/cart", token=tok)
+    assert cart["discount_cents"] == 0 and cart["coupon_code"] == code
+    assert any(w["type"] == "coupon_not_applied" for w in cart["warnings"]), cart
     r = credit_checkout(s, tok)
     assert r.status == 201 and r["discount_cents"] == 0, r
+    assert r["subtotal_cents"] == cart["subtotal_cents"]
+    db = s.database()
+    assert db.scalar("SELECT count(*) FROM orders") == 2
+    assert db.scalar("SELECT uses FROM promotions WHERE id = ?", (pid,)) == 1
 
 
 def test_single_use_code_is_used_once(make_server):
@@ -396,3 +396,73 @@ def test_a_guests_coupon_survives_logging_in(srv, shop):
     assert r.status == 201, r
     cart = srv.get("/v1/cart", token=r["token"])
     assert cart["coupon_code"] == code and cart["discount_cents"] == 250, cart
+
+
+# ---- a limit reached between the shopper's look at the cart and the checkout ----
+
+
+def test_an_automatic_promotion_used_up_after_the_cart_was_shown_is_refused_once(srv, shop):
+    p = shop.product(price=5000, stock=50)
+    vid = p["variants"][0]["id"]
+    pr = promo(srv, shop, type="fixed", amount_cents=150, usage_limit=1,
+               target={"product_ids": [p["id"]]}, priority=1)
+    first, second = Buyer(srv), Buyer(srv)
+    for b in (first, second):
+        assert srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1},
+                        token=b.token).status == 201
+    shown = srv.get("/v1/cart", token=second.token)
+    assert shown["discount_cents"] == 150 and [x["id"] for x in shown["promotions"]] == [pr["id"]]
+    r = first.checkout()
+    assert r.status == 201 and r["discount_cents"] == 150, r
+    db = srv.database()
+    stock = db.scalar("SELECT sum(on_hand - reserved) FROM stock WHERE variant_id = ?", (vid,))
+    # The second cart showed the discount: no order at another price.
+    key = "k-" + uid()
+    r = second.checkout(key)
+    assert_problem(r, 409)
+    assert r["promotion_id"] == pr["id"] and "usage limit" in r["detail"], r
+    assert db.scalar("SELECT count(*) FROM orders WHERE user_id = ?", (second.user["id"],)) == 0
+    assert db.scalar("SELECT uses FROM promotions WHERE id = ?", (pr["id"],)) == 1
+    assert db.scalar("SELECT sum(on_hand - reserved) FROM stock WHERE variant_id = ?",
+                     (vid,)) == stock
+    # The shopper looks again: the new total, and checkout takes it.
+    now = srv.get("/v1/cart", token=second.token)
+    assert now["discount_cents"] == 0 and now["promotions"] == []
+    assert now["total_cents"] > shown["total_cents"]
+    r = second.checkout()
+    assert r.status == 201, r
+    check_order_matches_cart(now, r)
+    # A cart filled after the limit was reached never showed it: no 409.
+    third = Buyer(srv)
+    assert srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1},
+                    token=third.token).status == 201
+    r = third.checkout()
+    assert r.status == 201 and r["discount_cents"] == 0, r
+
+
+def test_a_coupon_used_up_after_the_cart_was_shown_is_refused_once(srv, shop):
+    p = shop.product(price=3000, stock=50)
+    vid = p["variants"][0]["id"]
+    code = "LAST" + uid().upper()
+    pr = promo(srv, shop, type="fixed", amount_cents=300, code=code, usage_limit=1)
+    first, second = Buyer(srv), Buyer(srv)
+    for b in (first, second):
+        assert srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1},
+                        token=b.token).status == 201
+        assert coupon(srv, b, code).status == 200
+    assert srv.get("/v1/cart", token=second.token)["discount_cents"] == 300
+    assert first.checkout().status == 201
+    r = second.checkout()
+    assert_problem(r, 409)
+    assert r["promotion_id"] == pr["id"]
+    assert srv.database().scalar("SELECT count(*) FROM orders WHERE user_id = ?",
+                                 (second.user["id"],)) == 0
+    # The cart now says why the code does not apply; checking out again
+    # takes that total, the code left on the cart unused.
+    now = srv.get("/v1/cart", token=second.token)
+    assert now["discount_cents"] == 0 and now["coupon_code"] == code
+    assert any(w["type"] == "coupon_not_applied" for w in now["warnings"]), now
+    r = second.checkout()
+    assert r.status == 201 and r["discount_cents"] == 0, r
+    assert r["total_cents"] == now["total_cents"]
+    assert srv.database().scalar("SELECT uses FROM promotions WHERE id = ?", (pr["id"],)) == 1
