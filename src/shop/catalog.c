@@ -231,8 +231,15 @@ struct product_job {
     const struct principal *who;
     struct product_in in;
     int64_t id, now;
-    int64_t variant_id; /* variant PATCH */
+    int64_t variant_id;          /* variant PATCH */
+    enum product_status status; /* read by update and variant writes */
 };
+
+/* Listed: submitted or published, so the submit checks hold for it. */
+static bool listed(enum product_status s)
+{
+    return s == PRODUCT_PENDING || s == PRODUCT_PUBLISHED;
+}
 
 /* Inserts or updates the variants of a body; SKU clashes name the field. */
 static enum shop_err write_variants(struct db *db, struct product_job *j, struct problem *pb)
@@ -240,6 +247,16 @@ static enum shop_err write_variants(struct db *db, struct product_job *j, struct
     for (int i = 0; i < j->in.nvariants; i++) {
         struct variant_in *v = &j->in.variants[i];
         char f[48];
+        if (listed(j->status) && (v->has_price || !v->id) &&
+            (v->price_cents < 1 || v->price_cents > PRICE_SANE_MAX_CENTS)) {
+            if (j->variant_id)
+                snprintf(f, sizeof f, "price_cents");
+            else
+                snprintf(f, sizeof f, "variants[%d].price_cents", i);
+            return problem_field(pb, SHOP_INVALID, f,
+                                 "a listed product's prices must be between 1 and %lld cents",
+                                 PRICE_SANE_MAX_CENTS);
+        }
         snprintf(f, sizeof f, "variants[%d].sku", i);
         int rc;
         if (!v->id) {
@@ -381,9 +398,23 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
 {
     struct product_job *j = arg;
     struct product_in *in = &j->in;
-    if (catalog_check_owner(db, j->who, j->id, NULL, NULL, pb) != SHOP_OK)
+    if (catalog_check_owner(db, j->who, j->id, &j->status, NULL, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st = db_prepare(db, "UPDATE products SET title = coalesce(?, title),"
+    struct stmt *st;
+    if (in->currency && listed(j->status)) {
+        /* Carts and flash sales hold its prices in the currency they were
+         * listed in: a listed product keeps it. */
+        st = db_prepare(db, "SELECT currency FROM products WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the product");
+        stmt_bind_i64(st, 1, j->id);
+        if (stmt_step(st) != STMT_ROW)
+            return db_fail(db, pb, "reading the product");
+        if (strcmp(stmt_text(st, 0), in->currency) != 0)
+            return problem_field(pb, SHOP_CONFLICT, "currency",
+                                 "a listed product's currency cannot change; unpublish it first");
+    }
+    st = db_prepare(db, "UPDATE products SET title = coalesce(?, title),"
                                      " description = coalesce(?, description),"
                                      " brand = coalesce(?, brand), currency = coalesce(?, currency),"
                                      " category_id = coalesce(?, category_id),"
@@ -436,7 +467,7 @@ static enum shop_err variant_write(struct db *db, void *arg, struct problem *pb)
         return pb->err;
     if (!j->id)
         return problem_set(pb, SHOP_NOT_FOUND, "no variant %lld", (long long)j->variant_id);
-    if (catalog_check_owner(db, j->who, j->id, NULL, NULL, pb) != SHOP_OK) {
+    if (catalog_check_owner(db, j->who, j->id, &j->status, NULL, pb) != SHOP_OK) {
         if (pb->err == SHOP_NOT_FOUND)
             problem_set(pb, SHOP_NOT_FOUND, "no variant %lld", (long long)j->variant_id);
         return pb->err;

@@ -49,6 +49,10 @@ enum product_status {
 #define VARIANT_SKU_MAX 64
 #define VARIANT_OPTIONS_MAX 10
 #define PRICE_MAX_CENTS 100000000LL /* one million in major units */
+/* A listed product's prices stay within [1, PRICE_SANE_MAX_CENTS]: submit
+ * checks them (catalog_listing.c), and an edit of a listed product keeps to
+ * what submit checked (catalog.c). */
+#define PRICE_SANE_MAX_CENTS 10000000LL /* 100,000 in major units */
 #define WEIGHT_MAX_GRAMS 1000000
 
 const char *product_status_name(enum product_status s);

@@ -30,8 +30,6 @@
 #include "store/store.h"
 #include "util/clock.h"
 
-#define PRICE_SANE_MAX_CENTS 10000000LL /* 100,000 in major units */
-
 static const char *const banned_words[] = {
     "counterfeit", "replica", "knockoff", "fake", "stolen", "bootleg", "pirated", "cracked",
 };

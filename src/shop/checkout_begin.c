@@ -60,12 +60,15 @@ static enum shop_err check_key(struct db *db, struct begin_job *j, bool *seen, s
     return SHOP_OK;
 }
 
-static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, struct line *lines,
-                                int *n, struct problem *pb)
+/* The cart's lines; a line whose product is not published, or is no longer
+ * priced in the cart's currency, is not for sale. */
+static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, const char *currency,
+                                struct line *lines, int *n, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
                                      " v.weight_grams, v.sku, p.title, v.options, p.status,"
-                                     " p.category_id FROM cart_lines l JOIN variants v ON v.id = l.variant_id"
+                                     " p.category_id, p.currency FROM cart_lines l"
+                                     " JOIN variants v ON v.id = l.variant_id"
                                      " JOIN products p ON p.id = v.product_id"
                                      " WHERE l.cart_id = ? AND l.saved_for_later = 0 ORDER BY l.id"
                                      " LIMIT ?");
@@ -85,7 +88,8 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, st
         l->sku = arena_strdup(a, stmt_text(st, 5));
         l->title = arena_strdup(a, stmt_text(st, 6));
         l->options = arena_strdup(a, stmt_text(st, 7));
-        l->for_sale = !strcmp(stmt_text(st, 8), "published");
+        l->for_sale = !strcmp(stmt_text(st, 8), "published") &&
+                      (!*currency || !strcmp(stmt_text(st, 10), currency));
         l->category_id = stmt_i64(st, 9);
         l->discount = 0;
     }
@@ -485,7 +489,7 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         snprintf(j->currency, sizeof j->currency, "%s", stmt_text(st, 2));
         snprintf(coupon, sizeof coupon, "%s", stmt_text(st, 3));
         shown_at = stmt_i64(st, 4);
-        if (read_lines(db, j->a, cart, lines, &n, pb) != SHOP_OK)
+        if (read_lines(db, j->a, cart, j->currency, lines, &n, pb) != SHOP_OK)
             return pb->err;
         if (n == 0)
             return problem_set(pb, SHOP_INVALID, "your cart is empty");

@@ -222,3 +222,52 @@ def test_seller_product_list(server, shop):
     assert server.get("/v1/seller/products?status=published", token=s)["data"] == []
     cust, _ = server.user()
     assert_problem(server.get("/v1/seller/products", token=cust), 403)
+
+
+def test_a_listed_product_keeps_to_what_submit_checked(server, shop):
+    """Found from outside: submit refuses a price of 0, but an edit of the
+    published product set one and it sold for nothing; and a published
+    product's currency changed under carts that added its cents to theirs."""
+    p = shop.product(seller=shop.seller, price=1000)
+    pid, vid = p["id"], p["variants"][0]["id"]
+    for price in (0, 10000001):
+        assert_problem(server.patch(f"/v1/variants/{vid}", {"price_cents": price},
+                                    token=shop.seller), 422, "price_cents")
+        assert_problem(server.patch(f"/v1/products/{pid}", {"variants": [{"id": vid,
+                                                                          "price_cents": price}]},
+                                    token=shop.seller), 422, "variants[0].price_cents")
+        assert_problem(server.patch(f"/v1/products/{pid}", {"variants": [{"sku": "N-" + uid(),
+                                                                          "price_cents": price}]},
+                                    token=shop.seller), 422, "variants[0].price_cents")
+    other = "EUR" if p["currency"] != "EUR" else "USD"
+    assert_problem(server.patch(f"/v1/products/{pid}", {"currency": other}, token=shop.seller),
+                   409, "currency")
+    page = server.get(f"/v1/products/{pid}")
+    assert page["currency"] == p["currency"] and len(page["variants"]) == 1
+    assert page["variants"][0]["price_cents"] == 1000
+    # A draft is the seller's to change: prices and currency, checked at submit.
+    d = shop.product(seller=shop.seller, price=1000, publish=False)
+    dv = d["variants"][0]["id"]
+    assert server.patch(f"/v1/variants/{dv}", {"price_cents": 0}, token=shop.seller).status == 200
+    r = server.patch(f"/v1/products/{d['id']}", {"currency": other}, token=shop.seller)
+    assert r.status == 200 and r["currency"] == other
+
+
+def test_a_cart_line_in_another_currency_is_not_sold(server, shop):
+    """Unpublished, moved to another currency and published again, a product
+    already in a cart is no longer sold in that cart's currency."""
+    from shop_fixtures import Buyer
+    p = shop.product(seller=shop.trusted, price=1200)
+    pid, vid = p["id"], p["variants"][0]["id"]
+    b = Buyer(server)
+    assert b.add(vid).status == 201
+    assert server.post(f"/v1/products/{pid}/unpublish", token=shop.trusted).status == 200
+    other = "EUR" if p["currency"] != "EUR" else "USD"
+    assert server.patch(f"/v1/products/{pid}", {"currency": other},
+                        token=shop.trusted).status == 200
+    assert server.post(f"/v1/products/{pid}/submit", token=shop.trusted)["status"] == "published"
+    r = b.checkout()
+    assert r.status in (409, 422), r
+    assert r["lines"][0]["reason"] == "not_for_sale", r
+    assert server.database().scalar("SELECT count(*) FROM orders WHERE user_id = ?",
+                                    (b.user["id"],)) == 0
