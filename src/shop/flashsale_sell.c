@@ -283,7 +283,18 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
     int64_t extra = quantity > held ? quantity - held : 0;
     if (extra > flashsale_remaining(&s)) {
         problem_extra(pb, "remaining", json_integer(flashsale_remaining(&s)));
-        return problem_set(pb, SHOP_CONFLICT, "sold out");
+        problem_extra(pb, "held", json_integer(s.held));
+        problem_extra(pb, "in_flight", json_integer(s.in_flight));
+        if (s.held + s.in_flight == 0)
+            return problem_set(pb, SHOP_CONFLICT, "sold out");
+        /* Not sold: held by shoppers ahead in the queue, or in their
+         * checkouts. Units come back when a token expires or a payment
+         * fails, and this token may buy them until it expires. */
+        return problem_set(pb, SHOP_CONFLICT,
+                           "sold out for now: %lld units are held by shoppers ahead of you or"
+                           " in their checkouts, and come back if they do not buy; try again"
+                           " while your token lasts",
+                           (long long)(s.held + s.in_flight));
     }
     *out = (struct flash_claim){.sale_id = sale_id,
                                 .variant_id = s.variant_id,

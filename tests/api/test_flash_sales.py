@@ -168,6 +168,10 @@ def test_expired_token_returns_its_unit(make_server):
     tok = admitted(s, first, sid)["token"]
     e2 = admitted(s, second, sid)
     assert e2["held"] == 0, "the only unit is held by the first in line"
+    # Held is not sold: the answer says the unit may come back.
+    r = purchase(s, second, sid, e2["token"])
+    assert_problem(r, 409)
+    assert (r["held"], r["remaining"]) == (1, 0) and "for now" in r["detail"], r
     time.sleep(1.2)
     assert_problem(purchase(s, first, sid, tok), 403)
     assert wait_for(lambda: s.get(f"/v1/flash-sales/{sid}")["remaining"] == 1), \
