@@ -86,7 +86,7 @@ enum shop_err api_admin_shipment_update(struct req *r)
     if (r->pb.err)
         return r->pb.err;
     int to = shipment_status_parse(status);
-    if (to < 0 || to == SHIP_LABEL_CREATED)
+    if (to < 0) /* label_created is a status no move leads to: shipment_move answers 409 */
         return problem_field(&r->pb, SHOP_INVALID, "status",
                              "must be in_transit, out_for_delivery, delivered, delivery_failed"
                              " or returned_to_sender");

@@ -145,7 +145,7 @@ enum shop_err api_admin_return_update(struct req *r)
     if (r->pb.err)
         return r->pb.err;
     int to = return_status_parse(status);
-    if (to < 0 || to == RET_REQUESTED)
+    if (to < 0) /* requested is a status no move leads to: return_update answers 409 */
         return problem_field(&r->pb, SHOP_INVALID, "status",
                              "must be approved, rejected, received, inspected, refunded or"
                              " partially_refunded");

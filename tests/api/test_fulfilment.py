@@ -183,7 +183,8 @@ def test_shipment_state_machine_through_the_api(make_server):
              "in_transit": {"out_for_delivery", "delivered", "delivery_failed"},
              "out_for_delivery": {"delivered", "delivery_failed"},
              "delivery_failed": {"out_for_delivery", "returned_to_sender"}}
-    every = ["in_transit", "out_for_delivery", "delivered", "delivery_failed", "returned_to_sender"]
+    every = ["label_created", "in_transit", "out_for_delivery", "delivered", "delivery_failed",
+             "returned_to_sender"]
     path = ["in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery", "delivered"]
     state = "label_created"
     for nxt in path:
