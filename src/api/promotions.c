@@ -162,6 +162,15 @@ enum shop_err api_promotion_update(struct req *r)
     memset(&p, 0, sizeof p);
     if (!req_param_id(r, "id", "promotion", &id) || req_json(r, &body) != SHOP_OK)
         return pb->err;
+    /* What the promotion gives is fixed once created: orders keep what it
+     * gave, and a changed offer is a new promotion. */
+    static const char *const fixed[] = {"type",     "percent_bps",     "amount_cents",
+                                        "buy_quantity", "get_quantity", "get_percent_bps",
+                                        "tiers",    "target",          "code"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (json_object_get(body, fixed[i]))
+            return problem_field(pb, SHOP_INVALID, fixed[i],
+                                 "cannot be changed; end this promotion and create another");
     jx_str(body, "name", NULL, JX_OPTIONAL, 1, PROMO_NAME_MAX, &p.name, pb);
     p.has_active = jx_bool(body, "active", NULL, JX_OPTIONAL, &p.active, pb);
     p.has_stackable = jx_bool(body, "stackable", NULL, JX_OPTIONAL, &p.stackable, pb);

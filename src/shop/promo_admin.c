@@ -366,6 +366,9 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         ends = p->ends_at;
     if (ends && ends <= starts && !(p->has_active && !p->active))
         return problem_field(pb, SHOP_INVALID, "ends_at", "must be after starts_at");
+    if (p->has_active && p->active && ends && ends <= j->now)
+        return problem_field(pb, SHOP_CONFLICT, "active",
+                             "the promotion has ended; give a later ends_at to run it again");
     if (p->name) {
         st = db_prepare(db, "UPDATE promotions SET name = ? WHERE id = ?");
         if (!st)

@@ -101,6 +101,19 @@ def test_create_get_list_patch_and_codes(srv, shop):
     assert r.status == 200 and r["active"] is False and r["status"] == "ended"
     assert_problem(srv.patch(f"/v1/admin/promotions/{p['id']}", {"usage_limit": 0},
                              token=shop.admin), 422, "usage_limit")
+    # What it gives is fixed; an ended one runs again only with a later end.
+    for field, value in (("percent_bps", 2000), ("type", "fixed"), ("amount_cents", 100),
+                         ("target", {"product_ids": [1]}), ("code", "OTHER")):
+        assert_problem(srv.patch(f"/v1/admin/promotions/{p['id']}", {field: value},
+                                 token=shop.admin), 422, field)
+    assert_problem(srv.patch(f"/v1/admin/promotions/{p['id']}", {"active": True},
+                             token=shop.admin), 409, "active")
+    got = srv.get(f"/v1/admin/promotions/{p['id']}", token=shop.admin).body
+    assert got["active"] is False and got["percent_bps"] == 1000 and got["status"] == "ended"
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    r = srv.patch(f"/v1/admin/promotions/{p['id']}", {"active": True, "ends_at": later},
+                  token=shop.admin)
+    assert r.status == 200 and r["active"] is True and r["status"] == "live", r
     r = srv.post(f"/v1/admin/promotions/{p['id']}/codes", {"count": 25, "prefix": "vip-"},
                  token=shop.admin)
     assert r.status == 201, r
