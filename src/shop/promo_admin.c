@@ -169,12 +169,37 @@ struct create_job {
     json_t *out;
 };
 
+/* Each of a target's ids exists (`sql` counts the product or category);
+ * 422 naming the first that does not. */
+static enum shop_err targets_exist(struct db *db, const char *sql, const int64_t *ids, int n,
+                                   const char *field, struct problem *pb)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t found;
+        if (db_scalar_i64_or_fail(db, sql, ids[i], 0, &found, pb, "reading the targets") !=
+            SHOP_OK)
+            return pb->err;
+        if (!found) {
+            char f[48];
+            snprintf(f, sizeof f, "target.%s[%d]", field, i);
+            return problem_field(pb, SHOP_INVALID, f, "no %s %lld",
+                                 field[0] == 'p' ? "product" : "category", (long long)ids[i]);
+        }
+    }
+    return SHOP_OK;
+}
+
 static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
 {
     struct create_job *j = arg;
     const struct promo_in *in = j->in;
     json_decref(j->out);
     j->out = NULL;
+    if (targets_exist(db, "SELECT count(*) FROM products WHERE id = ?", in->product_ids,
+                      in->nproducts, "product_ids", pb) != SHOP_OK ||
+        targets_exist(db, "SELECT count(*) FROM categories WHERE id = ?", in->category_ids,
+                      in->ncategories, "category_ids", pb) != SHOP_OK)
+        return pb->err;
     if (j->code) {
         struct stmt *st = db_prepare(db, "SELECT 1 FROM promotion_codes WHERE code = ?");
         if (!st)

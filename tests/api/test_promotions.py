@@ -75,6 +75,10 @@ def test_roles_and_bad_input_change_nothing(srv, shop):
              "ends_at": "2030-01-01T00:00:00Z"}, "ends_at"),
            ({"name": "x", "type": "free_shipping", "target": {"product_ids": ["a"]}},
             "target.product_ids[0]"),
+           ({"name": "x", "type": "free_shipping", "target": {"product_ids": [999999]}},
+            "target.product_ids[0]"),
+           ({"name": "x", "type": "free_shipping", "target": {"category_ids": [999999]}},
+            "target.category_ids[0]"),
            ({"name": "", "type": "free_shipping"}, "name")]
     for body, field in bad:
         assert_problem(srv.post("/v1/admin/promotions", body, token=shop.admin), 422, field)
