@@ -2,6 +2,7 @@
  * queues rows whose attempt is due and, when the in-flight set has room,
  * creates the next chunk of a running fan-out.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -56,6 +57,17 @@ static void pump_wait(struct notify_engine *e, int64_t ms)
     pthread_mutex_lock(&e->mu);
     if (!e->kicked && !e->stop)
         pthread_cond_timedwait(&e->pump_cv, &e->mu, &ts);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Waits `ms` whole, or until stop: the pause between fan-out chunks
+ * (SHOPD_FANOUT_PAUSE_MS), which senders freeing room must not cut short. */
+static void pump_pause(struct notify_engine *e, int64_t ms)
+{
+    struct timespec ts = clock_deadline(ms);
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop && pthread_cond_timedwait(&e->pump_cv, &e->mu, &ts) != ETIMEDOUT)
+        ;
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -183,7 +195,7 @@ void *notify_pump_main(void *arg)
                 }
                 problem_clear(&pb);
                 if (worked && cfg->fanout_pause_ms > 0)
-                    pump_wait(e, cfg->fanout_pause_ms);
+                    pump_pause(e, cfg->fanout_pause_ms);
             }
         }
         if (!worked) {
