@@ -102,6 +102,10 @@ bool jx_str(json_t *obj, const char *key, const char *field, enum jx_need need, 
             problem_field(pb, SHOP_INVALID, NAME, "must be at least %zu characters", min);
         return false;
     }
+    if (min > 0 && !s[strspn(s, " \t\r\n\v\f")]) { /* what may not be empty may not be blank */
+        problem_field(pb, SHOP_INVALID, NAME, "must not be blank");
+        return false;
+    }
     if (n > max) {
         problem_field(pb, SHOP_INVALID, NAME, "must be at most %zu characters", max);
         return false;

@@ -27,8 +27,10 @@ enum jx_need { JX_OPTIONAL, JX_REQUIRED };
  *  reference the caller owns. */
 enum shop_err jx_parse_object(const char *data, size_t len, json_t **out, struct problem *pb);
 
-/** A string of `min`..`max` Unicode characters. `field` names it in errors
- *  (a dotted path such as "variants[2].sku"); NULL means `key`. */
+/** A string of `min`..`max` Unicode characters; with min > 0 it must also
+ *  hold something other than ASCII whitespace ("must not be blank"). `field`
+ *  names it in errors (a dotted path such as "variants[2].sku"); NULL means
+ *  `key`. */
 bool jx_str(json_t *obj, const char *key, const char *field, enum jx_need need, size_t min,
             size_t max, const char **out, struct problem *pb);
 

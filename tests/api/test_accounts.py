@@ -36,6 +36,9 @@ def test_register_bad_input_changes_nothing(server):
     assert_problem(register(server, password="short"), 422, "password")
     assert_problem(register(server, password="x" * 129), 422, "password")
     assert_problem(register(server, name=""), 422, "name")
+    r = register(server, name="   ")
+    assert_problem(r, 422, "name")
+    assert "blank" in r["detail"], r
     assert_problem(register(server, name="n" * 101), 422, "name")
     assert_problem(server.post("/v1/auth/register", {"email": 5, "password": [], "name": None}),
                    422, "email")

@@ -372,7 +372,8 @@ def test_bad_input_is_a_problem_and_changes_nothing(server, shop):
     bad = [({"rating": 0}, "rating"), ({"rating": 6}, "rating"), ({"rating": "5"}, "rating"),
            ({"rating": 3.5}, "rating"), ({"rating": None}, "rating"), ({"title": ""}, "title"),
            ({"title": "x" * 151}, "title"), ({"body": ""}, "body"), ({"body": "x" * 5001}, "body"),
-           ({"title": 7}, "title"), ({"body": ["a"]}, "body")]
+           ({"title": 7}, "title"), ({"body": ["a"]}, "body"), ({"title": "   "}, "title"),
+           ({"body": " \n\t "}, "body")]
     for change, field in bad:
         assert_problem(server.post(url, dict(CLEAN, **change), token=tok), 422, field)
     assert_problem(server.post(url, {"title": "t", "body": "b"}, token=tok), 422, "rating")

@@ -205,6 +205,19 @@ Test(jsonx, counts_characters_not_bytes)
     json_decref(o);
 }
 
+Test(jsonx, what_may_not_be_empty_may_not_be_blank)
+{
+    struct problem pb = {0};
+    json_t *o = json_pack("{s:s, s:s, s:s}", "blank", " \t\n", "padded", " a ", "spaces", "  ");
+    const char *s;
+    cr_assert_not(jx_str(o, "blank", NULL, JX_REQUIRED, 1, 10, &s, &pb));
+    cr_assert_str_eq(pb.detail, "blank: must not be blank");
+    problem_clear(&pb);
+    cr_assert(jx_str(o, "padded", NULL, JX_REQUIRED, 1, 10, &s, &pb));
+    cr_assert(jx_str(o, "spaces", NULL, JX_OPTIONAL, 0, 10, &s, &pb), "min 0: blank is allowed");
+    json_decref(o);
+}
+
 Test(token, digests_and_plausibility)
 {
     cr_assert(token_init());
