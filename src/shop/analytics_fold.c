@@ -338,7 +338,13 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
     bool fresh;
     if (claim(db, "refund", refund_id, &fresh, pb) != SHOP_OK || !fresh)
         return pb->err;
-    struct stmt *st = db_prepare(db, "SELECT r.amount_cents, r.created_at, o.total_cents"
+    /* With what the order's earlier refunds came to: a seller's share of
+     * each refund is the growth of its share of their running sum, so the
+     * shares of an order refunded in parts add up to what it was refunded
+     * whole (each rounded down on its own, they fell a cent short apiece). */
+    struct stmt *st = db_prepare(db, "SELECT r.amount_cents, r.created_at, o.total_cents,"
+                                     " (SELECT coalesce(sum(e.amount_cents), 0) FROM refunds e"
+                                     "  WHERE e.order_id = r.order_id AND e.id < r.id)"
                                      " FROM refunds r JOIN orders o ON o.id = r.order_id"
                                      " WHERE r.id = ?");
     if (!st)
@@ -346,7 +352,7 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
     stmt_bind_i64(st, 1, refund_id);
     if (stmt_step(st) != STMT_ROW)
         return SHOP_OK;
-    int64_t amount = stmt_i64(st, 0), total = stmt_i64(st, 2);
+    int64_t amount = stmt_i64(st, 0), total = stmt_i64(st, 2), before = stmt_i64(st, 3);
     int32_t day = tz_local_day(tz, stmt_i64(st, 1));
     struct sums sellers = {0};
     st = db_prepare(db, "SELECT coalesce(p.seller_id, 0),"
@@ -363,7 +369,9 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
     if (e == SHOP_OK)
         e = add_figures(db, NULL, day, 0, amount, 0, 0, 0, pb);
     for (int i = 0; e == SHOP_OK && i < sellers.n && total > 0; i++) {
-        int64_t share = (int64_t)((__int128)amount * sellers.v[i].cents / total);
+        int64_t goods = sellers.v[i].cents;
+        int64_t share = (int64_t)((__int128)(before + amount) * goods / total) -
+                        (int64_t)((__int128)before * goods / total);
         if (share > 0)
             e = add_figures(db, &sellers.v[i].key, day, 0, share, 0, 0, 0, pb);
     }
