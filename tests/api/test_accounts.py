@@ -166,6 +166,26 @@ def test_address_book(server):
     assert len(lst["data"]) == 1 and lst["data"][0]["is_default"], "the remaining one is default"
 
 
+def test_address_book_pages(server):
+    """Found from outside: ?limit= was ignored (every address, next_cursor
+    null). Pages follow the list's order and lose nothing when an address
+    on the last page read is deleted between pages."""
+    tok, _ = server.user()
+    ids = [server.post("/v1/me/addresses", dict(ADDR, line1=f"{i} Main St"), token=tok)["id"]
+           for i in range(5)]
+    whole = [a["id"] for a in server.get("/v1/me/addresses", token=tok)["data"]]
+    assert whole == [ids[0]] + ids[:0:-1], "the default first, then newest first"
+    first = server.get("/v1/me/addresses?limit=2", token=tok)
+    assert [a["id"] for a in first["data"]] == whole[:2] and first["next_cursor"]
+    assert server.delete(f"/v1/me/addresses/{whole[1]}", token=tok).status == 204
+    rest = server.get(f"/v1/me/addresses?limit=2&cursor={first['next_cursor']}", token=tok)
+    assert [a["id"] for a in rest["data"]] == whole[2:4] and rest["next_cursor"]
+    last = server.get(f"/v1/me/addresses?limit=2&cursor={rest['next_cursor']}", token=tok)
+    assert [a["id"] for a in last["data"]] == whole[4:] and last["next_cursor"] is None
+    for q in ("limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=0"):
+        assert_problem(server.get(f"/v1/me/addresses?{q}", token=tok), 422, q.split("=")[0])
+
+
 def test_address_validation(server):
     tok, _ = server.user()
     for country, good, bad in [("US", "98101-1234", "9810"), ("CA", "K1A 0B1", "12345"),
