@@ -55,9 +55,15 @@
  * status; each step is one write, conditional on the one before):
  *
  *     on_hold, review NULL ──claim(approved)──► on_hold, approved ──capture──► paid
- *                         └──claim(rejected)──► on_hold, rejected ──void─────► cancelled
+ *                         ├──claim(rejected)──► on_hold, rejected ──void─────► cancelled
+ *                         └──claim(withdrawn)─► on_hold, withdrawn ─void─────► cancelled
  *
- * The claim makes the two decisions exclusive (the second is 409) and makes
+ * "withdrawn" is the customer's: ORD-3 lets them cancel an order that has
+ * not shipped, and a held one has not (POST /v1/orders/{id}/cancel, the
+ * whole order; order_cancel.c routes it here). It settles as a rejection
+ * does, with cancel_reason "cancelled_by_customer".
+ *
+ * The claim makes the decisions exclusive (the second is 409) and makes
  * a decision repeatable: a retried approve (the admin's browser, a crash
  * between the gateway call and the last write) claims again, captures again
  * with the same idempotency key ("<payment key>-capture": the gateway moves
@@ -163,5 +169,9 @@ enum shop_err fraud_holds(struct shop *shop, int limit, const char *cursor, json
  *  changed but the claim; the same decision may be retried). */
 enum shop_err fraud_approve(struct shop *shop, int64_t order_id, json_t **out, struct problem *pb);
 enum shop_err fraud_reject(struct shop *shop, int64_t order_id, json_t **out, struct problem *pb);
+
+/** The customer cancels their held order (the caller has checked it is
+ *  theirs): as fraud_reject, recorded as withdrawn. */
+enum shop_err fraud_withdraw(struct shop *shop, int64_t order_id, struct problem *pb);
 
 #endif

@@ -69,7 +69,7 @@ enum shop_err fraud_holds(struct shop *shop, int limit, const char *cursor, json
 
 struct claim_job {
     int64_t order_id;
-    const char *review; /* approved | rejected */
+    const char *review; /* approved | rejected | withdrawn */
     /* out */
     bool done;          /* already decided so and settled: answer the order */
     int64_t payment_id; /* the card payment, 0 when none */
@@ -104,7 +104,9 @@ static enum shop_err claim_write(struct db *db, void *arg, struct problem *pb)
     }
     if (review[0] && !mine)
         return problem_set(pb, SHOP_CONFLICT, "the order is being %s",
-                           !strcmp(review, "approved") ? "approved" : "rejected");
+                           !strcmp(review, "approved")   ? "approved"
+                           : !strcmp(review, "rejected") ? "rejected"
+                                                         : "cancelled by the customer");
     st = db_prepare(db, "UPDATE orders SET fraud_review = ?, fraud_reviewed_at = ? WHERE id = ?"
                         " AND status = 'on_hold'");
     if (!st)
@@ -142,10 +144,14 @@ static enum shop_err answer(struct shop *shop, int64_t order_id, json_t **out, s
     return SHOP_OK;
 }
 
-static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, json_t **out,
+enum decision { DECIDE_APPROVE, DECIDE_REJECT, DECIDE_WITHDRAW };
+
+static enum shop_err decide(struct shop *shop, int64_t order_id, enum decision d, json_t **out,
                             struct problem *pb)
 {
-    struct claim_job c = {.order_id = order_id, .review = approve ? "approved" : "rejected"};
+    static const char *const reviews[] = {"approved", "rejected", "withdrawn"};
+    bool approve = d == DECIDE_APPROVE;
+    struct claim_job c = {.order_id = order_id, .review = reviews[d]};
     if (store_write(shop->store, claim_write, &c, pb) != SHOP_OK)
         return pb->err;
     if (c.done)
@@ -187,8 +193,8 @@ static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, j
     } else if (approve) {
         e = store_write(shop->store, checkout_complete_write, &sj, pb);
     } else {
-        sj.cancel_reason = "fraud_rejected";
-        sj.code = "fraud_rejected";
+        sj.cancel_reason = d == DECIDE_WITHDRAW ? "cancelled_by_customer" : "fraud_rejected";
+        sj.code = sj.cancel_reason;
         e = store_write(shop->store, checkout_fail_write, &sj, pb);
     }
     free(sj.order);
@@ -221,10 +227,18 @@ static enum shop_err decide(struct shop *shop, int64_t order_id, bool approve, j
 
 enum shop_err fraud_approve(struct shop *shop, int64_t order_id, json_t **out, struct problem *pb)
 {
-    return decide(shop, order_id, true, out, pb);
+    return decide(shop, order_id, DECIDE_APPROVE, out, pb);
 }
 
 enum shop_err fraud_reject(struct shop *shop, int64_t order_id, json_t **out, struct problem *pb)
 {
-    return decide(shop, order_id, false, out, pb);
+    return decide(shop, order_id, DECIDE_REJECT, out, pb);
+}
+
+enum shop_err fraud_withdraw(struct shop *shop, int64_t order_id, struct problem *pb)
+{
+    json_t *order = NULL;
+    enum shop_err e = decide(shop, order_id, DECIDE_WITHDRAW, &order, pb);
+    json_decref(order);
+    return e;
 }

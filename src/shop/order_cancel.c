@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "shop/changes.h"
+#include "shop/fraud.h"
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
@@ -156,9 +157,36 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     return refund_record(db, &r, &j->refund_id, pb);
 }
 
+/* True when order `id` is on hold and the caller's to cancel: the fraud
+ * review settles it (fraud.h, "withdrawn"); everything else is cancel_write's
+ * (which answers 404 for an order that is not the caller's). */
+static bool held_for(struct shop *shop, const struct principal *who, int64_t id)
+{
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT user_id, status FROM orders WHERE id = ?");
+    bool held = false;
+    if (st) {
+        stmt_bind_i64(st, 1, id);
+        held = stmt_step(st) == STMT_ROW && !strcmp(stmt_text(st, 1), "on_hold") &&
+               (stmt_i64(st, 0) == who->user_id || who->role == ROLE_ADMIN);
+    }
+    db_release(db);
+    return held;
+}
+
 enum shop_err order_cancel(struct shop *shop, const struct principal *who, int64_t id,
                            json_t *line_ids, json_t **out, struct problem *pb)
 {
+    if (held_for(shop, who, id)) {
+        /* Authorized, not captured: the authorization is voided, the stock
+         * released, whole (an order on hold has not been split). */
+        if (line_ids)
+            return problem_field(pb, SHOP_CONFLICT, "line_ids",
+                                 "an order on hold is cancelled whole: send no line_ids");
+        if (fraud_withdraw(shop, id, pb) != SHOP_OK)
+            return pb->err;
+        return order_get(shop, who, id, out, pb);
+    }
     struct cancel_job j = {.who = who, .order_id = id, .now = clock_now_ms()};
     if (line_ids) {
         if (!json_is_array(line_ids) || json_array_size(line_ids) == 0 ||

@@ -293,8 +293,33 @@ def test_customers_may_not_review(srv, shop):
         call = srv.get if path.endswith("holds") else srv.post
         assert_problem(call(path, token=b.token), 403)
         assert_problem(call(path), 401)
-    assert_problem(srv.post(f"/v1/orders/{r['id']}/cancel", {}, token=b.token), 409)
     assert srv.get(f"/v1/orders/{r['id']}", token=shop.admin)["status"] == "on_hold"
+
+
+def test_the_customer_may_cancel_a_held_order_whole(srv, shop):
+    """ORD-3: an order that has not shipped may be cancelled, and a held one
+    has not. Found from outside: it answered 409. Now the authorization is
+    voided and the stock released, as an admin's reject does."""
+    vid = shop.product(stock=1)["variants"][0]["id"]
+    b = Buyer(srv)
+    r = checkout(b, card=add_card(b, "visa", "GB")["id"], variant=vid)
+    assert r["status"] == "on_hold", r
+    oid = r["id"]
+    other = Buyer(srv)
+    assert_problem(srv.post(f"/v1/orders/{oid}/cancel", {}, token=other.token), 404)
+    assert_problem(srv.post(f"/v1/orders/{oid}/cancel", {"line_ids": [r["lines"][0]["id"]]},
+                            token=b.token), 409, "line_ids")
+    assert stock_of(srv, shop, vid)["reserved"] == 1
+    c = srv.post(f"/v1/orders/{oid}/cancel", {}, token=b.token)
+    assert c.status == 200 and c["status"] == "cancelled", c
+    assert c["cancel_reason"] == "cancelled_by_customer"
+    assert [x["status"] for x in c["payments"]] == ["voided"]
+    assert [x["status"] for x in ledger(srv, shop, oid)] == ["voided"]
+    assert stock_of(srv, shop, vid) == {"on_hand": 1, "reserved": 0, "available": 1}
+    assert_problem(srv.post(f"/v1/admin/orders/{oid}/approve", token=shop.admin), 409)
+    assert_problem(srv.post(f"/v1/orders/{oid}/cancel", {}, token=b.token), 409)
+    assert oid not in [o["id"] for o in srv.get("/v1/admin/fraud/holds?limit=100",
+                                                token=shop.admin)["data"]]
 
 
 def test_bad_input_changes_nothing(srv, shop):
