@@ -79,14 +79,20 @@ def wrk_once(url, duration, script=None, args=(), connections=64):
             "total": total, "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"])}
 
 
-def wrk_median(url, runs, duration, script=None, args_for_run=lambda i: (), warmup=0):
-    warm = wrk_once(url, warmup, script, args_for_run(-1)) if warmup else {"total": 0}
-    results = [wrk_once(url, duration, script, args_for_run(i)) for i in range(runs)]
+def median_of(results, warmed=0):
+    """The median figures of wrk runs, each run's req/s, and the requests
+    made (`warmed`: those of the warm-ups, which the server's CPU covers)."""
     med = {k: statistics.median(r[k] for r in results) for k in ("rps", "ok_rps", "p50", "p99")}
     med["non2xx"] = sum(r["non2xx"] for r in results)
     med["runs"] = [round(r["ok_rps"]) for r in results]
-    med["requests"] = warm["total"] + sum(r["total"] for r in results)  # warm-up included
+    med["requests"] = warmed + sum(r["total"] for r in results)
     return med
+
+
+def wrk_median(url, runs, duration, script=None, args_for_run=lambda i: (), warmup=0):
+    warm = wrk_once(url, warmup, script, args_for_run(-1)) if warmup else {"total": 0}
+    results = [wrk_once(url, duration, script, args_for_run(i)) for i in range(runs)]
+    return median_of(results, warm["total"])  # warm-up included in requests
 
 
 class Shopd:
@@ -164,6 +170,100 @@ def fmt_row(name, m, target, ref=None):
             f" {' / '.join(f'{r:,}' for r in m['runs'])} |")
 
 
+CHECKOUT_SCENARIOS = [
+    # name, row, target, server environment, block of buyers (buyers.csv, plain_buyers each),
+    # promotions on, X-Forwarded-For
+    ("plain", "POST /v1/orders, durable (distinct buyers, simulated gateway)",
+     "≥ 5,000 orders/s, p99 < 50 ms", {"SHOPD_FRAUD": "off"}, 0, False, False),
+    # One automatic promotion and one coupon (per-customer limit, so the
+    # customer's count is taken too) on every cart.
+    ("promotions", "POST /v1/orders with an automatic promotion and a coupon",
+     "≥ 90 % of plain checkout", {"SHOPD_FRAUD": "off"}, 1, True, False),
+    # The fraud rules scoring every order (CHK-5), default thresholds: every
+    # buyer orders once, from an address of its own through the trusted
+    # proxy, so every order is approved and the cost measured is the
+    # scoring's (five indexed counts in begin's transaction, more index
+    # entries per order).
+    ("fraud", "POST /v1/orders, durable, fraud scoring on",
+     "≥ 90% of scoring off, ≥ 5,000 orders/s",
+     {"SHOPD_FRAUD": "on", "SHOPD_TRUSTED_PROXIES": "127.0.0.1"}, 2, False, True),
+]
+
+
+def checkout_rounds(db, runs, dur, per_run, plain_buyers, rows, notes):
+    """Durable checkout three ways, interleaved. Every run adds some 30,000
+    orders to the database and a later run is slower for it (run one after
+    the other, the scenario measured last lost about 8 %), so run k of every
+    scenario is in round k, and the order of the three rotates from round to
+    round: over 3 rounds each takes each place once. Each run has a server of
+    its own, started fresh and warmed up for 2 s on buyers of its own."""
+    now = int(time.time() * 1000)
+    con = sqlite3.connect(db, timeout=30)
+    con.execute("INSERT INTO promotions (name, type, percent_bps, stackable, automatic,"
+                " created_at, updated_at, active) VALUES ('Bench 5 %', 'percentage', 500, 1, 1,"
+                " ?, ?, 0)", (now, now))
+    cur = con.execute("INSERT INTO promotions (name, type, amount_cents, stackable, automatic,"
+                      " per_customer_limit, created_at, updated_at, active)"
+                      " VALUES ('Bench coupon', 'fixed', 100, 1, 0, 1, ?, ?, 0)", (now, now))
+    con.execute("INSERT INTO promotion_codes (promotion_id, code, created_at)"
+                " VALUES (?, 'BENCH', ?)", (cur.lastrowid, now))
+    con.commit()
+    con.close()
+    done = {name: [] for name, *_ in CHECKOUT_SCENARIOS}
+    extra = {name: {"warm": 0, "cpu": 0.0, "writes": 0.0, "commits": 0.0, "behind": 0,
+                    "caught_up": 0.0, "max_batch": 0.0} for name, *_ in CHECKOUT_SCENARIOS}
+    n = len(CHECKOUT_SCENARIOS)
+    for k in range(runs):
+        for j in range(n):
+            name, _, _, env, base, promos, xff = CHECKOUT_SCENARIOS[(k + j) % n]
+            con = sqlite3.connect(db, timeout=30)
+            con.execute("UPDATE promotions SET active = ?", (1 if promos else 0,))
+            con.commit()
+            con.close()
+            srv = Shopd(db, dict(env, SHOPD_RATE_LIMIT="off"))
+            try:
+                first = base * plain_buyers + (k + 1) * per_run
+                args = lambda start: [os.path.join(OUT, "buyers.csv"), str(start)] + (  # noqa: E731
+                    ["xff"] if xff else [])
+                warm = wrk_once(srv.url, 2, "checkout.lua", args(first))
+                w0 = srv.metric("shopd_store_writes_total")
+                c0, cpu0 = srv.metric("shopd_store_commits_total"), srv.cpu_seconds()
+                done[name].append(wrk_once(srv.url, dur, "checkout.lua", args(first + 15000)))
+                x = extra[name]
+                x["warm"] += warm["total"]
+                x["writes"] += srv.metric("shopd_store_writes_total") - w0
+                x["commits"] += srv.metric("shopd_store_commits_total") - c0
+                x["max_batch"] = max(x["max_batch"], srv.metric("shopd_store_max_batch"))
+                # The order's consumers (order log, notifications) run beside
+                # the checkouts: how far behind they were, how long they took
+                # to catch up, and the CPU it all cost per order.
+                behind, t_lag = srv.lag(), time.time()
+                while srv.lag() > 0 and time.time() - t_lag < 120:
+                    time.sleep(0.1)
+                x["behind"] = max(x["behind"], behind)
+                x["caught_up"] = max(x["caught_up"], time.time() - t_lag)
+                x["cpu"] += srv.cpu_seconds() - cpu0
+            finally:
+                srv.stop()
+    med = {name: median_of(done[name]) for name in done}
+    plain = med["plain"]["ok_rps"]
+    for name, row, target, *_ in CHECKOUT_SCENARIOS:
+        rows.append(fmt_row(row, med[name], target))
+    for name, *_ in CHECKOUT_SCENARIOS:
+        m, x = med[name], extra[name]
+        orders = sum(r["total"] for r in done[name])
+        ratio = "" if name == "plain" else f"{m['ok_rps'] / max(1, plain):.1%} of plain checkout; "
+        notes.append(f"checkout, {name}: {ratio}{m['non2xx']} non-2xx answers over all runs;"
+                     f" group commit averaged {x['writes'] / max(1, x['commits']):.1f} writes per"
+                     f" commit (largest batch {x['max_batch']:.0f}); the order consumers were at"
+                     f" most {x['behind']:,} events behind when a run stopped and caught up"
+                     f" {x['caught_up']:.1f} s later at most; server CPU"
+                     f" {x['cpu'] * 1e6 / max(1, orders):.0f} us per order, consumers and access"
+                     f" log included")
+    notes.append(f"checkout: the three scenarios interleaved over {runs} rounds, their order"
+                 f" rotating (bench/run.py checkout_rounds)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="")
@@ -186,7 +286,7 @@ def main():
        stdout=subprocess.DEVNULL)
     notes.append(f"seed: {PRODUCTS:,} products in {time.time() - t0:.1f} s")
     runs, dur = a.runs, a.duration
-    per_run = 70000
+    per_run = 80000
     # Checkout needs a fresh buyer per order: one set for plain checkout, one
     # whose carts carry the coupon for checkout with promotions, one for
     # checkout with fraud scoring on.
@@ -240,81 +340,11 @@ def main():
             m = wrk_median(srv.url, runs, dur, "cart_get.lua",
                            lambda i: [os.path.join(OUT, "shoppers.csv")])
             rows.append(fmt_row("GET /v1/cart (20,000 shoppers)", m, "≥ 20,000"))
-        if want("checkout"):
-            w0, c0 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
-            cpu0 = srv.cpu_seconds()
-            m = wrk_median(srv.url, runs, dur, "checkout.lua",
-                           lambda i: [os.path.join(OUT, "buyers.csv"), str((i + 1) * per_run)],
-                           warmup=2)
-            w1, c1 = srv.metric("shopd_store_writes_total"), srv.metric("shopd_store_commits_total")
-            # The order's consumers (order log, notifications) run beside the
-            # checkouts: report how far behind they were and how long they
-            # took to catch up, and the CPU it all cost per order.
-            behind, t_lag = srv.lag(), time.time()
-            while srv.lag() > 0 and time.time() - t_lag < 120:
-                time.sleep(0.1)
-            caught_up = time.time() - t_lag
-            orders, cpu = m["requests"], srv.cpu_seconds() - cpu0
-            rows.append(fmt_row("POST /v1/orders, durable (distinct buyers, simulated gateway)", m,
-                                "≥ 5,000 orders/s, p99 < 50 ms"))
-            notes.append(f"checkout: {m['non2xx']} non-2xx answers over all runs; group commit"
-                         f" averaged {(w1 - w0) / max(1, c1 - c0):.1f} writes per commit"
-                         f" (largest batch {srv.metric('shopd_store_max_batch'):.0f}); the order"
-                         f" consumers were {behind:,} events behind when the load stopped and"
-                         f" caught up {caught_up:.1f} s later"
-                         f"; server CPU {cpu * 1e6 / max(1, orders):.0f} us per order,"
-                         f" consumers and access log included")
-            # The same with one automatic promotion and one coupon (per-customer
-            # limit, so the customer's count is taken too) on every cart.
-            now = int(time.time() * 1000)
-            con = sqlite3.connect(db, timeout=30)
-            con.execute("INSERT INTO promotions (name, type, percent_bps, stackable, automatic,"
-                        " created_at, updated_at) VALUES ('Bench 5 %', 'percentage', 500, 1, 1, ?, ?)",
-                        (now, now))
-            cur = con.execute("INSERT INTO promotions (name, type, amount_cents, stackable,"
-                              " automatic, per_customer_limit, created_at, updated_at)"
-                              " VALUES ('Bench coupon', 'fixed', 100, 1, 0, 1, ?, ?)", (now, now))
-            con.execute("INSERT INTO promotion_codes (promotion_id, code, created_at)"
-                        " VALUES (?, 'BENCH', ?)", (cur.lastrowid, now))
-            con.commit()
-            con.close()
-            cpu0 = srv.cpu_seconds()
-            mp = wrk_median(srv.url, runs, dur, "checkout.lua",
-                            lambda i: [os.path.join(OUT, "buyers.csv"),
-                                       str(plain_buyers + (i + 1) * per_run)], warmup=2)
-            cpu = srv.cpu_seconds() - cpu0
-            rows.append(fmt_row("POST /v1/orders with an automatic promotion and a coupon", mp,
-                                "≥ 90 % of plain checkout"))
-            notes.append(f"checkout with promotions: {mp['ok_rps'] / max(1, m['ok_rps']):.0%} of"
-                         f" plain checkout in the same run ({mp['non2xx']} non-2xx);"
-                         f" server CPU {cpu * 1e6 / max(1, mp['requests']):.0f} us per order")
     finally:
         srv.stop()
 
     if want("checkout"):
-        # The same checkout with the fraud rules scoring every order (CHK-5),
-        # default thresholds: every buyer orders once, from an address of its
-        # own through the trusted proxy, so every order is approved and the
-        # cost measured is the scoring's (five indexed counts in begin's
-        # transaction, three more index entries per order).
-        con = sqlite3.connect(db, timeout=30)  # the promotions' run is over
-        con.execute("UPDATE promotions SET active = 0")
-        con.commit()
-        con.close()
-        fsrv = Shopd(db, {"SHOPD_RATE_LIMIT": "off", "SHOPD_FRAUD": "on",
-                          "SHOPD_TRUSTED_PROXIES": "127.0.0.1"})
-        try:
-            base = 2 * plain_buyers
-            f = wrk_median(fsrv.url, runs, dur, "checkout.lua",
-                           lambda i: [os.path.join(OUT, "buyers.csv"), str(base + (i + 1) * per_run),
-                                      "xff"], warmup=2)
-            rows.append(fmt_row("POST /v1/orders, durable, fraud scoring on", f,
-                                "≥ 90% of scoring off, ≥ 5,000 orders/s"))
-            notes.append(f"checkout with fraud scoring on: {f['ok_rps'] / max(1, m['ok_rps']):.1%}"
-                         f" of scoring off ({f['ok_rps']:,.0f} vs {m['ok_rps']:,.0f} orders/s);"
-                         f" {f['non2xx']} non-2xx answers")
-        finally:
-            fsrv.stop()
+        checkout_rounds(db, runs, dur, per_run, plain_buyers, rows, notes)
 
     if want("ceiling") or want("checkout"):
         exe = os.path.join(OUT, "sqlite_ceiling")
