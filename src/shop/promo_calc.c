@@ -36,10 +36,9 @@ const char *promo_why_text(enum promo_why why)
         [PROMO_OUTDONE] = "another offer that cannot be combined with it gives you more",
         [PROMO_NOT_STARTED] = "this offer has not started yet",
         [PROMO_ENDED] = "this offer has ended",
-        [PROMO_LIMIT_REACHED] = "this offer has reached its usage limit; remove the code to check out",
-        [PROMO_CUSTOMER_LIMIT] =
-            "you have already used this offer as often as it allows; remove the code to check out",
-        [PROMO_CODE_USED] = "this code has already been used; remove it to check out",
+        [PROMO_LIMIT_REACHED] = "this offer has reached its usage limit",
+        [PROMO_CUSTOMER_LIMIT] = "you have already used this offer as often as it allows",
+        [PROMO_CODE_USED] = "this code has already been used",
         [PROMO_SIGN_IN] = "sign in to use this offer",
     };
     return (unsigned)why < PROMO_WHY_COUNT && text[why] ? text[why] : "does not apply";
