@@ -39,6 +39,9 @@ enum shop_err jx_parse_object(const char *data, size_t len, json_t **out, struct
     if (len == 0)
         return problem_set(pb, SHOP_BAD_REQUEST, "the request body is empty; a JSON object is expected");
     json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &e);
+    if (!v && json_error_code(&e) == json_error_numeric_overflow) /* well-formed, out of range */
+        return problem_set(pb, SHOP_INVALID, "the number at line %d column %d is out of range",
+                           e.line, e.column);
     if (!v)
         return problem_set(pb, SHOP_BAD_REQUEST, "malformed JSON at line %d column %d: %s", e.line,
                            e.column, e.text);

@@ -22,8 +22,9 @@
 enum jx_need { JX_OPTIONAL, JX_REQUIRED };
 
 /** Parses `len` bytes as a JSON object no deeper than JX_MAX_DEPTH, without
- *  duplicate keys. On failure: SHOP_BAD_REQUEST (malformed) or SHOP_INVALID
- *  (not an object, too deep), *out untouched. On success *out is a new
+ *  duplicate keys. On failure: SHOP_BAD_REQUEST (malformed, not an object,
+ *  too deep) or SHOP_INVALID (well-formed, but a number beyond what a 64-bit
+ *  integer or a double holds), *out untouched. On success *out is a new
  *  reference the caller owns. */
 enum shop_err jx_parse_object(const char *data, size_t len, json_t **out, struct problem *pb);
 

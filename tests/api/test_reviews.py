@@ -377,6 +377,10 @@ def test_bad_input_is_a_problem_and_changes_nothing(server, shop):
     for change, field in bad:
         assert_problem(server.post(url, dict(CLEAN, **change), token=tok), 422, field)
     assert_problem(server.post(url, {"title": "t", "body": "b"}, token=tok), 422, "rating")
+    r = server.post(url, token=tok, raw=b'{"rating": 99999999999999999999, "title": "t",'
+                                        b' "body": "b"}', headers={"Content-Type": "application/json"})
+    assert_problem(r, 422)  # well-formed JSON, a number out of range: not a 400
+    assert "out of range" in r["detail"], r
     assert_problem(server.post(url, token=tok, raw=b"{not json",
                                headers={"Content-Type": "application/json"}), 400)
     assert_problem(server.post(url, token=tok, raw=b"rating=5",

@@ -205,6 +205,21 @@ Test(jsonx, counts_characters_not_bytes)
     json_decref(o);
 }
 
+Test(jsonx, a_number_out_of_range_is_invalid_not_malformed)
+{
+    struct problem pb = {0};
+    json_t *o = NULL;
+    const char *big = "{\"rating\": 99999999999999999999}", *huge = "{\"x\": 1e400}";
+    cr_assert_eq(jx_parse_object(big, strlen(big), &o, &pb), SHOP_INVALID);
+    cr_assert(strstr(pb.detail, "out of range"), "%s", pb.detail);
+    problem_clear(&pb);
+    cr_assert_eq(jx_parse_object(huge, strlen(huge), &o, &pb), SHOP_INVALID);
+    problem_clear(&pb);
+    cr_assert_eq(jx_parse_object("{\"x\": 1", 8, &o, &pb), SHOP_BAD_REQUEST);
+    problem_clear(&pb);
+    cr_assert_null(o);
+}
+
 Test(jsonx, what_may_not_be_empty_may_not_be_blank)
 {
     struct problem pb = {0};
