@@ -111,7 +111,7 @@ unsigned moderation_check(const char *const *texts, int n, int64_t account_creat
     return why;
 }
 
-int moderation_reasons(unsigned held_for, const char *out[3])
+int moderation_reasons(unsigned held_for, const char *out[4])
 {
     int n = 0;
     if (held_for & MOD_PROFANITY)
@@ -120,5 +120,7 @@ int moderation_reasons(unsigned held_for, const char *out[3])
         out[n++] = "link";
     if (held_for & MOD_NEW_ACCOUNT)
         out[n++] = "new_account";
+    if (held_for & MOD_REJECTED_BEFORE)
+        out[n++] = "rejected_before";
     return n;
 }

@@ -23,6 +23,7 @@ enum {
     MOD_PROFANITY = 1u << 0,
     MOD_LINK = 1u << 1,
     MOD_NEW_ACCOUNT = 1u << 2,
+    MOD_REJECTED_BEFORE = 1u << 3, /* an edit of a review a moderator rejected */
 };
 
 /** True when `text` holds a listed word, as a whole word, ignoring case. */
@@ -37,7 +38,8 @@ unsigned moderation_check(const char *const *texts, int n, int64_t account_creat
                           int64_t now_ms, int64_t new_account_ms);
 
 /** Writes the names of the reasons in `held_for` ("profanity", "link",
- *  "new_account") to `out` (at most 3) and returns how many. */
-int moderation_reasons(unsigned held_for, const char *out[3]);
+ *  "new_account", "rejected_before") to `out` (at most 4) and returns how
+ *  many. */
+int moderation_reasons(unsigned held_for, const char *out[4]);
 
 #endif

@@ -202,13 +202,16 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     snprintf(key, sizeof key, "review:%lld:%lld", (long long)j->product_id, (long long)j->user_id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st =
-        db_prepare(db, "SELECT 1 FROM products WHERE id = ? AND status = 'published'");
+    struct stmt *st = db_prepare(db, "SELECT coalesce(seller_id, 0) FROM products WHERE id = ?"
+                                     " AND status = 'published'");
     if (!st)
         return db_fail(db, pb, "reading the product");
     stmt_bind_i64(st, 1, j->product_id);
     if (stmt_step(st) != STMT_ROW)
         return problem_set(pb, SHOP_NOT_FOUND, "no product %lld", (long long)j->product_id);
+    if (stmt_i64(st, 0) == j->user_id) /* reviews are the buyers' word, not the seller's */
+        return problem_set(pb, SHOP_FORBIDDEN, "you sell this product: reply to its reviews"
+                                               " instead of reviewing it");
     st = db_prepare(db, "SELECT id FROM reviews WHERE product_id = ? AND user_id = ?");
     if (!st)
         return db_fail(db, pb, "reading reviews");
@@ -321,6 +324,8 @@ static enum shop_err edit_write(struct db *db, void *arg, struct problem *pb)
     int verified = bought(db, j->user_id, r.product_id);
     if (held_for < 0 || verified < 0)
         return db_fail(db, pb, "reading the author");
+    if (r.status == REVIEW_REJECTED) /* a moderator said no: only a moderator says yes */
+        held_for |= MOD_REJECTED_BEFORE;
 
     if (r.status == REVIEW_APPROVED && held_for) {
         /* Held: the published version stays public and counted. */

@@ -15,12 +15,14 @@
  *         │           │  └──edit (held)──┐  └───────┘ rejected
  *         │        reject                │
  *         │           ▼                  │
- *         │        rejected ──edit───────┴──► pending | approved
+ *         │        rejected ──edit───────┴──► pending (rejected_before)
  *         └─────────────────────────────────► approved (nothing to hold)
  *
  * Who moves it: the author (create, edit, delete: review_create,
  * review_edit, review_delete), moderation rules (shop/moderation.h) decide
- * whether an author's text is held, admins (review_moderate) the rest.
+ * whether an author's text is held, admins (review_moderate) the rest. An
+ * edit of a rejected review is always held: a moderator said no, so only a
+ * moderator says yes. A product's seller may not review it (403).
  *
  * Invariants (the schema's CHECKs keep the first two):
  *  - edit_* is set only on an approved review;

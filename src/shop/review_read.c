@@ -282,7 +282,7 @@ json_t *review_json(const struct review *r, bool private_view)
             json_pack("{s:s, s:o}", "body", r->reply, "created_at", time_json(r->reply_at)));
     if (!private_view)
         return o;
-    const char *why[3];
+    const char *why[4];
     int n = moderation_reasons(r->held_for, why);
     json_t *held = json_array();
     for (int i = 0; i < n; i++)

@@ -200,9 +200,13 @@ def test_moderation_edit_and_delete_move_the_histogram_exactly(server, shop):
     assert server.post(f"/v1/admin/reviews/{ids[1]}/approve", token=shop.admin)["rating"] == 2
     r = assert_aggregates_match(server, pid)
     assert r["histogram"]["4"] == 0 and r["histogram"]["2"] == 2
-    # a rejected review edited clean comes back approved and counted
+    # a rejected review edited clean goes back to a moderator (found from
+    # outside: it came back approved, the rejection overturned by its author)
+    before = rating_of(server, pid)
     e = server.patch(f"/v1/reviews/{ids[3]}", {"body": "no links now"}, token=users[3])
-    assert e["status"] == "approved"
+    assert e["status"] == "pending" and e["held_for"] == ["rejected_before"], e
+    assert rating_of(server, pid) == before
+    assert server.post(f"/v1/admin/reviews/{ids[3]}/approve", token=shop.admin)["status"] == "approved"
     assert assert_aggregates_match(server, pid)["histogram"]["1"] == 2
     # deleting an approved review uncounts it; a pending one changes nothing
     before = rating_of(server, pid)
@@ -215,6 +219,18 @@ def test_moderation_edit_and_delete_move_the_histogram_exactly(server, shop):
     # history recorded every move
     db = server.database()
     assert db.scalar("SELECT count(*) FROM review_history WHERE review_id = ?", (ids[1],)) >= 5
+
+
+def test_a_seller_may_not_review_their_own_product(server, shop):
+    """Found from outside: the seller's own 5 stars were approved at once and
+    counted in the product's rating."""
+    p = shop.product(seller=shop.trusted)
+    before = rating_of(server, p["id"])
+    r = server.post(f"/v1/products/{p['id']}/reviews", dict(CLEAN, rating=5), token=shop.trusted)
+    assert_problem(r, 403)
+    assert rating_of(server, p["id"]) == before and all_reviews(server, p["id"]) == []
+    tok, _ = server.user()  # another seller's customer is any customer
+    assert server.post(f"/v1/products/{p['id']}/reviews", CLEAN, token=tok).status == 201
 
 
 def test_seller_reply_once_by_the_products_seller(server, shop):
@@ -332,7 +348,7 @@ def test_authors_are_told_of_approval_and_rejection(server, shop):
                                 (f"review.rejected:{r['id']}:%",)))
     assert data == {"review_id": r["id"], "product_id": p["id"], "note": "language"}
     e = server.patch(f"/v1/reviews/{r['id']}", {"body": "really great"}, token=tok)
-    assert e["status"] == "approved"  # a clean edit needs no moderator and tells nobody
+    assert e["status"] == "pending"  # a rejected review's edit goes back to a moderator
     r2 = review(server, server.user()[0], p["id"], body="www.spam.com")
     assert server.post(f"/v1/admin/reviews/{r2['id']}/approve", token=shop.admin).status == 200
     wait_for("the approval notice", lambda: db.scalar(

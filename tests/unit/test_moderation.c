@@ -43,11 +43,13 @@ Test(moderation, reasons_combine_and_new_accounts_are_held)
     const char *bad[2] = {"Crap", "see www.x.com"};
     unsigned why = moderation_check(bad, 2, now - 23 * hour, now, 24 * hour);
     cr_expect_eq(why, MOD_PROFANITY | MOD_LINK | MOD_NEW_ACCOUNT);
-    const char *names[3];
+    const char *names[4];
     cr_assert_eq(moderation_reasons(why, names), 3);
     cr_expect_str_eq(names[0], "profanity");
     cr_expect_str_eq(names[1], "link");
     cr_expect_str_eq(names[2], "new_account");
+    cr_assert_eq(moderation_reasons(MOD_REJECTED_BEFORE, names), 1);
+    cr_expect_str_eq(names[0], "rejected_before");
     const char *with_null[2] = {NULL, "fine"};
     cr_expect_eq(moderation_check(with_null, 2, 0, now, 24 * hour), 0u);
 }
