@@ -468,7 +468,9 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
         [SHIP_DELIVERY_FAILED] = "order.delivery_failed",
         [SHIP_RETURNED_TO_SENDER] = "order.returned_to_sender",
     };
-    const char *topic = topics[failed ? SHIP_DELIVERY_FAILED : to];
+    /* The third failure's news is the return to the sender (the refund),
+     * not a failure the carrier would try again. */
+    const char *topic = topics[failed && !rts ? SHIP_DELIVERY_FAILED : to];
     if (topic &&
         outbox_emit(db, topic, j->order_id,
                     json_pack("{s:I, s:I, s:I, s:s, s:s}", "order_id", (json_int_t)j->order_id,

@@ -450,6 +450,29 @@ def sink(s, channel="email"):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def test_the_third_failed_delivery_is_news_of_the_return_not_of_another_try(make_server):
+    """Found from outside: after the third failure the customer was told
+    'the carrier will try again' (and of the refund), though the parcel was
+    on its way back."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    assert move(s, shop, sh["id"], "in_transit").status == 200
+    for _ in range(3):
+        assert move(s, shop, sh["id"], "out_for_delivery").status == 200
+        assert move(s, shop, sh["id"], "delivery_failed").status == 200
+
+    def kinds():
+        return [n.get("kind") for n in sink(s) if n.get("user_id") == b.user["id"]]
+    wait_for("the return's news", lambda: "order_returned_to_sender" in kinds()
+             and "order_refunded" in kinds())
+    assert kinds().count("order_delivery_failed") == 2, kinds()
+    assert kinds().count("order_returned_to_sender") == 1, kinds()
+
+
 def test_shipment_news_and_expiring_cards_are_notified_once(make_server):
     import time
     s = make_server(dict(ENV, SHOPD_CARD_EXPIRY_SCAN_MS="200"))
