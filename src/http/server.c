@@ -247,7 +247,17 @@ static void dispatch(struct http_server *hs, struct rstate *rs, const char *url,
     } else if (rs->too_large) {
         e = problem_set(&r->pb, SHOP_TOO_LARGE, "the request body is over %d bytes", HTTP_MAX_BODY);
     } else if (!r->method) {
-        e = problem_set(&r->pb, SHOP_METHOD, "method %s is not supported", method);
+        /* A method no route has (FOO, TRACE, …): 405 with what the resource
+         * allows (RFC 9110 §15.5.6), or 404 when there is no resource. */
+        char allow[128];
+        if (router_match(hs->router, HTTP_OPTIONS, url, r, allow, sizeof allow) ==
+            ROUTER_NOT_FOUND) {
+            e = problem_set(&r->pb, SHOP_NOT_FOUND, "no resource at %s", url);
+        } else {
+            problem_extra(&r->pb, "allow", json_string(allow));
+            e = problem_set(&r->pb, SHOP_METHOD, "method %s is not supported; use %s", method,
+                            allow);
+        }
     } else {
         char allow[128];
         int idx = router_match(hs->router, r->method, url, r, allow, sizeof allow);
@@ -480,15 +490,41 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return rs;
 }
 
+/* Counts the Content-Length fields and whether they differ. */
+struct lengths {
+    int n;
+    bool differ;
+    const char *first;
+};
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct lengths *l = cls;
+    if (strcasecmp(key, "Content-Length") != 0)
+        return MHD_YES;
+    if (l->n++ == 0)
+        l->first = value;
+    else if (!value || !l->first || strcmp(value, l->first) != 0)
+        l->differ = true;
+    return MHD_YES;
+}
+
 /* Refuses, from its head alone, a request whose meaning is ambiguous: an
- * encoded NUL in its target, or a body framed by a Transfer-Encoding other
- * than chunked (RFC 9112 §6.3: 400, then close; libmicrohttpd would instead
- * read such a body until the client closes) or by both Transfer-Encoding and
- * Content-Length (§6.1, request smuggling). True when refused. */
-static bool check_head(struct rstate *rs)
+ * encoded NUL in its target, an HTTP/1.1 request without Host (RFC 9112
+ * §3.2), or a body framed by a Transfer-Encoding other than chunked (§6.3:
+ * 400, then close; libmicrohttpd would instead read such a body until the
+ * client closes), by both Transfer-Encoding and Content-Length (§6.1), or by
+ * Content-Length fields that disagree (§6.3; libmicrohttpd would take the
+ * first, a proxy in front may take the last: request smuggling). True when
+ * refused. */
+static bool check_head(struct rstate *rs, const char *version)
 {
     struct req *r = &rs->req;
     const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    struct lengths cl = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_length, &cl);
     if (rs->nul) {
         r->path = rs->target;
         problem_set(&r->pb, SHOP_BAD_REQUEST, "the request target has an encoded NUL (%%00)");
@@ -497,6 +533,11 @@ static bool check_head(struct rstate *rs)
                     "Transfer-Encoding %s is not supported; send Content-Length or chunked", te);
     } else if (te && MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length")) {
         problem_set(&r->pb, SHOP_BAD_REQUEST, "send Content-Length or Transfer-Encoding, not both");
+    } else if (cl.differ) {
+        problem_set(&r->pb, SHOP_BAD_REQUEST, "the Content-Length fields disagree");
+    } else if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) &&
+               !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host")) {
+        problem_set(&r->pb, SHOP_BAD_REQUEST, "an HTTP/1.1 request must carry Host");
     } else {
         return false;
     }
@@ -508,7 +549,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     struct http_server *hs = cls;
     struct rstate *rs = *con_cls;
     if (!rs) /* not seen by on_uri: cannot happen, but cheap to survive */
@@ -523,7 +563,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, hs->idle_timeout_s);
         request_id(&rs->req);
         client_ip(&rs->req);
-        if (check_head(rs)) {
+        if (check_head(rs, version)) {
             dispatch(hs, rs, url, method);
             return answer(hs, rs);
         }

@@ -180,6 +180,49 @@ def test_transfer_encoding_and_content_length_together_is_a_400(server):
     assert closed is not None and closed < 3
 
 
+def test_content_length_fields_that_disagree_are_a_400_and_run_nothing(server):
+    """Found from outside: with two Content-Length fields libmicrohttpd took
+    the first, stored an address, and ran the bytes after it as a second
+    request; a proxy taking the last one would not have (request smuggling)."""
+    tok, _ = server.user()
+    body = json.dumps(ADDRESS).encode()
+    smuggled = (b"GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+                + b"\r\nX-Request-Id: smuggled\r\n\r\n")
+    req = (b"POST /v1/me/addresses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+           + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\nContent-Length: %d"
+           b"\r\n\r\n" % (len(body), len(body) + len(smuggled)) + body + smuggled)
+    got, closed = raw_exchange(server.port, req, timeout=10)
+    assert status_of(got) == 400, got
+    assert "Content-Length" in body_of(got)["detail"]
+    assert b"smuggled" not in got and closed is not None and closed < 3
+    assert server.get("/v1/me/addresses", token=tok)["data"] == []
+    # The same value twice is one length (RFC 9112 §6.3 allows folding it).
+    req = (b"POST /v1/me/addresses HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+           + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\nContent-Length: %d"
+           b"\r\nConnection: close\r\n\r\n" % (len(body), len(body)) + body)
+    got, _ = raw_exchange(server.port, req, timeout=10)
+    assert status_of(got) == 201, got
+
+
+def test_http_1_1_without_host_is_a_400(server):
+    got, _ = raw_exchange(server.port, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert status_of(got) == 400 and "Host" in body_of(got)["detail"], got
+    got, _ = raw_exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert status_of(got) == 200, got  # HTTP/1.0 has no Host to require
+
+
+def test_an_unknown_method_is_a_405_with_allow(server, shop):
+    """Found from outside: FOO, TRACE or PROPFIND got a 405 without Allow."""
+    for method in (b"FOO", b"TRACE", b"PROPFIND"):
+        got, _ = raw_exchange(server.port, method + b" /v1/products HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+        assert status_of(got) == 405, got
+        assert re.search(rb"(?im)^allow: GET, POST\r$", got), got
+    got, _ = raw_exchange(server.port, b"FOO /nowhere HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n")
+    assert status_of(got) == 404, got
+
+
 def test_chunked_body_still_works(server):
     body = json.dumps({"email": "nobody-" + uid() + "@example.com", "password": "x" * 12}).encode()
     req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
