@@ -26,8 +26,7 @@ enum shop_err api_wishlist_put(struct req *r)
     bool created;
     json_t *item;
     if (!req_param_id(r, "product_id", "product", &product) ||
-        wishlist_add(r->shop, r->who.user_id, product, &created, &r->pb) != SHOP_OK ||
-        wishlist_get(r->shop, r->who.user_id, product, &item, &r->pb) != SHOP_OK)
+        wishlist_add(r->shop, r->who.user_id, product, &created, &item, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, created ? 201 : 200, item);
 }

@@ -9,10 +9,44 @@
 #include "store/store.h"
 #include "util/clock.h"
 
+/* The columns of an item, after the wishlist row `w` and its product `p`. */
+#define ITEM_SQL                                                                                   \
+    "SELECT w.product_id, p.title, (SELECT min(price_cents) FROM variants v"                       \
+    "   WHERE v.product_id = p.id), p.currency,"                                                   \
+    " p.status = 'published' AND EXISTS (SELECT 1 FROM variants v JOIN stock s"                    \
+    "   ON s.variant_id = v.id WHERE v.product_id = p.id AND s.on_hand > s.reserved),"             \
+    " w.created_at FROM wishlist w JOIN products p ON p.id = w.product_id"
+
+static json_t *item_json(struct stmt *st)
+{
+    char added[RFC3339_LEN];
+    return json_pack("{s:I, s:s, s:I, s:s, s:b, s:s}", "product_id", (json_int_t)stmt_i64(st, 0),
+                     "title", stmt_text(st, 1), "price_cents", (json_int_t)stmt_i64(st, 2),
+                     "currency", stmt_text(st, 3), "in_stock", stmt_i64(st, 4) != 0, "added_at",
+                     clock_fmt(stmt_i64(st, 5), added));
+}
+
 struct add_job {
     int64_t user_id, product_id, now;
     bool created;
+    json_t *item; /* out: the item as this write left it */
 };
+
+/* The item as this transaction sees it: an add answers with what it added
+ * even when a remove commits right after it. */
+static enum shop_err item_read(struct db *db, struct add_job *j, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, ITEM_SQL " WHERE w.user_id = ? AND w.product_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading the wishlist");
+    stmt_bind_i64(st, 1, j->user_id);
+    stmt_bind_i64(st, 2, j->product_id);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading the wishlist");
+    json_decref(j->item);
+    j->item = item_json(st);
+    return SHOP_OK;
+}
 
 static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
 {
@@ -35,7 +69,7 @@ static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_i64(st, 1, j->user_id);
     stmt_bind_i64(st, 2, j->product_id);
     if (stmt_step(st) == STMT_ROW)
-        return SHOP_OK; /* already there: adding again changes nothing */
+        return item_read(db, j, pb); /* already there: adding again changes nothing */
     int64_t count;
     if (db_scalar_i64_or_fail(db, "SELECT count(*) FROM wishlist WHERE user_id = ?", j->user_id, 0,
                               &count, pb, "counting the wishlist") != SHOP_OK)
@@ -52,16 +86,19 @@ static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "adding to the wishlist");
     j->created = true;
-    return SHOP_OK;
+    return item_read(db, j, pb);
 }
 
 enum shop_err wishlist_add(struct shop *shop, int64_t user_id, int64_t product_id, bool *created,
-                           struct problem *pb)
+                           json_t **item, struct problem *pb)
 {
     struct add_job j = {.user_id = user_id, .product_id = product_id, .now = clock_now_ms()};
-    if (store_write(shop->store, add_write, &j, pb) != SHOP_OK)
+    if (store_write(shop->store, add_write, &j, pb) != SHOP_OK) {
+        json_decref(j.item); /* a run rolled back may have rendered one */
         return pb->err;
+    }
     *created = j.created;
+    *item = j.item;
     return SHOP_OK;
 }
 
@@ -90,23 +127,6 @@ enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t produc
 {
     struct remove_job j = {.user_id = user_id, .product_id = product_id};
     return store_write(shop->store, remove_write, &j, pb);
-}
-
-/* The columns of an item, after the wishlist row `w` and its product `p`. */
-#define ITEM_SQL                                                                                   \
-    "SELECT w.product_id, p.title, (SELECT min(price_cents) FROM variants v"                       \
-    "   WHERE v.product_id = p.id), p.currency,"                                                   \
-    " p.status = 'published' AND EXISTS (SELECT 1 FROM variants v JOIN stock s"                    \
-    "   ON s.variant_id = v.id WHERE v.product_id = p.id AND s.on_hand > s.reserved),"             \
-    " w.created_at FROM wishlist w JOIN products p ON p.id = w.product_id"
-
-static json_t *item_json(struct stmt *st)
-{
-    char added[RFC3339_LEN];
-    return json_pack("{s:I, s:s, s:I, s:s, s:b, s:s}", "product_id", (json_int_t)stmt_i64(st, 0),
-                     "title", stmt_text(st, 1), "price_cents", (json_int_t)stmt_i64(st, 2),
-                     "currency", stmt_text(st, 3), "in_stock", stmt_i64(st, 4) != 0, "added_at",
-                     clock_fmt(stmt_i64(st, 5), added));
 }
 
 enum shop_err wishlist_get(struct shop *shop, int64_t user_id, int64_t product_id, json_t **out,

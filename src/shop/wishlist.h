@@ -25,10 +25,12 @@ struct shop;
 #define WISHLIST_MAX 1000
 
 /** Adds a published product to the user's wishlist. *created tells whether
- *  it was new. Errors: SHOP_NOT_FOUND (no such published product; nothing
- *  changed), SHOP_CONFLICT (already WISHLIST_MAX items; nothing changed). */
+ *  it was new; *item is the item as the add left it (the caller's), even if
+ *  a remove commits right after. Errors: SHOP_NOT_FOUND (no such published
+ *  product; nothing changed), SHOP_CONFLICT (already WISHLIST_MAX items;
+ *  nothing changed). */
 enum shop_err wishlist_add(struct shop *shop, int64_t user_id, int64_t product_id, bool *created,
-                           struct problem *pb);
+                           json_t **item, struct problem *pb);
 
 /** Removes a product. SHOP_NOT_FOUND when it was not on the list. */
 enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t product_id,

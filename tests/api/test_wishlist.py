@@ -114,3 +114,21 @@ def test_at_most_1000_products(server, shop):
     assert server.put(f"/v1/me/wishlist/{first['id']}", token=tok).status == 200
     assert server.delete(f"/v1/me/wishlist/{first['id']}", token=tok).status == 204
     assert server.put(f"/v1/me/wishlist/{extra['id']}", token=tok).status == 201
+
+
+def test_an_add_racing_a_remove_answers_what_it_added(server, shop):
+    """Found from outside: PUT read the item back after its write, so a
+    DELETE committing in between turned a done add into 404 'not on your
+    wishlist'. The add now answers from its own transaction."""
+    from conftest import at_once
+    tok, _ = server.user()
+    pid = shop.product()["id"]
+    for _ in range(5):
+        calls = ["put"] * 12 + ["delete"] * 12
+        answers = at_once(lambda c: server.put(f"/v1/me/wishlist/{pid}", token=tok) if c == "put"
+                          else server.delete(f"/v1/me/wishlist/{pid}", token=tok), calls, threads=24)
+        for c, r in zip(calls, answers):
+            if c == "put":
+                assert r.status in (200, 201) and r["product_id"] == pid, r
+            else:
+                assert r.status in (204, 404), r
