@@ -82,7 +82,8 @@ enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_ev
         if (was < 0 || now < 0 || now >= was)
             goto done; /* not a drop */
         char a[64], b[64];
-        snprintf(key, sizeof key, "price_drop:%lld:%lld", (long long)variant, (long long)now);
+        snprintf(key, sizeof key, "price_drop:%lld:%lld:%lld", (long long)variant, (long long)now,
+                 (long long)(ev->created_at / 86400000));
         snprintf(title, sizeof title, "Price drop: %s", p.title);
         snprintf(body, sizeof body, "Now %s (was %s).", notify_money(now, p.currency, a),
                  notify_money(was, p.currency, b));

@@ -5,9 +5,11 @@
  *   flash_sale.started          → notify_flash_sale_started(): fan-out to the
  *                                 product's wishlisters, key flash_sale:<sale>
  *   price.changed (new < old)   → fan-out to the product's wishlisters,
- *                                 key price_drop:<variant>:<new price>
- *                                 (the same drop told once, however often
- *                                 the price moves back and forth)
+ *                                 key price_drop:<variant>:<new price>:<UTC day>
+ *                                 (a drop to one price told at most once a
+ *                                 day, however often the price moves back
+ *                                 and forth; a drop back to it another day
+ *                                 is news again)
  *   stock.back_in_stock         → fan-out, key back_in_stock:<variant>:<UTC day>
  *                                 (at most once a day per variant)
  *   order.confirmed|delivered   → the order's user, key <topic>:<order_id>
