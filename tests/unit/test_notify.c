@@ -196,7 +196,7 @@ Test(notify, sales_price_drops_and_restocks_fan_out_to_wishlisters)
     wait_count(shop, "SELECT count(*) FROM notify_fanouts WHERE state = 'done' AND ? > 0", 1, 3);
     wait_count(shop, "SELECT count(*) FROM notifications WHERE state = 1 AND ? > 0", 1, 9);
     cr_assert_eq(count(shop, "SELECT count(*) FROM notifications WHERE user_id = ?", 2), 0);
-    cr_assert_eq(sink_count("email", "\"key\":\"price_drop:100:1999\""), 1);
+    cr_assert_eq(sink_count("email", "\"key\":\"price_drop:100:1999:"), 1); /* :<UTC day> */
     cr_assert_eq(sink_count("sms", "Now 19.99 USD (was 25.99 USD)."), 1);
     cr_assert_eq(sink_count("push", "\"kind\":\"back_in_stock\""), 1);
     cr_assert_eq(sink_count("sms", "\"key\":\"flash_sale:8\""), 1);
