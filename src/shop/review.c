@@ -19,7 +19,7 @@ static const char *const status_names[REVIEW_STATUS_COUNT] = {"pending", "approv
 #define BIT(s) (1u << (s))
 static const unsigned allowed[REVIEW_STATUS_COUNT] = {
     [REVIEW_PENDING] = BIT(REVIEW_PENDING) | BIT(REVIEW_APPROVED) | BIT(REVIEW_REJECTED),
-    [REVIEW_APPROVED] = BIT(REVIEW_APPROVED),
+    [REVIEW_APPROVED] = BIT(REVIEW_APPROVED) | BIT(REVIEW_REJECTED), /* a takedown */
     [REVIEW_REJECTED] = BIT(REVIEW_PENDING) | BIT(REVIEW_APPROVED),
 };
 
@@ -560,6 +560,15 @@ static enum shop_err moderate_write(struct db *db, void *arg, struct problem *pb
                 return pb->err;
             j->product_id = r.product_id;
         }
+    } else if (r.status == REVIEW_APPROVED && !j->approve) {
+        /* A takedown: the published review goes, uncounted (content found
+         * wrong after it was approved). */
+        if (status_move(db, &machine, j->id, REVIEW_APPROVED, REVIEW_REJECTED,
+                        j->note ? j->note : "taken down", j->now, pb) ||
+            rating_move(db, r.product_id, 0, r.rating, pb) ||
+            changed(db, j->id, r.product_id, pb))
+            return pb->err;
+        j->product_id = r.product_id;
     } else {
         return problem_set(pb, SHOP_CONFLICT, "review %lld is %s with no edit awaiting moderation",
                            (long long)j->id, review_status_name((enum review_status)r.status));

@@ -16,6 +16,8 @@
  *         │        reject                │
  *         │           ▼                  │
  *         │        rejected ──edit───────┴──► pending (rejected_before)
+ *         │           ▲
+ *         │           └──reject (a takedown) ── approved
  *         └─────────────────────────────────► approved (nothing to hold)
  *
  * Who moves it: the author (create, edit, delete: review_create,

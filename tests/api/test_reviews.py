@@ -429,3 +429,24 @@ def test_bad_input_is_a_problem_and_changes_nothing(server, shop):
     got = all_reviews(server, pid)
     assert [(x["id"], x["rating"], x["status"]) for x in got] == [(rid, 3, "approved")]
     assert rating_of(server, pid)["histogram"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 0}
+
+
+def test_an_admin_may_take_down_an_approved_review(server, shop):
+    """Found from outside: reject on an approved review answered 409, and
+    nothing else removed it: content found wrong after approval stayed
+    public and counted."""
+    p = shop.product()
+    tok, _ = server.user()
+    r = review(server, tok, p["id"], rating=1)
+    assert r["status"] == "approved"
+    before = rating_of(server, p["id"])
+    down = server.post(f"/v1/admin/reviews/{r['id']}/reject", {"note": "abusive"},
+                       token=shop.admin)
+    assert down.status == 200 and down["status"] == "rejected", down
+    after = rating_of(server, p["id"])
+    assert after["count"] == before["count"] - 1 and after["histogram"]["1"] == before["histogram"]["1"] - 1
+    assert r["id"] not in [x["id"] for x in all_reviews(server, p["id"])]
+    assert_problem(server.post(f"/v1/admin/reviews/{r['id']}/reject", token=shop.admin), 409)
+    # Its author may edit it; a moderator decides again.
+    e = server.patch(f"/v1/reviews/{r['id']}", {"body": "calmer now"}, token=tok)
+    assert e["status"] == "pending" and e["held_for"] == ["rejected_before"], e
