@@ -109,6 +109,13 @@ struct remove_job {
 static enum shop_err remove_write(struct db *db, void *arg, struct problem *pb)
 {
     struct remove_job *j = arg;
+    /* The add's lock: on PostgreSQL an add and a remove of one user's list
+     * then run one after the other, and the add's read-back of what it
+     * added cannot miss it (READ COMMITTED reads anew per statement). */
+    char key[48];
+    snprintf(key, sizeof key, "wishlist:%lld", (long long)j->user_id);
+    if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
+        return pb->err;
     struct stmt *st = db_prepare(db, "DELETE FROM wishlist WHERE user_id = ? AND product_id = ?");
     if (!st)
         return db_fail(db, pb, "removing from the wishlist");
