@@ -136,25 +136,6 @@ enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t produc
     return store_write(shop->store, remove_write, &j, pb);
 }
 
-enum shop_err wishlist_get(struct shop *shop, int64_t user_id, int64_t product_id, json_t **out,
-                           struct problem *pb)
-{
-    struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, ITEM_SQL " WHERE w.user_id = ? AND w.product_id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading the wishlist");
-    stmt_bind_i64(st, 1, user_id);
-    stmt_bind_i64(st, 2, product_id);
-    enum shop_err e = SHOP_OK;
-    if (stmt_step(st) == STMT_ROW)
-        *out = item_json(st);
-    else
-        e = problem_set(pb, SHOP_NOT_FOUND, "product %lld is not on your wishlist",
-                        (long long)product_id);
-    db_release(db);
-    return e;
-}
-
 /* A cursor is "<added_at>.<product_id>" of the last item of the page. */
 static bool cursor_parse(const char *s, int64_t *added, int64_t *product)
 {

@@ -36,11 +36,6 @@ enum shop_err wishlist_add(struct shop *shop, int64_t user_id, int64_t product_i
 enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t product_id,
                               struct problem *pb);
 
-/** One item as the list shows it: {product_id, title, price_cents, currency,
- *  in_stock, added_at}. SHOP_NOT_FOUND when not on the list. *out is new. */
-enum shop_err wishlist_get(struct shop *shop, int64_t user_id, int64_t product_id, json_t **out,
-                           struct problem *pb);
-
 /** The list, newest first: {data: [item], next_cursor}. `cursor` is a
  *  next_cursor this function gave out (SHOP_INVALID naming "cursor" for
  *  anything else). `limit` 1..100. */
