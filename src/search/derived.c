@@ -24,6 +24,22 @@
  *          price buckets, star levels — so a one-word query without filters
  *          gets its total (the posting count) and its facets without
  *          counting its matches. About 1 KB per frequent term.
+ *   bmax   a frequent term also keeps, for each block of BM_SLOTS (512)
+ *          slots, the largest (saturated BM25F + title bonus) × boost of
+ *          its postings there: a one-word page visits the blocks best first
+ *          and stops at the first that cannot enter it (match.c:
+ *          rank_blocks) instead of bounding every posting. The top scores
+ *          of a frequent word are often exactly equal (same title length,
+ *          same boost) and the lowest ids win the tie, so the bound is
+ *          exact — computed like the score, from the column, at the
+ *          averages scores use (index.score_ia) — and each block also
+ *          knows the lowest id placed in it (index.bminid). 4 bytes per
+ *          block, 8 KB per frequent term at a million products. A bound
+ *          only rises (a posting added, a document's boost changed); a
+ *          removed posting leaves it high, which is only looser; likewise
+ *          the lowest id. When an average field length moves by more than
+ *          BM_DRIFT, scores take the new averages and every bound is
+ *          rebuilt (derived_bounds_check, ~100 ms at a million products).
  *
  * Beside them, by slot, 4 packed bytes bound a document's text score
  * (derived_sb: boost class, field lengths) so that a one-word page reads
@@ -38,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search/bm25.h"
 #include "search/index.h"
 #include "util/clock.h"
 #include "util/xalloc.h"
@@ -100,6 +117,19 @@ static void bits_build(struct index *ix, uint32_t term)
 
 void derived_slots_grown(struct index *ix)
 {
+    uint32_t nb = bm_nblocks(ix->scap);
+    if (nb > ix->bmblocks) {
+        for (uint32_t i = 0; i < ix->tdcap; i++)
+            if (ix->td[i].bmax) {
+                ix->td[i].bmax = xrealloc(ix->td[i].bmax, nb * sizeof *ix->td[i].bmax);
+                memset(ix->td[i].bmax + ix->bmblocks, 0,
+                       (nb - ix->bmblocks) * sizeof *ix->td[i].bmax);
+            }
+        ix->bminid = xrealloc(ix->bminid, nb * sizeof *ix->bminid);
+        for (uint32_t b = ix->bmblocks; b < nb; b++)
+            ix->bminid[b] = INT64_MAX;
+        ix->bmblocks = nb;
+    }
     uint32_t w = (ix->scap + 63) / 64;
     if (w <= ix->bwords)
         return;
@@ -109,6 +139,71 @@ void derived_slots_grown(struct index *ix)
             memset(ix->td[i].bits + ix->bwords, 0, (w - ix->bwords) * sizeof *ix->td[i].bits);
         }
     ix->bwords = w;
+}
+
+/* ---- block bounds ------------------------------------------------------------------------ */
+
+/* How far an inverse average field length may move from score_ia before
+ * scores take the new one and the block bounds are rebuilt. Scores that
+ * normalise by an average a twentieth of a percent off rank the same for
+ * any practical purpose; rebuilding on every change would cost a pass over
+ * the frequent terms' postings per product. */
+#define BM_DRIFT 1.0005f
+
+/* The bound of one posting: the same arithmetic, on the same values, as
+ * its score (match.c: match_score), so that the bound is exact. */
+static void bmax_raise(const struct index *ix, float *bmax, uint32_t slot,
+                       const uint8_t tf[NFIELDS])
+{
+    if (!bmax)
+        return;
+    const struct dcol *c = &ix->col[slot];
+    float v = bm25_sat(ix->score_ia, c->flen, tf) * c->boost;
+    if (v > bmax[slot >> BM_SHIFT])
+        bmax[slot >> BM_SHIFT] = v;
+}
+
+static void bmax_build(struct index *ix, uint32_t term)
+{
+    struct tderiv *td = &ix->td[term];
+    const struct term *t = &ix->lx.terms[term];
+    free(td->bmax);
+    td->bmax = xcalloc(ix->bmblocks ? ix->bmblocks : 1, sizeof *td->bmax);
+    for (uint32_t i = 0; i < t->n; i++)
+        bmax_raise(ix, td->bmax, t->p[i].slot, t->p[i].tf);
+}
+
+/* The lowest ids by block, from the live documents. */
+static void bminid_build(struct index *ix)
+{
+    free(ix->bminid);
+    ix->bminid = xmalloc((ix->bmblocks ? ix->bmblocks : 1) * sizeof *ix->bminid);
+    for (uint32_t b = 0; b < ix->bmblocks; b++)
+        ix->bminid[b] = INT64_MAX;
+    for (uint32_t s = 0; s < ix->nslots; s++)
+        derived_slot_placed(ix, s);
+}
+
+void derived_slot_placed(struct index *ix, uint32_t slot)
+{
+    const struct dcol *c = &ix->col[slot];
+    if (c->live && c->id < ix->bminid[slot >> BM_SHIFT])
+        ix->bminid[slot >> BM_SHIFT] = c->id;
+}
+
+void derived_bounds_check(struct index *ix)
+{
+    float ia[NFIELDS];
+    index_inv_avg(ix, ia);
+    bool moved = false;
+    for (int f = 0; f < NFIELDS; f++)
+        moved |= ia[f] * BM_DRIFT < ix->score_ia[f] || ia[f] > ix->score_ia[f] * BM_DRIFT;
+    if (!moved)
+        return;
+    memcpy(ix->score_ia, ia, sizeof ia);
+    for (uint32_t i = 0; i < ix->tdcap; i++)
+        if (ix->td[i].bmax)
+            bmax_build(ix, i);
 }
 
 /* ---- facet counts ------------------------------------------------------------------- */
@@ -304,10 +399,13 @@ void derived_term_add(struct index *ix, uint32_t term, uint32_t slot, const uint
         td->bits[slot >> 6] |= 1ull << (slot & 63);
     else if (dense_enough(ix, t->n))
         bits_build(ix, term);
-    if (td->agg)
+    if (td->agg) {
         agg_account(ix, td->agg, &ix->col[slot], +1);
-    else if (t->n >= AGG_MIN)
+        bmax_raise(ix, td->bmax, slot, tf);
+    } else if (t->n >= AGG_MIN) {
         td->agg = agg_build(ix, t);
+        bmax_build(ix, term);
+    }
 }
 
 void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title)
@@ -338,6 +436,8 @@ void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title
         if (t->n < AGG_DROP) {
             agg_free(td->agg);
             td->agg = NULL;
+            free(td->bmax);
+            td->bmax = NULL;
         }
     }
 }
@@ -356,14 +456,18 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
         td->agg->stars[oldc->stars]--;
         td->agg->stars[c->stars]++;
     }
-    if (td->tord &&
-        (old->sales != d->sales || old->rating_count != d->rating_count || old->id != d->id)) {
-        const struct term *t = &ix->lx.terms[term];
-        uint32_t at = lex_posting_seek(t, 0, slot);
-        if (at < t->n && t->p[at].slot == slot && t->p[at].tf[F_TITLE]) {
-            tord_remove(ix, td, slot, old);
-            tord_insert(ix, td, slot);
-        }
+    bool reorder =
+        td->tord && (old->sales != d->sales || old->rating_count != d->rating_count || old->id != d->id);
+    if (!reorder && !td->bmax)
+        return;
+    const struct term *t = &ix->lx.terms[term];
+    uint32_t at = lex_posting_seek(t, 0, slot);
+    if (at == t->n || t->p[at].slot != slot)
+        return;
+    bmax_raise(ix, td->bmax, slot, t->p[at].tf);
+    if (reorder && t->p[at].tf[F_TITLE]) {
+        tord_remove(ix, td, slot, old);
+        tord_insert(ix, td, slot);
     }
 }
 
@@ -375,11 +479,15 @@ void derived_free(struct index *ix)
         free(ix->td[i].bits);
         free(ix->td[i].tord);
         agg_free(ix->td[i].agg);
+        free(ix->td[i].bmax);
     }
     free(ix->td);
     ix->td = NULL;
     ix->tdcap = 0;
     ix->bwords = 0;
+    ix->bmblocks = 0;
+    free(ix->bminid);
+    ix->bminid = NULL;
 }
 
 void index_derived_build(struct index *ix)
@@ -388,6 +496,9 @@ void index_derived_build(struct index *ix)
     derived_free(ix);
     uint32_t nterms = ix->lx.term_ix.n;
     ix->bwords = (ix->scap + 63) / 64;
+    ix->bmblocks = bm_nblocks(ix->scap);
+    index_inv_avg(ix, ix->score_ia);
+    bminid_build(ix);
     if (nterms) { /* exact: terms added later grow it by doubling */
         ix->td = xcalloc(nterms, sizeof *ix->td);
         ix->tdcap = nterms;
@@ -429,8 +540,10 @@ void index_derived_build(struct index *ix)
         const struct term *tm = &ix->lx.terms[t];
         if (dense_enough(ix, tm->n))
             bits_build(ix, t);
-        if (tm->n >= AGG_MIN)
+        if (tm->n >= AGG_MIN) {
             ix->td[t].agg = agg_count(ix, tm, bc, rc);
+            bmax_build(ix, t);
+        }
         uint32_t nt = 0;
         for (uint32_t i = 0; i < tm->n; i++)
             nt += tm->p[i].tf[F_TITLE] > 0;
@@ -484,6 +597,9 @@ size_t derived_bytes(const struct index *ix)
         b += td->tocap * sizeof *td->tord;
         if (td->agg)
             b += sizeof *td->agg + (td->agg->bcap + td->agg->rcap) * sizeof(struct bcount);
+        if (td->bmax)
+            b += ix->bmblocks * sizeof *td->bmax;
     }
+    b += ix->bmblocks * sizeof *ix->bminid;
     return b;
 }

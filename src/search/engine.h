@@ -38,6 +38,8 @@ struct scratch {
     size_t mcap;
     uint32_t *match; /* search: the slots matching every word */
     size_t matchcap;
+    uint32_t *blocks; /* search: a one-word page's blocks, best bound first (a heap) */
+    size_t blockcap;
     struct scratch *next;
 };
 

@@ -571,6 +571,7 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
     d->live = 1;
     cat_doc_add(ix, slot, bulk);
     col_sync(ix, slot);
+    derived_slot_placed(ix, slot);
     for (uint32_t i = 0; i < ix->ndt; i++)
         derived_term_add(ix, ix->dt[i].id, slot, ix->dt[i].tf, bulk);
     for (int f = 0; f < NFIELDS; f++)
@@ -579,14 +580,14 @@ static void doc_post(struct index *ix, struct text_stemmers *sp, uint32_t slot,
 }
 
 /* A live document's attributes changed in place: its terms' derived
- * structures follow (suggestion order, facet counts). */
+ * structures follow (suggestion order, facet counts, block bounds). */
 static void doc_terms_changed(struct index *ix, uint32_t slot, const struct doc *old,
                               const struct dcol *oldc)
 {
     const struct doc *d = &ix->docs[slot];
     const struct dcol *c = &ix->col[slot];
     if (old->sales == d->sales && old->rating_count == d->rating_count && old->id == d->id &&
-        oldc->pbucket == c->pbucket && oldc->stars == c->stars)
+        oldc->pbucket == c->pbucket && oldc->stars == c->stars && oldc->boost == c->boost)
         return;
     const struct doc_text *t = &ix->text[slot];
     next_seq(ix);
@@ -666,6 +667,8 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     ix->text[slot].max_price = src->max_price;
     ix->text[slot].text_hash = th;
     doc_post(ix, sp, slot, src, cat, bulk);
+    if (!bulk)
+        derived_bounds_check(ix);
     return INDEX_CHANGED;
 }
 
@@ -681,6 +684,7 @@ bool index_remove(struct index *ix, int64_t product_id)
     memset(&ix->col[slot], 0, sizeof ix->col[slot]);
     idmap_del(&ix->by_id, product_id);
     slot_release(ix, slot);
+    derived_bounds_check(ix);
     return true;
 }
 

@@ -111,7 +111,18 @@ struct tderiv {
                                while fewer than TORD_MIN: suggest walks the postings) */
     uint32_t ntitle, tocap; /* documents with the term in the title; tord's capacity */
     struct tagg *agg;       /* a frequent term: facet counts (NULL otherwise) */
+    float *bmax;            /* a frequent term: by block of BM_SLOTS slots, the largest
+                               bm25_sat × boost of its postings (at index.score_ia) */
 };
+
+/* Slots per block of a frequent term's block bounds (derived.c). */
+#define BM_SHIFT 9
+#define BM_SLOTS (1u << BM_SHIFT)
+
+static inline uint32_t bm_nblocks(uint32_t slots)
+{
+    return (slots + BM_SLOTS - 1) >> BM_SHIFT;
+}
 
 /* 40 bytes a slot: the display strings are one block, found by 16-bit
  * offsets (a title is at most 200 characters and a brand 100, so 1,210
@@ -158,6 +169,12 @@ struct index {
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
     uint32_t bwords;     /* 64-bit words of every dense term's bitset */
+    uint32_t bmblocks;   /* blocks of every frequent term's bmax, and of bminid */
+    int64_t *bminid;     /* by block of BM_SLOTS slots: at most the lowest id placed there */
+    /* The inverse average field lengths text scores normalise by: those of
+     * the live documents when they last moved by more than BM_DRIFT
+     * (derived.c), so that the block bounds stay exact in between. */
+    float score_ia[NFIELDS];
     uint32_t derived_ms; /* the last index_derived_build */
     uint32_t nlive;
     uint64_t flen_sum[NFIELDS];
@@ -263,6 +280,14 @@ static inline void doc_sort_key(int sort, const struct doc *d, int64_t *k1, int6
     }
 }
 
+/* The inverse average length of each field over the live documents (0 for
+ * a field no document has), as the text score normalises lengths. */
+static inline void index_inv_avg(const struct index *ix, float ia[NFIELDS])
+{
+    for (int f = 0; f < NFIELDS; f++)
+        ia[f] = ix->flen_sum[f] ? (float)ix->nlive / (float)ix->flen_sum[f] : 0;
+}
+
 /* The document's price from the price column (the row only when above it). */
 static inline int64_t index_price(const struct index *ix, uint32_t slot)
 {
@@ -313,8 +338,16 @@ void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title
 void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const struct doc *old,
                           const struct dcol *oldc);
 
-/** The slot arrays grew to ix->scap: bitsets follow. */
+/** The slot arrays grew to ix->scap: bitsets and block bounds follow. */
 void derived_slots_grown(struct index *ix);
+
+/** After a change of the live documents: when an average field length
+ *  moved from score_ia by more than BM_DRIFT, takes the new averages for
+ *  scores and rebuilds every block bound. */
+void derived_bounds_check(struct index *ix);
+
+/** `slot` now holds a live document (its column set). */
+void derived_slot_placed(struct index *ix, uint32_t slot);
 
 /** The packed score bounds of a document (4 bytes a slot, 4 MB at a
  *  million, where its 32-byte column is 31 MB): byte 0 a boost class

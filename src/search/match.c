@@ -29,26 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search/bm25.h"
 #include "search/query.h"
 #include "util/arena.h"
-
-/* BM25F: field weights, length normalisation, saturation. */
-static const float FIELD_W[NFIELDS] = {4.0f, 2.5f, 1.5f, 1.0f};
-static const float FIELD_B[NFIELDS] = {0.75f, 0.3f, 0.3f, 0.75f};
-#define K1 1.2f
-/* Added to a word's saturated score when it is in the title: however many
- * times a word occurs elsewhere, a title that has it is what people mean. */
-#define TITLE_BONUS 0.5f
 
 static inline float bm25f(const struct qctx *q, const uint16_t flen[NFIELDS],
                           const uint8_t tf[NFIELDS], float idf)
 {
-    float t = 0;
-    for (int f = 0; f < NFIELDS; f++)
-        if (tf[f])
-            t += FIELD_W[f] * tf[f] /
-                 (1.0f - FIELD_B[f] + FIELD_B[f] * (float)flen[f] * q->inv_avg[f]);
-    return idf * (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+    return idf * bm25_sat(q->inv_avg, flen, tf);
 }
 
 /* ---- words and terms ------------------------------------------------------------------ */
@@ -246,33 +234,11 @@ static int qterm_cmp(const void *a, const void *b)
 }
 
 /* An upper bound of a one-word query's score for the posting `p` from the
- * document's packed bounds (index.h: derived_sb) instead of its column:
- * every field's length is at least what the bounds say and at least its
- * term frequency, the boost at most its class's top. */
+ * document's packed bounds (index.h: derived_sb) instead of its column. */
 static inline float sb_bound(const struct qctx *q, const struct qalt *x, const struct posting *p,
                              uint32_t sb)
 {
-    const float *ia = q->inv_avg;
-    float lt = (float)((sb >> 8) & 255), lc = (float)((sb >> 16) & 255), ld = (float)(sb >> 24),
-          t = 0;
-    if (p->tf[F_TITLE])
-        t += FIELD_W[F_TITLE] * p->tf[F_TITLE] /
-             (1.0f - FIELD_B[F_TITLE] +
-              FIELD_B[F_TITLE] * (lt > p->tf[F_TITLE] ? lt : p->tf[F_TITLE]) * ia[F_TITLE]);
-    if (p->tf[F_BRAND])
-        t += FIELD_W[F_BRAND] * p->tf[F_BRAND] /
-             (1.0f - FIELD_B[F_BRAND] + FIELD_B[F_BRAND] * p->tf[F_BRAND] * ia[F_BRAND]);
-    if (p->tf[F_CATEGORY])
-        t += FIELD_W[F_CATEGORY] * p->tf[F_CATEGORY] /
-             (1.0f - FIELD_B[F_CATEGORY] +
-              FIELD_B[F_CATEGORY] * (lc > p->tf[F_CATEGORY] ? lc : p->tf[F_CATEGORY]) *
-                  ia[F_CATEGORY]);
-    if (p->tf[F_DESC])
-        t += FIELD_W[F_DESC] * p->tf[F_DESC] /
-             (1.0f - FIELD_B[F_DESC] +
-              FIELD_B[F_DESC] * (ld > p->tf[F_DESC] ? ld : p->tf[F_DESC]) * ia[F_DESC]);
-    float boost = 1.0f + (float)(sb & 255) * ((DOC_BOOST_MAX - 1.0f) / 255.0f);
-    return x->w * x->idf * (t / (K1 + t) + (p->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost * 1.0001f;
+    return x->w * x->idf * bm25_sb_core(q->inv_avg, p->tf, sb) * 1.0001f;
 }
 
 /* The page of a one-word query whose total and facets are counted
@@ -320,6 +286,122 @@ static void rank_one(struct qctx *q, const struct term *t)
     }
 }
 
+/* The first posting of `t` at or after `slot`: postings spread over the
+ * slots about evenly, so the search starts where the slot's share of the
+ * list points and gallops from there (a handful of steps, where a search
+ * from the front takes two dozen cache misses). */
+static uint32_t posting_near(const struct term *t, uint32_t slot, uint32_t nslots)
+{
+    uint32_t n = t->n;
+    if (n == 0)
+        return 0;
+    uint32_t g = nslots ? (uint32_t)((uint64_t)n * slot / nslots) : 0;
+    if (g >= n)
+        g = n - 1;
+    if (t->p[g].slot < slot)
+        return lex_posting_seek(t, g, slot);
+    for (uint32_t step = 1, hi = g; hi > 0; step *= 2) {
+        uint32_t lo = hi > step ? hi - step : 0;
+        if (t->p[lo].slot < slot)
+            return lex_posting_seek(t, lo, slot);
+        hi = lo;
+    }
+    return 0;
+}
+
+/* Block `a` has a higher bound than `b` (ties: the lower block first, so
+ * the order is the same on every run). */
+static inline bool block_before(const float *bmax, uint32_t a, uint32_t b)
+{
+    return bmax[a] > bmax[b] || (bmax[a] == bmax[b] && a < b);
+}
+
+static void block_down(const float *bmax, uint32_t *h, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && block_before(bmax, h[c + 1], h[c]))
+            c++;
+        if (!block_before(bmax, h[c], h[i]))
+            return;
+        uint32_t t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
+    }
+}
+
+/* Looks at the postings of block `b` for the page of a one-word query,
+ * each bounded from the packed bounds as in rank_one. Returns how many. */
+static uint32_t rank_block(struct qctx *q, const struct term *t, uint32_t b)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    const struct index *ix = q->ix;
+    const struct posting *p = t->p;
+    uint32_t lo = posting_near(t, b << BM_SHIFT, ix->nslots);
+    uint32_t hi = lex_posting_seek(t, lo, (b + 1) << BM_SHIFT);
+    for (uint32_t i = lo; i < hi; i++) {
+        if (q->nheap == q->limit &&
+            sb_bound(q, x, &p[i], ix->sb[p[i].slot]) < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+            q->after++; /* below the page's worst, which is after the cursor */
+            continue;
+        }
+        query_consider(q, p[i].slot, &p[i]);
+    }
+    return hi - lo;
+}
+
+/* The page of a one-word query whose total and facets are counted already,
+ * from the word's block bounds (derived.c: bmax). A posting's score is
+ * w × (idf × core), its core at most its block's bound: the bound is
+ * computed like the core, and w × (idf × bound) is then at least the score
+ * exactly, both products only rounding.
+ *
+ * The blocks are visited best bound first while the page is not full or
+ * the best remaining bound is above the page's worst score. A bound under
+ * it ends the walk. A bound equal to it is a tie at the top, which lower
+ * ids win: of the blocks left (none above the worst), only those with an
+ * id under the worst's and a bound equal to it can enter, and one pass
+ * over them visits those. Every posting not looked at scores below the
+ * page's worst (or ties it with a higher id): counted as after it. */
+static void rank_blocks(struct qctx *q, const struct term *t, const float *bmax)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    const struct index *ix = q->ix;
+    const struct hit *worst = &q->sc->heap[0];
+    uint32_t nb = bm_nblocks(ix->nslots), nh = 0, seen = 0;
+    scratch_reserve((void **)&q->sc->blocks, &q->sc->blockcap, nb + 1, sizeof *q->sc->blocks);
+    uint32_t *h = q->sc->blocks;
+    for (uint32_t b = 0; b < nb; b++)
+        if (bmax[b] > 0)
+            h[nh++] = b;
+    for (uint32_t i = nh / 2; i-- > 0;)
+        block_down(bmax, h, nh, i);
+    bool ties = false;
+    while (nh) {
+        if (q->nheap == q->limit) {
+            float bound = x->w * (x->idf * bmax[h[0]]);
+            if (bound < worst->score)
+                break;
+            if (bound == worst->score) {
+                ties = true;
+                break;
+            }
+        }
+        uint32_t b = h[0];
+        h[0] = h[--nh];
+        block_down(bmax, h, nh, 0);
+        seen += rank_block(q, t, b);
+    }
+    if (ties) /* worst->score stays while ties replace it: only its id falls */
+        for (uint32_t i = 0; i < nh; i++)
+            if (x->w * (x->idf * bmax[h[i]]) == worst->score && ix->bminid[h[i]] < worst->k2)
+                seen += rank_block(q, t, h[i]);
+    q->after += t->n - seen;
+}
+
 /* Each matching document goes to query_consider as soon as it is found,
  * with every cursor at (or just before) it, so scoring it seeks nothing. */
 void match_run(struct qctx *q)
@@ -336,7 +418,10 @@ void match_run(struct qctx *q)
         uint32_t id = qt[0].ids[0];
         if (!q->reference && id < q->ix->tdcap && q->ix->td[id].agg &&
             query_counts(q, q->ix->td[id].agg, t->n)) {
-            if (q->score)
+            const float *bmax = q->ix->td[id].bmax;
+            if (q->score && bmax)
+                rank_blocks(q, t, bmax);
+            else if (q->score)
                 rank_one(q, t);
             else
                 for (uint32_t i = 0; i < t->n; i++)
@@ -421,10 +506,11 @@ void match_run(struct qctx *q)
 }
 
 float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
-                  const struct posting *single)
+                  const struct posting *single, float boost)
 {
-    if (single)
-        return q->terms[0].alt[0].w * bm25f(q, flen, single->tf, q->terms[0].alt[0].idf);
+    if (single) /* the arithmetic of the block bounds (derived.c: bmax_raise) */
+        return q->terms[0].alt[0].w *
+               (q->terms[0].alt[0].idf * (bm25_sat(q->inv_avg, flen, single->tf) * boost));
     float s = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
@@ -439,7 +525,7 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
         }
         s += best;
     }
-    return s;
+    return s * boost;
 }
 
 float match_bound(struct qctx *q, uint32_t slot, const struct posting *single)

@@ -296,7 +296,7 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         if (q->p->facets)
             count_facets(q, d);
         int64_t k1 = 0, k2 = 0;
-        float score = q->score ? match_score(q, slot, d->flen, single) * d->boost : 0;
+        float score = q->score ? match_score(q, slot, d->flen, single, d->boost) : 0;
         sort_key(q, d, score, &k1, &k2);
         if (q->has_cursor && !key_less(q->c1, q->c2, k1, k2))
             return;
@@ -325,7 +325,7 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
             q->after++;
             return;
         }
-        score = match_score(q, slot, c->flen, single) * c->boost;
+        score = match_score(q, slot, c->flen, single, c->boost);
         int64_t k1;
         sort_key_relevance(score, &k1);
         if (q->has_cursor && !key_less(q->c1, q->c2, k1, c->id))
@@ -648,8 +648,7 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         q.by_brand = true;
         q.brand = intern_find(&ix->brand_ix, brand, blen); /* MAP_NONE matches nothing */
     }
-    for (int f = 0; f < NFIELDS; f++)
-        q.inv_avg[f] = ix->flen_sum[f] ? (float)ix->nlive / (float)ix->flen_sum[f] : 0;
+    memcpy(q.inv_avg, ix->score_ia, sizeof q.inv_avg);
     scratch_reserve((void **)&sc->heap, &sc->hcap, (size_t)q.limit + 1, sizeof *sc->heap);
     if (p->facets) {
         scratch_reserve((void **)&sc->brand_count, &sc->bccap, ix->brand_ix.n + 1,

@@ -88,10 +88,11 @@ int match_terms(const struct index *ix, struct qword *w, int nwords, struct qter
 void match_run(struct qctx *q);
 
 /** The text score of a document: the sum over the query's words of the best
- *  alternative's BM25F (only words present count). `single` is the posting
- *  when the query is one single-alternative word (no lookup needed). */
+ *  alternative's BM25F (only words present count), times `boost`. `single`
+ *  is the posting when the query is one single-alternative word (no lookup
+ *  needed). */
 float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
-                  const struct posting *single);
+                  const struct posting *single, float boost);
 
 /** An upper bound of match_score (before the boost) from the postings at
  *  the cursors alone: each present word's idf × weight × (1 + title bonus),

@@ -291,6 +291,7 @@ void search_free(struct search *s)
         free(sc->heap);
         free(sc->merge);
         free(sc->match);
+        free(sc->blocks);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);

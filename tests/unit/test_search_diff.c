@@ -175,6 +175,7 @@ static enum shop_err w_changes(struct db *db, void *arg, struct problem *pb)
 
 static struct search *S;
 static struct arena *A;
+static struct store *store_of_test;
 
 static struct search_result run(const struct search_params *p, bool reference)
 {
@@ -295,6 +296,32 @@ static void random_queries(int rounds)
     }
 }
 
+/* One-word pages by relevance without filters, the frequent words' block
+ * bounds (derived.c: bmax, match.c: rank_blocks): every word of the
+ * vocabulary, several page sizes, five pages deep. */
+static void one_word_pages(void)
+{
+    static const int limits[] = {1, 7, 20, 100};
+    for (int v = 0; v < NVOCAB; v++)
+        for (int l = 0; l < 4; l++) {
+            struct search_params p = {.q = vocab[v],
+                                      .min_price = -1,
+                                      .max_price = -1,
+                                      .in_stock = -1,
+                                      .facets = l == 0,
+                                      .sort = SEARCH_SORT_RELEVANCE,
+                                      .limit = limits[l]};
+            for (int pg = 0; pg < 5; pg++) {
+                const char *next = compare(&p);
+                if (!next)
+                    break;
+                p.cursor = next;
+            }
+            arena_free(A);
+            A = arena_new();
+        }
+}
+
 /* Suggest: the title lists in suggestion order (and their fall-backs)
  * against the exhaustive walk of the postings. */
 static void random_suggest(int rounds)
@@ -351,6 +378,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
 
     random_queries(400);
     random_suggest(600);
+    one_word_pages();
 
     /* Updates: each product re-read by search_refresh, as the catalog does. */
     static struct changes ch;
@@ -365,7 +393,103 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
 
     random_queries(400);
     random_suggest(600);
+    one_word_pages();
 
+    arena_free(A);
+    test_shop_close(shop);
+}
+
+/* ---- ties at the top score ---------------------------------------------------------------- */
+
+#define NTIE 3000 /* products with one same title: a frequent word, every score equal */
+
+/* Products `range[0]`…`range[1]` titled "Gizmo widget", one in stock each. */
+static enum shop_err w_ties(struct db *db, void *arg, struct problem *pb)
+{
+    const int64_t *range = arg;
+    for (int64_t id = range[0]; id <= range[1]; id++) {
+        struct stmt *st = db_prepare(
+            db, "INSERT INTO products (id, seller_id, category_id, title, description, brand,"
+                " currency, images, status, rating_sum, rating_count, sales_count, created_at,"
+                " updated_at) VALUES (?, 1, 1, 'Gizmo widget', 'A gizmo.', 'Acme', 'USD', '[]',"
+                " 'published', 0, 0, 0, 1700000000000, 0)");
+        stmt_bind_i64(st, 1, id);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "product");
+        char sku[32];
+        snprintf(sku, sizeof sku, "T%lld", (long long)id);
+        if (test_put_variant(db, id, id, sku, 1000, 1, 0, pb) != SHOP_OK)
+            return pb->err;
+    }
+    return SHOP_OK;
+}
+
+static enum shop_err w_ties_catalog(struct db *db, void *arg, struct problem *pb)
+{
+    if (test_put_seller_and_warehouse(db, pb) != SHOP_OK ||
+        test_put_category(db, 1, 0, "Gadgets", pb) != SHOP_OK)
+        return pb->err;
+    return w_ties(db, arg, pb);
+}
+
+static enum shop_err w_status(struct db *db, void *arg, struct problem *pb)
+{
+    const int64_t *range = arg; /* first, last, 1 to publish */
+    struct stmt *st = db_prepare(db, "UPDATE products SET status = ? WHERE id BETWEEN ? AND ?");
+    stmt_bind_text(st, 1, range[2] ? "published" : "draft");
+    stmt_bind_i64(st, 2, range[0]);
+    stmt_bind_i64(st, 3, range[1]);
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "status");
+}
+
+static void refresh_range(int64_t first, int64_t last)
+{
+    struct problem pb = {0};
+    struct db *db = store_db(store_of_test);
+    for (int64_t id = first; id <= last; id++)
+        cr_assert_eq(search_refresh(S, db, id, &pb), SHOP_OK, "%s", pb.detail);
+    db_release(db);
+}
+
+/* Every product of the word scores the same, so the lowest ids make the
+ * page. The lowest ids are moved to the last slots (taken out, their slots
+ * given to new products, put back): the blocks the walk visits first hold
+ * higher ids, and the tied blocks holding lower ids must still be found. */
+Test(search_diff, ties_go_to_the_lowest_ids)
+{
+    struct shop *shop = test_shop_open();
+    store_of_test = shop->store;
+    A = arena_new();
+    struct problem pb = {0};
+    int64_t all[] = {1, NTIE};
+    cr_assert_eq(store_write(shop->store, w_ties_catalog, all, &pb), SHOP_OK, "%s", pb.detail);
+    S = shop->search;
+    cr_assert_eq(search_build(S, shop->store, &pb), SHOP_OK, "%s", pb.detail);
+
+    int64_t down[] = {1, 40, 0}, up[] = {1, 40, 1}, fresh[] = {NTIE + 1, NTIE + 40};
+    cr_assert_eq(store_write(shop->store, w_status, down, &pb), SHOP_OK, "%s", pb.detail);
+    refresh_range(1, 40);
+    cr_assert_eq(store_write(shop->store, w_ties, fresh, &pb), SHOP_OK, "%s", pb.detail);
+    refresh_range(NTIE + 1, NTIE + 40);
+    cr_assert_eq(store_write(shop->store, w_status, up, &pb), SHOP_OK, "%s", pb.detail);
+    refresh_range(1, 40);
+
+    struct search_params p = {.q = "gizmo",
+                              .min_price = -1,
+                              .max_price = -1,
+                              .in_stock = -1,
+                              .sort = SEARCH_SORT_RELEVANCE,
+                              .limit = 20};
+    struct search_result r = run(&p, false);
+    cr_assert_eq(r.total, NTIE + 40, "total %lld", (long long)r.total);
+    cr_assert_eq(r.nitems, 20, "items %d", r.nitems);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(r.items[i].id, i + 1, "item %d is %lld", i, (long long)r.items[i].id);
+    for (int pg = 0; pg < 4; pg++) { /* and the next pages, like the reference */
+        const char *next = compare(&p);
+        cr_assert_not_null(next);
+        p.cursor = next;
+    }
     arena_free(A);
     test_shop_close(shop);
 }
