@@ -528,25 +528,49 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
     return s * boost;
 }
 
-float match_bound(struct qctx *q, uint32_t slot, const struct posting *single)
+bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *single,
+                      const uint16_t flen[NFIELDS], float boost, float floor, float *score)
 {
-    if (single)
-        return q->terms[0].alt[0].w * q->terms[0].alt[0].idf *
-               (1.0f + (single->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
-    float s = 0;
+    if (single) {
+        const struct qalt *x = &q->terms[0].alt[0];
+        if (x->w * x->idf * (1.0f + (single->tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * 1.0001f * boost <
+            floor)
+            return false;
+        *score = match_score(q, slot, flen, single, boost);
+        return true;
+    }
+    /* One seek per alternative serves the bound and the score. */
+    const struct posting *at[SEARCH_QUERY_TERMS][QALT];
+    float bound = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
         for (int a = 0; a < q->terms[i].nalt; a++) {
             struct qalt *x = &q->terms[i].alt[a];
             x->pos = lex_posting_seek(x->t, x->pos, slot);
-            if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                float v =
-                    x->w * x->idf * (1.0f + (x->t->p[x->pos].tf[F_TITLE] ? TITLE_BONUS : 0.0f));
+            at[i][a] = x->pos < x->t->n && x->t->p[x->pos].slot == slot ? &x->t->p[x->pos] : NULL;
+            if (at[i][a]) {
+                float v = x->w * x->idf * (1.0f + (at[i][a]->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)
                     best = v;
             }
         }
+        bound += best;
+    }
+    if (bound * 1.0001f * boost < floor)
+        return false;
+    /* match_score's arithmetic, on the postings found */
+    float s = 0;
+    for (int i = 0; i < q->nterms; i++) {
+        float best = 0;
+        for (int a = 0; a < q->terms[i].nalt; a++)
+            if (at[i][a]) {
+                const struct qalt *x = &q->terms[i].alt[a];
+                float v = x->w * bm25f(q, flen, at[i][a]->tf, x->idf);
+                if (v > best)
+                    best = v;
+            }
         s += best;
     }
-    return s * 1.0001f;
+    *score = s * boost;
+    return true;
 }

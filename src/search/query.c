@@ -319,13 +319,11 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         /* The root of a full heap is after the cursor: a document scoring
          * below it is after the cursor and out of the page — counted
          * without reading its row (nor, under the bound, scoring it). */
-        bool full = q->nheap == q->limit;
-        if (full &&
-            match_bound(q, slot, single) * c->boost < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+        float floor = q->nheap == q->limit ? q->sc->heap[0].score * (1.0f - 1e-5f) : 0.0f;
+        if (!match_score_over(q, slot, single, c->flen, c->boost, floor, &score)) {
             q->after++;
             return;
         }
-        score = match_score(q, slot, c->flen, single, c->boost);
         int64_t k1;
         sort_key_relevance(score, &k1);
         if (q->has_cursor && !key_less(q->c1, q->c2, k1, c->id))

@@ -94,10 +94,13 @@ void match_run(struct qctx *q);
 float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
                   const struct posting *single, float boost);
 
-/** An upper bound of match_score (before the boost) from the postings at
- *  the cursors alone: each present word's idf × weight × (1 + title bonus),
- *  since saturated BM25F is below 1. */
-float match_bound(struct qctx *q, uint32_t slot, const struct posting *single);
+/** The score of a document that passed the filters, as match_score, into
+ *  `*score`, unless a bound of it from the postings at the cursors (each
+ *  present word's idf × weight × (1 + title bonus), since saturated BM25F
+ *  is below 1, times `boost`) is under `floor`: then false, and nothing is
+ *  scored. Cursors only move forward. */
+bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *single,
+                      const uint16_t flen[NFIELDS], float boost, float floor, float *score);
 
 /* ---- query.c ------------------------------------------------------------------------ */
 
