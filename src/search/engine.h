@@ -40,6 +40,8 @@ struct scratch {
     size_t matchcap;
     uint32_t *blocks; /* search: a one-word page's blocks, best bound first (a heap) */
     size_t blockcap;
+    struct brun *runs; /* search: those blocks and their bounds (match.c) */
+    size_t runcap;
     struct scratch *next;
 };
 

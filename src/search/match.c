@@ -309,22 +309,36 @@ static uint32_t posting_near(const struct term *t, uint32_t slot, uint32_t nslot
     return 0;
 }
 
-/* Block `a` has a higher bound than `b` (ties: the lower block first, so
- * the order is the same on every run). */
-static inline bool block_before(const float *bmax, uint32_t a, uint32_t b)
+/* ---- one-word pages from block bounds -------------------------------------------------- */
+
+/* A unit of the best-first walk over a frequent word's blocks (derived.c:
+ * bmax): a block of slots, with the bound w × (idf × bmax) of every score
+ * in it, and for a filtered query the range [lo, hi) of its postings that
+ * passed the filters (in scratch.match). A posting's score is
+ * w × (idf × core), its core at most its block's bmax: the bound is
+ * computed like the core, so w × (idf × bmax) is at least the score
+ * exactly, both products only rounding. */
+struct brun {
+    float ub;
+    uint32_t block, lo, hi;
+};
+
+/* Unit `a` comes before `b`: a higher bound, or the same and a lower
+ * block (the order is the same on every run). */
+static inline bool run_before(const struct brun *r, uint32_t a, uint32_t b)
 {
-    return bmax[a] > bmax[b] || (bmax[a] == bmax[b] && a < b);
+    return r[a].ub > r[b].ub || (r[a].ub == r[b].ub && a < b);
 }
 
-static void block_down(const float *bmax, uint32_t *h, uint32_t n, uint32_t i)
+static void run_down(const struct brun *r, uint32_t *h, uint32_t n, uint32_t i)
 {
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= n)
             return;
-        if (c + 1 < n && block_before(bmax, h[c + 1], h[c]))
+        if (c + 1 < n && run_before(r, h[c + 1], h[c]))
             c++;
-        if (!block_before(bmax, h[c], h[i]))
+        if (!run_before(r, h[c], h[i]))
             return;
         uint32_t t = h[i];
         h[i] = h[c];
@@ -333,73 +347,118 @@ static void block_down(const float *bmax, uint32_t *h, uint32_t n, uint32_t i)
     }
 }
 
-/* Looks at the postings of block `b` for the page of a one-word query,
- * each bounded from the packed bounds as in rank_one. Returns how many. */
-static uint32_t rank_block(struct qctx *q, const struct term *t, uint32_t b)
+/* Posting `i` of a one-word query's page: bounded from the packed bounds
+ * as in rank_one, ranked if it may enter. */
+static inline void rank_posting(struct qctx *q, const struct posting *p)
 {
     const struct qalt *x = &q->terms[0].alt[0];
-    const struct index *ix = q->ix;
-    const struct posting *p = t->p;
-    uint32_t lo = posting_near(t, b << BM_SHIFT, ix->nslots);
-    uint32_t hi = lex_posting_seek(t, lo, (b + 1) << BM_SHIFT);
-    for (uint32_t i = lo; i < hi; i++) {
-        if (q->nheap == q->limit &&
-            sb_bound(q, x, &p[i], ix->sb[p[i].slot]) < q->sc->heap[0].score * (1.0f - 1e-5f)) {
-            q->after++; /* below the page's worst, which is after the cursor */
-            continue;
-        }
-        query_consider(q, p[i].slot, &p[i]);
+    if (q->nheap == q->limit &&
+        sb_bound(q, x, p, q->ix->sb[p->slot]) < q->sc->heap[0].score * (1.0f - 1e-5f)) {
+        q->after++; /* below the page's worst, which is after the cursor */
+        return;
     }
+    query_rank(q, p->slot, p);
+}
+
+/* A unit's postings: every one in its block (unfiltered), or those that
+ * passed the filters. Returns how many. */
+static uint32_t rank_unit(struct qctx *q, const struct term *t, const struct brun *u,
+                          bool filtered)
+{
+    if (filtered) {
+        const uint32_t *kept = q->sc->match;
+        for (uint32_t j = u->lo; j < u->hi; j++)
+            rank_posting(q, &t->p[kept[j]]);
+        return u->hi - u->lo;
+    }
+    uint32_t lo = posting_near(t, u->block << BM_SHIFT, q->ix->nslots);
+    uint32_t hi = lex_posting_seek(t, lo, (u->block + 1) << BM_SHIFT);
+    for (uint32_t i = lo; i < hi; i++)
+        rank_posting(q, &t->p[i]);
     return hi - lo;
 }
 
-/* The page of a one-word query whose total and facets are counted already,
- * from the word's block bounds (derived.c: bmax). A posting's score is
- * w × (idf × core), its core at most its block's bound: the bound is
- * computed like the core, and w × (idf × bound) is then at least the score
- * exactly, both products only rounding.
- *
- * The blocks are visited best bound first while the page is not full or
- * the best remaining bound is above the page's worst score. A bound under
- * it ends the walk. A bound equal to it is a tie at the top, which lower
- * ids win: of the blocks left (none above the worst), only those with an
- * id under the worst's and a bound equal to it can enter, and one pass
- * over them visits those. Every posting not looked at scores below the
- * page's worst (or ties it with a higher id): counted as after it. */
-static void rank_blocks(struct qctx *q, const struct term *t, const float *bmax)
+/* Visits the units best bound first while the page is not full or the
+ * best remaining bound is above the page's worst score. A bound under it
+ * ends the walk. A bound equal to it is a tie at the top, which lower ids
+ * win: of the units left (none above the worst), only those with an id
+ * under the worst's in their block (index.bminid) and a bound equal to it
+ * can enter, and one pass over them visits those. Returns how many
+ * postings were looked at; the others score below the page's worst (or
+ * tie it with a higher id). */
+static uint32_t walk_units(struct qctx *q, const struct term *t, const struct brun *r, uint32_t n,
+                           bool filtered)
 {
-    const struct qalt *x = &q->terms[0].alt[0];
-    const struct index *ix = q->ix;
-    const struct hit *worst = &q->sc->heap[0];
-    uint32_t nb = bm_nblocks(ix->nslots), nh = 0, seen = 0;
-    scratch_reserve((void **)&q->sc->blocks, &q->sc->blockcap, nb + 1, sizeof *q->sc->blocks);
-    uint32_t *h = q->sc->blocks;
-    for (uint32_t b = 0; b < nb; b++)
-        if (bmax[b] > 0)
-            h[nh++] = b;
+    scratch_reserve((void **)&q->sc->blocks, &q->sc->blockcap, n + 1, sizeof *q->sc->blocks);
+    uint32_t *h = q->sc->blocks, nh = n, seen = 0;
+    for (uint32_t i = 0; i < n; i++)
+        h[i] = i;
     for (uint32_t i = nh / 2; i-- > 0;)
-        block_down(bmax, h, nh, i);
+        run_down(r, h, nh, i);
+    const struct hit *worst = &q->sc->heap[0];
     bool ties = false;
     while (nh) {
         if (q->nheap == q->limit) {
-            float bound = x->w * (x->idf * bmax[h[0]]);
-            if (bound < worst->score)
+            if (r[h[0]].ub < worst->score)
                 break;
-            if (bound == worst->score) {
+            if (r[h[0]].ub == worst->score) {
                 ties = true;
                 break;
             }
         }
-        uint32_t b = h[0];
+        uint32_t i = h[0];
         h[0] = h[--nh];
-        block_down(bmax, h, nh, 0);
-        seen += rank_block(q, t, b);
+        run_down(r, h, nh, 0);
+        seen += rank_unit(q, t, &r[i], filtered);
     }
     if (ties) /* worst->score stays while ties replace it: only its id falls */
         for (uint32_t i = 0; i < nh; i++)
-            if (x->w * (x->idf * bmax[h[i]]) == worst->score && ix->bminid[h[i]] < worst->k2)
-                seen += rank_block(q, t, h[i]);
-    q->after += t->n - seen;
+            if (r[h[i]].ub == worst->score && q->ix->bminid[r[h[i]].block] < worst->k2)
+                seen += rank_unit(q, t, &r[h[i]], filtered);
+    return seen;
+}
+
+/* The page of a one-word query without filters (its total and facets
+ * counted already): the word's blocks, walked best first. */
+static void rank_blocks(struct qctx *q, const struct term *t, const float *bmax)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    struct scratch *sc = q->sc;
+    uint32_t nb = bm_nblocks(q->ix->nslots), n = 0;
+    scratch_reserve((void **)&sc->runs, &sc->runcap, nb + 1, sizeof *sc->runs);
+    for (uint32_t b = 0; b < nb; b++)
+        if (bmax[b] > 0)
+            sc->runs[n++] = (struct brun){x->w * (x->idf * bmax[b]), b, 0, 0};
+    q->after += t->n - walk_units(q, t, sc->runs, n, false);
+}
+
+/* A one-word query with filters: every posting filtered and counted
+ * (total, facets), those that pass kept; then the page from their runs by
+ * block, walked best first. */
+static void rank_filtered(struct qctx *q, const struct term *t, const float *bmax)
+{
+    const struct qalt *x = &q->terms[0].alt[0];
+    const struct posting *p = t->p;
+    const struct dcol *col = q->ix->col;
+    struct scratch *sc = q->sc;
+    scratch_reserve((void **)&sc->match, &sc->matchcap, t->n + 1, sizeof *sc->match);
+    uint32_t k = 0, n = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (i + 16 < t->n)
+            __builtin_prefetch(&col[p[i + 16].slot]);
+        if (query_count(q, p[i].slot))
+            sc->match[k++] = i;
+    }
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t b = p[sc->match[j]].slot >> BM_SHIFT;
+        if (n && sc->runs[n - 1].block == b) {
+            sc->runs[n - 1].hi++;
+            continue;
+        }
+        scratch_reserve((void **)&sc->runs, &sc->runcap, n + 1, sizeof *sc->runs);
+        sc->runs[n++] = (struct brun){x->w * (x->idf * bmax[b]), b, j, j + 1};
+    }
+    q->after += k - walk_units(q, t, sc->runs, n, true);
 }
 
 /* Each matching document goes to query_consider as soon as it is found,
@@ -426,6 +485,11 @@ void match_run(struct qctx *q)
             else
                 for (uint32_t i = 0; i < t->n; i++)
                     query_consider(q, t->p[i].slot, &t->p[i]);
+            return;
+        }
+        const float *bmax = id < q->ix->tdcap ? q->ix->td[id].bmax : NULL;
+        if (!q->reference && q->score && bmax) {
+            rank_filtered(q, t, bmax);
             return;
         }
         for (uint32_t i = 0; i < t->n; i++) {

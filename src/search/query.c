@@ -304,16 +304,27 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         heap_offer(q, k1, k2, slot, score);
         return;
     }
+    if (!query_count(q, slot) || !q->keys)
+        return; /* !keys: the page comes from the category orders (browse) */
+    query_rank(q, slot, single);
+}
+
+bool query_count(struct qctx *q, uint32_t slot)
+{
+    if (q->counted)
+        return true;
     const struct dcol *c = &q->ix->col[slot];
-    if (!q->counted) {
-        if (!passes_col(q, slot, c))
-            return;
-        q->total++;
-        if (q->p->facets)
-            count_facets_col(q, c);
-    }
-    if (!q->keys)
-        return; /* the page comes from the category orders (browse) */
+    if (!passes_col(q, slot, c))
+        return false;
+    q->total++;
+    if (q->p->facets)
+        count_facets_col(q, c);
+    return true;
+}
+
+void query_rank(struct qctx *q, uint32_t slot, const struct posting *single)
+{
+    const struct dcol *c = &q->ix->col[slot];
     float score = 0;
     if (q->score) {
         /* The root of a full heap is after the cursor: a document scoring

@@ -110,7 +110,15 @@ bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *singl
 bool query_counts(struct qctx *q, const struct tagg *g, uint32_t n);
 
 /** Step 4 for one matching document: filters, total, facets, score (only
- *  when it passes), sort key, the top-k heap. */
+ *  when it passes), sort key, the top-k heap. query_count, then query_rank. */
 void query_consider(struct qctx *q, uint32_t slot, const struct posting *single);
+
+/** The first half of query_consider (not the reference path): filters,
+ *  total and facets. False when the document is filtered out. */
+bool query_count(struct qctx *q, uint32_t slot);
+
+/** The second half of query_consider, for a document that passed
+ *  query_count: score, sort key, the top-k heap. */
+void query_rank(struct qctx *q, uint32_t slot, const struct posting *single);
 
 #endif

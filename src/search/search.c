@@ -292,6 +292,7 @@ void search_free(struct search *s)
         free(sc->merge);
         free(sc->match);
         free(sc->blocks);
+        free(sc->runs);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);

@@ -296,9 +296,10 @@ static void random_queries(int rounds)
     }
 }
 
-/* One-word pages by relevance without filters, the frequent words' block
- * bounds (derived.c: bmax, match.c: rank_blocks): every word of the
- * vocabulary, several page sizes, five pages deep. */
+/* One-word pages by relevance, the frequent words' block bounds (derived.c:
+ * bmax, match.c: rank_blocks, rank_filtered): every word of the
+ * vocabulary, several page sizes, five pages deep, without filters and
+ * with each kind. */
 static void one_word_pages(void)
 {
     static const int limits[] = {1, 7, 20, 100};
@@ -311,6 +312,23 @@ static void one_word_pages(void)
                                       .facets = l == 0,
                                       .sort = SEARCH_SORT_RELEVANCE,
                                       .limit = limits[l]};
+            switch ((v + l) % 5) {
+            case 1:
+                p.in_stock = 1;
+                break;
+            case 2:
+                p.category_id = 1 + rnd(NCATS);
+                break;
+            case 3:
+                p.min_price = 1000;
+                p.max_price = 150000;
+                break;
+            case 4:
+                p.brand = brands[rnd(NBRANDS)];
+                break;
+            default: /* none */
+                break;
+            }
             for (int pg = 0; pg < 5; pg++) {
                 const char *next = compare(&p);
                 if (!next)
