@@ -158,7 +158,7 @@ static void bmax_raise(const struct index *ix, float *bmax, uint32_t slot,
     if (!bmax)
         return;
     const struct dcol *c = &ix->col[slot];
-    float v = bm25_sat(ix->score_ia, c->flen, tf) * c->boost;
+    float v = bm25_sat(ix, c->flen, tf) * c->boost;
     if (v > bmax[slot >> BM_SHIFT])
         bmax[slot >> BM_SHIFT] = v;
 }
@@ -191,6 +191,14 @@ void derived_slot_placed(struct index *ix, uint32_t slot)
         ix->bminid[slot >> BM_SHIFT] = c->id;
 }
 
+void derived_score_ia(struct index *ix, const float ia[NFIELDS])
+{
+    memmove(ix->score_ia, ia, sizeof ix->score_ia);
+    for (int f = 0; f < NFIELDS; f++)
+        for (uint32_t len = 0; len < NORM_LEN; len++)
+            ix->norm[f][len] = bm25_norm_of(f, len, ix->score_ia[f]);
+}
+
 void derived_bounds_check(struct index *ix)
 {
     float ia[NFIELDS];
@@ -200,7 +208,7 @@ void derived_bounds_check(struct index *ix)
         moved |= ia[f] * BM_DRIFT < ix->score_ia[f] || ia[f] > ix->score_ia[f] * BM_DRIFT;
     if (!moved)
         return;
-    memcpy(ix->score_ia, ia, sizeof ia);
+    derived_score_ia(ix, ia);
     for (uint32_t i = 0; i < ix->tdcap; i++)
         if (ix->td[i].bmax)
             bmax_build(ix, i);
@@ -497,7 +505,9 @@ void index_derived_build(struct index *ix)
     uint32_t nterms = ix->lx.term_ix.n;
     ix->bwords = (ix->scap + 63) / 64;
     ix->bmblocks = bm_nblocks(ix->scap);
-    index_inv_avg(ix, ix->score_ia);
+    float ia[NFIELDS];
+    index_inv_avg(ix, ia);
+    derived_score_ia(ix, ia);
     bminid_build(ix);
     if (nterms) { /* exact: terms added later grow it by doubling */
         ix->td = xcalloc(nterms, sizeof *ix->td);

@@ -18,6 +18,7 @@ struct index *index_new(void)
     idmap_init(&ix->by_id);
     idmap_init(&ix->cat_by_id);
     intern_init(&ix->brand_ix);
+    derived_score_ia(ix, ix->score_ia);
     return ix;
 }
 

@@ -25,6 +25,7 @@ struct text_stemmers;
 #define NORDERS          5    /* browse sorts kept in order: SEARCH_SORT_POPULARITY … NEWEST */
 #define PRICE_BUCKETS    9    /* = SEARCH_PRICE_BUCKETS */
 #define STAR_LEVELS      5    /* 0 (or no rating) … 4 full stars of average */
+#define NORM_LEN         256  /* field lengths whose normalisation is kept (struct index) */
 
 /* A brand's number of documents directly in one category. */
 struct bcount {
@@ -173,8 +174,11 @@ struct index {
     int64_t *bminid;     /* by block of BM_SLOTS slots: at most the lowest id placed there */
     /* The inverse average field lengths text scores normalise by: those of
      * the live documents when they last moved by more than BM_DRIFT
-     * (derived.c), so that the block bounds stay exact in between. */
+     * (derived.c), so that the block bounds stay exact in between; and the
+     * length normalisations they give (bm25.h: bm25_norm), by field and
+     * length under NORM_LEN, so that a score divides once, not per field. */
     float score_ia[NFIELDS];
+    float norm[NFIELDS][NORM_LEN];
     uint32_t derived_ms; /* the last index_derived_build */
     uint32_t nlive;
     uint64_t flen_sum[NFIELDS];
@@ -345,6 +349,9 @@ void derived_slots_grown(struct index *ix);
  *  moved from score_ia by more than BM_DRIFT, takes the new averages for
  *  scores and rebuilds every block bound. */
 void derived_bounds_check(struct index *ix);
+
+/** Sets the inverse average lengths scores use, and their normalisations. */
+void derived_score_ia(struct index *ix, const float ia[NFIELDS]);
 
 /** `slot` now holds a live document (its column set). */
 void derived_slot_placed(struct index *ix, uint32_t slot);

@@ -36,7 +36,7 @@
 static inline float bm25f(const struct qctx *q, const uint16_t flen[NFIELDS],
                           const uint8_t tf[NFIELDS], float idf)
 {
-    return idf * bm25_sat(q->inv_avg, flen, tf);
+    return idf * bm25_sat(q->ix, flen, tf);
 }
 
 /* ---- words and terms ------------------------------------------------------------------ */
@@ -238,7 +238,7 @@ static int qterm_cmp(const void *a, const void *b)
 static inline float sb_bound(const struct qctx *q, const struct qalt *x, const struct posting *p,
                              uint32_t sb)
 {
-    return x->w * x->idf * bm25_sb_core(q->inv_avg, p->tf, sb) * 1.0001f;
+    return x->w * x->idf * bm25_sb_core(q->ix, p->tf, sb) * 1.0001f;
 }
 
 /* The page of a one-word query whose total and facets are counted
@@ -574,7 +574,7 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
 {
     if (single) /* the arithmetic of the block bounds (derived.c: bmax_raise) */
         return q->terms[0].alt[0].w *
-               (q->terms[0].alt[0].idf * (bm25_sat(q->inv_avg, flen, single->tf) * boost));
+               (q->terms[0].alt[0].idf * (bm25_sat(q->ix, flen, single->tf) * boost));
     float s = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;

@@ -657,7 +657,6 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
         q.by_brand = true;
         q.brand = intern_find(&ix->brand_ix, brand, blen); /* MAP_NONE matches nothing */
     }
-    memcpy(q.inv_avg, ix->score_ia, sizeof q.inv_avg);
     scratch_reserve((void **)&sc->heap, &sc->hcap, (size_t)q.limit + 1, sizeof *sc->heap);
     if (p->facets) {
         scratch_reserve((void **)&sc->brand_count, &sc->bccap, ix->brand_ix.n + 1,

@@ -51,7 +51,6 @@ struct qctx {
     bool by_price;    /* a price filter (the price column; a rating filter reads the row) */
     bool keys;        /* query_consider ranks (false: it only filters and counts) */
     bool counted;     /* total and facets are known already (query_counts): only rank */
-    float inv_avg[NFIELDS];
     struct qterm *terms;
     int nterms;
     /* filters */
