@@ -1,6 +1,6 @@
 /* derived.c — structures derived from the postings and the documents, kept
  * so that a query's cost follows the size of its answer (index.h: struct
- * tderiv). Three, per term:
+ * tderiv). Four, per term:
  *
  *   bits   a dense term (in at least 1/32 of the slots, 8,192 documents or
  *          more) also has a bitset over the slots: intersecting a rare word
