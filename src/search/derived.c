@@ -6,7 +6,10 @@
  *          more) also has a bitset over the slots: intersecting a rare word
  *          with a dense one tests a bit per candidate instead of galloping
  *          through the dense word's postings, and two dense words AND their
- *          bitsets 64 slots at a time. 1 bit per slot per dense term (the
+ *          bitsets 64 slots at a time; beside the bitset, the count of
+ *          its postings before each 64-bit word (4 bytes per 64 slots)
+ *          gives a slot's posting by rank, so scoring a match reads its
+ *          frequencies without galloping through the list. 1 bit per slot per dense term (the
  *          seed has about a hundred). Freed
  *          when the term falls under 1/64 of the slots (hysteresis).
  *   tord   the slots whose title has the term, in suggestion order (best
@@ -106,6 +109,16 @@ uint32_t derived_sb(const struct doc *d)
 
 /* ---- bitsets ---------------------------------------------------------------------- */
 
+/* Counts of set bits before each word, from word `from` on. */
+static void rank_fill(struct tderiv *td, uint32_t from, uint32_t words)
+{
+    uint32_t n = from ? td->rank[from - 1] + (uint32_t)__builtin_popcountll(td->bits[from - 1]) : 0;
+    for (uint32_t w = from; w < words; w++) {
+        td->rank[w] = n;
+        n += (uint32_t)__builtin_popcountll(td->bits[w]);
+    }
+}
+
 static void bits_build(struct index *ix, uint32_t term)
 {
     struct tderiv *td = &ix->td[term];
@@ -113,6 +126,28 @@ static void bits_build(struct index *ix, uint32_t term)
     td->bits = xcalloc(ix->bwords ? ix->bwords : 1, sizeof *td->bits);
     for (uint32_t i = 0; i < t->n; i++)
         td->bits[t->p[i].slot >> 6] |= 1ull << (t->p[i].slot & 63);
+    td->rank = xmalloc((ix->bwords ? ix->bwords : 1) * sizeof *td->rank);
+    rank_fill(td, 0, ix->bwords);
+}
+
+static void bits_free(struct tderiv *td)
+{
+    free(td->bits);
+    free(td->rank);
+    td->bits = NULL;
+    td->rank = NULL;
+}
+
+/* The bit of `slot` set (+1) or cleared (-1): the counts after its word follow. */
+static void bit_flip(struct index *ix, struct tderiv *td, uint32_t slot, int delta)
+{
+    uint32_t w = slot >> 6;
+    if (delta > 0)
+        td->bits[w] |= 1ull << (slot & 63);
+    else
+        td->bits[w] &= ~(1ull << (slot & 63));
+    for (uint32_t i = w + 1; i < ix->bwords; i++)
+        td->rank[i] += (uint32_t)delta;
 }
 
 void derived_slots_grown(struct index *ix)
@@ -137,6 +172,8 @@ void derived_slots_grown(struct index *ix)
         if (ix->td[i].bits) {
             ix->td[i].bits = xrealloc(ix->td[i].bits, w * sizeof *ix->td[i].bits);
             memset(ix->td[i].bits + ix->bwords, 0, (w - ix->bwords) * sizeof *ix->td[i].bits);
+            ix->td[i].rank = xrealloc(ix->td[i].rank, w * sizeof *ix->td[i].rank);
+            rank_fill(&ix->td[i], ix->bwords, w);
         }
     ix->bwords = w;
 }
@@ -404,7 +441,7 @@ void derived_term_add(struct index *ix, uint32_t term, uint32_t slot, const uint
             tord_build(ix, term);
     }
     if (td->bits)
-        td->bits[slot >> 6] |= 1ull << (slot & 63);
+        bit_flip(ix, td, slot, +1);
     else if (dense_enough(ix, t->n))
         bits_build(ix, term);
     if (td->agg) {
@@ -433,11 +470,9 @@ void derived_term_del(struct index *ix, uint32_t term, uint32_t slot, bool title
         td->ntitle--;
     }
     if (td->bits) {
-        td->bits[slot >> 6] &= ~(1ull << (slot & 63));
-        if (too_sparse(ix, t->n)) {
-            free(td->bits);
-            td->bits = NULL;
-        }
+        bit_flip(ix, td, slot, -1);
+        if (too_sparse(ix, t->n))
+            bits_free(td);
     }
     if (td->agg) {
         agg_account(ix, td->agg, &ix->col[slot], -1);
@@ -484,7 +519,7 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
 void derived_free(struct index *ix)
 {
     for (uint32_t i = 0; i < ix->tdcap; i++) {
-        free(ix->td[i].bits);
+        bits_free(&ix->td[i]);
         free(ix->td[i].tord);
         agg_free(ix->td[i].agg);
         free(ix->td[i].bmax);
@@ -603,7 +638,7 @@ size_t derived_bytes(const struct index *ix)
     for (uint32_t i = 0; i < ix->tdcap; i++) {
         const struct tderiv *td = &ix->td[i];
         if (td->bits)
-            b += ix->bwords * sizeof *td->bits;
+            b += ix->bwords * (sizeof *td->bits + sizeof *td->rank);
         b += td->tocap * sizeof *td->tord;
         if (td->agg)
             b += sizeof *td->agg + (td->agg->bcap + td->agg->rcap) * sizeof(struct bcount);

@@ -108,6 +108,7 @@ struct tagg {              /* a frequent term's facet counts over its documents 
 
 struct tderiv {
     uint64_t *bits;         /* a dense term: one bit per slot (NULL otherwise) */
+    uint32_t *rank;         /* a dense term: by 64-bit word of bits, its postings before it */
     uint32_t *tord;         /* slots with the term in the title, in suggestion order (NULL
                                while fewer than TORD_MIN: suggest walks the postings) */
     uint32_t ntitle, tocap; /* documents with the term in the title; tord's capacity */
@@ -366,6 +367,14 @@ uint32_t derived_sb(const struct doc *d);
 static inline bool derived_has(const uint64_t *bits, uint32_t slot)
 {
     return (bits[slot >> 6] >> (slot & 63)) & 1;
+}
+
+/** The position in a dense term's postings of `slot`, whose bit is set:
+ *  the postings before its 64-bit word, plus the bits set before it there. */
+static inline uint32_t derived_rank(const uint64_t *bits, const uint32_t *rank, uint32_t slot)
+{
+    uint64_t below = bits[slot >> 6] & ((1ull << (slot & 63)) - 1);
+    return rank[slot >> 6] + (uint32_t)__builtin_popcountll(below);
 }
 
 void derived_free(struct index *ix);

@@ -72,6 +72,7 @@ static void add_alt(const struct index *ix, struct qterm *qt, uint32_t term, flo
     qt->ids[qt->nalt] = term;
     qt->alt[qt->nalt] = (struct qalt){.t = t,
                                       .bits = term < ix->tdcap ? ix->td[term].bits : NULL,
+                                      .rank = term < ix->tdcap ? ix->td[term].rank : NULL,
                                       .w = w,
                                       .idf = (float)log(1.0 + (n - df + 0.5) / (df + 0.5))};
     qt->est += t->n;
@@ -184,6 +185,20 @@ static inline bool alt_has(struct qalt *x, uint32_t slot)
         }
     x->pos = i = lex_posting_seek(x->t, i, slot);
     return i < n && p[i].slot == slot;
+}
+
+/* The posting of `slot` in the alternative `x`, or NULL: by rank when the
+ * term is dense, else by its cursor moved forward (galloping). */
+static inline const struct posting *alt_find(struct qalt *x, uint32_t slot)
+{
+    if (x->rank) {
+        if (!derived_has(x->bits, slot))
+            return NULL;
+        x->pos = derived_rank(x->bits, x->rank, slot);
+        return &x->t->p[x->pos];
+    }
+    x->pos = lex_posting_seek(x->t, x->pos, slot);
+    return x->pos < x->t->n && x->t->p[x->pos].slot == slot ? &x->t->p[x->pos] : NULL;
 }
 
 /* The smallest slot at any cursor of the first `m` terms, or UINT32_MAX. */
@@ -603,15 +618,14 @@ bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *singl
         *score = match_score(q, slot, flen, single, boost);
         return true;
     }
-    /* One seek per alternative serves the bound and the score. */
+    /* One lookup per alternative serves the bound and the score. */
     const struct posting *at[SEARCH_QUERY_TERMS][QALT];
     float bound = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
         for (int a = 0; a < q->terms[i].nalt; a++) {
             struct qalt *x = &q->terms[i].alt[a];
-            x->pos = lex_posting_seek(x->t, x->pos, slot);
-            at[i][a] = x->pos < x->t->n && x->t->p[x->pos].slot == slot ? &x->t->p[x->pos] : NULL;
+            at[i][a] = alt_find(x, slot);
             if (at[i][a]) {
                 float v = x->w * x->idf * (1.0f + (at[i][a]->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)

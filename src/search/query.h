@@ -29,6 +29,7 @@ struct qword {
 struct qalt {
     const struct term *t;
     const uint64_t *bits; /* a dense term's bitset over the slots, or NULL */
+    const uint32_t *rank; /* and its postings before each 64-bit word (derived_rank) */
     float w, idf;
     uint32_t pos;
 };

@@ -19,6 +19,7 @@
 
 #include "helpers.h"
 #include "search/engine.h"
+#include "search/index.h"
 #include "store/store.h"
 #include "util/arena.h"
 
@@ -340,6 +341,29 @@ static void one_word_pages(void)
         }
 }
 
+/* Every dense term's bitset and counts by word give each of its postings'
+ * position (derived.c: rank), as updates add and remove them. */
+static void dense_ranks_agree(void)
+{
+    const struct index *ix = S->ix;
+    int dense = 0;
+    for (uint32_t term = 0; term < ix->tdcap && term < ix->lx.term_ix.n; term++) {
+        const struct tderiv *td = &ix->td[term];
+        if (!td->bits)
+            continue;
+        dense++;
+        const struct term *t = &ix->lx.terms[term];
+        uint32_t set = 0;
+        for (uint32_t w = 0; w < ix->bwords; w++)
+            set += (uint32_t)__builtin_popcountll(td->bits[w]);
+        cr_assert_eq(set, t->n, "term %u: %u bits for %u postings", term, set, t->n);
+        for (uint32_t i = 0; i < t->n; i++)
+            cr_assert_eq(derived_rank(td->bits, td->rank, t->p[i].slot), i, "term %u posting %u",
+                         term, i);
+    }
+    cr_assert_gt(dense, 0, "no dense term to check");
+}
+
 /* Suggest: the title lists in suggestion order (and their fall-backs)
  * against the exhaustive walk of the postings. */
 static void random_suggest(int rounds)
@@ -409,6 +433,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
         cr_assert_eq(search_refresh(S, db, ch.ids[i], &pb), SHOP_OK, "%s", pb.detail);
     db_release(db);
 
+    dense_ranks_agree();
     random_queries(400);
     random_suggest(600);
     one_word_pages();
