@@ -123,14 +123,15 @@ enum shop_err api_carrier_event(struct req *r)
     int64_t when = 0;
     if (at && !clock_parse(at, &when))
         return problem_field(&r->pb, SHOP_INVALID, "at", "must be an RFC 3339 time");
-    /* The event's identity: its digest, so a replay changes nothing. */
+    /* The event's identity: its digest (with, when it has no time, the
+     * shipment's attempt: shipment_move), so a replay changes nothing. */
     unsigned char h[16];
     char key[33];
     crypto_generichash(h, sizeof h, (const unsigned char *)r->body, r->body_len, NULL, 0);
     sodium_bin2hex(key, sizeof key, h, sizeof h);
     struct shipment_move_in in = {.tracking = tracking, .to = (enum shipment_status)to,
                                   .detail = detail, .at = when, .event_key = key,
-                                  .from_carrier = true};
+                                  .by_attempt = !at, .from_carrier = true};
     int64_t id;
     bool changed;
     if (shipment_move(r->shop, &in, &id, &changed, &r->pb) != SHOP_OK)

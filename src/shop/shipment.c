@@ -361,10 +361,10 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     j->refund_id = 0;
     struct stmt *st = db_prepare(
         db, in->tracking ? "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                           " o.user_id, coalesce(s.tracking_number, '') FROM shipments s"
+                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
                            " JOIN orders o ON o.id = s.order_id WHERE s.tracking_number = ?"
                          : "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                           " o.user_id, coalesce(s.tracking_number, '') FROM shipments s"
+                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
                            " JOIN orders o ON o.id = s.order_id WHERE s.id = ?");
     if (!st)
         return db_fail(db, pb, "reading the shipment");
@@ -383,14 +383,35 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     int from = shipment_status_parse(stmt_text(st, 3));
     char tracking[32];
     snprintf(tracking, sizeof tracking, "%s", stmt_text(st, 6));
+    /* A callback's identity: its digest, and for one without a time of its
+     * own the attempt and failure counts it came at — a second failed
+     * delivery can have the first one's bytes. Its replay comes when those
+     * counts have moved by the event itself: that key is looked for too. */
+    int64_t attempts = stmt_i64(st, 7);
+    char key[96], prev[96];
+    const char *event_key = in->event_key, *replay_key = NULL;
+    if (event_key && in->by_attempt) {
+        snprintf(key, sizeof key, "%s:%lld:%lld", event_key, (long long)attempts,
+                 (long long)failures);
+        int64_t a = attempts - (in->to == SHIP_OUT_FOR_DELIVERY),
+                f = failures - (in->to == SHIP_DELIVERY_FAILED);
+        if ((a != attempts || f != failures) && a >= 0 && f >= 0) {
+            snprintf(prev, sizeof prev, "%s:%lld:%lld", event_key, (long long)a, (long long)f);
+            replay_key = prev;
+        }
+        event_key = key;
+    }
 
     /* A callback seen before, or one telling what the shipment already
      * is, changes nothing. */
-    if (in->event_key) {
+    for (int k = 0; k < 2; k++) {
+        const char *look = k ? replay_key : event_key;
+        if (!look)
+            continue;
         st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key = ?");
         if (!st)
             return db_fail(db, pb, "reading shipment events");
-        stmt_bind_text(st, 1, in->event_key);
+        stmt_bind_text(st, 1, look);
         if (stmt_step(st) == STMT_ROW)
             return SHOP_OK;
     }
@@ -424,7 +445,7 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "moving the shipment");
     if (db_changes(db) != 1)
         return problem_set(pb, SHOP_CONFLICT, "the shipment changed meanwhile");
-    if (append_event(db, j->id, shipment_status_name(to), in->detail, at, in->event_key, pb))
+    if (append_event(db, j->id, shipment_status_name(to), in->detail, at, event_key, pb))
         return pb->err;
     if (rts) { /* the third failure: back to the sender */
         to = SHIP_RETURNED_TO_SENDER;

@@ -161,6 +161,8 @@ struct shipment_move_in {
     const char *detail;        /* may be NULL */
     int64_t at;                /* when it happened (0: now) */
     const char *event_key;     /* a callback's digest (NULL for admins) */
+    bool by_attempt;           /* the callback has no time of its own: the same bytes at
+                                  another attempt or failure count are a new event */
     bool from_carrier;         /* a status it already has is a replay, not a conflict */
 };
 

@@ -239,6 +239,41 @@ def test_carrier_callbacks(make_server):
     assert s.get(f"/v1/shipments/{sh['id']}", token=b.token)["status"] == "delivered"
 
 
+def test_carrier_events_without_a_time_are_told_apart_by_the_attempt(make_server):
+    """A carrier that sends no `at`: the second out_for_delivery and the
+    second delivery_failed have the same bytes as the first, and are new
+    attempts, not replays; a replay right after an event still changes
+    nothing."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    tn = sh["tracking_number"]
+
+    def event(status):
+        r = carrier_event(s, {"tracking_number": tn, "status": status})
+        assert r.status == 204, r
+        return s.get(f"/v1/shipments/{sh['id']}", token=b.token)
+
+    assert event("in_transit")["status"] == "in_transit"
+    for attempt in (1, 2):
+        assert event("out_for_delivery")["status"] == "out_for_delivery"
+        assert event("out_for_delivery")["attempts"] == attempt, "a replay: no new attempt"
+        assert event("delivery_failed")["status"] == "delivery_failed"
+        assert event("delivery_failed")["status"] == "delivery_failed"
+    event("out_for_delivery")
+    r = event("delivery_failed")
+    assert r["status"] == "returned_to_sender", r
+    assert [e["status"] for e in r["events"]] == [
+        "label_created", "in_transit", "out_for_delivery", "delivery_failed",
+        "out_for_delivery", "delivery_failed", "out_for_delivery", "delivery_failed",
+        "returned_to_sender"], r["events"]
+    assert event("delivery_failed")["status"] == "returned_to_sender"
+    assert stock_of(s, shop, v)["on_hand"] == 10, "restocked once"
+
+
 def test_three_failed_deliveries_return_to_sender_and_refund_once(make_server):
     s = make_server(ENV)
     shop = Shop(s)
