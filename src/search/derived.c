@@ -236,13 +236,14 @@ void derived_score_ia(struct index *ix, const float ia[NFIELDS])
             ix->norm[f][len] = bm25_norm_of(f, len, ix->score_ia[f]);
 }
 
-void derived_bounds_check(struct index *ix)
+void derived_bounds_check(struct index *ix, bool exact)
 {
     float ia[NFIELDS];
     index_inv_avg(ix, ia);
     bool moved = false;
     for (int f = 0; f < NFIELDS; f++)
-        moved |= ia[f] * BM_DRIFT < ix->score_ia[f] || ia[f] > ix->score_ia[f] * BM_DRIFT;
+        moved |= exact ? ia[f] != ix->score_ia[f]
+                       : ia[f] * BM_DRIFT < ix->score_ia[f] || ia[f] > ix->score_ia[f] * BM_DRIFT;
     if (!moved)
         return;
     derived_score_ia(ix, ia);

@@ -669,7 +669,7 @@ enum index_change index_put(struct index *ix, struct text_stemmers *sp, const st
     ix->text[slot].text_hash = th;
     doc_post(ix, sp, slot, src, cat, bulk);
     if (!bulk)
-        derived_bounds_check(ix);
+        derived_bounds_check(ix, false);
     return INDEX_CHANGED;
 }
 
@@ -685,7 +685,7 @@ bool index_remove(struct index *ix, int64_t product_id)
     memset(&ix->col[slot], 0, sizeof ix->col[slot]);
     idmap_del(&ix->by_id, product_id);
     slot_release(ix, slot);
-    derived_bounds_check(ix);
+    derived_bounds_check(ix, false);
     return true;
 }
 

@@ -347,9 +347,9 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
 void derived_slots_grown(struct index *ix);
 
 /** After a change of the live documents: when an average field length
- *  moved from score_ia by more than BM_DRIFT, takes the new averages for
- *  scores and rebuilds every block bound. */
-void derived_bounds_check(struct index *ix);
+ *  moved from score_ia by more than BM_DRIFT (`exact`: at all), takes the
+ *  new averages for scores and rebuilds every block bound. */
+void derived_bounds_check(struct index *ix, bool exact);
 
 /** Sets the inverse average lengths scores use, and their normalisations. */
 void derived_score_ia(struct index *ix, const float ia[NFIELDS]);

@@ -402,6 +402,13 @@ static enum shop_err rebuild(struct search *s, struct db *db, struct problem *pb
     return SHOP_OK;
 }
 
+void search_scores_settle(struct search *s)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    derived_bounds_check(s->ix, true);
+    pthread_rwlock_unlock(&s->lock);
+}
+
 void search_log_built(struct search *s, const char *event, int64_t ms)
 {
     pthread_rwlock_rdlock(&s->lock);

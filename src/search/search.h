@@ -106,6 +106,11 @@ enum shop_err search_snapshot_reseal(const char *path, struct problem *pb);
  *  bytes and bytes per product. */
 void search_log_built(struct search *s, const char *event, int64_t ms);
 
+/** Scores take the catalog's current average field lengths, as a fresh
+ *  build's do (between such moments they follow them only by steps of
+ *  BM_DRIFT: derived.c). Called once a loaded index has caught up. */
+void search_scores_settle(struct search *s);
+
 /* ---- queries (browse and search) --------------------------------------------- */
 
 enum search_sort {

@@ -245,6 +245,7 @@ static bool load_snapshot(struct shop *shop)
         log_event(LOG_WARN, "search.snapshot_refused", "{s:s, s:s, s:s}", "path", path, "reason",
                   refused, "detail", pb.detail);
     } else {
+        search_scores_settle(shop->search); /* as a fresh build's scores */
         int64_t ms = (clock_mono_ns() - t0) / 1000000;
         log_event(LOG_INFO, "search.snapshot_loaded", "{s:s, s:I, s:I, s:I, s:I}", "path", path,
                   "file_bytes", (json_int_t)info.bytes, "read_ms", (json_int_t)info.ms,
