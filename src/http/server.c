@@ -709,9 +709,13 @@ void http_stop(struct http_server *hs, int grace_ms)
 {
     if (!hs)
         return;
+    /* The listening socket is closed only once the daemon has stopped, as
+     * MHD_quiesce_daemon's documentation asks of threaded daemons: each of
+     * its threads takes the socket out of its own epoll set when it sees
+     * the quiesce, and one that did so after the socket was closed got
+     * EBADF and aborted the process ("Failed to remove listen FD from
+     * epoll set"). */
     MHD_socket fd = MHD_quiesce_daemon(hs->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
     int64_t deadline = clock_mono_ns() + (int64_t)grace_ms * 1000000;
     while (atomic_load(&hs->inflight) > 0 && clock_mono_ns() < deadline)
         clock_sleep_ms(10);
@@ -719,6 +723,8 @@ void http_stop(struct http_server *hs, int grace_ms)
     /* Every suspended connection is resumed before the daemon stops. */
     workers_stop(&hs->workers);
     MHD_stop_daemon(hs->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     log_event(LOG_INFO, "http.stopped", "{s:i}", "unfinished", left);
     accesslog_close();
     ratelimit_free(hs->rl);
