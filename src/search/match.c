@@ -12,18 +12,24 @@
  *
  * Matching works on slots only, reading posting lists front to back and
  * never touching a document: the rarest word's slots (the union of its
- * alternatives) are filtered by galloping through each other word's
- * postings. When no document has every word of a query of two or more, the
- * documents with all but one are taken instead. Single-word, single-
- * alternative queries skip all this and walk the one posting list.
+ * alternatives) are filtered by each other word's bit when it is dense,
+ * else by galloping through its postings. When no document has every word
+ * of a query of two or more, the documents with all but one are taken
+ * instead. Single-word, single-alternative queries skip all this: they walk
+ * the one posting list, or, for a frequent word ranked by relevance, its
+ * blocks best bound first (rank_blocks, rank_filtered), looking only at
+ * what may enter the page.
  *
  * Scoring is lazy: each matching document goes to query.c as soon as it is
  * found, which asks for its text score only after it passed the filters —
  * a filtered-out document costs no BM25F, and every document is read once.
- * The posting cursors are at the document then, so scoring seeks nothing. A word scores idf ×
- * (saturated BM25F tf + 0.5 if the word is in the title) with the best of its alternatives, times
- * the alternative's weight (1 for the word itself or a correction, 0.9 for a completion); a
- * document's text score is the sum over the words.
+ * A word's posting of the document is found by rank when the word is dense,
+ * else by its cursor, which is at or just before it. A word scores idf ×
+ * (saturated BM25F tf + 0.5 if the word is in the title) with the best of
+ * its alternatives, times the alternative's weight (1 for the word itself
+ * or a correction, 0.9 for a completion); a document's text score is the
+ * sum over the words, times its boost. The arithmetic is bm25.h's, shared
+ * with every bound of it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -256,51 +262,6 @@ static inline float sb_bound(const struct qctx *q, const struct qalt *x, const s
     return x->w * x->idf * bm25_sb_core(q->ix, p->tf, sb) * 1.0001f;
 }
 
-/* The page of a one-word query whose total and facets are counted
- * already. Once the page is full, a document whose bound is below the
- * page's worst is after it (and after the cursor) and is only counted: a
- * document without the word in its title scores below w × idf ×
- * DOC_BOOST_MAX (saturated BM25F is below 1) — nothing to read; one with
- * it is bounded from its 4-byte packed bounds; only what may enter reads
- * its column and is scored. */
-static void rank_one(struct qctx *q, const struct term *t)
-{
-    const struct qalt *x = &q->terms[0].alt[0];
-    const float plain = x->w * x->idf * DOC_BOOST_MAX * 1.0001f;
-    const struct posting *p = t->p;
-    const uint32_t *sb = q->ix->sb;
-    const struct dcol *col = q->ix->col;
-    uint32_t n = t->n, i = 0;
-    for (; i < n && q->nheap < q->limit; i++)
-        query_consider(q, p[i].slot, &p[i]);
-    /* Bounds are computed AHEAD postings early (their packed bounds asked
-     * for 2 × AHEAD early), so that the column of a document that may
-     * enter is in cache when its turn comes. */
-    enum { AHEAD = 16 };
-    float ahead[AHEAD];
-    for (uint32_t j = i; j < n && j < i + 2 * AHEAD; j++)
-        __builtin_prefetch(&sb[p[j].slot]);
-    for (uint32_t j = i; j < n && j < i + AHEAD; j++)
-        ahead[j % AHEAD] = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
-    for (; i < n; i++) {
-        float worst = q->sc->heap[0].score * (1.0f - 1e-5f), b = ahead[i % AHEAD];
-        uint32_t j = i + AHEAD;
-        if (j < n) {
-            if (j + AHEAD < n)
-                __builtin_prefetch(&sb[p[j + AHEAD].slot]);
-            float bj = p[j].tf[F_TITLE] ? sb_bound(q, x, &p[j], sb[p[j].slot]) : plain;
-            ahead[j % AHEAD] = bj;
-            if (bj >= worst)
-                __builtin_prefetch(&col[p[j].slot]);
-        }
-        if (b < worst) {
-            q->after++; /* below the page's worst, which is after the cursor */
-            continue;
-        }
-        query_consider(q, p[i].slot, &p[i]);
-    }
-}
-
 /* The first posting of `t` at or after `slot`: postings spread over the
  * slots about evenly, so the search starts where the slot's share of the
  * list points and gallops from there (a handful of steps, where a search
@@ -362,8 +323,10 @@ static void run_down(const struct brun *r, uint32_t *h, uint32_t n, uint32_t i)
     }
 }
 
-/* Posting `i` of a one-word query's page: bounded from the packed bounds
- * as in rank_one, ranked if it may enter. */
+/* A posting of a one-word query's page. Once the page is full, one whose
+ * bound from its document's packed bounds (4 bytes, where its column is
+ * 32) is under the page's worst is after it, and after the cursor: only
+ * counted. Only what may enter reads its column and is scored. */
 static inline void rank_posting(struct qctx *q, const struct posting *p)
 {
     const struct qalt *x = &q->terms[0].alt[0];
@@ -492,11 +455,8 @@ void match_run(struct qctx *q)
         uint32_t id = qt[0].ids[0];
         if (!q->reference && id < q->ix->tdcap && q->ix->td[id].agg &&
             query_counts(q, q->ix->td[id].agg, t->n)) {
-            const float *bmax = q->ix->td[id].bmax;
-            if (q->score && bmax)
-                rank_blocks(q, t, bmax);
-            else if (q->score)
-                rank_one(q, t);
+            if (q->score) /* a frequent term has its block bounds with its counts */
+                rank_blocks(q, t, q->ix->td[id].bmax);
             else
                 for (uint32_t i = 0; i < t->n; i++)
                     query_consider(q, t->p[i].slot, &t->p[i]);
