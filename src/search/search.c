@@ -123,7 +123,7 @@
  *     enter (match.c: walk_units). Because the top scores are so often
  *     exactly equal, the bound is exact — the same arithmetic on the same
  *     values as the score, at averages that scores take only when they move
- *     by 0.05 % — and a tie at the page's worst visits only blocks holding a
+ *     by 1 % — and a tie at the page's worst visits only blocks holding a
  *     lower id (index.bminid). A filtered one-word query counts every
  *     posting, then walks the blocks of those that passed. "travel"
  *     910 → 101 µs, "deluxe" 900 → 91 µs, "deluxe&in_stock=true"
