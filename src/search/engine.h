@@ -42,6 +42,8 @@ struct scratch {
     size_t blockcap;
     struct brun *runs; /* search: those blocks and their bounds (match.c) */
     size_t runcap;
+    uint32_t *sorted; /* search: a category's candidates sorted by block (match.c) */
+    size_t sortcap;
     struct scratch *next;
 };
 

@@ -317,6 +317,7 @@ void search_free(struct search *s)
         free(sc->match);
         free(sc->blocks);
         free(sc->runs);
+        free(sc->sorted);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);
