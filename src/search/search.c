@@ -168,9 +168,10 @@
  * facet column beside the 32-byte one — scoring reads the wide one anyway,
  * and three arrays per match cost more than one; bounding each match from
  * its packed bounds before reading its column — as costly as scoring. The
- * next step is likely posting positions of dense words by rank (a count
- * per 64 slots beside the bitset) instead of galloping, and facet counts
- * per (term, category) for category-filtered one-word queries.
+ * positions of a dense word's postings are now found by rank (a count per
+ * 64 slots beside its bitset) instead of galloping, and a one-word query
+ * filtered to a small category subtree starts from the subtree's
+ * documents.
  *
  * tests/unit/test_search_diff.c runs every fast path against the
  * exhaustive reference path (`search.reference`, the previous algorithm,
