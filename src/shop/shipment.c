@@ -404,14 +404,12 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
 
     /* A callback seen before, or one telling what the shipment already
      * is, changes nothing. */
-    for (int k = 0; k < 2; k++) {
-        const char *look = k ? replay_key : event_key;
-        if (!look)
-            continue;
-        st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key = ?");
+    if (event_key) {
+        st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key IN (?, ?)");
         if (!st)
             return db_fail(db, pb, "reading shipment events");
-        stmt_bind_text(st, 1, look);
+        stmt_bind_text(st, 1, event_key);
+        stmt_bind_text(st, 2, replay_key ? replay_key : event_key);
         if (stmt_step(st) == STMT_ROW)
             return SHOP_OK;
     }

@@ -42,6 +42,15 @@ def fulfil(s, shop, order_id, key=None, token=None, path="admin"):
                   headers={"Idempotency-Key": key or "f-" + uid()})
 
 
+def shipped(s, shop, quantity=1):
+    """A buyer's order of `quantity` of a product stocked in the shop's
+    warehouse, fulfilled: (variant, buyer, order, its one shipment)."""
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, quantity)
+    return v, b, o, fulfil(s, shop, o["id"])["shipments"][0]
+
+
 def order_of(s, buyer, order_id):
     return s.get(f"/v1/orders/{order_id}", token=buyer.token).body
 
@@ -176,10 +185,7 @@ def test_split_order_with_a_backorder(make_server):
 def test_shipment_state_machine_through_the_api(make_server):
     s = make_server(ENV)
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 1)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop)
     legal = {"label_created": {"in_transit"},
              "in_transit": {"out_for_delivery", "delivered", "delivery_failed"},
              "out_for_delivery": {"delivered", "delivery_failed"},
@@ -208,10 +214,7 @@ def test_shipment_state_machine_through_the_api(make_server):
 def test_carrier_callbacks(make_server):
     s = make_server(ENV)
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 1)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop)
     tn = sh["tracking_number"]
     ev = {"tracking_number": tn, "status": "in_transit", "detail": "picked up",
           "at": "2026-12-01T10:00:00Z"}
@@ -246,10 +249,7 @@ def test_carrier_events_without_a_time_are_told_apart_by_the_attempt(make_server
     nothing."""
     s = make_server(ENV)
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 1)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop)
     tn = sh["tracking_number"]
 
     def event(status):
@@ -277,10 +277,7 @@ def test_carrier_events_without_a_time_are_told_apart_by_the_attempt(make_server
 def test_three_failed_deliveries_return_to_sender_and_refund_once(make_server):
     s = make_server(ENV)
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 2)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop, 2)
     assert stock_of(s, shop, v)["on_hand"] == 8
     for status in ["in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery",
                    "delivery_failed", "out_for_delivery"]:
@@ -492,10 +489,7 @@ def test_the_third_failed_delivery_is_news_of_the_return_not_of_another_try(make
     on its way back."""
     s = make_server(ENV)
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 1)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop)
     assert move(s, shop, sh["id"], "in_transit").status == 200
     for _ in range(3):
         assert move(s, shop, sh["id"], "out_for_delivery").status == 200
@@ -516,10 +510,7 @@ def test_shipment_news_and_expiring_cards_are_notified_once(make_server):
     import time
     s = make_server(dict(ENV, SHOPD_CARD_EXPIRY_SCAN_MS="200"))
     shop = Shop(s)
-    _, v = stocked(s, shop, {shop.warehouse: 10})
-    b = Buyer(s)
-    o = b.buy(v, 1)
-    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    v, b, o, sh = shipped(s, shop)
     for st in ("in_transit", "out_for_delivery", "delivery_failed", "out_for_delivery",
                "delivered"):
         assert move(s, shop, sh["id"], st).status == 200

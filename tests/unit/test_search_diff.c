@@ -245,6 +245,19 @@ static const enum search_sort sorts[] = {SEARCH_SORT_RELEVANCE, SEARCH_SORT_POPU
                                          SEARCH_SORT_PRICE_ASC, SEARCH_SORT_PRICE_DESC,
                                          SEARCH_SORT_RATING,    SEARCH_SORT_NEWEST};
 
+/* The first page of `p`, then up to `pages` − 1 more by cursor, both ways. */
+static void compare_pages(struct search_params *p, int pages)
+{
+    for (int pg = 0; pg < pages; pg++) {
+        const char *next = compare(p);
+        if (!next)
+            break;
+        p->cursor = next;
+    }
+    arena_free(A);
+    A = arena_new();
+}
+
 static void random_queries(int rounds)
 {
     char qbuf[128];
@@ -285,15 +298,7 @@ static void random_queries(int rounds)
         p.limit = rnd(3) ? 20 : 1 + (int)rnd(100);
         p.facets = rnd(8) != 0;
         /* The first page, then a few by cursor. */
-        int pages = 1 + (int)rnd(3);
-        for (int pg = 0; pg < pages; pg++) {
-            const char *next = compare(&p);
-            if (!next)
-                break;
-            p.cursor = next;
-        }
-        arena_free(A);
-        A = arena_new();
+        compare_pages(&p, 1 + (int)rnd(3));
     }
 }
 
@@ -330,14 +335,7 @@ static void one_word_pages(void)
             default: /* none */
                 break;
             }
-            for (int pg = 0; pg < 5; pg++) {
-                const char *next = compare(&p);
-                if (!next)
-                    break;
-                p.cursor = next;
-            }
-            arena_free(A);
-            A = arena_new();
+            compare_pages(&p, 5);
         }
 }
 
