@@ -44,6 +44,8 @@ struct scratch {
     size_t runcap;
     uint32_t *sorted; /* search: a category's candidates sorted by block (match.c) */
     size_t sortcap;
+    uint32_t *at; /* search: each match's posting in each word's list (match.c) */
+    size_t atcap;
     struct scratch *next;
 };
 

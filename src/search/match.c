@@ -23,13 +23,27 @@
  * Scoring is lazy: each matching document goes to query.c as soon as it is
  * found, which asks for its text score only after it passed the filters —
  * a filtered-out document costs no BM25F, and every document is read once.
- * A word's posting of the document is found by rank when the word is dense,
- * else by its cursor, which is at or just before it. A word scores idf ×
- * (saturated BM25F tf + 0.5 if the word is in the title) with the best of
- * its alternatives, times the alternative's weight (1 for the word itself
- * or a correction, 0.9 for a completion); a document's text score is the
- * sum over the words, times its boost. The arithmetic is bm25.h's, shared
- * with every bound of it.
+ * When every word has one alternative, matching notes where each match is
+ * in each word's postings (by rank when the word is dense, else where its
+ * cursor stopped), so scoring seeks nothing and what a match reads is asked
+ * of memory 16 matches ahead; otherwise a word's posting is found by rank
+ * when the word is dense, else by its cursor. A word scores
+ * w × (idf × ((saturated BM25F tf + 0.5 if the word is in the title) ×
+ * boost)) with the best of its alternatives — w is 1 for the word itself
+ * or a correction, 0.9 for a completion —, and a document's text score is
+ * the sum over the words. The arithmetic is bm25.h's, shared with every
+ * bound of it.
+ *
+ * Multi-word pages by relevance whose words are all frequent: every match
+ * is filtered and counted (the total and the facets are exact), but only
+ * the matches of a block of slots whose bound — the sum of the words'
+ * block bounds, derived.c: bmax — may still enter the page are scored.
+ * The bound is exact (the score's own arithmetic on each word's block
+ * best), so a block of documents tied at the top score is skipped unless
+ * it holds an id lower than the page's worst. At a million products,
+ * "board game" scores a few hundred of its 13,016 matches. Words that
+ * always come together ("fiction novel") have their bests in different
+ * documents of a block, and every block is scored as before.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -39,10 +53,15 @@
 #include "search/query.h"
 #include "util/arena.h"
 
-static inline float bm25f(const struct qctx *q, const uint16_t flen[NFIELDS],
-                          const uint8_t tf[NFIELDS], float idf)
+/* A word's score in a document: w × (idf × (saturated BM25F × boost)),
+ * in that order everywhere — a block's bound (derived.c: bmax) is the same
+ * arithmetic on the largest saturated BM25F × boost of the block, so that a
+ * bound equals the score it bounds, and a query's bound is the sum of its
+ * words' bounds as its score is the sum of their scores. */
+static inline float word_score(const struct qctx *q, const struct qalt *x,
+                               const uint16_t flen[NFIELDS], const uint8_t tf[NFIELDS], float boost)
 {
-    return idf * bm25_sat(q->ix, flen, tf);
+    return x->w * (x->idf * (bm25_sat(q->ix, flen, tf) * boost));
 }
 
 /* ---- words and terms ------------------------------------------------------------------ */
@@ -285,6 +304,45 @@ static uint32_t posting_near(const struct term *t, uint32_t slot, uint32_t nslot
     return 0;
 }
 
+/* What considering a match reads, asked of memory ahead of it: its column,
+ * its price when a filter or the sort needs it, its row for a rating
+ * filter or a sort key other than price and relevance. At a million
+ * products each is a cache miss, and one at a time they were most of a
+ * multi-word query's time. */
+struct reads {
+    bool price, row;
+};
+
+static struct reads reads_of(const struct qctx *q)
+{
+    bool price =
+        q->by_price || q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC;
+    return (struct reads){
+        .price = price,
+        .row = (!q->score && !price && q->keys) || q->p->min_rating_milli > 0,
+    };
+}
+
+/* Inlined early on purpose: gcc takes a function of prefetches alone for
+ * one without effects and drops its calls. */
+static inline __attribute__((always_inline)) void prefetch_match(const struct qctx *q,
+                                                                 struct reads r, uint32_t slot)
+{
+    __builtin_prefetch(&q->ix->col[slot]);
+    if (r.price)
+        __builtin_prefetch(&q->ix->price[slot]);
+    if (r.row)
+        __builtin_prefetch(&q->ix->docs[slot]);
+}
+
+/* The postings of a match (`at`: one position per word), asked ahead. */
+static inline __attribute__((always_inline)) void prefetch_postings(const struct qctx *q,
+                                                                    const uint32_t *at)
+{
+    for (int k = 0; k < q->nterms; k++)
+        __builtin_prefetch(&q->terms[k].alt[0].t->p[at[k]]);
+}
+
 /* ---- one-word pages from block bounds -------------------------------------------------- */
 
 /* A unit of the best-first walk over a frequent word's blocks (derived.c:
@@ -340,8 +398,7 @@ static inline void rank_posting(struct qctx *q, const struct posting *p)
 
 /* A unit's postings: every one in its block (unfiltered), or those that
  * passed the filters. Returns how many. */
-static uint32_t rank_unit(struct qctx *q, const struct term *t, const struct brun *u,
-                          bool filtered)
+static uint32_t rank_unit(struct qctx *q, const struct term *t, const struct brun *u, bool filtered)
 {
     if (filtered) {
         const uint32_t *kept = q->sc->match;
@@ -496,6 +553,93 @@ static void rank_filtered(struct qctx *q, const struct term *t, const float *bma
     q->after += k - walk_units(q, t, sc->runs, n, true);
 }
 
+/* The block bounds of a multi-word query's words, when it can use them:
+ * sorted by relevance, every word of one alternative and frequent (with
+ * block bounds, derived.c: bmax), and the postings of each match noted by
+ * matching. Else false. */
+static bool word_bounds(const struct qctx *q, const uint32_t *at,
+                        const float *bmax[SEARCH_QUERY_TERMS])
+{
+    if (!at || !q->score || q->reference)
+        return false;
+    for (int i = 0; i < q->nterms; i++) {
+        uint32_t id = q->terms[i].ids[0];
+        if (q->terms[i].nalt != 1 || id >= q->ix->tdcap || !q->ix->td[id].bmax)
+            return false;
+        bmax[i] = q->ix->td[id].bmax;
+    }
+    return true;
+}
+
+/* The bound of every match in block `b`: the sum over the words of
+ * w × (idf × the word's block bound), in the words' order. A match's score
+ * is the same sum of its own words' scores (word_score), each at most the
+ * word's block bound: the bound is at least the score, exactly, and equal
+ * to it when one document holds every word's best of the block, as the
+ * documents tied at the top of a query often do. */
+static float block_bound(const struct qctx *q, const float *const bmax[SEARCH_QUERY_TERMS],
+                         uint32_t b)
+{
+    float ub = 0;
+    for (int i = 0; i < q->nterms; i++) {
+        const struct qalt *x = &q->terms[i].alt[0];
+        ub += x->w * (x->idf * bmax[i][b]);
+    }
+    return ub;
+}
+
+/* Whether nothing of block `b`, bounded by `ub`, can enter a full page: the
+ * bound is under the page's worst score, or equal to it (a tie, which the
+ * lower id wins) with no id in the block under the worst's. */
+static bool block_out(const struct qctx *q, float ub, uint32_t b)
+{
+    const struct hit *worst = &q->sc->heap[0];
+    return q->nheap == q->limit &&
+           (ub < worst->score || (ub == worst->score && q->ix->bminid[b] >= worst->k2));
+}
+
+/* The matches of every word to query_consider, in slot order, with where
+ * each is in each word's postings when `at` has it (else NULL); what each
+ * reads asked of memory 16 matches ahead. With block bounds (word_bounds),
+ * a match of a block that cannot enter the page is only filtered and
+ * counted — it is after the page's worst, so after the cursor — and its
+ * postings are not read. */
+static void consider_matches(struct qctx *q, const uint32_t *match, size_t nm, const uint32_t *at)
+{
+    if (q->reference) {
+        for (size_t i = 0; i < nm; i++)
+            query_consider(q, match[i], NULL);
+        return;
+    }
+    size_t m = (size_t)q->nterms;
+    struct reads r = reads_of(q);
+    const float *bmax[SEARCH_QUERY_TERMS];
+    bool bounded = word_bounds(q, at, bmax);
+    uint32_t block = UINT32_MAX;
+    float ub = 0;
+    for (size_t i = 0; i < nm; i++) {
+        if (i + 16 < nm) {
+            prefetch_match(q, r, match[i + 16]);
+            if (at)
+                prefetch_postings(q, &at[(i + 16) * m]);
+        }
+        if (bounded) {
+            if (match[i] >> BM_SHIFT != block) {
+                block = match[i] >> BM_SHIFT;
+                ub = block_bound(q, bmax, block);
+            }
+            if (block_out(q, ub, block)) {
+                if (query_count(q, match[i]))
+                    q->after++;
+                continue;
+            }
+        }
+        q->at = at ? &at[i * m] : NULL;
+        query_consider(q, match[i], NULL);
+    }
+    q->at = NULL;
+}
+
 /* Each matching document goes to query_consider as soon as it is found,
  * with every cursor at (or just before) it, so scoring it seeks nothing. */
 void match_run(struct qctx *q)
@@ -542,8 +686,19 @@ void match_run(struct qctx *q)
         struct scratch *sc = q->sc;
         size_t nm = 0;
         bool dense = m >= 2 && !q->reference, single = qt[0].nalt == 1 && !q->reference;
-        for (int i = 0; i < m; i++)
+        bool one_alt = !q->reference;
+        for (int i = 0; i < m; i++) {
             dense &= qt[i].nalt == 1 && qt[i].alt[0].bits;
+            one_alt &= qt[i].nalt == 1;
+        }
+        /* With every word of one alternative, matching notes where each
+         * match is in each word's postings (`at`, m a match), for scoring. */
+        uint32_t *at = NULL;
+        if (one_alt && q->score && (dense || single)) {
+            scratch_reserve((void **)&sc->at, &sc->atcap, ((size_t)qt[0].alt[0].t->n + 1) * m,
+                            sizeof *sc->at);
+            at = sc->at;
+        }
         if (dense) {
             /* Every word dense: AND the bitsets, 64 slots at a time. */
             const struct index *ix = q->ix;
@@ -554,8 +709,13 @@ void match_run(struct qctx *q)
                 uint64_t x = qt[0].alt[0].bits[w];
                 for (int i = 1; i < m && x; i++)
                     x &= qt[i].alt[0].bits[w];
-                for (; x; x &= x - 1)
-                    sc->match[nm++] = w * 64 + (uint32_t)__builtin_ctzll(x);
+                for (; x; x &= x - 1) {
+                    uint32_t s = w * 64 + (uint32_t)__builtin_ctzll(x);
+                    if (at)
+                        for (int i = 0; i < m; i++)
+                            *at++ = derived_rank(qt[i].alt[0].bits, qt[i].alt[0].rank, s);
+                    sc->match[nm++] = s;
+                }
             }
         } else if (single) {
             /* The rarest word's postings; a dense word answers by its bit. */
@@ -566,8 +726,16 @@ void match_run(struct qctx *q)
                 bool all = true;
                 for (int i = 1; i < m && all; i++)
                     all = qt[i].nalt == 1 ? alt_has(&qt[i].alt[0], s) : term_has(&qt[i], s);
-                if (all)
-                    sc->match[nm++] = s;
+                if (!all)
+                    continue;
+                if (at) {
+                    *at++ = k;
+                    for (int i = 1; i < m; i++) {
+                        const struct qalt *x = &qt[i].alt[0];
+                        *at++ = x->bits ? derived_rank(x->bits, x->rank, s) : x->pos;
+                    }
+                }
+                sc->match[nm++] = s;
             }
         } else {
             for (uint32_t s = next_slot(qt, 1); s != UINT32_MAX; s = next_slot(qt, 1)) {
@@ -582,12 +750,7 @@ void match_run(struct qctx *q)
             }
         }
         rewind_all(qt, m);
-        const struct dcol *col = q->ix->col;
-        for (size_t i = 0; i < nm; i++) {
-            if (i + 16 < nm && !q->reference)
-                __builtin_prefetch(&col[sc->match[i + 16]]);
-            query_consider(q, sc->match[i], NULL);
-        }
+        consider_matches(q, sc->match, nm, at ? sc->at : NULL);
         found = nm > 0;
     }
     if (!found && m >= 2) {
@@ -604,9 +767,8 @@ void match_run(struct qctx *q)
 float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
                   const struct posting *single, float boost)
 {
-    if (single) /* the arithmetic of the block bounds (derived.c: bmax_raise) */
-        return q->terms[0].alt[0].w *
-               (q->terms[0].alt[0].idf * (bm25_sat(q->ix, flen, single->tf) * boost));
+    if (single)
+        return word_score(q, &q->terms[0].alt[0], flen, single->tf, boost);
     float s = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
@@ -614,14 +776,14 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
             struct qalt *x = &q->terms[i].alt[a];
             x->pos = lex_posting_seek(x->t, x->pos, slot);
             if (x->pos < x->t->n && x->t->p[x->pos].slot == slot) {
-                float v = x->w * bm25f(q, flen, x->t->p[x->pos].tf, x->idf);
+                float v = word_score(q, x, flen, x->t->p[x->pos].tf, boost);
                 if (v > best)
                     best = v;
             }
         }
         s += best;
     }
-    return s * boost;
+    return s;
 }
 
 bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *single,
@@ -635,14 +797,15 @@ bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *singl
         *score = match_score(q, slot, flen, single, boost);
         return true;
     }
-    /* One lookup per alternative serves the bound and the score. */
+    /* One lookup per alternative serves the bound and the score (none when
+     * matching noted the postings: q->at). */
     const struct posting *at[SEARCH_QUERY_TERMS][QALT];
     float bound = 0;
     for (int i = 0; i < q->nterms; i++) {
         float best = 0;
         for (int a = 0; a < q->terms[i].nalt; a++) {
             struct qalt *x = &q->terms[i].alt[a];
-            at[i][a] = alt_find(x, slot);
+            at[i][a] = q->at ? &x->t->p[q->at[i]] : alt_find(x, slot);
             if (at[i][a]) {
                 float v = x->w * x->idf * (1.0f + (at[i][a]->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)
@@ -659,13 +822,12 @@ bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *singl
         float best = 0;
         for (int a = 0; a < q->terms[i].nalt; a++)
             if (at[i][a]) {
-                const struct qalt *x = &q->terms[i].alt[a];
-                float v = x->w * bm25f(q, flen, at[i][a]->tf, x->idf);
+                float v = word_score(q, &q->terms[i].alt[a], flen, at[i][a]->tf, boost);
                 if (v > best)
                     best = v;
             }
         s += best;
     }
-    *score = s * boost;
+    *score = s;
     return true;
 }

@@ -54,6 +54,9 @@ struct qctx {
     bool counted;     /* total and facets are known already (query_counts): only rank */
     struct qterm *terms;
     int nterms;
+    /* the current match's posting in each term's list (terms of one
+     * alternative), found while matching; NULL: scoring looks them up */
+    const uint32_t *at;
     /* filters */
     bool by_cat, by_brand;
     uint32_t cat_lo, cat_hi, brand;
@@ -88,7 +91,7 @@ int match_terms(const struct index *ix, struct qword *w, int nwords, struct qter
 void match_run(struct qctx *q);
 
 /** The text score of a document: the sum over the query's words of the best
- *  alternative's BM25F (only words present count), times `boost`. `single`
+ *  alternative's BM25F times `boost` (only words present count). `single`
  *  is the posting when the query is one single-alternative word (no lookup
  *  needed). */
 float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],

@@ -319,6 +319,7 @@ void search_free(struct search *s)
         free(sc->blocks);
         free(sc->runs);
         free(sc->sorted);
+        free(sc->at);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);

@@ -339,6 +339,46 @@ static void one_word_pages(void)
         }
 }
 
+/* Pages of two and three frequent words by relevance, scored only in the
+ * blocks that may enter the page (match.c: block_bound): pairs and triples
+ * of the vocabulary, several page sizes, five pages deep, without filters
+ * and with each kind. */
+static void multi_word_pages(void)
+{
+    static const int limits[] = {1, 7, 20, 100};
+    char qbuf[128];
+    for (int v = 0; v < NVOCAB; v++)
+        for (int l = 0; l < 4; l++) {
+            if (l % 2)
+                snprintf(qbuf, sizeof qbuf, "%s %s", vocab[v], vocab[(v + 1 + l) % NVOCAB]);
+            else
+                snprintf(qbuf, sizeof qbuf, "%s %s %s", vocab[v], vocab[(v + 3) % NVOCAB],
+                         vocab[(v + 11 + l) % NVOCAB]);
+            struct search_params p = {.q = qbuf,
+                                      .min_price = -1,
+                                      .max_price = -1,
+                                      .in_stock = -1,
+                                      .facets = l == 0,
+                                      .sort = SEARCH_SORT_RELEVANCE,
+                                      .limit = limits[l]};
+            switch ((v + l) % 4) {
+            case 1:
+                p.in_stock = 1;
+                break;
+            case 2:
+                p.category_id = 1 + rnd(NCATS);
+                break;
+            case 3:
+                p.min_price = 1000;
+                p.max_price = 150000;
+                break;
+            default: /* none */
+                break;
+            }
+            compare_pages(&p, 5);
+        }
+}
+
 /* Every dense term's bitset and counts by word give each of its postings'
  * position (derived.c: rank), as updates add and remove them. */
 static void dense_ranks_agree(void)
@@ -419,6 +459,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     random_queries(400);
     random_suggest(600);
     one_word_pages();
+    multi_word_pages();
 
     /* Updates: each product re-read by search_refresh, as the catalog does. */
     static struct changes ch;
@@ -435,6 +476,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     random_queries(400);
     random_suggest(600);
     one_word_pages();
+    multi_word_pages();
 
     arena_free(A);
     test_shop_close(shop);
@@ -527,6 +569,20 @@ Test(search_diff, ties_go_to_the_lowest_ids)
     for (int i = 0; i < 20; i++)
         cr_assert_eq(r.items[i].id, i + 1, "item %d is %lld", i, (long long)r.items[i].id);
     for (int pg = 0; pg < 4; pg++) { /* and the next pages, like the reference */
+        const char *next = compare(&p);
+        cr_assert_not_null(next);
+        p.cursor = next;
+    }
+    /* Two words: every block's bound equals the tied score (match.c:
+     * block_out) and only the blocks holding the lowest ids may enter. */
+    p.q = "gizmo widget";
+    p.cursor = NULL;
+    r = run(&p, false);
+    cr_assert_eq(r.total, NTIE + 40, "total %lld", (long long)r.total);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(r.items[i].id, i + 1, "two words: item %d is %lld", i,
+                     (long long)r.items[i].id);
+    for (int pg = 0; pg < 4; pg++) {
         const char *next = compare(&p);
         cr_assert_not_null(next);
         p.cursor = next;
