@@ -66,7 +66,8 @@ static inline float bm25_sb_core(const struct index *ix, const uint8_t tf[NFIELD
         t += FIELD_W[F_CATEGORY] * tf[F_CATEGORY] *
              bm25_norm(ix, F_CATEGORY, lc > tf[F_CATEGORY] ? lc : tf[F_CATEGORY]);
     if (tf[F_DESC])
-        t += FIELD_W[F_DESC] * tf[F_DESC] * bm25_norm(ix, F_DESC, ld > tf[F_DESC] ? ld : tf[F_DESC]);
+        t +=
+            FIELD_W[F_DESC] * tf[F_DESC] * bm25_norm(ix, F_DESC, ld > tf[F_DESC] ? ld : tf[F_DESC]);
     float boost = 1.0f + (float)(sb & 255) * ((DOC_BOOST_MAX - 1.0f) / 255.0f);
     return (t / (K1 + t) + (tf[F_TITLE] ? TITLE_BONUS : 0.0f)) * boost;
 }

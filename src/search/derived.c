@@ -503,16 +503,16 @@ void derived_term_changed(struct index *ix, uint32_t term, uint32_t slot, const 
         td->agg->stars[oldc->stars]--;
         td->agg->stars[c->stars]++;
     }
-    bool reorder =
-        td->tord && (old->sales != d->sales || old->rating_count != d->rating_count || old->id != d->id);
+    bool reorder = td->tord && (old->sales != d->sales || old->rating_count != d->rating_count ||
+                                old->id != d->id);
     /* A lower boost leaves the block bound true (only looser). */
     bool raise = td->bmax && c->boost > oldc->boost;
     if (!reorder && !raise)
         return;
     const struct term *t = &ix->lx.terms[term];
-    uint32_t at = td->rank ? (derived_has(td->bits, slot) ? derived_rank(td->bits, td->rank, slot)
-                                                          : t->n)
-                           : lex_posting_seek(t, 0, slot);
+    uint32_t at =
+        td->rank ? (derived_has(td->bits, slot) ? derived_rank(td->bits, td->rank, slot) : t->n)
+                 : lex_posting_seek(t, 0, slot);
     if (at == t->n || t->p[at].slot != slot)
         return;
     if (raise)

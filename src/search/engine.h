@@ -46,6 +46,8 @@ struct scratch {
     size_t sortcap;
     uint32_t *at; /* search: each match's posting in each word's list (match.c) */
     size_t atcap;
+    uint32_t *kept; /* search: the matches a counting pass saw pass the filters (query.c) */
+    size_t keptcap;
     struct scratch *next;
 };
 

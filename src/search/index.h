@@ -170,9 +170,9 @@ struct index {
                          * (PRICE_COL_BIG: that or more; index_price reads the row) */
     struct tderiv *td;  /* by term id (derived.c) */
     uint32_t tdcap;
-    uint32_t bwords;     /* 64-bit words of every dense term's bitset */
-    uint32_t bmblocks;   /* blocks of every frequent term's bmax, and of bminid */
-    int64_t *bminid;     /* by block of BM_SLOTS slots: at most the lowest id placed there */
+    uint32_t bwords;   /* 64-bit words of every dense term's bitset */
+    uint32_t bmblocks; /* blocks of every frequent term's bmax, and of bminid */
+    int64_t *bminid;   /* by block of BM_SLOTS slots: at most the lowest id placed there */
     /* The inverse average field lengths text scores normalise by: those of
      * the live documents when they last moved by more than BM_DRIFT
      * (derived.c), so that the block bounds stay exact in between; and the

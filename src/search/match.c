@@ -316,7 +316,8 @@ struct reads {
 static struct reads reads_of(const struct qctx *q)
 {
     bool price =
-        q->by_price || q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC;
+        q->by_price ||
+        (q->keys && (q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC));
     return (struct reads){
         .price = price,
         .row = (!q->score && !price && q->keys) || q->p->min_rating_milli > 0,
@@ -651,14 +652,15 @@ void match_run(struct qctx *q)
         unmatched |= qt[i].nalt == 0;
     if (m == 0)
         return;
+    rewind_all(qt, m); /* a query may run twice (query.c: words_page_from_orders) */
     if (m == 1 && qt[0].nalt == 1) {
         const struct term *t = qt[0].alt[0].t;
         uint32_t id = qt[0].ids[0];
         if (!q->reference && id < q->ix->tdcap && q->ix->td[id].agg &&
-            query_counts(q, q->ix->td[id].agg, t->n)) {
+            (q->counted || query_counts(q, q->ix->td[id].agg, t->n))) {
             if (q->score) /* a frequent term has its block bounds with its counts */
                 rank_blocks(q, t, q->ix->td[id].bmax);
-            else
+            else if (q->keys)
                 for (uint32_t i = 0; i < t->n; i++)
                     query_consider(q, t->p[i].slot, &t->p[i]);
             return;
@@ -755,6 +757,7 @@ void match_run(struct qctx *q)
     }
     if (!found && m >= 2) {
         /* All but one word. */
+        q->partial = true;
         rewind_all(qt, m);
         for (uint32_t s = next_slot(qt, m); s != UINT32_MAX; s = next_slot(qt, m)) {
             if (count_at(qt, m, s) >= m - 1)

@@ -304,8 +304,17 @@ void query_consider(struct qctx *q, uint32_t slot, const struct posting *single)
         heap_offer(q, k1, k2, slot, score);
         return;
     }
-    if (!query_count(q, slot) || !q->keys)
-        return; /* !keys: the page comes from the category orders (browse) */
+    if (!query_count(q, slot))
+        return;
+    if (!q->keys) { /* the page comes from the category orders (browse, search) */
+        if (q->keep) {
+            struct scratch *sc = q->sc;
+            if (q->nkept == sc->keptcap)
+                scratch_reserve((void **)&sc->kept, &sc->keptcap, q->nkept + 1, sizeof *sc->kept);
+            sc->kept[q->nkept++] = slot;
+        }
+        return;
+    }
     query_rank(q, slot, single);
 }
 
@@ -501,19 +510,29 @@ static bool mcur_at(const struct qctx *q, struct mcur *m, uint32_t pos)
     return true;
 }
 
-/* Step 3 and 4 without text: the page is a merge of the subtree's category
- * orders (each already sorted by the sort's key), entered after the cursor
- * by binary search and left as soon as `limit` + 1 documents passed the
- * filters. The total and the facets of an unfiltered listing add up the
- * categories' counts; with filters, the subtree's columns are counted. */
-static void browse(struct qctx *q)
+/* Whether a document has every word of the query (their bitsets: see
+ * search_query, which takes this path only when every word is dense). */
+static inline bool has_words(const struct qctx *q, uint32_t slot)
+{
+    for (int i = 0; i < q->nterms; i++)
+        if (!derived_has(q->terms[i].alt[0].bits, slot))
+            return false;
+    return true;
+}
+
+/* A page in the order of a sort other than relevance: a merge of the
+ * category orders of pre-order positions [lo, hi) (each already sorted by
+ * the sort's key), entered after the cursor by binary search and left as
+ * soon as `limit` + 1 documents passed the filters (`filtered`: those the
+ * category range does not express) and, with `words`, have every word of
+ * the query. False, and the page left empty, when that took more than
+ * `budget` documents. */
+static bool page_from_orders(struct qctx *q, uint32_t lo, uint32_t hi, bool filtered, bool words,
+                             uint64_t budget)
 {
     const struct index *ix = q->ix;
     struct scratch *sc = q->sc;
-    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
-    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
-
-    /* The page. */
+    uint64_t steps = 0;
     scratch_reserve((void **)&sc->merge, &sc->mcap, hi - lo + 1, sizeof *sc->merge);
     struct mcur *h = sc->merge;
     uint32_t nh = 0;
@@ -548,7 +567,12 @@ static void browse(struct qctx *q)
     while (nh && q->after <= q->limit) {
         const struct cat *c = &ix->cats[h[0].cat];
         uint32_t slot = c->ord[o][h[0].pos];
-        if (!filtered || passes_col(q, slot, &ix->col[slot])) {
+        if (++steps > budget) {
+            q->nheap = 0;
+            q->after = 0;
+            return false;
+        }
+        if ((!words || has_words(q, slot)) && (!filtered || passes_col(q, slot, &ix->col[slot]))) {
             if (q->nheap < q->limit)
                 page[q->nheap++] = (struct hit){h[0].k1, h[0].k2, slot, 0};
             q->after++;
@@ -557,6 +581,20 @@ static void browse(struct qctx *q)
             h[0] = h[--nh];
         mcur_down(h, nh, 0);
     }
+    return true;
+}
+
+/* Step 3 and 4 without text: the page from the subtree's category orders
+ * (page_from_orders). The total and the facets of an unfiltered listing
+ * add up the categories' counts; with filters, the subtree's columns are
+ * counted. */
+static void browse(struct qctx *q)
+{
+    const struct index *ix = q->ix;
+    struct scratch *sc = q->sc;
+    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
+    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
+    page_from_orders(q, lo, hi, filtered, false, UINT64_MAX);
 
     /* The total and the facets. */
     if (filtered) {
@@ -598,6 +636,74 @@ static void browse(struct qctx *q)
         for (int k = 0; k < STAR_LEVELS; k++)
             q->stars[k] += c->stars[k];
     }
+}
+
+/* The page of a counting pass's matches (search_query) by ranking what
+ * passed the filters: the matches it kept, or, when it counted none of
+ * them (a word's counts: query_counts), the word's postings again. */
+static void rank_kept(struct qctx *q)
+{
+    q->keys = true;
+    q->nheap = 0;
+    q->after = 0;
+    if (q->counted) {
+        match_run(q);
+        return;
+    }
+    const uint32_t *kept = q->sc->kept;
+    bool price = q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC;
+    for (size_t i = 0; i < q->nkept; i++) {
+        if (i + 16 < q->nkept) {
+            if (price)
+                __builtin_prefetch(&q->ix->price[kept[i + 16]]);
+            else
+                __builtin_prefetch(&q->ix->docs[kept[i + 16]]);
+            __builtin_prefetch(&q->ix->col[kept[i + 16]]);
+        }
+        query_rank(q, kept[i], NULL);
+    }
+}
+
+/* Whether a text query sorted other than by relevance may take its page
+ * from the category orders: every word one dense term (a bit per slot
+ * tells whether a document has it). */
+static bool words_by_orders(const struct qctx *q)
+{
+    if (q->reference || q->score || q->nterms == 0)
+        return false;
+    for (int i = 0; i < q->nterms; i++)
+        if (q->terms[i].nalt != 1 || !q->terms[i].alt[0].bits)
+            return false;
+    return true;
+}
+
+/* The page of a text query sorted other than by relevance, after a pass
+ * that counted its matches (total, facets) without ranking them: from the
+ * category orders, testing each document's bits, when that is cheaper than
+ * ranking every match — a dense word's page is found after some
+ * (limit + 1) × documents / matches steps (about 700 for "foldable" at a
+ * million products, where ranking reads the price of its 100,000 matches),
+ * but a rare combination would walk most of the catalog. False (the page
+ * left empty) when ranking is the cheaper way, or when no document has
+ * every word (the matches kept are those with all words but one). */
+static bool words_page_from_orders(struct qctx *q)
+{
+    const struct index *ix = q->ix;
+    if (q->partial)
+        return false;
+    if (q->total == 0)
+        return true; /* no match: an empty page */
+    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
+    uint64_t docs = 0;
+    for (uint32_t pos = lo; pos < hi; pos++)
+        docs += ix->cats[ix->cat_at_pre[pos]].ndocs;
+    uint64_t t = (uint64_t)q->total, steps = ((uint64_t)q->limit + 1) * docs / t;
+    /* a step (a cursor of the merge, a row's sort key) costs about four
+     * times what ranking one kept match does */
+    if (steps * 4 > t)
+        return false;
+    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
+    return page_from_orders(q, lo, hi, filtered, true, 4 * steps + 64);
 }
 
 enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
@@ -669,7 +775,16 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
     if (nwords > 0) {
         q.terms = terms;
         q.nterms = match_terms(ix, words, nwords, terms, a, &out->corrected_query);
-        match_run(&q);
+        if (words_by_orders(&q)) {
+            q.keys = false; /* count, keep what passed */
+            q.keep = true;
+            match_run(&q);
+            q.keys = true;
+            if (!words_page_from_orders(&q))
+                rank_kept(&q);
+        } else {
+            match_run(&q);
+        }
     } else if (nwords == 0) {
         if (q.reference)
             browse_reference(&q);

@@ -52,6 +52,9 @@ struct qctx {
     bool by_price;    /* a price filter (the price column; a rating filter reads the row) */
     bool keys;        /* query_consider ranks (false: it only filters and counts) */
     bool counted;     /* total and facets are known already (query_counts): only rank */
+    bool partial;     /* no document has every word: matches lack one (match_run) */
+    bool keep;        /* a counting pass (!keys) notes what passed in scratch.kept */
+    size_t nkept;
     struct qterm *terms;
     int nterms;
     /* the current match's posting in each term's list (terms of one

@@ -331,6 +331,7 @@ void search_free(struct search *s)
         free(sc->runs);
         free(sc->sorted);
         free(sc->at);
+        free(sc->kept);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);

@@ -379,6 +379,48 @@ static void multi_word_pages(void)
         }
 }
 
+/* Pages of one and two words sorted other than by relevance, from the
+ * category orders when the words are dense (query.c:
+ * words_page_from_orders) or by ranking every match: each word, each sort,
+ * several page sizes, three pages deep, without filters and with each kind. */
+static void sorted_word_pages(void)
+{
+    static const int limits[] = {1, 20, 100};
+    char qbuf[128];
+    for (int v = 0; v < NVOCAB; v++)
+        for (int k = 0; k < 5; k++) {
+            if (k % 2)
+                snprintf(qbuf, sizeof qbuf, "%s %s", vocab[v], vocab[(v + 7 + k) % NVOCAB]);
+            else
+                snprintf(qbuf, sizeof qbuf, "%s", vocab[v]);
+            struct search_params p = {.q = qbuf,
+                                      .min_price = -1,
+                                      .max_price = -1,
+                                      .in_stock = -1,
+                                      .facets = k == 0,
+                                      .sort = sorts[1 + k],
+                                      .limit = limits[(v + k) % 3]};
+            switch ((v + k) % 6) {
+            case 1:
+                p.in_stock = 1;
+                break;
+            case 2:
+                p.category_id = 1 + rnd(NCATS);
+                break;
+            case 3:
+                p.min_price = 1000;
+                p.max_price = 150000;
+                break;
+            case 4:
+                p.brand = brands[rnd(NBRANDS)];
+                break;
+            default: /* none */
+                break;
+            }
+            compare_pages(&p, 3);
+        }
+}
+
 /* Every dense term's bitset and counts by word give each of its postings'
  * position (derived.c: rank), as updates add and remove them. */
 static void dense_ranks_agree(void)
@@ -460,6 +502,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     random_suggest(600);
     one_word_pages();
     multi_word_pages();
+    sorted_word_pages();
 
     /* Updates: each product re-read by search_refresh, as the catalog does. */
     static struct changes ch;
@@ -477,6 +520,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     random_suggest(600);
     one_word_pages();
     multi_word_pages();
+    sorted_word_pages();
 
     arena_free(A);
     test_shop_close(shop);
