@@ -15,9 +15,12 @@
  * alternatives) are filtered by each other word's bit when it is dense,
  * else by galloping through its postings. When no document has every word
  * of a query of two or more, the documents with all but one are taken
- * instead. Single-word, single-alternative queries skip all this: they walk
- * the one posting list, or, for a frequent word ranked by relevance, its
- * blocks best bound first (rank_blocks, rank_filtered), looking only at
+ * instead: one merge of the words' postings when every word has one
+ * alternative (or none), noting where each match is in each list like the
+ * matching above, so that the same scoring, prefetching and block bounds
+ * serve them (a block's bound is then the best sum without one word). Single-word,
+ * single-alternative queries skip all this: they walk the one posting list, or, for a frequent word
+ * ranked by relevance, its blocks best bound first (rank_blocks, rank_filtered), looking only at
  * what may enter the page.
  *
  * Scoring is lazy: each matching document goes to query.c as soon as it is
@@ -341,7 +344,8 @@ static inline __attribute__((always_inline)) void prefetch_postings(const struct
                                                                     const uint32_t *at)
 {
     for (int k = 0; k < q->nterms; k++)
-        __builtin_prefetch(&q->terms[k].alt[0].t->p[at[k]]);
+        if (at[k] != AT_NONE)
+            __builtin_prefetch(&q->terms[k].alt[0].t->p[at[k]]);
 }
 
 /* ---- one-word pages from block bounds -------------------------------------------------- */
@@ -556,24 +560,37 @@ static void rank_filtered(struct qctx *q, const struct term *t, const float *bma
 
 /* The block bounds of a multi-word query's words, when it can use them:
  * sorted by relevance, every word of one alternative and frequent (with
- * block bounds, derived.c: bmax), and the postings of each match noted by
- * matching. Else false. */
+ * block bounds, derived.c: bmax) or of none (a word no document has:
+ * NULL, 0 everywhere), and the postings of each match noted by matching.
+ * Else false. */
 static bool word_bounds(const struct qctx *q, const uint32_t *at,
                         const float *bmax[SEARCH_QUERY_TERMS])
 {
     if (!at || !q->score || q->reference)
         return false;
     for (int i = 0; i < q->nterms; i++) {
-        uint32_t id = q->terms[i].ids[0];
-        if (q->terms[i].nalt != 1 || id >= q->ix->tdcap || !q->ix->td[id].bmax)
+        const struct qterm *t = &q->terms[i];
+        bmax[i] = NULL;
+        if (t->nalt == 0)
+            continue;
+        if (t->nalt != 1 || t->ids[0] >= q->ix->tdcap || !q->ix->td[t->ids[0]].bmax)
             return false;
-        bmax[i] = q->ix->td[id].bmax;
+        bmax[i] = q->ix->td[t->ids[0]].bmax;
     }
     return true;
 }
 
+/* A word's part of a block's bound: w × (idf × its block bound). */
+static inline float word_bound(const struct qctx *q, const float *const bmax[SEARCH_QUERY_TERMS],
+                               int i, uint32_t b)
+{
+    const struct qalt *x = &q->terms[i].alt[0];
+    return bmax[i] ? x->w * (x->idf * bmax[i][b]) : 0.0f;
+}
+
 /* The bound of every match in block `b`: the sum over the words of
- * w × (idf × the word's block bound), in the words' order. A match's score
+ * w × (idf × the word's block bound), in the words' order (for matches of
+ * all words but one, the best such sum without one word). A match's score
  * is the same sum of its own words' scores (word_score), each at most the
  * word's block bound: the bound is at least the score, exactly, and equal
  * to it when one document holds every word's best of the block, as the
@@ -582,9 +599,20 @@ static float block_bound(const struct qctx *q, const float *const bmax[SEARCH_QU
                          uint32_t b)
 {
     float ub = 0;
-    for (int i = 0; i < q->nterms; i++) {
-        const struct qalt *x = &q->terms[i].alt[0];
-        ub += x->w * (x->idf * bmax[i][b]);
+    if (!q->partial) {
+        for (int i = 0; i < q->nterms; i++)
+            ub += word_bound(q, bmax, i, b);
+        return ub;
+    }
+    /* Every match lacks one word (no document has them all): the best sum
+     * without one word, each sum in the score's order with 0 for the word
+     * left out, as the score adds 0 for the word its document lacks. */
+    for (int out = 0; out < q->nterms; out++) {
+        float s = 0;
+        for (int i = 0; i < q->nterms; i++)
+            s += i == out ? 0.0f : word_bound(q, bmax, i, b);
+        if (s > ub)
+            ub = s;
     }
     return ub;
 }
@@ -639,6 +667,50 @@ static void consider_matches(struct qctx *q, const uint32_t *match, size_t nm, c
         query_consider(q, match[i], NULL);
     }
     q->at = NULL;
+}
+
+/* The documents with every word but one at most, when no document has
+ * them all and every word has one alternative or none: one pass over the
+ * words' postings in slot order, the matches into scratch.match and, with
+ * `with_at`, where each is in each word's postings (AT_NONE for the word it
+ * lacks) into scratch.at, for consider_matches. Returns how many. */
+static size_t all_but_one(struct qctx *q, bool with_at)
+{
+    const struct qterm *qt = q->terms;
+    struct scratch *sc = q->sc;
+    int m = q->nterms;
+    const struct posting *p[SEARCH_QUERY_TERMS];
+    uint32_t n[SEARCH_QUERY_TERMS], pos[SEARCH_QUERY_TERMS];
+    for (int i = 0; i < m; i++) {
+        p[i] = qt[i].nalt ? qt[i].alt[0].t->p : NULL;
+        n[i] = qt[i].nalt ? qt[i].alt[0].t->n : 0;
+        pos[i] = 0;
+    }
+    size_t nm = 0;
+    for (;;) {
+        uint32_t s = UINT32_MAX;
+        int hits = 0;
+        for (int i = 0; i < m; i++)
+            if (pos[i] < n[i] && p[i][pos[i]].slot <= s) {
+                hits = p[i][pos[i]].slot == s ? hits + 1 : 1;
+                s = p[i][pos[i]].slot;
+            }
+        if (s == UINT32_MAX)
+            return nm;
+        if (hits >= m - 1) {
+            if (nm == sc->matchcap)
+                scratch_reserve((void **)&sc->match, &sc->matchcap, nm + 1, sizeof *sc->match);
+            if (with_at && (nm + 1) * (size_t)m > sc->atcap)
+                scratch_reserve((void **)&sc->at, &sc->atcap, (nm + 1) * (size_t)m, sizeof *sc->at);
+            for (int i = 0; i < m && with_at; i++)
+                sc->at[nm * (size_t)m + (size_t)i] =
+                    pos[i] < n[i] && p[i][pos[i]].slot == s ? pos[i] : AT_NONE;
+            sc->match[nm++] = s;
+        }
+        for (int i = 0; i < m; i++)
+            if (pos[i] < n[i] && p[i][pos[i]].slot == s)
+                pos[i]++;
+    }
 }
 
 /* Each matching document goes to query_consider as soon as it is found,
@@ -759,6 +831,14 @@ void match_run(struct qctx *q)
         /* All but one word. */
         q->partial = true;
         rewind_all(qt, m);
+        bool simple = !q->reference;
+        for (int i = 0; i < m; i++)
+            simple &= qt[i].nalt <= 1;
+        if (simple) {
+            size_t nm = all_but_one(q, q->score);
+            consider_matches(q, q->sc->match, nm, q->score ? q->sc->at : NULL);
+            return;
+        }
         for (uint32_t s = next_slot(qt, m); s != UINT32_MAX; s = next_slot(qt, m)) {
             if (count_at(qt, m, s) >= m - 1)
                 query_consider(q, s, NULL);
@@ -808,7 +888,7 @@ bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *singl
         float best = 0;
         for (int a = 0; a < q->terms[i].nalt; a++) {
             struct qalt *x = &q->terms[i].alt[a];
-            at[i][a] = q->at ? &x->t->p[q->at[i]] : alt_find(x, slot);
+            at[i][a] = !q->at ? alt_find(x, slot) : q->at[i] == AT_NONE ? NULL : &x->t->p[q->at[i]];
             if (at[i][a]) {
                 float v = x->w * x->idf * (1.0f + (at[i][a]->tf[F_TITLE] ? TITLE_BONUS : 0.0f));
                 if (v > best)

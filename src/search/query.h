@@ -41,6 +41,8 @@ struct qterm {
     uint64_t est;       /* postings of all alternatives: the cost of walking it */
 };
 
+#define AT_NONE UINT32_MAX
+
 struct qctx {
     const struct index *ix;
     struct scratch *sc;
@@ -58,7 +60,8 @@ struct qctx {
     struct qterm *terms;
     int nterms;
     /* the current match's posting in each term's list (terms of one
-     * alternative), found while matching; NULL: scoring looks them up */
+     * alternative; AT_NONE: the match lacks the word), found while
+     * matching; NULL: scoring looks them up */
     const uint32_t *at;
     /* filters */
     bool by_cat, by_brand;

@@ -341,15 +341,18 @@ static void one_word_pages(void)
 
 /* Pages of two and three frequent words by relevance, scored only in the
  * blocks that may enter the page (match.c: block_bound): pairs and triples
- * of the vocabulary, several page sizes, five pages deep, without filters
- * and with each kind. */
+ * of the vocabulary, and pairs beside a word no document has (all words
+ * but one: match.c, all_but_one), several page sizes, five pages deep,
+ * without filters and with each kind. */
 static void multi_word_pages(void)
 {
     static const int limits[] = {1, 7, 20, 100};
     char qbuf[128];
     for (int v = 0; v < NVOCAB; v++)
         for (int l = 0; l < 4; l++) {
-            if (l % 2)
+            if (l == 3) /* a word nothing has: the documents with the others (all but one) */
+                snprintf(qbuf, sizeof qbuf, "%s qqzxqq %s", vocab[v], vocab[(v + 5) % NVOCAB]);
+            else if (l % 2)
                 snprintf(qbuf, sizeof qbuf, "%s %s", vocab[v], vocab[(v + 1 + l) % NVOCAB]);
             else
                 snprintf(qbuf, sizeof qbuf, "%s %s %s", vocab[v], vocab[(v + 3) % NVOCAB],
@@ -631,6 +634,85 @@ Test(search_diff, ties_go_to_the_lowest_ids)
         cr_assert_not_null(next);
         p.cursor = next;
     }
+    arena_free(A);
+    test_shop_close(shop);
+}
+
+/* ---- words that never meet ------------------------------------------------------------------ */
+
+#define NSPLIT 2600 /* products per word: both frequent (block bounds), never together */
+
+/* Products 1…NSPLIT have the word "gizmo", the next NSPLIT "widget"; their
+ * descriptions repeat the word and other words a varying number of times,
+ * and a third are out of stock, so that scores spread and tie. */
+static enum shop_err w_split(struct db *db, void *arg, struct problem *pb)
+{
+    (void)arg;
+    if (test_put_seller_and_warehouse(db, pb) != SHOP_OK ||
+        test_put_category(db, 1, 0, "Gadgets", pb) != SHOP_OK)
+        return pb->err;
+    for (int64_t id = 1; id <= 2 * NSPLIT; id++) {
+        const char *word = id <= NSPLIT ? "gizmo" : "widget";
+        char title[64], desc[256];
+        snprintf(title, sizeof title, "%s %s", id % 2 ? "Handy" : "Solid", word);
+        int len = snprintf(desc, sizeof desc, "A %s.", word);
+        for (int k = 0; k < (int)(id % 4); k++)
+            len += snprintf(desc + len, sizeof desc - (size_t)len, " %s", word);
+        for (int k = 0; k < (int)(id % 7); k++)
+            len += snprintf(desc + len, sizeof desc - (size_t)len, " useful");
+        struct stmt *st = db_prepare(
+            db, "INSERT INTO products (id, seller_id, category_id, title, description, brand,"
+                " currency, images, status, rating_sum, rating_count, sales_count, created_at,"
+                " updated_at) VALUES (?, 1, 1, ?, ?, 'Acme', 'USD', '[]', 'published', 0, 0, 0,"
+                " 1700000000000, 0)");
+        stmt_bind_i64(st, 1, id);
+        stmt_bind_text(st, 2, title);
+        stmt_bind_text(st, 3, desc);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "product");
+        char sku[32];
+        snprintf(sku, sizeof sku, "S%lld", (long long)id);
+        if (test_put_variant(db, id, id, sku, 1000 + id, id % 3 ? 5 : 0, 0, pb) != SHOP_OK)
+            return pb->err;
+    }
+    return SHOP_OK;
+}
+
+/* No document has both words, so the matches are the documents with all
+ * words but one, and a block's bound is the best sum without one word
+ * (match.c: block_bound): the fast pages equal the reference's, for
+ * several page sizes, five pages deep, with and without filters. */
+Test(search_diff, words_that_never_meet)
+{
+    struct shop *shop = test_shop_open();
+    A = arena_new();
+    struct problem pb = {0};
+    cr_assert_eq(store_write(shop->store, w_split, NULL, &pb), SHOP_OK, "%s", pb.detail);
+    S = shop->search;
+    cr_assert_eq(search_build(S, shop->store, &pb), SHOP_OK, "%s", pb.detail);
+    static const int limits[] = {1, 7, 20, 100};
+    static const char *queries[] = {"gizmo widget", "widget gizmo", "handy gizmo widget",
+                                    "gizmo qqzxqq", "useful widget gizmo"};
+    for (int qi = 0; qi < 5; qi++)
+        for (int l = 0; l < 4; l++)
+            for (int stock = -1; stock <= 1; stock += 2) {
+                struct search_params p = {.q = queries[qi],
+                                          .min_price = -1,
+                                          .max_price = -1,
+                                          .in_stock = stock,
+                                          .facets = true,
+                                          .sort = SEARCH_SORT_RELEVANCE,
+                                          .limit = limits[l]};
+                compare_pages(&p, 5);
+            }
+    struct search_params p = {.q = "gizmo widget",
+                              .min_price = -1,
+                              .max_price = -1,
+                              .in_stock = -1,
+                              .sort = SEARCH_SORT_RELEVANCE,
+                              .limit = 20};
+    struct search_result r = run(&p, false);
+    cr_assert_eq(r.total, 2 * NSPLIT, "total %lld", (long long)r.total);
     arena_free(A);
     test_shop_close(shop);
 }
