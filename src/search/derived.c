@@ -553,6 +553,7 @@ void index_derived_build(struct index *ix)
     index_inv_avg(ix, ia);
     derived_score_ia(ix, ia);
     bminid_build(ix);
+    index_brand_docs_build(ix);
     if (nterms) { /* exact: terms added later grow it by doubling */
         ix->td = xcalloc(nterms, sizeof *ix->td);
         ix->tdcap = nterms;

@@ -34,6 +34,9 @@ void index_free(struct index *ix)
     free(ix->col);
     free(ix->sb);
     free(ix->price);
+    for (uint32_t i = 0; i < ix->nbdocs; i++)
+        free(ix->bdocs[i].docs);
+    free(ix->bdocs);
     free(ix->text);
     free(ix->free_slots);
     idmap_free(&ix->by_id);
@@ -196,6 +199,49 @@ static void col_sync(struct index *ix, uint32_t slot)
     ix->price[slot] = price_col(d->price);
 }
 
+/* A live document enters its brand's list (slots ascending). */
+static void brand_doc_add(struct index *ix, uint32_t slot, uint32_t brand)
+{
+    if (brand >= ix->nbdocs) {
+        uint32_t n = ix->nbdocs ? ix->nbdocs : 64;
+        while (n <= brand)
+            n *= 2;
+        ix->bdocs = xrealloc(ix->bdocs, n * sizeof *ix->bdocs);
+        memset(ix->bdocs + ix->nbdocs, 0, (n - ix->nbdocs) * sizeof *ix->bdocs);
+        ix->nbdocs = n;
+    }
+    struct brand_docs *b = &ix->bdocs[brand];
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->docs = xrealloc(b->docs, b->cap * sizeof *b->docs);
+    }
+    uint32_t at = b->n && b->docs[b->n - 1] > slot ? slots_lower(b->docs, b->n, slot) : b->n;
+    memmove(&b->docs[at + 1], &b->docs[at], (b->n - at) * sizeof *b->docs);
+    b->docs[at] = slot;
+    b->n++;
+}
+
+static void brand_doc_del(struct index *ix, uint32_t slot, uint32_t brand)
+{
+    if (brand >= ix->nbdocs)
+        return;
+    struct brand_docs *b = &ix->bdocs[brand];
+    uint32_t at = slots_lower(b->docs, b->n, slot);
+    if (at >= b->n || b->docs[at] != slot)
+        return;
+    memmove(&b->docs[at], &b->docs[at + 1], (b->n - at - 1) * sizeof *b->docs);
+    b->n--;
+}
+
+void index_brand_docs_build(struct index *ix)
+{
+    for (uint32_t i = 0; i < ix->nbdocs; i++)
+        ix->bdocs[i].n = 0;
+    for (uint32_t s = 0; s < ix->nslots; s++)
+        if (ix->docs[s].live)
+            brand_doc_add(ix, s, ix->docs[s].brand);
+}
+
 /* A live document enters its category: members, orders, facet counts.
  * `bulk` appends to the orders (index_orders_finish sorts them). */
 static void cat_doc_add(struct index *ix, uint32_t slot, bool bulk)
@@ -220,6 +266,8 @@ static void cat_doc_add(struct index *ix, uint32_t slot, bool bulk)
             ord_insert(ix, c, o, slot);
     }
     facet_account(c, d, +1);
+    if (!bulk) /* a bulk load lists brands at the end (index_derived_build) */
+        brand_doc_add(ix, slot, d->brand);
 }
 
 struct keyed {
@@ -288,6 +336,7 @@ static void cat_doc_del(struct index *ix, uint32_t slot, const struct doc *d)
     }
     c->ndocs--;
     facet_account(c, d, -1);
+    brand_doc_del(ix, slot, d->brand);
 }
 
 /* A live document's attributes changed in place (`old` before): moves it in
@@ -707,6 +756,9 @@ size_t index_bytes(const struct index *ix)
         b += sizeof ix->cats[i] + ix->cats[i].dcap * (1 + NORDERS) * sizeof(uint32_t) +
              ix->cats[i].bcap * sizeof(struct bcount);
     b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
+    b += ix->nbdocs * sizeof *ix->bdocs;
+    for (uint32_t i = 0; i < ix->nbdocs; i++)
+        b += ix->bdocs[i].cap * sizeof *ix->bdocs[i].docs;
     b += ix->wscap * 8 + ix->tscap * 8;
     return b + derived_bytes(ix);
 }

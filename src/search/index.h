@@ -192,6 +192,13 @@ struct index {
     struct intern brand_ix; /* folded brand → brand id */
     char **brand_name;      /* display form, as first seen */
     uint32_t bcap;
+    /* By brand id: the slots of its live documents, ascending (a one-word
+     * query filtered to a brand starts from them: match.c). */
+    struct brand_docs {
+        uint32_t *docs;
+        uint32_t n, cap;
+    } * bdocs;
+    uint32_t nbdocs;
 
     /* Indexing scratch (the index has one writer at a time). */
     uint32_t seq;
@@ -376,6 +383,10 @@ static inline uint32_t derived_rank(const uint64_t *bits, const uint32_t *rank, 
     uint64_t below = bits[slot >> 6] & ((1ull << (slot & 63)) - 1);
     return rank[slot >> 6] + (uint32_t)__builtin_popcountll(below);
 }
+
+/** Lists every live document under its brand (index.bdocs), in slot
+ *  order (index_derived_build, after a bulk load or a snapshot's). */
+void index_brand_docs_build(struct index *ix);
 
 void derived_free(struct index *ix);
 size_t derived_bytes(const struct index *ix);

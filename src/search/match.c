@@ -472,31 +472,51 @@ static void rank_blocks(struct qctx *q, const struct term *t, const float *bmax)
     q->after += t->n - walk_units(q, t, sc->runs, n, false);
 }
 
-/* For a dense word with a category filter: the subtree's documents that
- * have the word's bit, filtered and counted, their positions in the word's
- * postings (by rank) into scratch.match, grouped by block of slots (the
- * subtree's categories each list theirs in slot order, and a counting
- * sort by block puts them together: the walk needs no more order than
+/* For a dense word with a category or brand filter: the documents of the
+ * smaller of the category subtree and the brand that have the word's bit,
+ * filtered and counted, their positions in the word's postings (by rank)
+ * into scratch.match, grouped by block of slots (a brand and each of the
+ * subtree's categories list theirs in slot order, and a counting sort by
+ * block puts a subtree's together: the walk needs no more order than
  * that). Returns how many, or -1 when walking the word's postings (and
- * testing the category) is the cheaper way — most of the word's postings
- * are in the subtree — which was measured at about five times the cost per
- * candidate of the bit test per document of the subtree, and twice the
+ * testing the filters) is the cheaper way — most of the word's postings
+ * are in the subset — which was measured at about five times the cost per
+ * candidate of the bit test per document of the subset, and twice the
  * cost per posting. Nothing is counted then. */
-static int64_t cat_candidates(struct qctx *q, const struct qalt *x)
+static int64_t subset_candidates(struct qctx *q, const struct qalt *x)
 {
+    static const struct brand_docs no_docs;
     const struct index *ix = q->ix;
     struct scratch *sc = q->sc;
     uint32_t *m = sc->match, k = 0;
-    uint64_t docs = 0;
-    for (uint32_t pos = q->cat_lo; pos < q->cat_hi && docs < x->t->n; pos++)
-        docs += ix->cats[ix->cat_at_pre[pos]].ndocs;
+    uint64_t docs = UINT64_MAX;
+    const struct brand_docs *brand = NULL;
+    if (q->by_brand) { /* an unknown brand (MAP_NONE) has no documents */
+        brand = q->brand < ix->nbdocs ? &ix->bdocs[q->brand] : &no_docs;
+        docs = brand->n;
+    }
+    if (q->by_cat) {
+        uint64_t in_cat = 0;
+        for (uint32_t pos = q->cat_lo; pos < q->cat_hi && in_cat < docs && in_cat < x->t->n; pos++)
+            in_cat += ix->cats[ix->cat_at_pre[pos]].ndocs;
+        if (in_cat < docs) {
+            docs = in_cat;
+            brand = NULL;
+        }
+    }
     if (docs >= x->t->n)
         return -1;
-    for (uint32_t pos = q->cat_lo; pos < q->cat_hi; pos++) {
-        const struct cat *c = &ix->cats[ix->cat_at_pre[pos]];
-        for (uint32_t i = 0; i < c->ndocs; i++)
-            if (derived_has(x->bits, c->docs[i]))
-                m[k++] = c->docs[i];
+    if (brand) {
+        for (uint32_t i = 0; i < brand->n; i++)
+            if (derived_has(x->bits, brand->docs[i]))
+                m[k++] = brand->docs[i];
+    } else {
+        for (uint32_t pos = q->cat_lo; pos < q->cat_hi; pos++) {
+            const struct cat *c = &ix->cats[ix->cat_at_pre[pos]];
+            for (uint32_t i = 0; i < c->ndocs; i++)
+                if (derived_has(x->bits, c->docs[i]))
+                    m[k++] = c->docs[i];
+        }
     }
     if (docs + 5 * (uint64_t)k >= 2 * (uint64_t)x->t->n)
         return -1;
@@ -504,8 +524,8 @@ static int64_t cat_candidates(struct qctx *q, const struct qalt *x)
     for (uint32_t j = 0; j < k; j++)
         if (query_count(q, m[j]))
             m[kept++] = derived_rank(x->bits, x->rank, m[j]);
-    if (q->cat_hi - q->cat_lo == 1)
-        return kept; /* one category: in slot order already */
+    if (brand || q->cat_hi - q->cat_lo == 1)
+        return kept; /* one list: in slot order already */
     /* A counting sort by block (a posting's position orders like its slot). */
     const struct posting *p = x->t->p;
     uint32_t nb = bm_nblocks(ix->nslots);
@@ -525,7 +545,7 @@ static int64_t cat_candidates(struct qctx *q, const struct qalt *x)
 
 /* A one-word query with filters: every posting filtered and counted
  * (total, facets), those that pass kept — or, for a dense word and a small
- * category subtree, every document of the subtree with the word's bit —;
+ * category subtree or brand, every document of it with the word's bit —;
  * then the page from their runs by block, walked best first. */
 static void rank_filtered(struct qctx *q, const struct term *t, const float *bmax)
 {
@@ -535,9 +555,9 @@ static void rank_filtered(struct qctx *q, const struct term *t, const float *bma
     struct scratch *sc = q->sc;
     scratch_reserve((void **)&sc->match, &sc->matchcap, t->n + 1, sizeof *sc->match);
     uint32_t k = 0, n = 0;
-    int64_t from_cat = x->rank && q->by_cat ? cat_candidates(q, x) : -1;
-    if (from_cat >= 0) {
-        k = (uint32_t)from_cat;
+    int64_t from_subset = x->rank && (q->by_cat || q->by_brand) ? subset_candidates(q, x) : -1;
+    if (from_subset >= 0) {
+        k = (uint32_t)from_subset;
     } else {
         for (uint32_t i = 0; i < t->n; i++) {
             if (i + 16 < t->n)

@@ -61,7 +61,9 @@
  *                every change: a binary search and a memmove in one
  *                category), and keeps their facet counts (brand, price
  *                bucket, star level).
- *   brands       folded brand → id (filters compare ids; "SONY" = "Sony").
+ *   brands       folded brand → id (filters compare ids; "SONY" = "Sony"),
+ *                and each brand's live documents in slot order (a one-word
+ *                query filtered to a brand starts from them).
  *
  * WHERE A QUERY'S TIME GOES AT A MILLION PRODUCTS
  *
@@ -171,7 +173,7 @@
  * positions of a dense word's postings are now found by rank (a count per
  * 64 slots beside its bitset) instead of galloping, and a one-word query
  * filtered to a small category subtree starts from the subtree's
- * documents.
+ * documents (stop 19: or from a brand's, which the index lists).
  *   Stop 19: a multi-word match's postings are noted while matching (no
  * seek when scoring) and everything a match reads is prefetched 16 ahead;
  * and the matches of frequent words, still taken in slot order and all
