@@ -302,6 +302,29 @@ static void random_queries(int rounds)
     }
 }
 
+/* One kind of filter on `p`: 1 in stock, 2 a category, 3 a price range,
+ * 4 a brand; any other kind none. */
+static void set_filter(struct search_params *p, int kind)
+{
+    switch (kind) {
+    case 1:
+        p->in_stock = 1;
+        break;
+    case 2:
+        p->category_id = 1 + rnd(NCATS);
+        break;
+    case 3:
+        p->min_price = 1000;
+        p->max_price = 150000;
+        break;
+    case 4:
+        p->brand = brands[rnd(NBRANDS)];
+        break;
+    default: /* none */
+        break;
+    }
+}
+
 /* One-word pages by relevance, the frequent words' block bounds (derived.c:
  * bmax, match.c: rank_blocks, rank_filtered): every word of the
  * vocabulary, several page sizes, five pages deep, without filters and
@@ -318,23 +341,7 @@ static void one_word_pages(void)
                                       .facets = l == 0,
                                       .sort = SEARCH_SORT_RELEVANCE,
                                       .limit = limits[l]};
-            switch ((v + l) % 5) {
-            case 1:
-                p.in_stock = 1;
-                break;
-            case 2:
-                p.category_id = 1 + rnd(NCATS);
-                break;
-            case 3:
-                p.min_price = 1000;
-                p.max_price = 150000;
-                break;
-            case 4:
-                p.brand = brands[rnd(NBRANDS)];
-                break;
-            default: /* none */
-                break;
-            }
+            set_filter(&p, (v + l) % 5);
             compare_pages(&p, 5);
         }
 }
@@ -364,20 +371,7 @@ static void multi_word_pages(void)
                                       .facets = l == 0,
                                       .sort = SEARCH_SORT_RELEVANCE,
                                       .limit = limits[l]};
-            switch ((v + l) % 4) {
-            case 1:
-                p.in_stock = 1;
-                break;
-            case 2:
-                p.category_id = 1 + rnd(NCATS);
-                break;
-            case 3:
-                p.min_price = 1000;
-                p.max_price = 150000;
-                break;
-            default: /* none */
-                break;
-            }
+            set_filter(&p, (v + l) % 4);
             compare_pages(&p, 5);
         }
 }
@@ -403,23 +397,7 @@ static void sorted_word_pages(void)
                                       .facets = k == 0,
                                       .sort = sorts[1 + k],
                                       .limit = limits[(v + k) % 3]};
-            switch ((v + k) % 6) {
-            case 1:
-                p.in_stock = 1;
-                break;
-            case 2:
-                p.category_id = 1 + rnd(NCATS);
-                break;
-            case 3:
-                p.min_price = 1000;
-                p.max_price = 150000;
-                break;
-            case 4:
-                p.brand = brands[rnd(NBRANDS)];
-                break;
-            default: /* none */
-                break;
-            }
+            set_filter(&p, (v + k) % 6);
             compare_pages(&p, 3);
         }
 }
