@@ -111,6 +111,17 @@ float match_score(struct qctx *q, uint32_t slot, const uint16_t flen[NFIELDS],
 bool match_score_over(struct qctx *q, uint32_t slot, const struct posting *single,
                       const uint16_t flen[NFIELDS], float boost, float floor, float *score);
 
+/* ---- oneword.c --------------------------------------------------------------------- */
+
+/** The page of a one-word query ranked by relevance without filters (its
+ *  total and facets counted already, query_counts): the word's blocks,
+ *  best bound first (`bmax`: the word's block bounds). */
+void rank_blocks(struct qctx *q, const struct term *t, const float *bmax);
+
+/** The same with filters: every posting (or document of a small category
+ *  subtree or brand) filtered and counted, then the blocks of what passed. */
+void rank_filtered(struct qctx *q, const struct term *t, const float *bmax);
+
 /* ---- query.c ------------------------------------------------------------------------ */
 
 /** For a one-word query without filters: takes the total (`n`, the

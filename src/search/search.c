@@ -15,6 +15,7 @@
  *   load.c     the SQL that feeds the index
  *   match.c    query words → terms (completions, typos) → matching documents,
  *              BM25F text scores
+ *   oneword.c  a one-word page by relevance, from its word's block bounds
  *   derived.c  per-term structures derived from the postings (dense-term
  *              bitsets, frequent terms' facet counts and block bounds, title
  *              lists in suggestion order), 4 packed score-bound bytes per
