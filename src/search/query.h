@@ -1,5 +1,5 @@
 /* query.h — one query's state, shared by query.c (filters, facets, ranking,
- * cursors, results) and match.c (words, terms, matching, text scores).
+ * results), cursor.c (cursors) and match.c (words, terms, matching, text scores).
  * Internal to src/search.
  */
 #ifndef SHOP_SEARCH_QUERY_H
@@ -121,6 +121,15 @@ void rank_blocks(struct qctx *q, const struct term *t, const float *bmax);
 /** The same with filters: every posting (or document of a small category
  *  subtree or brand) filtered and counted, then the blocks of what passed. */
 void rank_filtered(struct qctx *q, const struct term *t, const float *bmax);
+
+/* ---- cursor.c ----------------------------------------------------------------------- */
+
+/** The cursor after a page whose last hit has the sort key (k1, k2). */
+char *cursor_encode(struct arena *a, enum search_sort sort, int64_t k1, int64_t k2);
+
+/** Decodes a cursor of `sort` into its key; false when malformed or from
+ *  another sort. */
+bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int64_t *k2);
 
 /* ---- query.c ------------------------------------------------------------------------ */
 

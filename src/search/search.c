@@ -24,7 +24,8 @@
  *              a load
  *   bm25.h     the text score's constants and arithmetic, shared by scores
  *              and every bound of them
- *   query.c    browse and search: filters, facets, boosts, sorting, cursors
+ *   query.c    browse and search: filters, facets, boosts, sorting
+ *   cursor.c   a page's cursor: its sort key, encoded
  *   suggest.c  completions from popular queries (qlog.c) and titles
  *   cache.c    the result cache
  *
