@@ -292,7 +292,7 @@ static struct reads reads_of(const struct qctx *q)
         (q->keys && (q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC));
     return (struct reads){
         .price = price,
-        .row = (!q->score && !price && q->keys) || q->p->min_rating_milli > 0,
+        .row = (!q->score && !price && q->keys) || query_rating_reads_rows(q),
     };
 }
 
@@ -483,7 +483,7 @@ void match_run(struct qctx *q)
         unmatched |= qt[i].nalt == 0;
     if (m == 0)
         return;
-    rewind_all(qt, m); /* a query may run twice (query.c: words_page_from_orders) */
+    rewind_all(qt, m); /* a query may run twice (query.c: rank_kept) */
     if (m == 1 && qt[0].nalt == 1) {
         const struct term *t = qt[0].alt[0].t;
         uint32_t id = qt[0].ids[0];

@@ -117,6 +117,20 @@ static inline bool passes(const struct qctx *q, const struct doc *d)
     return true;
 }
 
+/* A rating filter by the column's star level where it decides — the
+ * average is at least `stars`, and under stars + 1 when stars < 4 —, which
+ * is always for whole stars below 5; else by the row. */
+static inline bool rating_passes(const struct qctx *q, uint32_t slot, const struct dcol *c)
+{
+    int64_t r = q->p->min_rating_milli, s = c->stars;
+    if (s >= 1 && r <= 1000 * s)
+        return true;
+    if (s < 4 && r >= 1000 * (s + 1))
+        return false;
+    const struct doc *d = &q->ix->docs[slot];
+    return d->rating_count > 0 && (int64_t)d->rating_sum * 1000 >= r * d->rating_count;
+}
+
 static inline bool passes_col(const struct qctx *q, uint32_t slot, const struct dcol *c)
 {
     if (q->by_cat) {
@@ -133,14 +147,7 @@ static inline bool passes_col(const struct qctx *q, uint32_t slot, const struct 
         if (price < q->min_price || price > q->max_price)
             return false;
     }
-    const struct search_params *p = q->p;
-    if (p->min_rating_milli > 0) {
-        const struct doc *d = &q->ix->docs[slot];
-        if (d->rating_count == 0 ||
-            (int64_t)d->rating_sum * 1000 < (int64_t)p->min_rating_milli * d->rating_count)
-            return false;
-    }
-    return true;
+    return q->p->min_rating_milli <= 0 || rating_passes(q, slot, c);
 }
 
 static inline void count_facets(struct qctx *q, const struct doc *d)
@@ -504,31 +511,133 @@ static bool page_from_orders(struct qctx *q, uint32_t lo, uint32_t hi, bool filt
     return true;
 }
 
-/* Step 3 and 4 without text: the page from the subtree's category orders
- * (page_from_orders). The total and the facets of an unfiltered listing
- * add up the categories' counts; with filters, the subtree's columns are
- * counted. */
+/* The documents in the category orders of pre-order positions [lo, hi). */
+static uint64_t docs_in(const struct index *ix, uint32_t lo, uint32_t hi)
+{
+    uint64_t n = 0;
+    for (uint32_t pos = lo; pos < hi; pos++)
+        n += ix->cats[ix->cat_at_pre[pos]].ndocs;
+    return n;
+}
+
+static bool filtered(const struct qctx *q)
+{
+    return q->by_brand || q->row_filters || q->p->in_stock >= 0;
+}
+
+/* A filtered listing's candidates through query_consider: the brand's
+ * documents when a brand filter names fewer than the category range holds
+ * (the range is then a filter like the others); else, for the whole
+ * catalog, every live slot in order (the column read front to back, as
+ * memory streams it best); else every document of the range. */
+static void browse_candidates(struct qctx *q, uint32_t lo, uint32_t hi, uint64_t in_range)
+{
+    static const struct brand_docs no_docs;
+    const struct index *ix = q->ix;
+    if (q->by_brand) { /* an unknown brand (MAP_NONE) has no documents */
+        const struct brand_docs *b = q->brand < ix->nbdocs ? &ix->bdocs[q->brand] : &no_docs;
+        if (b->n < in_range) {
+            for (uint32_t i = 0; i < b->n; i++) {
+                if (i + 16 < b->n)
+                    __builtin_prefetch(&ix->col[b->docs[i + 16]]);
+                query_consider(q, b->docs[i], NULL);
+            }
+            return;
+        }
+    }
+    if (!q->by_cat) {
+        for (uint32_t slot = 0; slot < ix->nslots; slot++)
+            if (ix->col[slot].live)
+                query_consider(q, slot, NULL);
+        return;
+    }
+    for (uint32_t p = lo; p < hi; p++) {
+        const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
+        for (uint32_t i = 0; i < c->ndocs; i++) {
+            if (i + 16 < c->ndocs)
+                __builtin_prefetch(&ix->col[c->docs[i + 16]]);
+            query_consider(q, c->docs[i], NULL);
+        }
+    }
+}
+
+/* The page of a counting pass (search_query, browse) by ranking what
+ * passed the filters: the matches it kept, or, when it counted none of
+ * them (a word's counts: query_counts), the word's postings again. */
+static void rank_kept(struct qctx *q)
+{
+    q->keys = true;
+    q->nheap = 0;
+    q->after = 0;
+    if (q->counted) {
+        match_run(q);
+        return;
+    }
+    const uint32_t *kept = q->sc->kept;
+    bool price = q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC;
+    for (size_t i = 0; i < q->nkept; i++) {
+        if (i + 16 < q->nkept) {
+            if (price)
+                __builtin_prefetch(&q->ix->price[kept[i + 16]]);
+            else
+                __builtin_prefetch(&q->ix->docs[kept[i + 16]]);
+            __builtin_prefetch(&q->ix->col[kept[i + 16]]);
+        }
+        query_rank(q, kept[i], NULL);
+    }
+}
+
+/* After a pass that counted what passed the filters (q->total) and kept
+ * it: the page from the category orders when that is cheaper than ranking
+ * what was kept — the merge finds the page after some (limit + 1) ×
+ * documents / total steps, a few dozen for a filter most documents pass,
+ * but would walk most of the catalog for one that few pass. False (the
+ * page left empty) when ranking is the cheaper way, or when no document has
+ * every word (the matches kept are those with all words but one). With
+ * `words`, a document of the orders must also have every word of the
+ * query (words_by_orders). */
+static bool kept_page_from_orders(struct qctx *q, bool words)
+{
+    const struct index *ix = q->ix;
+    if (q->partial)
+        return false;
+    if (q->total == 0)
+        return true; /* nothing passed: an empty page */
+    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
+    uint64_t t = (uint64_t)q->total, steps = ((uint64_t)q->limit + 1) * docs_in(ix, lo, hi) / t;
+    /* a step (a cursor of the merge, a row's sort key) costs about four
+     * times what ranking one kept document does */
+    if (steps * 4 > t)
+        return false;
+    return page_from_orders(q, lo, hi, filtered(q), words, 4 * steps + 64);
+}
+
+/* Step 3 and 4 without text. Unfiltered: the page from the subtree's
+ * category orders (page_from_orders), the total and the facets the sums of
+ * the categories' counts. Filtered: one pass over the candidates counts
+ * what passes (total, facets); the page comes from the orders when they
+ * yield it within a few steps, else from the orders or from ranking what
+ * the count kept, whichever is cheaper. */
 static void browse(struct qctx *q)
 {
     const struct index *ix = q->ix;
     struct scratch *sc = q->sc;
     uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
-    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
-    page_from_orders(q, lo, hi, filtered, false, UINT64_MAX);
-
-    /* The total and the facets. */
-    if (filtered) {
+    if (filtered(q)) {
+        /* A filter most documents pass: the page from the orders within a
+         * few steps, then a pass that only counts. Else the count keeps
+         * what passed and the page comes the cheaper way. */
+        bool paged = page_from_orders(q, lo, hi, true, false, 64 * ((uint64_t)q->limit + 1));
         q->keys = false;
-        for (uint32_t p = lo; p < hi; p++) {
-            const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
-            for (uint32_t i = 0; i < c->ndocs; i++) {
-                if (i + 16 < c->ndocs)
-                    __builtin_prefetch(&ix->col[c->docs[i + 16]]);
-                query_consider(q, c->docs[i], NULL);
-            }
-        }
+        q->keep = !paged;
+        browse_candidates(q, lo, hi, docs_in(ix, lo, hi));
+        q->keep = false;
+        q->keys = true;
+        if (!paged && !kept_page_from_orders(q, false))
+            rank_kept(q);
         return;
     }
+    page_from_orders(q, lo, hi, false, false, UINT64_MAX);
     for (uint32_t p = lo; p < hi; p++) {
         uint32_t ci = ix->cat_at_pre[p];
         const struct cat *c = &ix->cats[ci];
@@ -558,32 +667,6 @@ static void browse(struct qctx *q)
     }
 }
 
-/* The page of a counting pass's matches (search_query) by ranking what
- * passed the filters: the matches it kept, or, when it counted none of
- * them (a word's counts: query_counts), the word's postings again. */
-static void rank_kept(struct qctx *q)
-{
-    q->keys = true;
-    q->nheap = 0;
-    q->after = 0;
-    if (q->counted) {
-        match_run(q);
-        return;
-    }
-    const uint32_t *kept = q->sc->kept;
-    bool price = q->sort == SEARCH_SORT_PRICE_ASC || q->sort == SEARCH_SORT_PRICE_DESC;
-    for (size_t i = 0; i < q->nkept; i++) {
-        if (i + 16 < q->nkept) {
-            if (price)
-                __builtin_prefetch(&q->ix->price[kept[i + 16]]);
-            else
-                __builtin_prefetch(&q->ix->docs[kept[i + 16]]);
-            __builtin_prefetch(&q->ix->col[kept[i + 16]]);
-        }
-        query_rank(q, kept[i], NULL);
-    }
-}
-
 /* Whether a text query sorted other than by relevance may take its page
  * from the category orders: every word one dense term (a bit per slot
  * tells whether a document has it). */
@@ -595,35 +678,6 @@ static bool words_by_orders(const struct qctx *q)
         if (q->terms[i].nalt != 1 || !q->terms[i].alt[0].bits)
             return false;
     return true;
-}
-
-/* The page of a text query sorted other than by relevance, after a pass
- * that counted its matches (total, facets) without ranking them: from the
- * category orders, testing each document's bits, when that is cheaper than
- * ranking every match — a dense word's page is found after some
- * (limit + 1) × documents / matches steps (about 700 for "foldable" at a
- * million products, where ranking reads the price of its 100,000 matches),
- * but a rare combination would walk most of the catalog. False (the page
- * left empty) when ranking is the cheaper way, or when no document has
- * every word (the matches kept are those with all words but one). */
-static bool words_page_from_orders(struct qctx *q)
-{
-    const struct index *ix = q->ix;
-    if (q->partial)
-        return false;
-    if (q->total == 0)
-        return true; /* no match: an empty page */
-    uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
-    uint64_t docs = 0;
-    for (uint32_t pos = lo; pos < hi; pos++)
-        docs += ix->cats[ix->cat_at_pre[pos]].ndocs;
-    uint64_t t = (uint64_t)q->total, steps = ((uint64_t)q->limit + 1) * docs / t;
-    /* a step (a cursor of the merge, a row's sort key) costs about four
-     * times what ranking one kept match does */
-    if (steps * 4 > t)
-        return false;
-    bool filtered = q->by_brand || q->row_filters || q->p->in_stock >= 0;
-    return page_from_orders(q, lo, hi, filtered, true, 4 * steps + 64);
 }
 
 enum shop_err search_query(struct search *s, const struct search_params *p, struct arena *a,
@@ -700,7 +754,7 @@ enum shop_err search_query(struct search *s, const struct search_params *p, stru
             q.keep = true;
             match_run(&q);
             q.keys = true;
-            if (!words_page_from_orders(&q))
+            if (!kept_page_from_orders(&q, true))
                 rank_kept(&q);
         } else {
             match_run(&q);

@@ -133,6 +133,15 @@ bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int64_t *k
 
 /* ---- query.c ------------------------------------------------------------------------ */
 
+/** Whether the rating filter reads documents' rows: only for a minimum that
+ *  is not a whole number of stars below 5 (else the column's star level
+ *  decides, query.c: rating_passes). */
+static inline bool query_rating_reads_rows(const struct qctx *q)
+{
+    int32_t r = q->p->min_rating_milli;
+    return r > 0 && (r % 1000 != 0 || r == 5000);
+}
+
 /** For a one-word query without filters: takes the total (`n`, the
  *  posting count) and the facets from the word's counts (derived.c), so
  *  matching only ranks. False (and nothing done) when filters apply. */

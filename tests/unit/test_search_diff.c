@@ -402,6 +402,56 @@ static void sorted_word_pages(void)
         }
 }
 
+/* Listings without text, filtered (query.c: browse): filters most
+ * documents pass (the page from the category orders) and filters few pass
+ * (the page from ranking what the count kept), a brand's documents taken
+ * from its list, whole-star ratings decided by the column and fractional
+ * ones by the row, every sort, three pages deep. */
+static void filtered_listings(void)
+{
+    static const int limits[] = {1, 20, 100};
+    static const int32_t ratings[] = {1000, 2000, 2500, 3000, 4000, 4001, 5000};
+    for (int k = 0; k < 64; k++) { /* k / 8: every rating for cases 1 and 7 */
+        struct search_params p = {.min_price = -1,
+                                  .max_price = -1,
+                                  .in_stock = -1,
+                                  .facets = k % 4 != 0,
+                                  .sort = sorts[1 + k % 5],
+                                  .limit = limits[k % 3]};
+        switch (k % 8) {
+        case 0:
+            p.in_stock = k % 16 == 0;
+            break;
+        case 1:
+            p.min_rating_milli = ratings[(k / 8) % 7];
+            break;
+        case 2:
+            p.brand = brands[k % NBRANDS];
+            break;
+        case 3:
+            p.brand = brands[k % NBRANDS];
+            p.category_id = 1 + k % NCATS;
+            break;
+        case 4: /* one price: about 160 products */
+            p.min_price = p.max_price = 500 + (int64_t)(k * 37 % 300) * 997;
+            break;
+        case 5: /* prices past the price column (PRICE_COL_BIG): from the rows */
+            p.min_price = 4294967295LL;
+            break;
+        case 6:
+            p.brand = k % 3 ? brands[k % NBRANDS] : "No Such Brand";
+            p.min_rating_milli = 5000;
+            break;
+        default:
+            p.category_id = 1 + k % 4;
+            p.in_stock = 1;
+            p.min_rating_milli = ratings[(k / 8) % 7];
+            break;
+        }
+        compare_pages(&p, 3);
+    }
+}
+
 /* Every dense term's bitset and counts by word give each of its postings'
  * position (derived.c: rank), as updates add and remove them. */
 static void dense_ranks_agree(void)
@@ -484,6 +534,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     one_word_pages();
     multi_word_pages();
     sorted_word_pages();
+    filtered_listings();
 
     /* Updates: each product re-read by search_refresh, as the catalog does. */
     static struct changes ch;
@@ -502,6 +553,7 @@ Test(search_diff, fast_paths_answer_like_the_reference, .timeout = 240)
     one_word_pages();
     multi_word_pages();
     sorted_word_pages();
+    filtered_listings();
 
     arena_free(A);
     test_shop_close(shop);
