@@ -109,7 +109,9 @@ static json_t *seller_order(struct db *db, int64_t id, void *cls)
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)id, "status", status,
                           "currency", stmt_text(st, 1), "created_at",
                           clock_fmt(stmt_i64(st, 2), ts), "shipping_method", stmt_text(st, 12));
-    bool paid = strcmp(status, "pending_payment") != 0;
+    /* Paid once: not while pending payment, nor while held for fraud
+     * review (authorized only), nor after a reject that never captured. */
+    bool paid = stmt_i64(st, 3) != 0;
     if (paid) {
         static const char *const keys[] = {"name",   "line1",       "line2",   "city",
                                            "region", "postal_code", "country", "phone"};

@@ -261,6 +261,29 @@ def test_approve_captures_exactly_once(srv, shop):
                                                 token=shop.admin)["data"]]
 
 
+def test_the_seller_sees_the_address_of_a_held_order_only_once_approved(srv, shop):
+    """A held order is authorized, not paid: its seller sees the lines but
+    not where they go until an admin approves (API.md: seller orders show
+    the shipping address only once paid); a rejected one never shows it."""
+    def seller_view(oid):
+        data = srv.get("/v1/seller/orders?limit=100", token=shop.trusted)["data"]
+        return next(o for o in data if o["id"] == oid)
+
+    vid = shop.product(stock=4)["variants"][0]["id"]
+    kept, dropped = Buyer(srv), Buyer(srv)
+    held = [checkout(b, card=add_card(b, "visa", "GB")["id"], variant=vid)
+            for b in (kept, dropped)]
+    for r in held:
+        assert r.status == 201 and r["status"] == "on_hold", r
+        view = seller_view(r["id"])
+        assert view["status"] == "on_hold" and "shipping_address" not in view, view
+        assert view["lines"], view
+    assert srv.post(f"/v1/admin/orders/{held[0]['id']}/approve", token=shop.admin).status == 200
+    assert srv.post(f"/v1/admin/orders/{held[1]['id']}/reject", token=shop.admin).status == 200
+    assert seller_view(held[0]["id"])["shipping_address"]["line1"], seller_view(held[0]["id"])
+    assert "shipping_address" not in seller_view(held[1]["id"])
+
+
 def test_holds_oldest_first_with_their_verdicts(srv, shop):
     vid = shop.product(stock=5)["variants"][0]["id"]
     ids = []
