@@ -23,27 +23,16 @@ static enum shop_err fulfil(struct req *r, bool as_seller)
         return r->pb.err;
     if (!json_is_object(body) || json_object_size(body) != 0)
         return problem_set(&r->pb, SHOP_INVALID, "the body must be an empty object");
-    struct fulfil_result res;
-    if (fulfil_order(r->shop, &r->who, as_seller, id, key, &res, &r->pb) != SHOP_OK)
+    struct fulfil_result res = {0};
+    if (fulfil_order(r->shop, &r->who, as_seller, id, key, &res, &r->pb) != SHOP_OK) {
+        free(res.answer);
         return r->pb.err;
-    json_t *ships = json_array(), *back = json_array();
-    for (int i = 0; i < res.nship; i++) {
-        struct shipment s;
-        struct problem ignored = {0};
-        if (shipment_get(r->shop, &r->who, res.shipment_ids[i], r->arena, &s, &ignored) ==
-            SHOP_OK)
-            json_array_append_new(ships, shipment_json(&s));
-        problem_clear(&ignored);
     }
-    for (int i = 0; i < res.nback; i++)
-        json_array_append_new(back, json_pack("{s:I, s:I}", "order_line_id",
-                                              (json_int_t)res.back[i].order_line_id, "quantity",
-                                              (json_int_t)res.back[i].quantity));
+    if (!res.answer)
+        return problem_set(&r->pb, SHOP_INTERNAL, "the answer was lost");
     if (res.replayed)
         resp_header(r, "Idempotent-Replayed", "true");
-    return resp_json(r, 201,
-                     json_pack("{s:I, s:o, s:o}", "order_id", (json_int_t)id, "shipments", ships,
-                               "backordered", back));
+    return resp_json_text(r, 201, res.answer, res.answer_len);
 }
 
 enum shop_err api_admin_fulfil(struct req *r)
@@ -90,8 +79,8 @@ enum shop_err api_admin_shipment_update(struct req *r)
         return problem_field(&r->pb, SHOP_INVALID, "status",
                              "must be in_transit, out_for_delivery, delivered, delivery_failed"
                              " or returned_to_sender");
-    struct shipment_move_in in = {.shipment_id = id, .to = (enum shipment_status)to,
-                                  .detail = detail};
+    struct shipment_move_in in = {
+        .shipment_id = id, .to = (enum shipment_status)to, .detail = detail};
     bool changed;
     if (shipment_move(r->shop, &in, &id, &changed, &r->pb) != SHOP_OK)
         return r->pb.err;
@@ -129,9 +118,13 @@ enum shop_err api_carrier_event(struct req *r)
     char key[33];
     crypto_generichash(h, sizeof h, (const unsigned char *)r->body, r->body_len, NULL, 0);
     sodium_bin2hex(key, sizeof key, h, sizeof h);
-    struct shipment_move_in in = {.tracking = tracking, .to = (enum shipment_status)to,
-                                  .detail = detail, .at = when, .event_key = key,
-                                  .by_attempt = !at, .from_carrier = true};
+    struct shipment_move_in in = {.tracking = tracking,
+                                  .to = (enum shipment_status)to,
+                                  .detail = detail,
+                                  .at = when,
+                                  .event_key = key,
+                                  .by_attempt = !at,
+                                  .from_carrier = true};
     int64_t id;
     bool changed;
     if (shipment_move(r->shop, &in, &id, &changed, &r->pb) != SHOP_OK)
@@ -147,10 +140,9 @@ static enum shop_err queue(struct req *r, bool seller)
         return r->pb.err;
     json_t *out;
     const char *status = req_query(r, "status"), *cursor = req_query(r, "cursor");
-    enum shop_err e =
-        seller ? order_queue_seller(r->shop, r->who.user_id, status, (int)limit, cursor, &out,
-                                    &r->pb)
-               : order_queue_admin(r->shop, status, (int)limit, cursor, &out, &r->pb);
+    enum shop_err e = seller ? order_queue_seller(r->shop, r->who.user_id, status, (int)limit,
+                                                  cursor, &out, &r->pb)
+                             : order_queue_admin(r->shop, status, (int)limit, cursor, &out, &r->pb);
     return e != SHOP_OK ? e : resp_json(r, 200, out);
 }
 

@@ -276,9 +276,16 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     if (j.replay) {
         out->replayed = true;
         if (j.replay_outcome == SHOP_OK) {
-            /* The first request created this order: answer with it. */
-            free(j.replay_body);
+            /* The first request created this order: answer as it did (an
+             * answer not stored — the order settled by reconciliation after
+             * a timeout — is the order as it is now). */
             out->order_id = j.replay_order;
+            if (*j.replay_body) {
+                out->order = j.replay_body;
+                out->order_len = strlen(j.replay_body);
+                return SHOP_OK;
+            }
+            free(j.replay_body);
             out->order = render_order(shop, j.replay_order, &out->order_len);
             return out->order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         }

@@ -23,12 +23,16 @@
 /* ---- step 3: complete or fail --------------------------------------------------- */
 
 /* Finishes the order's idempotency record (by its primary key, which the
- * order remembers) with its answer. */
+ * order remembers) with its answer: the order as the client was given it,
+ * or the problem. The first answer stays: an admin's later approve or
+ * reject of a held order does not replace it (a replay gives the stored
+ * first response, SPEC §0). */
 static enum shop_err key_done(struct db *db, const struct order_head *h, int outcome,
                               const char *body, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "UPDATE idempotency_keys SET status = 'done', outcome = ?,"
-                                     " response_body = ? WHERE user_id = ? AND key = ?");
+                                     " response_body = ? WHERE user_id = ? AND key = ?"
+                                     " AND status <> 'done'");
     if (!st)
         return db_fail(db, pb, "storing the answer");
     stmt_bind_i64(st, 1, outcome);
@@ -149,14 +153,14 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     /* The products' sales counts follow from order.confirmed, folded per
      * product by the "sales" consumer (work/sales_fold.h): counted here,
      * a best-seller's row was one every concurrent order updated. */
-    /* The key's answer is the order itself, rendered when a replay asks.
-     * This answer is rendered here, where every page is already in the
-     * writer's cache (a reader's cache starts cold after each commit). */
+    /* The answer, stored with the key for replays, is rendered here,
+     * where every page is already in the writer's cache (a reader's cache
+     * starts cold after each commit). */
     free(j->order); /* a rerun of the batch renders it again */
     j->order = order_text(db, j->order_id, &j->order_len);
     if (!j->order)
         return db_fail(db, pb, "rendering the order");
-    enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
+    enum shop_err e = key_done(db, &h, SHOP_OK, j->order, pb);
     if (e != SHOP_OK)
         return e;
     return order_event(db, j->order_id, &h, "order.confirmed", pb);
@@ -301,7 +305,7 @@ enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb)
     j->order = order_text(db, j->order_id, &j->order_len);
     if (!j->order)
         return db_fail(db, pb, "rendering the order");
-    enum shop_err e = key_done(db, &h, SHOP_OK, NULL, pb);
+    enum shop_err e = key_done(db, &h, SHOP_OK, j->order, pb);
     if (e != SHOP_OK)
         return e;
     return order_event(db, j->order_id, &h, "order.on_hold", pb);

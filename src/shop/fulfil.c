@@ -13,10 +13,13 @@
 #include "shop/shipment.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/arena.h"
 #include "util/clock.h"
+#include "util/jsonx.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
-#define FULFIL_LINES_MAX 100
+#define FULFIL_LINES_MAX      100
 #define FULFIL_WAREHOUSES_MAX 64
 
 struct parcel_to {
@@ -123,8 +126,18 @@ static enum shop_err claim_key(struct db *db, struct fulfil_job *j, bool *replay
                              "was used for another fulfilment");
     if (stmt_is_null(st, 2))
         return problem_set(pb, SHOP_CONFLICT, "a fulfilment with this key is still running");
-    json_t *a = json_loads(stmt_text(st, 2), 0, NULL);
     struct fulfil_result *r = j->res;
+    r->replayed = *replay = true;
+    json_t *a = json_loads(stmt_text(st, 2), 0, NULL);
+    if (!json_object_get(a, "shipment_ids")) { /* the answer itself */
+        json_decref(a);
+        free(r->answer); /* a rerun of the batch reads it again */
+        r->answer_len = strlen(stmt_text(st, 2));
+        r->answer = xstrdup(stmt_text(st, 2));
+        return SHOP_OK;
+    }
+    /* A key answered before answers were stored whole (a shop upgraded
+     * within the keys' 24 hours): the shipments as they are now. */
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(a, "shipment_ids"), i, v)
@@ -135,12 +148,11 @@ static enum shop_err claim_key(struct db *db, struct fulfil_job *j, bool *replay
     json_array_foreach(json_object_get(a, "backordered"), i, v)
     {
         if (r->nback < FULFIL_LINES_MAX)
-            r->back[r->nback++] = (struct backorder){
-                json_integer_value(json_object_get(v, "order_line_id")),
-                json_integer_value(json_object_get(v, "quantity"))};
+            r->back[r->nback++] =
+                (struct backorder){json_integer_value(json_object_get(v, "order_line_id")),
+                                   json_integer_value(json_object_get(v, "quantity"))};
     }
     json_decref(a);
-    r->replayed = *replay = true;
     return SHOP_OK;
 }
 
@@ -150,9 +162,10 @@ static int stocked(struct db *db, int64_t order_id, int64_t line, int64_t varian
                    struct reserve_take *out)
 {
     int n = 0;
-    struct stmt *st = db_prepare(db, "SELECT warehouse_id, sum(quantity) FROM reservations"
-                                     " WHERE order_id = ? AND variant_id = ? AND status = 'consumed'"
-                                     " GROUP BY warehouse_id ORDER BY warehouse_id");
+    struct stmt *st =
+        db_prepare(db, "SELECT warehouse_id, sum(quantity) FROM reservations"
+                       " WHERE order_id = ? AND variant_id = ? AND status = 'consumed'"
+                       " GROUP BY warehouse_id ORDER BY warehouse_id");
     if (!st)
         return -1;
     stmt_bind_i64(st, 1, order_id);
@@ -313,8 +326,8 @@ static enum shop_err plan_write(struct db *db, void *arg, struct problem *pb)
         if (left <= 0)
             continue;
         /* Backordered units: whatever stock has arrived since. */
-        k = reservation_take_now(db, j->order_id, lines[i].variant, left, &where,
-                                 j->who->user_id, have, pb);
+        k = reservation_take_now(db, j->order_id, lines[i].variant, left, &where, j->who->user_id,
+                                 have, pb);
         if (k < 0)
             return pb->err;
         int64_t taken = 0;
@@ -479,6 +492,32 @@ static enum carrier_status get_label(struct shop *shop, int64_t shipment_id,
 
 /* ---- the answer ------------------------------------------------------------------- */
 
+/* The answer to a fulfil: the shipments as the labels left them, and what
+ * stayed backordered. */
+static char *fulfil_answer(struct shop *shop, const struct principal *who, int64_t order_id,
+                           const struct fulfil_result *r)
+{
+    struct arena *a = arena_new();
+    json_t *ships = json_array(), *back = json_array();
+    for (int i = 0; i < r->nship; i++) {
+        struct shipment s;
+        struct problem ignored = {0};
+        if (shipment_get(shop, who, r->shipment_ids[i], a, &s, &ignored) == SHOP_OK)
+            json_array_append_new(ships, shipment_json(&s));
+        problem_clear(&ignored);
+    }
+    for (int i = 0; i < r->nback; i++)
+        json_array_append_new(back, json_pack("{s:I, s:I}", "order_line_id",
+                                              (json_int_t)r->back[i].order_line_id, "quantity",
+                                              (json_int_t)r->back[i].quantity));
+    json_t *ans = json_pack("{s:I, s:o, s:o}", "order_id", (json_int_t)order_id, "shipments", ships,
+                            "backordered", back);
+    char *text = jx_dump(ans, NULL);
+    json_decref(ans);
+    arena_free(a);
+    return text;
+}
+
 struct answer_job {
     const struct principal *who;
     const char *key;
@@ -518,8 +557,15 @@ enum shop_err fulfil_order(struct shop *shop, const struct principal *who, bool 
                            .groups = groups};
     enum shop_err e = store_write(shop->store, plan_write, &j, pb);
     free(groups);
-    if (e != SHOP_OK || out->replayed)
+    if (e != SHOP_OK)
         return e;
+    if (out->replayed) {
+        if (!out->answer) { /* an answer stored before they were stored whole */
+            out->answer = fulfil_answer(shop, who, order_id, out);
+            out->answer_len = out->answer ? strlen(out->answer) : 0;
+        }
+        return SHOP_OK;
+    }
 
     /* Labels, outside any transaction. */
     int kept = 0, refused = 0;
@@ -533,24 +579,18 @@ enum shop_err fulfil_order(struct shop *shop, const struct principal *who, bool 
     out->nship = kept;
     out->nrefused = refused;
 
-    json_t *ids = json_array(), *back = json_array();
-    for (int i = 0; i < out->nship; i++)
-        json_array_append_new(ids, json_integer(out->shipment_ids[i]));
-    for (int i = 0; i < out->nback; i++)
-        json_array_append_new(back, json_pack("{s:I, s:I}", "order_line_id",
-                                              (json_int_t)out->back[i].order_line_id, "quantity",
-                                              (json_int_t)out->back[i].quantity));
-    json_t *a = json_pack("{s:o, s:o}", "shipment_ids", ids, "backordered", back);
     bool nothing = refused > 0 && kept == 0;
-    struct answer_job aj = {who, key, nothing ? NULL : json_dumps(a, JSON_COMPACT)};
-    json_decref(a);
+    struct answer_job aj = {who, key, nothing ? NULL : fulfil_answer(shop, who, order_id, out)};
     /* 2xx means durable: an answer that could not be recorded is a 5xx (the
      * shipments stand; the key stays unanswered, a retry is 409, until it
      * expires). */
     e = write_outcome(shop->store, answer_write, &aj, pb);
-    free(aj.text);
-    if (e != SHOP_OK)
+    if (e != SHOP_OK) {
+        free(aj.text);
         return e;
+    }
+    out->answer = aj.text;
+    out->answer_len = aj.text ? strlen(aj.text) : 0;
     if (nothing)
         return problem_field(pb, SHOP_INVALID, "shipping_address",
                              "the carrier refused the parcel: %s", code);

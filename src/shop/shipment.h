@@ -97,8 +97,8 @@ struct shipment_event {
 };
 
 struct shipment {
-    int64_t id, order_id, warehouse_id, seller_id; /* seller_id 0: the shop's */
-    int64_t user_id;                               /* the order's owner */
+    int64_t id, order_id, warehouse_id, seller_id;   /* seller_id 0: the shop's */
+    int64_t user_id;                                 /* the order's owner */
     const char *carrier, *service, *tracking_number; /* tracking NULL until labelled */
     const char *status;
     int64_t attempts, created_at, updated_at, delivered_at;
@@ -133,11 +133,16 @@ struct backorder {
 /** What a fulfil did (a replay: what the first call did). */
 struct fulfil_result {
     bool replayed;
-    int64_t shipment_ids[64]; /* the shipments it created (their state is read fresh) */
+    int64_t shipment_ids[64]; /* the shipments it created */
     int nship;
     struct backorder back[100]; /* units left backordered */
     int nback;
     int nrefused; /* shipments undone because the carrier refused them */
+    /* The answer, {order_id, shipments, backordered}, as JSON text
+     * (malloc'd, the caller frees): rendered once, when the shipments were
+     * made, stored with the key, and given again as it was to a replay. */
+    char *answer;
+    size_t answer_len;
 };
 
 /** Ships what is shippable of an order: every line for an admin, only the
@@ -155,15 +160,15 @@ int fulfil_labels_retry(struct shop *shop);
 /* ---- moves ------------------------------------------------------------------- */
 
 struct shipment_move_in {
-    int64_t shipment_id;       /* or */
-    const char *tracking;      /* the carrier's number (callbacks) */
+    int64_t shipment_id;  /* or */
+    const char *tracking; /* the carrier's number (callbacks) */
     enum shipment_status to;
-    const char *detail;        /* may be NULL */
-    int64_t at;                /* when it happened (0: now) */
-    const char *event_key;     /* a callback's digest (NULL for admins) */
-    bool by_attempt;           /* the callback has no time of its own: the same bytes at
-                                  another attempt or failure count are a new event */
-    bool from_carrier;         /* a status it already has is a replay, not a conflict */
+    const char *detail;    /* may be NULL */
+    int64_t at;            /* when it happened (0: now) */
+    const char *event_key; /* a callback's digest (NULL for admins) */
+    bool by_attempt;       /* the callback has no time of its own: the same bytes at
+                              another attempt or failure count are a new event */
+    bool from_carrier;     /* a status it already has is a replay, not a conflict */
 };
 
 /** Moves a shipment (see the state machine). *changed is false for a
@@ -180,8 +185,7 @@ enum shop_err order_queue_admin(struct shop *shop, const char *status, int limit
 /** A seller's orders (those holding their products), oldest first, each
  *  with only the seller's lines and shipments: {data, next_cursor}. */
 enum shop_err order_queue_seller(struct shop *shop, int64_t seller_id, const char *status,
-                                 int limit, const char *cursor, json_t **out,
-                                 struct problem *pb);
+                                 int limit, const char *cursor, json_t **out, struct problem *pb);
 
 /* ---- the order's status --------------------------------------------------------- */
 

@@ -160,6 +160,11 @@ def test_idempotency_key_rules(srv, shop):
     assert_problem(b.checkout(key=key, body=other), 422, "Idempotency-Key")
     assert len(srv.get("/v1/orders", token=b.token)["data"]) == 1
     assert len(ledger(srv, shop, first["id"])) == 1
+    # the stored first response, whatever became of the order since (SPEC §0)
+    assert srv.post(f"/v1/orders/{first['id']}/cancel", {}, token=b.token).status == 200
+    later = b.checkout(key=key, body=body)
+    assert later.status == 201 and later.headers["idempotent-replayed"] == "true"
+    assert later.body == first.body and later["status"] == "paid"
     # keys are per user: another user's identical key is a new request
     b2 = Buyer(srv)
     b2.add(p["variants"][0]["id"])

@@ -243,7 +243,8 @@ def test_held_stock_is_not_sold_and_reject_voids_and_releases(srv, shop):
 def test_approve_captures_exactly_once(srv, shop):
     vid = shop.product(stock=2)["variants"][0]["id"]
     a = Buyer(srv)
-    r = checkout(a, card=add_card(a, "visa", "GB")["id"], variant=vid)
+    card, key = add_card(a, "visa", "GB")["id"], "k-" + uid()
+    r = checkout(a, card=card, variant=vid, key=key)
     assert r["status"] == "on_hold", r
     oid = r["id"]
     answers = [srv.post(f"/v1/admin/orders/{oid}/approve", token=shop.admin) for _ in range(2)]
@@ -259,6 +260,10 @@ def test_approve_captures_exactly_once(srv, shop):
     assert_problem(srv.post(f"/v1/admin/orders/{oid}/reject", token=shop.admin), 409)
     assert oid not in [o["id"] for o in srv.get("/v1/admin/fraud/holds?limit=100",
                                                 token=shop.admin)["data"]]
+    # the checkout's key still answers what the checkout answered: on hold
+    replay = checkout(a, card=card, key=key)
+    assert replay.status == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.body == r.body and replay["status"] == "on_hold"
 
 
 def test_the_seller_sees_the_address_of_a_held_order_only_once_approved(srv, shop):

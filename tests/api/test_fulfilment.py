@@ -359,6 +359,11 @@ def test_fulfil_is_idempotent(make_server):
     assert again.status == 201 and again.headers.get("idempotent-replayed") == "true"
     assert [x["id"] for x in again["shipments"]] == [x["id"] for x in first["shipments"]]
     assert s.database().scalar("SELECT count(*) FROM shipments") == 1
+    # a replay answers the first answer, not the shipment as it is now
+    assert move(s, shop, first["shipments"][0]["id"], "in_transit").status == 200
+    later = fulfil(s, shop, o["id"], key="same")
+    assert later.status == 201 and later.headers.get("idempotent-replayed") == "true"
+    assert later.body == first.body and later["shipments"][0]["status"] == "label_created"
     assert_problem(fulfil(s, shop, o2["id"], key="same"), 422, "Idempotency-Key")
     assert_problem(s.post(f"/v1/admin/orders/{o['id']}/fulfil", {}, token=shop.admin), 400,
                    "Idempotency-Key")
