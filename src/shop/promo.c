@@ -95,6 +95,21 @@ static int64_t customer_uses(struct db *db, int64_t promotion, int64_t user, int
 
 /* ---- pricing a cart ------------------------------------------------------- */
 
+/* The automatic promotions `st` selects (PROMO_COLS) into `set`; one that
+ * ended by `now` is marked so (checkout prices it as shown, then refuses it). */
+static void automatic_read(struct stmt *st, struct arena *a, int64_t now, struct promo_set *set)
+{
+    while (set->n < PROMO_RULES_MAX - 1 && stmt_step(st) == STMT_ROW) {
+        int k = set->n++;
+        rule_read(st, 0, a, &set->rules[k]);
+        set->why[k] = PROMO_APPLIED;
+        set->code_ids[k] = 0;
+        set->single_use[k] = false;
+        set->per_customer[k] = stmt_i64(st, 16);
+        set->ended[k] = !stmt_i64(st, 20) || (stmt_i64(st, 14) && stmt_i64(st, 14) <= now);
+    }
+}
+
 bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user_id, int64_t now,
                 int64_t shown_at, struct promo_set *set)
 {
@@ -103,11 +118,11 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     set->coupon = -1;
     set->coupon_unknown = false;
     /* Automatic ones that are live and not used up: one index range. At
-     * checkout also those used up since the cart was shown: priced as it
-     * showed them, promo_record refuses them (the essay, Limits). */
+     * checkout also those used up or ended since the cart was shown: priced
+     * as it showed them, promo_record refuses them (the essay, Limits). */
     struct stmt *st = db_prepare(
         db, "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1 AND p.active = 1"
-            " AND p.starts_at <= ?1 AND (p.ends_at IS NULL OR p.ends_at > ?1)"
+            " AND p.starts_at <= ?1 AND (p.ends_at IS NULL OR p.ends_at > ?4)"
             " AND (p.usage_limit IS NULL OR p.uses < p.usage_limit OR"
             " p.limit_reached_at > ?3) LIMIT ?2");
     if (!st)
@@ -115,13 +130,19 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     stmt_bind_i64(st, 1, now);
     stmt_bind_i64(st, 2, PROMO_RULES_MAX - 1);
     stmt_bind_i64(st, 3, checkout ? shown_at : INT64_MAX);
-    while (set->n < PROMO_RULES_MAX - 1 && stmt_step(st) == STMT_ROW) {
-        int k = set->n++;
-        rule_read(st, 0, a, &set->rules[k]);
-        set->why[k] = PROMO_APPLIED;
-        set->code_ids[k] = 0;
-        set->single_use[k] = false;
-        set->per_customer[k] = stmt_i64(st, 16);
+    stmt_bind_i64(st, 4, checkout && shown_at < now ? shown_at : now);
+    automatic_read(st, a, now, set);
+    if (checkout) {
+        /* Switched off since the cart was shown (switching off ends a
+         * promotion at once: promo_admin.c); the range of inactive ones. */
+        st = db_prepare(db, "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1"
+                            " AND p.active = 0 AND p.ends_at > ?1 AND p.starts_at < p.ends_at"
+                            " LIMIT ?2");
+        if (!st)
+            return false;
+        stmt_bind_i64(st, 1, shown_at);
+        stmt_bind_i64(st, 2, PROMO_RULES_MAX - 1);
+        automatic_read(st, a, now, set);
     }
     /* An automatic promotion this customer has used up is simply not there. */
     for (int k = 0; k < set->n; k++) {
@@ -141,12 +162,20 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     if (!st)
         return false;
     stmt_bind_text(st, 1, coupon);
-    if (stmt_step(st) != STMT_ROW || stmt_i64(st, 3 + 20) == 0 ||
-        (!stmt_is_null(st, 3 + 14) && stmt_i64(st, 3 + 14) != 0 && stmt_i64(st, 3 + 14) <= now)) {
+    if (stmt_step(st) != STMT_ROW) {
+        set->coupon_unknown = true;
+        return true;
+    }
+    /* Switched off or past its end; at checkout, one that ended after the
+     * cart was shown is priced as shown, for promo_record to refuse. */
+    int64_t ends = stmt_i64(st, 3 + 14);
+    bool ended = stmt_i64(st, 3 + 20) == 0 || (ends && ends <= now);
+    if (ended && !(checkout && ends > shown_at)) {
         set->coupon_unknown = true;
         return true;
     }
     int k = set->n++;
+    set->ended[k] = ended;
     struct promo_rule *r = &set->rules[k];
     rule_read(st, 3, a, r);
     r->code = arena_strdup(a, coupon);
@@ -175,8 +204,8 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     }
     /* A limit reached since the cart was shown: checkout prices the code as
      * the cart showed it and lets promo_record refuse it (promo.h, Limits). */
-    set->why[k] = checkout && why != PROMO_NOT_STARTED && reached_at > shown_at ? PROMO_APPLIED
-                                                                                 : why;
+    set->why[k] =
+        checkout && why != PROMO_NOT_STARTED && reached_at > shown_at ? PROMO_APPLIED : why;
     return true;
 }
 
@@ -194,8 +223,8 @@ void promo_price(struct shop *shop, const struct promo_set *set, const struct pr
                  int n, int64_t shipping, struct promo_outcome *out)
 {
     struct within_ctx w = {shop->categories};
-    struct promo_cart c = {.lines = lines, .n = n, .shipping = shipping, .within = within,
-                           .ctx = &w};
+    struct promo_cart c = {
+        .lines = lines, .n = n, .shipping = shipping, .within = within, .ctx = &w};
     for (int k = 0; k < set->n; k++)
         out->why[k] = set->why[k];
     promo_apply(&c, set->rules, set->n, out);
@@ -239,8 +268,8 @@ static enum shop_err limit_reached(struct problem *pb, const struct promo_rule *
 {
     problem_extra(pb, "promotion_id", json_integer(r->id));
     problem_extra(pb, "promotion", json_string(r->name));
-    return problem_set(pb, SHOP_CONFLICT,
-                       "the promotion \"%s\" %s; the cart shows the new total", r->name, what);
+    return problem_set(pb, SHOP_CONFLICT, "the promotion \"%s\" %s; the cart shows the new total",
+                       r->name, what);
 }
 
 enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int64_t now,
@@ -252,6 +281,8 @@ enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int
         const struct promo_rule *r = &set->rules[k];
         if (out->applied[i].discount <= 0)
             continue; /* gave nothing, uses nothing */
+        if (set->ended[k])
+            return limit_reached(pb, r, "has ended");
         struct stmt *st = db_prepare(
             db, "UPDATE promotions SET uses = uses + 1, limit_reached_at = CASE WHEN"
                 " usage_limit IS NOT NULL AND uses + 1 >= usage_limit THEN ?2 ELSE"

@@ -66,8 +66,11 @@
  * refuses it, and checkout answers 409 naming the promotion and changes
  * nothing — except that the refusal counts as showing the cart's new
  * prices (checkout moves updated_at, checkout.c), so the shopper's next
- * checkout takes the cart as it now stands. Never an order at a price the
- * shopper was not shown, and never a cart that cannot be checked out.
+ * checkout takes the cart as it now stands. A promotion that ended (its
+ * ends_at passed, or an admin switched it off, which ends it at once)
+ * after the cart was shown is treated the same way: 409 naming it, then
+ * the new prices. Never an order at a price the shopper was not shown, and
+ * never a cart that cannot be checked out.
  *
  * Flash-sale purchases take no promotions (the sale price is the offer).
  */
@@ -85,12 +88,12 @@
 struct db;
 struct shop;
 
-#define PROMO_LINES_MAX 100  /* = CART_LINES_MAX */
-#define PROMO_RULES_MAX 32   /* promotions considered for one cart */
-#define PROMO_TIERS_MAX 8
+#define PROMO_LINES_MAX   100 /* = CART_LINES_MAX */
+#define PROMO_RULES_MAX   32  /* promotions considered for one cart */
+#define PROMO_TIERS_MAX   8
 #define PROMO_TARGETS_MAX 50 /* product ids, and category ids, per promotion */
-#define PROMO_CODE_MAX 64
-#define PROMO_NAME_MAX 200
+#define PROMO_CODE_MAX    64
+#define PROMO_NAME_MAX    200
 
 enum promo_type {
     PROMO_PERCENTAGE,
@@ -138,7 +141,7 @@ struct promo_rule {
     struct promo_tier tiers[PROMO_TIERS_MAX];
     int ntiers;
     int64_t product_ids[PROMO_TARGETS_MAX], category_ids[PROMO_TARGETS_MAX];
-    int nproducts, ncategories; /* both 0: the whole cart */
+    int nproducts, ncategories;         /* both 0: the whole cart */
     int64_t min_subtotal, max_discount; /* 0: none */
     int64_t priority;
     bool stackable;
@@ -159,9 +162,9 @@ struct promo_cart {
 };
 
 struct promo_applied {
-    int rule;          /* index into the rules given */
-    int64_t discount;  /* goods + shipping */
-    int64_t shipping;  /* of which shipping */
+    int rule;         /* index into the rules given */
+    int64_t discount; /* goods + shipping */
+    int64_t shipping; /* of which shipping */
 };
 
 struct promo_outcome {
@@ -194,8 +197,9 @@ struct promo_set {
     bool single_use[PROMO_RULES_MAX];
     int64_t per_customer[PROMO_RULES_MAX];
     int64_t customer_used[PROMO_RULES_MAX]; /* -1: not counted (no per-customer limit) */
+    bool ended[PROMO_RULES_MAX];            /* ended since the cart was shown (checkout only) */
     int n;
-    int coupon; /* index of the coupon's promotion, -1 when none applies or none is set */
+    int coupon;          /* index of the coupon's promotion, -1 when none applies or none is set */
     bool coupon_unknown; /* a coupon is set but no longer exists or is inactive */
 };
 
@@ -203,9 +207,10 @@ struct promo_set {
  *  promotion of `coupon` (NULL: none) for `user_id` (0: a guest) at `now`,
  *  with each rule's standing (limits, dates) preset in why[]. `shown_at`: 0
  *  to price a cart for display; at checkout, when the cart's prices were
- *  last shown (its updated_at): a promotion whose limit was reached after
- *  that is priced as if it applied, for promo_record to refuse (see the
- *  essay). Strings in `a`. False on a database error. */
+ *  last shown (its updated_at): a promotion whose limit was reached, or
+ *  that ended or was switched off, after that is priced as if it applied,
+ *  for promo_record to refuse (see the essay). Strings in `a`. False on a
+ *  database error. */
 bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user_id, int64_t now,
                 int64_t shown_at, struct promo_set *set);
 
@@ -272,13 +277,13 @@ struct promo_patch {
         min_subtotal;
     bool stackable;
 };
-enum shop_err promo_update(struct shop *shop, int64_t id, const struct promo_patch *p,
-                           json_t **out, struct problem *pb);
+enum shop_err promo_update(struct shop *shop, int64_t id, const struct promo_patch *p, json_t **out,
+                           struct problem *pb);
 
 /** Generates `count` (1–1000) unique single-use codes `prefix` + 10 random
  *  characters of an unambiguous alphabet. *out: {promotion_id, codes:[…]}. */
-enum shop_err promo_codes_generate(struct shop *shop, int64_t id, int64_t count,
-                                   const char *prefix, json_t **out, struct problem *pb);
+enum shop_err promo_codes_generate(struct shop *shop, int64_t id, int64_t count, const char *prefix,
+                                   json_t **out, struct problem *pb);
 
 /** Normalises a code for storage and lookup (upper case); false when it has
  *  characters other than letters, digits, '-' and '_' or a bad length. */

@@ -483,3 +483,52 @@ def test_a_coupon_used_up_after_the_cart_was_shown_is_refused_once(srv, shop):
     assert r.status == 201 and r["discount_cents"] == 0, r
     assert r["total_cents"] == now["total_cents"]
     assert srv.database().scalar("SELECT uses FROM promotions WHERE id = ?", (pr["id"],)) == 1
+
+
+def test_a_promotion_that_ended_after_the_cart_was_shown_is_refused_once(srv, shop):
+    """Found from outside: a coupon switched off between the cart and the
+    checkout was dropped silently, the order charged more than the cart
+    showed. Switched off or past its end, an automatic promotion or a
+    coupon is refused like a used-up one: 409 naming it, nothing written,
+    then the cart's new total."""
+    def utc(ms):
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + \
+            ".%03dZ" % (ms % 1000)
+
+    p = shop.product(price=4000, stock=50)
+    vid = p["variants"][0]["id"]
+    code = "END" + uid().upper()
+    by_code = promo(srv, shop, type="percentage", percent_bps=5000, code=code)
+    automatic = promo(srv, shop, type="fixed", amount_cents=200, stackable=True,
+                      target={"product_ids": [p["id"]]})
+    soon = promo(srv, shop, type="fixed", amount_cents=100, stackable=True,
+                 target={"product_ids": [p["id"]]}, ends_at=utc(int(time.time() * 1000) + 2500))
+    coupon_buyer, plain_buyer = Buyer(srv), Buyer(srv)
+    for b in (coupon_buyer, plain_buyer):
+        assert srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 1},
+                        token=b.token).status == 201
+    assert coupon(srv, coupon_buyer, code).status == 200
+    shown = {b: srv.get("/v1/cart", token=b.token) for b in (coupon_buyer, plain_buyer)}
+    assert shown[plain_buyer]["discount_cents"] == 300
+    assert {x["id"] for x in shown[coupon_buyer]["promotions"]} >= {by_code["id"]}
+    for pr in (by_code, automatic):
+        assert srv.patch(f"/v1/admin/promotions/{pr['id']}", {"active": False},
+                         token=shop.admin).status == 200
+    time.sleep(2.7)  # `soon` has ended by itself
+    db = srv.database()
+    for b, ended in ((coupon_buyer, {by_code["id"], automatic["id"], soon["id"]}),
+                     (plain_buyer, {automatic["id"], soon["id"]})):
+        stock = db.scalar("SELECT sum(on_hand - reserved) FROM stock WHERE variant_id = ?", (vid,))
+        r = b.checkout()
+        assert_problem(r, 409)
+        assert r["promotion_id"] in ended and "has ended" in r["detail"], r
+        assert db.scalar("SELECT count(*) FROM orders WHERE user_id = ?", (b.user["id"],)) == 0
+        assert db.scalar("SELECT sum(on_hand - reserved) FROM stock WHERE variant_id = ?",
+                         (vid,)) == stock
+        now = srv.get("/v1/cart", token=b.token)
+        assert now["discount_cents"] == 0 and now["promotions"] == [], now
+        r = b.checkout()
+        assert r.status == 201 and r["discount_cents"] == 0, r
+        assert r["total_cents"] == now["total_cents"] > shown[b]["total_cents"]
+    assert db.scalar("SELECT sum(uses) FROM promotions WHERE id IN (?, ?, ?)",
+                     (by_code["id"], automatic["id"], soon["id"])) == 0
