@@ -20,6 +20,7 @@ struct route_stats {
     _Atomic uint64_t by_status[NSTATUS];
     _Atomic uint64_t buckets[NBUCKETS + 1];
     _Atomic uint64_t count, dur_ns, db_ns;
+    _Atomic uint64_t stock_conflicts; /* 409s refused for want of stock */
 };
 
 struct metrics {
@@ -53,10 +54,13 @@ static size_t status_index(int status)
     return NSTATUS - 1;
 }
 
-void metrics_observe(struct metrics *m, int route, int status, int64_t dur_ns, int64_t db_ns)
+void metrics_observe(struct metrics *m, int route, int status, int64_t dur_ns, int64_t db_ns,
+                     bool stock_conflict)
 {
     size_t idx = route >= 0 ? (size_t)route : m->n - 1;
     struct route_stats *s = &m->stats[idx];
+    if (stock_conflict)
+        atomic_fetch_add_explicit(&s->stock_conflicts, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->by_status[status_index(status)], 1, memory_order_relaxed);
     int64_t us = dur_ns / 1000;
     size_t b = 0;
@@ -128,5 +132,16 @@ void metrics_render(struct metrics *m, struct buf *out)
         route_label(m, i, label, sizeof label);
         buf_printf(out, "shopd_http_db_seconds_total{route=\"%s\"} %.6f\n", label,
                    (double)atomic_load(&s->db_ns) / 1e9);
+    }
+    buf_puts(out, "# HELP shopd_stock_conflicts_total Requests refused (409) for want of stock:\n"
+                  "# a cart line or a checkout's lines short, a flash sale sold out; by route.\n"
+                  "# TYPE shopd_stock_conflicts_total counter\n");
+    for (size_t i = 0; i < m->n; i++) {
+        uint64_t v = atomic_load_explicit(&m->stats[i].stock_conflicts, memory_order_relaxed);
+        if (!v)
+            continue;
+        route_label(m, i, label, sizeof label);
+        buf_printf(out, "shopd_stock_conflicts_total{route=\"%s\"} %llu\n", label,
+                   (unsigned long long)v);
     }
 }

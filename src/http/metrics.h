@@ -4,6 +4,7 @@
 #ifndef SHOP_HTTP_METRICS_H
 #define SHOP_HTTP_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/buf.h"
@@ -15,8 +16,10 @@ struct metrics *metrics_new(const struct router *rt);
 void metrics_free(struct metrics *m);
 
 /** Records one request. `route` is the router index, or -1 when no route
- *  matched. Lock-free (relaxed atomics). */
-void metrics_observe(struct metrics *m, int route, int status, int64_t dur_ns, int64_t db_ns);
+ *  matched; `stock_conflict`: a 409 refused for want of stock
+ *  (problem_is_stock_conflict). Lock-free (relaxed atomics). */
+void metrics_observe(struct metrics *m, int route, int status, int64_t dur_ns, int64_t db_ns,
+                     bool stock_conflict);
 
 /** Appends the HTTP series in Prometheus text format. */
 void metrics_render(struct metrics *m, struct buf *out);

@@ -346,7 +346,8 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
     MHD_destroy_response(resp);
 
     int64_t dur = clock_mono_ns() - rs->t0;
-    metrics_observe(hs->metrics, rs->route_idx, r->status, dur, store_thread_db_ns() - rs->db0);
+    metrics_observe(hs->metrics, rs->route_idx, r->status, dur, store_thread_db_ns() - rs->db0,
+                    problem_is_stock_conflict(&r->pb));
     if (shopper_read)
         shedding_observe_read(hs->shop->shedding, dur);
     accesslog_write(r, http_method_name(r->method), r->path ? r->path : "?", r->status, r->out_len,

@@ -108,6 +108,7 @@ static enum shop_err check_available(struct db *db, int64_t variant_id, int64_t 
         return SHOP_OK;
     problem_extra(pb, "available", json_integer(available));
     problem_extra(pb, "variant_id", json_integer(variant_id));
+    problem_extra(pb, "code", json_string(PROBLEM_CODE_OUT_OF_STOCK));
     return problem_field(pb, SHOP_CONFLICT, "quantity", "only %lld available",
                          (long long)available);
 }

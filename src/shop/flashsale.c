@@ -542,8 +542,10 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
     const char *shown = flashsale_shown_status(&s, j->now);
     if (!strcmp(shown, "ended"))
         return problem_set(pb, SHOP_CONFLICT, "the sale has ended");
-    if (!strcmp(shown, "sold_out"))
+    if (!strcmp(shown, "sold_out")) {
+        problem_extra(pb, "code", json_string(PROBLEM_CODE_SOLD_OUT));
         return problem_set(pb, SHOP_CONFLICT, "the sale is sold out");
+    }
     /* The next place is the sale's counter, taken under the sale row's lock
      * until this write commits: concurrent joins (from any process) line up
      * behind it, so places are unique and follow the order joins commit. */

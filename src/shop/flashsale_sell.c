@@ -285,6 +285,7 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
         problem_extra(pb, "remaining", json_integer(flashsale_remaining(&s)));
         problem_extra(pb, "held", json_integer(s.held));
         problem_extra(pb, "in_flight", json_integer(s.in_flight));
+        problem_extra(pb, "code", json_string(PROBLEM_CODE_SOLD_OUT));
         if (s.held + s.in_flight == 0)
             return problem_set(pb, SHOP_CONFLICT, "sold out");
         /* Not sold: held by shoppers ahead in the queue, or in their
@@ -321,8 +322,10 @@ enum shop_err flashsale_take(struct db *db, const struct flash_claim *c, int64_t
     stmt_bind_i64(st, 3, c->sale_id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "claiming units");
-    if (db_changes(db) != 1)
+    if (db_changes(db) != 1) {
+        problem_extra(pb, "code", json_string(PROBLEM_CODE_SOLD_OUT));
         return problem_set(pb, SHOP_CONFLICT, "sold out");
+    }
     st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchasing', held = 0, order_id = ?"
                         " WHERE sale_id = ? AND user_id = ? AND status = 'admitted'");
     if (!st)

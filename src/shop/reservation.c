@@ -243,6 +243,7 @@ enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserv
         return SHOP_OK;
     size_t k = json_array_size(shorts);
     problem_extra(pb, "lines", shorts);
+    problem_extra(pb, "code", json_string(PROBLEM_CODE_OUT_OF_STOCK));
     return problem_set(pb, SHOP_CONFLICT, "%zu line%s cannot be fully supplied; see lines", k,
                        k == 1 ? "" : "s");
 }

@@ -53,6 +53,13 @@ void problem_clear(struct problem *pb)
     memset(pb, 0, sizeof *pb);
 }
 
+bool problem_is_stock_conflict(const struct problem *pb)
+{
+    const char *code = json_string_value(json_object_get(pb->extra, "code"));
+    return pb->err == SHOP_CONFLICT && code &&
+           (!strcmp(code, PROBLEM_CODE_OUT_OF_STOCK) || !strcmp(code, PROBLEM_CODE_SOLD_OUT));
+}
+
 const char *shop_err_name(enum shop_err err)
 {
     static const char *const names[SHOP_ERR_COUNT] = {

@@ -33,6 +33,11 @@ enum shop_err {
 
 #define PROBLEM_MAX_FIELDS 8
 
+/* Machine-readable `code`s of a 409 refused for want of stock (an
+ * extension member; /metrics counts them: shopd_stock_conflicts_total). */
+#define PROBLEM_CODE_OUT_OF_STOCK "out_of_stock" /* a cart line or a checkout's lines */
+#define PROBLEM_CODE_SOLD_OUT     "sold_out"     /* a flash sale's units */
+
 struct problem_field {
     char field[64];
     char message[160];
@@ -63,6 +68,10 @@ void problem_extra(struct problem *pb, const char *key, json_t *value);
 
 /** Releases what the problem owns and zeroes it. */
 void problem_clear(struct problem *pb);
+
+/** Whether `pb` is a 409 refused for want of stock (PROBLEM_CODE_OUT_OF_STOCK
+ *  or PROBLEM_CODE_SOLD_OUT). */
+bool problem_is_stock_conflict(const struct problem *pb);
 
 /** Short machine name of an error, e.g. "not-found". */
 const char *shop_err_name(enum shop_err err);

@@ -187,6 +187,37 @@ def test_out_of_stock_lists_each_short_line(srv, shop):
     assert srv.get("/v1/orders", token=b.token)["data"] == []
 
 
+def test_stock_conflicts_carry_a_code_and_are_counted(srv, shop):
+    """SPEC OPS-5: /metrics counts stock conflicts. A 409 for want of stock
+    says so in `code` (out_of_stock), and shopd_stock_conflicts_total counts
+    it by route; other 409s (a key in flight, a promotion's limit) do not."""
+    def counted():
+        text = srv.get("/metrics").body
+        found = {}
+        for line in text.splitlines():
+            if line.startswith("shopd_stock_conflicts_total{"):
+                route = line.split('route="')[1].split('"')[0]
+                found[route] = int(line.rsplit(" ", 1)[1])
+        return found
+
+    before = counted()
+    p = shop.product(stock=1)
+    vid = p["variants"][0]["id"]
+    b, other = Buyer(srv), Buyer(srv)
+    r = srv.post("/v1/cart/lines", {"variant_id": vid, "quantity": 2}, token=b.token)
+    assert_problem(r, 409, "quantity")
+    assert r["code"] == "out_of_stock" and r["available"] == 1, r
+    assert b.add(vid, 1).status == 201 and other.add(vid, 1).status == 201
+    assert other.checkout().status == 201
+    r = b.checkout()
+    assert_problem(r, 409)
+    assert r["code"] == "out_of_stock" and r["lines"][0]["available"] == 0, r
+    after = counted()
+    assert after.get("POST /v1/cart/lines", 0) - before.get("POST /v1/cart/lines", 0) == 1
+    assert after.get("POST /v1/orders", 0) - before.get("POST /v1/orders", 0) == 1
+    assert "# TYPE shopd_stock_conflicts_total counter" in srv.get("/metrics").body
+
+
 def test_bad_checkout_input_changes_nothing(srv, shop):
     p = shop.product(stock=5)
     vid = p["variants"][0]["id"]

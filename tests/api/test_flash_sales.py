@@ -155,6 +155,10 @@ def test_declined_payment_returns_the_unit_and_keeps_the_token(srv, shop):
     assert r.status == 201
     s = srv.get(f"/v1/flash-sales/{sid}").body
     assert (s["sold"], s["remaining"], s["status"]) == (1, 0, "sold_out")
+    # joining a sold-out sale: a stock conflict, said in `code`
+    late = srv.post(f"/v1/flash-sales/{sid}/queue", token=Buyer(srv).token)
+    assert_problem(late, 409)
+    assert late["code"] == "sold_out", late
 
 
 def test_expired_token_returns_its_unit(make_server):
