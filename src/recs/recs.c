@@ -63,11 +63,10 @@
  * catalog reload still does). It is built before the server listens, not
  * in the background: /readyz means every answer is the model's, and the
  * product part is ~1.7 s of CPU at a million products (title terms, maps),
- * which fits the 3 s start-up budget with the snapshot. A view is in the model within ~0.2 s of the request, a purchase
- * within ~0.3 s of its payment; answers may come from the rendered-list
- * cache for up to a second more. Events are best-effort: what is buffered
- * when the process dies (at most ~100 ms of them) is lost; a 202 says the
- * event was taken, not that it is on disk.
+ * which fits the 3 s start-up budget with the snapshot. A view is in the model within ~0.2 s of the
+ * request, a purchase within ~0.3 s of its payment; answers may come from the rendered-list cache
+ * for up to a second more. Events are best-effort: what is buffered when the process dies (at most
+ * ~100 ms of them) is lost; a 202 says the event was taken, not that it is on disk.
  *
  * RETENTION
  *
@@ -99,12 +98,11 @@
  * hitters in bounded memory), 8 bytes for its kept page's pointer and
  * about 32 in the visibility map. Per user: 440 bytes of history plus 4
  * bytes per product bought. Kept product pages (about 2 KB for each
- * product whose page was asked for, SHOPD_RECS_PAGE_CACHE_MB at most, 512 MiB by default; rendered.c) are
- * counted apart (shopd_recs_page_bytes). Measured by bench/recs.py (100,000 products,
- * 95,880 published, 1,000,000 events by 20,000 users): 67.1 MiB, 734 bytes
- * per product, built in 1.7 s on a quiet machine (8.6 s at load average
- * 40); pages for 20,000 products 39.4 MiB — logged at start as `recs.built`
- * and exported in /metrics (shopd_recs_*).
+ * product whose page was asked for, SHOPD_RECS_PAGE_CACHE_MB at most, 512 MiB by default;
+ * rendered.c) are counted apart (shopd_recs_page_bytes). Measured by bench/recs.py (100,000
+ * products, 95,880 published, 1,000,000 events by 20,000 users): 67.1 MiB, 734 bytes per product,
+ * built in 1.7 s on a quiet machine (8.6 s at load average 40); pages for 20,000 products 39.4 MiB
+ * — logged at start as `recs.built` and exported in /metrics (shopd_recs_*).
  */
 #include "recs/recs.h"
 
@@ -121,7 +119,7 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-#define OWNED_MAX    4096
+#define OWNED_MAX 4096
 
 /* ---- neighbour tables ---------------------------------------------------------------- */
 
@@ -410,6 +408,21 @@ uint64_t recs_user_stamp(struct recs *r, int64_t user_key)
     return s;
 }
 
+void recs_bought(struct recs *r, int64_t user_key, const int64_t *products, int n)
+{
+    if (!r || !recs_ready(r))
+        return; /* a model still building reads the purchase with the rest */
+    pthread_rwlock_wrlock(&r->lock);
+    struct ruser *u = recs_user_get(r, user_key, true);
+    for (int i = 0; i < n; i++) {
+        uint32_t s = prod_slot(r, products[i], false);
+        if (s != MAP_NONE)
+            own(u, s);
+    }
+    u->stamp++; /* the user's cached answers are stale */
+    pthread_rwlock_unlock(&r->lock);
+}
+
 /* ---- applying events ---------------------------------------------------------------- */
 
 static void finish_basket(struct recs *r)
@@ -514,7 +527,8 @@ void recs_stats(struct recs *r, struct recs_stats *out)
     pthread_rwlock_rdlock(&r->lock);
     uint64_t bytes = (uint64_t)r->capp * sizeof *r->p + (uint64_t)r->capu * sizeof *r->u +
                      idmap_bytes(&r->by_id) + idmap_bytes(&r->by_user) + idmap_bytes(&r->by_cat) +
-                     intern_bytes(&r->terms) + idmap_bytes(&r->shown) /* written under r->lock too */ +
+                     intern_bytes(&r->terms) +
+                     idmap_bytes(&r->shown) /* written under r->lock too */ +
                      (uint64_t)r->capp * sizeof *r->pages;
     for (uint32_t i = 0; i < r->np; i++) {
         const struct rprod *p = &r->p[i];
@@ -560,8 +574,8 @@ void recs_render_metrics(struct recs *r, struct buf *out)
                "# TYPE shopd_recs_events_buffered gauge\nshopd_recs_events_buffered %llu\n"
                "# TYPE shopd_recs_page_bytes gauge\nshopd_recs_page_bytes %llu\n",
                (unsigned long long)st.products, (unsigned long long)st.users,
-               (unsigned long long)st.orders, (unsigned long long)st.bytes,
-               (long long)st.build_ms, (unsigned long long)st.events,
-               (unsigned long long)st.written, (unsigned long long)st.dropped,
-               (unsigned long long)st.buffered, (unsigned long long)st.page_bytes);
+               (unsigned long long)st.orders, (unsigned long long)st.bytes, (long long)st.build_ms,
+               (unsigned long long)st.events, (unsigned long long)st.written,
+               (unsigned long long)st.dropped, (unsigned long long)st.buffered,
+               (unsigned long long)st.page_bytes);
 }

@@ -35,17 +35,17 @@ struct buf;
 
 enum recs_kind { RECS_VIEW = 1, RECS_CART = 2, RECS_PURCHASE = 3 };
 
-#define RECS_LIMIT_MAX    50  /* items per answer */
-#define RECS_DETAIL_ITEMS 6   /* per list on the product page */
+#define RECS_LIMIT_MAX    50     /* items per answer */
+#define RECS_DETAIL_ITEMS 6      /* per list on the product page */
 #define RECS_BUFFER_MAX   262144 /* events waiting to be written; beyond, refused */
 #define RECS_BATCH_MAX    100    /* events in one POST /v1/events */
 
 struct recs_config {
-    int min_support;          /* orders a pair needs for "bought together" */
-    int64_t half_life_ms;     /* popularity and co-view decay */
-    int64_t history_ms;       /* how far back recs_build reads */
-    size_t page_bytes_max;    /* product pages with recommendations kept, all together;
-                                 0: RECS_PAGE_BYTES_DEFAULT */
+    int min_support;       /* orders a pair needs for "bought together" */
+    int64_t half_life_ms;  /* popularity and co-view decay */
+    int64_t history_ms;    /* how far back recs_build reads */
+    size_t page_bytes_max; /* product pages with recommendations kept, all together;
+                              0: RECS_PAGE_BYTES_DEFAULT */
 };
 
 struct recs *recs_new(const struct recs_config *cfg, struct category_tree *cats);
@@ -90,13 +90,19 @@ static inline int64_t recs_user_key(int64_t user_id, int64_t guest_id)
     return user_id ? user_id : -guest_id;
 }
 
+/** Tells this process's model at once that the user bought `products` (a
+ *  checkout that just committed), so that no answer of this process lists
+ *  them again; the purchase rows that follow through `rec_events` mark the
+ *  same (the model of every process, recs_poll). */
+void recs_bought(struct recs *r, int64_t user_key, const int64_t *products, int n);
+
 /** Buffers an event (memory only). false when RECS_BUFFER_MAX wait. */
 bool recs_record(struct recs *r, int kind, int64_t user_key, int64_t product_id);
 
 /** Buffers `n` events of one user (kinds[i] on products[i]), all or none:
  *  false, having buffered nothing, when they would not all fit. */
-bool recs_record_many(struct recs *r, const int *kinds, int64_t user_key,
-                      const int64_t *products, int n);
+bool recs_record_many(struct recs *r, const int *kinds, int64_t user_key, const int64_t *products,
+                      int n);
 
 /** Writes buffered events to the store (batches of up to 5,000 per write);
  *  `*written` gets how many. On failure the unwritten events are dropped
@@ -125,11 +131,11 @@ bool recs_product_live(struct recs *r, int64_t id, bool *published);
 
 struct recs_item {
     int64_t product_id;
-    const char *title;    /* in the caller's arena */
+    const char *title; /* in the caller's arena */
     char currency[4];
     int64_t price_cents;
     double score;
-    double lift;          /* frequently bought together only */
+    double lift; /* frequently bought together only */
     bool has_lift;
 };
 
@@ -160,9 +166,9 @@ int recs_personal(struct recs *r, int64_t user_key, int limit, struct arena *a,
 /* The product page with its recommendations (rendered.c explains when it
  * is current): rendered by the caller, kept per product, shared by the
  * responses that send it, at most RECS_PAGE_MAX_MS old. */
-#define RECS_PAGE_MAX_MS    300000 /* 5 minutes */
+#define RECS_PAGE_MAX_MS        300000              /* 5 minutes */
 #define RECS_PAGE_BYTES_DEFAULT ((size_t)512 << 20) /* all pages together: ~200,000 pages */
-#define RECS_PAGE_TEXT_MAX  (256u << 10) /* one page; larger ones are served, not kept */
+#define RECS_PAGE_TEXT_MAX      (256u << 10)        /* one page; larger ones are served, not kept */
 
 struct recs_page;
 /** What a page is made from: read by recs_page_get, before the lists. */
@@ -179,9 +185,8 @@ struct recs_page *recs_page_get(struct recs *r, int64_t product_id, uint64_t bas
 /** Keeps `text` (copied) as the product's page made at `ver`, `tag` a hash
  *  of its recommendations (for ETags); returns it with a reference for the
  *  caller, kept or not. */
-struct recs_page *recs_page_put(struct recs *r, int64_t product_id,
-                                const struct recs_page_ver *ver, const char *text, size_t len,
-                                uint32_t tag);
+struct recs_page *recs_page_put(struct recs *r, int64_t product_id, const struct recs_page_ver *ver,
+                                const char *text, size_t len, uint32_t tag);
 /** The page's bytes (valid while the reference is held) and tag. */
 const char *recs_page_text(const struct recs_page *p, size_t *len, uint32_t *tag);
 /** Drops a reference (NULL: nothing); the shape of a response's release. */

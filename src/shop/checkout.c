@@ -71,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recs/recs.h"
 #include "shop/address.h"
 #include "shop/cart.h"
 #include "shop/checkout_steps.h"
@@ -363,6 +364,8 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     }
     }
     checkout_products_changed(shop, j.products, j.nproducts);
+    if (e == SHOP_OK && pay == PAY_OK && !hold)
+        recs_bought(shop->recs, recs_user_key(who->user_id, 0), j.products, j.nproducts);
     if (e == SHOP_OK) {
         out->order = sj.order;
         out->order_len = sj.order_len;
