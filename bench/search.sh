@@ -15,6 +15,8 @@
 #   browse              GET /v1/products?category=…&sort=price_asc&limit=20
 #                       over every category (cache on)
 #   suggest and browse are also run with the cache off, for reference.
+#   filtered browse     300 listings with a brand, rating, price or in-stock
+#                       filter (30 % in a category), every sort, cache off
 #
 # Each scenario: a 3 s warm-up, then --runs runs of
 # `wrk -t1 -c64 -d<duration> --latency`; the median req/s, p50 and p99 are
@@ -159,6 +161,31 @@ def prefix():
     return "/v1/search/suggest?" + urllib.parse.urlencode({"q": p})
 write("suggest.txt", [p for p in distinct(1001, prefix) if p][:1000])
 write("browse.txt", [f"/v1/products?category={i}&sort=price_asc&limit=20" for i in sorted(cats)])
+
+# Listings with filters, most over the whole catalog (a generator of its own:
+# the files above stay what they were).
+frnd = random.Random(77)
+brands = sorted({b for _, _, b, _, _ in prods if b})
+def listing():
+    params = {}
+    kind = frnd.randrange(5)
+    if kind == 0:
+        params["brand"] = frnd.choice(brands)
+    elif kind == 1:
+        params["min_rating"] = frnd.choice(["3", "4", "4.5"])
+    elif kind == 2:
+        price = frnd.choice(prods)[4] or 0
+        params["min_price"], params["max_price"] = price // 2, price + price // 2 + 100
+    elif kind == 3:
+        params["in_stock"] = "true"
+    else:
+        params["brand"], params["in_stock"] = frnd.choice(brands), "true"
+    if frnd.random() < 0.3:
+        params["category"] = frnd.choice(sorted(cats))
+    params["sort"] = frnd.choice(["popularity", "price_asc", "price_desc", "newest", "rating"])
+    params["limit"] = 20
+    return "/v1/products?" + urllib.parse.urlencode(params)
+write("browse_filtered.txt", distinct(300, listing))
 PY
 
 # ---- running wrk ------------------------------------------------------------------
@@ -221,5 +248,6 @@ scenario "GET /v1/search/suggest (1,000 prefixes)" "$URL" "$OUT/suggest.txt" uni
 scenario "GET /v1/products?category=…&sort=price_asc" "$URL" "$OUT/browse.txt" uniform 10000 -
 scenario "suggest, cache off" "$NOCACHE_URL" "$OUT/suggest.txt" uniform 0 -
 scenario "browse, cache off" "$NOCACHE_URL" "$OUT/browse.txt" uniform 0 -
+scenario "filtered browse, cache off (300 listings)" "$NOCACHE_URL" "$OUT/browse_filtered.txt" uniform 0 -
 echo
 if [ -s "$OUT/wrk.err" ]; then echo "wrk said: $(head -3 "$OUT/wrk.err")"; echo; fi

@@ -48,6 +48,8 @@ struct scratch {
     size_t atcap;
     uint32_t *kept; /* search: the matches a counting pass saw pass the filters (query.c) */
     size_t keptcap;
+    uint32_t *slices; /* browse: [from, to) of one order per category of the range (query.c) */
+    size_t slicecap;
     struct scratch *next;
 };
 

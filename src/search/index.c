@@ -106,10 +106,8 @@ static uint8_t star_level(const struct doc *d)
     return s;
 }
 
-/* The position in `ord` (sorted by `sort`'s key, n long) of the first
- * document whose key is not less than (k1, k2). */
-static uint32_t ord_lower(const struct index *ix, const uint32_t *ord, uint32_t n, int sort,
-                          int64_t k1, int64_t k2)
+uint32_t index_ord_lower(const struct index *ix, const uint32_t *ord, uint32_t n, int sort,
+                         int64_t k1, int64_t k2)
 {
     uint32_t lo = 0, hi = n;
     while (lo < hi) {
@@ -129,7 +127,7 @@ static void ord_insert(const struct index *ix, struct cat *c, int o, uint32_t sl
     int64_t k1, k2;
     doc_sort_key(o + 1, &ix->docs[slot], &k1, &k2);
     uint32_t *ord = c->ord[o], n = c->ndocs - 1; /* ndocs already counts the new one */
-    uint32_t at = ord_lower(ix, ord, n, o + 1, k1, k2);
+    uint32_t at = index_ord_lower(ix, ord, n, o + 1, k1, k2);
     memmove(&ord[at + 1], &ord[at], (n - at) * sizeof *ord);
     ord[at] = slot;
 }
@@ -139,7 +137,7 @@ static void ord_remove(const struct index *ix, struct cat *c, int o, uint32_t n,
                        int64_t k1, int64_t k2)
 {
     uint32_t *ord = c->ord[o];
-    uint32_t at = ord_lower(ix, ord, n, o + 1, k1, k2);
+    uint32_t at = index_ord_lower(ix, ord, n, o + 1, k1, k2);
     if (at >= n || ord[at] != slot) { /* not where its key says: search (never expected) */
         for (at = 0; at < n && ord[at] != slot; at++)
             ;

@@ -292,6 +292,11 @@ static inline void doc_sort_key(int sort, const struct doc *d, int64_t *k1, int6
     }
 }
 
+/** The position in `ord` (a category's order for `sort`, n long) of the
+ *  first document whose key (doc_sort_key) is not less than (k1, k2). */
+uint32_t index_ord_lower(const struct index *ix, const uint32_t *ord, uint32_t n, int sort,
+                         int64_t k1, int64_t k2);
+
 /* The inverse average length of each field over the live documents (0 for
  * a field no document has), as the text score normalises lengths. */
 static inline void index_inv_avg(const struct index *ix, float ia[NFIELDS])

@@ -525,39 +525,120 @@ static bool filtered(const struct qctx *q)
     return q->by_brand || q->row_filters || q->p->in_stock >= 0;
 }
 
-/* A filtered listing's candidates through query_consider: the brand's
- * documents when a brand filter names fewer than the category range holds
- * (the range is then a filter like the others); else, for the whole
- * catalog, every live slot in order (the column read front to back, as
- * memory streams it best); else every document of the range. */
+/* A listing's candidates may come from one order per category: the
+ * documents of a price range are a slice of each category's price order,
+ * those rated at least r a prefix of its rating order (a rating key sorts
+ * by the average in millionths of a star, index.h: doc_sort_key). */
+struct order_range {
+    int order;      /* index of the category orders (sort − 1) */
+    int64_t lo, hi; /* first keys (k1) in [lo, hi] */
+};
+
+static bool price_range(const struct qctx *q, struct order_range *r)
+{
+    *r = (struct order_range){SEARCH_SORT_PRICE_ASC - 1, q->min_price, q->max_price};
+    return q->by_price;
+}
+
+static bool rating_range(const struct qctx *q, struct order_range *r)
+{
+    int64_t micro = (int64_t)q->p->min_rating_milli * 1000;
+    *r = (struct order_range){SEARCH_SORT_RATING - 1, INT64_MIN, -(micro << 20)};
+    return q->p->min_rating_milli > 0;
+}
+
+/* Each category's part of the orders that `r` names, for the categories of
+ * pre-order positions [lo, hi), as [from, to) pairs into scratch.slices.
+ * Returns how many documents they hold. */
+static uint64_t order_slices(struct qctx *q, uint32_t lo, uint32_t hi, const struct order_range *r)
+{
+    const struct index *ix = q->ix;
+    struct scratch *sc = q->sc;
+    scratch_reserve((void **)&sc->slices, &sc->slicecap, 2 * (size_t)(hi - lo) + 2,
+                    sizeof *sc->slices);
+    uint64_t n = 0;
+    for (uint32_t p = lo; p < hi; p++) {
+        const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
+        const uint32_t *ord = c->ord[r->order];
+        int sort = r->order + 1;
+        uint32_t from = index_ord_lower(ix, ord, c->ndocs, sort, r->lo, INT64_MIN);
+        uint32_t to = r->hi == INT64_MAX
+                          ? c->ndocs
+                          : index_ord_lower(ix, ord, c->ndocs, sort, r->hi + 1, INT64_MIN);
+        if (to < from)
+            to = from;
+        sc->slices[2 * (p - lo)] = from;
+        sc->slices[2 * (p - lo) + 1] = to;
+        n += to - from;
+    }
+    return n;
+}
+
+/* A filtered listing's candidates through query_consider, from the
+ * cheapest source that holds every document that can pass: the whole
+ * catalog in slot order (the column read front to back, as memory streams
+ * it best), every document of the category range, the brand's list, or the
+ * slices of a price range or a minimum rating (order_slices). A candidate
+ * read out of slot order costs about eight read in order (at a million
+ * products, 50 ns against 6: a price range matching 290,000 took 15 ms
+ * from its slices, 6 from the whole catalog). */
+#define SCATTERED 8
+
 static void browse_candidates(struct qctx *q, uint32_t lo, uint32_t hi, uint64_t in_range)
 {
     static const struct brand_docs no_docs;
     const struct index *ix = q->ix;
+    enum { WHOLE, RANGE, BRAND, SLICES } how = q->by_cat ? RANGE : WHOLE;
+    uint64_t cost = q->by_cat ? SCATTERED * in_range : in_range;
+    const struct brand_docs *b = NULL;
     if (q->by_brand) { /* an unknown brand (MAP_NONE) has no documents */
-        const struct brand_docs *b = q->brand < ix->nbdocs ? &ix->bdocs[q->brand] : &no_docs;
-        if (b->n < in_range) {
-            for (uint32_t i = 0; i < b->n; i++) {
-                if (i + 16 < b->n)
-                    __builtin_prefetch(&ix->col[b->docs[i + 16]]);
-                query_consider(q, b->docs[i], NULL);
-            }
-            return;
-        }
+        b = q->brand < ix->nbdocs ? &ix->bdocs[q->brand] : &no_docs;
+        if (SCATTERED * (uint64_t)b->n < cost)
+            how = BRAND, cost = SCATTERED * (uint64_t)b->n;
     }
-    if (!q->by_cat) {
+    struct order_range ranges[2], best = {0};
+    bool have[2] = {price_range(q, &ranges[0]), rating_range(q, &ranges[1])};
+    for (int k = 0; k < 2; k++)
+        if (have[k] && cost > 0) {
+            uint64_t n = order_slices(q, lo, hi, &ranges[k]);
+            if (SCATTERED * n < cost)
+                how = SLICES, cost = SCATTERED * n, best = ranges[k];
+        }
+    switch (how) {
+    case WHOLE:
         for (uint32_t slot = 0; slot < ix->nslots; slot++)
             if (ix->col[slot].live)
                 query_consider(q, slot, NULL);
         return;
-    }
-    for (uint32_t p = lo; p < hi; p++) {
-        const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
-        for (uint32_t i = 0; i < c->ndocs; i++) {
-            if (i + 16 < c->ndocs)
-                __builtin_prefetch(&ix->col[c->docs[i + 16]]);
-            query_consider(q, c->docs[i], NULL);
+    case BRAND:
+        for (uint32_t i = 0; i < b->n; i++) {
+            if (i + 16 < b->n)
+                __builtin_prefetch(&ix->col[b->docs[i + 16]]);
+            query_consider(q, b->docs[i], NULL);
         }
+        return;
+    case SLICES:
+        order_slices(q, lo, hi, &best); /* the slices of the one chosen */
+        for (uint32_t p = lo; p < hi; p++) {
+            const uint32_t *ord = ix->cats[ix->cat_at_pre[p]].ord[best.order];
+            uint32_t from = q->sc->slices[2 * (p - lo)], to = q->sc->slices[2 * (p - lo) + 1];
+            for (uint32_t i = from; i < to; i++) {
+                if (i + 16 < to)
+                    __builtin_prefetch(&ix->col[ord[i + 16]]);
+                query_consider(q, ord[i], NULL);
+            }
+        }
+        return;
+    case RANGE:
+        for (uint32_t p = lo; p < hi; p++) {
+            const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
+            for (uint32_t i = 0; i < c->ndocs; i++) {
+                if (i + 16 < c->ndocs)
+                    __builtin_prefetch(&ix->col[c->docs[i + 16]]);
+                query_consider(q, c->docs[i], NULL);
+            }
+        }
+        return;
     }
 }
 

@@ -336,6 +336,7 @@ void search_free(struct search *s)
         free(sc->sorted);
         free(sc->at);
         free(sc->kept);
+        free(sc->slices);
         free(sc);
     }
     pthread_rwlock_destroy(&s->lock);
