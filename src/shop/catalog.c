@@ -114,15 +114,16 @@ static bool variant_in(json_t *v, const char *prefix, enum variant_mode mode, in
         jx_int(v, "id", f, JX_OPTIONAL, 1, INT64_MAX, &out->id, pb);
     bool adding = !out->id;
     snprintf(f, sizeof f, "%ssku", prefix);
-    if (jx_str(v, "sku", f, adding ? JX_REQUIRED : JX_OPTIONAL, 1, VARIANT_SKU_MAX, &out->sku, pb) &&
+    if (jx_str(v, "sku", f, adding ? JX_REQUIRED : JX_OPTIONAL, 1, VARIANT_SKU_MAX, &out->sku,
+               pb) &&
         !sku_valid(out->sku))
         problem_field(pb, SHOP_INVALID, f, "may hold letters, digits and - _ . / only");
     snprintf(f, sizeof f, "%sprice_cents", prefix);
     out->has_price = jx_int(v, "price_cents", f, adding ? JX_REQUIRED : JX_OPTIONAL, 0,
                             PRICE_MAX_CENTS, &out->price_cents, pb);
     snprintf(f, sizeof f, "%sweight_grams", prefix);
-    out->has_weight = jx_int(v, "weight_grams", f, JX_OPTIONAL, 0, WEIGHT_MAX_GRAMS,
-                             &out->weight_grams, pb);
+    out->has_weight =
+        jx_int(v, "weight_grams", f, JX_OPTIONAL, 0, WEIGHT_MAX_GRAMS, &out->weight_grams, pb);
     snprintf(f, sizeof f, "%soptions", prefix);
     out->options = options_in(v, f, a, pb);
     return pb->err == SHOP_OK;
@@ -231,9 +232,14 @@ struct product_job {
     const struct principal *who;
     struct product_in in;
     int64_t id, now;
-    int64_t variant_id;          /* variant PATCH */
+    int64_t variant_id;         /* variant PATCH */
     enum product_status status; /* read by update and variant writes */
 };
+
+bool catalog_price_listable(int64_t cents)
+{
+    return cents >= 1 && cents <= PRICE_SANE_MAX_CENTS;
+}
 
 /* Listed: submitted or published, so the submit checks hold for it. */
 static bool listed(enum product_status s)
@@ -248,7 +254,7 @@ static enum shop_err write_variants(struct db *db, struct product_job *j, struct
         struct variant_in *v = &j->in.variants[i];
         char f[48];
         if (listed(j->status) && (v->has_price || !v->id) &&
-            (v->price_cents < 1 || v->price_cents > PRICE_SANE_MAX_CENTS)) {
+            !catalog_price_listable(v->price_cents)) {
             if (j->variant_id)
                 snprintf(f, sizeof f, "price_cents");
             else
@@ -307,9 +313,9 @@ static enum shop_err write_variants(struct db *db, struct product_job *j, struct
             if (rc == STMT_DONE && v->has_price && v->price_cents != old_price) {
                 enum shop_err e = outbox_emit(
                     db, "price.changed", j->id,
-                    json_pack("{s:I, s:I, s:I, s:I}", "product_id", (json_int_t)j->id,
-                              "variant_id", (json_int_t)v->id, "old_price_cents",
-                              (json_int_t)old_price, "new_price_cents", (json_int_t)v->price_cents),
+                    json_pack("{s:I, s:I, s:I, s:I}", "product_id", (json_int_t)j->id, "variant_id",
+                              (json_int_t)v->id, "old_price_cents", (json_int_t)old_price,
+                              "new_price_cents", (json_int_t)v->price_cents),
                     pb);
                 if (e != SHOP_OK)
                     return e;
@@ -415,12 +421,12 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
                                  "a listed product's currency cannot change; unpublish it first");
     }
     st = db_prepare(db, "UPDATE products SET title = coalesce(?, title),"
-                                     " description = coalesce(?, description),"
-                                     " brand = coalesce(?, brand), currency = coalesce(?, currency),"
-                                     " category_id = coalesce(?, category_id),"
-                                     " images = coalesce(?, images), specs = coalesce(?, specs),"
-                                     " returnable = coalesce(?, returnable), updated_at = ?,"
-                                     " allow_backorder = coalesce(?, allow_backorder) WHERE id = ?");
+                        " description = coalesce(?, description),"
+                        " brand = coalesce(?, brand), currency = coalesce(?, currency),"
+                        " category_id = coalesce(?, category_id),"
+                        " images = coalesce(?, images), specs = coalesce(?, specs),"
+                        " returnable = coalesce(?, returnable), updated_at = ?,"
+                        " allow_backorder = coalesce(?, allow_backorder) WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "saving the product");
     stmt_bind_text(st, 1, in->title);

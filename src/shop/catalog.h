@@ -40,20 +40,25 @@ enum product_status {
     PRODUCT_REJECTED,
 };
 
-#define PRODUCT_TITLE_MAX 200
+#define PRODUCT_TITLE_MAX       200
 #define PRODUCT_DESCRIPTION_MAX 5000
-#define PRODUCT_BRAND_MAX 100
-#define PRODUCT_IMAGES_MAX 10
-#define PRODUCT_SPECS_MAX 50
-#define PRODUCT_VARIANTS_MAX 100
-#define VARIANT_SKU_MAX 64
-#define VARIANT_OPTIONS_MAX 10
-#define PRICE_MAX_CENTS 100000000LL /* one million in major units */
+#define PRODUCT_BRAND_MAX       100
+#define PRODUCT_IMAGES_MAX      10
+#define PRODUCT_SPECS_MAX       50
+#define PRODUCT_VARIANTS_MAX    100
+#define VARIANT_SKU_MAX         64
+#define VARIANT_OPTIONS_MAX     10
+#define PRICE_MAX_CENTS         100000000LL /* one million in major units */
 /* A listed product's prices stay within [1, PRICE_SANE_MAX_CENTS]: submit
  * checks them (catalog_listing.c), and an edit of a listed product keeps to
  * what submit checked (catalog.c). */
 #define PRICE_SANE_MAX_CENTS 10000000LL /* 100,000 in major units */
-#define WEIGHT_MAX_GRAMS 1000000
+#define WEIGHT_MAX_GRAMS     1000000
+
+/** True when a listed product (pending review or published) may carry a
+ *  variant at `cents`: [1, PRICE_SANE_MAX_CENTS]. The one rule for submit,
+ *  edits of a listed product and `shopd import products`. */
+bool catalog_price_listable(int64_t cents);
 
 const char *product_status_name(enum product_status s);
 /** -1 when unknown. */

@@ -81,9 +81,9 @@ static enum shop_err set_status(struct db *db, struct transition_job *j, enum pr
     if (db_changes(db) != 1)
         return problem_set(pb, SHOP_CONFLICT, "the listing is not in a state that allows this");
     j->to = to;
-    return outbox_emit(db, "product.changed", j->id,
-                       json_pack("{s:s, s:s}", "change", "status", "status", product_status_name(to)),
-                       pb);
+    return outbox_emit(
+        db, "product.changed", j->id,
+        json_pack("{s:s, s:s}", "change", "status", "status", product_status_name(to)), pb);
 }
 
 /* The submit checks. Returns SHOP_INVALID naming fields, or SHOP_OK with
@@ -105,7 +105,8 @@ static enum shop_err check_listing(struct db *db, int64_t id, const char **banne
         while (isspace((unsigned char)*p))
             p++;
         if (!*p)
-            problem_field(pb, SHOP_INVALID, names[c], "is required before the listing is submitted");
+            problem_field(pb, SHOP_INVALID, names[c],
+                          "is required before the listing is submitted");
         else if (!*banned)
             *banned = find_banned(v);
     }
@@ -116,7 +117,7 @@ static enum shop_err check_listing(struct db *db, int64_t id, const char **banne
     stmt_bind_i64(st, 1, id);
     if (stmt_step(st) != STMT_ROW || stmt_i64(st, 0) == 0)
         problem_field(pb, SHOP_INVALID, "variants", "a listing needs at least one variant");
-    else if (stmt_i64(st, 1) < 1 || stmt_i64(st, 2) > PRICE_SANE_MAX_CENTS)
+    else if (!catalog_price_listable(stmt_i64(st, 1)) || !catalog_price_listable(stmt_i64(st, 2)))
         problem_field(pb, SHOP_INVALID, "variants.price_cents",
                       "prices must be between 1 and %lld cents", PRICE_SANE_MAX_CENTS);
     return pb->err;
@@ -252,8 +253,8 @@ enum shop_err catalog_list_for_seller(struct shop *shop, const struct principal 
         json_t *item = json_pack(
             "{s:I, s:s, s:s, s:s, s:I, s:s, s:s?, s:s, s:s, s:I, s:I}", "id", (json_int_t)last,
             "title", stmt_text(st, 1), "brand", stmt_text(st, 2), "status", stmt_text(st, 3),
-            "category_id", (json_int_t)stmt_i64(st, 4), "currency", stmt_text(st, 5),
-            "review_note", stmt_is_null(st, 6) ? NULL : stmt_text(st, 6), "created_at",
+            "category_id", (json_int_t)stmt_i64(st, 4), "currency", stmt_text(st, 5), "review_note",
+            stmt_is_null(st, 6) ? NULL : stmt_text(st, 6), "created_at",
             clock_fmt(stmt_i64(st, 7), created), "updated_at", clock_fmt(stmt_i64(st, 8), updated),
             "price_cents", (json_int_t)stmt_i64(st, 9), "seller_id", (json_int_t)stmt_i64(st, 10));
         json_array_append_new(data, item);

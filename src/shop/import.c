@@ -19,7 +19,9 @@
  * name by name from the top of the tree, the missing ones created; without
  * one, the Type under a top-level "Imported"; without either, "Imported".
  * A product is published when its Status is active (or absent) and
- * Published is true, a draft otherwise. Inventory quantity sets on_hand in
+ * Published is true, a draft otherwise; a published product's prices keep
+ * to the bound submit checks through the API (catalog_price_listable), so a
+ * row priced 0.00 refuses its product, which a draft's does not. Inventory quantity sets on_hand in
  * the first warehouse (one is created when there is none), recorded as an
  * 'adjust' movement. The owner is --seller's account, else the first admin:
  * the shop itself.
@@ -301,8 +303,10 @@ enum shop_err import_products(struct shop *shop, const struct import_opts *o,
     free(buf);
     free(line);
     if (!c->have_header && !c->err) {
-        e = problem_set(pb, SHOP_INVALID, "%s has no Shopify product header (Handle or URL handle,"
-                        " and Title, in its first line)", o->path);
+        e = problem_set(pb, SHOP_INVALID,
+                        "%s has no Shopify product header (Handle or URL handle,"
+                        " and Title, in its first line)",
+                        o->path);
         import_free_rows(c->group, c->ngroup);
         goto done;
     }
@@ -321,4 +325,3 @@ done:
     fclose(f);
     return e;
 }
-

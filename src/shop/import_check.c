@@ -125,7 +125,7 @@ bool import_check_item(struct ctx *c, struct item *it)
     for (int i = 0; i < it->nrows; i++)
         if (it->rows[i].nfields > c->ncols) {
             import_reject(c, it, it->rows[i].line, "%d fields where the header has %d",
-                   it->rows[i].nfields, c->ncols);
+                          it->rows[i].nfields, c->ncols);
             return false;
         }
     if (strlen(it->handle) > 255) {
@@ -147,7 +147,7 @@ bool import_check_item(struct ctx *c, struct item *it)
     }
     if (strlen(it->desc) > PRODUCT_DESCRIPTION_MAX) {
         import_reject(c, it, first->line, "the description is longer than %d characters",
-               PRODUCT_DESCRIPTION_MAX);
+                      PRODUCT_DESCRIPTION_MAX);
         return false;
     }
     if (strlen(it->vendor) > PRODUCT_BRAND_MAX) {
@@ -157,10 +157,12 @@ bool import_check_item(struct ctx *c, struct item *it)
     const char *status = f[F_STATUS];
     if (status && strcasecmp(status, "active") && strcasecmp(status, "draft") &&
         strcasecmp(status, "archived")) {
-        import_reject(c, it, first->line, "Status must be active, draft or archived, not %.40s", status);
+        import_reject(c, it, first->line, "Status must be active, draft or archived, not %.40s",
+                      status);
         return false;
     }
-    it->published = (!status || !strcasecmp(status, "active")) && parse_bool(f[F_PUBLISHED], !status);
+    it->published =
+        (!status || !strcasecmp(status, "active")) && parse_bool(f[F_PUBLISHED], !status);
 
     /* Category path. */
     char cat[1024];
@@ -182,7 +184,7 @@ bool import_check_item(struct ctx *c, struct item *it)
 
     /* Variants and images. */
     const char *optname[3] = {f[F_OPT1_NAME], f[F_OPT2_NAME], f[F_OPT3_NAME]};
-    int64_t (*img)[2] = xcalloc((size_t)it->nrows, sizeof *img);
+    int64_t(*img)[2] = xcalloc((size_t)it->nrows, sizeof *img);
     int nimg = 0;
     it->v = xcalloc((size_t)it->nrows, sizeof *it->v);
     bool ok = true;
@@ -193,12 +195,13 @@ bool import_check_item(struct ctx *c, struct item *it)
             int64_t pos = nimg + 1;
             if (g[F_IMAGE_POS] && !parse_int(g[F_IMAGE_POS], false, 1000000, &pos)) {
                 import_reject(c, it, r->line, "Image position must be a whole number, not %.40s",
-                       g[F_IMAGE_POS]);
+                              g[F_IMAGE_POS]);
                 ok = false;
                 break;
             }
             if (strlen(g[F_IMAGE]) > 2000 || strncmp(g[F_IMAGE], "http", 4)) {
-                import_reject(c, it, r->line, "the image URL must be an http(s) URL of at most 2000 characters");
+                import_reject(c, it, r->line,
+                              "the image URL must be an http(s) URL of at most 2000 characters");
                 ok = false;
                 break;
             }
@@ -212,15 +215,26 @@ bool import_check_item(struct ctx *c, struct item *it)
         struct variant_in *v = &it->v[it->nv++];
         v->line = r->line;
         if (!g[F_PRICE] || !parse_money(g[F_PRICE], &v->price)) {
-            import_reject(c, it, r->line, "the price must be an amount like 19.99 (at most %lld), not %.40s",
-                   PRICE_MAX_CENTS / 100, g[F_PRICE] ? g[F_PRICE] : "nothing");
+            import_reject(c, it, r->line,
+                          "the price must be an amount like 19.99 (at most %lld), not %.40s",
+                          PRICE_MAX_CENTS / 100, g[F_PRICE] ? g[F_PRICE] : "nothing");
+            ok = false;
+            break;
+        }
+        if (it->published && !catalog_price_listable(v->price)) {
+            /* What submit refuses through the API is not published here either. */
+            import_reject(c, it, r->line,
+                          "a published product's prices must be between 1 and %lld cents, not %lld"
+                          " (%.40s); import it as a draft, or fix the price",
+                          PRICE_SANE_MAX_CENTS, (long long)v->price, g[F_PRICE]);
             ok = false;
             break;
         }
         if (g[F_GRAMS]) {
             if (!parse_int(g[F_GRAMS], true, WEIGHT_MAX_GRAMS, &v->grams)) {
-                import_reject(c, it, r->line, "the weight must be grams between 0 and %d, not %.40s",
-                       WEIGHT_MAX_GRAMS, g[F_GRAMS]);
+                import_reject(c, it, r->line,
+                              "the weight must be grams between 0 and %d, not %.40s",
+                              WEIGHT_MAX_GRAMS, g[F_GRAMS]);
                 ok = false;
                 break;
             }
@@ -228,8 +242,9 @@ bool import_check_item(struct ctx *c, struct item *it)
         }
         if (g[F_QTY]) {
             if (!parse_int(g[F_QTY], false, 100000000, &v->qty)) {
-                import_reject(c, it, r->line, "the inventory quantity must be a whole number ≥ 0, not %.40s",
-                       g[F_QTY]);
+                import_reject(c, it, r->line,
+                              "the inventory quantity must be a whole number ≥ 0, not %.40s",
+                              g[F_QTY]);
                 ok = false;
                 break;
             }
@@ -251,7 +266,8 @@ bool import_check_item(struct ctx *c, struct item *it)
         }
         for (int k = 0; k < it->nv - 1; k++)
             if (!strcmp(it->v[k].sku, v->sku)) {
-                import_reject(c, it, r->line, "SKU %s appears twice in product %s", v->sku, it->handle);
+                import_reject(c, it, r->line, "SKU %s appears twice in product %s", v->sku,
+                              it->handle);
                 ok = false;
                 break;
             }
@@ -268,17 +284,18 @@ bool import_check_item(struct ctx *c, struct item *it)
         json_decref(opts);
     }
     if (ok && it->nv == 0) {
-        import_reject(c, it, first->line, "product %s has no variant row (SKU or Price)", it->handle);
+        import_reject(c, it, first->line, "product %s has no variant row (SKU or Price)",
+                      it->handle);
         ok = false;
     }
     if (ok && it->nv > PRODUCT_VARIANTS_MAX) {
         import_reject(c, it, first->line, "product %s has more than %d variants", it->handle,
-               PRODUCT_VARIANTS_MAX);
+                      PRODUCT_VARIANTS_MAX);
         ok = false;
     }
     if (ok && nimg > PRODUCT_IMAGES_MAX) {
         import_reject(c, it, first->line, "product %s has more than %d images", it->handle,
-               PRODUCT_IMAGES_MAX);
+                      PRODUCT_IMAGES_MAX);
         ok = false;
     }
     if (ok) {

@@ -219,3 +219,40 @@ def test_category_made_by_a_product_that_failed_is_made_again(make_server, tmp_p
     assert [tuple(x) for x in rows] == [("after", "Cat A", "Fresh"), ("later", "Cat A", "Fresh")]
     assert db.scalar("SELECT count(*) FROM categories WHERE name = 'Cat A'") == 1
     assert db.scalar("SELECT count(*) FROM products WHERE handle = 'clash'") == 0
+
+
+HEAD = "Handle,Title,Vendor,Type,Published,Variant SKU,Variant Price,Variant Inventory Qty,Status\n"
+
+
+def rejected_lines(r):
+    """{line: the reported text} of the rows an import refused."""
+    return {int(l.split(":")[0].split()[1]): l for l in r.stderr.splitlines()
+            if l.startswith("line ")}
+
+
+def test_a_product_priced_zero_is_not_published(make_server, tmp_path):
+    """Found from outside: Variant Price 0.00 with Status active published a
+    product at 0 cents that could be bought, though the API's submit refuses
+    it. The import applies the catalog's bound for a listed product; a draft
+    may still be priced 0, as through the API."""
+    s, admin = fresh(make_server)
+    db = s.database()
+    f = tmp_path / "zero.csv"
+    f.write_text(HEAD + "zero,Zero,V,Mugs,TRUE,ZERO-1,0.00,5,active\n"
+                 "multi,Multi,V,Mugs,TRUE,MULTI-1,3.00,5,active\n"
+                 "multi,,,,,MULTI-2,0,5,\n"
+                 "dear,Dear,V,Mugs,TRUE,DEAR-1,100000.01,1,active\n"
+                 "draft-zero,Draft Zero,V,Mugs,TRUE,DZ-1,0.00,1,draft\n"
+                 "fine,Fine,V,Mugs,TRUE,FINE-1,1.00,1,active\n")
+    r = imp(s, str(f))
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    lines = rejected_lines(r)
+    assert set(lines) == {2, 4, 5}, r.stderr
+    for n in (2, 4, 5):
+        assert "prices must be between 1 and 10000000 cents" in lines[n], lines[n]
+    assert "4 rows rejected (3 products)" in r.stdout, r.stdout
+    assert sorted(x for (x,) in db.query("SELECT handle FROM products")) == ["draft-zero", "fine"]
+    assert db.scalar("SELECT count(*) FROM variants WHERE sku LIKE 'MULTI%'") == 0, \
+        "a product with one bad variant is not half-imported"
+    assert db.scalar("SELECT status FROM products WHERE handle = 'draft-zero'") == "draft"
+
