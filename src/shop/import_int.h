@@ -13,11 +13,21 @@
 
 struct db;
 
-#define IMPORT_BATCH      2000 /* products per write transaction */
-#define IMPORT_CAT_SLOTS  2048 /* category paths remembered: at most half of these */
-#define IMPORT_MAX_ROWS   400 /* rows of one product */
-#define IMPORT_MAX_FIELD  (64 * 1024)
-#define IMPORT_MAX_COLS   256
+#define IMPORT_BATCH     2000 /* products per write transaction */
+#define IMPORT_CAT_SLOTS 2048 /* category paths remembered: at most half of these */
+#define IMPORT_MAX_ROWS  400  /* rows of one product */
+#define IMPORT_MAX_FIELD (64 * 1024)
+#define IMPORT_MAX_COLS  256
+/* A record longer than this is refused with the file: no real product row
+ * comes near it, and libcsv would otherwise hold a quoted field that is
+ * never closed whole, whatever the file's size. */
+#define IMPORT_MAX_RECORD (IMPORT_MAX_COLS * IMPORT_MAX_FIELD)
+/* Products whose rows are apart from each other (import.c, "Rows apart"):
+ * at most this many in one file, each holding at most IMPORT_MAX_ROWS rows
+ * until its last one is read. */
+#define IMPORT_SPLIT_MAX   1024
+#define IMPORT_SPLIT_SLOTS (2 * IMPORT_SPLIT_MAX)
+#define IMPORT_SEEN_BITS   (1u << 25) /* the first pass's filter of handles: 4 MiB */
 
 enum field {
     F_IGNORE = -1,
@@ -91,6 +101,23 @@ struct ctx {
     bool between; /* no record started yet on this line */
     struct row cur;
     bool cur_too_wide;
+    int64_t open_line;    /* where the quoted field open at the last line's end began */
+    int open_nfields;     /* the fields of its record before it */
+    int64_t record_bytes; /* of the record in progress, on the lines before this one */
+    /* The first pass (scanning): which handles have rows apart. */
+    bool scanning;
+    uint8_t *seen; /* Bloom filter over the handles of the runs read */
+    char *run_handle;
+    struct split *run_split;
+    /* Products whose rows are apart: open addressing by handle. */
+    struct split {
+        char *handle;      /* NULL: free */
+        int64_t last_line; /* the line of its last row */
+        struct row *rows;  /* read so far (second pass) */
+        int nrows, caprows;
+        bool done;
+    } splits[IMPORT_SPLIT_SLOTS];
+    int nsplits;
     /* the product whose rows are being read */
     struct row *group;
     int ngroup, capgroup;

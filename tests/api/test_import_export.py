@@ -256,3 +256,67 @@ def test_a_product_priced_zero_is_not_published(make_server, tmp_path):
         "a product with one bad variant is not half-imported"
     assert db.scalar("SELECT status FROM products WHERE handle = 'draft-zero'") == "draft"
 
+
+def test_rows_of_a_product_apart_from_each_other_are_one_product(make_server, tmp_path):
+    """Found from outside: a product's rows on lines 2 and 4, another product
+    between, published it with its first variant only and refused line 4
+    with the false reason that its first row had no Title. Rows are one
+    product by their handle wherever they are in the file (as Shopify's
+    importer reads them); a bad one still refuses the whole product."""
+    s, admin = fresh(make_server)
+    db = s.database()
+    f = tmp_path / "split.csv"
+    f.write_text(HEAD + "split,Split,V,Mugs,TRUE,SPA,3.00,1,active\n"
+                 "other,Other,V,Mugs,TRUE,OT,3.00,1,active\n"
+                 "split,,,,,SPB,4.00,2,\n"
+                 "bad,Bad,V,Mugs,TRUE,BAD-A,3.00,1,active\n"
+                 "between,Between,V,Mugs,TRUE,BT,3.00,1,active\n"
+                 "split,,,,,SPC,5.00,3,\n"
+                 "bad,,,,,BAD-B,free,1,\n")
+    r = imp(s, str(f))
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    lines = rejected_lines(r)
+    assert set(lines) == {8}, r.stderr
+    assert "free" in lines[8] and "bad" in lines[8]
+    assert "2 rows rejected (1 products)" in r.stdout and "3 products created" in r.stdout, r.stdout
+    rows = db.query("SELECT v.sku, v.price_cents, p.title, p.status FROM variants v"
+                    " JOIN products p ON p.id = v.product_id WHERE p.handle = 'split'"
+                    " ORDER BY v.position")
+    assert [tuple(x) for x in rows] == [("SPA", 300, "Split", "published"),
+                                        ("SPB", 400, "Split", "published"),
+                                        ("SPC", 500, "Split", "published")]
+    assert db.scalar("SELECT count(*) FROM products WHERE handle = 'bad'") == 0
+    assert db.scalar("SELECT count(*) FROM variants WHERE sku LIKE 'BAD%'") == 0
+    # The same file again changes nothing.
+    r = imp(s, str(f))
+    assert r.returncode == 3 and "0 products created, 3 updated" in r.stdout, r.stdout
+    assert db.scalar("SELECT count(*) FROM variants WHERE sku LIKE 'SP%'") == 3
+
+
+def test_an_unterminated_quote_refuses_the_file(make_server, tmp_path):
+    """Found from outside: a quote never closed swallowed every later row;
+    the report said 1 row for a 3-row file, with a false reason. The file
+    is refused (exit 2, nothing imported) naming the line where the quoted
+    field begins."""
+    s, admin = fresh(make_server)
+    db = s.database()
+    f = tmp_path / "quote.csv"
+    f.write_text(HEAD + "ok-1,Fine,V,Mugs,TRUE,OK-1,3.00,1,active\n"
+                 "uq-1,\"Unterminated,V,Mugs,TRUE,UQ-1,3.00,1,active\n"
+                 "uq-2,Two,V,Mugs,TRUE,UQ-2,3.00,1,active\n"
+                 "uq-3,Three,V,Mugs,TRUE,UQ-3,3.00,1,active\n")
+    for extra in (("--dry-run",), ()):
+        r = imp(s, str(f), *extra)
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+        assert "line 3" in r.stderr and "quoted field" in r.stderr and "not closed" in r.stderr, \
+            r.stderr
+    assert db.scalar("SELECT count(*) FROM products") == 0
+    # A quoted field that begins on a later line of a record (after a
+    # quoted newline) is named by its own line.
+    g = tmp_path / "quote2.csv"
+    g.write_text("Handle,Title,Body (HTML),Variant SKU,Variant Price\n"
+                 "a,A,\"one\ntwo\",A-1,1.00\n"
+                 "b,B,\"three\nfour\",\"B-1\n,1.00\n")
+    r = imp(s, str(g))
+    assert r.returncode == 2 and "line 5" in r.stderr, r.stderr
+    assert db.scalar("SELECT count(*) FROM products") == 0
