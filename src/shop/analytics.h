@@ -15,13 +15,25 @@
  *                            seller of its lines, analytics_product_days,
  *                            analytics_product_months and (shop-wide)
  *                            analytics_product_years per product
- *   order.refunded         → the refund's day (refunds.created_at): refunds.
- *                            A seller's share is amount × (their lines' total
- *                            ÷ the order's total), rounded down: shipping and
- *                            tax stay the shop's, so a full refund takes back
- *                            exactly what the seller's revenue counted
+ *   order.refunded         → the refund's day (refunds.created_at): refunds,
+ *                            the shop's the whole amount, a seller's by the
+ *                            lines it was for (below)
  *   order.return_approved  → the day of the approval: returned units, shop
  *                            and per seller of the returned lines
+ *
+ * Whose refund. A refund is for lines (refund_lines, shop/refund.h): a
+ * cancellation's are the lines cancelled, a parcel back to the sender's the
+ * units in it, a return's its lines. Each line's part goes to that line's
+ * seller, and only the part that was its goods — part × goods ÷ (goods +
+ * tax), rounded down on the line's running sum of refunds, never more than
+ * its goods — so shipping and tax stay the shop's, a seller whose lines
+ * were all refunded nets exactly zero, and a seller none of whose lines was
+ * refunded is charged nothing (a proportional split charged every seller of
+ * the order). The only refunds for no line are those recorded before
+ * refund_lines existed (migration 0032): those alone are still split over
+ * the order's sellers as amount × (their lines' total ÷ the order's total),
+ * on the order's running sum of refunds. The consumer and a rebuild run the
+ * same fold, so they agree.
  *
  * A cancellation of a paid order is counted through the refund it records
  * (order_cancel.c → refund_record → order.refunded); a checkout that failed

@@ -18,8 +18,8 @@
 
 /* ---- folding events ---------------------------------------------------------- */
 
-#define DAY_MS   86400000LL
-#define BATCH    1000
+#define DAY_MS 86400000LL
+#define BATCH  1000
 
 /* Claims a fact's key; *fresh is false when it was counted before. */
 static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fresh,
@@ -41,10 +41,10 @@ static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fr
 
 /* The figures a day's row adds up, one upsert for the shop's and one for a
  * seller's (?7), binding alike. */
-#define ADD_FIGURES(T)                                                                           \
-    " revenue_cents = " T ".revenue_cents + excluded.revenue_cents,"                             \
-    " refunds_cents = " T ".refunds_cents + excluded.refunds_cents,"                             \
-    " orders = " T ".orders + excluded.orders, units = " T ".units + excluded.units,"            \
+#define ADD_FIGURES(T)                                                                             \
+    " revenue_cents = " T ".revenue_cents + excluded.revenue_cents,"                               \
+    " refunds_cents = " T ".refunds_cents + excluded.refunds_cents,"                               \
+    " orders = " T ".orders + excluded.orders, units = " T ".units + excluded.units,"              \
     " returned_units = " T ".returned_units + excluded.returned_units"
 
 /* Adds to the shop's day, or (seller_id != NULL) to that seller's. */
@@ -124,7 +124,7 @@ struct sums {
     int n, cap;
     struct sum {
         int64_t key, seller, units, cents;
-    } *v;
+    } * v;
 };
 
 static void sums_add(struct sums *s, int64_t key, int64_t seller, int64_t units, int64_t cents)
@@ -150,7 +150,7 @@ struct rows {
         int64_t key, seller;
         int32_t day;
         int64_t units, cents, orders;
-    } *v;
+    } * v;
 };
 
 static void rows_add(struct rows *r, struct row x)
@@ -220,9 +220,11 @@ static struct paid *paid_find(struct paid *o, int n, int64_t id)
 static void paid_sellers_done(struct paid_sums *ps, const struct paid *o, struct sums *sellers)
 {
     for (int i = 0; i < sellers->n; i++)
-        rows_add(&ps->sellers, (struct row){.key = sellers->v[i].key, .day = o->day,
+        rows_add(&ps->sellers, (struct row){.key = sellers->v[i].key,
+                                            .day = o->day,
                                             .units = sellers->v[i].units,
-                                            .cents = sellers->v[i].cents, .orders = 1});
+                                            .cents = sellers->v[i].cents,
+                                            .orders = 1});
     sellers->n = 0;
 }
 
@@ -271,16 +273,20 @@ static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct 
         int64_t cents = stmt_i64(st, 4);
         x->units += q;
         sums_add(&sellers, seller, 0, q, cents);
-        rows_add(&ps->products, (struct row){.key = product, .seller = seller, .day = x->day,
-                                             .units = q, .cents = cents});
+        rows_add(&ps->products,
+                 (struct row){
+                     .key = product, .seller = seller, .day = x->day, .units = q, .cents = cents});
     }
     if (cur)
         paid_sellers_done(ps, cur, &sellers);
     free(sellers.v);
     for (int i = 0; i < n; i++)
         if (o[i].found)
-            rows_add(&ps->days, (struct row){.key = 0, .day = o[i].day, .cents = o[i].total,
-                                             .units = o[i].units, .orders = 1});
+            rows_add(&ps->days, (struct row){.key = 0,
+                                             .day = o[i].day,
+                                             .cents = o[i].total,
+                                             .units = o[i].units,
+                                             .orders = 1});
     return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading the orders' lines");
 }
 
@@ -289,8 +295,8 @@ static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct 
  * a time, and their figures are added up before any rollup row is written,
  * so a day's, a seller's or a product's row takes one upsert per batch
  * instead of one per order. */
-static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const int64_t *ids,
-                                      int n, struct problem *pb)
+static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const int64_t *ids, int n,
+                                      struct problem *pb)
 {
     struct paid *o = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *o);
     struct paid_sums ps = {0};
@@ -332,16 +338,90 @@ static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const 
     return e;
 }
 
+/* What of `refunded` cents a line got back were its goods (quantity × unit
+ * price − discount) rather than its tax: in proportion, rounded down, never
+ * more than the goods. */
+static int64_t goods_part(int64_t refunded, int64_t goods, int64_t tax)
+{
+    if (goods <= 0 || refunded <= 0)
+        return 0;
+    int64_t paid = goods + (tax > 0 ? tax : 0);
+    int64_t part = (int64_t)((__int128)refunded * goods / paid);
+    return part < goods ? part : goods;
+}
+
+/* A refund of lines: each line's seller gets the goods part of what the line
+ * got back. With what the line's earlier refunds came to, a part is the
+ * growth of the goods part of their running sum, so a line refunded in
+ * parts adds up to what it would refunded whole. *found is false when the
+ * refund has no lines (one from before refund_lines). */
+static enum shop_err line_shares(struct db *db, int64_t refund_id, struct sums *sellers,
+                                 bool *found, struct problem *pb)
+{
+    *found = false;
+    struct stmt *st = db_prepare(db, "SELECT coalesce(p.seller_id, 0),"
+                                     " l.quantity * l.unit_price_cents - l.discount_cents,"
+                                     " l.tax_cents, rl.amount_cents,"
+                                     " (SELECT coalesce(sum(e.amount_cents), 0) FROM refund_lines e"
+                                     "  WHERE e.order_line_id = rl.order_line_id"
+                                     "  AND e.refund_id < rl.refund_id)"
+                                     " FROM refund_lines rl"
+                                     " JOIN order_lines l ON l.id = rl.order_line_id"
+                                     " LEFT JOIN products p ON p.id = l.product_id"
+                                     " WHERE rl.refund_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading a refund's lines");
+    stmt_bind_i64(st, 1, refund_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        *found = true;
+        int64_t goods = stmt_i64(st, 1), tax = stmt_i64(st, 2), part = stmt_i64(st, 3);
+        int64_t before = stmt_i64(st, 4);
+        int64_t share = goods_part(before + part, goods, tax) - goods_part(before, goods, tax);
+        sums_add(sellers, stmt_i64(st, 0), 0, 0, share);
+    }
+    return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading a refund's lines");
+}
+
+/* A refund for no line (one recorded before refund_lines): split over the
+ * order's sellers by their lines' share of the order's total. With what the
+ * order's earlier refunds came to, a seller's share is the growth of its
+ * share of their running sum, so the shares of an order refunded in parts
+ * add up to what it was refunded whole. */
+static enum shop_err proportional_shares(struct db *db, int64_t order_id, int64_t amount,
+                                         int64_t total, int64_t before, struct sums *sellers,
+                                         struct problem *pb)
+{
+    struct sums goods = {0};
+    struct stmt *st =
+        db_prepare(db, "SELECT coalesce(p.seller_id, 0),"
+                       " l.quantity * l.unit_price_cents - l.discount_cents"
+                       " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
+                       " WHERE l.order_id = ?");
+    if (!st)
+        return db_fail(db, pb, "reading an order's lines");
+    stmt_bind_i64(st, 1, order_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
+        sums_add(&goods, stmt_i64(st, 0), 0, 0, stmt_i64(st, 1));
+    for (int i = 0; rc == STMT_DONE && i < goods.n && total > 0; i++) {
+        int64_t g = goods.v[i].cents;
+        sums_add(sellers, goods.v[i].key, 0, 0,
+                 (int64_t)((__int128)(before + amount) * g / total) -
+                     (int64_t)((__int128)before * g / total));
+    }
+    free(goods.v);
+    return rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
+}
+
+/* The shop's day gets the whole refund; its lines' sellers their goods'
+ * part of it (analytics.h says why). */
 static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t order_id,
                                  int64_t refund_id, struct problem *pb)
 {
     bool fresh;
     if (claim(db, "refund", refund_id, &fresh, pb) != SHOP_OK || !fresh)
         return pb->err;
-    /* With what the order's earlier refunds came to: a seller's share of
-     * each refund is the growth of its share of their running sum, so the
-     * shares of an order refunded in parts add up to what it was refunded
-     * whole (each rounded down on its own, they fell a cent short apiece). */
     struct stmt *st = db_prepare(db, "SELECT r.amount_cents, r.created_at, o.total_cents,"
                                      " (SELECT coalesce(sum(e.amount_cents), 0) FROM refunds e"
                                      "  WHERE e.order_id = r.order_id AND e.id < r.id)"
@@ -355,26 +435,15 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
     int64_t amount = stmt_i64(st, 0), total = stmt_i64(st, 2), before = stmt_i64(st, 3);
     int32_t day = tz_local_day(tz, stmt_i64(st, 1));
     struct sums sellers = {0};
-    st = db_prepare(db, "SELECT coalesce(p.seller_id, 0),"
-                        " l.quantity * l.unit_price_cents - l.discount_cents"
-                        " FROM order_lines l LEFT JOIN products p ON p.id = l.product_id"
-                        " WHERE l.order_id = ?");
-    if (!st)
-        return db_fail(db, pb, "reading an order's lines");
-    stmt_bind_i64(st, 1, order_id);
-    int rc;
-    while ((rc = stmt_step(st)) == STMT_ROW)
-        sums_add(&sellers, stmt_i64(st, 0), 0, 0, stmt_i64(st, 1));
-    enum shop_err e = rc == STMT_DONE ? SHOP_OK : db_fail(db, pb, "reading an order's lines");
+    bool by_lines;
+    enum shop_err e = line_shares(db, refund_id, &sellers, &by_lines, pb);
+    if (e == SHOP_OK && !by_lines)
+        e = proportional_shares(db, order_id, amount, total, before, &sellers, pb);
     if (e == SHOP_OK)
         e = add_figures(db, NULL, day, 0, amount, 0, 0, 0, pb);
-    for (int i = 0; e == SHOP_OK && i < sellers.n && total > 0; i++) {
-        int64_t goods = sellers.v[i].cents;
-        int64_t share = (int64_t)((__int128)(before + amount) * goods / total) -
-                        (int64_t)((__int128)before * goods / total);
-        if (share > 0)
-            e = add_figures(db, &sellers.v[i].key, day, 0, share, 0, 0, 0, pb);
-    }
+    for (int i = 0; e == SHOP_OK && i < sellers.n; i++)
+        if (sellers.v[i].cents > 0)
+            e = add_figures(db, &sellers.v[i].key, day, 0, sellers.v[i].cents, 0, 0, 0, pb);
     free(sellers.v);
     return e;
 }
@@ -397,10 +466,10 @@ static enum shop_err fold_return(struct db *db, const struct tz *tz, int64_t ret
     struct sums sellers = {0};
     int64_t units = 0;
     st = db_prepare(db, "SELECT coalesce(p.seller_id, 0), rl.quantity"
-                                     " FROM return_lines rl"
-                                     " JOIN order_lines l ON l.id = rl.order_line_id"
-                                     " LEFT JOIN products p ON p.id = l.product_id"
-                                     " WHERE rl.return_id = ?");
+                        " FROM return_lines rl"
+                        " JOIN order_lines l ON l.id = rl.order_line_id"
+                        " LEFT JOIN products p ON p.id = l.product_id"
+                        " WHERE rl.return_id = ?");
     if (!st)
         return db_fail(db, pb, "reading a return");
     stmt_bind_i64(st, 1, return_id);
@@ -532,8 +601,8 @@ static enum shop_err clear_write(struct db *db, void *arg, struct problem *pb)
     if (lock_rollups(db, pb) != SHOP_OK)
         return pb->err;
     static const char *const all[] = {
-        "DELETE FROM analytics_days", "DELETE FROM analytics_seller_days",
-        "DELETE FROM analytics_product_days", "DELETE FROM analytics_product_months",
+        "DELETE FROM analytics_days",          "DELETE FROM analytics_seller_days",
+        "DELETE FROM analytics_product_days",  "DELETE FROM analytics_product_months",
         "DELETE FROM analytics_product_years", "DELETE FROM analytics_applied"};
     /* A year's row is the sum of its months': the months cleared are taken
      * out of it (before they go), and their refold adds them back. */
@@ -647,7 +716,8 @@ enum shop_err analytics_rebuild(struct shop *shop, int32_t from, int32_t to,
         /* Whole months: the month rollups cannot be cut. */
         c.range.from = from / 100 * 100 + 1;
         int y = to / 10000, m = to / 100 % 100;
-        c.range.to = tz_days_ymd(tz_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - 1);
+        c.range.to =
+            tz_days_ymd(tz_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - 1);
     }
     out->from = c.range.from;
     out->to = c.range.to;

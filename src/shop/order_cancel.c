@@ -33,7 +33,7 @@ struct cancel_job {
     const struct principal *who;
     int64_t order_id, now;
     int64_t line_ids[CANCEL_LINES_MAX];
-    int nline_ids; /* 0: every open line */
+    int nline_ids;     /* 0: every open line */
     int64_t refund_id; /* out */
 };
 
@@ -86,8 +86,8 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
                                      (long long)id, open ? "partly shipped" : stmt_text(st, 4));
         }
         if (cancellable && (j->nline_ids == 0 || k >= 0) && n < CANCEL_LINES_MAX)
-            lines[n++] = (struct cancel_line){id, stmt_i64(st, 1), stmt_i64(st, 2),
-                                              stmt_i64(st, 3), stmt_i64(st, 2) - stmt_i64(st, 6)};
+            lines[n++] = (struct cancel_line){id, stmt_i64(st, 1), stmt_i64(st, 2), stmt_i64(st, 3),
+                                              stmt_i64(st, 2) - stmt_i64(st, 6)};
     }
     for (int i = 0; i < j->nline_ids; i++)
         if (!named[i]) {
@@ -103,8 +103,9 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     int64_t amount = 0;
     for (int i = 0; i < n; i++) {
         amount += lines[i].amount;
-        st = db_prepare(db, "UPDATE order_lines SET status = 'cancelled', cancelled_at = ?,"
-                            " backordered = 0 WHERE id = ? AND status = 'open' AND shipped_qty = 0");
+        st =
+            db_prepare(db, "UPDATE order_lines SET status = 'cancelled', cancelled_at = ?,"
+                           " backordered = 0 WHERE id = ? AND status = 'open' AND shipped_qty = 0");
         if (!st)
             return db_fail(db, pb, "cancelling a line");
         stmt_bind_i64(st, 1, j->now);
@@ -112,9 +113,9 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
         if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
             return problem_set(pb, SHOP_CONFLICT, "the order changed meanwhile");
         /* Units taken from stock go back; backordered ones were never taken. */
-        if (lines[i].taken > 0 && reservation_restock(db, j->order_id, lines[i].variant_id,
-                                                      lines[i].taken, j->who->user_id,
-                                                      pb) != SHOP_OK)
+        if (lines[i].taken > 0 &&
+            reservation_restock(db, j->order_id, lines[i].variant_id, lines[i].taken,
+                                j->who->user_id, pb) != SHOP_OK)
             return pb->err;
         st = db_prepare(db, "UPDATE products SET sales_count = CASE WHEN sales_count > ?1 THEN"
                             " sales_count - ?1 ELSE 0 END WHERE id ="
@@ -130,8 +131,9 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     if (whole)
         amount = total - refunded;
 
-    const char *by = j->who->role == ROLE_ADMIN && j->who->user_id != user ? "cancelled_by_admin"
-                                                                            : "cancelled_by_customer";
+    const char *by = j->who->role == ROLE_ADMIN && j->who->user_id != user
+                         ? "cancelled_by_admin"
+                         : "cancelled_by_customer";
     if (whole) {
         if (order_transition(db, j->order_id, ORDER_CANCELLED, by, NULL, pb) != SHOP_OK ||
             promo_release(db, j->order_id, pb) != SHOP_OK) /* its promotion uses go back */
@@ -144,16 +146,26 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
     } else if (order_status_sync(db, j->order_id, pb) != SHOP_OK) {
         return pb->err; /* what is left may all have shipped */
     }
-    enum shop_err e = outbox_emit(
-        db, "order.cancelled", j->order_id,
-        json_pack("{s:I, s:I, s:b, s:I, s:s}", "order_id", (json_int_t)j->order_id, "user_id",
-                  (json_int_t)user, "whole", whole, "refund_cents", (json_int_t)amount, "currency",
-                  currency),
-        pb);
+    enum shop_err e =
+        outbox_emit(db, "order.cancelled", j->order_id,
+                    json_pack("{s:I, s:I, s:b, s:I, s:s}", "order_id", (json_int_t)j->order_id,
+                              "user_id", (json_int_t)user, "whole", whole, "refund_cents",
+                              (json_int_t)amount, "currency", currency),
+                    pb);
     if (e != SHOP_OK || amount <= 0)
         return e;
-    struct refund_in r = {.order_id = j->order_id, .user_id = user, .amount = amount,
-                          .currency = currency, .reason = "cancellation", .now = j->now};
+    /* The refund is for the lines cancelled, each what it was paid. */
+    struct refund_line rl[CANCEL_LINES_MAX];
+    for (int i = 0; i < n; i++)
+        rl[i] = (struct refund_line){lines[i].id, lines[i].amount};
+    struct refund_in r = {.order_id = j->order_id,
+                          .user_id = user,
+                          .amount = amount,
+                          .lines = rl,
+                          .nlines = n,
+                          .currency = currency,
+                          .reason = "cancellation",
+                          .now = j->now};
     return refund_record(db, &r, &j->refund_id, pb);
 }
 
@@ -192,7 +204,8 @@ enum shop_err order_cancel(struct shop *shop, const struct principal *who, int64
         if (!json_is_array(line_ids) || json_array_size(line_ids) == 0 ||
             json_array_size(line_ids) > CANCEL_LINES_MAX)
             return problem_field(pb, SHOP_INVALID, "line_ids",
-                                 "must be a non-empty array of up to %d line ids", CANCEL_LINES_MAX);
+                                 "must be a non-empty array of up to %d line ids",
+                                 CANCEL_LINES_MAX);
         size_t i;
         json_t *v;
         json_array_foreach(line_ids, i, v)

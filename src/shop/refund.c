@@ -5,6 +5,7 @@
 
 #include "shop/outbox.h"
 #include "shop/payment.h"
+#include "shop/pricing.h"
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -52,8 +53,9 @@ static enum shop_err allocate_refund(struct db *db, int64_t order_id, int64_t re
         stmt_bind_text(st, 5, key);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "allocating the refund");
-        st = db_prepare(db, "UPDATE payments SET refunded_cents = refunded_cents + ?, updated_at = ?"
-                            " WHERE id = ? AND refunded_cents + ? <= amount_cents");
+        st =
+            db_prepare(db, "UPDATE payments SET refunded_cents = refunded_cents + ?, updated_at = ?"
+                           " WHERE id = ? AND refunded_cents + ? <= amount_cents");
         if (!st)
             return db_fail(db, pb, "allocating the refund");
         stmt_bind_i64(st, 1, take);
@@ -76,6 +78,34 @@ static enum shop_err allocate_refund(struct db *db, int64_t order_id, int64_t re
     return SHOP_OK;
 }
 
+/* The refund's lines (refund.h): the parts as given, or scaled down to the
+ * refund when they come to more (largest remainder, so they add up to it). */
+static enum shop_err record_lines(struct db *db, const struct refund_in *in, int64_t refund_id,
+                                  struct problem *pb)
+{
+    int n = in->nlines < PRICING_ALLOCATE_MAX ? in->nlines : PRICING_ALLOCATE_MAX;
+    int64_t sum = 0, parts[PRICING_ALLOCATE_MAX], weights[PRICING_ALLOCATE_MAX];
+    for (int i = 0; i < n; i++) {
+        weights[i] = in->lines[i].amount > 0 ? in->lines[i].amount : 0;
+        sum += weights[i];
+    }
+    if (sum > in->amount)
+        pricing_allocate(in->amount, weights, n, parts);
+    else
+        memcpy(parts, weights, (size_t)n * sizeof *parts);
+    for (int i = 0; i < n; i++) {
+        struct stmt *st = db_prepare(db, "INSERT INTO refund_lines (refund_id, order_line_id,"
+                                         " amount_cents) VALUES (?, ?, ?)");
+        if (!st)
+            return db_fail(db, pb, "recording the refund's lines");
+        stmt_bind_i64(st, 1, refund_id);
+        stmt_bind_i64(st, 2, in->lines[i].order_line_id);
+        stmt_bind_i64(st, 3, parts[i]);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording the refund's lines");
+    }
+    return SHOP_OK;
+}
 
 enum shop_err refund_record(struct db *db, const struct refund_in *in, int64_t *refund_id,
                             struct problem *pb)
@@ -98,6 +128,8 @@ enum shop_err refund_record(struct db *db, const struct refund_in *in, int64_t *
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording the refund");
     *refund_id = db_last_id(db);
+    if (record_lines(db, in, *refund_id, pb) != SHOP_OK)
+        return pb->err;
     bool pending_card = false;
     if (allocate_refund(db, in->order_id, *refund_id, in->user_id, in->amount, in->currency,
                         &pending_card, pb) != SHOP_OK)
@@ -123,10 +155,10 @@ enum shop_err refund_record(struct db *db, const struct refund_in *in, int64_t *
         return db_fail(db, pb, "recording the refund");
     if (db_changes(db) != 1)
         return problem_set(pb, SHOP_CONFLICT, "the refund would exceed what the order was paid");
-    json_t *ev = json_pack("{s:I, s:I, s:I, s:I, s:s, s:s}", "order_id", (json_int_t)in->order_id,
-                           "user_id", (json_int_t)in->user_id, "refund_id", (json_int_t)*refund_id,
-                           "amount_cents", (json_int_t)in->amount, "currency", in->currency,
-                           "reason", in->reason);
+    json_t *ev =
+        json_pack("{s:I, s:I, s:I, s:I, s:s, s:s}", "order_id", (json_int_t)in->order_id, "user_id",
+                  (json_int_t)in->user_id, "refund_id", (json_int_t)*refund_id, "amount_cents",
+                  (json_int_t)in->amount, "currency", in->currency, "reason", in->reason);
     if (in->return_id)
         json_object_set_new(ev, "return_id", json_integer(in->return_id));
     return outbox_emit(db, "order.refunded", in->order_id, ev, pb);
@@ -185,12 +217,13 @@ int refund_send(struct shop *shop, int64_t refund_id)
     struct alloc list[32];
     int n = 0;
     struct db *db = store_db(shop->store);
-    struct stmt *st = db_prepare(db, "SELECT a.id, a.refund_id, p.order_id, a.amount_cents,"
-                                     " a.attempts, coalesce(p.gateway_ref, ''), a.idempotency_key"
-                                     " FROM refund_allocations a JOIN payments p"
-                                     " ON p.id = a.payment_id WHERE a.status = 'pending'"
-                                     " AND (a.refund_id = ?1 OR (?1 = 0 AND a.next_attempt_at <= ?2))"
-                                     " ORDER BY a.id LIMIT 32");
+    struct stmt *st =
+        db_prepare(db, "SELECT a.id, a.refund_id, p.order_id, a.amount_cents,"
+                       " a.attempts, coalesce(p.gateway_ref, ''), a.idempotency_key"
+                       " FROM refund_allocations a JOIN payments p"
+                       " ON p.id = a.payment_id WHERE a.status = 'pending'"
+                       " AND (a.refund_id = ?1 OR (?1 = 0 AND a.next_attempt_at <= ?2))"
+                       " ORDER BY a.id LIMIT 32");
     if (st) {
         stmt_bind_i64(st, 1, refund_id);
         stmt_bind_i64(st, 2, clock_now_ms());
@@ -211,8 +244,8 @@ int refund_send(struct shop *shop, int64_t refund_id)
         char ref[32];
         snprintf(ref, sizeof ref, "order-%lld", (long long)list[i].order_id);
         struct gw_result r;
-        enum pay_outcome out = payment_refund(shop, list[i].charge_id, list[i].amount, list[i].key,
-                                              ref, &r);
+        enum pay_outcome out =
+            payment_refund(shop, list[i].charge_id, list[i].amount, list[i].key, ref, &r);
         struct alloc_job j = {.a = &list[i], .ok = out == PAY_OK};
         snprintf(j.gateway_ref, sizeof j.gateway_ref, "%s", r.id);
         if (out == PAY_DECLINED)
@@ -225,7 +258,6 @@ int refund_send(struct shop *shop, int64_t refund_id)
     }
     return sent;
 }
-
 
 int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
                           int64_t q)

@@ -11,6 +11,10 @@
  * never refund twice. The order's refunded_cents grows with every refund,
  * and a refund above what the tenders can still give back is refused:
  * the sum of refunds never exceeds what was captured.
+ *
+ * A refund names the lines it is for (refund_lines): what each line got
+ * back, adding up to at most the refund (the rest, shipping, is for no
+ * line). Analytics gives each line's part to that line's seller.
  */
 #ifndef SHOP_SHOP_REFUND_H
 #define SHOP_SHOP_REFUND_H
@@ -22,8 +26,18 @@
 struct db;
 struct shop;
 
+/** A line a refund is for, and what of the refund it got back. */
+struct refund_line {
+    int64_t order_line_id, amount;
+};
+
 struct refund_in {
     int64_t order_id, user_id, amount;
+    /* The lines it is for (order_line_id distinct, at most
+     * PRICING_ALLOCATE_MAX); their amounts are scaled down to add up to
+     * `amount` when they come to more. */
+    const struct refund_line *lines;
+    int nlines;
     const char *currency, *reason; /* reason: cancellation | undelivered | return */
     int64_t return_id;             /* 0 when not a return's */
     int64_t now;
@@ -37,9 +51,10 @@ struct refund_in {
 int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
                           int64_t q);
 
-/** Inside a write: records the refund, allocates it, moves the order's
- *  refunded_cents and refund_status, and writes order.refunded. Fills
- *  *refund_id. SHOP_CONFLICT when the tenders cannot give `amount` back. */
+/** Inside a write: records the refund and its lines, allocates it, moves
+ *  the order's refunded_cents and refund_status, and writes order.refunded.
+ *  Fills *refund_id. SHOP_CONFLICT when the tenders cannot give `amount`
+ *  back. */
 enum shop_err refund_record(struct db *db, const struct refund_in *in, int64_t *refund_id,
                             struct problem *pb);
 

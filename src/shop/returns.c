@@ -23,9 +23,12 @@
 #define DAY_MS INT64_C(86400000)
 
 static const char *const names[RET_STATUS_COUNT] = {
-    [RET_REQUESTED] = "requested", [RET_APPROVED] = "approved",
-    [RET_REJECTED] = "rejected",   [RET_RECEIVED] = "received",
-    [RET_INSPECTED] = "inspected", [RET_REFUNDED] = "refunded",
+    [RET_REQUESTED] = "requested",
+    [RET_APPROVED] = "approved",
+    [RET_REJECTED] = "rejected",
+    [RET_RECEIVED] = "received",
+    [RET_INSPECTED] = "inspected",
+    [RET_REFUNDED] = "refunded",
     [RET_PARTIALLY_REFUNDED] = "partially_refunded",
 };
 
@@ -66,14 +69,13 @@ bool return_in_window(int64_t delivered_at, int64_t now, int64_t window_ms)
     return now / DAY_MS - delivered_at / DAY_MS <= window_ms / DAY_MS;
 }
 
-
 static enum shop_err emit(struct db *db, const char *topic, int64_t order_id, int64_t user_id,
                           int64_t return_id, const char *status, struct problem *pb)
 {
     return outbox_emit(db, topic, order_id,
                        json_pack("{s:I, s:I, s:I, s:s}", "order_id", (json_int_t)order_id,
-                                 "user_id", (json_int_t)user_id, "return_id",
-                                 (json_int_t)return_id, "status", status),
+                                 "user_id", (json_int_t)user_id, "return_id", (json_int_t)return_id,
+                                 "status", status),
                        pb);
 }
 
@@ -157,14 +159,13 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             if (in->lines[k].order_line_id == line)
                 return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                      "line %lld is named twice", (long long)line);
-        st = db_prepare(
-            db, "SELECT l.quantity, l.unit_price_cents, l.tax_cents, l.delivered_qty,"
-                " l.returned_qty, p.returnable, l.discount_cents,"
-                " (SELECT coalesce(max(s.delivered_at), 0)"
-                " FROM shipment_lines sl JOIN shipments s ON s.id = sl.shipment_id"
-                " WHERE sl.order_line_id = l.id AND s.status = 'delivered')"
-                " FROM order_lines l JOIN products p ON p.id = l.product_id"
-                " WHERE l.id = ? AND l.order_id = ?");
+        st = db_prepare(db, "SELECT l.quantity, l.unit_price_cents, l.tax_cents, l.delivered_qty,"
+                            " l.returned_qty, p.returnable, l.discount_cents,"
+                            " (SELECT coalesce(max(s.delivered_at), 0)"
+                            " FROM shipment_lines sl JOIN shipments s ON s.id = sl.shipment_id"
+                            " WHERE sl.order_line_id = l.id AND s.status = 'delivered')"
+                            " FROM order_lines l JOIN products p ON p.id = l.product_id"
+                            " WHERE l.id = ? AND l.order_id = ?");
         if (!st)
             return db_fail(db, pb, "reading the order line");
         stmt_bind_i64(st, 1, line);
@@ -187,8 +188,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
                                  "line %lld has not been delivered", (long long)line);
         if (!return_in_window(delivered_at, j->now, j->shop->cfg.return_window_ms))
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
-                                 "line %lld was delivered more than %lld days ago",
-                                 (long long)line,
+                                 "line %lld was delivered more than %lld days ago", (long long)line,
                                  (long long)(j->shop->cfg.return_window_ms / DAY_MS));
         if (q > delivered - returned)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "quantity"),
@@ -253,11 +253,11 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "counting returns");
     int64_t recent = rc == STMT_ROW ? stmt_i64(st, 0) : 0;
     if (total <= j->shop->cfg.return_auto_approve_cents && recent < 3) {
-        if (status_move(db, &machine, j->id, RET_REQUESTED, RET_APPROVED,
-                        "approved automatically", j->now, pb) != SHOP_OK)
+        if (status_move(db, &machine, j->id, RET_REQUESTED, RET_APPROVED, "approved automatically",
+                        j->now, pb) != SHOP_OK)
             return pb->err;
-        return emit(db, "order.return_approved", in->order_id, j->who->user_id, j->id,
-                    "approved", pb);
+        return emit(db, "order.return_approved", in->order_id, j->who->user_id, j->id, "approved",
+                    pb);
     }
     return emit(db, "order.return_requested", in->order_id, j->who->user_id, j->id, "requested",
                 pb);
@@ -376,9 +376,9 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
             return db_fail(db, pb, "reading the return");
         if (rc != STMT_ROW)
             break;
-        lines[n++] = (struct rline){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2),
-                                    stmt_i64(st, 3), stmt_i64(st, 4), stmt_i64(st, 5),
-                                    stmt_i64(st, 6), stmt_i64(st, 7)};
+        lines[n++] =
+            (struct rline){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2), stmt_i64(st, 3),
+                           stmt_i64(st, 4), stmt_i64(st, 5), stmt_i64(st, 6), stmt_i64(st, 7)};
     }
 
     const char *note = NULL;
@@ -432,12 +432,10 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         int64_t amount = in->refund_cents >= 0 ? in->refund_cents : most;
         if (amount > most)
             return problem_field(pb, SHOP_INVALID, "refund_cents",
-                                 "at most %lld can be refunded for this return",
-                                 (long long)most);
+                                 "at most %lld can be refunded for this return", (long long)most);
         if (in->to == RET_PARTIALLY_REFUNDED && amount >= most)
             return problem_field(pb, SHOP_INVALID, "refund_cents",
-                                 "a partial refund is below %lld; use refunded",
-                                 (long long)most);
+                                 "a partial refund is below %lld; use refunded", (long long)most);
         if (amount > 0) {
             pricing_allocate(amount, weights, n, parts);
             for (int i = 0; i < n; i++) {
@@ -450,9 +448,18 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
                 if (stmt_step(st) != STMT_DONE)
                     return db_fail(db, pb, "recording the refund");
             }
-            struct refund_in r = {.order_id = order_id, .user_id = user, .amount = amount,
-                                  .currency = currency, .reason = "return",
-                                  .return_id = in->id, .now = j->now};
+            struct refund_line rl[RETURN_LINES_MAX];
+            for (int i = 0; i < n; i++)
+                rl[i] = (struct refund_line){lines[i].line, parts[i]};
+            struct refund_in r = {.order_id = order_id,
+                                  .user_id = user,
+                                  .amount = amount,
+                                  .lines = rl,
+                                  .nlines = n,
+                                  .currency = currency,
+                                  .reason = "return",
+                                  .return_id = in->id,
+                                  .now = j->now};
             if (refund_record(db, &r, &j->refund_id, pb) != SHOP_OK)
                 return pb->err;
         }
@@ -475,8 +482,7 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     return emit(db, topic, order_id, user, in->id, return_status_name(in->to), pb);
 }
 
-enum shop_err return_update(struct shop *shop, const struct return_update *in,
-                            struct problem *pb)
+enum shop_err return_update(struct shop *shop, const struct return_update *in, struct problem *pb)
 {
     struct update_job j = {.shop = shop, .in = in, .now = clock_now_ms()};
     if (store_write(shop->store, update_write, &j, pb) != SHOP_OK)
@@ -534,9 +540,8 @@ static int read_rma(struct db *db, int64_t id, struct arena *a, struct rma *r)
         return -1;
     stmt_bind_i64(st, 1, id);
     while (r->nrefunds < 8 && (rc = stmt_step(st)) == STMT_ROW)
-        r->refunds[r->nrefunds++] =
-            (struct rma_refund){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 3),
-                                arena_strdup(a, stmt_text(st, 2))};
+        r->refunds[r->nrefunds++] = (struct rma_refund){
+            stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 3), arena_strdup(a, stmt_text(st, 2))};
     if (rc != STMT_DONE && rc != STMT_ROW)
         return -1;
     r->history = arena_alloc(a, sizeof *r->history * 16);

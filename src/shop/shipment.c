@@ -20,16 +20,16 @@
 #include "util/clock.h"
 
 static const char *const names[SHIP_STATUS_COUNT] = {
-    [SHIP_LABEL_CREATED] = "label_created",     [SHIP_IN_TRANSIT] = "in_transit",
+    [SHIP_LABEL_CREATED] = "label_created",       [SHIP_IN_TRANSIT] = "in_transit",
     [SHIP_OUT_FOR_DELIVERY] = "out_for_delivery", [SHIP_DELIVERED] = "delivered",
-    [SHIP_DELIVERY_FAILED] = "delivery_failed", [SHIP_RETURNED_TO_SENDER] = "returned_to_sender",
+    [SHIP_DELIVERY_FAILED] = "delivery_failed",   [SHIP_RETURNED_TO_SENDER] = "returned_to_sender",
 };
 
 #define BIT(s) (1u << (s))
 static const unsigned allowed[SHIP_STATUS_COUNT] = {
     [SHIP_LABEL_CREATED] = BIT(SHIP_IN_TRANSIT),
-    [SHIP_IN_TRANSIT] = BIT(SHIP_OUT_FOR_DELIVERY) | BIT(SHIP_DELIVERED) |
-                        BIT(SHIP_DELIVERY_FAILED),
+    [SHIP_IN_TRANSIT] =
+        BIT(SHIP_OUT_FOR_DELIVERY) | BIT(SHIP_DELIVERED) | BIT(SHIP_DELIVERY_FAILED),
     [SHIP_OUT_FOR_DELIVERY] = BIT(SHIP_DELIVERED) | BIT(SHIP_DELIVERY_FAILED),
     [SHIP_DELIVERY_FAILED] = BIT(SHIP_OUT_FOR_DELIVERY) | BIT(SHIP_RETURNED_TO_SENDER),
     [SHIP_DELIVERED] = 0,
@@ -38,8 +38,8 @@ static const unsigned allowed[SHIP_STATUS_COUNT] = {
 
 /* Its states and moves; shipment_move writes the move itself (its
  * events carry a detail and a callback's key). */
-static const struct status_machine machine = {"shipment", names, SHIP_STATUS_COUNT, allowed,
-                                              NULL, NULL};
+static const struct status_machine machine = {"shipment", names, SHIP_STATUS_COUNT,
+                                              allowed,    NULL,  NULL};
 
 const char *shipment_status_name(enum shipment_status s)
 {
@@ -65,9 +65,9 @@ static bool departed(int s)
 
 /* ---- reads ------------------------------------------------------------------- */
 
-#define SHIPMENT_COLUMNS                                                                   \
-    "s.id, s.order_id, s.warehouse_id, coalesce(s.seller_id, 0), s.carrier, s.service,"    \
-    " s.tracking_number, s.status, s.attempts, s.created_at, s.updated_at,"                \
+#define SHIPMENT_COLUMNS                                                                           \
+    "s.id, s.order_id, s.warehouse_id, coalesce(s.seller_id, 0), s.carrier, s.service,"            \
+    " s.tracking_number, s.status, s.attempts, s.created_at, s.updated_at,"                        \
     " coalesce(s.delivered_at, 0), o.user_id"
 
 static void row_to_shipment(struct stmt *st, struct arena *a, struct shipment *s)
@@ -312,6 +312,7 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         n++;
     }
     int64_t amount = 0;
+    struct refund_line rl[128];
     for (int i = 0; i < n; i++) {
         if (reservation_return(db, order_id, rows[i].variant, warehouse_id, rows[i].q, 0, pb) !=
             SHOP_OK)
@@ -330,12 +331,14 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording undelivered units");
         amount += share;
+        rl[i] = (struct refund_line){rows[i].line, share};
     }
     /* Whatever is left of the order to deliver decides the shipping. */
-    struct stmt *o = db_prepare(db, "SELECT o.user_id, o.currency, o.total_cents - o.refunded_cents,"
-                                    " (SELECT coalesce(sum(quantity - undelivered_qty), 0)"
-                                    " FROM order_lines WHERE order_id = o.id AND status <> 'cancelled')"
-                                    " FROM orders o WHERE o.id = ?");
+    struct stmt *o =
+        db_prepare(db, "SELECT o.user_id, o.currency, o.total_cents - o.refunded_cents,"
+                       " (SELECT coalesce(sum(quantity - undelivered_qty), 0)"
+                       " FROM order_lines WHERE order_id = o.id AND status <> 'cancelled')"
+                       " FROM orders o WHERE o.id = ?");
     if (!o)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(o, 1, order_id);
@@ -348,8 +351,14 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         amount = refundable;
     if (amount <= 0)
         return SHOP_OK;
-    struct refund_in r = {.order_id = order_id, .user_id = user, .amount = amount,
-                          .currency = currency, .reason = "undelivered", .now = j->now};
+    struct refund_in r = {.order_id = order_id,
+                          .user_id = user,
+                          .amount = amount,
+                          .lines = rl,
+                          .nlines = n,
+                          .currency = currency,
+                          .reason = "undelivered",
+                          .now = j->now};
     return refund_record(db, &r, &j->refund_id, pb);
 }
 
@@ -360,12 +369,13 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     j->changed = false;
     j->refund_id = 0;
     struct stmt *st = db_prepare(
-        db, in->tracking ? "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
-                           " JOIN orders o ON o.id = s.order_id WHERE s.tracking_number = ?"
-                         : "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
-                           " JOIN orders o ON o.id = s.order_id WHERE s.id = ?");
+        db, in->tracking
+                ? "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
+                  " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
+                  " JOIN orders o ON o.id = s.order_id WHERE s.tracking_number = ?"
+                : "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
+                  " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
+                  " JOIN orders o ON o.id = s.order_id WHERE s.id = ?");
     if (!st)
         return db_fail(db, pb, "reading the shipment");
     if (in->tracking)
@@ -426,12 +436,12 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     enum shipment_status to = in->to;
     bool failed = to == SHIP_DELIVERY_FAILED;
     bool rts = failed && failures + 1 >= SHIPMENT_MAX_FAILURES;
-    st = db_prepare(
-        db, "UPDATE shipments SET status = ?1, updated_at = ?2,"
-            " attempts = attempts + CASE WHEN ?1 = 'out_for_delivery' THEN 1 ELSE 0 END,"
-            " failures = failures + CASE WHEN ?1 = 'delivery_failed' THEN 1 ELSE 0 END,"
-            " delivered_at = CASE WHEN ?1 = 'delivered' THEN ?3 ELSE delivered_at END"
-            " WHERE id = ?4 AND status = ?5");
+    st =
+        db_prepare(db, "UPDATE shipments SET status = ?1, updated_at = ?2,"
+                       " attempts = attempts + CASE WHEN ?1 = 'out_for_delivery' THEN 1 ELSE 0 END,"
+                       " failures = failures + CASE WHEN ?1 = 'delivery_failed' THEN 1 ELSE 0 END,"
+                       " delivered_at = CASE WHEN ?1 = 'delivered' THEN ?3 ELSE delivered_at END"
+                       " WHERE id = ?4 AND status = ?5");
     if (!st)
         return db_fail(db, pb, "moving the shipment");
     stmt_bind_text(st, 1, shipment_status_name(to));
@@ -533,16 +543,15 @@ json_t *shipment_json(const struct shipment *s)
                                                (json_int_t)s->lines[i].variant_id, "quantity",
                                                (json_int_t)s->lines[i].quantity));
     for (int i = 0; i < s->nevents; i++)
-        json_array_append_new(events,
-                              json_pack("{s:s, s:s, s:s?}", "status", s->events[i].status, "at",
-                                        clock_fmt(s->events[i].at, ts), "detail",
-                                        s->events[i].detail));
-    json_t *o = json_pack(
-        "{s:I, s:I, s:I, s:s, s:s, s:s?, s:s, s:I, s:o, s:o, s:s}", "id", (json_int_t)s->id,
-        "order_id", (json_int_t)s->order_id, "warehouse_id", (json_int_t)s->warehouse_id,
-        "carrier", s->carrier, "service", s->service, "tracking_number", s->tracking_number,
-        "status", s->status, "attempts", (json_int_t)s->attempts, "lines", lines, "events",
-        events, "created_at", clock_fmt(s->created_at, ts));
+        json_array_append_new(events, json_pack("{s:s, s:s, s:s?}", "status", s->events[i].status,
+                                                "at", clock_fmt(s->events[i].at, ts), "detail",
+                                                s->events[i].detail));
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s?, s:s, s:I, s:o, s:o, s:s}", "id",
+                          (json_int_t)s->id, "order_id", (json_int_t)s->order_id, "warehouse_id",
+                          (json_int_t)s->warehouse_id, "carrier", s->carrier, "service", s->service,
+                          "tracking_number", s->tracking_number, "status", s->status, "attempts",
+                          (json_int_t)s->attempts, "lines", lines, "events", events, "created_at",
+                          clock_fmt(s->created_at, ts));
     json_object_set_new(o, "seller_id", s->seller_id ? json_integer(s->seller_id) : json_null());
     json_object_set_new(o, "delivered_at",
                         s->delivered_at ? json_string(clock_fmt(s->delivered_at, ts))

@@ -26,10 +26,25 @@ def goods(line):
     return line["quantity"] * line["unit_price_cents"] - line.get("discount_cents", 0)
 
 
-def expected(orders, seller_products=None):
-    """Figures from the order documents: revenue at payment, refunds as made
-    (a seller's share of each: how much their share, their lines ÷ the
-    order's total, of the order's refunds so far grew with it)."""
+def line_refunds(s, orders):
+    """{line id: cents refunds paid back for the line}: a cancelled line all
+    it was paid; another what its returns (or units back to the sender)
+    refunded, which the order keeps per line."""
+    db = s.database()
+    out = {}
+    for o in orders:
+        for l in o["lines"]:
+            out[l["id"]] = goods(l) + l["tax_cents"] if l["status"] == "cancelled" else \
+                db.scalar("SELECT refunded_cents FROM order_lines WHERE id = ?", (l["id"],))
+    return out
+
+
+def expected(orders, seller_products=None, refunded=None):
+    """Figures from the order documents: revenue at payment, refunds as made.
+    A seller's refunds are those of their own lines (`refunded`, from
+    line_refunds): of what a line got back, the part that was its goods
+    rather than its tax, never more than the line's goods — a refund of
+    another seller's lines is none of theirs."""
     rev = refunds = n = units = 0
     for o in orders:
         lines = [l for l in o["lines"] if seller_products is None or l["product_id"] in seller_products]
@@ -39,12 +54,13 @@ def expected(orders, seller_products=None):
         rev += o["total_cents"] if seller_products is None else mine
         n += 1
         units += sum(l["quantity"] for l in lines)
-        before = 0
-        for r in sorted(o["refunds"], key=lambda r: r["id"]):
-            after = before + r["amount_cents"]
-            refunds += r["amount_cents"] if seller_products is None else \
-                after * mine // o["total_cents"] - before * mine // o["total_cents"]
-            before = after
+        if seller_products is None:
+            refunds += sum(r["amount_cents"] for r in o["refunds"])
+            continue
+        for l in lines:
+            paid = goods(l) + l["tax_cents"]
+            if paid > 0:
+                refunds += min(goods(l), refunded.get(l["id"], 0) * goods(l) // paid)
     return {"revenue_cents": rev, "refunds_cents": refunds, "net_revenue_cents": rev - refunds,
             "orders": n, "units": units, "average_order_cents": rev // n if n else 0}
 
@@ -119,14 +135,15 @@ def test_figures_equal_the_orders(make_server):
 
     # Per seller: only their own lines, through either door.
     mine_a = {pa["id"], pa2["id"]}
-    want_a = expected(orders, mine_a)
+    refunded = line_refunds(s, orders)
+    want_a = expected(orders, mine_a, refunded)
     got_a = report(s, shop.trusted, "/v1/seller/analytics")
     for k, v in want_a.items():
         assert got_a["totals"][k] == v, (k, got_a["totals"], want_a)
     assert {t["product_id"] for t in got_a["top_products"]} <= mine_a
     assert report(s, shop.admin, seller_id=shop.trusted_user["id"])["totals"] == got_a["totals"]
     got_b = report(s, seller_b, "/v1/seller/analytics")
-    want_b = expected(orders, {pb["id"]})
+    want_b = expected(orders, {pb["id"]}, refunded)
     for k, v in want_b.items():
         assert got_b["totals"][k] == v, (k, got_b["totals"], want_b)
     assert {t["product_id"] for t in got_b["top_products"]} == {pb["id"]}
@@ -216,11 +233,11 @@ def test_orders_paid_together_are_each_counted(make_server):
     units = {t["product_id"]: t["units"] for t in got["top_products"]}
     assert units == {pa["id"]: sum(1 + i % 3 for i in range(len(buyers))),
                      pb["id"]: len(buyers) // 2}, got["top_products"]
-    want_b = expected(orders, {pb["id"]})
+    want_b = expected(orders, {pb["id"]}, {})
     got_b = report(s, seller_b, "/v1/seller/analytics")
     for k, v in want_b.items():
         assert got_b["totals"][k] == v, (k, got_b["totals"], want_b)
-    want_a = expected(orders, {pa["id"]})
+    want_a = expected(orders, {pa["id"]}, {})
     got_a = report(s, shop.trusted, "/v1/seller/analytics")
     for k, v in want_a.items():
         assert got_a["totals"][k] == v, (k, got_a["totals"], want_a)
@@ -248,6 +265,53 @@ def test_an_order_cancelled_in_parts_nets_to_nothing(make_server):
     got = wait_for("the refunds counted", lambda: (lambda g: g if g["totals"]["refunds_cents"] ==
                    9500 else None)(report(s, seller, "/v1/seller/analytics")), timeout=20)
     assert got["totals"]["revenue_cents"] == 9500 and got["totals"]["net_revenue_cents"] == 0, got
+
+
+def test_a_refund_of_one_sellers_lines_is_that_sellers(make_server):
+    """Found from outside: an order of seller A's line (20.00) and seller B's
+    (30.00), A's line cancelled and refunded 21.30, showed A refunds of 8.00
+    and B 12.00 — the refund split over the order's sellers in proportion.
+    A refund of lines is their sellers' (the goods part of it: tax and
+    shipping stay the shop's); the consumer and a rebuild agree."""
+    s = make_server({"SHOPD_TIMEZONE": ZONE})
+    shop = Shop(s)
+    seller_b, _ = s.user("seller", trusted=True)
+    pa = shop.product(stock=5, price=2000)
+    pb = shop.product(stock=5, price=3000, seller=seller_b)
+    b = Buyer(s)
+    assert b.add(pa["variants"][0]["id"]).status == 201
+    assert b.add(pb["variants"][0]["id"]).status == 201
+    o = b.checkout()
+    assert o.status == 201, o
+    la = [l["id"] for l in o["lines"] if l["product_id"] == pa["id"]]
+    r = s.post(f"/v1/orders/{o['id']}/cancel", {"line_ids": la}, token=b.token)
+    assert r.status == 200, r
+    refund = r["refunds"][0]["amount_cents"]
+    line_a = next(l for l in o["lines"] if l["product_id"] == pa["id"])
+    assert refund == 2000 + line_a["tax_cents"]
+    got = wait_for("the refund counted", lambda: (lambda g: g if g["totals"]["refunds_cents"] ==
+                   refund else None)(report(s, shop.admin)), timeout=20)
+    assert got["totals"]["refunds_cents"] == refund
+
+    def sellers():
+        return ({k: report(s, shop.trusted, "/v1/seller/analytics")["totals"][k]
+                 for k in ("revenue_cents", "refunds_cents", "net_revenue_cents")},
+                {k: report(s, seller_b, "/v1/seller/analytics")["totals"][k]
+                 for k in ("revenue_cents", "refunds_cents", "net_revenue_cents")})
+    want = ({"revenue_cents": 2000, "refunds_cents": 2000, "net_revenue_cents": 0},
+            {"revenue_cents": 3000, "refunds_cents": 0, "net_revenue_cents": 3000})
+    assert sellers() == want
+    # The rebuild folds the refund the same way.
+    db = s.database()
+    s.stop()
+    for t in ("analytics_days", "analytics_seller_days", "analytics_product_days",
+              "analytics_product_months", "analytics_product_years", "analytics_applied"):
+        db.execute(f"DELETE FROM {t}")
+    s.start()
+    out = s.cli("analytics", "rebuild").stdout
+    assert "1 refunds" in out, out
+    assert sellers() == want
+    assert report(s, shop.admin)["totals"] == got["totals"]
 
 
 def test_bad_input_and_access(server):
