@@ -210,12 +210,16 @@ enum shop_err order_cancel(struct shop *shop, const struct principal *who, int64
         json_t *v;
         json_array_foreach(line_ids, i, v)
         {
-            if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-                char f[32];
-                snprintf(f, sizeof f, "line_ids[%zu]", i);
+            char f[32];
+            snprintf(f, sizeof f, "line_ids[%zu]", i);
+            if (!json_is_integer(v) || json_integer_value(v) <= 0)
                 return problem_field(pb, SHOP_INVALID, f, "must be a line id");
-            }
-            j.line_ids[j.nline_ids++] = json_integer_value(v);
+            int64_t line = json_integer_value(v);
+            for (int k = 0; k < j.nline_ids; k++) /* as returns say it, on the second */
+                if (j.line_ids[k] == line)
+                    return problem_field(pb, SHOP_INVALID, f, "line %lld is named twice",
+                                         (long long)line);
+            j.line_ids[j.nline_ids++] = line;
         }
     }
     if (store_write(shop->store, cancel_write, &j, pb) != SHOP_OK)

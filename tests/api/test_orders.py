@@ -86,6 +86,21 @@ def test_cancel_some_lines(srv, shop):
     assert sum(x["amount_cents"] for x in r["refunds"]) == o["total_cents"]
 
 
+def test_cancel_naming_a_line_twice_changes_nothing(srv, shop):
+    b = Buyer(srv)
+    o, va, _ = two_line_order(srv, shop, b)
+    line_a = next(l for l in o["lines"] if l["variant_id"] == va)
+    r = srv.post(f"/v1/orders/{o['id']}/cancel", {"line_ids": [line_a["id"], line_a["id"]]},
+                 token=b.token)
+    assert_problem(r, 422, "line_ids[1]")
+    assert r.body["errors"] == [{"field": "line_ids[1]",
+                                 "message": f"line {line_a['id']} is named twice"}], r
+    after = srv.get(f"/v1/orders/{o['id']}", token=b.token).body
+    assert after["status"] == "paid" and after["refunds"] == [] and after["refunded_cents"] == 0
+    assert all(l["status"] == "open" for l in after["lines"])
+    assert stock_of(srv, shop, va)["on_hand"] == 8
+
+
 def test_refunds_go_to_the_card_first_then_store_credit(srv, shop):
     b = Buyer(srv)
     srv.post(f"/v1/admin/users/{b.user['id']}/store-credit", {"amount_cents": 2000}, token=shop.admin)
