@@ -159,13 +159,13 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             if (in->lines[k].order_line_id == line)
                 return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                      "line %lld is named twice", (long long)line);
-        st = db_prepare(db, "SELECT l.quantity, l.unit_price_cents, l.tax_cents, l.delivered_qty,"
-                            " l.returned_qty, p.returnable, l.discount_cents,"
-                            " (SELECT coalesce(max(s.delivered_at), 0)"
-                            " FROM shipment_lines sl JOIN shipments s ON s.id = sl.shipment_id"
-                            " WHERE sl.order_line_id = l.id AND s.status = 'delivered')"
-                            " FROM order_lines l JOIN products p ON p.id = l.product_id"
-                            " WHERE l.id = ? AND l.order_id = ?");
+        st = db_prepare(db,
+                        "SELECT l.unit_price_cents, l.delivered_qty, l.returned_qty, p.returnable,"
+                        " (SELECT coalesce(max(s.delivered_at), 0)"
+                        " FROM shipment_lines sl JOIN shipments s ON s.id = sl.shipment_id"
+                        " WHERE sl.order_line_id = l.id AND s.status = 'delivered')"
+                        " FROM order_lines l JOIN products p ON p.id = l.product_id"
+                        " WHERE l.id = ? AND l.order_id = ?");
         if (!st)
             return db_fail(db, pb, "reading the order line");
         stmt_bind_i64(st, 1, line);
@@ -177,10 +177,9 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld is not part of order %lld", (long long)line,
                                  (long long)in->order_id);
-        int64_t quantity = stmt_i64(st, 0), unit = stmt_i64(st, 1), tax = stmt_i64(st, 2);
-        int64_t delivered = stmt_i64(st, 3), returned = stmt_i64(st, 4);
-        int64_t discount = stmt_i64(st, 6), delivered_at = stmt_i64(st, 7);
-        if (stmt_i64(st, 5) == 0)
+        int64_t unit = stmt_i64(st, 0), delivered = stmt_i64(st, 1), returned = stmt_i64(st, 2);
+        int64_t delivered_at = stmt_i64(st, 4);
+        if (stmt_i64(st, 3) == 0)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld is not returnable", (long long)line);
         if (delivered == 0 || delivered_at == 0)
@@ -207,7 +206,7 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "quantity"),
                                  "line %lld: those units were just returned", (long long)line);
         units[i] = unit;
-        total += refund_line_share(unit, quantity, discount, tax, q);
+        total += q * unit; /* the lines' total, as auto-approval weighs it (returns.h) */
     }
 
     st = db_prepare(db, "INSERT INTO returns (order_id, user_id, status, reason, idempotency_key,"

@@ -20,9 +20,13 @@
  *       │            │                          │   └───► partially_refunded
  *       └──► rejected ◄┘                         └──► rejected
  *
- * Who moves it: the request itself (auto-approval: lines worth at most
- * SHOPD_RETURN_AUTO_APPROVE_CENTS from a customer with fewer than 3 returns
- * in 90 days are approved at once), admins the rest. Effects:
+ * Who moves it: the request itself (auto-approval: a request whose lines
+ * total at most SHOPD_RETURN_AUTO_APPROVE_CENTS from a customer with fewer
+ * than 3 returns in 90 days is approved at once), admins the rest. The lines'
+ * total is API.md's: quantity × unit price of each returned line, summed —
+ * the merchandise as the return shows it (its lines' unit_price_cents),
+ * before line discounts, without tax or shipping; a customer can tell from
+ * the price tags whether a return will be approved at once. Effects:
  *   received  the units go back into stock where they shipped from
  *             (audited "return"), unless the admin says restock: false;
  *   refunded / partially_refunded  one refund over the original tenders

@@ -278,3 +278,21 @@ def test_every_return_transition(make_server):
             assert_problem(admin_move(s, shop, r["id"], bad), 409)
         assert [h["status"] for h in s.get(f"/v1/returns/{r['id']}", token=b.token)["history"]] \
             == ["requested"] + path
+
+
+def test_auto_approval_counts_the_lines_not_their_tax(make_server):
+    """The threshold is compared with quantity x unit price of the returned
+    units (API.md: "lines total"), tax and shipping aside."""
+    s = make_server({"SHOPD_RETURN_AUTO_APPROVE_CENTS": "2000"})
+    shop = Shop(s)
+    v = shop.product(stock=10, price=1000)["variants"][0]["id"]
+    over = shop.product(stock=10, price=2001)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2)])
+    assert o["lines"][0]["tax_cents"] > 0
+    r = ask(s, b, o["id"], [(o["lines"][0]["id"], 2)])
+    assert r.status == 201 and r["status"] == "approved", "2 x 1000 is at the threshold"
+    b2 = Buyer(s)
+    o2 = delivered_order(s, shop, b2, [(over, 1)])
+    r = ask(s, b2, o2["id"], [(o2["lines"][0]["id"], 1)])
+    assert r.status == 201 and r["status"] == "requested", "2001 is one above it"
