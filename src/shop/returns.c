@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/clock.h"
+#include "util/tz.h"
 
 #define DAY_MS INT64_C(86400000)
 
@@ -64,9 +65,10 @@ bool return_move_allowed(enum return_status from, enum return_status to)
     return status_allowed(&machine, (int)from, (int)to);
 }
 
-bool return_in_window(int64_t delivered_at, int64_t now, int64_t window_ms)
+bool return_in_window(const struct tz *tz, int64_t delivered_at, int64_t now, int64_t window_days)
 {
-    return now / DAY_MS - delivered_at / DAY_MS <= window_ms / DAY_MS;
+    return tz_ymd_days(tz_local_day(tz, now)) - tz_ymd_days(tz_local_day(tz, delivered_at)) <=
+           window_days;
 }
 
 static enum shop_err emit(struct db *db, const char *topic, int64_t order_id, int64_t user_id,
@@ -185,7 +187,8 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
         if (delivered == 0 || delivered_at == 0)
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld has not been delivered", (long long)line);
-        if (!return_in_window(delivered_at, j->now, j->shop->cfg.return_window_ms))
+        if (!return_in_window(j->shop->tz, delivered_at, j->now,
+                              j->shop->cfg.return_window_ms / DAY_MS))
             return problem_field(pb, SHOP_INVALID, line_field(f, i, "order_line_id"),
                                  "line %lld was delivered more than %lld days ago", (long long)line,
                                  (long long)(j->shop->cfg.return_window_ms / DAY_MS));

@@ -4,8 +4,12 @@
  *   - a line is returnable when its product is (products.returnable), its
  *     units were delivered (order_lines.delivered_qty), and the last
  *     delivery that carried it was at most SHOPD_RETURN_WINDOW_DAYS (30)
- *     calendar days ago, in UTC: delivered on day D, a request on day D+30
- *     is accepted and on D+31 refused;
+ *     calendar days ago, counted in the shop's time zone (SHOPD_TIMEZONE,
+ *     the zone analytics count days in): delivered on local day D, a request
+ *     is accepted through the end of local day D+30 and refused from the
+ *     start of D+31 (return_in_window). So the window is 30 to 31 days of
+ *     clock time, whatever the hour of delivery; a customer and the shop's
+ *     staff read it off the same calendar;
  *   - the quantity is bounded by what was delivered less what is already in
  *     returns: one conditional UPDATE (returned_qty + q <= delivered_qty)
  *     takes the units, so two requests racing for the last unit cannot both
@@ -51,6 +55,7 @@
 struct arena;
 struct principal;
 struct shop;
+struct tz;
 
 #define RETURN_LINES_MAX 100
 #define RETURN_REASON_MAX 1000
@@ -70,9 +75,10 @@ const char *return_status_name(enum return_status s);
 int return_status_parse(const char *s); /* -1 when unknown */
 bool return_move_allowed(enum return_status from, enum return_status to);
 
-/** Whether a request on `now` is within `window_days` of a delivery at
- *  `delivered_at` (calendar days, UTC). */
-bool return_in_window(int64_t delivered_at, int64_t now, int64_t window_ms);
+/** Whether a request at `now` is within `window_days` calendar days of a
+ *  delivery at `delivered_at`, both counted as local days of `tz`: the local
+ *  day of `now` is at most the delivery's local day + window_days. */
+bool return_in_window(const struct tz *tz, int64_t delivered_at, int64_t now, int64_t window_days);
 
 struct return_line {
     int64_t order_line_id, quantity, unit_price_cents;

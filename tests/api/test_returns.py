@@ -1,7 +1,11 @@
 """Returns (ORD-5, ORD-6): the window, returnable lines and quantities, the
 state machine, restocking, refunds over the original tenders exactly once
 and never above what the lines were paid."""
+import datetime as dt
 import time
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from conftest import assert_problem, at_once, uid, wait_for
 from shop_fixtures import Buyer, Shop, stock_of
@@ -141,6 +145,41 @@ def test_window_edges(make_server):
     assert results[30].status == 201, results[30]
     assert_problem(results[31], 422, "lines[0].order_line_id")
     assert "30 days" in results[31]["detail"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles"])
+def test_window_counts_calendar_days_in_the_shop_time_zone(make_server, zone):
+    """Delivered on local day D: returnable through the end of D+30, refused
+    from D+31 — local days of SHOPD_TIMEZONE. The last second of D-31 and
+    the first of D-30 are two seconds apart yet on either side of the edge."""
+    s = make_server({"SHOPD_TIMEZONE": zone})
+    shop = Shop(s)
+    v = shop.product(stock=20)["variants"][0]["id"]
+    b = Buyer(s)
+    tz = ZoneInfo(zone)
+    db = s.database()
+
+    def midnight_ms(day):
+        return int(dt.datetime.combine(day, dt.time.min, tzinfo=tz).timestamp() * 1000)
+
+    for _ in range(3):  # again if the test straddled the shop's midnight
+        today = dt.datetime.now(tz).date()
+        cases = {
+            "day 31, last second": midnight_ms(today - dt.timedelta(days=30)) - 1000,
+            "day 30, first second": midnight_ms(today - dt.timedelta(days=30)) + 1000,
+            "day 30, last second": midnight_ms(today - dt.timedelta(days=29)) - 1000,
+        }
+        got = {}
+        for name, at in cases.items():
+            o = delivered_order(s, shop, b, [(v, 1)])
+            db.execute("UPDATE shipments SET delivered_at = ? WHERE order_id = ?", (at, o["id"]))
+            got[name] = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+        if dt.datetime.now(tz).date() == today:
+            break
+    assert_problem(got["day 31, last second"], 422, "lines[0].order_line_id")
+    assert "30 days" in got["day 31, last second"]["detail"]
+    assert got["day 30, first second"].status == 201, got["day 30, first second"]
+    assert got["day 30, last second"].status == 201, got["day 30, last second"]
 
 
 def test_refused_requests_change_nothing(make_server):
