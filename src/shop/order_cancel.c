@@ -64,8 +64,8 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
         int64_t id, variant_id, quantity, amount, taken;
     } lines[CANCEL_LINES_MAX];
     int n = 0, live = 0;
-    st = db_prepare(db, "SELECT id, variant_id, quantity, quantity * unit_price_cents"
-                        " - discount_cents + tax_cents, status, shipped_qty, backordered"
+    st = db_prepare(db, "SELECT id, variant_id, quantity, unit_price_cents, status, shipped_qty,"
+                        " backordered, discount_cents, tax_cents"
                         " FROM order_lines WHERE order_id = ? ORDER BY id");
     if (!st)
         return db_fail(db, pb, "reading the order lines");
@@ -85,9 +85,15 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
                 return problem_field(pb, SHOP_CONFLICT, "line_ids", "line %lld is %s",
                                      (long long)id, open ? "partly shipped" : stmt_text(st, 4));
         }
+        /* Nothing of an unshipped line was refunded: all its units, by the
+         * one rule for refunding units (refund.h). */
+        int64_t quantity = stmt_i64(st, 2);
         if (cancellable && (j->nline_ids == 0 || k >= 0) && n < CANCEL_LINES_MAX)
-            lines[n++] = (struct cancel_line){id, stmt_i64(st, 1), stmt_i64(st, 2), stmt_i64(st, 3),
-                                              stmt_i64(st, 2) - stmt_i64(st, 6)};
+            lines[n++] =
+                (struct cancel_line){id, stmt_i64(st, 1), quantity,
+                                     refund_line_share(stmt_i64(st, 3), quantity, stmt_i64(st, 7),
+                                                       stmt_i64(st, 8), 0, quantity),
+                                     quantity - stmt_i64(st, 6)};
     }
     for (int i = 0; i < j->nline_ids; i++)
         if (!named[i]) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shop/keylock.h"
 #include "shop/outbox.h"
 #include "shop/payment.h"
 #include "shop/pricing.h"
@@ -259,13 +260,54 @@ int refund_send(struct shop *shop, int64_t refund_id)
     return sent;
 }
 
-int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
-                          int64_t q)
+/* floor(x · k / n) for 0 ≤ k ≤ n: x's share of k of n units, cumulative. */
+static int64_t upto(int64_t x, int64_t k, int64_t n)
 {
-    if (quantity <= 0 || q <= 0)
+    return (int64_t)((__int128)x * k / n);
+}
+
+int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
+                          int64_t done, int64_t q)
+{
+    if (quantity <= 0 || q <= 0 || done < 0 || done >= quantity)
         return 0;
+    if (q > quantity - done)
+        q = quantity - done;
     int64_t paid = unit_price * quantity - discount;
     if (paid < 0)
         paid = 0;
-    return (int64_t)((__int128)paid * q / quantity) + (int64_t)((__int128)tax * q / quantity);
+    if (tax < 0)
+        tax = 0;
+    return upto(paid, done + q, quantity) - upto(paid, done, quantity) +
+           upto(tax, done + q, quantity) - upto(tax, done, quantity);
+}
+
+int64_t refund_line_settled(struct db *db, int64_t order_id, int64_t line_id, struct problem *pb)
+{
+    /* Through the order's returns (returns_order, then return_lines' key):
+     * return_lines has no index of its own on the line. */
+    struct stmt *st = db_prepare(db, "SELECT l.undelivered_qty + coalesce((SELECT sum(rl.quantity)"
+                                     " FROM returns r JOIN return_lines rl ON rl.return_id = r.id"
+                                     " AND rl.order_line_id = l.id WHERE r.order_id = ?1"
+                                     " AND r.status IN ('refunded', 'partially_refunded')), 0)"
+                                     " FROM order_lines l WHERE l.id = ?2 AND l.order_id = ?1");
+    if (!st) {
+        db_fail(db, pb, "reading what the line was refunded");
+        return -1;
+    }
+    stmt_bind_i64(st, 1, order_id);
+    stmt_bind_i64(st, 2, line_id);
+    if (stmt_step(st) != STMT_ROW) { /* the line is there: no row is a failed read */
+        db_fail(db, pb, "reading what the line was refunded");
+        return -1;
+    }
+    return stmt_i64(st, 0);
+}
+
+enum shop_err refund_lock(struct db *db, int64_t order_id, struct problem *pb)
+{
+    char key[40];
+    snprintf(key, sizeof key, "refund-order:%lld", (long long)order_id);
+    const char *keys[1] = {key};
+    return keylock(db, keys, 1, pb);
 }

@@ -43,13 +43,29 @@ struct refund_in {
     int64_t now;
 };
 
-/** What `q` of a line's `quantity` units were paid: the line's price after
- *  its discount, and its tax, each in proportion and rounded down — so the
- *  shares of a line's units never add up to more than the line was paid,
- *  and all of them (q = quantity) are exactly that. The one rule for every
- *  refund of some units (cancellation, back to sender, returns). */
+/** What the next `q` of a line's `quantity` units were paid, after `done`
+ *  of its units were already refunded: the line's price after its discount,
+ *  and its tax, each split by cumulative floors — units done+1 … done+q get
+ *  floor(x·(done+q)/quantity) − floor(x·done/quantity) of each x. However a
+ *  line comes back in pieces, its shares add up to exactly what the line was
+ *  paid (the last unit carries the remainder cents), never more; all of it
+ *  at once (done 0, q = quantity) is exactly that. `q` is cut to the units
+ *  left. The one rule for every refund of some units (cancellation, back to
+ *  sender, returns); `done` is refund_line_settled's. */
 int64_t refund_line_share(int64_t unit_price, int64_t quantity, int64_t discount, int64_t tax,
-                          int64_t q);
+                          int64_t done, int64_t q);
+
+/** Inside a write: how many units of line `line_id` of order `order_id` were refunded
+ *  already — undelivered (back to the sender) plus those of its returns
+ *  that were refunded or partially refunded. -1 with a problem when the
+ *  read failed. The caller holds refund_lock for the line's order. */
+int64_t refund_line_settled(struct db *db, int64_t order_id, int64_t line_id, struct problem *pb);
+
+/** Inside a write, before reading what an order's lines were refunded:
+ *  serialises the refunds of order `order_id` until the write ends
+ *  (shop/keylock.h; free on SQLite), so two refunds of the same line on
+ *  PostgreSQL writers side by side cannot both take the same units' share. */
+enum shop_err refund_lock(struct db *db, int64_t order_id, struct problem *pb);
 
 /** Inside a write: records the refund and its lines, allocates it, moves
  *  the order's refunded_cents and refund_status, and writes order.refunded.

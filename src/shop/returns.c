@@ -334,8 +334,8 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     j->refund_id = 0;
     j->restocked = false;
     struct stmt *st = db_prepare(db, "SELECT r.status, r.order_id, r.user_id, o.currency,"
-                                     " o.shipping_cents, o.total_cents - o.refunded_cents"
-                                     " FROM returns r JOIN orders o ON o.id = r.order_id"
+                                     " o.shipping_cents FROM returns r"
+                                     " JOIN orders o ON o.id = r.order_id"
                                      " WHERE r.id = ?");
     if (!st)
         return db_fail(db, pb, "reading the return");
@@ -349,7 +349,7 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     int64_t order_id = j->order_id = stmt_i64(st, 1), user = stmt_i64(st, 2);
     char currency[4];
     snprintf(currency, sizeof currency, "%s", stmt_text(st, 3));
-    int64_t shipping = stmt_i64(st, 4), order_left = stmt_i64(st, 5);
+    int64_t shipping = stmt_i64(st, 4);
     if (from < 0 || !return_move_allowed((enum return_status)from, in->to))
         return problem_field(pb, SHOP_CONFLICT, "status", "a return that is %s cannot become %s",
                              return_status_name((enum return_status)(from < 0 ? 0 : from)),
@@ -361,6 +361,9 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     if (in->to == RET_PARTIALLY_REFUNDED && in->refund_cents < 1)
         return problem_field(pb, SHOP_INVALID, "refund_cents",
                              "is required for a partial refund, at least 1");
+    /* What the order's lines were refunded is read below, after the lock. */
+    if (refunding && refund_lock(db, order_id, pb) != SHOP_OK)
+        return pb->err;
 
     struct rline lines[RETURN_LINES_MAX];
     int n = 0;
@@ -407,13 +410,17 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         }
     }
     if (refunding) {
-        /* The most it can be (returns.h). */
+        /* The most it can be (returns.h): these units' shares, counted after
+         * the line's units refunded before, so the pieces add up. */
         int64_t most = 0, weights[RETURN_LINES_MAX], parts[RETURN_LINES_MAX];
         for (int i = 0; i < n; i++) {
+            int64_t done = refund_line_settled(db, order_id, lines[i].line, pb);
+            if (done < 0)
+                return pb->err;
             int64_t share = refund_line_share(lines[i].unit, lines[i].quantity, lines[i].discount,
-                                              lines[i].tax, lines[i].q);
+                                              lines[i].tax, done, lines[i].q);
             int64_t paid = refund_line_share(lines[i].unit, lines[i].quantity, lines[i].discount,
-                                             lines[i].tax, lines[i].quantity);
+                                             lines[i].tax, 0, lines[i].quantity);
             weights[i] = share < paid - lines[i].refunded ? share : paid - lines[i].refunded;
             if (weights[i] < 0)
                 weights[i] = 0;
@@ -429,6 +436,13 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
             return db_fail(db, pb, "reading the order");
         if (rc == STMT_ROW && stmt_i64(st, 0) == 0)
             most += shipping; /* every unit is coming back */
+        st = db_prepare(db, "SELECT total_cents - refunded_cents FROM orders WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the order");
+        stmt_bind_i64(st, 1, order_id);
+        if (stmt_step(st) != STMT_ROW) /* the order is there: no row is a failed read */
+            return db_fail(db, pb, "reading the order");
+        int64_t order_left = stmt_i64(st, 0);
         if (most > order_left)
             most = order_left;
         int64_t amount = in->refund_cents >= 0 ? in->refund_cents : most;

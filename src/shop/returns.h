@@ -36,12 +36,18 @@
  *   refunded / partially_refunded  one refund over the original tenders
  *             (shop/refund.h), recorded in the same transaction as the move,
  *             so however often the request is retried it pays once (a second
- *             move is illegal). The most it can be: the lines' price and tax
- *             share for the returned units, less what those lines were
- *             already refunded, plus the shipping when every unit of the
- *             order is coming back; never more than the order has left to
- *             refund. A full refund pays that; a partial one what the admin
- *             says (refund_cents), which must be below it;
+ *             move is illegal). The most it can be: the returned units'
+ *             share of their lines' price (after discount) and tax, less
+ *             what those lines were already refunded, plus the shipping
+ *             when every unit of the order is coming back; never more than
+ *             the order has left to refund. A unit's share is counted after
+ *             the line's units refunded before (refund_line_share over
+ *             refund_line_settled, under refund_lock): a line's cents that
+ *             do not divide evenly go to its last units, so an order
+ *             returned in pieces and refunded in full gets back exactly its
+ *             total_cents, as one whole return would. A full refund pays
+ *             that; a partial one what the admin says (refund_cents), which
+ *             must be below it — its units count as refunded all the same;
  *   rejected  before receipt, the units are free to be returned again.
  */
 #ifndef SHOP_SHOP_RETURNS_H

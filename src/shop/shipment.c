@@ -311,6 +311,9 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         rows[n].discount = stmt_i64(st, 6);
         n++;
     }
+    /* What the order's lines were refunded is read below, after the lock. */
+    if (refund_lock(db, order_id, pb) != SHOP_OK)
+        return pb->err;
     int64_t amount = 0;
     struct refund_line rl[128];
     for (int i = 0; i < n; i++) {
@@ -318,9 +321,13 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
             SHOP_OK)
             return pb->err;
         /* What these units were paid, after the line's discount, with
-         * their share of its tax (refund_line_share). */
+         * their share of its tax, counted after the line's units refunded
+         * before (refund_line_share). */
+        int64_t done = refund_line_settled(db, order_id, rows[i].line, pb);
+        if (done < 0)
+            return pb->err;
         int64_t share = refund_line_share(rows[i].unit, rows[i].quantity, rows[i].discount,
-                                          rows[i].tax, rows[i].q);
+                                          rows[i].tax, done, rows[i].q);
         st = db_prepare(db, "UPDATE order_lines SET undelivered_qty = undelivered_qty + ?,"
                             " refunded_cents = refunded_cents + ? WHERE id = ?");
         if (!st)

@@ -319,6 +319,41 @@ def test_every_return_transition(make_server):
             == ["requested"] + path
 
 
+def test_a_line_returned_unit_by_unit_refunds_all_of_its_tax(make_server):
+    """3 x 333 with 65 tax: the units' tax shares are 21, 22, 22 (the share of
+    units k+1..k+n is floor(tax (k+n) / q) - floor(tax k / q)), so three
+    one-unit returns refund exactly the order's total, shipping with the
+    last, and never more."""
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10, price=333)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 3)])
+    line = o["lines"][0]
+    tax = line["tax_cents"]
+    assert tax % 3 != 0, "the tax must not split evenly for this test to mean anything"
+    got = []
+    for k in range(3):
+        r = ask(s, b, o["id"], [(line["id"], 1)])
+        assert r.status == 201, r
+        if r["status"] == "requested":
+            assert admin_move(s, shop, r["id"], "approved").status == 200
+        for st in ("received", "inspected"):
+            assert admin_move(s, shop, r["id"], st).status == 200
+        want = 333 + tax * (k + 1) // 3 - tax * k // 3 + (o["shipping_cents"] if k == 2 else 0)
+        assert_problem(admin_move(s, shop, r["id"], "refunded", refund_cents=want + 1), 422,
+                       "refund_cents")
+        done = admin_move(s, shop, r["id"], "refunded")
+        assert done.status == 200 and done["refund_cents"] == want, (k, done)
+        got.append(done["refund_cents"])
+    order = s.get(f"/v1/orders/{o['id']}", token=b.token).body
+    assert sum(got) == o["total_cents"], (got, o)
+    assert order["refunded_cents"] == o["total_cents"] and order["refund_status"] == "refunded"
+    wait_for("the card refunds", lambda: len(gateway_refunds(s, shop, o["id"])) == 3)
+    refunds = gateway_refunds(s, shop, o["id"])
+    assert sum(x["amount_cents"] for x in refunds) == o["total_cents"]
+
+
 def test_auto_approval_counts_the_lines_not_their_tax(make_server):
     """The threshold is compared with quantity x unit price of the returned
     units (API.md: "lines total"), tax and shipping aside."""

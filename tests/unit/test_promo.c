@@ -217,9 +217,26 @@ Test(pricing, spread_remainder_to_the_largest_lines)
 Test(refund, line_share_subtracts_the_discount)
 {
     /* 3 × 1000 with 301 off and 180 tax: paid 2879. */
-    cr_assert_eq(refund_line_share(1000, 3, 301, 180, 3), 3000 - 301 + 180);
-    int64_t one = refund_line_share(1000, 3, 301, 180, 1);
+    cr_assert_eq(refund_line_share(1000, 3, 301, 180, 0, 3), 3000 - 301 + 180);
+    int64_t one = refund_line_share(1000, 3, 301, 180, 0, 1);
     cr_assert_eq(one, 899 + 60, "(2699 / 3) rounded down, plus 60 of tax");
     cr_assert(3 * one <= 2879, "the parts never exceed the whole");
-    cr_assert_eq(refund_line_share(1000, 2, 2000, 0, 1), 0, "a free line refunds nothing");
+    cr_assert_eq(refund_line_share(1000, 2, 2000, 0, 0, 1), 0, "a free line refunds nothing");
+}
+
+Test(refund, line_share_in_pieces_adds_up_to_the_line)
+{
+    /* 3 × 333 with 65 tax: one unit at a time, the last carries the cents. */
+    int64_t sum = 0;
+    for (int k = 0; k < 3; k++)
+        sum += refund_line_share(333, 3, 0, 65, k, 1);
+    cr_assert_eq(sum, 999 + 65);
+    cr_assert_eq(refund_line_share(333, 3, 0, 65, 0, 1), 333 + 21);
+    cr_assert_eq(refund_line_share(333, 3, 0, 65, 2, 1), 333 + 22);
+    /* 2 then 5 of 7, with a discount: still the whole line. */
+    cr_assert_eq(refund_line_share(999, 7, 13, 101, 0, 2) +
+                     refund_line_share(999, 7, 13, 101, 2, 5),
+                 7 * 999 - 13 + 101);
+    cr_assert_eq(refund_line_share(333, 3, 0, 65, 3, 1), 0, "nothing is left after the last unit");
+    cr_assert_eq(refund_line_share(333, 3, 0, 65, 2, 5), 333 + 22, "never past the line's units");
 }
