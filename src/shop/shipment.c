@@ -369,6 +369,23 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
     return refund_record(db, &r, &j->refund_id, pb);
 }
 
+/* Whether the shipment has an event of status `s`: it went through it. */
+static enum shop_err went_through(struct db *db, int64_t shipment_id, enum shipment_status s,
+                                  bool *out, struct problem *pb)
+{
+    struct stmt *st =
+        db_prepare(db, "SELECT 1 FROM shipment_events WHERE shipment_id = ? AND status = ?");
+    if (!st)
+        return db_fail(db, pb, "reading shipment events");
+    stmt_bind_i64(st, 1, shipment_id);
+    stmt_bind_text(st, 2, shipment_status_name(s));
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW && rc != STMT_DONE)
+        return db_fail(db, pb, "reading shipment events");
+    *out = rc == STMT_ROW;
+    return SHOP_OK;
+}
+
 static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
 {
     struct move_job *j = arg;
@@ -432,6 +449,14 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     }
     if (in->from_carrier && from == (int)in->to)
         return SHOP_OK;
+    if (in->from_carrier && from >= 0 &&
+        !shipment_move_allowed((enum shipment_status)from, in->to)) {
+        bool passed = false;
+        if (went_through(db, j->id, in->to, &passed, pb) != SHOP_OK)
+            return pb->err;
+        if (passed) /* a late or retried callback: the shipment is past it */
+            return SHOP_OK;
+    }
     if (from < 0 || !shipment_move_allowed((enum shipment_status)from, in->to))
         return problem_field(pb, SHOP_CONFLICT, "status", "a shipment that is %s cannot become %s",
                              shipment_status_name((enum shipment_status)(from < 0 ? 0 : from)),

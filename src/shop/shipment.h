@@ -34,12 +34,27 @@
  *
  * out_for_delivery counts an attempt; the third delivery_failed moves on
  * to returned_to_sender by itself. Who moves it: the carrier's signed
- * callbacks (POST /v1/carrier/events; a status a shipment already has is a
- * replay and changes nothing) and admins (PATCH /v1/admin/shipments/{id}).
+ * callbacks (POST /v1/carrier/events) and admins (PATCH
+ * /v1/admin/shipments/{id}; an illegal move is 409).
  * returned_to_sender restocks the shipment's units in its warehouse
  * (audited as "return"), marks them undelivered on their lines, and
  * refunds them (price and tax share; the shipping too when nothing of the
  * order is left to deliver), exactly once: the move happens once.
+ *
+ * Carriers retry a callback until they get a 2xx, and deliver callbacks out
+ * of order, so for a callback shipment_move answers "nothing to do" (204,
+ * no event row, no news) when it is
+ *   - a replay: the same bytes as an event already kept (see the event key
+ *     in move_write), or a status the shipment has now;
+ *   - stale: a move that is illegal from the current status to a status the
+ *     shipment already went through (it has an event of that status):
+ *     in_transit once it is out for delivery, delivery_failed or
+ *     out_for_delivery once delivered. The state machine never leads back
+ *     to them from where the shipment is, so the callback cannot be news:
+ *     it is a late or retried report of what its events already show.
+ * An illegal move to a status it never had (returned_to_sender from
+ * in_transit, delivered after returned_to_sender) is SHOP_CONFLICT (409):
+ * the carrier and the shop disagree, and someone has to look.
  *
  * The order's status follows from its shipments, by order_status_sync
  * alone, after every change to lines or shipments. Over the units still
@@ -168,11 +183,14 @@ struct shipment_move_in {
     const char *event_key; /* a callback's digest (NULL for admins) */
     bool by_attempt;       /* the callback has no time of its own: the same bytes at
                               another attempt or failure count are a new event */
-    bool from_carrier;     /* a status it already has is a replay, not a conflict */
+    bool from_carrier;     /* a status it has or went through is a replay, not a
+                              conflict (see above) */
 };
 
 /** Moves a shipment (see the state machine). *changed is false for a
- *  replayed callback. */
+ *  replayed or stale callback, which changes nothing. SHOP_CONFLICT for an
+ *  illegal move, SHOP_NOT_FOUND for an unknown shipment; nothing changed
+ *  then. */
 enum shop_err shipment_move(struct shop *shop, const struct shipment_move_in *in, int64_t *id,
                             bool *changed, struct problem *pb);
 

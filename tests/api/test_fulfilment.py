@@ -2,6 +2,7 @@
 per warehouse, backorders, the shipment state machine through the admin API
 and signed carrier callbacks, parcels returned to the sender, the simulated
 carrier's failure modes, sellers shipping their own lines."""
+import datetime
 import hashlib
 import hmac
 import json
@@ -60,6 +61,19 @@ def move(s, shop, shipment_id, status, detail=None):
     if detail:
         body["detail"] = detail
     return s.patch(f"/v1/admin/shipments/{shipment_id}", body, token=shop.admin)
+
+
+def iso(seconds_from_now=0.0, base=None):
+    """RFC 3339 UTC, `seconds_from_now` after now (or after `base`, RFC 3339)."""
+    t = (datetime.datetime.fromisoformat(base.replace("Z", "+00:00")) if base
+         else datetime.datetime.now(datetime.timezone.utc))
+    t += datetime.timedelta(seconds=seconds_from_now)
+    ms = t.microsecond // 1000  # as shopd writes it: milliseconds only when not zero
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms:03d}Z" if ms else "Z")
+
+
+def when(rfc3339):
+    return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
 
 
 def carrier_event(s, body, secret=SECRET, signature=None):
@@ -216,8 +230,9 @@ def test_carrier_callbacks(make_server):
     shop = Shop(s)
     v, b, o, sh = shipped(s, shop)
     tn = sh["tracking_number"]
+    picked_up = iso()
     ev = {"tracking_number": tn, "status": "in_transit", "detail": "picked up",
-          "at": "2026-12-01T10:00:00Z"}
+          "at": picked_up}
     assert_problem(carrier_event(s, ev, secret="wrong"), 401)
     assert_problem(carrier_event(s, ev, signature="00" * 32), 401)
     assert_problem(s.post("/v1/carrier/events", ev), 401)  # unsigned
@@ -226,20 +241,62 @@ def test_carrier_callbacks(make_server):
     assert carrier_event(s, ev).status == 204  # replayed: changes nothing
     r = s.get(f"/v1/shipments/{sh['id']}", token=b.token)
     assert r["status"] == "in_transit" and len(r["events"]) == 2
-    assert r["events"][1] == {"status": "in_transit", "at": "2026-12-01T10:00:00Z",
-                              "detail": "picked up"}
+    assert r["events"][1] == {"status": "in_transit", "at": picked_up, "detail": "picked up"}
     assert_problem(carrier_event(s, dict(ev, tracking_number="SIM000000000000")), 404)
     assert_problem(carrier_event(s, dict(ev, status="flying")), 422, "status")
     assert_problem(carrier_event(s, {"status": "delivered"}), 422, "tracking_number")
     assert_problem(carrier_event(s, dict(ev, at="yesterday")), 422, "at")
     # An illegal move (in_transit → returned_to_sender) is refused.
     assert_problem(carrier_event(s, dict(ev, status="returned_to_sender")), 409)
-    assert carrier_event(s, dict(ev, status="delivered", at="2026-12-02T10:00:00Z")).status == 204
+    assert carrier_event(s, dict(ev, status="delivered", at=iso())).status == 204
     assert order_of(s, b, o["id"])["status"] == "delivered"
-    # A stale event after delivery is an illegal move, and changes nothing.
-    assert_problem(carrier_event(s, dict(ev, status="out_for_delivery",
-                                         at="2026-12-01T12:00:00Z")), 409)
+    # An event for a status it never went through, after delivery, is an
+    # illegal move, and changes nothing.
+    assert_problem(carrier_event(s, dict(ev, status="out_for_delivery", at=picked_up)), 409)
     assert s.get(f"/v1/shipments/{sh['id']}", token=b.token)["status"] == "delivered"
+
+
+def test_a_late_event_for_a_status_already_passed_changes_nothing(make_server):
+    """Carriers retry and deliver callbacks out of order. An event for a
+    status the shipment already went through (in_transit once it is out for
+    delivery; delivery_failed or in_transit once delivered), with or without
+    a time, is stale: 204 and nothing changes, not even the event list. A
+    move that is illegal and never happened stays 409, and so does an
+    admin's illegal move."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    v, b, o, sh = shipped(s, shop)
+    tn = sh["tracking_number"]
+
+    def event(status, **kw):
+        return carrier_event(s, dict({"tracking_number": tn, "status": status}, **kw))
+
+    def now():
+        return s.get(f"/v1/shipments/{sh['id']}", token=b.token).body
+
+    assert event("in_transit").status == 204
+    assert event("out_for_delivery").status == 204
+    before = now()
+    r = event("in_transit")  # the very same bytes, retried after the next event
+    assert r.status == 204, r
+    assert event("in_transit", detail="sorted at the hub", at=iso()).status == 204
+    assert now() == before
+    assert event("delivery_failed").status == 204
+    assert event("out_for_delivery").status == 204  # the second attempt
+    assert event("delivered").status == 204
+    after = now()
+    assert after["status"] == "delivered" and after["attempts"] == 2, after
+    for late in ("in_transit", "out_for_delivery", "delivery_failed", "delivered"):
+        r = event(late)
+        assert r.status == 204, (late, r)
+    assert event("delivery_failed", detail="nobody home", at=iso()).status == 204
+    assert now() == after
+    assert order_of(s, b, o["id"])["status"] == "delivered"
+    # Never happened: still a conflict, from the carrier and from an admin.
+    assert_problem(event("returned_to_sender"), 409, "status")
+    assert_problem(move(s, shop, sh["id"], "in_transit"), 409, "status")
+    assert_problem(move(s, shop, sh["id"], "delivery_failed"), 409, "status")
+    assert now() == after
 
 
 def test_carrier_events_without_a_time_are_told_apart_by_the_attempt(make_server):
