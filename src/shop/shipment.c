@@ -369,6 +369,29 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
     return refund_record(db, &r, &j->refund_id, pb);
 }
 
+/* When a move happened: the carrier's `at` (0: none, so `now`), refused
+ * beyond SHIPMENT_AT_SKEW_MS outside [created, now] and moved into it
+ * within that skew (shipment.h). */
+static enum shop_err event_time(int64_t at, int64_t created, int64_t now, int64_t *out,
+                                struct problem *pb)
+{
+    char ts[RFC3339_LEN];
+    *out = now;
+    if (!at)
+        return SHOP_OK;
+    if (at > now + SHIPMENT_AT_SKEW_MS)
+        return problem_field(pb, SHOP_INVALID, "at",
+                             "is more than %d minutes ahead of the shop's clock (%s)",
+                             (int)(SHIPMENT_AT_SKEW_MS / 60000), clock_fmt(now, ts));
+    if (at < created - SHIPMENT_AT_SKEW_MS)
+        return problem_field(pb, SHOP_INVALID, "at", "is before the shipment was created (%s)",
+                             clock_fmt(created, ts));
+    *out = at < created ? created : at;
+    if (*out > now)
+        *out = now;
+    return SHOP_OK;
+}
+
 /* Whether the shipment has an event of status `s`: it went through it. */
 static enum shop_err went_through(struct db *db, int64_t shipment_id, enum shipment_status s,
                                   bool *out, struct problem *pb)
@@ -393,13 +416,13 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     j->changed = false;
     j->refund_id = 0;
     struct stmt *st = db_prepare(
-        db, in->tracking
-                ? "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                  " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
-                  " JOIN orders o ON o.id = s.order_id WHERE s.tracking_number = ?"
-                : "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
-                  " o.user_id, coalesce(s.tracking_number, ''), s.attempts FROM shipments s"
-                  " JOIN orders o ON o.id = s.order_id WHERE s.id = ?");
+        db, in->tracking ? "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
+                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts, s.created_at"
+                           " FROM shipments s JOIN orders o ON o.id = s.order_id"
+                           " WHERE s.tracking_number = ?"
+                         : "SELECT s.id, s.order_id, s.warehouse_id, s.status, s.failures,"
+                           " o.user_id, coalesce(s.tracking_number, ''), s.attempts, s.created_at"
+                           " FROM shipments s JOIN orders o ON o.id = s.order_id WHERE s.id = ?");
     if (!st)
         return db_fail(db, pb, "reading the shipment");
     if (in->tracking)
@@ -421,7 +444,7 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
      * own the attempt and failure counts it came at — a second failed
      * delivery can have the first one's bytes. Its replay comes when those
      * counts have moved by the event itself: that key is looked for too. */
-    int64_t attempts = stmt_i64(st, 7);
+    int64_t attempts = stmt_i64(st, 7), created = stmt_i64(st, 8);
     char key[96], prev[96];
     const char *event_key = in->event_key, *replay_key = NULL;
     if (event_key && in->by_attempt) {
@@ -447,6 +470,9 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
         if (stmt_step(st) == STMT_ROW)
             return SHOP_OK;
     }
+    int64_t at;
+    if (event_time(in->at, created, j->now, &at, pb) != SHOP_OK)
+        return pb->err;
     if (in->from_carrier && from == (int)in->to)
         return SHOP_OK;
     if (in->from_carrier && from >= 0 &&
@@ -464,7 +490,6 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
     if (from == SHIP_LABEL_CREATED && !*tracking)
         return problem_set(pb, SHOP_CONFLICT, "the shipment has no label yet");
 
-    int64_t at = in->at ? in->at : j->now;
     enum shipment_status to = in->to;
     bool failed = to == SHIP_DELIVERY_FAILED;
     bool rts = failed && failures + 1 >= SHIPMENT_MAX_FAILURES;

@@ -56,6 +56,18 @@
  * in_transit, delivered after returned_to_sender) is SHOP_CONFLICT (409):
  * the carrier and the shop disagree, and someone has to look.
  *
+ * Times. A move happens at the carrier's `at` when it gives one, else at
+ * the time the shop received it. `at` sets delivered_at, which starts the
+ * return window, so it must lie within the shipment's life: more than
+ * SHIPMENT_AT_SKEW_MS ahead of the shop's clock, or that much before the
+ * shipment was created (its label requested), is SHOP_INVALID on "at" and
+ * changes nothing; within the skew it is moved to the nearer bound (an
+ * event never happens before its shipment existed, nor after the shop
+ * heard of it). An `at` earlier than the shipment's latest event is kept
+ * as the carrier gave it — it is the carrier's word on when the parcel
+ * arrived — and events are listed in the order the shipment made its moves
+ * (their ids, the state machine's order), not sorted by `at`.
+ *
  * The order's status follows from its shipments, by order_status_sync
  * alone, after every change to lines or shipments. Over the units still
  * to deliver (lines not cancelled, less undelivered ones):
@@ -96,6 +108,8 @@ enum shipment_status {
 };
 
 #define SHIPMENT_MAX_FAILURES 3
+/* How far a carrier's `at` may be outside the shipment's life (clock skew). */
+#define SHIPMENT_AT_SKEW_MS (5 * 60 * 1000LL)
 
 const char *shipment_status_name(enum shipment_status s);
 /** -1 when unknown. */
@@ -179,7 +193,7 @@ struct shipment_move_in {
     const char *tracking; /* the carrier's number (callbacks) */
     enum shipment_status to;
     const char *detail;    /* may be NULL */
-    int64_t at;            /* when it happened (0: now) */
+    int64_t at;            /* when it happened (0: now); see "Times" above */
     const char *event_key; /* a callback's digest (NULL for admins) */
     bool by_attempt;       /* the callback has no time of its own: the same bytes at
                               another attempt or failure count are a new event */
@@ -188,9 +202,9 @@ struct shipment_move_in {
 };
 
 /** Moves a shipment (see the state machine). *changed is false for a
- *  replayed or stale callback, which changes nothing. SHOP_CONFLICT for an
- *  illegal move, SHOP_NOT_FOUND for an unknown shipment; nothing changed
- *  then. */
+ *  replayed or stale callback, which changes nothing. SHOP_INVALID on "at"
+ *  for a time outside the shipment's life, SHOP_CONFLICT for an illegal
+ *  move, SHOP_NOT_FOUND for an unknown shipment; nothing changed then. */
 enum shop_err shipment_move(struct shop *shop, const struct shipment_move_in *in, int64_t *id,
                             bool *changed, struct problem *pb);
 

@@ -299,6 +299,53 @@ def test_a_late_event_for_a_status_already_passed_changes_nothing(make_server):
     assert now() == after
 
 
+def test_a_carrier_time_outside_the_shipments_life_is_refused(make_server):
+    """The carrier's `at` sets delivered_at, which starts the return window:
+    a time more than five minutes ahead of the shop's clock, or before the
+    shipment was created, is 422 on `at` and changes nothing. A time a
+    little ahead is taken as now. A time before the latest event is kept
+    as the carrier gave it, the events staying in the order they happened
+    to the shipment."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    v, b, o, sh = shipped(s, shop)
+    tn = sh["tracking_number"]
+
+    def event(status, at):
+        return carrier_event(s, {"tracking_number": tn, "status": status, "at": at})
+
+    def now():
+        return s.get(f"/v1/shipments/{sh['id']}", token=b.token).body
+
+    before = now()
+    for at in ("2099-01-01T00:00:00Z", iso(600), "2020-01-01T00:00:00Z",
+               iso(-600, sh["created_at"])):
+        assert_problem(event("in_transit", at), 422, "at")
+    assert now() == before
+    assert event("in_transit", iso(120)).status == 204  # the carrier's clock runs ahead
+    r = now()
+    assert r["status"] == "in_transit"
+    transit_at = r["events"][1]["at"]
+    assert when(transit_at) <= when(iso()), "not in the future"
+    before = now()
+    for at in ("2020-01-01T00:00:00Z", iso(-3600, sh["created_at"]), iso(3600)):
+        assert_problem(event("delivered", at), 422, "at")
+    assert now() == before
+    assert order_of(s, b, o["id"])["status"] == "shipped"
+    # Before the in_transit event, after the label: kept, listed after it.
+    assert event("delivered", sh["created_at"]).status == 204
+    r = now()
+    assert [(e["status"], e["at"]) for e in r["events"]] == [
+        ("label_created", r["events"][0]["at"]), ("in_transit", transit_at),
+        ("delivered", sh["created_at"])], r["events"]
+    assert r["delivered_at"] == sh["created_at"]
+    line = o["lines"][0]["id"]
+    ret = s.post(f"/v1/orders/{o['id']}/returns",
+                 {"lines": [{"order_line_id": line, "quantity": 1}], "reason": "does not fit"},
+                 token=b.token, headers={"Idempotency-Key": "r-" + uid()})
+    assert ret.status == 201, ret
+
+
 def test_carrier_events_without_a_time_are_told_apart_by_the_attempt(make_server):
     """A carrier that sends no `at`: the second out_for_delivery and the
     second delivery_failed have the same bytes as the first, and are new
