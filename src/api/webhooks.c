@@ -53,8 +53,14 @@ enum shop_err api_webhook_create(struct req *r)
             snprintf(f, sizeof f, "events[%zu]", i);
             const char *s = json_is_string(v) ? json_string_value(v) : NULL;
             if (!s || !webhook_event_ok(s)) {
-                problem_field(pb, SHOP_INVALID, f,
-                              "must be \"*\" or an event type such as \"order.placed\"");
+                if (s)
+                    problem_field(pb, SHOP_INVALID, f,
+                                  "\"%.64s\" is not an event type the shop sends: use \"*\" or"
+                                  " one such as \"order.placed\"",
+                                  s);
+                else
+                    problem_field(pb, SHOP_INVALID, f,
+                                  "must be \"*\" or an event type such as \"order.placed\"");
                 continue;
             }
             bool dup = false;

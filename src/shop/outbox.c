@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shop/shop.h"
 #include "store/store.h"
@@ -30,6 +31,33 @@ void outbox_set_origin(int64_t id)
 int64_t outbox_origin(void)
 {
     return origin;
+}
+
+/* Every topic an outbox_emit call writes: literal ones, the shipment moves
+ * (shipment.c's topics[]), the return moves ("order.return_" + the status
+ * it moves to, returns.c) and the checkout's outcomes (checkout_settle.c). */
+/* clang-format off */
+static const char *const topics[] = {
+    "order.placed", "order.confirmed", "order.on_hold", "order.cancelled", "order.refunded",
+    "order.shipped", "order.out_for_delivery", "order.delivered", "order.delivery_failed",
+    "order.returned_to_sender",
+    "order.return_requested", "order.return_approved", "order.return_rejected",
+    "order.return_received", "order.return_inspected", "order.return_refunded",
+    "order.return_partially_refunded",
+    "product.changed", "price.changed", "category.changed", "catalog.reloaded",
+    "stock.changed", "stock.low", "stock.back_in_stock",
+    "flash_sale.created", "flash_sale.started", "flash_sale.ended",
+    "review.changed", "review.approved", "review.rejected",
+    "session.revoked",
+};
+/* clang-format on */
+
+bool outbox_topic_known(const char *topic)
+{
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++)
+        if (!strcmp(topics[i], topic))
+            return true;
+    return false;
 }
 
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,

@@ -34,6 +34,11 @@ int64_t outbox_origin(void);
  *  The store's commit hook uses it to wake consumers only when needed. */
 int outbox_take_emitted(void);
 
+/** Whether `topic` is an event type the shop writes. The list is in
+ *  outbox.c, beside outbox_emit: a change that emits a new type adds it
+ *  there, or webhooks (shop/webhook.h) cannot subscribe to it. */
+bool outbox_topic_known(const char *topic);
+
 /** Appends an event; call it inside a write function. Steals `payload`
  *  (NULL means {}). */
 enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id, json_t *payload,

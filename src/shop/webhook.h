@@ -96,8 +96,8 @@ struct webhook_in {
 };
 
 /** Checks a URL (http:// or https://, ≤ WEBHOOK_URL_MAX, no spaces or
- *  control characters) and an event type ("*", or lowercase words joined by
- *  dots and underscores, e.g. "order.placed"). */
+ *  control characters) and an event type ("*" for all, or one the outbox
+ *  writes: outbox_topic_known, e.g. "order.placed"). */
 bool webhook_url_ok(const char *url);
 bool webhook_event_ok(const char *type);
 

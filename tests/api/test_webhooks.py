@@ -135,6 +135,39 @@ def test_subscriptions_validate_and_list(server):
     assert_problem(server.post(f"/v1/admin/webhooks/{w['id']}/rotate-secret", token=shop.admin), 404)
 
 
+def test_unknown_event_types_are_refused(server):
+    """A subscription to an event type the shop never emits (a typo) would
+    wait forever for nothing: 422 naming the entry, and nothing stored. Every
+    type the outbox writes, and "*", is accepted."""
+    shop = Shop(server)
+    url = "http://127.0.0.1:9/typo"
+    for events, field in [(["order.plaecd"], "events[0]"),
+                          (["order.placed", "order.*"], "events[1]"),
+                          (["stock.changed", "order.placed", "shipment.delivered"], "events[2]")]:
+        r = server.post("/v1/admin/webhooks", {"url": url, "events": events}, token=shop.admin)
+        if r.status == 201:  # before the fix: leave no subscription to the other tests
+            server.delete(f"/v1/admin/webhooks/{r['id']}", token=shop.admin)
+        assert_problem(r, 422, field)
+        assert events[int(field[7:-1])] in r["detail"], r
+    assert [w for w in server.get("/v1/admin/webhooks", token=shop.admin)["data"]
+            if w["url"] == url] == []
+    every = ["order.placed", "order.confirmed", "order.on_hold", "order.cancelled",
+             "order.refunded", "order.shipped", "order.out_for_delivery", "order.delivered",
+             "order.delivery_failed", "order.returned_to_sender", "order.return_requested",
+             "order.return_approved", "order.return_rejected", "order.return_received",
+             "order.return_inspected", "order.return_refunded",
+             "order.return_partially_refunded", "product.changed", "price.changed",
+             "category.changed", "catalog.reloaded", "stock.changed", "stock.low",
+             "stock.back_in_stock", "flash_sale.created", "flash_sale.started",
+             "flash_sale.ended", "review.changed", "review.approved", "review.rejected",
+             "session.revoked"]
+    w = subscribe(server, shop.admin, url, every)
+    assert w["events"] == every
+    assert server.delete(f"/v1/admin/webhooks/{w['id']}", token=shop.admin).status == 204
+    w = subscribe(server, shop.admin, url, ["*"])
+    assert server.delete(f"/v1/admin/webhooks/{w['id']}", token=shop.admin).status == 204
+
+
 def test_signed_retried_and_delivered_once(make_server, receiver, verifier):
     s = make_server(FAST)
     shop = Shop(s)
