@@ -67,6 +67,34 @@ static void ids_field(json_t *obj, const char *key, int64_t *ids, int *n, struct
     }
 }
 
+/* A target names products or categories, at least one: an empty target
+ * would be stored as none, which means the whole cart — and, with no code,
+ * every cart in the shop. Leaving `target` out is how to say that. */
+static void target_field(json_t *target, struct promo_in *in, struct problem *pb)
+{
+    int errors = pb->nfields;
+    const char *key;
+    json_t *v;
+    json_object_foreach(target, key, v)
+    {
+        if (strcmp(key, "product_ids") && strcmp(key, "category_ids")) {
+            char f[48];
+            snprintf(f, sizeof f, "target.%.32s", key);
+            problem_field(pb, SHOP_INVALID, f, "is not a target: use product_ids or category_ids");
+        }
+    }
+    ids_field(target, "product_ids", in->product_ids, &in->nproducts, pb);
+    ids_field(target, "category_ids", in->category_ids, &in->ncategories, pb);
+    if (pb->nfields != errors || in->nproducts + in->ncategories > 0)
+        return;
+    char f[48] = "target"; /* or its one list, when it has only one */
+    if (json_object_size(target) == 1)
+        snprintf(f, sizeof f, "target.%s",
+                 json_object_get(target, "product_ids") ? "product_ids" : "category_ids");
+    problem_field(pb, SHOP_INVALID, f,
+                  "names no product or category; leave target out to discount the whole cart");
+}
+
 static void tiers_field(json_t *body, struct promo_in *in, struct problem *pb)
 {
     json_t *a;
@@ -116,10 +144,8 @@ enum shop_err api_promotion_create(struct req *r)
     in.has_get_percent =
         jx_int(body, "get_percent_bps", NULL, JX_OPTIONAL, 1, 10000, &in.get_percent_bps, pb);
     tiers_field(body, &in, pb);
-    if (jx_object(body, "target", NULL, JX_OPTIONAL, 4, &target, pb) && target) {
-        ids_field(target, "product_ids", in.product_ids, &in.nproducts, pb);
-        ids_field(target, "category_ids", in.category_ids, &in.ncategories, pb);
-    }
+    if (jx_object(body, "target", NULL, JX_OPTIONAL, 4, &target, pb) && target)
+        target_field(target, &in, pb);
     jx_int(body, "min_subtotal_cents", NULL, JX_OPTIONAL, 0, MONEY_MAX, &in.min_subtotal, pb);
     jx_int(body, "max_discount_cents", NULL, JX_OPTIONAL, 1, MONEY_MAX, &in.max_discount, pb);
     limit_field(body, "usage_limit", &in.usage_limit, pb);

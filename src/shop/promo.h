@@ -19,12 +19,14 @@
  *                  subtotal reaches applies, as a fixed or percentage rule.
  *
  * Each targets the whole cart or some products and categories (a category
- * includes everything below it); min_subtotal_cents is compared with the
- * subtotal of the lines it targets, before any discount. max_discount_cents
- * caps what one promotion gives an order (the cap is spread over the lines
- * it discounted, by the same rule). A promotion is automatic (no code) or
- * comes with codes (case-insensitive, unique across promotions; a code may be
- * single-use). It lives from starts_at to ends_at while active.
+ * includes everything below it; no ids here means the whole cart, so the
+ * API refuses a target that names none); min_subtotal_cents is compared
+ * with the subtotal of the lines it targets, before any discount.
+ * max_discount_cents caps what one promotion gives an order (the cap is
+ * spread over the lines it discounted, by the same rule). A promotion is
+ * automatic (no code) or comes with codes (case-insensitive, unique across
+ * promotions; a code may be single-use). It lives from starts_at to
+ * ends_at while active.
  *
  * Combination (promo_apply, a pure function the unit tests drive):
  *   1. Of the exclusive (non-stackable) promotions that apply, the one that

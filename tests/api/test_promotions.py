@@ -93,6 +93,35 @@ def test_roles_and_bad_input_change_nothing(srv, shop):
     assert_problem(srv.patch("/v1/admin/promotions/999999", {"active": False}, token=shop.admin), 404)
 
 
+def test_a_target_that_names_nothing_is_refused(srv, shop):
+    """A target with no products and no categories (or only keys that are
+    not targets) would be stored as no target — an automatic promotion on
+    every cart in the shop. 422 naming it; nothing stored. No target at all
+    still means the whole cart."""
+    before = srv.database().scalar("SELECT count(*) FROM promotions")
+    made = []
+    try:
+        for target, field in [({"product_ids": []}, "target.product_ids"),
+                              ({"category_ids": []}, "target.category_ids"),
+                              ({}, "target"),
+                              ({"product_ids": [], "category_ids": []}, "target"),
+                              ({"products": [1]}, "target.products")]:
+            r = srv.post("/v1/admin/promotions", {"name": "nothing selected", "type": "percentage",
+                                                  "percent_bps": 1000, "target": target},
+                         token=shop.admin)
+            if r.status == 201:
+                made.append(r["id"])
+            assert_problem(r, 422, field)
+        assert srv.database().scalar("SELECT count(*) FROM promotions") == before
+    finally:  # before the fix: do not leave a shop-wide discount to the other tests
+        for pid in made:
+            srv.patch(f"/v1/admin/promotions/{pid}", {"active": False}, token=shop.admin)
+    whole = promo(srv, shop, type="free_shipping", code="WHOLE" + uid().upper())
+    assert whole["target"] is None
+    null = promo(srv, shop, type="free_shipping", code="NULL" + uid().upper(), target=None)
+    assert null["target"] is None
+
+
 def test_create_get_list_patch_and_codes(srv, shop):
     p = promo(srv, shop, type="percentage", percent_bps=1000, code="Save" + uid(),
               usage_limit=5, per_customer_limit=1, priority=3, max_discount_cents=500)
