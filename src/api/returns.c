@@ -40,11 +40,13 @@ static json_t *rma_json(const struct rma *r)
     return o;
 }
 
-static enum shop_err answer(struct req *r, int status, int64_t id)
+static enum shop_err answer(struct req *r, int status, int64_t id, bool replayed)
 {
     struct rma rma;
     if (return_get(r->shop, &r->who, id, r->arena, &rma, &r->pb) != SHOP_OK)
         return r->pb.err;
+    if (replayed)
+        return_as_created(&rma);
     if (status == 201)
         resp_header(r, "Location", arena_printf(r->arena, "/v1/returns/%lld", (long long)id));
     return resp_json(r, status, rma_json(&rma));
@@ -88,7 +90,7 @@ enum shop_err api_return_create(struct req *r)
         return r->pb.err;
     if (replayed)
         resp_header(r, "Idempotent-Replayed", "true");
-    return answer(r, 201, id);
+    return answer(r, 201, id, replayed);
 }
 
 enum shop_err api_return_get(struct req *r)
@@ -96,7 +98,7 @@ enum shop_err api_return_get(struct req *r)
     int64_t id;
     if (!req_param_id(r, "id", "return", &id))
         return r->pb.err;
-    return answer(r, 200, id);
+    return answer(r, 200, id, false);
 }
 
 static enum shop_err list(struct req *r, bool mine)
@@ -152,5 +154,5 @@ enum shop_err api_admin_return_update(struct req *r)
     in.to = (enum return_status)to;
     if (return_update(r->shop, &in, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer(r, 200, in.id);
+    return answer(r, 200, in.id, false);
 }

@@ -573,6 +573,20 @@ static int read_rma(struct db *db, int64_t id, struct arena *a, struct rma *r)
     return rc == STMT_DONE || rc == STMT_ROW ? 1 : -1;
 }
 
+void return_as_created(struct rma *r)
+{
+    int k = r->nhistory > 0;
+    if (r->nhistory > 1 && r->history[1].at == r->created_at &&
+        !strcmp(r->history[1].status, return_status_name(RET_APPROVED)))
+        k = 2;
+    r->nhistory = k;
+    if (k)
+        r->status = r->history[k - 1].status;
+    r->nrefunds = 0;
+    r->refund_cents = 0;
+    r->updated_at = r->created_at;
+}
+
 enum shop_err return_get(struct shop *shop, const struct principal *who, int64_t id,
                          struct arena *a, struct rma *out, struct problem *pb)
 {

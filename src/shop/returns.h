@@ -136,6 +136,15 @@ struct return_update {
 enum shop_err return_update(struct shop *shop, const struct return_update *in,
                             struct problem *pb);
 
+/** Turns a return read now into the return as its creation left it: what
+ *  the request that created it was answered, and so what a replay of that
+ *  request is answered (SPEC §0: the stored first response). Creation
+ *  writes the return requested, or approved at once by auto-approval in
+ *  the same write (both history entries carry the creation's time), with
+ *  nothing refunded; what came after only adds to the history, the status,
+ *  the refunds and updated_at. */
+void return_as_created(struct rma *r);
+
 /** The owner's return, or any for an admin (another's is SHOP_NOT_FOUND). */
 enum shop_err return_get(struct shop *shop, const struct principal *who, int64_t id,
                          struct arena *a, struct rma *out, struct problem *pb);

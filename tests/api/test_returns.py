@@ -231,6 +231,20 @@ def test_idempotency_key(make_server):
     assert again.headers.get("idempotent-replayed") == "true"
     assert_problem(ask(s, b, o["id"], [(lid, 2)], key="same"), 422, "Idempotency-Key")
     assert s.database().scalar("SELECT returned_qty FROM order_lines WHERE id = ?", (lid,)) == 1
+    # The stored first response, whatever became of the return since (SPEC §0).
+    assert first["status"] == "approved"  # auto-approved in the same write
+    for status in ("received", "inspected", "refunded"):
+        assert admin_move(s, shop, first["id"], status).status == 200
+    later = ask(s, b, o["id"], [(lid, 1)], key="same")
+    assert later.status == 201 and later.headers.get("idempotent-replayed") == "true"
+    assert later.body == first.body, (later.body, first.body)
+    # and a return left requested answers requested
+    big = shop.product(price=50000, stock=10)["variants"][0]["id"]
+    o2 = delivered_order(s, shop, b, [(big, 1)])
+    held = ask(s, b, o2["id"], [(o2["lines"][0]["id"], 1)], key="big")
+    assert held["status"] == "requested", held
+    assert admin_move(s, shop, held["id"], "approved").status == 200
+    assert ask(s, b, o2["id"], [(o2["lines"][0]["id"], 1)], key="big").body == held.body
 
 
 def test_two_requests_race_for_the_last_unit(make_server):
