@@ -55,8 +55,10 @@ void problem_clear(struct problem *pb)
 
 bool problem_is_stock_conflict(const struct problem *pb)
 {
+    if (pb->err != SHOP_CONFLICT || !pb->extra)
+        return false;
     const char *code = json_string_value(json_object_get(pb->extra, "code"));
-    return pb->err == SHOP_CONFLICT && code &&
+    return code &&
            (!strcmp(code, PROBLEM_CODE_OUT_OF_STOCK) || !strcmp(code, PROBLEM_CODE_SOLD_OUT));
 }
 
