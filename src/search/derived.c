@@ -554,6 +554,7 @@ void index_derived_build(struct index *ix)
     derived_score_ia(ix, ia);
     bminid_build(ix);
     index_brand_docs_build(ix);
+    index_stock_counts_build(ix);
     if (nterms) { /* exact: terms added later grow it by doubling */
         ix->td = xcalloc(nterms, sizeof *ix->td);
         ix->tdcap = nterms;

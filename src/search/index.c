@@ -46,6 +46,7 @@ void index_free(struct index *ix)
         for (int o = 0; o < NORDERS; o++)
             free(ix->cats[i].ord[o]);
         free(ix->cats[i].brands);
+        free(ix->cats[i].sbrands);
     }
     free(ix->cats);
     free(ix->cat_at_pre);
@@ -147,37 +148,65 @@ static void ord_remove(const struct index *ix, struct cat *c, int o, uint32_t n,
     memmove(&ord[at], &ord[at + 1], (n - at - 1) * sizeof *ord);
 }
 
-static void brand_account(struct cat *c, uint32_t brand, int delta)
+/* Adds `delta` to `brand`'s count in a list sorted by brand. */
+static void brand_account(struct bcount **list, uint32_t *n, uint32_t *cap, uint32_t brand,
+                          int delta)
 {
-    uint32_t lo = 0, hi = c->nbrands;
+    struct bcount *b = *list;
+    uint32_t lo = 0, hi = *n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (c->brands[mid].brand < brand)
+        if (b[mid].brand < brand)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < c->nbrands && c->brands[lo].brand == brand) {
-        c->brands[lo].n += (uint32_t)delta;
+    if (lo < *n && b[lo].brand == brand) {
+        b[lo].n += (uint32_t)delta;
         return;
     }
     if (delta < 0)
         return;
-    if (c->nbrands == c->bcap) {
-        c->bcap = c->bcap ? c->bcap * 2 : 8;
-        c->brands = xrealloc(c->brands, c->bcap * sizeof *c->brands);
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *list = b = xrealloc(b, *cap * sizeof *b);
     }
-    memmove(&c->brands[lo + 1], &c->brands[lo], (c->nbrands - lo) * sizeof *c->brands);
-    c->brands[lo] = (struct bcount){brand, (uint32_t)delta};
-    c->nbrands++;
+    memmove(&b[lo + 1], &b[lo], (*n - lo) * sizeof *b);
+    b[lo] = (struct bcount){brand, (uint32_t)delta};
+    (*n)++;
+}
+
+static void stock_account(struct cat *c, const struct doc *d, int delta)
+{
+    brand_account(&c->sbrands, &c->nsbrands, &c->sbcap, d->brand, delta);
+    c->sprices[price_bucket(d->price)] += (uint32_t)delta;
+    c->sstars[star_level(d)] += (uint32_t)delta;
+    c->nstocked += (uint32_t)delta;
 }
 
 /* Adds (+1) or takes away (-1) a document's facet counts in its category. */
 static void facet_account(struct cat *c, const struct doc *d, int delta)
 {
-    brand_account(c, d->brand, delta);
+    brand_account(&c->brands, &c->nbrands, &c->bcap, d->brand, delta);
     c->prices[price_bucket(d->price)] += (uint32_t)delta;
     c->stars[star_level(d)] += (uint32_t)delta;
+    if (d->in_stock)
+        stock_account(c, d, delta);
+}
+
+void index_stock_counts_build(struct index *ix)
+{
+    for (uint32_t i = 0; i < ix->ncats; i++) {
+        struct cat *c = &ix->cats[i];
+        c->nsbrands = c->nstocked = 0;
+        memset(c->sprices, 0, sizeof c->sprices);
+        memset(c->sstars, 0, sizeof c->sstars);
+    }
+    for (uint32_t s = 0; s < ix->nslots; s++) {
+        const struct doc *d = &ix->docs[s];
+        if (d->live && d->in_stock)
+            stock_account(&ix->cats[d->cat], d, +1);
+    }
 }
 
 /* Recomputes the column of `slot` from its document. */
@@ -353,7 +382,7 @@ static void cat_doc_update(struct index *ix, uint32_t slot, const struct doc *ol
         ord_insert(ix, c, o, slot);
     }
     if (old->brand != d->brand || price_bucket(old->price) != price_bucket(d->price) ||
-        star_level(old) != star_level(d)) {
+        star_level(old) != star_level(d) || old->in_stock != d->in_stock) {
         facet_account(c, old, -1);
         facet_account(c, d, +1);
     }
@@ -752,7 +781,7 @@ size_t index_bytes(const struct index *ix)
     }
     for (uint32_t i = 0; i < ix->ncats; i++)
         b += sizeof ix->cats[i] + ix->cats[i].dcap * (1 + NORDERS) * sizeof(uint32_t) +
-             ix->cats[i].bcap * sizeof(struct bcount);
+             (ix->cats[i].bcap + ix->cats[i].sbcap) * sizeof(struct bcount);
     b += intern_bytes(&ix->brand_ix) + idmap_bytes(&ix->cat_by_id);
     b += ix->nbdocs * sizeof *ix->bdocs;
     for (uint32_t i = 0; i < ix->nbdocs; i++)

@@ -52,6 +52,14 @@ struct cat {
     uint32_t nbrands, bcap;
     uint32_t prices[PRICE_BUCKETS];
     uint32_t stars[STAR_LEVELS];
+    /* The same of its in-stock documents (a listing filtered only by
+     * in_stock adds these up, or what they leave of the above). Not in the
+     * snapshot: index_stock_counts_build recounts them after a load. */
+    struct bcount *sbrands;
+    uint32_t nsbrands, sbcap;
+    uint32_t nstocked;
+    uint32_t sprices[PRICE_BUCKETS];
+    uint32_t sstars[STAR_LEVELS];
 };
 
 /* Hot attributes: 64 bytes, scanned by browse. */
@@ -291,6 +299,10 @@ static inline void doc_sort_key(int sort, const struct doc *d, int64_t *k1, int6
         break;
     }
 }
+
+/** Recounts every category's in-stock counts (struct cat: sbrands …) from
+ *  the documents: after a load, which does not keep them. */
+void index_stock_counts_build(struct index *ix);
 
 /** The position in `ord` (a category's order for `sort`, n long) of the
  *  first document whose key (doc_sort_key) is not less than (k1, k2). */

@@ -693,18 +693,71 @@ static bool kept_page_from_orders(struct qctx *q, bool words)
     return page_from_orders(q, lo, hi, filtered(q), words, 4 * steps + 64);
 }
 
-/* Step 3 and 4 without text. Unfiltered: the page from the subtree's
- * category orders (page_from_orders), the total and the facets the sums of
- * the categories' counts. Filtered: one pass over the candidates counts
- * what passes (total, facets); the page comes from the orders when they
- * yield it within a few steps, else from the orders or from ranking what
- * the count kept, whichever is cheaper. */
+/* Adds category `c`'s counts to the total and the facets: of all its
+ * documents (`stock` < 0), of its in-stock ones (1), or of the others (0:
+ * what the in-stock counts leave of the whole). */
+static void add_counts(struct qctx *q, const struct cat *c, int stock)
+{
+    struct scratch *sc = q->sc;
+    q->total += stock < 0 ? c->ndocs : stock ? c->nstocked : c->ndocs - c->nstocked;
+    if (!q->p->facets)
+        return;
+    const struct bcount *sb = c->sbrands;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < c->nbrands; i++) {
+        uint32_t b = c->brands[i].brand, n = c->brands[i].n, in_stock = 0;
+        if (stock >= 0) { /* both lists ascend by brand */
+            while (k < c->nsbrands && sb[k].brand < b)
+                k++;
+            in_stock = k < c->nsbrands && sb[k].brand == b ? sb[k].n : 0;
+            n = stock ? in_stock : n - in_stock;
+        }
+        if (!n)
+            continue;
+        if (sc->brand_count[b] == 0)
+            sc->touched_b[q->ntb++] = b;
+        sc->brand_count[b] += n;
+    }
+    uint32_t docs = stock < 0 ? c->ndocs : stock ? c->nstocked : c->ndocs - c->nstocked;
+    if (docs && c->nchain > q->facet_depth) {
+        uint32_t fc = c->chain[q->facet_depth];
+        if (sc->cat_count[fc] == 0)
+            sc->touched_c[q->ntc++] = fc;
+        sc->cat_count[fc] += docs;
+    }
+    for (int b = 0; b < PRICE_BUCKETS; b++)
+        q->prices[b] += stock < 0 ? c->prices[b]
+                        : stock   ? c->sprices[b]
+                                  : c->prices[b] - c->sprices[b];
+    for (int s = 0; s < STAR_LEVELS; s++)
+        q->stars[s] += stock < 0 ? c->stars[s] : stock ? c->sstars[s] : c->stars[s] - c->sstars[s];
+}
+
+/* Step 3 and 4 without text. Unfiltered, or filtered by stock alone: the
+ * page from the subtree's category orders (page_from_orders), the total
+ * and the facets the sums of the categories' counts (of their in-stock
+ * documents, or of the others) — unless so few documents pass the stock
+ * filter that the orders would be walked far to fill the page. Otherwise
+ * one pass over the candidates counts what passes (total, facets); the page
+ * comes from the orders when they yield it within a few steps, else from
+ * the orders or from ranking what the count kept, whichever is cheaper. */
 static void browse(struct qctx *q)
 {
     const struct index *ix = q->ix;
-    struct scratch *sc = q->sc;
     uint32_t lo = q->by_cat ? q->cat_lo : 0, hi = q->by_cat ? q->cat_hi : ix->ncats;
-    if (filtered(q)) {
+    int stock = q->p->in_stock;
+    bool counted = !q->by_brand && !q->row_filters;
+    if (counted && stock >= 0) { /* filtered by stock alone */
+        uint64_t docs = 0, pass = 0;
+        for (uint32_t p = lo; p < hi; p++) {
+            const struct cat *c = &ix->cats[ix->cat_at_pre[p]];
+            docs += c->ndocs;
+            pass += stock ? c->nstocked : c->ndocs - c->nstocked;
+        }
+        counted =
+            pass == 0 || ((uint64_t)q->limit + 1) * docs / pass <= 64 * ((uint64_t)q->limit + 1);
+    }
+    if (!counted) {
         /* A filter most documents pass: the page from the orders within a
          * few steps, then a pass that only counts. Else the count keeps
          * what passed and the page comes the cheaper way. */
@@ -718,34 +771,10 @@ static void browse(struct qctx *q)
             rank_kept(q);
         return;
     }
-    page_from_orders(q, lo, hi, false, false, UINT64_MAX);
-    for (uint32_t p = lo; p < hi; p++) {
-        uint32_t ci = ix->cat_at_pre[p];
-        const struct cat *c = &ix->cats[ci];
-        if (!c->ndocs)
-            continue;
-        q->total += c->ndocs;
-        if (!q->p->facets)
-            continue;
-        for (uint32_t i = 0; i < c->nbrands; i++) {
-            uint32_t b = c->brands[i].brand, n = c->brands[i].n;
-            if (!n)
-                continue;
-            if (sc->brand_count[b] == 0)
-                sc->touched_b[q->ntb++] = b;
-            sc->brand_count[b] += n;
-        }
-        if (c->nchain > q->facet_depth) {
-            uint32_t fc = c->chain[q->facet_depth];
-            if (sc->cat_count[fc] == 0)
-                sc->touched_c[q->ntc++] = fc;
-            sc->cat_count[fc] += c->ndocs;
-        }
-        for (int b = 0; b < PRICE_BUCKETS; b++)
-            q->prices[b] += c->prices[b];
-        for (int k = 0; k < STAR_LEVELS; k++)
-            q->stars[k] += c->stars[k];
-    }
+    for (uint32_t p = lo; p < hi; p++)
+        add_counts(q, &ix->cats[ix->cat_at_pre[p]], stock);
+    if (q->total)
+        page_from_orders(q, lo, hi, stock >= 0, false, UINT64_MAX);
 }
 
 /* Whether a text query sorted other than by relevance may take its page
