@@ -93,7 +93,9 @@
  *     did not yield the page within 64 × (limit + 1) steps; the page then
  *     comes from the orders or from ranking what was kept, whichever is
  *     cheaper: 0.4–1.5 ms for those three, 4–12 ms for a filter that most
- *     of a million documents pass (in stock, a wide price range).
+ *     of a million documents pass (a wide price range, 3 stars and up).
+ *     A listing filtered by stock alone adds up per-category counts of the
+ *     in-stock documents, kept beside the others (0.35 ms, from 10).
  *   - Search spent 52 % in query_consider (the first touch of the row), 19 %
  *     in BM25F (its d->flen load, again a miss), 10 % galloping through
  *     postings and 8 % in the intersection. The total and the facets count
