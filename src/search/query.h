@@ -1,5 +1,6 @@
 /* query.h — one query's state, shared by query.c (filters, facets, ranking,
- * results), cursor.c (cursors) and match.c (words, terms, matching, text scores).
+ * results), browse.c (pages from the category orders), cursor.c (cursors) and
+ * match.c (words, terms, matching, text scores).
  * Internal to src/search.
  */
 #ifndef SHOP_SEARCH_QUERY_H
@@ -130,6 +131,66 @@ char *cursor_encode(struct arena *a, enum search_sort sort, int64_t k1, int64_t 
 /** Decodes a cursor of `sort` into its key; false when malformed or from
  *  another sort. */
 bool cursor_decode(const char *c, enum search_sort sort, int64_t *k1, int64_t *k2);
+
+/* A rating filter by the column's star level where it decides — the
+ * average is at least `stars`, and under stars + 1 when stars < 4 —, which
+ * is always for whole stars below 5; else by the row. */
+static inline bool query_rating_passes(const struct qctx *q, uint32_t slot, const struct dcol *c)
+{
+    int64_t r = q->p->min_rating_milli, s = c->stars;
+    if (s >= 1 && r <= 1000 * s)
+        return true;
+    if (s < 4 && r >= 1000 * (s + 1))
+        return false;
+    const struct doc *d = &q->ix->docs[slot];
+    return d->rating_count > 0 && (int64_t)d->rating_sum * 1000 >= r * d->rating_count;
+}
+
+/** The filters, from the column (index.h: struct dcol), the price column,
+ *  and the row only for a rating filter the star level does not decide. */
+static inline bool query_passes_col(const struct qctx *q, uint32_t slot, const struct dcol *c)
+{
+    if (q->by_cat) {
+        uint32_t pre = q->ix->cats[c->cat].pre;
+        if (pre < q->cat_lo || pre >= q->cat_hi)
+            return false;
+    }
+    if (q->by_brand && c->brand != q->brand)
+        return false;
+    if (q->p->in_stock >= 0 && c->in_stock != (q->p->in_stock != 0))
+        return false;
+    if (q->by_price) {
+        int64_t price = index_price(q->ix, slot);
+        if (price < q->min_price || price > q->max_price)
+            return false;
+    }
+    return q->p->min_rating_milli <= 0 || query_rating_passes(q, slot, c);
+}
+
+/* ---- browse.c ----------------------------------------------------------------------- */
+
+/** Steps 3 and 4 without text: the page, the total and the facets of a
+ *  listing, from the category orders and counts (see browse.c). */
+void browse_listing(struct qctx *q);
+
+/** The same, exhaustively: every document of the category subtree (or
+ *  every live one) through query_consider. */
+void browse_reference(struct qctx *q);
+
+/** Whether a text query sorted other than by relevance may take its page
+ *  from the category orders: every word one dense term. */
+bool words_by_orders(const struct qctx *q);
+
+/** After a pass that counted what passed (q->total) and kept it: the page
+ *  from the category orders (with `words`, of documents having every word)
+ *  when that is cheaper than ranking what was kept; false, the page left
+ *  empty, when ranking is the cheaper way. */
+bool kept_page_from_orders(struct qctx *q, bool words);
+
+/** The page of a counting pass by ranking what passed the filters: the
+ *  matches it kept, or, when it counted none (query_counts), the word's
+ *  postings again. */
+void rank_kept(struct qctx *q);
 
 /* ---- query.c ------------------------------------------------------------------------ */
 

@@ -25,6 +25,7 @@
  *   bm25.h     the text score's constants and arithmetic, shared by scores
  *              and every bound of them
  *   query.c    browse and search: filters, facets, boosts, sorting
+ *   browse.c   pages from the category orders, listings' totals and facets
  *   cursor.c   a page's cursor: its sort key, encoded
  *   suggest.c  completions from popular queries (qlog.c) and titles
  *   cache.c    the result cache
