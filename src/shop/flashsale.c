@@ -23,6 +23,8 @@
  *     waiting ──admit (scheduler, in position order, admit_per_second)──► admitted
  *     admitted ──purchase begins──► purchasing ──paid──► purchased
  *                                       └──payment failed──► admitted (token still good)
+ *     purchased ──purchase begins (fewer than per_customer_limit units
+ *                 bought, token still good)──► purchasing
  *     admitted ──token expires (its units return to remaining)──► expired
  *     waiting | admitted ──sale ends──► expired
  *

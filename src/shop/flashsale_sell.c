@@ -236,6 +236,25 @@ enum shop_err flashsale_tick(struct shop *shop, struct problem *pb)
 
 /* ---- checkout integration ---------------------------------------------------------------- */
 
+/* Units `user` holds in orders of the sale that were not cancelled (a failed
+ * payment deletes its order). */
+static enum shop_err bought_so_far(struct db *db, int64_t sale_id, int64_t user_id, int64_t *bought,
+                                   struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT coalesce(sum(l.quantity), 0) FROM orders o"
+                                     " JOIN order_lines l ON l.order_id = o.id"
+                                     " WHERE o.flash_sale_id = ? AND o.user_id = ?"
+                                     " AND o.status <> 'cancelled'");
+    if (!st)
+        return db_fail(db, pb, "reading what you bought");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, user_id);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading what you bought");
+    *bought = stmt_i64(st, 0);
+    return SHOP_OK;
+}
+
 enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_t sale_id,
                               int64_t user_id, const char *token, int64_t quantity, int64_t now,
                               struct flash_claim *out, struct problem *pb)
@@ -267,19 +286,26 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
     if (!admitted_at || strlen(token) != FLASH_TOKEN_LEN ||
         sodium_memcmp(want, token, FLASH_TOKEN_LEN) != 0)
         return problem_set(pb, SHOP_FORBIDDEN, "the purchase token is not valid for you");
-    if (!strcmp(status, "purchased"))
-        return problem_set(pb, SHOP_FORBIDDEN, "the token has been used: %lld per customer",
+    int64_t held = stmt_i64(st, 3), bought = 0;
+    /* per_customer_limit counts units, not purchases: a customer who bought
+     * fewer may buy the rest with the same token while it lasts. */
+    bool purchased = !strcmp(status, "purchased");
+    if (bought_so_far(db, sale_id, user_id, &bought, pb) != SHOP_OK)
+        return pb->err;
+    if (purchased && bought >= s.per_customer_limit)
+        return problem_set(pb, SHOP_FORBIDDEN,
+                           "you have bought the most this sale allows: %lld per customer",
                            (long long)s.per_customer_limit);
     if (!strcmp(status, "purchasing"))
         return problem_set(pb, SHOP_CONFLICT, "a purchase with this token is in progress");
     if (strcmp(s.status, "live") != 0 || now >= s.ends_at || now < s.starts_at)
         return problem_set(pb, SHOP_CONFLICT, "the sale is %s", flashsale_shown_status(&s, now));
-    if (strcmp(status, "admitted") != 0 || expires <= now)
+    if ((strcmp(status, "admitted") != 0 && !purchased) || expires <= now)
         return problem_set(pb, SHOP_FORBIDDEN, "the purchase token has expired");
-    if (quantity > s.per_customer_limit)
-        return problem_field(pb, SHOP_INVALID, "quantity", "at most %lld per customer",
-                             (long long)s.per_customer_limit);
-    int64_t held = stmt_i64(st, 3);
+    if (quantity > s.per_customer_limit - bought)
+        return problem_field(pb, SHOP_INVALID, "quantity",
+                             "at most %lld per customer (you have bought %lld)",
+                             (long long)s.per_customer_limit, (long long)bought);
     int64_t extra = quantity > held ? quantity - held : 0;
     if (extra > flashsale_remaining(&s)) {
         problem_extra(pb, "remaining", json_integer(flashsale_remaining(&s)));
@@ -327,7 +353,8 @@ enum shop_err flashsale_take(struct db *db, const struct flash_claim *c, int64_t
         return problem_set(pb, SHOP_CONFLICT, "sold out");
     }
     st = db_prepare(db, "UPDATE flash_sale_queue SET status = 'purchasing', held = 0, order_id = ?"
-                        " WHERE sale_id = ? AND user_id = ? AND status = 'admitted'");
+                        " WHERE sale_id = ? AND user_id = ?"
+                        " AND status IN ('admitted', 'purchased')");
     if (!st)
         return db_fail(db, pb, "claiming units");
     stmt_bind_i64(st, 1, order_id);

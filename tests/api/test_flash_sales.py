@@ -141,6 +141,27 @@ def test_purchase_tokens(srv, shop):
                                                            "available": 45}
 
 
+def test_per_customer_limit_counts_units_not_purchases(srv, shop):
+    """per_customer_limit 3: one unit, then two more with the same token;
+    a fourth is refused, and a refused purchase changes nothing."""
+    sale, _ = make_sale(srv, shop, units=10, per_customer_limit=3)
+    sid = sale["id"]
+    b = Buyer(srv)
+    srv.post(f"/v1/flash-sales/{sid}/queue", token=b.token)
+    tok = admitted(srv, b, sid)["token"]
+    assert purchase(srv, b, sid, tok).status == 201
+    before = srv.get(f"/v1/flash-sales/{sid}").body
+    assert_problem(purchase(srv, b, sid, tok, quantity=3), 422, "quantity")
+    assert srv.get(f"/v1/flash-sales/{sid}").body == before
+    r = purchase(srv, b, sid, tok, quantity=2)
+    assert r.status == 201, r
+    assert r["lines"][0]["quantity"] == 2
+    assert_problem(purchase(srv, b, sid, tok), 403), "three units bought: the limit"
+    s = srv.get(f"/v1/flash-sales/{sid}").body
+    assert (s["sold"], s["in_flight"]) == (3, 0)
+    assert srv.get(f"/v1/flash-sales/{sid}/queue/me", token=b.token)["status"] == "purchased"
+
+
 def test_declined_payment_returns_the_unit_and_keeps_the_token(srv, shop):
     sale, _ = make_sale(srv, shop, units=1)
     sid = sale["id"]
