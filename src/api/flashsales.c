@@ -17,8 +17,12 @@ enum shop_err api_flash_sale_create(struct req *r)
 
 enum shop_err api_flash_sales_list(struct req *r)
 {
+    int64_t limit = FLASH_LIST_MAX;
+    req_query_int(r, "limit", 1, FLASH_LIST_MAX, &limit);
+    if (r->pb.err)
+        return r->pb.err;
     json_t *out;
-    if (flashsale_list(r->shop, &out, &r->pb) != SHOP_OK)
+    if (flashsale_list(r->shop, (int)limit, req_query(r, "cursor"), &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

@@ -48,6 +48,7 @@
  */
 #include "shop/flashsale.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,29 +205,47 @@ enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct 
     return SHOP_OK;
 }
 
-enum shop_err flashsale_list(struct shop *shop, json_t **out, struct problem *pb)
+enum shop_err flashsale_list(struct shop *shop, int limit, const char *cursor, json_t **out,
+                             struct problem *pb)
 {
+    /* The cursor is the id of the last sale shown (ids only grow). */
+    int64_t before = INT64_MAX;
+    if (cursor) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(cursor, &end, 10);
+        if (!*cursor || *cursor < '0' || *cursor > '9' || *end || errno || v <= 0)
+            return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
+        before = v;
+    }
+    if (limit < 1 || limit > FLASH_LIST_MAX)
+        limit = FLASH_LIST_MAX;
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    struct stmt *st =
-        db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales ORDER BY id DESC LIMIT 100");
-    struct sale rows[100];
+    struct stmt *st = db_prepare(db, "SELECT " SALE_COLS " FROM flash_sales WHERE id < ?"
+                                     " ORDER BY id DESC LIMIT ?");
+    struct sale rows[FLASH_LIST_MAX + 1];
     int n = 0, rc = STMT_ERROR;
-    if (st)
-        while (n < 100 && (rc = stmt_step(st)) == STMT_ROW)
+    if (st) {
+        stmt_bind_i64(st, 1, before);
+        stmt_bind_i64(st, 2, limit + 1);
+        while (n <= limit && (rc = stmt_step(st)) == STMT_ROW)
             flashsale_row_to_sale(st, &rows[n++]);
-    /* STMT_ROW: stopped at the 100th, the LIMIT; else a failed step is not
+    }
+    /* STMT_ROW: stopped at limit + 1, the LIMIT; else a failed step is not
      * the end of the sales. */
     if (rc != STMT_DONE && rc != STMT_ROW) {
         db_fail(db, pb, "listing the flash sales");
         db_read_end(db);
         return pb->err;
     }
+    bool more = n > limit;
     json_t *data = json_array();
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && i < limit; i++)
         json_array_append_new(data, sale_json(&rows[i], queue_length(db, rows[i].id)));
     db_read_end(db);
-    *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     more ? json_sprintf("%lld", (long long)rows[limit - 1].id) : json_null());
     return SHOP_OK;
 }
 

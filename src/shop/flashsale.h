@@ -26,8 +26,13 @@ enum shop_err flashsale_create(struct shop *shop, const struct principal *who, j
 /** {…, sold, held, remaining, status: scheduled|live|sold_out|ended}. */
 enum shop_err flashsale_get(struct shop *shop, int64_t id, json_t **out, struct problem *pb);
 
-/** Admin: every sale, newest first. */
-enum shop_err flashsale_list(struct shop *shop, json_t **out, struct problem *pb);
+#define FLASH_LIST_MAX 100
+
+/** Admin: a page of `limit` (1..FLASH_LIST_MAX) sales, newest first, after
+ * `cursor` (NULL: the first page; else a next_cursor it gave) → {data,
+ * next_cursor}. A cursor it did not give out → SHOP_INVALID, nothing read. */
+enum shop_err flashsale_list(struct shop *shop, int limit, const char *cursor, json_t **out,
+                             struct problem *pb);
 
 /** Admin: ends a sale now (unsold units go back to stock). */
 enum shop_err flashsale_end(struct shop *shop, int64_t id, json_t **out, struct problem *pb);

@@ -267,3 +267,34 @@ def test_admin_end_and_list(srv, shop):
     assert sale["id"] in ids
     assert_problem(srv.get(f"/v1/flash-sales/{sale['id']}/queue/me",
                            token=Buyer(srv).token), 404)
+
+
+def test_admin_list_pages_every_sale_once(make_server):
+    """More sales than one page: the list says there is more (next_cursor)
+    and a walk sees every sale once, newest first."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    p = shop.product(stock=200)
+    vid = p["variants"][0]["id"]
+    made = []
+    for _ in range(103):
+        r = s.post("/v1/admin/flash-sales",
+                   {"variant_id": vid, "quantity": 1, "price_cents": 100, "starts_at": iso(3600),
+                    "ends_at": iso(7200)}, token=shop.admin)
+        assert r.status == 201, r
+        made.append(r["id"])
+    for limit in (None, 10):
+        seen, cursor, pages = [], None, 0
+        while True:
+            q = {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v}
+            r = s.get("/v1/admin/flash-sales?" + "&".join(f"{k}={v}" for k, v in q.items()),
+                      token=shop.admin)
+            assert r.status == 200, r
+            seen += [x["id"] for x in r["data"]]
+            cursor, pages = r["next_cursor"], pages + 1
+            if not cursor:
+                break
+        assert seen == sorted(made, reverse=True), limit
+        assert pages == (2 if limit is None else 11)
+    for bad in ("limit=0", "limit=101", "cursor=abc", "cursor=-5", "cursor=%2B5"):
+        assert_problem(s.get(f"/v1/admin/flash-sales?{bad}", token=shop.admin), 422)
