@@ -502,6 +502,23 @@ enum shop_err flashsale_end(struct shop *shop, int64_t id, json_t **out, struct 
     return flashsale_get(shop, id, out, pb);
 }
 
+enum shop_err flashsale_bought(struct db *db, int64_t sale_id, int64_t user_id, int64_t *bought,
+                               struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT coalesce(sum(l.quantity), 0) FROM orders o"
+                                     " JOIN order_lines l ON l.order_id = o.id"
+                                     " WHERE o.flash_sale_id = ? AND o.user_id = ?"
+                                     " AND o.status <> 'cancelled'");
+    if (!st)
+        return db_fail(db, pb, "reading what you bought");
+    stmt_bind_i64(st, 1, sale_id);
+    stmt_bind_i64(st, 2, user_id);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading what you bought");
+    *bought = stmt_i64(st, 0);
+    return SHOP_OK;
+}
+
 /* ---- the waiting room --------------------------------------------------------------- */
 
 static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int64_t user_id)
@@ -509,7 +526,8 @@ static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int
     struct stmt *st =
         db_prepare(db, "SELECT q.position, q.status, q.held, coalesce(q.admitted_at, 0),"
                        " coalesce(q.token_expires_at, 0), q.order_id,"
-                       " s.admitted_through FROM flash_sale_queue q JOIN flash_sales s"
+                       " s.admitted_through, s.per_customer_limit FROM flash_sale_queue q"
+                       " JOIN flash_sales s"
                        " ON s.id = q.sale_id WHERE q.sale_id = ? AND q.user_id = ?");
     if (!st)
         return NULL;
@@ -517,21 +535,31 @@ static json_t *entry_json(struct shop *shop, struct db *db, int64_t sale_id, int
     stmt_bind_i64(st, 2, user_id);
     if (stmt_step(st) != STMT_ROW)
         return NULL;
-    int64_t position = stmt_i64(st, 0), through = stmt_i64(st, 6);
-    const char *status = stmt_text(st, 1);
-    int64_t admitted_at = stmt_i64(st, 3), expires = stmt_i64(st, 4);
+    int64_t position = stmt_i64(st, 0), through = stmt_i64(st, 6), limit = stmt_i64(st, 7);
+    char status[16];
+    snprintf(status, sizeof status, "%s", stmt_text(st, 1));
+    int64_t admitted_at = stmt_i64(st, 3), expires = stmt_i64(st, 4), held = stmt_i64(st, 2);
+    int64_t order_id = stmt_is_null(st, 5) ? 0 : stmt_i64(st, 5);
     bool waiting = !strcmp(status, "waiting");
     bool admitted = !strcmp(status, "admitted") && expires > clock_now_ms();
     if (!strcmp(status, "admitted") && !admitted)
-        status = "expired";
+        snprintf(status, sizeof status, "expired");
+    /* A customer who bought fewer than the limit may buy more with the
+     * same token while it lasts (flashsale_check). */
+    int64_t bought = 0;
+    struct problem ignored = {0};
+    bool more = !strcmp(status, "purchased") && expires > clock_now_ms() &&
+                flashsale_bought(db, sale_id, user_id, &bought, &ignored) == SHOP_OK &&
+                bought < limit;
+    problem_clear(&ignored);
     json_t *o =
         json_pack("{s:I, s:I, s:I, s:s, s:I}", "sale_id", (json_int_t)sale_id, "position",
                   (json_int_t)position, "ahead",
                   (json_int_t)(waiting && position > through + 1 ? position - through - 1 : 0),
-                  "status", status, "held", (json_int_t)stmt_i64(st, 2));
-    if (!stmt_is_null(st, 5))
-        json_object_set_new(o, "order_id", json_integer(stmt_i64(st, 5)));
-    if (admitted || !strcmp(status, "purchasing")) {
+                  "status", status, "held", (json_int_t)held);
+    if (order_id)
+        json_object_set_new(o, "order_id", json_integer(order_id));
+    if (admitted || more || !strcmp(status, "purchasing")) {
         char token[FLASH_TOKEN_LEN + 1], ts[RFC3339_LEN];
         flashsale_token_for(shop->token_key, sale_id, user_id, admitted_at, token);
         json_object_set_new(o, "token", json_string(token));

@@ -44,6 +44,12 @@ int64_t flashsale_remaining(const struct sale *s);
 /** scheduled | live | sold_out | ended, as clients see it at `now`. */
 const char *flashsale_shown_status(const struct sale *s, int64_t now);
 
+/** Units `user_id` bought in sale `sale_id`: in its orders that were not
+ *  cancelled (a failed payment deletes its order). A failed read → its
+ *  error in `pb`. */
+enum shop_err flashsale_bought(struct db *db, int64_t sale_id, int64_t user_id, int64_t *bought,
+                               struct problem *pb);
+
 /** Ends a sale (inside a write): open admissions expire, unsold units go
  *  back to stock, flash_sale.ended. */
 enum shop_err flashsale_end_sale(struct db *db, int64_t id, int64_t now, struct problem *pb);

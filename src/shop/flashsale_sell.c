@@ -236,25 +236,6 @@ enum shop_err flashsale_tick(struct shop *shop, struct problem *pb)
 
 /* ---- checkout integration ---------------------------------------------------------------- */
 
-/* Units `user` holds in orders of the sale that were not cancelled (a failed
- * payment deletes its order). */
-static enum shop_err bought_so_far(struct db *db, int64_t sale_id, int64_t user_id, int64_t *bought,
-                                   struct problem *pb)
-{
-    struct stmt *st = db_prepare(db, "SELECT coalesce(sum(l.quantity), 0) FROM orders o"
-                                     " JOIN order_lines l ON l.order_id = o.id"
-                                     " WHERE o.flash_sale_id = ? AND o.user_id = ?"
-                                     " AND o.status <> 'cancelled'");
-    if (!st)
-        return db_fail(db, pb, "reading what you bought");
-    stmt_bind_i64(st, 1, sale_id);
-    stmt_bind_i64(st, 2, user_id);
-    if (stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "reading what you bought");
-    *bought = stmt_i64(st, 0);
-    return SHOP_OK;
-}
-
 enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_t sale_id,
                               int64_t user_id, const char *token, int64_t quantity, int64_t now,
                               struct flash_claim *out, struct problem *pb)
@@ -290,7 +271,7 @@ enum shop_err flashsale_check(struct db *db, const unsigned char key[32], int64_
     /* per_customer_limit counts units, not purchases: a customer who bought
      * fewer may buy the rest with the same token while it lasts. */
     bool purchased = !strcmp(status, "purchased");
-    if (bought_so_far(db, sale_id, user_id, &bought, pb) != SHOP_OK)
+    if (flashsale_bought(db, sale_id, user_id, &bought, pb) != SHOP_OK)
         return pb->err;
     if (purchased && bought >= s.per_customer_limit)
         return problem_set(pb, SHOP_FORBIDDEN,
