@@ -2,6 +2,7 @@
  * order_doc.c). */
 #include "shop/order.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,9 +181,12 @@ enum shop_err order_list(struct shop *shop, const struct principal *who, int lim
 {
     int64_t before = INT64_MAX;
     if (cursor) {
+        /* Only the digits this API gave out: no sign, space or overflow
+         * (strtoll clamps that to the first page). */
         char *end;
+        errno = 0;
         long long v = strtoll(cursor, &end, 10);
-        if (!*cursor || *end || v <= 0)
+        if (*cursor < '0' || *cursor > '9' || *end || errno || v <= 0)
             return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
         before = v;
     }

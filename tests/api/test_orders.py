@@ -42,6 +42,9 @@ def test_history_newest_first_with_cursor(srv, shop):
         seen += [o["id"] for o in page["data"]]
     assert seen == ids[::-1]
     assert_problem(srv.get("/v1/orders?cursor=abc", token=b.token), 422, "cursor")
+    # not a cursor it gave out, though strtoll would read a number from it
+    for bad in ("99999999999999999999", "%2B5", "%205", "-0"):
+        assert_problem(srv.get(f"/v1/orders?cursor={bad}", token=b.token), 422, "cursor")
     assert_problem(srv.get("/v1/orders?limit=0", token=b.token), 422, "limit")
 
 
