@@ -6,6 +6,7 @@
  * were computed at; a hit is sent from the shared buffer without a copy
  * (X-Cache: hit|miss says which).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,52 @@ bool api_search_params(struct req *r, bool text, struct search_params *p)
     return r->pb.err == SHOP_OK;
 }
 
+/* ---- cursors of one listing --------------------------------------------------------------- */
+
+/* A next_cursor is the search module's keyset cursor (search/cursor.c) and
+ * ".", then eight hex digits naming the listing it belongs to: a hash of
+ * the normalised filters, text and sort (not the limit). A cursor of
+ * another listing would be read as a position in this one and skip or
+ * repeat products, so it is refused like a malformed one. */
+static uint32_t listing_tag(const struct search_params *p, bool text, struct arena *a)
+{
+    struct search_params l = *p;
+    l.limit = 0;
+    l.cursor = NULL;
+    l.facets = false;
+    size_t len;
+    const char *key = search_cache_key(text ? "search" : "browse", &l, a, &len);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h;
+}
+
+/* Checks p->cursor's listing and leaves the module's cursor in it. */
+static bool cursor_unwrap(struct req *r, bool text, struct search_params *p)
+{
+    if (!p->cursor)
+        return true;
+    const char *dot = strrchr(p->cursor, '.');
+    char want[9];
+    snprintf(want, sizeof want, "%08x", (unsigned)listing_tag(p, text, r->arena));
+    if (!dot || strcmp(dot + 1, want) != 0) {
+        problem_field(&r->pb, SHOP_INVALID, "cursor",
+                      "is not a next_cursor of this listing and sort");
+        return false;
+    }
+    p->cursor = arena_strndup(r->arena, p->cursor, (size_t)(dot - p->cursor));
+    return true;
+}
+
+static const char *cursor_wrap(struct req *r, bool text, const struct search_params *p,
+                               const char *inner)
+{
+    if (!inner)
+        return NULL;
+    return arena_printf(r->arena, "%s.%08x", inner, (unsigned)listing_tag(p, text, r->arena));
+}
+
 /* ---- answering ----------------------------------------------------------------------- */
 
 static void free_cls(void *p)
@@ -199,7 +246,7 @@ static bool cached(struct req *r, const char *key, size_t klen, int64_t *aux, co
 enum shop_err api_search_answer(struct req *r, bool text)
 {
     struct search_params p;
-    if (!api_search_params(r, text, &p))
+    if (!api_search_params(r, text, &p) || !cursor_unwrap(r, text, &p))
         return r->pb.err;
     struct search *s = r->shop->search;
     char *key = NULL;
@@ -229,6 +276,7 @@ enum shop_err api_search_answer(struct req *r, bool text)
     }
     if (text && res.total > 0)
         search_record_query(s, res.corrected_query ? res.corrected_query : p.q);
+    res.next_cursor = cursor_wrap(r, text, &p, res.next_cursor);
     char *data = api_search_render(&res, text, &len);
     return answer(r, key, klen, res.version, 0, data, len, res.total, res.corrected_query);
 }

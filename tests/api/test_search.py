@@ -129,6 +129,28 @@ def test_paging_returns_every_product_once_in_order(server, cat, sort):
         assert seen == [p["id"] for p in Catalog.order(match, sort)]
 
 
+def test_a_cursor_of_another_listing_is_refused(server, cat):
+    """A next_cursor is a position in its own listing: given with other
+    filters or another query it would skip or repeat products, so it is
+    refused like a malformed one (a different limit is the same listing)."""
+    def cursor(path, **params):
+        c = get(server, path, limit=3, **params)["next_cursor"]
+        assert c, params
+        return c
+    brand = cat.products[0]["brand"]
+    c = cursor("/v1/products", sort="price_asc")
+    for other in ({"brand": brand}, {"min_price": 1}, {"in_stock": "true"}, {"sort": "newest"}):
+        q = urllib.parse.urlencode(dict({"sort": "price_asc"}, **other, cursor=c))
+        r = server.get(f"/v1/products?{q}")
+        assert r.status == 422 and r["errors"][0]["field"] == "cursor", (other, r)
+    assert server.get(f"/v1/search?q=sturdy&sort=price_asc&cursor={c}").status == 422
+    assert get(server, "/v1/products", sort="price_asc", limit=5, cursor=c)["data"]
+    s = cursor("/v1/search", q="sturdy")
+    r = server.get(f"/v1/search?q=lamp&cursor={s}")
+    assert r.status == 422 and r["errors"][0]["field"] == "cursor", r
+    assert get(server, "/v1/search", q="sturdy", cursor=s)["data"]
+
+
 def test_category_browse_includes_descendants(server, cat):
     r = get(server, "/v1/products", category=cat.cats["electronics"]["id"], limit=100)
     want = {p["id"] for p in cat.products if "electronics" in cat.ancestors(p["cat"])}
