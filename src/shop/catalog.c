@@ -263,7 +263,11 @@ static enum shop_err write_variants(struct db *db, struct product_job *j, struct
                                  "a listed product's prices must be between 1 and %lld cents",
                                  PRICE_SANE_MAX_CENTS);
         }
-        snprintf(f, sizeof f, "variants[%d].sku", i);
+        /* PATCH /v1/variants/{id} names its own field, "sku". */
+        if (j->variant_id)
+            snprintf(f, sizeof f, "sku");
+        else
+            snprintf(f, sizeof f, "variants[%d].sku", i);
         int rc;
         if (!v->id) {
             struct stmt *st = db_prepare(db, "INSERT INTO variants (product_id, sku, options,"

@@ -188,6 +188,18 @@ def test_update_product_and_variants(server, shop):
     assert server.get(f"/v1/products/{pid}")["variants"][0]["price_cents"] == 1499
 
 
+def test_a_variant_edit_names_its_own_field_for_a_taken_sku(server, shop):
+    """PATCH /v1/variants/{id} has a flat body: a SKU clash names "sku", not a
+    field of a product body the client never sent; nothing changes."""
+    p = shop.product(seller=shop.seller, publish=False)
+    q = shop.product(seller=shop.seller, publish=False)
+    vid, taken = p["variants"][0]["id"], q["variants"][0]["sku"]
+    r = server.patch(f"/v1/variants/{vid}", {"sku": taken, "price_cents": 777}, token=shop.seller)
+    assert_problem(r, 409, "sku")
+    v = server.get(f"/v1/products/{p['id']}", token=shop.seller)["variants"][0]
+    assert v["sku"] == p["variants"][0]["sku"] and v["price_cents"] == p["variants"][0]["price_cents"]
+
+
 def test_etag_and_live_availability(server, shop):
     p = shop.product(stock=7)
     pid, vid = p["id"], p["variants"][0]["id"]
