@@ -136,10 +136,12 @@ static enum shop_err add_line(struct db *db, struct cart_job *j, int64_t cart, s
         return db_fail(db, pb, "reading the cart");
     const char *cart_currency = stmt_text(st, 0);
     int64_t nlines = stmt_i64(st, 1);
-    if (*cart_currency && strcmp(cart_currency, currency) != 0)
+    /* An empty cart (no lines, saved ones included) takes the currency of
+     * whatever goes into it first: the one it had held nothing to keep. */
+    if (*cart_currency && nlines > 0 && strcmp(cart_currency, currency) != 0)
         return problem_field(pb, SHOP_INVALID, "variant_id",
                              "priced in %s; this cart is in %s", currency, cart_currency);
-    bool set_currency = !*cart_currency;
+    bool set_currency = !*cart_currency || nlines == 0;
 
     int64_t have = 0;
     st = db_prepare(db, "SELECT quantity FROM cart_lines WHERE cart_id = ? AND variant_id = ?");
@@ -555,9 +557,12 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     stmt_bind_i64(st, 3, now);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "merging carts");
-    /* The guest's coupon comes along unless the user's cart has one. */
-    st = db_prepare(db, "UPDATE carts SET currency = coalesce(currency, (SELECT currency FROM carts"
-                        " WHERE id = ?1)), coupon_code = coalesce(coupon_code, (SELECT"
+    /* The guest's coupon comes along unless the user's cart has one; an
+     * empty user cart takes the guest cart's currency (add_line's rule). */
+    st = db_prepare(db, "UPDATE carts SET currency = CASE WHEN EXISTS (SELECT 1 FROM cart_lines"
+                        " WHERE cart_id = ?2) THEN coalesce(currency, (SELECT currency FROM carts"
+                        " WHERE id = ?1)) ELSE coalesce((SELECT currency FROM carts WHERE id = ?1),"
+                        " currency) END, coupon_code = coalesce(coupon_code, (SELECT"
                         " coupon_code FROM carts WHERE id = ?1)) WHERE id = ?2");
     if (!st)
         return db_fail(db, pb, "merging carts");

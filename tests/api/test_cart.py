@@ -155,6 +155,32 @@ def test_guest_cart_merges_on_register_and_login(server, shop):
     assert lines == {va: 5, vb: 1}
 
 
+def test_an_emptied_cart_takes_any_currency(server, shop):
+    """A cart's currency binds only while it holds lines: once emptied it
+    takes whatever is added next, and a login brings an emptied cart the
+    guest cart's lines in their currency."""
+    usd = shop.product(stock=5, currency="USD")["variants"][0]["id"]
+    eur = shop.product(stock=5, currency="EUR")["variants"][0]["id"]
+    tok, user = server.user()
+    line = server.post("/v1/cart/lines", {"variant_id": usd, "quantity": 1}, token=tok)["lines"][0]
+    assert_problem(server.post("/v1/cart/lines", {"variant_id": eur, "quantity": 1}, token=tok),
+                   422, "variant_id")
+    assert server.delete(f"/v1/cart/lines/{line['id']}", token=tok)["lines"] == []
+    r = server.post("/v1/cart/lines", {"variant_id": eur, "quantity": 2}, token=tok)
+    assert r.status == 201 and r["currency"] == "EUR", r
+    assert [(l["variant_id"], l["quantity"]) for l in r["lines"]] == [(eur, 2)]
+    # emptied again (in EUR), then a guest cart in USD merges at login
+    assert server.delete(f"/v1/cart/lines/{r['lines'][0]['id']}", token=tok).status == 200
+    guest = server.post("/v1/guest")["guest_token"]
+    assert server.post("/v1/cart/lines", {"variant_id": usd, "quantity": 3},
+                       guest=guest).status == 201
+    tok2 = server.post("/v1/auth/login", {"email": user["email"], "password": "correct-horse-9"},
+                       guest=guest)["token"]
+    c = server.get("/v1/cart", token=tok2)
+    assert c["currency"] == "USD" and [(l["variant_id"], l["quantity"]) for l in c["lines"]] == [
+        (usd, 3)], c
+
+
 def test_carts_are_private(server, shop):
     p = shop.product(stock=5)
     t1, _ = server.user()
