@@ -6,6 +6,7 @@
 #include "shop/address.h"
 #include "shop/catalog.h"
 #include "shop/inventory.h"
+#include "shop/keylock.h"
 #include "shop/promo.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -39,6 +40,20 @@ static int64_t cart_of_coupon(struct db *db, const struct principal *who, char *
 static int64_t cart_of(struct db *db, const struct principal *who, char *checkout_key, size_t len)
 {
     return cart_of_coupon(db, who, checkout_key, len, NULL);
+}
+
+/* The key (shop/keylock.h) every write of a cart holds, so that on
+ * PostgreSQL two writes of one cart run one after the other: two first adds
+ * would otherwise both create the cart (one failing on its UNIQUE owner),
+ * and two adds could both pass the currency and line-limit checks. A user's
+ * is the key checkout_begin_write holds, so a change waits for a checkout
+ * being claimed and then sees its claim. */
+static void cart_lock_key(int64_t user_id, int64_t guest_id, char key[48])
+{
+    if (user_id)
+        snprintf(key, 48, "checkout:%lld", (long long)user_id);
+    else
+        snprintf(key, 48, "cart:guest:%lld", (long long)guest_id);
 }
 
 /* The caller's cart, created when missing; refuses a cart being checked out. */
@@ -262,6 +277,10 @@ static enum shop_err set_coupon(struct db *db, struct cart_job *j, int64_t cart,
 static enum shop_err change(struct db *db, struct cart_job *j, struct problem *pb)
 {
     int64_t cart;
+    char lock[48];
+    cart_lock_key(j->who->user_id, j->who->guest_id, lock);
+    if (keylock(db, (const char *const[]){lock}, 1, pb) != SHOP_OK)
+        return pb->err;
     if (j->op == OP_UNCOUPON) {
         char key[256] = "";
         cart = cart_of(db, j->who, key, sizeof key);
@@ -531,6 +550,11 @@ enum shop_err cart_get(struct shop *shop, const struct principal *who, const str
 enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
                                struct problem *pb)
 {
+    char kuser[48], kguest[48];
+    cart_lock_key(user_id, 0, kuser);
+    cart_lock_key(0, guest_id, kguest);
+    if (keylock(db, (const char *const[]){kuser, kguest}, 2, pb) != SHOP_OK)
+        return pb->err;
     int64_t guest = db_scalar_i64(db, "SELECT id FROM carts WHERE guest_id = ?", guest_id, 0);
     if (!guest)
         return SHOP_OK;

@@ -181,6 +181,34 @@ def test_an_emptied_cart_takes_any_currency(server, shop):
         (usd, 3)], c
 
 
+def test_simultaneous_first_adds_make_one_cart(server, shop):
+    """Adds racing into a cart that does not exist yet (a user's, a guest's)
+    all land in one cart; adds racing in two currencies into an empty cart
+    leave it in one. (On PostgreSQL, where writers run side by side, the
+    losers of the cart's creation used to get a 500.)"""
+    from conftest import at_once
+    vs = [shop.product(stock=50)["variants"][0]["id"] for _ in range(8)]
+    eur = [shop.product(stock=50, currency="EUR")["variants"][0]["id"] for _ in range(4)]
+    for _ in range(3):
+        tok, _ = server.user()
+        guest = server.post("/v1/guest")["guest_token"]
+        for who in ({"token": tok}, {"guest": guest}):
+            rs = at_once(lambda v: server.post("/v1/cart/lines", {"variant_id": v, "quantity": 1},
+                                               **who), vs, threads=len(vs))
+            assert [r.status for r in rs] == [201] * len(vs), [r for r in rs if r.status != 201]
+            assert sorted(l["variant_id"] for l in server.get("/v1/cart", **who)["lines"]) == sorted(vs)
+        tok, _ = server.user()
+        mixed = vs[:4] + eur
+        rs = at_once(lambda v: server.post("/v1/cart/lines", {"variant_id": v, "quantity": 1},
+                                           token=tok), mixed, threads=len(mixed))
+        assert all(r.status in (201, 422) for r in rs), [r for r in rs if r.status not in (201, 422)]
+        won = {v for v, r in zip(mixed, rs) if r.status == 201}
+        assert won in (set(vs[:4]), set(eur)), "one currency's adds all win, the other's all lose"
+        c = server.get("/v1/cart", token=tok)
+        assert {l["variant_id"] for l in c["lines"]} == won
+        assert c["currency"] == ("USD" if won == set(vs[:4]) else "EUR")
+
+
 def test_carts_are_private(server, shop):
     p = shop.product(stock=5)
     t1, _ = server.user()
