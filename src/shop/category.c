@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shop/changes.h"
+#include "shop/keylock.h"
 #include "shop/outbox.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -212,7 +213,12 @@ enum shop_err category_insert(struct db *db, const char *name, int64_t parent_id
             return problem_field(pb, SHOP_INVALID, "parent_id",
                                  "categories nest at most %d levels deep", CATEGORY_MAX_DEPTH);
     }
-    /* A unique slug: name, name-2, name-3, … */
+    /* A unique slug: name, name-2, name-3, … chosen under a lock
+     * (shop/keylock.h): on PostgreSQL two creations of one name would
+     * otherwise both pick the same free slug and the second fail on its
+     * UNIQUE index (a 500). */
+    if (keylock(db, (const char *const[]){"categories:slug"}, 1, pb) != SHOP_OK)
+        return pb->err;
     char base[100], slug[120];
     category_slugify(name, base, sizeof base);
     snprintf(slug, sizeof slug, "%s", base);

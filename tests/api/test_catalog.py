@@ -23,6 +23,21 @@ def test_category_tree(server, shop):
     assert [c["id"] for c in node["children"]] == [child["id"]]
 
 
+def test_categories_of_one_name_created_at_once_all_get_a_slug(server, shop):
+    """Creations racing with one name each get their own slug (on
+    PostgreSQL, where writers run side by side, the losers used to pick the
+    same free slug and answer 500)."""
+    from conftest import at_once
+    for _ in range(5):
+        name = "Race " + uid()
+        rs = at_once(lambda i: server.post("/v1/categories", {"name": name, "parent_id": shop.root},
+                                           token=shop.admin), range(12), threads=12)
+        assert [r.status for r in rs] == [201] * 12, [r for r in rs if r.status != 201]
+        assert len({r["slug"] for r in rs}) == 12
+        node = next(n for n in server.get("/v1/categories").body if n["id"] == shop.root)
+        assert {c["id"] for c in node["children"]} >= {r["id"] for r in rs}
+
+
 def test_category_bad_input(server, shop):
     assert_problem(server.post("/v1/categories", {"name": ""}, token=shop.admin), 422, "name")
     assert_problem(server.post("/v1/categories", {"name": "x" * 101}, token=shop.admin), 422, "name")
