@@ -132,13 +132,15 @@ enum shop_err address_validate(const struct address *a, struct problem *pb)
 enum shop_err address_from_json(json_t *o, bool partial, struct arena *ar, struct address *a,
                                 struct problem *pb)
 {
-    /* Presence is checked by address_validate, which names what is missing. */
+    /* Presence is checked by address_validate, which names what is missing.
+     * In a PATCH a null clears a field: an optional one (line2, region,
+     * phone) is gone, a required one is refused as missing. */
     enum jx_need need = JX_OPTIONAL;
     const char *s;
-#define STR(key, max)                                                                             \
-    if (jx_str(o, #key, NULL, need, 0, max, &s, pb))                                              \
-        a->key = arena_strdup(ar, s);                                                             \
-    else if (!partial && !json_object_get(o, #key))                                               \
+#define STR(key, max)                                                                              \
+    if (jx_str(o, #key, NULL, need, 0, max, &s, pb))                                               \
+        a->key = arena_strdup(ar, s);                                                              \
+    else if (!partial || json_is_null(json_object_get(o, #key)))                                   \
         a->key = NULL;
     STR(name, 100)
     STR(line1, 200)

@@ -209,6 +209,24 @@ def test_address_validation(server):
     assert len(server.get("/v1/me/addresses", token=tok)["data"]) == before
 
 
+def test_address_patch_null_clears_an_optional_field(server):
+    """A PATCH with null clears line2, region and phone (they answered 200
+    and kept their old values); null for a required field is refused,
+    naming it, and changes nothing."""
+    tok, _ = server.user()
+    a = server.post("/v1/me/addresses", dict(ADDR, line2="Apt 4", region="WA", phone="+1 206 555 0100"),
+                    token=tok).body
+    r = server.patch(f"/v1/me/addresses/{a['id']}", {"line2": None, "region": None, "phone": None},
+                     token=tok)
+    assert r.status == 200 and (r["line2"], r["region"], r["phone"]) == (None, None, None), r
+    assert r["line1"] == a["line1"] and r["city"] == a["city"]
+    for field in ("name", "line1", "city", "postal_code", "country"):
+        assert_problem(server.patch(f"/v1/me/addresses/{a['id']}", {field: None, "line2": "Apt 5"},
+                                    token=tok), 422, field)
+    now = server.get("/v1/me/addresses", token=tok)["data"][0]
+    assert now == dict(r.body), "a refused PATCH changes nothing"
+
+
 def test_addresses_are_private(server):
     tok1, _ = server.user()
     tok2, _ = server.user()
