@@ -91,6 +91,19 @@ static char *options_in(json_t *o, const char *field, struct arena *a, struct pr
     return copy;
 }
 
+/* A PATCH names what it changes; none of these fields can be emptied, so
+ * a null is refused (it would otherwise read as "absent": a 200 that kept
+ * the old value). Field names start with `prefix`, as variant_in's. */
+static void refuse_nulls(json_t *o, const char *prefix, const char *const *keys, struct problem *pb)
+{
+    for (; *keys; keys++)
+        if (json_is_null(json_object_get(o, *keys))) {
+            char f[64];
+            snprintf(f, sizeof f, "%s%s", prefix, *keys);
+            problem_field(pb, SHOP_INVALID, f, "must not be null");
+        }
+}
+
 /* How a variant body is read: a new variant (sku and price required), an
  * item of a product PATCH (with an id it edits, without it adds), or the body
  * of PATCH /v1/variants/{id} (edits `id`). */
@@ -108,6 +121,10 @@ static bool variant_in(json_t *v, const char *prefix, enum variant_mode mode, in
         return false;
     }
     memset(out, 0, sizeof *out);
+    if (mode != VARIANT_NEW)
+        refuse_nulls(
+            v, prefix,
+            (const char *const[]){"id", "sku", "price_cents", "weight_grams", "options", NULL}, pb);
     snprintf(f, sizeof f, "%sid", prefix);
     out->id = id;
     if (mode == VARIANT_ITEM)
@@ -185,6 +202,12 @@ static enum shop_err product_in(struct shop *shop, json_t *body, bool patch, str
     memset(in, 0, sizeof *in);
     in->returnable = -1;
     in->allow_backorder = -1;
+    if (patch)
+        refuse_nulls(body, "",
+                     (const char *const[]){"title", "description", "brand", "currency",
+                                           "category_id", "images", "specs", "returnable",
+                                           "allow_backorder", "variants", NULL},
+                     pb);
     jx_str(body, "title", NULL, need, 1, PRODUCT_TITLE_MAX, &in->title, pb);
     jx_str(body, "description", NULL, need, 0, PRODUCT_DESCRIPTION_MAX, &in->description, pb);
     jx_str(body, "brand", NULL, need, 1, PRODUCT_BRAND_MAX, &in->brand, pb);

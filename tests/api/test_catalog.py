@@ -215,6 +215,28 @@ def test_a_variant_edit_names_its_own_field_for_a_taken_sku(server, shop):
     assert v["sku"] == p["variants"][0]["sku"] and v["price_cents"] == p["variants"][0]["price_cents"]
 
 
+def test_a_null_in_a_product_or_variant_patch_is_refused(server, shop):
+    """None of a product's or a variant's fields can be emptied: a null in a
+    PATCH is bad input (422 naming it, nothing changed), not a 200 that
+    silently kept the old value."""
+    p = shop.product(seller=shop.seller, publish=False, images=["https://img.example/a.jpg"])
+    pid, v = p["id"], p["variants"][0]
+    for field in ("title", "brand", "description", "currency", "category_id", "images", "specs",
+                  "returnable", "variants"):
+        also = {"brand": "Other"} if field == "title" else {"title": "Changed"}
+        assert_problem(server.patch(f"/v1/products/{pid}", {field: None, **also},
+                                    token=shop.seller), 422, field)
+    assert_problem(server.patch(f"/v1/products/{pid}", {"variants": [{"id": v["id"], "price_cents": None}]},
+                                token=shop.seller), 422, "variants[0].price_cents")
+    for field in ("sku", "price_cents", "weight_grams", "options"):
+        also = {"weight_grams": 1} if field == "price_cents" else {"price_cents": 1}
+        assert_problem(server.patch(f"/v1/variants/{v['id']}", {field: None, **also},
+                                    token=shop.seller), 422, field)
+    now = server.get(f"/v1/products/{pid}", token=shop.seller)
+    assert now["title"] == p["title"] and now["images"] == p["images"]
+    assert now["variants"][0]["price_cents"] == v["price_cents"] and now["variants"][0]["sku"] == v["sku"]
+
+
 def test_etag_and_live_availability(server, shop):
     p = shop.product(stock=7)
     pid, vid = p["id"], p["variants"][0]["id"]
