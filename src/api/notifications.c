@@ -18,8 +18,13 @@ enum shop_err api_device_register(struct req *r)
 
 enum shop_err api_devices_list(struct req *r)
 {
+    int64_t limit = NOTIFY_DEVICES_MAX;
+    req_query_int(r, "limit", 1, 100, &limit);
+    const char *cursor = req_query(r, "cursor");
+    if (r->pb.err)
+        return r->pb.err;
     json_t *out;
-    if (notify_devices_list(r->shop, r->who.user_id, &out, &r->pb) != SHOP_OK)
+    if (notify_devices_list(r->shop, r->who.user_id, (int)limit, cursor, &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

@@ -6,8 +6,14 @@
 
 enum shop_err api_payment_methods_list(struct req *r)
 {
+    int64_t limit = 20, before = 0;
+    req_query_int(r, "limit", 1, 100, &limit);
+    if (req_query(r, "cursor"))
+        req_query_int(r, "cursor", 1, INT64_MAX, &before);
+    if (r->pb.err)
+        return r->pb.err;
     json_t *out;
-    if (payment_method_list(r->shop, r->who.user_id, &out, &r->pb) != SHOP_OK)
+    if (payment_method_list(r->shop, r->who.user_id, (int)limit, before, &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

@@ -1,5 +1,7 @@
 #include "shop/notify_prefs.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shop/shop.h"
@@ -105,28 +107,62 @@ enum shop_err notify_device_register(struct shop *shop, int64_t user_id, json_t 
     return e;
 }
 
-enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, json_t **out,
-                                  struct problem *pb)
+/* A cursor is "<updated_at>.<id>" of the last device of a page. */
+static bool device_cursor_parse(const char *s, int64_t *at, int64_t *id)
 {
+    char *end;
+    errno = 0;
+    long long a = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '.' || a < 0)
+        return false;
+    const char *p = end + 1;
+    long long b = strtoll(p, &end, 10);
+    if (errno || end == p || *end || b <= 0)
+        return false;
+    *at = a;
+    *id = b;
+    return true;
+}
+
+enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, int limit, const char *cursor,
+                                  json_t **out, struct problem *pb)
+{
+    int64_t before_at = INT64_MAX, before_id = INT64_MAX;
+    if (cursor && !device_cursor_parse(cursor, &before_at, &before_id))
+        return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
     struct db *db = store_db(shop->store);
-    struct stmt *st =
-        db_prepare(db, DEVICE_SQL " WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?");
+    struct stmt *st = db_prepare(db, DEVICE_SQL " WHERE user_id = ? AND (updated_at < ? OR"
+                                                " (updated_at = ? AND id < ?))"
+                                                " ORDER BY updated_at DESC, id DESC LIMIT ?");
     if (!st)
         return db_fail(db, pb, "listing devices");
     stmt_bind_i64(st, 1, user_id);
-    stmt_bind_i64(st, 2, NOTIFY_DEVICES_MAX);
+    stmt_bind_i64(st, 2, before_at);
+    stmt_bind_i64(st, 3, before_at);
+    stmt_bind_i64(st, 4, before_id);
+    stmt_bind_i64(st, 5, limit + 1);
     json_t *data = json_array();
-    int rc;
-    while ((rc = stmt_step(st)) == STMT_ROW)
+    int64_t last_at = 0, last_id = 0;
+    int rc, n = 0;
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        if (n == limit)
+            break; /* one more: there is a next page */
+        last_id = stmt_i64(st, 0);
+        last_at = stmt_i64(st, 4);
         json_array_append_new(data, device_json(st));
-    if (rc != STMT_DONE) {
+        n++;
+    }
+    bool more = rc == STMT_ROW;
+    if (rc != STMT_DONE && !more) {
         json_decref(data);
         enum shop_err e = db_fail(db, pb, "listing devices");
         db_release(db);
         return e;
     }
     db_release(db);
-    *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     more ? json_sprintf("%lld.%lld", (long long)last_at, (long long)last_id)
+                          : json_null());
     return SHOP_OK;
 }
 

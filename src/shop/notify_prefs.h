@@ -32,9 +32,12 @@ struct shop;
 enum shop_err notify_device_register(struct shop *shop, int64_t user_id, json_t *body, json_t **out,
                                      bool *created, struct problem *pb);
 
-/** The user's devices, newest first: {data:[device], next_cursor:null}. */
-enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, json_t **out,
-                                  struct problem *pb);
+/** The user's devices, most recently registered first, a page of at most
+ *  `limit` after `cursor` (NULL: from the first; else a next_cursor this
+ *  gave, "<updated_at>.<id>"): {data:[device], next_cursor}. A cursor it
+ *  did not give → SHOP_INVALID naming "cursor". */
+enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, int limit, const char *cursor,
+                                  json_t **out, struct problem *pb);
 
 /** Forgets one of the user's devices. SHOP_NOT_FOUND for anyone else's. */
 enum shop_err notify_device_delete(struct shop *shop, int64_t user_id, int64_t id,

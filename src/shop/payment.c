@@ -414,35 +414,43 @@ int payment_method_read(struct db *db, int64_t user_id, int64_t id, struct payme
     return 1;
 }
 
-enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **out,
-                                  struct problem *pb)
+enum shop_err payment_method_list(struct shop *shop, int64_t user_id, int limit, int64_t before,
+                                  json_t **out, struct problem *pb)
 {
     struct db *db = store_db(shop->store);
     struct stmt *st =
         db_prepare(db, "SELECT id, user_id, gateway_token, brand, last4, exp_month,"
                        " exp_year, billing_country FROM payment_methods WHERE user_id = ?"
-                       " AND deleted_at IS NULL ORDER BY id DESC");
+                       " AND deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?");
     if (!st)
         return db_fail(db, pb, "listing payment methods");
     stmt_bind_i64(st, 1, user_id);
+    stmt_bind_i64(st, 2, before ? before : INT64_MAX);
+    stmt_bind_i64(st, 3, limit + 1);
     json_t *data = json_array();
-    int64_t now = clock_now_ms();
-    int rc;
+    int64_t now = clock_now_ms(), last = 0;
+    int rc, n = 0;
     while ((rc = stmt_step(st)) == STMT_ROW) {
+        if (n == limit)
+            break; /* one more: there is a next page */
         struct payment_method m;
         row_to_method(st, &m);
+        last = m.id;
+        n++;
         json_t *o = payment_method_json(&m);
         json_object_set_new(o, "expired", json_boolean(payment_method_expired(&m, now)));
         json_array_append_new(data, o);
     }
-    if (rc != STMT_DONE) {
+    bool more = rc == STMT_ROW;
+    if (rc != STMT_DONE && !more) {
         json_decref(data);
         enum shop_err e = db_fail(db, pb, "listing payment methods");
         db_release(db);
         return e;
     }
     db_release(db);
-    *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     more ? json_sprintf("%lld", (long long)last) : json_null());
     return SHOP_OK;
 }
 

@@ -62,8 +62,11 @@ struct gateway *payments_gateway(struct payments *p);
  *  billing_country?} (billing_country: two letters, for the fraud rules). */
 enum shop_err payment_method_add(struct shop *shop, int64_t user_id, json_t *body, json_t **out,
                                  struct problem *pb);
-enum shop_err payment_method_list(struct shop *shop, int64_t user_id, json_t **out,
-                                  struct problem *pb);
+/** The user's cards, newest first, a page of at most `limit` after the
+ *  card `before` (0: from the newest): {data:[method], next_cursor}, the
+ *  cursor being the last card's id while more follow. */
+enum shop_err payment_method_list(struct shop *shop, int64_t user_id, int limit, int64_t before,
+                                  json_t **out, struct problem *pb);
 enum shop_err payment_method_delete(struct shop *shop, int64_t user_id, int64_t id,
                                     struct problem *pb);
 /** Reads one of the user's (not deleted) methods inside a transaction: 1,

@@ -227,6 +227,32 @@ def test_address_patch_null_clears_an_optional_field(server):
     assert now == dict(r.body), "a refused PATCH changes nothing"
 
 
+def test_cards_and_devices_lists_are_paged(server):
+    """Found from outside: GET /v1/me/payment-methods and /v1/me/devices
+    ignored ?limit= and ?cursor= (every item, next_cursor null). Pages now
+    follow the list's order, newest first, with no repeats or gaps."""
+    tok, _ = server.user()
+    cards = [server.post("/v1/me/payment-methods", {"type": "card", "number": "4242424242424242",
+                                                    "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+                         token=tok)["id"] for _ in range(5)]
+    devices = [server.post("/v1/me/devices", {"platform": "web", "token": f"tok-{uid()}"},
+                           token=tok)["id"] for _ in range(5)]
+    for path, ids in (("/v1/me/payment-methods", cards), ("/v1/me/devices", devices)):
+        whole = server.get(path, token=tok)
+        assert [x["id"] for x in whole["data"]] == ids[::-1] and whole["next_cursor"] is None
+        seen, cursor = [], None
+        for _ in range(5):
+            page = server.get(f"{path}?limit=2" + (f"&cursor={cursor}" if cursor else ""), token=tok)
+            assert page.status == 200 and len(page["data"]) <= 2, page
+            seen += [x["id"] for x in page["data"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == ids[::-1], (path, seen)
+        for q in ("limit=0", "limit=101", "limit=x", "cursor=abc"):
+            assert_problem(server.get(f"{path}?{q}", token=tok), 422, q.split("=")[0])
+
+
 def test_addresses_are_private(server):
     tok1, _ = server.user()
     tok2, _ = server.user()
