@@ -23,6 +23,11 @@ struct centry {
 
 struct category_tree {
     pthread_rwlock_t lock;
+    /* Loads one at a time, from the read to the swap: a load that read
+     * before another's commit can then never replace the tree after that
+     * other's load, which read it (two categories created at once each
+     * found their own missing from the tree). */
+    pthread_mutex_t load_mu;
     struct centry *v; /* sorted by id */
     size_t n;
 };
@@ -31,6 +36,7 @@ struct category_tree *category_tree_new(void)
 {
     struct category_tree *t = xcalloc(1, sizeof *t);
     pthread_rwlock_init(&t->lock, NULL);
+    pthread_mutex_init(&t->load_mu, NULL);
     return t;
 }
 
@@ -51,6 +57,7 @@ void category_tree_free(struct category_tree *t)
         return;
     entries_free(t->v, t->n);
     pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->load_mu);
     free(t);
 }
 
@@ -67,7 +74,18 @@ static struct centry *find(struct centry *v, size_t n, int64_t id)
     return lo < n && v[lo].id == id ? &v[lo] : NULL;
 }
 
+static enum shop_err tree_load_locked(struct category_tree *t, struct db *db,
+                                      struct problem *pb);
+
 enum shop_err category_tree_load(struct category_tree *t, struct db *db, struct problem *pb)
+{
+    pthread_mutex_lock(&t->load_mu);
+    enum shop_err e = tree_load_locked(t, db, pb);
+    pthread_mutex_unlock(&t->load_mu);
+    return e;
+}
+
+static enum shop_err tree_load_locked(struct category_tree *t, struct db *db, struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "SELECT id, coalesce(parent_id, 0), name, slug, path, depth"
                                      " FROM categories ORDER BY id");
