@@ -48,7 +48,6 @@
  */
 #include "shop/flashsale.h"
 
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +62,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
+#include "util/keyset.h"
 #include "util/log.h"
 
 #define MAX_WAREHOUSES 64
@@ -210,14 +210,8 @@ enum shop_err flashsale_list(struct shop *shop, int limit, const char *cursor, j
 {
     /* The cursor is the id of the last sale shown (ids only grow). */
     int64_t before = INT64_MAX;
-    if (cursor) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(cursor, &end, 10);
-        if (!*cursor || *cursor < '0' || *cursor > '9' || *end || errno || v <= 0)
-            return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
-        before = v;
-    }
+    if (cursor && !keyset_id_parse(cursor, &before))
+        return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
     if (limit < 1 || limit > FLASH_LIST_MAX)
         limit = FLASH_LIST_MAX;
     struct db *db = store_db(shop->store);

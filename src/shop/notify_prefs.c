@@ -1,6 +1,5 @@
 #include "shop/notify_prefs.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +7,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
+#include "util/keyset.h"
 
 /* ---- devices -------------------------------------------------------------------- */
 
@@ -108,27 +108,11 @@ enum shop_err notify_device_register(struct shop *shop, int64_t user_id, json_t 
 }
 
 /* A cursor is "<updated_at>.<id>" of the last device of a page. */
-static bool device_cursor_parse(const char *s, int64_t *at, int64_t *id)
-{
-    char *end;
-    errno = 0;
-    long long a = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '.' || a < 0)
-        return false;
-    const char *p = end + 1;
-    long long b = strtoll(p, &end, 10);
-    if (errno || end == p || *end || b <= 0)
-        return false;
-    *at = a;
-    *id = b;
-    return true;
-}
-
 enum shop_err notify_devices_list(struct shop *shop, int64_t user_id, int limit, const char *cursor,
                                   json_t **out, struct problem *pb)
 {
     int64_t before_at = INT64_MAX, before_id = INT64_MAX;
-    if (cursor && !device_cursor_parse(cursor, &before_at, &before_id))
+    if (cursor && !keyset_pair_parse(cursor, &before_at, &before_id))
         return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
     struct db *db = store_db(shop->store);
     struct stmt *st = db_prepare(db, DEVICE_SQL " WHERE user_id = ? AND (updated_at < ? OR"

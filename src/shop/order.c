@@ -2,17 +2,17 @@
  * order_doc.c). */
 #include "shop/order.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "shop/fraud.h"
 #include "shop/outbox.h"
-#include "shop/status.h"
 #include "shop/shop.h"
+#include "shop/status.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/keyset.h"
 
 static const char *const names[ORDER_STATUS_COUNT] = {
     "pending_payment", "paid",      "fulfilling", "partially_shipped",
@@ -180,16 +180,8 @@ enum shop_err order_list(struct shop *shop, const struct principal *who, int lim
                          const char *cursor, json_t **out, struct problem *pb)
 {
     int64_t before = INT64_MAX;
-    if (cursor) {
-        /* Only the digits this API gave out: no sign, space or overflow
-         * (strtoll clamps that to the first page). */
-        char *end;
-        errno = 0;
-        long long v = strtoll(cursor, &end, 10);
-        if (*cursor < '0' || *cursor > '9' || *end || errno || v <= 0)
-            return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
-        before = v;
-    }
+    if (cursor && !keyset_id_parse(cursor, &before))
+        return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     int64_t ids[101];

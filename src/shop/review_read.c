@@ -12,6 +12,7 @@
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/keyset.h"
 
 /* Every read selects these columns first, in this order (row_read). */
 #define COLS                                                                                       \
@@ -112,20 +113,7 @@ static int64_t sort_key(const struct review *r, enum review_sort s)
 
 static bool cursor_parse(const char *s, enum review_sort sort, int64_t *key, int64_t *id)
 {
-    if (!s || s[0] != sort_letter[sort] || strlen(s) > 44)
-        return false;
-    char *end;
-    errno = 0;
-    long long k = strtoll(s + 1, &end, 10);
-    if (errno || end == s + 1 || *end != '.' || k < 0)
-        return false;
-    const char *p = end + 1;
-    long long i = strtoll(p, &end, 10);
-    if (errno || end == p || *end || i <= 0)
-        return false;
-    *key = k;
-    *id = i;
-    return true;
+    return s && s[0] == sort_letter[sort] && strlen(s) <= 44 && keyset_pair_parse(s + 1, key, id);
 }
 
 enum shop_err review_list(struct shop *shop, struct arena *a, const struct principal *who,

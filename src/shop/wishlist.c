@@ -1,6 +1,5 @@
 #include "shop/wishlist.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,6 +7,7 @@
 #include "shop/shop.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/keyset.h"
 
 /* The columns of an item, after the wishlist row `w` and its product `p`. */
 #define ITEM_SQL                                                                                   \
@@ -137,27 +137,11 @@ enum shop_err wishlist_remove(struct shop *shop, int64_t user_id, int64_t produc
 }
 
 /* A cursor is "<added_at>.<product_id>" of the last item of the page. */
-static bool cursor_parse(const char *s, int64_t *added, int64_t *product)
-{
-    char *end;
-    errno = 0;
-    long long a = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '.' || a < 0)
-        return false;
-    const char *p = end + 1;
-    long long b = strtoll(p, &end, 10);
-    if (errno || end == p || *end || b <= 0)
-        return false;
-    *added = a;
-    *product = b;
-    return true;
-}
-
 enum shop_err wishlist_list(struct shop *shop, int64_t user_id, int limit, const char *cursor,
                             json_t **out, struct problem *pb)
 {
     int64_t before_at = INT64_MAX, before_id = INT64_MAX;
-    if (cursor && !cursor_parse(cursor, &before_at, &before_id))
+    if (cursor && !keyset_pair_parse(cursor, &before_at, &before_id))
         return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
     struct db *db = store_db(shop->store);
     /* At most WISHLIST_MAX rows per user: the sort is bounded. */
