@@ -233,6 +233,13 @@ static uint64_t order_slices(struct qctx *q, uint32_t lo, uint32_t hi, const str
  * from its slices, 6 from the whole catalog). */
 #define SCATTERED 8
 
+/* Whether a price column value is outside the listing's price range
+ * (PRICE_COL_BIG: not known from the column, so not outside). */
+static inline bool price_outside(const struct qctx *q, uint32_t p)
+{
+    return p != PRICE_COL_BIG && ((int64_t)p < q->min_price || (int64_t)p > q->max_price);
+}
+
 static void browse_candidates(struct qctx *q, uint32_t lo, uint32_t hi, uint64_t in_range)
 {
     static const struct brand_docs no_docs;
@@ -255,8 +262,10 @@ static void browse_candidates(struct qctx *q, uint32_t lo, uint32_t hi, uint64_t
         }
     switch (how) {
     case WHOLE:
+        /* A price range is decided from the 4-byte price column first: the
+         * 32-byte column is read only for the documents inside it. */
         for (uint32_t slot = 0; slot < ix->nslots; slot++)
-            if (ix->col[slot].live)
+            if (!(q->by_price && price_outside(q, ix->price[slot])) && ix->col[slot].live)
                 query_consider(q, slot, NULL);
         return;
     case BRAND:

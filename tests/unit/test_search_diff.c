@@ -432,8 +432,13 @@ static void filtered_listings(void)
             p.brand = brands[k % NBRANDS];
             p.category_id = 1 + k % NCATS;
             break;
-        case 4: /* one price: about 160 products */
-            p.min_price = p.max_price = 500 + (int64_t)(k * 37 % 300) * 997;
+        case 4:
+            if (k % 16 == 4) { /* one price: about 160 products */
+                p.min_price = p.max_price = 500 + (int64_t)(k * 37 % 300) * 997;
+            } else { /* a wide range: the whole catalog read, the price column first */
+                p.min_price = 20000 + (int64_t)(k % 5) * 7001;
+                p.max_price = p.min_price * 4;
+            }
             break;
         case 5: /* prices past the price column (PRICE_COL_BIG): from the rows */
             p.min_price = 4294967295LL;
