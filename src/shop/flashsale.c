@@ -27,6 +27,8 @@
  *                 bought, token still good)──► purchasing
  *     admitted ──token expires (its units return to remaining)──► expired
  *     waiting | admitted ──sale ends──► expired
+ *     expired ──joins again while the sale is live and not sold out──►
+ *              waiting, at the back of the queue (a new position)
  *
  * Positions are assigned in the writer transaction (max + 1), so they follow
  * commit order: first come, first served. An admission holds
@@ -573,16 +575,23 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
     struct sale s;
     if (flashsale_read_sale(db, j->sale_id, &s, pb) != SHOP_OK)
         return pb->err;
-    struct stmt *st =
-        db_prepare(db, "SELECT 1 FROM flash_sale_queue WHERE sale_id = ? AND user_id = ?");
+    struct stmt *st = db_prepare(db, "SELECT status = 'expired' FROM flash_sale_queue"
+                                     " WHERE sale_id = ? AND user_id = ?");
     if (!st)
         return db_fail(db, pb, "joining the queue");
     stmt_bind_i64(st, 1, j->sale_id);
     stmt_bind_i64(st, 2, j->user_id);
     j->created = false;
-    if (stmt_step(st) == STMT_ROW)
-        return SHOP_OK; /* already in the room */
+    int rc = stmt_step(st);
+    if (rc < 0)
+        return db_fail(db, pb, "joining the queue");
+    bool expired = rc == STMT_ROW && stmt_i64(st, 0) != 0;
     const char *shown = flashsale_shown_status(&s, j->now);
+    bool joinable = strcmp(shown, "ended") != 0 && strcmp(shown, "sold_out") != 0;
+    /* Already in the room; or out of it with the sale over, which the
+     * entry shows. */
+    if (rc == STMT_ROW && (!expired || !joinable))
+        return SHOP_OK;
     if (!strcmp(shown, "ended"))
         return problem_set(pb, SHOP_CONFLICT, "the sale has ended");
     if (!strcmp(shown, "sold_out")) {
@@ -599,20 +608,35 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "joining the queue");
     int64_t position = queue_length(db, j->sale_id);
-    /* The same customer joining twice at once: the second to get the lock
-     * finds the first's row and gives its place back. */
-    st = db_prepare(db,
-                    "INSERT INTO flash_sale_queue (sale_id, user_id, position, status, joined_at)"
-                    " VALUES (?, ?, ?, 'waiting', ?) ON CONFLICT (sale_id, user_id) DO NOTHING");
-    if (!st)
-        return db_fail(db, pb, "joining the queue");
-    stmt_bind_i64(st, 1, j->sale_id);
-    stmt_bind_i64(st, 2, j->user_id);
-    stmt_bind_i64(st, 3, position);
-    stmt_bind_i64(st, 4, j->now);
+    if (expired) {
+        /* A customer whose token expired unused joins again at the back,
+         * like anyone arriving now (what they bought still counts against
+         * the per-customer limit: flashsale_bought reads the orders). */
+        st = db_prepare(db, "UPDATE flash_sale_queue SET position = ?, status = 'waiting',"
+                            " joined_at = ?, admitted_at = NULL, token_expires_at = NULL,"
+                            " held = 0 WHERE sale_id = ? AND user_id = ? AND status = 'expired'");
+        if (!st)
+            return db_fail(db, pb, "joining the queue");
+        stmt_bind_i64(st, 1, position);
+        stmt_bind_i64(st, 2, j->now);
+        stmt_bind_i64(st, 3, j->sale_id);
+        stmt_bind_i64(st, 4, j->user_id);
+    } else {
+        st = db_prepare(db, "INSERT INTO flash_sale_queue (sale_id, user_id, position, status,"
+                            " joined_at) VALUES (?, ?, ?, 'waiting', ?)"
+                            " ON CONFLICT (sale_id, user_id) DO NOTHING");
+        if (!st)
+            return db_fail(db, pb, "joining the queue");
+        stmt_bind_i64(st, 1, j->sale_id);
+        stmt_bind_i64(st, 2, j->user_id);
+        stmt_bind_i64(st, 3, position);
+        stmt_bind_i64(st, 4, j->now);
+    }
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "joining the queue");
     if (db_changes(db) == 0) {
+        /* The same customer joining twice at once: the second to get the
+         * lock finds the first's row (or rejoin) and gives its place back. */
         st = db_prepare(db, "UPDATE flash_sales SET queue_length = queue_length - 1 WHERE id = ?");
         if (!st)
             return db_fail(db, pb, "joining the queue");

@@ -210,6 +210,35 @@ def test_expired_token_returns_its_unit(make_server):
         assert s.get(f"/v1/flash-sales/{sid}")["remaining"] == 1
 
 
+def test_a_customer_whose_token_expired_joins_again_at_the_back(make_server):
+    s = make_server(dict(ENV, SHOPD_FLASH_TOKEN_TTL="2"))
+    shop = Shop(s)
+    sale, _ = make_sale(s, shop, units=3)
+    sid = sale["id"]
+    late, other = Buyer(s), Buyer(s)
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=late.token)["position"] == 1
+    old = admitted(s, late, sid)["token"]
+    assert wait_for(lambda: s.get(f"/v1/flash-sales/{sid}/queue/me",
+                                  token=late.token)["status"] == "expired")
+    assert s.post(f"/v1/flash-sales/{sid}/queue", token=other.token)["position"] == 2
+    # Expired, the sale still live with units left: a new place at the back.
+    r = s.post(f"/v1/flash-sales/{sid}/queue", token=late.token)
+    assert r.status == 201 and r["position"] == 3 and r["status"] in ("waiting", "admitted"), r
+    again = s.post(f"/v1/flash-sales/{sid}/queue", token=late.token)
+    assert again.status == 200 and again["position"] == 3, "joining twice keeps the new place"
+    e = admitted(s, late, sid)
+    assert e["token"] != old
+    assert_problem(purchase(s, late, sid, old), 403)
+    assert purchase(s, late, sid, e["token"]).status == 201
+    # Bought up to the limit (1): joining again changes nothing, buying is refused.
+    r = s.post(f"/v1/flash-sales/{sid}/queue", token=late.token)
+    assert r.status == 200 and r["status"] == "purchased" and r["position"] == 3, r
+    assert_problem(purchase(s, late, sid, e["token"]), 403)
+    db = s.database()
+    assert db.query("SELECT count(*) FROM flash_sale_queue WHERE sale_id = ?", (sid,))[0][0] == 2
+    assert db.query("SELECT queue_length FROM flash_sales WHERE id = ?", (sid,))[0][0] == 3
+
+
 def test_exactly_n_with_2000_token_holders(make_server):
     s = make_server(dict(ENV, SHOPD_FLASH_TOKEN_TTL="600"))
     shop = Shop(s)
