@@ -148,19 +148,26 @@ static json_t *seller_order(struct db *db, int64_t id, void *cls)
         json_decref(o);
         return NULL;
     }
-    /* Shipments that carry any of the seller's lines. */
+    /* Shipments that carry any of the seller's lines, with only those
+     * lines: an admin's fulfil packs every seller's lines from one
+     * warehouse into one parcel, and the others' are not this seller's to
+     * see. */
     struct arena *a = arena_new();
     struct shipment *list;
     int n = shipment_list(db, id, 0, a, &list);
     json_t *ships = json_array();
     for (int i = 0; i < n; i++) {
-        bool theirs = list[i].seller_id == seller;
-        for (int k = 0; !theirs && k < list[i].nlines; k++)
-            for (size_t m = 0; m < json_array_size(lines); m++)
-                if (json_integer_value(json_object_get(json_array_get(lines, m), "id")) ==
-                    list[i].lines[k].order_line_id)
-                    theirs = true;
-        if (theirs)
+        int kept = 0;
+        for (int k = 0; k < list[i].nlines; k++) {
+            bool mine = false;
+            for (size_t m = 0; !mine && m < json_array_size(lines); m++)
+                mine = json_integer_value(json_object_get(json_array_get(lines, m), "id")) ==
+                       list[i].lines[k].order_line_id;
+            if (mine)
+                list[i].lines[kept++] = list[i].lines[k];
+        }
+        list[i].nlines = kept;
+        if (kept > 0 || list[i].seller_id == seller)
             json_array_append_new(ships, shipment_json(&list[i]));
     }
     arena_free(a);

@@ -524,6 +524,33 @@ def test_sellers_see_and_ship_only_their_lines(make_server):
     assert_problem(s.get("/v1/seller/orders?status=lost", token=shop.trusted), 422, "status")
 
 
+def test_a_seller_sees_only_their_lines_of_a_parcel_an_admin_packed(make_server):
+    """Found from outside: an admin's fulfil packs every seller's lines
+    from one warehouse into one shipment, and GET /v1/seller/orders showed
+    that shipment whole, the other seller's lines (ids, variants,
+    quantities) included."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    _, mine = stocked(s, shop, {shop.warehouse: 10}, seller=shop.trusted)
+    theirs_p = shop.product(stock=None, seller=shop.other_seller)
+    theirs = theirs_p["variants"][0]["id"]
+    assert s.put(f"/v1/inventory/{theirs}/{shop.warehouse}", {"on_hand": 10},
+                 token=shop.other_seller).status == 200
+    b = Buyer(s)
+    assert b.add(mine, 1).status == 201 and b.add(theirs, 2).status == 201
+    o = b.checkout()
+    assert o.status == 201, o
+    r = fulfil(s, shop, o["id"])
+    assert r.status == 201, r
+    assert len(r["shipments"]) == 1 and len(r["shipments"][0]["lines"]) == 2
+    for token, variant in ((shop.trusted, mine), (shop.other_seller, theirs)):
+        view = [x for x in s.get("/v1/seller/orders", token=token)["data"]
+                if x["id"] == o["id"]][0]
+        assert [l["variant_id"] for l in view["lines"]] == [variant]
+        assert [x["id"] for x in view["shipments"]] == [r["shipments"][0]["id"]]
+        assert [l["variant_id"] for x in view["shipments"] for l in x["lines"]] == [variant]
+
+
 def test_admin_order_queue(make_server):
     s = make_server(ENV)
     shop = Shop(s)
