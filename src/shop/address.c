@@ -92,6 +92,15 @@ static bool phone_valid(const char *p)
     return digits >= 5 && digits <= 20;
 }
 
+/* True when `s` has no character but white space: no value at all. */
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return false;
+    return true;
+}
+
 enum shop_err address_validate(const struct address *a, struct problem *pb)
 {
     static const struct {
@@ -110,7 +119,7 @@ enum shop_err address_validate(const struct address *a, struct problem *pb)
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const char *v = *(const char *const *)((const char *)a + fields[i].offset);
-        if (!v || !*v) {
+        if (!v || blank(v)) {
             if (fields[i].required)
                 problem_field(pb, SHOP_INVALID, fields[i].name, "is required");
         } else if (jx_utf8_len(v) > fields[i].max) {

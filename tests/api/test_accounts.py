@@ -209,6 +209,28 @@ def test_address_validation(server):
     assert len(server.get("/v1/me/addresses", token=tok)["data"]) == before
 
 
+def test_address_blank_required_fields_are_missing(server):
+    """Found from outside: a required field of nothing but white space
+    ("   " for name, " " for line1, a tab for city) was saved as if it were
+    an address (ACC-3). It is missing: 422 naming it, nothing saved, on
+    create, on PATCH and inline at checkout alike."""
+    tok, _ = server.user()
+    for field, value in (("name", "   "), ("line1", " "), ("city", "\t"), ("postal_code", " \n"),
+                         ("country", "  ")):
+        r = server.post("/v1/me/addresses", dict(ADDR, **{field: value}), token=tok)
+        assert_problem(r, 422, field)
+        assert r["errors"][0]["message"] == "is required", r
+    assert server.get("/v1/me/addresses", token=tok)["data"] == []
+    a = server.post("/v1/me/addresses", ADDR, token=tok).body
+    assert_problem(server.patch(f"/v1/me/addresses/{a['id']}", {"line1": "  "}, token=tok), 422,
+                   "line1")
+    assert server.get("/v1/me/addresses", token=tok)["data"][0]["line1"] == ADDR["line1"]
+    r = server.post("/v1/orders", {"shipping_address": dict(ADDR, name=" "),
+                                   "payments": [{"store_credit": True}]},
+                    token=tok, headers={"Idempotency-Key": "k-" + uid()})
+    assert_problem(r, 422, "shipping_address.name")
+
+
 def test_address_patch_null_clears_an_optional_field(server):
     """A PATCH with null clears line2, region and phone (they answered 200
     and kept their old values); null for a required field is refused,
