@@ -567,13 +567,19 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
         return SHOP_OK;
     }
     /* Larger quantity wins for variants in both carts; the others move over
-     * while the line limit and the currency allow. */
-    struct stmt *st = db_prepare(db, "UPDATE cart_lines SET quantity = (SELECT CASE WHEN"
-                                     " g.quantity > cart_lines.quantity THEN g.quantity ELSE"
-                                     " cart_lines.quantity END FROM cart_lines g WHERE"
-                                     " g.cart_id = ?1 AND g.variant_id = cart_lines.variant_id),"
-                                     " updated_at = ?3 WHERE cart_id = ?2 AND variant_id IN"
-                                     " (SELECT variant_id FROM cart_lines WHERE cart_id = ?1)");
+     * while the line limit and the currency allow. A line in the cart beats
+     * one saved for later: the merged line stays in the cart with the
+     * quantity that was in a cart (a saved line's quantity is not bought). */
+    struct stmt *st = db_prepare(
+        db, "UPDATE cart_lines SET quantity = (SELECT CASE WHEN g.saved_for_later ="
+            " cart_lines.saved_for_later THEN (CASE WHEN g.quantity > cart_lines.quantity THEN"
+            " g.quantity ELSE cart_lines.quantity END) WHEN g.saved_for_later = 0 THEN"
+            " g.quantity ELSE cart_lines.quantity END FROM cart_lines g WHERE g.cart_id = ?1"
+            " AND g.variant_id = cart_lines.variant_id), saved_for_later = (SELECT CASE WHEN"
+            " g.saved_for_later = 0 THEN 0 ELSE cart_lines.saved_for_later END FROM cart_lines g"
+            " WHERE g.cart_id = ?1 AND g.variant_id = cart_lines.variant_id), updated_at = ?3"
+            " WHERE cart_id = ?2 AND variant_id IN (SELECT variant_id FROM cart_lines WHERE"
+            " cart_id = ?1)");
     if (!st)
         return db_fail(db, pb, "merging carts");
     stmt_bind_i64(st, 1, guest);

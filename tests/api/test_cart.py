@@ -155,6 +155,38 @@ def test_guest_cart_merges_on_register_and_login(server, shop):
     assert lines == {va: 5, vb: 1}
 
 
+def test_merge_keeps_saved_for_later_apart_from_the_cart(server, shop):
+    """Found from outside: at a merge the larger quantity won whether or not
+    a line was saved for later. A guest's saved line of 5 raised the user's
+    cart line of 1 to 5 (units the shopper never put in a cart, charged at
+    checkout), and a guest's cart line merged into a user's saved one left
+    the cart. A line in a cart wins over a saved one, with its quantity;
+    lines alike (both in the cart, both saved) keep the larger quantity."""
+    va, vb, vc, vd = (shop.product(stock=50)["variants"][0]["id"] for _ in range(4))
+    tok, user = server.user()
+    for v, q in ((va, 1), (vb, 1), (vc, 2), (vd, 1)):
+        assert server.post("/v1/cart/lines", {"variant_id": v, "quantity": q}, token=tok).status == 201
+    mine = {l["variant_id"]: l["id"] for l in server.get("/v1/cart", token=tok)["lines"]}
+    for v in (vb, vd):
+        assert server.post(f"/v1/cart/lines/{mine[v]}/save-for-later", token=tok).status == 200
+    guest = server.post("/v1/guest")["guest_token"]
+    for v, q in ((va, 5), (vb, 3), (vc, 4), (vd, 6)):
+        assert server.post("/v1/cart/lines", {"variant_id": v, "quantity": q},
+                           guest=guest).status == 201
+    theirs = {l["variant_id"]: l["id"] for l in server.get("/v1/cart", guest=guest)["lines"]}
+    for v in (va, vd):
+        assert server.post(f"/v1/cart/lines/{theirs[v]}/save-for-later", guest=guest).status == 200
+    tok2 = server.post("/v1/auth/login", {"email": user["email"], "password": "correct-horse-9"},
+                       guest=guest)["token"]
+    c = server.get("/v1/cart", token=tok2)
+    got = {l["variant_id"]: (l["quantity"], l["saved_for_later"]) for l in c["lines"]}
+    assert got == {va: (1, False),  # in my cart; the guest's 5 were only saved
+                   vb: (3, False),  # saved by me, in the guest's cart: in the cart
+                   vc: (4, False),  # in both carts: the larger
+                   vd: (6, True)}, got  # saved in both: the larger, still saved
+    assert c["subtotal_cents"] == (1 + 3 + 4) * 2599, c
+
+
 def test_an_emptied_cart_takes_any_currency(server, shop):
     """A cart's currency binds only while it holds lines: once emptied it
     takes whatever is added next, and a login brings an emptied cart the
