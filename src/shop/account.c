@@ -137,14 +137,16 @@ static enum shop_err session_insert(struct db *db, int64_t user_id, const char *
     return SHOP_OK;
 }
 
-/* Ends a guest session after its cart has merged into the user's. */
+/* Ends a guest session after its cart has merged into the user's; one
+ * whose cart could not merge yet stays, with its cart, for a later login. */
 static enum shop_err guest_end(struct db *db, int64_t guest_id, int64_t user_id, int64_t now,
                                struct problem *pb)
 {
     if (!guest_id)
         return SHOP_OK;
-    enum shop_err e = cart_merge_guest(db, guest_id, user_id, pb);
-    if (e != SHOP_OK)
+    bool kept;
+    enum shop_err e = cart_merge_guest(db, guest_id, user_id, &kept, pb);
+    if (e != SHOP_OK || kept)
         return e;
     struct stmt *st = db_prepare(db, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND"
                                      " kind = 'guest' AND revoked_at IS NULL");

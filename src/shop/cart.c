@@ -547,9 +547,10 @@ enum shop_err cart_get(struct shop *shop, const struct principal *who, const str
 
 /* ---- merge and purge -------------------------------------------------------------- */
 
-enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
+enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id, bool *kept,
                                struct problem *pb)
 {
+    *kept = false;
     char kuser[48], kguest[48];
     cart_lock_key(user_id, 0, kuser);
     cart_lock_key(0, guest_id, kguest);
@@ -562,8 +563,10 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     int64_t mine;
     int64_t now = clock_now_ms();
     if (cart_for_write(db, &who, now, &mine, pb) != SHOP_OK) {
-        /* The user's cart is being checked out: keep the guest cart as is. */
+        /* The user's cart is being checked out: keep the guest cart as is
+         * (and its session: a later login merges it). */
         problem_clear(pb);
+        *kept = true;
         return SHOP_OK;
     }
     /* Larger quantity wins for variants in both carts; the others move over

@@ -76,8 +76,10 @@ enum shop_err cart_clear_coupon(struct shop *shop, const struct principal *who,
                                 const struct cart_dest *dest, json_t **out, struct problem *pb);
 
 /** Inside a write function: merges guest `guest_id`'s cart into user
- *  `user_id`'s (larger quantity wins) and deletes the guest cart. */
-enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
+ *  `user_id`'s (larger quantity wins) and deletes the guest cart. `*kept`
+ *  is set when the guest cart could not merge now (the user's cart is being
+ *  checked out) and stays as it is: the guest session must not end. */
+enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id, bool *kept,
                                struct problem *pb);
 
 /** Deletes idle carts; *deleted gets how many. */

@@ -187,6 +187,41 @@ def test_merge_keeps_saved_for_later_apart_from_the_cart(server, shop):
     assert c["subtotal_cents"] == (1 + 3 + 4) * 2599, c
 
 
+def test_a_merge_put_off_by_a_checkout_keeps_the_guest_cart(make_server):
+    """Found from outside: a login while the user's cart was locked by a
+    checkout (an order waiting for its payment to be reconciled) skipped
+    the merge but still ended the guest session, so the guest's lines were
+    gone for good. The guest session now stays while its cart could not
+    merge: the guest still sees it, and the next login merges it."""
+    from shop_fixtures import Buyer
+    s = make_server({"SHOPD_HOUSEKEEPING_MS": "600000", "SHOPD_GATEWAY_BACKOFF_MS": "5"})
+    shop = Shop(s)
+    va, vb = (shop.product(stock=5)["variants"][0]["id"] for _ in range(2))
+    b = Buyer(s, "timeout_none")
+    r = b.buy(va)
+    assert r.status == 201 and r["status"] == "pending_payment", r
+    guest = s.post("/v1/guest")["guest_token"]
+    assert s.post("/v1/cart/lines", {"variant_id": vb, "quantity": 2}, guest=guest).status == 201
+    email = b.user["email"]
+    assert s.post("/v1/auth/login", {"email": email, "password": "correct-horse-9"},
+                  guest=guest).status == 200
+    c = s.get("/v1/cart", guest=guest)
+    assert c.status == 200 and [(l["variant_id"], l["quantity"]) for l in c["lines"]] == [(vb, 2)], c
+    # the checkout settles (reconciliation: not captured, the order cancelled)
+    s.stop()
+    s.env["SHOPD_HOUSEKEEPING_MS"] = "100"
+    s.start()
+    deadline = time.time() + 10
+    while time.time() < deadline and s.get(f"/v1/orders/{r['id']}",
+                                           token=b.token)["status"] != "cancelled":
+        time.sleep(0.05)
+    tok = s.post("/v1/auth/login", {"email": email, "password": "correct-horse-9"},
+                 guest=guest)["token"]
+    lines = {l["variant_id"]: l["quantity"] for l in s.get("/v1/cart", token=tok)["lines"]}
+    assert lines == {va: 1, vb: 2}, lines
+    assert_problem(s.get("/v1/cart", guest=guest), 401), "merged now: the guest session ended"
+
+
 def test_an_emptied_cart_takes_any_currency(server, shop):
     """A cart's currency binds only while it holds lines: once emptied it
     takes whatever is added next, and a login brings an emptied cart the
