@@ -85,3 +85,23 @@ def test_backup_on_postgres_points_at_pg_dump(make_server):
     s = make_server()
     r = s.cli("backup", os.path.join(s.dir, "x.db"), check=False)
     assert r.returncode == 2 and "pg_dump" in r.stderr
+
+
+def test_backup_and_doctor_refuse_a_database_file_that_does_not_exist(tmp_path):
+    """A mistyped --db (or a forgotten one, from the wrong directory) is not an
+    empty shop: backup used to report "backed up" a new empty file and doctor
+    to create one and ask for a migration. Both must fail and create nothing."""
+    missing = tmp_path / "no-such-shop.db"
+    dest = tmp_path / "copy.db"
+    env = dict(os.environ, SHOPD_LOG_LEVEL="off")
+    env.pop("SHOPD_DB", None)
+    r = subprocess.run([BIN, "backup", str(dest), "--db", str(missing)], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "backed up" not in r.stdout
+    assert "no such database" in r.stderr
+    r = subprocess.run([BIN, "doctor", "--db", str(missing)], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "no such database" in r.stderr
+    assert not missing.exists() and not dest.exists()
