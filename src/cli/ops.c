@@ -99,9 +99,18 @@ int cli_doctor(int argc, char **argv)
         problem_clear(&pb);
         return 2;
     }
-    if (store_schema_version(s) != store_schema_latest()) {
-        fprintf(stderr, "shopd: %s is at schema version %d, this binary's is %d: run shopd"
-                        " migrate first\n", path, store_schema_version(s), store_schema_latest());
+    int have = store_schema_version(s), want = store_schema_latest();
+    if (have != want) {
+        if (have > want)
+            fprintf(stderr,
+                    "shopd: %s was migrated by a newer shopd (schema version %d, this"
+                    " binary's is %d): check it with that binary\n",
+                    path, have, want);
+        else
+            fprintf(stderr,
+                    "shopd: %s is at schema version %d, this binary's is %d: run shopd"
+                    " migrate first\n",
+                    path, have, want);
         store_close(s);
         return 2;
     }

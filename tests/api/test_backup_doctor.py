@@ -105,3 +105,21 @@ def test_backup_and_doctor_refuse_a_database_file_that_does_not_exist(tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "no such database" in r.stderr
     assert not missing.exists() and not dest.exists()
+
+
+def test_doctor_on_a_newer_schema_says_so(make_server):
+    """A database migrated by a newer shopd: doctor must not tell the operator
+    to run `shopd migrate` (this binary has nothing to apply) but say the
+    database is newer than the binary."""
+    if PG_BASE:
+        pytest.skip("the planted version is written with SQLite")
+    s = make_server()
+    s.stop()
+    db = s.database()
+    latest = db.scalar("SELECT max(version) FROM schema_migrations")
+    db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)",
+               (latest + 1,))
+    r = s.cli("doctor", check=False)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "newer" in r.stderr, r.stderr
+    assert "run shopd migrate" not in r.stderr, r.stderr
