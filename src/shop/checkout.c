@@ -33,7 +33,10 @@
  *              key's answer the order (201, status on_hold).
  *              timeout → the payment is "unknown"; the order stays
  *              pending_payment with its stock reserved, and the request
- *              answers 201 with that order. Reconciliation settles it.
+ *              answers 201 with that order, which is also the key's stored
+ *              answer (a replay gets this first response; GET
+ *              /v1/orders/{id} shows how it settled). Reconciliation
+ *              settles it.
  *
  * States of a card payment row:
  *     pending ──authorized (held)──► authorized ──approve──► captured
@@ -278,8 +281,9 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
         out->replayed = true;
         if (j.replay_outcome == SHOP_OK) {
             /* The first request created this order: answer as it did (an
-             * answer not stored — the order settled by reconciliation after
-             * a timeout — is the order as it is now). */
+             * answer not stored — an order whose payment's outcome was not
+             * known, settled by reconciliation before its answer could be
+             * stored — is the order as it is now). */
             out->order_id = j.replay_order;
             if (*j.replay_body) {
                 out->order = j.replay_body;
@@ -353,12 +357,19 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
                            pb);
         break;
     case PAY_UNKNOWN: {
-        /* Leave it to reconciliation; the client gets the pending order. */
-        struct unknown_job uj = {.payment_id = j.card_payment_id};
+        /* Leave it to reconciliation; the client gets the pending order,
+         * and so does a replay of the key (SPEC §0: the first response). */
+        struct unknown_job uj = {
+            .payment_id = j.card_payment_id, .order_id = j.order_id, .head = &j.head};
         struct problem upb = {0};
-        store_write(shop->store, checkout_unknown_write, &uj, &upb);
+        if (store_write(shop->store, checkout_unknown_write, &uj, &upb) == SHOP_OK) {
+            sj.order = uj.order;
+            sj.order_len = uj.order_len;
+        } else { /* the key stays in progress until reconciliation settles it */
+            free(uj.order);
+            sj.order = render_order(shop, j.order_id, &sj.order_len);
+        }
         problem_clear(&upb);
-        sj.order = render_order(shop, j.order_id, &sj.order_len);
         e = sj.order ? SHOP_OK : problem_set(pb, SHOP_INTERNAL, "the order vanished");
         break;
     }

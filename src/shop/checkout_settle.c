@@ -320,7 +320,13 @@ enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *p
         return db_fail(db, pb, "recording the payment");
     stmt_bind_i64(st, 1, clock_now_ms());
     stmt_bind_i64(st, 2, j->payment_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording the payment");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording the payment");
+    free(j->order); /* a rerun of the batch renders it again */
+    j->order = order_text(db, j->order_id, &j->order_len);
+    if (!j->order)
+        return db_fail(db, pb, "rendering the order");
+    return key_done(db, j->head, SHOP_OK, j->order, pb);
 }
 
 /* After an order's stock moved, pages and search must show it. */

@@ -111,7 +111,10 @@ struct settle_job {
 };
 
 struct unknown_job {
-    int64_t payment_id;
+    int64_t payment_id, order_id;
+    const struct order_head *head; /* the key to answer with the order */
+    char *order;                   /* out: the order as answered (malloc'd) */
+    size_t order_len;
 };
 
 /** Step 1, a store_write function over a struct begin_job. */
@@ -128,7 +131,9 @@ enum shop_err checkout_fail_write(struct db *db, void *arg, struct problem *pb);
  *  emptied, the key's answer the order. */
 enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb);
 
-/** Over a struct unknown_job: the charge's outcome is not known. */
+/** Over a struct unknown_job: the charge's outcome is not known. The
+ *  order, still pending_payment, is the key's answer (a replay gets it, as
+ *  first given, however reconciliation settles the order). */
 enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *pb);
 
 /** After an order's stock moved, pages and search must show it. */

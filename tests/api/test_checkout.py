@@ -120,18 +120,26 @@ def test_timeout_captured_is_reconciled_to_paid(srv, shop):
     assert paid
     assert stock_of(srv, shop, vid) == {"on_hand": 4, "reserved": 0, "available": 4}
     assert len(ledger(srv, shop, r["id"])) == 1, "charged once"
+    # A replay answers what the first request did (SPEC §0: the stored first
+    # response), however reconciliation settled the order since.
     replay = b.checkout(key=key)
-    assert replay.status == 201 and replay["status"] == "paid" and replay["id"] == r["id"]
+    assert replay.status == 201 and replay.body == r.body, replay
+    assert replay.headers.get("idempotent-replayed") == "true"
 
 
 def test_timeout_not_captured_is_reconciled_to_cancelled(srv, shop):
     p = shop.product(stock=5)
     vid = p["variants"][0]["id"]
     b = Buyer(srv, "timeout_none")
-    r = b.buy(vid, 2)
+    key = "k-" + uid()
+    assert b.add(vid, 2).status == 201
+    r = b.checkout(key=key)
     assert r.status == 201 and r["status"] == "pending_payment"
+    # Before reconciliation or after it, a replay is the first answer (no 409).
+    assert b.checkout(key=key).body == r.body
     done = wait_for(lambda: srv.get(f"/v1/orders/{r['id']}", token=b.token)["status"] == "cancelled")
     assert done
+    assert b.checkout(key=key).body == r.body
     o = srv.get(f"/v1/orders/{r['id']}", token=b.token)
     assert o["cancel_reason"] == "payment_not_captured"
     assert stock_of(srv, shop, vid) == {"on_hand": 5, "reserved": 0, "available": 5}
