@@ -589,7 +589,10 @@ static enum shop_err join_write(struct db *db, void *arg, struct problem *pb)
     const char *shown = flashsale_shown_status(&s, j->now);
     bool joinable = strcmp(shown, "ended") != 0 && strcmp(shown, "sold_out") != 0;
     /* Already in the room; or out of it with the sale over, which the
-     * entry shows. */
+     * entry shows. An admission whose token lapsed is "expired" to the
+     * customer at once, but only the scheduler's next tick gives its units
+     * back and marks it (flashsale_sell.c: expire_tokens, which alone
+     * moves such rows): until then a join answers the entry. */
     if (rc == STMT_ROW && (!expired || !joinable))
         return SHOP_OK;
     if (!strcmp(shown, "ended"))
