@@ -14,8 +14,12 @@ enum shop_err api_warehouse_create(struct req *r)
 
 enum shop_err api_warehouses_list(struct req *r)
 {
+    int64_t limit = WAREHOUSE_PAGE_MAX;
+    req_query_int(r, "limit", 1, WAREHOUSE_PAGE_MAX, &limit);
+    if (r->pb.err)
+        return r->pb.err;
     json_t *out;
-    if (warehouse_list(r->shop, &out, &r->pb) != SHOP_OK)
+    if (warehouse_list(r->shop, (int)limit, req_query(r, "cursor"), &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

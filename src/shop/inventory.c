@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
+#include "util/keyset.h"
 
 /* ---- warehouses ----------------------------------------------------------- */
 
@@ -79,28 +80,44 @@ enum shop_err warehouse_create(struct shop *shop, json_t *body, json_t **out, st
     return SHOP_OK;
 }
 
-enum shop_err warehouse_list(struct shop *shop, json_t **out, struct problem *pb)
+enum shop_err warehouse_list(struct shop *shop, int limit, const char *cursor, json_t **out,
+                             struct problem *pb)
 {
+    int64_t after = 0;
+    if (cursor && !keyset_id_parse(cursor, &after))
+        return problem_field(pb, SHOP_INVALID, "cursor", "is not a cursor this API gave out");
+    if (limit < 1 || limit > WAREHOUSE_PAGE_MAX)
+        limit = WAREHOUSE_PAGE_MAX;
     struct db *db = store_db(shop->store);
     struct stmt *st = db_prepare(db, "SELECT id, code, name, country, postal_code, lat, lon"
-                                     " FROM warehouses ORDER BY id");
+                                     " FROM warehouses WHERE id > ? ORDER BY id LIMIT ?");
     if (!st)
         return db_fail(db, pb, "listing warehouses");
+    stmt_bind_i64(st, 1, after);
+    stmt_bind_i64(st, 2, limit + 1);
     json_t *data = json_array();
+    int64_t last = 0;
+    bool more = false;
     int rc;
-    while ((rc = stmt_step(st)) == STMT_ROW)
-        json_array_append_new(data, warehouse_json(stmt_i64(st, 0), stmt_text(st, 1),
-                                                   stmt_text(st, 2), stmt_text(st, 3),
-                                                   stmt_text(st, 4), stmt_double(st, 5),
-                                                   stmt_double(st, 6)));
-    if (rc != STMT_DONE) {
+    while ((rc = stmt_step(st)) == STMT_ROW) {
+        if ((int)json_array_size(data) == limit) {
+            more = true; /* the row past the page */
+            break;
+        }
+        last = stmt_i64(st, 0);
+        json_array_append_new(data, warehouse_json(last, stmt_text(st, 1), stmt_text(st, 2),
+                                                   stmt_text(st, 3), stmt_text(st, 4),
+                                                   stmt_double(st, 5), stmt_double(st, 6)));
+    }
+    if (rc != STMT_DONE && rc != STMT_ROW) {
         json_decref(data);
         enum shop_err e = db_fail(db, pb, "listing warehouses");
         db_release(db);
         return e;
     }
     db_release(db);
-    *out = json_pack("{s:o, s:n}", "data", data, "next_cursor");
+    *out = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                     more ? json_sprintf("%lld", (long long)last) : json_null());
     return SHOP_OK;
 }
 

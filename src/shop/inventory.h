@@ -34,8 +34,15 @@ struct stock_row {
 /** Creates a warehouse from {code, name, country, postal_code, lat, lon}. */
 enum shop_err warehouse_create(struct shop *shop, json_t *body, json_t **out, struct problem *pb);
 
-/** Every warehouse: [{id, code, name, country, postal_code, lat, lon}]. */
-enum shop_err warehouse_list(struct shop *shop, json_t **out, struct problem *pb);
+/** The most a page of warehouses holds (and its size when not asked). */
+#define WAREHOUSE_PAGE_MAX 500
+
+/** The warehouses in id order, `limit` (1..WAREHOUSE_PAGE_MAX) after
+ *  `cursor` (the last id of the previous page, or NULL): {data:[{id, code,
+ *  name, country, postal_code, lat, lon}], next_cursor}. A cursor this API
+ *  did not give out is 422. */
+enum shop_err warehouse_list(struct shop *shop, int limit, const char *cursor, json_t **out,
+                             struct problem *pb);
 
 /** Sets on_hand of a variant in a warehouse (creating the row), as `who`: a
  *  seller for their own variants, or an admin. Refused with SHOP_CONFLICT

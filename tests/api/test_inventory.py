@@ -31,6 +31,28 @@ def test_warehouses(server, shop):
     assert code in codes
 
 
+def test_warehouses_page(server, shop):
+    for _ in range(3):
+        assert server.post("/v1/warehouses", dict(WH, code="P" + uid()[:5]),
+                           token=shop.admin).status == 201
+    whole = server.get("/v1/warehouses", token=shop.admin)
+    assert whole["next_cursor"] is None and len(whole["data"]) >= 4
+    seen, cursor = [], None
+    while True:
+        r = server.get("/v1/warehouses?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                       token=shop.seller)
+        assert r.status == 200 and len(r["data"]) <= 2, r
+        seen += [w["id"] for w in r["data"]]
+        cursor = r["next_cursor"]
+        if cursor is None:
+            break
+        assert len(r["data"]) == 2
+    assert seen == [w["id"] for w in whole["data"]] == sorted(set(seen)), "every one once, in order"
+    for bad in ("limit=0", "limit=501", "limit=x", "cursor=abc", "cursor=-1", "cursor=1.5"):
+        assert_problem(server.get(f"/v1/warehouses?{bad}", token=shop.admin), 422,
+                       bad.split("=")[0])
+
+
 def test_stock_levels_and_audit(server, shop):
     p = shop.product(stock=None, seller=shop.seller, publish=False)
     vid = p["variants"][0]["id"]
