@@ -486,19 +486,25 @@ def test_fulfil_refused_for_orders_not_paid(make_server):
     assert_problem(fulfil(s, shop, o["id"]), 409)
 
 
-def test_sellers_see_and_ship_only_their_lines(make_server):
-    s = make_server(ENV)
-    shop = Shop(s)
+def two_sellers_order(s, shop):
+    """One order of a unit of the trusted seller's variant and two of the
+    other seller's (approved by an admin), both stocked in the shop's
+    warehouse: (mine, theirs, the buyer, the order)."""
     _, mine = stocked(s, shop, {shop.warehouse: 10}, seller=shop.trusted)
-    # The other seller's product, approved by an admin.
-    theirs_p = shop.product(stock=None, seller=shop.other_seller)
-    theirs = theirs_p["variants"][0]["id"]
+    theirs = shop.product(stock=None, seller=shop.other_seller)["variants"][0]["id"]
     assert s.put(f"/v1/inventory/{theirs}/{shop.warehouse}", {"on_hand": 10},
                  token=shop.other_seller).status == 200
     b = Buyer(s)
     assert b.add(mine, 1).status == 201 and b.add(theirs, 2).status == 201
     o = b.checkout()
     assert o.status == 201, o
+    return mine, theirs, b, o
+
+
+def test_sellers_see_and_ship_only_their_lines(make_server):
+    s = make_server(ENV)
+    shop = Shop(s)
+    mine, theirs, b, o = two_sellers_order(s, shop)
     view = s.get("/v1/seller/orders", token=shop.trusted)
     assert view.status == 200
     mine_view = [x for x in view["data"] if x["id"] == o["id"]][0]
@@ -531,15 +537,7 @@ def test_a_seller_sees_only_their_lines_of_a_parcel_an_admin_packed(make_server)
     quantities) included."""
     s = make_server(ENV)
     shop = Shop(s)
-    _, mine = stocked(s, shop, {shop.warehouse: 10}, seller=shop.trusted)
-    theirs_p = shop.product(stock=None, seller=shop.other_seller)
-    theirs = theirs_p["variants"][0]["id"]
-    assert s.put(f"/v1/inventory/{theirs}/{shop.warehouse}", {"on_hand": 10},
-                 token=shop.other_seller).status == 200
-    b = Buyer(s)
-    assert b.add(mine, 1).status == 201 and b.add(theirs, 2).status == 201
-    o = b.checkout()
-    assert o.status == 201, o
+    mine, theirs, b, o = two_sellers_order(s, shop)
     r = fulfil(s, shop, o["id"])
     assert r.status == 201, r
     assert len(r["shipments"]) == 1 and len(r["shipments"][0]["lines"]) == 2
