@@ -240,19 +240,18 @@ static enum shop_err prices_shown_write(struct db *db, void *arg, struct problem
                                       : db_fail(db, pb, "marking the cart's prices as shown");
 }
 
-static enum shop_err place(struct shop *shop, const struct principal *who, const char *key,
-                           json_t *body, const struct flash_req *flash, struct checkout_result *out,
-                           struct problem *pb)
+/* The saga, with `a` for what the request and begin allocate (the placed
+ * order's strings live there until its answer is rendered). */
+static enum shop_err saga(struct shop *shop, const struct principal *who, const char *key,
+                          json_t *body, const struct flash_req *flash, struct arena *a,
+                          struct checkout_result *out, struct problem *pb)
 {
     memset(out, 0, sizeof *out);
-    struct arena *a = arena_new();
     struct checkout_in in;
     char hash[65];
     enum shop_err e = read_request(body, a, &in, pb);
-    if (e != SHOP_OK) {
-        arena_free(a);
+    if (e != SHOP_OK)
         return e;
-    }
     request_hash(body, hash);
     struct begin_job j = {.shop = shop,
                           .who = who,
@@ -263,7 +262,6 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
                           .flash = flash,
                           .now = clock_now_ms()};
     e = store_write(shop->store, checkout_begin_write, &j, pb);
-    arena_free(a);
     if (e != SHOP_OK) {
         free(j.replay_body); /* a run that found it may have been rolled back */
         if (e == SHOP_CONFLICT && j.promo_refused_cart) {
@@ -325,7 +323,8 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
                             .head = &j.head,
                             .lines = j.bought,
                             .nlines = j.nbought,
-                            .cart_id = j.cart_id};
+                            .cart_id = j.cart_id,
+                            .placed = &j.placed};
     enum pay_outcome pay = PAY_OK;
     struct gw_result r = {0};
     if (j.card_payment_id) {
@@ -359,8 +358,10 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     case PAY_UNKNOWN: {
         /* Leave it to reconciliation; the client gets the pending order,
          * and so does a replay of the key (SPEC §0: the first response). */
-        struct unknown_job uj = {
-            .payment_id = j.card_payment_id, .order_id = j.order_id, .head = &j.head};
+        struct unknown_job uj = {.payment_id = j.card_payment_id,
+                                 .order_id = j.order_id,
+                                 .head = &j.head,
+                                 .placed = &j.placed};
         struct problem upb = {0};
         if (store_write(shop->store, checkout_unknown_write, &uj, &upb) == SHOP_OK) {
             sj.order = uj.order;
@@ -384,6 +385,16 @@ static enum shop_err place(struct shop *shop, const struct principal *who, const
     } else {
         free(sj.order);
     }
+    return e;
+}
+
+static enum shop_err place(struct shop *shop, const struct principal *who, const char *key,
+                           json_t *body, const struct flash_req *flash, struct checkout_result *out,
+                           struct problem *pb)
+{
+    struct arena *a = arena_new();
+    enum shop_err e = saga(shop, who, key, body, flash, a, out, pb);
+    arena_free(a);
     return e;
 }
 

@@ -203,6 +203,27 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "creating the order");
     j->order_id = db_last_id(db);
+    struct placed_order *po = &j->placed;
+    po->doc = (struct order_doc){.id = j->order_id,
+                                 .user_id = j->who->user_id,
+                                 .status = "pending_payment",
+                                 .refund_status = "none",
+                                 .currency = j->currency,
+                                 .shipping_method = pricing_method_name(j->in->method),
+                                 .subtotal_cents = subtotal,
+                                 .discount_cents = discount,
+                                 .shipping_cents = shipping,
+                                 .tax_cents = tax,
+                                 .total_cents = total,
+                                 .ship = *ad,
+                                 .created_at = j->now,
+                                 .updated_at = j->now,
+                                 .lines = po->lines,
+                                 .promotions = po->promotions,
+                                 .payments = po->payments,
+                                 .history = po->history,
+                                 .nhistory = 1};
+    po->history[0] = (struct order_doc_event){.status = "pending_payment", .at = j->now};
     st = db_prepare(db, "INSERT INTO order_history (order_id, status, at)"
                         " VALUES (?, 'pending_payment', ?)");
     if (!st)
@@ -212,8 +233,9 @@ static enum shop_err insert_order(struct db *db, struct begin_job *j, const stru
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "creating the order");
 }
 
+/* The lines, each also described in `out` as the order shows it. */
 static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct line *lines, int n,
-                                  struct problem *pb)
+                                  struct order_doc_line *out, struct problem *pb)
 {
     for (int i = 0; i < n; i++) {
         struct stmt *st =
@@ -234,6 +256,17 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         stmt_bind_i64(st, 10, lines[i].discount);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "creating the order lines");
+        out[i] = (struct order_doc_line){.id = db_last_id(db),
+                                         .product_id = lines[i].product_id,
+                                         .variant_id = lines[i].variant_id,
+                                         .sku = lines[i].sku,
+                                         .title = lines[i].title,
+                                         .options = lines[i].options,
+                                         .quantity = lines[i].quantity,
+                                         .unit_price_cents = lines[i].price,
+                                         .discount_cents = lines[i].discount,
+                                         .tax_cents = lines[i].tax,
+                                         .status = "open"};
     }
     return SHOP_OK;
 }
@@ -271,6 +304,16 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording the payment");
     *id = db_last_id(db);
+    struct placed_order *po = &j->placed;
+    po->payments[po->doc.npayments++] =
+        (struct order_doc_payment){.id = *id,
+                                   .tender = tender,
+                                   .method_id = card ? card->id : 0,
+                                   .brand = card ? arena_strdup(j->a, card->brand) : NULL,
+                                   .last4 = card ? arena_strdup(j->a, card->last4) : NULL,
+                                   .amount_cents = amount,
+                                   .status = status,
+                                   .created_at = j->now};
     if (card) {
         snprintf(j->card_key, sizeof j->card_key, "%s", key);
         snprintf(j->card_token, sizeof j->card_token, "%s", card->token);
@@ -325,13 +368,15 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
     if (insert_order(db, j, p->ad, p->subtotal, p->discount, p->shipping, p->tax, p->total,
                      p->card_amount > 0 ? p->card.token : NULL, pb) != SHOP_OK)
         return pb->err;
-    if (promo_record(db, j->order_id, j->who->user_id, j->now, p->promos, p->po, pb) != SHOP_OK) {
+    if (promo_record(db, j->order_id, j->who->user_id, j->now, p->promos, p->po,
+                     j->placed.promotions, &j->placed.doc.npromotions, pb) != SHOP_OK) {
         if (pb->err == SHOP_CONFLICT) /* a limit reached since the cart was shown */
             j->promo_refused_cart = p->cart;
         return pb->err;
     }
-    if (insert_lines(db, j->order_id, p->lines, p->n, pb) != SHOP_OK)
+    if (insert_lines(db, j->order_id, p->lines, p->n, j->placed.lines, pb) != SHOP_OK)
         return pb->err;
+    j->placed.doc.nlines = p->n;
     /* What the settle step would otherwise read back. */
     j->head = (struct order_head){.user_id = j->who->user_id,
                                   .total_cents = p->total,
@@ -378,6 +423,8 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
         if (reservation_reserve(db, j->order_id, rl, p->n, &where, expires, j->who->user_id,
                                 pb) != SHOP_OK)
             return pb->err;
+        for (int i = 0; i < p->n; i++) /* as reservation_reserve recorded them */
+            j->placed.lines[i].backordered = rl[i].backordered;
     }
 
     /* The tenders: store credit is taken now, the card after commit. */

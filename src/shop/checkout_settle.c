@@ -95,23 +95,55 @@ static enum shop_err cart_settle(struct db *db, const struct order_head *h, int6
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "unlocking the cart");
 }
 
+/* The placed order's card payment `payment_id` is now `status`. */
+static void placed_card(struct placed_order *p, int64_t payment_id, const char *status)
+{
+    for (int i = 0; i < p->doc.npayments; i++)
+        if (p->payments[i].id == payment_id)
+            p->payments[i].status = status;
+}
+
 /* The order's lines and its move to `to`, from what begin knew when the
  * saga's own settle runs (no read: the move is conditional on the order
- * still being pending_payment), else read. */
+ * still being pending_payment), else read. The placed order, when there
+ * is one, moves with it: its card payment to `card_status`. */
 static enum shop_err settle_move(struct db *db, const struct settle_job *j, enum order_status to,
-                                 const char *note, struct order_head *h, struct bought_line *lines,
-                                 int *n, struct problem *pb)
+                                 const char *note, const char *card_status, struct order_head *h,
+                                 struct bought_line *lines, int *n, struct problem *pb)
 {
-    if (j->head && j->lines) {
-        *h = *j->head;
-        *n = j->nlines;
-        memcpy(lines, j->lines, sizeof *lines * (size_t)j->nlines);
-        return order_transition_from(db, j->order_id, ORDER_PENDING_PAYMENT, to, note, pb);
+    if (!(j->head && j->lines)) {
+        *n = read_bought(db, j->order_id, lines);
+        if (*n < 0)
+            return db_fail(db, pb, "reading the order lines");
+        return order_transition(db, j->order_id, to, note, h, pb);
     }
-    *n = read_bought(db, j->order_id, lines);
-    if (*n < 0)
-        return db_fail(db, pb, "reading the order lines");
-    return order_transition(db, j->order_id, to, note, h, pb);
+    *h = *j->head;
+    *n = j->nlines;
+    memcpy(lines, j->lines, sizeof *lines * (size_t)j->nlines);
+    int64_t at = clock_now_ms();
+    if (order_transition_from(db, j->order_id, ORDER_PENDING_PAYMENT, to, note, at, pb) != SHOP_OK)
+        return pb->err;
+    struct placed_order *p = j->placed;
+    if (p) { /* as order_transition_from wrote it (ORDER_UPDATE_SQL in order.c) */
+        p->doc.status = order_status_name(to);
+        p->doc.updated_at = at;
+        p->doc.paid_at = to == ORDER_PAID ? at : 0;
+        p->history[1] = (struct order_doc_event){.status = p->doc.status, .note = note, .at = at};
+        p->doc.nhistory = 2;
+        placed_card(p, j->payment_id, card_status);
+    }
+    return SHOP_OK;
+}
+
+/* The order as the key's answer: rendered from the placed order when the
+ * saga's own settle runs, else read back (its pages are in the writer's
+ * cache; a reader's cache starts cold after each commit). */
+static enum shop_err answer(struct db *db, struct placed_order *placed, int64_t order_id,
+                            char **text, size_t *len, struct problem *pb)
+{
+    free(*text); /* a rerun of the batch renders it again */
+    *text = placed ? order_doc_text(&placed->doc, len) : order_text(db, order_id, len);
+    return *text ? SHOP_OK : db_fail(db, pb, "rendering the order");
 }
 
 static enum shop_err order_event(struct db *db, int64_t order_id, const struct order_head *h,
@@ -145,7 +177,8 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     struct bought_line lines[CART_LINES_MAX];
     int n;
     struct order_head h;
-    if (settle_move(db, j, ORDER_PAID, "payment captured", &h, lines, &n, pb) != SHOP_OK ||
+    if (settle_move(db, j, ORDER_PAID, "payment captured", "captured", &h, lines, &n, pb) !=
+            SHOP_OK ||
         reservation_consume(db, j->order_id, pb) != SHOP_OK ||
         (h.flash_sale_id && flashsale_order_paid(db, j->order_id, pb) != SHOP_OK) ||
         cart_settle(db, &h, j->cart_id, lines, n, pb) != SHOP_OK)
@@ -153,14 +186,10 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     /* The products' sales counts follow from order.confirmed, folded per
      * product by the "sales" consumer (work/sales_fold.h): counted here,
      * a best-seller's row was one every concurrent order updated. */
-    /* The answer, stored with the key for replays, is rendered here,
-     * where every page is already in the writer's cache (a reader's cache
-     * starts cold after each commit). */
-    free(j->order); /* a rerun of the batch renders it again */
-    j->order = order_text(db, j->order_id, &j->order_len);
-    if (!j->order)
-        return db_fail(db, pb, "rendering the order");
-    enum shop_err e = key_done(db, &h, SHOP_OK, j->order, pb);
+    enum shop_err e = answer(db, j->placed, j->order_id, &j->order, &j->order_len, pb);
+    if (e != SHOP_OK)
+        return e;
+    e = key_done(db, &h, SHOP_OK, j->order, pb);
     if (e != SHOP_OK)
         return e;
     return order_event(db, j->order_id, &h, "order.confirmed", pb);
@@ -296,16 +325,15 @@ enum shop_err checkout_hold_write(struct db *db, void *arg, struct problem *pb)
     int n;
     struct order_head h;
     /* The stock stays held until an admin decides, however long that takes. */
-    if (settle_move(db, j, ORDER_ON_HOLD, "held for a fraud review", &h, lines, &n, pb) !=
-            SHOP_OK ||
+    if (settle_move(db, j, ORDER_ON_HOLD, "held for a fraud review", "authorized", &h, lines, &n,
+                    pb) != SHOP_OK ||
         reservation_keep(db, j->order_id, pb) != SHOP_OK ||
         cart_settle(db, &h, j->cart_id, lines, n, pb) != SHOP_OK)
         return pb->err;
-    free(j->order); /* a rerun of the batch renders it again */
-    j->order = order_text(db, j->order_id, &j->order_len);
-    if (!j->order)
-        return db_fail(db, pb, "rendering the order");
-    enum shop_err e = key_done(db, &h, SHOP_OK, j->order, pb);
+    enum shop_err e = answer(db, j->placed, j->order_id, &j->order, &j->order_len, pb);
+    if (e != SHOP_OK)
+        return e;
+    e = key_done(db, &h, SHOP_OK, j->order, pb);
     if (e != SHOP_OK)
         return e;
     return order_event(db, j->order_id, &h, "order.on_hold", pb);
@@ -322,11 +350,10 @@ enum shop_err checkout_unknown_write(struct db *db, void *arg, struct problem *p
     stmt_bind_i64(st, 2, j->payment_id);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "recording the payment");
-    free(j->order); /* a rerun of the batch renders it again */
-    j->order = order_text(db, j->order_id, &j->order_len);
-    if (!j->order)
-        return db_fail(db, pb, "rendering the order");
-    return key_done(db, j->head, SHOP_OK, j->order, pb);
+    if (j->placed)
+        placed_card(j->placed, j->payment_id, "unknown");
+    enum shop_err e = answer(db, j->placed, j->order_id, &j->order, &j->order_len, pb);
+    return e != SHOP_OK ? e : key_done(db, j->head, SHOP_OK, j->order, pb);
 }
 
 /* After an order's stock moved, pages and search must show it. */

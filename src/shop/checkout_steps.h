@@ -14,7 +14,9 @@
 #include "shop/cart.h"
 #include "shop/fraud.h"
 #include "shop/order.h"
+#include "shop/order_doc.h"
 #include "shop/pricing.h"
+#include "shop/promo.h"
 #include "util/arena.h"
 #include "util/problem.h"
 
@@ -55,6 +57,17 @@ struct bought_line {
     int64_t product_id, variant_id, quantity;
 };
 
+/* The order as begin wrote it, which settle moves and renders as its
+ * answer (shop/order_doc.h) instead of reading it back. Strings are in the
+ * begin job's arena or are literals. */
+struct placed_order {
+    struct order_doc doc;
+    struct order_doc_line lines[CART_LINES_MAX];
+    struct order_doc_promotion promotions[PROMO_RULES_MAX];
+    struct order_doc_payment payments[TENDERS_MAX];
+    struct order_doc_event history[2]; /* placed; settled */
+};
+
 /* ---- step 1: begin ------------------------------------------------------ */
 
 struct begin_job {
@@ -80,6 +93,7 @@ struct begin_job {
     struct bought_line bought[CART_LINES_MAX];
     int nbought;
     int64_t cart_id;
+    struct placed_order placed;
     struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
     /* The cart whose promotion reached a limit after it was last shown
@@ -108,11 +122,13 @@ struct settle_job {
     const struct bought_line *lines;
     int nlines;
     int64_t cart_id;
+    struct placed_order *placed; /* NULL: the answer is read from the rows */
 };
 
 struct unknown_job {
     int64_t payment_id, order_id;
     const struct order_head *head; /* the key to answer with the order */
+    struct placed_order *placed;   /* the order, as begin placed it */
     char *order;                   /* out: the order as answered (malloc'd) */
     size_t order_len;
 };

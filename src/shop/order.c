@@ -114,9 +114,10 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
 }
 
 enum shop_err order_transition_from(struct db *db, int64_t order_id, enum order_status from,
-                                    enum order_status to, const char *note, struct problem *pb)
+                                    enum order_status to, const char *note, int64_t at,
+                                    struct problem *pb)
 {
-    return status_move(db, &by_rule, order_id, (int)from, (int)to, note, clock_now_ms(), pb);
+    return status_move(db, &by_rule, order_id, (int)from, (int)to, note, at, pb);
 }
 
 enum shop_err order_set_status(struct db *db, int64_t order_id, enum order_status from,

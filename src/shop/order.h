@@ -75,9 +75,12 @@ enum shop_err order_transition(struct db *db, int64_t order_id, enum order_statu
 
 /** order_transition for a caller that knows the status the order had
  *  (checkout's settle step: the one it created it in): no read; the move
- *  is conditional on it (SHOP_CONFLICT when it changed meanwhile). */
+ *  is conditional on it (SHOP_CONFLICT when it changed meanwhile). `at`
+ *  is its time: updated_at, paid_at or cancelled_at as `to` says, and the
+ *  history entry's. */
 enum shop_err order_transition_from(struct db *db, int64_t order_id, enum order_status from,
-                                    enum order_status to, const char *note, struct problem *pb);
+                                    enum order_status to, const char *note, int64_t at,
+                                    struct problem *pb);
 
 /** Inside a write function: moves the order from `from` to `to` if it is
  *  still `from` (SHOP_CONFLICT otherwise) and appends history. No rule is

@@ -274,8 +274,9 @@ static enum shop_err limit_reached(struct problem *pb, const struct promo_rule *
 
 enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int64_t now,
                            const struct promo_set *set, const struct promo_outcome *out,
-                           struct problem *pb)
+                           struct order_doc_promotion *rows, int *nrows, struct problem *pb)
 {
+    *nrows = 0;
     for (int i = 0; i < out->napplied; i++) {
         int k = out->applied[i].rule;
         const struct promo_rule *r = &set->rules[k];
@@ -340,6 +341,13 @@ enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int
         stmt_bind_i64(st, 10, now);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the promotion");
+        rows[(*nrows)++] =
+            (struct order_doc_promotion){.id = r->id,
+                                         .name = r->name,
+                                         .code = r->code,
+                                         .type = promo_type_name(r->type),
+                                         .discount_cents = out->applied[i].discount,
+                                         .shipping_discount_cents = out->applied[i].shipping};
     }
     return SHOP_OK;
 }

@@ -84,6 +84,7 @@
 #include <stdint.h>
 
 #include "shop/account.h"
+#include "shop/order_doc.h"
 #include "util/arena.h"
 #include "util/problem.h"
 
@@ -222,12 +223,13 @@ void promo_price(struct shop *shop, const struct promo_set *set, const struct pr
                  int n, int64_t shipping, struct promo_outcome *out);
 
 /** Inside checkout's begin write: records the uses of every promotion that
- *  gave something to order `order_id` (see Limits). SHOP_CONFLICT naming the
- *  promotion when a limit was reached; nothing is written then (the caller's
- *  write fails). */
+ *  gave something to order `order_id` (see Limits), and describes each in
+ *  `rows` (PROMO_RULES_MAX of them; *nrows set) as the order shows it.
+ *  SHOP_CONFLICT naming the promotion when a limit was reached; nothing is
+ *  written then (the caller's write fails). */
 enum shop_err promo_record(struct db *db, int64_t order_id, int64_t user_id, int64_t now,
                            const struct promo_set *set, const struct promo_outcome *out,
-                           struct problem *pb);
+                           struct order_doc_promotion *rows, int *nrows, struct problem *pb);
 
 /** Inside a write: gives back the uses order `order_id` took (once: a
  *  second call finds none left). */
