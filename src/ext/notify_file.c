@@ -138,13 +138,40 @@ static bool load_tail(struct file_sink *f, size_t bytes)
     return true;
 }
 
+/* Creates `dir` and each missing parent of it (mkdir -p): on PostgreSQL
+ * the default is data/notifications, relative to a working directory that
+ * may have no data/ yet. */
+static bool make_dirs(const char *dir, char *err, size_t errlen)
+{
+    char path[1024];
+    if (!*dir) {
+        snprintf(err, errlen, "no notification directory");
+        return false;
+    }
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        snprintf(err, errlen, "notification directory path too long");
+        return false;
+    }
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+            return false;
+        }
+        if (end)
+            return true;
+        *p = '/';
+    }
+}
+
 struct notify_provider *notify_file_new(const char *dir, enum notify_channel ch, size_t dedup_bytes,
                                         char *err, size_t errlen)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+    if (!make_dirs(dir, err, errlen))
         return NULL;
-    }
     char path[1024];
     if (snprintf(path, sizeof path, "%s/%s.jsonl", dir, notify_channel_name(ch)) >=
         (int)sizeof path) {

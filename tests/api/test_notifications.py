@@ -7,6 +7,8 @@ provider received."""
 import http.server
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from datetime import datetime
@@ -282,6 +284,24 @@ def test_order_confirmed_and_cancelled_reach_the_buyer(server, shop):
     assert confirmed["title"] == f"Order #{order['id']} confirmed"
     assert f"{order['total_cents'] // 100}.{order['total_cents'] % 100:02d} USD" in confirmed["body"]
     assert confirmed["to"] == [b.user["email"]]
+
+
+def test_a_notification_directory_that_does_not_exist_yet_is_created(make_server):
+    """The file sink's directory, and any missing parent of it, is made at
+    start: on PostgreSQL its default, data/notifications, is relative to a
+    working directory that may have no data/ yet."""
+    top = tempfile.mkdtemp(prefix="shopd-notify-")
+    try:
+        where = os.path.join(top, "not", "yet", "there")
+        s = make_server(dict(FAST, SHOPD_NOTIFY_DIR=where))
+        p = Shop(s).product(price=1000, stock=5)
+        b = Buyer(s)
+        assert b.buy(p["variants"][0]["id"]).status == 201
+        path = os.path.join(where, "email.jsonl")
+        wait_for("the confirmation in the new directory", lambda: os.path.exists(path) and any(
+            json.loads(line)["user_id"] == b.user["id"] for line in open(path) if line.strip()))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_rate_cap_spaces_hand_overs(make_server):
