@@ -34,8 +34,11 @@ int cli_analytics(int argc, char **argv)
         fprintf(stderr, "shopd: --from and --to go together, as dates YYYY-MM-DD, from <= to\n");
         return 2;
     }
+    const char *path = cli_db_path(db);
+    if (!cli_db_exists(path))
+        return 2;
     struct problem pb = {0};
-    struct shop *shop = shop_open(cli_db_path(db), false, &pb);
+    struct shop *shop = shop_open(path, false, &pb);
     if (!shop) {
         fprintf(stderr, "shopd: %s\n", pb.detail);
         problem_clear(&pb);

@@ -36,4 +36,10 @@ bool cli_parse(int argc, char **argv, const struct opt *opts, const char *usage,
  *  directory is created). */
 const char *cli_db_path(const char *flag);
 
+/** For a verb that reads a shop that exists (backup, doctor, export,
+ *  analytics): opening would create a missing SQLite file, and a mistyped
+ *  --db would then back up, check or export an empty database. False (and
+ *  a message on stderr; exit 2) when `path` is a file that is not there. */
+bool cli_db_exists(const char *path);
+
 #endif

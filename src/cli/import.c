@@ -174,6 +174,8 @@ int cli_export(int argc, char **argv)
     }
     struct problem pb = {0};
     const char *path = cli_db_path(db);
+    if (!cli_db_exists(path))
+        return 2;
     struct shop *shop = shop_open(path, false, &pb);
     if (!shop) {
         fprintf(stderr, "shopd: %s\n", pb.detail);

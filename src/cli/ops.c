@@ -8,17 +8,6 @@
 #include "store/store.h"
 #include "util/clock.h"
 
-/* Both commands read a shop that exists: store_open would create a missing
- * SQLite file, and a mistyped --db would then "back up" or check an empty
- * database. False (and a message) when `path` is a file that is not there. */
-static bool sqlite_file_exists(const char *path)
-{
-    if (store_is_server_url(path) || access(path, F_OK) == 0)
-        return true;
-    fprintf(stderr, "shopd: %s: no such database (give --db PATH or set SHOPD_DB)\n", path);
-    return false;
-}
-
 int cli_backup(int argc, char **argv)
 {
     static const char *usage =
@@ -46,7 +35,7 @@ int cli_backup(int argc, char **argv)
                 path);
         return 2;
     }
-    if (!sqlite_file_exists(path))
+    if (!cli_db_exists(path))
         return 2;
     struct problem pb = {0};
     struct store *s = store_open(path, NULL, &pb);
@@ -91,7 +80,7 @@ int cli_doctor(int argc, char **argv)
         return code;
     struct problem pb = {0};
     const char *path = cli_db_path(db);
-    if (!sqlite_file_exists(path))
+    if (!cli_db_exists(path))
         return 2;
     struct store *s = store_open(path, NULL, &pb);
     if (!s) {

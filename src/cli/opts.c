@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "store/store.h"
 
 static void print_usage(FILE *f, const struct opt *opts, const char *usage)
 {
@@ -78,4 +80,12 @@ const char *cli_db_path(const char *flag)
         return env;
     mkdir("data", 0755);
     return "data/shop.db";
+}
+
+bool cli_db_exists(const char *path)
+{
+    if (store_is_server_url(path) || access(path, F_OK) == 0)
+        return true;
+    fprintf(stderr, "shopd: %s: no such database (give --db PATH or set SHOPD_DB)\n", path);
+    return false;
 }

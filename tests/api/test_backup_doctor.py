@@ -87,10 +87,12 @@ def test_backup_on_postgres_points_at_pg_dump(make_server):
     assert r.returncode == 2 and "pg_dump" in r.stderr
 
 
-def test_backup_and_doctor_refuse_a_database_file_that_does_not_exist(tmp_path):
+def test_commands_that_read_a_shop_refuse_a_database_file_that_does_not_exist(tmp_path):
     """A mistyped --db (or a forgotten one, from the wrong directory) is not an
-    empty shop: backup used to report "backed up" a new empty file and doctor
-    to create one and ask for a migration. Both must fail and create nothing."""
+    empty shop: backup used to report "backed up" a new empty file, and
+    doctor, export and analytics rebuild to create one and ask for a
+    migration. Each must fail and create nothing. (migrate, seed, serve,
+    import and user create make a new shop: they migrate what they open.)"""
     missing = tmp_path / "no-such-shop.db"
     dest = tmp_path / "copy.db"
     env = dict(os.environ, SHOPD_LOG_LEVEL="off")
@@ -104,6 +106,12 @@ def test_backup_and_doctor_refuse_a_database_file_that_does_not_exist(tmp_path):
                        env=env, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "no such database" in r.stderr
+    month = ["--from", "2026-01-01", "--to", "2026-01-31"]
+    for verb in (["export", "products", "--out", str(dest)],
+                 ["export", "orders", *month, "--out", str(dest)], ["analytics", "rebuild"]):
+        r = subprocess.run([BIN, *verb, "--db", str(missing)], capture_output=True, text=True,
+                           env=env, timeout=60)
+        assert r.returncode == 2 and "no such database" in r.stderr, (verb, r.stderr)
     assert not missing.exists() and not dest.exists()
 
 
