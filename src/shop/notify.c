@@ -48,32 +48,47 @@ static void kick_if_committed(struct shop *shop)
 
 /* ---- recording ------------------------------------------------------------- */
 
+/* The messages of specs[0..n), n being 16, 4 or 1 (three statement texts
+ * in the cache), each created on first use. */
+static bool messages_insert(struct db *db, const struct notify_spec *specs, int n, int64_t now)
+{
+#define ROW   "(?, ?, ?, ?, ?, ?)"
+#define ROWS4 ROW ", " ROW ", " ROW ", " ROW
+#define INSERT                                                                                     \
+    "INSERT INTO notify_messages (event_key, kind, title, body, data, created_at) VALUES "
+#define ONCE " ON CONFLICT (event_key) DO NOTHING"
+    struct stmt *st = db_prepare(db, n == 16  ? INSERT ROWS4 ", " ROWS4 ", " ROWS4 ", " ROWS4 ONCE
+                                     : n == 4 ? INSERT ROWS4 ONCE
+                                              : INSERT ROW ONCE);
+#undef ONCE
+#undef INSERT
+#undef ROWS4
+#undef ROW
+    if (!st)
+        return false;
+    char *data[16];
+    for (int i = 0; i < n; i++) {
+        data[i] = specs[i].data ? jx_dump(specs[i].data, NULL) : NULL;
+        stmt_bind_text(st, 6 * i + 1, specs[i].key);
+        stmt_bind_text(st, 6 * i + 2, specs[i].kind);
+        stmt_bind_text(st, 6 * i + 3, specs[i].title);
+        stmt_bind_text(st, 6 * i + 4, specs[i].body);
+        stmt_bind_text(st, 6 * i + 5, data[i] ? data[i] : "{}");
+        stmt_bind_i64(st, 6 * i + 6, now);
+    }
+    bool ok = stmt_step(st) == STMT_DONE;
+    for (int i = 0; i < n; i++)
+        free(data[i]);
+    return ok;
+}
+
 /* The message of an event, created on first use. */
 static enum shop_err message_upsert(struct db *db, const struct notify_spec *s, int64_t now,
                                     int64_t *id, struct problem *pb)
 {
-    char *data = s->data ? jx_dump(s->data, NULL) : NULL;
-    struct stmt *st = db_prepare(db, "INSERT INTO notify_messages (event_key, kind, title, body,"
-                                     " data, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-                                     " ON CONFLICT (event_key) DO NOTHING");
-    if (!st) {
-        free(data);
+    if (!messages_insert(db, s, 1, now))
         return db_fail(db, pb, "recording a notification");
-    }
-    stmt_bind_text(st, 1, s->key);
-    stmt_bind_text(st, 2, s->kind);
-    stmt_bind_text(st, 3, s->title);
-    stmt_bind_text(st, 4, s->body);
-    stmt_bind_text(st, 5, data ? data : "{}");
-    stmt_bind_i64(st, 6, now);
-    free(data);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "recording a notification");
-    if (db_changes(db) == 1) {
-        *id = db_last_id(db);
-        return SHOP_OK;
-    }
-    st = db_prepare(db, "SELECT id FROM notify_messages WHERE event_key = ?");
+    struct stmt *st = db_prepare(db, "SELECT id FROM notify_messages WHERE event_key = ?");
     if (!st)
         return db_fail(db, pb, "recording a notification");
     stmt_bind_text(st, 1, s->key);
@@ -102,7 +117,7 @@ static enum shop_err fanout_in(struct db *db, int64_t product_id, const struct n
         snprintf(title, sizeof title, "%s%s", prefix, stmt_text(st, 0));
         s.title = title;
     }
-    int64_t now = clock_now_ms(), message;
+    int64_t now = clock_now_ms(), message = 0;
     if (message_upsert(db, &s, now, &message, pb) != SHOP_OK)
         return pb->err;
     st = db_prepare(db, "INSERT INTO notify_fanouts (message_id, product_id, created_at)"
@@ -228,6 +243,34 @@ enum shop_err notify_flash_sale_started(struct shop *shop, int64_t sale_id, int6
     return e;
 }
 
+enum shop_err notify_users_in(struct db *db, const struct notify_spec *specs, const int64_t *users,
+                              int n, struct problem *pb)
+{
+    int64_t now = clock_now_ms();
+    for (int at = 0; at < n;) {
+        int k = n - at >= 16 ? 16 : n - at >= 4 ? 4 : 1;
+        if (!messages_insert(db, specs + at, k, now))
+            return db_fail(db, pb, "recording notifications");
+        at += k;
+    }
+    for (int i = 0; i < n; i++) {
+        struct stmt *st = db_prepare(
+            db,
+            "INSERT INTO notifications (message_id, user_id, channel, state, attempts,"
+            " next_at, created_at, updated_at)"
+            " " NOTIFY_ROWS("m.id", "u.id", "users u JOIN notify_messages m ON m.event_key = ?3",
+                            "u.id = ?1", "?2") " ON CONFLICT DO NOTHING");
+        if (!st)
+            return db_fail(db, pb, "recording notifications");
+        stmt_bind_i64(st, 1, users[i]);
+        stmt_bind_i64(st, 2, now);
+        stmt_bind_text(st, 3, specs[i].key);
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "recording notifications");
+    }
+    return SHOP_OK;
+}
+
 struct user_job {
     int64_t user_id;
     const struct notify_spec *spec;
@@ -236,19 +279,7 @@ struct user_job {
 static enum shop_err user_write(struct db *db, void *arg, struct problem *pb)
 {
     struct user_job *j = arg;
-    int64_t now = clock_now_ms(), message;
-    if (message_upsert(db, j->spec, now, &message, pb) != SHOP_OK)
-        return pb->err;
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
-            " created_at, updated_at)"
-            " " NOTIFY_ROWS("u.id", "users u", "u.id = ?3", "?2") " ON CONFLICT DO NOTHING");
-    if (!st)
-        return db_fail(db, pb, "recording notifications");
-    stmt_bind_i64(st, 1, message);
-    stmt_bind_i64(st, 2, now);
-    stmt_bind_i64(st, 3, j->user_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording notifications");
+    return notify_users_in(db, j->spec, &j->user_id, 1, pb);
 }
 
 enum shop_err notify_user(struct shop *shop, int64_t user_id, const struct notify_spec *spec,

@@ -136,6 +136,13 @@ enum shop_err notify_fanout_create_in(struct db *db, int64_t product_id,
 enum shop_err notify_user(struct shop *shop, int64_t user_id, const struct notify_spec *spec,
                           struct problem *pb);
 
+/** notify_user for `n` specs (specs[i] to users[i]) inside a write function
+ *  (an outbox consumer's slice), in few statements: the messages 16 to a
+ *  statement, then one statement per user, and no savepoint. The caller
+ *  wakes the engine once it commits; on failure its write must roll back. */
+enum shop_err notify_users_in(struct db *db, const struct notify_spec *specs, const int64_t *users,
+                              int n, struct problem *pb);
+
 /** NTF-2: announces stored cards whose expiry month ends within 30 days,
  *  once each (notify_cards.c). Returns how many were announced. */
 int notify_cards_expiring(struct shop *shop);
@@ -161,23 +168,23 @@ void notify_kick(struct shop *shop);
 /* ---- shared by notify's files ---------------------------------------------- */
 
 /** The notification rows owed to the users that FROM and WHERE select (SQL
- *  text; U names the user's id): one SELECT arm per channel, so a user gets
- *  a row on each channel they have opted into (preferences joined as p; no
- *  row means the defaults) and can be reached on. Columns: message (?1),
- *  user, channel, state 0, attempts 0, next_at (NEXT), created_at and
- *  updated_at (?2). A new channel is a new arm. */
+ *  text; M names the message's id, U the user's): one SELECT arm per
+ *  channel, so a user gets a row on each channel they have opted into
+ *  (preferences joined as p; no row means the defaults) and can be reached
+ *  on. Columns: message, user, channel, state 0, attempts 0, next_at
+ *  (NEXT), created_at and updated_at (?2). A new channel is a new arm. */
 /* clang-format off */
-#define NOTIFY_ROWS(U, FROM, WHERE, NEXT)                                                          \
-    NOTIFY_ARM(U, FROM, WHERE, NEXT, "0",                                                          \
+#define NOTIFY_ROWS(M, U, FROM, WHERE, NEXT)                                                       \
+    NOTIFY_ARM(M, U, FROM, WHERE, NEXT, "0",                                                       \
                "coalesce(p.push, 1) = 1 AND EXISTS (SELECT 1 FROM devices d"                      \
                " WHERE d.user_id = " U ")")                                                        \
-    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "1", "coalesce(p.email, 1) = 1")                \
-    " UNION ALL " NOTIFY_ARM(U, FROM, WHERE, NEXT, "2",                                            \
+    " UNION ALL " NOTIFY_ARM(M, U, FROM, WHERE, NEXT, "1", "coalesce(p.email, 1) = 1")             \
+    " UNION ALL " NOTIFY_ARM(M, U, FROM, WHERE, NEXT, "2",                                         \
                              "coalesce(p.sms, 0) = 1 AND EXISTS (SELECT 1 FROM addresses a"        \
                              " WHERE a.user_id = " U " AND a.is_default = 1"                       \
                              " AND coalesce(a.phone, '') <> '')")
-#define NOTIFY_ARM(U, FROM, WHERE, NEXT, CH, OPTED_IN)                                             \
-    "SELECT ?1, " U ", " CH ", 0, 0, " NEXT ", ?2, ?2 FROM " FROM                                  \
+#define NOTIFY_ARM(M, U, FROM, WHERE, NEXT, CH, OPTED_IN)                                          \
+    "SELECT " M ", " U ", " CH ", 0, 0, " NEXT ", ?2, ?2 FROM " FROM                               \
     " LEFT JOIN notification_prefs p ON p.user_id = " U " WHERE " WHERE " AND " OPTED_IN
 /* clang-format on */
 

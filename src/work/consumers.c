@@ -48,7 +48,7 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
                                          .from_now = true});
     dispatcher_add(d, &(struct consumer){.name = "notify.orders",
                                          .topics = "order.",
-                                         .fn = notify_on_order_event,
+                                         .slice_fn = notify_on_order_slice,
                                          .committed = wake_senders,
                                          .from_now = true});
     dispatcher_add(d, &(struct consumer){.name = "notify.reviews",

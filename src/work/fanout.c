@@ -51,7 +51,7 @@ static enum shop_err chunk_write(struct db *db, void *arg, struct problem *pb)
     struct stmt *st = db_prepare(
         db, "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
             " created_at, updated_at)"
-            " " NOTIFY_ROWS("w.user_id", "wishlist w",
+            " " NOTIFY_ROWS("?1", "w.user_id", "wishlist w",
                             "w.product_id = ?3 AND w.user_id > ?4 AND w.user_id <= ?5",
                             "?6") " ON CONFLICT DO NOTHING RETURNING id, user_id, channel");
     if (!st)

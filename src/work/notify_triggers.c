@@ -137,17 +137,29 @@ static const struct {
      "We could not accept your return; see your order for details.", "", true},
 };
 
-enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                    struct problem *pb)
+/* What one order event tells its user: the spec (its strings in here) and
+ * the user. */
+struct order_note {
+    char key[96], title[96], body[200];
+    struct notify_spec spec; /* spec.data is the caller's to release */
+    int64_t user;
+};
+
+/* Fills `n` from `ev`; false when the event tells nobody. */
+static bool order_note(const struct outbox_event *ev, struct order_note *n)
 {
-    (void)cls;
-    size_t k = 0, n = sizeof order_texts / sizeof order_texts[0];
-    while (k < n && strcmp(order_texts[k].topic, ev->topic))
+    size_t k = 0, count = sizeof order_texts / sizeof order_texts[0];
+    while (k < count && strcmp(order_texts[k].topic, ev->topic))
         k++;
-    if (k == n)
-        return SHOP_OK; /* an order event nobody is told about */
+    if (k == count)
+        return false; /* an order event nobody is told about */
     json_t *o = json_loads(ev->payload, 0, NULL);
     json_int_t order = member(o, "order_id"), user = member(o, "user_id");
+    if (order <= 0 || user <= 0) {
+        skip(ev, "no order_id or user_id");
+        json_decref(o);
+        return false;
+    }
     json_int_t amount = member(o, "amount_cents");
     if (amount < 0)
         amount = member(o, "refund_cents");
@@ -155,40 +167,57 @@ enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event
         amount = member(o, "total_cents");
     bool partly = json_is_false(json_object_get(o, "whole"));
     const char *currency = json_string_value(json_object_get(o, "currency"));
-    enum shop_err e = SHOP_OK;
-    if (order <= 0 || user <= 0) {
-        skip(ev, "no order_id or user_id");
-    } else {
-        char key[96], title[96], body[200], money[64] = "";
-        if (order_texts[k].per_event)
-            snprintf(key, sizeof key, "%s:%lld:%lld", ev->topic, (long long)order,
-                     (long long)ev->id);
-        else
-            snprintf(key, sizeof key, "%s:%lld", ev->topic, (long long)order);
-        bool shipment = json_object_get(o, "shipment_id") || json_object_get(o, "return_id");
-        if (shipment && strcmp(ev->topic, "order.refunded"))
-            amount = -1; /* a parcel's or a return's news: no amount to tell */
-        if (amount >= 0)
-            notify_money(amount, currency && strlen(currency) < 8 ? currency : "", money);
-        snprintf(title, sizeof title, "Order #%lld %s%s", (long long)order, partly ? "partly " : "",
-                 order_texts[k].verb);
-        if (amount >= 0 || !*order_texts[k].after)
-            snprintf(body, sizeof body, "%s%s%s", order_texts[k].before, amount >= 0 ? money : "",
-                     order_texts[k].after);
-        else
-            snprintf(body, sizeof body, "%s%s%s", order_texts[k].before, "the amount",
-                     order_texts[k].after);
-        json_t *data = json_pack("{s:I}", "order_id", order);
-        if (amount >= 0)
-            json_object_set_new(data, "amount_cents", json_integer(amount));
-        if (currency)
-            json_object_set_new(data, "currency", json_string(currency));
-        struct notify_spec spec = {
-            .key = key, .kind = order_texts[k].kind, .title = title, .body = body, .data = data};
-        e = notify_user(shop, user, &spec, pb);
-        json_decref(data);
-    }
+    char money[64] = "";
+    if (order_texts[k].per_event)
+        snprintf(n->key, sizeof n->key, "%s:%lld:%lld", ev->topic, (long long)order,
+                 (long long)ev->id);
+    else
+        snprintf(n->key, sizeof n->key, "%s:%lld", ev->topic, (long long)order);
+    bool shipment = json_object_get(o, "shipment_id") || json_object_get(o, "return_id");
+    if (shipment && strcmp(ev->topic, "order.refunded"))
+        amount = -1; /* a parcel's or a return's news: no amount to tell */
+    if (amount >= 0)
+        notify_money(amount, currency && strlen(currency) < 8 ? currency : "", money);
+    snprintf(n->title, sizeof n->title, "Order #%lld %s%s", (long long)order,
+             partly ? "partly " : "", order_texts[k].verb);
+    if (amount >= 0 || !*order_texts[k].after)
+        snprintf(n->body, sizeof n->body, "%s%s%s", order_texts[k].before, amount >= 0 ? money : "",
+                 order_texts[k].after);
+    else
+        snprintf(n->body, sizeof n->body, "%s%s%s", order_texts[k].before, "the amount",
+                 order_texts[k].after);
+    json_t *data = json_pack("{s:I}", "order_id", order);
+    if (amount >= 0)
+        json_object_set_new(data, "amount_cents", json_integer(amount));
+    if (currency)
+        json_object_set_new(data, "currency", json_string(currency));
     json_decref(o);
+    n->spec = (struct notify_spec){.key = n->key,
+                                   .kind = order_texts[k].kind,
+                                   .title = n->title,
+                                   .body = n->body,
+                                   .data = data};
+    n->user = user;
+    return true;
+}
+
+enum shop_err notify_on_order_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                                    void *cls, struct problem *pb)
+{
+    (void)cls;
+    struct order_note notes[DISPATCH_SLICE];
+    struct notify_spec specs[DISPATCH_SLICE];
+    int64_t users[DISPATCH_SLICE];
+    int k = 0;
+    for (int i = 0; i < n && k < DISPATCH_SLICE; i++)
+        if (order_note(evs[i], &notes[k])) {
+            specs[k] = notes[k].spec;
+            users[k] = notes[k].user;
+            k++;
+        }
+    enum shop_err e = k ? notify_users_in(store_db(shop->store), specs, users, k, pb) : SHOP_OK;
+    for (int i = 0; i < k; i++)
+        json_decref(specs[i].data);
     return e;
 }
 

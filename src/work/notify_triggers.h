@@ -32,9 +32,10 @@
 enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_event *ev, void *cls,
                                        struct problem *pb);
 
-/** Consumer of order.* events. */
-enum shop_err notify_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                    struct problem *pb);
+/** Consumer of order.* events, a slice at a time (their notifications in
+ *  few statements: an order writes two or three order events). */
+enum shop_err notify_on_order_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                                    void *cls, struct problem *pb);
 
 /** Consumer of review.* events (approved and rejected tell the author). */
 enum shop_err notify_on_review_event(struct shop *shop, const struct outbox_event *ev, void *cls,

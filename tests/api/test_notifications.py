@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from datetime import datetime
 
@@ -284,6 +285,55 @@ def test_order_confirmed_and_cancelled_reach_the_buyer(server, shop):
     assert confirmed["title"] == f"Order #{order['id']} confirmed"
     assert f"{order['total_cents'] // 100}.{order['total_cents'] % 100:02d} USD" in confirmed["body"]
     assert confirmed["to"] == [b.user["email"]]
+
+
+def test_a_burst_of_orders_notifies_each_once_even_when_replayed(make_server):
+    """The order consumer records a slice's notifications together (16, 4
+    and 1 messages to a statement): 23 orders placed at once each notify
+    their buyer once, with their own order's text, and delivering every
+    event again creates no second message or notification."""
+    s = make_server(FAST)
+    shop = Shop(s)
+    vid = shop.product(price=1500, stock=100)["variants"][0]["id"]
+    buyers = [Buyer(s) for _ in range(23)]
+    for b in buyers:
+        assert b.add(vid, 1).status == 201
+    with ThreadPoolExecutor(8) as pool:
+        orders = list(pool.map(lambda b: b.checkout(), buyers))
+    assert all(o.status == 201 for o in orders)
+    want = {b.user["id"]: o["id"] for b, o in zip(buyers, orders)}
+    db = s.database()
+
+    def confirmed():
+        rows = db.query("SELECT n.user_id, m.event_key, m.title FROM notifications n"
+                        " JOIN notify_messages m ON m.id = n.message_id"
+                        " WHERE m.kind = 'order_confirmed' AND n.channel = 1")
+        return rows if len(rows) >= len(want) else None
+    rows = wait_for("every confirmation", confirmed)
+    assert sorted((u, k) for u, k, _ in rows) == sorted(
+        (u, f"order.confirmed:{o}") for u, o in want.items())
+    assert all(t == f"Order #{k.split(':')[1]} confirmed" for _, k, t in rows)
+    counts = lambda: (db.scalar("SELECT count(*) FROM notify_messages"),  # noqa: E731
+                      db.scalar("SELECT count(*) FROM notifications"))
+    before = counts()
+    s.stop()
+    db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0"
+               " WHERE name = 'notify.orders'")
+    s.start()
+    last = db.scalar("SELECT max(id) FROM outbox WHERE topic LIKE 'order.%'")
+    wait_for("the replay", lambda: db.scalar(
+        "SELECT position FROM outbox_consumers WHERE name = 'notify.orders'") >= last)
+    assert counts() == before
+    # Lost, they are made again from the events, now in whole slices.
+    s.stop()
+    db.execute("DELETE FROM notifications WHERE message_id IN (SELECT id FROM notify_messages"
+               " WHERE kind = 'order_confirmed')")
+    db.execute("DELETE FROM notify_messages WHERE kind = 'order_confirmed'")
+    db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0"
+               " WHERE name = 'notify.orders'")
+    s.start()
+    again = wait_for("the confirmations again", confirmed)
+    assert sorted(again) == sorted(rows)
 
 
 def test_a_notification_directory_that_does_not_exist_yet_is_created(make_server):
