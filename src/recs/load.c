@@ -428,20 +428,45 @@ enum shop_err recs_purge(struct store *store, int64_t before_ms, int max_chunks,
     return SHOP_OK;
 }
 
-enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,
-                                  struct problem *pb)
+/* One order's lines as purchases: ? user, ? time, ? order. */
+#define PURCHASE_ARM                                                                               \
+    "SELECT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"                     \
+    " FROM order_lines l WHERE l.order_id = ?"
+#define PURCHASE_ARMS4                                                                             \
+    PURCHASE_ARM " UNION ALL " PURCHASE_ARM " UNION ALL " PURCHASE_ARM " UNION ALL " PURCHASE_ARM
+
+/* The purchases of p[0..n), n being 16, 4 or 1 (three statement texts in
+ * the cache). Two lines of one product (two variants) conflict: one row,
+ * as wanted. */
+static bool purchases_insert(struct db *db, const struct recs_purchase *p, int n)
 {
-    struct stmt *st = db_prepare(
-        db, "INSERT INTO rec_events (kind, user_key, product_id, order_id, created_at)"
-            " SELECT 3, CAST(? AS BIGINT), l.product_id, l.order_id, CAST(? AS BIGINT)"
-            " FROM order_lines l"
-            " WHERE l.order_id = ?"
-            " ON CONFLICT (order_id, product_id) WHERE order_id IS NOT NULL DO NOTHING");
-    /* Two lines of one product (two variants) conflict: one row, as wanted. */
+#define INSERT "INSERT INTO rec_events (kind, user_key, product_id, order_id, created_at) "
+#define ONCE   " ON CONFLICT (order_id, product_id) WHERE order_id IS NOT NULL DO NOTHING"
+    struct stmt *st = db_prepare(db, n == 16 ? INSERT PURCHASE_ARMS4
+                                         " UNION ALL " PURCHASE_ARMS4 " UNION ALL " PURCHASE_ARMS4
+                                         " UNION ALL " PURCHASE_ARMS4 ONCE
+                                     : n == 4 ? INSERT PURCHASE_ARMS4 ONCE
+                                              : INSERT PURCHASE_ARM ONCE);
+#undef ONCE
+#undef INSERT
     if (!st)
-        return db_fail(db, pb, "recording purchases");
-    stmt_bind_i64(st, 1, user_id);
-    stmt_bind_i64(st, 2, at_ms);
-    stmt_bind_i64(st, 3, order_id);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording purchases");
+        return false;
+    for (int i = 0; i < n; i++) {
+        stmt_bind_i64(st, 3 * i + 1, p[i].user_id);
+        stmt_bind_i64(st, 3 * i + 2, p[i].at_ms);
+        stmt_bind_i64(st, 3 * i + 3, p[i].order_id);
+    }
+    return stmt_step(st) == STMT_DONE;
+}
+
+enum shop_err recs_purchases_write(struct db *db, const struct recs_purchase *p, int n,
+                                   struct problem *pb)
+{
+    for (int at = 0; at < n;) {
+        int k = n - at >= 16 ? 16 : n - at >= 4 ? 4 : 1;
+        if (!purchases_insert(db, p + at, k))
+            return db_fail(db, pb, "recording purchases");
+        at += k;
+    }
+    return SHOP_OK;
 }

@@ -9,7 +9,7 @@
  *    (never touches the database: product detail calls it); the feed
  *    worker (work/recs_feed.c) writes the buffer to `rec_events` in
  *    batches with recs_flush(). Purchases are written there by the outbox
- *    consumer "recs.purchases" (recs_purchase_write, once per order line).
+ *    consumer "recs.purchases" (recs_purchases_write, once per order line).
  *  - Every process follows `rec_events` in commit order with recs_poll()
  *    and applies what it reads to its model (its own events too: one path
  *    for everything, so every process and every backend computes the same
@@ -109,10 +109,15 @@ bool recs_record_many(struct recs *r, const int *kinds, int64_t user_key, const 
  *  (behaviour is best-effort) and counted. */
 enum shop_err recs_flush(struct recs *r, struct store *store, int *written, struct problem *pb);
 
-/** Inside a write: records the products of paid order `order_id` as
- *  purchases by `user_id` (idempotent). */
-enum shop_err recs_purchase_write(struct db *db, int64_t order_id, int64_t user_id, int64_t at_ms,
-                                  struct problem *pb);
+/** A paid order: its products are purchases by `user_id` at `at_ms`. */
+struct recs_purchase {
+    int64_t order_id, user_id, at_ms;
+};
+
+/** Inside a write: records the products of `n` paid orders as purchases
+ *  (idempotent), 16 orders to a statement. */
+enum shop_err recs_purchases_write(struct db *db, const struct recs_purchase *p, int n,
+                                   struct problem *pb);
 
 /** Retention: deletes events created before `before_ms` (beyond the
  *  history recs_build reads: no model can use them any more), oldest first,

@@ -77,6 +77,6 @@ void consumers_register(struct shop *shop, struct dispatcher *d)
      * model (from the oldest event: a new shop learns from its history). */
     dispatcher_add(d, &(struct consumer){.name = "recs.purchases",
                                          .topics = "order.confirmed",
-                                         .fn = recs_on_order_event,
+                                         .slice_fn = recs_on_order_slice,
                                          .committed = recs_purchases_committed});
 }

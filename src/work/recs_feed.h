@@ -23,8 +23,10 @@ struct recs_feed *recs_feed_start(struct shop *shop, struct problem *pb);
 void recs_feed_stop(struct recs_feed *f);
 void recs_feed_kick(struct recs_feed *f);
 
-enum shop_err recs_on_order_event(struct shop *shop, const struct outbox_event *ev, void *cls,
-                                  struct problem *pb);
+/** Consumer of order.confirmed, a slice at a time: the orders' products
+ *  as purchases (recs_purchases_write). */
+enum shop_err recs_on_order_slice(struct shop *shop, const struct outbox_event *const *evs, int n,
+                                  void *cls, struct problem *pb);
 /** After a slice of purchases committed: read them now. */
 void recs_purchases_committed(struct shop *shop, void *cls);
 

@@ -163,6 +163,49 @@ def test_a_purchase_changes_bought_together_within_two_seconds(server, shop, pla
     assert mine and a["id"] not in mine and e["id"] not in mine
 
 
+def test_a_burst_of_orders_becomes_purchases_once_even_when_replayed(make_server):
+    """The purchases consumer records a slice's orders together (16, 4 and 1
+    orders to a statement): 23 orders at once, one with two variants of one
+    product, become one purchase row per (order, product) with the buyer's
+    key; delivering every event again adds nothing, and lost rows come back
+    from a replay in whole slices."""
+    s = make_server({})
+    shop = Shop(s)
+    p = shop.product(price=900, stock=100, variants=[
+        {"sku": "RB-" + uid(), "price_cents": 900, "weight_grams": 500, "options": {"size": "S"}},
+        {"sku": "RB-" + uid(), "price_cents": 900, "weight_grams": 500, "options": {"size": "M"}}])
+    q = shop.product(price=500, stock=100)
+    buyers = [Buyer(s) for _ in range(23)]
+    for i, b in enumerate(buyers):
+        assert b.add(p["variants"][0]["id"]).status == 201
+        if i == 0:
+            assert b.add(p["variants"][1]["id"]).status == 201
+        if i % 2:
+            assert b.add(q["variants"][0]["id"]).status == 201
+    with ThreadPoolExecutor(8) as pool:
+        orders = list(pool.map(lambda b: b.checkout(), buyers))
+    assert all(o.status == 201 for o in orders)
+    want = sorted((o["id"], pid, b.user["id"]) for i, (b, o) in enumerate(zip(buyers, orders))
+                  for pid in ([p["id"], q["id"]] if i % 2 else [p["id"]]))
+    db = s.database()
+
+    def purchases():
+        rows = db.query("SELECT order_id, product_id, user_key FROM rec_events WHERE kind = 3")
+        return sorted(tuple(int(x) for x in r) for r in rows) if len(rows) >= len(want) else None
+    assert wait_for("the purchases", purchases) == want
+    last = db.scalar("SELECT max(id) FROM outbox WHERE topic = 'order.confirmed'")
+    for lose in (False, True):
+        s.stop()
+        if lose:
+            db.execute("DELETE FROM rec_events WHERE kind = 3")
+        db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0"
+                   " WHERE name = 'recs.purchases'")
+        s.start()
+        wait_for("the replay", lambda: db.scalar(
+            "SELECT position FROM outbox_consumers WHERE name = 'recs.purchases'") >= last)
+        assert purchases() == want
+
+
 def test_what_a_user_just_bought_is_not_recommended_to_them_right_after(server, shop, planted):
     """Found from outside: the answer right after the checkout's 201 still
     listed the product just bought (the purchase reached the model only
