@@ -107,8 +107,12 @@ static enum shop_err claim_write(struct db *db, void *arg, struct problem *pb)
                            !strcmp(review, "approved")   ? "approved"
                            : !strcmp(review, "rejected") ? "rejected"
                                                          : "cancelled by the customer");
-    st = db_prepare(db, "UPDATE orders SET fraud_review = ?, fraud_reviewed_at = ? WHERE id = ?"
-                        " AND status = 'on_hold'");
+    /* Conditional on no other decision: on PostgreSQL an approve and a
+     * reject read the order side by side, and the second's UPDATE, run
+     * after the first commits, must not take over the first's claim (one
+     * would capture, the other void and cancel: both answered 200). */
+    st = db_prepare(db, "UPDATE orders SET fraud_review = ?1, fraud_reviewed_at = ?2 WHERE id = ?3"
+                        " AND status = 'on_hold' AND coalesce(fraud_review, '') IN ('', ?1)");
     if (!st)
         return db_fail(db, pb, "claiming the review");
     stmt_bind_text(st, 1, j->review);

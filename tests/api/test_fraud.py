@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BACKEND, SMALL_TABLES, Server, assert_problem, uid
+from conftest import BACKEND, SMALL_TABLES, Server, assert_problem, at_once, uid
 from shop_fixtures import CARDS, Buyer, Shop, ledger, stock_of
 
 # Every rule is worth a hold on its own; two of them reject. Velocity
@@ -411,3 +411,31 @@ def test_rule_queries_use_indexes(make_server):
             assert not m or m.group(1) in SMALL_TABLES or m.group(1) in ("newest", "recent"), \
                 (detail, sql)
     assert seen >= 5, "the rules' queries were audited"
+
+
+def test_an_approve_and_a_reject_at_once_one_decides(srv, shop):
+    """Found from outside (PostgreSQL): an approve and a reject of one held
+    order sent together were both answered 200 — one "paid", one
+    "cancelled" — and the order ended cancelled with its payment recorded
+    captured while the gateway had voided it. One decision must win; the
+    other is a 409, and the order, its payment and the gateway agree."""
+    for _ in range(6):
+        vid = shop.product(stock=2)["variants"][0]["id"]
+        a = Buyer(srv)
+        r = checkout(a, card=add_card(a, "visa", "GB")["id"], variant=vid)
+        assert r.status == 201 and r["status"] == "on_hold", r
+        oid = r["id"]
+        got = at_once(lambda verb: srv.post(f"/v1/admin/orders/{oid}/{verb}", token=shop.admin),
+                      ["approve", "reject"], threads=2)
+        assert sorted(x.status for x in got) == [200, 409], got
+        won = next(x for x in got if x.status == 200)
+        o = srv.get(f"/v1/orders/{oid}", token=shop.admin)
+        assert o["status"] == won["status"], (o.body, won.body)
+        book = [c["status"] for c in ledger(srv, shop, oid)]
+        if o["status"] == "paid":
+            assert [p["status"] for p in o["payments"]] == ["captured"] and book == ["captured"]
+            assert stock_of(srv, shop, vid) == {"on_hand": 1, "reserved": 0, "available": 1}
+        else:
+            assert o["status"] == "cancelled", o.body
+            assert [p["status"] for p in o["payments"]] == ["voided"] and book == ["voided"]
+            assert stock_of(srv, shop, vid) == {"on_hand": 2, "reserved": 0, "available": 2}
