@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 
-from conftest import assert_problem, uid, wait_for
+from conftest import assert_problem, at_once, uid, wait_for
 from shop_fixtures import ADDRESS, Buyer, Shop, stock_of
 
 SECRET = "test-carrier-secret"
@@ -665,3 +665,24 @@ def test_shipment_news_and_expiring_cards_are_notified_once(make_server):
     time.sleep(0.6)
     assert kinds().count("card_expiring") == 1, "once"
     assert kinds().count("order_shipped") == 1
+
+
+def test_the_same_callback_sent_twice_at_once_is_a_replay(make_server):
+    """Found from outside (PostgreSQL): a carrier that sends one callback
+    again before the first is answered (a retry after a timeout) got a 409
+    "the shipment changed meanwhile" for the copy. API.md: a replayed event
+    → 204 and changes nothing — with or without a time of its own."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    for _ in range(4):
+        v, b, o, sh = shipped(s, shop)
+        tn = sh["tracking_number"]
+        for ev in ({"tracking_number": tn, "status": "in_transit", "at": iso()},
+                   {"tracking_number": tn, "status": "delivery_failed"},
+                   {"tracking_number": tn, "status": "out_for_delivery"}):
+            got = at_once(lambda _: carrier_event(s, ev), range(4), threads=4)
+            assert [r.status for r in got] == [204] * 4, (ev, got)
+        r = s.get(f"/v1/shipments/{sh['id']}", token=b.token)
+        assert [e["status"] for e in r["events"]] == [
+            "label_created", "in_transit", "delivery_failed", "out_for_delivery"], r
+        assert r["attempts"] == 1, r
