@@ -9,6 +9,7 @@
 
 #include "shop/account.h"
 #include "shop/changes.h"
+#include "shop/keylock.h"
 #include "shop/order.h"
 #include "shop/outbox.h"
 #include "shop/pricing.h"
@@ -124,6 +125,13 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     const struct return_request *in = j->in;
     j->id = 0;
     j->replayed = false;
+    /* The same key twice at once (PostgreSQL: writers side by side) would
+     * both find no return and the second's INSERT break the key's unique
+     * index (a 500): the second waits here and then reads the first's. */
+    char lock[320];
+    snprintf(lock, sizeof lock, "return-key:%lld:%s", (long long)j->who->user_id, in->key);
+    if (keylock(db, (const char *const[]){lock}, 1, pb) != SHOP_OK)
+        return pb->err;
     struct stmt *st = db_prepare(db, "SELECT id, request_hash FROM returns WHERE user_id = ?"
                                      " AND idempotency_key = ?");
     if (!st)

@@ -384,3 +384,22 @@ def test_auto_approval_counts_the_lines_not_their_tax(make_server):
     o2 = delivered_order(s, shop, b2, [(over, 1)])
     r = ask(s, b2, o2["id"], [(o2["lines"][0]["id"], 1)])
     assert r.status == 201 and r["status"] == "requested", "2001 is one above it"
+
+
+def test_the_same_key_twice_at_once_is_one_return(make_server):
+    """Found from outside (PostgreSQL): a request retried with its
+    Idempotency-Key before the first was answered got a 500 (the key's
+    unique index broke). SPEC §0: same key + same body → the first's answer
+    (or 409 while it runs); never a 5xx, and one return."""
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=20)["variants"][0]["id"]
+    b = Buyer(s)
+    for _ in range(4):
+        o = delivered_order(s, shop, b, [(v, 4)])
+        lid, key = o["lines"][0]["id"], "same-" + uid()
+        got = at_once(lambda _: ask(s, b, o["id"], [(lid, 1)], key=key), range(3), threads=3)
+        assert all(r.status in (201, 409) for r in got), got
+        assert len({r["id"] for r in got if r.status == 201}) == 1, got
+        assert s.database().scalar("SELECT returned_qty FROM order_lines WHERE id = ?",
+                                   (lid,)) == 1
