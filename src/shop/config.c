@@ -113,8 +113,9 @@ void config_load(struct shop_config *cfg)
     cfg->alloc.low_stock = env_i64("SHOPD_ALLOC_LOW_STOCK", 5, 0, 1000000);
     cfg->carrier_auto = !strcmp(env_str("SHOPD_CARRIER_SIM", "manual"), "auto");
     cfg->carrier_step_ms = env_i64("SHOPD_CARRIER_STEP_MS", 2000, 10, 86400000);
-    env_copy("SHOPD_CARRIER_SECRET", "shopd-carrier-sim-secret", cfg->carrier_secret,
-             sizeof cfg->carrier_secret);
+    /* Unset: a random secret made once and kept in the database (shop.c,
+     * carrier_secret_load), never a constant anyone can read in the source. */
+    env_copy("SHOPD_CARRIER_SECRET", "", cfg->carrier_secret, sizeof cfg->carrier_secret);
     env_copy("SHOPD_CARRIER_CALLBACK_URL", "", cfg->carrier_callback_url,
              sizeof cfg->carrier_callback_url);
     cfg->carrier_timeout_ms = env_i64("SHOPD_CARRIER_TIMEOUT_MS", 0, 0, 60000);

@@ -107,7 +107,8 @@ struct shop_config {
     bool carrier_auto;             /* SHOPD_CARRIER_SIM=auto: the simulated carrier moves
                                       shipments itself and calls back (work/carrier_sim_worker.c) */
     int64_t carrier_step_ms;       /* SHOPD_CARRIER_STEP_MS, its time per status, default 2000 */
-    char carrier_secret[128];      /* SHOPD_CARRIER_SECRET, HMAC key of carrier callbacks */
+    char carrier_secret[128];      /* SHOPD_CARRIER_SECRET, HMAC key of carrier callbacks;
+                                      unset: made once, kept in settings */
     char carrier_callback_url[256];/* SHOPD_CARRIER_CALLBACK_URL, default this server's
                                       /v1/carrier/events */
     int64_t carrier_timeout_ms;    /* SHOPD_CARRIER_TIMEOUT_MS, how long the simulated

@@ -3,6 +3,7 @@
  * creates shipments. */
 #include "shop/shipment.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,4 +664,44 @@ json_t *shipment_json(const struct shipment *s)
                         s->delivered_at ? json_string(clock_fmt(s->delivered_at, ts))
                                         : json_null());
     return o;
+}
+
+/* ---- the callbacks' key --------------------------------------------------------- */
+
+struct secret_job {
+    char secret[65]; /* out */
+};
+
+static enum shop_err secret_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct secret_job *j = arg;
+    unsigned char fresh[32];
+    char hex[65];
+    randombytes_buf(fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+    struct stmt *st = db_prepare(db, "INSERT INTO settings (key, value) VALUES"
+                                     " ('carrier_secret', ?) ON CONFLICT (key) DO NOTHING");
+    if (!st)
+        return db_fail(db, pb, "creating the carrier secret");
+    stmt_bind_text(st, 1, hex);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "creating the carrier secret");
+    st = db_prepare(db, "SELECT value FROM settings WHERE key = 'carrier_secret'");
+    if (!st || stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading the carrier secret");
+    if (stmt_len(st, 0) < 32 || (size_t)stmt_len(st, 0) >= sizeof j->secret)
+        return problem_set(pb, SHOP_INTERNAL, "the carrier secret is corrupt");
+    snprintf(j->secret, sizeof j->secret, "%s", stmt_text(st, 0));
+    return SHOP_OK;
+}
+
+enum shop_err carrier_secret_load(struct shop *shop, struct problem *pb)
+{
+    if (shop->cfg.carrier_secret[0])
+        return SHOP_OK;
+    struct secret_job j;
+    if (store_write(shop->store, secret_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    snprintf(shop->cfg.carrier_secret, sizeof shop->cfg.carrier_secret, "%s", j.secret);
+    return SHOP_OK;
 }

@@ -153,6 +153,13 @@ int shipment_list(struct db *db, int64_t order_id, int64_t seller_id, struct are
 /** The shipment as the API shows it (Shipment in docs/openapi.yaml). */
 json_t *shipment_json(const struct shipment *s);
 
+/** The key carrier callbacks are signed with: SHOPD_CARRIER_SECRET, or when
+ *  it is unset one made at random the first time and kept in the database
+ *  (settings 'carrier_secret'), so every process of the shop, and its
+ *  simulated carrier, agree on it and nobody outside knows it. Into
+ *  shop->cfg.carrier_secret, at start. */
+enum shop_err carrier_secret_load(struct shop *shop, struct problem *pb);
+
 /* ---- fulfil ------------------------------------------------------------------ */
 
 struct backorder {

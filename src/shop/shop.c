@@ -9,6 +9,7 @@
 #include "shop/account.h"
 #include "shop/category.h"
 #include "shop/flashsale.h"
+#include "shop/shipment.h"
 #include "ext/carrier.h"
 #include "ext/gateway.h"
 #include "shop/outbox.h"
@@ -98,7 +99,7 @@ static struct shop *open_shop(const char *db_path, bool migrate, bool recs_later
         problem_set(pb, SHOP_INTERNAL, "out of memory");
         goto fail;
     }
-    if (flashsale_load_key(shop, pb) != SHOP_OK)
+    if (flashsale_load_key(shop, pb) != SHOP_OK || carrier_secret_load(shop, pb) != SHOP_OK)
         goto fail;
     /* Before the views are read: the change feed starts here, so a change
      * committed while they load is applied again rather than missed. */

@@ -686,3 +686,24 @@ def test_the_same_callback_sent_twice_at_once_is_a_replay(make_server):
         assert [e["status"] for e in r["events"]] == [
             "label_created", "in_transit", "delivery_failed", "out_for_delivery"], r
         assert r["attempts"] == 1, r
+
+
+def test_without_a_configured_secret_no_one_outside_can_sign_a_callback(make_server):
+    """Found from outside: with SHOPD_CARRIER_SECRET unset, callbacks were
+    checked against a constant written in the source ("shopd-carrier-sim-
+    secret"), so anyone could sign one — three forged delivery_failed
+    events return a delivered parcel to the sender and refund it. API.md:
+    a bad signature → 401. Unset, the shop makes a secret of its own, kept
+    in its database; its simulated carrier still signs with it."""
+    s = make_server({"SHOPD_CARRIER_SIM": "auto", "SHOPD_CARRIER_STEP_MS": "100"})
+    shop = Shop(s)
+    _, v = stocked(s, shop, {shop.warehouse: 10})
+    b = Buyer(s)
+    o = b.buy(v, 1)
+    sh = fulfil(s, shop, o["id"])["shipments"][0]
+    forged = {"tracking_number": sh["tracking_number"], "status": "delivery_failed"}
+    for secret in ("shopd-carrier-sim-secret", ""):
+        assert_problem(carrier_event(s, forged, secret=secret), 401)
+    assert [e["status"] for e in s.get(f"/v1/shipments/{sh['id']}", token=b.token)["events"]
+            ].count("delivery_failed") == 0
+    wait_for("delivery", lambda: order_of(s, b, o["id"])["status"] == "delivered", timeout=20)
