@@ -457,6 +457,13 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
         if (amount > most)
             return problem_field(pb, SHOP_INVALID, "refund_cents",
                                  "at most %lld can be refunded for this return", (long long)most);
+        /* "refunded" says the return was paid back in full: a smaller
+         * amount under that name would leave the customer short while the
+         * return (and analytics) claim otherwise. */
+        if (in->to == RET_REFUNDED && amount < most)
+            return problem_field(pb, SHOP_INVALID, "refund_cents",
+                                 "a full refund is %lld; use partially_refunded for less",
+                                 (long long)most);
         if (in->to == RET_PARTIALLY_REFUNDED && amount >= most)
             return problem_field(pb, SHOP_INVALID, "refund_cents",
                                  "a partial refund is below %lld; use refunded", (long long)most);

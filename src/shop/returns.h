@@ -46,9 +46,9 @@
  *             do not divide evenly go to its last units, so an order
  *             returned in pieces and refunded in full gets back exactly its
  *             total_cents, as one whole return would. A full refund pays
- *             that; a partial one what the admin says (refund_cents), which
- *             must be below it — its units count as refunded all the same;
- *   rejected  before receipt, the units are free to be returned again.
+ *             that (a refund_cents given with it must be that); a partial
+ *             one what the admin says (refund_cents), which must be below it — its units count as
+ * refunded all the same; rejected  before receipt, the units are free to be returned again.
  */
 #ifndef SHOP_SHOP_RETURNS_H
 #define SHOP_SHOP_RETURNS_H

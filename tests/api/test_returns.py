@@ -403,3 +403,28 @@ def test_the_same_key_twice_at_once_is_one_return(make_server):
         assert len({r["id"] for r in got if r.status == 201}) == 1, got
         assert s.database().scalar("SELECT returned_qty FROM order_lines WHERE id = ?",
                                    (lid,)) == 1
+
+
+def test_refunded_means_the_whole_amount(make_server):
+    """Found from outside: PATCH {status: refunded, refund_cents: 0} (or any
+    amount below what the return's units were paid) answered 200: the
+    return said "refunded" while nothing, or less, went back, and the
+    units counted as refunded for good. Less than the whole is
+    partially_refunded; refunded with a refund_cents is that amount
+    exactly, and a refusal changes nothing."""
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10, price=3000)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 2)])
+    r = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+    for st in ("received", "inspected"):
+        assert admin_move(s, shop, r["id"], st).status == 200
+    most = 3000 + o["lines"][0]["tax_cents"] // 2
+    for short in (0, 1, most - 1):
+        assert_problem(admin_move(s, shop, r["id"], "refunded", refund_cents=short), 422,
+                       "refund_cents")
+    assert s.get(f"/v1/returns/{r['id']}", token=b.token)["status"] == "inspected"
+    assert s.get(f"/v1/orders/{o['id']}", token=b.token)["refunded_cents"] == 0
+    done = admin_move(s, shop, r["id"], "refunded", refund_cents=most)
+    assert done.status == 200 and done["refund_cents"] == most, done
