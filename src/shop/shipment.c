@@ -341,21 +341,27 @@ static enum shop_err back_to_sender(struct db *db, struct move_job *j, int64_t s
         amount += share;
         rl[i] = (struct refund_line){rows[i].line, share};
     }
-    /* Whatever is left of the order to deliver decides the shipping. */
-    struct stmt *o =
-        db_prepare(db, "SELECT o.user_id, o.currency, o.total_cents - o.refunded_cents,"
-                       " (SELECT coalesce(sum(quantity - undelivered_qty), 0)"
-                       " FROM order_lines WHERE order_id = o.id AND status <> 'cancelled')"
-                       " FROM orders o WHERE o.id = ?");
+    /* Whatever of the order the buyer keeps decides the shipping: units
+     * neither back to the sender nor in returns — as a return's refund
+     * counts them (returns.c), so the order comes to the same refund
+     * whichever of the two comes back first. */
+    struct stmt *o = db_prepare(
+        db, "SELECT o.user_id, o.currency, o.total_cents - o.refunded_cents, o.shipping_cents,"
+            " (SELECT coalesce(sum(quantity - undelivered_qty - returned_qty), 0)"
+            " FROM order_lines WHERE order_id = o.id AND status <> 'cancelled')"
+            " FROM orders o WHERE o.id = ?");
     if (!o)
         return db_fail(db, pb, "reading the order");
     stmt_bind_i64(o, 1, order_id);
     if (stmt_step(o) != STMT_ROW)
         return db_fail(db, pb, "reading the order");
-    int64_t user = stmt_i64(o, 0), refundable = stmt_i64(o, 2), still = stmt_i64(o, 3);
+    int64_t user = stmt_i64(o, 0), refundable = stmt_i64(o, 2), shipping = stmt_i64(o, 3),
+            still = stmt_i64(o, 4);
     char currency[4];
     snprintf(currency, sizeof currency, "%s", stmt_text(o, 1));
-    if (still == 0 || amount > refundable)
+    if (still == 0)
+        amount += shipping; /* nothing is kept: the shipping goes back too */
+    if (amount > refundable)
         amount = refundable;
     if (amount <= 0)
         return SHOP_OK;

@@ -707,3 +707,50 @@ def test_without_a_configured_secret_no_one_outside_can_sign_a_callback(make_ser
     assert [e["status"] for e in s.get(f"/v1/shipments/{sh['id']}", token=b.token)["events"]
             ].count("delivery_failed") == 0
     wait_for("delivery", lambda: order_of(s, b, o["id"])["status"] == "delivered", timeout=20)
+
+
+def test_a_return_and_a_parcel_back_to_the_sender_refund_the_whole_order_in_either_order(
+        make_server):
+    """Found from outside: an order of two parcels, one delivered and
+    returned, the other returned to the sender after three failed
+    deliveries. Return first, then the parcel back: the shipping was never
+    refunded (2130 of 2629); the parcel back first, then the return: all of
+    it. The buyer keeps nothing either way, and gets the same back."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    w2 = warehouse(s, shop, "Second", "98004", 47.6, -122.2)
+    for return_first in (True, False):
+        _, va = stocked(s, shop, {shop.warehouse: 5}, price=1000)
+        _, vb = stocked(s, shop, {w2: 5}, price=1000)
+        b = Buyer(s)
+        assert b.add(va, 1).status == 201 and b.add(vb, 1).status == 201
+        o = b.checkout()
+        assert o.status == 201 and o["shipping_cents"] > 0, o
+        r = fulfil(s, shop, o["id"])
+        by_wh = {x["warehouse_id"]: x for x in r["shipments"]}
+        line_a = next(l for l in o["lines"] if l["variant_id"] == va)
+        for st in ("in_transit", "delivered"):
+            assert move(s, shop, by_wh[shop.warehouse]["id"], st).status == 200
+
+        def back_to_sender():
+            sid = by_wh[w2]["id"]
+            assert move(s, shop, sid, "in_transit").status == 200
+            for _ in range(3):
+                assert move(s, shop, sid, "out_for_delivery").status == 200
+                assert move(s, shop, sid, "delivery_failed").status == 200
+
+        def returned():
+            rr = s.post(f"/v1/orders/{o['id']}/returns",
+                        {"lines": [{"order_line_id": line_a["id"], "quantity": 1}],
+                         "reason": "changed my mind"},
+                        token=b.token, headers={"Idempotency-Key": "r-" + uid()})
+            assert rr.status == 201, rr
+            for st in ("received", "inspected", "refunded"):
+                assert s.patch(f"/v1/admin/returns/{rr['id']}", {"status": st},
+                               token=shop.admin).status == 200
+
+        for step in ((returned, back_to_sender) if return_first else (back_to_sender, returned)):
+            step()
+        doc = order_of(s, b, o["id"])
+        assert doc["refunded_cents"] == doc["total_cents"], (return_first, doc["refunds"])
+        assert doc["refund_status"] == "refunded", doc
