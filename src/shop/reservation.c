@@ -393,31 +393,57 @@ int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, in
 {
     struct alloc_wh wh[MAX_WAREHOUSES];
     struct alloc_take take[MAX_WAREHOUSES];
-    int64_t total, covered;
-    int n = candidates(db, variant_id, wh, &total);
-    if (n < 0) {
-        db_fail(db, pb, "reading stock");
-        return -1;
-    }
-    int k = allocation_plan(wh, n, quantity, where ? where->dest : NULL,
-                            where ? where->rules : &default_rules, take, &covered);
-    for (int i = 0; i < k; i++) {
-        const struct alloc_wh *w = &wh[take[i].index];
-        struct wh_avail known = {w->warehouse_id, w->available, w->on_hand, w->reserved};
-        int64_t q = take[i].quantity;
-        if (move(db, &sql_take, "consume", variant_id, w->warehouse_id, &known, q, -q, 0, actor,
-                 order_id, pb) != SHOP_OK ||
-            insert_reservation(db, order_id, variant_id, w->warehouse_id, q, "consumed",
-                               clock_now_ms(), pb) != SHOP_OK)
+    int64_t total = 0, round = 0, left = quantity;
+    int made = 0;
+    /* A take that finds its row moved since the read (another writer side
+     * by side, PostgreSQL) reads the stock again and takes what is there
+     * now: whatever it cannot is left for the caller to backorder, never a
+     * conflict the caller could do nothing about but try again. */
+    for (int attempt = 0; attempt < 4 && left > 0; attempt++) {
+        int64_t covered;
+        int n = candidates(db, variant_id, wh, &total);
+        if (n < 0) {
+            db_fail(db, pb, "reading stock");
             return -1;
-        out[i] = (struct reserve_take){w->warehouse_id, q};
+        }
+        round = 0; /* taken since `total` was read */
+        int k = allocation_plan(wh, n, left, where ? where->dest : NULL,
+                                where ? where->rules : &default_rules, take, &covered);
+        bool moved = false;
+        for (int i = 0; i < k && !moved; i++) {
+            const struct alloc_wh *w = &wh[take[i].index];
+            struct wh_avail known = {w->warehouse_id, w->available, w->on_hand, w->reserved};
+            int64_t q = take[i].quantity;
+            if (move(db, &sql_take, "consume", variant_id, w->warehouse_id, &known, q, -q, 0, actor,
+                     order_id, pb) != SHOP_OK) {
+                if (pb->err != SHOP_CONFLICT || attempt == 3)
+                    return -1;
+                problem_clear(pb);
+                moved = true;
+                break;
+            }
+            if (insert_reservation(db, order_id, variant_id, w->warehouse_id, q, "consumed",
+                                   clock_now_ms(), pb) != SHOP_OK)
+                return -1;
+            int m = 0;
+            while (m < made && out[m].warehouse_id != w->warehouse_id)
+                m++;
+            if (m == made)
+                out[made++] = (struct reserve_take){w->warehouse_id, 0};
+            out[m].quantity += q;
+            left -= q;
+            round += q;
+        }
+        if (!moved)
+            break;
     }
     int64_t product;
-    if (k > 0 && (product_of(db, variant_id, &product, pb) != SHOP_OK ||
-                  inventory_moved_event(db, variant_id, product, total, total - covered, pb) !=
-                      SHOP_OK))
+    if (made > 0 &&
+        (product_of(db, variant_id, &product, pb) != SHOP_OK ||
+         inventory_moved_event(db, variant_id, product, total - round + (quantity - left),
+                               total - round, pb) != SHOP_OK))
         return -1;
-    return k;
+    return made;
 }
 
 enum shop_err reservation_return(struct db *db, int64_t order_id, int64_t variant_id,

@@ -71,7 +71,8 @@ struct reserve_take {
  *  order straight out of stock (on_hand falls; a consumed reservation row
  *  records the warehouse), from the warehouses the rule picks. Fills `out`
  *  (room for 64) and returns how many warehouses gave units (0: none in
- *  stock), or -1 on a database failure (pb says). */
+ *  stock), or -1 on a database failure (pb says). Stock taken meanwhile by
+ *  another writer is read again, not a conflict: fewer units, not a 409. */
 int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, int64_t quantity,
                          const struct reserve_where *where, int64_t actor,
                          struct reserve_take *out, struct problem *pb);
