@@ -125,11 +125,14 @@ static enum shop_err create_write(struct db *db, void *arg, struct problem *pb)
     const struct return_request *in = j->in;
     j->id = 0;
     j->replayed = false;
-    /* The same key twice at once (PostgreSQL: writers side by side) would
-     * both find no return and the second's INSERT break the key's unique
-     * index (a 500): the second waits here and then reads the first's. */
-    char lock[320];
-    snprintf(lock, sizeof lock, "return-key:%lld:%s", (long long)j->who->user_id, in->key);
+    /* One request of a customer at a time (PostgreSQL: writers side by
+     * side): the same key twice at once would both find no return and the
+     * second's INSERT break the key's unique index (a 500), and requests
+     * at once would each count fewer than 3 returns in 90 days and all be
+     * approved automatically. The second waits here, then reads the
+     * first's return. */
+    char lock[48];
+    snprintf(lock, sizeof lock, "returns-of:%lld", (long long)j->who->user_id);
     if (keylock(db, (const char *const[]){lock}, 1, pb) != SHOP_OK)
         return pb->err;
     struct stmt *st = db_prepare(db, "SELECT id, request_hash FROM returns WHERE user_id = ?"

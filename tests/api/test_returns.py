@@ -428,3 +428,20 @@ def test_refunded_means_the_whole_amount(make_server):
     assert s.get(f"/v1/orders/{o['id']}", token=b.token)["refunded_cents"] == 0
     done = admin_move(s, shop, r["id"], "refunded", refund_cents=most)
     assert done.status == 200 and done["refund_cents"] == most, done
+
+
+def test_requests_at_once_do_not_pass_the_auto_approval_limit(make_server):
+    """Found from outside (PostgreSQL): six small returns of six orders sent
+    at once were four approved automatically — each counted the customer's
+    returns before the others committed. API.md: auto-approval is for a
+    customer with fewer than 3 returns in 90 days, however they arrive."""
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=60, price=100)["variants"][0]["id"]
+    for _ in range(3):
+        b = Buyer(s)
+        orders = [delivered_order(s, shop, b, [(v, 1)]) for _ in range(6)]
+        got = at_once(lambda o: ask(s, b, o["id"], [(o["lines"][0]["id"], 1)]), orders,
+                      threads=6)
+        assert all(r.status == 201 for r in got), got
+        assert sorted(r["status"] for r in got) == ["approved"] * 3 + ["requested"] * 3, got
