@@ -12,7 +12,9 @@
 # logs and pid files live there and survive a stop), PORT (haproxy's, default
 # 8080; shopd k listens on PORT+k), SHOPD (the binary, default ./shopd),
 # SEED_PRODUCTS (demo products for a new database, default 2000; 0: none).
-# Every other SHOPD_* variable reaches the shopd processes.
+# Every other SHOPD_* variable reaches the shopd processes;
+# SHOPD_TRUSTED_PROXIES defaults to 127.0.0.1 (haproxy), so that they see
+# each client's address, not haproxy's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +53,7 @@ start() {
   local k
   for k in $(seq 1 "$n"); do
     SHOPD_NOTIFY_DIR=${SHOPD_NOTIFY_DIR:-$DIR/notifications} \
+      SHOPD_TRUSTED_PROXIES=${SHOPD_TRUSTED_PROXIES:-127.0.0.1} \
       "$SHOPD" serve --port $((PORT + k)) --db "$url" --access-log "$DIR/access-$k.log" \
       >>"$DIR/shopd-$k.log" 2>&1 &
     echo $! >"$DIR/shopd-$k.pid"

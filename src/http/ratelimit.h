@@ -31,9 +31,11 @@
  * work/leases.h), so N processes behind a balancer admit about the
  * configured rate together. Per-address and per-user buckets stay per
  * process: a client whose requests are spread over N processes gets up to N
- * times its rate. Balance by source address (haproxy `balance source`, as
- * in deploy/haproxy.cfg) to keep a client on one process and its buckets
- * exact; the login throttle and flash-sale limits are in the database and
+ * times its rate. Balance by source address (haproxy `balance source`; the
+ * comment in deploy/haproxy.cfg) to keep a client on one process and its
+ * buckets exact; behind a proxy, per-address buckets need the client's
+ * address in X-Forwarded-For from a proxy in SHOPD_TRUSTED_PROXIES
+ * (http/clientip.h). The login throttle and flash-sale limits are in the database and
  * hold across processes whatever the balancing.
  */
 #ifndef SHOP_HTTP_RATELIMIT_H

@@ -121,6 +121,26 @@ static void request_id(struct req *r)
     snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)state);
 }
 
+/* Every X-Forwarded-For field, in order, joined with ", " (RFC 9110 §5.3:
+ * the same as one field listing them). A proxy that appends a field of its
+ * own (haproxy's `option forwardfor`) leaves the client's first: reading
+ * only the first would believe whatever the client wrote there. */
+struct xff {
+    struct arena *arena;
+    char *joined;
+};
+
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct xff *x = cls;
+    if (key && value && !strcasecmp(key, "X-Forwarded-For"))
+        x->joined = x->joined ? arena_printf(x->arena, "%s, %s", x->joined, value)
+                              : arena_strdup(x->arena, value);
+    return MHD_YES;
+}
+
 static void client_ip(struct req *r)
 {
     const union MHD_ConnectionInfo *ci =
@@ -133,9 +153,10 @@ static void client_ip(struct req *r)
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
     }
-    clientip_resolve(r->server->proxies, peer,
-                     MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For"),
-                     r->ip, sizeof r->ip);
+    struct xff xff = {r->arena, NULL};
+    if (proxies_trust(r->server->proxies, peer))
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_xff, &xff);
+    clientip_resolve(r->server->proxies, peer, xff.joined, r->ip, sizeof r->ip);
     const char *proto = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
     r->tls = proto && !strcasecmp(proto, "https") && proxies_trust(r->server->proxies, peer);
 }

@@ -2,6 +2,13 @@
 
 Every test starts three processes on one fresh database and spreads its
 requests over them. PostgreSQL only: on SQLite a shop is one process."""
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -9,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BACKEND, Server, at_once, wait_for
+from conftest import BACKEND, BASE_ENV, BIN, PASSWORD, ROOT, Server, at_once, uid, wait_for
 from shop_fixtures import Buyer, Shop, assert_storm_left_no_trace, stock_of
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL")
@@ -231,3 +238,114 @@ def test_sigkill_of_one_process_during_a_checkout_storm(cluster):
     assert not survivors_failed, survivors_failed[:10]
 
     assert_storm_left_no_trace(servers[1], vid, initial, acked)
+
+
+# ---- the shop an operator starts: scripts/cluster.sh, haproxy in front -----------------
+
+
+def free_ports(n):
+    """A port p with p..p+n-1 free (haproxy's, then one per process)."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p + n > 65535:
+            continue
+        try:
+            held = []
+            for k in range(n):
+                t = socket.socket()
+                held.append(t)
+                t.bind(("127.0.0.1", p + k))
+            return p
+        except OSError:
+            pass
+        finally:
+            for t in held:
+                t.close()
+    raise AssertionError("no block of free ports")
+
+
+class Made:
+    """A cluster started by scripts/cluster.sh (its own PostgreSQL, three
+    processes, haproxy), talked to from any loopback address."""
+
+    def __init__(self, env=None):
+        self.dir = tempfile.mkdtemp(prefix="shopd-cluster-")
+        os.chmod(self.dir, 0o755)  # as root, PostgreSQL runs as `postgres`
+        self.port = free_ports(4)
+        self.env = {**os.environ, **BASE_ENV, "CLUSTER_DIR": self.dir, "PORT": str(self.port),
+                    "SHOPD": BIN, "SEED_PRODUCTS": "0", **(env or {})}
+        self.env.pop("SHOPD_TRUSTED_PROXIES", None)  # the script's own default
+        self.script = os.path.join(ROOT, "scripts", "cluster.sh")
+
+    def start(self):
+        r = subprocess.run([self.script, "start"], env=self.env, capture_output=True, text=True,
+                           timeout=180)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return self
+
+    def stop(self):
+        subprocess.run([self.script, "stop"], env=self.env, capture_output=True, timeout=180)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def request(self, method, path, body=None, token=None, src="127.0.0.1", headers=None,
+                port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30,
+                                       source_address=(src, 0))
+        h = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        if token:
+            h["Authorization"] = "Bearer " + token
+        try:
+            c.request(method, path, data, h)
+            r = c.getresponse()
+            raw = r.read()
+            return r.status, dict(r.getheaders()), raw
+        finally:
+            c.close()
+
+
+@pytest.fixture
+def made_cluster():
+    made = []
+
+    def make(env=None):
+        m = Made(env)
+        made.append(m)
+        return m.start()
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+@pytest.mark.direct
+def test_behind_haproxy_each_client_is_its_own_address(made_cluster):
+    """Through `make cluster`'s haproxy, shopd sees each client's address:
+    one client's failed logins do not lock the others out, and a client
+    cannot pass for another by writing X-Forwarded-For itself."""
+    m = made_cluster({"SHOPD_LOGIN_IP_MAX_FAILURES": "5"})
+    email = f"ann-{uid()}@example.com"
+    st, _, raw = m.request("POST", "/v1/auth/register",
+                           {"email": email, "password": PASSWORD, "name": "Ann"}, src="127.0.0.3")
+    assert st == 201, raw
+
+    def wrong(src, headers=None):
+        return m.request("POST", "/v1/auth/login",
+                         {"email": f"nobody-{uid()}@example.com", "password": "wrong-password"},
+                         src=src, headers=headers)[0]
+
+    codes = [wrong("127.0.0.2") for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429], codes
+    # Claiming another address in its own header does not free the attacker.
+    assert wrong("127.0.0.2", {"X-Forwarded-For": "10.9.8.7"}) == 429
+    # Other clients log in, even one that names the attacker's address.
+    for src, headers in (("127.0.0.3", None), ("127.0.0.4", {"X-Forwarded-For": "127.0.0.2"})):
+        st, _, raw = m.request("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
+                               src=src, headers=headers)
+        assert st == 200, (src, raw)
