@@ -14,7 +14,9 @@
 # SEED_PRODUCTS (demo products for a new database, default 2000; 0: none).
 # Every other SHOPD_* variable reaches the shopd processes;
 # SHOPD_TRUSTED_PROXIES defaults to 127.0.0.1 (haproxy), so that they see
-# each client's address, not haproxy's.
+# each client's address, not haproxy's; SHOPD_STOP_DRAIN_MS to 3000, so that
+# a process told to stop serves on until haproxy's health check (1 s, twice)
+# has taken it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +56,7 @@ start() {
   for k in $(seq 1 "$n"); do
     SHOPD_NOTIFY_DIR=${SHOPD_NOTIFY_DIR:-$DIR/notifications} \
       SHOPD_TRUSTED_PROXIES=${SHOPD_TRUSTED_PROXIES:-127.0.0.1} \
+      SHOPD_STOP_DRAIN_MS=${SHOPD_STOP_DRAIN_MS:-3000} \
       "$SHOPD" serve --port $((PORT + k)) --db "$url" --access-log "$DIR/access-$k.log" \
       >>"$DIR/shopd-$k.log" 2>&1 &
     echo $! >"$DIR/shopd-$k.pid"

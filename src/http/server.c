@@ -367,6 +367,10 @@ static enum MHD_Result answer(struct http_server *hs, struct rstate *rs)
     }
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* Stopping: no connection is left idle for a client (a balancer) to
+     * send its next request on just as the connection closes (http_stop). */
+    if (atomic_load(&hs->shop->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
@@ -743,6 +747,17 @@ void http_stop(struct http_server *hs, int grace_ms)
      * the quiesce, and one that did so after the socket was closed got
      * EBADF and aborted the process ("Failed to remove listen FD from
      * epoll set"). */
+    /* A balancer keeps sending requests until its health check sees
+     * /readyz answer 503 (the caller set shop->stopping): stopping to accept
+     * at once would fail those sent meanwhile, and closing an idle kept-alive
+     * connection races the request the balancer is writing on it (haproxy
+     * answers that 502). So serve on for SHOPD_STOP_DRAIN_MS, every answer
+     * closing its connection, before the quiesce. */
+    int64_t drain = hs->shop->cfg.stop_drain_ms;
+    if (drain > 0) {
+        log_event(LOG_INFO, "http.draining", "{s:I}", "ms", (json_int_t)drain);
+        clock_sleep_ms(drain);
+    }
     MHD_socket fd = MHD_quiesce_daemon(hs->d);
     int64_t deadline = clock_mono_ns() + (int64_t)grace_ms * 1000000;
     while (atomic_load(&hs->inflight) > 0 && clock_mono_ns() < deadline)

@@ -85,6 +85,7 @@ void config_load(struct shop_config *cfg)
     cfg->sim_timeout_ms = env_i64("SHOPD_SIM_TIMEOUT_MS", 0, 0, 60000);
     cfg->payment_deadline_ms = env_i64("SHOPD_PAYMENT_DEADLINE", 30, 1, 3600) * 1000;
     cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
+    cfg->stop_drain_ms = env_i64("SHOPD_STOP_DRAIN_MS", 0, 0, 60000);
     cfg->lease_ms = env_i64("SHOPD_LEASE_MS", 3000, 300, 600000);
     const char *fr = getenv("SHOPD_FRAUD");
     cfg->fraud = !(fr && (!strcmp(fr, "off") || !strcmp(fr, "0") || !strcmp(fr, "false")));

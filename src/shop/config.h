@@ -69,6 +69,11 @@ struct shop_config {
     int64_t payment_deadline_ms;   /* SHOPD_PAYMENT_DEADLINE (s): after it, reconciliation may
                                       settle a payment still pending, default 30 */
     int64_t housekeeping_ms;       /* SHOPD_HOUSEKEEPING_MS, sweeper period, default 1000 */
+    int64_t stop_drain_ms;         /* SHOPD_STOP_DRAIN_MS: at SIGTERM, keep serving this long
+                                      with /readyz 503 and every answer closing its connection,
+                                      so a balancer's health check takes the process out before
+                                      it stops accepting (http_stop). Default 0; behind haproxy
+                                      at least its `inter` × `fall` (scripts/cluster.sh: 3000) */
     int64_t lease_ms;              /* SHOPD_LEASE_MS, how long a role's lease and a process's
                                       heartbeat last unrenewed (work/leases.h), default 3000 */
 

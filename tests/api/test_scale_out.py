@@ -349,3 +349,55 @@ def test_behind_haproxy_each_client_is_its_own_address(made_cluster):
         st, _, raw = m.request("POST", "/v1/auth/login", {"email": email, "password": PASSWORD},
                                src=src, headers=headers)
         assert st == 200, (src, raw)
+
+
+@pytest.mark.direct
+def test_sigterm_of_one_process_behind_haproxy_fails_no_request(made_cluster):
+    """A graceful stop (systemctl stop, scripts/cluster.sh stop) of one
+    process while haproxy spreads requests over all three: no client sees
+    an error."""
+    m = made_cluster({"SHOPD_RATE_LIMIT": "off"})
+    st, _, raw = m.request("POST", "/v1/auth/register",
+                           {"email": f"ann-{uid()}@example.com", "password": PASSWORD, "name": "A"})
+    assert st == 201, raw
+    token = json.loads(raw)["token"]
+    stop, lock, seen = threading.Event(), threading.Lock(), {}
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", m.port, timeout=30)
+        while not stop.is_set():
+            for path in ("/v1/products?limit=2", "/v1/me", "/v1/cart"):
+                try:
+                    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+                    r = c.getresponse()
+                    r.read()
+                    key = r.status
+                except (OSError, http.client.HTTPException) as e:
+                    key = type(e).__name__
+                    c.close()
+                    c = http.client.HTTPConnection("127.0.0.1", m.port, timeout=30)
+                with lock:
+                    seen[key] = seen.get(key, 0) + 1
+        c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(24)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    with open(os.path.join(m.dir, "shopd-2.pid")) as f:
+        pid = int(f.read())
+    os.kill(pid, 15)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the process did not stop on SIGTERM")
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert set(seen) == {200}, seen
