@@ -484,7 +484,10 @@ static enum shop_err session_lookup(struct shop *shop, const char *token, bool g
             found.role = role_parse(stmt_text(st, 5));
             found.trusted = stmt_i64(st, 6) != 0;
         }
-        session_cache_put(shop->sessions, th, &found, guest, stmt_i64(st, 3));
+        int64_t expires = stmt_i64(st, 3);
+        session_cache_put(shop->sessions, th, &found, guest,
+                          expires < now + SESSION_CACHE_TRUST_MS ? expires
+                                                                 : now + SESSION_CACHE_TRUST_MS);
         adopt(who, &found, guest);
     }
     db_release(db);

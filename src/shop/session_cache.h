@@ -1,10 +1,16 @@
 /* session_cache.h — resolved sessions kept in memory, so an authenticated
  * request costs no database read.
  *
- * Keyed by the token's digest. An entry is trusted until its expiry;
+ * Keyed by the token's digest. An entry is trusted until the session's
+ * expiry or SESSION_CACHE_TRUST_MS after it was read, whichever is first;
  * revoking a session (logout, a guest session ending at login) removes it
  * here at once and, for other processes, through the `session.revoked`
- * event their change feed applies within 100 ms. Bounded: past `max`
+ * event their change feed applies within 100 ms. The change feed alone is
+ * not enough: it waits for the oldest transaction open anywhere in the
+ * PostgreSQL cluster (docs/OPERATIONS.md), so a report or an idle psql
+ * session would keep a logged-out token working on the other processes for
+ * as long as it stays open. The trust bound caps that at a second, for one
+ * database read per token per second per process. Bounded: past `max`
  * entries an arbitrary one is dropped (it is only a cache).
  */
 #ifndef SHOP_SHOP_SESSION_CACHE_H
@@ -15,6 +21,11 @@
 #include <stdint.h>
 
 #include "shop/account.h"
+
+/* How long a session read from the database is believed without reading
+ * it again: a revocation the change feed has not delivered takes effect
+ * everywhere within this. */
+#define SESSION_CACHE_TRUST_MS 1000
 
 struct session_cache;
 

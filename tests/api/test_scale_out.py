@@ -167,6 +167,28 @@ def test_a_change_through_one_process_is_searchable_on_the_others_within_a_secon
     assert time.time() - changed < 1.2
 
 
+def test_logout_ends_the_session_on_every_process_while_a_transaction_is_open(cluster):
+    """The change feed waits for the oldest transaction open in the cluster
+    (a report, an idle psql): a logout must still end the session on the
+    other processes within about a second."""
+    import psycopg2
+    a, b, c = cluster()
+    token, _ = a.user()
+    assert all(s.get("/v1/me", token=token).status == 200 for s in (a, b, c))
+    held = psycopg2.connect(a.db)
+    try:
+        held.cursor().execute("SELECT txid_current()")
+        assert a.post("/v1/auth/logout", token=token).status == 204
+        assert a.get("/v1/me", token=token).status == 401
+        out = time.time()
+        wait_for("the session ended everywhere", lambda: all(
+            s.get("/v1/me", token=token).status == 401 for s in (b, c)), timeout=3)
+        assert time.time() - out < 1.5
+    finally:
+        held.rollback()
+        held.close()
+
+
 def test_each_role_runs_in_one_process_and_moves_when_it_dies(cluster):
     servers = cluster()
 
