@@ -64,33 +64,49 @@ static void notice_quiet(void *arg, const PGresult *res)
     (void)res; /* "relation already exists, skipping" and the like */
 }
 
-static struct pg_conn *conn_open(struct pg_store *s, bool writer, struct problem *pb)
+/* The session settings every connection runs with, after each (re)connect:
+ * a lock held longer than the busy timeout is a conflict to retry, as
+ * SQLite's busy timeout is; times are UTC; text sorts by bytes. */
+static bool conn_setup(struct pg_store *s, struct pg_conn *pc)
 {
-    PGconn *c = PQconnectdb(s->base.path);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        problem_set(pb, SHOP_UNAVAILABLE, "cannot connect to PostgreSQL: %s",
-                    c ? PQerrorMessage(c) : "out of memory");
-        PQfinish(c);
-        return NULL;
-    }
-    PQsetNoticeReceiver(c, notice_quiet, NULL);
-    struct pg_conn *pc = xcalloc(1, sizeof *pc);
-    pc->c = c;
     char setup[512];
-    /* A lock held longer than the busy timeout is a conflict to retry, as
-     * SQLite's busy timeout is; times are UTC; text sorts by bytes. */
     snprintf(setup, sizeof setup,
              "SET application_name = 'shopd'; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
              " SET synchronous_commit = %s; SET default_transaction_read_only = %s;",
              s->base.opts.busy_timeout_ms, s->base.opts.sync_normal ? "off" : "on",
-             writer ? "off" : "on");
-    if (!pg_conn_exec(pc, setup)) {
+             pc->writer ? "off" : "on");
+    return pg_conn_exec(pc, setup);
+}
+
+/* A new connection, set up. With `lenient`, one that cannot be made now
+ * (the server restarting, out of connections) is still returned, broken:
+ * its statements fail, and conn_check connects and sets it up when it is
+ * next lent. Otherwise NULL, with the reason in `pb`. */
+static struct pg_conn *conn_make(struct pg_store *s, bool writer, bool lenient, struct problem *pb)
+{
+    PGconn *c = PQconnectdb(s->base.path);
+    if (!c)
+        abort(); /* libpq out of memory, as xalloc */
+    PQsetNoticeReceiver(c, notice_quiet, NULL);
+    struct pg_conn *pc = xcalloc(1, sizeof *pc);
+    pc->c = c;
+    pc->writer = writer;
+    if (PQstatus(c) != CONNECTION_OK) {
+        pg_set_err(pc, PQerrorMessage(c));
+        problem_set(pb, SHOP_UNAVAILABLE, "cannot connect to PostgreSQL: %s", pc->err);
+    } else if (!(pc->set_up = conn_setup(s, pc))) {
         problem_set(pb, SHOP_UNAVAILABLE, "cannot configure a PostgreSQL connection: %s", pc->err);
-        PQfinish(c);
-        free(pc);
-        return NULL;
     }
-    return pc;
+    if (pc->set_up || lenient)
+        return pc;
+    PQfinish(c);
+    free(pc);
+    return NULL;
+}
+
+static struct pg_conn *conn_open(struct pg_store *s, bool writer, struct problem *pb)
+{
+    return conn_make(s, writer, false, pb);
 }
 
 static void conn_close(struct pg_conn *pc)
@@ -111,15 +127,24 @@ static void conn_forget_prepared(struct pg_conn *pc)
             PG_ST(pc->cache.slot[i].st)->prepared = false;
 }
 
-/* A connection the server dropped is opened again before it is lent. */
-static void conn_check(struct pg_conn *pc)
+/* A connection the server dropped is opened again before it is lent, and
+ * set up again: a reset connection has none of conn_setup's settings (a
+ * reader would accept writes, a lock wait would never time out). While the
+ * server refuses, the connection stays broken and its statements fail. */
+static void conn_check(struct pg_store *s, struct pg_conn *pc)
 {
-    if (PQstatus(pc->c) == CONNECTION_OK)
-        return;
-    PQreset(pc->c);
-    conn_forget_prepared(pc);
-    if (PQstatus(pc->c) == CONNECTION_OK)
+    if (PQstatus(pc->c) != CONNECTION_OK) {
+        PQreset(pc->c);
+        conn_forget_prepared(pc);
+        pc->set_up = false;
+        if (PQstatus(pc->c) != CONNECTION_OK) {
+            pg_set_err(pc, PQerrorMessage(pc->c));
+            return;
+        }
         log_event(LOG_WARN, "db.reconnected", NULL);
+    }
+    if (!pc->set_up && !(pc->set_up = conn_setup(s, pc)))
+        log_event(LOG_WARN, "db.setup_failed", "{s:s}", "error", pc->err);
 }
 
 static struct pg_conn *pool_borrow(struct pg_store *s)
@@ -133,7 +158,7 @@ static struct pg_conn *pool_borrow(struct pg_store *s)
     if (pc) {
         s->idle = pc->next_idle;
         pthread_mutex_unlock(&s->mu);
-        conn_check(pc);
+        conn_check(s, pc);
         return pc;
     }
     if (s->nconns >= s->readers_max)
@@ -141,11 +166,12 @@ static struct pg_conn *pool_borrow(struct pg_store *s)
     s->nconns++;
     pthread_mutex_unlock(&s->mu);
     struct problem pb = {0};
-    pc = conn_open(s, false, &pb);
-    if (!pc) {
+    /* Never NULL: a connection the server refuses now (restarting, out of
+     * connections) fails its statements, so the request fails, not the
+     * process; the next borrower connects it again (conn_check). */
+    pc = conn_make(s, false, true, &pb);
+    if (!pc->set_up)
         log_event(LOG_ERROR, "db.open", "{s:s}", "detail", pb.detail);
-        abort(); /* as a SQLite reader that cannot open: nothing sensible to answer */
-    }
     pthread_mutex_lock(&s->mu);
     pc->next_all = s->all;
     s->all = pc;
@@ -286,7 +312,7 @@ static bool pg_begin(struct db *base, bool exclusive)
 {
     struct pg_conn *pc = pg_db_conn(PG_DB(base));
     pg_sync(pc);
-    conn_check(pc);
+    conn_check(PG_STORE(base->store), pc);
     pc->retryable = false;
     if (!pg_conn_exec(pc, exclusive ? "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")"
                                     : "BEGIN")) {

@@ -66,6 +66,8 @@ struct pg_conn {
         bool hidden_id;
     } pending[MAX_PENDING];
     char err[512];
+    bool writer; /* set up for writes (conn_setup) */
+    bool set_up; /* conn_setup ran on this connection since it (re)connected */
     struct pg_conn *next_idle, *next_all;
 };
 

@@ -165,7 +165,11 @@ void pg_release(struct db *base)
     for (int i = 0; i < pc->nactive; i++)
         stmt_clear(pc->active[i]);
     pc->nactive = 0;
-    if (!base->writer && !db->in_read_tx && PQtransactionStatus(pc->c) == PQTRANS_IDLE) {
+    /* A broken connection (the server went away) goes back too: the next
+     * borrower connects it again (pg.c, conn_check); kept, it would fail
+     * every later read of this thread. */
+    if (!base->writer && !db->in_read_tx &&
+        (PQtransactionStatus(pc->c) == PQTRANS_IDLE || PQstatus(pc->c) != CONNECTION_OK)) {
         db->conn = NULL;
         pg_pool_return(PG_STORE(base->store), pc);
     }

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import BACKEND, BASE_ENV, BIN, PASSWORD, ROOT, Server, at_once, uid, wait_for
+from conftest import (BACKEND, BASE_ENV, BIN, PASSWORD, ROOT, Server, at_once, pg_admin, uid,
+                      wait_for)
 from shop_fixtures import Buyer, Shop, assert_storm_left_no_trace, stock_of
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="several processes: PostgreSQL")
@@ -187,6 +188,45 @@ def test_logout_ends_the_session_on_every_process_while_a_transaction_is_open(cl
     finally:
         held.rollback()
         held.close()
+
+
+def test_every_process_outlives_the_database_refusing_connections(cluster):
+    """PostgreSQL restarting (or out of connections) refuses new connections
+    for a while: requests fail meanwhile, but no process dies, and once the
+    database is back every process serves again, on connections set up as
+    shopd sets them (read-only readers, lock timeout, UTC)."""
+    import psycopg2
+    servers = cluster()
+    shop = Shop(servers[0])
+    p = shop.product(stock=100)
+    vid = p["variants"][0]["id"]
+    buyers = [Buyer(s) for s in servers]
+    name = servers[0].db.rsplit("/", 1)[1]
+    pg_admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    try:
+        pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        for _ in range(3):
+            for b in buyers:
+                assert b.s.get("/v1/cart", token=b.token).status in (500, 503)
+        time.sleep(0.5)
+        assert all(s.proc.poll() is None for s in servers), [s.logtext() for s in servers]
+    finally:
+        pg_admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    for b in buyers:
+        wait_for("the process serving again",
+                 lambda: b.s.get("/v1/cart", token=b.token).status == 200, timeout=10)
+        assert b.add(vid).status == 201
+        assert b.checkout().status == 201
+    db = psycopg2.connect(servers[0].db)
+    try:
+        cur = db.cursor()
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE application_name = 'shopd')"
+                    " FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()")
+        total, set_up = cur.fetchone()
+        assert total > 0 and set_up == total, (total, set_up)
+    finally:
+        db.close()
 
 
 def test_each_role_runs_in_one_process_and_moves_when_it_dies(cluster):
