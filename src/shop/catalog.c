@@ -214,10 +214,16 @@ static enum shop_err product_in(struct shop *shop, json_t *body, bool patch, str
     if (jx_str(body, "currency", NULL, need, 3, 3, &in->currency, pb) &&
         !catalog_currency_valid(in->currency))
         problem_field(pb, SHOP_INVALID, "currency", "must be an ISO 4217 code such as USD");
+    struct problem db_pb = {0};
     if (jx_int(body, "category_id", NULL, need, 1, INT64_MAX, &in->category_id, pb) &&
-        !category_lookup(shop->categories, in->category_id, a, &(struct category){0}))
-        problem_field(pb, SHOP_INVALID, "category_id", "no category %lld",
-                      (long long)in->category_id);
+        !category_lookup_fresh(shop, in->category_id, a, &(struct category){0}, &db_pb)) {
+        if (db_pb.err)
+            problem_set(pb, db_pb.err, "%s", db_pb.detail);
+        else
+            problem_field(pb, SHOP_INVALID, "category_id", "no category %lld",
+                          (long long)in->category_id);
+    }
+    problem_clear(&db_pb);
     in->images = images_in(body, a, pb);
     in->specs = specs_in(body, a, pb);
     bool r;

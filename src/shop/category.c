@@ -210,6 +210,33 @@ void category_slugify(const char *name, char *out, size_t outlen)
         snprintf(out, outlen, "category");
 }
 
+bool category_lookup_fresh(struct shop *shop, int64_t id, struct arena *a, struct category *out,
+                           struct problem *pb)
+{
+    if (category_lookup(shop->categories, id, a, out))
+        return true;
+    /* Other processes' categories reach this tree through the change feed,
+     * up to its period later (or while it waits for a long transaction):
+     * a product placed in a category just made elsewhere must not be
+     * refused meanwhile. */
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT 1 FROM categories WHERE id = ?");
+    if (!st) {
+        db_fail(db, pb, "looking for the category");
+        db_release(db);
+        return false;
+    }
+    stmt_bind_i64(st, 1, id);
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW && rc != STMT_DONE)
+        db_fail(db, pb, "looking for the category");
+    db_release(db);
+    if (rc != STMT_ROW)
+        return false;
+    shop_categories_changed(shop);
+    return category_lookup(shop->categories, id, a, out);
+}
+
 /* ---- create ----------------------------------------------------------------- */
 
 enum shop_err category_insert(struct db *db, const char *name, int64_t parent_id, int64_t now,

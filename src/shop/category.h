@@ -40,6 +40,14 @@ enum shop_err category_tree_load(struct category_tree *t, struct db *db, struct 
 /** Copies category `id` into `out` (strings in `a`). False when unknown. */
 bool category_lookup(struct category_tree *t, int64_t id, struct arena *a, struct category *out);
 
+/** category_lookup for a write that names a category: one this process's
+ *  tree does not know yet (created through another process, whose event the
+ *  change feed has not applied) is looked for in the database, and when it
+ *  is there the tree is reloaded first. False when there is no such
+ *  category (or the database could not say: `pb` then holds why). */
+bool category_lookup_fresh(struct shop *shop, int64_t id, struct arena *a, struct category *out,
+                           struct problem *pb);
+
 /** True when `id` is `ancestor` or below it. */
 bool category_within(struct category_tree *t, int64_t id, int64_t ancestor);
 

@@ -229,6 +229,27 @@ def test_every_process_outlives_the_database_refusing_connections(cluster):
         db.close()
 
 
+def test_a_category_made_through_one_process_takes_products_through_the_others(cluster):
+    """An admin creates a category and a seller at once lists a product in it,
+    each request reaching another process (haproxy's round robin): the
+    second process must not refuse the category for not having seen it yet."""
+    a, b, c = cluster()
+    shop = Shop(a)
+    for i in range(5):
+        r = a.post("/v1/categories", {"name": "New " + uid()}, token=shop.admin)
+        assert r.status == 201, r
+        cat = r["id"]
+        s = (b, c)[i % 2]
+        r = s.post("/v1/products", shop.product_body(category=cat), token=shop.trusted)
+        assert r.status == 201, r
+        r = s.post(f"/v1/products/{r['id']}/submit", token=shop.trusted)
+        assert r.status == 200 and r["status"] == "published", r
+        page = s.get(f"/v1/products/{r['id']}")
+        assert page.status == 200 and page["category"]["id"] == cat, page
+    r = b.post("/v1/products", shop.product_body(category=999999), token=shop.trusted)
+    assert r.status == 422 and "category" in str(r.body), r
+
+
 def test_each_role_runs_in_one_process_and_moves_when_it_dies(cluster):
     servers = cluster()
 
