@@ -96,6 +96,7 @@ class Haproxy:
         with open(os.path.join(ROOT, "deploy", "haproxy.cfg")) as f:
             text = f.read()
         text = text.replace("bind 127.0.0.1:8080", f"bind 127.0.0.1:{self.port}")
+        text = text.replace("deploy/errors/", os.path.join(ROOT, "deploy", "errors") + "/")
         text = re.sub(r"^    server shopd.*\n", "", text, flags=re.M)
         text += "".join(f"    server shopd{i} 127.0.0.1:{b.port}\n" for i, b in enumerate(backends))
         with open(cfg, "w") as f:

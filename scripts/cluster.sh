@@ -64,6 +64,7 @@ start() {
   for k in $(seq 1 "$n"); do wait_ready "http://127.0.0.1:$((PORT + k))/readyz"; done
   # The repo's configuration with this cluster's ports and one line per process.
   sed -e "s/bind 127.0.0.1:8080/bind 127.0.0.1:$PORT/" -e '/^    server shopd/d' \
+    -e "s|deploy/errors/|$PWD/deploy/errors/|" \
     deploy/haproxy.cfg >"$DIR/haproxy.cfg"
   for k in $(seq 1 "$n"); do
     echo "    server shopd$k 127.0.0.1:$((PORT + k))" >>"$DIR/haproxy.cfg"
