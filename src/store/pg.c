@@ -133,6 +133,11 @@ static void conn_forget_prepared(struct pg_conn *pc)
  * server refuses, the connection stays broken and its statements fail. */
 static void conn_check(struct pg_store *s, struct pg_conn *pc)
 {
+    /* An idle connection the server has closed (a restart, a terminated
+     * backend) still says CONNECTION_OK until something is read: read what
+     * has arrived (never blocks), which notices the close. */
+    if (PQstatus(pc->c) == CONNECTION_OK && PQtransactionStatus(pc->c) == PQTRANS_IDLE)
+        PQconsumeInput(pc->c);
     if (PQstatus(pc->c) != CONNECTION_OK) {
         PQreset(pc->c);
         conn_forget_prepared(pc);
@@ -311,11 +316,20 @@ static void pg_close(struct store *base)
 static bool pg_begin(struct db *base, bool exclusive)
 {
     struct pg_conn *pc = pg_db_conn(PG_DB(base));
+    const char *sql =
+        exclusive ? "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")" : "BEGIN";
     pg_sync(pc);
     conn_check(PG_STORE(base->store), pc);
     pc->retryable = false;
-    if (!pg_conn_exec(pc, exclusive ? "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")"
-                                    : "BEGIN")) {
+    bool ok = pg_conn_exec(pc, sql);
+    if (!ok && PQstatus(pc->c) != CONNECTION_OK) {
+        /* The server closed the connection while it was idle (a restart, a
+         * terminated backend): libpq finds out only now. Nothing was done,
+         * so connect again and begin once more rather than fail the write. */
+        conn_check(PG_STORE(base->store), pc);
+        ok = pg_conn_exec(pc, sql);
+    }
+    if (!ok) {
         log_event(LOG_ERROR, "db.begin", "{s:s}", "error", pc->err);
         if (PQtransactionStatus(pc->c) != PQTRANS_IDLE)
             pg_conn_exec(pc, "ROLLBACK");
