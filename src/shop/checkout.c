@@ -321,8 +321,6 @@ static enum shop_err saga(struct shop *shop, const struct principal *who, const 
                             .payment_id = j.card_payment_id,
                             .card_token = j.card_token,
                             .head = &j.head,
-                            .lines = j.bought,
-                            .nlines = j.nbought,
                             .cart_id = j.cart_id,
                             .placed = &j.placed};
     enum pay_outcome pay = PAY_OK;

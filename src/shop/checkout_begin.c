@@ -383,10 +383,6 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
                                   .flash_sale_id = j->flash ? j->flash->sale_id : 0};
     snprintf(j->head.currency, sizeof j->head.currency, "%s", j->currency);
     snprintf(j->head.key, sizeof j->head.key, "%s", j->key);
-    j->nbought = p->n;
-    for (int i = 0; i < p->n; i++)
-        j->bought[i] = (struct bought_line){p->lines[i].product_id, p->lines[i].variant_id,
-                                            p->lines[i].quantity};
     j->cart_id = p->cart;
     /* Lines no longer for sale are reported like short ones. */
     json_t *gone = NULL;

@@ -103,35 +103,37 @@ static void placed_card(struct placed_order *p, int64_t payment_id, const char *
             p->payments[i].status = status;
 }
 
-/* The order's lines and its move to `to`, from what begin knew when the
+/* The order's lines and its move to `to`, from the placed order when the
  * saga's own settle runs (no read: the move is conditional on the order
- * still being pending_payment), else read. The placed order, when there
- * is one, moves with it: its card payment to `card_status`. */
+ * still being pending_payment), else read. The placed order moves with
+ * it: its card payment to `card_status`. */
 static enum shop_err settle_move(struct db *db, const struct settle_job *j, enum order_status to,
                                  const char *note, const char *card_status, struct order_head *h,
                                  struct bought_line *lines, int *n, struct problem *pb)
 {
-    if (!(j->head && j->lines)) {
+    struct placed_order *p = j->placed;
+    if (!(j->head && p)) {
         *n = read_bought(db, j->order_id, lines);
         if (*n < 0)
             return db_fail(db, pb, "reading the order lines");
         return order_transition(db, j->order_id, to, note, h, pb);
     }
     *h = *j->head;
-    *n = j->nlines;
-    memcpy(lines, j->lines, sizeof *lines * (size_t)j->nlines);
+    *n = p->doc.nlines;
+    for (int i = 0; i < *n; i++)
+        lines[i] = (struct bought_line){p->lines[i].product_id, p->lines[i].variant_id,
+                                        p->lines[i].quantity};
     int64_t at = clock_now_ms();
     if (order_transition_from(db, j->order_id, ORDER_PENDING_PAYMENT, to, note, at, pb) != SHOP_OK)
         return pb->err;
-    struct placed_order *p = j->placed;
-    if (p) { /* as order_transition_from wrote it (ORDER_UPDATE_SQL in order.c) */
-        p->doc.status = order_status_name(to);
-        p->doc.updated_at = at;
-        p->doc.paid_at = to == ORDER_PAID ? at : 0;
-        p->history[1] = (struct order_doc_event){.status = p->doc.status, .note = note, .at = at};
-        p->doc.nhistory = 2;
-        placed_card(p, j->payment_id, card_status);
-    }
+    /* The placed order moves as order_transition_from wrote the rows
+     * (ORDER_UPDATE_SQL in order.c). */
+    p->doc.status = order_status_name(to);
+    p->doc.updated_at = at;
+    p->doc.paid_at = to == ORDER_PAID ? at : 0;
+    p->history[1] = (struct order_doc_event){.status = p->doc.status, .note = note, .at = at};
+    p->doc.nhistory = 2;
+    placed_card(p, j->payment_id, card_status);
     return SHOP_OK;
 }
 

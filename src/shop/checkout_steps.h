@@ -88,12 +88,10 @@ struct begin_job {
     int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
     int nproducts;
     /* What settle would otherwise read back: the order's head as created
-     * (pending_payment), its lines, the cart it locked (0: none). */
+     * (pending_payment), the order itself, the cart it locked (0: none). */
     struct order_head head;
-    struct bought_line bought[CART_LINES_MAX];
-    int nbought;
-    int64_t cart_id;
     struct placed_order placed;
+    int64_t cart_id;
     struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
     /* The cart whose promotion reached a limit after it was last shown
@@ -117,12 +115,11 @@ struct settle_job {
     size_t order_len;
     /* Known from begin (the saga's own settle; reconciliation and the
      * fraud review read them): the order was created pending_payment with
-     * this head, these lines and this cart (cart_id 0: none). NULL: read. */
+     * this head, as placed, from this cart (cart_id 0: none). NULL: read,
+     * and the answer rendered from the rows. */
     const struct order_head *head;
-    const struct bought_line *lines;
-    int nlines;
+    struct placed_order *placed;
     int64_t cart_id;
-    struct placed_order *placed; /* NULL: the answer is read from the rows */
 };
 
 struct unknown_job {

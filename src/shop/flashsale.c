@@ -83,41 +83,12 @@ void flashsale_token_for(const unsigned char key[32], int64_t sale, int64_t user
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-struct key_job {
-    unsigned char key[32];
-};
-
-static enum shop_err key_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct key_job *j = arg;
-    unsigned char fresh[32];
-    char hex[65];
-    randombytes_buf(fresh, sizeof fresh);
-    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
-    struct stmt *st = db_prepare(db, "INSERT INTO settings (key, value) VALUES"
-                                     " ('flash_token_key', ?) ON CONFLICT (key) DO NOTHING");
-    if (!st)
-        return db_fail(db, pb, "creating the token key");
-    stmt_bind_text(st, 1, hex);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "creating the token key");
-    st = db_prepare(db, "SELECT value FROM settings WHERE key = 'flash_token_key'");
-    if (!st || stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "reading the token key");
-    size_t len = 0;
-    if (sodium_hex2bin(j->key, sizeof j->key, stmt_text(st, 0), (size_t)stmt_len(st, 0), NULL, &len,
-                       NULL) != 0 ||
-        len != sizeof j->key)
-        return problem_set(pb, SHOP_INTERNAL, "the token key is corrupt");
-    return SHOP_OK;
-}
-
 enum shop_err flashsale_load_key(struct shop *shop, struct problem *pb)
 {
-    struct key_job j;
-    if (store_write(shop->store, key_write, &j, pb) != SHOP_OK)
+    char hex[65];
+    if (shop_secret(shop, "flash_token_key", hex, pb) != SHOP_OK)
         return pb->err;
-    memcpy(shop->token_key, j.key, sizeof shop->token_key);
+    sodium_hex2bin(shop->token_key, sizeof shop->token_key, hex, 64, NULL, NULL, NULL);
     return SHOP_OK;
 }
 

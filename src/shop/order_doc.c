@@ -146,7 +146,7 @@ static void put_head(struct doc *d, const struct order_doc *o)
     }
 }
 
-/* An array's opening `,"name":[` and, per element, its separator. */
+/* An array member's opening: `,"name":[`. */
 static void open_array(struct doc *d, const char *name)
 {
     raw(d, ",\"");

@@ -410,7 +410,7 @@ int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, in
         int k = allocation_plan(wh, n, left, where ? where->dest : NULL,
                                 where ? where->rules : &default_rules, take, &covered);
         bool moved = false;
-        for (int i = 0; i < k && !moved; i++) {
+        for (int i = 0; i < k; i++) {
             const struct alloc_wh *w = &wh[take[i].index];
             struct wh_avail known = {w->warehouse_id, w->available, w->on_hand, w->reserved};
             int64_t q = take[i].quantity;

@@ -416,6 +416,23 @@ static enum shop_err went_through(struct db *db, int64_t shipment_id, enum shipm
     return SHOP_OK;
 }
 
+/* Whether a callback's event is recorded: under `event_key`, or under
+ * `replay_key` (NULL: none). */
+static enum shop_err event_seen(struct db *db, const char *event_key, const char *replay_key,
+                                bool *out, struct problem *pb)
+{
+    struct stmt *st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key IN (?, ?)");
+    if (!st)
+        return db_fail(db, pb, "reading shipment events");
+    stmt_bind_text(st, 1, event_key);
+    stmt_bind_text(st, 2, replay_key ? replay_key : event_key);
+    int rc = stmt_step(st);
+    if (rc != STMT_ROW && rc != STMT_DONE)
+        return db_fail(db, pb, "reading shipment events");
+    *out = rc == STMT_ROW;
+    return SHOP_OK;
+}
+
 /* Whether a carrier's callback is already in the shipment: its event (by
  * key), or the shipment is at or past its status. */
 static enum shop_err carrier_seen(struct db *db, int64_t shipment_id, const char *event_key,
@@ -423,22 +440,9 @@ static enum shop_err carrier_seen(struct db *db, int64_t shipment_id, const char
                                   struct problem *pb)
 {
     *out = false;
-    struct stmt *st;
-    if (event_key) {
-        st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key IN (?, ?)");
-        if (!st)
-            return db_fail(db, pb, "reading shipment events");
-        stmt_bind_text(st, 1, event_key);
-        stmt_bind_text(st, 2, replay_key ? replay_key : event_key);
-        int rc = stmt_step(st);
-        if (rc != STMT_ROW && rc != STMT_DONE)
-            return db_fail(db, pb, "reading shipment events");
-        if (rc == STMT_ROW) {
-            *out = true;
-            return SHOP_OK;
-        }
-    }
-    st = db_prepare(db, "SELECT status FROM shipments WHERE id = ?");
+    if (event_key && (event_seen(db, event_key, replay_key, out, pb) != SHOP_OK || *out))
+        return pb->err;
+    struct stmt *st = db_prepare(db, "SELECT status FROM shipments WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "reading the shipment");
     stmt_bind_i64(st, 1, shipment_id);
@@ -506,15 +510,9 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
 
     /* A callback seen before, or one telling what the shipment already
      * is, changes nothing. */
-    if (event_key) {
-        st = db_prepare(db, "SELECT 1 FROM shipment_events WHERE event_key IN (?, ?)");
-        if (!st)
-            return db_fail(db, pb, "reading shipment events");
-        stmt_bind_text(st, 1, event_key);
-        stmt_bind_text(st, 2, replay_key ? replay_key : event_key);
-        if (stmt_step(st) == STMT_ROW)
-            return SHOP_OK;
-    }
+    bool seen = false;
+    if (event_key && (event_seen(db, event_key, replay_key, &seen, pb) != SHOP_OK || seen))
+        return pb->err;
     int64_t at;
     if (event_time(in->at, created, j->now, &at, pb) != SHOP_OK)
         return pb->err;
@@ -558,7 +556,7 @@ static enum shop_err move_write(struct db *db, void *arg, struct problem *pb)
          * shipment side by side; the second's UPDATE finds it moved by the
          * first. That is a replay (API.md: 204, changes nothing), not a
          * conflict: this statement sees what the first committed. */
-        bool seen = false;
+        seen = false;
         if (in->from_carrier &&
             carrier_seen(db, j->id, event_key, replay_key, in->to, &seen, pb) != SHOP_OK)
             return pb->err;
@@ -674,40 +672,13 @@ json_t *shipment_json(const struct shipment *s)
 
 /* ---- the callbacks' key --------------------------------------------------------- */
 
-struct secret_job {
-    char secret[65]; /* out */
-};
-
-static enum shop_err secret_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct secret_job *j = arg;
-    unsigned char fresh[32];
-    char hex[65];
-    randombytes_buf(fresh, sizeof fresh);
-    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
-    struct stmt *st = db_prepare(db, "INSERT INTO settings (key, value) VALUES"
-                                     " ('carrier_secret', ?) ON CONFLICT (key) DO NOTHING");
-    if (!st)
-        return db_fail(db, pb, "creating the carrier secret");
-    stmt_bind_text(st, 1, hex);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "creating the carrier secret");
-    st = db_prepare(db, "SELECT value FROM settings WHERE key = 'carrier_secret'");
-    if (!st || stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "reading the carrier secret");
-    if (stmt_len(st, 0) < 32 || (size_t)stmt_len(st, 0) >= sizeof j->secret)
-        return problem_set(pb, SHOP_INTERNAL, "the carrier secret is corrupt");
-    snprintf(j->secret, sizeof j->secret, "%s", stmt_text(st, 0));
-    return SHOP_OK;
-}
-
 enum shop_err carrier_secret_load(struct shop *shop, struct problem *pb)
 {
     if (shop->cfg.carrier_secret[0])
         return SHOP_OK;
-    struct secret_job j;
-    if (store_write(shop->store, secret_write, &j, pb) != SHOP_OK)
+    char hex[65];
+    if (shop_secret(shop, "carrier_secret", hex, pb) != SHOP_OK)
         return pb->err;
-    snprintf(shop->cfg.carrier_secret, sizeof shop->cfg.carrier_secret, "%s", j.secret);
+    snprintf(shop->cfg.carrier_secret, sizeof shop->cfg.carrier_secret, "%s", hex);
     return SHOP_OK;
 }

@@ -1,5 +1,6 @@
 #include "shop/shop.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,4 +215,48 @@ void shop_close(struct shop *shop)
     recs_free(shop->recs);
     gate_destroy(&shop->reports);
     free(shop);
+}
+
+struct secret_job {
+    const char *name;
+    char hex[65]; /* out */
+};
+
+static enum shop_err secret_write(struct db *db, void *arg, struct problem *pb)
+{
+    struct secret_job *j = arg;
+    unsigned char fresh[32], stored[32];
+    char hex[65];
+    randombytes_buf(fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+    struct stmt *st = db_prepare(db, "INSERT INTO settings (key, value) VALUES (?, ?)"
+                                     " ON CONFLICT (key) DO NOTHING");
+    if (!st)
+        return db_fail(db, pb, "creating a secret of the shop");
+    stmt_bind_text(st, 1, j->name);
+    stmt_bind_text(st, 2, hex);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "creating a secret of the shop");
+    st = db_prepare(db, "SELECT value FROM settings WHERE key = ?");
+    if (!st)
+        return db_fail(db, pb, "reading a secret of the shop");
+    stmt_bind_text(st, 1, j->name);
+    if (stmt_step(st) != STMT_ROW)
+        return db_fail(db, pb, "reading a secret of the shop");
+    size_t len = 0;
+    if (sodium_hex2bin(stored, sizeof stored, stmt_text(st, 0), (size_t)stmt_len(st, 0), NULL, &len,
+                       NULL) != 0 ||
+        len != sizeof stored)
+        return problem_set(pb, SHOP_INTERNAL, "the shop's secret %s is corrupt", j->name);
+    sodium_bin2hex(j->hex, sizeof j->hex, stored, sizeof stored);
+    return SHOP_OK;
+}
+
+enum shop_err shop_secret(struct shop *shop, const char *name, char hex[65], struct problem *pb)
+{
+    struct secret_job j = {.name = name};
+    if (store_write(shop->store, secret_write, &j, pb) != SHOP_OK)
+        return pb->err;
+    memcpy(hex, j.hex, sizeof j.hex);
+    return SHOP_OK;
 }

@@ -88,4 +88,9 @@ enum shop_err shop_start_workers(struct shop *shop, struct problem *pb);
 /** Stops the workers, closes the store, frees everything. */
 void shop_close(struct shop *shop);
 
+/** A secret of the shop's own: 32 random bytes made the first time and kept
+ *  in the settings row `name`, so every process of the shop reads the same
+ *  one. Into `hex` (64 hex digits). */
+enum shop_err shop_secret(struct shop *shop, const char *name, char hex[65], struct problem *pb);
+
 #endif
