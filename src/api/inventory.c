@@ -1,4 +1,6 @@
 /* inventory.c — warehouses and stock levels (INV-1, INV-3). */
+#include <string.h>
+
 #include "api/handlers.h"
 #include "shop/inventory.h"
 #include "shop/shop.h"
@@ -47,17 +49,18 @@ enum shop_err api_stock_put(struct req *r)
 
 enum shop_err api_stock_get(struct req *r)
 {
-    int64_t variant, limit = 50, before = 0;
+    int64_t variant, limit = 50;
     if (!req_param_id(r, "variant_id", "variant", &variant))
         return r->pb.err;
     req_query_int(r, "limit", 1, 500, &limit);
     const char *cursor = req_query(r, "cursor");
-    if (cursor && !req_query_int(r, "cursor", 1, INT64_MAX, &before))
-        return r->pb.err;
+    if (cursor && strlen(cursor) > INVENTORY_CURSOR_MAX)
+        problem_field(&r->pb, SHOP_INVALID, "cursor", "is longer than %d characters",
+                      INVENTORY_CURSOR_MAX);
     if (r->pb.err)
         return r->pb.err;
     json_t *out;
-    if (inventory_get(r->shop, &r->who, variant, (int)limit, before, &out, &r->pb) != SHOP_OK)
+    if (inventory_get(r->shop, &r->who, variant, (int)limit, cursor, &out, &r->pb) != SHOP_OK)
         return r->pb.err;
     return resp_json(r, 200, out);
 }

@@ -10,6 +10,7 @@
 #include "shop/catalog.h"
 #include "shop/category.h"
 #include "shop/import_int.h"
+#include "shop/inventory.h"
 #include "shop/outbox.h"
 #include "shop/shop.h"
 #include "store/store.h"
@@ -248,19 +249,9 @@ static enum shop_err set_stock(struct db *db, struct ctx *c, struct item *it, in
         return db_fail(db, pb, "setting stock");
     if (db_changes(db) != 1)
         return item_fail(it, v->line, pb, "stock of %s changed while importing", v->sku);
-    st = db_prepare(db, "INSERT INTO stock_movements (variant_id, warehouse_id, kind, on_hand_before,"
-                        " on_hand_after, reserved_before, reserved_after, actor_user_id, ref, at)"
-                        " VALUES (?, ?, 'adjust', ?, ?, ?, ?, NULL, 'import', ?)");
-    if (!st)
-        return db_fail(db, pb, "recording the stock movement");
-    stmt_bind_i64(st, 1, vid);
-    stmt_bind_i64(st, 2, c->warehouse);
-    stmt_bind_i64(st, 3, on_hand);
-    stmt_bind_i64(st, 4, v->qty);
-    stmt_bind_i64(st, 5, reserved);
-    stmt_bind_i64(st, 6, reserved);
-    stmt_bind_i64(st, 7, now);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording the stock movement");
+    struct stock_row before = {vid, c->warehouse, on_hand, reserved};
+    struct stock_row after = {vid, c->warehouse, v->qty, reserved};
+    return inventory_audit(db, vid, c->warehouse, "adjust", &before, &after, 0, "import", pb);
 }
 
 static enum shop_err item_write(struct db *db, void *arg, struct problem *pb)

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shop/address.h"
@@ -10,9 +11,11 @@
 #include "shop/outbox.h"
 #include "shop/shop.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
 #include "util/keyset.h"
+#include "util/xalloc.h"
 
 /* ---- warehouses ----------------------------------------------------------- */
 
@@ -128,10 +131,14 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
                               const struct stock_row *after, int64_t actor, const char *ref,
                               struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "INSERT INTO stock_movements (variant_id, warehouse_id, kind,"
-                                     " on_hand_before, on_hand_after, reserved_before,"
-                                     " reserved_after, actor_user_id, ref, at)"
-                                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    /* Chained after the stock row's latest movement, which it then becomes
+     * (inventory.h). The row was written just before by the change audited
+     * here, so on PostgreSQL its lock keeps the chain a chain. */
+    struct stmt *st = db_prepare(
+        db, "INSERT INTO stock_movements (variant_id, warehouse_id, kind, on_hand_before,"
+            " on_hand_after, reserved_before, reserved_after, actor_user_id, ref, at, prev_id)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, (SELECT last_movement_id FROM stock"
+            " WHERE variant_id = ?1 AND warehouse_id = ?2))");
     if (!st)
         return db_fail(db, pb, "auditing a stock movement");
     stmt_bind_i64(st, 1, variant_id);
@@ -147,7 +154,21 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
         stmt_bind_null(st, 8);
     stmt_bind_text(st, 9, ref);
     stmt_bind_i64(st, 10, clock_now_ms());
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "auditing a stock movement");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "auditing a stock movement");
+    int64_t id = db_last_id(db);
+    st = db_prepare(db, "UPDATE stock SET last_movement_id = ? WHERE variant_id = ? AND"
+                        " warehouse_id = ?");
+    if (!st)
+        return db_fail(db, pb, "auditing a stock movement");
+    stmt_bind_i64(st, 1, id);
+    stmt_bind_i64(st, 2, variant_id);
+    stmt_bind_i64(st, 3, warehouse_id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "auditing a stock movement");
+    if (db_changes(db) != 1)
+        return problem_set(pb, SHOP_INTERNAL, "a stock movement without its stock row");
+    return SHOP_OK;
 }
 
 enum shop_err inventory_available(struct db *db, int64_t variant_id, int64_t *available,
@@ -280,8 +301,104 @@ enum shop_err inventory_set_on_hand(struct shop *shop, const struct principal *w
     return SHOP_OK;
 }
 
+/* ---- a variant's movements ---------------------------------------------- */
+
+/* One stock row's chain of movements (inventory.h): the next one to show,
+ * 0 when none is left. */
+struct chain {
+    int64_t warehouse_id, next;
+};
+
+/* Reads a cursor "w:id,w:id…" into the chains: a chain it does not name is
+ * done. False when it is not one a page gave (a warehouse twice, or not one
+ * of the variant's). */
+static bool cursor_read(const char *text, struct chain *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        c[i].next = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long w = strtoll(p, &end, 10);
+        if (end == p || *end != ':')
+            return false;
+        p = end + 1;
+        long long id = strtoll(p, &end, 10);
+        if (end == p || id <= 0 || (*end != ',' && *end != '\0'))
+            return false;
+        if (*end == ',' && end[1] == '\0')
+            return false;
+        p = *end ? end + 1 : end;
+        int i = 0;
+        while (i < n && c[i].warehouse_id != w)
+            i++;
+        if (i == n || c[i].next)
+            return false;
+        c[i].next = id;
+    }
+    return true;
+}
+
+static json_t *cursor_json(const struct chain *c, int n)
+{
+    struct buf b;
+    buf_init(&b, (size_t)n * 42 + 1); /* "w:id," with 20 digits each */
+    for (int i = 0; i < n; i++)
+        if (c[i].next)
+            buf_printf(&b, "%s%lld:%lld", b.len ? "," : "", (long long)c[i].warehouse_id,
+                       (long long)c[i].next);
+    json_t *j = b.len ? json_stringn(b.data, b.len) : json_null();
+    buf_free(&b);
+    return j;
+}
+
+/* Up to `limit` movements, newest first: the chains merged by id, one
+ * lookup by id for each movement shown. */
+static enum shop_err movements_page(struct db *db, int64_t variant_id, struct chain *c, int n,
+                                    int limit, json_t *moves, struct problem *pb)
+{
+    char ts[RFC3339_LEN];
+    for (int k = 0; k < limit; k++) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (c[i].next && (best < 0 || c[i].next > c[best].next))
+                best = i;
+        if (best < 0)
+            return SHOP_OK;
+        struct stmt *st = db_prepare(db, "SELECT variant_id, warehouse_id, kind, on_hand_before,"
+                                         " on_hand_after, reserved_before, reserved_after,"
+                                         " actor_user_id, ref, at, prev_id"
+                                         " FROM stock_movements WHERE id = ?");
+        if (!st)
+            return db_fail(db, pb, "reading the stock movements");
+        int64_t id = c[best].next;
+        stmt_bind_i64(st, 1, id);
+        int rc = stmt_step(st);
+        if (rc != STMT_ROW && rc != STMT_DONE)
+            return db_fail(db, pb, "reading the stock movements");
+        if (rc == STMT_DONE || stmt_i64(st, 0) != variant_id ||
+            stmt_i64(st, 1) != c[best].warehouse_id)
+            return problem_field(pb, SHOP_INVALID, "cursor",
+                                 "is not a movements_next_cursor of this variant");
+        json_array_append_new(
+            moves,
+            json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:s?, s:s}", "id", (json_int_t)id,
+                      "warehouse_id", (json_int_t)c[best].warehouse_id, "kind", stmt_text(st, 2),
+                      "on_hand_before", (json_int_t)stmt_i64(st, 3), "on_hand_after",
+                      (json_int_t)stmt_i64(st, 4), "reserved_before", (json_int_t)stmt_i64(st, 5),
+                      "reserved_after", (json_int_t)stmt_i64(st, 6), "actor_user_id",
+                      stmt_is_null(st, 7) ? json_null() : json_integer(stmt_i64(st, 7)), "ref",
+                      stmt_is_null(st, 8) ? NULL : stmt_text(st, 8), "at",
+                      clock_fmt(stmt_i64(st, 9), ts)));
+        int64_t prev = stmt_is_null(st, 10) ? 0 : stmt_i64(st, 10);
+        /* Ids only go down a chain; anything else would be a loop. */
+        c[best].next = prev > 0 && prev < id ? prev : 0;
+    }
+    return SHOP_OK;
+}
+
 enum shop_err inventory_get(struct shop *shop, const struct principal *who, int64_t variant_id,
-                            int limit, int64_t before, json_t **out, struct problem *pb)
+                            int limit, const char *cursor, json_t **out, struct problem *pb)
 {
     struct db *db = store_db(shop->store);
     int64_t product_id;
@@ -292,17 +409,23 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
         return e;
     }
     struct stmt *st = db_prepare(db, "SELECT s.warehouse_id, w.code, s.on_hand, s.reserved,"
-                                     " s.updated_at FROM stock s JOIN warehouses w"
-                                     " ON w.id = s.warehouse_id WHERE s.variant_id = ?"
-                                     " ORDER BY s.warehouse_id");
-    json_t *rows = json_array();
+                                     " s.updated_at, s.last_movement_id FROM stock s"
+                                     " JOIN warehouses w ON w.id = s.warehouse_id"
+                                     " WHERE s.variant_id = ? ORDER BY s.warehouse_id");
+    json_t *rows = json_array(), *moves = json_array();
     int64_t on_hand = 0, reserved = 0;
     char ts[RFC3339_LEN];
-    int rc = STMT_ERROR;
+    struct chain *chains = NULL;
+    int n = 0, cap = 0, rc = STMT_ERROR;
     if (st) {
         stmt_bind_i64(st, 1, variant_id);
         while ((rc = stmt_step(st)) == STMT_ROW) {
             int64_t oh = stmt_i64(st, 2), rs = stmt_i64(st, 3);
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                chains = xrealloc(chains, (size_t)cap * sizeof *chains);
+            }
+            chains[n++] = (struct chain){stmt_i64(st, 0), stmt_is_null(st, 5) ? 0 : stmt_i64(st, 5)};
             json_array_append_new(
                 rows, json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s}", "variant_id",
                                 (json_int_t)variant_id, "warehouse_id",
@@ -314,51 +437,25 @@ enum shop_err inventory_get(struct shop *shop, const struct principal *who, int6
             reserved += rs;
         }
     }
-    if (rc != STMT_DONE) { /* the totals would be of some warehouses */
-        json_decref(rows);
-        db_fail(db, pb, "reading the stock");
-        db_read_end(db);
-        return pb->err;
-    }
-    st = db_prepare(db, "SELECT id, warehouse_id, kind, on_hand_before, on_hand_after,"
-                        " reserved_before, reserved_after, actor_user_id, ref, at"
-                        " FROM stock_movements WHERE variant_id = ? AND id < ?"
-                        " ORDER BY id DESC LIMIT ?");
-    json_t *moves = json_array();
-    int64_t last = 0;
-    int n = 0;
-    rc = STMT_ERROR;
-    if (st) {
-        stmt_bind_i64(st, 1, variant_id);
-        stmt_bind_i64(st, 2, before > 0 ? before : INT64_MAX);
-        stmt_bind_i64(st, 3, limit);
-        while ((rc = stmt_step(st)) == STMT_ROW) {
-            last = stmt_i64(st, 0);
-            n++;
-            json_t *m = json_pack(
-                "{s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:s?, s:s}", "id", (json_int_t)last,
-                "warehouse_id", (json_int_t)stmt_i64(st, 1), "kind", stmt_text(st, 2),
-                "on_hand_before", (json_int_t)stmt_i64(st, 3), "on_hand_after",
-                (json_int_t)stmt_i64(st, 4), "reserved_before", (json_int_t)stmt_i64(st, 5),
-                "reserved_after", (json_int_t)stmt_i64(st, 6), "actor_user_id",
-                stmt_is_null(st, 7) ? json_null() : json_integer(stmt_i64(st, 7)), "ref",
-                stmt_is_null(st, 8) ? NULL : stmt_text(st, 8), "at", clock_fmt(stmt_i64(st, 9), ts));
-            json_array_append_new(moves, m);
-        }
-    }
-    if (rc != STMT_DONE) {
+    if (rc != STMT_DONE) /* the totals would be of some warehouses */
+        e = db_fail(db, pb, "reading the stock");
+    else if (cursor && !cursor_read(cursor, chains, n))
+        e = problem_field(pb, SHOP_INVALID, "cursor",
+                          "is not a movements_next_cursor of this variant");
+    else
+        e = movements_page(db, variant_id, chains, n, limit, moves, pb);
+    db_read_end(db);
+    if (e != SHOP_OK) {
         json_decref(rows);
         json_decref(moves);
-        db_fail(db, pb, "reading the stock movements");
-        db_read_end(db);
-        return pb->err;
+        free(chains);
+        return e;
     }
-    db_read_end(db);
     *out = json_pack("{s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:o, s:o}", "variant_id",
                      (json_int_t)variant_id, "product_id", (json_int_t)product_id, "rows", rows,
                      "total", "on_hand", (json_int_t)on_hand, "reserved", (json_int_t)reserved,
                      "available", (json_int_t)(on_hand - reserved), "movements", moves,
-                     "movements_next_cursor",
-                     n == limit && last ? json_sprintf("%lld", (long long)last) : json_null());
+                     "movements_next_cursor", cursor_json(chains, n));
+    free(chains);
     return SHOP_OK;
 }

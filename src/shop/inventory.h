@@ -36,6 +36,7 @@ enum shop_err warehouse_create(struct shop *shop, json_t *body, json_t **out, st
 
 /** The most a page of warehouses holds (and its size when not asked). */
 #define WAREHOUSE_PAGE_MAX 500
+#define INVENTORY_CURSOR_MAX 16384 /* a movements cursor: "w:id," per stock row */
 
 /** The warehouses in id order, `limit` (1..WAREHOUSE_PAGE_MAX) after
  *  `cursor` (the last id of the previous page, or NULL): {data:[{id, code,
@@ -51,13 +52,22 @@ enum shop_err inventory_set_on_hand(struct shop *shop, const struct principal *w
                                     int64_t variant_id, int64_t warehouse_id, int64_t on_hand,
                                     struct stock_row *out, struct problem *pb);
 
-/** A variant's stock rows, totals and its latest movements (up to `limit`,
- *  older than movement id `before` when not 0). */
+/** A variant's stock rows, totals and its movements, newest first: up to
+ *  `limit`, after `cursor` (the movements_next_cursor of the page before, or
+ *  NULL). A cursor not given out for this variant is 422.
+ *
+ *  Movements are found without an index on the variant: each one points at
+ *  the one before it for the same stock row (prev_id), and the row at its
+ *  latest (last_movement_id). A page merges the rows' chains by id, so it
+ *  costs one lookup by id per movement shown, and recording one only
+ *  appends. The cursor holds, per stock row, the next movement to show. */
 enum shop_err inventory_get(struct shop *shop, const struct principal *who, int64_t variant_id,
-                            int limit, int64_t before, json_t **out, struct problem *pb);
+                            int limit, const char *cursor, json_t **out, struct problem *pb);
 
-/** Records one movement of a stock row; call inside a write function after
- *  changing the row. `actor` 0 is the system; `ref` names the cause. */
+/** Records one movement of a stock row, chained after the row's latest;
+ *  call inside a write function right after changing the row (on
+ *  PostgreSQL its lock keeps concurrent movements of the row in one
+ *  chain). `actor` 0 is the system; `ref` names the cause. */
 enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehouse_id,
                               const char *kind, const struct stock_row *before,
                               const struct stock_row *after, int64_t actor, const char *ref,

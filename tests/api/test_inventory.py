@@ -74,6 +74,71 @@ def test_stock_levels_and_audit(server, shop):
     assert server.get(f"/v1/products/{p['id']}", token=shop.seller)["variants"][0]["available"] == 13
 
 
+def test_movements_page_through_every_warehouse_newest_first(server, shop):
+    """A variant's movements are chained per stock row (shop/inventory.h) and
+    a page merges the chains: pages of any size give every movement once,
+    newest first, across warehouses changed in turn."""
+    p = shop.product(stock=None, seller=shop.seller, publish=False)
+    vid = p["variants"][0]["id"]
+    whs = [shop.warehouse] + [
+        server.post("/v1/warehouses", dict(WH, code="M" + uid()[:5]), token=shop.admin)["id"]
+        for _ in range(2)]
+    for i, wh in enumerate([whs[0], whs[1], whs[1], whs[2], whs[0], whs[2], whs[1], whs[0]]):
+        assert server.put(f"/v1/inventory/{vid}/{wh}", {"on_hand": 10 + i},
+                          token=shop.admin).status == 200
+    whole = server.get(f"/v1/inventory/{vid}?limit=500", token=shop.admin)
+    ids = [m["id"] for m in whole["movements"]]
+    assert len(ids) == 8 and ids == sorted(ids, reverse=True), ids
+    assert [m["on_hand_after"] for m in whole["movements"]] == list(range(17, 9, -1))
+    assert whole["movements_next_cursor"] is None
+    for size in (1, 2, 3, 7, 8):
+        seen, cursor = [], None
+        while True:
+            page = server.get(f"/v1/inventory/{vid}?limit={size}"
+                              + (f"&cursor={cursor}" if cursor else ""), token=shop.admin)
+            assert page.status == 200 and len(page["movements"]) <= size, page
+            seen += [m["id"] for m in page["movements"]]
+            cursor = page["movements_next_cursor"]
+            if cursor is None:
+                break
+        assert seen == ids, (size, seen)
+    other = shop.product(stock=3, seller=shop.seller, publish=False)["variants"][0]["id"]
+    foreign = server.get(f"/v1/inventory/{other}", token=shop.admin)["movements"][0]["id"]
+    mid = server.get(f"/v1/inventory/{vid}?limit=3", token=shop.admin)["movements_next_cursor"]
+    for bad in ("abc", "1", f"{whs[0]}:", f"{whs[0]}:0", f"{whs[0]}:-4", f"{whs[0]}:{ids[0]}x",
+                f"999999:{ids[0]}", f"{whs[0]}:{ids[0]},{whs[0]}:{ids[1]}",
+                f"{whs[0]}:{foreign}", f"{whs[1]}:{ids[0]}", mid + ",", "x" * 16385):
+        assert_problem(server.get(f"/v1/inventory/{vid}?cursor={bad}", token=shop.admin), 422,
+                       "cursor")
+
+
+def test_movements_recorded_before_the_chains_list_the_same_after_migrating(make_server):
+    """Migration 0033 links the movements a shop already has into chains
+    (prev_id, last_movement_id) and drops the index it replaces. A database
+    put back as it was before it lists the same movements once migrated."""
+    s = make_server()
+    shop = Shop(s)
+    vid = shop.product(stock=None, seller=shop.seller, publish=False)["variants"][0]["id"]
+    wh2 = s.post("/v1/warehouses", dict(WH, code="U" + uid()[:5]), token=shop.admin)["id"]
+    for i, wh in enumerate([shop.warehouse, wh2, shop.warehouse, wh2, wh2]):
+        assert s.put(f"/v1/inventory/{vid}/{wh}", {"on_hand": 3 + i}, token=shop.admin).status == 200
+    before = s.get(f"/v1/inventory/{vid}", token=shop.admin)["movements"]
+    assert len(before) == 5
+    s.stop()
+    db = s.database()
+    db.execute("ALTER TABLE stock_movements DROP COLUMN prev_id")
+    db.execute("ALTER TABLE stock DROP COLUMN last_movement_id")
+    db.execute("CREATE INDEX stock_movements_variant ON stock_movements (variant_id, id)")
+    db.execute("DELETE FROM schema_migrations WHERE version = 33")
+    r = s.cli("migrate")
+    assert "(1 migration applied)" in r.stdout, r.stdout + r.stderr
+    s.start()
+    assert s.get(f"/v1/inventory/{vid}", token=shop.admin)["movements"] == before
+    page = s.get(f"/v1/inventory/{vid}?limit=2", token=shop.admin)
+    rest = s.get(f"/v1/inventory/{vid}?cursor={page['movements_next_cursor']}", token=shop.admin)
+    assert page["movements"] + rest["movements"] == before
+
+
 def test_stock_bad_input_changes_nothing(server, shop):
     p = shop.product(stock=4, seller=shop.seller, publish=False)
     vid = p["variants"][0]["id"]

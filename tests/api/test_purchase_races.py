@@ -37,6 +37,13 @@ def test_200_buyers_50_units(make_server):
     assert sums["reserve"][0] == 50 and sums["consume"] == (-50, 50)
     assert "release" not in sums
     db = s.database()
+    # Concurrent movements of one stock row stay one chain (shop/inventory.h):
+    # the listing walks it and finds every movement, newest first.
+    listed = [m["id"] for m in s.get(f"/v1/inventory/{vid}?limit=500",
+                                     token=shop.admin)["movements"]]
+    assert listed == [r[0] for r in db.query(
+        "SELECT id FROM stock_movements WHERE variant_id = ? ORDER BY id DESC", (vid,))]
+    assert len(listed) == 101
     assert db.scalar("SELECT count(*) FROM orders WHERE status = 'paid'") == 50
     low_on_hand, low_reserved = db.one("SELECT min(on_hand), min(reserved) FROM stock")
     assert low_on_hand >= 0 and low_reserved >= 0

@@ -76,6 +76,12 @@ def test_200_buyers_50_units_across_3_processes(cluster):
     assert stock_of(c, shop, vid) == {"on_hand": 0, "reserved": 0, "available": 0}
     assert a.gateway_database().scalar(
         "SELECT count(*) FROM gw_sim_charges WHERE status = 'captured'") == 50
+    # The stock row's movements, written by three processes, are one chain.
+    listed = [m["id"] for m in b.get(f"/v1/inventory/{vid}?limit=500",
+                                     token=shop.admin)["movements"]]
+    assert listed == [r[0] for r in db.query(
+        "SELECT id FROM stock_movements WHERE variant_id = ? ORDER BY id DESC", (vid,))]
+    assert len(listed) == 101
 
 
 def test_one_key_sent_to_every_process_at_once_is_one_order(cluster):
