@@ -87,6 +87,8 @@ def seed_orders(db, pids, owner, n):
         con.executemany(
             "INSERT INTO order_lines (id, order_id, product_id, variant_id, sku, title, options,"
             " quantity, unit_price_cents, tax_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", lines)
+        con.execute("UPDATE order_lines SET seller_id = (SELECT p.seller_id FROM products p"
+                    " WHERE p.id = order_lines.product_id) WHERE seller_id IS NULL")
         con.executemany(
             "INSERT INTO refunds (order_id, amount_cents, reason, status, created_at, updated_at)"
             " VALUES (?, ?, 'bench', 'succeeded', ?, ?)", refunds)

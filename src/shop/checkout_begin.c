@@ -29,6 +29,7 @@
 struct line {
     int64_t variant_id, product_id, quantity, price, weight, tax;
     int64_t category_id, discount; /* promotions (shop/promo.h) */
+    int64_t seller_id;
     const char *sku, *title, *options; /* in the job's arena */
     bool for_sale;
 };
@@ -67,7 +68,7 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, co
 {
     struct stmt *st = db_prepare(db, "SELECT l.variant_id, v.product_id, l.quantity, v.price_cents,"
                                      " v.weight_grams, v.sku, p.title, v.options, p.status,"
-                                     " p.category_id, p.currency FROM cart_lines l"
+                                     " p.category_id, p.currency, p.seller_id FROM cart_lines l"
                                      " JOIN variants v ON v.id = l.variant_id"
                                      " JOIN products p ON p.id = v.product_id"
                                      " WHERE l.cart_id = ? AND l.saved_for_later = 0 ORDER BY l.id"
@@ -91,6 +92,7 @@ static enum shop_err read_lines(struct db *db, struct arena *a, int64_t cart, co
         l->for_sale = !strcmp(stmt_text(st, 8), "published") &&
                       (!*currency || !strcmp(stmt_text(st, 10), currency));
         l->category_id = stmt_i64(st, 9);
+        l->seller_id = stmt_i64(st, 11);
         l->discount = 0;
     }
     /* A read that failed halfway is no shorter cart: no order of half of it. */
@@ -241,7 +243,8 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         struct stmt *st =
             db_prepare(db, "INSERT INTO order_lines (order_id, product_id, variant_id,"
                            " sku, title, options, quantity, unit_price_cents,"
-                           " tax_cents, discount_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                           " tax_cents, discount_cents, seller_id)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!st)
             return db_fail(db, pb, "creating the order lines");
         stmt_bind_i64(st, 1, order_id);
@@ -254,6 +257,7 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         stmt_bind_i64(st, 8, lines[i].price);
         stmt_bind_i64(st, 9, lines[i].tax);
         stmt_bind_i64(st, 10, lines[i].discount);
+        stmt_bind_i64(st, 11, lines[i].seller_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "creating the order lines");
         out[i] = (struct order_doc_line){.id = db_last_id(db),
@@ -325,8 +329,9 @@ static enum shop_err insert_payment(struct db *db, struct begin_job *j, const ch
 static enum shop_err flash_line(struct db *db, struct arena *a, const struct flash_claim *c,
                                 struct line *l, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title"
-                                     " FROM variants v JOIN products p ON p.id = v.product_id"
+    struct stmt *st = db_prepare(db, "SELECT v.sku, v.options, v.weight_grams, p.title,"
+                                     " p.seller_id FROM variants v JOIN products p"
+                                     " ON p.id = v.product_id"
                                      " WHERE v.id = ?");
     if (!st)
         return db_fail(db, pb, "reading the variant");
@@ -338,6 +343,7 @@ static enum shop_err flash_line(struct db *db, struct arena *a, const struct fla
                        .quantity = c->quantity,
                        .price = c->price_cents,
                        .weight = stmt_i64(st, 2),
+                       .seller_id = stmt_i64(st, 4),
                        .for_sale = true,
                        .sku = arena_strdup(a, stmt_text(st, 0)),
                        .options = arena_strdup(a, stmt_text(st, 1)),

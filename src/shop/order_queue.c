@@ -183,11 +183,12 @@ enum shop_err order_queue_seller(struct shop *shop, int64_t seller_id, const cha
         return pb->err;
     struct db *db = store_db(shop->store);
     db_read_begin(db);
-    /* The seller's orders by their products' lines, then filtered by status. */
+    /* The seller's orders by their lines (order_lines_seller: a line keeps
+     * its product's seller), then filtered by status. */
     struct stmt *st = db_prepare(
-        db, "SELECT DISTINCT l.order_id FROM order_lines l JOIN products p ON p.id = l.product_id"
-            " JOIN orders o ON o.id = l.order_id WHERE p.seller_id = ?1 AND l.order_id > ?2"
-            " AND (?3 = '' OR o.status = ?3) ORDER BY l.order_id LIMIT ?4");
+        db, "SELECT DISTINCT l.order_id FROM order_lines l JOIN orders o ON o.id = l.order_id"
+            " WHERE l.seller_id = ?1 AND l.order_id > ?2 AND (?3 = '' OR o.status = ?3)"
+            " ORDER BY l.order_id LIMIT ?4");
     if (st) {
         stmt_bind_i64(st, 1, seller_id);
         stmt_bind_i64(st, 2, after);

@@ -530,6 +530,34 @@ def test_sellers_see_and_ship_only_their_lines(make_server):
     assert_problem(s.get("/v1/seller/orders?status=lost", token=shop.trusted), 422, "status")
 
 
+def test_sellers_queues_are_the_same_after_migrating_their_lines(make_server):
+    """Migration 0034 gives every order line its product's seller and finds a
+    seller's orders by (seller_id, order_id) instead of by product. A
+    database put back as it was before lists the same queues once migrated,
+    and orders placed after it join them."""
+    s = make_server(ENV)
+    shop = Shop(s)
+    mine, theirs, b, o = two_sellers_order(s, shop)
+    only_theirs = Buyer(s).buy(theirs, 1)
+    queue = lambda token: [x["id"] for x in s.get("/v1/seller/orders?limit=100",  # noqa: E731
+                                                  token=token)["data"]]
+    before = queue(shop.trusted), queue(shop.other_seller)
+    assert o["id"] in before[0] and only_theirs["id"] not in before[0]
+    assert {o["id"], only_theirs["id"]} <= set(before[1])
+    s.stop()
+    db = s.database()
+    db.execute("DROP INDEX order_lines_seller")
+    db.execute("ALTER TABLE order_lines DROP COLUMN seller_id")
+    db.execute("CREATE INDEX order_lines_product ON order_lines (product_id, order_id)")
+    db.execute("DELETE FROM schema_migrations WHERE version = 34")
+    assert "(1 migration applied)" in s.cli("migrate").stdout
+    s.start()
+    assert (queue(shop.trusted), queue(shop.other_seller)) == before
+    later = Buyer(s).buy(mine, 1)
+    assert queue(shop.trusted) == sorted(before[0] + [later["id"]])
+    assert later["id"] not in queue(shop.other_seller)
+
+
 def test_a_seller_sees_only_their_lines_of_a_parcel_an_admin_packed(make_server):
     """Found from outside: an admin's fulfil packs every seller's lines
     from one warehouse into one shipment, and GET /v1/seller/orders showed
