@@ -131,9 +131,10 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
                               const struct stock_row *after, int64_t actor, const char *ref,
                               struct problem *pb)
 {
-    /* Chained after the stock row's latest movement, which it then becomes
-     * (inventory.h). The row was written just before by the change audited
-     * here, so on PostgreSQL its lock keeps the chain a chain. */
+    /* Chained after the stock row's latest movement; the database makes it
+     * the row's latest (migration 0033's trigger). The row was written just
+     * before by the change audited here, so on PostgreSQL its lock keeps the
+     * chain a chain. */
     struct stmt *st = db_prepare(
         db, "INSERT INTO stock_movements (variant_id, warehouse_id, kind, on_hand_before,"
             " on_hand_after, reserved_before, reserved_after, actor_user_id, ref, at, prev_id)"
@@ -154,21 +155,7 @@ enum shop_err inventory_audit(struct db *db, int64_t variant_id, int64_t warehou
         stmt_bind_null(st, 8);
     stmt_bind_text(st, 9, ref);
     stmt_bind_i64(st, 10, clock_now_ms());
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "auditing a stock movement");
-    int64_t id = db_last_id(db);
-    st = db_prepare(db, "UPDATE stock SET last_movement_id = ? WHERE variant_id = ? AND"
-                        " warehouse_id = ?");
-    if (!st)
-        return db_fail(db, pb, "auditing a stock movement");
-    stmt_bind_i64(st, 1, id);
-    stmt_bind_i64(st, 2, variant_id);
-    stmt_bind_i64(st, 3, warehouse_id);
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "auditing a stock movement");
-    if (db_changes(db) != 1)
-        return problem_set(pb, SHOP_INTERNAL, "a stock movement without its stock row");
-    return SHOP_OK;
+    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "auditing a stock movement");
 }
 
 enum shop_err inventory_available(struct db *db, int64_t variant_id, int64_t *available,

@@ -58,7 +58,7 @@ enum shop_err inventory_set_on_hand(struct shop *shop, const struct principal *w
  *
  *  Movements are found without an index on the variant: each one points at
  *  the one before it for the same stock row (prev_id), and the row at its
- *  latest (last_movement_id). A page merges the rows' chains by id, so it
+ *  latest (last_movement_id, which a trigger sets as a movement is written). A page merges the rows' chains by id, so it
  *  costs one lookup by id per movement shown, and recording one only
  *  appends. The cursor holds, per stock row, the next movement to show. */
 enum shop_err inventory_get(struct shop *shop, const struct principal *who, int64_t variant_id,

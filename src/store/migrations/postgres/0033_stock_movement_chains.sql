@@ -4,7 +4,9 @@
 -- stock row at the latest. Inserting into that index dirtied a page of its
 -- own for nearly every movement once a shop had a few hundred thousand of
 -- them, two to an order; a movement now only appends, and the stock row it
--- updates is the one its change already wrote.
+-- updates is the one its change already wrote. The database keeps each row's
+-- latest itself (the trigger below), so every way a movement is written
+-- keeps the chain, in the statement that writes it.
 ALTER TABLE stock_movements ADD COLUMN prev_id BIGINT;
 ALTER TABLE stock ADD COLUMN last_movement_id BIGINT;
 UPDATE stock_movements SET prev_id = p.prev
@@ -16,3 +18,11 @@ UPDATE stock SET last_movement_id = m.last
           FROM stock_movements GROUP BY variant_id, warehouse_id) AS m
  WHERE m.variant_id = stock.variant_id AND m.warehouse_id = stock.warehouse_id;
 DROP INDEX stock_movements_variant;
+CREATE OR REPLACE FUNCTION stock_movements_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE stock SET last_movement_id = NEW.id
+     WHERE variant_id = NEW.variant_id AND warehouse_id = NEW.warehouse_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER stock_movements_head AFTER INSERT ON stock_movements
+    FOR EACH ROW EXECUTE FUNCTION stock_movements_head();
