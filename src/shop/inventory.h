@@ -36,7 +36,7 @@ enum shop_err warehouse_create(struct shop *shop, json_t *body, json_t **out, st
 
 /** The most a page of warehouses holds (and its size when not asked). */
 #define WAREHOUSE_PAGE_MAX 500
-#define INVENTORY_CURSOR_MAX 16384 /* a movements cursor: "w:id," per stock row */
+#define INVENTORY_CURSOR_MAX 8192 /* a movements cursor: "w:id," per stock row */
 
 /** The warehouses in id order, `limit` (1..WAREHOUSE_PAGE_MAX) after
  *  `cursor` (the last id of the previous page, or NULL): {data:[{id, code,

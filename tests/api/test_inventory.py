@@ -107,7 +107,7 @@ def test_movements_page_through_every_warehouse_newest_first(server, shop):
     mid = server.get(f"/v1/inventory/{vid}?limit=3", token=shop.admin)["movements_next_cursor"]
     for bad in ("abc", "1", f"{whs[0]}:", f"{whs[0]}:0", f"{whs[0]}:-4", f"{whs[0]}:{ids[0]}x",
                 f"999999:{ids[0]}", f"{whs[0]}:{ids[0]},{whs[0]}:{ids[1]}",
-                f"{whs[0]}:{foreign}", f"{whs[1]}:{ids[0]}", mid + ",", "x" * 16385):
+                f"{whs[0]}:{foreign}", f"{whs[1]}:{ids[0]}", mid + ",", "x" * 8193):
         assert_problem(server.get(f"/v1/inventory/{vid}?cursor={bad}", token=shop.admin), 422,
                        "cursor")
 
