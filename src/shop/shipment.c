@@ -163,16 +163,47 @@ int shipment_list(struct db *db, int64_t order_id, int64_t seller_id, struct are
     return n;
 }
 
+/* A seller's part of a parcel an admin packed (every seller's lines from one
+ * warehouse): their own lines only. The number kept, or -1 when the read
+ * failed. */
+static int keep_sellers_lines(struct db *db, int64_t seller_id, struct shipment *s)
+{
+    int kept = 0;
+    for (int k = 0; k < s->nlines; k++) {
+        struct stmt *st =
+            db_prepare(db, "SELECT 1 FROM order_lines WHERE id = ? AND seller_id = ?");
+        if (!st)
+            return -1;
+        stmt_bind_i64(st, 1, s->lines[k].order_line_id);
+        stmt_bind_i64(st, 2, seller_id);
+        int rc = stmt_step(st);
+        if (rc == STMT_ROW)
+            s->lines[kept++] = s->lines[k];
+        else if (rc != STMT_DONE)
+            return -1;
+    }
+    s->nlines = kept;
+    return kept;
+}
+
 enum shop_err shipment_get(struct shop *shop, const struct principal *who, int64_t id,
                            struct arena *a, struct shipment *out, struct problem *pb)
 {
     struct db *db = store_db(shop->store);
     db_read_begin(db);
     enum shop_err e = shipment_read(db, id, a, out, pb);
+    bool visible = e == SHOP_OK &&
+                   (who->role == ROLE_ADMIN || out->user_id == who->user_id ||
+                    (who->role == ROLE_SELLER && out->seller_id == who->user_id));
+    if (e == SHOP_OK && !visible && who->role == ROLE_SELLER && out->seller_id == 0) {
+        int kept = keep_sellers_lines(db, who->user_id, out);
+        if (kept < 0)
+            e = db_fail(db, pb, "reading the shipment");
+        visible = kept > 0;
+    }
     db_read_end(db);
     db_release(db);
-    if (e == SHOP_OK && who->role != ROLE_ADMIN && out->user_id != who->user_id &&
-        !(who->role == ROLE_SELLER && out->seller_id == who->user_id)) {
+    if (e == SHOP_OK && !visible) {
         problem_clear(pb);
         return problem_set(pb, SHOP_NOT_FOUND, "no shipment %lld", (long long)id);
     }

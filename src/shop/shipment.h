@@ -142,7 +142,9 @@ struct shipment {
 enum shop_err shipment_read(struct db *db, int64_t id, struct arena *a, struct shipment *out,
                             struct problem *pb);
 
-/** The caller's shipment (any for an admin; a seller's own). */
+/** The caller's shipment: any for an admin, the buyer's, a seller's own;
+ *  of a parcel an admin packed, a seller sees it with only their lines (404
+ *  when it holds none). */
 enum shop_err shipment_get(struct shop *shop, const struct principal *who, int64_t id,
                            struct arena *a, struct shipment *out, struct problem *pb);
 

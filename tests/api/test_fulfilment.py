@@ -575,6 +575,12 @@ def test_a_seller_sees_only_their_lines_of_a_parcel_an_admin_packed(make_server)
         assert [l["variant_id"] for l in view["lines"]] == [variant]
         assert [x["id"] for x in view["shipments"]] == [r["shipments"][0]["id"]]
         assert [l["variant_id"] for x in view["shipments"] for l in x["lines"]] == [variant]
+        # The parcel itself, asked for by id: the same part of it.
+        parcel = s.get(f"/v1/shipments/{r['shipments'][0]['id']}", token=token)
+        assert parcel.status == 200 and [l["variant_id"] for l in parcel["lines"]] == [variant]
+    assert_problem(s.get(f"/v1/shipments/{r['shipments'][0]['id']}", token=shop.seller), 404)
+    whole = s.get(f"/v1/shipments/{r['shipments'][0]['id']}", token=b.token)
+    assert sorted(l["variant_id"] for l in whole["lines"]) == sorted([mine, theirs])
 
 
 def test_admin_order_queue(make_server):
