@@ -58,6 +58,10 @@ struct store_ops {
     /* True when the last failed statement lost a deadlock or a serialization
      * conflict: running the transaction again may succeed. Cleared by begin. */
     bool (*retryable)(struct db *db);
+    /* True when the database server cannot be reached on this handle's
+     * connection (closed, refused): a failure then is an outage, answered
+     * 503 (db_fail), not a bug. NULL for an embedded database. */
+    bool (*unreachable)(struct db *db);
     /* Whether writes may be sent without waiting for their answers while
      * the writer runs a batch bare (PostgreSQL; see pg.c). May be NULL. */
     void (*pipeline)(struct db *db, bool on);

@@ -354,6 +354,12 @@ static enum tx_state pg_tx_state(struct db *base)
     }
 }
 
+static bool pg_unreachable(struct db *base)
+{
+    struct pg_conn *pc = PG_DB(base)->conn;
+    return pc && PQstatus(pc->c) != CONNECTION_OK;
+}
+
 static bool pg_retryable(struct db *base)
 {
     struct pg_conn *pc = PG_DB(base)->conn;
@@ -409,6 +415,7 @@ const struct store_ops pg_ops = {
     .begin = pg_begin,
     .tx_state = pg_tx_state,
     .retryable = pg_retryable,
+    .unreachable = pg_unreachable,
     .pipeline = pg_pipeline,
     .lock = pg_lock,
     .read_begin = pg_read_begin,

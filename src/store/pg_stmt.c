@@ -445,6 +445,10 @@ int pg_step(struct stmt *base)
     }
     int64_t t0 = tl_writer_of ? 0 : clock_mono_ns();
     int rc = execute(st);
+    /* The server is gone (a restart, refused connections): an outage to
+     * retry later, as SQLite's busy is, not an error in the statement. */
+    if (rc == STMT_ERROR && PQstatus(st->conn->c) != CONNECTION_OK)
+        rc = STMT_BUSY;
     if (!tl_writer_of)
         tl_db_ns += clock_mono_ns() - t0;
     return rc;

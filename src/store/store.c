@@ -250,6 +250,13 @@ void db_read_end(struct db *db)
 enum shop_err db_fail(struct db *db, struct problem *pb, const char *what)
 {
     log_event(LOG_ERROR, "db.fail", "{s:s, s:s}", "what", what, "error", db->ops->errmsg(db));
+    if (db->ops->unreachable && db->ops->unreachable(db)) {
+        /* The database server is down or refusing: nothing here is wrong,
+         * and the same request may well succeed in a moment. */
+        pb->retry_after = 1;
+        return problem_set(pb, SHOP_UNAVAILABLE, "the database is unavailable while %s; try again",
+                           what);
+    }
     return problem_set(pb, SHOP_INTERNAL, "database error while %s", what);
 }
 

@@ -220,7 +220,9 @@ enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);
 void db_read_begin(struct db *db);
 void db_read_end(struct db *db);
 
-/** Fills `pb` with SHOP_INTERNAL for a failed statement and returns it. */
+/** Fills `pb` for a failed statement and returns it: SHOP_UNAVAILABLE with
+ *  Retry-After 1 when the database server cannot be reached (an outage, a
+ *  restart), else SHOP_INTERNAL. */
 enum shop_err db_fail(struct db *db, struct problem *pb, const char *what);
 
 /** Shorthand: prepare, bind one integer, step once; returns the first

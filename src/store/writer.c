@@ -155,11 +155,15 @@ static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
     return RUN_OK;
 }
 
+/* A batch the database would not take (busy, unreachable, contended): 503,
+ * and a moment later it may. */
 static void fail_unfinished(struct wjob **jobs, const bool *finished, int n, const char *why)
 {
     for (int i = 0; i < n; i++)
-        if (!finished[i])
+        if (!finished[i]) {
+            jobs[i]->pb->retry_after = 1;
             jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE, "%s", why);
+        }
 }
 
 /* A pause before running a batch again after it lost a conflict: random, and
@@ -185,7 +189,7 @@ static void run_batch(struct store *s, struct db *db, struct wjob **jobs, int n)
         atomic_fetch_sub_explicit(&s->careful_batches, 1, memory_order_relaxed);
     for (;;) {
         if (!db->ops->begin(db, false)) {
-            fail_unfinished(jobs, finished, n, "the database is busy; try again");
+            fail_unfinished(jobs, finished, n, "the database is busy or unreachable; try again");
             return;
         }
         enum run_end end = RUN_OK;
@@ -239,9 +243,11 @@ static void run_batch(struct store *s, struct db *db, struct wjob **jobs, int n)
                 continue;
             }
             for (int i = 0; i < n; i++)
-                if (!finished[i] && jobs[i]->result == SHOP_OK)
+                if (!finished[i] && jobs[i]->result == SHOP_OK) {
+                    jobs[i]->pb->retry_after = 1;
                     jobs[i]->result = problem_set(jobs[i]->pb, SHOP_UNAVAILABLE,
                                                   "the database could not commit; try again");
+                }
         } else {
             atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
             if (s->on_commit)
