@@ -622,8 +622,10 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         snprintf(f.ship_country, sizeof f.ship_country, "%s", ad.country ? ad.country : "");
         snprintf(f.billing_country, sizeof f.billing_country, "%s",
                  p.card_amount > 0 ? p.card.billing_country : "");
-        if (!fraud_facts_read(db, &rules, j->who->user_id, p.card_amount > 0 ? p.card.token : NULL,
-                              j->who->ip, j->now, &f))
+        const char *card = p.card_amount > 0 ? p.card.token : NULL;
+        if (fraud_lock(db, j->who->user_id, card, j->who->ip, pb) != SHOP_OK)
+            return pb->err;
+        if (!fraud_facts_read(db, &rules, j->who->user_id, card, j->who->ip, j->now, &f))
             return db_fail(db, pb, "reading the fraud rules' facts");
         fraud_score(&rules, &f, &j->verdict);
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shop/config.h"
+#include "shop/keylock.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -97,6 +98,24 @@ void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX])
 }
 
 /* ---- the facts ------------------------------------------------------------------ */
+
+enum shop_err fraud_lock(struct db *db, int64_t user_id, const char *card_token, const char *ip,
+                         struct problem *pb)
+{
+    char user[40], card[96], addr[96];
+    const char *keys[3] = {user};
+    int n = 1;
+    snprintf(user, sizeof user, "fraud:user:%lld", (long long)user_id);
+    if (card_token && *card_token) {
+        snprintf(card, sizeof card, "fraud:card:%s", card_token);
+        keys[n++] = card;
+    }
+    if (ip && *ip) {
+        snprintf(addr, sizeof addr, "fraud:ip:%s", ip);
+        keys[n++] = addr;
+    }
+    return keylock(db, keys, n, pb);
+}
 
 /* The facts, one statement: each count is min(the rows of an index range,
  * limit), the range read at most `limit` entries deep, so a busy key costs

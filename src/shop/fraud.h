@@ -142,6 +142,14 @@ const char *fraud_decision_name(enum fraud_decision d);
 #define FRAUD_REASONS_MAX 192
 void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX]);
 
+/** Inside a write, before fraud_facts_read: makes checkouts by the same
+ *  user, with the same card or from the same address score one at a time
+ *  (shop/keylock.h: free on SQLite, whose writes run alone; on PostgreSQL
+ *  writers side by side would each count the orders before either and both
+ *  pass a velocity limit). */
+enum shop_err fraud_lock(struct db *db, int64_t user_id, const char *card_token, const char *ip,
+                         struct problem *pb);
+
 /** Inside a transaction: reads the facts for a checkout by `user_id` paying
  *  with `card_token` (NULL: no card) from `ip` (NULL: unknown), at `now`,
  *  for an order of `total_cents` shipping to `ship_country`, the card billed

@@ -8,7 +8,7 @@
 #include "store/store.h"
 #include "util/cmp.h"
 
-#define MAX_KEYS 8
+#define MAX_KEYS DB_LOCK_MAX
 
 static int64_t key_of(const char *key)
 {
@@ -31,8 +31,9 @@ enum shop_err keylock(struct db *db, const char *const *keys, int n, struct prob
     for (int i = 0; i < n; i++)
         locks[i] = key_of(keys[i]);
     qsort(locks, (size_t)n, sizeof *locks, cmp_i64);
+    int distinct = 0;
     for (int i = 0; i < n; i++)
-        if ((i == 0 || locks[i] != locks[i - 1]) && db_lock(db, locks[i], pb) != SHOP_OK)
-            return pb->err;
-    return SHOP_OK;
+        if (i == 0 || locks[i] != locks[distinct - 1])
+            locks[distinct++] = locks[i];
+    return db_lock(db, locks, distinct, pb);
 }

@@ -66,7 +66,7 @@ struct store_ops {
      * the writer runs a batch bare (PostgreSQL; see pg.c). May be NULL. */
     void (*pipeline)(struct db *db, bool on);
     /* db_lock; NULL where writes are serialised anyway. */
-    enum shop_err (*lock)(struct db *db, int64_t key, struct problem *pb);
+    enum shop_err (*lock)(struct db *db, const int64_t *keys, int n, struct problem *pb);
     void (*read_begin)(struct db *db);
     void (*read_end)(struct db *db);
 

@@ -379,12 +379,27 @@ static void pg_pipeline(struct db *base, bool on)
 }
 
 /* A transaction-level advisory lock (store.h, db_lock). */
-static enum shop_err pg_lock(struct db *db, int64_t key, struct problem *pb)
+static enum shop_err pg_lock(struct db *db, const int64_t *keys, int n, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "SELECT pg_advisory_xact_lock(?)");
+    /* One statement for all: its target list is evaluated left to right,
+     * so the locks are taken in the order given. */
+#define L(i) "pg_advisory_xact_lock(?" #i ")"
+    static const char *const sql[DB_LOCK_MAX] = {
+        "SELECT " L(1),
+        "SELECT " L(1) ", " L(2),
+        "SELECT " L(1) ", " L(2) ", " L(3),
+        "SELECT " L(1) ", " L(2) ", " L(3) ", " L(4),
+        "SELECT " L(1) ", " L(2) ", " L(3) ", " L(4) ", " L(5),
+        "SELECT " L(1) ", " L(2) ", " L(3) ", " L(4) ", " L(5) ", " L(6),
+        "SELECT " L(1) ", " L(2) ", " L(3) ", " L(4) ", " L(5) ", " L(6) ", " L(7),
+        "SELECT " L(1) ", " L(2) ", " L(3) ", " L(4) ", " L(5) ", " L(6) ", " L(7) ", " L(8),
+    };
+#undef L
+    struct stmt *st = db_prepare(db, sql[n - 1]);
     if (!st)
         return db_fail(db, pb, "locking");
-    stmt_bind_i64(st, 1, key);
+    for (int i = 0; i < n; i++)
+        stmt_bind_i64(st, i + 1, keys[i]);
     return stmt_step(st) == STMT_ROW ? SHOP_OK : db_fail(db, pb, "locking");
 }
 

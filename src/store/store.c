@@ -227,9 +227,11 @@ int64_t db_last_id(struct db *db)
     return db->ops->last_id(db);
 }
 
-enum shop_err db_lock(struct db *db, int64_t key, struct problem *pb)
+enum shop_err db_lock(struct db *db, const int64_t *keys, int n, struct problem *pb)
 {
-    return db->ops->lock ? db->ops->lock(db, key, pb) : SHOP_OK;
+    if (n < 1 || n > DB_LOCK_MAX)
+        return problem_set(pb, SHOP_INTERNAL, "%d locks asked for at once", n);
+    return db->ops->lock ? db->ops->lock(db, keys, n, pb) : SHOP_OK;
 }
 
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb)

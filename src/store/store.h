@@ -205,13 +205,15 @@ int64_t db_changes(struct db *db);
  *  on SQLite, which runs that through a temporary table. */
 int64_t db_last_id(struct db *db);
 
-/** Holds an exclusive lock named by `key` until the write transaction that
- *  takes it ends, for a check and the write that depends on it (see
+/** Holds an exclusive lock named by each of `keys` (1 ≤ n ≤ DB_LOCK_MAX,
+ *  taken in the order given: sort them) until the write transaction that
+ *  takes them ends, for a check and the write that depends on it (see
  *  shop/keylock.h). A no-op where writes are serialised (SQLite); on
- *  PostgreSQL a transaction-level advisory lock: no row, no WAL, and a
- *  deadlock between two of them is detected and retried like any other.
- *  Call it inside a write function. */
-enum shop_err db_lock(struct db *db, int64_t key, struct problem *pb);
+ *  PostgreSQL transaction-level advisory locks, all in one statement: no
+ *  row, no WAL, and a deadlock between two of them is detected and retried
+ *  like any other. Call it inside a write function. */
+#define DB_LOCK_MAX 8
+enum shop_err db_lock(struct db *db, const int64_t *keys, int n, struct problem *pb);
 
 /** Runs SQL without parameters or results (DDL, pragmas, several statements). */
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);

@@ -130,6 +130,21 @@ def test_velocity_per_ip_through_a_trusted_proxy(srv, shop):
     assert srv.database().scalar("SELECT client_ip FROM orders WHERE id = ?", (r["id"],)) == ip
 
 
+def test_velocity_counts_checkouts_that_come_at_once(srv, shop):
+    """Forty customers check out from one address at the same moment: the
+    first three are paid, the others held. Found from outside: on
+    PostgreSQL each writer counted only the orders committed before its own
+    transaction, and more than three passed the limit of three."""
+    ip = new_ip()
+    buyers = [Buyer(srv) for _ in range(40)]
+    for b in buyers:  # a product each: no stock row makes them wait for each other
+        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    results = at_once(lambda b: checkout(b, ip=ip), buyers)
+    assert all(r.status == 201 for r in results), results
+    statuses = sorted(r["status"] for r in results)
+    assert statuses == ["on_hold"] * 37 + ["paid"] * 3, statuses
+
+
 def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(make_server):
     env = {k: v for k, v in ENV.items() if k != "SHOPD_TRUSTED_PROXIES"}
     s = make_server({**env, "SHOPD_FRAUD_IP_ORDERS": "2"})

@@ -516,3 +516,28 @@ def test_haproxys_own_answers_are_problem_json(made_cluster):
         assert json.loads(raw)["status"] == st
         if st == 502:
             time.sleep(2.5)
+
+
+def test_fraud_velocity_holds_across_processes(cluster):
+    """Forty customers check out from one address at once through three
+    processes: with a limit of three orders an address, three are paid and
+    the others held, however the writers interleave (shop/fraud.h,
+    fraud_lock)."""
+    env = {"SHOPD_FRAUD": "on", "SHOPD_TRUSTED_PROXIES": "127.0.0.1, ::1",
+           "SHOPD_FRAUD_IP_ORDERS": "3", "SHOPD_FRAUD_POINTS_IP": "50",
+           "SHOPD_FRAUD_HOLD_SCORE": "50", "SHOPD_FRAUD_REJECT_SCORE": "100"}
+    servers = cluster(env=env)
+    shop = Shop(servers[0])
+    spread = Spread(servers)
+    buyers = [Buyer(spread.next()) for _ in range(40)]
+    for b in buyers:  # a product each: no stock row makes them wait for each other
+        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    ip = "198.51.100.7"
+    results = at_once(lambda b: b.s.post(
+        "/v1/orders", {"shipping_address_id": b.address, "payments": [{"payment_method_id": b.card}],
+                       "shipping_method": "standard"}, token=b.token,
+        headers={"Idempotency-Key": "k-" + uuid.uuid4().hex, "X-Forwarded-For": ip}), buyers)
+    assert all(r.status == 201 for r in results), results
+    statuses = [r["status"] for r in results]
+    assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
+        f"{statuses.count('paid')} paid"
