@@ -623,9 +623,12 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
         snprintf(f.billing_country, sizeof f.billing_country, "%s",
                  p.card_amount > 0 ? p.card.billing_country : "");
         const char *card = p.card_amount > 0 ? p.card.token : NULL;
-        if (fraud_lock(db, j->who->user_id, card, j->who->ip, pb) != SHOP_OK)
-            return pb->err;
+        bool locked;
         if (!fraud_facts_read(db, &rules, j->who->user_id, card, j->who->ip, j->now, &f))
+            return db_fail(db, pb, "reading the fraud rules' facts");
+        if (fraud_lock(db, &rules, &f, j->who->user_id, card, j->who->ip, &locked, pb) != SHOP_OK)
+            return pb->err;
+        if (locked && !fraud_facts_read(db, &rules, j->who->user_id, card, j->who->ip, j->now, &f))
             return db_fail(db, pb, "reading the fraud rules' facts");
         fraud_score(&rules, &f, &j->verdict);
     }

@@ -99,21 +99,38 @@ void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX])
 
 /* ---- the facts ------------------------------------------------------------------ */
 
-enum shop_err fraud_lock(struct db *db, int64_t user_id, const char *card_token, const char *ip,
+/* A velocity count a concurrent checkout could still push over its limit:
+ * the rule is on and not yet reached. */
+static bool open_count(int threshold, int64_t count)
+{
+    return threshold > 0 && count < threshold;
+}
+
+enum shop_err fraud_lock(struct db *db, const struct fraud_rules *r, const struct fraud_facts *f,
+                         int64_t user_id, const char *card_token, const char *ip, bool *locked,
                          struct problem *pb)
 {
+    *locked = false;
+    if (db_serialised(db))
+        return SHOP_OK;
     char user[40], card[96], addr[96];
-    const char *keys[3] = {user};
-    int n = 1;
-    snprintf(user, sizeof user, "fraud:user:%lld", (long long)user_id);
-    if (card_token && *card_token) {
+    const char *keys[3];
+    int n = 0;
+    if (open_count(r->user_orders, f->user_orders)) {
+        snprintf(user, sizeof user, "fraud:user:%lld", (long long)user_id);
+        keys[n++] = user;
+    }
+    if (card_token && *card_token && open_count(r->card_orders, f->card_orders)) {
         snprintf(card, sizeof card, "fraud:card:%s", card_token);
         keys[n++] = card;
     }
-    if (ip && *ip) {
+    if (ip && *ip && open_count(r->ip_orders, f->ip_orders)) {
         snprintf(addr, sizeof addr, "fraud:ip:%s", ip);
         keys[n++] = addr;
     }
+    if (n == 0)
+        return SHOP_OK;
+    *locked = true;
     return keylock(db, keys, n, pb);
 }
 

@@ -142,12 +142,17 @@ const char *fraud_decision_name(enum fraud_decision d);
 #define FRAUD_REASONS_MAX 192
 void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX]);
 
-/** Inside a write, before fraud_facts_read: makes checkouts by the same
+/** Inside a write, after fraud_facts_read: makes checkouts by the same
  *  user, with the same card or from the same address score one at a time
- *  (shop/keylock.h: free on SQLite, whose writes run alone; on PostgreSQL
- *  writers side by side would each count the orders before either and both
- *  pass a velocity limit). */
-enum shop_err fraud_lock(struct db *db, int64_t user_id, const char *card_token, const char *ip,
+ *  while that count is below its limit (shop/keylock.h). On PostgreSQL
+ *  writers side by side would each count only the orders committed before
+ *  them and all pass a limit; a count that has reached its limit needs no
+ *  lock (more orders cannot un-reach it), so an address many customers
+ *  share does not make every checkout wait for the one before. *locked
+ *  says whether it took any: then the facts must be read again. Nothing to
+ *  do where writes run alone (SQLite). */
+enum shop_err fraud_lock(struct db *db, const struct fraud_rules *r, const struct fraud_facts *f,
+                         int64_t user_id, const char *card_token, const char *ip, bool *locked,
                          struct problem *pb);
 
 /** Inside a transaction: reads the facts for a checkout by `user_id` paying
