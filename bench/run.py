@@ -368,7 +368,12 @@ def main():
                       ("web", [sys.executable, "bench/web.py"]),
                       ("pg", [sys.executable, "bench/pg.py"])):
         if want(name) and os.path.exists(os.path.join(ROOT, cmd[-1])):
-            extra.append(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout)
+            r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            extra.append(r.stdout)
+            if r.returncode != 0 or not r.stdout.strip():
+                # A sub-bench that failed must say so, not leave its row out.
+                tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+                extra.append(f"\n**{name} failed** (exit {r.returncode}):\n```\n{tail}\n```\n")
 
     header = ("| scenario | req/s (2xx, median) | p50 ms | p99 ms | vs nginx | target | runs |\n"
               "|---|---|---|---|---|---|---|")
