@@ -103,7 +103,7 @@ void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX])
  * the rule is on and not yet reached. */
 static bool open_count(int threshold, int64_t count)
 {
-    return threshold > 0 && count < threshold;
+    return threshold > 0 && !reached(threshold, count);
 }
 
 enum shop_err fraud_lock(struct db *db, const struct fraud_rules *r, const struct fraud_facts *f,

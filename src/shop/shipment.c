@@ -164,24 +164,29 @@ int shipment_list(struct db *db, int64_t order_id, int64_t seller_id, struct are
 }
 
 /* A seller's part of a parcel an admin packed (every seller's lines from one
- * warehouse): their own lines only. The number kept, or -1 when the read
- * failed. */
-static int keep_sellers_lines(struct db *db, int64_t seller_id, struct shipment *s)
+ * warehouse): their own lines only, found with one read of the order's
+ * lines. The number kept, or -1 when the read failed. */
+static int keep_sellers_lines(struct db *db, int64_t seller_id, struct arena *a,
+                              struct shipment *s)
 {
+    bool *mine = arena_alloc(a, sizeof *mine * (size_t)(s->nlines + 1));
+    memset(mine, 0, sizeof *mine * (size_t)(s->nlines + 1));
+    struct stmt *st =
+        db_prepare(db, "SELECT id FROM order_lines WHERE order_id = ? AND seller_id = ?");
+    if (!st)
+        return -1;
+    stmt_bind_i64(st, 1, s->order_id);
+    stmt_bind_i64(st, 2, seller_id);
+    int rc;
+    while ((rc = stmt_step(st)) == STMT_ROW)
+        for (int k = 0; k < s->nlines; k++)
+            mine[k] = mine[k] || s->lines[k].order_line_id == stmt_i64(st, 0);
+    if (rc != STMT_DONE)
+        return -1;
     int kept = 0;
-    for (int k = 0; k < s->nlines; k++) {
-        struct stmt *st =
-            db_prepare(db, "SELECT 1 FROM order_lines WHERE id = ? AND seller_id = ?");
-        if (!st)
-            return -1;
-        stmt_bind_i64(st, 1, s->lines[k].order_line_id);
-        stmt_bind_i64(st, 2, seller_id);
-        int rc = stmt_step(st);
-        if (rc == STMT_ROW)
+    for (int k = 0; k < s->nlines; k++)
+        if (mine[k])
             s->lines[kept++] = s->lines[k];
-        else if (rc != STMT_DONE)
-            return -1;
-    }
     s->nlines = kept;
     return kept;
 }
@@ -196,7 +201,7 @@ enum shop_err shipment_get(struct shop *shop, const struct principal *who, int64
                    (who->role == ROLE_ADMIN || out->user_id == who->user_id ||
                     (who->role == ROLE_SELLER && out->seller_id == who->user_id));
     if (e == SHOP_OK && !visible && who->role == ROLE_SELLER && out->seller_id == 0) {
-        int kept = keep_sellers_lines(db, who->user_id, out);
+        int kept = keep_sellers_lines(db, who->user_id, a, out);
         if (kept < 0)
             e = db_fail(db, pb, "reading the shipment");
         visible = kept > 0;

@@ -132,9 +132,9 @@ def test_velocity_per_ip_through_a_trusted_proxy(srv, shop):
 
 def test_velocity_counts_checkouts_that_come_at_once(srv, shop):
     """Forty customers check out from one address at the same moment: the
-    first three are paid, the others held. Found from outside: on
-    PostgreSQL each writer counted only the orders committed before its own
-    transaction, and more than three passed the limit of three."""
+    first three are paid, the others held. Through one process this held
+    before; through three on one PostgreSQL it did not (test_scale_out's
+    test_fraud_velocity_holds_across_processes)."""
     ip = new_ip()
     buyers = [Buyer(srv) for _ in range(40)]
     for b in buyers:  # a product each: no stock row makes them wait for each other
