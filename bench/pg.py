@@ -16,6 +16,8 @@ measures with wrk (-t1 -c64 -d<duration>s, median of <runs>):
                 haproxy with 1, 2 and 3 processes, and 1 process direct
 
 Every process of a run talks to PostgreSQL over its Unix socket.
+PG_BENCH_STATEMENTS=1 lists every statement of each checkout scenario on
+stderr: calls and execution time per order (pg_stat_statements).
 
 usage: bench/pg.py [--runs N] [--duration S] [--only checkout,reads]
 """
@@ -148,6 +150,12 @@ def checkout(pg, url, runs, dur, first, per_run, label, notes, procs):
                  f" CPU per order {cpu * 1e6 / max(1, orders):.0f} us in shopd and"
                  f" {pcpu * 1e6 / max(1, orders):.0f} us in PostgreSQL; the costliest statements"
                  f" per order: {'; '.join(f'`{t}`' for t in top)}")
+    if os.environ.get("PG_BENCH_STATEMENTS"):
+        listing = pg.psql("shop", "SELECT round(calls::numeric / " + str(max(1, orders)) + ", 2)"
+                          " || ' ' || round(total_exec_time::numeric / " + str(max(1, orders)) +
+                          " * 1000) || 'us ' || left(regexp_replace(query, '\s+', ' ', 'g'), 150)"
+                          " FROM pg_stat_statements ORDER BY calls DESC")
+        print(f"{label}: calls per order, exec time per order, statement\n{listing}", file=sys.stderr)
     return m
 
 
