@@ -73,17 +73,14 @@ enum shop_err outbox_emit(struct db *db, const char *topic, int64_t aggregate_id
 enum shop_err outbox_emit_text(struct db *db, const char *topic, int64_t aggregate_id,
                                const char *payload, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, origin,"
-                                     " created_at) VALUES (?, ?, ?, ?, ?)");
-    if (!st)
-        return db_fail(db, pb, "writing an event");
-    stmt_bind_text(st, 1, topic);
-    stmt_bind_i64(st, 2, aggregate_id);
-    stmt_bind_text(st, 3, payload ? payload : "{}");
-    stmt_bind_i64(st, 4, origin);
-    stmt_bind_i64(st, 5, clock_now_ms());
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "writing an event");
+    /* Appended at commit (store.h): nothing reads an event back in the
+     * write that emits it. */
+    static struct db_append_kind event = {
+        "outbox (topic, aggregate_id, payload, origin, created_at)", 5, {NULL}};
+    struct db_value row[] = {DB_TEXT(topic), DB_I64(aggregate_id), DB_TEXT(payload ? payload : "{}"),
+                             DB_I64(origin), DB_I64(clock_now_ms())};
+    if (db_append(db, &event, row, pb) != SHOP_OK)
+        return pb->err;
     emitted++;
     return SHOP_OK;
 }

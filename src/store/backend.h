@@ -145,7 +145,17 @@ struct db {
      * statement aborts the transaction; a 503 when every failure was the
      * database being busy (stmt_busy_only). */
     bool stmt_failed, stmt_busy_only;
+    /* Rows db_append queued on this writer connection (appends.c). */
+    struct pending_row *appends;
+    size_t nappends, cappends;
 };
+
+/* appends.c: the rows db_append queued on a writer connection. The writer
+ * inserts them before it commits (or, with a savepoint per job, at the end
+ * of each job), and drops the rows of a write it rolls back. */
+bool appends_flush(struct db *db);
+size_t appends_mark(const struct db *db);
+void appends_drop(struct db *db, size_t mark);
 
 struct stmt {
     const struct store_ops *ops;

@@ -215,6 +215,39 @@ int64_t db_last_id(struct db *db);
 #define DB_LOCK_MAX 8
 enum shop_err db_lock(struct db *db, const int64_t *keys, int n, struct problem *pb);
 
+/* ---- rows appended at commit ---------------------------------------------- */
+
+/** A kind of row that is only ever inserted, and that no write reads back
+ *  in the transaction that inserts it (an outbox event). Declared once,
+ *  statically, as {"outbox (topic, aggregate_id, …)", ncols}; the store
+ *  keeps the multi-row INSERTs it builds for it in `sql`. */
+#define DB_APPEND_COLS 8
+#define DB_APPEND_SIZES 5 /* chunks of 32, 8, 4, 2 and 1 rows */
+struct db_append_kind {
+    const char *into; /* "table (col, …)" */
+    int ncols;        /* ≤ DB_APPEND_COLS */
+    _Atomic(const char *) sql[DB_APPEND_SIZES];
+};
+
+/** One value of an appended row: text (NULL for SQL NULL) or an integer. */
+struct db_value {
+    const char *text;
+    int64_t i64;
+    bool is_text;
+};
+#define DB_TEXT(s) ((struct db_value){.text = (s), .is_text = true})
+#define DB_I64(v) ((struct db_value){.i64 = (v)})
+
+/** Inserts one row of `kind` (`vals`: kind->ncols values, copied). Inside
+ *  a write function the row waits on the writer's connection, and the rows
+ *  that a batch's writes appended go in together, a few statements per
+ *  batch instead of one per row, just before it commits (writer.c): they
+ *  are committed, or rolled back, with the write that appended them. Its
+ *  failure fails the batch like any failed statement. Elsewhere the row is
+ *  inserted at once. */
+enum shop_err db_append(struct db *db, struct db_append_kind *kind, const struct db_value *vals,
+                        struct problem *pb);
+
 /** Runs SQL without parameters or results (DDL, pragmas, several statements). */
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);
 

@@ -98,6 +98,11 @@ static enum run_end run_job(struct db *db, struct wjob *j)
     stmt_failures_clear(db);
     j->result = write_result(db, j->fn(db, j->arg, j->pb), j->pb);
     db_release(db);
+    /* The job's appended rows go in now, inside its savepoint: a failure
+     * there is its own. */
+    if (j->result == SHOP_OK && !appends_flush(db))
+        j->result = db_fail(db, j->pb, "writing the appended rows");
+    appends_drop(db, 0);
     enum tx_state ts = db->ops->tx_state(db);
     if (ts == TX_NONE) {
         if (j->result == SHOP_OK)
@@ -145,6 +150,10 @@ static enum run_end run_bare(struct db *db, struct wjob **jobs, int n)
         db_release(db);
         ok = jobs[i]->result == SHOP_OK && (pipelined || db->ops->tx_state(db) == TX_OPEN);
     }
+    /* Every job's appended rows, a few statements for the whole batch. */
+    if (ok && !appends_flush(db))
+        ok = false;
+    appends_drop(db, 0);
     if (pipelined)
         db->ops->pipeline(db, false);
     if (!ok || db->ops->tx_state(db) != TX_OPEN) {
@@ -361,8 +370,11 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         if (!wexec(db, "SAVEPOINT nested"))
             return db_fail(db, pb, "opening a savepoint");
         bool outer_failed = db->stmt_failed, outer_busy_only = db->stmt_busy_only;
+        size_t appended = appends_mark(db);
         stmt_failures_clear(db);
         enum shop_err r = write_result(db, fn(db, arg, pb), pb);
+        if (r != SHOP_OK)
+            appends_drop(db, appended); /* rolled back with the rest */
         if (r == SHOP_OK && db->ops->tx_state(db) == TX_FAILED)
             r = db_fail(db, pb, "writing (a statement failed)");
         if (r != SHOP_OK && db->ops->tx_state(db) != TX_NONE)

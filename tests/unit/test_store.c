@@ -1,6 +1,7 @@
 /* Unit tests for src/store: group commit, savepoint isolation, migrations. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -10,12 +11,26 @@
 struct add_job {
     int64_t id, value;
     bool fail_after_insert;
+    int appends; /* rows appended at commit (db_append) instead of one insert */
 };
 
-/* Inserts a row; optionally fails afterwards (its insert must vanish). */
+static struct db_append_kind test_event = {
+    "outbox (topic, aggregate_id, payload, created_at)", 4, {NULL}};
+
+/* Inserts a row (or appends j->appends); optionally fails afterwards (its
+ * rows must vanish). */
 static enum shop_err add_write(struct db *db, void *arg, struct problem *pb)
 {
     struct add_job *j = arg;
+    for (int i = 0; i < j->appends; i++) {
+        char payload[32];
+        snprintf(payload, sizeof payload, "{\"n\":%d}", i);
+        struct db_value row[] = {DB_TEXT("test"), DB_I64(j->value), DB_TEXT(payload), DB_I64(i)};
+        if (db_append(db, &test_event, row, pb) != SHOP_OK)
+            return pb->err;
+    }
+    if (j->appends)
+        return j->fail_after_insert ? problem_set(pb, SHOP_CONFLICT, "changed my mind") : SHOP_OK;
     struct stmt *st = db_prepare(db, "INSERT INTO outbox (topic, aggregate_id, payload, created_at)"
                                      " VALUES ('test', ?, '{}', 0)");
     stmt_bind_i64(st, 1, j->value);
@@ -65,6 +80,7 @@ struct worker {
     struct shop *shop;
     int n, base;
     bool (*fails)(int i, int n); /* whether write i of n fails after its insert */
+    int appends;                 /* rows each write appends (0: one insert) */
     int ok, failed, runs;
 };
 
@@ -73,7 +89,9 @@ static void *hammer(void *arg)
     struct worker *w = arg;
     for (int i = 0; i < w->n; i++) {
         struct problem pb = {0};
-        struct counted_job j = {.add = {.value = w->base, .fail_after_insert = w->fails(i, w->n)}};
+        struct counted_job j = {.add = {.value = w->base,
+                                        .fail_after_insert = w->fails(i, w->n),
+                                        .appends = w->appends}};
         if (store_write(w->shop->store, counted_write, &j, &pb) == SHOP_OK)
             w->ok++;
         else
@@ -281,5 +299,83 @@ Test(store, scalar_or_fail_tells_no_row_from_a_failed_read)
     /* The plain variant answers the default for both. */
     cr_assert_eq(db_scalar_i64(db, "SELECT abs(?)", INT64_MIN, -7), -7);
     db_release(db);
+    test_shop_close(shop);
+}
+
+/* Rows appended at commit (db_append): a write's rows land with it, in the
+ * order appended, however many chunks they take; a failed write's vanish,
+ * whether its batch ran bare or with a savepoint per job. */
+Test(store, appended_rows_land_with_their_write_in_order)
+{
+    struct shop *shop = test_shop_open();
+    struct problem pb = {0};
+    struct add_job j = {.value = 900, .appends = 47}; /* 32 + 8 + 4 + 2 + 1 */
+    cr_assert_eq(store_write(shop->store, add_write, &j, &pb), SHOP_OK);
+    cr_assert_eq(count_rows(shop, 900), 47);
+    struct db *db = store_db(shop->store);
+    struct stmt *st = db_prepare(db, "SELECT created_at, payload FROM outbox"
+                                     " WHERE aggregate_id = 900 ORDER BY id");
+    for (int i = 0; i < 47; i++) {
+        cr_assert_eq(stmt_step(st), STMT_ROW);
+        cr_assert_eq(stmt_i64(st, 0), i, "row %d in the order appended", i);
+        char want[32];
+        snprintf(want, sizeof want, "{\"n\":%d}", i);
+        cr_assert_str_eq(stmt_text(st, 1), want);
+    }
+    db_release(db);
+    struct add_job bad = {.value = 901, .appends = 3, .fail_after_insert = true};
+    cr_assert_eq(store_write(shop->store, add_write, &bad, &pb), SHOP_CONFLICT);
+    problem_clear(&pb);
+    cr_assert_eq(count_rows(shop, 901), 0);
+    test_shop_close(shop);
+}
+
+Test(store, appended_rows_of_failed_writes_vanish_under_load)
+{
+    struct shop *shop = test_shop_open();
+    enum { THREADS = 12, EACH = 30, ROWS = 3 };
+    pthread_t t[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){
+            .shop = shop, .n = EACH, .base = 500 + i, .fails = every_third, .appends = ROWS};
+        pthread_create(&t[i], NULL, hammer, &w[i]);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < THREADS; i++) {
+        cr_assert_eq(w[i].failed, EACH / 3);
+        cr_assert_eq(count_rows(shop, 500 + i), w[i].ok * ROWS);
+    }
+    test_shop_close(shop);
+}
+
+static enum shop_err appending_inner(struct db *db, void *arg, struct problem *pb)
+{
+    struct add_job j = {.value = 911, .appends = 2, .fail_after_insert = true};
+    (void)arg;
+    return add_write(db, &j, pb);
+}
+
+static enum shop_err appending_outer(struct db *db, void *arg, struct problem *pb)
+{
+    struct nest *n = arg;
+    struct add_job j = {.value = 910, .appends = 2};
+    if (add_write(db, &j, pb) != SHOP_OK)
+        return pb->err;
+    struct problem inner = {0};
+    cr_assert_eq(store_write(n->store, appending_inner, NULL, &inner), SHOP_CONFLICT);
+    problem_clear(&inner);
+    return add_write(db, &j, pb);
+}
+
+Test(store, a_nested_write_that_fails_drops_only_its_appended_rows)
+{
+    struct shop *shop = test_shop_open();
+    struct problem pb = {0};
+    struct nest n = {shop->store};
+    cr_assert_eq(store_write(shop->store, appending_outer, &n, &pb), SHOP_OK);
+    cr_assert_eq(count_rows(shop, 910), 4);
+    cr_assert_eq(count_rows(shop, 911), 0);
     test_shop_close(shop);
 }
