@@ -498,7 +498,8 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
     j->promo_refused_cart = 0;
     /* One checkout of a customer's at a time, whichever process runs it: the
      * key and the cart are checked here and claimed at the end of this
-     * write, and a second checkout must see the first's claim. */
+     * write, and a second checkout must see the first's claim (and the
+     * first's order, in the fraud rules' count of the customer's). */
     char key[48];
     snprintf(key, sizeof key, "checkout:%lld", (long long)j->who->user_id);
     if (keylock(db, (const char *const[]){key}, 1, pb) != SHOP_OK)
@@ -624,9 +625,11 @@ enum shop_err checkout_begin_write(struct db *db, void *arg, struct problem *pb)
                  p.card_amount > 0 ? p.card.billing_country : "");
         const char *card = p.card_amount > 0 ? p.card.token : NULL;
         bool locked;
+        if (fraud_lock_card(db, &rules, card, pb) != SHOP_OK)
+            return pb->err;
         if (!fraud_facts_read(db, &rules, j->who->user_id, card, j->who->ip, j->now, &f))
             return db_fail(db, pb, "reading the fraud rules' facts");
-        if (fraud_lock(db, &rules, &f, j->who->user_id, card, j->who->ip, &locked, pb) != SHOP_OK)
+        if (fraud_lock_address(db, &rules, &f, j->who->ip, &locked, pb) != SHOP_OK)
             return pb->err;
         if (locked && !fraud_facts_read(db, &rules, j->who->user_id, card, j->who->ip, j->now, &f))
             return db_fail(db, pb, "reading the fraud rules' facts");

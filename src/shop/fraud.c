@@ -106,32 +106,27 @@ static bool open_count(int threshold, int64_t count)
     return threshold > 0 && !reached(threshold, count);
 }
 
-enum shop_err fraud_lock(struct db *db, const struct fraud_rules *r, const struct fraud_facts *f,
-                         int64_t user_id, const char *card_token, const char *ip, bool *locked,
-                         struct problem *pb)
+enum shop_err fraud_lock_card(struct db *db, const struct fraud_rules *r, const char *card_token,
+                              struct problem *pb)
+{
+    if (db_serialised(db) || r->card_orders <= 0 || !card_token || !*card_token)
+        return SHOP_OK;
+    char card[96];
+    snprintf(card, sizeof card, "fraud:card:%s", card_token);
+    return keylock(db, (const char *const[]){card}, 1, pb);
+}
+
+enum shop_err fraud_lock_address(struct db *db, const struct fraud_rules *r,
+                                 const struct fraud_facts *f, const char *ip, bool *locked,
+                                 struct problem *pb)
 {
     *locked = false;
-    if (db_serialised(db))
+    if (db_serialised(db) || !ip || !*ip || !open_count(r->ip_orders, f->ip_orders))
         return SHOP_OK;
-    char user[40], card[96], addr[96];
-    const char *keys[3];
-    int n = 0;
-    if (open_count(r->user_orders, f->user_orders)) {
-        snprintf(user, sizeof user, "fraud:user:%lld", (long long)user_id);
-        keys[n++] = user;
-    }
-    if (card_token && *card_token && open_count(r->card_orders, f->card_orders)) {
-        snprintf(card, sizeof card, "fraud:card:%s", card_token);
-        keys[n++] = card;
-    }
-    if (ip && *ip && open_count(r->ip_orders, f->ip_orders)) {
-        snprintf(addr, sizeof addr, "fraud:ip:%s", ip);
-        keys[n++] = addr;
-    }
-    if (n == 0)
-        return SHOP_OK;
+    char addr[96];
+    snprintf(addr, sizeof addr, "fraud:ip:%s", ip);
     *locked = true;
-    return keylock(db, keys, n, pb);
+    return keylock(db, (const char *const[]){addr}, 1, pb);
 }
 
 /* The facts, one statement: each count is min(the rows of an index range,

@@ -142,18 +142,26 @@ const char *fraud_decision_name(enum fraud_decision d);
 #define FRAUD_REASONS_MAX 192
 void fraud_reasons_text(unsigned reasons, char out[FRAUD_REASONS_MAX]);
 
-/** Inside a write, after fraud_facts_read: makes checkouts by the same
- *  user, with the same card or from the same address score one at a time
- *  while that count is below its limit (shop/keylock.h). On PostgreSQL
- *  writers side by side would each count only the orders committed before
- *  them and all pass a limit; a count that has reached its limit needs no
- *  lock (more orders cannot un-reach it), so an address many customers
- *  share does not make every checkout wait for the one before. *locked
- *  says whether it took any: then the facts must be read again. Nothing to
- *  do where writes run alone (SQLite). */
-enum shop_err fraud_lock(struct db *db, const struct fraud_rules *r, const struct fraud_facts *f,
-                         int64_t user_id, const char *card_token, const char *ip, bool *locked,
-                         struct problem *pb);
+/** Inside a write, before fraud_facts_read: makes checkouts with the same
+ *  card score one at a time while the card rule is on (shop/keylock.h). On
+ *  PostgreSQL writers side by side would each count only the orders
+ *  committed before them and all pass a limit. A card is rarely in two
+ *  checkouts at once, so it is locked before its count is read, saving a
+ *  second read. The user's count needs no lock of its own: checkout_begin
+ *  already holds one per customer for the whole write. Nothing to do where
+ *  writes run alone (SQLite). */
+enum shop_err fraud_lock_card(struct db *db, const struct fraud_rules *r, const char *card_token,
+                              struct problem *pb);
+
+/** Inside a write, after fraud_facts_read: the same for checkouts from one
+ *  address, while its count is below its limit. An address many customers
+ *  share (an office, a carrier's NAT) would make every checkout wait for
+ *  the one before if it were locked first; a count that has reached its
+ *  limit needs no lock (more orders cannot un-reach it). *locked says
+ *  whether it took the lock: then the facts must be read again. */
+enum shop_err fraud_lock_address(struct db *db, const struct fraud_rules *r,
+                                 const struct fraud_facts *f, const char *ip, bool *locked,
+                                 struct problem *pb);
 
 /** Inside a transaction: reads the facts for a checkout by `user_id` paying
  *  with `card_token` (NULL: no card) from `ip` (NULL: unknown), at `now`,

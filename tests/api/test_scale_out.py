@@ -522,7 +522,7 @@ def test_fraud_velocity_holds_across_processes(cluster):
     """Forty customers check out from one address at once through three
     processes: with a limit of three orders an address, three are paid and
     the others held, however the writers interleave (shop/fraud.h,
-    fraud_lock)."""
+    fraud_lock_address)."""
     env = {"SHOPD_FRAUD": "on", "SHOPD_TRUSTED_PROXIES": "127.0.0.1, ::1",
            "SHOPD_FRAUD_IP_ORDERS": "3", "SHOPD_FRAUD_POINTS_IP": "50",
            "SHOPD_FRAUD_HOLD_SCORE": "50", "SHOPD_FRAUD_REJECT_SCORE": "100"}
@@ -541,3 +541,29 @@ def test_fraud_velocity_holds_across_processes(cluster):
     statuses = [r["status"] for r in results]
     assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
         f"{statuses.count('paid')} paid"
+
+
+def test_fraud_card_velocity_holds_across_processes(cluster):
+    """Forty customers pay at once with one card through three processes (each
+    saved it, and the gateway gave every one the same token, as one that
+    fingerprints cards does): with a limit of three orders a card, three are
+    paid and the others held. The card is locked before its count is read
+    (shop/fraud.h, fraud_lock_card)."""
+    env = {"SHOPD_FRAUD": "on", "SHOPD_FRAUD_CARD_ORDERS": "3", "SHOPD_FRAUD_POINTS_CARD": "50",
+           "SHOPD_FRAUD_IP_ORDERS": "0",  # every buyer is 127.0.0.1: its lock would queue them all
+           "SHOPD_FRAUD_HOLD_SCORE": "50", "SHOPD_FRAUD_REJECT_SCORE": "100"}
+    servers = cluster(env=env)
+    shop = Shop(servers[0])
+    spread = Spread(servers)
+    buyers = [Buyer(spread.next()) for _ in range(40)]
+    for b in buyers:  # a product each: no stock row makes them wait for each other
+        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    db = servers[0].database()
+    token = db.scalar("SELECT gateway_token FROM payment_methods WHERE id = ?", (buyers[0].card,))
+    db.execute("UPDATE payment_methods SET gateway_token = ?", (token,))
+    results = at_once(lambda b: b.checkout(), buyers)
+    assert all(r.status == 201 for r in results), results
+    statuses = [r["status"] for r in results]
+    assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
+        f"{statuses.count('paid')} paid"
+    assert db.scalar("SELECT count(DISTINCT card_token) FROM orders") == 1
