@@ -191,10 +191,14 @@ static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
         return SHOP_OK;
     bool ok = !strcmp(j->behavior, "ok") || !strcmp(j->behavior, "flaky") ||
               !strncmp(j->behavior, "timeout_", 8);
+    /* Recorded, or the key's first charge read back, in one statement: on a
+     * key seen before the no-op update returns the stored row. */
     st = db_prepare(db, "INSERT INTO gw_sim_charges (charge_id, idempotency_key, token,"
                         " order_ref, amount_cents, currency, status, decline_code,"
                         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (idempotency_key) DO NOTHING");
+                        " ON CONFLICT (idempotency_key) DO UPDATE"
+                        " SET idempotency_key = excluded.idempotency_key"
+                        " RETURNING charge_id, status, coalesce(decline_code, ''), amount_cents");
     if (!st)
         return db_fail(db, pb, "gateway: recording a charge");
     stmt_bind_text(st, 1, j->charge_id);
@@ -206,15 +210,8 @@ static enum shop_err charge_write(struct db *db, void *arg, struct problem *pb)
     stmt_bind_text(st, 7, ok ? (j->capture ? "captured" : "authorized") : "declined");
     stmt_bind_text(st, 8, ok ? NULL : j->behavior);
     stmt_bind_i64(st, 9, clock_now_ms());
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "gateway: recording a charge");
-    st = db_prepare(db, "SELECT charge_id, status, coalesce(decline_code, ''), amount_cents"
-                        " FROM gw_sim_charges WHERE idempotency_key = ?");
-    if (!st)
-        return db_fail(db, pb, "gateway: reading a charge");
-    stmt_bind_text(st, 1, j->key);
     if (stmt_step(st) != STMT_ROW)
-        return db_fail(db, pb, "gateway: reading a charge");
+        return db_fail(db, pb, "gateway: recording a charge");
     snprintf(j->charge_id, sizeof j->charge_id, "%s", stmt_text(st, 0));
     snprintf(j->stored_status, sizeof j->stored_status, "%s", stmt_text(st, 1));
     snprintf(j->stored_code, sizeof j->stored_code, "%s", stmt_text(st, 2));

@@ -68,6 +68,10 @@ BATCHED = (
     "SELECT * FROM (SELECT txid, id, kind",        # recommendations' reader, a batch of events a read
     "DELETE FROM rec_events WHERE id IN",          # their retention: 5,000 old events a write
     "UPDATE products SET sales_count = sales_count + CASE",  # the sales fold: 8 products a statement, once a slice
+    # The simulated gateway stands for an outside provider: on SQLite it has a
+    # database and a writer of its own, and its RETURNING saves PostgreSQL a
+    # statement per charge.
+    "INSERT INTO gw_sim_charges",
 )
 
 
