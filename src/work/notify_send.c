@@ -17,53 +17,179 @@
 #include "util/xalloc.h"
 #include "work/notify_engine.h"
 
-#define MESSAGE_CACHE 8
-
 struct notify_sender {
     struct notify_engine *e;
-    struct notify_message cache[MESSAGE_CACHE];
-    int next_evict;
 };
 
-/* The message `id`, from the sender's small cache (NULL when absent). */
-static const struct notify_message *message_get(struct notify_sender *s, struct db *db, int64_t id)
+#define Q8 "?,?,?,?,?,?,?,?"
+
+static int cmp_i64(const void *a, const void *b)
 {
-    for (int i = 0; i < MESSAGE_CACHE; i++)
-        if (s->cache[i].id == id)
-            return &s->cache[i];
-    struct stmt *st = db_prepare(db, "SELECT event_key, kind, title, body, data"
-                                     " FROM notify_messages WHERE id = ?");
-    if (!st)
-        return NULL;
-    stmt_bind_i64(st, 1, id);
-    if (stmt_step(st) != STMT_ROW)
-        return NULL;
-    struct notify_message *m = &s->cache[s->next_evict];
-    s->next_evict = (s->next_evict + 1) % MESSAGE_CACHE;
-    notify_message_clear(m);
-    m->id = id;
-    m->key = xstrdup(stmt_text(st, 0));
-    m->kind = xstrdup(stmt_text(st, 1));
-    m->title = xstrdup(stmt_text(st, 2));
-    m->body = xstrdup(stmt_text(st, 3));
-    m->data = xstrdup(stmt_text(st, 4));
-    notify_message_render(m);
-    return m;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct values of `v` (n of them), sorted, in place; returns how many. */
+static int distinct(int64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!k || v[k - 1] != v[i])
+            v[k++] = v[i];
+    return k;
+}
+
+/* ---- a batch's messages and email addresses --------------------------------------- */
+
+/* The distinct messages of one batch, read eight to a statement and owned by
+ * the batch until its items are handed over: the items point into this
+ * table, which nothing changes meanwhile. (A cache of eight shared across
+ * batches did change: a batch of more different messages than it held sent
+ * some buyers another buyer's order confirmation.) */
+struct batch_messages {
+    struct notify_message *m; /* sorted by id; key NULL: not found */
+    int n;
+    bool failed; /* a read failed: a message not found may exist */
+};
+
+static void messages_load(struct db *db, const struct notify_row *rows, int n,
+                          struct batch_messages *b)
+{
+    int64_t *ids = xmalloc((size_t)n * sizeof *ids);
+    for (int i = 0; i < n; i++)
+        ids[i] = rows[i].message_id;
+    b->n = distinct(ids, n);
+    b->m = xcalloc((size_t)b->n, sizeof *b->m);
+    b->failed = false;
+    for (int i = 0; i < b->n; i++)
+        b->m[i].id = ids[i];
+    for (int i = 0; i < b->n && !b->failed; i += 8) {
+        struct stmt *st = db_prepare(db, "SELECT id, event_key, kind, title, body, data"
+                                         " FROM notify_messages WHERE id IN (" Q8 ")");
+        if (!st) {
+            b->failed = true;
+            break;
+        }
+        for (int k = 0; k < 8; k++) /* repeats are harmless in IN */
+            stmt_bind_i64(st, 1 + k, ids[i + k < b->n ? i + k : b->n - 1]);
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
+            int64_t id = stmt_i64(st, 0);
+            struct notify_message *m =
+                bsearch(&id, b->m, (size_t)b->n, sizeof *b->m, cmp_i64); /* id is first */
+            if (!m || m->key)
+                continue;
+            m->key = xstrdup(stmt_text(st, 1));
+            m->kind = xstrdup(stmt_text(st, 2));
+            m->title = xstrdup(stmt_text(st, 3));
+            m->body = xstrdup(stmt_text(st, 4));
+            m->data = xstrdup(stmt_text(st, 5));
+            notify_message_render(m);
+        }
+        b->failed = rc != STMT_DONE;
+    }
+    free(ids);
+}
+
+static const struct notify_message *message_of(const struct batch_messages *b, int64_t id)
+{
+    const struct notify_message *m =
+        bsearch(&id, b->m, (size_t)b->n, sizeof *b->m, cmp_i64);
+    return m && m->key ? m : NULL;
+}
+
+static void messages_free(struct batch_messages *b)
+{
+    for (int i = 0; i < b->n; i++)
+        notify_message_clear(&b->m[i]);
+    free(b->m);
+}
+
+/* The email channel's addresses and preferences of a batch's users, eight
+ * users to a statement (orders' confirmations are one user each). */
+struct email_to {
+    int64_t user_id; /* first: bsearch compares it */
+    char *email;
+    bool opted_in, found;
+};
+struct batch_emails {
+    struct email_to *v; /* sorted by user */
+    int n;
+    bool failed;
+};
+
+static void emails_load(struct db *db, const struct notify_row *rows, int n,
+                        struct batch_emails *b)
+{
+    int64_t *users = xmalloc((size_t)n * sizeof *users);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (rows[i].channel == NOTIFY_EMAIL)
+            users[k++] = rows[i].user_id;
+    b->n = distinct(users, k);
+    b->v = xcalloc((size_t)(b->n ? b->n : 1), sizeof *b->v);
+    b->failed = false;
+    for (int i = 0; i < b->n; i++)
+        b->v[i].user_id = users[i];
+    for (int i = 0; i < b->n && !b->failed; i += 8) {
+        struct stmt *st = db_prepare(db, "SELECT u.id, u.email, coalesce(p.email, 1) FROM users u"
+                                         " LEFT JOIN notification_prefs p ON p.user_id = u.id"
+                                         " WHERE u.id IN (" Q8 ")");
+        if (!st) {
+            b->failed = true;
+            break;
+        }
+        for (int j = 0; j < 8; j++)
+            stmt_bind_i64(st, 1 + j, users[i + j < b->n ? i + j : b->n - 1]);
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
+            int64_t id = stmt_i64(st, 0);
+            struct email_to *e = bsearch(&id, b->v, (size_t)b->n, sizeof *b->v, cmp_i64);
+            if (!e || e->found)
+                continue;
+            e->found = true;
+            e->email = xstrdup(stmt_text(st, 1));
+            e->opted_in = stmt_i64(st, 2) != 0;
+        }
+        b->failed = rc != STMT_DONE;
+    }
+    free(users);
+}
+
+static void emails_free(struct batch_emails *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->v[i].email);
+    free(b->v);
+}
+
+/* Fills an email item's address; false with a reason when it cannot be sent. */
+static bool email_address(const struct batch_emails *b, struct arena *ar, struct notify_item *it,
+                          const char **why)
+{
+    const struct email_to *e =
+        bsearch(&it->user_id, b->v, (size_t)b->n, sizeof *b->v, cmp_i64);
+    if (e && e->found)
+        it->to[it->nto++] = arena_strdup(ar, e->email);
+    *why = e && e->found && !e->opted_in ? "opted out"
+           : it->nto == 0                ? "no address on this channel"
+                                         : NULL;
+    return *why == NULL;
 }
 
 static const char *const address_sql[NOTIFY_CHANNELS] = {
     [NOTIFY_PUSH] = "SELECT d.token, coalesce(p.push, 1) FROM devices d LEFT JOIN"
                     " notification_prefs p ON p.user_id = d.user_id WHERE d.user_id = ?"
                     " ORDER BY d.updated_at DESC, d.id DESC LIMIT 10",
-    [NOTIFY_EMAIL] = "SELECT u.email, coalesce(p.email, 1) FROM users u LEFT JOIN"
-                     " notification_prefs p ON p.user_id = u.id WHERE u.id = ?",
     [NOTIFY_SMS] = "SELECT a.phone, coalesce(p.sms, 0) FROM addresses a LEFT JOIN"
                    " notification_prefs p ON p.user_id = a.user_id WHERE a.user_id = ?"
                    " AND a.is_default = 1 AND coalesce(a.phone, '') <> ''",
 };
 _Static_assert(NOTIFY_TO_MAX == 10, "address_sql's LIMIT");
 
-/* Fills the item's addresses; false with a reason when it cannot be sent. */
+/* Fills a push or SMS item's addresses; false with a reason when it cannot
+ * be sent. */
 static bool address(struct db *db, struct arena *ar, struct notify_item *it, const char **why)
 {
     struct stmt *st = db_prepare(db, address_sql[it->channel]);
@@ -94,7 +220,6 @@ struct ack_job {
     int64_t now;
 };
 
-#define Q8        "?,?,?,?,?,?,?,?"
 #define ACK_GROUP 64
 
 /* pending|failed → sent for up to ACK_GROUP rows in one statement. */
@@ -206,20 +331,29 @@ static void deliver(struct notify_sender *s, struct notify_row *rows, int n)
     int nitems = 0, nout = 0;
     qsort(rows, (size_t)n, sizeof *rows, by_channel);
     db_read_begin(db); /* one snapshot (and one lock) for the batch's lookups */
+    struct batch_messages msgs;
+    struct batch_emails emails;
+    messages_load(db, rows, n, &msgs);
+    emails_load(db, rows, n, &emails);
     uint64_t failed_reads = store_thread_read_failures();
     for (int i = 0; i < n; i++) {
         struct notify_row *r = &rows[i];
         const char *why = NULL;
+        bool unread = false; /* why is a read that failed, not the data */
         struct notify_item *it = &items[nitems];
         *it = (struct notify_item){
             .id = r->id, .user_id = r->user_id, .channel = (enum notify_channel)r->channel};
         if ((unsigned)r->channel >= NOTIFY_CHANNELS || !e->providers[r->channel])
             why = "no provider for this channel";
-        else if (!(it->msg = message_get(s, db, r->message_id)))
+        else if (!(it->msg = message_of(&msgs, r->message_id))) {
             why = "message missing";
-        else
+            unread = msgs.failed;
+        } else if (r->channel == NOTIFY_EMAIL) {
+            email_address(&emails, ar, it, &why);
+            unread = why && emails.failed;
+        } else
             address(db, ar, it, &why);
-        if (why && store_thread_read_failures() != failed_reads) {
+        if (why && (unread || store_thread_read_failures() != failed_reads)) {
             /* The database did not answer: no reason to skip it, a reason to
              * try again later (no attempt spent). */
             failed_reads = store_thread_read_failures();
@@ -234,6 +368,7 @@ static void deliver(struct notify_sender *s, struct notify_row *rows, int n)
             attempts[nitems++] = r->attempts + 1;
     }
     db_read_end(db);
+    emails_free(&emails);
     for (int i = 0; i < nitems;) {
         int k = i;
         while (k < nitems && items[k].channel == items[i].channel)
@@ -271,6 +406,7 @@ static void deliver(struct notify_sender *s, struct notify_row *rows, int n)
         /* The rows stay pending/failed and are handed over again later. */
         log_event(LOG_WARN, "notify.ack_failed", "{s:i, s:s}", "rows", nout, "detail", pb.detail);
     problem_clear(&pb);
+    messages_free(&msgs);
     arena_free(ar);
 }
 
@@ -305,8 +441,6 @@ void *notify_sender_main(void *arg)
         pthread_mutex_unlock(&e->mu);
     }
     free(batch);
-    for (int i = 0; i < MESSAGE_CACHE; i++)
-        notify_message_clear(&s->cache[i]);
     free(s);
     return NULL;
 }

@@ -549,3 +549,27 @@ def test_no_full_scans_in_the_notification_paths(make_server, hook):
                 continue
             scans.add(f"{detail} :: {sql[:120]}")
     assert not scans, "full scans:\n" + "\n".join(sorted(scans))
+
+
+def test_each_buyer_is_sent_their_own_orders_confirmation(make_server):
+    """Forty orders confirmed while the senders are held back by the rate cap
+    reach them in batches of many different messages: each buyer's email is
+    their own order's, whatever a sender looked up for the others of its
+    batch in between."""
+    s = make_server(dict(FAST, SHOPD_NOTIFY_RATE="20"))
+    shop = Shop(s)
+    vid = shop.product(price=1500, stock=100)["variants"][0]["id"]
+    buyers = [Buyer(s) for _ in range(40)]
+    for b in buyers:
+        assert b.add(vid, 1).status == 201
+    with ThreadPoolExecutor(8) as pool:
+        orders = list(pool.map(lambda b: b.checkout(), buyers))
+    assert all(o.status == 201 for o in orders)
+    want = {b.user["id"]: f"order.confirmed:{o['id']}" for b, o in zip(buyers, orders)}
+
+    def sent():
+        lines = [n for n in sink_lines(s, "email") if n["key"].startswith("order.confirmed:")]
+        return lines if len(lines) >= len(want) else None
+    lines = wait_for("every confirmation sent", sent, timeout=20)
+    assert sorted((n["user_id"], n["key"]) for n in lines) == sorted(want.items())
+    assert all(n["title"] == f"Order #{n['key'].split(':')[1]} confirmed" for n in lines)
