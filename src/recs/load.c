@@ -32,6 +32,25 @@ static void row_product(struct stmt *st, struct prod_src *src)
     src->in_stock = stmt_i64(st, 7) != 0;
 }
 
+/* Puts the product into the model, or (src NULL) takes it out for good
+ * (write_mu held). */
+static void product_put(struct recs *r, int64_t id, const struct prod_src *src)
+{
+    pthread_rwlock_wrlock(&r->lock);
+    if (src) {
+        recs_put_product(r, src);
+    } else {
+        /* Deleted: never recommended again. */
+        uint32_t s = idmap_get(&r->by_id, id);
+        if (s != MAP_NONE && r->p[s].live) {
+            r->p[s].live = r->p[s].published = false;
+            atomic_fetch_add(&r->avail_version, 1);
+        }
+        recs_set_shown(r, id, false, false);
+    }
+    pthread_rwlock_unlock(&r->lock);
+}
+
 bool recs_product_refresh(struct recs *r, struct db *db, int64_t id)
 {
     pthread_mutex_lock(&r->write_mu);
@@ -56,26 +75,34 @@ bool recs_product_refresh(struct recs *r, struct db *db, int64_t id)
         src.brand = brand;
         src.currency = currency;
         db_release(db);
-        pthread_rwlock_wrlock(&r->lock);
-        recs_put_product(r, &src);
-        pthread_rwlock_unlock(&r->lock);
+        product_put(r, id, &src);
         free(title);
         free(brand);
         free(currency);
     } else {
         db_release(db);
-        /* Deleted: never recommended again. */
-        pthread_rwlock_wrlock(&r->lock);
-        uint32_t s = idmap_get(&r->by_id, id);
-        if (s != MAP_NONE && r->p[s].live) {
-            r->p[s].live = r->p[s].published = false;
-            atomic_fetch_add(&r->avail_version, 1);
-        }
-        recs_set_shown(r, id, false, false);
-        pthread_rwlock_unlock(&r->lock);
+        product_put(r, id, NULL);
     }
     pthread_mutex_unlock(&r->write_mu);
     return true;
+}
+
+void recs_product_seen(struct recs *r, int64_t id, const struct search_product *p, bool published)
+{
+    pthread_mutex_lock(&r->write_mu);
+    if (p)
+        product_put(r, id,
+                    &(struct prod_src){.id = id,
+                                       .category_id = p->category_id,
+                                       .price = p->price,
+                                       .title = p->title,
+                                       .brand = p->brand,
+                                       .currency = p->currency,
+                                       .published = published,
+                                       .in_stock = p->in_stock});
+    else
+        product_put(r, id, NULL);
+    pthread_mutex_unlock(&r->write_mu);
 }
 
 /* Rows after the engine's position, in commit order: two ranges of the

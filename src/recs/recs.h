@@ -75,6 +75,12 @@ enum shop_err recs_build_from_search(struct recs *r, struct store *store, struct
  *  False, with the model unchanged, when the read failed. */
 bool recs_product_refresh(struct recs *r, struct db *db, int64_t id);
 
+/** The same from a row another reader has just read: the search index's
+ *  refresh reads every column the model keeps (search_refresh_then; NULL:
+ *  the product is gone). */
+struct search_product;
+void recs_product_seen(struct recs *r, int64_t id, const struct search_product *p, bool published);
+
 /** Re-reads every product (after a seed or an import). */
 void recs_reload_products(struct recs *r, struct store *store);
 

@@ -535,6 +535,12 @@ static enum index_change apply(struct search *s, const struct doc_src *src)
 enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id,
                              struct problem *pb)
 {
+    return search_refresh_then(s, db, product_id, NULL, NULL, pb);
+}
+
+enum shop_err search_refresh_then(struct search *s, struct db *db, int64_t product_id,
+                                  search_read_fn fn, void *cls, struct problem *pb)
+{
     struct doc_src src;
     char *owned = NULL;
     pthread_mutex_lock(&s->write_mu);
@@ -542,6 +548,17 @@ enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id
     if (err != SHOP_OK)
         goto done;
     src.id = product_id;
+    if (fn)
+        fn(cls,
+           src.exists ? &(struct search_product){.id = product_id,
+                                                 .category_id = src.category_id,
+                                                 .price = src.price,
+                                                 .title = src.title,
+                                                 .brand = src.brand,
+                                                 .currency = src.currency,
+                                                 .in_stock = src.in_stock}
+                      : NULL,
+           src.published);
     if (apply(s, &src) == INDEX_NO_CATEGORY) {
         err = categories_locked(s, db, pb);
         if (err == SHOP_OK && apply(s, &src) == INDEX_NO_CATEGORY) {

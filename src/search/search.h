@@ -46,6 +46,17 @@ enum shop_err search_build(struct search *s, struct store *store, struct problem
 enum shop_err search_refresh(struct search *s, struct db *db, int64_t product_id,
                              struct problem *pb);
 
+struct search_product;
+/** What search_refresh_then read: the product (NULL when it is gone) and
+ *  whether it is published. Its strings last for the call only. */
+typedef void (*search_read_fn)(void *cls, const struct search_product *p, bool published);
+
+/** search_refresh, then `fn(cls, …)` with the row it read (not when the
+ *  read failed): another view of the product (the recommendation model)
+ *  is kept up to date without a read of its own. */
+enum shop_err search_refresh_then(struct search *s, struct db *db, int64_t product_id,
+                                  search_read_fn fn, void *cls, struct problem *pb);
+
 /** Re-reads the category tree through `db`. */
 enum shop_err search_refresh_categories(struct search *s, struct db *db, struct problem *pb);
 

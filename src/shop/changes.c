@@ -15,9 +15,21 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-/* Drops the product's pages and re-reads it into the search index and the
- * recommendation model; false when a read failed (what did not refresh
- * keeps its old entry). */
+struct seen {
+    struct recs *recs;
+    int64_t id;
+};
+
+/* The row the search index read, for the recommendation model. */
+static void to_recs(void *cls, const struct search_product *p, bool published)
+{
+    struct seen *s = cls;
+    recs_product_seen(s->recs, s->id, p, published);
+}
+
+/* Drops the product's pages and re-reads it, once, into the search index
+ * and the recommendation model; false when the read failed (what did not
+ * refresh keeps its old entry). */
 static bool refresh(struct shop *shop, int64_t product_id)
 {
     product_cache_invalidate(shop->products, product_id);
@@ -27,16 +39,14 @@ static bool refresh(struct shop *shop, int64_t product_id)
     struct db *db = store_db(shop->store);
     struct problem pb = {0};
     db_release(db); /* a snapshot older than the caller's commit must not be read */
-    bool ok = search_refresh(shop->search, db, product_id, &pb) == SHOP_OK;
+    struct seen seen = {shop->recs, product_id};
+    bool ok = search_refresh_then(shop->search, db, product_id, shop->recs ? to_recs : NULL,
+                                  &seen, &pb) == SHOP_OK;
     if (!ok)
         log_event(LOG_WARN, "search.refresh_failed", "{s:I, s:s}", "product",
                   (json_int_t)product_id, "detail", pb.detail);
     db_release(db);
     problem_clear(&pb);
-    if (shop->recs) {
-        ok &= recs_product_refresh(shop->recs, db, product_id);
-        db_release(db);
-    }
     return ok;
 }
 
