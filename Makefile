@@ -49,7 +49,7 @@ UNIT_OBJ := $(patsubst %.c,build/asan/%.o,$(UNIT_SRC))
 
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps run cluster test unit api api-prism api-pg openapi web-test bench soak faults clean format \
+.PHONY: all deps run cluster test unit unit-pg api api-prism api-pg openapi web-test bench soak faults clean format \
         fuzz fuzz-build fuzz-replay
 all: shopd
 
@@ -127,13 +127,18 @@ PYTEST   := /usr/bin/python3 -m pytest
 JOBS     ?= 2
 
 # fuzz-build: the clang build of the fuzz targets, so `make fuzz` cannot break unseen.
-test: unit fuzz-build fuzz-replay openapi api api-prism api-pg web-test
+test: unit unit-pg fuzz-build fuzz-replay openapi api api-prism api-pg web-test
 	@echo "make test: all suites passed"
 
 # The unit tests fail things on purpose (bad settings, a read-only database):
 # their log lines would read as alarms, so they are off here.
 unit: build/asan/unit-tests
 	$(TEST_ENV) SHOPD_LOG_LEVEL=off build/asan/unit-tests --jobs $(JOBS)
+
+# The unit tests that need a PostgreSQL server (store_pg/*), with one of their own.
+unit-pg: build/asan/unit-tests
+	scripts/pgtmp.sh run -- env $(TEST_ENV) SHOPD_LOG_LEVEL=off \
+	    build/asan/unit-tests --jobs $(JOBS) --filter 'store_pg/*'
 
 api: build/asan/shopd
 	$(TEST_ENV) SHOPD_BIN=$(CURDIR)/build/asan/shopd $(PYTEST) tests/api -q -n $(JOBS) -p no:cacheprovider

@@ -51,42 +51,6 @@ static void product_put(struct recs *r, int64_t id, const struct prod_src *src)
     pthread_rwlock_unlock(&r->lock);
 }
 
-bool recs_product_refresh(struct recs *r, struct db *db, int64_t id)
-{
-    pthread_mutex_lock(&r->write_mu);
-    struct stmt *st = db_prepare(db, PRODUCT_SQL " WHERE p.id = ?");
-    int rc = STMT_ERROR;
-    if (st) {
-        stmt_bind_i64(st, 1, id);
-        rc = stmt_step(st);
-    }
-    if (rc != STMT_ROW && rc != STMT_DONE) { /* not "deleted": the read failed */
-        db_release(db);
-        pthread_mutex_unlock(&r->write_mu);
-        log_event(LOG_WARN, "recs.refresh_failed", "{s:I}", "product", (json_int_t)id);
-        return false;
-    }
-    if (rc == STMT_ROW) {
-        struct prod_src src;
-        row_product(st, &src);
-        char *title = xstrdup(src.title), *brand = xstrdup(src.brand),
-             *currency = xstrdup(src.currency);
-        src.title = title;
-        src.brand = brand;
-        src.currency = currency;
-        db_release(db);
-        product_put(r, id, &src);
-        free(title);
-        free(brand);
-        free(currency);
-    } else {
-        db_release(db);
-        product_put(r, id, NULL);
-    }
-    pthread_mutex_unlock(&r->write_mu);
-    return true;
-}
-
 void recs_product_seen(struct recs *r, int64_t id, const struct search_product *p, bool published)
 {
     pthread_mutex_lock(&r->write_mu);

@@ -27,9 +27,9 @@
  * computed, with its figures, is the essay at the top of answers.c.
  *
  * Only published, in-stock products are answered: each product carries a
- * `live` flag that recs_product_refresh keeps true (shop_product_changed
- * calls it after every committed change and the change feed for other
- * processes'), checked as each answer is made.
+ * `live` flag that recs_product_seen keeps true (shop_product_changed
+ * passes it the search index's re-read after every committed change, the
+ * change feed for other processes'), checked as each answer is made.
  *
  * TIME DECAY
  *

@@ -14,9 +14,10 @@
  *    and applies what it reads to its model (its own events too: one path
  *    for everything, so every process and every backend computes the same
  *    model). recs_build() reads the history at start.
- *  - recs_product_refresh() after a committed product change
- *    (shop_product_changed): only published, in-stock products are ever
- *    recommended, checked when an answer is made.
+ *  - recs_product_seen() after a committed product change, with the row
+ *    the search index re-read (shop_product_changed): only published,
+ *    in-stock products are ever recommended, checked when an answer is
+ *    made.
  *  - All functions are safe to call from many threads at once.
  */
 #ifndef SHOP_RECS_RECS_H
@@ -53,7 +54,7 @@ void recs_free(struct recs *r);
 
 /** Reads every product and the event history (recs_config.history_ms) from
  *  the store. Call once; until it returns, recs_ready is false and nothing
- *  else may be asked of the model but recs_product_refresh and recs_record. */
+ *  else may be asked of the model but recs_product_seen and recs_record. */
 enum shop_err recs_build(struct recs *r, struct store *store, struct problem *pb);
 
 /** recs_build taking the products from the search index `from` (already
@@ -70,14 +71,10 @@ bool recs_ready(struct recs *r);
 enum shop_err recs_build_from_search(struct recs *r, struct store *store, struct search *from,
                                      struct problem *pb);
 
-/** Re-reads product `id` through `db` (availability, title, price,
- *  category, brand); a product no longer there is never recommended again.
- *  False, with the model unchanged, when the read failed. */
-bool recs_product_refresh(struct recs *r, struct db *db, int64_t id);
-
-/** The same from a row another reader has just read: the search index's
- *  refresh reads every column the model keeps (search_refresh_then; NULL:
- *  the product is gone). */
+/** Product `id` as the search index has just re-read it after a committed
+ *  change (search_refresh_then, which reads every column the model keeps:
+ *  availability, title, price, category, brand). `p` NULL: the product is
+ *  gone and is never recommended again. */
 struct search_product;
 void recs_product_seen(struct recs *r, int64_t id, const struct search_product *p, bool published);
 

@@ -173,8 +173,9 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
         stmt_bind_i64(st, 3, j->payment_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "recording the payment");
-        if (db_changes(db) != 1)
-            return problem_set(pb, SHOP_CONFLICT, "the payment was settled meanwhile");
+        if (db_expect_changes(db, 1, pb, SHOP_CONFLICT, "the payment was settled meanwhile") !=
+            SHOP_OK)
+            return pb->err;
     }
     struct bought_line lines[CART_LINES_MAX];
     int n;

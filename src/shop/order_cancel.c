@@ -116,8 +116,10 @@ static enum shop_err cancel_write(struct db *db, void *arg, struct problem *pb)
             return db_fail(db, pb, "cancelling a line");
         stmt_bind_i64(st, 1, j->now);
         stmt_bind_i64(st, 2, lines[i].id);
-        if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
-            return problem_set(pb, SHOP_CONFLICT, "the order changed meanwhile");
+        if (stmt_step(st) != STMT_DONE)
+            return db_fail(db, pb, "cancelling a line");
+        if (db_expect_changes(db, 1, pb, SHOP_CONFLICT, "the order changed meanwhile") != SHOP_OK)
+            return pb->err;
         /* Units taken from stock go back; backordered ones were never taken. */
         if (lines[i].taken > 0 &&
             reservation_restock(db, j->order_id, lines[i].variant_id, lines[i].taken,

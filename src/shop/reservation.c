@@ -334,8 +334,11 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             stmt_bind_text(st, 1, to);
             stmt_bind_i64(st, 2, clock_now_ms());
             stmt_bind_i64(st, 3, rows[i].id);
-            if (stmt_step(st) != STMT_DONE || db_changes(db) != 1)
+            if (stmt_step(st) != STMT_DONE)
                 return db_fail(db, pb, "updating a reservation");
+            if (db_expect_changes(db, 1, pb, SHOP_INTERNAL,
+                                  "a reservation being settled changed meanwhile") != SHOP_OK)
+                return pb->err;
             if (news && (e = changed_event(db, rows[i].variant_id, before, pb)) != SHOP_OK)
                 return e;
         }

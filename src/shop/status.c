@@ -1,5 +1,6 @@
 #include "shop/status.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -38,8 +39,10 @@ enum shop_err status_move(struct db *db, const struct status_machine *m, int64_t
     stmt_bind_text(st, 4, m->names[from]);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "moving a status");
-    if (db_changes(db) != 1)
-        return problem_set(pb, SHOP_CONFLICT, "the %s changed meanwhile", m->entity);
+    char changed[64];
+    snprintf(changed, sizeof changed, "the %s changed meanwhile", m->entity);
+    if (db_expect_changes(db, 1, pb, SHOP_CONFLICT, changed) != SHOP_OK)
+        return pb->err;
     return status_enter(db, m, id, to, note, now, pb);
 }
 

@@ -65,6 +65,10 @@ struct store_ops {
     /* Whether writes may be sent without waiting for their answers while
      * the writer runs a batch bare (PostgreSQL; see pg.c). May be NULL. */
     void (*pipeline)(struct db *db, bool on);
+    /* db_expect_changes: true when the statement just stepped was sent
+     * without waiting and now must change exactly `n` rows, checked with
+     * its answer; NULL or false: check db_changes now. */
+    bool (*defer_expect)(struct db *db, int64_t n);
     /* db_lock; NULL where writes are serialised anyway. */
     enum shop_err (*lock)(struct db *db, const int64_t *keys, int n, struct problem *pb);
     void (*read_begin)(struct db *db);

@@ -320,7 +320,7 @@ static bool pg_begin(struct db *base, bool exclusive)
         exclusive ? "BEGIN; SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")" : "BEGIN";
     pg_sync(pc);
     conn_check(PG_STORE(base->store), pc);
-    pc->retryable = false;
+    pc->retryable = pc->expect_failed = false;
     bool ok = pg_conn_exec(pc, sql);
     if (!ok && PQstatus(pc->c) != CONNECTION_OK) {
         /* The server closed the connection while it was idle (a restart, a
@@ -346,7 +346,7 @@ static enum tx_state pg_tx_state(struct db *base)
     pg_sync(pc);
     switch (PQtransactionStatus(pc->c)) {
     case PQTRANS_INTRANS:
-        return TX_OPEN;
+        return pc->expect_failed ? TX_FAILED : TX_OPEN;
     case PQTRANS_INERROR:
         return TX_FAILED;
     default:
@@ -432,6 +432,7 @@ const struct store_ops pg_ops = {
     .retryable = pg_retryable,
     .unreachable = pg_unreachable,
     .pipeline = pg_pipeline,
+    .defer_expect = pg_defer_expect,
     .lock = pg_lock,
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,

@@ -64,7 +64,11 @@ struct pg_conn {
     struct pending {
         const char *sql; /* for the log */
         bool hidden_id;
+        int64_t expect; /* the rows it must change (db_expect_changes), -1: any */
     } pending[MAX_PENDING];
+    /* A write sent without waiting changed other rows than it had to: the
+     * transaction reads as failed, and the writer runs the batch again. */
+    bool expect_failed;
     char err[512];
     bool writer; /* set up for writes (conn_setup) */
     bool set_up; /* conn_setup ran on this connection since it (re)connected */
@@ -132,6 +136,7 @@ const char *pg_col_text(struct stmt *base, int col);
 int pg_col_len(struct stmt *base, int col);
 bool pg_col_null(struct stmt *base, int col);
 int64_t pg_changes(struct db *db);
+bool pg_defer_expect(struct db *db, int64_t n);
 int64_t pg_last_id(struct db *base);
 enum shop_err pg_exec(struct db *base, const char *sql, struct problem *pb);
 const char *pg_errmsg(struct db *db);

@@ -349,6 +349,11 @@ bool pg_sync(struct pg_conn *pc)
         }
         if (take_answer(pc, r, pc->pending[i].sql, pc->pending[i].hidden_id) < 0)
             ok = false;
+        else if (pc->pending[i].expect >= 0 && pc->changes != pc->pending[i].expect) {
+            pg_set_err(pc, "a write that had to change a row found it changed meanwhile");
+            pc->expect_failed = true;
+            ok = false;
+        }
         PQclear(r);
         while ((r = PQgetResult(pc->c)))
             PQclear(r); /* to the NULL that ends each statement's answers */
@@ -388,7 +393,7 @@ static int defer(struct pg_stmt *st)
         pg_set_err(pc, PQerrorMessage(pc->c));
         return STMT_ERROR;
     }
-    pc->pending[pc->npending++] = (struct pending){st->sql, st->hidden_id};
+    pc->pending[pc->npending++] = (struct pending){st->sql, st->hidden_id, -1};
     st->executed = true;
     pc->has_last_id = false;
     return STMT_DONE;
@@ -496,6 +501,17 @@ int pg_col_len(struct stmt *base, int col)
 bool pg_col_null(struct stmt *base, int col)
 {
     return !has_value(PG_ST(base), col);
+}
+
+bool pg_defer_expect(struct db *db, int64_t n)
+{
+    struct pg_conn *pc = PG_DB(db)->conn;
+    /* Every statement either joins the pipeline or reads it out first, so
+     * a pending one is the statement just stepped. */
+    if (!pc || !pc->npending)
+        return false;
+    pc->pending[pc->npending - 1].expect = n;
+    return true;
 }
 
 int64_t pg_changes(struct db *db)

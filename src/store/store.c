@@ -222,6 +222,14 @@ int64_t db_changes(struct db *db)
     return db->ops->changes(db);
 }
 
+enum shop_err db_expect_changes(struct db *db, int64_t n, struct problem *pb, enum shop_err err,
+                                const char *detail)
+{
+    if (db->ops->defer_expect && db->ops->defer_expect(db, n))
+        return SHOP_OK;
+    return db_changes(db) == n ? SHOP_OK : problem_set(pb, err, "%s", detail);
+}
+
 int64_t db_last_id(struct db *db)
 {
     return db->ops->last_id(db);

@@ -199,6 +199,17 @@ bool stmt_is_null(struct stmt *st, int col);
 /** Rows changed by the last INSERT/UPDATE/DELETE on this connection. */
 int64_t db_changes(struct db *db);
 
+/** After a conditional UPDATE or DELETE that must change exactly `n` rows
+ *  (a status that must still be what was read, say): SHOP_OK when it did,
+ *  else `err` with `detail`. Inside a write whose statements are being
+ *  pipelined (PostgreSQL) the check waits for the statement's answer rather
+ *  than a round trip of its own: a miss then fails the transaction, and the
+ *  writer runs the batch again with each write alone, where this answers at
+ *  once. So code after it may run on a row that did not change, and must
+ *  only write (what it writes is rolled back). */
+enum shop_err db_expect_changes(struct db *db, int64_t n, struct problem *pb, enum shop_err err,
+                                const char *detail);
+
 /** The id the last successful INSERT on this connection gave its row (SQLite:
  *  the rowid; PostgreSQL: lastval(), the last value any sequence gave this
  *  session, so call it right after the INSERT). Cheaper than `RETURNING id`

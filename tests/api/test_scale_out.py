@@ -567,3 +567,30 @@ def test_fraud_card_velocity_holds_across_processes(cluster):
     assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
         f"{statuses.count('paid')} paid"
     assert db.scalar("SELECT count(DISTINCT card_token) FROM orders") == 1
+
+
+def test_one_order_cancelled_through_every_process_at_once_is_cancelled_once(cluster):
+    """Twelve cancels of one paid order at once, through three processes: one
+    answers 200 and the others 409, the order is refunded and restocked once,
+    and its history says "cancelled" once. The writers send the conditional
+    line updates without waiting for their answers (store.h,
+    db_expect_changes; tests/unit/test_store_pg.c provokes a miss)."""
+    servers = cluster()
+    shop = Shop(servers[0])
+    p = shop.product(stock=5)
+    vid = p["variants"][0]["id"]
+    b = Buyer(servers[0])
+    o = b.buy(vid, 2)
+    assert o.status == 201 and o["status"] == "paid", o
+    spread = Spread(servers)
+    targets = [spread.next() for _ in range(12)]
+    results = at_once(lambda s: s.post(f"/v1/orders/{o['id']}/cancel", {}, token=b.token), targets)
+    assert sorted(r.status for r in results) == [200] + [409] * 11, [r.status for r in results]
+    for r in results:
+        if r.status == 409:
+            assert r["detail"], r
+    db = servers[0].database()
+    assert db.scalar("SELECT count(*) FROM order_history WHERE order_id = ? AND status = 'cancelled'",
+                     (o["id"],)) == 1
+    assert db.scalar("SELECT refunded_cents FROM orders WHERE id = ?", (o["id"],)) == o["total_cents"]
+    assert stock_of(servers[0], shop, vid) == {"available": 5, "on_hand": 5, "reserved": 0}

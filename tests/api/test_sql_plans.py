@@ -72,6 +72,9 @@ BATCHED = (
     # database and a writer of its own, and its RETURNING saves PostgreSQL a
     # statement per charge.
     "INSERT INTO gw_sim_charges",
+    # A batch of notifications' messages and email addresses, 8 to a read.
+    "SELECT id, event_key, kind, title, body, data FROM notify_messages WHERE id IN",
+    "SELECT u.id, u.email, coalesce(p.email, 1) FROM users u",
 )
 
 
