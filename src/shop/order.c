@@ -42,11 +42,8 @@ static const unsigned derived[ORDER_STATUS_COUNT] = {
     [ORDER_SHIPPED] = SHIPPING, [ORDER_DELIVERED] = SHIPPING,
 };
 
-/* ?1 is text throughout: on PostgreSQL the column is a domain (migration
- * 0035), and a parameter both assigned to it and compared with text would
- * be deduced as two types. */
 #define ORDER_UPDATE_SQL                                                                   \
-    "UPDATE orders SET status = CAST(?1 AS TEXT), updated_at = ?2,"                        \
+    "UPDATE orders SET status = ?1, updated_at = ?2,"                                      \
     " paid_at = CASE WHEN ?1 = 'paid' THEN ?2 ELSE paid_at END,"                           \
     " cancelled_at = CASE WHEN ?1 = 'cancelled' THEN ?2 ELSE cancelled_at END"             \
     " WHERE id = ?3 AND status = ?4"
