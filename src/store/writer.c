@@ -373,10 +373,10 @@ enum shop_err store_write(struct store *s, store_write_fn fn, void *arg, struct 
         size_t appended = appends_mark(db);
         stmt_failures_clear(db);
         enum shop_err r = write_result(db, fn(db, arg, pb), pb);
-        if (r != SHOP_OK)
-            appends_drop(db, appended); /* rolled back with the rest */
         if (r == SHOP_OK && db->ops->tx_state(db) == TX_FAILED)
             r = db_fail(db, pb, "writing (a statement failed)");
+        if (r != SHOP_OK)
+            appends_drop(db, appended); /* rolled back with the rest */
         if (r != SHOP_OK && db->ops->tx_state(db) != TX_NONE)
             wexec(db, "ROLLBACK TO nested");
         if (db->ops->tx_state(db) != TX_NONE)
