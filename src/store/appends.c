@@ -28,7 +28,9 @@ static const int sizes[DB_APPEND_SIZES] = {32, 8, 4, 2, 1};
 static pthread_mutex_t build_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* The INSERT of `sizes[which]` rows of `k`, built once and kept for good:
- * db_prepare caches statements by the address of their text. */
+ * db_prepare caches statements by the address of their text. The table and
+ * columns are the kind's static declaration in the code, never input; the
+ * values are bound. */
 static const char *insert_sql(struct db_append_kind *k, int which)
 {
     const char *sql = atomic_load(&k->sql[which]);
@@ -114,7 +116,6 @@ bool appends_flush(struct db *db)
     }
     free(same);
     db_release(db);
-    appends_drop(db, 0);
     return ok;
 }
 

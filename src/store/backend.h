@@ -156,7 +156,8 @@ struct db {
 
 /* appends.c: the rows db_append queued on a writer connection. The writer
  * inserts them before it commits (or, with a savepoint per job, at the end
- * of each job), and drops the rows of a write it rolls back. */
+ * of each job), then drops them from the queue (appends_drop(db, 0)), as it
+ * drops the rows of a write it rolls back (to that write's mark). */
 bool appends_flush(struct db *db);
 size_t appends_mark(const struct db *db);
 void appends_drop(struct db *db, size_t mark);

@@ -40,6 +40,14 @@ static int distinct(int64_t *v, int n)
     return k;
 }
 
+/* Binds `width` ids from `ids` (n of them) to ?first…: an IN list of a
+ * fixed size, the last id repeated past the end (repeats are harmless in IN). */
+static void bind_ids(struct stmt *st, int first, const int64_t *ids, int n, int width)
+{
+    for (int k = 0; k < width; k++)
+        stmt_bind_i64(st, first + k, ids[k < n ? k : n - 1]);
+}
+
 /* ---- a batch's messages and email addresses --------------------------------------- */
 
 /* The distinct messages of one batch, read eight to a statement and owned by
@@ -71,8 +79,7 @@ static void messages_load(struct db *db, const struct notify_row *rows, int n,
             b->failed = true;
             break;
         }
-        for (int k = 0; k < 8; k++) /* repeats are harmless in IN */
-            stmt_bind_i64(st, 1 + k, ids[i + k < b->n ? i + k : b->n - 1]);
+        bind_ids(st, 1, ids + i, b->n - i, 8);
         int rc;
         while ((rc = stmt_step(st)) == STMT_ROW) {
             int64_t id = stmt_i64(st, 0);
@@ -140,8 +147,7 @@ static void emails_load(struct db *db, const struct notify_row *rows, int n,
             b->failed = true;
             break;
         }
-        for (int j = 0; j < 8; j++)
-            stmt_bind_i64(st, 1 + j, users[i + j < b->n ? i + j : b->n - 1]);
+        bind_ids(st, 1, users + i, b->n - i, 8);
         int rc;
         while ((rc = stmt_step(st)) == STMT_ROW) {
             int64_t id = stmt_i64(st, 0);
@@ -233,8 +239,7 @@ static enum shop_err ack_sent(struct db *db, const int64_t *ids, int n, int64_t 
     if (!st)
         return db_fail(db, pb, "recording deliveries");
     stmt_bind_i64(st, 1, now);
-    for (int k = 0; k < ACK_GROUP; k++) /* repeats are harmless in IN */
-        stmt_bind_i64(st, 2 + k, ids[k < n ? k : n - 1]);
+    bind_ids(st, 2, ids, n, ACK_GROUP);
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording deliveries");
 }
 

@@ -287,20 +287,25 @@ def test_order_confirmed_and_cancelled_reach_the_buyer(server, shop):
     assert confirmed["to"] == [b.user["email"]]
 
 
+def orders_at_once(s, n):
+    """n customers each buy one unit of one product, eight checkouts at a time."""
+    vid = Shop(s).product(price=1500, stock=100)["variants"][0]["id"]
+    buyers = [Buyer(s) for _ in range(n)]
+    for b in buyers:
+        assert b.add(vid, 1).status == 201
+    with ThreadPoolExecutor(8) as pool:
+        orders = list(pool.map(lambda b: b.checkout(), buyers))
+    assert all(o.status == 201 for o in orders)
+    return buyers, orders
+
+
 def test_a_burst_of_orders_notifies_each_once_even_when_replayed(make_server):
     """The order consumer records a slice's notifications together (16, 4
     and 1 messages to a statement): 23 orders placed at once each notify
     their buyer once, with their own order's text, and delivering every
     event again creates no second message or notification."""
     s = make_server(FAST)
-    shop = Shop(s)
-    vid = shop.product(price=1500, stock=100)["variants"][0]["id"]
-    buyers = [Buyer(s) for _ in range(23)]
-    for b in buyers:
-        assert b.add(vid, 1).status == 201
-    with ThreadPoolExecutor(8) as pool:
-        orders = list(pool.map(lambda b: b.checkout(), buyers))
-    assert all(o.status == 201 for o in orders)
+    buyers, orders = orders_at_once(s, 23)
     want = {b.user["id"]: o["id"] for b, o in zip(buyers, orders)}
     db = s.database()
 
@@ -557,14 +562,7 @@ def test_each_buyer_is_sent_their_own_orders_confirmation(make_server):
     their own order's, whatever a sender looked up for the others of its
     batch in between."""
     s = make_server(dict(FAST, SHOPD_NOTIFY_RATE="20"))
-    shop = Shop(s)
-    vid = shop.product(price=1500, stock=100)["variants"][0]["id"]
-    buyers = [Buyer(s) for _ in range(40)]
-    for b in buyers:
-        assert b.add(vid, 1).status == 201
-    with ThreadPoolExecutor(8) as pool:
-        orders = list(pool.map(lambda b: b.checkout(), buyers))
-    assert all(o.status == 201 for o in orders)
+    buyers, orders = orders_at_once(s, 40)
     want = {b.user["id"]: f"order.confirmed:{o['id']}" for b, o in zip(buyers, orders)}
 
     def sent():

@@ -518,6 +518,24 @@ def test_haproxys_own_answers_are_problem_json(made_cluster):
             time.sleep(2.5)
 
 
+def forty_buyers(servers):
+    """Forty customers spread over the processes, each with a product of its
+    own in the cart: no stock row makes their checkouts wait for each other."""
+    shop = Shop(servers[0])
+    spread = Spread(servers)
+    buyers = [Buyer(spread.next()) for _ in range(40)]
+    for b in buyers:
+        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    return buyers
+
+
+def assert_three_paid_the_rest_held(results):
+    assert all(r.status == 201 for r in results), results
+    statuses = [r["status"] for r in results]
+    assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
+        f"{statuses.count('paid')} paid"
+
+
 def test_fraud_velocity_holds_across_processes(cluster):
     """Forty customers check out from one address at once through three
     processes: with a limit of three orders an address, three are paid and
@@ -527,20 +545,13 @@ def test_fraud_velocity_holds_across_processes(cluster):
            "SHOPD_FRAUD_IP_ORDERS": "3", "SHOPD_FRAUD_POINTS_IP": "50",
            "SHOPD_FRAUD_HOLD_SCORE": "50", "SHOPD_FRAUD_REJECT_SCORE": "100"}
     servers = cluster(env=env)
-    shop = Shop(servers[0])
-    spread = Spread(servers)
-    buyers = [Buyer(spread.next()) for _ in range(40)]
-    for b in buyers:  # a product each: no stock row makes them wait for each other
-        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    buyers = forty_buyers(servers)
     ip = "198.51.100.7"
     results = at_once(lambda b: b.s.post(
         "/v1/orders", {"shipping_address_id": b.address, "payments": [{"payment_method_id": b.card}],
                        "shipping_method": "standard"}, token=b.token,
         headers={"Idempotency-Key": "k-" + uuid.uuid4().hex, "X-Forwarded-For": ip}), buyers)
-    assert all(r.status == 201 for r in results), results
-    statuses = [r["status"] for r in results]
-    assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
-        f"{statuses.count('paid')} paid"
+    assert_three_paid_the_rest_held(results)
 
 
 def test_fraud_card_velocity_holds_across_processes(cluster):
@@ -553,19 +564,12 @@ def test_fraud_card_velocity_holds_across_processes(cluster):
            "SHOPD_FRAUD_IP_ORDERS": "0",  # every buyer is 127.0.0.1: its lock would queue them all
            "SHOPD_FRAUD_HOLD_SCORE": "50", "SHOPD_FRAUD_REJECT_SCORE": "100"}
     servers = cluster(env=env)
-    shop = Shop(servers[0])
-    spread = Spread(servers)
-    buyers = [Buyer(spread.next()) for _ in range(40)]
-    for b in buyers:  # a product each: no stock row makes them wait for each other
-        assert b.add(shop.product(stock=1)["variants"][0]["id"]).status == 201
+    buyers = forty_buyers(servers)
     db = servers[0].database()
     token = db.scalar("SELECT gateway_token FROM payment_methods WHERE id = ?", (buyers[0].card,))
     db.execute("UPDATE payment_methods SET gateway_token = ?", (token,))
     results = at_once(lambda b: b.checkout(), buyers)
-    assert all(r.status == 201 for r in results), results
-    statuses = [r["status"] for r in results]
-    assert statuses.count("paid") == 3 and statuses.count("on_hold") == 37, \
-        f"{statuses.count('paid')} paid"
+    assert_three_paid_the_rest_held(results)
     assert db.scalar("SELECT count(DISTINCT card_token) FROM orders") == 1
 
 
