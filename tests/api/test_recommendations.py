@@ -334,8 +334,15 @@ def test_offline_quality_beats_popularity(make_server):
             t += 3 * 3_600_000
         held[user["id"]] += (owned,)
     insert_events(s, rows)
-    wait_for("the history", lambda: ids(s.get(f"/v1/products/{pids[0]}/also-viewed")), 10)
-    time.sleep(0.5)
+    # The model applies rows in commit order and these commit together: once
+    # the last user's history shows in their list (this test's products; a
+    # user without one is given the shop's popular items, and none of these
+    # has an event before), every row is in. A fixed sleep is not enough: on
+    # PostgreSQL the model reads nothing while any older transaction in the
+    # cluster is open (outbox_horizon).
+    last_token = users[-1][0]
+    wait_for("the history", lambda: set(ids(s.get("/v1/recommendations?limit=10",
+                                                  token=last_token))) & set(pids), 20)
     ranked_pop = sorted(bought_total, key=lambda p: (-bought_total[p], p))
 
     def metrics(lists):
