@@ -119,12 +119,22 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     set->coupon_unknown = false;
     /* Automatic ones that are live and not used up: one index range. At
      * checkout also those used up or ended since the cart was shown: priced
-     * as it showed them, promo_record refuses them (the essay, Limits). */
-    struct stmt *st = db_prepare(
-        db, "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1 AND p.active = 1"
-            " AND p.starts_at <= ?1 AND (p.ends_at IS NULL OR p.ends_at > ?4)"
-            " AND (p.usage_limit IS NULL OR p.uses < p.usage_limit OR"
-            " p.limit_reached_at > ?3) LIMIT ?2");
+     * as it showed them, promo_record refuses them (the essay, Limits); and
+     * those switched off since (switching off ends a promotion at once:
+     * promo_admin.c), the range of inactive ones, in the same statement. */
+#define LIVE                                                                                   \
+    "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1 AND p.active = 1"           \
+    " AND p.starts_at <= ?1 AND (p.ends_at IS NULL OR p.ends_at > ?4)"                         \
+    " AND (p.usage_limit IS NULL OR p.uses < p.usage_limit OR p.limit_reached_at > ?3)"        \
+    " LIMIT ?2"
+#define SWITCHED_OFF                                                                           \
+    "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1 AND p.active = 0"           \
+    " AND p.ends_at > ?3 AND p.starts_at < p.ends_at LIMIT ?2"
+    struct stmt *st = db_prepare(db, checkout ? "SELECT * FROM (" LIVE ") AS live UNION ALL"
+                                                " SELECT * FROM (" SWITCHED_OFF ") AS off"
+                                              : LIVE);
+#undef LIVE
+#undef SWITCHED_OFF
     if (!st)
         return false;
     stmt_bind_i64(st, 1, now);
@@ -132,18 +142,6 @@ bool promo_load(struct db *db, struct arena *a, const char *coupon, int64_t user
     stmt_bind_i64(st, 3, checkout ? shown_at : INT64_MAX);
     stmt_bind_i64(st, 4, checkout && shown_at < now ? shown_at : now);
     automatic_read(st, a, now, set);
-    if (checkout) {
-        /* Switched off since the cart was shown (switching off ends a
-         * promotion at once: promo_admin.c); the range of inactive ones. */
-        st = db_prepare(db, "SELECT " PROMO_COLS " FROM promotions p WHERE p.automatic = 1"
-                            " AND p.active = 0 AND p.ends_at > ?1 AND p.starts_at < p.ends_at"
-                            " LIMIT ?2");
-        if (!st)
-            return false;
-        stmt_bind_i64(st, 1, shown_at);
-        stmt_bind_i64(st, 2, PROMO_RULES_MAX - 1);
-        automatic_read(st, a, now, set);
-    }
     /* An automatic promotion this customer has used up is simply not there. */
     for (int k = 0; k < set->n; k++) {
         set->customer_used[k] = set->per_customer[k] > 0 && user_id
