@@ -322,7 +322,8 @@ static enum shop_err saga(struct shop *shop, const struct principal *who, const 
                             .card_token = j.card_token,
                             .head = &j.head,
                             .cart_id = j.cart_id,
-                            .placed = &j.placed};
+                            .placed = &j.placed,
+                            .reserved = &j.reserved};
     enum pay_outcome pay = PAY_OK;
     struct gw_result r = {0};
     if (j.card_payment_id) {

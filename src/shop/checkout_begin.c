@@ -423,7 +423,7 @@ static enum shop_err place_order(struct db *db, struct begin_job *j, const struc
             geo_locate(p->ad->country, p->ad->postal_code, &dest) ? &dest : NULL,
             &j->shop->cfg.alloc};
         if (reservation_reserve(db, j->order_id, rl, p->n, &where, expires, j->who->user_id,
-                                pb) != SHOP_OK)
+                                &j->reserved, pb) != SHOP_OK)
             return pb->err;
         for (int i = 0; i < p->n; i++) /* as reservation_reserve recorded them */
             j->placed.lines[i].backordered = rl[i].backordered;

@@ -182,7 +182,7 @@ enum shop_err checkout_complete_write(struct db *db, void *arg, struct problem *
     struct order_head h;
     if (settle_move(db, j, ORDER_PAID, "payment captured", "captured", &h, lines, &n, pb) !=
             SHOP_OK ||
-        reservation_consume(db, j->order_id, pb) != SHOP_OK ||
+        reservation_consume(db, j->order_id, j->reserved, pb) != SHOP_OK ||
         (h.flash_sale_id && flashsale_order_paid(db, j->order_id, pb) != SHOP_OK) ||
         cart_settle(db, &h, j->cart_id, lines, n, pb) != SHOP_OK)
         return pb->err;

@@ -17,6 +17,7 @@
 #include "shop/order_doc.h"
 #include "shop/pricing.h"
 #include "shop/promo.h"
+#include "shop/reservation.h"
 #include "util/arena.h"
 #include "util/problem.h"
 
@@ -92,7 +93,8 @@ struct begin_job {
     struct order_head head;
     struct placed_order placed;
     int64_t cart_id;
-    struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
+    struct reserved_list reserved; /* the cart's reservation rows (not a flash sale's) */
+    struct fraud_verdict verdict;  /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
     /* The cart whose promotion reached a limit after it was last shown
      * (promo.h, Limits): its new prices count as shown once the 409 is
@@ -120,6 +122,7 @@ struct settle_job {
     const struct order_head *head;
     struct placed_order *placed;
     int64_t cart_id;
+    const struct reserved_list *reserved; /* the reservations to consume (NULL: read) */
 };
 
 struct unknown_job {

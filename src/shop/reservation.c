@@ -145,9 +145,13 @@ static int candidates(struct db *db, int64_t variant_id, struct alloc_wh *wh, in
     return n;
 }
 
+/* Records one reservation row; with `out`, also in the list (its id is
+ * then read back: a round trip on PostgreSQL, where the consume's read of
+ * the rows is one more). */
 static enum shop_err insert_reservation(struct db *db, int64_t order_id, int64_t variant_id,
                                         int64_t warehouse_id, int64_t quantity, const char *status,
-                                        int64_t expires_at, struct problem *pb)
+                                        int64_t expires_at, struct reserved_list *out,
+                                        struct problem *pb)
 {
     struct stmt *st = db_prepare(db, "INSERT INTO reservations (order_id, variant_id, warehouse_id,"
                                      " quantity, status, expires_at, created_at, updated_at)"
@@ -163,12 +167,25 @@ static enum shop_err insert_reservation(struct db *db, int64_t order_id, int64_t
     stmt_bind_i64(st, 6, expires_at);
     stmt_bind_i64(st, 7, now);
     stmt_bind_i64(st, 8, now);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "recording a reservation");
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "recording a reservation");
+    if (!out || !out->complete)
+        return SHOP_OK;
+    if (out->n == RESERVED_MAX) {
+        out->complete = false;
+        return SHOP_OK;
+    }
+    int64_t id = db_last_id(db);
+    if (id <= 0)
+        return db_fail(db, pb, "recording a reservation");
+    out->r[out->n++] = (struct reserved){id, variant_id, warehouse_id, quantity};
+    return SHOP_OK;
 }
 
 static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserve_line *l,
                                   const struct reserve_where *where, int64_t expires_at,
-                                  int64_t actor, bool *short_line, struct problem *pb)
+                                  int64_t actor, bool *short_line, struct reserved_list *out,
+                                  struct problem *pb)
 {
     struct alloc_wh wh[MAX_WAREHOUSES];
     struct alloc_take take[MAX_WAREHOUSES];
@@ -210,7 +227,7 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
                                take[i].quantity, 0, take[i].quantity, actor, order_id, pb);
         if (e != SHOP_OK ||
             (e = insert_reservation(db, order_id, l->variant_id, w->warehouse_id,
-                                    take[i].quantity, "active", expires_at, pb)) != SHOP_OK)
+                                    take[i].quantity, "active", expires_at, out, pb)) != SHOP_OK)
             return e;
     }
     return inventory_moved_event(db, l->variant_id, l->product_id, total, total - covered, pb);
@@ -218,13 +235,15 @@ static enum shop_err reserve_line(struct db *db, int64_t order_id, struct reserv
 
 enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,
                                   int n, const struct reserve_where *where, int64_t expires_at,
-                                  int64_t actor, struct problem *pb)
+                                  int64_t actor, struct reserved_list *out, struct problem *pb)
 {
     json_t *shorts = NULL;
+    if (out)
+        *out = (struct reserved_list){.n = 0, .complete = true};
     for (int i = 0; i < n; i++) {
         bool is_short;
         enum shop_err e =
-            reserve_line(db, order_id, &lines[i], where, expires_at, actor, &is_short, pb);
+            reserve_line(db, order_id, &lines[i], where, expires_at, actor, &is_short, out, pb);
         if (e != SHOP_OK) {
             json_decref(shorts);
             return e;
@@ -265,12 +284,57 @@ static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t wareho
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "returning units to the sale");
 }
 
+/* An active reservation being settled. */
+struct active_row {
+    int64_t id, variant_id, warehouse_id, quantity, sale_id;
+};
+
+/* Ends one active reservation with `sql` (consume or release), marking the
+ * row `to`: it must still be active. */
+static enum shop_err settle_row(struct db *db, int64_t order_id, const struct stock_sql *sql,
+                                const char *kind, const char *to, const struct active_row *row,
+                                struct problem *pb)
+{
+    bool consuming = !strcmp(to, "consumed");
+    /* Consuming leaves availability as it was (on hand and reserved fall
+     * together), and so does handing units back to a running flash sale:
+     * only a release to stock is news. */
+    bool to_sale = false;
+    if (!consuming && row->sale_id && flashsale_pool_open(db, row->sale_id, &to_sale, pb) != SHOP_OK)
+        return pb->err;
+    bool news = !consuming && !to_sale;
+    int64_t before = 0;
+    if (news && inventory_available(db, row->variant_id, &before, pb) != SHOP_OK)
+        return pb->err;
+    int64_t q = row->quantity;
+    enum shop_err e;
+    if (to_sale)
+        e = back_to_sale(db, row->sale_id, row->warehouse_id, q, pb);
+    else
+        e = move(db, sql, kind, row->variant_id, row->warehouse_id, NULL, q, consuming ? -q : 0,
+                 -q, 0, order_id, pb);
+    if (e != SHOP_OK)
+        return e;
+    struct stmt *st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?"
+                                     " AND status = 'active'");
+    if (!st)
+        return db_fail(db, pb, "updating a reservation");
+    stmt_bind_text(st, 1, to);
+    stmt_bind_i64(st, 2, clock_now_ms());
+    stmt_bind_i64(st, 3, row->id);
+    if (stmt_step(st) != STMT_DONE)
+        return db_fail(db, pb, "updating a reservation");
+    if (db_expect_changes(db, 1, pb, SHOP_INTERNAL,
+                          "a reservation being settled changed meanwhile") != SHOP_OK)
+        return pb->err;
+    return news ? changed_event(db, row->variant_id, before, pb) : SHOP_OK;
+}
+
 /* Ends every active reservation of an order with `sql` (consume or
  * release), marking the rows `to`. */
 static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_sql *sql,
                            const char *kind, const char *to, struct problem *pb)
 {
-    bool consuming = !strcmp(to, "consumed");
     /* The order's reservations in slices of 128, the active ones picked out
      * here: with "AND status = 'active'" PostgreSQL's planner would rather
      * walk the partial index of every active reservation in the shop, which
@@ -278,9 +342,7 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
      * order's few. */
     int64_t after = 0;
     for (int read = 128; read == 128;) {
-        struct {
-            int64_t id, variant_id, warehouse_id, quantity, sale_id;
-        } rows[128];
+        struct active_row rows[128];
         int n = 0;
         read = 0;
         struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity,"
@@ -297,58 +359,35 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             after = stmt_i64(st, 0);
             if (!stmt_i64(st, 5))
                 continue;
-            rows[n].id = after;
-            rows[n].variant_id = stmt_i64(st, 1);
-            rows[n].warehouse_id = stmt_i64(st, 2);
-            rows[n].quantity = stmt_i64(st, 3);
-            rows[n].sale_id = stmt_i64(st, 4);
-            n++;
+            rows[n++] = (struct active_row){after, stmt_i64(st, 1), stmt_i64(st, 2),
+                                            stmt_i64(st, 3), stmt_i64(st, 4)};
         }
         if (rc != STMT_DONE) /* not "no more reservations": stock would drift */
             return db_fail(db, pb, "reading reservations");
         for (int i = 0; i < n; i++) {
-            /* Consuming leaves availability as it was (on hand and reserved
-             * fall together), and so does handing units back to a running
-             * flash sale: only a release to stock is news. */
-            bool to_sale = false;
-            if (!consuming && rows[i].sale_id &&
-                flashsale_pool_open(db, rows[i].sale_id, &to_sale, pb) != SHOP_OK)
-                return pb->err;
-            bool news = !consuming && !to_sale;
-            int64_t before = 0;
-            if (news && inventory_available(db, rows[i].variant_id, &before, pb) != SHOP_OK)
-                return pb->err;
-            int64_t q = rows[i].quantity;
-            enum shop_err e;
-            if (to_sale)
-                e = back_to_sale(db, rows[i].sale_id, rows[i].warehouse_id, q, pb);
-            else
-                e = move(db, sql, kind, rows[i].variant_id, rows[i].warehouse_id, NULL, q,
-                         consuming ? -q : 0, -q, 0, order_id, pb);
+            enum shop_err e = settle_row(db, order_id, sql, kind, to, &rows[i], pb);
             if (e != SHOP_OK)
-                return e;
-            st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?"
-                                " AND status = 'active'");
-            if (!st)
-                return db_fail(db, pb, "updating a reservation");
-            stmt_bind_text(st, 1, to);
-            stmt_bind_i64(st, 2, clock_now_ms());
-            stmt_bind_i64(st, 3, rows[i].id);
-            if (stmt_step(st) != STMT_DONE)
-                return db_fail(db, pb, "updating a reservation");
-            if (db_expect_changes(db, 1, pb, SHOP_INTERNAL,
-                                  "a reservation being settled changed meanwhile") != SHOP_OK)
-                return pb->err;
-            if (news && (e = changed_event(db, rows[i].variant_id, before, pb)) != SHOP_OK)
                 return e;
         }
     }
     return SHOP_OK;
 }
 
-enum shop_err reservation_consume(struct db *db, int64_t order_id, struct problem *pb)
+enum shop_err reservation_consume(struct db *db, int64_t order_id,
+                                  const struct reserved_list *known, struct problem *pb)
 {
-    return settle(db, order_id, &sql_consume, "consume", "consumed", pb);
+    if (!known || !known->complete)
+        return settle(db, order_id, &sql_consume, "consume", "consumed", pb);
+    /* The rows begin wrote, not read back: each must still be active
+     * (settle_row's expectation), as the order is still pending_payment. */
+    for (int i = 0; i < known->n; i++) {
+        const struct reserved *r = &known->r[i];
+        struct active_row row = {r->id, r->variant_id, r->warehouse_id, r->quantity, 0};
+        enum shop_err e = settle_row(db, order_id, &sql_consume, "consume", "consumed", &row, pb);
+        if (e != SHOP_OK)
+            return e;
+    }
+    return SHOP_OK;
 }
 
 enum shop_err reservation_release(struct db *db, int64_t order_id, struct problem *pb)
@@ -426,7 +465,7 @@ int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, in
                 break;
             }
             if (insert_reservation(db, order_id, variant_id, w->warehouse_id, q, "consumed",
-                                   clock_now_ms(), pb) != SHOP_OK)
+                                   clock_now_ms(), NULL, pb) != SHOP_OK)
                 return -1;
             int m = 0;
             while (m < made && out[m].warehouse_id != w->warehouse_id)

@@ -23,6 +23,7 @@
 #ifndef SHOP_SHOP_RESERVATION_H
 #define SHOP_SHOP_RESERVATION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/problem.h"
@@ -44,6 +45,19 @@ struct reserve_where {
     const struct alloc_rules *rules;
 };
 
+/** The reservation rows one reserve wrote, for the step that settles them
+ *  in the same process (the checkout saga): consuming them then needs no
+ *  read. `complete` is false when there were more than fit (settle reads). */
+#define RESERVED_MAX 128
+struct reserved {
+    int64_t id, variant_id, warehouse_id, quantity;
+};
+struct reserved_list {
+    struct reserved r[RESERVED_MAX];
+    int n;
+    bool complete;
+};
+
 /** Reserves every line for `order_id` from the warehouses the allocation
  *  rule picks (`where` may be NULL: default rules, no place), splitting a
  *  line when no one warehouse has all of it. All or nothing: when any line
@@ -54,7 +68,7 @@ struct reserve_where {
  *  missing is recorded as the order line's `backordered` units. */
 enum shop_err reservation_reserve(struct db *db, int64_t order_id, struct reserve_line *lines,
                                   int n, const struct reserve_where *where, int64_t expires_at,
-                                  int64_t actor, struct problem *pb);
+                                  int64_t actor, struct reserved_list *out, struct problem *pb);
 
 /** Puts `quantity` units of a variant that came back (a parcel returned to
  *  the sender, a return received) into `warehouse_id`'s stock, audited as
@@ -77,8 +91,11 @@ int reservation_take_now(struct db *db, int64_t order_id, int64_t variant_id, in
                          const struct reserve_where *where, int64_t actor,
                          struct reserve_take *out, struct problem *pb);
 
-/** Consumes every active reservation of the order (payment captured). */
-enum shop_err reservation_consume(struct db *db, int64_t order_id, struct problem *pb);
+/** Consumes every active reservation of the order (payment captured):
+ *  those in `known` when it is complete (what reservation_reserve wrote
+ *  for it; each must still be active), else as read. */
+enum shop_err reservation_consume(struct db *db, int64_t order_id,
+                                  const struct reserved_list *known, struct problem *pb);
 
 /** Releases every active reservation of the order. */
 enum shop_err reservation_release(struct db *db, int64_t order_id, struct problem *pb);

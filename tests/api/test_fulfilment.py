@@ -109,6 +109,13 @@ def test_allocation_picks_the_nearest_warehouse_that_has_it(make_server):
     # When none has it all, the cheapest gives all it has, then the next.
     _, v3 = stocked(s, shop, {east: 4, west: 4})
     o4 = ny.buy(v3, 6)
+    # Paid: both reservation rows consumed, each warehouse's units gone.
+    db = s.database()
+    assert db.query("SELECT warehouse_id, quantity, status FROM reservations WHERE order_id = ?"
+                    " ORDER BY warehouse_id", (o4["id"],)) == sorted(
+        [(east, 4, "consumed"), (west, 2, "consumed")])
+    assert sorted(db.query("SELECT warehouse_id, on_hand, reserved FROM stock WHERE variant_id = ?",
+                           (v3,))) == sorted([(east, 0, 0), (west, 2, 0)])
     ships = fulfil(s, shop, o4["id"])["shipments"]
     by_wh = {x["warehouse_id"]: sum(l["quantity"] for l in x["lines"]) for x in ships}
     assert by_wh == {east: 4, west: 2}, by_wh
