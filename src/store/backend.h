@@ -96,6 +96,10 @@ struct store_ops {
     enum shop_err (*backup)(struct store *s, const char *dest, int64_t *pages, struct problem *pb);
 };
 
+/* stmt_step with a backend's own way of running the statement (pg.c's
+ * unanswered lock): the same fault points and failure bookkeeping. */
+int stmt_step_by(struct stmt *st, int (*step)(struct stmt *st));
+
 /* One store_write call, on its caller's stack (writer.c). */
 struct wjob {
     store_write_fn fn;

@@ -130,6 +130,11 @@ void pg_bind_i64(struct stmt *st, int idx, int64_t v);
 void pg_bind_double(struct stmt *st, int idx, double v);
 void pg_bind_text(struct stmt *st, int idx, const char *s, int len);
 int pg_step(struct stmt *base);
+/* pg_step for a statement whose rows nobody reads (an advisory lock): while
+ * writes are being pipelined it is sent without waiting, like them, and
+ * answered with the next statement that waits; the statements after it run
+ * after it, so they see what it waited for. */
+int pg_step_unanswered(struct stmt *base);
 int64_t pg_col_i64(struct stmt *base, int col);
 double pg_col_double(struct stmt *base, int col);
 const char *pg_col_text(struct stmt *base, int col);

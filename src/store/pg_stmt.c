@@ -399,7 +399,7 @@ static int defer(struct pg_stmt *st)
     return STMT_DONE;
 }
 
-static int execute(struct pg_stmt *st)
+static int execute(struct pg_stmt *st, bool unanswered)
 {
     struct pg_conn *pc = st->conn;
     if (tl_writer_of)
@@ -422,7 +422,7 @@ static int execute(struct pg_stmt *st)
         PQclear(r);
         st->prepared = true;
     }
-    if (st->deferrable && pc->pipeline)
+    if ((st->deferrable || unanswered) && pc->pipeline)
         return defer(st);
     /* Answers collected now may fail the transaction; the server then
      * refuses this statement too (but for ROLLBACK), and says so. */
@@ -440,7 +440,7 @@ static int execute(struct pg_stmt *st)
     return code;
 }
 
-int pg_step(struct stmt *base)
+static int step(struct stmt *base, bool unanswered)
 {
     struct pg_stmt *st = PG_ST(base);
     if (st->executed) {
@@ -449,7 +449,7 @@ int pg_step(struct stmt *base)
         return STMT_ROW;
     }
     int64_t t0 = tl_writer_of ? 0 : clock_mono_ns();
-    int rc = execute(st);
+    int rc = execute(st, unanswered);
     /* The server is gone (a restart, refused connections): an outage to
      * retry later, as SQLite's busy is, not an error in the statement. */
     if (rc == STMT_ERROR && PQstatus(st->conn->c) != CONNECTION_OK)
@@ -457,6 +457,16 @@ int pg_step(struct stmt *base)
     if (!tl_writer_of)
         tl_db_ns += clock_mono_ns() - t0;
     return rc;
+}
+
+int pg_step(struct stmt *base)
+{
+    return step(base, false);
+}
+
+int pg_step_unanswered(struct stmt *base)
+{
+    return step(base, true);
 }
 
 static bool has_value(struct pg_stmt *st, int col)

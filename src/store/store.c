@@ -173,9 +173,14 @@ static int injected_step_fault(struct stmt *st)
 
 int stmt_step(struct stmt *st)
 {
+    return stmt_step_by(st, st->ops->step);
+}
+
+int stmt_step_by(struct stmt *st, int (*step)(struct stmt *st))
+{
     int rc = faults_armed() ? injected_step_fault(st) : 0;
     if (!rc)
-        rc = st->ops->step(st);
+        rc = step(st);
     /* A write function that reads on past a failed step (a loop taking the
      * error for the last row) must not commit what it did: writer.c fails
      * it. STMT_CONSTRAINT is an answer, not a failure. */
