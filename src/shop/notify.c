@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,30 +244,63 @@ enum shop_err notify_flash_sale_started(struct shop *shop, int64_t sale_id, int6
     return e;
 }
 
+/* The notification rows of `n` (16, 4 or 1) users, each for its own event's
+ * message, in one statement: the (user, event key) pairs are a UNION ALL of
+ * SELECTs (SQLite's VALUES cannot name its columns), numbered ?3, ?4, … as
+ * every channel's arm repeats them; ?1 is next_at and ?2 the rows' time. The
+ * three texts are built once. */
+#define PAIRS_MAX 16
+static char pairs_sql[3][8 * 1024];
+static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;
+
+static void pairs_build(void)
+{
+    static const int sizes[3] = {1, 4, PAIRS_MAX};
+    for (int k = 0; k < 3; k++) {
+        char from[1024];
+        size_t n = (size_t)snprintf(from, sizeof from,
+                                    "(SELECT CAST(?3 AS BIGINT) AS user_id, ?4 AS event_key");
+        for (int i = 1; i < sizes[k]; i++)
+            n += (size_t)snprintf(from + n, sizeof from - n, " UNION ALL SELECT ?%d, ?%d",
+                                  3 + 2 * i, 4 + 2 * i);
+        snprintf(from + n, sizeof from - n,
+                 ") AS v JOIN users u ON u.id = v.user_id"
+                 " JOIN notify_messages m ON m.event_key = v.event_key");
+        /* NOTIFY_ROWS with FROM as a runtime string: %1$s for each arm. */
+        snprintf(pairs_sql[k], sizeof pairs_sql[k],
+                 "INSERT INTO notifications (message_id, user_id, channel, state, attempts,"
+                 " next_at, created_at, updated_at) " NOTIFY_ROWS("m.id", "u.id", "%1$s", "1 = 1",
+                                                                  "?1") " ON CONFLICT DO NOTHING",
+                 from);
+    }
+}
+
+static bool notifications_insert(struct db *db, const struct notify_spec *specs,
+                                 const int64_t *users, int n, int64_t now)
+{
+    pthread_once(&pairs_once, pairs_build);
+    struct stmt *st = db_prepare(db, pairs_sql[n == PAIRS_MAX ? 2 : n == 4 ? 1 : 0]);
+    if (!st)
+        return false;
+    stmt_bind_i64(st, 1, now);
+    stmt_bind_i64(st, 2, now);
+    for (int i = 0; i < n; i++) {
+        stmt_bind_i64(st, 3 + 2 * i, users[i]);
+        stmt_bind_text(st, 4 + 2 * i, specs[i].key);
+    }
+    return stmt_step(st) == STMT_DONE;
+}
+
 enum shop_err notify_users_in(struct db *db, const struct notify_spec *specs, const int64_t *users,
                               int n, struct problem *pb)
 {
     int64_t now = clock_now_ms();
     for (int at = 0; at < n;) {
-        int k = n - at >= 16 ? 16 : n - at >= 4 ? 4 : 1;
-        if (!messages_insert(db, specs + at, k, now))
+        int k = n - at >= PAIRS_MAX ? PAIRS_MAX : n - at >= 4 ? 4 : 1;
+        if (!messages_insert(db, specs + at, k, now) ||
+            !notifications_insert(db, specs + at, users + at, k, now))
             return db_fail(db, pb, "recording notifications");
         at += k;
-    }
-    for (int i = 0; i < n; i++) {
-        struct stmt *st = db_prepare(
-            db,
-            "INSERT INTO notifications (message_id, user_id, channel, state, attempts,"
-            " next_at, created_at, updated_at)"
-            " " NOTIFY_ROWS("m.id", "u.id", "users u JOIN notify_messages m ON m.event_key = ?3",
-                            "u.id = ?1", "?2") " ON CONFLICT DO NOTHING");
-        if (!st)
-            return db_fail(db, pb, "recording notifications");
-        stmt_bind_i64(st, 1, users[i]);
-        stmt_bind_i64(st, 2, now);
-        stmt_bind_text(st, 3, specs[i].key);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "recording notifications");
     }
     return SHOP_OK;
 }

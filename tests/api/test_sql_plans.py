@@ -45,17 +45,23 @@ def test_no_full_scans_of_large_tables(make_server):
     s.stop()
     scans = set()
     with open(plans) as f:
-        for line in f:
-            detail, _, sql = line.rstrip("\n").partition("\t")
-            m = re.match(r"SCAN (\w+)", detail)
-            if not m or m.group(1) in SMALL or "USING COVERING INDEX" in detail:
-                continue
-            # A parent-row INSERT lists its children's foreign keys: not a scan it runs.
-            if sql.lstrip().upper().startswith("INSERT") and m.group(1) not in sql:
-                continue
-            if "orders_pending" in detail:  # a partial index of pending orders only
-                continue
-            scans.add(f"{detail} :: {sql[:120]}")
+        rows = [line.rstrip("\n").partition("\t")[::2] for line in f]
+    # A subquery in FROM (a LIMIT-ed range, a handful of bound values) is read
+    # by a scan of its own rows under its alias: not a table's.
+    subqueries = {(sql, m.group(2)) for detail, sql in rows
+                  if (m := re.match(r"(CO-ROUTINE|MATERIALIZE) (\w+)", detail))}
+    for detail, sql in rows:
+        m = re.match(r"SCAN (\w+)", detail)
+        if not m or m.group(1) in SMALL or "USING COVERING INDEX" in detail:
+            continue
+        if (sql, m.group(1)) in subqueries:
+            continue
+        # A parent-row INSERT lists its children's foreign keys: not a scan it runs.
+        if sql.lstrip().upper().startswith("INSERT") and m.group(1) not in sql:
+            continue
+        if "orders_pending" in detail:  # a partial index of pending orders only
+            continue
+        scans.add(f"{detail} :: {sql[:120]}")
     assert not scans, "full scans:\n" + "\n".join(sorted(scans))
 
 
@@ -72,6 +78,10 @@ BATCHED = (
     # database and a writer of its own, and its RETURNING saves PostgreSQL a
     # statement per charge.
     "INSERT INTO gw_sim_charges",
+    # The notifications of a batch of order events, up to 16 users a statement:
+    # their (user, event) pairs are a subquery SQLite materializes.
+    "INSERT INTO notifications (message_id, user_id, channel, state, attempts, next_at,"
+    " created_at, updated_at) SELECT m.id, u.id, 0, 0, 0, ?1, ?2, ?2 FROM (SELECT CAST(?3",
     # A batch of notifications' messages and email addresses, 8 to a read.
     "SELECT id, event_key, kind, title, body, data FROM notify_messages WHERE id IN",
     "SELECT u.id, u.email, coalesce(p.email, 1) FROM users u",
