@@ -31,7 +31,9 @@
  * pipelining, where every statement answers at once: a write sees exactly
  * what it would have seen on SQLite (a constraint as STMT_CONSTRAINT, say),
  * only later than it ran. Write functions may run twice already (store.h),
- * so nothing depends on the first run's answers being exact.
+ * so nothing depends on the first run's answers being exact. An advisory
+ * lock (pg.c, pg_lock) goes the same way through pg_step_unanswered: its
+ * row is never read, and what is sent after it runs once it is held.
  */
 #include <ctype.h>
 #include <stdio.h>
