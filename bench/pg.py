@@ -70,22 +70,40 @@ class Postgres:
         """CPU seconds of this cluster's processes so far: the postmaster and
         its children (other PostgreSQL servers on a shared machine are not
         this benchmark's)."""
+        return sum(self.cpu_by_kind().values())
+
+    def cpu_by_kind(self):
+        """The same, by kind of process: "connections" (the backends that
+        run statements), "autovacuum", the server's own ("walwriter",
+        "checkpointer", … as each names itself), and "ended": children the
+        postmaster has reaped (autovacuum workers, mostly)."""
         with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
             master = f.readline().strip()
-        total = 0.0
+        kinds = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     stat = f.read()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read().split(b"\0")[0].decode(errors="replace")
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
             if pid != master and fields[1] != master:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+            name = title.removeprefix("postgres: ")
+            kind = ("postmaster" if pid == master
+                    else "autovacuum" if name.startswith("autovacuum")
+                    else name.split()[0] if name.split()[0] in (
+                        "checkpointer", "background", "walwriter", "logical", "stats")
+                    else "connections")
+            tick = os.sysconf("SC_CLK_TCK")
+            kinds[kind] = kinds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            if pid == master:  # children that have ended (autovacuum workers), as reaped
+                kinds["ended"] = (int(fields[13]) + int(fields[14])) / tick
+        return kinds
 
     def stop(self):
         subprocess.run([os.path.join(ROOT, "scripts", "pgtmp.sh"), "stop", self.dir])
@@ -133,7 +151,8 @@ def checkout(pg, url, runs, dur, first, per_run, label, notes, procs):
     """One checkout scenario against `url`; `procs` are the shopd processes."""
     pg.psql("shop", "SELECT pg_stat_statements_reset()")
     cpu0 = sum(p.cpu_seconds() for p in procs)
-    pcpu0 = pg.backends_cpu()
+    kinds0 = pg.cpu_by_kind()
+    pcpu0 = sum(kinds0.values())
     m = common.wrk_median(url, runs, dur, "checkout.lua",
                           lambda i: [os.path.join(OUT, "buyers.csv"), str(first + (i + 1) * per_run)],
                           warmup=2)
@@ -141,14 +160,19 @@ def checkout(pg, url, runs, dur, first, per_run, label, notes, procs):
     statements = int(pg.psql("shop", "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
                                      " WHERE query NOT LIKE '%pg_stat_statements%'") or 0)
     cpu = sum(p.cpu_seconds() for p in procs) - cpu0
-    pcpu = pg.backends_cpu() - pcpu0
+    kinds = pg.cpu_by_kind()
+    pcpu = sum(kinds.values()) - pcpu0
+    spent = {k: v - kinds0.get(k, 0.0) for k, v in kinds.items() if v - kinds0.get(k, 0.0) > 0}
     top = pg.psql("shop", "SELECT round(total_exec_time::numeric / " + str(max(1, orders)) +
                   " * 1000) || ' us ' || left(regexp_replace(query, '\s+', ' ', 'g'), 60)"
                   " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 3").splitlines()
     notes.append(f"{label}: {m['non2xx']} non-2xx answers; {statements / max(1, orders):.0f}"
                  f" statements per order (pg_stat_statements, background work included);"
                  f" CPU per order {cpu * 1e6 / max(1, orders):.0f} us in shopd and"
-                 f" {pcpu * 1e6 / max(1, orders):.0f} us in PostgreSQL; the costliest statements"
+                 f" {pcpu * 1e6 / max(1, orders):.0f} us in PostgreSQL ("
+                 + ", ".join(f"{k} {v * 1e6 / max(1, orders):.0f}"
+                             for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
+                 + "); the costliest statements"
                  f" per order: {'; '.join(f'`{t}`' for t in top)}")
     if os.environ.get("PG_BENCH_STATEMENTS"):
         listing = pg.psql("shop", "SELECT round(calls::numeric / " + str(max(1, orders)) + ", 2)"
