@@ -16,7 +16,9 @@
 # SHOPD_TRUSTED_PROXIES defaults to 127.0.0.1 (haproxy), so that they see
 # each client's address, not haproxy's; SHOPD_STOP_DRAIN_MS to 3000, so that
 # a process told to stop serves on until haproxy's health check (1 s, twice)
-# has taken it out.
+# has taken it out; SHOPD_PG_WRITERS to the machine's cores shared among the
+# N processes (at least 1): all N share this machine's cores, and more writer
+# connections than cores cost PostgreSQL more CPU per order (docs/SCALING.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,9 +54,11 @@ start() {
   if [[ ${SEED_PRODUCTS:-2000} -gt 0 ]]; then
     "$SHOPD" seed --if-empty --products "${SEED_PRODUCTS:-2000}" --users 50 --db "$url" >/dev/null
   fi
-  local k
+  local k writers=$(($(nproc) / n))
+  ((writers >= 1)) || writers=1
   for k in $(seq 1 "$n"); do
-    SHOPD_NOTIFY_DIR=${SHOPD_NOTIFY_DIR:-$DIR/notifications} \
+    SHOPD_PG_WRITERS=${SHOPD_PG_WRITERS:-$writers} \
+      SHOPD_NOTIFY_DIR=${SHOPD_NOTIFY_DIR:-$DIR/notifications} \
       SHOPD_TRUSTED_PROXIES=${SHOPD_TRUSTED_PROXIES:-127.0.0.1} \
       SHOPD_STOP_DRAIN_MS=${SHOPD_STOP_DRAIN_MS:-3000} \
       "$SHOPD" serve --port $((PORT + k)) --db "$url" --access-log "$DIR/access-$k.log" \
