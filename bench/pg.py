@@ -11,7 +11,9 @@ measures with wrk (-t1 -c64 -d<duration>s, median of <runs>):
                 haproxy, beside the raw ceiling of this PostgreSQL for the
                 checkout-like transaction of bench/sqlite_ceiling.c (pgbench
                 with bench/pg_ceiling.sql), and the statements and CPU an
-                order costs here; and add to cart, 1 process
+                order costs here (PostgreSQL's by kind of process); the
+                3 processes get cores / 3 writer connections each, as
+                scripts/cluster.sh gives them; and add to cart, 1 process
   reads         GET /v1/products/{random id} and uncached search through
                 haproxy with 1, 2 and 3 processes, and 1 process direct
 
