@@ -93,7 +93,9 @@ enum shop_err notify_on_wishlist_event(struct shop *shop, const struct outbox_ev
                       "old_price_cents", was, "new_price_cents", now, "currency", p.currency);
     } else {
         json_int_t available = member(o, "available");
-        snprintf(key, sizeof key, "back_in_stock:%lld:%lld", (long long)variant,
+        /* Wishlists hold products: the product being back is the news, once a
+         * day, however many of its variants return (the first one's figures). */
+        snprintf(key, sizeof key, "back_in_stock:%lld:%lld", (long long)product,
                  (long long)(ev->created_at / 86400000));
         snprintf(title, sizeof title, "Back in stock: %s", p.title);
         snprintf(body, sizeof body, "It is available again%s.",

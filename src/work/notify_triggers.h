@@ -10,8 +10,9 @@
  *                                 day, however often the price moves back
  *                                 and forth; a drop back to it another day
  *                                 is news again)
- *   stock.back_in_stock         → fan-out, key back_in_stock:<variant>:<UTC day>
- *                                 (at most once a day per variant)
+ *   stock.back_in_stock         → fan-out, key back_in_stock:<product>:<UTC day>
+ *                                 (at most once a day per product: wishlists
+ *                                 hold products, whichever variant returns)
  *   order.confirmed|delivered   → the order's user, key <topic>:<order_id>
  *   order.cancelled|refunded|shipped → the order's user,
  *                                 key <topic>:<order_id>:<event id>

@@ -232,6 +232,36 @@ def test_price_drop_and_back_in_stock_reach_wishlisters(server, shop):
     assert drop["data"]["old_price_cents"] == 5500
 
 
+def test_a_product_back_in_stock_is_news_once_however_many_variants_return(server, shop):
+    """Found by reading the code: the key of a back-in-stock fan-out named
+    the variant, and wishlists hold products, so restocking a shirt's three
+    sizes sent every wishlister three identical "Back in stock" messages
+    (and walked the wishlist three times)."""
+    sizes = [{"sku": "SKU-" + uid(), "price_cents": 2500, "weight_grams": 300,
+              "options": {"size": s}} for s in ("S", "M", "L")]
+    p = shop.product(stock=0, variants=sizes)
+    tok, user = server.user()
+    assert server.put(f"/v1/me/wishlist/{p['id']}", token=tok).status == 201
+    for v in p["variants"]:
+        assert server.put(f"/v1/inventory/{v['id']}/{shop.warehouse}", {"on_hand": 3},
+                          token=shop.trusted).status == 200
+
+    def mine():
+        return [n for n in sink_lines(server, "email")
+                if n["user_id"] == user["id"] and n["kind"] == "back_in_stock"]
+    wait_for("back in stock", mine)
+    # Every variant's event handled (each would have made its own fan-out).
+    day = int(time.time() * 1000) // 86400000
+    wait_for("the three events", lambda: server.database().scalar(
+        "SELECT count(*) FROM outbox WHERE topic = 'stock.back_in_stock' AND aggregate_id = ?",
+        (p["id"],)) == 3)
+    time.sleep(1.0)
+    got = mine()
+    assert len(got) == 1, got
+    assert got[0]["key"] in (f"back_in_stock:{p['id']}:{day}", f"back_in_stock:{p['id']}:{day - 1}")
+    assert got[0]["data"]["product_id"] == p["id"]
+
+
 def test_flash_sale_start_notifies_every_wishlister_once(make_server):
     """The flash-sale scheduler's flash_sale.started event reaches
     notify_flash_sale_started through the outbox: one fan-out per sale."""
