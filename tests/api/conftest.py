@@ -479,6 +479,18 @@ def wait_for(what, fn, timeout=30):
     raise AssertionError("timed out waiting for " + what)
 
 
+def consumer_caught_up(db, consumer, where="1 = 1"):
+    """True once the outbox consumer has read the last event that `where`
+    selects. Both are compared as (txid, id), the order consumers read in:
+    on PostgreSQL the highest id need not be the last event committed (rows
+    are appended at commit, ids drawn then, txids at a transaction's first
+    write), so an id alone can wait for ever."""
+    last = db.one(f"SELECT txid, id FROM outbox WHERE {where} ORDER BY txid DESC, id DESC LIMIT 1")
+    at = db.one("SELECT position_txid, position FROM outbox_consumers WHERE name = ?", (consumer,))
+    return last is None or (at is not None and
+                            tuple(int(x) for x in at) >= tuple(int(x) for x in last))
+
+
 def at_once(fn, items, threads=64):
     """fn(item) for every item from `threads` threads released together (a
     barrier), for races; the answers in the items' order."""

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import BACKEND, SMALL_TABLES, assert_problem, uid, wait_for
+from conftest import BACKEND, SMALL_TABLES, assert_problem, consumer_caught_up, uid, wait_for
 from shop_fixtures import Buyer, Shop
 
 FAST = {"SHOPD_NOTIFY_SCAN_MS": "50", "SHOPD_NOTIFY_BACKOFF_MS": "50",
@@ -355,9 +355,7 @@ def test_a_burst_of_orders_notifies_each_once_even_when_replayed(make_server):
     db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0"
                " WHERE name = 'notify.orders'")
     s.start()
-    last = db.scalar("SELECT max(id) FROM outbox WHERE topic LIKE 'order.%'")
-    wait_for("the replay", lambda: db.scalar(
-        "SELECT position FROM outbox_consumers WHERE name = 'notify.orders'") >= last)
+    wait_for("the replay", lambda: consumer_caught_up(db, "notify.orders", "topic LIKE 'order.%'"))
     assert counts() == before
     # Lost, they are made again from the events, now in whole slices.
     s.stop()

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import BACKEND, uid
+from conftest import BACKEND, consumer_caught_up, uid
 from shop_fixtures import Buyer, Shop
 
 pytestmark = pytest.mark.direct
@@ -56,9 +56,7 @@ def sales_folded(server):
     (products.sales_count follows its orders asynchronously, work/sales_fold.h)
     and the search entries it queued are refreshed."""
     db = server.database()
-    wait_until(lambda: (db.scalar("SELECT position FROM outbox_consumers WHERE name = 'sales'")
-                        or 0) >= (db.scalar("SELECT max(id) FROM outbox WHERE topic = 'order.confirmed'")
-                                  or 0))
+    wait_until(lambda: consumer_caught_up(db, "sales", "topic = 'order.confirmed'"))
     time.sleep(0.5)  # the change feed's flush of queued refreshes: every 100 ms
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, assert_problem, uid, wait_for
+from conftest import ROOT, assert_problem, consumer_caught_up, uid, wait_for
 from shop_fixtures import Shop
 
 FAST = {"SHOPD_WEBHOOK_SCAN_MS": "20", "SHOPD_WEBHOOK_BACKOFF_MS": "30",
@@ -279,9 +279,7 @@ def test_redelivered_events_create_nothing_twice(make_server, receiver):
     s.stop()
     db.execute("UPDATE outbox_consumers SET position = 0, position_txid = 0 WHERE name = 'webhooks'")
     s.start()
-    wait_for("the consumer to catch up", lambda: db.scalar(
-        "SELECT position FROM outbox_consumers WHERE name = 'webhooks'") >=
-        db.scalar("SELECT max(id) FROM outbox") - 0)
+    wait_for("the consumer to catch up", lambda: consumer_caught_up(db, "webhooks"))
     time.sleep(0.5)
     assert db.scalar("SELECT count(*) FROM webhook_deliveries") == before
     assert len(receiver.of("ok")) == sent
