@@ -81,7 +81,7 @@ class Postgres:
         postmaster has reaped (autovacuum workers, mostly)."""
         with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
             master = f.readline().strip()
-        kinds = {}
+        kinds, tick = {}, os.sysconf("SC_CLK_TCK")
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -95,13 +95,13 @@ class Postgres:
             fields = stat.rsplit(")", 1)[1].split()
             if pid != master and fields[1] != master:
                 continue
-            name = title.removeprefix("postgres: ")
+            # A child that has exited but is not yet reaped has no title.
+            word = (title.removeprefix("postgres: ").split() or [""])[0]
             kind = ("postmaster" if pid == master
-                    else "autovacuum" if name.startswith("autovacuum")
-                    else name.split()[0] if name.split()[0] in (
-                        "checkpointer", "background", "walwriter", "logical", "stats")
+                    else "autovacuum" if word.startswith("autovacuum")
+                    else word if word in ("checkpointer", "background", "walwriter", "logical",
+                                          "stats")
                     else "connections")
-            tick = os.sysconf("SC_CLK_TCK")
             kinds[kind] = kinds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
             if pid == master:  # children that have ended (autovacuum workers), as reaped
                 kinds["ended"] = (int(fields[13]) + int(fields[14])) / tick

@@ -89,12 +89,13 @@ struct begin_job {
     int64_t products[CART_LINES_MAX]; /* whose stock the order moved */
     int nproducts;
     /* What settle would otherwise read back: the order's head as created
-     * (pending_payment), the order itself, the cart it locked (0: none). */
+     * (pending_payment), the order itself, the cart it locked (0: none),
+     * the reservation rows it wrote (a cart's; a flash sale's are read). */
     struct order_head head;
     struct placed_order placed;
     int64_t cart_id;
-    struct reserved_list reserved; /* the cart's reservation rows (not a flash sale's) */
-    struct fraud_verdict verdict;  /* CHK-5 (shop/fraud.h) */
+    struct reserved_list reserved;
+    struct fraud_verdict verdict; /* CHK-5 (shop/fraud.h) */
     bool rejected;                /* the rules refused it: nothing is left but the key's 422 */
     /* The cart whose promotion reached a limit after it was last shown
      * (promo.h, Limits): its new prices count as shown once the 409 is

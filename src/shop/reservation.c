@@ -178,7 +178,7 @@ static enum shop_err insert_reservation(struct db *db, int64_t order_id, int64_t
     int64_t id = db_last_id(db);
     if (id <= 0)
         return db_fail(db, pb, "recording a reservation");
-    out->r[out->n++] = (struct reserved){id, variant_id, warehouse_id, quantity};
+    out->r[out->n++] = (struct reserved){id, variant_id, warehouse_id, quantity, 0};
     return SHOP_OK;
 }
 
@@ -284,15 +284,10 @@ static enum shop_err back_to_sale(struct db *db, int64_t sale_id, int64_t wareho
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "returning units to the sale");
 }
 
-/* An active reservation being settled. */
-struct active_row {
-    int64_t id, variant_id, warehouse_id, quantity, sale_id;
-};
-
 /* Ends one active reservation with `sql` (consume or release), marking the
  * row `to`: it must still be active. */
 static enum shop_err settle_row(struct db *db, int64_t order_id, const struct stock_sql *sql,
-                                const char *kind, const char *to, const struct active_row *row,
+                                const char *kind, const char *to, const struct reserved *row,
                                 struct problem *pb)
 {
     bool consuming = !strcmp(to, "consumed");
@@ -300,7 +295,8 @@ static enum shop_err settle_row(struct db *db, int64_t order_id, const struct st
      * together), and so does handing units back to a running flash sale:
      * only a release to stock is news. */
     bool to_sale = false;
-    if (!consuming && row->sale_id && flashsale_pool_open(db, row->sale_id, &to_sale, pb) != SHOP_OK)
+    if (!consuming && row->sale_id &&
+        flashsale_pool_open(db, row->sale_id, &to_sale, pb) != SHOP_OK)
         return pb->err;
     bool news = !consuming && !to_sale;
     int64_t before = 0;
@@ -315,8 +311,8 @@ static enum shop_err settle_row(struct db *db, int64_t order_id, const struct st
                  -q, 0, order_id, pb);
     if (e != SHOP_OK)
         return e;
-    struct stmt *st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?"
-                                     " AND status = 'active'");
+    struct stmt *st = db_prepare(db, "UPDATE reservations SET status = ?, updated_at = ?"
+                                     " WHERE id = ? AND status = 'active'");
     if (!st)
         return db_fail(db, pb, "updating a reservation");
     stmt_bind_text(st, 1, to);
@@ -342,7 +338,7 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
      * order's few. */
     int64_t after = 0;
     for (int read = 128; read == 128;) {
-        struct active_row rows[128];
+        struct reserved rows[128];
         int n = 0;
         read = 0;
         struct stmt *st = db_prepare(db, "SELECT id, variant_id, warehouse_id, quantity,"
@@ -359,8 +355,8 @@ static enum shop_err settle(struct db *db, int64_t order_id, const struct stock_
             after = stmt_i64(st, 0);
             if (!stmt_i64(st, 5))
                 continue;
-            rows[n++] = (struct active_row){after, stmt_i64(st, 1), stmt_i64(st, 2),
-                                            stmt_i64(st, 3), stmt_i64(st, 4)};
+            rows[n++] = (struct reserved){after, stmt_i64(st, 1), stmt_i64(st, 2),
+                                          stmt_i64(st, 3), stmt_i64(st, 4)};
         }
         if (rc != STMT_DONE) /* not "no more reservations": stock would drift */
             return db_fail(db, pb, "reading reservations");
@@ -381,9 +377,8 @@ enum shop_err reservation_consume(struct db *db, int64_t order_id,
     /* The rows begin wrote, not read back: each must still be active
      * (settle_row's expectation), as the order is still pending_payment. */
     for (int i = 0; i < known->n; i++) {
-        const struct reserved *r = &known->r[i];
-        struct active_row row = {r->id, r->variant_id, r->warehouse_id, r->quantity, 0};
-        enum shop_err e = settle_row(db, order_id, &sql_consume, "consume", "consumed", &row, pb);
+        enum shop_err e =
+            settle_row(db, order_id, &sql_consume, "consume", "consumed", &known->r[i], pb);
         if (e != SHOP_OK)
             return e;
     }

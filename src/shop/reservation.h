@@ -45,13 +45,16 @@ struct reserve_where {
     const struct alloc_rules *rules;
 };
 
+/** One reservation row; sale_id is the flash sale whose units it holds (0:
+ *  none). */
+struct reserved {
+    int64_t id, variant_id, warehouse_id, quantity, sale_id;
+};
+
 /** The reservation rows one reserve wrote, for the step that settles them
  *  in the same process (the checkout saga): consuming them then needs no
  *  read. `complete` is false when there were more than fit (settle reads). */
 #define RESERVED_MAX 128
-struct reserved {
-    int64_t id, variant_id, warehouse_id, quantity;
-};
 struct reserved_list {
     struct reserved r[RESERVED_MAX];
     int n;
