@@ -83,6 +83,7 @@ void config_load(struct shop_config *cfg)
     cfg->breaker_failures = (int)env_i64("SHOPD_BREAKER_FAILURES", 10, 1, 10000);
     cfg->breaker_open_ms = env_i64("SHOPD_BREAKER_OPEN_MS", 5000, 1, 600000);
     cfg->sim_timeout_ms = env_i64("SHOPD_SIM_TIMEOUT_MS", 0, 0, 60000);
+    cfg->sim_gateway_db = env_str("SHOPD_GATEWAY_DB", NULL);
     cfg->payment_deadline_ms = env_i64("SHOPD_PAYMENT_DEADLINE", 30, 1, 3600) * 1000;
     cfg->housekeeping_ms = env_i64("SHOPD_HOUSEKEEPING_MS", 1000, 10, 60000);
     cfg->stop_drain_ms = env_i64("SHOPD_STOP_DRAIN_MS", 0, 0, 60000);

@@ -66,6 +66,9 @@ struct shop_config {
     int breaker_failures;          /* SHOPD_BREAKER_FAILURES, consecutive failures to open, default 10 */
     int64_t breaker_open_ms;       /* SHOPD_BREAKER_OPEN_MS, how long it stays open, default 5000 */
     int64_t sim_timeout_ms;        /* SHOPD_SIM_TIMEOUT_MS, the simulated gateway's timeouts, default 0 */
+    const char *sim_gateway_db;    /* SHOPD_GATEWAY_DB: where the simulated gateway keeps its books
+                                      (a SQLite file or a postgres:// URL); NULL: beside the
+                                      shop's database, or in it on a database server */
     int64_t payment_deadline_ms;   /* SHOPD_PAYMENT_DEADLINE (s): after it, reconciliation may
                                       settle a payment still pending, default 30 */
     int64_t housekeeping_ms;       /* SHOPD_HOUSEKEEPING_MS, sweeper period, default 1000 */

@@ -84,11 +84,15 @@ static struct shop *open_shop(const char *db_path, bool migrate, bool recs_later
     shop->pricing = pricing_new(&shop->cfg, pb);
     if (!shop->pricing)
         goto fail;
-    /* The simulated gateway keeps its books beside the shop's database (on
-     * a database server, in it: one gateway for every process). */
+    /* The simulated gateway keeps its books where it is told, else beside
+     * the shop's database (on a database server, in it: one gateway for
+     * every process). */
     char gw_path[4096];
-    snprintf(gw_path, sizeof gw_path, store_is_server_url(db_path) ? "%s" : "%s-gateway.db",
-             db_path);
+    if (shop->cfg.sim_gateway_db)
+        snprintf(gw_path, sizeof gw_path, "%s", shop->cfg.sim_gateway_db);
+    else
+        snprintf(gw_path, sizeof gw_path, store_is_server_url(db_path) ? "%s" : "%s-gateway.db",
+                 db_path);
     struct gateway *gw = gateway_sim_new(gw_path, shop->cfg.sim_timeout_ms, pb);
     if (!gw)
         goto fail;

@@ -384,8 +384,10 @@ class Server:
         return Database(self.db)
 
     def gateway_database(self):
-        """The simulated gateway's books: a file beside SQLite's, the same
-        database on PostgreSQL."""
+        """The simulated gateway's books: where SHOPD_GATEWAY_DB says, else a
+        file beside SQLite's, the same database on PostgreSQL."""
+        if self.env.get("SHOPD_GATEWAY_DB"):
+            return Database(self.env["SHOPD_GATEWAY_DB"])
         return Database(self.db if self.db.startswith("postgres") else self.db + "-gateway.db")
 
     # ---- HTTP ----------------------------------------------------------

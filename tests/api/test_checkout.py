@@ -1,6 +1,7 @@
 """Checkout: the saga with every test card, Idempotency-Key semantics, split
 tenders, and bad input that must change nothing (no stock moved, no charge,
 no order)."""
+import os
 import time
 
 import pytest
@@ -55,6 +56,28 @@ def test_happy_path(srv, shop):
     charges = ledger(srv, shop, o["id"])
     assert [(c["type"], c["status"], c["amount_cents"]) for c in charges] == [
         ("charge", "captured", o["total_cents"])]
+
+
+def test_gateway_db_moves_the_simulated_gateways_books(make_server, tmp_path):
+    """SHOPD_GATEWAY_DB puts the simulated gateway's books in a SQLite file
+    of their own, on either backend: the charge is recorded there, and
+    neither a file beside the shop's database nor its tables in the shop's
+    database appear. The admin's payments ledger reads the same books."""
+    from conftest import PG_BASE, Database
+    books = str(tmp_path / "books.db")
+    s = make_server({**ENV, "SHOPD_GATEWAY_DB": books})
+    shop = Shop(s)
+    p = shop.product(price=1500, stock=5)
+    r = Buyer(s).buy(p["variants"][0]["id"])
+    assert r.status == 201, r
+    assert Database(books).query("SELECT order_ref, status, amount_cents FROM gw_sim_charges") == [
+        (f"order-{r['id']}", "captured", r["total_cents"])]
+    assert [(c["type"], c["status"]) for c in ledger(s, shop, r["id"])] == [("charge", "captured")]
+    if PG_BASE:
+        assert s.database().scalar("SELECT count(*) FROM information_schema.tables"
+                                   " WHERE table_name LIKE 'gw_sim_%'") == 0
+    else:
+        assert not os.path.exists(s.db + "-gateway.db")
 
 
 @pytest.mark.parametrize("card", ["visa", "mastercard", "amex", "flaky"])
