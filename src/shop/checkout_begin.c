@@ -260,8 +260,7 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
         stmt_bind_i64(st, 11, lines[i].seller_id);
         if (stmt_step(st) != STMT_DONE)
             return db_fail(db, pb, "creating the order lines");
-        out[i] = (struct order_doc_line){.id = db_last_id(db),
-                                         .product_id = lines[i].product_id,
+        out[i] = (struct order_doc_line){.product_id = lines[i].product_id,
                                          .variant_id = lines[i].variant_id,
                                          .sku = lines[i].sku,
                                          .title = lines[i].title,
@@ -271,6 +270,7 @@ static enum shop_err insert_lines(struct db *db, int64_t order_id, const struct 
                                          .discount_cents = lines[i].discount,
                                          .tax_cents = lines[i].tax,
                                          .status = "open"};
+        db_last_id_into(db, &out[i].id); /* shown in the answer, after the commit */
     }
     return SHOP_OK;
 }

@@ -175,10 +175,9 @@ static enum shop_err insert_reservation(struct db *db, int64_t order_id, int64_t
         out->complete = false;
         return SHOP_OK;
     }
-    int64_t id = db_last_id(db);
-    if (id <= 0)
-        return db_fail(db, pb, "recording a reservation");
-    out->r[out->n++] = (struct reserved){id, variant_id, warehouse_id, quantity, 0};
+    struct reserved *r = &out->r[out->n++];
+    *r = (struct reserved){0, variant_id, warehouse_id, quantity, 0};
+    db_last_id_into(db, &r->id); /* settle's, after the commit */
     return SHOP_OK;
 }
 

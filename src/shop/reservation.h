@@ -53,7 +53,9 @@ struct reserved {
 
 /** The reservation rows one reserve wrote, for the step that settles them
  *  in the same process (the checkout saga): consuming them then needs no
- *  read. `complete` is false when there were more than fit (settle reads). */
+ *  read. `complete` is false when there were more than fit (settle reads).
+ *  The rows' ids are known once the reserving write has committed
+ *  (db_last_id_into): keep the list in the job's memory, not on a stack. */
 #define RESERVED_MAX 128
 struct reserved_list {
     struct reserved r[RESERVED_MAX];

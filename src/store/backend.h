@@ -69,6 +69,10 @@ struct store_ops {
      * without waiting and now must change exactly `n` rows, checked with
      * its answer; NULL or false: check db_changes now. */
     bool (*defer_expect)(struct db *db, int64_t n);
+    /* db_last_id_into: true when the INSERT just stepped was sent without
+     * waiting and its id will be written to *out with its answer; NULL or
+     * false: read it now. */
+    bool (*defer_id)(struct db *db, int64_t *out);
     /* db_lock; NULL where writes are serialised anyway. */
     enum shop_err (*lock)(struct db *db, const int64_t *keys, int n, struct problem *pb);
     void (*read_begin)(struct db *db);

@@ -437,6 +437,7 @@ const struct store_ops pg_ops = {
     .unreachable = pg_unreachable,
     .pipeline = pg_pipeline,
     .defer_expect = pg_defer_expect,
+    .defer_id = pg_defer_id,
     .lock = pg_lock,
     .read_begin = pg_read_begin,
     .read_end = pg_read_end,

@@ -65,6 +65,8 @@ struct pg_conn {
         const char *sql; /* for the log */
         bool hidden_id;
         int64_t expect; /* the rows it must change (db_expect_changes), -1: any */
+        PGresult **keep; /* a statement that waits: its answer, kept for it */
+        int64_t *id_into; /* an INSERT's id, written where db_last_id_into said */
     } pending[MAX_PENDING];
     /* A write sent without waiting changed other rows than it had to: the
      * transaction reads as failed, and the writer runs the batch again. */
@@ -142,6 +144,7 @@ int pg_col_len(struct stmt *base, int col);
 bool pg_col_null(struct stmt *base, int col);
 int64_t pg_changes(struct db *db);
 bool pg_defer_expect(struct db *db, int64_t n);
+bool pg_defer_id(struct db *db, int64_t *out);
 int64_t pg_last_id(struct db *base);
 enum shop_err pg_exec(struct db *base, const char *sql, struct problem *pb);
 const char *pg_errmsg(struct db *db);

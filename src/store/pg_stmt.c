@@ -26,14 +26,17 @@
  * libpq's pipeline mode and stmt_step says STMT_DONE without waiting; the
  * next call that needs an answer (a query, db_changes, db_last_id, the
  * transaction's state, COMMIT) collects the answers of everything sent
- * before it in one round trip. A failure found then fails the transaction,
- * and the writer runs the batch again with a savepoint per job and no
- * pipelining, where every statement answers at once: a write sees exactly
- * what it would have seen on SQLite (a constraint as STMT_CONSTRAINT, say),
- * only later than it ran. Write functions may run twice already (store.h),
- * so nothing depends on the first run's answers being exact. An advisory
- * lock (pg.c, pg_lock) goes the same way through pg_step_unanswered: its
- * row is never read, and what is sent after it runs once it is held.
+ * before it in one round trip, which a statement that waits for its own
+ * answer shares by joining the pipeline first. A failure found then fails
+ * the transaction, and the writer runs the batch again with a savepoint per
+ * job and no pipelining, where every statement answers at once: a write
+ * sees exactly what it would have seen on SQLite (a constraint as
+ * STMT_CONSTRAINT, say), only later than it ran. Write functions may run
+ * twice already (store.h), so nothing depends on the first run's answers
+ * being exact. An advisory lock (pg.c, pg_lock) goes the same way through
+ * pg_step_unanswered: its row is never read, and what is sent after it runs
+ * once it is held. An INSERT's id that the write only records
+ * (db_last_id_into) is written where it said when the answer comes.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -342,21 +345,28 @@ bool pg_sync(struct pg_conn *pc)
 {
     if (PQpipelineStatus(pc->c) == PQ_PIPELINE_OFF)
         return true;
-    bool ok = PQpipelineSync(pc->c) == 1;
+    bool ok = PQpipelineSync(pc->c) == 1, missed = false;
+    /* After a failed statement the server skipped the rest: their answers
+     * are read out below, unseen. A write that changed other rows than it
+     * had to failed nothing on the server, so what follows it is read. */
     for (int i = 0; i < pc->npending && ok; i++) {
         PGresult *r = PQgetResult(pc->c);
         if (!r) {
             ok = false;
             break;
         }
-        if (take_answer(pc, r, pc->pending[i].sql, pc->pending[i].hidden_id) < 0)
-            ok = false;
-        else if (pc->pending[i].expect >= 0 && pc->changes != pc->pending[i].expect) {
-            pg_set_err(pc, "a write that had to change a row found it changed meanwhile");
-            pc->expect_failed = true;
-            ok = false;
+        if (pc->pending[i].keep) {
+            *pc->pending[i].keep = r; /* a statement that waits: its caller reads it */
+        } else {
+            if (take_answer(pc, r, pc->pending[i].sql, pc->pending[i].hidden_id) < 0)
+                ok = false;
+            else if (pc->pending[i].expect >= 0 && pc->changes != pc->pending[i].expect) {
+                pg_set_err(pc, "a write that had to change a row found it changed meanwhile");
+                pc->expect_failed = missed = true;
+            } else if (pc->pending[i].id_into && pc->has_last_id)
+                *pc->pending[i].id_into = pc->last_id;
+            PQclear(r);
         }
-        PQclear(r);
         while ((r = PQgetResult(pc->c)))
             PQclear(r); /* to the NULL that ends each statement's answers */
     }
@@ -378,7 +388,7 @@ bool pg_sync(struct pg_conn *pc)
         pg_set_err(pc, PQerrorMessage(pc->c));
         ok = false;
     }
-    return ok;
+    return ok && !missed;
 }
 
 /* Sends a write without waiting for its answer (see Pipelining). */
@@ -395,7 +405,7 @@ static int defer(struct pg_stmt *st)
         pg_set_err(pc, PQerrorMessage(pc->c));
         return STMT_ERROR;
     }
-    pc->pending[pc->npending++] = (struct pending){st->sql, st->hidden_id, -1};
+    pc->pending[pc->npending++] = (struct pending){st->sql, st->hidden_id, -1, NULL, NULL};
     st->executed = true;
     pc->has_last_id = false;
     return STMT_DONE;
@@ -426,10 +436,19 @@ static int execute(struct pg_stmt *st, bool unanswered)
     }
     if ((st->deferrable || unanswered) && pc->pipeline)
         return defer(st);
-    /* Answers collected now may fail the transaction; the server then
-     * refuses this statement too (but for ROLLBACK), and says so. */
+    /* With answers owed it joins the pipeline, so theirs and its own come
+     * back in one round trip. Skipped after a failure among them, it is
+     * sent again alone: the server refuses it (but ROLLBACK) and says so. */
+    if (pc->npending > 0 && pc->npending < MAX_PENDING &&
+        PQsendQueryPrepared(pc->c, st->name, st->nparams, st->values, st->lens, NULL, 0))
+        pc->pending[pc->npending++] = (struct pending){st->sql, false, -1, &st->res, NULL};
     pg_sync(pc);
-    st->res = PQexecPrepared(pc->c, st->name, st->nparams, st->values, st->lens, NULL, 0);
+    if (st->res && PQresultStatus(st->res) == PGRES_PIPELINE_ABORTED) {
+        PQclear(st->res);
+        st->res = NULL;
+    }
+    if (!st->res)
+        st->res = PQexecPrepared(pc->c, st->name, st->nparams, st->values, st->lens, NULL, 0);
     st->executed = true;
     int code = take_answer(pc, st->res, st->sql, st->hidden_id);
     if (code == STMT_ROW) {
@@ -523,6 +542,16 @@ bool pg_defer_expect(struct db *db, int64_t n)
     if (!pc || !pc->npending)
         return false;
     pc->pending[pc->npending - 1].expect = n;
+    return true;
+}
+
+bool pg_defer_id(struct db *db, int64_t *out)
+{
+    struct pg_conn *pc = PG_DB(db)->conn;
+    /* As in pg_defer_expect, a pending statement is the one just stepped. */
+    if (!pc || !pc->npending || !pc->pending[pc->npending - 1].hidden_id)
+        return false;
+    pc->pending[pc->npending - 1].id_into = out;
     return true;
 }
 

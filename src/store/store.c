@@ -240,6 +240,12 @@ int64_t db_last_id(struct db *db)
     return db->ops->last_id(db);
 }
 
+void db_last_id_into(struct db *db, int64_t *out)
+{
+    if (!db->ops->defer_id || !db->ops->defer_id(db, out))
+        *out = db_last_id(db);
+}
+
 enum shop_err db_lock(struct db *db, const int64_t *keys, int n, struct problem *pb)
 {
     if (n < 1 || n > DB_LOCK_MAX)

@@ -216,6 +216,14 @@ enum shop_err db_expect_changes(struct db *db, int64_t n, struct problem *pb, en
  *  on SQLite, which runs that through a temporary table. */
 int64_t db_last_id(struct db *db);
 
+/** As db_last_id, for an id the write does not look at itself (one it
+ *  records for after the commit): *out gets it by the time the write's
+ *  transaction has committed, and may before. Where writes are pipelined
+ *  (PostgreSQL) it comes with the INSERT's answer, a round trip saved;
+ *  elsewhere at once. `out` must outlive the write (the job's own memory,
+ *  never the write function's stack), and the write must not read it. */
+void db_last_id_into(struct db *db, int64_t *out);
+
 /** Holds an exclusive lock named by each of `keys` (1 ≤ n ≤ DB_LOCK_MAX,
  *  taken in the order given: sort them) until the write transaction that
  *  takes them ends, for a check and the write that depends on it (see
