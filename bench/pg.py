@@ -8,7 +8,9 @@ seeds the same shop as the SQLite benchmark (100,000 products), and
 measures with wrk (-t1 -c64 -d<duration>s, median of <runs>):
 
   checkout      POST /v1/orders by distinct buyers, 1 process and 3 behind
-                haproxy, beside the raw ceiling of this PostgreSQL for the
+                haproxy, set up as bench/run.py's plain checkout (fraud
+                scoring off; the simulated gateway's books in a SQLite file,
+                not in the shop's database), beside the raw ceiling of this PostgreSQL for the
                 checkout-like transaction of bench/sqlite_ceiling.c (pgbench
                 with bench/pg_ceiling.sql), and the statements and CPU an
                 order costs here (PostgreSQL's by kind of process); the
@@ -204,23 +206,33 @@ def main():
         pg.psql("postgres", "CREATE DATABASE ceiling")
         pg.psql("shop", "CREATE EXTENSION pg_stat_statements")
         url = pg.url("shop")
+        # Checkout runs as bench/run.py's plain checkout, the SQLite figure it
+        # is set beside: fraud scoring off (run.py measures it on apart), and
+        # the simulated gateway's books in a SQLite file of their own, as a
+        # real gateway's are not in the shop's database. The seed makes the
+        # file, setup_buyers.py puts the cards' tokens in it, and the three
+        # processes share it: one gateway for the shop.
+        gateway = {"SHOPD_GATEWAY_DB": os.path.join(OUT, "gateway.db")}
         t0 = time.time()
         sh(common.SHOPD, "seed", "--products", str(PRODUCTS), "--users", "1000", "--db", url,
-           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, **gateway))
         notes.append(f"seed: {PRODUCTS:,} products in {time.time() - t0:.1f} s")
         per_run = 25000
         configs = 2
         warm = 10000  # buyers of the warm-up, before the first run's
         sh(sys.executable, os.path.join(BENCH, "setup_buyers.py"), url, OUT,
-           str(warm + per_run * (runs + 1) * configs), "20000")
+           str(warm + per_run * (runs + 1) * configs), "20000", env=dict(os.environ, **gateway))
         # Start every run from the same footing: statistics fresh, nothing left
         # for autovacuum to do, and the seed's WAL already checkpointed.
         pg.psql("shop", "VACUUM ANALYZE")
         pg.psql("shop", "CHECKPOINT")
         env = {"SHOPD_RATE_LIMIT": "off"}
+        cenv = dict(env, SHOPD_FRAUD="off", **gateway)
 
         if want("checkout"):
-            one = common.Shopd(url, env)
+            notes.append("checkout as bench/run.py's plain checkout: fraud scoring off, the"
+                         " simulated gateway's books in a SQLite file (SHOPD_GATEWAY_DB)")
+            one = common.Shopd(url, cenv)
             procs = [one]
             # A shop that has taken orders, not an empty one: PostgreSQL plans
             # a statement on a table it last saw empty as a scan of it (cheap
@@ -241,7 +253,7 @@ def main():
             one.stop()
             # As scripts/cluster.sh runs them: the machine's cores shared
             # among the processes' writer connections.
-            wenv = dict(env, SHOPD_PG_WRITERS=str(max(1, (os.cpu_count() or 2) // 3)))
+            wenv = dict(cenv, SHOPD_PG_WRITERS=str(max(1, (os.cpu_count() or 2) // 3)))
             procs = [common.Shopd(url, wenv) for _ in range(3)]
             hp = Haproxy(procs)
             proxies = [hp]

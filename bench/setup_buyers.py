@@ -8,6 +8,9 @@ it (the server is not running yet): a SQLite file, or a postgres:// URL.
                    (checkout load: every request is a different buyer)
   - shoppers.csv   tokens of users with empty carts (add-to-cart, get-cart)
 
+The cards' gateway tokens go into the simulated gateway's books, which must
+exist (the seed's server made them): where SHOPD_GATEWAY_DB says, if set.
+
 Tokens are made here and stored as the server stores them (BLAKE2b-256 of
 the token, hex), so the load generator can authenticate without logging in.
 usage: setup_buyers.py DB OUTDIR BUYERS SHOPPERS
@@ -114,8 +117,11 @@ def main():
                    " country, is_default, created_at, updated_at) VALUES"
                    " (?, ?, 'Bench Buyer', '1 Pike St', 'Seattle', 'WA', '98101', 'US', 1, ?, ?)",
                    [(abase + i, u, now, now) for i, u in enumerate(uids)])
-    # The simulated gateway's own books: a file beside SQLite's, in PostgreSQL's database.
-    gw = db if db.pg else sqlite3.connect(db_path + "-gateway.db")
+    # The simulated gateway's own books: where SHOPD_GATEWAY_DB says (the
+    # server is told the same), else a file beside SQLite's, in PostgreSQL's
+    # database.
+    elsewhere = os.environ.get("SHOPD_GATEWAY_DB")
+    gw = Db(elsewhere) if elsewhere else db if db.pg else Db(db_path + "-gateway.db")
     gw.executemany("INSERT INTO gw_sim_tokens (token, brand, last4, behavior, created_at)"
                    " VALUES (?, 'visa', '4242', 'ok', ?)", [(f"tok_bench_{u}", now) for u in uids])
     if gw is not db:
