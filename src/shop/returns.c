@@ -369,6 +369,8 @@ static enum shop_err update_write(struct db *db, void *arg, struct problem *pb)
     if (in->refund_cents >= 0 && !refunding)
         return problem_field(pb, SHOP_INVALID, "refund_cents",
                              "goes with status refunded or partially_refunded");
+    if (in->restock >= 0 && in->to != RET_RECEIVED)
+        return problem_field(pb, SHOP_INVALID, "restock", "goes with status received");
     if (in->to == RET_PARTIALLY_REFUNDED && in->refund_cents < 1)
         return problem_field(pb, SHOP_INVALID, "refund_cents",
                              "is required for a partial refund, at least 1");

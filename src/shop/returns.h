@@ -129,7 +129,7 @@ struct return_update {
     int64_t id;
     enum return_status to;
     int64_t refund_cents; /* -1: absent */
-    int restock;          /* -1: absent */
+    int restock;          /* -1: absent; only with `to` received (else 422) */
 };
 
 /** Admin: moves a return (see the state machine). */

@@ -129,6 +129,30 @@ def test_partial_refund(make_server):
     assert_problem(admin_move(s, shop, r["id"], "refunded"), 409)
 
 
+def test_restock_false_keeps_the_units_out_and_restock_goes_only_with_received(make_server):
+    """A return received with restock:false leaves the stock as it was (the
+    unit came back damaged, say). restock with any other status would be
+    ignored, so it is a 422 naming it, and changes nothing."""
+    s = make_server()
+    shop = Shop(s)
+    v = shop.product(stock=10, price=3000)["variants"][0]["id"]
+    b = Buyer(s)
+    o = delivered_order(s, shop, b, [(v, 1)])
+    r = ask(s, b, o["id"], [(o["lines"][0]["id"], 1)])
+    assert r.status == 201, r
+    if r["status"] == "requested":
+        assert admin_move(s, shop, r["id"], "approved").status == 200
+    for status, restock in (("rejected", True), ("rejected", False)):
+        assert_problem(admin_move(s, shop, r["id"], status, restock=restock), 422, "restock")
+    got = admin_move(s, shop, r["id"], "received", restock=False)
+    assert got.status == 200 and got["status"] == "received", got
+    assert stock_of(s, shop, v)["on_hand"] == 9, "not restocked"
+    kinds = [m["kind"] for m in s.get(f"/v1/inventory/{v}", token=shop.admin)["movements"]]
+    assert "return" not in kinds
+    assert_problem(admin_move(s, shop, r["id"], "inspected", restock=True), 422, "restock")
+    assert admin_move(s, shop, r["id"], "inspected").status == 200
+
+
 def test_window_edges(make_server):
     s = make_server()
     shop = Shop(s)
