@@ -1,6 +1,7 @@
 /* auth.c — register, login, logout, guest sessions, the current user. */
 #include "api/common.h"
 #include "api/handlers.h"
+#include "shop/cart.h"
 #include "shop/shop.h"
 #include "util/clock.h"
 #include "util/jsonx.h"
@@ -22,20 +23,37 @@ static enum shop_err credentials(struct req *r, bool with_name, const char **ema
     return r->pb.err;
 }
 
+/* The guest cart's lines that could not join the user's cart. */
+static json_t *left_json(const struct cart_left_list *left)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < left->n; i++)
+        json_array_append_new(a, json_pack("{s:I, s:I, s:b, s:s}", "variant_id",
+                                           (json_int_t)left->lines[i].variant_id, "quantity",
+                                           (json_int_t)left->lines[i].quantity, "saved_for_later",
+                                           left->lines[i].saved_for_later, "reason",
+                                           left->lines[i].reason));
+    return a;
+}
+
 /* A browser session (cookie:true) gets the token only as an HttpOnly cookie,
  * never in the body a page's script reads, and the CSRF token its writes
- * must carry; any other client gets the bearer token. */
+ * must carry; any other client gets the bearer token. Either way the answer
+ * lists the guest cart's lines that did not merge (cart_left_behind). */
 static enum shop_err answer_session(struct req *r, int status, const struct user *u,
-                                    const char *token, bool cookie)
+                                    const char *token, bool cookie,
+                                    const struct cart_left_list *left)
 {
     if (!cookie)
         return resp_json(r, status,
-                         json_pack("{s:o, s:s}", "user", api_user_json(u), "token", token));
+                         json_pack("{s:o, s:s, s:o}", "user", api_user_json(u), "token", token,
+                                   "cart_left_behind", left_json(left)));
     api_session_cookie(r, token, r->shop->cfg.session_ttl_ms / 1000);
     char csrf[TOKEN_LEN + 1];
     token_csrf(token, csrf);
     return resp_json(r, status,
-                     json_pack("{s:o, s:s}", "user", api_user_json(u), "csrf_token", csrf));
+                     json_pack("{s:o, s:s, s:o}", "user", api_user_json(u), "csrf_token", csrf,
+                               "cart_left_behind", left_json(left)));
 }
 
 enum shop_err api_register(struct req *r)
@@ -46,10 +64,11 @@ enum shop_err api_register(struct req *r)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
-    if (account_register(r->shop, r->arena, email, password, name, r->who.guest_id, &u, token,
-                         &r->pb) != SHOP_OK)
+    struct cart_left_list left;
+    if (account_register(r->shop, r->arena, email, password, name, r->who.guest_id, &left, &u,
+                         token, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer_session(r, 201, &u, token, cookie);
+    return answer_session(r, 201, &u, token, cookie, &left);
 }
 
 enum shop_err api_login(struct req *r)
@@ -60,10 +79,11 @@ enum shop_err api_login(struct req *r)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
-    if (account_login(r->shop, r->arena, email, password, r->ip, r->who.guest_id, &u, token,
-                      &r->pb) != SHOP_OK)
+    struct cart_left_list left;
+    if (account_login(r->shop, r->arena, email, password, r->ip, r->who.guest_id, &left, &u,
+                      token, &r->pb) != SHOP_OK)
         return r->pb.err;
-    return answer_session(r, 200, &u, token, cookie);
+    return answer_session(r, 200, &u, token, cookie, &left);
 }
 
 enum shop_err api_logout(struct req *r)

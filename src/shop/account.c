@@ -138,14 +138,17 @@ static enum shop_err session_insert(struct db *db, int64_t user_id, const char *
 }
 
 /* Ends a guest session after its cart has merged into the user's; one
- * whose cart could not merge yet stays, with its cart, for a later login. */
+ * whose cart could not merge yet stays, with its cart, for a later login.
+ * `left` gets the guest lines that did not merge (cart_merge_guest). */
 static enum shop_err guest_end(struct db *db, int64_t guest_id, int64_t user_id, int64_t now,
-                               struct problem *pb)
+                               struct cart_left_list *left, struct problem *pb)
 {
+    if (left)
+        left->n = 0;
     if (!guest_id)
         return SHOP_OK;
     bool kept;
-    enum shop_err e = cart_merge_guest(db, guest_id, user_id, &kept, pb);
+    enum shop_err e = cart_merge_guest(db, guest_id, user_id, &kept, left, pb);
     if (e != SHOP_OK || kept)
         return e;
     struct stmt *st = db_prepare(db, "UPDATE sessions SET revoked_at = ? WHERE id = ? AND"
@@ -167,6 +170,7 @@ struct register_job {
     int64_t guest_id, now, ttl;
     const char *token_hash; /* NULL: no session (CLI) */
     int64_t user_id;        /* out */
+    struct cart_left_list *left; /* out: guest lines that did not merge (NULL: not wanted) */
 };
 
 static enum shop_err register_write(struct db *db, void *arg, struct problem *pb)
@@ -193,7 +197,7 @@ static enum shop_err register_write(struct db *db, void *arg, struct problem *pb
     enum shop_err e = session_insert(db, j->user_id, "user", j->token_hash, j->now, j->ttl, NULL, pb);
     if (e != SHOP_OK)
         return e;
-    return guest_end(db, j->guest_id, j->user_id, j->now, pb);
+    return guest_end(db, j->guest_id, j->user_id, j->now, j->left, pb);
 }
 
 /* Validates the common fields; fills `norm` with the normalised email. */
@@ -211,7 +215,8 @@ static bool validate_new_user(const char *email, const char *password, const cha
 
 enum shop_err account_register(struct shop *shop, struct arena *a, const char *email,
                                const char *password, const char *name, int64_t guest_id,
-                               struct user *out, char token[TOKEN_LEN + 1], struct problem *pb)
+                               struct cart_left_list *left, struct user *out,
+                               char token[TOKEN_LEN + 1], struct problem *pb)
 {
     char norm[ACCOUNT_EMAIL_MAX + 1];
     if (!validate_new_user(email, password, name, norm, pb))
@@ -224,7 +229,7 @@ enum shop_err account_register(struct shop *shop, struct arena *a, const char *e
     token_hash(token, TOKEN_LEN, th);
     struct register_job j = {.email = norm, .name = name, .hash = hash, .role = "customer",
                              .guest_id = guest_id, .now = clock_now_ms(),
-                             .ttl = shop->cfg.session_ttl_ms, .token_hash = th};
+                             .ttl = shop->cfg.session_ttl_ms, .token_hash = th, .left = left};
     enum shop_err e = store_write(shop->store, register_write, &j, pb);
     if (e != SHOP_OK)
         return e;
@@ -267,6 +272,7 @@ struct login_job {
     /* second phase */
     int64_t user_id, guest_id, ttl;
     const char *token_hash;
+    struct cart_left_list *left; /* out: guest lines that did not merge (NULL: not wanted) */
 };
 
 /* Counts failures since `since` for one key; returns the count and the
@@ -330,7 +336,7 @@ static enum shop_err login_open(struct db *db, void *arg, struct problem *pb)
     enum shop_err e = session_insert(db, j->user_id, "user", j->token_hash, j->now, j->ttl, NULL, pb);
     if (e != SHOP_OK)
         return e;
-    return guest_end(db, j->guest_id, j->user_id, j->now, pb);
+    return guest_end(db, j->guest_id, j->user_id, j->now, j->left, pb);
 }
 
 /* A hash to verify against when the email is unknown, so both answers take
@@ -343,7 +349,8 @@ static void dummy_init(void)
 
 enum shop_err account_login(struct shop *shop, struct arena *a, const char *email,
                             const char *password, const char *ip, int64_t guest_id,
-                            struct user *out, char token[TOKEN_LEN + 1], struct problem *pb)
+                            struct cart_left_list *left, struct user *out,
+                            char token[TOKEN_LEN + 1], struct problem *pb)
 {
     char norm[ACCOUNT_EMAIL_MAX + 1];
     if (!account_email_valid(email, norm) || strlen(password) > ACCOUNT_PASSWORD_MAX)
@@ -392,6 +399,7 @@ enum shop_err account_login(struct shop *shop, struct arena *a, const char *emai
     j.guest_id = guest_id;
     j.ttl = shop->cfg.session_ttl_ms;
     j.token_hash = th;
+    j.left = left;
     enum shop_err e2 = store_write(shop->store, login_open, &j, pb);
     if (e2 == SHOP_OK && guest_id)
         session_cache_revoke(shop->sessions, guest_id);

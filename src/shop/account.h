@@ -18,6 +18,7 @@
 
 struct shop;
 struct db;
+struct cart_left_list;
 
 enum role { ROLE_NONE = 0, ROLE_CUSTOMER, ROLE_SELLER, ROLE_ADMIN };
 
@@ -49,18 +50,23 @@ const char *role_name(enum role r);
 enum role role_parse(const char *s);
 
 /** Registers a customer and logs them in. `guest_id` (0 for none) is the
- *  guest session whose cart merges into the new account and then ends.
+ *  guest session whose cart merges into the new account and then ends;
+ *  `left` (may be NULL) gets its lines that could not merge
+ *  (shop/cart.h, cart_merge_guest).
  *  Errors: SHOP_INVALID (fields), SHOP_CONFLICT (email taken). */
 enum shop_err account_register(struct shop *shop, struct arena *a, const char *email,
                                const char *password, const char *name, int64_t guest_id,
-                               struct user *out, char token[TOKEN_LEN + 1], struct problem *pb);
+                               struct cart_left_list *left, struct user *out,
+                               char token[TOKEN_LEN + 1], struct problem *pb);
 
-/** Checks the password and opens a new session. Errors: SHOP_UNAUTHENTICATED
+/** Checks the password and opens a new session, merging `guest_id`'s cart
+ *  as account_register does. Errors: SHOP_UNAUTHENTICATED
  *  (wrong email or password, same answer for both), SHOP_RATE_LIMITED with
  *  pb->retry_after once the account or address had too many failures. */
 enum shop_err account_login(struct shop *shop, struct arena *a, const char *email,
                             const char *password, const char *ip, int64_t guest_id,
-                            struct user *out, char token[TOKEN_LEN + 1], struct problem *pb);
+                            struct cart_left_list *left, struct user *out,
+                            char token[TOKEN_LEN + 1], struct problem *pb);
 
 /** Revokes the caller's session: its token stops working at once. */
 enum shop_err account_logout(struct shop *shop, const struct principal *who, struct problem *pb);

@@ -547,10 +547,39 @@ enum shop_err cart_get(struct shop *shop, const struct principal *who, const str
 
 /* ---- merge and purge -------------------------------------------------------------- */
 
+/* The guest's lines that neither merged nor moved: still in the guest cart,
+ * their variant not in the user's. Read after the move, so the currencies
+ * compared are the ones the merge left. */
+static enum shop_err list_left(struct db *db, int64_t guest, int64_t mine,
+                               struct cart_left_list *left, struct problem *pb)
+{
+    struct stmt *st = db_prepare(
+        db, "SELECT g.variant_id, g.quantity, g.saved_for_later, (SELECT currency FROM carts"
+            " WHERE id = ?1) IS NOT DISTINCT FROM (SELECT currency FROM carts WHERE id = ?2)"
+            " FROM cart_lines g WHERE g.cart_id = ?1 AND NOT EXISTS (SELECT 1 FROM cart_lines u"
+            " WHERE u.cart_id = ?2 AND u.variant_id = g.variant_id) ORDER BY g.id LIMIT ?3");
+    if (!st)
+        return db_fail(db, pb, "merging carts");
+    stmt_bind_i64(st, 1, guest);
+    stmt_bind_i64(st, 2, mine);
+    stmt_bind_i64(st, 3, CART_LINES_MAX);
+    int rc = STMT_DONE;
+    while (left->n < CART_LINES_MAX && (rc = stmt_step(st)) == STMT_ROW)
+        left->lines[left->n++] = (struct cart_left){
+            .variant_id = stmt_i64(st, 0),
+            .quantity = stmt_i64(st, 1),
+            .saved_for_later = stmt_i64(st, 2) != 0,
+            .reason = stmt_i64(st, 3) ? "line_limit" : "currency"};
+    return left->n == CART_LINES_MAX || rc == STMT_DONE ? SHOP_OK
+                                                         : db_fail(db, pb, "merging carts");
+}
+
 enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id, bool *kept,
-                               struct problem *pb)
+                               struct cart_left_list *left, struct problem *pb)
 {
     *kept = false;
+    if (left)
+        left->n = 0;
     char kuser[48], kguest[48];
     cart_lock_key(user_id, 0, kuser);
     cart_lock_key(0, guest_id, kguest);
@@ -618,6 +647,8 @@ enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id,
     stmt_bind_i64(st, 3, CART_LINES_MAX);
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "merging carts");
+    if (left && list_left(db, guest, mine, left, pb) != SHOP_OK)
+        return pb->err;
     st = db_prepare(db, "DELETE FROM carts WHERE id = ?");
     if (!st)
         return db_fail(db, pb, "merging carts");

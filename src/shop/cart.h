@@ -75,12 +75,27 @@ enum shop_err cart_set_coupon(struct shop *shop, const struct principal *who, co
 enum shop_err cart_clear_coupon(struct shop *shop, const struct principal *who,
                                 const struct cart_dest *dest, json_t **out, struct problem *pb);
 
+/** A guest line that could not join the user's cart at the merge: the
+ *  two carts are in different currencies, or the user's had no room. */
+struct cart_left {
+    int64_t variant_id, quantity;
+    bool saved_for_later;
+    const char *reason; /* "currency" or "line_limit" */
+};
+
+struct cart_left_list {
+    struct cart_left lines[CART_LINES_MAX];
+    int n;
+};
+
 /** Inside a write function: merges guest `guest_id`'s cart into user
  *  `user_id`'s (larger quantity wins) and deletes the guest cart. `*kept`
  *  is set when the guest cart could not merge now (the user's cart is being
- *  checked out) and stays as it is: the guest session must not end. */
+ *  checked out) and stays as it is: the guest session must not end. `left`
+ *  (may be NULL) gets the guest lines that did not merge and went with the
+ *  guest cart, so the customer can be told. */
 enum shop_err cart_merge_guest(struct db *db, int64_t guest_id, int64_t user_id, bool *kept,
-                               struct problem *pb);
+                               struct cart_left_list *left, struct problem *pb);
 
 /** Deletes idle carts; *deleted gets how many. */
 enum shop_err cart_purge(struct shop *shop, int64_t *deleted, struct problem *pb);

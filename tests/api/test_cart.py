@@ -187,6 +187,45 @@ def test_merge_keeps_saved_for_later_apart_from_the_cart(server, shop):
     assert c["subtotal_cents"] == (1 + 3 + 4) * 2599, c
 
 
+def test_login_names_the_guest_lines_that_could_not_merge(server, shop):
+    """Found by reading the merge: guest lines in another currency than the
+    user's cart, or beyond its 100 lines, went with the guest cart and
+    nobody was told. The login's answer now lists them, with why; a merge
+    that took everything lists none."""
+    usd = shop.product(stock=50, currency="USD")["variants"][0]["id"]
+    eur = shop.product(stock=50, currency="EUR")["variants"][0]["id"]
+    tok, user = server.user()
+    assert server.post("/v1/cart/lines", {"variant_id": usd, "quantity": 1}, token=tok).status == 201
+    guest = server.post("/v1/guest")["guest_token"]
+    assert server.post("/v1/cart/lines", {"variant_id": eur, "quantity": 3},
+                       guest=guest).status == 201
+    login = {"email": user["email"], "password": "correct-horse-9"}
+    r = server.post("/v1/auth/login", login, guest=guest)
+    assert r.status == 200, r
+    assert r["cart_left_behind"] == [{"variant_id": eur, "quantity": 3, "saved_for_later": False,
+                                      "reason": "currency"}], r.body
+    lines = [(l["variant_id"], l["quantity"]) for l in server.get("/v1/cart", token=r["token"])["lines"]]
+    assert lines == [(usd, 1)]
+    assert server.post("/v1/auth/login", login).body["cart_left_behind"] == [], "no guest, none"
+
+    # A full cart: the guest's line has no room (the one both carts hold merges).
+    full = [shop.product(stock=50)["variants"][0]["id"] for _ in range(99)]
+    for v in full:
+        assert server.post("/v1/cart/lines", {"variant_id": v, "quantity": 1},
+                           token=tok).status == 201
+    extra = shop.product(stock=50)["variants"][0]["id"]
+    guest = server.post("/v1/guest")["guest_token"]
+    for v, q in ((full[0], 2), (extra, 1)):
+        assert server.post("/v1/cart/lines", {"variant_id": v, "quantity": q},
+                           guest=guest).status == 201
+    r = server.post("/v1/auth/login", {**login, "cookie": True}, guest=guest)
+    assert r.status == 200, r
+    assert r["cart_left_behind"] == [{"variant_id": extra, "quantity": 1,
+                                      "saved_for_later": False, "reason": "line_limit"}], r.body
+    cart = {l["variant_id"]: l["quantity"] for l in server.get("/v1/cart", token=tok)["lines"]}
+    assert len(cart) == 100 and cart[full[0]] == 2 and extra not in cart
+
+
 def test_a_merge_put_off_by_a_checkout_keeps_the_guest_cart(make_server):
     """Found from outside: a login while the user's cart was locked by a
     checkout (an order waiting for its payment to be reconciled) skipped
