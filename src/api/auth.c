@@ -64,7 +64,7 @@ enum shop_err api_register(struct req *r)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
-    struct cart_left_list left;
+    struct cart_left_list left = {.n = 0};
     if (account_register(r->shop, r->arena, email, password, name, r->who.guest_id, &left, &u,
                          token, &r->pb) != SHOP_OK)
         return r->pb.err;
@@ -79,7 +79,7 @@ enum shop_err api_login(struct req *r)
         return r->pb.err;
     struct user u;
     char token[TOKEN_LEN + 1];
-    struct cart_left_list left;
+    struct cart_left_list left = {.n = 0};
     if (account_login(r->shop, r->arena, email, password, r->ip, r->who.guest_id, &left, &u,
                       token, &r->pb) != SHOP_OK)
         return r->pb.err;

@@ -115,11 +115,11 @@ struct shop *fz_shop(void)
         die("account_create", &pb);
     struct arena *a = arena_new();
     struct user u;
-    if (account_login(shop, a, "fuzz-admin@example.com", "fuzz-password-1", "127.0.0.1", 0, NULL, &u,
-                      admin_token, &pb) != SHOP_OK)
+    if (account_login(shop, a, "fuzz-admin@example.com", "fuzz-password-1", "127.0.0.1", 0,
+                      NULL, &u, admin_token, &pb) != SHOP_OK)
         die("account_login", &pb);
-    if (account_login(shop, a, "fuzz-customer@example.com", "fuzz-password-1", "127.0.0.1", 0, NULL, &u,
-                      customer_token, &pb) != SHOP_OK)
+    if (account_login(shop, a, "fuzz-customer@example.com", "fuzz-password-1", "127.0.0.1", 0,
+                      NULL, &u, customer_token, &pb) != SHOP_OK)
         die("account_login", &pb);
     arena_free(a);
     token_csrf(admin_token, admin_csrf);
