@@ -5,7 +5,9 @@
 
 const GUEST_KEY = 'shopd.guest';
 
-export const session = { user: null, csrf: null };
+// leftBehind: the guest cart's lines the last login could not merge, until
+// the cart page has shown them.
+export const session = { user: null, csrf: null, leftBehind: [] };
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -67,7 +69,8 @@ export async function login(email, password, name) {
   const r = await api('POST', name !== undefined ? '/v1/auth/register' : '/v1/auth/login', body);
   session.user = r.user;
   session.csrf = r.csrf_token;
-  forgetGuest(); // its cart merged into the account's
+  session.leftBehind = r.cart_left_behind || [];
+  forgetGuest(); // its cart merged into the account's (but for leftBehind)
   return r.user;
 }
 

@@ -344,8 +344,19 @@ function warningText(w, c) {
   return `${l.title}: ${w.message || w.type}`;
 }
 
+// Why the guest cart's lines did not all join the account's (API: cart_left_behind).
+function leftBehindText(left) {
+  const n = left.length;
+  const why = [...new Set(left.map((l) => (l.reason === 'currency'
+    ? 'they are priced in another currency than your cart'
+    : 'your cart has no room for more lines')))].join('; ');
+  return `${n} item${n === 1 ? '' : 's'} from before you logged in could not be added: ${why}.`;
+}
+
 async function cart() {
   title('Cart');
+  const left = session.leftBehind;
+  session.leftBehind = [];
   if (!session.user && !localStorage.getItem('shopd.guest')) {
     mount(main, h('h1', 'Your cart'), h('p', 'Your cart is empty. ', h('a', { href: '#/' }, 'Start shopping')));
     return;
@@ -373,6 +384,7 @@ async function cart() {
   const [cf, code] = field('Coupon code', { id: 'coupon', value: c.coupon_code || '' });
   mount(main,
     h('h1', 'Your cart'),
+    left.length ? h('div', { role: 'status', id: 'left-behind' }, h('p.msg.error', leftBehindText(left))) : null,
     (c.warnings || []).length ? h('div', { role: 'status' }, h('ul.warnings', c.warnings.map((w) => h('li', warningText(w, c))))) : null,
     active.length ? h('ul.lines', active.map(line)) : h('p', 'Your cart is empty. ', h('a', { href: '#/' }, 'Start shopping')),
     h('form.coupon', { onsubmit: (e) => { e.preventDefault(); act(e.submitter || e.target.querySelector('button'), () => api('PUT', '/v1/cart/coupon', { code: code.value.trim() })); } },

@@ -85,9 +85,9 @@ export class Shop {
     this.warehouse = (await this.api('POST', '/v1/warehouses', { code: 'SEA', name: 'Seattle', country: 'US', postal_code: '98101', lat: 47.6, lon: -122.3 }, this.admin.token)).id;
   }
 
-  async product(title, { brand = 'Acme', price = 2599, stock = 20, category } = {}) {
+  async product(title, { brand = 'Acme', price = 2599, stock = 20, category, currency = 'USD' } = {}) {
     const p = await this.api('POST', '/v1/products', { title, description: `${title}, a fine thing for tests.`, brand,
-      category_id: category || this.leaf, currency: 'USD', variants: [{ sku: `SKU-${uid()}`, price_cents: price, weight_grams: 500 }] }, this.seller.token);
+      category_id: category || this.leaf, currency, variants: [{ sku: `SKU-${uid()}`, price_cents: price, weight_grams: 500 }] }, this.seller.token);
     for (const v of p.variants) await this.api('PUT', `/v1/inventory/${v.id}/${this.warehouse}`, { on_hand: stock }, this.seller.token);
     const s = await this.api('POST', `/v1/products/${p.id}/submit`, undefined, this.seller.token);
     if (s.status !== 'published') await this.api('POST', `/v1/admin/products/${p.id}/approve`, undefined, this.admin.token);

@@ -192,6 +192,27 @@ describe('cart', () => {
     await p.context().close();
   });
 
+  test('a guest line that cannot merge is named in the cart, not lost silently', async () => {
+    const tea = await shop.product('Sencha Tea', { price: 650, currency: 'EUR' });
+    const who = await shop.customer();
+    await shop.api('POST', '/v1/cart/lines', { variant_id: kettleB.variants[0].id, quantity: 1 }, who.token);
+    const p = await newPage(br, errors);
+    await addToCart(p, tea.id); // the guest's cart is in euros, the account's in dollars
+    await goto(p, '/#/login?next=%23%2Fcart');
+    await p.fill('#login-email', who.email);
+    await p.fill('#login-password', PASSWORD);
+    await p.click('form.auth button:has-text("Log in")');
+    await p.waitForFunction(() => location.hash === '#/cart');
+    await p.waitForSelector('#left-behind');
+    assert.match(await p.textContent('#left-behind'), /^1 item from before you logged in could not be added: they are priced in another currency/);
+    assert.equal(await p.locator('main > ul.lines > li').count(), 1, 'the kettle alone');
+    await goto(p, '/#/');
+    await goto(p, '/#/cart');
+    await p.waitForSelector('main > ul.lines > li');
+    assert.equal(await p.locator('#left-behind').count(), 0, 'said once');
+    await p.context().close();
+  });
+
   test('the product page adds to the cart with the keyboard alone', async () => {
     const p = await newPage(br, errors);
     await goto(p, `/#/p/${kettleB.id}`);
