@@ -3,6 +3,7 @@
 #include "shop/analytics.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,75 @@ static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fr
     if (stmt_step(st) != STMT_DONE)
         return db_fail(db, pb, "claiming an analytics fact");
     *fresh = db_changes(db) == 1;
+    return SHOP_OK;
+}
+
+/* A batch's rows go in up to ROWS_MAX to a statement, in chunks of 1, 8 or
+ * ROWS_MAX rows (chunk_of): "INSERT INTO <into> VALUES <row>, <row>, …
+ * <tail>", each text built once. */
+#define ROWS_MAX 32
+static const int chunk_rows[3] = {1, 8, ROWS_MAX};
+
+static int chunk_of(size_t left)
+{
+    return left >= ROWS_MAX ? 2 : left >= 8 ? 1 : 0;
+}
+
+static void rows_sql(char *b, size_t cap, const char *into, const char *row, int rows,
+                     const char *tail)
+{
+    size_t n = (size_t)snprintf(b, cap, "INSERT INTO %s VALUES", into);
+    for (int i = 0; i < rows && n < cap; i++)
+        n += (size_t)snprintf(b + n, cap - n, "%s %s", i ? "," : "", row);
+    if (n < cap)
+        snprintf(b + n, cap - n, "%s", tail);
+}
+
+/* Claims, answering the fresh ones. */
+static char claims_sql[3][ROWS_MAX * 8 + 128];
+static pthread_once_t claims_once = PTHREAD_ONCE_INIT;
+
+static void claims_build(void)
+{
+    for (int k = 0; k < 3; k++)
+        rows_sql(claims_sql[k], sizeof claims_sql[k], "analytics_applied (key, at)", "(?, ?)",
+                 chunk_rows[k], " ON CONFLICT (key) DO NOTHING RETURNING key");
+}
+
+/* Claims the keys of ids[0..n) (ascending, distinct), a chunk to a
+ * statement; fresh[i] is false when ids[i] was counted before. */
+static enum shop_err claim_all(struct db *db, const char *kind, const int64_t *ids, int n,
+                               bool *fresh, struct problem *pb)
+{
+    pthread_once(&claims_once, claims_build);
+    int64_t now = clock_now_ms();
+    size_t klen = strlen(kind);
+    for (int at = 0; at < n;) {
+        int k = chunk_of((size_t)(n - at)), rows = chunk_rows[k];
+        struct stmt *st = db_prepare(db, claims_sql[k]);
+        if (!st)
+            return db_fail(db, pb, "claiming analytics facts");
+        for (int i = 0; i < rows; i++) {
+            char key[48];
+            snprintf(key, sizeof key, "%s:%lld", kind, (long long)ids[at + i]);
+            stmt_bind_text(st, 2 * i + 1, key);
+            stmt_bind_i64(st, 2 * i + 2, now);
+            fresh[at + i] = false;
+        }
+        int rc;
+        while ((rc = stmt_step(st)) == STMT_ROW) {
+            const char *key = stmt_text(st, 0);
+            if (strncmp(key, kind, klen) || key[klen] != ':')
+                continue;
+            int64_t id = strtoll(key + klen + 1, NULL, 10);
+            for (int i = 0; i < rows; i++)
+                if (ids[at + i] == id)
+                    fresh[at + i] = true;
+        }
+        if (rc != STMT_DONE)
+            return db_fail(db, pb, "claiming analytics facts");
+        at += rows;
+    }
     return SHOP_OK;
 }
 
@@ -75,48 +145,41 @@ static enum shop_err add_figures(struct db *db, const int64_t *seller_id, int32_
 }
 
 /* A product's sale goes into its day's, month's and (shop-wide only, no
- * seller column) year's row: the same upsert but for the table and key. */
-static const struct product_rollup {
-    const char *sql, *what;
+ * seller column) year's row: the same upsert but for the table and key, a
+ * batch's rows a chunk to a statement (add_products). */
+static struct product_rollup {
+    const char *into, *update, *what;
     int32_t per; /* the key is the day (yyyymmdd) divided by this */
     bool seller;
+    char sql[3][ROWS_MAX * 24 + 512];
 } product_rollups[] = {
-    {"INSERT INTO analytics_product_days (product_id, day, seller_id, units, revenue_cents)"
-     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, product_id) DO UPDATE SET"
+    {"analytics_product_days (product_id, day, seller_id, units, revenue_cents)",
+     " ON CONFLICT (day, product_id) DO UPDATE SET"
      " units = analytics_product_days.units + excluded.units,"
      " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents",
-     "counting a product's day", 1, true},
-    {"INSERT INTO analytics_product_months (product_id, month, seller_id, units, revenue_cents)"
-     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (month, product_id) DO UPDATE SET"
+     "counting products' days", 1, true, {""}},
+    {"analytics_product_months (product_id, month, seller_id, units, revenue_cents)",
+     " ON CONFLICT (month, product_id) DO UPDATE SET"
      " units = analytics_product_months.units + excluded.units,"
      " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents",
-     "counting a product's month", 100, true},
-    {"INSERT INTO analytics_product_years (product_id, year, units, revenue_cents)"
-     " VALUES (?, ?, ?, ?) ON CONFLICT (year, product_id) DO UPDATE SET"
+     "counting products' months", 100, true, {""}},
+    {"analytics_product_years (product_id, year, units, revenue_cents)",
+     " ON CONFLICT (year, product_id) DO UPDATE SET"
      " units = analytics_product_years.units + excluded.units,"
      " revenue_cents = analytics_product_years.revenue_cents + excluded.revenue_cents",
-     "counting a product's year", 10000, false},
+     "counting products' years", 10000, false, {""}},
 };
+#define NROLLUPS (sizeof product_rollups / sizeof product_rollups[0])
+static pthread_once_t rollups_once = PTHREAD_ONCE_INIT;
 
-static enum shop_err add_product(struct db *db, int64_t product, int64_t seller, int32_t day,
-                                 int64_t units, int64_t revenue, struct problem *pb)
+static void rollups_build(void)
 {
-    for (size_t i = 0; i < sizeof product_rollups / sizeof product_rollups[0]; i++) {
-        const struct product_rollup *u = &product_rollups[i];
-        struct stmt *st = db_prepare(db, u->sql);
-        if (!st)
-            return db_fail(db, pb, u->what);
-        int k = 1;
-        stmt_bind_i64(st, k++, product);
-        stmt_bind_i64(st, k++, day / u->per);
-        if (u->seller)
-            stmt_bind_i64(st, k++, seller);
-        stmt_bind_i64(st, k++, units);
-        stmt_bind_i64(st, k, revenue);
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, u->what);
+    for (size_t r = 0; r < NROLLUPS; r++) {
+        struct product_rollup *u = &product_rollups[r];
+        for (int k = 0; k < 3; k++)
+            rows_sql(u->sql[k], sizeof u->sql[k], u->into,
+                     u->seller ? "(?, ?, ?, ?, ?)" : "(?, ?, ?, ?)", chunk_rows[k], u->update);
     }
-    return SHOP_OK;
 }
 
 /* (key, units, cents) sums, few per order: a linear list is enough. */
@@ -187,6 +250,49 @@ static void rows_merge(struct rows *r)
         }
     }
     r->n = m;
+}
+
+/* A batch's product rows (key: the product, day: yyyymmdd) into each
+ * rollup, merged to the rollup's period first: one statement may not
+ * upsert a row twice. */
+static enum shop_err add_products(struct db *db, const struct rows *products, struct problem *pb)
+{
+    pthread_once(&rollups_once, rollups_build);
+    struct rows per = {0};
+    enum shop_err e = SHOP_OK;
+    for (size_t r = 0; r < NROLLUPS && e == SHOP_OK; r++) {
+        const struct product_rollup *u = &product_rollups[r];
+        per.n = 0;
+        for (size_t i = 0; i < products->n; i++) {
+            struct row x = products->v[i];
+            x.day /= u->per;
+            rows_add(&per, x);
+        }
+        rows_merge(&per);
+        for (size_t at = 0; at < per.n && e == SHOP_OK;) {
+            int k = chunk_of(per.n - at), rows = chunk_rows[k];
+            struct stmt *st = db_prepare(db, u->sql[k]);
+            if (!st) {
+                e = db_fail(db, pb, u->what);
+                break;
+            }
+            int b = 1;
+            for (int i = 0; i < rows; i++) {
+                const struct row *x = &per.v[at + (size_t)i];
+                stmt_bind_i64(st, b++, x->key);
+                stmt_bind_i64(st, b++, x->day);
+                if (u->seller)
+                    stmt_bind_i64(st, b++, x->seller);
+                stmt_bind_i64(st, b++, x->units);
+                stmt_bind_i64(st, b++, x->cents);
+            }
+            if (stmt_step(st) != STMT_DONE)
+                e = db_fail(db, pb, u->what);
+            at += (size_t)rows;
+        }
+    }
+    free(per.v);
+    return e;
 }
 
 /* A paid order being folded: its claim was fresh. */
@@ -299,16 +405,19 @@ static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const 
                                       struct problem *pb)
 {
     struct paid *o = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *o);
+    int64_t *uniq = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *uniq);
+    bool *fresh = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *fresh);
     struct paid_sums ps = {0};
-    int k = 0;
-    enum shop_err e = SHOP_OK;
-    for (int i = 0; i < n && e == SHOP_OK; i++) {
-        bool fresh = false;
+    int k = 0, u = 0;
+    for (int i = 0; i < n; i++)
         if (i == 0 || ids[i] != ids[i - 1])
-            e = claim(db, "paid", ids[i], &fresh, pb);
-        if (fresh)
-            o[k++] = (struct paid){.id = ids[i]};
-    }
+            uniq[u++] = ids[i];
+    enum shop_err e = claim_all(db, "paid", uniq, u, fresh, pb);
+    for (int i = 0; i < u && e == SHOP_OK; i++)
+        if (fresh[i])
+            o[k++] = (struct paid){.id = uniq[i]};
+    free(uniq);
+    free(fresh);
     for (int from = 0; from < k && e == SHOP_OK;) {
         int to = from + 1;
         while (to < k && o[to].id - o[to - 1].id <= RANGE_GAP)
@@ -327,10 +436,8 @@ static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const 
         const struct row *r = &ps.sellers.v[i];
         e = add_figures(db, &r->key, r->day, r->cents, 0, r->orders, r->units, 0, pb);
     }
-    for (size_t i = 0; e == SHOP_OK && i < ps.products.n; i++) {
-        const struct row *r = &ps.products.v[i];
-        e = add_product(db, r->key, r->seller, r->day, r->units, r->cents, pb);
-    }
+    if (e == SHOP_OK)
+        e = add_products(db, &ps.products, pb);
     free(ps.days.v);
     free(ps.sellers.v);
     free(ps.products.v);
