@@ -44,16 +44,17 @@ static enum shop_err answer_session(struct req *r, int status, const struct user
                                     const char *token, bool cookie,
                                     const struct cart_left_list *left)
 {
-    if (!cookie)
-        return resp_json(r, status,
-                         json_pack("{s:o, s:s, s:o}", "user", api_user_json(u), "token", token,
-                                   "cart_left_behind", left_json(left)));
+    json_t *out = json_pack("{s:o, s:o}", "user", api_user_json(u), "cart_left_behind",
+                            left_json(left));
+    if (!cookie) {
+        json_object_set_new(out, "token", json_string(token));
+        return resp_json(r, status, out);
+    }
     api_session_cookie(r, token, r->shop->cfg.session_ttl_ms / 1000);
     char csrf[TOKEN_LEN + 1];
     token_csrf(token, csrf);
-    return resp_json(r, status,
-                     json_pack("{s:o, s:s, s:o}", "user", api_user_json(u), "csrf_token", csrf,
-                               "cart_left_behind", left_json(left)));
+    json_object_set_new(out, "csrf_token", json_string(csrf));
+    return resp_json(r, status, out);
 }
 
 enum shop_err api_register(struct req *r)

@@ -1,5 +1,6 @@
 /* analytics.c — sales reports over the daily rollups (analytics.h is the
- * essay; analytics_fold.c maintains the rollups). */
+ * essay; analytics_fold.c maintains the rollups, analytics_rebuild.c
+ * rebuilds them). */
 #include "shop/analytics.h"
 
 #include <stdio.h>

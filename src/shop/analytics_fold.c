@@ -1,6 +1,8 @@
-/* analytics_fold.c — the daily rollups: folding outbox events into them, and
- * rebuilding them from the orders (analytics.h is the essay). */
+/* analytics_fold.c — the daily rollups: folding outbox events into them
+ * (analytics.h is the essay; analytics_rebuild.c rebuilds them from the
+ * orders through the same folds). */
 #include "shop/analytics.h"
+#include "shop/analytics_int.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -19,30 +21,8 @@
 
 /* ---- folding events ---------------------------------------------------------- */
 
-#define DAY_MS 86400000LL
-#define BATCH  1000
-
-/* Claims a fact's key; *fresh is false when it was counted before. */
-static enum shop_err claim(struct db *db, const char *kind, int64_t id, bool *fresh,
-                           struct problem *pb)
-{
-    char key[48];
-    snprintf(key, sizeof key, "%s:%lld", kind, (long long)id);
-    struct stmt *st = db_prepare(db, "INSERT INTO analytics_applied (key, at) VALUES (?, ?)"
-                                     " ON CONFLICT (key) DO NOTHING");
-    if (!st)
-        return db_fail(db, pb, "claiming an analytics fact");
-    stmt_bind_text(st, 1, key);
-    stmt_bind_i64(st, 2, clock_now_ms());
-    if (stmt_step(st) != STMT_DONE)
-        return db_fail(db, pb, "claiming an analytics fact");
-    *fresh = db_changes(db) == 1;
-    return SHOP_OK;
-}
-
 /* A batch's rows go in up to ROWS_MAX to a statement, in chunks of 1, 8 or
- * ROWS_MAX rows (chunk_of): "INSERT INTO <into> VALUES <row>, <row>, …
- * <tail>", each text built once. */
+ * ROWS_MAX rows (chunk_of), each chunk's text built once (db_rows_sql). */
 #define ROWS_MAX 32
 static const int chunk_rows[3] = {1, 8, ROWS_MAX};
 
@@ -51,31 +31,21 @@ static int chunk_of(size_t left)
     return left >= ROWS_MAX ? 2 : left >= 8 ? 1 : 0;
 }
 
-static void rows_sql(char *b, size_t cap, const char *into, const char *row, int rows,
-                     const char *tail)
-{
-    size_t n = (size_t)snprintf(b, cap, "INSERT INTO %s VALUES", into);
-    for (int i = 0; i < rows && n < cap; i++)
-        n += (size_t)snprintf(b + n, cap - n, "%s %s", i ? "," : "", row);
-    if (n < cap)
-        snprintf(b + n, cap - n, "%s", tail);
-}
-
 /* Claims, answering the fresh ones. */
-static char claims_sql[3][ROWS_MAX * 8 + 128];
+static const char *claims_sql[3];
 static pthread_once_t claims_once = PTHREAD_ONCE_INIT;
 
 static void claims_build(void)
 {
     for (int k = 0; k < 3; k++)
-        rows_sql(claims_sql[k], sizeof claims_sql[k], "analytics_applied (key, at)", "(?, ?)",
-                 chunk_rows[k], " ON CONFLICT (key) DO NOTHING RETURNING key");
+        claims_sql[k] = db_rows_sql("analytics_applied (key, at)", 2, chunk_rows[k],
+                                    " ON CONFLICT (key) DO NOTHING RETURNING key");
 }
 
-/* Claims the keys of ids[0..n) (ascending, distinct), a chunk to a
- * statement; fresh[i] is false when ids[i] was counted before. */
-static enum shop_err claim_all(struct db *db, const char *kind, const int64_t *ids, int n,
-                               bool *fresh, struct problem *pb)
+/* Claims the keys of the facts ids[0..n) (ascending, distinct), a chunk to
+ * a statement; fresh[i] is false when ids[i] was counted before. */
+static enum shop_err claim(struct db *db, const char *kind, const int64_t *ids, int n,
+                           bool *fresh, struct problem *pb)
 {
     pthread_once(&claims_once, claims_build);
     int64_t now = clock_now_ms();
@@ -151,23 +121,23 @@ static struct product_rollup {
     const char *into, *update, *what;
     int32_t per; /* the key is the day (yyyymmdd) divided by this */
     bool seller;
-    char sql[3][ROWS_MAX * 24 + 512];
+    const char *sql[3]; /* built once, a text per chunk size */
 } product_rollups[] = {
     {"analytics_product_days (product_id, day, seller_id, units, revenue_cents)",
      " ON CONFLICT (day, product_id) DO UPDATE SET"
      " units = analytics_product_days.units + excluded.units,"
      " revenue_cents = analytics_product_days.revenue_cents + excluded.revenue_cents",
-     "counting products' days", 1, true, {""}},
+     "counting products' days", 1, true, {NULL}},
     {"analytics_product_months (product_id, month, seller_id, units, revenue_cents)",
      " ON CONFLICT (month, product_id) DO UPDATE SET"
      " units = analytics_product_months.units + excluded.units,"
      " revenue_cents = analytics_product_months.revenue_cents + excluded.revenue_cents",
-     "counting products' months", 100, true, {""}},
+     "counting products' months", 100, true, {NULL}},
     {"analytics_product_years (product_id, year, units, revenue_cents)",
      " ON CONFLICT (year, product_id) DO UPDATE SET"
      " units = analytics_product_years.units + excluded.units,"
      " revenue_cents = analytics_product_years.revenue_cents + excluded.revenue_cents",
-     "counting products' years", 10000, false, {""}},
+     "counting products' years", 10000, false, {NULL}},
 };
 #define NROLLUPS (sizeof product_rollups / sizeof product_rollups[0])
 static pthread_once_t rollups_once = PTHREAD_ONCE_INIT;
@@ -177,8 +147,7 @@ static void rollups_build(void)
     for (size_t r = 0; r < NROLLUPS; r++) {
         struct product_rollup *u = &product_rollups[r];
         for (int k = 0; k < 3; k++)
-            rows_sql(u->sql[k], sizeof u->sql[k], u->into,
-                     u->seller ? "(?, ?, ?, ?, ?)" : "(?, ?, ?, ?)", chunk_rows[k], u->update);
+            u->sql[k] = db_rows_sql(u->into, u->seller ? 5 : 4, chunk_rows[k], u->update);
     }
 }
 
@@ -401,8 +370,8 @@ static enum shop_err read_paid_range(struct db *db, const struct tz *tz, struct 
  * a time, and their figures are added up before any rollup row is written,
  * so a day's, a seller's or a product's row takes one upsert per batch
  * instead of one per order. */
-static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const int64_t *ids, int n,
-                                      struct problem *pb)
+enum shop_err analytics_fold_paid(struct db *db, const struct tz *tz, const int64_t *ids, int n,
+                                  struct problem *pb)
 {
     struct paid *o = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *o);
     int64_t *uniq = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *uniq);
@@ -412,7 +381,7 @@ static enum shop_err fold_paid_orders(struct db *db, const struct tz *tz, const 
     for (int i = 0; i < n; i++)
         if (i == 0 || ids[i] != ids[i - 1])
             uniq[u++] = ids[i];
-    enum shop_err e = claim_all(db, "paid", uniq, u, fresh, pb);
+    enum shop_err e = claim(db, "paid", uniq, u, fresh, pb);
     for (int i = 0; i < u && e == SHOP_OK; i++)
         if (fresh[i])
             o[k++] = (struct paid){.id = uniq[i]};
@@ -523,11 +492,11 @@ static enum shop_err proportional_shares(struct db *db, int64_t order_id, int64_
 
 /* The shop's day gets the whole refund; its lines' sellers their goods'
  * part of it (analytics.h says why). */
-static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t order_id,
-                                 int64_t refund_id, struct problem *pb)
+enum shop_err analytics_fold_refund(struct db *db, const struct tz *tz, int64_t order_id,
+                                    int64_t refund_id, struct problem *pb)
 {
     bool fresh;
-    if (claim(db, "refund", refund_id, &fresh, pb) != SHOP_OK || !fresh)
+    if (claim(db, "refund", &refund_id, 1, &fresh, pb) != SHOP_OK || !fresh)
         return pb->err;
     struct stmt *st = db_prepare(db, "SELECT r.amount_cents, r.created_at, o.total_cents,"
                                      " (SELECT coalesce(sum(e.amount_cents), 0) FROM refunds e"
@@ -557,11 +526,11 @@ static enum shop_err fold_refund(struct db *db, const struct tz *tz, int64_t ord
 
 /* The return's day is its approval's (return_history), which a rebuild reads
  * the same way; `fallback_ms` (the event's time) only if history has none. */
-static enum shop_err fold_return(struct db *db, const struct tz *tz, int64_t return_id,
-                                 int64_t fallback_ms, struct problem *pb)
+enum shop_err analytics_fold_return(struct db *db, const struct tz *tz, int64_t return_id,
+                                    int64_t fallback_ms, struct problem *pb)
 {
     bool fresh;
-    if (claim(db, "return", return_id, &fresh, pb) != SHOP_OK || !fresh)
+    if (claim(db, "return", &return_id, 1, &fresh, pb) != SHOP_OK || !fresh)
         return pb->err;
     struct stmt *st = db_prepare(db, "SELECT min(at) FROM return_history"
                                      " WHERE return_id = ? AND status = 'approved'");
@@ -604,7 +573,7 @@ static int64_t field(json_t *o, const char *name)
  * writes run alone). On PostgreSQL, at READ COMMITTED, a rebuild's clearing
  * could otherwise delete a fold's claim but miss the day row that fold
  * inserted, committed between its two DELETEs: that fact would count twice. */
-static enum shop_err lock_rollups(struct db *db, struct problem *pb)
+enum shop_err analytics_lock_rollups(struct db *db, struct problem *pb)
 {
     static const char *const key[] = {"analytics:rollups"};
     return keylock(db, key, 1, pb);
@@ -615,7 +584,7 @@ enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *cons
 {
     (void)cls;
     struct db *db = store_db(shop->store); /* the writer's: slices run in a write */
-    if (lock_rollups(db, pb) != SHOP_OK)
+    if (analytics_lock_rollups(db, pb) != SHOP_OK)
         return pb->err;
     int64_t paid[DISPATCH_SLICE];
     int npaid = 0;
@@ -634,210 +603,12 @@ enum shop_err analytics_slice(struct shop *shop, const struct outbox_event *cons
         int64_t id = field(o, refund ? "refund_id" : "return_id");
         json_decref(o);
         if (id && refund)
-            e = fold_refund(db, shop->tz, ev->aggregate_id, id, pb);
+            e = analytics_fold_refund(db, shop->tz, ev->aggregate_id, id, pb);
         else if (id)
-            e = fold_return(db, shop->tz, id, ev->created_at, pb);
+            e = analytics_fold_return(db, shop->tz, id, ev->created_at, pb);
     }
     if (e != SHOP_OK || npaid == 0)
         return e;
     qsort(paid, (size_t)npaid, sizeof *paid, cmp_i64);
-    return fold_paid_orders(db, shop->tz, paid, npaid, pb);
-}
-
-/* ---- rebuilding from the orders ---------------------------------------------------- */
-
-struct clear_job {
-    int32_t from, to; /* 0, 0: everything */
-};
-
-/* Facts of one kind: id, the moment that dates it, and the order it belongs to. */
-struct fact {
-    int64_t id, at, order_id;
-};
-
-enum fact_kind { FACT_PAID, FACT_REFUND, FACT_RETURN };
-
-static const char *const fact_key[] = {"paid", "refund", "return"};
-
-/* Up to BATCH facts of `kind` with id > after, in id order. The SQL reads
- * every fact; the caller keeps those whose local day is in the range. */
-static int read_facts(struct db *db, enum fact_kind kind, int64_t after, struct fact *out,
-                      struct problem *pb)
-{
-    static const char *const sql[] = {
-        "SELECT id, paid_at, id FROM orders WHERE paid_at IS NOT NULL AND id > ?"
-        " ORDER BY id LIMIT 1000",
-        "SELECT id, created_at, order_id FROM refunds WHERE id > ? ORDER BY id LIMIT 1000",
-        "SELECT return_id, min(at), 0 FROM return_history WHERE status = 'approved'"
-        " AND return_id > ? GROUP BY return_id ORDER BY return_id LIMIT 1000",
-    };
-    struct stmt *st = db_prepare(db, sql[kind]);
-    if (!st) {
-        db_fail(db, pb, "reading what to count");
-        return -1;
-    }
-    stmt_bind_i64(st, 1, after);
-    int n = 0, rc;
-    while (n < BATCH && (rc = stmt_step(st)) == STMT_ROW)
-        out[n++] = (struct fact){stmt_i64(st, 0), stmt_i64(st, 1), stmt_i64(st, 2)};
-    if (n < BATCH && rc != STMT_DONE) {
-        db_fail(db, pb, "reading what to count");
-        return -1;
-    }
-    return n;
-}
-
-static bool in_range(const struct tz *tz, const struct clear_job *r, int64_t at)
-{
-    if (!r->from)
-        return true;
-    int32_t day = tz_local_day(tz, at);
-    return day >= r->from && day <= r->to;
-}
-
-struct clear_ctx {
-    struct shop *shop;
-    struct clear_job range;
-};
-
-/* Removes the rollups of the range and the claims of its facts, in one
- * transaction: a report never sees a range half cleared. */
-static enum shop_err clear_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct clear_ctx *c = arg;
-    if (lock_rollups(db, pb) != SHOP_OK)
-        return pb->err;
-    static const char *const all[] = {
-        "DELETE FROM analytics_days",          "DELETE FROM analytics_seller_days",
-        "DELETE FROM analytics_product_days",  "DELETE FROM analytics_product_months",
-        "DELETE FROM analytics_product_years", "DELETE FROM analytics_applied"};
-    /* A year's row is the sum of its months': the months cleared are taken
-     * out of it (before they go), and their refold adds them back. */
-    static const char *const some[] = {
-        "DELETE FROM analytics_days WHERE day BETWEEN ?1 AND ?2",
-        "DELETE FROM analytics_seller_days WHERE day BETWEEN ?1 AND ?2",
-        "DELETE FROM analytics_product_days WHERE day BETWEEN ?1 AND ?2",
-        "UPDATE analytics_product_years SET units = analytics_product_years.units - m.units,"
-        " revenue_cents = analytics_product_years.revenue_cents - m.revenue_cents"
-        " FROM (SELECT month / 100 AS year, product_id, sum(units) AS units,"
-        " sum(revenue_cents) AS revenue_cents FROM analytics_product_months"
-        " WHERE month BETWEEN ?1 / 100 AND ?2 / 100 GROUP BY month / 100, product_id) AS m"
-        " WHERE analytics_product_years.year = m.year"
-        " AND analytics_product_years.product_id = m.product_id",
-        "DELETE FROM analytics_product_months WHERE month BETWEEN ?1 / 100 AND ?2 / 100"};
-    int ntables = c->range.from ? 5 : 6;
-    for (int i = 0; i < ntables; i++) {
-        struct stmt *st = db_prepare(db, c->range.from ? some[i] : all[i]);
-        if (!st)
-            return db_fail(db, pb, "clearing the rollups");
-        if (c->range.from) {
-            stmt_bind_i64(st, 1, c->range.from);
-            stmt_bind_i64(st, 2, c->range.to);
-        }
-        if (stmt_step(st) != STMT_DONE)
-            return db_fail(db, pb, "clearing the rollups");
-    }
-    if (!c->range.from)
-        return SHOP_OK;
-    struct fact *f = xmalloc(BATCH * sizeof *f);
-    enum shop_err e = SHOP_OK;
-    for (int kind = FACT_PAID; e == SHOP_OK && kind <= FACT_RETURN; kind++) {
-        int64_t after = 0;
-        int n;
-        while ((n = read_facts(db, kind, after, f, pb)) > 0 && e == SHOP_OK) {
-            for (int i = 0; e == SHOP_OK && i < n; i++) {
-                if (!in_range(c->shop->tz, &c->range, f[i].at))
-                    continue;
-                char key[48];
-                snprintf(key, sizeof key, "%s:%lld", fact_key[kind], (long long)f[i].id);
-                struct stmt *st = db_prepare(db, "DELETE FROM analytics_applied WHERE key = ?");
-                if (!st) {
-                    e = db_fail(db, pb, "clearing what was counted");
-                    break;
-                }
-                stmt_bind_text(st, 1, key);
-                if (stmt_step(st) != STMT_DONE)
-                    e = db_fail(db, pb, "clearing what was counted");
-            }
-            after = f[n - 1].id;
-        }
-        if (n < 0)
-            e = pb->err;
-    }
-    free(f);
-    return e;
-}
-
-struct count_job {
-    struct shop *shop;
-    const struct clear_job *range;
-    enum fact_kind kind;
-    int64_t after;   /* in: the last id done; out: the last id read */
-    int64_t counted; /* out: facts folded in this batch */
-    bool done;       /* out: no more facts of this kind */
-};
-
-/* One batch of facts folded through the consumer's own folds: each claims
- * its key first, so a fact the consumer has counted meanwhile is skipped,
- * and the consumer skips what this counted. */
-static enum shop_err count_write(struct db *db, void *arg, struct problem *pb)
-{
-    struct count_job *j = arg;
-    if (lock_rollups(db, pb) != SHOP_OK)
-        return pb->err;
-    struct fact *f = xmalloc(BATCH * sizeof *f);
-    int n = read_facts(db, j->kind, j->after, f, pb);
-    enum shop_err e = n < 0 ? pb->err : SHOP_OK;
-    j->counted = 0;
-    const struct tz *tz = j->shop->tz;
-    int64_t *paid = xmalloc(BATCH * sizeof *paid); /* in id order, as read */
-    int npaid = 0;
-    for (int i = 0; e == SHOP_OK && i < n; i++) {
-        if (!in_range(tz, j->range, f[i].at))
-            continue;
-        if (j->kind == FACT_PAID)
-            paid[npaid++] = f[i].id;
-        else
-            e = j->kind == FACT_REFUND ? fold_refund(db, tz, f[i].order_id, f[i].id, pb)
-                                       : fold_return(db, tz, f[i].id, f[i].at, pb);
-        j->counted++;
-    }
-    if (e == SHOP_OK && npaid)
-        e = fold_paid_orders(db, tz, paid, npaid, pb);
-    free(paid);
-    if (e == SHOP_OK) {
-        j->done = n < BATCH;
-        if (n > 0)
-            j->after = f[n - 1].id;
-    }
-    free(f);
-    return e;
-}
-
-enum shop_err analytics_rebuild(struct shop *shop, int32_t from, int32_t to,
-                                struct analytics_rebuild_stats *out, struct problem *pb)
-{
-    memset(out, 0, sizeof *out);
-    struct clear_ctx c = {.shop = shop};
-    if (from || to) {
-        /* Whole months: the month rollups cannot be cut. */
-        c.range.from = from / 100 * 100 + 1;
-        int y = to / 10000, m = to / 100 % 100;
-        c.range.to =
-            tz_days_ymd(tz_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) - 1);
-    }
-    out->from = c.range.from;
-    out->to = c.range.to;
-    if (store_write(shop->store, clear_write, &c, pb) != SHOP_OK)
-        return pb->err;
-    int64_t *counts[] = {&out->orders, &out->refunds, &out->returns};
-    for (int kind = FACT_PAID; kind <= FACT_RETURN; kind++) {
-        struct count_job j = {.shop = shop, .range = &c.range, .kind = kind};
-        do {
-            if (store_write(shop->store, count_write, &j, pb) != SHOP_OK)
-                return pb->err;
-            *counts[kind] += j.counted;
-        } while (!j.done);
-    }
-    return SHOP_OK;
+    return analytics_fold_paid(db, shop->tz, paid, npaid, pb);
 }

@@ -12,7 +12,6 @@
  * any write it rolls back (appends_mark/appends_drop around a nested write,
  * everything when a batch starts again).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,23 +38,8 @@ static const char *insert_sql(struct db_append_kind *k, int which)
     pthread_mutex_lock(&build_mu);
     sql = atomic_load(&k->sql[which]);
     if (!sql) {
-        int rows = sizes[which];
-        size_t cap = strlen(k->into) + 32 + (size_t)rows * ((size_t)k->ncols * 3 + 4);
-        char *b = xmalloc(cap);
-        size_t n = (size_t)snprintf(b, cap, "INSERT INTO %s VALUES ", k->into);
-        for (int r = 0; r < rows; r++) {
-            b[n++] = r ? ',' : ' ';
-            b[n++] = '(';
-            for (int c = 0; c < k->ncols; c++) {
-                if (c)
-                    b[n++] = ',';
-                b[n++] = '?';
-            }
-            b[n++] = ')';
-        }
-        b[n] = '\0';
-        atomic_store(&k->sql[which], b);
-        sql = b;
+        sql = db_rows_sql(k->into, k->ncols, sizes[which], "");
+        atomic_store(&k->sql[which], sql);
     }
     pthread_mutex_unlock(&build_mu);
     return sql;

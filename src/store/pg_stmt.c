@@ -534,24 +534,29 @@ bool pg_col_null(struct stmt *base, int col)
     return !has_value(PG_ST(base), col);
 }
 
-bool pg_defer_expect(struct db *db, int64_t n)
+/* The statement just stepped, if it was sent without waiting: every
+ * statement either joins the pipeline or reads it out first, so a pending
+ * one is the last stepped. NULL otherwise. */
+static struct pending *just_sent(struct db *db)
 {
     struct pg_conn *pc = PG_DB(db)->conn;
-    /* Every statement either joins the pipeline or reads it out first, so
-     * a pending one is the statement just stepped. */
-    if (!pc || !pc->npending)
-        return false;
-    pc->pending[pc->npending - 1].expect = n;
-    return true;
+    return pc && pc->npending ? &pc->pending[pc->npending - 1] : NULL;
+}
+
+bool pg_defer_expect(struct db *db, int64_t n)
+{
+    struct pending *p = just_sent(db);
+    if (p)
+        p->expect = n;
+    return p != NULL;
 }
 
 bool pg_defer_id(struct db *db, int64_t *out)
 {
-    struct pg_conn *pc = PG_DB(db)->conn;
-    /* As in pg_defer_expect, a pending statement is the one just stepped. */
-    if (!pc || !pc->npending || !pc->pending[pc->npending - 1].hidden_id)
+    struct pending *p = just_sent(db);
+    if (!p || !p->hidden_id)
         return false;
-    pc->pending[pc->npending - 1].id_into = out;
+    p->id_into = out;
     return true;
 }
 

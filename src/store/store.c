@@ -3,6 +3,7 @@
  * (sqlite.c). The calls below dispatch through the backend's ops
  * (backend.h); migrations are run here, once for both.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,6 +239,26 @@ enum shop_err db_expect_changes(struct db *db, int64_t n, struct problem *pb, en
 int64_t db_last_id(struct db *db)
 {
     return db->ops->last_id(db);
+}
+
+char *db_rows_sql(const char *into, int ncols, int rows, const char *tail)
+{
+    size_t cap = strlen(into) + strlen(tail) + 32 + (size_t)rows * ((size_t)ncols * 2 + 3);
+    char *b = xmalloc(cap);
+    size_t n = (size_t)snprintf(b, cap, "INSERT INTO %s VALUES ", into);
+    for (int r = 0; r < rows; r++) {
+        if (r)
+            b[n++] = ',';
+        b[n++] = '(';
+        for (int c = 0; c < ncols; c++) {
+            if (c)
+                b[n++] = ',';
+            b[n++] = '?';
+        }
+        b[n++] = ')';
+    }
+    snprintf(b + n, cap - n, "%s", tail);
+    return b;
 }
 
 void db_last_id_into(struct db *db, int64_t *out)

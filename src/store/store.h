@@ -267,6 +267,12 @@ struct db_value {
 enum shop_err db_append(struct db *db, struct db_append_kind *kind, const struct db_value *vals,
                         struct problem *pb);
 
+/** The text "INSERT INTO <into> VALUES (?,…),(?,…)<tail>" of `rows` rows of
+ *  `ncols` bound values each (tail: "" or " ON CONFLICT …"), malloc'd: for a
+ *  multi-row statement built once and kept, as db_prepare knows a text by
+ *  its address. `into` and `tail` are the code's own text, never input. */
+char *db_rows_sql(const char *into, int ncols, int rows, const char *tail);
+
 /** Runs SQL without parameters or results (DDL, pragmas, several statements). */
 enum shop_err db_exec(struct db *db, const char *sql, struct problem *pb);
 

@@ -84,7 +84,7 @@ BATCHED = (
     " created_at, updated_at) SELECT m.id, u.id, 0, 0, 0, ?1, ?2, ?2 FROM (SELECT CAST(?3",
     # Analytics claims a batch's paid orders, up to 32 keys a statement that
     # answers the fresh ones (RETURNING: a temporary table on SQLite).
-    "INSERT INTO analytics_applied (key, at) VALUES (?, ?)",
+    "INSERT INTO analytics_applied (key, at) VALUES (?,?)",
     # A batch of notifications' messages and email addresses, 8 to a read.
     "SELECT id, event_key, kind, title, body, data FROM notify_messages WHERE id IN",
     "SELECT u.id, u.email, coalesce(p.email, 1) FROM users u",
