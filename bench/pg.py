@@ -12,8 +12,11 @@ measures with wrk (-t1 -c64 -d<duration>s, median of <runs>):
                 scoring off; the simulated gateway's books in a SQLite file,
                 not in the shop's database), beside the raw ceiling of this PostgreSQL for the
                 checkout-like transaction of bench/sqlite_ceiling.c (pgbench
-                with bench/pg_ceiling.sql), and the statements and CPU an
-                order costs here (PostgreSQL's by kind of process); the
+                with bench/pg_ceiling.sql), beside PostgreSQL alone running
+                shopd's own order (bench/pg_checkout.sql: its statements,
+                one order a pass) and the same rows written set-wise
+                (bench/pg_checkout_setwise.sql), and the statements and CPU
+                an order costs here (PostgreSQL's by kind of process); the
                 3 processes get cores / 3 writer connections each, as
                 scripts/cluster.sh gives them; and add to cart, 1 process
   reads         GET /v1/products/{random id} and uncached search through
@@ -187,6 +190,47 @@ def checkout(pg, url, runs, dur, first, per_run, label, notes, procs):
     return m
 
 
+def same_order_ceilings(pg, runs, notes):
+    """PostgreSQL's own figure for an order's statements as shopd runs them
+    (bench/pg_checkout.sql: one order a pass, 16 clients) and for the same
+    rows written set-wise (bench/pg_checkout_setwise.sql: 16 orders a
+    statement, 2 clients, as shopd has 2 writer connections here), in the
+    shop's database after shopd's runs, alternating; orders/s and
+    PostgreSQL's CPU an order. Each order is a buyer of its own, made by
+    bench/pg_checkout_init.sql: runs x (one order a pass + set-wise) of them."""
+    shapes = [("an order's statements as shopd sends them, one order a pass, 16 clients",
+               "pg_checkout.sql", 16, 1, 600),
+              ("the same rows written set-wise, 16 orders a statement, 2 clients",
+               "pg_checkout_setwise.sql", 2, 16, 600)]
+    pool = sum(c * g * t for _, _, c, g, t in shapes)
+    sh("psql", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"buyers={pool * runs}", pg.url("shop"),
+       "-f", os.path.join(BENCH, "pg_checkout_init.sql"),
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pg.psql("shop", "CHECKPOINT")
+    seen = {name: [] for name, *_ in shapes}
+    base = 0
+    for _ in range(runs):
+        for name, script, clients, g, passes in shapes:
+            cpu0 = pg.backends_cpu()
+            out = sh("pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
+                     "-t", str(passes), "-D", "k=0", "-D", f"clients={clients}",
+                     "-D", f"base={base}", "-D", f"g={g}", "-f", os.path.join(BENCH, script),
+                     pg.url("shop"), capture_output=True, text=True).stdout
+            orders = clients * g * passes
+            base += orders
+            if "failed transactions: 0 " not in out:
+                raise RuntimeError(f"pgbench {script}: transactions failed\n{out}")
+            rate = float(re.search(r"tps = ([\d.]+)", out).group(1)) * g
+            seen[name].append((rate, (pg.backends_cpu() - cpu0) * 1e6 / orders))
+    for name, *_ in shapes:
+        rate = statistics.median(r for r, _ in seen[name])
+        cpu = statistics.median(c for _, c in seen[name])
+        notes.append(f"PostgreSQL alone, shopd's order ({name}; pgbench, bench/pg_checkout*.sql,"
+                     f" the background work after an order left out): {rate:,.0f} orders/s,"
+                     f" {cpu:,.0f} us of PostgreSQL CPU an order"
+                     f" (runs {' / '.join(f'{r:,.0f}' for r, _ in seen[name])})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -278,6 +322,7 @@ def main():
                          f" the checkout-like transaction of bench/sqlite_ceiling.c, 8 statements,"
                          f" one commit each): {statistics.median(tps):,.0f}/s"
                          f" (runs {' / '.join(f'{t:,.0f}' for t in tps)})")
+            same_order_ceilings(pg, runs, notes)
 
         if want("reads"):
             paths = os.path.join(OUT, "search.txt")
