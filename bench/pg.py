@@ -194,19 +194,22 @@ def same_order_ceilings(pg, runs, notes):
     """PostgreSQL's own figure for an order's statements as shopd runs them
     (bench/pg_checkout.sql: one order a pass, 16 clients) and for the same
     rows written set-wise (bench/pg_checkout_setwise.sql: 16 orders a
-    statement, 2 clients, as shopd has 2 writer connections here), in the
-    shop's database after shopd's runs, alternating; orders/s and
+    statement, 2 clients, as shopd has 2 writer connections here), in a copy
+    of the shop's database as shopd's runs left it (the shop's own keeps no
+    orders whose events no shopd has read), alternating; orders/s and
     PostgreSQL's CPU an order. Each order is a buyer of its own, made by
-    bench/pg_checkout_init.sql: runs x (one order a pass + set-wise) of them."""
+    bench/pg_checkout_init.sql: runs x (one order a pass + set-wise) of them.
+    No shopd process may be connected to the shop's database."""
     shapes = [("an order's statements as shopd sends them, one order a pass, 16 clients",
                "pg_checkout.sql", 16, 1, 600),
               ("the same rows written set-wise, 16 orders a statement, 2 clients",
                "pg_checkout_setwise.sql", 2, 16, 600)]
     pool = sum(c * g * t for _, _, c, g, t in shapes)
-    sh("psql", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"buyers={pool * runs}", pg.url("shop"),
+    pg.psql("postgres", "CREATE DATABASE replay TEMPLATE shop")
+    sh("psql", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"buyers={pool * runs}", pg.url("replay"),
        "-f", os.path.join(BENCH, "pg_checkout_init.sql"),
        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pg.psql("shop", "CHECKPOINT")
+    pg.psql("replay", "CHECKPOINT")
     seen = {name: [] for name, *_ in shapes}
     base = 0
     for _ in range(runs):
@@ -215,7 +218,7 @@ def same_order_ceilings(pg, runs, notes):
             out = sh("pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
                      "-t", str(passes), "-D", "k=0", "-D", f"clients={clients}",
                      "-D", f"base={base}", "-D", f"g={g}", "-f", os.path.join(BENCH, script),
-                     pg.url("shop"), capture_output=True, text=True).stdout
+                     pg.url("replay"), capture_output=True, text=True).stdout
             orders = clients * g * passes
             base += orders
             if "failed transactions: 0 " not in out:

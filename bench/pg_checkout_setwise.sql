@@ -3,7 +3,10 @@
 -- -D base=B, as there), each table's rows for all of them in one statement,
 -- the begin's writes in one statement of data-modifying CTEs and the
 -- settle's in another, the stock and its movements apart (the movements'
--- chain trigger updates the stock row). The same reads, rows, indexes,
+-- chain trigger updates the stock row). A pass's buyers must order
+-- different variants (pg_checkout_init.sql deals them round the stocked
+-- ones: fewer than G of those, and a stock row would move once for two
+-- orders). The same reads, rows, indexes,
 -- triggers and commits an order; not a design shopd has: what PostgreSQL
 -- would spend an order if it did (docs/SCALING.md, item 9).
 \set k :k + 1
