@@ -9,9 +9,11 @@
  * would skip 10 forever. So every event also carries its transaction's id
  * (`txid`: pg_current_xact_id() there, 0 on SQLite), readers follow the
  * pair (txid, id), and they read only events below `outbox_horizon`: the
- * oldest transaction still running. No event can appear below the horizon
- * later, so a reader's position never passes one that is still to come. A
- * long transaction holds events back (latency), never loses one.
+ * oldest transaction still running that may be this database's (one whose
+ * backend is connected to another database cannot write here; migration
+ * 0036). No event can appear below the horizon later, so a reader's position
+ * never passes one that is still to come. A long transaction holds events
+ * back (latency), never loses one.
  */
 #ifndef SHOP_SHOP_OUTBOX_H
 #define SHOP_SHOP_OUTBOX_H

@@ -6,9 +6,9 @@
  * revoking a session (logout, a guest session ending at login) removes it
  * here at once and, for other processes, through the `session.revoked`
  * event their change feed applies within 100 ms. The change feed alone is
- * not enough: it waits for the oldest transaction open anywhere in the
- * PostgreSQL cluster (docs/OPERATIONS.md), so a report or an idle psql
- * session would keep a logged-out token working on the other processes for
+ * not enough: it waits for the oldest transaction that has written in the
+ * shop's PostgreSQL database (docs/OPERATIONS.md), so a stuck migration or
+ * an idle psql session would keep a logged-out token working on the other processes for
  * as long as it stays open. The trust bound caps that at a second, for one
  * database read per token per second per process. Bounded: past `max`
  * entries an arbitrary one is dropped (it is only a cache).

@@ -125,7 +125,7 @@ void changefeed_render_metrics(struct changefeed *cf, struct buf *out)
 
 /* Reads on until it has looked at every event committed so far, waiting up
  * to STOP_CATCH_UP_MS for those not final yet: on PostgreSQL a transaction
- * open anywhere in the cluster holds them back (shop/outbox.h). */
+ * open in the shop's database holds them back (shop/outbox.h). */
 static void catch_up(struct changefeed *cf)
 {
     int64_t deadline = clock_mono_ns() + STOP_CATCH_UP_MS * 1000000LL;

@@ -24,7 +24,6 @@ the tests that send them are there to see shopd's answer. Tests marked
 `direct` (servers of their own, e.g. the fault sweeps) are skipped there:
 nothing of theirs would go through Prism.
 """
-import fcntl
 import http.client
 import json
 import os
@@ -520,33 +519,6 @@ def assert_problem(resp, status, field=None):
     if field is not None:
         fields = [e["field"] for e in resp.body["errors"]]
         assert field in fields, f"expected a problem naming {field!r}, got {resp.body}"
-
-
-# On PostgreSQL an open transaction anywhere in the cluster holds every
-# database's later outbox events back (shop/outbox.h): the tests run in
-# parallel share one cluster. A test that holds one open on purpose takes this
-# lock alone (cluster_held); the tests that time an event's trip to another
-# process or a consumer (within a second) share it (cluster_timed).
-HORIZON_LOCK = os.path.join(tempfile.gettempdir(), "shopd-test-cluster-horizon.lock")
-
-
-def _horizon(mode):
-    with open(HORIZON_LOCK, "a") as f:
-        fcntl.flock(f, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@pytest.fixture
-def cluster_timed():
-    yield from _horizon(fcntl.LOCK_SH)
-
-
-@pytest.fixture
-def cluster_held():
-    yield from _horizon(fcntl.LOCK_EX)
 
 
 @pytest.fixture(scope="module")

@@ -291,7 +291,7 @@ def test_sigterm_is_clean(make_server):
     assert s.stop() == 0
 
 
-def test_logout_reaches_other_processes(cluster_timed, make_server):
+def test_logout_reaches_other_processes(make_server):
     """Two shopd processes on one database: a token revoked through one is
     refused by the other within a second (its session cache follows the
     change feed)."""

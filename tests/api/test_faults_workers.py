@@ -32,7 +32,7 @@ def found(server, word, pid):
     return pid in [p["id"] for p in r["data"]]
 
 
-def test_a_failed_read_of_the_change_feed_skips_no_event(cluster_timed, make_server):
+def test_a_failed_read_of_the_change_feed_skips_no_event(make_server):
     """The feed moved to the last final event after any read that returned
     fewer rows than asked, a failed one too: another process's change was
     never applied here."""

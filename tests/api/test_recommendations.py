@@ -220,7 +220,7 @@ def test_what_a_user_just_bought_is_not_recommended_to_them_right_after(server, 
         assert pid not in ids(server.get("/v1/recommendations?limit=50", token=buyer.token))
 
 
-def test_unavailable_products_leave_every_list_within_a_second(cluster_timed, server, shop, planted):
+def test_unavailable_products_leave_every_list_within_a_second(server, shop, planted):
     a, b, c = planted["A"], planted["B"], planted["C"]
     token, _ = server.user()
     lists = [f"/v1/products/{a['id']}/frequently-bought-together?limit=50",
@@ -337,8 +337,8 @@ def test_offline_quality_beats_popularity(make_server):
     # the last user's history shows in their list (this test's products; a
     # user without one is given the shop's popular items, and none of these
     # has an event before), every row is in. A fixed sleep is not enough: on
-    # PostgreSQL the model reads nothing while any older transaction in the
-    # cluster is open (outbox_horizon).
+    # PostgreSQL the model reads nothing while any older transaction that
+    # wrote in the shop's database is open (outbox_horizon).
     last_token = users[-1][0]
     wait_for("the history", lambda: set(ids(s.get("/v1/recommendations?limit=10",
                                                   token=last_token))) & set(pids), 20)

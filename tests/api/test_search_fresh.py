@@ -192,7 +192,7 @@ def changefeed_lag(server):
     return int(line.split()[1])
 
 
-def test_the_change_feed_moves_past_this_processs_own_events(cluster_timed, make_server):
+def test_the_change_feed_moves_past_this_processs_own_events(make_server):
     """It skips its own events, but must not look at them again on every
     poll: alone on a database it would rescan everything it ever wrote."""
     s = make_server()
@@ -203,7 +203,7 @@ def test_the_change_feed_moves_past_this_processs_own_events(cluster_timed, make
     assert lag, changefeed_lag(s)
 
 
-def test_another_process_sees_changes_within_a_second(cluster_timed, make_server):
+def test_another_process_sees_changes_within_a_second(make_server):
     a = make_server()
     shop = Shop(a)
     b = Server(db=a.db).start()
