@@ -12,14 +12,25 @@
 -- database and transaction id to every role. Transactions without a
 -- transaction id (reads) never counted. pg_stat_activity's xids are 32 bits, the
 -- snapshot's 64: compared modulo 2^32.
-CREATE OR REPLACE VIEW outbox_horizon AS
-WITH snap AS (SELECT pg_current_snapshot() AS s),
-elsewhere AS (  -- pg_stat_activity's rows, without its joins (~15 us a read)
-    SELECT backend_xid::text::bigint AS xid FROM pg_stat_get_activity(NULL)
-    WHERE backend_xid IS NOT NULL
-      AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-)
-SELECT coalesce(
-    (SELECT min(x::text::bigint) FROM snap, pg_snapshot_xip(snap.s) AS x
-     WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid FROM elsewhere)),
-    (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)) AS txid;
+--
+-- A function, so that a snapshot with nothing running (an idle shop) costs
+-- no read of pg_stat_activity. STABLE: it runs in its caller's snapshot, the
+-- one whose running transactions it looks at (a VOLATILE function would take
+-- a newer one at READ COMMITTED, and call final what its caller cannot see).
+CREATE FUNCTION outbox_horizon_txid() RETURNS BIGINT LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s pg_snapshot := pg_current_snapshot();
+    h BIGINT;
+BEGIN
+    IF pg_snapshot_xmin(s) = pg_snapshot_xmax(s) THEN
+        RETURN pg_snapshot_xmax(s)::text::bigint;
+    END IF;
+    SELECT min(x::text::bigint) INTO h FROM pg_snapshot_xip(s) AS x
+    WHERE x::text::bigint % 4294967296 NOT IN (
+        -- pg_stat_activity's rows, without its joins
+        SELECT backend_xid::text::bigint FROM pg_stat_get_activity(NULL)
+        WHERE backend_xid IS NOT NULL
+          AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database()));
+    RETURN coalesce(h, pg_snapshot_xmax(s)::text::bigint);
+END $$;
+CREATE OR REPLACE VIEW outbox_horizon AS SELECT outbox_horizon_txid() AS txid;
