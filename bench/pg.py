@@ -195,9 +195,10 @@ def same_order_ceilings(pg, runs, notes):
     (bench/pg_checkout.sql: one order a pass, 16 clients) and for the same
     rows written set-wise (bench/pg_checkout_setwise.sql: 16 orders a
     statement, 2 clients, as shopd has 2 writer connections here), in a copy
-    of the shop's database as shopd's runs left it (the shop's own keeps no
-    orders whose events no shopd has read), alternating; orders/s and
-    PostgreSQL's CPU an order. Each order is a buyer of its own, made by
+    of the shop's database as shopd's runs left it (in the shop's own, the
+    replays' events would wait for the read benchmark's processes to consume
+    them while it measures), alternating; orders/s and PostgreSQL's CPU an
+    order. Each order is a buyer of its own, made by
     bench/pg_checkout_init.sql: runs x (one order a pass + set-wise) of them.
     No shopd process may be connected to the shop's database."""
     shapes = [("an order's statements as shopd sends them, one order a pass, 16 clients",
