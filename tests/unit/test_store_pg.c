@@ -38,6 +38,24 @@ static enum shop_err put_key(struct db *db, void *arg, struct problem *pb)
     return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "put");
 }
 
+/* Inserts key `key` of user 1, done: stmt_step's answer. */
+static int insert_done_key(struct db *db, const char *key)
+{
+    struct stmt *st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash,"
+                                     " status, created_at) VALUES (1, ?, 'h', 'done', 0)");
+    stmt_bind_text(st, 1, key);
+    return stmt_step(st);
+}
+
+/* A value user 1's keys hold, read outside any write (`sql` binds the user). */
+static int64_t read_i64(struct store *s, const char *sql)
+{
+    struct db *db = store_db(s);
+    int64_t n = db_scalar_i64(db, sql, 1, -1);
+    db_release(db);
+    return n;
+}
+
 struct finish {
     const char *marker;
     int runs;
@@ -55,27 +73,18 @@ static enum shop_err finish_key(struct db *db, void *arg, struct problem *pb)
         return db_fail(db, pb, "finish");
     if (db_expect_changes(db, 1, pb, SHOP_CONFLICT, "the key changed meanwhile") != SHOP_OK)
         return pb->err;
-    st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash, status,"
-                        " created_at) VALUES (1, ?, 'h', 'done', 0)");
-    stmt_bind_text(st, 1, f->marker);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "marker");
+    return insert_done_key(db, f->marker) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "marker");
 }
 
 static enum shop_err put_marker(struct db *db, void *arg, struct problem *pb)
 {
-    struct stmt *st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash,"
-                                     " status, created_at) VALUES (1, ?, 'h', 'done', 0)");
-    stmt_bind_text(st, 1, arg);
-    return stmt_step(st) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "marker");
+    return insert_done_key(db, arg) == STMT_DONE ? SHOP_OK : db_fail(db, pb, "marker");
 }
 
 static int64_t markers(struct store *s)
 {
-    struct db *db = store_db(s);
-    int64_t n = db_scalar_i64(db, "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'after-%'"
-                                  " AND user_id = ?", 1, -1);
-    db_release(db);
-    return n;
+    return read_i64(s, "SELECT count(*) FROM idempotency_keys WHERE key LIKE 'after-%'"
+                       " AND user_id = ?");
 }
 
 /* A conditional write that finds its row: answered with the pipeline, no
@@ -149,11 +158,8 @@ static enum shop_err find_then_count(struct db *db, void *arg, struct problem *p
 
 static int64_t count_of_k(struct store *s)
 {
-    struct db *db = store_db(s);
-    int64_t n = db_scalar_i64(db, "SELECT coalesce(outcome, 0) FROM idempotency_keys"
-                                  " WHERE user_id = ? AND key = 'k'", 1, -1);
-    db_release(db);
-    return n;
+    return read_i64(s, "SELECT coalesce(outcome, 0) FROM idempotency_keys"
+                       " WHERE user_id = ? AND key = 'k'");
 }
 
 Test(store_pg, a_statement_that_waits_after_a_missed_write_runs_once)
@@ -181,15 +187,12 @@ static enum shop_err insert_then_read(struct db *db, void *arg, struct problem *
 {
     struct counted *c = arg;
     c->runs++;
-    struct stmt *st = db_prepare(db, "INSERT INTO idempotency_keys (user_id, key, request_hash,"
-                                     " status, created_at) VALUES (1, ?, 'h', 'done', 0)");
-    stmt_bind_text(st, 1, c->key);
-    int rc = stmt_step(st);
+    int rc = insert_done_key(db, c->key);
     if (rc == STMT_CONSTRAINT)
         return problem_set(pb, SHOP_CONFLICT, "the key exists");
     if (rc != STMT_DONE)
         return db_fail(db, pb, "insert");
-    st = db_prepare(db, "SELECT count(*) FROM idempotency_keys WHERE user_id = ?");
+    struct stmt *st = db_prepare(db, "SELECT count(*) FROM idempotency_keys WHERE user_id = ?");
     stmt_bind_i64(st, 1, 1);
     if (stmt_step(st) != STMT_ROW)
         return db_fail(db, pb, "read");
